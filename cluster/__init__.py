@@ -1,0 +1,1 @@
+"""rayweave cluster package."""

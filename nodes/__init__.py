@@ -1,0 +1,1 @@
+"""rayweave nodes package."""

@@ -1,0 +1,30 @@
+"""The `rayweave` command line: one Typer app assembled from small command modules.
+
+Each command module owns one group of commands and exposes `register(app)`; this module only assembles them,
+so that commands can be added without touching each other.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from serve.cli import nodes_cmd, run_cmd, types_cmd, workflow_cmd
+
+
+def build_app() -> typer.Typer:
+    """Return the `rayweave` Typer application with every command group registered."""
+    app = typer.Typer(
+        name="rayweave",
+        help="Typed, durable workflow graphs on Ray.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module in (types_cmd, nodes_cmd, workflow_cmd, run_cmd):
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the `rayweave` console script."""
+    build_app()()

@@ -1,0 +1,1 @@
+"""rayweave typesys package."""
