@@ -1,0 +1,77 @@
+"""Connecting to Ray, or starting an embedded local Ray that listens on loopback only.
+
+Ray 2.60's plain `ray.init()` binds the GCS, raylet, dashboard agent and workers to every interface — the exposure
+behind the ShadowRay attacks. An embedded rayweave Ray is for this machine alone, so it is bound to 127.0.0.1.
+Token authentication (on by default for local clusters since Ray 2.59) is left on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
+
+LOOPBACK = "127.0.0.1"
+
+# Read by Ray when it picks the node IP and the bind addresses of its processes; "0" keeps every listening
+# socket of a local cluster on loopback. Child processes inherit it, so it must be set before `ray.init`.
+_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@dataclass(frozen=True)
+class RayConnection:
+    """What `ensure_ray` connected to: the GCS address and whether this process started that Ray."""
+
+    address: str
+    started_here: bool
+    dashboard_url: str | None
+
+
+def loopback_environment() -> dict[str, str]:
+    """The environment variables that keep a local Ray on loopback (for subprocesses that start Ray)."""
+    return dict(_LOOPBACK_ENV)
+
+
+def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
+    """Connect to `settings.ray_address`, or start an embedded loopback-only Ray when it is empty.
+
+    Does nothing but report the connection when Ray is already initialized in this process. Extra keyword
+    arguments go to `ray.init` (e.g. `num_cpus` in tests).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return RayConnection(str(ray.get_runtime_context().gcs_address), started_here=False, dashboard_url=None)
+    if settings.ray_address:
+        context = ray.init(address=settings.ray_address, **init_kwargs)
+        return _describe(context, started_here=False)
+    for key, value in _LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
+        raise RuntimeError(
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is set to a value other than 0, which would make the embedded Ray "
+            "listen on every network interface; unset it or set it to 0."
+        )
+    init_kwargs.setdefault("num_cpus", settings.ray_num_cpus)
+    init_kwargs.setdefault("include_dashboard", settings.ray_dashboard)
+    if settings.ray_dashboard:
+        init_kwargs.setdefault("dashboard_host", LOOPBACK)
+    context = ray.init(_node_ip_address=LOOPBACK, **init_kwargs)
+    return _describe(context, started_here=True)
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray; stops the embedded Ray when this process started it."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _describe(context: Any, *, started_here: bool) -> RayConnection:
+    address = str(context.address_info.get("gcs_address") or context.address_info.get("address"))
+    url = context.dashboard_url or None
+    return RayConnection(address=address, started_here=started_here, dashboard_url=f"http://{url}" if url else None)

@@ -1,0 +1,43 @@
+"""The one typed settings object of rayweave, read from `RAYWEAVE_*` environment variables.
+
+Entry points (the CLI, the server, tests) build it once with `Settings()` and pass it down explicitly; nothing
+reads the environment behind its back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one rayweave installation (prefix `RAYWEAVE_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAYWEAVE_", extra="ignore")
+
+    home: Path = Field(default=Path(".rayweave"), description="Directory for the SQLite file, caches and keys.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL of the database; empty means SQLite at `{home}/rayweave.db`."
+    )
+    ray_address: str = Field(default="", description="Address of a Ray cluster to join; empty starts a local Ray.")
+    cache_dir: Path | None = Field(default=None, description="Durable cache directory; default `{home}/cache`.")
+    plugin_dirs: list[Path] = Field(default_factory=list, description="Directories scanned for plugins.")
+    host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP API.")
+    mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")
+    ray_num_cpus: int | None = Field(default=None, ge=1, description="CPUs of an embedded local Ray (default: all).")
+    ray_dashboard: bool = Field(default=False, description="Start the Ray dashboard with an embedded local Ray.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL to use: the configured one, or the SQLite file under `home`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'rayweave.db').resolve()}"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        """The durable cache directory: the configured one, or `{home}/cache`."""
+        return self.cache_dir if self.cache_dir is not None else self.home / "cache"

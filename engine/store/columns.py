@@ -1,0 +1,58 @@
+"""Column types shared by the store's tables, chosen so both backends behave the same."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so values are stored as naive UTC and made aware
+    again on the way out. Code comparing timestamps therefore never mixes naive and aware values.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware timestamp to UTC (naive UTC on SQLite); reject naive input, which is ambiguous."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value!r} has no time zone; pass an aware datetime (e.g. in UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored timestamp as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: JSON everywhere; JSONB on PostgreSQL so payloads can be indexed and queried later.
+JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only clock the store uses)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new random identifier (32 lowercase hex characters)."""
+    return uuid.uuid4().hex
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps` fallback for the few non-JSON values records carry (timestamps)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"value of type {type(value).__name__} is not JSON serializable")

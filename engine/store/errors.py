@@ -1,0 +1,54 @@
+"""Errors of the store. Each subclasses a builtin so callers can catch it generically, and each message names
+the workflow, run, key or field involved and says what to do."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised by `engine.store`."""
+
+
+class NotFoundError(StoreError, KeyError):
+    """A workflow, version, run, plugin, user or key does not exist (or was deleted)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a sentence reads better without the quotes.
+        return str(self.args[0]) if self.args else "not found"
+
+
+class VersionConflictError(StoreError, ValueError):
+    """A workflow save named an expected version that is no longer the latest (optimistic concurrency)."""
+
+    def __init__(self, workflow_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r}: expected to replace version {expected}, but the latest version is "
+            f"{actual}; fetch version {actual}, reapply your change and save again with expected_version={actual}"
+        )
+        self.workflow_id = workflow_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyConflictError(StoreError, ValueError):
+    """An idempotency key was reused for a different request (other workflow, version, document or inputs)."""
+
+    def __init__(self, owner: str, key: str, run_id: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} of owner {owner!r} already created run {run_id!r} with a different "
+            "workflow or inputs; use a new key for a different request"
+        )
+        self.owner = owner
+        self.key = key
+        self.run_id = run_id
+
+
+class DuplicateEventError(StoreError, ValueError):
+    """An event was appended with a sequence number the run already has."""
+
+
+class InvalidApiKeyError(StoreError, PermissionError):
+    """An API key is unknown, malformed, revoked or expired."""
+
+
+class MigrationError(StoreError, RuntimeError):
+    """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""

@@ -1,0 +1,229 @@
+"""The tables of the store (SQLModel over SQLAlchemy).
+
+Composite natural keys are used where the domain has them (a workflow version is `(workflow_id, version)`, an
+event is `(run_id, seq)`, a node attempt is `(run_id, node_id, attempt)`), so the uniqueness the engine relies on
+is enforced by the database and the most frequent lookups use the primary-key index. Secondary indexes exist only
+for queries the API and the recovery sweep make; each is named so migrations stay stable.
+
+Statuses are stored as short strings (the values of the engine's closed `RunStatus`/`NodeStatus` enums, which are
+`str` enums), so the store does not need to import the executor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from engine.store.columns import JSONValue, UTCDateTime
+
+# One metadata object for the whole store keeps Alembic's autogenerate comparison honest; naming conventions make
+# constraint names deterministic on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+#: Surrogate integer keys: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Workflow(SQLModel, table=True):
+    """A stored workflow: its identity and the number of its latest immutable version."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (sa.Index("ix_workflows_owner_name", "owner", "name"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    owner: str = Field(default="local", max_length=200)
+    latest_version: int = Field(default=1)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """One immutable version of a workflow: the canonical document and its content hash."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (sa.Index("ix_workflow_versions_content_hash", "content_hash"),)
+
+    workflow_id: str = Field(
+        primary_key=True, max_length=64, foreign_key="workflows.id", ondelete="CASCADE"
+    )
+    version: int = Field(primary_key=True)
+    document: dict[str, Any] = Field(sa_type=JSONValue)
+    content_hash: str = Field(max_length=64)
+    author: str = Field(default="", max_length=200)
+    message: str = Field(default="")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a stored workflow version or of an inline document."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.UniqueConstraint("owner", "idempotency_key", name="uq_runs_owner_idempotency_key"),
+        sa.Index("ix_runs_workflow_status_created", "workflow_id", "status", "created_at"),
+        sa.Index("ix_runs_workflow_created", "workflow_id", "created_at"),
+        sa.Index("ix_runs_status_created", "status", "created_at"),
+        sa.Index("ix_runs_owner_created", "owner", "created_at"),
+        sa.Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    workflow_id: str | None = Field(default=None, max_length=64, foreign_key="workflows.id")
+    workflow_version: int | None = Field(default=None)
+    document: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    document_hash: str = Field(max_length=64)
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    outputs: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    status: str = Field(max_length=32)
+    owner: str = Field(default="local", max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str = Field(max_length=64)
+    coordinator: str | None = Field(default=None, max_length=200)
+    plugin_versions: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    error: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    last_seq: int = Field(default=0)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NodeRun(SQLModel, table=True):
+    """One attempt of one node in one run; retries and resumed runs add attempts, never overwrite them."""
+
+    __tablename__ = "node_runs"
+    __table_args__ = (sa.Index("ix_node_runs_started_at", "started_at"),)
+
+    run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
+    node_id: str = Field(primary_key=True, max_length=200)
+    attempt: int = Field(primary_key=True)
+    node_type: str = Field(default="", max_length=200)
+    status: str = Field(max_length=32)
+    cache_hit: bool = Field(default=False)
+    result_location: str | None = Field(default=None)
+    error: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    """One persisted event of a run; `seq` numbers a run's events 1, 2, 3, ... without gaps or duplicates."""
+
+    __tablename__ = "events"
+
+    run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
+    seq: int = Field(primary_key=True)
+    type: str = Field(max_length=64)
+    node_id: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Plugin(SQLModel, table=True):
+    """An installed plugin package version and its manifest."""
+
+    __tablename__ = "plugins"
+
+    name: str = Field(primary_key=True, max_length=200)
+    version: str = Field(primary_key=True, max_length=64)
+    manifest: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    enabled: bool = Field(default=True)
+    installed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class User(SQLModel, table=True):
+    """A user (a person or a service account) that owns API keys and holds permissions."""
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=200, unique=True)
+    email: str | None = Field(default=None, max_length=320)
+    display_name: str = Field(default="", max_length=200)
+    is_admin: bool = Field(default=False)
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its public prefix and the SHA-256 of the secret are stored, never the secret."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.Index("ix_api_keys_user_id", "user_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=64, foreign_key="users.id", ondelete="CASCADE")
+    name: str = Field(default="", max_length=200)
+    prefix: str = Field(max_length=32, unique=True)
+    key_hash: str = Field(max_length=64)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Permission(SQLModel, table=True):
+    """A grant: `user_id` may perform `action` on `resource_type`/`resource_id` (`"*"` matches any)."""
+
+    __tablename__ = "permissions"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "user_id", "action", "resource_type", "resource_id", name="uq_permissions_grant"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    user_id: str = Field(max_length=64, foreign_key="users.id", ondelete="CASCADE")
+    action: str = Field(max_length=64)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(default="*", max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One entry of the append-only audit log: who did what to which resource, and with what outcome."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        sa.Index("ix_audit_entries_at", "at"),
+        sa.Index("ix_audit_entries_actor_at", "actor", "at"),
+        sa.Index("ix_audit_entries_resource_at", "resource_type", "resource_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    resource_type: str = Field(default="", max_length=64)
+    resource_id: str = Field(default="", max_length=200)
+    outcome: str = Field(default="ok", max_length=32)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+
+
+#: Every table, parents before children (the order a copy between databases must follow).
+ALL_TABLES: tuple[type[SQLModel], ...] = (
+    Workflow,
+    WorkflowVersion,
+    Run,
+    NodeRun,
+    Event,
+    Plugin,
+    User,
+    ApiKey,
+    Permission,
+    AuditEntry,
+)

@@ -1,0 +1,61 @@
+"""The dependency rule of DESIGN.md: typesys < nodes < engine < serve; cluster imports only Ray.
+
+Every import counts, including lazy imports inside functions, so a layer cannot reach upwards by hiding an
+import in a function body.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("typesys", "nodes", "engine", "serve", "cluster")
+ALLOWED: dict[str, set[str]] = {
+    "typesys": set(),
+    "nodes": {"typesys"},
+    "cluster": set(),
+    "engine": {"nodes", "typesys", "cluster"},
+    "serve": {"engine", "nodes", "typesys", "cluster"},
+}
+FORBIDDEN_THIRD_PARTY = {"typesys": {"ray"}}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_layer_imports_only_layers_below(package: str) -> None:
+    violations = []
+    for path in _modules(package):
+        imported = _imports(path)
+        upward = (imported & set(PACKAGES)) - ALLOWED[package] - {package}
+        banned = imported & FORBIDDEN_THIRD_PARTY.get(package, set())
+        if upward or banned:
+            violations.append(f"{path.relative_to(ROOT)} imports {sorted(upward | banned)}")
+    assert not violations, f"{package} breaks the dependency rule:\n" + "\n".join(violations)
+
+
+def test_the_walk_sees_every_package() -> None:
+    for package in PACKAGES:
+        assert _modules(package), f"no modules found in {package}/: the layering test would prove nothing"
+
+
+def test_the_walk_catches_a_lazy_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("def f():\n    from engine.compile import plan\n    return plan\n")
+    assert "engine" in _imports(module)

@@ -1,0 +1,66 @@
+"""The errors of typesys: one small hierarchy, each error also subclassing the matching builtin."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnnotationError",
+    "CoercionError",
+    "TypeCheckError",
+    "TypeParseError",
+    "TypesysError",
+    "UnificationError",
+]
+
+
+class TypesysError(Exception):
+    """Base of every typesys error."""
+
+
+class TypeParseError(TypesysError, ValueError):
+    """A type string is malformed; `.position` is the 0-based offset where `.expected` was wanted."""
+
+    def __init__(self, text: str, position: int, expected: str, found: str | None = None) -> None:
+        self.text = text
+        self.position = position
+        self.expected = expected
+        self.found = found
+        got = "end of text" if found is None else repr(found)
+        pointer = f"\n  {text}\n  {' ' * position}^"
+        super().__init__(
+            f"cannot parse type {text!r}: at position {position} expected {expected}, found {got}{pointer}"
+        )
+
+
+class AnnotationError(TypesysError, TypeError):
+    """A Python annotation has no equivalent in the port type language; the message names it."""
+
+
+class UnificationError(TypesysError, TypeError):
+    """Type variables cannot be solved: the message names both conflicting sides."""
+
+
+class TypeCheckError(TypesysError, TypeError):
+    """A runtime value does not match its type.
+
+    `.path` locates the offending element inside the value (`[3].name`, empty for the value itself),
+    `.expected` is the type text and `.actual` describes what was found.
+    """
+
+    def __init__(self, path: str, expected: str, actual: str, detail: str = "") -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        self.detail = detail
+        where = f"{path}: " if path else ""
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{where}expected {expected}, got {actual}{extra}")
+
+    def with_context(self, context: str) -> TypeCheckError:
+        """A copy whose message is prefixed by `context` (e.g. the workflow, node and port)."""
+        err = TypeCheckError(self.path, self.expected, self.actual, self.detail)
+        err.args = (f"{context}: {self.args[0]}",)
+        return err
+
+
+class CoercionError(TypesysError, ValueError):
+    """A value cannot be converted to the target type (or no coercion exists between two types)."""
