@@ -30,7 +30,11 @@ def main() -> None:
         s, t = typesys.parse(source), typesys.parse(target)
         verdict = typesys.is_assignable(s, t)
         coercion = typesys.find_coercion(s, t)
-        how = "-" if coercion is None else f"{coercion.kind} " + " -> ".join(step.node or "" for step in coercion.steps)
+        how = (
+            "-"
+            if coercion is None
+            else f"{coercion.kind} " + " -> ".join(step.node or "" for step in coercion.steps)
+        )
         table.add_row(source, target, "yes" if verdict else f"no: {verdict.reason}", how)
     console.print(table)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AnnotationError",
     "CoercionError",
@@ -30,6 +32,10 @@ class TypeParseError(TypesysError, ValueError):
             f"cannot parse type {text!r}: at position {position} expected {expected}, found {got}{pointer}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross Ray task boundaries by pickle, which by default would call __init__ with .args only.
+        return (type(self), (self.text, self.position, self.expected, self.found), {"args": self.args})
+
 
 class AnnotationError(TypesysError, TypeError):
     """A Python annotation has no equivalent in the port type language; the message names it."""
@@ -54,6 +60,10 @@ class TypeCheckError(TypesysError, TypeError):
         where = f"{path}: " if path else ""
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{where}expected {expected}, got {actual}{extra}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # See TypeParseError.__reduce__; the state keeps a message extended by with_context.
+        return (type(self), (self.path, self.expected, self.actual, self.detail), {"args": self.args})
 
     def with_context(self, context: str) -> TypeCheckError:
         """A copy whose message is prefixed by `context` (e.g. the workflow, node and port)."""

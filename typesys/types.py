@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar as _PyTypeVar
+from typing import Any
 
 __all__ = [
     "ANY",
@@ -56,13 +56,15 @@ class Type:
     """Base class of every type term (see the subclasses in this module)."""
 
     __slots__ = ("_hash", "_str")
+    _hash: int
+    _str: str
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[no-any-return]
+        return self._hash
 
     def __str__(self) -> str:
         try:
-            return self._str  # type: ignore[no-any-return]
+            return self._str
         except AttributeError:
             text = self._render()
             object.__setattr__(self, "_str", text)
@@ -83,23 +85,15 @@ class Type:
         return ()
 
 
-_T = _PyTypeVar("_T", bound=type)
-
-
-def _term(cls: _T) -> _T:
-    """Make `cls` a frozen slotted dataclass that keeps the cached `Type.__hash__`."""
-    new = dataclass(frozen=True, slots=True)(cls)
-    new.__hash__ = Type.__hash__  # type: ignore[assignment]
-    return new
-
-
 def _field_name_text(name: str) -> str:
     return name if _IDENT.match(name) else json.dumps(name)
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class Primitive(Type):
     """One of the primitive types: Any, Null, Bool, Int, Float, Number, String, Bytes."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     name: str
 
@@ -124,9 +118,11 @@ STRING = Primitive("String")
 BYTES = Primitive("Bytes")
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class ListType(Type):
     """`List[T]`: a homogeneous sequence (Python list or tuple)."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     item: Type
 
@@ -142,9 +138,11 @@ class ListType(Type):
         return (self.item,)
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class DictType(Type):
     """`Dict[K, V]`: a mapping with keys of one type and values of another."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     key: Type
     value: Type
@@ -162,9 +160,11 @@ class DictType(Type):
         return (self.key, self.value)
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class TupleType(Type):
     """`Tuple[A, B, ...]`: a fixed-length sequence with one type per position (`Tuple[]` is empty)."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     items: tuple[Type, ...]
 
@@ -183,9 +183,11 @@ class TupleType(Type):
         return self.items
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class UnionType(Type):
     """`A | B | ...`: a value of any member type. Build it with `union()`, which keeps it canonical."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     members: tuple[Type, ...]
 
@@ -238,9 +240,11 @@ def _check_fields(fields_: tuple[Field, ...], owner: str) -> tuple[Field, ...]:
     return fields_
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class RecordType(Type):
     """`{name: String, age?: Int}`: a mapping with named fields (dicts, dataclasses, pydantic models)."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     fields: tuple[Field, ...]
 
@@ -263,9 +267,11 @@ class RecordType(Type):
         return None
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class TableType(Type):
     """`Table` or `Table[x: Float, y: String]`: an Arrow table, optionally with a column schema."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     columns: tuple[Field, ...] | None = None
 
@@ -291,9 +297,11 @@ class TableType(Type):
         return None
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class NDArrayType(Type):
     """`NDArray`, `NDArray[float64]`, `NDArray[float64, 2]`, `NDArray[*, 2]`: a numpy array / tensor."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     dtype: str | None = None
     rank: int | None = None
@@ -313,9 +321,11 @@ class NDArrayType(Type):
         return f"NDArray[{self.dtype or '*'}, {self.rank}]"
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class ModelType(Type):
     """`Model` or `Model[sklearn]`: a reference to an ML model, optionally of one flavor."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     flavor: str | None = None
 
@@ -328,9 +338,11 @@ class ModelType(Type):
         return "Model" if self.flavor is None else f"Model[{self.flavor}]"
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class NominalType(Type):
     """A named type declared by a plugin, a subtype of `parent` (e.g. `Image` with parent `Bytes`)."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     name: str
     parent: Type
@@ -349,9 +361,11 @@ class NominalType(Type):
         return (self.parent,)
 
 
-@_term
+@dataclass(frozen=True, slots=True)
 class TypeVar(Type):
     """A type variable of a generic node signature (`first(xs: List[T]) -> T`), solved by `unify`."""
+
+    __hash__ = Type.__hash__  # keep the cached hash (dataclass would generate its own)
 
     name: str
 

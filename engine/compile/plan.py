@@ -47,10 +47,11 @@ the whole group is the unit the engine retries.
 
 Map nodes
 ---------
-A node whose spec has ``control == "map"`` carries ``subplan``: the compiled sub-workflow that the engine runs
-once per element of its list input (the sub-plan's single required workflow input receives the element;
-its other inputs are bound from the map node's remaining inputs of the same name). The map node's
-``definition`` is still the catalog definition (the engine expands it itself and never calls it).
+A node whose spec has ``control == "map"`` (``builtin/map@1``) carries ``subplan``: the compiled
+sub-workflow from its ``workflow`` param, which the engine runs once per element of its ``items`` input,
+binding the element to the sub-plan's workflow input ``item`` and, when the sub-plan declares it, the
+element's position to ``index``; the sub-plan's output ``out`` gives the element of the resulting list.
+The map node's ``definition`` is still the catalog definition (the engine expands it and never calls it).
 
 Cache keys
 ----------
@@ -65,6 +66,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+
 if TYPE_CHECKING:
     from nodes import NodeDefinition, NodeSpec, RetryPolicy
     from typesys import Coercion, Type
@@ -74,40 +77,17 @@ FUSED_TYPE_ID = "rayweave/fused@1"
 #: The prefix of the id of a fused group; the rest is the id of its first member.
 FUSED_PREFIX = "fused:"
 
-
-@dataclass(frozen=True)
-class NodeRef:
-    """A binding to output ``port`` of the plan node ``node`` (``"<member>.<port>"`` for fused groups)."""
-
-    node: str
-    port: str
-
-    def __str__(self) -> str:
-        return f"{self.node}.{self.port}"
-
-
-@dataclass(frozen=True)
-class InputRef:
-    """A binding to the workflow input ``name``."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return f"$inputs.{self.name}"
-
-
-@dataclass(frozen=True)
-class Const:
-    """A constant value bound to a port (JSON-compatible in documents; any value from the builder)."""
-
-    value: Any
-
-    def __str__(self) -> str:
-        return f"{{value: {self.value!r}}}"
-
-
-#: What an input port or workflow output is bound to.
-Binding = NodeRef | InputRef | Const
+__all__ = [
+    "FUSED_PREFIX",
+    "FUSED_TYPE_ID",
+    "Binding",
+    "Const",
+    "InputRef",
+    "NodeRef",
+    "Plan",
+    "PlannedInput",
+    "PlannedNode",
+]
 
 
 @dataclass(frozen=True)

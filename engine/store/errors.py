@@ -42,8 +42,16 @@ class IdempotencyConflictError(StoreError, ValueError):
         self.run_id = run_id
 
 
+class RunStateError(StoreError, ValueError):
+    """A run's status was changed from a state the caller did not expect (compare-and-set failed)."""
+
+
 class DuplicateEventError(StoreError, ValueError):
     """An event was appended with a sequence number the run already has."""
+
+
+class DuplicateAttemptError(StoreError, ValueError):
+    """An attempt number of a node in a run was recorded twice."""
 
 
 class InvalidApiKeyError(StoreError, PermissionError):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from engine.store.columns import JSONValue, UTCDateTime
@@ -28,13 +29,21 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+#: The store's own metadata (not SQLModel's global one), so nothing else that uses SQLModel leaks into migrations.
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class StoreModel(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every table of the store; binds them to the store's `metadata`."""
+
 
 #: Surrogate integer keys: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-class Workflow(SQLModel, table=True):
+class Workflow(StoreModel, table=True):
     """A stored workflow: its identity and the number of its latest immutable version."""
 
     __tablename__ = "workflows"
@@ -49,15 +58,13 @@ class Workflow(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class WorkflowVersion(SQLModel, table=True):
+class WorkflowVersion(StoreModel, table=True):
     """One immutable version of a workflow: the canonical document and its content hash."""
 
     __tablename__ = "workflow_versions"
     __table_args__ = (sa.Index("ix_workflow_versions_content_hash", "content_hash"),)
 
-    workflow_id: str = Field(
-        primary_key=True, max_length=64, foreign_key="workflows.id", ondelete="CASCADE"
-    )
+    workflow_id: str = Field(primary_key=True, max_length=64, foreign_key="workflows.id", ondelete="CASCADE")
     version: int = Field(primary_key=True)
     document: dict[str, Any] = Field(sa_type=JSONValue)
     content_hash: str = Field(max_length=64)
@@ -66,7 +73,7 @@ class WorkflowVersion(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Run(SQLModel, table=True):
+class Run(StoreModel, table=True):
     """One execution of a stored workflow version or of an inline document."""
 
     __tablename__ = "runs"
@@ -101,7 +108,7 @@ class Run(SQLModel, table=True):
     heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class NodeRun(SQLModel, table=True):
+class NodeRun(StoreModel, table=True):
     """One attempt of one node in one run; retries and resumed runs add attempts, never overwrite them."""
 
     __tablename__ = "node_runs"
@@ -119,7 +126,7 @@ class NodeRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Event(SQLModel, table=True):
+class Event(StoreModel, table=True):
     """One persisted event of a run; `seq` numbers a run's events 1, 2, 3, ... without gaps or duplicates."""
 
     __tablename__ = "events"
@@ -132,7 +139,7 @@ class Event(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Plugin(SQLModel, table=True):
+class Plugin(StoreModel, table=True):
     """An installed plugin package version and its manifest."""
 
     __tablename__ = "plugins"
@@ -144,7 +151,7 @@ class Plugin(SQLModel, table=True):
     installed_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class User(SQLModel, table=True):
+class User(StoreModel, table=True):
     """A user (a person or a service account) that owns API keys and holds permissions."""
 
     __tablename__ = "users"
@@ -158,7 +165,7 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(StoreModel, table=True):
     """An API key: only its public prefix and the SHA-256 of the secret are stored, never the secret."""
 
     __tablename__ = "api_keys"
@@ -176,14 +183,12 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Permission(SQLModel, table=True):
+class Permission(StoreModel, table=True):
     """A grant: `user_id` may perform `action` on `resource_type`/`resource_id` (`"*"` matches any)."""
 
     __tablename__ = "permissions"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "user_id", "action", "resource_type", "resource_id", name="uq_permissions_grant"
-        ),
+        sa.UniqueConstraint("user_id", "action", "resource_type", "resource_id", name="uq_permissions_grant"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -194,7 +199,7 @@ class Permission(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(StoreModel, table=True):
     """One entry of the append-only audit log: who did what to which resource, and with what outcome."""
 
     __tablename__ = "audit_entries"
@@ -215,7 +220,7 @@ class AuditEntry(SQLModel, table=True):
 
 
 #: Every table, parents before children (the order a copy between databases must follow).
-ALL_TABLES: tuple[type[SQLModel], ...] = (
+ALL_TABLES: tuple[type[StoreModel], ...] = (
     Workflow,
     WorkflowVersion,
     Run,
@@ -227,3 +232,9 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Permission,
     AuditEntry,
 )
+
+
+def table_of(model: type[StoreModel]) -> sa.Table:
+    """The SQLAlchemy `Table` of a model (for Core queries and bulk statements)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from nodes import node
 from nodes.builtin.errors import InputValueError, MissingKeyError, ParamValueError
 
 T = TypeVar("T")
@@ -16,13 +17,20 @@ B = TypeVar("B")
 V = TypeVar("V")
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def length(items: list[Any]) -> int:
     """Number of elements in a list."""
     return len(items)
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def get(items: list[T], *, index: int) -> T:
-    """The element at ``index`` (negative counts from the end)."""
+    """The element at ``index`` (negative counts from the end).
+
+    Args:
+        items: the list.
+        index: the position; -1 is the last element.
+    """
     try:
         return items[index]
     except IndexError:
@@ -32,6 +40,7 @@ def get(items: list[T], *, index: int) -> T:
         ) from None
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def first(items: list[T]) -> T:
     """The first element of a non-empty list."""
     if not items:
@@ -39,6 +48,7 @@ def first(items: list[T]) -> T:
     return items[0]
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def last(items: list[T]) -> T:
     """The last element of a non-empty list."""
     if not items:
@@ -46,10 +56,18 @@ def last(items: list[T]) -> T:
     return items[-1]
 
 
+@node("slice", plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def slice_list(
     items: list[T], *, start: int | None = None, stop: int | None = None, step: int = 1
 ) -> list[T]:
-    """The sub-list ``items[start:stop:step]`` (Python slice semantics; null bounds mean the ends)."""
+    """The sub-list ``items[start:stop:step]`` (Python slice semantics; null bounds mean the ends).
+
+    Args:
+        items: the list.
+        start: first position (inclusive); null for the beginning.
+        stop: last position (exclusive); null for the end.
+        step: take every ``step``-th element; negative walks backwards.
+    """
     if step == 0:
         raise ParamValueError("builtin/slice@1: param 'step' is 0; use a non-zero step")
     return items[start:stop:step]
@@ -71,8 +89,15 @@ def _sort_key(node: str, key: str | None) -> Any:
     return by_field
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def sort(items: list[T], *, reverse: bool = False, key: str | None = None) -> list[T]:
-    """Sort a list (stable); ``key`` sorts records (dicts) by one of their fields."""
+    """Sort a list (stable); ``key`` sorts records (dicts) by one of their fields.
+
+    Args:
+        items: the list; its elements must be comparable with each other.
+        reverse: sort in descending order.
+        key: for a list of records, the field to sort by.
+    """
     try:
         return sorted(items, key=_sort_key("sort", key), reverse=reverse)
     except TypeError as exc:
@@ -82,6 +107,7 @@ def sort(items: list[T], *, reverse: bool = False, key: str | None = None) -> li
         ) from exc
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def unique(items: list[T]) -> list[T]:
     """The list without duplicates, keeping the first occurrence of each element in order."""
     out: list[T] = []
@@ -99,13 +125,21 @@ def unique(items: list[T]) -> list[T]:
     return out
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def flatten(items: list[list[T]]) -> list[T]:
     """Concatenate a list of lists into one list (one level)."""
     return [x for sub in items for x in sub]
 
 
+@node("zip", plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def zip_lists(a: list[A], b: list[B], *, strict: bool = True) -> list[tuple[A, B]]:
-    """Pair the elements of two lists; with ``strict`` (default) lists of different lengths fail."""
+    """Pair the elements of two lists: ``[(a[0], b[0]), (a[1], b[1]), ...]``.
+
+    Args:
+        a: the first elements of the pairs.
+        b: the second elements of the pairs.
+        strict: fail when the lists differ in length (otherwise the longer one is truncated).
+    """
     if strict and len(a) != len(b):
         raise InputValueError(
             f"builtin/zip@1: input ports 'a' ({len(a)} elements) and 'b' ({len(b)} elements) differ in "
@@ -114,23 +148,33 @@ def zip_lists(a: list[A], b: list[B], *, strict: bool = True) -> list[tuple[A, B
     return list(zip(a, b, strict=False))
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def append(items: list[T], value: T) -> list[T]:
     """A new list with ``value`` added at the end."""
     return [*items, value]
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def concat_lists(a: list[T], b: list[T]) -> list[T]:
     """A new list with the elements of ``a`` followed by those of ``b``."""
     return [*a, *b]
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def reverse(items: list[T]) -> list[T]:
     """The list in reverse order."""
     return items[::-1]
 
 
+@node("range", plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def range_list(*, stop: int, start: int = 0, step: int = 1) -> list[int]:
-    """The integers ``start, start+step, ...`` below ``stop`` (Python ``range``); at most 10,000,000."""
+    """The integers ``start, start+step, ...`` below ``stop`` (Python ``range``); at most 10,000,000.
+
+    Args:
+        stop: the end (exclusive).
+        start: the first number.
+        step: the increment; negative counts down.
+    """
     if step == 0:
         raise ParamValueError("builtin/range@1: param 'step' is 0; use a non-zero step")
     r = range(start, stop, step)
@@ -142,8 +186,14 @@ def range_list(*, stop: int, start: int = 0, step: int = 1) -> list[int]:
     return list(r)
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def dict_get(mapping: dict[str, V], *, key: str) -> V:
-    """The value stored under ``key``; fails naming the existing keys when it is missing."""
+    """The value stored under ``key``; fails naming the existing keys when it is missing.
+
+    Args:
+        mapping: the dict.
+        key: the key to look up.
+    """
     try:
         return mapping[key]
     except KeyError:
@@ -153,21 +203,31 @@ def dict_get(mapping: dict[str, V], *, key: str) -> V:
         ) from None
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def dict_set(mapping: dict[str, V], value: V, *, key: str) -> dict[str, V]:
-    """A new dict with ``key`` set to ``value`` (the input dict is not modified)."""
+    """A new dict with ``key`` set to ``value`` (the input dict is not modified).
+
+    Args:
+        mapping: the dict.
+        value: the value to store.
+        key: the key to set.
+    """
     return {**mapping, key: value}
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def dict_merge(a: dict[str, V], b: dict[str, V]) -> dict[str, V]:
     """A new dict with the entries of ``a`` and ``b``; ``b`` wins on equal keys."""
     return {**a, **b}
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def dict_keys(mapping: dict[str, Any]) -> list[str]:
     """The keys of a dict, in insertion order."""
     return list(mapping)
 
 
+@node(plugin="builtin", version="1.0.0", category="collections", tags=("list",), cheap=True)
 def dict_values(mapping: dict[str, V]) -> list[V]:
     """The values of a dict, in insertion order."""
     return list(mapping.values())

@@ -37,3 +37,11 @@ class ControlNodeCalledError(BuiltinNodeError, RuntimeError):
 
 class HttpRequestError(BuiltinNodeError, ConnectionError):
     """``builtin/http_request@1`` failed: the server was unreachable, timed out or answered an error status."""
+
+
+class DataFileError(BuiltinNodeError, OSError):
+    """A data file could not be read or written (missing, unreadable, or not in the expected format)."""
+
+
+class SqlQueryError(BuiltinNodeError, ValueError):
+    """A DuckDB query of ``sql`` or ``filter`` failed to parse, bind or run."""

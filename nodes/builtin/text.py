@@ -7,19 +7,43 @@ import re
 import string
 from typing import Any
 
+from nodes import node
 from nodes.builtin.errors import InputValueError, MissingKeyError, ParamValueError
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def concat(a: str, b: str, *, sep: str = "") -> str:
-    """Concatenate two strings, with ``sep`` between them."""
+    """Concatenate two strings, with ``sep`` between them.
+
+    Args:
+        a: the first string.
+        b: the second string.
+        sep: put between ``a`` and ``b``.
+    """
     return f"{a}{sep}{b}"
 
 
+@node("format", plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def format_text(values: dict[str, Any], *, template: str) -> str:
     """Fill a ``str.format`` template such as ``"Hello {name}"`` from the ``values`` dict.
 
-    Only named fields are allowed, so the template documents what it needs; a field missing from
-    ``values`` fails naming it.
+    Only named fields are allowed, so the template documents what it needs; a field missing from ``values``
+    fails naming it. Format specs work as in Python: ``"{score:.2f}"``.
+
+    Args:
+        values: field name -> value.
+        template: the template with named fields.
+
+    Example:
+        ```json
+        {
+          "format": "rayweave.workflow/1", "name": "greeting",
+          "inputs": {"user": {"type": "Dict[String, Any]"}},
+          "nodes": {"greet": {"type": "builtin/format@1", "in": {"values": "$inputs.user"},
+                              "params": {"template": "Hello {name}, you have {count} messages"}}},
+          "outputs": {"greeting": "greet.out"}
+        }
+        ```
     """
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
@@ -45,15 +69,28 @@ def format_text(values: dict[str, Any], *, template: str) -> str:
         raise InputValueError(f"builtin/format@1: cannot fill template {template!r}: {exc}") from exc
 
 
+@node("split_text", plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def split(text: str, *, sep: str | None = None, maxsplit: int = -1) -> list[str]:
-    """Split text at ``sep`` (at runs of whitespace when ``sep`` is null)."""
+    """Split text at ``sep`` (at runs of whitespace when ``sep`` is null).
+
+    Args:
+        text: the text to split.
+        sep: the separator; null splits on whitespace and drops empty parts.
+        maxsplit: at most this many splits (-1: no limit).
+    """
     if sep == "":
         raise ParamValueError("builtin/split@1: param 'sep' is empty; use null to split on whitespace")
     return text.split(sep, maxsplit)
 
 
+@node("join_text", plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def join(parts: list[str], *, sep: str = "") -> str:
-    """Join a list of strings with ``sep`` between the elements."""
+    """Join a list of strings with ``sep`` between the elements.
+
+    Args:
+        parts: the strings.
+        sep: put between consecutive parts.
+    """
     return sep.join(parts)
 
 
@@ -74,22 +111,41 @@ def _compile(node: str, pattern: str, flags: str) -> re.Pattern[str]:
         ) from exc
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def regex_match(text: str, *, pattern: str, flags: str = "") -> bool:
     """True when the regular expression ``pattern`` matches anywhere in ``text``.
 
-    ``flags`` is a string of letters: ``i`` ignore case, ``m`` multiline, ``s`` dot matches newline,
-    ``x`` verbose.
+    Args:
+        text: the text to search.
+        pattern: a Python regular expression.
+        flags: letters among ``i`` (ignore case), ``m`` (multiline), ``s`` (dot matches newline), ``x`` (verbose).
     """
     return _compile("regex_match", pattern, flags).search(text) is not None
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def regex_find_all(text: str, *, pattern: str, flags: str = "") -> list[str]:
-    """Every non-overlapping match of ``pattern`` in ``text`` (the whole match, not groups)."""
+    """Every non-overlapping match of ``pattern`` in ``text`` (the whole match, not groups).
+
+    Args:
+        text: the text to search.
+        pattern: a Python regular expression.
+        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``).
+    """
     return [m.group(0) for m in _compile("regex_find_all", pattern, flags).finditer(text)]
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def regex_replace(text: str, *, pattern: str, replacement: str, count: int = 0, flags: str = "") -> str:
-    """Replace matches of ``pattern`` by ``replacement`` (``\\1`` refers to groups); ``count=0`` replaces all."""
+    """Replace matches of ``pattern`` by ``replacement``.
+
+    Args:
+        text: the text to change.
+        pattern: a Python regular expression.
+        replacement: the replacement; ``\\1`` or ``\\g<name>`` insert groups.
+        count: replace at most this many matches (0: all).
+        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``).
+    """
     compiled = _compile("regex_replace", pattern, flags)
     try:
         return compiled.sub(replacement, text, count=count)
@@ -97,6 +153,7 @@ def regex_replace(text: str, *, pattern: str, replacement: str, count: int = 0, 
         raise ParamValueError(f"builtin/regex_replace@1: param 'replacement' is invalid: {exc}") from exc
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def replace(text: str, *, old: str, new: str) -> str:
     """Replace every occurrence of the plain substring ``old`` by ``new``."""
     if old == "":
@@ -107,6 +164,7 @@ def replace(text: str, *, old: str, new: str) -> str:
 _CASES = ("upper", "lower", "title", "capitalize", "swapcase")
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def change_case(text: str, *, case: str = "lower") -> str:
     """Change letter case: ``upper``, ``lower``, ``title``, ``capitalize`` or ``swapcase``."""
     if case not in _CASES:
@@ -117,21 +175,25 @@ def change_case(text: str, *, case: str = "lower") -> str:
     return result
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def strip(text: str, *, chars: str | None = None) -> str:
     """Remove leading and trailing whitespace (or the given ``chars``)."""
     return text.strip(chars)
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def text_length(text: str) -> int:
     """Number of characters (Unicode code points) in the text."""
     return len(text)
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def contains(text: str, *, substring: str) -> bool:
     """True when ``substring`` occurs in ``text``."""
     return substring in text
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def json_parse(text: str) -> Any:
     """Parse a JSON document into values (objects become dicts, arrays lists)."""
     try:
@@ -143,6 +205,7 @@ def json_parse(text: str) -> Any:
         ) from exc
 
 
+@node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def json_dump(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
     """Serialize a value to JSON text; fails naming the type for values JSON cannot hold."""
     try:

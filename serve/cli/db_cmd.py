@@ -1,10 +1,353 @@
-"""Commands of `rayweave` (module db_cmd); see register()."""
+"""`rayweave db ...` (schema upgrades, copying an installation between databases) and `rayweave stats`.
+
+```
+rayweave db upgrade [--url URL] [--json]
+rayweave db migrate --to URL [--url URL] [--json]
+rayweave export WORKFLOW_ID [--version N] [--format json|yaml] [--out FILE] [--url URL]
+rayweave export --all [--runs] --out FILE [--url URL]
+rayweave import FILE [--workflow ID] [--url URL] [--json]
+rayweave stats [--url URL] [--workflow ID] [--since YYYY-MM-DD] [--bucket day] [--out DIR] [--json]
+```
+Without `--url` the database is the installation's (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`).
+Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import typer
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Database URL (default: RAYWEAVE_DATABASE_URL, or SQLite under RAYWEAVE_HOME)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _database_url(url: str | None) -> str:
+    if url:
+        return url
+    from cluster.settings import Settings
+
+    return Settings().resolved_database_url
+
+
+def _home() -> Path:
+    from cluster.settings import Settings
+
+    return Settings().home
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def upgrade(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Bring the database schema to the version this rayweave needs (creates it when empty)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.store import MigrationError, create_db_engine
+    from engine.store.migrate import current_revision, head_revision, upgrade_database
+
+    target = _database_url(url)
+    try:
+        engine = create_db_engine(target)
+    except (ValueError, ImportError) as exc:
+        _fail(f"cannot use database URL: {exc}", 2)
+        return
+    try:
+        if engine.dialect.name == "sqlite" and engine.url.database:
+            Path(engine.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        before = current_revision(engine)
+        after = upgrade_database(engine)
+    except (MigrationError, SQLAlchemyError) as exc:
+        _fail(str(exc))
+        return
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
+    changed = before != after
+    _emit(
+        as_json,
+        {"url": shown, "from": before, "to": after, "head": head_revision(), "changed": changed},
+        f"{shown}: upgraded from {before or 'empty'} to {after}"
+        if changed
+        else f"{shown}: already at {after} (nothing to do)",
+    )
+
+
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="URL of the database to copy the installation into.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a whole installation to another database (SQLite <-> PostgreSQL), verified by counts and content
+    hashes. Re-running after an interruption finishes the copy; rows already copied are kept."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.store import MigrationError, open_store
+    from engine.store.transfer import copy_installation
+
+    try:
+        source = open_store(_database_url(url))
+        target = open_store(to)
+    except ValueError as exc:
+        _fail(f"cannot use database URL: {exc}", 2)
+        return
+    except (MigrationError, SQLAlchemyError) as exc:
+        _fail(str(exc))
+        return
+    try:
+        report = copy_installation(source, target)
+    except (MigrationError, SQLAlchemyError) as exc:
+        _fail(f"{exc}; the copy can be re-run safely")
+        return
+    finally:
+        source.close()
+        target.close()
+    lines = [f"{t}: {c['source']} rows, {c['copied']} copied, hash ok" for t, c in report.tables.items()]
+    _emit(as_json, report.to_json(), "\n".join([f"copied {report.source} -> {report.target}", *lines]))
+
+
+def export_command(
+    workflow_id: Annotated[
+        str | None, typer.Argument(help="The workflow to export (omit with --all).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Export this version (default: latest).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or yaml (single workflows).")] = "json",
+    everything: Annotated[
+        bool, typer.Option("--all", help="Export the whole installation as one archive (JSON).")
+    ] = False,
+    runs: Annotated[
+        bool, typer.Option("--runs", help="With --all: include runs, node runs and events.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Export one workflow version as a JSON/YAML document, or everything as an archive."""
+    import yaml
+
+    from engine.store import NotFoundError, open_store
+    from engine.store.archive import export_archive
+
+    if everything == (workflow_id is not None):
+        _fail("give either a WORKFLOW_ID or --all", 2)
+    if fmt not in ("json", "yaml"):
+        _fail(f"--format must be json or yaml, not {fmt!r}", 2)
+    store = open_store(_database_url(url))
+    try:
+        if everything:
+            text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
+        else:
+            assert workflow_id is not None
+            try:
+                row = (
+                    store.workflows.get_version(workflow_id, version)
+                    if version is not None
+                    else store.workflows.latest(workflow_id)
+                )
+            except NotFoundError as exc:
+                _fail(str(exc))
+                return
+            if fmt == "yaml":
+                text = yaml.safe_dump(row.document, sort_keys=False, allow_unicode=True)
+            else:
+                text = json.dumps(row.document, indent=2, ensure_ascii=False) + "\n"
+    finally:
+        store.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(help="A workflow (.json/.yaml) or an archive made by `export --all`.")
+    ],
+    workflow_id: Annotated[
+        str | None,
+        typer.Option("--workflow", help="Import a single document as a new version of this workflow."),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a workflow document (new workflow, or new version) or a whole archive; validated first."""
+    import yaml
+
+    from engine.store import NotFoundError, open_store
+    from engine.store.archive import ARCHIVE_FORMAT, ArchiveError, import_archive, import_workflow
+
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        _fail(f"cannot read {file}: {exc}", 2)
+        return
+    if not isinstance(data, dict):
+        _fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
+        return
+    store = open_store(_database_url(url))
+    try:
+        if data.get("format") == ARCHIVE_FORMAT:
+            report = import_archive(store, data)
+            result: dict[str, Any] = {"archive": str(file), "added": report.added, "skipped": report.skipped}
+            message = f"imported {file}: added {report.added or 'nothing'}; already present {report.skipped}"
+        else:
+            row = import_workflow(store, data, workflow_id=workflow_id, message=f"imported from {file.name}")
+            result = {
+                "workflow_id": row.workflow_id,
+                "version": row.version,
+                "content_hash": row.content_hash,
+            }
+            message = f"workflow {row.workflow_id} version {row.version}"
+    except (ArchiveError, NotFoundError) as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.close()
+    _emit(as_json, result, message)
+
+
+def stats_command(
+    url: UrlOption = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow id.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Export and count from this day on (YYYY-MM-DD).")
+    ] = None,
+    bucket: Annotated[
+        str, typer.Option("--bucket", help="Run durations per hour, day, week or month.")
+    ] = "day",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Parquet export directory (default: RAYWEAVE_HOME/analytics)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many slowest node types to show.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Export run history to Parquet and report slow node types, failures, retries, cache hits and durations."""
+    from engine.analytics import stats
+    from engine.store import open_store
+
+    if bucket not in ("hour", "day", "week", "month"):
+        _fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        except ValueError:
+            _fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
+    directory = out if out is not None else _home() / "analytics"
+    store = open_store(_database_url(url))
+    try:
+        report = stats(
+            store,
+            directory,
+            workflow_id=workflow,
+            since=start,
+            bucket=_bucket(bucket),
+            limit=limit,
+        )
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return
+    _print_report(report)
+
+
+def _bucket(value: str) -> Literal["hour", "day", "week", "month"]:
+    if value == "hour":
+        return "hour"
+    if value == "week":
+        return "week"
+    if value == "month":
+        return "month"
+    return "day"
+
+
+def _print_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r])
+        return t
+
+    console = Console()
+    console.print(f"exported {report.export.node_runs} node attempts, {report.export.runs} runs")
+    console.print(
+        table(
+            "slowest node types (s)",
+            ["node type", "attempts", "p50", "p95", "max"],
+            [[s.node_type, s.attempts, s.p50_s, s.p95_s, s.max_s] for s in report.slowest_node_types],
+        )
+    )
+    console.print(
+        table(
+            "failures and retries",
+            ["node type", "executions", "failure rate", "attempt failure rate", "retries"],
+            [
+                [f.node_type, f.executions, f.failure_rate, f.attempt_failure_rate, r.retries]
+                for f in report.failure_rates
+                for r in report.retry_counts
+                if r.node_type == f.node_type
+            ],
+        )
+    )
+    hits = report.cache_hit_rate
+    console.print(f"cache hit rate: {hits.hit_rate:.1%} ({hits.hits} of {hits.executions} node executions)")
+    console.print(
+        table(
+            "run durations (s)",
+            ["bucket", "runs", "succeeded", "failed", "p50", "p95"],
+            [[b.bucket, b.runs, b.succeeded, b.failed, b.p50_s, b.p95_s] for b in report.run_durations],
+        )
+    )
+    console.print(
+        table(
+            "workflows",
+            ["workflow", "runs", "succeeded", "failed", "p50", "p95", "cache hits", "retries"],
+            [
+                [
+                    w.workflow_id or "(inline)",
+                    w.runs,
+                    w.succeeded,
+                    w.failed,
+                    w.p50_s,
+                    w.p95_s,
+                    w.cache_hits,
+                    w.retries,
+                ]
+                for w in report.workflows
+            ],
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rayweave` app."""
-    del app
+    """Add `rayweave db ...` and `rayweave stats` to the `rayweave` app."""
+    db = typer.Typer(name="db", help="Database schema and copies between databases.", no_args_is_help=True)
+    db.command("upgrade")(upgrade)
+    db.command("migrate")(migrate)
+    app.add_typer(db, name="db")
+    app.command("stats")(stats_command)
+    app.command("export")(export_command)
+    app.command("import")(import_command)

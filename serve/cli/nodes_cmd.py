@@ -1,10 +1,115 @@
-"""Commands of `rayweave` (module nodes_cmd); see register()."""
+"""`rayweave nodes`: list node types (filtered by category or port type) and generate their reference docs.
+
+```
+rayweave nodes [--json] [--category C] [--accepts T] [--produces T]
+rayweave nodes docs [--out DIR] [--check] [--json]
+```
+Exit status: 0 on success, 1 when `--check` finds pages that differ, 2 on bad usage (e.g. a malformed type).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from nodes import Catalog
+
+DEFAULT_DOCS_DIR = Path("docs/nodes")
+
+
+def _catalog() -> Catalog:
+    # Plugins installed in RAYWEAVE_PLUGIN_DIRS will join here once plugin discovery lands.
+    return Catalog.builtin()
+
+
+def _fail_usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def list_nodes(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    category: Annotated[str | None, typer.Option("--category", help="Only nodes of this category.")] = None,
+    accepts: Annotated[
+        str | None,
+        typer.Option("--accepts", help="Only nodes with an input port taking this type, e.g. 'Int'."),
+    ] = None,
+    produces: Annotated[
+        str | None, typer.Option("--produces", help="Only nodes with an output port of this type.")
+    ] = None,
+) -> None:
+    """List the node types of the catalog with their ports."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import typesys
+
+    catalog = _catalog()
+    try:
+        specs = catalog.find(category=category, accepts=accepts, produces=produces)
+    except typesys.TypeParseError as exc:
+        _fail_usage(f"cannot read the type given to --accepts/--produces: {exc}")
+        return
+    if as_json:
+        typer.echo(json.dumps({"nodes": [s.to_json() for s in specs]}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(specs)} node types", show_lines=False)
+    for column in ("id", "category", "inputs", "params", "outputs", "description"):
+        table.add_column(column, overflow="fold")
+    for s in specs:
+        table.add_row(
+            s.id,
+            s.category or "",
+            ", ".join(f"{p.name}: {p.type}" for p in s.inputs),
+            ", ".join(f"{p.name}: {p.type}" for p in s.params),
+            ", ".join(f"{p.name}: {p.type}" for p in s.outputs),
+            s.description.splitlines()[0] if s.description else "",
+        )
+    Console().print(table)
+
+
+def docs(
+    out: Annotated[Path, typer.Option("--out", help="Directory of the generated pages.")] = DEFAULT_DOCS_DIR,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when the pages in --out differ.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Generate the Markdown node reference (one page per plugin and per node) into --out."""
+    from nodes.docgen import check_docs, write_docs
+
+    catalog = _catalog()
+    if check:
+        differences = check_docs(catalog, out)
+        if as_json:
+            typer.echo(json.dumps({"ok": not differences, "out": str(out), "differences": differences}))
+        elif differences:
+            typer.echo(
+                f"{len(differences)} page(s) in {out} differ from the catalog; run `rayweave nodes docs`:"
+            )
+            for rel in differences:
+                typer.echo(f"  {rel}")
+        else:
+            typer.echo(f"{out} is up to date")
+        if differences:
+            raise typer.Exit(1)
+        return
+    changed = write_docs(catalog, out)
+    if as_json:
+        typer.echo(json.dumps({"ok": True, "out": str(out), "changed": changed}))
+    else:
+        typer.echo(f"wrote {out} ({len(changed)} page(s) changed)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rayweave` app."""
-    del app
+    """Add `rayweave nodes` (and `rayweave nodes docs`) to the `rayweave` app."""
+    nodes_app = typer.Typer(help="List node types and generate their docs.", no_args_is_help=False)
+    nodes_app.callback(invoke_without_command=True)(list_nodes)
+    nodes_app.command("docs")(docs)
+    app.add_typer(nodes_app, name="nodes")

@@ -1,10 +1,340 @@
-"""Commands of `rayweave` (module run_cmd); see register()."""
+"""`rayweave run FILE` (run a workflow with live node states) and `rayweave cache stats|purge`.
+
+`run` takes a .json/.yaml workflow document or a .py file with a module-level `workflow` (a builder).
+Inputs are given as `--input name=value`, each value parsed by the input's declared type (`--input n=3` is
+the integer 3 for an `Int` input; structured types take JSON). Without `--json` the node states are shown
+live in the terminal and the outputs printed at the end; with `--json` one JSON document is printed
+(run id, status, outputs, per-node status). Exit status: 0 succeeded, 1 the run failed, was cancelled or
+the workflow has errors, 2 bad usage (unreadable file, unknown or malformed input).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
 import typer
+
+_PRIMITIVE_PARSERS: dict[str, Any] = {
+    "String": str,
+    "Int": int,
+    "Float": float,
+    "Number": lambda text: int(text) if text.lstrip("+-").isdigit() else float(text),
+}
+
+
+class UsageError(Exception):
+    """Bad usage of `rayweave run` (exit status 2); the message says what to fix."""
+
+
+def load_python_workflow(path: Path) -> Any:
+    """Import `path` and return its module-level `workflow`.
+
+    The module is removed from `sys.modules` once it has run: Ray workers cannot import a file that is not
+    on their path, and a module they could not import makes pickle ship its node functions by value.
+    """
+    name = f"_rayweave_run_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # while it runs: dataclasses and typing look their module up
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report it, never a traceback
+        raise UsageError(f"{path}: importing the workflow file failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.modules.pop(name, None)
+    workflow = getattr(module, "workflow", None)
+    if workflow is None:
+        raise UsageError(
+            f"{path}: defines no module-level 'workflow'; assign your builder: workflow = Workflow(...)"
+        )
+    return workflow
+
+
+def load_any(path: Path) -> Any:
+    """The workflow in `path`: a builder for .py files, else the document (errors become `UsageError`)."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if path.suffix.lower() == ".py":
+        return load_python_workflow(path)
+    from engine.errors import WorkflowLoadError
+    from engine.workflow import load_workflow_file
+
+    try:
+        return load_workflow_file(path)
+    except WorkflowLoadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse_inputs(pairs: list[str], declared: dict[str, Any]) -> dict[str, Any]:
+    """Parse `name=value` pairs by the declared input types (`declared`: name -> typesys type)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input {pair!r}: write it as name=value, e.g. --input n=3")
+        if name not in declared:
+            raise UsageError(
+                f"--input {name}: the workflow has no input {name!r}; its inputs are {sorted(declared)}"
+            )
+        values[name] = parse_value(name, text, declared[name])
+    return values
+
+
+def parse_value(name: str, text: str, type_: Any) -> Any:
+    """One input value from its command-line text, by its declared type."""
+    type_text = str(type_)
+    try:
+        if type_text in _PRIMITIVE_PARSERS:
+            return _PRIMITIVE_PARSERS[type_text](text)
+        if type_text == "Bool":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        return json.loads(text)
+    except ValueError:
+        raise UsageError(
+            f"--input {name}={text}: not a valid {type_text} (structured types take JSON, e.g. '[1, 2]')"
+        ) from None
+
+
+def _status_style(status: str) -> str:
+    return {
+        "succeeded": "green",
+        "cached": "cyan",
+        "running": "yellow",
+        "failed": "red",
+        "cancelled": "magenta",
+        "skipped": "dim",
+    }.get(status, "white")
+
+
+class LiveView:
+    """Node states kept up to date from run events, rendered as a Rich table."""
+
+    def __init__(self, workflow: str) -> None:
+        self.workflow = workflow
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def apply(self, event: Any) -> None:
+        """Fold one event into the table."""
+        if event.node is None:
+            return
+        row = self.rows.setdefault(
+            event.node, {"status": "pending", "attempt": 1, "progress": "", "detail": ""}
+        )
+        kind = str(event.type)
+        if kind == "node.started":
+            row["status"] = "running"
+        elif kind == "node.progress":
+            row["progress"] = f"{event.payload.get('fraction', 0.0):.0%}"
+            row["detail"] = str(event.payload.get("message", ""))
+        elif kind == "node.retrying":
+            row["attempt"] = event.attempt or row["attempt"]
+            row["detail"] = f"retrying after {event.payload.get('error', 'error')}"
+        elif kind in ("node.succeeded", "node.failed", "node.skipped", "node.cached", "node.cancelled"):
+            row["status"] = kind.split(".", 1)[1]
+            if event.attempt:
+                row["attempt"] = event.attempt
+            if "duration_s" in event.payload:
+                row["detail"] = f"{event.payload['duration_s']:.2f} s"
+            error = event.payload.get("error")
+            if isinstance(error, dict):
+                row["detail"] = f"{error.get('type')}: {error.get('message')}"[:80]
+            if row["status"] == "succeeded":
+                row["progress"] = "100%"
+
+    def render(self) -> Any:
+        """The Rich table of node states."""
+        from rich.table import Table
+
+        table = Table(title=f"workflow {self.workflow}", expand=False)
+        for column in ("node", "status", "attempt", "progress", "detail"):
+            table.add_column(column)
+        for node, row in self.rows.items():
+            style = _status_style(row["status"])
+            table.add_row(
+                node,
+                f"[{style}]{row['status']}[/{style}]",
+                str(row["attempt"]),
+                row["progress"],
+                row["detail"],
+            )
+        return table
+
+
+def run_command(
+    file: Path,
+    inputs: list[str],
+    as_json: bool,
+    address: str | None,
+    optimize: bool,
+    local: bool,
+) -> int:
+    """Run the workflow in `file`; returns the exit status."""
+    from rich.console import Console
+
+    from cluster.settings import Settings
+    from engine.errors import WorkflowInputError, WorkflowValidationError
+    from engine.execution.api import compile_for_run, submit
+
+    console = Console(stderr=as_json)
+    try:
+        workflow = load_any(file)
+        plan = compile_for_run(workflow, optimize=optimize)
+        values = parse_inputs(inputs, {name: spec.type for name, spec in plan.inputs.items()})
+    except UsageError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except WorkflowValidationError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        return 1
+    settings = Settings(ray_address=address) if address else Settings()
+    executor: Any = "local"
+    started_ray = False
+    if not local:
+        from cluster.ray_runtime import ensure_ray
+        from engine.execution.executor import RayExecutor
+
+        started_ray = ensure_ray(settings).started_here
+        executor = RayExecutor()
+    try:
+        try:
+            handle = submit(workflow, values, optimize=optimize, settings=settings, executor=executor)
+        except WorkflowInputError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            return 2
+        result = _follow(handle, plan.name, console, live=not as_json)
+        if as_json:
+            print(json.dumps(result.to_json(), default=repr))
+        else:
+            _print_outputs(console, result)
+        return 0 if result.ok else 1
+    finally:
+        if started_ray:
+            from cluster.ray_runtime import shutdown_ray
+
+            shutdown_ray()
+
+
+def _follow(handle: Any, workflow: str, console: Any, *, live: bool) -> Any:
+    """Wait for the run, showing node states live when `live`; Ctrl-C cancels the run."""
+    try:
+        if not live:
+            return handle.result()
+        from rich.live import Live
+
+        view = LiveView(workflow)
+        with Live(view.render(), console=console, refresh_per_second=8, transient=False) as display:
+            for event in handle.events(poll_s=0.25):
+                view.apply(event)
+                display.update(view.render())
+        return handle.result()
+    except KeyboardInterrupt:
+        handle.cancel()
+        return handle.result()
+
+
+def _print_outputs(console: Any, result: Any) -> None:
+    style = _status_style(str(result.status))
+    console.print()
+    console.print(f"run [bold]{result.run_id}[/bold]: [{style}]{result.status}[/{style}]")
+    for error in result.errors:
+        if error.type != "UpstreamFailedError":
+            console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+    for name, value in result.outputs.items():
+        console.print(f"[bold]{name}[/bold] =", value)
+
+
+def cache_stats(as_json: bool) -> int:
+    """Print the durable cache's entries and bytes per node type."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cluster.settings import Settings
+    from engine.cache.result_cache import ResultCache
+
+    settings = Settings()
+    stats = ResultCache.for_settings(settings).stats().get("disk")
+    by_type = dict(stats.by_type) if stats is not None else {}
+    if as_json:
+        doc = {
+            "cache_dir": str(settings.resolved_cache_dir),
+            "entries": stats.entries if stats else 0,
+            "bytes": stats.bytes if stats else 0,
+            "by_node_type": {k: {"entries": n, "bytes": b} for k, (n, b) in sorted(by_type.items())},
+        }
+        print(json.dumps(doc))
+        return 0
+    table = Table(title=f"cache at {settings.resolved_cache_dir}")
+    for column in ("node type", "entries", "bytes"):
+        table.add_column(column)
+    for node_type, (count, size) in sorted(by_type.items()):
+        table.add_row(node_type, str(count), str(size))
+    table.add_row("[bold]total[/bold]", str(stats.entries if stats else 0), str(stats.bytes if stats else 0))
+    Console().print(table)
+    return 0
+
+
+def cache_purge(node_type: str | None, as_json: bool) -> int:
+    """Delete cached results (of one node type when given)."""
+    from cluster.settings import Settings
+    from engine.cache.result_cache import ResultCache
+
+    removed = ResultCache.for_settings(Settings()).purge(node_type)["disk"]
+    if as_json:
+        print(json.dumps({"removed": removed, "node_type": node_type}))
+    else:
+        what = f" of node type {node_type}" if node_type else ""
+        print(f"removed {removed} cached result(s){what}")
+    return 0
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rayweave` app."""
-    del app
+    """Add `run` and the `cache` group to the `rayweave` app."""
+
+    @app.command("run")
+    def run(
+        file: Path = typer.Argument(
+            ..., help="Workflow file: .json, .yaml, or .py with a module-level `workflow`."
+        ),
+        input: list[str] = typer.Option(
+            [], "--input", "-i", help="A workflow input as name=value (repeatable)."
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print one JSON document instead of the live view."
+        ),
+        address: str | None = typer.Option(None, "--address", help="Join the Ray cluster at this address."),
+        no_optimize: bool = typer.Option(False, "--no-optimize", help="Turn off fusion and deduplication."),
+        local: bool = typer.Option(
+            False, "--local", help="Run in this process instead of on Ray (debugging)."
+        ),
+    ) -> None:
+        """Run a workflow, showing node states live, and print its outputs."""
+        raise typer.Exit(run_command(file, input, as_json, address, not no_optimize, local))
+
+    cache = typer.Typer(help="Inspect and purge the durable result cache.", no_args_is_help=True)
+
+    @cache.command("stats")
+    def stats(as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+        """Entries and bytes of the durable cache, per node type."""
+        raise typer.Exit(cache_stats(as_json))
+
+    @cache.command("purge")
+    def purge(
+        node_type: str | None = typer.Option(None, "--node-type", help="Only results of this node type."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Delete cached results (all, or one node type's)."""
+        raise typer.Exit(cache_purge(node_type, as_json))
+
+    app.add_typer(cache, name="cache")

@@ -1,0 +1,79 @@
+"""`stats`: export the store's history and answer every analytics question in one report."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.analytics.export import ExportResult, export_history
+from engine.analytics.queries import (
+    CacheHits,
+    NodeTypeFailures,
+    NodeTypeLatency,
+    NodeTypeRetries,
+    RunAnalytics,
+    RunDurationBucket,
+    WorkflowSummary,
+)
+from engine.store import Store
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """Answers about the run history of an installation (optionally of one workflow)."""
+
+    export: ExportResult
+    slowest_node_types: list[NodeTypeLatency]
+    failure_rates: list[NodeTypeFailures]
+    retry_counts: list[NodeTypeRetries]
+    cache_hit_rate: CacheHits
+    run_durations: list[RunDurationBucket]
+    workflows: list[WorkflowSummary]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (`rayweave stats --json`)."""
+
+        def plain(value: Any) -> Any:
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                data = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+                for name in ("failure_rate", "attempt_failure_rate", "hit_rate"):
+                    if hasattr(value, name):
+                        data[name] = getattr(value, name)
+                return data
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            if isinstance(value, datetime | Path):
+                return str(value) if isinstance(value, Path) else value.isoformat()
+            return value
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def stats(
+    store: Store,
+    directory: str | Path,
+    *,
+    workflow_id: str | None = None,
+    since: datetime | None = None,
+    bucket: Literal["hour", "day", "week", "month"] = "day",
+    limit: int = 10,
+) -> StatsReport:
+    """Export the history (from `since`'s day on; everything when None) into `directory` and report on it."""
+    exported = export_history(store, directory, since=since)
+    with RunAnalytics(directory) as analytics:
+        overall = analytics.cache_hit_rate(workflow_id=workflow_id)
+        workflows = analytics.per_workflow()
+        if workflow_id is not None:
+            workflows = [w for w in workflows if w.workflow_id == workflow_id]
+        return StatsReport(
+            export=exported,
+            slowest_node_types=analytics.slowest_node_types(limit=limit, workflow_id=workflow_id),
+            failure_rates=analytics.failure_rates(workflow_id=workflow_id),
+            retry_counts=analytics.retry_counts(workflow_id=workflow_id),
+            cache_hit_rate=overall[0] if overall else CacheHits("*", 0, 0),
+            run_durations=analytics.run_durations(bucket=bucket, workflow_id=workflow_id),
+            workflows=workflows,
+        )

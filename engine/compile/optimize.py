@@ -1,0 +1,164 @@
+"""Pass 5, optimize: remove duplicate sub-graphs and fuse groups of cheap nodes into one task.
+
+Both rewrites keep every result the same; ``compile_workflow(..., optimize=False)`` skips them.
+
+Deduplication: two deterministic nodes of the same type, with the same params, options and inputs (after
+earlier duplicates were merged) compute the same values, so the later one is dropped and everything that
+read it reads the first one instead. Working in topological order merges whole identical sub-graphs.
+
+Fusion: a node is *fusable* when its spec says ``cheap``, it is deterministic, a plain function (not a
+generator, class or control node) and it asks for no special resources or timeout. Fusable nodes are grouped
+when they are connected by an edge and have the same *frontier*: the set of non-fusable nodes reached by
+walking upstream through fusable nodes only. Equal frontiers mean equal sets of expensive ancestors, so
+
+* a group never waits for an expensive node that any of its members would not have waited for anyway - no
+  expensive node is ever delayed or serialised by fusion, only cheap work is batched; and
+* the graph of groups stays acyclic (a path leaving a group through an expensive node and coming back would
+  make that node its own ancestor).
+
+A fan-out of a thousand cheap nodes into a cheap sum is therefore one task, and a chain of cheap nodes too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.compile.options import effective_resources, effective_timeout
+from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
+
+
+@dataclass(frozen=True)
+class Optimized:
+    """The optimized graph and its fusion groups (node ids in topological order, two or more each)."""
+
+    graph: WorkflowGraph
+    groups: tuple[tuple[str, ...], ...]
+    merged: dict[str, str]
+
+
+def optimize(graph: WorkflowGraph, *, enabled: bool = True) -> Optimized:
+    """Deduplicate then fuse (both skipped when ``enabled`` is False)."""
+    if not enabled:
+        return Optimized(graph, (), {})
+    deduped, merged = deduplicate(graph)
+    return Optimized(deduped, fusion_groups(deduped), merged)
+
+
+def deduplicate(graph: WorkflowGraph) -> tuple[WorkflowGraph, dict[str, str]]:
+    """Drop nodes identical to an earlier one; returns the new graph and ``{dropped id: kept id}``."""
+    merged: dict[str, str] = {}
+    seen: dict[Hashable, str] = {}
+    nodes: list[GraphNode] = []
+    for node in graph.nodes.values():
+        if merged:
+            node = evolve(node, bindings={p: _rename(b, merged) for p, b in node.bindings.items()})
+        key = _identity(node)
+        if key is not None:
+            first = seen.get(key)
+            if first is not None:
+                merged[node.id] = first
+                continue
+            seen[key] = node.id
+        nodes.append(node)
+    if not merged:
+        return graph, merged
+    outputs = {name: _rename(b, merged) for name, b in graph.outputs.items()}
+    return graph.replace_nodes(nodes, outputs=outputs), merged
+
+
+def _rename(binding: Binding, merged: dict[str, str]) -> Binding:
+    if isinstance(binding, NodeRef) and binding.node in merged:
+        return NodeRef(merged[binding.node], binding.port)
+    return binding
+
+
+def _identity(node: GraphNode) -> Hashable | None:
+    """A key of everything that determines the node's results, or None if it may not be merged."""
+    spec = node.spec
+    if spec is None or not spec.deterministic or spec.kind in ("generator", "async_generator"):
+        return None
+    bindings: list[Any] = []
+    try:
+        for port, binding in node.bindings.items():
+            if isinstance(binding, NodeRef):
+                bindings.append((port, "node", binding.node, binding.port))
+            elif isinstance(binding, InputRef):
+                bindings.append((port, "input", binding.name))
+            elif isinstance(binding, Const):
+                bindings.append((port, "const", _canonical(binding.value)))
+        params = _canonical(dict(node.params)) if node.params else ""
+    except (TypeError, ValueError):
+        return None  # a value that is not plain JSON: compare nothing rather than guess
+    options = node.options
+    overrides = (
+        None
+        if options is None
+        else (repr(options.retry), options.timeout_s, repr(options.resources), options.cache, options.convert)
+    )
+    return (
+        node.type_id,
+        spec.code_version,
+        params,
+        tuple(sorted(bindings)),
+        overrides,
+        tuple(node.coercions),
+    )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+def fusable(node: GraphNode) -> bool:
+    """True when ``node`` may run inside a fused task (see the module docstring)."""
+    spec = node.spec
+    if spec is None or not spec.cheap or not spec.deterministic:
+        return False
+    if spec.kind not in ("function", "async") or spec.control is not None or node.subplan is not None:
+        return False
+    if effective_timeout(spec, node.options) is not None:
+        return False
+    options = effective_resources(spec, node.options).to_ray_options()
+    return set(options) <= {"num_cpus"} and options.get("num_cpus", 1) <= 1
+
+
+def fusion_groups(graph: WorkflowGraph) -> tuple[tuple[str, ...], ...]:
+    """The groups of connected fusable nodes with equal frontiers, each in topological order."""
+    can_fuse = {node_id: fusable(node) for node_id, node in graph.nodes.items()}
+    frontier: dict[str, frozenset[str]] = {}
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    empty: frozenset[str] = frozenset()
+    for node_id in graph.nodes:
+        ups = graph.upstream[node_id]
+        if not ups:
+            frontier[node_id] = empty
+        elif len(ups) == 1:
+            up = ups[0]
+            frontier[node_id] = frontier[up] if can_fuse[up] else frozenset((up,))
+        else:
+            parts = [frontier[up] if can_fuse[up] else frozenset((up,)) for up in ups]
+            frontier[node_id] = frozenset().union(*parts)
+        if not can_fuse[node_id]:
+            continue
+        parent[node_id] = node_id
+        for up in ups:
+            if can_fuse[up] and frontier[up] == frontier[node_id]:
+                a, b = find(up), find(node_id)
+                if a != b:
+                    parent[b] = a
+    members: dict[str, list[str]] = {}
+    for node_id in graph.nodes:  # graph order is topological, so members come out in order
+        if node_id in parent:
+            members.setdefault(find(node_id), []).append(node_id)
+    return tuple(tuple(group) for group in members.values() if len(group) > 1)

@@ -1,0 +1,133 @@
+"""The compiler: parse -> resolve -> typecheck -> prune -> optimize -> plan, and `validate`.
+
+Each pass is a pure function in its own module; this module only chains them, stops after passes whose
+errors would make later passes meaningless (a document that is not a workflow, a cycle), and collects the
+diagnostics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.compile.diagnostics import Diagnostic, has_errors
+from engine.compile.optimize import optimize as optimize_pass
+from engine.compile.parse import parse
+from engine.compile.plan import Plan
+from engine.compile.planner import build_plan
+from engine.compile.prune import prune
+from engine.compile.resolve import resolve
+from engine.compile.typecheck import typecheck
+from engine.errors import WorkflowValidationError
+from engine.workflow.document import WorkflowDoc
+
+#: What the compiler accepts: a document, its JSON-compatible data, or a builder `Workflow`.
+WorkflowLike = Any
+
+
+def compile_workflow(
+    doc: WorkflowLike,
+    catalog: Any = None,
+    *,
+    optimize: bool = True,
+    outputs: Sequence[str] | None = None,
+    insert_conversions: bool = False,
+) -> Plan:
+    """Compile ``doc`` against ``catalog`` (the built-in catalog when None) into a `Plan`.
+
+    ``outputs`` restricts the plan to those workflow outputs (and the nodes they need); ``optimize=False``
+    turns off deduplication and fusion; ``insert_conversions=True`` inserts conversion nodes wherever an
+    explicit coercion makes an edge type-correct. Raises `WorkflowValidationError` carrying every diagnostic
+    when the workflow has errors.
+    """
+    plan, diagnostics = _compile(doc, catalog, optimize, outputs, insert_conversions)
+    if plan is None:
+        raise WorkflowValidationError(_name_of(doc), diagnostics)
+    return plan
+
+
+def validate(
+    doc: WorkflowLike,
+    catalog: Any = None,
+    *,
+    outputs: Sequence[str] | None = None,
+    insert_conversions: bool = False,
+) -> list[Diagnostic]:
+    """Every diagnostic (errors, warnings and notes) for ``doc``; an empty list means it is clean."""
+    _, diagnostics = _compile(doc, catalog, False, outputs, insert_conversions, plan=False)
+    return diagnostics
+
+
+def _compile(
+    doc: WorkflowLike,
+    catalog: Any,
+    optimize: bool,
+    outputs: Sequence[str] | None,
+    insert_conversions: bool,
+    *,
+    plan: bool = True,
+) -> tuple[Plan | None, list[Diagnostic]]:
+    document, catalog = _prepare(doc, catalog)
+    registry = getattr(catalog, "registry", None)
+    if registry is None:
+        import typesys
+
+        registry = typesys.TypeRegistry.default()
+
+    def compile_sub(sub: Any) -> tuple[Plan | None, list[Diagnostic]]:
+        if not isinstance(sub, Mapping | WorkflowDoc):
+            return None, []
+        return _compile(sub, catalog, optimize, None, insert_conversions)
+
+    diagnostics: list[Diagnostic] = []
+    parsed = parse(document)
+    diagnostics += parsed.diagnostics
+    if parsed.graph is None or any(d.code == "RW105" for d in parsed.diagnostics):
+        return None, diagnostics  # without a document or an order there is nothing to check further
+    resolved = resolve(parsed.graph, catalog)
+    diagnostics += resolved.diagnostics
+    assert resolved.graph is not None
+    typed = typecheck(
+        resolved.graph,
+        catalog,
+        registry=registry,
+        insert_conversions=insert_conversions,
+        compile_sub=compile_sub,
+    )
+    diagnostics += typed.diagnostics
+    assert typed.graph is not None
+    pruned = prune(typed.graph, outputs)
+    diagnostics += pruned.diagnostics
+    if has_errors(diagnostics) or not plan:
+        return None, diagnostics
+    assert pruned.graph is not None
+    optimized = optimize_pass(pruned.graph, enabled=optimize)
+    return build_plan(optimized.graph, optimized.groups), diagnostics
+
+
+def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
+    """The document to compile and the catalog to use (with a builder's local node definitions added)."""
+    if catalog is None:
+        from nodes import Catalog
+
+        catalog = Catalog.builtin()
+    to_doc = getattr(doc, "to_doc", None)
+    if callable(to_doc):
+        definitions = getattr(doc, "definitions", {})
+        if definitions:
+            catalog = _with_definitions(catalog, definitions.values())
+        return to_doc(), catalog
+    return doc, catalog
+
+
+def _with_definitions(catalog: Any, definitions: Any) -> Any:
+    """A copy of ``catalog`` with ``definitions`` added (the caller's catalog is left unchanged)."""
+    copy = type(catalog)(catalog.definitions(), registry=getattr(catalog, "registry", None))
+    copy.extend(definitions, replace=True)
+    return copy
+
+
+def _name_of(doc: WorkflowLike) -> str:
+    if isinstance(doc, Mapping):
+        return str(doc.get("name", "<unnamed>"))
+    return str(getattr(doc, "name", "<unnamed>"))

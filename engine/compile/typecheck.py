@@ -1,0 +1,394 @@
+"""Pass 3, infer and check types: solve each node's type variables and check every value flowing into a port.
+
+Nodes are visited in topological order, so every upstream output type is already concrete. For each node:
+
+* its params are checked against their declared types (RW109);
+* its type variables are solved with `typesys.unify` from the types wired to it (RW104 on a conflict); a
+  variable nothing determines becomes ``Any``;
+* every bound port is checked with `typesys.is_assignable`; when that fails `typesys.find_coercion` decides:
+  an implicit coercion is recorded on the port (the executor applies it), an explicit one is RW103 naming the
+  conversion node - or, when conversions are allowed (compile option or the node's ``"convert": true``), the
+  conversion nodes are inserted (RW203 note); no coercion at all is RW103;
+* constants are checked with `typesys.check` (RW114);
+* a map node's ``workflow`` param is compiled into its sub-plan, whose ``out`` type solves the map's result.
+
+Workflow input declarations are parsed and their defaults checked first (RW115).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import typesys
+from engine.compile.conversions import insert_conversions
+from engine.compile.diagnostics import Diagnostic, error
+from engine.compile.parse import PassResult
+from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.graph import GraphInput, GraphNode, WorkflowGraph, evolve
+
+#: Compiles a map node's sub-workflow document: returns the plan (None when it failed) and its diagnostics.
+SubCompiler = Callable[[Any], "tuple[Any, list[Diagnostic]]"]
+
+
+@dataclass
+class _State:
+    """Mutable bookkeeping of one run of the pass (the graphs themselves stay immutable)."""
+
+    graph: WorkflowGraph
+    catalog: Any
+    registry: Any
+    allow_all_conversions: bool
+    compile_sub: SubCompiler | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    done: dict[str, GraphNode] = field(default_factory=dict)
+    signatures: dict[str, _Signature] = field(default_factory=dict)
+
+    def signature(self, spec: Any) -> _Signature:
+        """The port types of ``spec``, computed once per node type (a big workflow reuses few types)."""
+        found = self.signatures.get(spec.id)
+        if found is None or found.spec is not spec:
+            found = _Signature(spec)
+            self.signatures[spec.id] = found
+        return found
+
+
+class _Signature:
+    """Port and param types of one node type, with which of them mention type variables."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.inputs = {p.name: p.type for p in spec.inputs}
+        self.outputs = {p.name: p.type for p in spec.outputs}
+        self.params = {p.name: p.type for p in spec.params}
+        self.generic_inputs = {n: t for n, t in self.inputs.items() if typesys.free_vars(t)}
+        self.generic = bool(self.generic_inputs) or any(typesys.free_vars(t) for t in self.outputs.values())
+
+    def solved(self, subst: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Input and output types with ``subst`` applied and unsolved variables made ``Any``."""
+        if not self.generic:
+            return self.inputs, self.outputs
+        inputs = {n: close_type(typesys.substitute(t, subst)) for n, t in self.inputs.items()}
+        outputs = {n: close_type(typesys.substitute(t, subst)) for n, t in self.outputs.items()}
+        return inputs, outputs
+
+
+def typecheck(
+    graph: WorkflowGraph,
+    catalog: Any,
+    *,
+    registry: Any = None,
+    insert_conversions: bool = False,
+    compile_sub: SubCompiler | None = None,
+) -> PassResult:
+    """Type the inputs and nodes of ``graph`` (topologically ordered, resolved) and check its edges."""
+    registry = registry if registry is not None else typesys.TypeRegistry.default()
+    state = _State(graph, catalog, registry, insert_conversions, compile_sub)
+    inputs = {name: _type_input(state, spec) for name, spec in graph.inputs.items()}
+    state.graph = replace(graph, inputs=inputs)
+    for node in graph.nodes.values():
+        _type_node(state, node)
+    typed = state.graph.replace_nodes(state.done.values())
+    return PassResult(typed, tuple(state.diagnostics))
+
+
+def _type_input(state: _State, spec: GraphInput) -> GraphInput:
+    try:
+        declared = typesys.parse(spec.type_text, registry=state.registry)
+    except ValueError as exc:
+        state.diagnostics.append(
+            error(
+                "RW115",
+                f"workflow input {spec.name!r} has an invalid type {spec.type_text!r}: {exc}",
+                field=f"inputs.{spec.name}.type",
+                hint="write a type such as 'Int', 'List[String]' or 'Table[x: Float]'",
+            )
+        )
+        return spec
+    if spec.has_default:
+        try:
+            typesys.check(spec.default, declared, registry=state.registry)
+        except TypeError as exc:
+            state.diagnostics.append(
+                error(
+                    "RW115",
+                    f"the default of workflow input {spec.name!r} is not a {declared}: {exc}",
+                    field=f"inputs.{spec.name}.default",
+                    hint=f"give a default of type {declared} or change the type",
+                )
+            )
+    return replace(spec, type=declared)
+
+
+def _type_node(state: _State, node: GraphNode) -> None:
+    spec = node.spec
+    if spec is None:
+        state.done[node.id] = node  # unresolved: the resolve pass reported it; nothing to type
+        return
+    signature = state.signature(spec)
+    if node.params:
+        _check_params(state, node, signature)
+    subplan, sub_out = _compile_map(state, node)
+    actual = {port: _binding_type(state, b) for port, b in node.bindings.items()}
+    generic = signature.generic_inputs
+    pairs = []
+    for port, binding in node.bindings.items():
+        declared = generic.get(port)
+        if declared is None:
+            continue
+        source = value_type(binding.value) if isinstance(binding, Const) else actual[port]
+        if source is not None:
+            pairs.append((source, declared))
+    if sub_out is not None and spec.outputs:
+        pairs.append((typesys.ListType(sub_out), spec.outputs[0].type))
+    subst: dict[str, Any] = {}
+    if pairs:
+        try:
+            subst = typesys.unify(pairs, registry=state.registry)
+        except TypeError as exc:
+            state.diagnostics.append(
+                error(
+                    "RW104",
+                    f"cannot solve the type variables of {spec.id}: {exc}",
+                    node=node.id,
+                    field=f"nodes.{node.id}.in",
+                    hint="connect values whose types agree, or convert one of them",
+                )
+            )
+    input_types, output_types = signature.solved(subst)
+    node = evolve(node, input_types=input_types, output_types=output_types, subplan=subplan)
+    if subplan is not None:
+        _check_map_items(state, node, subplan)
+    bindings: dict[str, Binding] = dict(node.bindings)
+    coercions: dict[str, Any] = {}
+    for port, binding in node.bindings.items():
+        expected = input_types.get(port)
+        if expected is None:
+            continue  # unknown port: reported by resolve
+        if isinstance(binding, Const):
+            new_binding, coercion = _check_constant(state, node, port, binding, expected)
+        else:
+            source = actual.get(port)
+            if source is None:
+                continue  # the upstream is untyped because of an earlier error
+            new_binding, coercion = _check_edge(state, node, port, binding, source, expected)
+        bindings[port] = new_binding
+        if coercion is not None:
+            coercions[port] = coercion
+    state.done[node.id] = evolve(node, bindings=bindings, coercions=coercions)
+
+
+def _binding_type(state: _State, binding: Binding) -> Any:
+    if isinstance(binding, NodeRef):
+        upstream = state.done.get(binding.node)
+        return None if upstream is None else upstream.output_types.get(binding.port)
+    if isinstance(binding, InputRef):
+        spec = state.graph.inputs.get(binding.name)
+        return None if spec is None else spec.type
+    return None
+
+
+def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None:
+    assert node.spec is not None
+    for name, value in node.params.items():
+        declared = signature.params.get(name)
+        if declared is None:
+            continue  # RW108 from resolve
+        try:
+            typesys.check(value, declared, registry=state.registry)
+        except TypeError as exc:
+            state.diagnostics.append(
+                error(
+                    "RW109",
+                    f"param {name!r} of {node.spec.id} must be a {declared}: {exc}",
+                    node=node.id,
+                    field=f"nodes.{node.id}.params.{name}",
+                    hint=f"give a value of type {declared}",
+                )
+            )
+
+
+def _check_edge(
+    state: _State, node: GraphNode, port: str, binding: Binding, source: Any, expected: Any
+) -> tuple[Binding, Any]:
+    if source == expected:
+        return binding, None
+    answer = typesys.is_assignable(source, expected, registry=state.registry)
+    if answer:
+        return binding, None
+    coercion = typesys.find_coercion(source, expected, registry=state.registry)
+    if coercion is not None and coercion.kind != "explicit":
+        return binding, (coercion if coercion.kind == "implicit" else None)
+    origin = str(binding)
+    if coercion is not None and _conversions_allowed(state, node):
+        inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
+        if inserted is not None:
+            return inserted
+    if coercion is not None:
+        convert = ", ".join(coercion.nodes) or "a conversion node"
+        hint = (
+            f"insert {convert} between {origin} and this port, compile with insert_conversions=True, "
+            f'or set "convert": true on node {node.id!r}'
+        )
+    else:
+        hint = getattr(answer, "reason", "") or f"connect a value of type {expected}"
+    state.diagnostics.append(
+        error(
+            "RW103",
+            f"input {port!r} expects {expected} but {origin} gives {source}",
+            node=node.id,
+            port=port,
+            field=f"nodes.{node.id}.in.{port}",
+            hint=hint,
+        )
+    )
+    return binding, None
+
+
+def _check_constant(
+    state: _State, node: GraphNode, port: str, binding: Const, expected: Any
+) -> tuple[Binding, Any]:
+    source = value_type(binding.value)
+    try:
+        typesys.check(binding.value, expected, registry=state.registry)
+    except TypeError as exc:
+        problem = str(exc)
+    else:
+        if typesys.is_assignable(source, expected, registry=state.registry):
+            return binding, None
+        # The value passes the runtime check but its own type is narrower (2 for a Float port): convert it
+        # the same lossless way an upstream Int would be, so the node sees the type it declared.
+        found = typesys.find_coercion(source, expected, registry=state.registry)
+        return binding, (found if found is not None and found.kind == "implicit" else None)
+    coercion = typesys.find_coercion(source, expected, registry=state.registry)
+    if coercion is not None and coercion.kind == "implicit":
+        return binding, coercion
+    if coercion is not None and coercion.kind == "explicit" and _conversions_allowed(state, node):
+        inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
+        if inserted is not None:
+            return inserted
+    hint = f"give a value of type {expected}"
+    if coercion is not None and coercion.nodes:
+        hint += f", or convert it with {', '.join(coercion.nodes)}"
+    state.diagnostics.append(
+        error(
+            "RW114",
+            f"constant {binding.value!r:.60} bound to input {port!r} is not a {expected}: {problem}",
+            node=node.id,
+            port=port,
+            field=f"nodes.{node.id}.in.{port}",
+            hint=hint,
+        )
+    )
+    return binding, None
+
+
+def _conversions_allowed(state: _State, node: GraphNode) -> bool:
+    if node.inserted:
+        return False  # a conversion node never gets conversions of its own: no chains without end
+    if node.options is not None and node.options.convert is not None:
+        return node.options.convert
+    return state.allow_all_conversions
+
+
+def _compile_map(state: _State, node: GraphNode) -> tuple[Any, Any]:
+    """For a map node: its compiled sub-plan and the type of the sub-workflow's ``out`` (else None, None)."""
+    if node.spec is None or node.spec.control != "map" or state.compile_sub is None:
+        return None, None
+    document = node.params.get("workflow")
+    if document is None:
+        return None, None  # RW110 from resolve
+    plan, diagnostics = state.compile_sub(document)
+    for d in diagnostics:
+        if d.severity != "error":
+            continue
+        where = f" {d.location()}" if d.location() else ""
+        state.diagnostics.append(
+            error(
+                "RW116",
+                f"sub-workflow of map node {node.id!r}:{where}: {d.code} {d.message}",
+                node=node.id,
+                field=f"nodes.{node.id}.params.workflow" + (f".{d.field}" if d.field else ""),
+                hint=d.hint,
+            )
+        )
+    if plan is None:
+        return None, None
+    problems = []
+    if "item" not in plan.inputs:
+        problems.append("it declares no input 'item' (each element of the list is passed as 'item')")
+    if "out" not in plan.output_types:
+        problems.append("it declares no output 'out' (the value collected for each element)")
+    others = [n for n, i in plan.inputs.items() if i.required and n not in ("item", "index")]
+    if others:
+        problems.append(f"its inputs {others} have no default (only 'item' and 'index' are given)")
+    for problem in problems:
+        state.diagnostics.append(
+            error(
+                "RW116",
+                f"sub-workflow of map node {node.id!r}: {problem}",
+                node=node.id,
+                field=f"nodes.{node.id}.params.workflow",
+                hint="a map sub-workflow has an input 'item' (and optionally 'index') and an output 'out'",
+            )
+        )
+    if problems:
+        return None, None
+    return plan, plan.output_types["out"]
+
+
+def _check_map_items(state: _State, node: GraphNode, subplan: Any) -> None:
+    assert node.spec is not None and node.spec.inputs
+    items_type = node.input_types.get(node.spec.inputs[0].name)
+    item_input = subplan.inputs["item"].type
+    if isinstance(items_type, typesys.ListType) and not typesys.is_assignable(
+        items_type.item, item_input, registry=state.registry
+    ):
+        coercion = typesys.find_coercion(items_type.item, item_input, registry=state.registry)
+        if coercion is None or coercion.kind == "explicit":
+            state.diagnostics.append(
+                error(
+                    "RW116",
+                    f"map node {node.id!r} feeds elements of type {items_type.item} to the sub-workflow "
+                    f"input 'item' of type {item_input}",
+                    node=node.id,
+                    port=node.spec.inputs[0].name,
+                    field=f"nodes.{node.id}.params.workflow.inputs.item",
+                    hint="make the sub-workflow's 'item' type accept the list's elements",
+                )
+            )
+
+
+def close_type(t: Any) -> Any:
+    """``t`` with every type variable left unsolved replaced by ``Any``."""
+    names = typesys.free_vars(t)
+    if not names:
+        return t
+    return typesys.substitute(t, dict.fromkeys(names, typesys.ANY))
+
+
+def value_type(value: Any) -> Any:
+    """The type of a constant, as precise as its Python value shows (used to solve type variables)."""
+    if value is None:
+        return typesys.NULL
+    if isinstance(value, bool):
+        return typesys.BOOL
+    if isinstance(value, int):
+        return typesys.INT
+    if isinstance(value, float):
+        return typesys.FLOAT
+    if isinstance(value, str):
+        return typesys.STRING
+    if isinstance(value, bytes):
+        return typesys.BYTES
+    if isinstance(value, list | tuple):
+        items = [value_type(v) for v in value]
+        return typesys.ListType(typesys.union(*items) if items else typesys.ANY)
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        values = [value_type(v) for v in value.values()]
+        return typesys.DictType(typesys.STRING, typesys.union(*values) if values else typesys.ANY)
+    try:
+        return typesys.from_annotation(type(value))
+    except (TypeError, ValueError):
+        return typesys.ANY

@@ -1,0 +1,358 @@
+"""`run` and `submit`: compile a workflow, answer what the cache can, hand the rest to an executor.
+
+Before anything is submitted the caller walks back from the requested outputs: a node whose cache key is
+found stops the walk (its upstream is not needed), so a fully cached rerun touches no Ray worker at all and
+costs a compile and a lookup. Only the nodes still needed are given to the executor, together with the
+cached results they read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.cache.result_cache import CacheHit, ResultCache
+from engine.compile.plan import InputRef, NodeRef, Plan, PlannedNode
+from engine.errors import WorkflowInputError
+from engine.execution.events import Event, EventLog, EventSink
+from engine.execution.handle import RunHandle
+from engine.execution.result import RunResult
+from engine.execution.runstate import RunState
+from engine.execution.status import RunStatus
+
+#: `executor=` accepts an executor object or one of these names.
+EXECUTOR_NAMES = ("ray", "local")
+
+
+def compile_for_run(
+    workflow: Any, *, catalog: Any = None, optimize: bool = True, outputs: Sequence[str] | None = None
+) -> Plan:
+    """Compile a builder `Workflow`, a `WorkflowDoc`, a dict, or a path to a .json/.yaml file."""
+    from engine.compile import compile_workflow
+
+    if isinstance(workflow, str | Path) and not isinstance(workflow, Mapping):
+        from engine.workflow import load_workflow_file
+
+        workflow = load_workflow_file(workflow)
+    return compile_workflow(workflow, catalog, optimize=optimize, outputs=list(outputs) if outputs else None)
+
+
+def resolve_inputs(plan: Plan, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The workflow inputs with defaults applied, each checked against its declared type."""
+    from typesys import TypeCheckError, check
+
+    given = dict(inputs or {})
+    unknown = sorted(set(given) - set(plan.inputs))
+    if unknown:
+        raise WorkflowInputError(
+            f"workflow {plan.name!r} has no input(s) {unknown}; its inputs are {sorted(plan.inputs)}"
+        )
+    resolved: dict[str, Any] = {}
+    for name, spec in plan.inputs.items():
+        if name in given:
+            value = given[name]
+        elif not spec.required:
+            value = spec.default
+        else:
+            raise WorkflowInputError(
+                f"workflow {plan.name!r} needs input {name!r} of type {spec.type}; pass it "
+                f"(e.g. inputs={{{name!r}: ...}} or --input {name}=...)"
+            )
+        try:
+            check(value, spec.type)
+        except TypeCheckError as exc:
+            raise WorkflowInputError(
+                f"workflow {plan.name!r}: input {name!r} expects {spec.type}, got {exc.actual}"
+                f"{' at ' + exc.path if exc.path else ''}; pass a value of type {spec.type}"
+            ) from exc
+        resolved[name] = value
+    return resolved
+
+
+def _needed_ports(plan: Plan) -> dict[str, set[str]]:
+    """For each node, the ports read by the plan's outputs or by other nodes."""
+    ports: dict[str, set[str]] = {p.id: set() for p in plan.nodes}
+    for planned in plan.nodes:
+        for binding in planned.inputs.values():
+            if isinstance(binding, NodeRef) and binding.node in ports:
+                ports[binding.node].add(binding.port)
+    for binding in plan.outputs.values():
+        if isinstance(binding, NodeRef) and binding.node in ports:
+            ports[binding.node].add(binding.port)
+    return ports
+
+
+def plan_with_cache(plan: Plan, cache: ResultCache | None) -> tuple[Plan, dict[str, CacheHit]]:
+    """Walk back from the outputs; returns the nodes still to run (as a plan) and the cache hits they use."""
+    if cache is None:
+        return plan, {}
+    by_id = {p.id: p for p in plan.nodes}
+    ports = _needed_ports(plan)
+    hits: dict[str, CacheHit] = {}
+    keep: set[str] = set()
+    stack = [b.node for b in plan.outputs.values() if isinstance(b, NodeRef)]
+    seen: set[str] = set()
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen or node_id not in by_id:
+            continue
+        seen.add(node_id)
+        planned = by_id[node_id]
+        hit = _lookup(cache, planned, tuple(sorted(ports[node_id])))
+        if hit is not None:
+            hits[node_id] = hit
+            continue
+        keep.add(node_id)
+        stack.extend(planned.upstream())
+    needed = tuple(p for p in plan.nodes if p.id in keep or p.id in hits)
+    return replace(plan, nodes=needed), hits
+
+
+def _lookup(cache: ResultCache, planned: PlannedNode, ports: tuple[str, ...]) -> CacheHit | None:
+    if not planned.cache_key or not planned.cache or not ports:
+        return None
+    return cache.lookup(planned.cache_key, ports, type_id=planned.type_id)
+
+
+class CachedRun:
+    """A run answered entirely from the cache: its events and result exist before anyone asks."""
+
+    def __init__(
+        self,
+        run_id: str,
+        plan: Plan,
+        hits: Mapping[str, CacheHit],
+        inputs: Mapping[str, Any],
+        sink: EventSink | None,
+    ) -> None:
+        self.run_id = run_id
+        log = EventLog(run_id, sink)
+        state = RunState(run_id, plan, log)
+        state.queued()
+        state.started()
+        for planned in plan.nodes:
+            if planned.id in hits:
+                state.cached(planned, hits[planned.id].level)
+        status = state.finish()
+        outputs = {}
+        for name, binding in plan.outputs.items():
+            if isinstance(binding, NodeRef):
+                hit = hits[binding.node]
+                outputs[name] = (
+                    hit.values[binding.port] if binding.port in hit.values else _get(hit.refs[binding.port])
+                )
+            elif isinstance(binding, InputRef):
+                outputs[name] = inputs[binding.name]
+            else:
+                outputs[name] = binding.value
+        self.log = log
+        self._result = RunResult(
+            run_id, plan.name, status, outputs, state.results(), state.started_at, state.finished_at
+        )
+
+    def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        """Every event is already there."""
+        del timeout
+        return self.log.after(after), True
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """The result (already known)."""
+        del timeout
+        return self._result
+
+    def cancel(self) -> None:
+        """Nothing to cancel: the run is over."""
+
+
+def _get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref)
+
+
+class _CachingSource:
+    """Wraps an executor's run: when it ends, its results are recorded in the result cache."""
+
+    def __init__(self, inner: Any, plan: Plan, cache: ResultCache, output_nodes: frozenset[str]) -> None:
+        self.inner = inner
+        self.run_id = inner.run_id
+        self.plan = plan
+        self.cache = cache
+        self.output_nodes = output_nodes
+        self._recorded = False
+
+    def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        """Delegate to the run."""
+        events, finished = self.inner.poll(after, timeout)
+        return list(events), bool(finished)
+
+    def cancel(self) -> None:
+        """Delegate to the run."""
+        self.inner.cancel()
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """The run's result; the first call also records node results in the cache."""
+        result: RunResult = self.inner.result(timeout)
+        if not self._recorded:
+            self._recorded = True
+            try:
+                self._record(result)
+            except Exception as exc:  # a cache problem must not fail a finished run
+                logging.getLogger("rayweave.engine").warning(
+                    "could not record run %s in the cache: %s", self.run_id, exc
+                )
+        return result
+
+    def _record(self, result: RunResult) -> None:
+        by_id = {p.id: p for p in self.plan.nodes}
+        values = getattr(self.inner, "values", None)
+        if isinstance(values, dict):  # in-process: every value is here already
+            per_node: dict[str, dict[str, Any]] = {}
+            for (node_id, port), value in values.items():
+                per_node.setdefault(node_id, {})[port] = value
+            for node_id, outputs in per_node.items():
+                planned = by_id.get(node_id)
+                if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
+                    self.cache.put_values(planned.cache_key, planned.type_id, outputs, durable=False)
+        for node_id, refs in getattr(self.inner, "node_refs", {}).items():
+            planned = by_id.get(node_id)
+            if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
+                self.cache.put_refs(planned.cache_key, planned.type_id, refs)
+        # The fetched workflow outputs go to the memory level so the same request is answered at once.
+        if result.status is RunStatus.SUCCEEDED:
+            for name, binding in self.plan.outputs.items():
+                if isinstance(binding, NodeRef) and name in result.outputs:
+                    planned = by_id.get(binding.node)
+                    if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
+                        self.cache.memory.put(
+                            planned.cache_key, planned.type_id, {binding.port: result.outputs[name]}
+                        )
+        self.cache.evict()
+
+
+def _ok(result: RunResult, planned: PlannedNode) -> bool:
+    from engine.execution.runstate import members_of
+    from engine.execution.status import NodeStatus
+
+    return all(
+        result.nodes.get(m.id) is not None and result.nodes[m.id].status is NodeStatus.SUCCEEDED
+        for m in members_of(planned)
+    )
+
+
+def make_executor(executor: Any, settings: Any) -> Any:
+    """An executor from `executor=`: None or "ray" (connects with `ensure_ray`), "local", or an object."""
+    if executor is None or executor == "ray":
+        from cluster.ray_runtime import ensure_ray
+        from engine.execution.executor import RayExecutor
+
+        ensure_ray(settings)
+        return RayExecutor()
+    if executor == "local":
+        from engine.execution.inprocess import InProcessExecutor
+
+        return InProcessExecutor()
+    if isinstance(executor, str):
+        raise ValueError(f"unknown executor {executor!r}; use one of {EXECUTOR_NAMES} or an executor object")
+    return executor
+
+
+def submit(
+    workflow: Any,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Any = None,
+    optimize: bool = True,
+    fail_fast: bool = False,
+    settings: Any = None,
+    outputs: Sequence[str] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    executor: Any = None,
+    cache: ResultCache | bool | None = None,
+    run_id: str | None = None,
+    sink: EventSink | None = None,
+) -> RunHandle:
+    """Start a run of `workflow` and return its `RunHandle` at once.
+
+    `workflow`: a builder `Workflow`, a `WorkflowDoc`, its dict form, or a path to a .json/.yaml file.
+    `executor`: None/"ray" (the default; connects to Ray as `settings` say), "local" (in-process) or an
+    executor object. `cache`: a `ResultCache` to use and fill (keep one around for in-memory hits across
+    runs), None for one over `settings`' cache directory, or False for no caching.
+    """
+    if settings is None:
+        from cluster.settings import Settings
+
+        settings = Settings()
+    plan = compile_for_run(workflow, catalog=catalog, optimize=optimize, outputs=outputs)
+    values = resolve_inputs(plan, inputs)
+    result_cache: ResultCache | None
+    if cache is False:
+        result_cache = None
+    elif cache is None or cache is True:
+        result_cache = ResultCache.for_settings(settings)
+    else:
+        result_cache = cache
+    run_id = run_id or uuid.uuid4().hex
+    if result_cache is not None:
+        from engine.compile import compute_cache_keys
+
+        plan = plan.with_cache_keys(compute_cache_keys(plan, values))
+    todo, hits = plan_with_cache(plan, result_cache)
+    if all(p.id in hits for p in todo.nodes):
+        return RunHandle(CachedRun(run_id, todo, hits, values, sink), on_event)
+    runner = make_executor(executor, settings)
+    output_nodes = frozenset(b.node for b in plan.outputs.values() if isinstance(b, NodeRef))
+    source = runner.start(
+        todo,
+        values,
+        run_id=run_id,
+        fail_fast=fail_fast,
+        cached=hits,
+        cache_dir=result_cache.disk_dir if result_cache is not None else None,
+        sink=sink,
+        persist_nodes=output_nodes,
+    )
+    if result_cache is not None:
+        source = _CachingSource(source, todo, result_cache, output_nodes)
+    return RunHandle(source, on_event)
+
+
+def run(
+    workflow: Any,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Any = None,
+    optimize: bool = True,
+    fail_fast: bool = False,
+    settings: Any = None,
+    outputs: Sequence[str] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    executor: Any = None,
+    cache: ResultCache | bool | None = None,
+    run_id: str | None = None,
+    sink: EventSink | None = None,
+    timeout: float | None = None,
+) -> RunResult:
+    """Run `workflow` to the end and return its `RunResult` (see `submit` for the arguments)."""
+    started = time.monotonic()
+    handle = submit(
+        workflow,
+        inputs,
+        catalog=catalog,
+        optimize=optimize,
+        fail_fast=fail_fast,
+        settings=settings,
+        outputs=outputs,
+        on_event=on_event,
+        executor=executor,
+        cache=cache,
+        run_id=run_id,
+        sink=sink,
+    )
+    remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+    return handle.result(remaining)

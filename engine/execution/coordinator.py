@@ -1,0 +1,625 @@
+"""The run coordinator: a Ray actor that owns runs, so a caller can go away without killing its run.
+
+One named, detached coordinator actor (`COORDINATOR_NAME` in namespace `rayweave`) hosts the runs of the
+cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
+process costs. For each run it submits every node whose upstream results are known at once, passing
+ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator awaits
+only each task's small `TaskMeta` ref. Map nodes are the exception: their list is a control value the
+coordinator must see to fan the sub-plan out, so the nodes that read a map's result are submitted once the
+map's element runs are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
+from engine.execution.breaker import BreakerClient
+from engine.execution.events import Event, EventLog, EventSink
+from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout
+from engine.execution.result import NodeError, NodeResult
+from engine.execution.runstate import RunState, members_of
+from engine.execution.status import NodeStatus, RunStatus
+from engine.execution.task import NodeOutcome, RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
+
+COORDINATOR_NAME = "rayweave-coordinator"
+RAYWEAVE_NAMESPACE = "rayweave"
+#: Finished runs kept for late subscribers (the store keeps everything durably).
+KEEP_FINISHED_RUNS = 200
+#: How long a finished task's own events may lag behind its result before the coordinator moves on.
+EVENT_LAG_S = 5.0
+
+
+def node_task(spec: TaskSpec, coordinator: Any, *args: Any) -> Any:
+    """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta."""
+    key = spec.extra.get("prefix", "") + spec.node.id
+
+    def send(index: int, events: list[RawEvent]) -> None:
+        coordinator.report.remote(spec.run_id, spec.extra.get("prefix", ""), key, index, events)
+
+    returned, meta = execute_task(spec, args, TaskEmitter(send))
+    return (*returned, meta) if returned else meta
+
+
+def collect(map_id: str, *values: Any) -> list[Any] | UpstreamFailure:
+    """Gather a map node's element results, in order (a task, so the data never visits the coordinator)."""
+    for value in values:
+        if isinstance(value, UpstreamFailure):
+            return UpstreamFailure(map_id)
+    return list(values)
+
+
+class NodeActor:
+    """Hosts stateful class nodes of one (node type, code version) for one run; setup() runs once."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, Any] = {}
+
+    def run(self, spec: TaskSpec, coordinator: Any, *args: Any) -> Any:
+        """Like `node_task`, reusing this actor's instance of the class."""
+        key = spec.extra.get("prefix", "") + spec.node.id
+
+        def send(index: int, events: list[RawEvent]) -> None:
+            coordinator.report.remote(spec.run_id, spec.extra.get("prefix", ""), key, index, events)
+
+        returned, meta = execute_task(spec, args, TaskEmitter(send), instances=self.instances)
+        return (*returned, meta) if returned else meta
+
+
+class RunOptions:
+    """Per-run settings the caller passes to the coordinator (picklable)."""
+
+    def __init__(
+        self,
+        *,
+        fail_fast: bool = False,
+        cache_dir: str | None = None,
+        check_types: bool = True,
+        started_delay_s: float = 0.05,
+        persist_nodes: frozenset[str] = frozenset(),
+        breakers: BreakerClient | None = None,
+        sink: EventSink | None = None,
+        max_retries: int = 3,
+    ) -> None:
+        self.fail_fast = fail_fast
+        self.cache_dir = cache_dir
+        self.check_types = check_types
+        self.started_delay_s = started_delay_s
+        self.persist_nodes = persist_nodes
+        self.breakers = breakers
+        self.sink = sink
+        self.max_retries = max_retries
+
+
+class RemoteRunResult:
+    """What the coordinator hands back at the end: statuses, and refs (not values) of the outputs."""
+
+    def __init__(
+        self,
+        status: RunStatus,
+        nodes: dict[str, NodeResult],
+        outputs: dict[str, Any],
+        started_at: float | None,
+        finished_at: float | None,
+        node_refs: dict[str, dict[str, Any]],
+    ) -> None:
+        self.status = status
+        self.nodes = nodes
+        self.outputs = outputs
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.node_refs = node_refs
+
+
+class _Run:
+    """One run inside the coordinator (all methods run on the actor's event loop)."""
+
+    def __init__(
+        self,
+        coordinator: Any,
+        run_id: str,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        cached: Mapping[str, tuple[str, Mapping[str, Any]]],
+        options: RunOptions,
+        metrics: Any,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.me = coordinator
+        self.run_id = run_id
+        self.plan = plan
+        self.inputs = dict(inputs)
+        self.cached = dict(cached)
+        self.options = options
+        self.log = EventLog(run_id, options.sink)
+        self.state = RunState(run_id, plan, self.log, metrics)
+        self.out_refs: dict[str, dict[str, Any]] = {}
+        self.meta_refs: dict[str, Any] = {}
+        self.pending: dict[str, asyncio.Task[Any]] = {}
+        self.watchers: list[asyncio.Task[Any]] = []
+        self.received: dict[str, int] = {}
+        self.held: dict[str, dict[int, RawEvent]] = {}
+        self.arrivals: dict[str, asyncio.Event] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.timed_out: dict[str, tuple[float, int]] = {}
+        self.planned_by_key: dict[str, tuple[PlannedNode, str]] = {}
+        self.actors: dict[str, Any] = {}
+        self.actor_keys: set[str] = set()
+        self.wakeups: list[asyncio.Future[None]] = []
+        self.stopping = False
+        self.cancelled = False
+        self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
+        self.task_fn = ray.remote(node_task)
+        self.collect_fn = ray.remote(collect)
+        self.state.queued()
+
+    # -- notification -------------------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Wake every waiting poller."""
+        for fut in self.wakeups:
+            if not fut.done():
+                fut.set_result(None)
+        self.wakeups.clear()
+
+    async def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        if self.log.last_seq <= after and not self.log.finished:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.wakeups.append(fut)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, timeout)
+        return self.log.after(after, limit=5000), self.log.finished
+
+    # -- submission ---------------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        self.state.started()
+        self.changed()
+        try:
+            self.submit_plan(self.plan, self.inputs, "")
+            while True:
+                running = [t for t in (*self.watchers, *self.pending.values()) if not t.done()]
+                if not running:
+                    break
+                await asyncio.wait(running)
+            outputs = {}
+            for name, binding in self.plan.outputs.items():
+                outputs[name] = await self.binding_ref(binding, "", self.inputs)
+        except BaseException as exc:  # an engine bug must still end the run, with its traceback
+            for planned in self.plan.nodes:
+                self.state.fail(planned, NodeStatus.FAILED, exc)
+            outputs = {}
+        for actor in self.actors.values():
+            self.ray.kill(actor)
+        status = self.state.finish(self.cancelled)
+        self.changed()
+        node_refs = {}
+        for planned in self.plan.nodes:
+            if planned.id in self.options.persist_nodes and planned.id in self.out_refs:
+                node_refs[planned.id] = self.out_refs[planned.id]
+        self.done.set_result(
+            RemoteRunResult(
+                status,
+                self.state.results(),
+                outputs if status is RunStatus.SUCCEEDED else {},
+                self.state.started_at,
+                self.state.finished_at,
+                node_refs,
+            )
+        )
+
+    async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
+        if isinstance(binding, NodeRef):
+            key = prefix + binding.node
+            if key in self.pending:
+                await self.pending[key]
+            refs = self.out_refs.get(key)
+            return (
+                refs.get(binding.port, UpstreamFailure(binding.node))
+                if refs
+                else UpstreamFailure(binding.node)
+            )
+        if isinstance(binding, InputRef):
+            return inputs[binding.name]
+        if isinstance(binding, Const):
+            return binding.value
+        raise TypeError(f"unknown binding {binding!r}")
+
+    def submit_plan(self, plan: Plan, inputs: Mapping[str, Any], prefix: str) -> None:
+        for planned in plan.nodes:
+            key = prefix + planned.id
+            hit = self.cached.get(planned.id) if not prefix else None
+            if hit is not None:
+                level, refs = hit
+                self.out_refs[key] = dict(refs)
+                self.state.cached(planned, level)
+                continue
+            waits = [prefix + up for up in planned.upstream() if prefix + up in self.pending]
+            if waits or is_map(planned):
+                self.pending[key] = asyncio.ensure_future(self.submit_later(planned, waits, inputs, prefix))
+            else:
+                self.submit_node(
+                    planned, [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()], prefix
+                )
+        self.changed()
+
+    def sync_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
+        if isinstance(binding, NodeRef):
+            refs = self.out_refs.get(prefix + binding.node)
+            return (
+                refs.get(binding.port, UpstreamFailure(binding.node))
+                if refs
+                else UpstreamFailure(binding.node)
+            )
+        if isinstance(binding, InputRef):
+            return inputs[binding.name]
+        return binding.value
+
+    async def submit_later(
+        self, planned: PlannedNode, waits: list[str], inputs: Mapping[str, Any], prefix: str
+    ) -> None:
+        for key in waits:
+            await self.pending[key]
+        args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+        if self.stopping:
+            self.state.fail(
+                planned, NodeStatus.CANCELLED, _cancelled(self.run_id, prefix + planned.id), prefix
+            )
+            return
+        if is_map(planned):
+            await self.run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+        else:
+            self.submit_node(planned, args, prefix)
+        self.changed()
+
+    def submit_node(self, planned: PlannedNode, args: list[Any], prefix: str) -> None:
+        key = prefix + planned.id
+        if self.stopping:
+            self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
+            return
+        out_ports = tuple(planned.outputs)
+        spec = TaskSpec(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            node=planned,
+            arg_keys=tuple(planned.inputs),
+            out_ports=out_ports,
+            check_types=self.options.check_types,
+            cache_dir=self.options.cache_dir,
+            persist=not prefix and planned.id in self.options.persist_nodes,
+            dynamic_cache=bool(self.options.cache_dir) and planned.cache and planned.deterministic,
+            started_delay_s=0.0 if planned.timeout_s else self.options.started_delay_s,
+            breakers=self.options.breakers,
+            extra={"prefix": prefix},
+        )
+        options = dict(planned.ray_options)
+        options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
+        options["num_returns"] = len(out_ports) + 1
+        if planned.spec is not None and planned.spec.kind == "class":
+            actor = self.node_actor(planned, options)
+            self.actor_keys.add(key)
+            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(spec, self.me, *args)
+        else:
+            options["max_retries"] = self.options.max_retries
+            options["retry_exceptions"] = False
+            refs = self.task_fn.options(**options).remote(spec, self.me, *args)
+        if not out_ports:
+            refs = [refs]
+        self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
+        self.meta_refs[key] = refs[-1]
+        self.planned_by_key[key] = (planned, prefix)
+        self.watchers.append(asyncio.ensure_future(self.watch(planned, prefix, refs[-1])))
+
+    def node_actor(self, planned: PlannedNode, options: dict[str, Any]) -> Any:
+        assert planned.spec is not None
+        actor_key = f"{planned.type_id}#{planned.spec.code_version}"
+        if actor_key not in self.actors:
+            actor_options: dict[str, Any] = {
+                k: options[k] for k in ("num_cpus", "num_gpus", "memory", "resources") if k in options
+            }
+            if options.get("runtime_env"):
+                actor_options["runtime_env"] = options["runtime_env"]
+            actor_class = self.ray.remote(NodeActor)
+            self.actors[actor_key] = actor_class.options(max_concurrency=1, **actor_options).remote()
+        return self.actors[actor_key]
+
+    # -- completion ---------------------------------------------------------------------------------
+
+    async def watch(self, planned: PlannedNode, prefix: str, meta_ref: Any) -> None:
+        key = prefix + planned.id
+        try:
+            meta = await meta_ref
+        except Exception as exc:
+            self.cancel_timer(key)
+            self.task_error(planned, prefix, exc)
+        else:
+            self.cancel_timer(key)
+            await self.events_arrived(key, meta.events_sent)
+            self.state.complete(meta, prefix)
+            if meta.failed and self.options.fail_fast:
+                self.stop()
+        self.changed()
+
+    def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
+        key = prefix + planned.id
+        if key in self.timed_out:
+            from engine.errors import NodeTimeoutError
+
+            timeout_s, attempt = self.timed_out[key]
+            self.state.fail(
+                planned, NodeStatus.FAILED, NodeTimeoutError(self.plan.name, key, timeout_s, attempt), prefix
+            )
+            if self.options.fail_fast:
+                self.stop()
+            return
+        for up in planned.upstream():
+            record = self.state.records.get(prefix + up) or self.state.records.get(
+                prefix + _last_member(up, self.planned_by_key, prefix)
+            )
+            if record is not None and record.status in (NodeStatus.FAILED, NodeStatus.CANCELLED):
+                status = NodeStatus.CANCELLED if record.status is NodeStatus.CANCELLED else NodeStatus.FAILED
+                from engine.errors import UpstreamFailedError
+
+                self.state.fail(planned, status, UpstreamFailedError(key, prefix + up), prefix)
+                return
+        if self.stopping:
+            self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
+            return
+        self.state.fail(
+            planned, NodeStatus.FAILED, exc, prefix
+        )  # e.g. the worker died more often than retried
+        if self.options.fail_fast:
+            self.stop()
+
+    async def events_arrived(self, key: str, expected: int) -> None:
+        # A task's fire-and-forget events can arrive after its result; wait so events stay in order.
+        if self.received.get(key, 0) >= expected:
+            return
+        arrival = self.arrivals.setdefault(key, asyncio.Event())
+        deadline = time.monotonic() + EVENT_LAG_S
+        while self.received.get(key, 0) < expected and time.monotonic() < deadline:
+            arrival.clear()
+            try:
+                await asyncio.wait_for(arrival.wait(), max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                break
+
+    def report(self, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
+        # Calls to a concurrent actor may run out of order: hold events until the ones before them came.
+        held = self.held.setdefault(key, {})
+        for offset, event in enumerate(events):
+            held[index + offset] = event
+        ready: list[RawEvent] = []
+        nxt = self.received.get(key, 0)
+        while nxt in held:
+            ready.append(held.pop(nxt))
+            nxt += 1
+        self.received[key] = nxt
+        if not held:
+            del self.held[key]
+        if key in self.arrivals:
+            self.arrivals[key].set()
+        if not ready:
+            return
+        events = ready
+        self.state.task_events(events, prefix)
+        found = self.planned_by_key.get(key)
+        if found is not None and found[0].timeout_s:
+            for type_, _node, attempt, at, _payload in events:
+                if type_ in ("node.started", "node.retrying"):
+                    self.arm_timer(key, found[0].timeout_s, attempt or 1, at)
+        self.changed()
+
+    # -- timeouts and cancellation ------------------------------------------------------------------
+
+    def arm_timer(self, key: str, timeout_s: float, attempt: int, at: float) -> None:
+        self.cancel_timer(key)
+        delay = max(at + timeout_s - time.time(), 0.0)
+        loop = asyncio.get_running_loop()
+        self.timers[key] = loop.call_later(delay, self.on_timeout, key, timeout_s, attempt)
+
+    def cancel_timer(self, key: str) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def on_timeout(self, key: str, timeout_s: float, attempt: int) -> None:
+        ref = self.meta_refs.get(key)
+        if ref is None:
+            return
+        self.timed_out[key] = (timeout_s, attempt)
+        self.cancel_ref(key, ref)
+
+    def cancel_ref(self, key: str, ref: Any) -> None:
+        # A cooperative cancel only interrupts Python bytecode (not a blocking call such as sleep or I/O),
+        # so task workers are killed outright; actor tasks cannot be, and get the cooperative cancel.
+        with contextlib.suppress(Exception):  # already finished
+            self.ray.cancel(ref, force=key not in self.actor_keys, recursive=True)
+
+    def stop(self) -> None:
+        """Cancel every unfinished task and submit nothing more (fail-fast and user cancel)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for key, ref in self.meta_refs.items():
+            self.cancel_ref(key, ref)  # a no-op for tasks that already finished
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.stop()
+        self.changed()
+
+    # -- map ----------------------------------------------------------------------------------------
+
+    async def run_map(self, planned: PlannedNode, args: dict[str, Any], prefix: str) -> None:
+        layout = map_layout(planned)
+        sub = planned.subplan
+        assert sub is not None
+        key = prefix + planned.id
+        items_ref = args[layout.list_port]
+        try:
+            items = await items_ref if isinstance(items_ref, self.ray.ObjectRef) else items_ref
+        except Exception as exc:
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            self.task_error(planned, prefix, exc)
+            return
+        from nodes import SKIP
+
+        if isinstance(items, UpstreamFailure) or items is SKIP:
+            self.out_refs[key] = {layout.out_port: items if items is SKIP else UpstreamFailure(planned.id)}
+            if items is SKIP:
+                self.state.outcome(NodeOutcome(planned.id, planned.type_id, NodeStatus.SKIPPED), prefix)
+            else:
+                from engine.errors import UpstreamFailedError
+
+                upstream = items.node if isinstance(items, UpstreamFailure) else "?"
+                self.state.fail(planned, NodeStatus.FAILED, UpstreamFailedError(key, upstream), prefix)
+            return
+        started = time.time()
+        self.state.task_events([("node.started", planned.id, 1, started, {})], prefix)
+        before = len(self.watchers)
+        element_refs = []
+        for index, item in enumerate(items):
+            sub_prefix = element_prefix(planned.id, index, prefix)
+            self.state.add_nodes(sub.nodes, sub_prefix)
+            sub_inputs = element_inputs(layout, sub, index, item, args)
+            self.submit_plan(sub, sub_inputs, sub_prefix)
+            element_refs.append(
+                await self.binding_ref(sub.outputs[layout.sub_output], sub_prefix, sub_inputs)
+            )
+        self.out_refs[key] = {
+            layout.out_port: self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
+                planned.id, *element_refs
+            )
+        }
+        # The map node ends when every element node has: wait for their watchers (and nested maps).
+        element_tasks = self.watchers[before:] + [
+            t for k, t in self.pending.items() if k.startswith(key + "[")
+        ]
+        if element_tasks:
+            await asyncio.wait(element_tasks)
+        failed = [
+            r.node
+            for r in self.state.records.values()
+            if r.node.startswith(key + "[") and r.status in (NodeStatus.FAILED, NodeStatus.CANCELLED)
+        ]
+        if failed:
+            from engine.errors import UpstreamFailedError
+
+            error = NodeError.from_exception(key, 1, UpstreamFailedError(key, failed[0]))
+            status = (
+                NodeStatus.CANCELLED
+                if self.stopping and self.state.records[failed[0]].status is not NodeStatus.FAILED
+                else NodeStatus.FAILED
+            )
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, status, 1, started, time.time(), error), prefix
+            )
+        else:
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time()),
+                prefix,
+            )
+
+
+def _last_member(up: str, planned_by_key: Mapping[str, tuple[PlannedNode, str]], prefix: str) -> str:
+    found = planned_by_key.get(prefix + up)
+    if found is None:
+        return up
+    return members_of(found[0])[-1].id
+
+
+def _cancelled(run_id: str, node: str) -> BaseException:
+    from engine.errors import RunCancelledError
+
+    return RunCancelledError(run_id, node)
+
+
+class RunCoordinator:
+    """The coordinator actor body (async): hosts runs; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.runs: OrderedDict[str, _Run] = OrderedDict()
+        self.mains: dict[str, asyncio.Task[None]] = {}
+        self.metrics: Any = None
+
+    async def start_run(
+        self,
+        run_id: str,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        cached: Mapping[str, tuple[str, Mapping[str, Any]]],
+        options: RunOptions,
+    ) -> str:
+        """Start a run (returns once every node that can be submitted now has been)."""
+        import ray
+
+        if self.metrics is None:
+            from engine.execution.metrics import EngineMetrics
+
+            self.metrics = EngineMetrics.create()
+        me = ray.get_runtime_context().current_actor
+        run = _Run(me, run_id, plan, inputs, cached, options, self.metrics)
+        self.runs[run_id] = run
+        self._trim()
+        self.mains[run_id] = asyncio.ensure_future(run.main())
+        return run_id
+
+    def _trim(self) -> None:
+        finished = [k for k, r in self.runs.items() if r.done.done()]
+        for key in finished[: max(len(finished) - KEEP_FINISHED_RUNS, 0)]:
+            del self.runs[key]
+        for key in [k for k, t in self.mains.items() if t.done()]:
+            del self.mains[key]
+
+    def _run(self, run_id: str) -> _Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise KeyError(
+                f"run {run_id!r} is not known to the coordinator (finished long ago, or never started)"
+            )
+        return run
+
+    async def report(self, run_id: str, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
+        """Events from a running task (fire-and-forget); `index` is the task-local number of the first."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.report(prefix, key, index, events)
+
+    async def poll(self, run_id: str, after: int, timeout: float) -> tuple[list[Event], bool]:
+        """Events after `after`, waiting up to `timeout` s for one; and whether the run has finished."""
+        return await self._run(run_id).poll(after, timeout)
+
+    async def result(self, run_id: str) -> RemoteRunResult:
+        """Wait for the run to end; statuses and output refs."""
+        return await asyncio.shield(self._run(run_id).done)
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel a run's queued and running nodes."""
+        self._run(run_id).cancel()
+
+    async def ping(self) -> bool:
+        """Liveness check (also used to wait for the actor to be up)."""
+        return True
+
+
+def coordinator_actor() -> Any:
+    """The cluster's coordinator actor (created on first use; detached so runs outlive their callers)."""
+    import ray
+
+    actor_class = ray.remote(RunCoordinator)
+    return actor_class.options(
+        name=COORDINATOR_NAME,
+        namespace=RAYWEAVE_NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        max_concurrency=10_000,
+    ).remote()

@@ -1,0 +1,133 @@
+"""Run events: every state change of a run, numbered per run, delivered in order.
+
+The coordinator (or the in-process executor) is the only writer of a run's `EventLog`; it assigns the
+sequence numbers, so a subscriber that remembers the last `seq` it saw can resume with `after=seq` and miss
+nothing. Persistence sits behind `EventSink` so the store can write events without the executors knowing it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class EventType(StrEnum):
+    """The closed set of event types (DESIGN.md, "Execution")."""
+
+    RUN_QUEUED = "run.queued"
+    RUN_STARTED = "run.started"
+    RUN_SUCCEEDED = "run.succeeded"
+    RUN_FAILED = "run.failed"
+    RUN_CANCELLED = "run.cancelled"
+    NODE_STARTED = "node.started"
+    NODE_SUCCEEDED = "node.succeeded"
+    NODE_FAILED = "node.failed"
+    NODE_RETRYING = "node.retrying"
+    NODE_SKIPPED = "node.skipped"
+    NODE_CACHED = "node.cached"
+    NODE_CANCELLED = "node.cancelled"
+    NODE_LOG = "node.log"
+    NODE_PROGRESS = "node.progress"
+    NODE_OUTPUT = "node.output"
+
+    @property
+    def is_run_final(self) -> bool:
+        """True for the event that ends a run."""
+        return self in (EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change of a run. `seq` starts at 1 and has no gaps within a run."""
+
+    run_id: str
+    seq: int
+    type: EventType
+    node: str | None = None
+    attempt: int | None = None
+    time: float = 0.0
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (payload values that are not JSON are shown with `repr`)."""
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "type": str(self.type),
+            "node": self.node,
+            "attempt": self.attempt,
+            "time": self.time,
+            "payload": {k: _jsonable(v) for k, v in self.payload.items()},
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+class EventSink(Protocol):
+    """Where a run's events are persisted (the store implements it); called in order, from one thread."""
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Persist `events` (consecutive, in sequence order)."""
+
+
+class EventLog:
+    """The ordered events of one run, with per-run sequence numbers.
+
+    Not thread-safe by itself: its owner (the coordinator's event loop, or the in-process executor under its
+    lock) serializes appends.
+    """
+
+    def __init__(self, run_id: str, sink: EventSink | None = None) -> None:
+        self.run_id = run_id
+        self._events: list[Event] = []
+        self._sink = sink
+
+    def append(
+        self,
+        type: EventType,
+        node: str | None = None,
+        attempt: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        at: float | None = None,
+    ) -> Event:
+        """Record a new event with the next sequence number and return it."""
+        event = Event(
+            run_id=self.run_id,
+            seq=len(self._events) + 1,
+            type=type,
+            node=node,
+            attempt=attempt,
+            time=time.time() if at is None else at,
+            payload=dict(payload or {}),
+        )
+        self._events.append(event)
+        if self._sink is not None:
+            self._sink.write((event,))
+        return event
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event (0 before the first)."""
+        return len(self._events)
+
+    def after(self, seq: int, limit: int | None = None) -> list[Event]:
+        """The events with a sequence number greater than `seq`, oldest first."""
+        start = max(seq, 0)
+        end = None if limit is None else start + limit
+        return self._events[start:end]
+
+    @property
+    def finished(self) -> bool:
+        """True once the run's final event was recorded."""
+        return bool(self._events) and self._events[-1].type.is_run_final

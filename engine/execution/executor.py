@@ -1,0 +1,199 @@
+"""The executor interface and its Ray implementation (the in-process one lives in `inprocess.py`).
+
+An executor takes a compiled `Plan` (with cache keys), the resolved workflow inputs and the cache hits the
+caller found, starts the run and returns a `RunSource` that a `RunHandle` reads events and the result from.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from engine.cache.memory import approx_size
+from engine.cache.result_cache import CacheHit
+from engine.compile.plan import Plan
+from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_actor
+from engine.execution.events import Event, EventSink
+from engine.execution.handle import RunSource
+from engine.execution.inprocess import InProcessExecutor
+from engine.execution.result import RunResult
+
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
+
+#: Input values bigger than this go to the object store once instead of travelling inside every call.
+_PUT_ABOVE_BYTES = 64 * 1024
+
+
+class Executor(Protocol):
+    """Starts runs of compiled plans."""
+
+    def start(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        fail_fast: bool = False,
+        cached: Mapping[str, CacheHit] | None = None,
+        cache_dir: str | None = None,
+        sink: EventSink | None = None,
+        persist_nodes: frozenset[str] = frozenset(),
+    ) -> RunSource:
+        """Start running `plan`; `cached` holds the nodes answered from the cache (not run again)."""
+        ...
+
+
+class RayRun:
+    """A run owned by the cluster's run coordinator actor; a `RunSource` for `RunHandle`."""
+
+    def __init__(self, coordinator: Any, run_id: str, plan: Plan) -> None:
+        self.coordinator = coordinator
+        self.run_id = run_id
+        self.plan = plan
+        #: After `result()`: refs of the outputs of nodes the caller asked to keep (for the cache).
+        self.node_refs: dict[str, dict[str, Any]] = {}
+        self._result: RunResult | None = None
+
+    def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        """Long-poll the coordinator for events after `after`."""
+        import ray
+
+        events, finished = ray.get(self.coordinator.poll.remote(self.run_id, after, timeout))
+        return list(events), bool(finished)
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """Wait for the run to end, then fetch its outputs (only these values come to this process)."""
+        import ray
+
+        if self._result is not None:
+            return self._result
+        try:
+            remote = ray.get(self.coordinator.result.remote(self.run_id), timeout=timeout)
+        except ray.exceptions.GetTimeoutError as exc:
+            raise TimeoutError(
+                f"run {self.run_id!r} did not finish within {timeout} s; call result() again"
+            ) from exc
+        names = list(remote.outputs)
+        refs = [remote.outputs[n] for n in names]
+        fetch = [i for i, r in enumerate(refs) if isinstance(r, ray.ObjectRef)]
+        values = list(refs)
+        if fetch:
+            for i, value in zip(fetch, ray.get([refs[i] for i in fetch]), strict=True):
+                values[i] = value
+        self.node_refs = remote.node_refs
+        self._result = RunResult(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            status=remote.status,
+            outputs=dict(zip(names, values, strict=True)),
+            nodes=remote.nodes,
+            started_at=remote.started_at,
+            finished_at=remote.finished_at,
+        )
+        return self._result
+
+    def cancel(self) -> None:
+        """Ask the coordinator to cancel the run."""
+        import ray
+
+        ray.get(self.coordinator.cancel.remote(self.run_id))
+
+
+class RayExecutor:
+    """Runs plans on Ray through the cluster's run coordinator actor (Ray must be initialized).
+
+    `started_delay_s`: a node reports `node.started` after running this long (tiny nodes never send it;
+    their start is taken from their result), which keeps per-node overhead low on big fan-outs.
+    """
+
+    def __init__(
+        self,
+        *,
+        check_types: bool = True,
+        breaker_policy: BreakerPolicy | None = None,
+        started_delay_s: float = 0.05,
+        max_retries: int = 3,
+    ) -> None:
+        self.check_types = check_types
+        self.breaker_policy = breaker_policy
+        self.started_delay_s = started_delay_s
+        self.max_retries = max_retries
+        self._coordinator: Any = None
+        self._breakers: Any = None
+
+    def coordinator(self) -> Any:
+        """The coordinator actor handle (created, or found by name, on first use)."""
+        if self._coordinator is None:
+            import ray
+
+            from engine.execution.coordinator import coordinator_actor
+
+            self._coordinator = coordinator_actor()
+            ray.get(self._coordinator.ping.remote())
+        return self._coordinator
+
+    def start(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        fail_fast: bool = False,
+        cached: Mapping[str, CacheHit] | None = None,
+        cache_dir: str | None = None,
+        sink: EventSink | None = None,
+        persist_nodes: frozenset[str] = frozenset(),
+    ) -> RayRun:
+        """Hand the run to the coordinator; returns once its first nodes are submitted."""
+        import ray
+
+        from engine.execution.coordinator import RunOptions
+
+        run_id = run_id or uuid.uuid4().hex
+        coordinator = self.coordinator()
+        if self._breakers is None and _uses_breakers(plan):
+            self._breakers = RayBreakerClient(breaker_actor(self.breaker_policy))
+        put_inputs = {k: ray.put(v) if approx_size(v) > _PUT_ABOVE_BYTES else v for k, v in inputs.items()}
+        hits: dict[str, tuple[str, dict[str, Any]]] = {}
+        for node_id, hit in (cached or {}).items():
+            refs = dict(hit.refs) if hit.refs else {port: ray.put(v) for port, v in hit.values.items()}
+            hits[node_id] = (hit.level, refs)
+        options = RunOptions(
+            fail_fast=fail_fast,
+            cache_dir=cache_dir,
+            check_types=self.check_types,
+            started_delay_s=self.started_delay_s,
+            persist_nodes=persist_nodes,
+            breakers=self._breakers,
+            sink=sink,
+            max_retries=self.max_retries,
+        )
+        ray.get(coordinator.start_run.remote(run_id, plan, put_inputs, hits, options))
+        return RayRun(coordinator, run_id, plan)
+
+
+def _uses_breakers(plan: Plan) -> bool:
+    from engine.execution.breaker import breaker_key
+
+    def walk(p: Plan) -> bool:
+        for planned in p.nodes:
+            for member in planned.members or (planned,):
+                if member.spec is not None and breaker_key(member.type_id, member.spec.tags) is not None:
+                    return True
+            if planned.subplan is not None and walk(planned.subplan):
+                return True
+        return False
+
+    return walk(plan)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """Poll `predicate()` until it is true or `timeout` passes (a helper for callers and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,314 @@
+"""`InProcessExecutor`: runs a plan in this process, one node at a time, with the semantics of the Ray executor.
+
+It exists for tests and debugging (a breakpoint in a node just works). Same task wrapper, same bookkeeping
+(`RunState`), same events; the differences are physical only: nodes run one after another in a background
+thread, a timed-out node is abandoned (a thread cannot be killed) rather than cancelled, and `cancel()` stops
+the run before its next node.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from engine.cache.result_cache import CacheHit
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
+from engine.errors import NodeTimeoutError, RunCancelledError, UpstreamFailedError
+from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
+from engine.execution.events import Event, EventLog, EventSink
+from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout
+from engine.execution.result import NodeError, RunResult
+from engine.execution.runstate import RunState
+from engine.execution.status import NodeStatus, RunStatus
+from engine.execution.task import (
+    NodeOutcome,
+    RawEvent,
+    TaskEmitter,
+    TaskMeta,
+    TaskSpec,
+    UpstreamFailure,
+    execute_task,
+)
+from nodes import SKIP
+
+Values = dict[tuple[str, str], Any]
+
+
+class LocalRun:
+    """One run executing in a background thread of this process; a `RunSource` for `RunHandle`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        fail_fast: bool = False,
+        cached: Mapping[str, CacheHit] | None = None,
+        cache_dir: str | None = None,
+        breakers: CircuitBreakers | None = None,
+        check_types: bool = True,
+        sink: EventSink | None = None,
+        persist_nodes: frozenset[str] = frozenset(),
+    ) -> None:
+        self.run_id = run_id or uuid.uuid4().hex
+        self.persist_nodes = persist_nodes
+        self.plan = plan
+        self.inputs = dict(inputs)
+        self.fail_fast = fail_fast
+        self.cached = dict(cached or {})
+        self.cache_dir = cache_dir
+        self.breakers = LocalBreakerClient(breakers) if breakers is not None else None
+        self.check_types = check_types
+        self.log = EventLog(self.run_id, sink)
+        self.state = RunState(self.run_id, plan, self.log)
+        self._cond = threading.Condition()
+        self._cancelled = threading.Event()
+        self._stop = False
+        self._result: RunResult | None = None
+        #: Output values of every node that ran (or was cached), for the result cache's memory level.
+        self.values: Values = {}
+        #: Class-node instances of this run (setup() runs once per node type, like a node actor).
+        self.instances: dict[str, Any] = {}
+        with self._cond:
+            self.state.queued()
+        self._thread = threading.Thread(target=self._main, name=f"rayweave-run-{self.run_id}", daemon=True)
+
+    def start(self) -> LocalRun:
+        """Start the run's thread; returns self."""
+        self._thread.start()
+        return self
+
+    # -- RunSource ----------------------------------------------------------------------------------
+
+    def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        """Events after `after`, waiting up to `timeout` seconds for the first one."""
+        with self._cond:
+            if self.log.last_seq <= after and not self.log.finished:
+                self._cond.wait(timeout)
+            return self.log.after(after), self.log.finished
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """Wait for the run's thread to finish and return the result."""
+        self._thread.join(timeout)
+        if self._result is None:
+            raise TimeoutError(f"run {self.run_id!r} did not finish within {timeout} s; call result() again")
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop before the next node; the run ends cancelled."""
+        self._cancelled.set()
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def _locked(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._cond:
+            out = fn(*args, **kwargs)
+            self._cond.notify_all()
+            return out
+
+    def _main(self) -> None:
+        self._locked(self.state.started)
+        try:
+            values = self._run_plan(self.plan, self.inputs, "")
+        except BaseException as exc:  # an engine bug must still end the run, with its traceback
+            for planned in self.plan.nodes:
+                self._locked(self.state.fail, planned, NodeStatus.FAILED, exc)
+            values = {}
+        outputs = {}
+        for name, binding in self.plan.outputs.items():
+            value = _binding_value(binding, values, self.inputs)
+            if not isinstance(value, UpstreamFailure):
+                outputs[name] = value
+        status = self._locked(self.state.finish, self._cancelled.is_set())
+        self.values = values
+        self._result = RunResult(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            status=status,
+            outputs=outputs if status is RunStatus.SUCCEEDED else {},
+            nodes=self.state.results(),
+            started_at=self.state.started_at,
+            finished_at=self.state.finished_at,
+        )
+        with self._cond:
+            self._cond.notify_all()
+
+    def _run_plan(self, plan: Plan, inputs: Mapping[str, Any], prefix: str) -> Values:
+        values: Values = {}
+        for planned in plan.nodes:
+            if self._cancelled.is_set() or self._stop:
+                break
+            hit = self.cached.get(planned.id) if not prefix else None
+            if hit is not None:
+                for port, value in _hit_values(hit).items():
+                    values[(planned.id, port)] = value
+                self._locked(self.state.cached, planned, hit.level)
+                continue
+            args = [_binding_value(planned.inputs[key], values, inputs) for key in planned.inputs]
+            meta: TaskMeta | None
+            if is_map(planned):
+                outputs, meta = self._run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+            else:
+                outputs, meta = self._run_task(planned, tuple(planned.inputs), args, prefix)
+            for port, value in outputs.items():
+                values[(planned.id, port)] = value
+            if meta is not None:
+                self._locked(self.state.complete, meta, prefix)
+            if (meta is None or meta.failed) and self.fail_fast:
+                self._stop = True  # a timed-out task returns no meta: it failed
+        return values
+
+    def _run_task(
+        self, planned: PlannedNode, keys: tuple[str, ...], args: list[Any], prefix: str
+    ) -> tuple[dict[str, Any], TaskMeta | None]:
+        spec = TaskSpec(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            node=planned,
+            arg_keys=keys,
+            out_ports=_all_ports(planned),
+            check_types=self.check_types,
+            cache_dir=self.cache_dir,
+            persist=not prefix and planned.id in self.persist_nodes,
+            dynamic_cache=self.cache_dir is not None and planned.cache and planned.deterministic,
+            breakers=self.breakers,
+        )
+
+        def send(index: int, events: list[RawEvent]) -> None:
+            del index  # in-process events arrive in order already
+            self._locked(self.state.task_events, events, prefix)
+
+        emitter = TaskEmitter(send)
+        if planned.timeout_s is None:
+            returned, meta = execute_task(spec, args, emitter, instances=self.instances)
+            return dict(zip(spec.out_ports, returned, strict=True)), meta
+        box: list[tuple[list[Any], TaskMeta]] = []
+        worker = threading.Thread(target=lambda: box.append(execute_task(spec, args, emitter, instances=self.instances)), daemon=True)
+        worker.start()
+        worker.join(planned.timeout_s)
+        if not box:
+            # The attempt thread cannot be killed: it is abandoned and its late events are dropped.
+            emitter.close()
+            attempt = max((self.state.records[prefix + m].attempts for m in _member_ids(planned)), default=1)
+            exc = NodeTimeoutError(self.plan.name, prefix + planned.id, planned.timeout_s, max(attempt, 1))
+            self._locked(self.state.fail, planned, NodeStatus.FAILED, exc, prefix)
+            return dict.fromkeys(spec.out_ports, UpstreamFailure(planned.id)), None
+        returned, meta = box[0]
+        return dict(zip(spec.out_ports, returned, strict=True)), meta
+
+    def _run_map(
+        self, planned: PlannedNode, values: dict[str, Any], prefix: str
+    ) -> tuple[dict[str, Any], TaskMeta]:
+        layout = map_layout(planned)
+        sub = planned.subplan
+        assert sub is not None
+        node_id = planned.id
+        for value in values.values():
+            if isinstance(value, UpstreamFailure):
+                error = NodeError.from_exception(
+                    prefix + node_id, 0, UpstreamFailedError(node_id, value.node)
+                )
+                outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.FAILED, 0, error=error)
+                return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
+        if any(v is SKIP for v in values.values()):
+            outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.SKIPPED)
+            return {layout.out_port: SKIP}, TaskMeta(node_id, (outcome,))
+        started = time.time()
+        self._locked(self.state.task_events, [("node.started", node_id, 1, started, {})], prefix)
+        results: list[Any] = []
+        failure: str | None = None
+        for index, item in enumerate(values[layout.list_port]):
+            sub_prefix = element_prefix(node_id, index, prefix)
+            self._locked(self.state.add_nodes, sub.nodes, sub_prefix)
+            sub_inputs = element_inputs(layout, sub, index, item, values)
+            sub_values = self._run_plan(sub, sub_inputs, sub_prefix)
+            value = _binding_value(sub.outputs[layout.sub_output], sub_values, sub_inputs)
+            if isinstance(value, UpstreamFailure):
+                failure = failure or sub_prefix + value.node
+            results.append(value)
+        if failure is None and (self._cancelled.is_set() or self._stop):
+            error = NodeError.from_exception(node_id, 1, RunCancelledError(self.run_id, prefix + node_id))
+            outcome = NodeOutcome(
+                node_id, planned.type_id, NodeStatus.CANCELLED, 1, started, time.time(), error
+            )
+            return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
+        if failure is not None:
+            error = NodeError.from_exception(
+                prefix + node_id, 1, UpstreamFailedError(prefix + node_id, failure)
+            )
+            outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error)
+            return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
+        outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time())
+        return {layout.out_port: results}, TaskMeta(node_id, (outcome,))
+
+
+def _hit_values(hit: CacheHit) -> Mapping[str, Any]:
+    if not hit.refs:
+        return hit.values
+    import ray
+
+    return dict(zip(hit.refs, ray.get(list(hit.refs.values())), strict=True))
+
+
+def _member_ids(planned: PlannedNode) -> list[str]:
+    return [m.id for m in planned.members] if planned.is_fused else [planned.id]
+
+
+def _all_ports(planned: PlannedNode) -> tuple[str, ...]:
+    # In-process every output is kept (values cost nothing to hold), so any binding can read it.
+    if planned.is_fused or planned.spec is None:
+        return tuple(planned.outputs)
+    names = tuple(p.name for p in planned.spec.outputs)
+    return names + tuple(p for p in planned.outputs if p not in names)
+
+
+def _binding_value(binding: Any, values: Values, inputs: Mapping[str, Any]) -> Any:
+    if isinstance(binding, NodeRef):
+        return values.get((binding.node, binding.port), UpstreamFailure(binding.node))
+    if isinstance(binding, InputRef):
+        return inputs[binding.name]
+    if isinstance(binding, Const):
+        return binding.value
+    raise TypeError(f"unknown binding {binding!r}")
+
+
+class InProcessExecutor:
+    """Runs plans in this process (tests, debugging); same semantics and events as `RayExecutor`."""
+
+    def __init__(self, *, breakers: CircuitBreakers | None = None, check_types: bool = True) -> None:
+        self.breakers = breakers or CircuitBreakers()
+        self.check_types = check_types
+
+    def start(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        fail_fast: bool = False,
+        cached: Mapping[str, CacheHit] | None = None,
+        cache_dir: str | None = None,
+        sink: EventSink | None = None,
+        persist_nodes: frozenset[str] = frozenset(),
+    ) -> LocalRun:
+        """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
+
+        `persist_nodes` are always written to the durable cache (the nodes the workflow outputs read).
+        """
+        run = LocalRun(
+            plan,
+            inputs,
+            run_id=run_id,
+            fail_fast=fail_fast,
+            cached=cached,
+            cache_dir=cache_dir,
+            breakers=self.breakers,
+            check_types=self.check_types,
+            sink=sink,
+            persist_nodes=persist_nodes,
+        )
+        return run.start()

@@ -1,0 +1,380 @@
+"""The task wrapper: what runs inside a Ray task (or inline, in-process) for one planned node.
+
+`execute_task(spec, args, emitter, ...)` receives the node's resolved input values and returns one value per
+output port the plan keeps plus a small `TaskMeta` (statuses, attempts, timings, errors). It never raises for a
+node failure: a failed node returns `UpstreamFailure` markers on its outputs, so the whole graph can be
+submitted at once and every dependent learns of the failure from its inputs without asking the coordinator.
+Skips propagate the same way (nodes that receive `SKIP` are skipped unless they accept skipped inputs).
+
+Within the wrapper: the node context is installed (its events go to `emitter`), implicit coercions recorded
+on edges are applied, inputs and outputs are type-checked with `typesys.check`, the engine's retries run
+(backoff with jitter, `retry_on`, a `node.retrying` event per retry), circuit breakers are consulted, fused
+groups run member by member, and results are written to the durable cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.compile.plan import NodeRef, PlannedNode
+from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
+from engine.execution.breaker import BreakerClient, breaker_key
+from engine.execution.result import NodeError
+from engine.execution.status import NodeStatus
+from nodes import SKIP, context
+
+_log = logging.getLogger("rayweave.engine")
+
+#: One event as a task reports it: (type, node id, attempt, unix time, payload).
+RawEvent = tuple[str, str, int | None, float, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class UpstreamFailure:
+    """Passed downstream in place of each output of a node that failed, so dependents fail without running."""
+
+    node: str
+
+    def __repr__(self) -> str:
+        return f"UpstreamFailure({self.node!r})"
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """How one (document) node ended inside a task."""
+
+    node: str
+    type_id: str
+    status: NodeStatus
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: NodeError | None = None
+
+
+@dataclass(frozen=True)
+class TaskMeta:
+    """The small result the coordinator waits for: one outcome per document node the task ran."""
+
+    node: str
+    outcomes: tuple[NodeOutcome, ...]
+    events_sent: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when any node of the task failed."""
+        return any(o.status is NodeStatus.FAILED for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a task needs besides its input values (picklable; shipped with every task).
+
+    `arg_keys` names the positional input values (keys of `node.inputs`); `out_ports` the outputs returned,
+    in order. `started_delay_s`: report `node.started` after this many seconds of running (tiny nodes finish
+    first and never send it; the coordinator then derives it from the meta), 0 reports at once.
+    `persist_min_s`: write results to the durable cache only for nodes that ran at least this long (or when
+    `persist` is set, for nodes whose outputs the workflow returns), because recomputing a tiny node is
+    cheaper than a file write. `dynamic_cache`: key the node by the content of its inputs (nodes downstream
+    of non-deterministic ones, which have no plan-time key).
+    """
+
+    run_id: str
+    workflow: str
+    node: PlannedNode
+    arg_keys: tuple[str, ...]
+    out_ports: tuple[str, ...]
+    check_types: bool = True
+    cache_dir: str | None = None
+    persist: bool = False
+    persist_min_s: float = 0.005
+    dynamic_cache: bool = False
+    started_delay_s: float = 0.0
+    breakers: BreakerClient | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TaskEmitter:
+    """Numbers and forwards a task's events; after `close()` nothing more is sent (late timers are dropped).
+
+    `send(index, events)` gets the task-local index of the first event: a concurrent receiver (the
+    coordinator actor) may see calls out of order and uses the index to restore it.
+    """
+
+    def __init__(self, send: Callable[[int, list[RawEvent]], None]) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._closed = False
+        self.sent = 0
+
+    def emit(self, type: str, node: str, attempt: int | None, payload: Mapping[str, Any]) -> None:
+        """Send one event now (fire-and-forget)."""
+        with self._lock:
+            if self._closed:
+                return
+            index = self.sent
+            self.sent += 1
+            self._send(index, [(type, node, attempt, time.time(), payload)])
+
+    def close(self) -> int:
+        """Stop sending; returns how many events were sent."""
+        with self._lock:
+            self._closed = True
+            return self.sent
+
+
+def execute_task(
+    spec: TaskSpec,
+    args: Sequence[Any],
+    emitter: TaskEmitter,
+    *,
+    instances: dict[str, Any] | None = None,
+) -> tuple[list[Any], TaskMeta]:
+    """Run one planned node (or fused group) on its input values; see the module docstring.
+
+    `instances` holds class-node instances across calls (a node actor passes its own dict).
+    """
+    planned = spec.node
+    values = dict(zip(spec.arg_keys, args, strict=True))
+    started = time.time()
+    timer = _start_reporter(spec, emitter, started)
+    try:
+        if planned.is_fused:
+            outputs, outcomes = _run_group(spec, values, emitter, instances)
+        else:
+            outputs, outcome = _run_cached(spec, planned, values, emitter, instances)
+            outcomes = (outcome,)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    sent = emitter.close()
+    returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
+    meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
+    return returned, meta
+
+
+def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> threading.Timer | None:
+    first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
+    payload = {"type": spec.node.type_id, "started_at": started}
+    if spec.started_delay_s <= 0:
+        emitter.emit("node.started", first, 1, payload)
+        return None
+    timer = threading.Timer(spec.started_delay_s, emitter.emit, ("node.started", first, 1, payload))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _run_group(
+    spec: TaskSpec, values: Mapping[str, Any], emitter: TaskEmitter, instances: dict[str, Any] | None
+) -> tuple[dict[str, Any], tuple[NodeOutcome, ...]]:
+    """Run the members of a fused group in order; a member's failure fails the members that read from it."""
+    member_ids = {m.id for m in spec.node.members}
+    results: dict[str, dict[str, Any]] = {}
+    outcomes: list[NodeOutcome] = []
+    for member in spec.node.members:
+        member_values: dict[str, Any] = {}
+        for port, binding in member.inputs.items():
+            if isinstance(binding, NodeRef) and binding.node in member_ids:
+                member_values[port] = results[binding.node].get(binding.port, UpstreamFailure(binding.node))
+            else:
+                member_values[port] = values[f"{member.id}.{port}"]
+        member_spec = TaskSpec(
+            run_id=spec.run_id,
+            workflow=spec.workflow,
+            node=member,
+            arg_keys=(),
+            out_ports=(),
+            check_types=spec.check_types,
+            breakers=spec.breakers,
+        )
+        outputs, outcome = run_node(member_spec, member, member_values, emitter, instances)
+        results[member.id] = outputs
+        outcomes.append(outcome)
+    flat: dict[str, Any] = {}
+    for member_id, outputs in results.items():
+        for port, value in outputs.items():
+            flat[f"{member_id}.{port}"] = value
+    if spec.cache_dir and spec.node.cache_key and all(o.status is NodeStatus.SUCCEEDED for o in outcomes):
+        _persist(spec, spec.node.cache_key, {p: flat[p] for p in spec.out_ports if p in flat}, outcomes)
+    return flat, tuple(outcomes)
+
+
+def _run_cached(
+    spec: TaskSpec,
+    planned: PlannedNode,
+    values: dict[str, Any],
+    emitter: TaskEmitter,
+    instances: dict[str, Any] | None,
+) -> tuple[dict[str, Any], NodeOutcome]:
+    """`run_node` with the durable cache around it (a dynamic-key lookup first, a write after success)."""
+    key = planned.cache_key
+    if spec.cache_dir and spec.dynamic_cache and key is None and planned.spec is not None:
+        ready = not any(isinstance(v, UpstreamFailure) or v is SKIP for v in values.values())
+        if ready:
+            from engine.cache.disk import DiskStore
+            from engine.cache.keys import dynamic_cache_key
+
+            try:
+                key = dynamic_cache_key(planned.type_id, planned.spec.code_version, planned.params, values)
+                hit = DiskStore(spec.cache_dir).get(key, spec.out_ports)
+            except Exception:  # an unhashable value only means no caching for this node
+                key, hit = None, None
+            if hit is not None:
+                return hit, NodeOutcome(planned.id, planned.type_id, NodeStatus.CACHED)
+    outputs, outcome = run_node(spec, planned, values, emitter, instances)
+    if spec.cache_dir and key and planned.cache and outcome.status is NodeStatus.SUCCEEDED:
+        _persist(spec, key, {p: outputs[p] for p in spec.out_ports if p in outputs}, (outcome,))
+    return outputs, outcome
+
+
+def _persist(spec: TaskSpec, key: str, outputs: dict[str, Any], outcomes: Sequence[NodeOutcome]) -> None:
+    took = sum((o.finished_at or 0.0) - (o.started_at or 0.0) for o in outcomes)
+    if not (spec.persist or spec.dynamic_cache or took >= spec.persist_min_s):
+        return
+    from engine.cache.disk import DiskStore
+
+    try:
+        DiskStore(spec.cache_dir or "").put(key, spec.node.type_id, outputs)
+    except Exception as exc:  # a cache write must never fail a run
+        _log.warning("could not write node %s to the cache at %s: %s", spec.node.id, spec.cache_dir, exc)
+
+
+def run_node(
+    spec: TaskSpec,
+    planned: PlannedNode,
+    values: Mapping[str, Any],
+    emitter: TaskEmitter,
+    instances: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], NodeOutcome]:
+    """Run one (non-fused) node: upstream-failure and skip rules, coercions, checks, retries, breaker."""
+    node_id, type_id = planned.id, planned.type_id
+    definition = planned.definition
+    if definition is None or planned.spec is None:
+        raise ValueError(
+            f"node {node_id!r} ({type_id}) has no definition; fused groups go through _run_group"
+        )
+    out_names = tuple(port.name for port in planned.spec.outputs)
+    for value in values.values():
+        if isinstance(value, UpstreamFailure):
+            error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
+            failure = UpstreamFailure(node_id)
+            return dict.fromkeys(out_names, failure), NodeOutcome(
+                node_id, type_id, NodeStatus.FAILED, 0, error=error
+            )
+    if not planned.spec.accepts_skipped and any(v is SKIP for v in values.values()):
+        return dict.fromkeys(out_names, SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
+
+    started = time.time()
+    attempt = 1
+    try:
+        inputs = _prepare_inputs(spec, planned, values)
+    except Exception as exc:
+        error = NodeError.from_exception(node_id, attempt, exc)
+        return dict.fromkeys(out_names, UpstreamFailure(node_id)), NodeOutcome(
+            node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
+        )
+    bkey = breaker_key(type_id, planned.spec.tags) if spec.breakers is not None else None
+    instance = None
+    while True:
+        ctx = context.NodeContext(spec.run_id, node_id, attempt, _context_emit(emitter, node_id, attempt))
+        try:
+            if bkey is not None and spec.breakers is not None:
+                permit = spec.breakers.acquire(bkey)
+                if not permit.allowed:
+                    raise CircuitOpenError(bkey, node_id, permit.retry_after_s, permit.failures)
+            with context.use(ctx):
+                if planned.spec.kind == "class":
+                    instance = _instance(planned, instances)
+                outputs = definition.invoke(inputs, planned.params, instance=instance)
+            if bkey is not None and spec.breakers is not None:
+                spec.breakers.record(bkey, True)
+            if spec.check_types:
+                _check_outputs(spec, planned, outputs)
+            return outputs, NodeOutcome(node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time())
+        except Exception as exc:
+            circuit_open = isinstance(exc, CircuitOpenError)
+            if bkey is not None and spec.breakers is not None and not circuit_open:
+                spec.breakers.record(bkey, False)
+            if circuit_open or isinstance(exc, PortTypeError) or not planned.retry.should_retry(exc, attempt):
+                error = NodeError.from_exception(node_id, attempt, exc)
+                return dict.fromkeys(out_names, UpstreamFailure(node_id)), NodeOutcome(
+                    node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
+                )
+            delay = planned.retry.delay(attempt)
+            emitter.emit(
+                "node.retrying",
+                node_id,
+                attempt + 1,
+                {
+                    "error": type(exc).__name__,
+                    "message": str(exc),
+                    "delay_s": delay,
+                    "failed_attempt": attempt,
+                },
+            )
+            time.sleep(delay)
+            attempt += 1
+
+
+def _context_emit(
+    emitter: TaskEmitter, node_id: str, attempt: int
+) -> Callable[[str, Mapping[str, Any]], None]:
+    def emit(event_type: str, payload: Mapping[str, Any]) -> None:
+        emitter.emit(event_type, node_id, attempt, payload)
+
+    return emit
+
+
+def _instance(planned: PlannedNode, instances: dict[str, Any] | None) -> Any:
+    """The class-node instance for this node type (built once per holder: the node actor)."""
+    assert planned.definition is not None and planned.spec is not None
+    if instances is None:
+        return planned.definition.new_instance()
+    key = f"{planned.type_id}#{planned.spec.code_version}"
+    if key not in instances:
+        instances[key] = planned.definition.new_instance()
+    return instances[key]
+
+
+def _prepare_inputs(spec: TaskSpec, planned: PlannedNode, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the implicit coercions recorded on the edges, then type-check each input value."""
+    inputs: dict[str, Any] = {}
+    for port, value in values.items():
+        coercion = planned.coercions.get(port)
+        if coercion is not None and value is not SKIP:
+            value = coercion.apply(value)
+        if spec.check_types and value is not SKIP:
+            expected = planned.input_types.get(port)
+            if expected is not None:
+                _check(spec, planned, port, "input", value, expected)
+        inputs[port] = value
+    return inputs
+
+
+def _check_outputs(spec: TaskSpec, planned: PlannedNode, outputs: Mapping[str, Any]) -> None:
+    for port, value in outputs.items():
+        expected = planned.output_types.get(port)
+        if expected is not None and value is not SKIP:
+            _check(spec, planned, port, "output", value, expected)
+
+
+def _check(
+    spec: TaskSpec, planned: PlannedNode, port: str, direction: str, value: Any, expected: Any
+) -> None:
+    from typesys import check
+    from typesys.errors import TypeCheckError
+
+    try:
+        check(value, expected)
+    except TypeCheckError as exc:
+        raise PortTypeError(
+            spec.workflow, planned.id, port, direction, str(exc.expected), str(exc.actual), exc.path
+        ) from exc

@@ -1,0 +1,119 @@
+"""API keys: the secret is shown once at creation; only a public prefix and its SHA-256 are stored.
+
+A key looks like `rw_<prefix>_<secret>`: the prefix finds the row with an indexed lookup, the hash of the whole
+key is then compared in constant time. SHA-256 (not a slow password hash) is right here because the secret is
+256 random bits, not a human-chosen password, so it cannot be guessed by brute force.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import secrets
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from engine.store.base import Repository
+from engine.store.columns import new_id, utcnow
+from engine.store.errors import InvalidApiKeyError, NotFoundError
+from engine.store.models import ApiKey, User
+
+KEY_MARKER = "rw"
+#: Writing `last_used_at` on every request would turn each authenticated read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 (hex) of a full API key."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class ApiKeyRepository(Repository):
+    """API keys of users."""
+
+    def create(
+        self,
+        user_id: str,
+        *,
+        name: str = "",
+        scopes: Collection[str] = (),
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key for a user; returns the record and the secret key, which cannot be recovered later."""
+        prefix = secrets.token_hex(6)
+        secret = f"{KEY_MARKER}_{prefix}_{secrets.token_urlsafe(32)}"
+        key = ApiKey(
+            id=new_id(),
+            user_id=user_id,
+            name=name,
+            prefix=prefix,
+            key_hash=hash_secret(secret),
+            scopes=sorted(set(scopes)),
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+        with self.session() as session:
+            if session.get(User, user_id) is None:
+                raise NotFoundError(f"user {user_id!r} does not exist; create the user before its API key")
+            session.add(key)
+        return key, secret
+
+    def verify(self, secret: str, *, now: datetime | None = None) -> ApiKey:
+        """The key record for a presented secret; raises `InvalidApiKeyError` if it is unknown, malformed,
+        revoked, expired or belongs to a disabled user. The message never echoes the secret."""
+        now = now or utcnow()
+        parts = secret.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_MARKER:
+            raise InvalidApiKeyError("the API key is malformed; keys look like rw_<prefix>_<secret>")
+        with self.reading() as session:
+            key = session.exec(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+            if key is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
+                raise InvalidApiKeyError("the API key is not valid; create a new key")
+            if key.revoked_at is not None:
+                raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
+            if key.expires_at is not None and key.expires_at <= now:
+                raise InvalidApiKeyError(f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}")
+            user = session.get(User, key.user_id)
+            if user is None or user.disabled:
+                raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            # A separate short write, so verification itself never waits for the write lock.
+            with self.session() as session:
+                session.execute(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
+            key.last_used_at = now
+        return key
+
+    def get(self, key_id: str) -> ApiKey:
+        """One key record by id; raises `NotFoundError`."""
+        with self.reading() as session:
+            key = session.get(ApiKey, key_id)
+        if key is None:
+            raise NotFoundError(f"API key {key_id!r} does not exist")
+        return key
+
+    def list(self, *, user_id: str | None = None, include_revoked: bool = False) -> builtins.list[ApiKey]:
+        """Key records (never secrets), newest first."""
+        query = select(ApiKey)
+        if user_id is not None:
+            query = query.where(ApiKey.user_id == user_id)
+        if not include_revoked:
+            query = query.where(col(ApiKey.revoked_at).is_(None))
+        with self.reading() as session:
+            return builtins.list(session.exec(query.order_by(col(ApiKey.created_at).desc())))
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key (it stops verifying at once); revoking twice keeps the first revocation time."""
+        with self.session() as session:
+            session.execute(
+                sa.update(ApiKey)
+                .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
+                .values(revoked_at=utcnow())
+            )
+            key = session.get(ApiKey, key_id, populate_existing=True)
+            if key is None:
+                raise NotFoundError(f"API key {key_id!r} does not exist; nothing to revoke")
+        return key

@@ -1,0 +1,131 @@
+"""Database engines for the two supported backends, and `open_store`.
+
+SQLite (the embedded default) runs in WAL mode so readers never block the writer, with foreign keys enforced and
+a busy timeout so concurrent writers wait instead of failing. PostgreSQL (production) gets a bounded connection
+pool with pre-ping (connections dropped by a restart or a proxy are replaced transparently) and timeouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from engine.store.base import WRITE_OPTION
+
+if TYPE_CHECKING:
+    from engine.store.store import Store
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """Tuning of the connection pool and timeouts; the defaults suit one API replica or one driver process."""
+
+    pool_size: int = 10
+    max_overflow: int = 20
+    pool_timeout_s: float = 30.0
+    pool_recycle_s: int = 1800
+    connect_timeout_s: int = 10
+    sqlite_busy_timeout_ms: int = 30_000
+    echo: bool = False
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL; plain `postgresql://` (and `postgres://`) URLs use the psycopg 3 driver."""
+    text = str(url) if isinstance(url, URL) else url
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text[len("postgres://") :]
+    parsed = make_url(text)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_db_engine(url: str | URL, options: DatabaseOptions | None = None) -> Engine:
+    """Create a SQLAlchemy engine configured for `url`'s backend (SQLite or PostgreSQL)."""
+    opts = options or DatabaseOptions()
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, opts)
+    if backend == "postgresql":
+        return sa.create_engine(
+            parsed,
+            echo=opts.echo,
+            pool_size=opts.pool_size,
+            max_overflow=opts.max_overflow,
+            pool_timeout=opts.pool_timeout_s,
+            pool_recycle=opts.pool_recycle_s,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": opts.connect_timeout_s, "application_name": "rayweave"},
+        )
+    raise ValueError(
+        f"database URL {parsed.render_as_string(hide_password=True)!r} uses backend {backend!r}; "
+        "rayweave supports sqlite:///PATH and postgresql://USER@HOST/DB"
+    )
+
+
+def _sqlite_engine(url: URL, opts: DatabaseOptions) -> Engine:
+    memory = _is_memory_sqlite(url)
+    kwargs: dict[str, Any] = {"echo": opts.echo, "connect_args": {"check_same_thread": False}}
+    if memory:
+        # One shared connection, otherwise every pooled connection would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+    else:
+        kwargs.update(
+            pool_size=opts.pool_size, max_overflow=opts.max_overflow, pool_timeout=opts.pool_timeout_s
+        )
+    engine = sa.create_engine(url, **kwargs)
+    busy_ms = opts.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the
+                # last transactions, which is the trade-off SQLite documents for WAL.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        # pysqlite would otherwise start transactions lazily at the first write, so reads made before it
+        # would not be part of the transaction. Writers take the lock up front (see Repository.session).
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def open_store(url: str | URL, *, upgrade: bool = True, options: DatabaseOptions | None = None) -> Store:
+    """Open the store at `url` (SQLite file or PostgreSQL), bringing its schema to the current version first.
+
+    `upgrade=False` skips the Alembic upgrade (for callers that manage migrations themselves, e.g. `rayweave db
+    upgrade` in a deployment pipeline). The parent directory of a SQLite file is created when missing.
+    """
+    from engine.store.migrate import upgrade_database
+    from engine.store.store import Store
+
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite" and not _is_memory_sqlite(parsed) and parsed.database:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(parsed, options)
+    if upgrade:
+        upgrade_database(engine)
+    return Store(engine)

@@ -1,0 +1,62 @@
+"""Running the Alembic migrations that ship inside the package (`engine/store/migrations`).
+
+No `alembic.ini` is needed: the configuration is built in code, so `rayweave db upgrade` works from any
+directory and from an installed wheel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from engine.store.errors import MigrationError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """An Alembic `Config` pointing at the packaged migrations; `engine` is handed to `env.py` directly."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this version of rayweave."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise MigrationError("no migrations found in the package; reinstall rayweave")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> str | None:
+    """Apply every pending migration up to `revision`; a database already there is left untouched.
+
+    Returns the revision the database is at afterwards. Safe to call from several processes at once on
+    PostgreSQL (the migration takes an advisory lock); on SQLite the database file lock serializes them.
+    """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return head_revision()
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except sa.exc.SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise MigrationError(
+            f"upgrading the database {url} to {revision} failed: {exc}; fix the cause and rerun "
+            "`rayweave db upgrade` (each migration runs in a transaction, so a failed one leaves no trace)"
+        ) from exc
+    return current_revision(engine)

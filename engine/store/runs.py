@@ -1,0 +1,304 @@
+"""Runs: idempotent creation, listing with filters and keyset pagination, status changes, heartbeats."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from engine.store.base import Repository
+from engine.store.canonical import content_hash, document_to_dict
+from engine.store.columns import new_id, utcnow
+from engine.store.errors import IdempotencyConflictError, NotFoundError, RunStateError
+from engine.store.models import Run, Workflow, WorkflowVersion
+
+#: Statuses after which a run never changes again; reaching one sets `finished_at`.
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+#: Statuses of runs that still need a coordinator (what the recovery sweep looks at).
+ACTIVE_STATUSES = frozenset({"queued", "running"})
+
+
+class CreatedRun(NamedTuple):
+    """The result of `RunRepository.create`: the run, and whether this call created it.
+
+    `created` is False when the idempotency key matched an earlier request: the caller must then not start the
+    run a second time.
+    """
+
+    run: Run
+    created: bool
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of runs, newest first; pass `next_cursor` to get the following page (None: no more)."""
+
+    items: list[Run]
+    next_cursor: str | None
+
+
+class RunRepository(Repository):
+    """Runs of stored workflow versions or inline documents."""
+
+    def create(
+        self,
+        *,
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        document: Any = None,
+        inputs: Mapping[str, Any] | None = None,
+        owner: str = "local",
+        idempotency_key: str | None = None,
+        run_id: str | None = None,
+        status: str = "queued",
+        plugin_versions: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> CreatedRun:
+        """Record a new run of a stored workflow (latest version unless given) or of an inline `document`.
+
+        With an `idempotency_key`, a second call by the same owner with the same key returns the first run
+        (`created=False`), even when both calls race; reusing the key for a different request raises
+        `IdempotencyConflictError`. `at` overrides the creation time (imports, tests).
+        """
+        if (workflow_id is None) == (document is None):
+            raise ValueError(
+                "a run needs exactly one of workflow_id (a stored workflow) or document (inline)"
+            )
+        inputs_json = json.loads(json.dumps(dict(inputs or {})))
+        inline = document_to_dict(document) if document is not None else None
+        doc_hash = content_hash(inline) if inline is not None else ""
+        request_hash = content_hash(
+            {
+                "workflow_id": workflow_id,
+                "version": workflow_version,
+                "document": doc_hash,
+                "inputs": inputs_json,
+            }
+        )
+        if idempotency_key is not None:
+            existing = self._by_key(owner, idempotency_key)
+            if existing is not None:
+                return CreatedRun(self._check_same(existing, request_hash), False)
+        now = at or utcnow()
+        try:
+            with self.session() as session:
+                version = workflow_version
+                if workflow_id is not None:
+                    resolved = self._resolve_version(session, workflow_id, workflow_version)
+                    version, doc_hash = resolved.version, resolved.content_hash
+                run = Run(
+                    id=run_id or new_id(),
+                    workflow_id=workflow_id,
+                    workflow_version=version,
+                    document=inline,
+                    document_hash=doc_hash,
+                    inputs=inputs_json,
+                    status=status,
+                    owner=owner,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    plugin_versions=dict(plugin_versions or {}),
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(run)
+            return CreatedRun(run, True)
+        except sa.exc.IntegrityError:
+            # Lost a race on (owner, idempotency_key): the winner's run is committed by now.
+            if idempotency_key is None:
+                raise
+            existing = self._by_key(owner, idempotency_key)
+            if existing is None:
+                raise
+            return CreatedRun(self._check_same(existing, request_hash), False)
+
+    def get(self, run_id: str) -> Run:
+        """One run; raises `NotFoundError`."""
+        with self.reading() as session:
+            return self._get(session, run_id)
+
+    def get_by_idempotency_key(self, owner: str, key: str) -> Run | None:
+        """The run an owner created with an idempotency key, if any."""
+        return self._by_key(owner, key)
+
+    def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | Collection[str] | None = None,
+        owner: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs matching every given filter, newest first, `limit` at a time (keyset pagination: stable while
+        new runs arrive)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        query = select(Run)
+        if workflow_id is not None:
+            query = query.where(Run.workflow_id == workflow_id)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            query = query.where(col(Run.status).in_(statuses))
+        if owner is not None:
+            query = query.where(Run.owner == owner)
+        if created_after is not None:
+            query = query.where(col(Run.created_at) > created_after)
+        if created_before is not None:
+            query = query.where(col(Run.created_at) < created_before)
+        if cursor is not None:
+            at, last_id = _decode_cursor(cursor)
+            query = query.where(
+                sa.or_(col(Run.created_at) < at, sa.and_(col(Run.created_at) == at, col(Run.id) < last_id))
+            )
+        query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit + 1)
+        with self.reading() as session:
+            rows = builtins.list(session.exec(query))
+        more = len(rows) > limit
+        items = rows[:limit]
+        return RunPage(items, _encode_cursor(items[-1]) if more else None)
+
+    def update_status(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        only_from: Collection[str] | None = None,
+        error: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        coordinator: str | None = None,
+        at: datetime | None = None,
+    ) -> Run:
+        """Change a run's status (and error/outputs). `running` sets `started_at`, a terminal status sets
+        `finished_at`. With `only_from`, the change happens only if the current status is one of those
+        (otherwise `RunStateError`), so e.g. a cancel cannot overwrite a success that just landed."""
+        now = at or utcnow()
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == "running":
+            values["started_at"] = sa.func.coalesce(col(Run.started_at), now)
+        if status in TERMINAL_STATUSES:
+            values["finished_at"] = now
+        if error is not None:
+            values["error"] = json.loads(json.dumps(dict(error)))
+        if outputs is not None:
+            values["outputs"] = json.loads(json.dumps(dict(outputs)))
+        if coordinator is not None:
+            values["coordinator"] = coordinator
+        with self.session() as session:
+            stmt = sa.update(Run).where(col(Run.id) == run_id)
+            if only_from is not None:
+                stmt = stmt.where(col(Run.status).in_(list(only_from)))
+            result = session.execute(stmt.values(**values))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                current = self._get(session, run_id)
+                raise RunStateError(
+                    f"run {run_id!r} is {current.status!r}, not one of {sorted(only_from or [])}; "
+                    f"it was not moved to {status!r} (reload the run and decide again)"
+                )
+            return self._get(session, run_id, fresh=True)
+
+    def heartbeat(self, run_id: str, coordinator: str | None = None, *, at: datetime | None = None) -> None:
+        """Record that the run's coordinator is alive (the recovery sweep resumes runs whose heartbeat stops)."""
+        values: dict[str, Any] = {"heartbeat_at": at or utcnow()}
+        if coordinator is not None:
+            values["coordinator"] = coordinator
+        with self.session() as session:
+            result = session.execute(sa.update(Run).where(col(Run.id) == run_id).values(**values))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFoundError(f"run {run_id!r} does not exist; cannot record a heartbeat for it")
+
+    def stale(
+        self, older_than: timedelta, *, now: datetime | None = None, limit: int = 1000
+    ) -> builtins.list[Run]:
+        """Active runs (queued or running) whose coordinator has not heartbeaten for `older_than` (runs that
+        never heartbeat count from their last update): the candidates of the recovery sweep."""
+        cutoff = (now or utcnow()) - older_than
+        last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
+        query = (
+            select(Run)
+            .where(col(Run.status).in_(sorted(ACTIVE_STATUSES)), last_sign < cutoff)
+            .order_by(col(Run.created_at))
+            .limit(limit)
+        )
+        with self.reading() as session:
+            return builtins.list(session.exec(query))
+
+    def claim(
+        self, run_id: str, coordinator: str, older_than: timedelta, *, now: datetime | None = None
+    ) -> bool:
+        """Atomically take over a stale active run for `coordinator`; False when it is not stale any more (or
+        another sweep claimed it first). Exactly one of several concurrent claimers wins."""
+        now = now or utcnow()
+        last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
+        with self.session() as session:
+            result = session.execute(
+                sa.update(Run)
+                .where(
+                    col(Run.id) == run_id,
+                    col(Run.status).in_(sorted(ACTIVE_STATUSES)),
+                    last_sign < now - older_than,
+                )
+                .values(coordinator=coordinator, heartbeat_at=now, updated_at=now)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run with its node runs and events."""
+        with self.session() as session:
+            session.delete(self._get(session, run_id))
+
+    def _by_key(self, owner: str, key: str) -> Run | None:
+        with self.reading() as session:
+            return session.exec(select(Run).where(Run.owner == owner, Run.idempotency_key == key)).first()
+
+    @staticmethod
+    def _check_same(run: Run, request_hash: str) -> Run:
+        if run.request_hash != request_hash:
+            raise IdempotencyConflictError(run.owner, run.idempotency_key or "", run.id)
+        return run
+
+    @staticmethod
+    def _resolve_version(session: Session, workflow_id: str, version: int | None) -> WorkflowVersion:
+        if version is None:
+            wf = session.get(Workflow, workflow_id)
+            if wf is None or wf.deleted_at is not None:
+                raise NotFoundError(
+                    f"workflow {workflow_id!r} does not exist (or was deleted); cannot run it"
+                )
+            version = wf.latest_version
+        row = session.get(WorkflowVersion, (workflow_id, version))
+        if row is None:
+            raise NotFoundError(f"workflow {workflow_id!r} has no version {version}; cannot run it")
+        return row
+
+    @staticmethod
+    def _get(session: Session, run_id: str, *, fresh: bool = False) -> Run:
+        run = session.get(Run, run_id, populate_existing=fresh)
+        if run is None:
+            raise NotFoundError(f"run {run_id!r} does not exist; list runs to find its id")
+        return run
+
+
+def _encode_cursor(run: Run) -> str:
+    raw = json.dumps([run.created_at.isoformat(), run.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, run_id = json.loads(raw)
+        return datetime.fromisoformat(at), str(run_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"invalid runs cursor {cursor!r}; pass the next_cursor of the previous page"
+        ) from exc

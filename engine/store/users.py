@@ -1,0 +1,137 @@
+"""Users and their permissions (grants of an action on a resource type and id, `"*"` matching any)."""
+
+from __future__ import annotations
+
+import builtins
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from engine.store.base import Repository
+from engine.store.columns import new_id, utcnow
+from engine.store.errors import NotFoundError
+from engine.store.models import Permission, User
+
+ANY = "*"
+
+
+class UserRepository(Repository):
+    """Users and permissions."""
+
+    def create(
+        self, username: str, *, email: str | None = None, display_name: str = "", is_admin: bool = False
+    ) -> User:
+        """Create a user; the username must be unique (a duplicate raises `ValueError`)."""
+        user = User(
+            id=new_id(),
+            username=username,
+            email=email,
+            display_name=display_name,
+            is_admin=is_admin,
+            created_at=utcnow(),
+        )
+        try:
+            with self.session() as session:
+                session.add(user)
+        except sa.exc.IntegrityError as exc:
+            raise ValueError(f"user {username!r} already exists; pick another username") from exc
+        return user
+
+    def get(self, user_id: str) -> User:
+        """One user by id; raises `NotFoundError`."""
+        with self.reading() as session:
+            user = session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id!r} does not exist")
+        return user
+
+    def get_by_username(self, username: str) -> User:
+        """One user by username; raises `NotFoundError`."""
+        with self.reading() as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFoundError(f"user {username!r} does not exist; create it first")
+        return user
+
+    def list(self) -> builtins.list[User]:
+        """Every user, by username."""
+        with self.reading() as session:
+            return builtins.list(session.exec(select(User).order_by(col(User.username))))
+
+    def set_disabled(self, user_id: str, disabled: bool) -> User:
+        """Disable (or re-enable) a user; a disabled user's keys stop verifying."""
+        with self.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError(f"user {user_id!r} does not exist")
+            user.disabled = disabled
+            session.add(user)
+        return user
+
+    def grant(
+        self, user_id: str, action: str, resource_type: str = ANY, resource_id: str = ANY
+    ) -> Permission:
+        """Allow `user_id` to perform `action` on the resource; granting twice is harmless."""
+        with self.session() as session:
+            if session.get(User, user_id) is None:
+                raise NotFoundError(f"user {user_id!r} does not exist; cannot grant {action!r}")
+            existing = session.exec(
+                select(Permission).where(
+                    Permission.user_id == user_id,
+                    Permission.action == action,
+                    Permission.resource_type == resource_type,
+                    Permission.resource_id == resource_id,
+                )
+            ).first()
+            if existing is not None:
+                return existing
+            grant = Permission(
+                user_id=user_id,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                created_at=utcnow(),
+            )
+            session.add(grant)
+        return grant
+
+    def revoke(self, user_id: str, action: str, resource_type: str = ANY, resource_id: str = ANY) -> bool:
+        """Remove a grant; False when there was none."""
+        with self.session() as session:
+            result = session.execute(
+                sa.delete(Permission).where(
+                    col(Permission.user_id) == user_id,
+                    col(Permission.action) == action,
+                    col(Permission.resource_type) == resource_type,
+                    col(Permission.resource_id) == resource_id,
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def permissions(self, user_id: str) -> builtins.list[Permission]:
+        """The grants of a user."""
+        with self.reading() as session:
+            return builtins.list(
+                session.exec(
+                    select(Permission).where(Permission.user_id == user_id).order_by(col(Permission.id))
+                )
+            )
+
+    def is_allowed(self, user_id: str, action: str, resource_type: str, resource_id: str = ANY) -> bool:
+        """Whether the user may perform `action` on the resource: admins may do anything, disabled users
+        nothing; otherwise a grant must match (its type, id or action may be `"*"`)."""
+        with self.reading() as session:
+            user = session.get(User, user_id)
+            if user is None or user.disabled:
+                return False
+            if user.is_admin:
+                return True
+            match = session.exec(
+                select(Permission.id).where(
+                    Permission.user_id == user_id,
+                    col(Permission.action).in_([action, ANY]),
+                    col(Permission.resource_type).in_([resource_type, ANY]),
+                    col(Permission.resource_id).in_([resource_id, ANY]),
+                )
+            ).first()
+            return match is not None

@@ -1,0 +1,260 @@
+"""Tables on Arrow and DuckDB: read and write files, run SQL, and the ``column_mean`` of the design example.
+
+Tables travel between nodes as ``pyarrow.Table``. DuckDB reads them in place through the Arrow C stream
+interface (``register``), so binding an input table to a query copies nothing.
+
+File readers are declared non-deterministic: their result depends on the file's content, not only on the
+path, so the engine re-reads the file and keys downstream caches on the table's content instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import pyarrow as pa
+
+from nodes import node
+from nodes.builtin.errors import DataFileError, InputValueError, MissingKeyError, SqlQueryError
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class TableOut(TypedDict):
+    """A single output port ``table`` (so workflows reference ``node.table``, as in the design example)."""
+
+    table: pa.Table
+
+
+class PathOut(TypedDict):
+    """A single output port ``path``: the file that was written."""
+
+    path: str
+
+
+class ValueOut(TypedDict):
+    """A single output port ``value`` holding a number."""
+
+    value: float
+
+
+@node(plugin="builtin", version="1.0.0", category="data", tags=("table", "io", "csv"), deterministic=False)
+def read_csv(
+    path: str, *, delimiter: str = ",", header: bool = True, columns: list[str] | None = None
+) -> TableOut:
+    """Read a CSV file into a table, inferring column types.
+
+    Declared non-deterministic: the file can change under the same path, so the engine re-reads it and keys
+    downstream caches on the table's content.
+
+    Args:
+        path: the CSV file.
+        delimiter: the field separator.
+        header: whether the first line names the columns; without one they are named ``f0``, ``f1``, ...
+        columns: keep only these columns (all when null).
+
+    Returns:
+        table: the file's rows.
+
+    Example:
+        ```json
+        {
+          "format": "rayweave.workflow/1", "name": "mean-of-csv",
+          "inputs": {"path": {"type": "String"}},
+          "nodes": {
+            "load": {"type": "builtin/read_csv@1", "in": {"path": "$inputs.path"}},
+            "mean": {"type": "builtin/column_mean@1", "in": {"table": "load.table"}, "params": {"column": "x"}}
+          },
+          "outputs": {"mean": "mean.value"}
+        }
+        ```
+    """
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(autogenerate_column_names=not header)
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    convert = pacsv.ConvertOptions(include_columns=columns) if columns else None
+    try:
+        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except FileNotFoundError as exc:
+        raise DataFileError(
+            f"builtin/read_csv@1: input port 'path': no file {path!r}; check the path"
+        ) from exc
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
+        raise DataFileError(f"builtin/read_csv@1: cannot read {path!r} as CSV: {exc}") from exc
+    return {"table": table}
+
+
+@node(
+    plugin="builtin", version="1.0.0", category="data", tags=("table", "io", "parquet"), deterministic=False
+)
+def read_parquet(path: str, *, columns: list[str] | None = None) -> TableOut:
+    """Read a Parquet file (or a directory of Parquet files) into a table.
+
+    Declared non-deterministic, like ``read_csv``: the engine re-reads the file on every run.
+
+    Args:
+        path: the Parquet file or directory.
+        columns: keep only these columns (all when null); the others are not read at all.
+
+    Returns:
+        table: the file's rows.
+    """
+    import pyarrow.parquet as pq
+
+    if not Path(path).exists():
+        raise DataFileError(f"builtin/read_parquet@1: input port 'path': no file {path!r}; check the path")
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataFileError(f"builtin/read_parquet@1: cannot read {path!r} as Parquet: {exc}") from exc
+    except KeyError as exc:
+        raise MissingKeyError(f"builtin/read_parquet@1: param 'columns': {exc}") from exc
+    return {"table": table}
+
+
+@node(plugin="builtin", version="1.0.0", category="data", tags=("table", "io", "parquet"), cache=False)
+def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> PathOut:
+    """Write a table to a Parquet file (creating parent directories) and output its path.
+
+    Never cached: writing the file is the point, so every run writes it.
+
+    Args:
+        table: the table to write.
+        path: the target file; an existing file is replaced.
+        compression: ``zstd`` (default), ``snappy``, ``gzip``, ``lz4``, ``brotli`` or ``none``.
+
+    Returns:
+        path: the path written, for nodes that read the file back.
+    """
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target, compression=compression)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(f"builtin/write_parquet@1: cannot write {path!r}: {exc}") from exc
+    return {"path": str(target)}
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    # No file system or network access and no implicit lookup of Python variables: a query sees exactly
+    # the tables wired into the node, whoever wrote the workflow. The configuration is locked so the query
+    # cannot SET its way back out.
+    return duckdb.connect(
+        config={
+            "enable_external_access": False,
+            "python_enable_replacements": False,
+            "lock_configuration": True,
+        }
+    )
+
+
+def run_query(node: str, query: str, tables: dict[str, pa.Table], *, param: str = "query") -> pa.Table:
+    """Run ``query`` on a fresh in-memory DuckDB with ``tables`` registered as views, returning Arrow.
+
+    Shared by ``sql`` and ``filter``; ``node`` and ``param`` name the caller in error messages.
+    """
+    import duckdb
+
+    con = _connect()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        try:
+            relation = con.sql(query)
+            if relation is None:
+                # DuckDB before 2.0 returns no relation for statements without a result (CREATE, SET, ...).
+                raise SqlQueryError(
+                    f"builtin/{node}@1: param {param!r} is not a query with a result; write one SELECT"
+                )
+            return relation.to_arrow_table()
+        except duckdb.CatalogException as exc:
+            raise SqlQueryError(
+                f"builtin/{node}@1: {exc}. Param {param!r} can use the tables {sorted(tables)}; wire the "
+                "table you need to one of the node's input ports"
+            ) from exc
+        except duckdb.Error as exc:
+            raise SqlQueryError(f"builtin/{node}@1: param {param!r}: query failed: {exc}") from exc
+    finally:
+        con.close()
+
+
+@node(plugin="builtin", version="1.0.0", category="data", tags=("table", "sql", "duckdb"))
+def sql(
+    a: pa.Table | None = None,
+    b: pa.Table | None = None,
+    c: pa.Table | None = None,
+    d: pa.Table | None = None,
+    *,
+    query: str,
+) -> TableOut:
+    """Run a DuckDB SQL ``query`` over the input tables, which it sees as relations ``a``, ``b``, ``c``, ``d``.
+
+    Wire up to four tables; unwired ports are absent from the query's scope. Tables are bound zero-copy
+    through Arrow. The query has no file system or network access: read files with ``read_csv`` or
+    ``read_parquet`` and wire the tables in.
+
+    Args:
+        a: the table the query calls ``a``.
+        b: the table the query calls ``b``.
+        c: the table the query calls ``c``.
+        d: the table the query calls ``d``.
+        query: one DuckDB ``SELECT`` statement.
+
+    Returns:
+        table: the query's result.
+
+    Example:
+        ```json
+        {
+          "format": "rayweave.workflow/1", "name": "totals-per-customer",
+          "inputs": {"orders": {"type": "String"}, "customers": {"type": "String"}},
+          "nodes": {
+            "orders": {"type": "builtin/read_parquet@1", "in": {"path": "$inputs.orders"}},
+            "customers": {"type": "builtin/read_csv@1", "in": {"path": "$inputs.customers"}},
+            "totals": {"type": "builtin/sql@1", "in": {"a": "orders.table", "b": "customers.table"},
+                       "params": {"query": "SELECT b.name, sum(a.amount) AS total FROM a JOIN b USING (id) GROUP BY 1"}}
+          },
+          "outputs": {"totals": "totals.table"}
+        }
+        ```
+    """
+    tables = {name: t for name, t in (("a", a), ("b", b), ("c", c), ("d", d)) if t is not None}
+    return {"table": run_query("sql", query, tables)}
+
+
+@node(plugin="builtin", version="1.0.0", category="data", tags=("table", "number"))
+def column_mean(table: pa.Table, *, column: str) -> ValueOut:
+    """Mean of a numeric column, ignoring nulls; fails when the column is missing, not numeric or all null.
+
+    Args:
+        table: the table.
+        column: the numeric column to average.
+
+    Returns:
+        value: the mean, as a Float.
+    """
+    import pyarrow.compute as pc
+
+    if column not in table.column_names:
+        raise MissingKeyError(
+            f"builtin/column_mean@1: param 'column' {column!r} is not a column of input port 'table' "
+            f"(columns: {table.column_names}); use one of these"
+        )
+    col = table.column(column)
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type)):
+        raise InputValueError(
+            f"builtin/column_mean@1: column {column!r} has type {col.type}, not a number; "
+            "convert it first (e.g. with sql: CAST(x AS DOUBLE))"
+        )
+    result: Any = pc.mean(col).as_py()
+    if result is None:
+        raise InputValueError(
+            f"builtin/column_mean@1: column {column!r} has no non-null values, its mean is undefined"
+        )
+    return {"value": float(result)}

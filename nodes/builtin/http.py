@@ -1,0 +1,124 @@
+"""``http_request``: an HTTP call, the built-in example of a node that uses an external resource.
+
+It is declared non-deterministic and uncached (a server's answer can change between calls) and tagged
+``external``, so the engine's circuit breaker and retry policies apply to it like to any remote service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypedDict
+
+from nodes import node
+from nodes.builtin.errors import HttpRequestError, ParamValueError
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class HttpResponse(TypedDict):
+    """Outputs of ``http_request``."""
+
+    status: int
+    headers: dict[str, str]
+    text: str
+    json: Any
+
+
+@node(
+    plugin="builtin",
+    version="1.0.0",
+    category="http",
+    tags=("external", "network"),
+    deterministic=False,
+    cache=False,
+)
+def http_request(
+    url: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+    timeout_s: float = 10.0,
+    raise_for_status: bool = True,
+    follow_redirects: bool = True,
+) -> HttpResponse:
+    """Send an HTTP request and output the response's ``status``, ``headers``, ``text`` and ``json``.
+
+    An external resource: non-deterministic, never cached, tagged ``external`` so the engine's circuit
+    breaker and retry policy apply. A 4xx/5xx answer fails the node (unless ``raise_for_status`` is off),
+    so retries can cover it; connection errors and timeouts always fail it.
+
+    Args:
+        url: the URL, ``http://`` or ``https://``.
+        body: the request body, sent as UTF-8 text (set a ``Content-Type`` header for JSON).
+        headers: request headers.
+        method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+        timeout_s: seconds to wait for connecting and for each read.
+        raise_for_status: fail on a 4xx/5xx status instead of returning it.
+        follow_redirects: follow 3xx redirects.
+
+    Returns:
+        status: the HTTP status code.
+        headers: the response headers (lower-case names).
+        text: the body decoded as text.
+        json: the parsed body when the response is JSON, else null.
+
+    Example:
+        ```json
+        {
+          "format": "rayweave.workflow/1", "name": "fetch-json",
+          "inputs": {"url": {"type": "String"}},
+          "nodes": {
+            "fetch": {"type": "builtin/http_request@1", "in": {"url": "$inputs.url"}, "params": {"timeout_s": 5},
+                      "retry": {"max_attempts": 3, "backoff": "exponential", "initial_s": 0.5}}
+          },
+          "outputs": {"status": "fetch.status", "json": "fetch.json"}
+        }
+        ```
+    """
+    import httpx
+
+    verb = method.upper()
+    if verb not in _METHODS:
+        raise ParamValueError(
+            f"builtin/http_request@1: param 'method' is {method!r}; use one of {', '.join(_METHODS)}"
+        )
+    if timeout_s <= 0:
+        raise ParamValueError(f"builtin/http_request@1: param 'timeout_s' is {timeout_s}; use a number > 0")
+    try:
+        response = httpx.request(
+            verb,
+            url,
+            content=body.encode() if body is not None else None,
+            headers=headers,
+            timeout=timeout_s,
+            follow_redirects=follow_redirects,
+        )
+    except httpx.TimeoutException as exc:
+        raise HttpRequestError(
+            f"builtin/http_request@1: {verb} {url} timed out after {timeout_s} s; raise param 'timeout_s' "
+            "or add a retry policy"
+        ) from exc
+    except httpx.InvalidURL as exc:
+        raise HttpRequestError(
+            f"builtin/http_request@1: input port 'url' {url!r} is not a valid URL"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise HttpRequestError(f"builtin/http_request@1: {verb} {url} failed: {exc}") from exc
+    if raise_for_status and response.status_code >= 400:
+        raise HttpRequestError(
+            f"builtin/http_request@1: {verb} {url} answered {response.status_code} "
+            f"{response.reason_phrase}: {response.text[:200]!r}; set raise_for_status=false to handle it"
+        )
+    parsed: Any = None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            parsed = json.loads(response.text)
+        except json.JSONDecodeError:
+            parsed = None  # a server that mislabels its body still yields its text
+    return {
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "text": response.text,
+        "json": parsed,
+    }

@@ -1,0 +1,115 @@
+"""Small nodes used by the executor tests (module-level so Ray workers can import them)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from nodes import context, node
+
+
+@node(plugin="t")
+def add(a: int, b: int = 0) -> int:
+    """a + b."""
+    return a + b
+
+
+@node(plugin="t")
+def double(x: int) -> int:
+    """2x."""
+    return 2 * x
+
+
+@node(plugin="t")
+def total(xs: list[int]) -> int:
+    """Sum of a list."""
+    return sum(xs)
+
+
+@node(plugin="t")
+def boom(x: int) -> int:
+    """Always fails."""
+    raise ValueError(f"boom on {x}")
+
+
+@node(plugin="t")
+def wrong_type(x: int) -> int:
+    """Returns a string despite its Int output."""
+    return f"not an int: {x}"  # type: ignore[return-value]
+
+
+@node(plugin="t")
+def nap(x: int, *, seconds: float = 0.2) -> int:
+    """Sleeps, then returns x."""
+    time.sleep(seconds)
+    return x
+
+
+@node(plugin="t", retries={"max_attempts": 3, "backoff": "fixed", "initial_s": 0.01, "jitter": False})
+def flaky(x: int, *, marker: str, failures: int = 2) -> int:
+    """Fails `failures` times (counted in the file `marker`), then returns x."""
+    path = Path(marker)
+    count = int(path.read_text()) if path.exists() else 0
+    path.write_text(str(count + 1))
+    if count < failures:
+        raise ConnectionError(f"transient failure {count + 1}")
+    return x
+
+
+@node(plugin="t")
+def counted(x: int, *, marker: str) -> int:
+    """Appends a line to `marker` each time it runs (to count executions), returns x."""
+    with Path(marker).open("a") as f:
+        f.write("run\n")
+    return x
+
+
+@node(plugin="t")
+def steps(n: int) -> Iterator[int]:
+    """Yields 1..n with progress; the last value is the result."""
+    for i in range(1, n + 1):
+        context.current().progress(i / n, f"step {i}")
+        yield i
+
+
+@node(plugin="t")
+def chatty(x: int) -> int:
+    """Logs a line."""
+    context.current().logger.info("hello from %s", x)
+    return x
+
+
+@node(plugin="t", tags=("external:test-service",))
+def service(x: int, *, fail: bool = True) -> int:
+    """Calls a (pretend) external service that is down when `fail`."""
+    if fail:
+        raise ConnectionError("service unavailable")
+    return x
+
+
+@node(plugin="t", deterministic=False, cache=False)
+def noisy(x: int) -> float:
+    """Non-deterministic: x plus the time."""
+    return x + time.time() % 1
+
+
+@node(plugin="t")
+class Scaler:
+    """A stateful class node: setup() counts constructions."""
+
+    def setup(self) -> None:
+        self.factor = 10
+        self.calls = 0
+
+    def __call__(self, x: int) -> int:
+        self.calls += 1
+        return x * self.factor + self.calls - 1
+
+
+@node(plugin="t", deterministic=False)
+def fetch(x: int, *, marker: str) -> int:
+    """Non-deterministic by declaration (think: reads a remote source); counts its runs in `marker`."""
+    with Path(marker).open("a") as f:
+        f.write("fetch\n")
+    return x

@@ -1,0 +1,174 @@
+"""The Ray executor on the session's local Ray: what only a real cluster can show."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine
+from cluster.settings import Settings
+from engine.execution.breaker import BREAKER_ACTOR_NAME, RAYWEAVE_NAMESPACE, BreakerPolicy
+from engine.execution.events import Event, EventType
+from engine.execution.executor import RayExecutor
+from engine.execution.status import NodeStatus, RunStatus
+from engine.workflow import Workflow
+from tests.engine.execution import sample_nodes as s
+from tests.engine.execution.test_inprocess import square_doc
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def run_ray(wf: Workflow, inputs: dict[str, Any] | None, settings: Settings, **kw: Any) -> engine.RunResult:
+    kw.setdefault("cache", False)
+    kw.setdefault("executor", RayExecutor())
+    return engine.run(wf, inputs, settings=settings, **kw)
+
+
+def test_independent_nodes_run_in_parallel(settings: Settings) -> None:
+    wf = Workflow("parallel")
+    naps = [wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.6}) for i in range(4)]
+    for i, n in enumerate(naps):
+        wf.output(f"out{i}", n)
+    run_ray(wf, None, settings)  # warm the workers
+    started = time.monotonic()
+    result = run_ray(wf, None, settings)
+    elapsed = time.monotonic() - started
+    assert result.status is RunStatus.SUCCEEDED
+    assert elapsed < 1.6, f"4 x 0.6 s naps took {elapsed:.2f} s: they did not run in parallel"
+
+
+def test_events_arrive_in_order_with_generator_outputs(settings: Settings) -> None:
+    wf = Workflow("gen")
+    wf.output("out", wf.add("g", s.steps, n=5))
+    seen: list[Event] = []
+    result = run_ray(wf, None, settings, on_event=seen.append)
+    assert result.outputs == {"out": 5}
+    assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
+    assert [e.payload["value"] for e in seen if e.type is EventType.NODE_OUTPUT] == [1, 2, 3, 4, 5]
+    kinds = [e.type for e in seen if e.node == "g"]
+    assert kinds[0] is EventType.NODE_STARTED and kinds[-1] is EventType.NODE_SUCCEEDED
+
+
+def test_retries_on_ray(settings: Settings, tmp_path: Path) -> None:
+    wf = Workflow("retry")
+    wf.output("out", wf.add("f", s.flaky, x=3, params={"marker": str(tmp_path / "m"), "failures": 2}))
+    result = run_ray(wf, None, settings)
+    assert result.outputs == {"out": 3} and result.nodes["f"].attempts == 3
+
+
+def test_failure_isolation_on_ray(settings: Settings) -> None:
+    wf = Workflow("iso")
+    bad = wf.add("bad", s.boom, x=1)
+    wf.output("after", wf.add("after", s.double, x=bad))
+    wf.output("good", wf.add("good", s.nap, x=2, params={"seconds": 0.2}))
+    result = run_ray(wf, None, settings)
+    assert result.status is RunStatus.FAILED
+    assert result.nodes["good"].status is NodeStatus.SUCCEEDED
+    assert (
+        result.nodes["after"].error is not None and result.nodes["after"].error.type == "UpstreamFailedError"
+    )
+    assert result.nodes["bad"].error is not None and "boom on 1" in result.nodes["bad"].error.traceback
+
+
+def test_timeout_cancels_the_task(settings: Settings) -> None:
+    wf = Workflow("timeout")
+    wf.output("out", wf.add("z", s.nap, x=1, params={"seconds": 30.0}, timeout_s=0.5))
+    started = time.monotonic()
+    result = run_ray(wf, None, settings)
+    assert time.monotonic() - started < 5
+    error = result.nodes["z"].error
+    assert error is not None and error.type == "NodeTimeoutError"
+
+
+def test_cancel_stops_running_and_queued_nodes(settings: Settings) -> None:
+    wf = Workflow("cancel")
+    first = wf.add("first", s.nap, x=1, params={"seconds": 30.0})
+    wf.output("out", wf.add("second", s.nap, x=first, params={"seconds": 30.0}))
+    handle = engine.submit(wf, None, settings=settings, executor=RayExecutor(), cache=False)
+    for event in handle.events():
+        if event.type is EventType.NODE_STARTED:
+            break
+    started = time.monotonic()
+    handle.cancel()
+    result = handle.result(timeout=20)
+    assert time.monotonic() - started < 10
+    assert result.status is RunStatus.CANCELLED
+    assert result.nodes["first"].status is NodeStatus.CANCELLED
+    assert result.nodes["second"].status is NodeStatus.CANCELLED
+
+
+def test_map_and_skip_on_ray(settings: Settings) -> None:
+    wf = Workflow("map_skip")
+    items = wf.input("items", "List[Int]")
+    flag = wf.input("flag", "Bool")
+    squares = wf.add("m", "builtin/map@1", items=items, params={"workflow": square_doc()})
+    branch = wf.add("branch", "builtin/if_else@1", cond=flag, value=squares)
+    wf.output("taken", branch.true)
+    wf.output("total", wf.add("total", "builtin/sum@1", values=branch.false))
+    result = run_ray(wf, {"items": [1, 2, 3, 4], "flag": True}, settings, optimize=False)
+    assert result.outputs["taken"] == [1, 4, 9, 16]
+    assert result.nodes["total"].status is NodeStatus.SKIPPED
+    assert result.nodes["m[3].sq"].status is NodeStatus.SUCCEEDED
+
+
+def test_circuit_breaker_is_shared_across_runs(settings: Settings) -> None:
+    import ray
+
+    actor = ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE) if _breaker_exists() else None
+    if actor is not None:
+        ray.get(actor.reset.remote("test-service"))
+    wf = Workflow("svc")
+    wf.output("out", wf.add("call", s.service, x=1))
+    errors = []
+    for _ in range(6):  # the default policy opens after 5 failures
+        result = run_ray(wf, None, settings, executor=RayExecutor(breaker_policy=BreakerPolicy()))
+        err = result.nodes["call"].error
+        assert err is not None
+        errors.append(err.type)
+    assert errors[:5] == ["ConnectionError"] * 5
+    assert errors[5] == "CircuitOpenError"
+    actor = ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE)
+    assert ray.get(actor.state.remote("test-service")) == "open"
+    ray.get(actor.reset.remote("test-service"))
+
+
+def _breaker_exists() -> bool:
+    import ray
+
+    try:
+        ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
+def test_class_node_actor_is_reused_within_a_run(settings: Settings) -> None:
+    wf = Workflow("cls")
+    first = wf.add("first", s.Scaler, x=1)
+    wf.output("out", wf.add("second", s.Scaler, x=first))
+    result = run_ray(wf, None, settings)
+    assert result.outputs == {"out": 101}
+
+
+def test_fully_cached_rerun_touches_no_worker(settings: Settings, tmp_path: Path) -> None:
+    marker = tmp_path / f"runs-{uuid.uuid4().hex}"
+    wf = Workflow("cached")
+    x = wf.input("x", "Int")
+    a = wf.add("a", s.counted, x=x, params={"marker": str(marker)})
+    wf.output("out", wf.add("b", s.double, x=a))
+    first = engine.run(wf, {"x": 5}, settings=settings, executor=RayExecutor())
+    assert first.outputs == {"out": 10} and marker.read_text().count("run") == 1
+    seen: list[Event] = []
+    started = time.perf_counter()
+    # A fresh executor: the rerun is answered from the durable cache without a coordinator or worker.
+    again = engine.run(wf, {"x": 5}, settings=settings, executor=RayExecutor(), on_event=seen.append)
+    elapsed = time.perf_counter() - started
+    assert again.outputs == {"out": 10}
+    assert marker.read_text().count("run") == 1
+    assert {e.type for e in seen if e.node} == {EventType.NODE_CACHED}
+    assert again.nodes["b"].status is NodeStatus.CACHED
+    assert elapsed < 0.5

@@ -1,0 +1,106 @@
+"""`rayweave run` and `rayweave cache` through the real Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from serve.cli import build_app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+FAILING = {
+    "format": "rayweave.workflow/1",
+    "name": "fails",
+    "inputs": {},
+    "nodes": {"f": {"type": "builtin/fail@1", "in": {"value": {"value": 1}}, "params": {"message": "nope"}}},
+    "outputs": {"out": "f.out"},
+}
+
+PY_WORKFLOW = '''
+from engine.workflow import Workflow
+from nodes import node
+
+
+@node(plugin="clitest")
+def triple(x: int) -> int:
+    """Three times x."""
+    return 3 * x
+
+
+workflow = Workflow("py-cli")
+n = workflow.input("n", "Int")
+workflow.output("out", workflow.add("t", triple, x=n))
+'''
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("RAYWEAVE_HOME", str(tmp_path / "home"))
+    return CliRunner()
+
+
+def test_run_json_prints_one_document_with_outputs_and_node_states(cli: CliRunner) -> None:
+    result = cli.invoke(
+        build_app(), ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=5", "--json", "--local"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "succeeded" and doc["outputs"] == {"sum_of_squares": 25 + 4 + 9 + 16}
+    assert doc["run_id"] and doc["nodes"]["total"]["status"] == "succeeded"
+
+
+def test_run_shows_states_and_outputs(cli: CliRunner) -> None:
+    result = cli.invoke(build_app(), ["run", str(EXAMPLES / "conditional.json"), "--input", "n=2", "--local"])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "result" in result.output and "-2" in result.output
+
+
+def test_failed_run_exits_1(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "fails.json"
+    path.write_text(json.dumps(FAILING))
+    result = cli.invoke(build_app(), ["run", str(path), "--json", "--local"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "failed" and doc["nodes"]["f"]["error"]["message"].endswith("nope")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "a=three"], "not a valid Int"),
+        (["--input", "zzz=1"], "has no input 'zzz'"),
+        (["--input", "a"], "name=value"),
+    ],
+)
+def test_bad_inputs_exit_2(cli: CliRunner, args: list[str], message: str) -> None:
+    result = cli.invoke(build_app(), ["run", str(EXAMPLES / "fan_out_join.json"), *args, "--local"])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_missing_file_exits_2(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(build_app(), ["run", str(tmp_path / "nope.json"), "--local"])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_python_workflow_file_on_ray(ray_session: object, cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    path.write_text(PY_WORKFLOW)
+    result = cli.invoke(build_app(), ["run", str(path), "--input", "n=4", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outputs"] == {"out": 12}
+
+
+def test_cache_stats_and_purge(cli: CliRunner) -> None:
+    app = build_app()
+    assert cli.invoke(app, ["run", str(EXAMPLES / "map_list.json"), "--local", "--json"]).exit_code == 0
+    stats = json.loads(cli.invoke(app, ["cache", "stats", "--json"]).stdout)
+    assert stats["entries"] >= 1 and "builtin/sum@1" in stats["by_node_type"]
+    purged = json.loads(cli.invoke(app, ["cache", "purge", "--node-type", "builtin/sum@1", "--json"]).stdout)
+    assert purged["removed"] >= 1
+    after = json.loads(cli.invoke(app, ["cache", "stats", "--json"]).stdout)
+    assert "builtin/sum@1" not in after["by_node_type"]
