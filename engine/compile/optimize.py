@@ -33,7 +33,8 @@ from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
 
 @dataclass(frozen=True)
 class Optimized:
-    """The optimized graph and its fusion groups (node ids in topological order, two or more each)."""
+    """The optimized graph, its fusion groups (node ids in topological order, two or more each) and the
+    duplicates removed (``merged``: dropped id -> kept id; chains are resolved to the kept node)."""
 
     graph: WorkflowGraph
     groups: tuple[tuple[str, ...], ...]
@@ -81,6 +82,8 @@ def _identity(node: GraphNode) -> Hashable | None:
     spec = node.spec
     if spec is None or not spec.deterministic or spec.kind in ("generator", "async_generator"):
         return None
+    if node.subplan is not None and not _deterministic(node.subplan):
+        return None  # a map over a random sub-workflow: two copies must draw twice
     bindings: list[Any] = []
     try:
         for port, binding in node.bindings.items():
@@ -109,7 +112,19 @@ def _identity(node: GraphNode) -> Hashable | None:
     )
 
 
-def _canonical(value: Any) -> str:
+def _deterministic(plan: Any) -> bool:
+    """True when every node of ``plan`` (members and nested sub-plans included) is deterministic."""
+    for planned in plan.nodes:
+        for node in planned.members or (planned,):
+            if not node.deterministic or (node.subplan is not None and not _deterministic(node.subplan)):
+                return False
+    return True
+
+
+def _canonical(value: Any) -> Hashable:
+    # Scalars are their own key (tagged by type so 1, 1.0 and True stay apart); JSON for the rest.
+    if value is None or isinstance(value, bool | int | float | str):
+        return (type(value).__name__, value)
     return json.dumps(value, sort_keys=True, allow_nan=False)
 
 

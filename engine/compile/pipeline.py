@@ -7,27 +7,36 @@ diagnostics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.compile.diagnostics import Diagnostic, has_errors
 from engine.compile.optimize import optimize as optimize_pass
-from engine.compile.parse import parse
+from engine.compile.parse import load_diagnostics, parse
 from engine.compile.plan import Plan
 from engine.compile.planner import build_plan
 from engine.compile.prune import prune
 from engine.compile.resolve import resolve
 from engine.compile.typecheck import typecheck
-from engine.errors import WorkflowValidationError
+from engine.errors import WorkflowLoadError, WorkflowValidationError
 from engine.workflow.document import WorkflowDoc
+from engine.workflow.loader import load_workflow
 
-#: What the compiler accepts: a document, its JSON-compatible data, or a builder `Workflow`.
+if TYPE_CHECKING:
+    from nodes import Catalog
+
+#: What the compiler accepts: a document, its JSON-compatible data, a builder `Workflow`, JSON/YAML text or a
+#: path to a workflow file.
 WorkflowLike = Any
 
 
 def compile_workflow(
     doc: WorkflowLike,
-    catalog: Any = None,
+    catalog: Catalog | None = None,
     *,
     optimize: bool = True,
     outputs: Sequence[str] | None = None,
@@ -40,7 +49,8 @@ def compile_workflow(
     explicit coercion makes an edge type-correct. Raises `WorkflowValidationError` carrying every diagnostic
     when the workflow has errors.
     """
-    plan, diagnostics = _compile(doc, catalog, optimize, outputs, insert_conversions)
+    with _collector_paused():
+        plan, diagnostics = _compile(doc, catalog, optimize, outputs, insert_conversions)
     if plan is None:
         raise WorkflowValidationError(_name_of(doc), diagnostics)
     return plan
@@ -48,14 +58,32 @@ def compile_workflow(
 
 def validate(
     doc: WorkflowLike,
-    catalog: Any = None,
+    catalog: Catalog | None = None,
     *,
     outputs: Sequence[str] | None = None,
     insert_conversions: bool = False,
 ) -> list[Diagnostic]:
     """Every diagnostic (errors, warnings and notes) for ``doc``; an empty list means it is clean."""
-    _, diagnostics = _compile(doc, catalog, False, outputs, insert_conversions, plan=False)
+    with _collector_paused():
+        _, diagnostics = _compile(doc, catalog, False, outputs, insert_conversions, plan=False)
     return diagnostics
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while compiling.
+
+    Compiling allocates many small objects that all live until the plan is built; the cyclic collector
+    would walk them again and again without freeing any (about 40% of the time for 10,000 nodes). Objects
+    are still freed by reference counting, and the collector is re-enabled afterwards only if it was on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _compile(
@@ -67,7 +95,10 @@ def _compile(
     *,
     plan: bool = True,
 ) -> tuple[Plan | None, list[Diagnostic]]:
-    document, catalog = _prepare(doc, catalog)
+    try:
+        document, catalog = _prepare(doc, catalog)
+    except WorkflowLoadError as exc:
+        return None, load_diagnostics(exc)
     registry = getattr(catalog, "registry", None)
     if registry is None:
         import typesys
@@ -102,7 +133,7 @@ def _compile(
         return None, diagnostics
     assert pruned.graph is not None
     optimized = optimize_pass(pruned.graph, enabled=optimize)
-    return build_plan(optimized.graph, optimized.groups), diagnostics
+    return build_plan(optimized.graph, optimized.groups, optimized.merged), diagnostics
 
 
 def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
@@ -111,6 +142,8 @@ def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
         from nodes import Catalog
 
         catalog = Catalog.builtin()
+    if isinstance(doc, str | PathLike):
+        return load_workflow(doc if isinstance(doc, str) else Path(doc)), catalog
     to_doc = getattr(doc, "to_doc", None)
     if callable(to_doc):
         definitions = getattr(doc, "definitions", {})

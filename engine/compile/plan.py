@@ -154,6 +154,8 @@ class Plan:
 
     ``outputs`` maps each requested workflow output name to its binding (usually a `NodeRef`; a workflow
     output may also be bound directly to a workflow input). ``output_types`` gives the type of each one.
+    ``aliases`` maps the id of each document node the optimizer removed as a duplicate to the id of the
+    identical node that computes its values instead, so a run can still report a state for every node.
     """
 
     name: str
@@ -161,6 +163,7 @@ class Plan:
     outputs: Mapping[str, Binding]
     inputs: Mapping[str, PlannedInput] = field(default_factory=dict)
     output_types: Mapping[str, Type] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     def node(self, node_id: str) -> PlannedNode:
         """Return the top-level planned node ``node_id``; raises KeyError naming the known ids if absent."""

@@ -19,8 +19,13 @@ from engine.workflow.bindings import Binding, InputRef, NodeRef
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
 
 
-def build_plan(graph: WorkflowGraph, groups: Sequence[Sequence[str]] = ()) -> Plan:
-    """The plan of ``graph`` (every node resolved and typed) with ``groups`` fused into single tasks."""
+def build_plan(
+    graph: WorkflowGraph, groups: Sequence[Sequence[str]] = (), aliases: Mapping[str, str] | None = None
+) -> Plan:
+    """The plan of ``graph`` (every node resolved and typed) with ``groups`` fused into single tasks.
+
+    ``aliases`` are the duplicates the optimizer removed (dropped id -> kept id), recorded on the plan.
+    """
     readers = _readers(graph)
     used: dict[str, set[str]] = {}
     for node_id, port in readers:
@@ -33,9 +38,10 @@ def build_plan(graph: WorkflowGraph, groups: Sequence[Sequence[str]] = ()) -> Pl
         return binding
 
     singles: dict[str, PlannedNode] = {}
+    resources: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
-        planned = _plan_node(graph.name, node, used.get(node.id, ()))
-        if node.id not in owner:
+        planned = _plan_node(graph.name, node, used.get(node.id, ()), resources)
+        if owner and node.id not in owner:
             planned = _with_inputs(planned, {p: rename(b) for p, b in planned.inputs.items()})
         singles[node.id] = planned
     units: dict[str, PlannedNode] = {}
@@ -59,17 +65,33 @@ def build_plan(graph: WorkflowGraph, groups: Sequence[Sequence[str]] = ()) -> Pl
     }
     # Without groups the graph's own order is already topological; groups need a new order.
     ordered = _topological(units, graph) if groups else tuple(units.values())
-    return Plan(name=graph.name, nodes=ordered, outputs=outputs, inputs=inputs, output_types=output_types)
+    return Plan(
+        name=graph.name,
+        nodes=ordered,
+        outputs=outputs,
+        inputs=inputs,
+        output_types=output_types,
+        aliases=dict(aliases or {}),
+    )
 
 
-def _plan_node(workflow: str, node: GraphNode, outputs: Collection[str]) -> PlannedNode:
+def _plan_node(
+    workflow: str, node: GraphNode, outputs: Collection[str], resources: dict[str, dict[str, Any]]
+) -> PlannedNode:
+    """``resources`` caches the Ray resource options of node types used without overrides."""
     spec = node.spec
     if spec is None:
         raise ValueError(
             f"workflow {workflow!r}: node {node.id!r} was not resolved; validate the workflow first"
         )
     options: dict[str, Any] = {"name": f"{workflow}/{node.id}:{node.type_id}"}
-    options.update(effective_resources(spec, node.options).to_ray_options())
+    if node.options is not None and node.options.resources is not None:
+        options.update(effective_resources(spec, node.options).to_ray_options())
+    else:
+        declared = resources.get(spec.id)
+        if declared is None:
+            declared = resources[spec.id] = spec.resources.to_ray_options()
+        options.update(declared)
     options["runtime_env"] = None
     return PlannedNode(
         id=node.id,

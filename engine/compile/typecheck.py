@@ -10,7 +10,8 @@ Nodes are visited in topological order, so every upstream output type is already
   conversion node - or, when conversions are allowed (compile option or the node's ``"convert": true``), the
   conversion nodes are inserted (RW203 note); no coercion at all is RW103;
 * constants are checked with `typesys.check` (RW114);
-* a map node's ``workflow`` param is compiled into its sub-plan, whose ``out`` type solves the map's result.
+* a map node's ``workflow`` param is compiled into its sub-plan, whose ``out`` type solves the map's result
+  (`engine.compile.maps`).
 
 Workflow input declarations are parsed and their defaults checked first (RW115).
 """
@@ -24,6 +25,7 @@ from typing import Any
 import typesys
 from engine.compile.conversions import insert_conversions
 from engine.compile.diagnostics import Diagnostic, error
+from engine.compile.maps import check_map_items, compile_map
 from engine.compile.parse import PassResult
 from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
 from engine.workflow.graph import GraphInput, GraphNode, WorkflowGraph, evolve
@@ -129,7 +131,7 @@ def _type_node(state: _State, node: GraphNode) -> None:
     signature = state.signature(spec)
     if node.params:
         _check_params(state, node, signature)
-    subplan, sub_out = _compile_map(state, node)
+    subplan, sub_out = compile_map(state, node)
     actual = {port: _binding_type(state, b) for port, b in node.bindings.items()}
     generic = signature.generic_inputs
     pairs = []
@@ -159,7 +161,7 @@ def _type_node(state: _State, node: GraphNode) -> None:
     input_types, output_types = signature.solved(subst)
     node = evolve(node, input_types=input_types, output_types=output_types, subplan=subplan)
     if subplan is not None:
-        _check_map_items(state, node, subplan)
+        check_map_items(state, node, subplan)
     bindings: dict[str, Binding] = dict(node.bindings)
     coercions: dict[str, Any] = {}
     for port, binding in node.bindings.items():
@@ -290,74 +292,6 @@ def _conversions_allowed(state: _State, node: GraphNode) -> bool:
     if node.options is not None and node.options.convert is not None:
         return node.options.convert
     return state.allow_all_conversions
-
-
-def _compile_map(state: _State, node: GraphNode) -> tuple[Any, Any]:
-    """For a map node: its compiled sub-plan and the type of the sub-workflow's ``out`` (else None, None)."""
-    if node.spec is None or node.spec.control != "map" or state.compile_sub is None:
-        return None, None
-    document = node.params.get("workflow")
-    if document is None:
-        return None, None  # RW110 from resolve
-    plan, diagnostics = state.compile_sub(document)
-    for d in diagnostics:
-        if d.severity != "error":
-            continue
-        where = f" {d.location()}" if d.location() else ""
-        state.diagnostics.append(
-            error(
-                "RW116",
-                f"sub-workflow of map node {node.id!r}:{where}: {d.code} {d.message}",
-                node=node.id,
-                field=f"nodes.{node.id}.params.workflow" + (f".{d.field}" if d.field else ""),
-                hint=d.hint,
-            )
-        )
-    if plan is None:
-        return None, None
-    problems = []
-    if "item" not in plan.inputs:
-        problems.append("it declares no input 'item' (each element of the list is passed as 'item')")
-    if "out" not in plan.output_types:
-        problems.append("it declares no output 'out' (the value collected for each element)")
-    others = [n for n, i in plan.inputs.items() if i.required and n not in ("item", "index")]
-    if others:
-        problems.append(f"its inputs {others} have no default (only 'item' and 'index' are given)")
-    for problem in problems:
-        state.diagnostics.append(
-            error(
-                "RW116",
-                f"sub-workflow of map node {node.id!r}: {problem}",
-                node=node.id,
-                field=f"nodes.{node.id}.params.workflow",
-                hint="a map sub-workflow has an input 'item' (and optionally 'index') and an output 'out'",
-            )
-        )
-    if problems:
-        return None, None
-    return plan, plan.output_types["out"]
-
-
-def _check_map_items(state: _State, node: GraphNode, subplan: Any) -> None:
-    assert node.spec is not None and node.spec.inputs
-    items_type = node.input_types.get(node.spec.inputs[0].name)
-    item_input = subplan.inputs["item"].type
-    if isinstance(items_type, typesys.ListType) and not typesys.is_assignable(
-        items_type.item, item_input, registry=state.registry
-    ):
-        coercion = typesys.find_coercion(items_type.item, item_input, registry=state.registry)
-        if coercion is None or coercion.kind == "explicit":
-            state.diagnostics.append(
-                error(
-                    "RW116",
-                    f"map node {node.id!r} feeds elements of type {items_type.item} to the sub-workflow "
-                    f"input 'item' of type {item_input}",
-                    node=node.id,
-                    port=node.spec.inputs[0].name,
-                    field=f"nodes.{node.id}.params.workflow.inputs.item",
-                    hint="make the sub-workflow's 'item' type accept the list's elements",
-                )
-            )
 
 
 def close_type(t: Any) -> Any:

@@ -32,8 +32,15 @@ EXECUTOR_NAMES = ("ray", "local")
 def compile_for_run(
     workflow: Any, *, catalog: Any = None, optimize: bool = True, outputs: Sequence[str] | None = None
 ) -> Plan:
-    """Compile a builder `Workflow`, a `WorkflowDoc`, a dict, or a path to a .json/.yaml file."""
+    """Compile a builder `Workflow`, a `WorkflowDoc`, a dict, or a path to a .json/.yaml file.
+
+    An already compiled `Plan` is returned as it is (compile once, run many times: compiling a big
+    workflow costs more than running it from the cache).
+    """
     from engine.compile import compile_workflow
+
+    if isinstance(workflow, Plan):
+        return workflow
 
     if isinstance(workflow, str | Path) and not isinstance(workflow, Mapping):
         from engine.workflow import load_workflow_file
@@ -279,7 +286,8 @@ def submit(
 ) -> RunHandle:
     """Start a run of `workflow` and return its `RunHandle` at once.
 
-    `workflow`: a builder `Workflow`, a `WorkflowDoc`, its dict form, or a path to a .json/.yaml file.
+    `workflow`: a builder `Workflow`, a `WorkflowDoc`, its dict form, a path to a .json/.yaml file, or a
+    `Plan` compiled before (then `catalog`, `optimize` and `outputs` were applied when it was compiled).
     `executor`: None/"ray" (the default; connects to Ray as `settings` say), "local" (in-process) or an
     executor object. `cache`: a `ResultCache` to use and fill (keep one around for in-memory hits across
     runs), None for one over `settings`' cache directory, or False for no caching.

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
@@ -35,14 +36,29 @@ KEEP_FINISHED_RUNS = 200
 EVENT_LAG_S = 5.0
 
 
-def node_task(spec: TaskSpec, coordinator: Any, *args: Any) -> Any:
-    """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta."""
-    key = spec.extra.get("prefix", "") + spec.node.id
+def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
+    """The event channel of a task: fire-and-forget calls to the coordinator, looked up on first use.
+
+    Tasks find the coordinator by name instead of receiving its handle, because most tiny tasks never send an
+    event and a handle costs every task its deserialization.
+    """
+    prefix = spec.extra.get("prefix", "")
+    key = prefix + spec.node.id
+    handle: list[Any] = []
 
     def send(index: int, events: list[RawEvent]) -> None:
-        coordinator.report.remote(spec.run_id, spec.extra.get("prefix", ""), key, index, events)
+        if not handle:
+            import ray
 
-    returned, meta = execute_task(spec, args, TaskEmitter(send))
+            handle.append(ray.get_actor(spec.extra["coordinator"], namespace=RAYWEAVE_NAMESPACE))
+        handle[0].report.remote(spec.run_id, prefix, key, index, events)
+
+    return send
+
+
+def node_task(spec: TaskSpec, *args: Any) -> Any:
+    """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta."""
+    returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
     return (*returned, meta) if returned else meta
 
 
@@ -60,14 +76,9 @@ class NodeActor:
     def __init__(self) -> None:
         self.instances: dict[str, Any] = {}
 
-    def run(self, spec: TaskSpec, coordinator: Any, *args: Any) -> Any:
+    def run(self, spec: TaskSpec, *args: Any) -> Any:
         """Like `node_task`, reusing this actor's instance of the class."""
-        key = spec.extra.get("prefix", "") + spec.node.id
-
-        def send(index: int, events: list[RawEvent]) -> None:
-            coordinator.report.remote(spec.run_id, spec.extra.get("prefix", ""), key, index, events)
-
-        returned, meta = execute_task(spec, args, TaskEmitter(send), instances=self.instances)
+        returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)), instances=self.instances)
         return (*returned, meta) if returned else meta
 
 
@@ -133,6 +144,7 @@ class _Run:
 
         self.ray = ray
         self.me = coordinator
+        self.coordinator_name = COORDINATOR_NAME
         self.run_id = run_id
         self.plan = plan
         self.inputs = dict(inputs)
@@ -288,7 +300,7 @@ class _Run:
         spec = TaskSpec(
             run_id=self.run_id,
             workflow=self.plan.name,
-            node=planned,
+            node=_shippable(planned),
             arg_keys=tuple(planned.inputs),
             out_ports=out_ports,
             check_types=self.options.check_types,
@@ -297,7 +309,7 @@ class _Run:
             dynamic_cache=bool(self.options.cache_dir) and planned.cache and planned.deterministic,
             started_delay_s=0.0 if planned.timeout_s else self.options.started_delay_s,
             breakers=self.options.breakers,
-            extra={"prefix": prefix},
+            extra={"prefix": prefix, "coordinator": self.coordinator_name},
         )
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
@@ -305,17 +317,26 @@ class _Run:
         if planned.spec is not None and planned.spec.kind == "class":
             actor = self.node_actor(planned, options)
             self.actor_keys.add(key)
-            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(spec, self.me, *args)
+            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(spec, *args)
         else:
             options["max_retries"] = self.options.max_retries
             options["retry_exceptions"] = False
-            refs = self.task_fn.options(**options).remote(spec, self.me, *args)
+            refs = self.submit_task(options, [spec, *args])
         if not out_ports:
             refs = [refs]
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
         self.watchers.append(asyncio.ensure_future(self.watch(planned, prefix, refs[-1])))
+
+    def submit_task(self, options: dict[str, Any], args: list[Any]) -> Any:
+        # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
+        # the options here are built by the planner and need no validation, so they go straight to
+        # `_remote`. A runtime_env needs `.options` to be serialized, and so does a Ray without `_remote`.
+        fast = getattr(self.task_fn, "_remote", None)
+        if fast is not None and not options.get("runtime_env"):
+            return fast(args=args, kwargs={}, **options)
+        return self.task_fn.options(**options).remote(*args)
 
     def node_actor(self, planned: PlannedNode, options: dict[str, Any]) -> Any:
         assert planned.spec is not None
@@ -529,6 +550,12 @@ class _Run:
             )
 
 
+def _shippable(planned: PlannedNode) -> PlannedNode:
+    """The node without what a task never reads (its catalog spec travels with its definition already)."""
+    members = tuple(replace(m, spec=None, subplan=None) for m in planned.members)
+    return replace(planned, spec=None, subplan=None, members=members)
+
+
 def _last_member(up: str, planned_by_key: Mapping[str, tuple[PlannedNode, str]], prefix: str) -> str:
     found = planned_by_key.get(prefix + up)
     if found is None:
@@ -604,6 +631,20 @@ class RunCoordinator:
     async def cancel(self, run_id: str) -> None:
         """Cancel a run's queued and running nodes."""
         self._run(run_id).cancel()
+
+    async def process_info(self) -> dict[str, int]:
+        """The coordinator's process id, resident memory (bytes) and number of runs it holds."""
+        import os
+
+        rss = 0
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1]) * 1024
+        except OSError:  # not Linux: report 0 rather than fail
+            rss = 0
+        return {"pid": os.getpid(), "rss_bytes": rss, "runs": len(self.runs)}
 
     async def ping(self) -> bool:
         """Liveness check (also used to wait for the actor to be up)."""

@@ -187,7 +187,10 @@ class LocalRun:
             returned, meta = execute_task(spec, args, emitter, instances=self.instances)
             return dict(zip(spec.out_ports, returned, strict=True)), meta
         box: list[tuple[list[Any], TaskMeta]] = []
-        worker = threading.Thread(target=lambda: box.append(execute_task(spec, args, emitter, instances=self.instances)), daemon=True)
+        worker = threading.Thread(
+            target=lambda: box.append(execute_task(spec, args, emitter, instances=self.instances)),
+            daemon=True,
+        )
         worker.start()
         worker.join(planned.timeout_s)
         if not box:

@@ -14,6 +14,7 @@ groups run member by member, and results are written to the durable cache.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -144,7 +145,7 @@ def execute_task(
     planned = spec.node
     values = dict(zip(spec.arg_keys, args, strict=True))
     started = time.time()
-    timer = _start_reporter(spec, emitter, started)
+    _start_reporter(spec, emitter, started)
     try:
         if planned.is_fused:
             outputs, outcomes = _run_group(spec, values, emitter, instances)
@@ -152,24 +153,63 @@ def execute_task(
             outputs, outcome = _run_cached(spec, planned, values, emitter, instances)
             outcomes = (outcome,)
     finally:
-        if timer is not None:
-            timer.cancel()
-    sent = emitter.close()
+        sent = emitter.close()
     returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
 
 
-def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> threading.Timer | None:
+def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> None:
     first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
     payload = {"type": spec.node.type_id, "started_at": started}
     if spec.started_delay_s <= 0:
         emitter.emit("node.started", first, 1, payload)
-        return None
-    timer = threading.Timer(spec.started_delay_s, emitter.emit, ("node.started", first, 1, payload))
-    timer.daemon = True
-    timer.start()
-    return timer
+    else:
+        DelayedReporter.shared().schedule(started + spec.started_delay_s, emitter, first, payload)
+
+
+class DelayedReporter:
+    """Sends `node.started` for tasks still running after their delay, from one thread per process.
+
+    A timer thread per task would cost more than a tiny node itself; this one thread sleeps until the next
+    deadline. Its heap holds only pending reports (each gone within `started_delay_s`), and a report for a
+    task that already finished is dropped by its closed emitter.
+    """
+
+    # A class attribute rather than module state: created on first use inside a worker, never at import.
+    _shared: DelayedReporter | None = None
+    _create_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TaskEmitter, str, Mapping[str, Any]]] = []
+        self._cond = threading.Condition()
+        self._count = 0
+        threading.Thread(target=self._loop, name="rayweave-started-reporter", daemon=True).start()
+
+    @classmethod
+    def shared(cls) -> DelayedReporter:
+        """The reporter of this process."""
+        if cls._shared is None:
+            with cls._create_lock:
+                if cls._shared is None:
+                    cls._shared = cls()
+        return cls._shared
+
+    def schedule(self, deadline: float, emitter: TaskEmitter, node: str, payload: Mapping[str, Any]) -> None:
+        """Report `node.started` for `node` at `deadline` (unix time) unless the emitter closed by then."""
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (deadline, self._count, emitter, node, payload))
+            if self._heap[0][1] == self._count:
+                self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.time():
+                    self._cond.wait(None if not self._heap else self._heap[0][0] - time.time())
+                _, _, emitter, node, payload = heapq.heappop(self._heap)
+            emitter.emit("node.started", node, 1, payload)
 
 
 def _run_group(
@@ -216,14 +256,15 @@ def _run_cached(
 ) -> tuple[dict[str, Any], NodeOutcome]:
     """`run_node` with the durable cache around it (a dynamic-key lookup first, a write after success)."""
     key = planned.cache_key
-    if spec.cache_dir and spec.dynamic_cache and key is None and planned.spec is not None:
+    node_spec = planned.definition.spec if planned.definition is not None else None
+    if spec.cache_dir and spec.dynamic_cache and key is None and node_spec is not None:
         ready = not any(isinstance(v, UpstreamFailure) or v is SKIP for v in values.values())
         if ready:
             from engine.cache.disk import DiskStore
             from engine.cache.keys import dynamic_cache_key
 
             try:
-                key = dynamic_cache_key(planned.type_id, planned.spec.code_version, planned.params, values)
+                key = dynamic_cache_key(planned.type_id, node_spec.code_version, planned.params, values)
                 hit = DiskStore(spec.cache_dir).get(key, spec.out_ports)
             except Exception:  # an unhashable value only means no caching for this node
                 key, hit = None, None
@@ -257,11 +298,13 @@ def run_node(
     """Run one (non-fused) node: upstream-failure and skip rules, coercions, checks, retries, breaker."""
     node_id, type_id = planned.id, planned.type_id
     definition = planned.definition
-    if definition is None or planned.spec is None:
+    if definition is None:
         raise ValueError(
             f"node {node_id!r} ({type_id}) has no definition; fused groups go through _run_group"
         )
-    out_names = tuple(port.name for port in planned.spec.outputs)
+    # The definition's spec, not `planned.spec`: the coordinator strips that one to keep tasks small.
+    node_spec = definition.spec
+    out_names = tuple(port.name for port in node_spec.outputs)
     for value in values.values():
         if isinstance(value, UpstreamFailure):
             error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
@@ -269,7 +312,7 @@ def run_node(
             return dict.fromkeys(out_names, failure), NodeOutcome(
                 node_id, type_id, NodeStatus.FAILED, 0, error=error
             )
-    if not planned.spec.accepts_skipped and any(v is SKIP for v in values.values()):
+    if not node_spec.accepts_skipped and any(v is SKIP for v in values.values()):
         return dict.fromkeys(out_names, SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
 
     started = time.time()
@@ -281,7 +324,7 @@ def run_node(
         return dict.fromkeys(out_names, UpstreamFailure(node_id)), NodeOutcome(
             node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
         )
-    bkey = breaker_key(type_id, planned.spec.tags) if spec.breakers is not None else None
+    bkey = breaker_key(type_id, node_spec.tags) if spec.breakers is not None else None
     instance = None
     while True:
         ctx = context.NodeContext(spec.run_id, node_id, attempt, _context_emit(emitter, node_id, attempt))
@@ -291,7 +334,7 @@ def run_node(
                 if not permit.allowed:
                     raise CircuitOpenError(bkey, node_id, permit.retry_after_s, permit.failures)
             with context.use(ctx):
-                if planned.spec.kind == "class":
+                if node_spec.kind == "class":
                     instance = _instance(planned, instances)
                 outputs = definition.invoke(inputs, planned.params, instance=instance)
             if bkey is not None and spec.breakers is not None:
@@ -335,10 +378,10 @@ def _context_emit(
 
 def _instance(planned: PlannedNode, instances: dict[str, Any] | None) -> Any:
     """The class-node instance for this node type (built once per holder: the node actor)."""
-    assert planned.definition is not None and planned.spec is not None
+    assert planned.definition is not None
     if instances is None:
         return planned.definition.new_instance()
-    key = f"{planned.type_id}#{planned.spec.code_version}"
+    key = f"{planned.type_id}#{planned.definition.spec.code_version}"
     if key not in instances:
         instances[key] = planned.definition.new_instance()
     return instances[key]

@@ -32,6 +32,12 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def scope_allows(scopes: Collection[str], required: str) -> bool:
+    """Whether granted `scopes` cover `required` (`"runs:write"`): an exact match, `"runs:*"`, or `"*"`."""
+    area = required.split(":", 1)[0]
+    return required in scopes or f"{area}:*" in scopes or "*" in scopes
+
+
 class ApiKeyRepository(Repository):
     """API keys of users."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -35,6 +36,13 @@ class Repository:
         """A session for reads only (on SQLite it never blocks, nor is blocked by, the writer)."""
         with self._session(self.engine) as session:
             yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A Core connection in a write transaction, for hot paths where the ORM's per-row work would cost more
+        than the database does (event appends, bulk attempt records)."""
+        with self.engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+            yield connection
 
     @staticmethod
     @contextmanager

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from engine.store.base import Repository
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateEventError, NotFoundError
-from engine.store.models import Event, Run
+from engine.store.models import Event, Run, table_of
 
 
 @dataclass(frozen=True)
@@ -44,24 +44,25 @@ class EventRepository(Repository):
         if any(explicit) and not all(explicit):
             raise ValueError(f"run {run_id!r}: number all events of a batch (seq) or none of them")
         now = utcnow()
-        with self.session() as session:
+        runs, log = table_of(Run), table_of(Event)
+        with self.writing() as conn:
             if all(explicit):
                 seqs = [int(e.seq) for e in events if e.seq is not None]
                 top = max(seqs)
-                result = session.execute(
-                    sa.update(Run)
-                    .where(col(Run.id) == run_id)
-                    .values(last_seq=sa.case((col(Run.last_seq) < top, top), else_=col(Run.last_seq)))
+                result = conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == run_id)
+                    .values(last_seq=sa.case((runs.c.last_seq < top, top), else_=runs.c.last_seq))
                 )
-                found = result.rowcount == 1  # type: ignore[attr-defined]
+                found = result.rowcount == 1
             else:
                 # One statement both reserves the numbers and says which they are (RETURNING works on
                 # PostgreSQL and SQLite >= 3.35), saving a round trip per batch.
-                last = session.execute(
-                    sa.update(Run)
-                    .where(col(Run.id) == run_id)
-                    .values(last_seq=col(Run.last_seq) + len(events))
-                    .returning(col(Run.last_seq))
+                last = conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == run_id)
+                    .values(last_seq=runs.c.last_seq + len(events))
+                    .returning(runs.c.last_seq)
                 ).scalar()
                 found = last is not None
                 seqs = list(range(last - len(events) + 1, last + 1)) if last is not None else []
@@ -79,7 +80,7 @@ class EventRepository(Repository):
                 for seq, e in zip(seqs, events, strict=True)
             ]
             try:
-                session.execute(sa.insert(Event), rows)
+                conn.execute(sa.insert(log), rows)
             except sa.exc.IntegrityError as exc:
                 raise DuplicateEventError(
                     f"run {run_id!r} already has an event with one of the sequence numbers {seqs[0]}..{seqs[-1]}; "

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from engine.store.base import Repository
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateAttemptError, NotFoundError
-from engine.store.models import NodeRun
+from engine.store.models import NodeRun, table_of
 
 #: Node states whose outputs downstream nodes may read (the engine's `NodeStatus.is_success`).
 SUCCESS_STATUSES = frozenset({"succeeded", "cached", "skipped"})
@@ -121,8 +121,8 @@ class NodeRunRepository(Repository):
         batch = [{**defaults, "started_at": None, "finished_at": None, **row} for row in rows]
         if not batch:
             return 0
-        with self.session() as session:
-            session.execute(sa.insert(NodeRun), batch)
+        with self.writing() as conn:
+            conn.execute(sa.insert(table_of(NodeRun)), batch)
         return len(batch)
 
     def list(self, run_id: str) -> builtins.list[NodeRun]:

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import WorkflowBuildError
+from engine.errors import WorkflowBuildError, WorkflowLoadError
 from engine.workflow.document import FORMAT, WorkflowDoc, is_identifier
-from engine.workflow.loader import dump_workflow
+from engine.workflow.loader import doc_from_data, dump_workflow
 
 if TYPE_CHECKING:
     from nodes import NodeDefinition, NodeSpec
@@ -227,7 +227,11 @@ class Workflow:
         data["inputs"] = {k: dict(v) for k, v in self._inputs.items()}
         data["nodes"] = {k: dict(v) for k, v in self._nodes.items()}
         data["outputs"] = dict(self._outputs)
-        return WorkflowDoc.model_validate(data)
+        try:
+            return doc_from_data(data, source=f"workflow {self.name!r}")
+        except WorkflowLoadError as exc:
+            # e.g. timeout_s=-1: report it as a misuse of the builder, naming the field.
+            raise WorkflowBuildError(str(exc)) from None
 
     def to_json(self) -> str:
         """The canonical JSON text of the document."""

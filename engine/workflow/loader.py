@@ -67,10 +67,14 @@ def doc_from_data(data: Any, *, text: str | None = None, source: str = "<data>")
     except ValidationError as exc:
         positions = field_positions(text) if text is not None else {}
         problems = []
+        seen: set[tuple[str, str]] = set()
         for error in exc.errors(include_url=False):
             path = field_path(data, error["loc"], error["type"])
             line, column = locate_field(positions, path)
-            message = _message(error, data)
+            message = _message(error)
+            if (".".join(path), message) in seen:
+                continue  # the members of a union (int | float) report the same problem twice
+            seen.add((".".join(path), message))
             problems.append(
                 WorkflowLoadError(message, source=source, line=line, column=column, path=".".join(path))
             )
@@ -159,7 +163,7 @@ def field_path(data: Any, loc: tuple[int | str, ...], error_type: str) -> list[s
     return path
 
 
-def _message(error: Mapping[str, Any], data: Any) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     msg = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
@@ -167,7 +171,10 @@ def _message(error: Mapping[str, Any], data: Any) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error" and error["loc"] == ("format",):
-        return f"{msg}: this is not a rayweave workflow document (format 'rayweave.workflow/1')"
+        return (
+            f"this is not a rayweave workflow document: 'format' must be 'rayweave.workflow/1', "
+            f"got {error.get('input')!r}"
+        )
     if kind == "string_pattern_mismatch" and error["loc"] and error["loc"][-1] == "[key]":
         return "names must be identifiers (letters, digits, '_'; not starting with a digit)"
     return msg

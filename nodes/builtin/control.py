@@ -266,11 +266,17 @@ def reduce(items: list[T], *, op: str) -> T:
         raise ParamValueError(f"builtin/reduce@1: param 'op' is {op!r}; use one of {', '.join(_REDUCE_OPS)}")
     xs: list[Any] = items
     result: Any
-    if op == "sum":
-        # fsum keeps float sums exact to the last bit; ints stay ints.
-        result = _pymath.fsum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
-    elif op == "product":
-        result = _pymath.prod(xs)
+    if op in ("sum", "product"):
+        if not all(isinstance(x, int | float) for x in xs):
+            raise InputValueError(
+                f"builtin/reduce@1: op {op!r} needs numbers in input port 'items'; got element types "
+                f"{sorted({type(x).__name__ for x in xs})} (use op 'concat' for strings and lists)"
+            )
+        if op == "product":
+            result = _pymath.prod(xs)
+        else:
+            # fsum keeps float sums exact to the last bit; ints stay ints.
+            result = _pymath.fsum(xs) if any(isinstance(x, float) for x in xs) else sum(xs)
     elif op == "and":
         result = all(items)
     elif op == "or":

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import pyarrow as pa
 
 from nodes import node
-from nodes.builtin.errors import DataFileError, InputValueError, MissingKeyError, SqlQueryError
+from nodes.builtin.errors import (
+    DataFileError,
+    InputValueError,
+    MissingKeyError,
+    ParamValueError,
+    SqlQueryError,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -81,7 +87,10 @@ def read_csv(
         raise DataFileError(
             f"builtin/read_csv@1: input port 'path': no file {path!r}; check the path"
         ) from exc
-    except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
+    except pa.ArrowKeyError as exc:
+        # Raised for names in include_columns that the header does not have.
+        raise MissingKeyError(f"builtin/read_csv@1: param 'columns': {exc}; use columns of the file") from exc
+    except (pa.ArrowInvalid, OSError) as exc:
         raise DataFileError(f"builtin/read_csv@1: cannot read {path!r} as CSV: {exc}") from exc
     return {"table": table}
 
@@ -106,12 +115,22 @@ def read_parquet(path: str, *, columns: list[str] | None = None) -> TableOut:
     if not Path(path).exists():
         raise DataFileError(f"builtin/read_parquet@1: input port 'path': no file {path!r}; check the path")
     try:
+        if columns:
+            # Arrow reports unknown columns as a dataset-internal error; check them against the schema.
+            names = pq.ParquetDataset(path).schema.names
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise MissingKeyError(
+                    f"builtin/read_parquet@1: param 'columns' names {missing}, not columns of {path!r} "
+                    f"(columns: {names}); use existing columns"
+                )
         table = pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataFileError(f"builtin/read_parquet@1: cannot read {path!r} as Parquet: {exc}") from exc
-    except KeyError as exc:
-        raise MissingKeyError(f"builtin/read_parquet@1: param 'columns': {exc}") from exc
     return {"table": table}
+
+
+_COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
 
 
 @node(plugin="builtin", version="1.0.0", category="data", tags=("table", "io", "parquet"), cache=False)
@@ -130,6 +149,12 @@ def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> P
     """
     import pyarrow.parquet as pq
 
+    if compression.lower() not in _COMPRESSIONS:
+        # Checked before opening the file: a failed write would already have truncated it.
+        raise ParamValueError(
+            f"builtin/write_parquet@1: param 'compression' is {compression!r}; use one of "
+            f"{', '.join(_COMPRESSIONS)}"
+        )
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

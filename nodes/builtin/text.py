@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nodes import node
@@ -28,7 +29,8 @@ def format_text(values: dict[str, Any], *, template: str) -> str:
     """Fill a ``str.format`` template such as ``"Hello {name}"`` from the ``values`` dict.
 
     Only named fields are allowed, so the template documents what it needs; a field missing from ``values``
-    fails naming it. Format specs work as in Python: ``"{score:.2f}"``.
+    fails naming it. Format specs, items and public attributes work as in Python (``"{score:.2f}"``,
+    ``"{user[name]}"``); private attributes (``_x``) are refused, since templates may come from API users.
 
     Args:
         values: field name -> value.
@@ -46,27 +48,39 @@ def format_text(values: dict[str, Any], *, template: str) -> str:
         ```
     """
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise ParamValueError(
-            f"builtin/format@1: param 'template' is not a valid format string: {exc}"
-        ) from exc
-    for field in fields:
-        # Positional fields ("{}" / "{0}") have no name a workflow could bind, so reject them up front.
-        if field == "" or field.isdigit():
-            raise ParamValueError(
-                f"builtin/format@1: param 'template' uses a positional field {{{field}}}; "
-                "name every field, e.g. {name}"
-            )
-    try:
-        return template.format_map(values)
+        return _SafeFormatter().vformat(template, (), values)
     except KeyError as exc:
         raise MissingKeyError(
             f"builtin/format@1: template field {exc.args[0]!r} is not in input port 'values' "
             f"(keys: {sorted(values)}); add it to the dict or change the template"
         ) from exc
-    except (IndexError, AttributeError, ValueError) as exc:
+    except ParamValueError:
+        raise
+    except (IndexError, AttributeError, ValueError, TypeError) as exc:
         raise InputValueError(f"builtin/format@1: cannot fill template {template!r}: {exc}") from exc
+
+
+class _SafeFormatter(string.Formatter):
+    """``str.format`` restricted to named fields and public attributes.
+
+    A template is workflow configuration, possibly sent over the HTTP API; without this, a field such as
+    ``{x.__init__.__globals__}`` would read the server's module globals.
+    """
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        first = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        # Positional fields ("{}" / "{0}") have no name a workflow could bind.
+        if first == "" or first.isdigit():
+            raise ParamValueError(
+                f"builtin/format@1: param 'template' uses a positional field {{{field_name}}}; "
+                "name every field, e.g. {name}"
+            )
+        if re.search(r"\._", field_name) or first.startswith("_"):
+            raise ParamValueError(
+                f"builtin/format@1: param 'template' field {{{field_name}}} accesses a private attribute; "
+                "use only public names"
+            )
+        return super().get_field(field_name, args, kwargs)
 
 
 @node("split_text", plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)

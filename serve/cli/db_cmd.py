@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 UrlOption = Annotated[
     str | None,
@@ -47,6 +50,21 @@ def _home() -> Path:
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _open(url: str) -> Store:
+    """Open (and upgrade) the store at `url`; a bad URL exits 2, an unreachable database exits 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.store import MigrationError, open_store
+
+    try:
+        return open_store(url)
+    except (ValueError, ImportError) as exc:
+        _fail(f"cannot use database URL: {exc}", 2)
+    except (MigrationError, SQLAlchemyError) as exc:
+        _fail(f"cannot open the database: {exc}")
+    raise AssertionError("unreachable")  # _fail always exits
 
 
 def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -96,18 +114,15 @@ def migrate(
     hashes. Re-running after an interruption finishes the copy; rows already copied are kept."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from engine.store import MigrationError, open_store
+    from engine.store import MigrationError
     from engine.store.transfer import copy_installation
 
+    source = _open(_database_url(url))
     try:
-        source = open_store(_database_url(url))
-        target = open_store(to)
-    except ValueError as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
-        return
-    except (MigrationError, SQLAlchemyError) as exc:
-        _fail(str(exc))
-        return
+        target = _open(to)
+    except typer.Exit:
+        source.close()
+        raise
     try:
         report = copy_installation(source, target)
     except (MigrationError, SQLAlchemyError) as exc:
@@ -140,14 +155,14 @@ def export_command(
     """Export one workflow version as a JSON/YAML document, or everything as an archive."""
     import yaml
 
-    from engine.store import NotFoundError, open_store
+    from engine.store import NotFoundError
     from engine.store.archive import export_archive
 
     if everything == (workflow_id is not None):
         _fail("give either a WORKFLOW_ID or --all", 2)
     if fmt not in ("json", "yaml"):
         _fail(f"--format must be json or yaml, not {fmt!r}", 2)
-    store = open_store(_database_url(url))
+    store = _open(_database_url(url))
     try:
         if everything:
             text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
@@ -188,7 +203,7 @@ def import_command(
     """Import a workflow document (new workflow, or new version) or a whole archive; validated first."""
     import yaml
 
-    from engine.store import NotFoundError, open_store
+    from engine.store import NotFoundError
     from engine.store.archive import ARCHIVE_FORMAT, ArchiveError, import_archive, import_workflow
 
     try:
@@ -200,7 +215,7 @@ def import_command(
     if not isinstance(data, dict):
         _fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
         return
-    store = open_store(_database_url(url))
+    store = _open(_database_url(url))
     try:
         if data.get("format") == ARCHIVE_FORMAT:
             report = import_archive(store, data)
@@ -240,7 +255,6 @@ def stats_command(
 ) -> None:
     """Export run history to Parquet and report slow node types, failures, retries, cache hits and durations."""
     from engine.analytics import stats
-    from engine.store import open_store
 
     if bucket not in ("hour", "day", "week", "month"):
         _fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
@@ -251,7 +265,7 @@ def stats_command(
         except ValueError:
             _fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
     directory = out if out is not None else _home() / "analytics"
-    store = open_store(_database_url(url))
+    store = _open(_database_url(url))
     try:
         report = stats(
             store,

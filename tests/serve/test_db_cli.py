@@ -123,3 +123,12 @@ def test_export_all_and_import_round_trip(tmp_path: Path) -> None:
     assert _run("export", "--all", "--runs", "--url", target, "--out", str(again))[0] == 0
     assert again.read_text() == archive.read_text()
     assert _run("export", "--url", url)[0] == 2
+
+
+def test_unusable_databases_exit_with_a_message(tmp_path: Path) -> None:
+    code, out = _run("stats", "--url", "mysql://u@h/db")
+    assert code == 2 and "database URL" in out
+    code, out = _run(
+        "db", "migrate", "--url", f"sqlite:///{tmp_path / 'a.db'}", "--to", "postgresql://x@127.0.0.1:1/db"
+    )
+    assert code == 1 and "cannot open the database" in out

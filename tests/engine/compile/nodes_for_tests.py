@@ -40,6 +40,12 @@ def slow(x: int) -> int:
 
 
 @node(plugin="t")
+def slow_add(a: int, b: int = 0) -> int:
+    """An expensive node with two inputs."""
+    return a + b + 1
+
+
+@node(plugin="t")
 def half(x: float) -> float:
     """Half of a float."""
     return x / 2
@@ -104,7 +110,23 @@ def retried(x: int) -> int:
 
 def definitions() -> list[Any]:
     """Every test node."""
-    return [inc, add, total, collect, slow, half, first, pair, now, split, scale, timed, text, retried]
+    return [
+        inc,
+        add,
+        total,
+        collect,
+        slow,
+        slow_add,
+        half,
+        first,
+        pair,
+        now,
+        split,
+        scale,
+        timed,
+        text,
+        retried,
+    ]
 
 
 def catalog() -> Catalog:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.compile import compile_workflow
 from engine.compile.optimize import deduplicate, fusable, fusion_groups, optimize
 from engine.compile.parse import parse
 from engine.compile.resolve import resolve
@@ -130,3 +131,23 @@ def test_optimize_can_be_turned_off(catalog: Any) -> None:
     graph = typed(catalog, nodes, {"o": "b.out"})
     assert optimize(graph, enabled=False).groups == ()
     assert optimize(graph).groups == (("a", "b"),)
+
+
+def test_maps_merge_only_over_deterministic_sub_workflows(catalog: Any) -> None:
+    def sub(node_type: str) -> dict[str, Any]:
+        return {
+            "format": "rayweave.workflow/1",
+            "name": "sub",
+            "inputs": {"item": {"type": "Int"}},
+            "nodes": {"i": {"type": node_type, "in": {"x": "$inputs.item"}}},
+            "outputs": {"out": "i.out"},
+        }
+
+    for node_type, expect_merge in (("t/inc@1", True), ("t/now@1", False)):
+        mapped = {
+            "type": "builtin/map@1",
+            "in": {"items": {"value": [1, 2]}},
+            "params": {"workflow": sub(node_type)},
+        }
+        plan = compile_workflow(doc({"m1": mapped, "m2": mapped}, {"a": "m1.out", "b": "m2.out"}), catalog)
+        assert (plan.aliases == {"m2": "m1"}) is expect_merge

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.compile import compile_workflow, validate
+from engine.errors import WorkflowValidationError
 from tests.engine.compile.evaluate import evaluate
 from tests.engine.compile.nodes_for_tests import doc
 
@@ -37,6 +42,7 @@ def test_optimizing_never_changes_results(catalog: Any) -> None:
     optimized = compile_workflow(d, catalog, optimize=True)
     assert len(optimized.nodes) < len(plain.nodes)
     assert any(node.is_fused for node in optimized.nodes)
+    assert optimized.aliases == {"dup": "src"} and plain.aliases == {}
     for n in (0, 3, 10):
         assert evaluate(optimized, {"n": n}) == evaluate(plain, {"n": n})
     assert evaluate(plain, {"n": 3})["half"] == evaluate(plain, {"n": 3})["sum"] / 2
@@ -59,3 +65,16 @@ def test_inserted_conversions_run(catalog: Any) -> None:
     )
     plan = compile_workflow(d, catalog, insert_conversions=True)
     assert evaluate(plan, {"x": 9.0}) == {"o": 5}
+
+
+def test_text_and_files_are_accepted(catalog: Any, tmp_path: Path) -> None:
+    d = doc({"a": {"type": "t/inc@1", "in": {"x": {"value": 1}}}}, {"o": "a.out"})
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(d))
+    assert compile_workflow(path, catalog).node_ids() == ("a",)
+    assert compile_workflow(json.dumps(d), catalog).node_ids() == ("a",)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": ')
+    assert [x.code for x in validate(broken, catalog)] == ["RW001"]
+    with pytest.raises(WorkflowValidationError):
+        compile_workflow(broken, catalog)

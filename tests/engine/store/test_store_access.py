@@ -120,3 +120,14 @@ def test_audit_log_lists_newest_first_with_filters_and_paging(store: Store) -> N
     assert len(page1) == 4 and len(page2) == 2
     assert not {e.id for e in page1} & {e.id for e in page2}
     assert store.audit.list(since=utcnow() + timedelta(minutes=1)) == []
+
+
+def test_scopes_match_exactly_or_by_wildcard() -> None:
+    from engine.store.api_keys import scope_allows
+
+    assert scope_allows(["runs:read"], "runs:read")
+    assert not scope_allows(["runs:read"], "runs:write")
+    assert scope_allows(["runs:*"], "runs:write")
+    assert not scope_allows(["runs:*"], "workflows:read")
+    assert scope_allows(["*"], "keys:admin")
+    assert not scope_allows([], "runs:read")

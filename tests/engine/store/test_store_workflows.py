@@ -119,3 +119,29 @@ def test_diff_between_stored_versions(store: Store) -> None:
     assert [str(e) for e in diff.edges_added] == ["mean.value -> round.value"]
     assert diff.outputs_changed == ("mean",)
     assert store.workflows.diff(v1.workflow_id, 2, 2).empty
+
+
+def test_concurrent_saves_on_the_same_version_let_exactly_one_win(store: Store) -> None:
+    import threading
+
+    v1 = store.workflows.create(mean_of_csv())
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def save(column: str) -> None:
+        doc = mean_of_csv()
+        doc["nodes"]["mean"]["params"]["column"] = column
+        barrier.wait()
+        try:
+            store.workflows.save(v1.workflow_id, doc, expected_version=1)
+            outcomes.append("saved")
+        except VersionConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(c,)) for c in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["conflict", "conflict", "saved"]
+    assert [v.version for v in store.workflows.history(v1.workflow_id)] == [2, 1]

@@ -104,3 +104,10 @@ def test_duplicates_and_foreign_handles_are_errors() -> None:
     wf.output("o", a.out)
     with pytest.raises(WorkflowBuildError, match="declared twice"):
         wf.output("o", a.out)
+
+
+def test_invalid_options_are_build_errors_naming_the_field() -> None:
+    wf = Workflow("opts")
+    wf.add("a", "t/inc@1", x=1, timeout_s=-1)
+    with pytest.raises(WorkflowBuildError, match=r"nodes\.a\.timeout_s"):
+        wf.to_doc()

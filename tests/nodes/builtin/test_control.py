@@ -106,6 +106,8 @@ def test_reduce_errors() -> None:
         run_node(control.reduce, {"items": [1]}, {"op": "median"})
     with pytest.raises(InputValueError, match=r"empty list and op 'max' has no identity"):
         run_node(control.reduce, {"items": []}, {"op": "max"})
+    with pytest.raises(InputValueError, match=r"op 'sum' needs numbers .*\['str'\]"):
+        run_node(control.reduce, {"items": ["a", "b"]}, {"op": "sum"})
     with pytest.raises(InputValueError, match=r"strings or a list of lists"):
         run_node(control.reduce, {"items": ["a", 1]}, {"op": "concat"})
 

@@ -9,7 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from nodes.builtin import data
-from nodes.builtin.errors import DataFileError, InputValueError, MissingKeyError, SqlQueryError
+from nodes.builtin.errors import (
+    DataFileError,
+    InputValueError,
+    MissingKeyError,
+    ParamValueError,
+    SqlQueryError,
+)
 from nodes.testing import run_node
 
 
@@ -44,6 +50,26 @@ def test_read_csv_selects_columns(csv_path: Path) -> None:
     assert set(t.column_names) == {"name", "x"}
 
 
+def test_read_csv_unknown_column_names_the_param(csv_path: Path) -> None:
+    with pytest.raises(MissingKeyError, match=r"param 'columns'.*'nope'"):
+        run_node(data.read_csv, {"path": str(csv_path)}, {"columns": ["nope"]})
+
+
+def test_read_csv_of_a_directory_is_a_data_file_error(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="cannot read"):
+        run_node(data.read_csv, {"path": str(tmp_path)})
+
+
+def test_write_parquet_rejects_an_unknown_compression_without_touching_the_file(
+    tmp_path: Path, table: pa.Table
+) -> None:
+    target = tmp_path / "keep.parquet"
+    run_node(data.write_parquet, {"table": table, "path": str(target)})
+    with pytest.raises(ParamValueError, match="'compression' is 'zip'"):
+        run_node(data.write_parquet, {"table": table, "path": str(target)}, {"compression": "zip"})
+    assert pq.read_table(target).equals(table)
+
+
 def test_read_csv_missing_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.csv"
     with pytest.raises(DataFileError, match=r"input port 'path': no file .*nope\.csv"):
@@ -65,6 +91,8 @@ def test_write_then_read_parquet_round_trip(tmp_path: Path, table: pa.Table) -> 
     assert back.equals(table)
     only_v = run_node(data.read_parquet, {"path": str(target)}, {"columns": ["v"]})["table"]
     assert only_v.column_names == ["v"]
+    with pytest.raises(MissingKeyError, match=r"'columns' names \['w'\].*\['k', 'v'\]"):
+        run_node(data.read_parquet, {"path": str(target)}, {"columns": ["w"]})
 
 
 def test_read_parquet_errors(tmp_path: Path) -> None:

@@ -23,6 +23,23 @@ def test_format_missing_field_names_it_and_the_keys() -> None:
 def test_format_rejects_positional_fields() -> None:
     with pytest.raises(ParamValueError, match=r"positional field"):
         run_node(text.format_text, {"values": {}}, {"template": "hi {}"})
+    with pytest.raises(ParamValueError, match=r"positional field \{0\}"):
+        run_node(text.format_text, {"values": {}}, {"template": "hi {0}"})
+
+
+def test_format_allows_items_and_public_attributes_but_not_private_ones() -> None:
+    values = {"user": {"name": "Ada"}, "n": 3}
+    assert (
+        run_node(text.format_text, {"values": values}, {"template": "{user[name]}:{n.real}"}).value == "Ada:3"
+    )
+    for template in ("{n.__class__}", "{user.__class__.__init__.__globals__}", "{n:{n.__class__}}"):
+        with pytest.raises(ParamValueError, match="private attribute"):
+            run_node(text.format_text, {"values": values}, {"template": template})
+
+
+def test_format_malformed_template() -> None:
+    with pytest.raises(InputValueError, match="cannot fill template"):
+        run_node(text.format_text, {"values": {"a": 1}}, {"template": "{a"})
 
 
 def test_split_and_join() -> None:

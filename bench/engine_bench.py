@@ -1,0 +1,261 @@
+"""Engine benchmark: rayweave against raw Ray tasks (ray.remote with ObjectRef chaining) in the same process.
+
+Run: `python -m bench.engine_bench` (about two minutes on a 2-core machine). Workloads (issue 4):
+
+W1  fan-out of 1,000 tiny nodes into a sum          target: <= 1.3x raw with the optimizer off; < 0.25 s on
+W2  a chain of 300 tiny nodes                        target: <= 1.3x raw off; >= 10x faster than raw on
+W3  16 independent nodes sleeping 0.5 s             target: < 0.65 s
+W4  8 independent CPU-bound nodes of 0.3 s, 2 cores  target: <= 1.2 x ideal (1.2 s)
+W5  rerun of W1 fully cached                         target: < 50 ms
+MEM coordinator RSS growth over a 10,000-node run    target: < 200 MB
+
+Documents have no variadic ports, so rayweave's W1 sums the 1,000 results with a tree of 8-input `sum8`
+nodes (144 of them); raw Ray passes all 1,000 refs to one sum task. Workflows are compiled once before the
+timed runs (compile times are printed apart): a rerun does not recompile. Every figure is the median of
+`REPEATS` timed runs after one warm-up run of each side. Ray gets 16 logical CPUs so that W3's 16 sleeping
+nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.workflow import Workflow
+from nodes import node
+
+REPEATS = 3
+LOGICAL_CPUS = 16
+
+
+@node(plugin="bench", cheap=True)
+def tiny(i: int) -> int:
+    """A tiny node: i + 1."""
+    return i + 1
+
+
+@node(plugin="bench", cheap=True)
+def sum8(a: int, b: int = 0, c: int = 0, d: int = 0, e: int = 0, f: int = 0, g: int = 0, h: int = 0) -> int:
+    """Sum of up to eight numbers."""
+    return a + b + c + d + e + f + g + h
+
+
+@node(plugin="bench", cache=False)
+def nap(i: int, *, seconds: float) -> int:
+    """Sleep `seconds`, return i."""
+    time.sleep(seconds)
+    return i
+
+
+@node(plugin="bench", cache=False)
+def burn(i: int, *, iterations: int) -> int:
+    """CPU-bound loop of `iterations` steps."""
+    total = 0
+    for k in range(iterations):
+        total += k % 7
+    return i + total % 2
+
+
+def fan_in(wf: Workflow, level: list[Any]) -> Any:
+    """Sum the handles in `level` with a tree of sum8 nodes; returns the root."""
+    count = 0
+    while len(level) > 1:
+        nxt = []
+        for j in range(0, len(level), 8):
+            nxt.append(
+                wf.add(f"s{wf.name}{count}", sum8, **dict(zip("abcdefgh", level[j : j + 8], strict=False)))
+            )
+            count += 1
+        level = nxt
+    return level[0]
+
+
+def w1_workflow(n: int = 1000) -> Workflow:
+    wf = Workflow("w1")
+    wf.output("total", fan_in(wf, [wf.add(f"t{i}", tiny, i=i) for i in range(n)]))
+    return wf
+
+
+def w2_workflow(n: int = 300) -> Workflow:
+    wf = Workflow("w2")
+    handle = wf.add("c0", tiny, i=0)
+    for k in range(1, n):
+        handle = wf.add(f"c{k}", tiny, i=handle)
+    wf.output("out", handle)
+    return wf
+
+
+def parallel_workflow(name: str, definition: Any, count: int, params: dict[str, Any]) -> Workflow:
+    wf = Workflow(name)
+    wf.output("total", fan_in(wf, [wf.add(f"p{i}", definition, i=i, params=params) for i in range(count)]))
+    return wf
+
+
+def calibrate_burn(seconds: float) -> int:
+    """Iterations of `burn`'s loop that take about `seconds` on one core."""
+    iterations = 200_000
+    while True:
+        started = time.perf_counter()
+        burn.target(0, iterations=iterations)
+        took = time.perf_counter() - started
+        if took > 0.05:
+            return int(iterations * seconds / took)
+        iterations *= 4
+
+
+def median_time(fn: Callable[[], Any]) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    import engine
+    from cluster.ray_runtime import ensure_ray, shutdown_ray
+    from cluster.settings import Settings
+    from engine.cache.result_cache import CacheConfig, ResultCache
+    from engine.compile import compile_workflow
+    from engine.execution.executor import RayExecutor
+
+    home = tempfile.mkdtemp(prefix="rayweave-bench-")
+    settings = Settings(home=home)
+    ensure_ray(settings, num_cpus=LOGICAL_CPUS, include_dashboard=False)
+    executor = RayExecutor()
+
+    @ray.remote
+    def raw_tiny(i: int) -> int:
+        return i + 1
+
+    @ray.remote
+    def raw_sum(*xs: int) -> int:
+        return sum(xs)
+
+    @ray.remote
+    def raw_nap(i: int, seconds: float) -> int:
+        time.sleep(seconds)
+        return i
+
+    @ray.remote
+    def raw_burn(i: int, iterations: int) -> int:
+        return burn.target(i, iterations=iterations)
+
+    def raw_w1() -> int:
+        return ray.get(raw_sum.remote(*[raw_tiny.remote(i) for i in range(1000)]))
+
+    def raw_w2() -> int:
+        ref = raw_tiny.remote(0)
+        for _ in range(299):
+            ref = raw_tiny.remote(ref)
+        return ray.get(ref)
+
+    iterations = calibrate_burn(0.3)
+
+    def raw_w3() -> list[int]:
+        return ray.get([raw_nap.remote(i, 0.5) for i in range(16)])
+
+    def raw_w4() -> list[int]:
+        return ray.get([raw_burn.remote(i, iterations) for i in range(8)])
+
+    plans: dict[str, Any] = {}
+    compile_s: dict[str, float] = {}
+    for key, wf, optimize in (
+        ("w1_off", w1_workflow(), False),
+        ("w1_on", w1_workflow(), True),
+        ("w2_off", w2_workflow(), False),
+        ("w2_on", w2_workflow(), True),
+        ("w3", parallel_workflow("w3", nap, 16, {"seconds": 0.5}), True),
+        ("w4", parallel_workflow("w4", burn, 8, {"iterations": iterations}), True),
+    ):
+        started = time.perf_counter()
+        plans[key] = compile_workflow(wf, optimize=optimize)
+        compile_s[key] = time.perf_counter() - started
+
+    def ours(key: str) -> Callable[[], Any]:
+        def go() -> Any:
+            result = engine.run(plans[key], settings=settings, executor=executor, cache=False)
+            assert result.ok, result.errors
+            return result.outputs
+
+        return go
+
+    expected_w1 = sum(range(1, 1001))
+    assert raw_w1() == expected_w1 and ours("w1_off")()["total"] == expected_w1 == ours("w1_on")()["total"]
+    assert raw_w2() == 300 == ours("w2_off")()["out"]
+
+    rows: list[tuple[str, float, float | None, str, bool]] = []
+    raw1 = median_time(raw_w1)
+    w1_off = median_time(ours("w1_off"))
+    w1_on = median_time(ours("w1_on"))
+    rows.append(("W1 fan-out 1000, optimizer off", w1_off, raw1, "<= 1.3x raw", w1_off <= 1.3 * raw1))
+    rows.append(("W1 fan-out 1000, optimizer on", w1_on, raw1, "< 0.25 s", w1_on < 0.25))
+    raw2 = median_time(raw_w2)
+    w2_off = median_time(ours("w2_off"))
+    w2_on = median_time(ours("w2_on"))
+    rows.append(("W2 chain 300, optimizer off", w2_off, raw2, "<= 1.3x raw", w2_off <= 1.3 * raw2))
+    rows.append(("W2 chain 300, optimizer on", w2_on, raw2, ">= 10x faster than raw", raw2 / w2_on >= 10))
+    raw3 = median_time(raw_w3)
+    w3 = median_time(ours("w3"))
+    rows.append(("W3 16 x sleep 0.5 s", w3, raw3, "< 0.65 s", w3 < 0.65))
+    raw4 = median_time(raw_w4)
+    w4 = median_time(ours("w4"))
+    rows.append(("W4 8 x CPU 0.3 s on 2 cores", w4, raw4, "<= 1.44 s (1.2x ideal)", w4 <= 1.2 * 1.2))
+
+    cache_dir = os.path.join(home, "w5-cache")
+    engine.run(
+        plans["w1_on"],
+        settings=settings,
+        executor=executor,
+        cache=ResultCache(CacheConfig(disk_dir=cache_dir)),
+    )
+
+    def rerun_from_disk() -> Any:
+        fresh = ResultCache(CacheConfig(disk_dir=cache_dir))  # a new process would start like this
+        result = engine.run(plans["w1_on"], settings=settings, executor=executor, cache=fresh)
+        assert result.outputs == {"total": expected_w1}
+        return result
+
+    w5 = median_time(rerun_from_disk)
+    rows.append(("W5 W1 rerun, fully cached (disk level)", w5, raw1, "< 0.05 s", w5 < 0.05))
+    warm = ResultCache(CacheConfig(disk_dir=cache_dir))
+    w5_mem = median_time(lambda: engine.run(plans["w1_on"], settings=settings, executor=executor, cache=warm))
+    rows.append(("W5 W1 rerun, fully cached (memory level)", w5_mem, raw1, "< 0.05 s", w5_mem < 0.05))
+
+    print()
+    print(f"{'workload':44} {'rayweave s':>11} {'raw Ray s':>10} {'ratio':>7}  target / met")
+    for name, ours_s, raw_s, target, met in rows:
+        ratio = f"{ours_s / raw_s:6.2f}x" if raw_s else "   -   "
+        raw_text = f"{raw_s:10.3f}" if raw_s is not None else f"{'-':>10}"
+        print(f"{name:44} {ours_s:11.3f} {raw_text} {ratio}  {target} / {'yes' if met else 'NO'}")
+    print("compile (s, once per workflow): " + ", ".join(f"{k} {v:.3f}" for k, v in compile_s.items()))
+
+    # Memory: the coordinator's RSS before and after a 10,000-node run (optimizer off: 10,000+ tasks).
+    big = compile_workflow(w1_workflow(10_000), optimize=False)
+    coordinator = executor.coordinator()
+    before = ray.get(coordinator.process_info.remote())["rss_bytes"]
+    started = time.perf_counter()
+    result = engine.run(big, settings=settings, executor=executor, cache=False)
+    took = time.perf_counter() - started
+    after = ray.get(coordinator.process_info.remote())["rss_bytes"]
+    growth_mb = (after - before) / 2**20
+    print(
+        f"MEM 10,000-node run ({len(big.nodes)} tasks, {took:.1f} s, {result.status}): coordinator RSS "
+        f"{before / 2**20:.0f} MB -> {after / 2**20:.0f} MB, growth {growth_mb:.0f} MB "
+        f"(target < 200 MB: {'yes' if growth_mb < 200 else 'NO'})"
+    )
+    shutdown_ray()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The Ray runtime environment of a plugin version: its code, its requirements and its environment variables.
+
+`describe_runtime_env` says what goes in (local paths, pure); `build_runtime_env` uploads the local parts to the
+Ray cluster and returns the dict to pass as the `runtime_env` Ray option:
+
+- the plugin's top-level modules (and those of the plugins it depends on) as `py_modules`, uploaded to the
+  cluster's GCS, so every node of the cluster gets them and the caller never imports them;
+- wheels bundled with the plugin (requirements ending in `.whl`) as `py_modules` too: Ray uploads them and
+  installs them per environment, which needs no package index and works on a multi-node cluster;
+- other requirements as `pip` (a per-environment virtualenv that still sees the base environment);
+- `env_vars`: the manifest's `env` plus `RAYWEAVE_PLUGIN=name@version`, which plugin node definitions check
+  so that plugin code never runs outside its environment.
+
+Ray keys worker processes by runtime environment, so two plugins, or two versions of one, never share a worker.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nodes.plugins.errors import ManifestError, PluginEnvironmentError
+from nodes.plugins.manifest import PluginPackage, is_local_wheel
+
+__all__ = ["PLUGIN_ENV_VAR", "build_runtime_env", "code_paths", "describe_runtime_env"]
+
+PLUGIN_ENV_VAR = "RAYWEAVE_PLUGIN"
+_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
+
+
+def code_paths(package: PluginPackage) -> list[Path]:
+    """The local directories (or single `.py` files) holding the plugin's top-level modules."""
+    paths: list[Path] = []
+    for module in package.manifest.modules:
+        top = module.split(".", 1)[0]
+        directory, single = package.root / top, package.root / f"{top}.py"
+        if directory.is_dir():
+            path = directory
+        elif single.is_file() and "." not in module:
+            path = single
+        else:
+            raise ManifestError(
+                f"{package.manifest_path}: field 'modules': module {module!r} of plugin {package.ref} is not "
+                f"in {package.root} (expected a package directory {top}/ or a file {top}.py)"
+            )
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _wheels(package: PluginPackage) -> list[Path]:
+    wheels = []
+    for requirement in package.manifest.requirements:
+        if is_local_wheel(requirement):
+            wheel = package.root / requirement
+            if not wheel.is_file():
+                raise ManifestError(
+                    f"{package.manifest_path}: field 'requirements': wheel {requirement!r} of plugin "
+                    f"{package.ref} does not exist in {package.root}"
+                )
+            wheels.append(wheel)
+    return wheels
+
+
+def describe_runtime_env(
+    package: PluginPackage, dependencies: Sequence[PluginPackage] = ()
+) -> dict[str, Any]:
+    """The runtime environment with local paths (not yet uploaded): `py_modules`, `pip`, `env_vars`.
+
+    `dependencies` are the plugin versions it depends on (resolved, see `nodes.plugins.resolve`); their code,
+    wheels and requirements join the environment, and their env vars unless the plugin sets the same ones.
+    """
+    py_modules: list[str] = []
+    pip: list[str] = []
+    env_vars: dict[str, str] = {}
+    for member in [*dependencies, package]:
+        for path in [*code_paths(member), *_wheels(member)]:
+            if str(path) not in py_modules:
+                py_modules.append(str(path))
+        for requirement in member.manifest.requirements:
+            if not is_local_wheel(requirement) and requirement not in pip:
+                pip.append(requirement)
+        env_vars.update(member.manifest.env)
+    env_vars[PLUGIN_ENV_VAR] = package.ref
+    env: dict[str, Any] = {"py_modules": py_modules, "env_vars": env_vars}
+    if pip:
+        # pip_check off: the environment inherits the base one, whose pins are not the plugin's business.
+        env["pip"] = {"packages": pip, "pip_check": False}
+    return env
+
+
+def build_runtime_env(
+    package: PluginPackage, dependencies: Sequence[PluginPackage] = (), *, scratch_dir: Path | None = None
+) -> dict[str, Any]:
+    """The runtime environment to pass to Ray, with the plugin's code and wheels uploaded to the cluster.
+
+    Needs a connected Ray (`ray.is_initialized()`). Uploads are content-addressed: an unchanged plugin is not
+    uploaded twice, and runs that started with a version keep it even after the version is removed from disk.
+    """
+    import ray
+
+    # Ray uploads local directories only for job-level runtime envs; per-task envs need URIs. This is the
+    # function `ray.init(runtime_env=...)` itself uses to turn local py_modules into gcs:// URIs.
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+
+    if not ray.is_initialized():
+        raise PluginEnvironmentError(
+            f"plugin {package.ref}: building its runtime environment needs a connected Ray; call "
+            f"cluster.ray_runtime.ensure_ray(settings) first"
+        )
+    env = describe_runtime_env(package, dependencies)
+    with tempfile.TemporaryDirectory(prefix="rayweave-upload-") as scratch:
+        try:
+            uploaded = upload_py_modules_if_needed(
+                {"py_modules": env["py_modules"], "excludes": list(_EXCLUDES)},
+                include_gitignore=False,
+                scratch_dir=str(scratch_dir or scratch),
+            )
+        except Exception as exc:  # Ray raises RuntimeEnvSetupError, ValueError or OSError here
+            raise PluginEnvironmentError(
+                f"plugin {package.ref}: uploading its code to the Ray cluster failed: {exc}"
+            ) from exc
+    env["py_modules"] = list(uploaded["py_modules"])
+    return env

@@ -1,0 +1,101 @@
+"""Plugins in their own Ray runtime environments, on the session Ray (slow: each environment is built once).
+
+Two plugins depending on different versions of one library (local wheels) see their own version; two
+versions of one plugin run side by side from one catalog; a plugin whose module fails to import is reported
+by name without stopping the others. Nodes run the way the engine runs them: `definition.invoke(...)` inside a
+Ray task whose `runtime_env` option is the definition's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from nodes import Catalog, NodeDefinition
+from nodes.plugins import PluginImportError, open_plugin_dir
+from nodes.plugins.loader import LoadReport, load_plugins
+from tests.nodes.plugins.fixtures import build_wheel, write_plugin
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+SEES = """
+import tinylib
+from nodes import node
+
+@node
+def seen_version(label: str) -> str:
+    return f"{label}:{tinylib.VERSION}"
+"""
+
+SCORE = """
+import os
+from nodes import node
+
+@node
+def score(x: float) -> dict[str, float | str]:
+    return {"value": x * FACTOR, "mode": os.environ.get("ACME_MODE", "")}
+
+FACTOR = %s
+"""
+
+
+def _invoke(
+    definition: NodeDefinition, inputs: Mapping[str, Any], params: Mapping[str, Any]
+) -> dict[str, Any]:
+    return definition.invoke(inputs, params)
+
+
+def run_on_ray(definition: Any, inputs: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> Any:
+    import ray
+
+    task: Any = ray.remote(_invoke)
+    return ray.get(
+        task.options(**definition.ray_options()).remote(definition, dict(inputs), dict(params or {}))
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, LoadReport]:
+    tmp = tmp_path_factory.mktemp("plugins")
+    one = build_wheel(tmp / "wheels1", "tinylib", "1.0.0", {"tinylib/__init__.py": "VERSION = '1.0.0'\n"})
+    two = build_wheel(tmp / "wheels2", "tinylib", "2.0.0", {"tinylib/__init__.py": "VERSION = '2.0.0'\n"})
+    paths = [
+        write_plugin(tmp, "alpha", "1.0.0", SEES, wheels={"wheels/tinylib-1.0.0-py3-none-any.whl": one}),
+        write_plugin(tmp, "beta", "1.0.0", SEES, wheels={"wheels/tinylib-2.0.0-py3-none-any.whl": two}),
+        write_plugin(tmp, "acme", "1.0.0", SCORE % 1, package="acme_score", env={"ACME_MODE": "one"}),
+        write_plugin(tmp, "acme", "2.0.0", SCORE % 2, package="acme_score", env={"ACME_MODE": "two"}),
+        write_plugin(tmp, "broken", "1.0.0", "import no_such_library_anywhere\n"),
+    ]
+    catalog = Catalog.builtin()
+    report = load_plugins([open_plugin_dir(p) for p in paths], catalog, timeout_s=240)
+    return catalog, report
+
+
+def test_each_plugin_sees_its_own_version_of_a_shared_library(loaded: tuple[Catalog, LoadReport]) -> None:
+    catalog, _ = loaded
+    assert run_on_ray(catalog.get("alpha/seen_version@1"), {"label": "a"}) == {"out": "a:1.0.0"}
+    assert run_on_ray(catalog.get("beta/seen_version@1"), {"label": "b"}) == {"out": "b:2.0.0"}
+
+
+def test_two_versions_of_one_plugin_run_side_by_side(loaded: tuple[Catalog, LoadReport]) -> None:
+    catalog, _ = loaded
+    v1, v2 = catalog.get("acme/score@1"), catalog.get("acme/score@2")
+    assert (v1.spec.version, v2.spec.version) == ("1.0.0", "2.0.0")
+    assert run_on_ray(v1, {"x": 3.0}) == {"value": 3.0, "mode": "one"}
+    assert run_on_ray(v2, {"x": 3.0}) == {"value": 6.0, "mode": "two"}
+    assert catalog.get("acme/score") is v2  # no major given: the highest
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(
+    loaded: tuple[Catalog, LoadReport],
+) -> None:
+    catalog, report = loaded
+    assert sorted(report.loaded) == ["acme@1.0.0", "acme@2.0.0", "alpha@1.0.0", "beta@1.0.0"]
+    error = report.failed["broken@1.0.0"]
+    assert isinstance(error, PluginImportError)
+    message = str(error)
+    assert "plugin broken@1.0.0" in message and "'broken.nodes'" in message
+    assert "No module named 'no_such_library_anywhere'" in message
+    assert not catalog.find(plugin="broken")
