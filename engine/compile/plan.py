@@ -39,7 +39,9 @@ ordinary PlannedNode with its own bindings, coercions, params and types:
   group's ``inputs`` under the key ``"<member id>.<port>"``, so the executor resolves the group's external
   inputs exactly like those of any other node and passes them in;
 * the group's ``outputs`` are the member outputs used outside the group, named ``"<member id>.<port>"``, and
-  downstream bindings (and ``Plan.outputs``) refer to them as ``NodeRef("fused:...", "<member id>.<port>")``.
+  downstream bindings (and ``Plan.outputs``) refer to them as ``NodeRef("fused:...", "<member id>.<port>")``;
+  the group's ``input_types``/``output_types`` use the same ``"<member id>.<port>"`` keys, its ``coercions``
+  are empty (each member carries its own) and its ``cache`` is True only when every member's is.
 
 Fused members are always deterministic, non-generator, non-control nodes without custom resources or
 timeouts; each keeps its own ``retry`` policy, but the group's ``retry`` is the strictest of them so retrying

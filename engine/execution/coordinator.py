@@ -31,7 +31,7 @@ from engine.execution.task import NodeOutcome, RawEvent, TaskEmitter, TaskSpec, 
 COORDINATOR_NAME = "rayweave-coordinator"
 RAYWEAVE_NAMESPACE = "rayweave"
 #: Finished runs kept for late subscribers (the store keeps everything durably).
-KEEP_FINISHED_RUNS = 200
+KEEP_FINISHED_RUNS = 20
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
 
@@ -155,8 +155,11 @@ class _Run:
         self.out_refs: dict[str, dict[str, Any]] = {}
         self.meta_refs: dict[str, Any] = {}
         self.pending: dict[str, asyncio.Task[Any]] = {}
-        self.watchers: list[asyncio.Task[Any]] = []
+        #: The watcher of each running task, by key (removed when the task has been recorded).
+        self.watchers: dict[str, asyncio.Task[Any]] = {}
         self.received: dict[str, int] = {}
+        self.readers: dict[str, int] = {}
+        self.keep: set[str] = set()
         self.held: dict[str, dict[int, RawEvent]] = {}
         self.arrivals: dict[str, asyncio.Event] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
@@ -197,7 +200,7 @@ class _Run:
         try:
             self.submit_plan(self.plan, self.inputs, "")
             while True:
-                running = [t for t in (*self.watchers, *self.pending.values()) if not t.done()]
+                running = [*self.watchers.values(), *(t for t in self.pending.values() if not t.done())]
                 if not running:
                     break
                 await asyncio.wait(running)
@@ -245,6 +248,13 @@ class _Run:
         raise TypeError(f"unknown binding {binding!r}")
 
     def submit_plan(self, plan: Plan, inputs: Mapping[str, Any], prefix: str) -> None:
+        # How many nodes read each node: once all of them are submitted, their tasks hold the refs and the
+        # coordinator can drop its own, so small results do not pile up in its memory over a big run.
+        outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
+        for node_id, readers in plan.downstream().items():
+            self.readers[prefix + node_id] = len(readers)
+            if node_id in outputs or (not prefix and node_id in self.options.persist_nodes):
+                self.keep.add(prefix + node_id)
         for planned in plan.nodes:
             key = prefix + planned.id
             hit = self.cached.get(planned.id) if not prefix else None
@@ -257,10 +267,19 @@ class _Run:
             if waits or is_map(planned):
                 self.pending[key] = asyncio.ensure_future(self.submit_later(planned, waits, inputs, prefix))
             else:
-                self.submit_node(
-                    planned, [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()], prefix
-                )
+                args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+                self.consumed(planned, prefix)
+                self.submit_node(planned, args, prefix)
         self.changed()
+
+    def consumed(self, planned: PlannedNode, prefix: str) -> None:
+        """`planned`'s arguments are taken: release upstream refs nobody else will read."""
+        for up in planned.upstream():
+            key = prefix + up
+            left = self.readers.get(key, 0) - 1
+            self.readers[key] = left
+            if left <= 0 and key not in self.keep:
+                self.out_refs.pop(key, None)
 
     def sync_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
         if isinstance(binding, NodeRef):
@@ -280,6 +299,7 @@ class _Run:
         for key in waits:
             await self.pending[key]
         args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+        self.consumed(planned, prefix)
         if self.stopping:
             self.state.fail(
                 planned, NodeStatus.CANCELLED, _cancelled(self.run_id, prefix + planned.id), prefix
@@ -327,7 +347,7 @@ class _Run:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
-        self.watchers.append(asyncio.ensure_future(self.watch(planned, prefix, refs[-1])))
+        self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
 
     def submit_task(self, options: dict[str, Any], args: list[Any]) -> Any:
         # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
@@ -366,6 +386,10 @@ class _Run:
             self.state.complete(meta, prefix)
             if meta.failed and self.options.fail_fast:
                 self.stop()
+        self.meta_refs.pop(key, None)  # finished: nothing left to cancel
+        self.watchers.pop(key, None)
+        self.received.pop(key, None)
+        self.arrivals.pop(key, None)
         self.changed()
 
     def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
@@ -505,7 +529,6 @@ class _Run:
             return
         started = time.time()
         self.state.task_events([("node.started", planned.id, 1, started, {})], prefix)
-        before = len(self.watchers)
         element_refs = []
         for index, item in enumerate(items):
             sub_prefix = element_prefix(planned.id, index, prefix)
@@ -521,7 +544,7 @@ class _Run:
             )
         }
         # The map node ends when every element node has: wait for their watchers (and nested maps).
-        element_tasks = self.watchers[before:] + [
+        element_tasks = [t for k, t in self.watchers.items() if k.startswith(key + "[")] + [
             t for k, t in self.pending.items() if k.startswith(key + "[")
         ]
         if element_tasks:

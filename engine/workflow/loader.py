@@ -120,11 +120,46 @@ def load_workflow(source: str | Path | Mapping[str, Any] | WorkflowDoc) -> Workf
 
 
 def dump_workflow(doc: WorkflowDoc, fmt: TextFormat = "json") -> str:
-    """The canonical JSON (indented, keys in document order) or YAML text of ``doc``."""
+    """The canonical JSON (indented, keys in document order) or YAML text of ``doc``.
+
+    Raises `WorkflowLoadError` naming the field when a constant or param is not plain data (a builder may
+    bind any Python value, which runs in-process but cannot be written to a file).
+    """
     data = doc.to_data()
-    if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    try:
+        if fmt == "json":
+            return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    except (TypeError, ValueError, yaml.YAMLError):
+        path = _unserializable(data) or []
+        raise WorkflowLoadError(
+            "this value is not plain JSON data (null, bool, number, string, list, object), so the workflow "
+            "cannot be saved; pass it as a workflow input or build it inside a node",
+            source=f"workflow {doc.name!r}",
+            path=".".join(path) or None,
+        ) from None
+
+
+def _unserializable(value: Any, path: list[str] | None = None) -> list[str] | None:
+    """The path of the first value in ``value`` that is not plain JSON data, or None."""
+    path = path or []
+    if value is None or isinstance(value, bool | int | str):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else path
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unserializable(item, [*path, str(index)])
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        for key, item in value.items():
+            found = _unserializable(item, [*path, key])
+            if found is not None:
+                return found
+        return None
+    return path
 
 
 def save_workflow(doc: WorkflowDoc, path: str | Path, fmt: TextFormat | None = None) -> None:

@@ -55,17 +55,20 @@ def load_plugins(
     packages: Sequence[PluginPackage],
     catalog: Catalog | None = None,
     *,
+    available: Sequence[PluginPackage] | None = None,
     timeout_s: float = 600.0,
     scratch_dir: Path | None = None,
 ) -> LoadReport:
     """Load plugin versions (needs a connected Ray) and add their definitions to `catalog` when given.
 
-    Dependencies resolve against `packages` themselves (the installed set).
+    Dependencies resolve against `available` (the installed set; default: `packages` themselves). Their code
+    joins the runtime environment of the plugins that need them; their own nodes load only if in `packages`.
     """
     report = LoadReport()
     kept, report.superseded = latest_per_major(packages)
-    by_ref = {p.ref: p for p in packages}
-    manifests = [p.manifest for p in packages]
+    pool = list(available) if available is not None else list(packages)
+    by_ref = {p.ref: p for p in [*pool, *packages]}
+    manifests = [p.manifest for p in pool]
     pending: list[PendingRead] = []
     for package in kept:
         try:

@@ -16,6 +16,7 @@ Ray keys worker processes by runtime environment, so two plugins, or two version
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,31 @@ def describe_runtime_env(
     return env
 
 
+def _upload(path: Path, scratch_dir: str) -> str:
+    """Upload one py_modules entry (a package directory, a `.py` file or a wheel) and return its gcs:// URI."""
+    # Private Ray API: ray.init(runtime_env=...) uses the same functions to turn local py_modules into URIs;
+    # per-task runtime envs accept URIs only.
+    from ray._private.runtime_env import packaging
+
+    if path.suffix == ".whl" or path.is_file():
+        from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+
+        uploaded = upload_py_modules_if_needed(
+            {"py_modules": [str(path)]}, include_gitignore=False, scratch_dir=scratch_dir
+        )
+        return str(uploaded["py_modules"][0])
+    content = packaging.get_uri_for_directory(str(path), include_gitignore=False, excludes=_EXCLUDES)
+    # Ray's directory hash covers the files but not the directory's own name, which is the package name: two
+    # plugins whose packages have identical files (a scaffold, a fork) would share one upload and one of them
+    # would import under the other's name. The name goes into the URI.
+    digest = hashlib.sha1(f"{path.name}|{content}".encode()).hexdigest()
+    uri = f"gcs://_ray_pkg_{digest}.zip"
+    packaging.upload_package_if_needed(
+        uri, scratch_dir, str(path), include_gitignore=False, include_parent_dir=True, excludes=_EXCLUDES
+    )
+    return uri
+
+
 def build_runtime_env(
     package: PluginPackage, dependencies: Sequence[PluginPackage] = (), *, scratch_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -98,12 +124,10 @@ def build_runtime_env(
 
     Needs a connected Ray (`ray.is_initialized()`). Uploads are content-addressed: an unchanged plugin is not
     uploaded twice, and runs that started with a version keep it even after the version is removed from disk.
+    Bundled wheels are keyed by their file name (Ray's rule): a wheel's name and version must change with
+    its content.
     """
     import ray
-
-    # Ray uploads local directories only for job-level runtime envs; per-task envs need URIs. This is the
-    # function `ray.init(runtime_env=...)` itself uses to turn local py_modules into gcs:// URIs.
-    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
 
     if not ray.is_initialized():
         raise PluginEnvironmentError(
@@ -113,14 +137,9 @@ def build_runtime_env(
     env = describe_runtime_env(package, dependencies)
     with tempfile.TemporaryDirectory(prefix="rayweave-upload-") as scratch:
         try:
-            uploaded = upload_py_modules_if_needed(
-                {"py_modules": env["py_modules"], "excludes": list(_EXCLUDES)},
-                include_gitignore=False,
-                scratch_dir=str(scratch_dir or scratch),
-            )
+            env["py_modules"] = [_upload(Path(p), str(scratch_dir or scratch)) for p in env["py_modules"]]
         except Exception as exc:  # Ray raises RuntimeEnvSetupError, ValueError or OSError here
             raise PluginEnvironmentError(
                 f"plugin {package.ref}: uploading its code to the Ray cluster failed: {exc}"
             ) from exc
-    env["py_modules"] = list(uploaded["py_modules"])
     return env

@@ -87,3 +87,13 @@ def test_load_workflow_accepts_text() -> None:
 def test_missing_file_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         load_workflow_file(tmp_path / "nope.json")
+
+
+def test_dumping_a_non_json_constant_names_the_field() -> None:
+    from engine.workflow import Workflow
+
+    wf = Workflow("objects")
+    wf.add("a", "t/inc@1", x={1, 2})
+    with pytest.raises(WorkflowLoadError) as info:
+        wf.to_json()
+    assert info.value.path == "nodes.a.in.x.value"

@@ -83,8 +83,8 @@ def test_two_versions_of_one_plugin_run_side_by_side(loaded: tuple[Catalog, Load
     catalog, _ = loaded
     v1, v2 = catalog.get("acme/score@1"), catalog.get("acme/score@2")
     assert (v1.spec.version, v2.spec.version) == ("1.0.0", "2.0.0")
-    assert run_on_ray(v1, {"x": 3.0}) == {"value": 3.0, "mode": "one"}
-    assert run_on_ray(v2, {"x": 3.0}) == {"value": 6.0, "mode": "two"}
+    assert run_on_ray(v1, {"x": 3.0}) == {"out": {"value": 3.0, "mode": "one"}}
+    assert run_on_ray(v2, {"x": 3.0}) == {"out": {"value": 6.0, "mode": "two"}}
     assert catalog.get("acme/score") is v2  # no major given: the highest
 
 

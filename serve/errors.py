@@ -1,0 +1,111 @@
+"""Errors of the HTTP API. Each maps to one RFC 9457 problem (status, title, detail) and subclasses a builtin.
+
+Routes raise these; `serve.problems` turns them, and every other error, into `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PROBLEM_BASE = "https://rayweave.dev/problems/"
+
+
+class ApiError(Exception):
+    """Base of every API error: an HTTP status, a stable problem `type` slug, a title and a detail sentence."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+    @property
+    def type_uri(self) -> str:
+        """The problem `type` URI (stable; clients may match on it)."""
+        return PROBLEM_BASE + self.slug
+
+
+class BadRequestError(ApiError, ValueError):
+    """The request is malformed (bad JSON, unknown field, wrong type, bad cursor)."""
+
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class UnauthorizedError(ApiError, PermissionError):
+    """No credentials, or credentials that are malformed, unknown, expired or revoked."""
+
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class ForbiddenError(ApiError, PermissionError):
+    """The API key is valid but lacks the scope the route needs."""
+
+    status, slug, title = 403, "forbidden", "Missing scope"
+
+
+class NotFoundError(ApiError, LookupError):
+    """The resource does not exist, or belongs to another owner (the two are indistinguishable on purpose)."""
+
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class ConflictError(ApiError, ValueError):
+    """The request conflicts with the current state (e.g. an idempotency key reused for another request)."""
+
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailedError(ApiError, ValueError):
+    """`If-Match` named a version that is no longer the latest."""
+
+    status, slug, title = 412, "precondition-failed", "Version mismatch"
+
+
+class PreconditionRequiredError(ApiError, ValueError):
+    """An update was sent without `If-Match`."""
+
+    status, slug, title = 428, "precondition-required", "If-Match required"
+
+
+class PayloadTooLargeError(ApiError, ValueError):
+    """The request body is larger than the configured limit."""
+
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class InvalidWorkflowError(ApiError, ValueError):
+    """The workflow document (or its inputs) does not validate; `diagnostics` say where and why."""
+
+    status, slug, title = 422, "invalid-workflow", "Invalid workflow"
+
+    def __init__(self, detail: str, diagnostics: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(detail, extra={"diagnostics": [dict(d) for d in diagnostics]})
+
+
+class RateLimitedError(ApiError, RuntimeError):
+    """The API key used up its request budget; retry after `Retry-After` seconds."""
+
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class NotImplementedFeatureError(ApiError, NotImplementedError):
+    """A feature this server build does not provide (e.g. plugin installation without `nodes.plugins`)."""
+
+    status, slug, title = 501, "not-implemented", "Not implemented"
+
+
+class UnavailableError(ApiError, RuntimeError):
+    """A dependency (database, Ray) is not reachable."""
+
+    status, slug, title = 503, "unavailable", "Service unavailable"
