@@ -116,8 +116,13 @@ def records_to_table(value: Any) -> Any:
     import pyarrow as pa
 
     rows = [dict(r) for r in value]
+    # Arrow infers the schema from the first row only; a key that first appears later must still become a column
+    # (null where a record lacks it), so collect every key in first-seen order.
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pylist([{name: row.get(name) for name in columns} for row in rows])
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise _fail(value, "Table", str(exc)) from None
 

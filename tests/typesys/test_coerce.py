@@ -210,3 +210,12 @@ def test_table_columns_are_widened_implicitly(registry: TypeRegistry) -> None:
     assert nullable is not None
     assert nullable.apply(pa.table({"n": [1, None]})).column("n").to_pylist() == [1.0, None]
     assert coerce("Table[x: String]", "Table[x: Int]", registry) is None
+
+
+def test_records_to_table_keeps_keys_that_first_appear_in_later_records() -> None:
+    pytest.importorskip("pyarrow")
+    from typesys.builtin_rules import records_to_table
+
+    table = records_to_table([{"a": 1}, {"a": 2, "b": "x"}])
+    assert table.column_names == ["a", "b"]
+    assert table.to_pylist() == [{"a": 1, "b": None}, {"a": 2, "b": "x"}]
