@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     ray_address: str = Field(default="", description="Address of a Ray cluster to join; empty starts a local Ray.")
     cache_dir: Path | None = Field(default=None, description="Durable cache directory; default `{home}/cache`.")
     plugin_dirs: list[Path] = Field(default_factory=list, description="Directories scanned for plugins.")
+    plugin_index: str = Field(default="", description="Plugin index: a directory or an http(s) URL of index.json.")
     host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP API.")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")

@@ -1,7 +1,7 @@
 """Pass 6, plan: turn the checked, pruned and optimized graph into the executable `Plan`.
 
 Each node gets its Ray options (a readable task name ``"<workflow>/<node>:<type>"``, its resources, and a
-``runtime_env`` placeholder of None until plugins provide one), its retry policy (the node type's, with the
+``runtime_env`` of the plugin version that defines it — None for built-in and local nodes), its retry policy (the node type's, with the
 document's overrides), timeout and cache switch. Fusion groups become one `PlannedNode` each with the node's
 members, and references to members from outside are rewritten to the group (see `engine.compile.plan`).
 """
@@ -92,7 +92,8 @@ def _plan_node(
         if declared is None:
             declared = resources[spec.id] = spec.resources.to_ray_options()
         options.update(declared)
-    options["runtime_env"] = None
+    # A plugin node runs only inside its plugin version's runtime environment (its code, its requirements).
+    options["runtime_env"] = getattr(node.definition, "runtime_env", None)
     return PlannedNode(
         id=node.id,
         type_id=node.type_id,

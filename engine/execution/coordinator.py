@@ -22,7 +22,14 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
 from engine.execution.breaker import BreakerClient
 from engine.execution.events import Event, EventLog, EventSink
-from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout
+from engine.execution.mapping import (
+    element_inputs,
+    element_prefix,
+    is_map,
+    map_layout,
+    map_persist_args,
+    persist_map_result,
+)
 from engine.execution.result import NodeError, NodeResult
 from engine.execution.runstate import RunState, members_of
 from engine.execution.status import NodeStatus, RunStatus
@@ -62,12 +69,20 @@ def node_task(spec: TaskSpec, *args: Any) -> Any:
     return (*returned, meta) if returned else meta
 
 
-def collect(map_id: str, *values: Any) -> list[Any] | UpstreamFailure:
-    """Gather a map node's element results, in order (a task, so the data never visits the coordinator)."""
+def collect(
+    map_id: str, persist: tuple[str, str, str, str] | None, *values: Any
+) -> list[Any] | UpstreamFailure:
+    """Gather a map node's element results, in order (a task, so the data never visits the coordinator).
+
+    `persist` = (cache dir, cache key, node type, output port) writes the list to the durable cache.
+    """
     for value in values:
         if isinstance(value, UpstreamFailure):
             return UpstreamFailure(map_id)
-    return list(values)
+    result = list(values)
+    if persist is not None:
+        persist_map_result(*persist, result)
+    return result
 
 
 class NodeActor:
@@ -305,10 +320,14 @@ class _Run:
                 planned, NodeStatus.CANCELLED, _cancelled(self.run_id, prefix + planned.id), prefix
             )
             return
-        if is_map(planned):
-            await self.run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
-        else:
-            self.submit_node(planned, args, prefix)
+        try:
+            if is_map(planned):
+                await self.run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+            else:
+                self.submit_node(planned, args, prefix)
+        except Exception as exc:  # an engine bug fails this node (and so its dependents), not the coordinator
+            self.out_refs.setdefault(prefix + planned.id, {})
+            self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.changed()
 
     def submit_node(self, planned: PlannedNode, args: list[Any], prefix: str) -> None:
@@ -358,6 +377,9 @@ class _Run:
             return fast(args=args, kwargs={}, **options)
         return self.task_fn.options(**options).remote(*args)
 
+    def map_persist(self, planned: PlannedNode, prefix: str, port: str) -> tuple[str, str, str, str] | None:
+        return map_persist_args(self.options.cache_dir, planned, not prefix, port)
+
     def node_actor(self, planned: PlannedNode, options: dict[str, Any]) -> Any:
         assert planned.spec is not None
         actor_key = f"{planned.type_id}#{planned.spec.code_version}"
@@ -383,7 +405,10 @@ class _Run:
         else:
             self.cancel_timer(key)
             await self.events_arrived(key, meta.events_sent)
-            self.state.complete(meta, prefix)
+            try:
+                self.state.complete(meta, prefix)
+            except Exception as exc:  # an engine bug must not leave the node running forever
+                self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
             if meta.failed and self.options.fail_fast:
                 self.stop()
         self.meta_refs.pop(key, None)  # finished: nothing left to cancel
@@ -457,9 +482,13 @@ class _Run:
         self.state.task_events(events, prefix)
         found = self.planned_by_key.get(key)
         if found is not None and found[0].timeout_s:
-            for type_, _node, attempt, at, _payload in events:
-                if type_ in ("node.started", "node.retrying"):
+            for type_, _node, attempt, at, payload in events:
+                if type_ == "node.started":
                     self.arm_timer(key, found[0].timeout_s, attempt or 1, at)
+                elif type_ == "node.retrying":  # the next attempt starts after the backoff delay
+                    self.arm_timer(
+                        key, found[0].timeout_s, attempt or 1, at + float(payload.get("delay_s", 0.0))
+                    )
         self.changed()
 
     # -- timeouts and cancellation ------------------------------------------------------------------
@@ -540,7 +569,7 @@ class _Run:
             )
         self.out_refs[key] = {
             layout.out_port: self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
-                planned.id, *element_refs
+                planned.id, self.map_persist(planned, prefix, layout.out_port), *element_refs
             )
         }
         # The map node ends when every element node has: wait for their watchers (and nested maps).

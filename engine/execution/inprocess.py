@@ -2,8 +2,8 @@
 
 It exists for tests and debugging (a breakpoint in a node just works). Same task wrapper, same bookkeeping
 (`RunState`), same events; the differences are physical only: nodes run one after another in a background
-thread, a timed-out node is abandoned (a thread cannot be killed) rather than cancelled, and `cancel()` stops
-the run before its next node.
+thread, a timed-out node is abandoned (a thread cannot be killed) rather than cancelled, its timeout covers
+all of its attempts rather than each one, and `cancel()` stops the run before its next node.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
 from engine.errors import NodeTimeoutError, RunCancelledError, UpstreamFailedError
 from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
 from engine.execution.events import Event, EventLog, EventSink
-from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout
+from engine.execution.mapping import (
+    element_inputs,
+    element_prefix,
+    is_map,
+    map_layout,
+    map_persist_args,
+    persist_map_result,
+)
 from engine.execution.result import NodeError, RunResult
 from engine.execution.runstate import RunState
 from engine.execution.status import NodeStatus, RunStatus
@@ -245,6 +252,9 @@ class LocalRun:
             )
             outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error)
             return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
+        persist = map_persist_args(self.cache_dir, planned, not prefix, layout.out_port)
+        if persist is not None:
+            persist_map_result(*persist, results)
         outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time())
         return {layout.out_port: results}, TaskMeta(node_id, (outcome,))
 

@@ -62,3 +62,24 @@ def element_inputs(
 def element_prefix(map_id: str, index: int, outer: str = "") -> str:
     """The id prefix of the nodes of element `index` of map node `map_id` (e.g. `squares[3].`)."""
     return f"{outer}{map_id}[{index}]."
+
+
+def map_persist_args(
+    cache_dir: str | None, planned: PlannedNode, top_level: bool, port: str
+) -> tuple[str, str, str, str] | None:
+    """What `collect` needs to cache a map result: only top-level maps with a cache key are cached."""
+    if not (cache_dir and top_level and planned.cache and planned.cache_key):
+        return None
+    return (cache_dir, planned.cache_key, planned.type_id, port)
+
+
+def persist_map_result(cache_dir: str, key: str, type_id: str, port: str, value: Any) -> None:
+    """Write a map node's collected list to the durable cache (failures only logged: a cache is optional)."""
+    from engine.cache.disk import DiskStore
+
+    try:
+        DiskStore(cache_dir).put(key, type_id, {port: value})
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("rayweave.engine").warning("could not cache map result %s: %s", key, exc)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.execution.events import _jsonable as _events_jsonable
 from engine.execution.status import NodeStatus, RunStatus
 
 
@@ -97,17 +98,24 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (outputs that are not JSON are shown with `repr`)."""
-        from engine.execution.events import _jsonable
-
         return {
             "run_id": self.run_id,
             "workflow": self.workflow,
             "status": str(self.status),
-            "outputs": {k: _jsonable(_plain(v)) for k, v in self.outputs.items()},
+            "outputs": {k: jsonable(v) for k, v in self.outputs.items()},
             "nodes": {k: v.to_json() for k, v in self.nodes.items()},
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
+
+
+#: Kept under this name for `serve.runs`, which imports it from here; prefer `jsonable`.
+_jsonable = _events_jsonable
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON-compatible data: tables and arrays as lists, other non-JSON values as `repr`."""
+    return _jsonable(_plain(value))
 
 
 def _plain(value: Any) -> Any:

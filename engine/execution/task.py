@@ -278,7 +278,7 @@ def _run_cached(
 
 def _persist(spec: TaskSpec, key: str, outputs: dict[str, Any], outcomes: Sequence[NodeOutcome]) -> None:
     took = sum((o.finished_at or 0.0) - (o.started_at or 0.0) for o in outcomes)
-    if not (spec.persist or spec.dynamic_cache or took >= spec.persist_min_s):
+    if not (spec.persist or took >= spec.persist_min_s):
         return
     from engine.cache.disk import DiskStore
 

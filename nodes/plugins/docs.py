@@ -19,8 +19,11 @@ __all__ = ["plugin_markdown"]
 def _demote(page: str) -> str:
     # Node pages start at "#"; inside the plugin page they become sections one level down.
     lines = []
+    in_code = False
     for line in page.splitlines():
-        lines.append("#" + line if line.startswith("#") else line)
+        if line.startswith("```"):
+            in_code = not in_code
+        lines.append("#" + line if line.startswith("#") and not in_code else line)
     return "\n".join(lines)
 
 

@@ -25,9 +25,13 @@ from typing import Any
 from nodes.plugins.errors import ManifestError, PluginEnvironmentError
 from nodes.plugins.manifest import PluginPackage, is_local_wheel
 
-__all__ = ["PLUGIN_ENV_VAR", "build_runtime_env", "code_paths", "describe_runtime_env"]
+__all__ = ["PIN_SECONDS", "PLUGIN_ENV_VAR", "build_runtime_env", "code_paths", "describe_runtime_env", "pin"]
 
 PLUGIN_ENV_VAR = "RAYWEAVE_PLUGIN"
+# Ray deletes an uploaded package once nothing references it; a job-level env is referenced by its job, but a
+# per-task env only by a temporary pin (10 minutes by default). Plugin packages are pinned for a week, and
+# re-pinned whenever a plugin is (re)loaded, so a server can run a plugin node long after loading it.
+PIN_SECONDS = 7 * 24 * 3600
 _EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
 
 
@@ -117,6 +121,14 @@ def _upload(path: Path, scratch_dir: str) -> str:
     return uri
 
 
+def pin(runtime_env: dict[str, Any], expiration_s: int = PIN_SECONDS) -> None:
+    """Keep the uploaded packages of a runtime environment in the cluster for `expiration_s` more seconds."""
+    from ray._private.runtime_env import packaging
+
+    for uri in runtime_env.get("py_modules", ()):
+        packaging.pin_runtime_env_uri(uri, expiration_s=expiration_s)
+
+
 def build_runtime_env(
     package: PluginPackage, dependencies: Sequence[PluginPackage] = (), *, scratch_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -138,6 +150,7 @@ def build_runtime_env(
     with tempfile.TemporaryDirectory(prefix="rayweave-upload-") as scratch:
         try:
             env["py_modules"] = [_upload(Path(p), str(scratch_dir or scratch)) for p in env["py_modules"]]
+            pin(env)
         except Exception as exc:  # Ray raises RuntimeEnvSetupError, ValueError or OSError here
             raise PluginEnvironmentError(
                 f"plugin {package.ref}: uploading its code to the Ray cluster failed: {exc}"

@@ -121,9 +121,11 @@ def _status_style(status: str) -> str:
 class LiveView:
     """Node states kept up to date from run events, rendered as a Rich table."""
 
-    def __init__(self, workflow: str) -> None:
+    def __init__(self, workflow: str, nodes: list[str] | None = None) -> None:
         self.workflow = workflow
         self.rows: dict[str, dict[str, Any]] = {}
+        for node in nodes or ():  # listed up front, in plan order, so the table does not jump around
+            self.rows[node] = {"status": "pending", "attempt": 1, "progress": "", "detail": ""}
 
     def apply(self, event: Any) -> None:
         """Fold one event into the table."""
@@ -213,7 +215,7 @@ def run_command(
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
-        result = _follow(handle, plan.name, console, live=not as_json)
+        result = _follow(handle, plan.name, console, live=not as_json, nodes=_node_ids(plan))
         if as_json:
             print(json.dumps(result.to_json(), default=repr))
         else:
@@ -226,14 +228,18 @@ def run_command(
             shutdown_ray()
 
 
-def _follow(handle: Any, workflow: str, console: Any, *, live: bool) -> Any:
+def _node_ids(plan: Any) -> list[str]:
+    return [m.id for p in plan.nodes for m in (p.members or (p,))]
+
+
+def _follow(handle: Any, workflow: str, console: Any, *, live: bool, nodes: list[str] | None = None) -> Any:
     """Wait for the run, showing node states live when `live`; Ctrl-C cancels the run."""
     try:
         if not live:
             return handle.result()
         from rich.live import Live
 
-        view = LiveView(workflow)
+        view = LiveView(workflow, nodes)
         with Live(view.render(), console=console, refresh_per_second=8, transient=False) as display:
             for event in handle.events(poll_s=0.25):
                 view.apply(event)
@@ -242,6 +248,33 @@ def _follow(handle: Any, workflow: str, console: Any, *, live: bool) -> Any:
     except KeyboardInterrupt:
         handle.cancel()
         return handle.result()
+
+
+def run_live(
+    workflow: Any, inputs: dict[str, Any] | None = None, *, settings: Any = None, executor: Any = None
+) -> Any:
+    """Run `workflow` showing its node states live in the terminal, print its outputs, return the result.
+
+    For scripts and demos (`examples/quickstart.py`); Ray is started (loopback only) when not connected.
+    """
+    from rich.console import Console
+
+    from cluster.settings import Settings
+    from engine.execution.api import compile_for_run, submit
+
+    settings = settings or Settings()
+    if executor is None:
+        from cluster.ray_runtime import ensure_ray
+        from engine.execution.executor import RayExecutor
+
+        ensure_ray(settings)
+        executor = RayExecutor()
+    console = Console()
+    plan = compile_for_run(workflow)
+    handle = submit(plan, inputs, settings=settings, executor=executor)
+    result = _follow(handle, plan.name, console, live=True, nodes=_node_ids(plan))
+    _print_outputs(console, result)
+    return result
 
 
 def _print_outputs(console: Any, result: Any) -> None:

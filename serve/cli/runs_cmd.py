@@ -1,10 +1,337 @@
-"""Commands of `rayweave` (module runs_cmd); see register()."""
+"""`rayweave runs ...`: look at durable runs in the store, cancel them, resume orphaned ones.
+
+```
+rayweave runs list [--status S]... [--workflow ID] [--limit N] [--json]
+rayweave runs show RUN_ID [--json]
+rayweave runs events RUN_ID [--after SEQ] [--follow] [--json]
+rayweave runs cancel RUN_ID [--json]
+rayweave runs resume [RUN_ID] [--stale-after S] [--force] [--wait/--no-wait] [--timeout S] [--json]
+```
+Every command reads the installation's store (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`; `--url`
+overrides) and result store (`{home}/results`; `--results` overrides). Exit status: 0 on success, 1 when the run
+is unknown or the operation failed, 2 on bad usage.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from engine.store import Store
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Database URL (default: RAYWEAVE_DATABASE_URL, or SQLite under RAYWEAVE_HOME)."
+    ),
+]
+ResultsOption = Annotated[
+    str | None,
+    typer.Option("--results", help="Result store directory or URI (default: {RAYWEAVE_HOME}/results)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+RunIdArg = Annotated[str, typer.Argument(help="The run id (see `rayweave runs list`).")]
+
+
+def _settings() -> Any:
+    from cluster.settings import Settings
+
+    return Settings()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _open(url: str | None) -> Store:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.store import MigrationError, open_store
+
+    try:
+        return open_store(url or _settings().resolved_database_url)
+    except (ValueError, ImportError) as exc:
+        _fail(f"cannot use database URL: {exc}", 2)
+    except (MigrationError, SQLAlchemyError) as exc:
+        _fail(f"cannot open the database: {exc}")
+    raise AssertionError("unreachable")  # _fail always exits
+
+
+def _results(uri: str | None) -> Any:
+    from engine.durable.results import ResultStore, default_results_uri
+
+    return ResultStore(uri or default_results_uri(_settings()))
+
+
+def _get_run(store: Store, run_id: str) -> Any:
+    from engine.store import NotFoundError
+
+    try:
+        return store.runs.get(run_id)
+    except NotFoundError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "workflow_id": run.workflow_id,
+        "workflow_version": run.workflow_version,
+        "workflow": (run.document or {}).get("name") if run.document else None,
+        "owner": run.owner,
+        "coordinator": run.coordinator,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "heartbeat_at": _iso(run.heartbeat_at),
+        "error": run.error,
+        "last_seq": run.last_seq,
+    }
+
+
+def _plain(value: Any) -> Any:
+    from engine.execution.events import _jsonable
+
+    for name in ("to_pylist", "tolist"):
+        method = getattr(value, name, None)
+        if callable(method):
+            return _jsonable(method())
+    return _jsonable(value)
+
+
+def list_command(
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Only runs in this status (repeatable).")
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", help="Only runs of this stored workflow.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 50,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, newest first."""
+    store = _open(url)
+    try:
+        page = store.runs.list(status=status or None, workflow_id=workflow, limit=limit)
+    finally:
+        store.close()
+    rows = [_run_json(r) for r in page.items]
+    if as_json:
+        typer.echo(json.dumps({"runs": rows, "next_cursor": page.next_cursor}, indent=2))
+        return
+    if not rows:
+        typer.echo("no runs")
+        return
+    for row in rows:
+        name = row["workflow"] or row["workflow_id"] or "-"
+        typer.echo(f"{row['id']}  {row['status']:<10} {name:<30} {row['created_at']}")
+
+
+def show_command(
+    run_id: RunIdArg, url: UrlOption = None, results: ResultsOption = None, as_json: JsonOption = False
+) -> None:
+    """A run: its status, every node's state and attempts, and its outputs (from the result store)."""
+    from engine.durable.stored import stored_outputs
+
+    store = _open(url)
+    try:
+        run = _get_run(store, run_id)
+        attempts = store.node_runs.list(run_id)
+        outputs = stored_outputs(store, _results(results), run_id) if run.status == "succeeded" else {}
+    finally:
+        store.close()
+    data = _run_json(run)
+    data["nodes"] = [
+        {
+            "node": a.node_id,
+            "attempt": a.attempt,
+            "type": a.node_type,
+            "status": a.status,
+            "cache_hit": a.cache_hit,
+            "started_at": _iso(a.started_at),
+            "finished_at": _iso(a.finished_at),
+            "error": a.error,
+            "result_location": a.result_location,
+        }
+        for a in attempts
+    ]
+    data["outputs"] = {k: _plain(v) for k, v in outputs.items()}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"run {run.id}: {run.status}")
+    for node in data["nodes"]:
+        error = (
+            f"  {node['error'].get('type', '')}: {node['error'].get('message', '')}" if node["error"] else ""
+        )
+        typer.echo(f"  {node['node']:<24} attempt {node['attempt']}  {node['status']}{error}")
+    for name, value in data["outputs"].items():
+        typer.echo(f"  output {name} = {value!r}")
+    if run.error:
+        typer.echo(f"  error: {json.dumps(run.error)}")
+
+
+def events_command(
+    run_id: RunIdArg,
+    after: Annotated[int, typer.Option("--after", min=0, help="Only events after this sequence number.")] = 0,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep printing new events until the run ends.")
+    ] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's events, in sequence order (with `--json`: one JSON document holding the list)."""
+    store = _open(url)
+    collected: list[dict[str, Any]] = []
+    try:
+        _get_run(store, run_id)
+        while True:
+            rows = store.events.read(run_id, after=after)
+            for row in rows:
+                after = row.seq
+                item = {
+                    "seq": row.seq,
+                    "type": row.type,
+                    "node": row.node_id,
+                    "time": _iso(row.created_at),
+                    "payload": row.payload,
+                }
+                if as_json:
+                    collected.append(item)
+                else:
+                    node = f" {row.node_id}" if row.node_id else ""
+                    typer.echo(f"{row.seq:>6} {_iso(row.created_at)} {row.type}{node}")
+            if not follow or (
+                not rows and store.runs.get(run_id).status in ("succeeded", "failed", "cancelled")
+            ):
+                break
+            if not rows:
+                time.sleep(0.5)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
+
+
+def cancel_command(run_id: RunIdArg, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Cancel a queued or running run: it is marked cancelled, and its coordinator stops its nodes at its next
+    heartbeat."""
+    from engine.store import ACTIVE_STATUSES, RunStateError
+
+    store = _open(url)
+    try:
+        run = _get_run(store, run_id)
+        try:
+            run = store.runs.update_status(run_id, "cancelled", only_from=ACTIVE_STATUSES)
+        except RunStateError:
+            _fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, "status": run.status}))
+    else:
+        typer.echo(f"run {run_id} cancelled")
+
+
+def resume_command(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Resume only this run (default: every orphaned run).")
+    ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            "--stale-after", min=0.0, help="Seconds without a heartbeat after which a run is orphaned."
+        ),
+    ] = 10.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Take RUN_ID over even if its heartbeat is recent (its coordinator is gone)."
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="Wait for the resumed runs to end (needed with an embedded Ray)."
+        ),
+    ] = True,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Give up waiting after this many seconds.")
+    ] = None,
+    url: UrlOption = None,
+    results: ResultsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resume orphaned runs (those whose coordinator stopped heartbeating); finished nodes are not run again."""
+    from engine.durable.recovery import recover
+    from engine.durable.runner import DurableRunner
+
+    if force and run_id is None:
+        _fail("--force needs a RUN_ID (it takes over a run whatever its heartbeat says)", 2)
+    settings = _settings()
+    store = _open(url)
+    statuses: dict[str, str] = {}
+    try:
+        if run_id is not None:
+            run = _get_run(store, run_id)
+            if run.status not in ("queued", "running"):
+                _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
+        runner = DurableRunner(settings, store=store, results=_results(results))
+        handles: dict[str, Any] = {}
+        resumed = recover(
+            runner=runner,
+            stale_after_s=0.0 if force else stale_after,
+            run_ids=[run_id] if run_id is not None else None,
+            handles=handles,
+        )
+        if run_id is not None and run_id not in resumed:
+            run = store.runs.get(run_id)
+            _fail(
+                f"run {run_id!r} was not resumed: it is {run.status}, last heartbeat {_iso(run.heartbeat_at)} from "
+                f"{run.coordinator or 'no coordinator'}; it is still owned or another sweep took it (wait "
+                f"{stale_after:g} s after its coordinator died, or pass --force if you know it is gone)"
+            )
+        for rid in resumed:
+            statuses[rid] = "running"
+            if wait:
+                try:
+                    statuses[rid] = str(handles[rid].result(timeout).status)
+                except TimeoutError:
+                    statuses[rid] = "running"
+    finally:
+        store.close()
+    failed = any(s in ("failed", "cancelled") for s in statuses.values())
+    if as_json:
+        typer.echo(json.dumps({"resumed": list(statuses), "runs": statuses}, indent=2))
+    elif not statuses:
+        typer.echo("no orphaned runs")
+    else:
+        for rid, status in statuses.items():
+            typer.echo(f"resumed run {rid}: {status}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rayweave` app."""
-    del app
+    """Add `rayweave runs ...` to the `rayweave` app."""
+    runs = typer.Typer(
+        name="runs", help="Durable runs: list, show, events, cancel, resume.", no_args_is_help=True
+    )
+    runs.command("list")(list_command)
+    runs.command("show")(show_command)
+    runs.command("events")(events_command)
+    runs.command("cancel")(cancel_command)
+    runs.command("resume")(resume_command)
+    app.add_typer(runs, name="runs")

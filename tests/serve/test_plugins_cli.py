@@ -130,3 +130,21 @@ def test_docs_documents_every_node_read_inside_the_plugin_environment(
     assert out.startswith("# Plugin `greeter` 0.1.0")
     assert "`greeter/greet@0`" in out and "who to greet" in out and "| `name` |" in out
     assert "greeter.nodes" not in sys.modules
+
+
+def test_list_shows_plugins_found_in_plugin_dirs_and_reports_broken_ones(tmp_path: Path) -> None:
+    dirs = tmp_path / "plugin-dirs"
+    _run(tmp_path / "home", "plugins", "new", "found-here", "--dir", str(dirs))
+    _run(tmp_path / "home", "plugins", "new", "broken", "--dir", str(dirs))
+    (dirs / "broken" / "rayweave-plugin.toml").write_text(
+        'name = "broken"\nversion = "1"\nmodules = ["broken"]\n'
+    )
+    result = CliRunner().invoke(
+        build_app(),
+        ["plugins", "list", "--json"],
+        env={"RAYWEAVE_HOME": str(tmp_path / "home"), "RAYWEAVE_PLUGIN_DIRS": json.dumps([str(dirs)])},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [(p["name"], p["origin"]) for p in data["plugins"]] == [("found-here", "directory")]
+    assert len(data["problems"]) == 1 and "field 'version'" in data["problems"][0]

@@ -17,7 +17,8 @@ from tests.engine.execution import sample_nodes as s
 def counted_chain(marker: Path, scale: int = 2) -> Workflow:
     wf = Workflow("cached")
     x = wf.input("x", "Int")
-    a = wf.add("a", s.counted, x=x, params={"marker": str(marker)})
+    # 20 ms: intermediate results go to the durable cache only when recomputing them costs something.
+    a = wf.add("a", s.counted, x=x, params={"marker": str(marker), "seconds": 0.02})
     wf.output("out", wf.add("b", s.add, a=a, b=scale))
     return wf
 
@@ -58,6 +59,17 @@ def test_changed_inputs_or_params_miss_the_cache(settings: Settings, tmp_path: P
     result = engine.run(counted_chain(marker, scale=5), {"x": 2}, settings=settings, executor="local")
     assert result.outputs == {"out": 7} and runs(marker) == 2
     assert result.nodes["a"].status is NodeStatus.CACHED
+
+
+def test_tiny_intermediate_results_are_not_written_to_disk(settings: Settings, tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+    wf = Workflow("tiny")
+    a = wf.add("a", s.counted, x=1, params={"marker": str(marker)})
+    wf.output("out", wf.add("b", s.add, a=a, b=1))
+    engine.run(wf, None, settings=settings, executor="local")
+    types = ResultCache.for_settings(settings).stats()["disk"].by_type
+    assert "t/add@1" in types  # the output node is always kept
+    assert "t/counted@1" not in types  # a sub-millisecond intermediate is cheaper to recompute
 
 
 def test_cache_off_runs_everything(settings: Settings, tmp_path: Path) -> None:

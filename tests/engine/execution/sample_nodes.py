@@ -58,10 +58,11 @@ def flaky(x: int, *, marker: str, failures: int = 2) -> int:
 
 
 @node(plugin="t")
-def counted(x: int, *, marker: str) -> int:
-    """Appends a line to `marker` each time it runs (to count executions), returns x."""
+def counted(x: int, *, marker: str, seconds: float = 0.0) -> int:
+    """Appends a line to `marker` each time it runs (to count executions), sleeps `seconds`, returns x."""
     with Path(marker).open("a") as f:
         f.write("run\n")
+    time.sleep(seconds)
     return x
 
 

@@ -278,3 +278,30 @@ def test_missing_and_mistyped_inputs_are_rejected(settings: Settings) -> None:
         run_local(chain(), {}, settings)
     with pytest.raises(WorkflowInputError, match="expects Int"):
         run_local(chain(), {"x": "three"}, settings)
+
+
+def test_event_sink_receives_every_event_in_order(settings: Settings) -> None:
+    class ListSink:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def write(self, events: Any) -> None:
+            self.events.extend(events)
+
+    sink = ListSink()
+    seen: list[Event] = []
+    run_local(chain(), {"x": 1}, settings, sink=sink, on_event=seen.append)
+    assert [e.seq for e in sink.events] == [e.seq for e in seen] == list(range(1, len(seen) + 1))
+
+
+def test_fused_chain_reports_each_member(settings: Settings) -> None:
+    wf = Workflow("fused")
+    a = wf.add("a", "builtin/add@1", a=1, b=2)
+    b = wf.add("b", "builtin/multiply@1", a=a, b=10)
+    wf.output("out", b)
+    result = run_local(wf, None, settings, optimize=True)
+    assert result.outputs == {"out": 30}
+    assert {n: r.status for n, r in result.nodes.items()} == {
+        "a": NodeStatus.SUCCEEDED,
+        "b": NodeStatus.SUCCEEDED,
+    }

@@ -28,9 +28,13 @@ def run_ray(wf: Workflow, inputs: dict[str, Any] | None, settings: Settings, **k
     return engine.run(wf, inputs, settings=settings, **kw)
 
 
+@pytest.mark.slow
 def test_independent_nodes_run_in_parallel(settings: Settings) -> None:
     wf = Workflow("parallel")
-    naps = [wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.6}) for i in range(4)]
+    # Half a CPU each: the four fit in the session's 4 CPUs even if another test left a task behind.
+    naps = [
+        wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.6}, resources={"num_cpus": 0.5}) for i in range(4)
+    ]
     for i, n in enumerate(naps):
         wf.output(f"out{i}", n)
     run_ray(wf, None, settings)  # warm the workers
@@ -101,6 +105,17 @@ def test_cancel_stops_running_and_queued_nodes(settings: Settings) -> None:
     assert result.nodes["second"].status is NodeStatus.CANCELLED
 
 
+def test_fail_fast_cancels_the_rest_on_ray(settings: Settings) -> None:
+    wf = Workflow("ff")
+    wf.output("bad", wf.add("bad", s.boom, x=1))
+    wf.output("slow", wf.add("slow", s.nap, x=2, params={"seconds": 30.0}))
+    started = time.monotonic()
+    result = run_ray(wf, None, settings, fail_fast=True)
+    assert time.monotonic() - started < 10
+    assert result.status is RunStatus.FAILED
+    assert result.nodes["slow"].status is NodeStatus.CANCELLED
+
+
 def test_map_and_skip_on_ray(settings: Settings) -> None:
     wf = Workflow("map_skip")
     items = wf.input("items", "List[Int]")
@@ -113,6 +128,33 @@ def test_map_and_skip_on_ray(settings: Settings) -> None:
     assert result.outputs["taken"] == [1, 4, 9, 16]
     assert result.nodes["total"].status is NodeStatus.SKIPPED
     assert result.nodes["m[3].sq"].status is NodeStatus.SUCCEEDED
+
+
+def test_nested_map_and_fused_nodes_on_ray(settings: Settings) -> None:
+    inner = {
+        "format": "rayweave.workflow/1",
+        "name": "row",
+        "inputs": {"item": {"type": "List[Int]"}},
+        "nodes": {
+            "m": {
+                "type": "builtin/map@1",
+                "in": {"items": "$inputs.item"},
+                "params": {"workflow": square_doc()},
+            }
+        },
+        "outputs": {"out": "m.out"},
+    }
+    wf = Workflow("grid")
+    items = wf.input("items", "List[List[Int]]")
+    grid = wf.add("outer", "builtin/map@1", items=items, params={"workflow": inner})
+    wf.output("grid", grid)
+    # Two cheap nodes in a row: the optimizer fuses them into one task; each is still reported.
+    first = wf.add("first", "builtin/add@1", a=1, b=2)
+    wf.output("fused", wf.add("second", "builtin/multiply@1", a=first, b=10))
+    result = run_ray(wf, {"items": [[1, 2], [3]]}, settings)
+    assert result.outputs == {"grid": [[1, 4], [9]], "fused": 30}
+    assert result.nodes["outer[0].m[1].sq"].status is NodeStatus.SUCCEEDED
+    assert result.nodes["first"].status is result.nodes["second"].status is NodeStatus.SUCCEEDED
 
 
 def test_circuit_breaker_is_shared_across_runs(settings: Settings) -> None:

@@ -141,3 +141,21 @@ def test_republishing_changed_content_under_one_version_is_refused(tmp_path: Pat
         publish(src, tmp_path / "index")
     with pytest.raises(PluginIndexError, match="cannot fetch"):
         PluginIndex("http://127.0.0.1:9/nothing", timeout_s=2).entries()
+
+
+def test_zip_archives_install_and_entries_escaping_the_archive_are_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    src = write_plugin(tmp_path / "src", "zipped", "1.0.0", CODE)
+    good = tmp_path / "zipped-1.0.0.zip"
+    with zipfile.ZipFile(good, "w") as archive:
+        for path in sorted(src.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"zipped-1.0.0/{path.relative_to(src).as_posix()}")
+    assert PluginHome(tmp_path / "home").install(good).ref == "zipped@1.0.0"
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../outside.txt", "x")
+    with pytest.raises(PluginInstallError, match=r"'../outside.txt' points outside"):
+        extract_archive(evil, tmp_path / "unpacked")
+    assert not (tmp_path / "outside.txt").exists()

@@ -9,6 +9,7 @@ Ray task whose `runtime_env` option is the definition's.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +100,64 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load(
     assert "plugin broken@1.0.0" in message and "'broken.nodes'" in message
     assert "No module named 'no_such_library_anywhere'" in message
     assert not catalog.find(plugin="broken")
+
+
+def test_plugin_nodes_are_tested_in_their_environment_with_type_checks(
+    loaded: tuple[Catalog, LoadReport], tmp_path: Path
+) -> None:
+    from nodes.errors import NodeInputError
+    from nodes.plugins.scaffold import new_plugin
+    from nodes.plugins.testing import load_plugin, run_plugin_node
+
+    catalog, _ = loaded
+    with pytest.raises(NodeInputError, match="x"):
+        run_plugin_node(catalog.get("acme/score@1"), {"x": "three"})
+    definitions = load_plugin(new_plugin("hello", tmp_path))
+    assert run_plugin_node(definitions["hello/greet@0"], {"name": "Ada"}).value == "Hello, Ada!"
+
+
+def test_install_and_remove_while_running_keep_earlier_catalogs_working(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    from nodes.errors import UnknownNodeTypeError
+    from nodes.plugins.home import PluginHome
+    from nodes.plugins.live import LivePlugins
+
+    live = LivePlugins(PluginHome(tmp_path / "home"))
+    src = tmp_path / "src"
+    for version, factor in (("1.0.0", 1), ("2.0.0", 2)):
+        live.install(write_plugin(src, "acme", version, SCORE % factor, package="acme_score"))
+    before = live.catalog()
+    v1 = before.get("acme/score@1")
+    assert live.remove("acme", "1.0.0") == ["acme@1.0.0"]
+    shutil.rmtree(src / "acme-1.0.0")  # not even the source is left on disk
+    after = live.catalog()
+    with pytest.raises(UnknownNodeTypeError, match=r"acme/score@1.*acme/score@2 \(version 2.0.0\)"):
+        after.get("acme/score@1")
+    assert before.get("acme/score@1") is v1  # a workflow compiled before the remove still resolves it ...
+    assert run_on_ray(v1, {"x": 5.0}) == {
+        "out": {"value": 5.0, "mode": ""}
+    }  # ... and its run finishes with it
+    broken = write_plugin(src, "broken", "1.0.0", "import no_such_library_anywhere\n")
+    with pytest.raises(PluginImportError, match=r"broken@1\.0\.0"):
+        live.install(broken)
+    assert [p.ref for p in live.home.installed()] == ["acme@2.0.0"]  # a plugin that cannot load is not kept
+
+
+def test_a_requirement_that_does_not_install_is_reported_for_that_plugin(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    from nodes.plugins import PluginEnvironmentError
+
+    corrupt = tmp_path / "corrupt" / "badlib-1.0.0-py3-none-any.whl"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"this is not a zip file")
+    bad = write_plugin(tmp_path, "badreq", "1.0.0", SEES, wheels={f"wheels/{corrupt.name}": corrupt})
+    good = write_plugin(tmp_path, "fine", "1.0.0", SCORE % 3, package="fine_score")
+    report = load_plugins([open_plugin_dir(bad), open_plugin_dir(good)], timeout_s=240)
+    assert sorted(report.loaded) == ["fine@1.0.0"]
+    error = report.failed["badreq@1.0.0"]
+    assert isinstance(error, PluginEnvironmentError)
+    assert "plugin badreq@1.0.0" in str(error) and "runtime environment could not be built" in str(error)

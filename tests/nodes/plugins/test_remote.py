@@ -98,3 +98,17 @@ def test_an_import_error_names_plugin_module_and_cause(tmp_path: Path) -> None:
     message = str(info.value)
     assert "plugin broken@1.0.0" in message and "'no_such_module_for_sure'" in message
     assert "ModuleNotFoundError" in message
+
+
+def test_plugin_docs_nest_node_pages_without_touching_code_blocks(
+    plugin_defs: list[PluginNodeDefinition], tmp_path: Path
+) -> None:
+    from nodes.plugins.docs import plugin_markdown
+
+    [definition] = plugin_defs
+    definition.example = "```python\n# a comment in an example\n```"
+    text = plugin_markdown(open_plugin_dir(tmp_path / "acme-2.1.0").manifest, plugin_defs)
+    assert text.startswith("# Plugin `acme` 2.1.0\n")
+    assert "\n## `acme/score@2`\n" in text and "\n### Inputs\n" in text
+    assert "\n# a comment in an example\n" in text
+    assert "| `x` | `Float` |" in text

@@ -1,0 +1,155 @@
+"""The recovery sweep: find runs whose coordinator is gone and resume them.
+
+A durable run's coordinator heartbeats into the store every `heartbeat_s` (2 s by default). A run still queued or
+running whose last heartbeat is older than `stale_after_s` (10 s by default) has lost its coordinator — it was
+killed, its node died, the whole Ray cluster went down, or the process that submitted it died before handing it
+over. `recover()` claims each such run atomically (`store.runs.claim`: of several sweeps, in one process or many,
+exactly one wins a run) and resumes it with `DurableRunner.resume`, which does not execute again any node that
+already succeeded.
+
+Sweeps run at `rayweave serve` start-up and periodically (`start_recovery(settings)` starts a background thread
+that does both; the server calls it from its lifespan and stops it at shutdown), and on demand with
+`rayweave runs resume`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from engine.durable.errors import NotResumableError
+from engine.durable.sink import coordinator_label
+
+_log = logging.getLogger("rayweave.durable")
+
+#: A run whose heartbeat is older than this many seconds is taken to have lost its coordinator.
+DEFAULT_STALE_AFTER_S = 10.0
+#: Seconds between two periodic sweeps.
+DEFAULT_INTERVAL_S = 5.0
+
+
+def _runner_for(target: Any, runner: Any) -> Any:
+    from engine.durable.runner import DurableRunner
+
+    if runner is not None:
+        return runner
+    if hasattr(target, "runs") and hasattr(target, "engine"):  # a Store
+        from cluster.settings import Settings
+
+        return DurableRunner(Settings(), store=target)
+    return DurableRunner(target)
+
+
+def recover(
+    target: Any = None,
+    *,
+    runner: Any = None,
+    stale_after_s: float = DEFAULT_STALE_AFTER_S,
+    run_ids: Collection[str] | None = None,
+    limit: int = 100,
+    handles: dict[str, Any] | None = None,
+) -> list[str]:
+    """Resume every stale run (or only those in `run_ids`); returns the ids of the runs this call resumed.
+
+    `target`: the `Settings` of the installation or an open `Store` (or pass a configured `runner`, a
+    `DurableRunner`, to choose the result store, executor and catalog). `stale_after_s=0` takes over any active
+    run regardless of its heartbeat — only for an operator who knows its coordinator is gone. `handles`, when
+    given, receives the `RunHandle` of each resumed run. A run that cannot be resumed (its document no longer
+    compiles, its node definitions are gone) is marked failed with the reason, so later sweeps do not retry it.
+    """
+    runner = _runner_for(target, runner)
+    store = runner.store
+    older_than = timedelta(seconds=stale_after_s)
+    candidates = store.runs.stale(older_than, limit=limit)
+    if run_ids is not None:
+        wanted = set(run_ids)
+        candidates = [r for r in candidates if r.id in wanted]
+    label = coordinator_label()
+    resumed: list[str] = []
+    for run in candidates:
+        if not store.runs.claim(run.id, label, older_than):
+            continue  # another sweep took it, or its coordinator came back
+        try:
+            handle = runner.resume(run.id)
+        except NotResumableError as exc:
+            _log.error("run %s cannot be resumed and is marked failed: %s", run.id, exc)
+            _fail(store, run.id, str(exc))
+            continue
+        except Exception as exc:  # e.g. Ray unreachable: the run stays active and a later sweep retries it
+            _log.warning("run %s could not be resumed now (%s); a later sweep will retry", run.id, exc)
+            continue
+        if handles is not None:
+            handles[run.id] = handle
+        resumed.append(run.id)
+        _log.info("resumed run %s", run.id)
+    return resumed
+
+
+def _fail(store: Any, run_id: str, reason: str) -> None:
+    from engine.store import ACTIVE_STATUSES, RunStateError
+
+    with contextlib.suppress(RunStateError):
+        store.runs.update_status(
+            run_id, "failed", only_from=ACTIVE_STATUSES, error={"reason": reason, "failed_nodes": []}
+        )
+
+
+@dataclass
+class RecoverySweeper:
+    """A background thread that runs `recover` at once and then every `interval_s` seconds until `stop()`."""
+
+    runner: Any
+    interval_s: float = DEFAULT_INTERVAL_S
+    stale_after_s: float = DEFAULT_STALE_AFTER_S
+    resumed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> RecoverySweeper:
+        """Start the thread (the first sweep runs immediately); returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="rayweave-recovery", daemon=True)
+            self._thread.start()
+        return self
+
+    def sweep(self) -> list[str]:
+        """One sweep now (also what the thread does each interval)."""
+        ids = recover(runner=self.runner, stale_after_s=self.stale_after_s)
+        self.resumed.extend(ids)
+        return ids
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+            except Exception as exc:  # the database may be briefly away; keep sweeping
+                _log.warning("recovery sweep failed: %s", exc)
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop sweeping and wait for a sweep in progress to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def start_recovery(
+    settings: Any,
+    *,
+    interval_s: float = DEFAULT_INTERVAL_S,
+    stale_after_s: float = DEFAULT_STALE_AFTER_S,
+    runner: Any = None,
+) -> RecoverySweeper:
+    """Start sweeping for `rayweave serve`: call it in the app lifespan's start-up, and `.stop()` at shutdown.
+
+    The first sweep runs at once (in the background thread, so start-up is not delayed), then one every
+    `interval_s` seconds.
+    """
+    from engine.durable.runner import DurableRunner
+
+    return RecoverySweeper(runner or DurableRunner(settings), interval_s, stale_after_s).start()

@@ -1,0 +1,426 @@
+"""`DurableRunner`: runs whose every state lives in the store, and that a recovery sweep can resume.
+
+`DurableRunner(settings).submit(workflow, inputs)` records the run in the store first (status `queued`, the
+canonical document, the inputs), saves what a resume needs (the node definitions the plan uses) in the result
+store, and starts the run with a `StoreEventSink` and a plan whose nodes write their results durably
+(`persist_plan`). From `run.queued` on, events, node attempts and the heartbeat go to the store from the run's
+coordinator.
+
+`resume(run_id)` rebuilds the plan from the stored document, seeds it with the results of the nodes that already
+succeeded (read back from the result store: they are not executed again), and starts it again; its events
+continue the stored sequence. Callers normally do not call it directly: `engine.durable.recovery.recover`
+claims orphaned runs atomically first.
+
+Seeded values travel inline to the coordinator (never `ray.put` by this process), so the resumed run does not
+depend on the process that resumed it staying alive.
+"""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.compile.plan import NodeRef, Plan, PlannedNode
+from engine.durable.errors import NotResumableError, ResultNotFoundError
+from engine.durable.persist import persist_plan
+from engine.durable.results import ResultStore, default_results_uri
+from engine.durable.sink import RESUMED_LEVEL, StoreEventSink
+from engine.execution.events import Event
+from engine.execution.handle import RunHandle
+from engine.execution.runstate import members_of
+
+#: Name of the run-level blob holding what a resume needs besides the document and inputs.
+RESUME_BLOB = "resume.pkl"
+#: Node-run statuses whose stored results a resume may use.
+_DONE = frozenset({"succeeded", "cached", "running"})
+
+
+def workflow_document(workflow: Any) -> dict[str, Any]:
+    """The canonical JSON form of a builder `Workflow`, a `WorkflowDoc`, a dict, or a .json/.yaml path."""
+    if isinstance(workflow, str | Path):
+        from engine.workflow import load_workflow_file
+
+        workflow = load_workflow_file(workflow)
+    if isinstance(workflow, Mapping):
+        return dict(workflow)
+    to_data = getattr(workflow, "to_data", None)
+    if callable(to_data):
+        return dict(to_data())
+    raise TypeError(
+        f"a durable run needs a workflow document (a Workflow, WorkflowDoc, dict or file path), not "
+        f"{type(workflow).__name__}; a compiled Plan cannot be resumed after a crash"
+    )
+
+
+def plan_definitions(plan: Plan) -> dict[str, Any]:
+    """Every node definition a plan uses (fused members and map sub-plans included), by node type id."""
+    found: dict[str, Any] = {}
+
+    def walk(p: Plan) -> None:
+        for planned in p.nodes:
+            for member in members_of(planned):
+                if member.definition is not None:
+                    found[member.type_id] = getattr(member.definition, "inner", member.definition)
+            if planned.subplan is not None:
+                walk(planned.subplan)
+
+    walk(plan)
+    return found
+
+
+class DurableRunner:
+    """Submits and resumes durable runs (see the module docstring).
+
+    `settings`: the installation (database URL, home). `store`: an open `Store` to use (default: opened from
+    `settings.resolved_database_url`). `results`: the result store (a `ResultStore`, a directory or a pyarrow
+    filesystem URI such as `s3://bucket/rayweave`; default `{home}/results`). `executor`: `"ray"` (the default;
+    the cluster's run coordinator owns the run) or `"local"` (in this process, for tests and debugging).
+    `catalog`: node types for compiling (the built-in catalog plus the definitions stored with each run when
+    None). `heartbeat_s`: how often the coordinator heartbeats each run.
+    """
+
+    def __init__(
+        self,
+        settings: Any = None,
+        *,
+        store: Any = None,
+        results: ResultStore | str | Path | None = None,
+        executor: str = "ray",
+        catalog: Any = None,
+        heartbeat_s: float = 2.0,
+    ) -> None:
+        if settings is None:
+            from cluster.settings import Settings
+
+            settings = Settings()
+        self.settings = settings
+        if store is None:
+            from engine.store import open_store
+
+            store = open_store(settings.resolved_database_url)
+        self.store = store
+        if not isinstance(results, ResultStore):
+            results = ResultStore(results if results is not None else default_results_uri(settings))
+        self.results = results
+        if executor not in ("ray", "local"):
+            raise ValueError(f"unknown executor {executor!r} for durable runs; use 'ray' or 'local'")
+        self.executor = executor
+        self.catalog = catalog
+        self.heartbeat_s = heartbeat_s
+
+    @property
+    def database_url(self) -> str:
+        """The URL of the store, with its password (the coordinator connects with it)."""
+        return str(self.store.engine.url.render_as_string(hide_password=False))
+
+    # -- new runs -------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        workflow: Any,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        owner: str = "local",
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        outputs: Sequence[str] | None = None,
+        optimize: bool = True,
+        fail_fast: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> RunHandle:
+        """Record a new run in the store and start it; returns its `RunHandle` at once.
+
+        `workflow` is a builder `Workflow`, a `WorkflowDoc`, its dict form or a file path; with `workflow_id`
+        (and optionally `workflow_version`) it is the stored workflow instead (pass None as `workflow`). A second
+        submit with the same `idempotency_key` returns a handle on the first run instead of starting another.
+        """
+        from engine.compile import compile_workflow
+        from engine.execution.api import resolve_inputs
+
+        if workflow_id is not None:
+            version = (
+                self.store.workflows.get_version(workflow_id, workflow_version)
+                if workflow_version is not None
+                else self.store.workflows.latest(workflow_id)
+            )
+            document, workflow_version = dict(version.document), version.version
+            source: Any = document
+        else:
+            document, source = workflow_document(workflow), workflow
+        catalog = self.catalog
+        plan = compile_workflow(
+            source, catalog, optimize=optimize, outputs=list(outputs) if outputs else None
+        )
+        values = resolve_inputs(plan, inputs)
+        run_id = run_id or uuid.uuid4().hex
+        created = self.store.runs.create(
+            workflow_id=workflow_id,
+            workflow_version=workflow_version,
+            document=None if workflow_id is not None else document,
+            inputs=dict(inputs or {}),
+            owner=owner,
+            idempotency_key=idempotency_key,
+            run_id=run_id,
+        )
+        if not created.created:
+            return self.attach(created.run.id, on_event=on_event)
+        resume_info = {
+            "definitions": plan_definitions(plan),
+            "outputs": list(outputs) if outputs else None,
+            "optimize": optimize,
+            "fail_fast": fail_fast,
+        }
+        self.results.put_blob(run_id, RESUME_BLOB, _dumps(resume_info))
+        return self._start(
+            plan, values, run_id, {}, seq_offset=0, resumed=False, fail_fast=fail_fast, on_event=on_event
+        )
+
+    def run(self, workflow: Any, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """`submit` and wait for the `RunResult`."""
+        timeout = kwargs.pop("timeout", None)
+        return self.submit(workflow, inputs, **kwargs).result(timeout)
+
+    def attach(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
+        """A handle on a run recorded in the store, whoever runs it (events and result come from the store)."""
+        from engine.durable.stored import StoredRun
+
+        return RunHandle(StoredRun(self.store, self.results, run_id), on_event)
+
+    # -- resuming -------------------------------------------------------------------------------------
+
+    def resume(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
+        """Start an unfinished run again, reusing the stored results of its succeeded nodes.
+
+        The caller must own the run (`recover` claims it first); raises `NotResumableError` for a finished run
+        or one whose document or node definitions cannot be found.
+        """
+        from engine.compile import compile_workflow
+        from engine.execution.api import resolve_inputs
+        from engine.store import TERMINAL_STATUSES
+
+        run = self.store.runs.get(run_id)
+        if run.status in TERMINAL_STATUSES:
+            raise NotResumableError(f"run {run_id!r} is already {run.status}; there is nothing to resume")
+        if run.document is not None:
+            document = dict(run.document)
+        elif run.workflow_id is not None and run.workflow_version is not None:
+            document = dict(self.store.workflows.get_version(run.workflow_id, run.workflow_version).document)
+        else:
+            raise NotResumableError(f"run {run_id!r} records no workflow document; it cannot be resumed")
+        info = self._resume_info(run_id)
+        catalog = self._catalog_with(info.get("definitions", {}))
+        outputs = info.get("outputs")
+        try:
+            plan = compile_workflow(
+                document, catalog, optimize=bool(info.get("optimize", True)), outputs=outputs
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NotResumableError(
+                f"run {run_id!r} cannot be resumed: its workflow does not compile here ({exc}); make its node "
+                "types importable (install the plugin, or pass a catalog to DurableRunner)"
+            ) from exc
+        values = resolve_inputs(plan, run.inputs)
+        seeds = self._repair_and_seed(run_id, plan)
+        offset = self.store.events.last_seq(run_id)
+        return self._start(
+            plan,
+            values,
+            run_id,
+            seeds,
+            seq_offset=offset,
+            resumed=True,
+            fail_fast=bool(info.get("fail_fast", False)),
+            on_event=on_event,
+        )
+
+    def _resume_info(self, run_id: str) -> dict[str, Any]:
+        try:
+            info = pickle.loads(self.results.get_blob(run_id, RESUME_BLOB))
+        except ResultNotFoundError:
+            return {}  # e.g. a run created through the API without the runner: the catalog must know its types
+        except Exception as exc:
+            raise NotResumableError(
+                f"run {run_id!r}: the node definitions stored with it cannot be loaded ({exc}); make the modules "
+                "that define its nodes importable in this process"
+            ) from exc
+        return dict(info)
+
+    def _catalog_with(self, definitions: Mapping[str, Any]) -> Any:
+        from nodes import Catalog
+
+        base = self.catalog if self.catalog is not None else Catalog.builtin()
+        if not definitions:
+            return base
+        copy = type(base)(base.definitions(), registry=getattr(base, "registry", None))
+        known = {spec.id for spec in copy.specs()}
+        # A catalog the caller passed wins for the types it knows; the stored definitions fill in the rest.
+        extra = [d for type_id, d in definitions.items() if self.catalog is None or type_id not in known]
+        copy.extend(extra, replace=True)
+        return copy
+
+    def _repair_and_seed(self, run_id: str, plan: Plan) -> dict[str, dict[str, Any]]:
+        """Close the attempts the crash interrupted, and collect the outputs of every finished node.
+
+        An attempt still `running` whose result is in the result store did succeed (its task wrote the result,
+        then the coordinator died before recording it): it is recorded as succeeded. One without a result is
+        recorded as failed (interrupted). Returns seed outputs per top-level plan node (port -> value).
+        """
+        from nodes import SKIP
+
+        node_runs = self.store.node_runs
+        latest = node_runs.latest(run_id)
+        stored: dict[str, bool] = {}
+        for node, row in latest.items():
+            if row.status == "running":
+                if self.results.exists(run_id, node):
+                    location = self.results.location(run_id, node)
+                    node_runs.finish(run_id, node, row.attempt, status="succeeded", result_location=location)
+                    row.status = "succeeded"
+                else:
+                    error = {
+                        "type": "RunInterrupted",
+                        "message": "the run's coordinator was lost while this attempt ran; the run was resumed",
+                    }
+                    node_runs.finish(run_id, node, row.attempt, status="failed", error=error)
+                    row.status = "failed"
+        seeds: dict[str, dict[str, Any]] = {}
+        for planned in plan.nodes:
+            if planned.subplan is not None:
+                continue  # map nodes are recomputed as a whole
+            values: dict[str, Any] = {}
+            for port in planned.outputs:
+                member, member_port = _member_port(planned, port)
+                row = latest.get(member)
+                if row is None:
+                    break
+                if row.status == "skipped":
+                    values[port] = SKIP
+                    continue
+                if row.status not in _DONE:
+                    break
+                if member not in stored:
+                    stored[member] = self.results.exists(run_id, member)
+                if not stored[member]:
+                    break
+                try:
+                    values[port] = self.results.get(run_id, member, (member_port,))[member_port]
+                except ResultNotFoundError:
+                    break
+            else:
+                if planned.outputs:
+                    seeds[planned.id] = values
+        return seeds
+
+    # -- starting -------------------------------------------------------------------------------------
+
+    def _start(
+        self,
+        plan: Plan,
+        values: Mapping[str, Any],
+        run_id: str,
+        seeds: Mapping[str, Mapping[str, Any]],
+        *,
+        seq_offset: int,
+        resumed: bool,
+        fail_fast: bool,
+        on_event: Callable[[Event], None] | None,
+    ) -> RunHandle:
+        from engine.cache.result_cache import CacheHit
+        from engine.execution.api import CachedRun
+
+        todo = _prune(persist_plan(plan, self.results), seeds)
+        sink = StoreEventSink(
+            self.database_url,
+            run_id,
+            results=self.results,
+            seq_offset=seq_offset,
+            heartbeat_s=self.heartbeat_s,
+            resumed=resumed,
+        )
+        hits = {
+            node: CacheHit(RESUMED_LEVEL, values=dict(v)) for node, v in seeds.items() if node in _ids(todo)
+        }
+        output_nodes = frozenset(b.node for b in todo.outputs.values() if isinstance(b, NodeRef))
+        if all(p.id in hits for p in todo.nodes):
+            return RunHandle(CachedRun(run_id, todo, hits, values, sink), on_event)
+        if self.executor == "local":
+            from engine.execution.inprocess import InProcessExecutor
+
+            source: Any = InProcessExecutor().start(
+                todo,
+                values,
+                run_id=run_id,
+                fail_fast=fail_fast,
+                cached=hits,
+                sink=sink,
+                persist_nodes=output_nodes,
+            )
+            return RunHandle(source, on_event)
+        return RunHandle(
+            self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes), on_event
+        )
+
+    def _start_on_ray(
+        self,
+        plan: Plan,
+        values: Mapping[str, Any],
+        run_id: str,
+        hits: Mapping[str, Any],
+        sink: StoreEventSink,
+        fail_fast: bool,
+        output_nodes: frozenset[str],
+    ) -> Any:
+        import ray
+
+        from cluster.ray_runtime import ensure_ray
+        from engine.execution.coordinator import RunOptions
+        from engine.execution.executor import RayExecutor, RayRun
+
+        ensure_ray(self.settings)
+        coordinator = RayExecutor().coordinator()
+        options = RunOptions(fail_fast=fail_fast, persist_nodes=output_nodes, sink=sink)
+        # Inputs and seeds go inline (not ray.put here): objects this process owned would be lost with it.
+        inline_hits = {node: (hit.level, dict(hit.values)) for node, hit in hits.items()}
+        ray.get(coordinator.start_run.remote(run_id, plan, dict(values), inline_hits, options))
+        return RayRun(coordinator, run_id, plan)
+
+
+def _dumps(value: Any) -> bytes:
+    # cloudpickle (shipped with Ray) so definitions written in __main__ or a notebook travel by value.
+    from ray import cloudpickle
+
+    dumps: Any = cloudpickle.dumps
+    return bytes(dumps(value))
+
+
+def _ids(plan: Plan) -> frozenset[str]:
+    return frozenset(p.id for p in plan.nodes)
+
+
+def _member_port(planned: PlannedNode, port: str) -> tuple[str, str]:
+    """The document node and its port behind an output port of a planned node (fused: `"member.port"`)."""
+    if planned.is_fused:
+        member, _, member_port = port.partition(".")
+        return member, member_port
+    return planned.id, port
+
+
+def _prune(plan: Plan, seeds: Mapping[str, Mapping[str, Any]]) -> Plan:
+    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes."""
+    by_id = {p.id: p for p in plan.nodes}
+    keep: set[str] = set()
+    stack = [b.node for b in plan.outputs.values() if isinstance(b, NodeRef)]
+    while stack:
+        node_id = stack.pop()
+        if node_id in keep or node_id not in by_id:
+            continue
+        keep.add(node_id)
+        if node_id not in seeds:
+            stack.extend(by_id[node_id].upstream())
+    return replace(plan, nodes=tuple(p for p in plan.nodes if p.id in keep))

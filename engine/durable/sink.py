@@ -1,0 +1,246 @@
+"""`StoreEventSink`: the executor's `EventSink` that makes a run durable in the store.
+
+The coordinator (or the in-process executor) hands every event of a run to its sink, in order and from one
+thread. This sink appends the events to the store and keeps the run row and the node-run rows (one per attempt:
+status, timings, cache hit, error, result location) in step with them. It also heartbeats the run from the
+process it lives in — the coordinator's — so the recovery sweep can tell a live run from an orphaned one: when
+the coordinator dies, so does its heartbeat thread.
+
+The sink is pickled into the coordinator with the run's options; only its configuration travels (the database
+connection and the heartbeat thread are made in the process that uses them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.durable.results import ResultStore
+from engine.execution.events import Event, _jsonable
+
+_log = logging.getLogger("rayweave.durable")
+
+#: Events that end a run, and the run status each one records.
+_RUN_FINAL = {"run.succeeded": "succeeded", "run.failed": "failed", "run.cancelled": "cancelled"}
+#: Level of a `node.cached` event for a node whose result a resumed run took from the result store.
+RESUMED_LEVEL = "resumed"
+
+
+def coordinator_label() -> str:
+    """Who owns a run right now: `host:pid` of this process (recorded as the run's coordinator)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StoreEventSink:
+    """Persists a run's events and states to the store (see the module docstring).
+
+    `seq_offset`: added to the executor's sequence numbers, so the events of a resumed run continue the stored
+    sequence (the executor numbers each execution from 1). `heartbeat_s`: interval of the run's heartbeat.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        run_id: str,
+        *,
+        results: ResultStore | None = None,
+        seq_offset: int = 0,
+        heartbeat_s: float = 2.0,
+        resumed: bool = False,
+    ) -> None:
+        self.database_url = database_url
+        self.run_id = run_id
+        self.results = results
+        self.seq_offset = seq_offset
+        self.heartbeat_s = heartbeat_s
+        self.resumed = resumed
+        self._init_local()
+
+    def _init_local(self) -> None:
+        self._store: Any = None
+        self._open: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._finished = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "database_url": self.database_url,
+            "run_id": self.run_id,
+            "results": self.results,
+            "seq_offset": self.seq_offset,
+            "heartbeat_s": self.heartbeat_s,
+            "resumed": self.resumed,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_local()
+
+    @property
+    def store(self) -> Any:
+        """The store, opened on first use in this process (the schema was upgraded by whoever made the run)."""
+        if self._store is None:
+            from engine.store import open_store
+
+            self._store = open_store(self.database_url, upgrade=False)
+        return self._store
+
+    # -- EventSink ----------------------------------------------------------------------------------
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Append `events` to the store and apply the state changes they describe."""
+        from engine.store import NewEvent
+
+        batch = [
+            NewEvent(
+                type=str(e.type),
+                node_id=e.node,
+                payload=self._payload(e),
+                created_at=datetime.fromtimestamp(e.time, UTC),
+                seq=e.seq + self.seq_offset,
+            )
+            for e in events
+        ]
+        self.store.events.append(self.run_id, batch)
+        for event in events:
+            try:
+                self._apply(event)
+            except Exception as exc:  # a bookkeeping problem must not kill the run; the events are stored
+                _log.warning(
+                    "run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc
+                )
+
+    def _payload(self, event: Event) -> dict[str, Any]:
+        payload = {str(k): _jsonable(v) for k, v in event.payload.items()}
+        if event.attempt is not None:
+            payload.setdefault("attempt", event.attempt)
+        if self.resumed and str(event.type) in ("run.queued", "run.started"):
+            payload["resumed"] = True
+        return payload
+
+    def _apply(self, event: Event) -> None:
+        kind = str(event.type)
+        at = datetime.fromtimestamp(event.time, UTC)
+        if kind in ("run.queued", "run.started"):
+            self._start_heartbeat()
+            if kind == "run.started":
+                self.store.runs.update_status(
+                    self.run_id,
+                    "running",
+                    only_from=("queued", "running"),
+                    coordinator=coordinator_label(),
+                    at=at,
+                )
+        elif kind in _RUN_FINAL:
+            self._finish_run(_RUN_FINAL[kind], event, at)
+        elif event.node is not None:
+            self._node_event(kind, event, at)
+
+    def _finish_run(self, status: str, event: Event, at: datetime) -> None:
+        from engine.store import RunStateError
+
+        self._stop.set()
+        self._finished = True
+        failed = list(event.payload.get("failed_nodes", []) or [])
+        error = {"failed_nodes": failed, "reason": event.payload.get("reason", "")} if failed else None
+        # Cancelled (or finished) from outside meanwhile: the stored final state stands.
+        with contextlib.suppress(RunStateError):
+            self.store.runs.update_status(
+                self.run_id, status, only_from=("queued", "running"), error=error, at=at
+            )
+
+    # -- node attempts ------------------------------------------------------------------------------
+
+    def _node_event(self, kind: str, event: Event, at: datetime) -> None:
+        node_runs = self.store.node_runs
+        node = str(event.node)
+        node_type = str(event.payload.get("type", ""))
+        if kind == "node.started":
+            self._begin(node, node_type, at)
+        elif kind == "node.retrying":
+            attempt = self._open.get(node) or self._begin(node, node_type, at)
+            retry_error = {
+                "type": event.payload.get("error", ""),
+                "message": event.payload.get("message", ""),
+            }
+            node_runs.finish(self.run_id, node, attempt, status="failed", error=retry_error, at=at)
+            self._open.pop(node, 0)
+            self._begin(node, node_type, at)
+        elif kind == "node.succeeded":
+            attempt = self._open.pop(node, 0) or self._begin(node, node_type, at, keep=False)
+            location = None
+            if self.results is not None and self.results.exists(self.run_id, node):
+                location = self.results.location(self.run_id, node)
+            node_runs.finish(self.run_id, node, attempt, status="succeeded", result_location=location, at=at)
+        elif kind in ("node.failed", "node.cancelled"):
+            status = "failed" if kind == "node.failed" else "cancelled"
+            raw = event.payload.get("error")
+            error = dict(raw) if isinstance(raw, dict) else None
+            attempt = self._open.pop(node, 0)
+            if not attempt:
+                attempt = node_runs.start(
+                    self.run_id, node, node_type=node_type, status=status, at=at
+                ).attempt
+            node_runs.finish(self.run_id, node, attempt, status=status, error=error, at=at)
+        elif kind == "node.skipped":
+            self._record(node, node_type, "skipped", at)
+        elif kind == "node.cached" and event.payload.get("level") != RESUMED_LEVEL:
+            # A node a resumed run took from the result store keeps its earlier succeeded attempt; a real cache
+            # hit is an attempt of its own that did not run.
+            self._record(node, node_type, "cached", at, cache_hit=True)
+
+    def _begin(self, node: str, node_type: str, at: datetime, *, keep: bool = True) -> int:
+        row = self.store.node_runs.start(self.run_id, node, node_type=node_type, at=at)
+        if keep:
+            self._open[node] = row.attempt
+        return int(row.attempt)
+
+    def _record(
+        self, node: str, node_type: str, status: str, at: datetime, *, cache_hit: bool = False
+    ) -> None:
+        row = self.store.node_runs.start(self.run_id, node, node_type=node_type, status=status, at=at)
+        self.store.node_runs.finish(self.run_id, node, row.attempt, status=status, cache_hit=cache_hit, at=at)
+
+    # -- heartbeat ----------------------------------------------------------------------------------
+
+    def _start_heartbeat(self) -> None:
+        if self._beat is not None or self._finished or self.heartbeat_s <= 0:
+            return
+        self.store.runs.heartbeat(self.run_id, coordinator_label())
+        self._beat = threading.Thread(
+            target=self._heartbeat, name=f"rayweave-heartbeat-{self.run_id}", daemon=True
+        )
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        label = coordinator_label()
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self.store.runs.heartbeat(self.run_id, label)
+                cancelled = self.store.runs.get(self.run_id).status == "cancelled"
+            except Exception as exc:  # the database may be briefly away; the next beat tries again
+                _log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
+                continue
+            if cancelled:
+                # `rayweave runs cancel` (or the API) only writes the store: the coordinator learns it here.
+                self._cancel_in_coordinator()
+                return
+
+    def _cancel_in_coordinator(self) -> None:
+        try:
+            import ray
+
+            ray.get_runtime_context().current_actor.cancel.remote(self.run_id)
+        except Exception as exc:  # not inside the coordinator actor (in-process run): nothing to tell
+            _log.info("run %s was cancelled in the store; no coordinator to stop here (%s)", self.run_id, exc)
+
+    def close(self) -> None:
+        """Stop the heartbeat (the run's final event does this too)."""
+        self._stop.set()

@@ -1,0 +1,121 @@
+"""Installed plugins kept loaded in a running process (the server), with install and remove while it runs.
+
+`LivePlugins` holds the loaded node definitions of every installed plugin version and hands out catalog
+snapshots: `catalog()` is a new `Catalog` (built-ins plus plugins) each time, so a workflow compiled before a
+remove keeps the definitions it resolved — and its runs finish with the removed version, whose code stays
+uploaded in the Ray cluster — while workflows validated afterwards no longer find it, and the catalog's error
+lists the versions that exist. Nothing restarts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from packaging.version import Version
+
+from nodes.catalog import Catalog
+from nodes.plugins.errors import PluginError
+from nodes.plugins.home import PluginHome
+from nodes.plugins.loader import LoadReport, load_plugins
+from nodes.plugins.manifest import PluginPackage
+from nodes.plugins.remote import PluginNodeDefinition
+from nodes.plugins.runtime import pin
+
+__all__ = ["LivePlugins"]
+
+
+def _ref_key(ref: str) -> tuple[str, Version]:
+    name, version = ref.rsplit("@", 1)
+    return name, Version(version)
+
+
+class LivePlugins:
+    """The loaded plugins of one plugin home (plus `discovered` ones); thread-safe. Loading needs a connected Ray.
+
+    A server builds one at startup (`LivePlugins(PluginHome(settings.home), discovered=discover(...).packages)`),
+    calls `refresh()`, compiles each workflow against `catalog()`, and serves install/remove through it.
+    """
+
+    def __init__(
+        self,
+        home: PluginHome,
+        *,
+        discovered: Sequence[PluginPackage] = (),
+        base: Callable[[], Catalog] = Catalog.builtin,
+        timeout_s: float = 600.0,
+    ) -> None:
+        self.home = home
+        # Plugins found outside the home (RAYWEAVE_PLUGIN_DIRS, entry points): loaded, but not removable here.
+        self.discovered = list(discovered)
+        self.base = base
+        self.timeout_s = timeout_s
+        self._lock = threading.RLock()
+        self._loaded: dict[str, list[PluginNodeDefinition]] = {}
+        self._failed: dict[str, PluginError] = {}
+
+    @property
+    def failures(self) -> dict[str, PluginError]:
+        """Installed plugin versions that could not be loaded, with their error."""
+        with self._lock:
+            return dict(self._failed)
+
+    @property
+    def loaded(self) -> dict[str, list[PluginNodeDefinition]]:
+        """Loaded plugin versions (`name@version`) and their definitions."""
+        with self._lock:
+            return {ref: list(defs) for ref, defs in self._loaded.items()}
+
+    def refresh(self) -> LoadReport:
+        """Load installed versions not loaded yet, forget versions no longer installed, and re-pin the uploaded
+        code of every loaded version in the cluster (call it at least once per `runtime.PIN_SECONDS`)."""
+        with self._lock:
+            installed = self.home.installed()
+            refs = {p.ref for p in installed}
+            installed += [p for p in self.discovered if p.ref not in refs]
+            refs |= {p.ref for p in installed}
+            for ref in [r for r in self._loaded if r not in refs]:
+                del self._loaded[ref]
+            self._failed = {r: e for r, e in self._failed.items() if r in refs}
+            missing = [p for p in installed if p.ref not in self._loaded and p.ref not in self._failed]
+            report = load_plugins(missing, None, available=installed, timeout_s=self.timeout_s)
+            self._loaded.update(report.loaded)
+            self._failed.update(report.failed)
+            for definitions in self._loaded.values():
+                if definitions:
+                    pin(definitions[0].runtime_env)
+            return report
+
+    def install(self, source: Path, *, replace: bool = False) -> PluginPackage:
+        """Install a plugin directory or archive and load it; if it cannot be loaded it is removed again and
+        its error (`PluginImportError`, `PluginEnvironmentError`, ...) raised."""
+        with self._lock:
+            package = self.home.install(source, replace=replace)
+            self._loaded.pop(package.ref, None)
+            self._failed.pop(package.ref, None)
+            report = self.refresh()
+            error = report.failed.get(package.ref)
+            if error is not None:
+                self.home.remove(package.name, package.version)
+                self._failed.pop(package.ref, None)
+                raise error
+            return package
+
+    def remove(self, name: str, version: str | None = None) -> list[str]:
+        """Remove installed versions; catalogs handed out before keep working, new ones lack them."""
+        with self._lock:
+            removed = self.home.remove(name, version)
+            for ref in removed:
+                self._loaded.pop(ref, None)
+                self._failed.pop(ref, None)
+            return removed
+
+    def catalog(self) -> Catalog:
+        """A new catalog: the base (built-in) node types plus every loaded plugin's, highest version per major."""
+        with self._lock:
+            catalog = self.base()
+            # Higher versions last: within one major the highest version serves the node type ids.
+            for ref in sorted(self._loaded, key=_ref_key):
+                catalog.extend(self._loaded[ref], replace=True)
+            return catalog

@@ -1,0 +1,17 @@
+"""API version 1: one router per resource, assembled here and mounted under `/v1` by `serve.app`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+PREFIX = "/v1"
+
+
+def build_router() -> APIRouter:
+    """The `/v1` router with every resource router included."""
+    from serve.api.v1 import audit, events, keys, nodes, plugins, runs, system, types, workflows
+
+    router = APIRouter(prefix=PREFIX)
+    for module in (system, types, nodes, workflows, runs, events, plugins, keys, audit):
+        router.include_router(module.router)
+    return router

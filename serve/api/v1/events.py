@@ -1,0 +1,84 @@
+"""Live events of a run: `GET /v1/runs/{id}/events` (Server-Sent Events, honours `Last-Event-ID`) and
+`WS /v1/runs/{id}/events?after=SEQ` (one JSON message per event). Both close when the run ends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from engine.store import Store
+from serve.api.v1.runs import owned_run
+from serve.api.v1.schemas import AUTH_ERRORS, NOT_FOUND
+from serve.auth import Principal, authenticate, authorize, require
+from serve.deps import get_context, get_store
+from serve.errors import ApiError, BadRequestError
+from serve.streams import follow_events
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
+
+#: WebSocket close codes: 1000 after the final event; 4000 + HTTP status when the request is refused.
+WS_DONE = 1000
+
+
+@router.get(
+    "/{run_id}/events",
+    summary="Run events (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}}, "description": "One SSE per event."}},
+)
+def stream_events(
+    run_id: str,
+    request: Request,
+    after: int | None = Query(default=None, ge=0, description="Send events with a greater sequence number."),
+    last_event_id: str | None = Header(default=None, description="Resume after this sequence (SSE reconnect)."),
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("runs:read")),
+) -> StreamingResponse:
+    """Every event after `after` (or `Last-Event-ID`), live while the run goes on; the stream ends with it."""
+    owned_run(store, principal, run_id)
+    start = after or 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise BadRequestError(f"Last-Event-ID {last_event_id!r} is not a sequence number")
+        start = max(start, int(last_event_id))
+    poll_s = get_context(request).options.event_poll_s
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"retry: 1000\n\n"
+        async for event in follow_events(store, run_id, start, poll_s=poll_s):
+            data = json.dumps(event, separators=(",", ":"))
+            yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {data}\n\n".encode()
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+@router.websocket("/{run_id}/events")
+async def websocket_events(websocket: WebSocket, run_id: str, after: int = 0) -> None:
+    """The same events as JSON messages; authenticate with the `Authorization` header of the handshake."""
+    from starlette.concurrency import run_in_threadpool
+
+    ctx = get_context(websocket)
+    try:
+        principal = await run_in_threadpool(
+            authenticate, ctx, websocket.headers, action=f"WS {websocket.url.path}"
+        )
+        authorize(ctx, principal, "runs:read")
+        await run_in_threadpool(owned_run, ctx.store, principal, run_id)
+    except ApiError as exc:
+        # Accept first so the client sees why (close code 4000 + HTTP status) instead of a bare 403 handshake.
+        await websocket.accept()
+        await websocket.close(code=4000 + exc.status, reason=exc.detail[:120])
+        return
+    await websocket.accept()
+    try:
+        async for event in follow_events(ctx.store, run_id, max(after, 0), poll_s=ctx.options.event_poll_s):
+            await websocket.send_json(event)
+        await websocket.close(code=WS_DONE)
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,70 @@
+"""API keys: create (the secret is in the response, once), list, revoke. `keys:admin` scope."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from engine.store import NotFoundError as StoreNotFound
+from engine.store import Store
+from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, KeyCreate, KeyCreated, KeyList, KeyOut
+from serve.auth import Principal, check_scopes, require
+from serve.deps import get_store
+from serve.errors import BadRequestError, ForbiddenError, NotFoundError
+
+router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTH_ERRORS)
+
+
+@router.post("", status_code=201, response_model=KeyCreated, summary="Create an API key", responses=INVALID)
+def create_key(
+    body: KeyCreate,
+    request: Request,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("keys:admin")),
+) -> KeyCreated:
+    """Create a key with some of your scopes (admins: any scopes, for any user). The secret is shown once."""
+    try:
+        scopes = check_scopes(body.scopes)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
+    if not principal.is_admin:
+        beyond = sorted(s for s in scopes if not principal.allows(s))
+        if beyond:
+            raise ForbiddenError(f"a key cannot grant scopes it does not have: {beyond}")
+        if body.username is not None:
+            raise ForbiddenError("only admin keys may create keys for other users; drop `username`")
+    user_id = principal.user_id
+    if body.username is not None:
+        try:
+            user_id = store.users.get_by_username(body.username).id
+        except StoreNotFound:
+            user_id = store.users.create(body.username).id
+    key, secret = store.api_keys.create(user_id, name=body.name, scopes=scopes, expires_at=body.expires_at)
+    request.state.audit_target = key.id
+    return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@router.get("", response_model=KeyList, summary="List API keys")
+def list_keys(
+    include_revoked: bool = False,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("keys:admin")),
+) -> KeyList:
+    """Your keys (every key for admins); never the secrets."""
+    user_id = None if principal.is_admin else principal.user_id
+    keys = store.api_keys.list(user_id=user_id, include_revoked=include_revoked)
+    return KeyList(items=[KeyOut.model_validate(k) for k in keys])
+
+
+@router.delete("/{key_id}", status_code=204, summary="Revoke an API key", responses=NOT_FOUND)
+def revoke_key(
+    key_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("keys:admin"))
+) -> Response:
+    """Revoke a key; it stops working at once."""
+    try:
+        key = store.api_keys.get(key_id)
+    except StoreNotFound:
+        key = None
+    if key is None or not principal.owns(key.user_id):
+        raise NotFoundError(f"API key {key_id!r} does not exist; GET /v1/keys lists yours")
+    store.api_keys.revoke(key_id)
+    return Response(status_code=204)

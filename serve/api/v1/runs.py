@@ -1,0 +1,209 @@
+"""Runs: start (202, idempotent), list with filters and pages, status with every node, outputs, cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from engine.store import IdempotencyConflictError, Store
+from engine.store import NotFoundError as StoreNotFound
+from serve.api.v1.schemas import (
+    AUTH_ERRORS,
+    INVALID,
+    NOT_FOUND,
+    NodeState,
+    Problem,
+    RunAccepted,
+    RunCreate,
+    RunDetail,
+    RunList,
+    RunOutputs,
+    RunSummary,
+)
+from serve.api.v1.workflows import owned_workflow
+from serve.auth import Principal, require
+from serve.deps import get_launcher, get_store
+from serve.errors import BadRequestError, ConflictError, NotFoundError
+from serve.runs import RunLauncher
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def owned_run(store: Store, principal: Principal, run_id: str) -> Any:
+    """The run if it exists and the principal may see it; another owner's run is 404 too."""
+    try:
+        run = store.runs.get(run_id)
+    except StoreNotFound:
+        run = None
+    if run is None or not principal.owns(run.owner):
+        raise NotFoundError(f"run {run_id!r} does not exist; GET /v1/runs lists yours")
+    return run
+
+
+def _links(run_id: str) -> dict[str, str]:
+    base = f"/v1/runs/{run_id}"
+    return {"self": base, "outputs": f"{base}/outputs", "events": f"{base}/events", "cancel": f"{base}/cancel"}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunAccepted,
+    summary="Start a run",
+    responses={
+        **INVALID,
+        **NOT_FOUND,
+        200: {"model": RunAccepted, "description": "Idempotent repeat: the run created earlier."},
+        409: {"model": Problem, "description": "Idempotency-Key reused for a different request."},
+    },
+)
+def create_run(
+    body: RunCreate,
+    request: Request,
+    idempotency_key: str | None = Header(
+        default=None, max_length=200, description="Repeat a request safely: the same key returns the same run."
+    ),
+    store: Store = Depends(get_store),
+    launcher: RunLauncher = Depends(get_launcher),
+    principal: Principal = Depends(require("runs:write")),
+) -> JSONResponse:
+    """Start a run of a stored workflow (`workflow_id`, optional `version`) or of an inline `workflow`."""
+    if (body.workflow_id is None) == (body.workflow is None):
+        raise BadRequestError("give exactly one of workflow_id (a stored workflow) or workflow (an inline document)")
+    if body.workflow is not None and body.version is not None:
+        raise BadRequestError("version applies to stored workflows only; drop it or use workflow_id")
+    if body.workflow_id is not None:
+        wf = owned_workflow(store, principal, body.workflow_id)
+        version = body.version or wf.latest_version
+        try:
+            document = store.workflows.get_version(wf.id, version).document
+        except StoreNotFound:
+            raise NotFoundError(f"workflow {wf.id!r} has no version {version}; see its /versions") from None
+    else:
+        document, version = body.workflow, None
+    try:
+        launched = launcher.launch(
+            owner=principal.user_id,
+            document=document or {},
+            inputs=body.inputs,
+            workflow_id=body.workflow_id,
+            workflow_version=version,
+            idempotency_key=idempotency_key,
+        )
+    except IdempotencyConflictError as exc:
+        raise ConflictError(str(exc)) from None
+    run = launched.run
+    request.state.audit_target = run.id
+    accepted = RunAccepted(id=run.id, status=run.status, created=launched.created, links=_links(run.id))
+    return JSONResponse(
+        accepted.model_dump(),
+        status_code=202 if launched.created else 200,
+        headers={"Location": f"/v1/runs/{run.id}"},
+    )
+
+
+@router.get("", response_model=RunList, summary="List runs")
+def list_runs(
+    workflow_id: str | None = Query(default=None),
+    status: list[str] | None = Query(default=None, description=f"One or more of {', '.join(RUN_STATUSES)}."),
+    created_after: datetime | None = Query(default=None),
+    created_before: datetime | None = Query(default=None),
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = Query(default=None, description="The next_cursor of the previous page."),
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("runs:read")),
+) -> RunList:
+    """Your runs (every owner's for admin keys), newest first, filtered and paged."""
+    bad = sorted(set(status or ()) - set(RUN_STATUSES))
+    if bad:
+        raise BadRequestError(f"unknown status {bad}; statuses are {list(RUN_STATUSES)}")
+    try:
+        page = store.runs.list(
+            workflow_id=workflow_id,
+            status=status or None,
+            owner=None if principal.is_admin else principal.user_id,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            cursor=cursor,
+        )
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
+    return RunList(items=[RunSummary.model_validate(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+def _node_states(store: Store, run: Any) -> list[NodeState]:
+    attempts: dict[str, int] = {}
+    latest: dict[str, Any] = {}
+    for row in store.node_runs.list(run.id):
+        attempts[row.node_id] = attempts.get(row.node_id, 0) + 1
+        latest[row.node_id] = row
+    document = run.document
+    if document is None and run.workflow_id is not None and run.workflow_version is not None:
+        document = store.workflows.get_version(run.workflow_id, run.workflow_version).document
+    declared = dict((document or {}).get("nodes") or {})
+    states = []
+    for node_id in sorted(set(declared) | set(latest)):
+        row = latest.get(node_id)
+        node_type = str((declared.get(node_id) or {}).get("type", "")) or (row.node_type if row else "")
+        if row is None:
+            states.append(NodeState(node=node_id, type=node_type, status="pending", attempts=0))
+            continue
+        duration = (
+            (row.finished_at - row.started_at).total_seconds() if row.finished_at and row.started_at else None
+        )
+        states.append(
+            NodeState(
+                node=node_id,
+                type=node_type,
+                status=row.status,
+                attempts=attempts[node_id],
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                duration_s=duration,
+                error=row.error,
+            )
+        )
+    return states
+
+
+@router.get("/{run_id}", response_model=RunDetail, summary="Run status", responses=NOT_FOUND)
+def get_run(
+    run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
+) -> RunDetail:
+    """The run's status with every node's state, timings, attempts and errors."""
+    run = owned_run(store, principal, run_id)
+    summary = RunSummary.model_validate(run).model_dump()
+    return RunDetail(
+        **summary, inputs=run.inputs, error=run.error, last_seq=run.last_seq, nodes=_node_states(store, run)
+    )
+
+
+@router.get("/{run_id}/outputs", response_model=RunOutputs, summary="Run outputs", responses=NOT_FOUND)
+def get_outputs(
+    run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
+) -> RunOutputs:
+    """The workflow outputs of a succeeded run (empty before)."""
+    run = owned_run(store, principal, run_id)
+    return RunOutputs(id=run.id, status=run.status, outputs=run.outputs or {})
+
+
+@router.post(
+    "/{run_id}/cancel", status_code=202, response_model=RunSummary, summary="Cancel a run", responses=NOT_FOUND
+)
+def cancel_run(
+    run_id: str,
+    store: Store = Depends(get_store),
+    launcher: RunLauncher = Depends(get_launcher),
+    principal: Principal = Depends(require("runs:write")),
+) -> RunSummary:
+    """Ask the run to stop; it ends `cancelled` (a finished run is left as it is)."""
+    run = owned_run(store, principal, run_id)
+    if run.status in ("queued", "running"):
+        launcher.cancel(run_id)
+    return RunSummary.model_validate(store.runs.get(run_id))

@@ -1,0 +1,366 @@
+"""Request and response models of API version 1 (frozen once released: only compatible additions).
+
+Requests forbid unknown fields, so a typo is a 422 naming the field instead of a silently ignored value.
+Workflow documents travel as plain JSON objects (`rayweave.workflow/1`); the compiler validates them and
+answers with diagnostics, which carry more precise locations than a schema error could.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXAMPLE_WORKFLOW: dict[str, Any] = {
+    "format": "rayweave.workflow/1",
+    "name": "add-two",
+    "inputs": {"a": {"type": "Int"}, "b": {"type": "Int"}},
+    "nodes": {"sum": {"type": "builtin/add@1", "in": {"a": "$inputs.a", "b": "$inputs.b"}}},
+    "outputs": {"total": "sum"},
+}
+
+WorkflowDocument = dict[str, Any]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error of the API has this shape (`application/problem+json`)."""
+
+    type: str = Field(description="A URI naming the kind of problem; stable, clients may match on it.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong in this request and what to do about it.")
+    instance: str = Field(default="", description="The request path.")
+    request_id: str = Field(default="", description="The id of the request (also in the X-Request-Id header).")
+    diagnostics: list[dict[str, Any]] | None = Field(
+        default=None, description="For invalid workflows: the validator's diagnostics."
+    )
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="For requests that do not match the schema: one entry per bad field."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "https://rayweave.dev/problems/not-found",
+                "title": "Not found",
+                "status": 404,
+                "detail": "workflow 'abc' does not exist (or was deleted); list workflows to find it",
+                "instance": "/v1/workflows/abc",
+                "request_id": "4f1c2a...",
+            }
+        }
+    )
+
+
+class Health(_Response):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+    version: str = Field(description="The rayweave version of this server.")
+
+
+class Readiness(_Response):
+    """Readiness: whether the database and Ray are reachable."""
+
+    status: Literal["ready", "not-ready"]
+    database: bool
+    ray: bool
+    detail: str = ""
+
+
+class TypeCheckRequest(_Request):
+    """Is a value of type `source` accepted by a port of type `target`?"""
+
+    source: str = Field(description="Type text, e.g. `List[Int]`.", examples=["Int"])
+    target: str = Field(description="Type text, e.g. `List[Float] | Null`.", examples=["Float"])
+
+
+class TypeCheckResponse(_Response):
+    """The answer: `assignable` when the ports connect without a conversion node."""
+
+    source: str
+    target: str
+    assignable: bool
+    subtype: bool = Field(description="True when `source` is a subtype of `target` (no coercion at all).")
+    reason: str
+    coercion: dict[str, Any] | None = Field(
+        default=None, description="The coercion (kind identity/implicit/explicit, cost, steps), if one exists."
+    )
+
+
+class NodeList(_Response):
+    """The node catalog."""
+
+    nodes: list[dict[str, Any]] = Field(description="Node specs: ports with types, params, docs.")
+
+
+class Diagnostic(_Response):
+    """One problem found in a workflow, located by node, port and/or field."""
+
+    code: str
+    severity: Literal["error", "warning", "note"]
+    title: str = ""
+    message: str
+    node: str | None = None
+    port: str | None = None
+    field: str | None = None
+    hint: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class ValidateRequest(_Request):
+    """A workflow document to validate."""
+
+    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+
+
+class ValidateResponse(_Response):
+    """The diagnostics; `valid` is true when none of them is an error."""
+
+    valid: bool
+    diagnostics: list[Diagnostic]
+
+
+class WorkflowCreate(_Request):
+    """A new workflow (it becomes version 1)."""
+
+    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+    name: str | None = Field(default=None, max_length=200, description="Defaults to the document's `name`.")
+    message: str = Field(default="", max_length=2000, description="A note stored with the version.")
+
+
+class WorkflowUpdate(_Request):
+    """A new version of a workflow; send `If-Match: <current version>`."""
+
+    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+    message: str = Field(default="", max_length=2000)
+
+
+class WorkflowSummary(_Response):
+    """A stored workflow without its document."""
+
+    id: str
+    name: str
+    owner: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowList(_Response):
+    """A page of workflows, most recently updated first."""
+
+    items: list[WorkflowSummary]
+    next_offset: int | None = Field(default=None, description="Pass as `offset` for the next page.")
+
+
+class WorkflowVersionOut(_Response):
+    """One immutable version of a workflow, with its document."""
+
+    workflow_id: str
+    name: str
+    version: int
+    content_hash: str
+    author: str
+    message: str
+    created_at: datetime
+    workflow: WorkflowDocument
+
+
+class VersionSummary(_Response):
+    """One version in a workflow's history."""
+
+    version: int
+    content_hash: str
+    author: str
+    message: str
+    created_at: datetime
+
+
+class VersionList(_Response):
+    """Every version of a workflow, newest first."""
+
+    workflow_id: str
+    items: list[VersionSummary]
+
+
+class RunCreate(_Request):
+    """Start a run: of a stored workflow (`workflow_id`, optional `version`) or of an inline `workflow`."""
+
+    workflow_id: str | None = Field(default=None, examples=["0f3c..."])
+    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    workflow: WorkflowDocument | None = Field(default=None, description="An inline document (not stored).")
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"a": 1, "b": 2}])
+
+
+class RunAccepted(_Response):
+    """The run was accepted (or, with a repeated `Idempotency-Key`, found)."""
+
+    id: str
+    status: str
+    created: bool = Field(description="False when the Idempotency-Key matched an earlier request.")
+    links: dict[str, str]
+
+
+class RunSummary(_Response):
+    """A run without its node details."""
+
+    id: str
+    workflow_id: str | None
+    workflow_version: int | None
+    status: str
+    owner: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunList(_Response):
+    """A page of runs, newest first."""
+
+    items: list[RunSummary]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
+
+
+class NodeState(_Response):
+    """The state of one node of a run (its latest attempt)."""
+
+    node: str
+    type: str
+    status: str
+    attempts: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    error: dict[str, Any] | None = None
+
+
+class RunDetail(RunSummary):
+    """A run with every node's state, timings, attempts and errors."""
+
+    inputs: dict[str, Any]
+    error: dict[str, Any] | None
+    last_seq: int = Field(description="Sequence number of the newest event (resume event streams after it).")
+    nodes: list[NodeState]
+
+
+class RunOutputs(_Response):
+    """The outputs of a run (empty until it succeeds)."""
+
+    id: str
+    status: str
+    outputs: dict[str, Any]
+
+
+class RunEvent(_Response):
+    """One event of a run (`run.*`, `node.*`), numbered from 1 per run."""
+
+    run_id: str
+    seq: int
+    type: str
+    node: str | None
+    attempt: int | None
+    time: float
+    payload: dict[str, Any]
+
+
+class PluginOut(_Response):
+    """An installed plugin version."""
+
+    name: str
+    version: str
+    enabled: bool
+    installed_at: datetime
+    manifest: dict[str, Any]
+
+
+class PluginList(_Response):
+    """Installed plugin versions."""
+
+    items: list[PluginOut]
+
+
+class PluginInstall(_Request):
+    """Install a plugin from a directory or archive on the server's file system."""
+
+    source: str = Field(description="Path of a plugin directory or archive, as the server sees it.")
+    replace: bool = Field(default=False, description="Reinstall a version that is already installed.")
+
+
+class KeyCreate(_Request):
+    """A new API key. Its secret is returned once, in the response to this request."""
+
+    name: str = Field(default="", max_length=200, examples=["ci"])
+    scopes: list[str] = Field(default_factory=list, examples=[["workflows:read", "runs:write"]])
+    expires_at: datetime | None = Field(default=None, description="When the key stops working (UTC).")
+    username: str | None = Field(
+        default=None, max_length=200, description="Admin only: create the key for this user (created if new)."
+    )
+
+
+class KeyOut(_Response):
+    """An API key without its secret."""
+
+    id: str
+    name: str
+    prefix: str
+    user_id: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """The created key; `key` is the secret, shown only now."""
+
+    key: str = Field(description="The secret API key; store it now, it cannot be shown again.")
+
+
+class KeyList(_Response):
+    """API keys (never secrets)."""
+
+    items: list[KeyOut]
+
+
+class AuditEntryOut(_Response):
+    """One audit log entry."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    resource_type: str
+    resource_id: str
+    outcome: str
+    details: dict[str, Any]
+
+
+class AuditList(_Response):
+    """Audit entries, newest first."""
+
+    items: list[AuditEntryOut]
+    next_before_id: int | None = None
+
+
+#: Documented error responses shared by the protected routes.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, malformed, unknown, expired or revoked API key."},
+    403: {"model": Problem, "description": "The API key lacks the scope."},
+    429: {"model": Problem, "description": "Rate limit exceeded; see Retry-After."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such resource."}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Invalid request or workflow (with diagnostics)."}
+}

@@ -1,0 +1,243 @@
+"""Workflows: validate, create, list, get (latest), update (optimistic, `If-Match`), delete, versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from engine.store import Store, VersionConflictError
+from engine.store import NotFoundError as StoreNotFound
+from nodes import Catalog
+from serve.api.v1.schemas import (
+    AUTH_ERRORS,
+    INVALID,
+    NOT_FOUND,
+    Diagnostic,
+    Problem,
+    ValidateRequest,
+    ValidateResponse,
+    VersionList,
+    VersionSummary,
+    WorkflowCreate,
+    WorkflowList,
+    WorkflowSummary,
+    WorkflowUpdate,
+    WorkflowVersionOut,
+)
+from serve.auth import Principal, require
+from serve.deps import get_catalog, get_store
+from serve.errors import (
+    BadRequestError,
+    InvalidWorkflowError,
+    NotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+)
+
+router = APIRouter(prefix="/workflows", tags=["workflows"], responses=AUTH_ERRORS)
+
+
+def diagnose(document: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
+    """The validator's diagnostics of a document, as JSON."""
+    from engine.compile import validate
+
+    return [d.to_json() for d in validate(document, catalog)]
+
+
+def require_valid(document: dict[str, Any], catalog: Catalog) -> None:
+    """Raise `InvalidWorkflowError` (422 with diagnostics) unless the document has no errors."""
+    diagnostics = diagnose(document, catalog)
+    errors = [d for d in diagnostics if d["severity"] == "error"]
+    if errors:
+        name = document.get("name", "?") if isinstance(document, dict) else "?"
+        raise InvalidWorkflowError(
+            f"workflow {name!r} has {len(errors)} error(s); the diagnostics say where — fix them and resend",
+            diagnostics,
+        )
+
+
+def owned_workflow(store: Store, principal: Principal, workflow_id: str) -> Any:
+    """The workflow record if it exists and the principal may see it; another owner's workflow is 404 too."""
+    try:
+        wf = store.workflows.get(workflow_id)
+    except StoreNotFound:
+        wf = None
+    if wf is None or not principal.owns(wf.owner):
+        raise NotFoundError(f"workflow {workflow_id!r} does not exist; GET /v1/workflows lists yours")
+    return wf
+
+
+def _version_out(wf: Any, version: Any) -> WorkflowVersionOut:
+    return WorkflowVersionOut(
+        workflow_id=version.workflow_id,
+        name=wf.name,
+        version=version.version,
+        content_hash=version.content_hash,
+        author=version.author,
+        message=version.message,
+        created_at=version.created_at,
+        workflow=version.document,
+    )
+
+
+@router.post("/validate", response_model=ValidateResponse, summary="Validate a workflow")
+def validate_workflow(
+    body: ValidateRequest,
+    catalog: Catalog = Depends(get_catalog),
+    _: Principal = Depends(require("workflows:read")),
+) -> ValidateResponse:
+    """Diagnostics for a graph; nothing is stored."""
+    diagnostics = diagnose(body.workflow, catalog)
+    return ValidateResponse(
+        valid=not any(d["severity"] == "error" for d in diagnostics),
+        diagnostics=[Diagnostic(**d) for d in diagnostics],
+    )
+
+
+@router.post(
+    "",
+    response_model=WorkflowVersionOut,
+    status_code=201,
+    summary="Create a workflow",
+    responses=INVALID,
+)
+def create_workflow(
+    body: WorkflowCreate,
+    request: Request,
+    response: Response,
+    store: Store = Depends(get_store),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(require("workflows:write")),
+) -> WorkflowVersionOut:
+    """Store a new workflow as version 1 (it must validate)."""
+    require_valid(body.workflow, catalog)
+    version = store.workflows.create(
+        body.workflow, name=body.name, owner=principal.user_id, author=principal.username, message=body.message
+    )
+    request.state.audit_target = version.workflow_id
+    wf = store.workflows.get(version.workflow_id)
+    response.headers["Location"] = f"/v1/workflows/{wf.id}"
+    response.headers["ETag"] = f'"{version.version}"'
+    return _version_out(wf, version)
+
+
+@router.get("", response_model=WorkflowList, summary="List workflows")
+def list_workflows(
+    name: str | None = Query(default=None, description="Only workflows with this name."),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("workflows:read")),
+) -> WorkflowList:
+    """Your workflows (every owner's for admin keys), most recently updated first."""
+    owner = None if principal.is_admin else principal.user_id
+    rows = store.workflows.list(owner=owner, name=name, limit=limit + 1, offset=offset)
+    more = len(rows) > limit
+    return WorkflowList(
+        items=[WorkflowSummary.model_validate(r) for r in rows[:limit]],
+        next_offset=offset + limit if more else None,
+    )
+
+
+@router.get("/{workflow_id}", response_model=WorkflowVersionOut, summary="Get a workflow", responses=NOT_FOUND)
+def get_workflow(
+    workflow_id: str,
+    response: Response,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("workflows:read")),
+) -> WorkflowVersionOut:
+    """The latest version of a workflow; its `ETag` is the version number (send it as `If-Match` to update)."""
+    wf = owned_workflow(store, principal, workflow_id)
+    version = store.workflows.latest(workflow_id)
+    response.headers["ETag"] = f'"{version.version}"'
+    return _version_out(wf, version)
+
+
+def _parse_if_match(value: str | None, workflow_id: str) -> int:
+    if value is None:
+        raise PreconditionRequiredError(
+            f"updating workflow {workflow_id!r} needs `If-Match: <version>` (the ETag of GET "
+            f"/v1/workflows/{workflow_id}), so concurrent edits are not lost"
+        )
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise BadRequestError(f"If-Match {value!r} is not a version number; send the ETag, e.g. If-Match: \"3\"")
+    return int(text)
+
+
+@router.put(
+    "/{workflow_id}",
+    response_model=WorkflowVersionOut,
+    summary="Save a new version",
+    responses={
+        **NOT_FOUND,
+        **INVALID,
+        412: {"model": Problem, "description": "If-Match is not the latest version."},
+        428: {"model": Problem, "description": "If-Match missing."},
+    },
+)
+def update_workflow(
+    workflow_id: str,
+    body: WorkflowUpdate,
+    response: Response,
+    if_match: str | None = Header(default=None, description="The version being replaced (its ETag)."),
+    store: Store = Depends(get_store),
+    catalog: Catalog = Depends(get_catalog),
+    principal: Principal = Depends(require("workflows:write")),
+) -> WorkflowVersionOut:
+    """Store the document as the next version, only if `If-Match` names the current latest version."""
+    wf = owned_workflow(store, principal, workflow_id)
+    expected = _parse_if_match(if_match, workflow_id)
+    require_valid(body.workflow, catalog)
+    try:
+        version = store.workflows.save(
+            workflow_id, body.workflow, expected_version=expected, author=principal.username, message=body.message
+        )
+    except VersionConflictError as exc:
+        raise PreconditionFailedError(str(exc)) from None
+    response.headers["ETag"] = f'"{version.version}"'
+    return _version_out(wf, version)
+
+
+@router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow", responses=NOT_FOUND)
+def delete_workflow(
+    workflow_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("workflows:write"))
+) -> Response:
+    """Remove a workflow from listings; its versions stay readable by the runs that used them."""
+    owned_workflow(store, principal, workflow_id)
+    store.workflows.delete(workflow_id)
+    return Response(status_code=204)
+
+
+@router.get("/{workflow_id}/versions", response_model=VersionList, summary="Version history", responses=NOT_FOUND)
+def list_versions(
+    workflow_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("workflows:read"))
+) -> VersionList:
+    """Every version of a workflow, newest first."""
+    owned_workflow(store, principal, workflow_id)
+    return VersionList(
+        workflow_id=workflow_id,
+        items=[VersionSummary.model_validate(v) for v in store.workflows.history(workflow_id)],
+    )
+
+
+@router.get(
+    "/{workflow_id}/versions/{version}",
+    response_model=WorkflowVersionOut,
+    summary="One version",
+    responses=NOT_FOUND,
+)
+def get_version(
+    workflow_id: str,
+    version: int,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("workflows:read")),
+) -> WorkflowVersionOut:
+    """One version of a workflow, with its document."""
+    wf = owned_workflow(store, principal, workflow_id)
+    try:
+        row = store.workflows.get_version(workflow_id, version)
+    except StoreNotFound:
+        raise NotFoundError(f"workflow {workflow_id!r} has no version {version}; see its /versions") from None
+    return _version_out(wf, row)

@@ -1,0 +1,140 @@
+"""`create_app`: the FastAPI application of rayweave's HTTP API.
+
+A factory with a lifespan: nothing happens at import time; the store is opened, the catalog built and the
+first-start admin key created when the app starts. Versions are routers under their own prefix (`/v1` now),
+so a `/v2` can be mounted beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from serve.auth import Principal, require
+from serve.config import ServeOptions
+from serve.middleware import ApiMiddleware
+from serve.problems import install_problem_handlers
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
+    from engine.store import Store
+    from nodes import Catalog
+
+DESCRIPTION = """\
+Typed, durable workflow graphs on Ray. Authenticate with `Authorization: Bearer <API key>`
+(the first start writes an admin key to `{home}/admin.key`). Errors are `application/problem+json`.
+Live events: `WS /v1/runs/{id}/events?after=SEQ` (JSON messages) or SSE on `GET /v1/runs/{id}/events`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    catalog: Catalog | None = None,
+    options: ServeOptions | None = None,
+) -> FastAPI:
+    """Build the API app. `store`/`catalog` may be given (tests, embedding); otherwise the lifespan opens
+    the store at `settings.resolved_database_url` and builds the built-in catalog plus installed plugins."""
+    opts = options or ServeOptions()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
+        app.state.rayweave = ctx
+        try:
+            yield
+        finally:
+            ctx.launcher.close()
+            if store is None:
+                ctx.store.close()
+
+    app = FastAPI(
+        title="rayweave",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    from serve.api.v1 import build_router
+
+    app.include_router(build_router())
+    app.add_api_route(
+        "/metrics",
+        _metrics,
+        methods=["GET"],
+        tags=["system"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+    )
+    app.add_middleware(ApiMiddleware, max_body_bytes=opts.max_body_bytes)
+    return app
+
+
+def _metrics(request: Request, _: Principal = Depends(require("admin"))) -> Response:
+    """Request counts and latencies by route and status, and runs by status."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(request.app.state.rayweave.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _build_context(
+    settings: Settings, opts: ServeOptions, store: Store | None, catalog: Catalog | None
+) -> Any:
+    import typesys
+    from engine.store import open_store
+    from serve.bootstrap import admin_key_path, ensure_admin_key
+    from serve.context import ServerContext
+    from serve.metrics import ApiMetrics
+    from serve.ratelimit import RateLimiter
+    from serve.runs import EngineRunLauncher
+
+    the_store = store if store is not None else open_store(settings.resolved_database_url)
+    the_catalog = catalog if catalog is not None else _default_catalog(settings, the_store)
+    if opts.create_admin_key:
+        secret = ensure_admin_key(the_store, settings.home)
+        if secret is not None and opts.print_admin_key:
+            # Printed once, on the first start only; the file keeps it for the CLI and SDK.
+            print(f"rayweave: created admin API key {secret}\n  (saved to {admin_key_path(settings.home)})")
+    return ServerContext(
+        settings=settings,
+        options=opts,
+        store=the_store,
+        catalog=the_catalog,
+        registry=getattr(the_catalog, "registry", None) or typesys.TypeRegistry.default(),
+        limiter=RateLimiter(opts.rate_per_s, opts.burst),
+        launcher=EngineRunLauncher(the_store, the_catalog, settings, executor=opts.executor),
+        metrics=ApiMetrics(the_store),
+    )
+
+
+def _default_catalog(settings: Settings, store: Store) -> Catalog:
+    from nodes import Catalog
+
+    catalog = Catalog.builtin()
+    try:
+        from nodes.plugins.home import PluginHome
+        from nodes.plugins.loader import load_plugins
+    except ImportError:
+        return catalog
+    try:
+        import ray
+
+        packages = PluginHome(settings.home, records=store.plugins).installed()
+        # Plugin specs are read inside their own runtime environments, which needs Ray.
+        if packages and ray.is_initialized():
+            load_plugins(packages, catalog)
+    except Exception as exc:  # a broken plugin must not keep the API down; the built-ins still work
+        import logging
+
+        logging.getLogger("rayweave.serve").warning("could not load installed plugins: %s", exc)
+    return catalog

@@ -1,0 +1,159 @@
+"""Authentication and authorization, in one place.
+
+Every protected route declares `Depends(require("scope"))`. The dependency reads `Authorization: Bearer <key>`,
+verifies the key with the store (unknown, malformed, expired and revoked keys are all 401), checks the scope
+(403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. Failed authentications
+are written to the audit log here; successful mutations are audited by the middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+from starlette.datastructures import Headers
+
+from serve.context import ServerContext
+from serve.deps import get_context
+from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
+
+#: Every scope a key can hold. `admin` implies all others and lifts tenancy.
+SCOPES = (
+    "workflows:read",
+    "workflows:write",
+    "runs:read",
+    "runs:write",
+    "plugins:admin",
+    "keys:admin",
+    "admin",
+)
+
+#: Shown in OpenAPI so /docs offers an "Authorize" button; the header itself is read in `authenticate`.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rw_...`")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's user, the key and its scopes."""
+
+    user_id: str
+    username: str
+    key_id: str
+    key_prefix: str
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        """Admin keys may do everything and see every owner's workflows and runs."""
+        return "admin" in self.scopes or "*" in self.scopes
+
+    def allows(self, scope: str) -> bool:
+        """Whether the key's scopes cover `scope` (exact, `area:*`, `*` or `admin`)."""
+        from engine.store.api_keys import scope_allows
+
+        return self.is_admin or scope_allows(self.scopes, scope)
+
+    def owns(self, owner: str) -> bool:
+        """Whether a resource of `owner` is visible to this principal (tenancy)."""
+        return self.is_admin or owner == self.user_id
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this principal."""
+        return f"{self.username} (key {self.key_prefix})"
+
+
+def _presented_secret(headers: Headers) -> str:
+    value = headers.get("authorization")
+    if not value:
+        raise UnauthorizedError(
+            "no credentials; send `Authorization: Bearer <API key>` (the admin key is in {home}/admin.key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    scheme, _, secret = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise UnauthorizedError(
+            "malformed Authorization header; use `Authorization: Bearer <API key>`",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_request"'},
+        )
+    return secret.strip()
+
+
+def authenticate(ctx: ServerContext, headers: Headers, *, action: str, request_id: str = "") -> Principal:
+    """The principal of a request's headers; raises `UnauthorizedError` (and audits it) otherwise."""
+    from engine.store import InvalidApiKeyError, NotFoundError
+
+    try:
+        secret = _presented_secret(headers)
+        try:
+            key = ctx.store.api_keys.verify(secret)
+            user = ctx.store.users.get(key.user_id)
+        except (InvalidApiKeyError, NotFoundError) as exc:
+            raise UnauthorizedError(
+                f"{exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
+    except UnauthorizedError as exc:
+        ctx.store.audit.append(
+            "anonymous",
+            "auth.failed",
+            resource_type="request",
+            resource_id=action,
+            outcome="denied",
+            details={"reason": exc.detail, "request_id": request_id},
+        )
+        raise
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        key_id=key.id,
+        key_prefix=key.prefix,
+        scopes=frozenset(key.scopes),
+    )
+
+
+def authorize(ctx: ServerContext, principal: Principal, scope: str) -> None:
+    """Raise 403 when the key lacks `scope`, 429 when its rate budget is spent."""
+    if not principal.allows(scope):
+        raise ForbiddenError(
+            f"API key {principal.key_prefix!r} lacks scope {scope!r}; create a key with that scope "
+            f"(POST /v1/keys) — it has {sorted(principal.scopes) or 'no scopes'}"
+        )
+    wait = ctx.limiter.take(principal.key_id)
+    if wait > 0:
+        retry = ctx.limiter.retry_after_header(wait)
+        raise RateLimitedError(
+            f"API key {principal.key_prefix!r} exceeded {ctx.limiter.rate_per_s:g} requests/s "
+            f"(burst {ctx.limiter.burst}); retry after {retry} s",
+            headers={"Retry-After": retry},
+        )
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and demands `scope`; returns the `Principal`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; scopes are {SCOPES}")
+
+    def dependency(request: Request, _bearer: object = Depends(bearer_scheme)) -> Principal:
+        ctx = get_context(request)
+        action = f"{request.method} {request.url.path}"
+        principal = authenticate(ctx, request.headers, action=action, request_id=_rid(request))
+        request.state.principal = principal
+        authorize(ctx, principal, scope)
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+def check_scopes(requested: Collection[str]) -> list[str]:
+    """Validate scope names given by a client; raises `ValueError` naming the unknown ones."""
+    unknown = sorted(set(requested) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope(s) {unknown}; scopes are {list(SCOPES)}")
+    return sorted(set(requested))
+
+
+def _rid(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))

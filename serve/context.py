@@ -1,0 +1,29 @@
+"""`ServerContext`: everything one API server process holds, built by the app's lifespan and kept in app state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
+    from engine.store import Store
+    from nodes import Catalog
+    from serve.config import ServeOptions
+    from serve.metrics import ApiMetrics
+    from serve.ratelimit import RateLimiter
+    from serve.runs import RunLauncher
+
+
+@dataclass
+class ServerContext:
+    """The settings, store, catalog, type registry, rate limiter, run launcher and metrics of one server."""
+
+    settings: Settings
+    options: ServeOptions
+    store: Store
+    catalog: Catalog
+    registry: Any
+    limiter: RateLimiter
+    launcher: RunLauncher
+    metrics: ApiMetrics

@@ -1,0 +1,65 @@
+"""Nodes and workflows of the durability tests (module-level, so Ray workers and driver subprocesses import
+them). Each node appends one line to `<log>/<node id>` when it finishes its body: the side-effect counter that
+shows how often a node really ran."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from engine.workflow import Workflow
+from nodes import context, node
+
+
+def _count(log: str) -> None:
+    node_id = context.current().node_id
+    with (Path(log) / str(node_id)).open("a") as f:
+        f.write("done\n")
+
+
+@node(plugin="durable_t", cheap=False, cache=False)
+def slow_inc(x: int, *, log: str, seconds: float = 0.0) -> int:
+    """Sleeps `seconds`, counts the execution, returns x + 1."""
+    time.sleep(seconds)
+    _count(log)
+    return x + 1
+
+
+@node(plugin="durable_t", cache=False)
+def add2(a: int, b: int, *, log: str) -> int:
+    """a + b, counted."""
+    _count(log)
+    return a + b
+
+
+@node(
+    plugin="durable_t",
+    cache=False,
+    retries={"max_attempts": 3, "backoff": "fixed", "initial_s": 0.01, "jitter": False},
+)
+def flaky_inc(x: int, *, log: str, failures: int = 1) -> int:
+    """Fails `failures` times (counted in `<log>/<node>.tries`), then returns x + 1 (counted)."""
+    tries = Path(log) / f"{context.current().node_id}.tries"
+    count = int(tries.read_text()) if tries.exists() else 0
+    tries.write_text(str(count + 1))
+    if count < failures:
+        raise ConnectionError(f"transient failure {count + 1}")
+    _count(log)
+    return x + 1
+
+
+def chain(log: Path, *, seconds: float = 0.0, slow: str = "b") -> Workflow:
+    """a -> b -> c on input x, plus d = a + c; node `slow` sleeps `seconds`. Output: d (= 2x + 4)."""
+    wf = Workflow("durable-chain")
+    x = wf.input("x", "Int")
+    a = wf.add("a", slow_inc, x=x, params={"log": str(log), "seconds": seconds if slow == "a" else 0.0})
+    b = wf.add("b", slow_inc, x=a, params={"log": str(log), "seconds": seconds if slow == "b" else 0.0})
+    c = wf.add("c", slow_inc, x=b, params={"log": str(log), "seconds": seconds if slow == "c" else 0.0})
+    d = wf.add("d", add2, a=a, b=c, params={"log": str(log)})
+    wf.output("out", d)
+    return wf
+
+
+def executions(log: Path) -> dict[str, int]:
+    """How many times each node finished its body, by node id."""
+    return {p.name: len(p.read_text().splitlines()) for p in Path(log).iterdir() if "." not in p.name}
