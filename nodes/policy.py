@@ -159,6 +159,10 @@ class Resources:
     def __hash__(self) -> int:
         return hash((self.num_cpus, self.num_gpus, self.memory, tuple(sorted(self.custom.items()))))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A mappingproxy cannot be pickled; rebuild from a plain dict so specs travel with plain `pickle` too.
+        return (Resources, (self.num_cpus, self.num_gpus, self.memory, dict(self.custom)))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Resources):
             return NotImplemented

@@ -109,3 +109,20 @@ class UnavailableError(ApiError, RuntimeError):
     """A dependency (database, Ray) is not reachable."""
 
     status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class ClientError(Exception):
+    """Raised by `serve.client` when the server answers with an error; carries the problem document."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("title") or "request failed"
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.problem = problem
+
+
+class ClientConfigError(ClientError, ValueError):
+    """The client has no API key: pass one, set RAYWEAVE_API_KEY, or run the server once to create admin.key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, {"detail": message})

@@ -36,7 +36,7 @@ class ApiMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 500, "started": False}
+        status_holder = {"status": 500, "started": False, "too_large": False}
         method = scope["method"]
 
         declared = _header(scope, b"content-length")
@@ -53,10 +53,18 @@ class ApiMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    status_holder["too_large"] = True
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
+            if status_holder["too_large"]:
+                # The framework turned our abort into its own error response; answer 413 instead.
+                if message["type"] == "http.response.start" and not status_holder["started"]:
+                    status_holder["started"] = True
+                    await self._too_large(scope, send, request_id)
+                status_holder["status"] = 413
+                return
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
@@ -104,7 +112,7 @@ class ApiMiddleware:
         ctx = getattr(getattr(app, "state", None), "rayweave", None)
         if ctx is None:
             return
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = _template(scope)
         ctx.metrics.observe(method, route, status, time.perf_counter() - started)
         if method in MUTATING and status not in (401,):
             # 401s are audited by the auth dependency, which knows why the credentials failed.
@@ -126,12 +134,33 @@ def _audit(ctx: Any, scope: Scope, method: str, route: str, status: int) -> None
             resource_type=resource_type,
             resource_id=str(state.get("audit_target") or ",".join(f"{k}={v}" for k, v in target.items())),
             outcome=outcome,
-            details={"status": status, "request_id": state.get("request_id", ""), "path": scope.get("path", "")},
+            details={
+                "status": status,
+                "request_id": state.get("request_id", ""),
+                "path": scope.get("path", ""),
+            },
         )
     except Exception:  # the audit must never turn a served request into an error
         import logging
 
-        logging.getLogger("rayweave.serve").exception("could not write the audit entry of %s %s", method, route)
+        logging.getLogger("rayweave.serve").exception(
+            "could not write the audit entry of %s %s", method, route
+        )
+
+
+def _template(scope: Scope) -> str:
+    """The route template (`/v1/runs/{run_id}`) of a matched request; "unmatched" for 404s.
+
+    Rebuilt from the path and its parameters because routers included into routers keep their own paths.
+    """
+    if scope.get("route") is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    params = {str(k): str(v) for k, v in (scope.get("path_params") or {}).items()}
+    for name, value in sorted(params.items(), key=lambda item: -len(item[1])):
+        if value:
+            path = path.replace("/" + value, "/{" + name + "}", 1)
+    return path
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -40,7 +40,13 @@ _STATUS_TITLES = {
 
 
 def problem_body(
-    status: int, detail: str, *, instance: str = "", slug: str | None = None, title: str | None = None, **extra: Any
+    status: int,
+    detail: str,
+    *,
+    instance: str = "",
+    slug: str | None = None,
+    title: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """The JSON body of a problem response."""
     default_slug, default_title = _STATUS_TITLES.get(status, ("error", "Error"))

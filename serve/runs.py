@@ -100,7 +100,9 @@ class StoreEventSink:
             try:
                 self._apply(store, event)
             except Exception as exc:  # status bookkeeping must never break the event log
-                log.warning("run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc)
+                log.warning(
+                    "run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc
+                )
 
     def _apply(self, store: Store, event: Any) -> None:
         kind = str(event.type)
@@ -119,10 +121,17 @@ class StoreEventSink:
             error = _error_of(event.payload)
             attempt = event.attempt or 1
             try:
-                store.node_runs.finish(self.run_id, event.node, attempt, status=_NODE_DONE[kind], error=error, at=at)
+                store.node_runs.finish(
+                    self.run_id, event.node, attempt, status=_NODE_DONE[kind], error=error, at=at
+                )
             except KeyError:
                 store.node_runs.record(
-                    self.run_id, event.node, attempt=attempt, status=_NODE_DONE[kind], error=error, finished_at=at
+                    self.run_id,
+                    event.node,
+                    attempt=attempt,
+                    status=_NODE_DONE[kind],
+                    error=error,
+                    finished_at=at,
                 )
         elif kind in _NODE_INSTANT and event.node:
             store.node_runs.record(
@@ -144,7 +153,9 @@ def to_new_event(event: Any) -> Any:
     payload = dict(data["payload"])
     payload["_attempt"] = data["attempt"]
     payload["_time"] = data["time"]
-    return NewEvent(type=data["type"], node_id=data["node"], payload=payload, created_at=_when(event), seq=event.seq)
+    return NewEvent(
+        type=data["type"], node_id=data["node"], payload=payload, created_at=_when(event), seq=event.seq
+    )
 
 
 def event_json(row: Any) -> dict[str, Any]:
@@ -261,7 +272,11 @@ class EngineRunLauncher:
     def _finish(self, run_id: str, handle: Any) -> None:
         try:
             result = handle.result()
-            final = [e for e in handle.events(after=max(self.store.events.last_seq(run_id), 0)) if e.type.is_run_final]
+            final = [
+                e
+                for e in handle.events(after=max(self.store.events.last_seq(run_id), 0))
+                if e.type.is_run_final
+            ]
             record_final(self.store, run_id, result, final)
         except Exception:
             log.exception("run %s: could not record its end", run_id)

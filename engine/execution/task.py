@@ -100,6 +100,8 @@ class TaskSpec:
     started_delay_s: float = 0.0
     breakers: BreakerClient | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Input values that travel inside the spec rather than as task arguments (everything but ObjectRefs).
+    consts: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TaskEmitter:
@@ -143,7 +145,7 @@ def execute_task(
     `instances` holds class-node instances across calls (a node actor passes its own dict).
     """
     planned = spec.node
-    values = dict(zip(spec.arg_keys, args, strict=True))
+    values = {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}
     started = time.time()
     _start_reporter(spec, emitter, started)
     try:

@@ -21,7 +21,8 @@ DEFAULT_DOCS_DIR = Path("docs/nodes")
 
 
 def _catalog() -> Catalog:
-    # Plugins installed in RAYWEAVE_PLUGIN_DIRS will join here once plugin discovery lands.
+    # The built-in library only: loading installed plugins means starting Ray (each plugin is read inside its
+    # own runtime environment), too heavy for a listing; `rayweave plugins docs` documents plugins.
     return Catalog.builtin()
 
 

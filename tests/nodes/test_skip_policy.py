@@ -113,3 +113,12 @@ def test_delay_is_never_negative_nor_above_the_cap(
     assert 0.0 <= delay <= policy.max_s
     if not jitter:
         assert delay >= min(initial, policy.max_s)
+
+
+def test_resources_survive_plain_pickle() -> None:
+    import pickle
+
+    from nodes import Resources
+
+    resources = Resources(num_cpus=2, custom={"accelerator_a100": 1})
+    assert pickle.loads(pickle.dumps(resources)) == resources

@@ -34,7 +34,9 @@ def stream_events(
     run_id: str,
     request: Request,
     after: int | None = Query(default=None, ge=0, description="Send events with a greater sequence number."),
-    last_event_id: str | None = Header(default=None, description="Resume after this sequence (SSE reconnect)."),
+    last_event_id: str | None = Header(
+        default=None, description="Resume after this sequence (SSE reconnect)."
+    ),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("runs:read")),
 ) -> StreamingResponse:
@@ -54,7 +56,9 @@ def stream_events(
             yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {data}\n\n".encode()
 
     return StreamingResponse(
-        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from engine.store import NotFoundError as StoreNotFound
 from engine.store import Store
-from serve.api.v1.schemas import AUTH_ERRORS, NOT_FOUND, Problem, PluginInstall, PluginList, PluginOut
+from serve.api.v1.schemas import AUTH_ERRORS, NOT_FOUND, PluginInstall, PluginList, PluginOut, Problem
 from serve.auth import Principal, require
 from serve.deps import get_context, get_store
 from serve.errors import BadRequestError, NotFoundError, NotImplementedFeatureError
@@ -79,7 +79,9 @@ def remove_plugin(
     try:
         store.plugins.get(name, version)
     except StoreNotFound:
-        raise NotFoundError(f"plugin {name!r} version {version!r} is not installed; GET /v1/plugins") from None
+        raise NotFoundError(
+            f"plugin {name!r} version {version!r} is not installed; GET /v1/plugins"
+        ) from None
     home = _plugin_home(request)
     try:
         home.remove(name, version)  # type: ignore[attr-defined]

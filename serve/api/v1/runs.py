@@ -47,7 +47,12 @@ def owned_run(store: Store, principal: Principal, run_id: str) -> Any:
 
 def _links(run_id: str) -> dict[str, str]:
     base = f"/v1/runs/{run_id}"
-    return {"self": base, "outputs": f"{base}/outputs", "events": f"{base}/events", "cancel": f"{base}/cancel"}
+    return {
+        "self": base,
+        "outputs": f"{base}/outputs",
+        "events": f"{base}/events",
+        "cancel": f"{base}/cancel",
+    }
 
 
 @router.post(
@@ -66,7 +71,9 @@ def create_run(
     body: RunCreate,
     request: Request,
     idempotency_key: str | None = Header(
-        default=None, max_length=200, description="Repeat a request safely: the same key returns the same run."
+        default=None,
+        max_length=200,
+        description="Repeat a request safely: the same key returns the same run.",
     ),
     store: Store = Depends(get_store),
     launcher: RunLauncher = Depends(get_launcher),
@@ -74,9 +81,12 @@ def create_run(
 ) -> JSONResponse:
     """Start a run of a stored workflow (`workflow_id`, optional `version`) or of an inline `workflow`."""
     if (body.workflow_id is None) == (body.workflow is None):
-        raise BadRequestError("give exactly one of workflow_id (a stored workflow) or workflow (an inline document)")
+        raise BadRequestError(
+            "give exactly one of workflow_id (a stored workflow) or workflow (an inline document)"
+        )
     if body.workflow is not None and body.version is not None:
         raise BadRequestError("version applies to stored workflows only; drop it or use workflow_id")
+    document: dict[str, Any] | None
     if body.workflow_id is not None:
         wf = owned_workflow(store, principal, body.workflow_id)
         version = body.version or wf.latest_version
@@ -140,9 +150,9 @@ def list_runs(
 def _node_states(store: Store, run: Any) -> list[NodeState]:
     attempts: dict[str, int] = {}
     latest: dict[str, Any] = {}
-    for row in store.node_runs.list(run.id):
-        attempts[row.node_id] = attempts.get(row.node_id, 0) + 1
-        latest[row.node_id] = row
+    for attempt in store.node_runs.list(run.id):
+        attempts[attempt.node_id] = attempts.get(attempt.node_id, 0) + 1
+        latest[attempt.node_id] = attempt
     document = run.document
     if document is None and run.workflow_id is not None and run.workflow_version is not None:
         document = store.workflows.get_version(run.workflow_id, run.workflow_version).document
@@ -194,7 +204,11 @@ def get_outputs(
 
 
 @router.post(
-    "/{run_id}/cancel", status_code=202, response_model=RunSummary, summary="Cancel a run", responses=NOT_FOUND
+    "/{run_id}/cancel",
+    status_code=202,
+    response_model=RunSummary,
+    summary="Cancel a run",
+    responses=NOT_FOUND,
 )
 def cancel_run(
     run_id: str,

@@ -39,7 +39,9 @@ class Problem(BaseModel):
     status: int = Field(description="The HTTP status code.")
     detail: str = Field(description="What went wrong in this request and what to do about it.")
     instance: str = Field(default="", description="The request path.")
-    request_id: str = Field(default="", description="The id of the request (also in the X-Request-Id header).")
+    request_id: str = Field(
+        default="", description="The id of the request (also in the X-Request-Id header)."
+    )
     diagnostics: list[dict[str, Any]] | None = Field(
         default=None, description="For invalid workflows: the validator's diagnostics."
     )
@@ -93,7 +95,8 @@ class TypeCheckResponse(_Response):
     subtype: bool = Field(description="True when `source` is a subtype of `target` (no coercion at all).")
     reason: str
     coercion: dict[str, Any] | None = Field(
-        default=None, description="The coercion (kind identity/implicit/explicit, cost, steps), if one exists."
+        default=None,
+        description="The coercion (kind identity/implicit/explicit, cost, steps), if one exists.",
     )
 
 
@@ -121,7 +124,9 @@ class Diagnostic(_Response):
 class ValidateRequest(_Request):
     """A workflow document to validate."""
 
-    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+    workflow: WorkflowDocument = Field(
+        description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW]
+    )
 
 
 class ValidateResponse(_Response):
@@ -134,7 +139,9 @@ class ValidateResponse(_Response):
 class WorkflowCreate(_Request):
     """A new workflow (it becomes version 1)."""
 
-    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+    workflow: WorkflowDocument = Field(
+        description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW]
+    )
     name: str | None = Field(default=None, max_length=200, description="Defaults to the document's `name`.")
     message: str = Field(default="", max_length=2000, description="A note stored with the version.")
 
@@ -142,7 +149,9 @@ class WorkflowCreate(_Request):
 class WorkflowUpdate(_Request):
     """A new version of a workflow; send `If-Match: <current version>`."""
 
-    workflow: WorkflowDocument = Field(description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW])
+    workflow: WorkflowDocument = Field(
+        description="A `rayweave.workflow/1` document.", examples=[EXAMPLE_WORKFLOW]
+    )
     message: str = Field(default="", max_length=2000)
 
 

@@ -50,6 +50,9 @@ def ready(store: Store = Depends(get_store)) -> JSONResponse:
     if not ray_ok:
         problems.append("ray: not connected in this process")
     body = Readiness(
-        status="ready" if database and ray_ok else "not-ready", database=database, ray=ray_ok, detail="; ".join(problems)
+        status="ready" if database and ray_ok else "not-ready",
+        database=database,
+        ray=ray_ok,
+        detail="; ".join(problems),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from engine.store import Store, VersionConflictError
 from engine.store import NotFoundError as StoreNotFound
+from engine.store import Store, VersionConflictError
 from nodes import Catalog
 from serve.api.v1.schemas import (
     AUTH_ERRORS,
@@ -113,7 +113,11 @@ def create_workflow(
     """Store a new workflow as version 1 (it must validate)."""
     require_valid(body.workflow, catalog)
     version = store.workflows.create(
-        body.workflow, name=body.name, owner=principal.user_id, author=principal.username, message=body.message
+        body.workflow,
+        name=body.name,
+        owner=principal.user_id,
+        author=principal.username,
+        message=body.message,
     )
     request.state.audit_target = version.workflow_id
     wf = store.workflows.get(version.workflow_id)
@@ -140,7 +144,9 @@ def list_workflows(
     )
 
 
-@router.get("/{workflow_id}", response_model=WorkflowVersionOut, summary="Get a workflow", responses=NOT_FOUND)
+@router.get(
+    "/{workflow_id}", response_model=WorkflowVersionOut, summary="Get a workflow", responses=NOT_FOUND
+)
 def get_workflow(
     workflow_id: str,
     response: Response,
@@ -162,7 +168,9 @@ def _parse_if_match(value: str | None, workflow_id: str) -> int:
         )
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
-        raise BadRequestError(f"If-Match {value!r} is not a version number; send the ETag, e.g. If-Match: \"3\"")
+        raise BadRequestError(
+            f'If-Match {value!r} is not a version number; send the ETag, e.g. If-Match: "3"'
+        )
     return int(text)
 
 
@@ -192,7 +200,11 @@ def update_workflow(
     require_valid(body.workflow, catalog)
     try:
         version = store.workflows.save(
-            workflow_id, body.workflow, expected_version=expected, author=principal.username, message=body.message
+            workflow_id,
+            body.workflow,
+            expected_version=expected,
+            author=principal.username,
+            message=body.message,
         )
     except VersionConflictError as exc:
         raise PreconditionFailedError(str(exc)) from None
@@ -202,7 +214,9 @@ def update_workflow(
 
 @router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow", responses=NOT_FOUND)
 def delete_workflow(
-    workflow_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("workflows:write"))
+    workflow_id: str,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("workflows:write")),
 ) -> Response:
     """Remove a workflow from listings; its versions stay readable by the runs that used them."""
     owned_workflow(store, principal, workflow_id)
@@ -210,9 +224,13 @@ def delete_workflow(
     return Response(status_code=204)
 
 
-@router.get("/{workflow_id}/versions", response_model=VersionList, summary="Version history", responses=NOT_FOUND)
+@router.get(
+    "/{workflow_id}/versions", response_model=VersionList, summary="Version history", responses=NOT_FOUND
+)
 def list_versions(
-    workflow_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("workflows:read"))
+    workflow_id: str,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("workflows:read")),
 ) -> VersionList:
     """Every version of a workflow, newest first."""
     owned_workflow(store, principal, workflow_id)

@@ -40,7 +40,9 @@ def test_killed_coordinator_run_is_resumed_without_rerunning_finished_nodes(
     ray.kill(ray.get_actor(COORDINATOR_NAME, namespace=RAYWEAVE_NAMESPACE))
 
     handles: dict[str, Any] = {}
-    wait_for(lambda: recover(runner=runner, stale_after_s=1.0, handles=handles) == [run_id], what="the resume")
+    wait_for(
+        lambda: recover(runner=runner, stale_after_s=1.0, handles=handles) == [run_id], what="the resume"
+    )
     result = handles[run_id].result(timeout=60)
 
     assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 6}

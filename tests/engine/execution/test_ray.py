@@ -57,6 +57,20 @@ def test_events_arrive_in_order_with_generator_outputs(settings: Settings) -> No
     assert kinds[0] is EventType.NODE_STARTED and kinds[-1] is EventType.NODE_SUCCEEDED
 
 
+def test_long_node_is_reported_running_while_it_runs(settings: Settings) -> None:
+    wf = Workflow("long")
+    wf.output("out", wf.add("z", s.nap, x=1, params={"seconds": 1.0}))
+    handle = engine.submit(wf, None, settings=settings, executor=RayExecutor(), cache=False)
+    seen_running_at = None
+    for event in handle.events(poll_s=0.1):
+        if event.type is EventType.NODE_STARTED and event.node == "z":
+            seen_running_at = time.time()
+    result = handle.result()
+    finished = result.nodes["z"].finished_at
+    assert seen_running_at is not None and finished is not None
+    assert seen_running_at < finished - 0.5  # the live view learned it was running long before it ended
+
+
 def test_retries_on_ray(settings: Settings, tmp_path: Path) -> None:
     wf = Workflow("retry")
     wf.output("out", wf.add("f", s.flaky, x=3, params={"marker": str(tmp_path / "m"), "failures": 2}))

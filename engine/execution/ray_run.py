@@ -1,0 +1,522 @@
+"""One run inside the coordinator actor: submission, completion, timeouts, cancellation and maps.
+
+See `engine.execution.coordinator` for the actor that hosts these runs. Every method runs on the actor's
+event loop, so no locking is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
+from engine.execution.events import Event, EventLog
+from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
+from engine.execution.remote import (
+    COORDINATOR_NAME,
+    NodeActor,
+    RemoteRunResult,
+    RunOptions,
+    collect,
+    node_task,
+    pack,
+    shippable,
+)
+from engine.execution.result import NodeError
+from engine.execution.runstate import RunState, members_of
+from engine.execution.status import NodeStatus, RunStatus
+from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure
+
+#: How long a finished task's own events may lag behind its result before the coordinator moves on.
+EVENT_LAG_S = 5.0
+
+
+class CoordinatedRun:
+    """One run inside the coordinator (all methods run on the actor's event loop)."""
+
+    def __init__(
+        self,
+        coordinator: Any,
+        run_id: str,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        cached: Mapping[str, tuple[str, Mapping[str, Any]]],
+        options: RunOptions,
+        metrics: Any,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.me = coordinator
+        self.coordinator_name = COORDINATOR_NAME
+        self.run_id = run_id
+        self.plan = plan
+        self.inputs = dict(inputs)
+        self.cached = dict(cached)
+        self.options = options
+        self.log = EventLog(run_id, options.sink)
+        self.state = RunState(run_id, plan, self.log, metrics)
+        self.out_refs: dict[str, dict[str, Any]] = {}
+        self.meta_refs: dict[str, Any] = {}
+        self.pending: dict[str, asyncio.Task[Any]] = {}
+        #: The watcher of each running task, by key (removed when the task has been recorded).
+        self.watchers: dict[str, asyncio.Task[Any]] = {}
+        self.received: dict[str, int] = {}
+        self.readers: dict[str, int] = {}
+        self.keep: set[str] = set()
+        self.held: dict[str, dict[int, RawEvent]] = {}
+        self.arrivals: dict[str, asyncio.Event] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.timed_out: dict[str, tuple[float, int]] = {}
+        self.planned_by_key: dict[str, tuple[PlannedNode, str]] = {}
+        self.actors: dict[str, Any] = {}
+        self.actor_keys: set[str] = set()
+        self.wakeups: list[asyncio.Future[None]] = []
+        self.stopping = False
+        self.cancelled = False
+        self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
+        self.task_fn = ray.remote(node_task)
+        self.collect_fn = ray.remote(collect)
+        self.state.queued()
+
+    # -- notification -------------------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Wake every waiting poller."""
+        for fut in self.wakeups:
+            if not fut.done():
+                fut.set_result(None)
+        self.wakeups.clear()
+
+    async def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
+        if self.log.last_seq <= after and not self.log.finished:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.wakeups.append(fut)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, timeout)
+        return self.log.after(after, limit=5000), self.log.finished
+
+    # -- submission ---------------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        self.state.started()
+        self.changed()
+        try:
+            self.submit_plan(self.plan, self.inputs, "")
+            while True:
+                running = [*self.watchers.values(), *(t for t in self.pending.values() if not t.done())]
+                if not running:
+                    break
+                await asyncio.wait(running)
+            outputs = {}
+            for name, binding in self.plan.outputs.items():
+                outputs[name] = await self.binding_ref(binding, "", self.inputs)
+        except BaseException as exc:  # an engine bug must still end the run, with its traceback
+            for planned in self.plan.nodes:
+                self.state.fail(planned, NodeStatus.FAILED, exc)
+            outputs = {}
+        for actor in self.actors.values():
+            self.ray.kill(actor)
+        status = self.state.finish(self.cancelled)
+        self.changed()
+        node_refs = {}
+        for planned in self.plan.nodes:
+            if planned.id in self.options.persist_nodes and planned.id in self.out_refs:
+                node_refs[planned.id] = self.out_refs[planned.id]
+        # Only the events and node states stay with a finished run (for late subscribers); the rest can go.
+        self.out_refs, self.readers, self.keep, self.planned_by_key = {}, {}, set(), {}
+        self.cached, self.held, self.timers = {}, {}, {}
+        self.done.set_result(
+            RemoteRunResult(
+                status,
+                self.state.results(),
+                outputs if status is RunStatus.SUCCEEDED else {},
+                self.state.started_at,
+                self.state.finished_at,
+                node_refs,
+            )
+        )
+
+    async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
+        if isinstance(binding, NodeRef):
+            key = prefix + binding.node
+            if key in self.pending:
+                await self.pending[key]
+            refs = self.out_refs.get(key)
+            return (
+                refs.get(binding.port, UpstreamFailure(binding.node))
+                if refs
+                else UpstreamFailure(binding.node)
+            )
+        if isinstance(binding, InputRef):
+            return inputs[binding.name]
+        if isinstance(binding, Const):
+            return binding.value
+        raise TypeError(f"unknown binding {binding!r}")
+
+    def submit_plan(self, plan: Plan, inputs: Mapping[str, Any], prefix: str) -> None:
+        # How many nodes read each node: once all of them are submitted, their tasks hold the refs and the
+        # coordinator can drop its own, so small results do not pile up in its memory over a big run.
+        outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
+        for node_id, readers in plan.downstream().items():
+            self.readers[prefix + node_id] = len(readers)
+            if node_id in outputs or (not prefix and node_id in self.options.persist_nodes):
+                self.keep.add(prefix + node_id)
+        for planned in plan.nodes:
+            key = prefix + planned.id
+            hit = self.cached.get(planned.id) if not prefix else None
+            if hit is not None:
+                level, refs = hit
+                self.out_refs[key] = dict(refs)
+                self.state.cached(planned, level)
+                continue
+            waits = [prefix + up for up in planned.upstream() if prefix + up in self.pending]
+            if waits or is_map(planned):
+                self.pending[key] = asyncio.ensure_future(self.submit_later(planned, waits, inputs, prefix))
+            else:
+                args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+                self.consumed(planned, prefix)
+                self.submit_node(planned, args, prefix)
+        self.changed()
+
+    def consumed(self, planned: PlannedNode, prefix: str) -> None:
+        """`planned`'s arguments are taken: release upstream refs nobody else will read."""
+        for up in planned.upstream():
+            key = prefix + up
+            left = self.readers.get(key, 0) - 1
+            self.readers[key] = left
+            if left <= 0 and key not in self.keep:
+                self.out_refs.pop(key, None)
+
+    def sync_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
+        if isinstance(binding, NodeRef):
+            refs = self.out_refs.get(prefix + binding.node)
+            return (
+                refs.get(binding.port, UpstreamFailure(binding.node))
+                if refs
+                else UpstreamFailure(binding.node)
+            )
+        if isinstance(binding, InputRef):
+            return inputs[binding.name]
+        return binding.value
+
+    async def submit_later(
+        self, planned: PlannedNode, waits: list[str], inputs: Mapping[str, Any], prefix: str
+    ) -> None:
+        for key in waits:
+            await self.pending[key]
+        args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+        self.consumed(planned, prefix)
+        if self.stopping:
+            self.state.fail(
+                planned, NodeStatus.CANCELLED, _cancelled(self.run_id, prefix + planned.id), prefix
+            )
+            return
+        try:
+            if is_map(planned):
+                await self.run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+            else:
+                self.submit_node(planned, args, prefix)
+        except Exception as exc:  # an engine bug fails this node (and so its dependents), not the coordinator
+            self.out_refs.setdefault(prefix + planned.id, {})
+            self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
+        self.changed()
+
+    def submit_node(self, planned: PlannedNode, args: list[Any], prefix: str) -> None:
+        key = prefix + planned.id
+        if self.stopping:
+            self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
+            return
+        out_ports = tuple(planned.outputs)
+        # Only ObjectRefs need to be task arguments (Ray resolves them); other values ride in the spec,
+        # which is cheaper than one more argument for Ray to serialize.
+        ref_keys: list[str] = []
+        ref_args: list[Any] = []
+        consts: dict[str, Any] = {}
+        for port_key, value in zip(planned.inputs, args, strict=True):
+            if isinstance(value, self.ray.ObjectRef):
+                ref_keys.append(port_key)
+                ref_args.append(value)
+            else:
+                consts[port_key] = value
+        spec = TaskSpec(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            node=shippable(planned),
+            arg_keys=tuple(ref_keys),
+            consts=consts,
+            out_ports=out_ports,
+            check_types=self.options.check_types,
+            cache_dir=self.options.cache_dir,
+            persist=not prefix and planned.id in self.options.persist_nodes,
+            dynamic_cache=bool(self.options.cache_dir) and planned.cache and planned.deterministic,
+            started_delay_s=0.0 if planned.timeout_s else self.options.started_delay_s,
+            breakers=self.options.breakers,
+            extra={"prefix": prefix, "coordinator": self.coordinator_name},
+        )
+        options = dict(planned.ray_options)
+        options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
+        options["num_returns"] = len(out_ports) + 1
+        if planned.spec is not None and planned.spec.kind == "class":
+            actor = self.node_actor(planned, options)
+            self.actor_keys.add(key)
+            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(pack(spec), *ref_args)
+        else:
+            options["max_retries"] = self.options.max_retries
+            options["retry_exceptions"] = False
+            refs = self.submit_task(options, [pack(spec), *ref_args])
+        if not out_ports:
+            refs = [refs]
+        self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
+        self.meta_refs[key] = refs[-1]
+        self.planned_by_key[key] = (planned, prefix)
+        self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
+
+    def submit_task(self, options: dict[str, Any], args: list[Any]) -> Any:
+        # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
+        # the options here are built by the planner and need no validation, so they go straight to
+        # `_remote`. A runtime_env needs `.options` to be serialized, and so does a Ray without `_remote`.
+        fast = getattr(self.task_fn, "_remote", None)
+        if fast is not None and not options.get("runtime_env"):
+            return fast(args=args, kwargs={}, **options)
+        return self.task_fn.options(**options).remote(*args)
+
+    def map_persist(self, planned: PlannedNode, prefix: str, port: str) -> tuple[str, str, str, str] | None:
+        return map_persist_args(self.options.cache_dir, planned, not prefix, port)
+
+    def node_actor(self, planned: PlannedNode, options: dict[str, Any]) -> Any:
+        assert planned.spec is not None
+        actor_key = f"{planned.type_id}#{planned.spec.code_version}"
+        if actor_key not in self.actors:
+            actor_options: dict[str, Any] = {
+                k: options[k] for k in ("num_cpus", "num_gpus", "memory", "resources") if k in options
+            }
+            if options.get("runtime_env"):
+                actor_options["runtime_env"] = options["runtime_env"]
+            actor_class = self.ray.remote(NodeActor)
+            self.actors[actor_key] = actor_class.options(max_concurrency=1, **actor_options).remote()
+        return self.actors[actor_key]
+
+    # -- completion ---------------------------------------------------------------------------------
+
+    async def watch(self, planned: PlannedNode, prefix: str, meta_ref: Any) -> None:
+        key = prefix + planned.id
+        try:
+            meta = await meta_ref
+        except Exception as exc:
+            self.cancel_timer(key)
+            self.task_error(planned, prefix, exc)
+        else:
+            self.cancel_timer(key)
+            await self.events_arrived(key, meta.events_sent)
+            try:
+                self.state.complete(meta, prefix)
+            except Exception as exc:  # an engine bug must not leave the node running forever
+                self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
+            if meta.failed and self.options.fail_fast:
+                self.stop()
+        self.meta_refs.pop(key, None)  # finished: nothing left to cancel
+        self.watchers.pop(key, None)
+        self.received.pop(key, None)
+        self.arrivals.pop(key, None)
+        self.changed()
+
+    def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
+        key = prefix + planned.id
+        if key in self.timed_out:
+            from engine.errors import NodeTimeoutError
+
+            timeout_s, attempt = self.timed_out[key]
+            self.state.fail(
+                planned, NodeStatus.FAILED, NodeTimeoutError(self.plan.name, key, timeout_s, attempt), prefix
+            )
+            if self.options.fail_fast:
+                self.stop()
+            return
+        for up in planned.upstream():
+            record = self.state.records.get(prefix + up) or self.state.records.get(
+                prefix + _last_member(up, self.planned_by_key, prefix)
+            )
+            if record is not None and record.status in (NodeStatus.FAILED, NodeStatus.CANCELLED):
+                status = NodeStatus.CANCELLED if record.status is NodeStatus.CANCELLED else NodeStatus.FAILED
+                from engine.errors import UpstreamFailedError
+
+                self.state.fail(planned, status, UpstreamFailedError(key, prefix + up), prefix)
+                return
+        if self.stopping:
+            self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
+            return
+        self.state.fail(
+            planned, NodeStatus.FAILED, exc, prefix
+        )  # e.g. the worker died more often than retried
+        if self.options.fail_fast:
+            self.stop()
+
+    async def events_arrived(self, key: str, expected: int) -> None:
+        # A task's fire-and-forget events can arrive after its result; wait so events stay in order.
+        if self.received.get(key, 0) >= expected:
+            return
+        arrival = self.arrivals.setdefault(key, asyncio.Event())
+        deadline = time.monotonic() + EVENT_LAG_S
+        while self.received.get(key, 0) < expected and time.monotonic() < deadline:
+            arrival.clear()
+            try:
+                await asyncio.wait_for(arrival.wait(), max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                break
+
+    def report(self, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
+        # Calls to a concurrent actor may run out of order: hold events until the ones before them came.
+        held = self.held.setdefault(key, {})
+        for offset, event in enumerate(events):
+            held[index + offset] = event
+        ready: list[RawEvent] = []
+        nxt = self.received.get(key, 0)
+        while nxt in held:
+            ready.append(held.pop(nxt))
+            nxt += 1
+        self.received[key] = nxt
+        if not held:
+            del self.held[key]
+        if key in self.arrivals:
+            self.arrivals[key].set()
+        if not ready:
+            return
+        events = ready
+        self.state.task_events(events, prefix)
+        found = self.planned_by_key.get(key)
+        if found is not None and found[0].timeout_s:
+            for type_, _node, attempt, at, payload in events:
+                if type_ == "node.started":
+                    self.arm_timer(key, found[0].timeout_s, attempt or 1, at)
+                elif type_ == "node.retrying":  # the next attempt starts after the backoff delay
+                    self.arm_timer(
+                        key, found[0].timeout_s, attempt or 1, at + float(payload.get("delay_s", 0.0))
+                    )
+        self.changed()
+
+    # -- timeouts and cancellation ------------------------------------------------------------------
+
+    def arm_timer(self, key: str, timeout_s: float, attempt: int, at: float) -> None:
+        self.cancel_timer(key)
+        delay = max(at + timeout_s - time.time(), 0.0)
+        loop = asyncio.get_running_loop()
+        self.timers[key] = loop.call_later(delay, self.on_timeout, key, timeout_s, attempt)
+
+    def cancel_timer(self, key: str) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def on_timeout(self, key: str, timeout_s: float, attempt: int) -> None:
+        ref = self.meta_refs.get(key)
+        if ref is None:
+            return
+        self.timed_out[key] = (timeout_s, attempt)
+        self.cancel_ref(key, ref)
+
+    def cancel_ref(self, key: str, ref: Any) -> None:
+        # A cooperative cancel only interrupts Python bytecode (not a blocking call such as sleep or I/O),
+        # so task workers are killed outright; actor tasks cannot be, and get the cooperative cancel.
+        with contextlib.suppress(Exception):  # already finished
+            self.ray.cancel(ref, force=key not in self.actor_keys, recursive=True)
+
+    def stop(self) -> None:
+        """Cancel every unfinished task and submit nothing more (fail-fast and user cancel)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for key, ref in self.meta_refs.items():
+            self.cancel_ref(key, ref)  # a no-op for tasks that already finished
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.stop()
+        self.changed()
+
+    # -- map ----------------------------------------------------------------------------------------
+
+    async def run_map(self, planned: PlannedNode, args: dict[str, Any], prefix: str) -> None:
+        layout = map_layout(planned)
+        sub = planned.subplan
+        assert sub is not None
+        key = prefix + planned.id
+        items_ref = args[layout.list_port]
+        try:
+            items = await items_ref if isinstance(items_ref, self.ray.ObjectRef) else items_ref
+        except Exception as exc:
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            self.task_error(planned, prefix, exc)
+            return
+        from nodes import SKIP
+
+        if isinstance(items, UpstreamFailure) or items is SKIP:
+            self.out_refs[key] = {layout.out_port: items if items is SKIP else UpstreamFailure(planned.id)}
+            if items is SKIP:
+                self.state.outcome(NodeOutcome(planned.id, planned.type_id, NodeStatus.SKIPPED), prefix)
+            else:
+                from engine.errors import UpstreamFailedError
+
+                upstream = items.node if isinstance(items, UpstreamFailure) else "?"
+                self.state.fail(planned, NodeStatus.FAILED, UpstreamFailedError(key, upstream), prefix)
+            return
+        started = time.time()
+        self.state.task_events([("node.started", planned.id, 1, started, {})], prefix)
+        element_refs = []
+        for index, item in enumerate(items):
+            sub_prefix = element_prefix(planned.id, index, prefix)
+            self.state.add_nodes(sub.nodes, sub_prefix)
+            sub_inputs = element_inputs(layout, sub, index, item, args)
+            self.submit_plan(sub, sub_inputs, sub_prefix)
+            element_refs.append(
+                await self.binding_ref(sub.outputs[layout.sub_output], sub_prefix, sub_inputs)
+            )
+        self.out_refs[key] = {
+            layout.out_port: self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
+                planned.id, self.map_persist(planned, prefix, layout.out_port), *element_refs
+            )
+        }
+        # The map node ends when every element node has: wait for their watchers (and nested maps).
+        element_tasks = [t for k, t in self.watchers.items() if k.startswith(key + "[")] + [
+            t for k, t in self.pending.items() if k.startswith(key + "[")
+        ]
+        if element_tasks:
+            await asyncio.wait(element_tasks)
+        failed = [
+            r.node
+            for r in self.state.records.values()
+            if r.node.startswith(key + "[") and r.status in (NodeStatus.FAILED, NodeStatus.CANCELLED)
+        ]
+        if failed:
+            from engine.errors import UpstreamFailedError
+
+            error = NodeError.from_exception(key, 1, UpstreamFailedError(key, failed[0]))
+            status = (
+                NodeStatus.CANCELLED
+                if self.stopping and self.state.records[failed[0]].status is not NodeStatus.FAILED
+                else NodeStatus.FAILED
+            )
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, status, 1, started, time.time(), error), prefix
+            )
+        else:
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time()),
+                prefix,
+            )
+
+
+def _last_member(up: str, planned_by_key: Mapping[str, tuple[PlannedNode, str]], prefix: str) -> str:
+    found = planned_by_key.get(prefix + up)
+    if found is None:
+        return up
+    return members_of(found[0])[-1].id
+
+
+def _cancelled(run_id: str, node: str) -> BaseException:
+    from engine.errors import RunCancelledError
+
+    return RunCancelledError(run_id, node)

@@ -1,0 +1,150 @@
+"""What runs on Ray workers for the coordinator: the node task, the map collector, class-node actors.
+
+Also the small picklable values passed between the caller and the coordinator (`RunOptions`,
+`RemoteRunResult`) and the names under which the coordinator is found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from engine.compile.plan import PlannedNode
+from engine.execution.breaker import BreakerClient
+from engine.execution.events import EventSink
+from engine.execution.mapping import persist_map_result
+from engine.execution.result import NodeResult
+from engine.execution.status import RunStatus
+from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
+
+COORDINATOR_NAME = "rayweave-coordinator"
+RAYWEAVE_NAMESPACE = "rayweave"
+
+
+def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
+    """The event channel of a task: fire-and-forget calls to the coordinator, looked up on first use.
+
+    Tasks find the coordinator by name instead of receiving its handle, because most tiny tasks never send an
+    event and a handle costs every task its deserialization.
+    """
+    prefix = spec.extra.get("prefix", "")
+    key = prefix + spec.node.id
+    handle: list[Any] = []
+
+    def send(index: int, events: list[RawEvent]) -> None:
+        if not handle:
+            import ray
+
+            handle.append(ray.get_actor(spec.extra["coordinator"], namespace=RAYWEAVE_NAMESPACE))
+        handle[0].report.remote(spec.run_id, prefix, key, index, events)
+
+    return send
+
+
+def pack(spec: TaskSpec) -> bytes:
+    """The spec as one bytes argument: Ray passes bytes through without its per-argument pickling
+    machinery, which costs more than the pickling itself for the small specs of tiny nodes."""
+    from ray import cloudpickle
+
+    return bytes(cloudpickle.dumps(spec))  # type: ignore[no-untyped-call]
+
+
+def unpack(packed: bytes | TaskSpec) -> TaskSpec:
+    """The spec `pack` made (a spec passed as is is returned unchanged)."""
+    if isinstance(packed, bytes):
+        from ray import cloudpickle
+
+        spec: TaskSpec = cloudpickle.loads(packed)
+        return spec
+    return packed
+
+
+def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
+    """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta.
+
+    The spec arrives pickled by the coordinator (see `pack`).
+    """
+    spec = unpack(packed)
+    returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
+    return (*returned, meta) if returned else meta
+
+
+def collect(
+    map_id: str, persist: tuple[str, str, str, str] | None, *values: Any
+) -> list[Any] | UpstreamFailure:
+    """Gather a map node's element results, in order (a task, so the data never visits the coordinator).
+
+    `persist` = (cache dir, cache key, node type, output port) writes the list to the durable cache.
+    """
+    for value in values:
+        if isinstance(value, UpstreamFailure):
+            return UpstreamFailure(map_id)
+    result = list(values)
+    if persist is not None:
+        persist_map_result(*persist, result)
+    return result
+
+
+class NodeActor:
+    """Hosts stateful class nodes of one (node type, code version) for one run; setup() runs once."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, Any] = {}
+
+    def run(self, packed: bytes | TaskSpec, *args: Any) -> Any:
+        """Like `node_task`, reusing this actor's instance of the class."""
+        spec = unpack(packed)
+        returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)), instances=self.instances)
+        return (*returned, meta) if returned else meta
+
+
+class RunOptions:
+    """Per-run settings the caller passes to the coordinator (picklable)."""
+
+    def __init__(
+        self,
+        *,
+        fail_fast: bool = False,
+        cache_dir: str | None = None,
+        check_types: bool = True,
+        started_delay_s: float = 0.05,
+        persist_nodes: frozenset[str] = frozenset(),
+        breakers: BreakerClient | None = None,
+        sink: EventSink | None = None,
+        max_retries: int = 3,
+    ) -> None:
+        self.fail_fast = fail_fast
+        self.cache_dir = cache_dir
+        self.check_types = check_types
+        self.started_delay_s = started_delay_s
+        self.persist_nodes = persist_nodes
+        self.breakers = breakers
+        self.sink = sink
+        self.max_retries = max_retries
+
+
+class RemoteRunResult:
+    """What the coordinator hands back at the end: statuses, and refs (not values) of the outputs."""
+
+    def __init__(
+        self,
+        status: RunStatus,
+        nodes: dict[str, NodeResult],
+        outputs: dict[str, Any],
+        started_at: float | None,
+        finished_at: float | None,
+        node_refs: dict[str, dict[str, Any]],
+    ) -> None:
+        self.status = status
+        self.nodes = nodes
+        self.outputs = outputs
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.node_refs = node_refs
+
+
+def shippable(planned: PlannedNode) -> PlannedNode:
+    """The node without what a task never reads (its catalog spec travels with its definition already)."""
+    members = tuple(replace(m, spec=None, subplan=None) for m in planned.members)
+    return replace(planned, spec=None, subplan=None, members=members)

@@ -1,0 +1,456 @@
+"""The HTTP client of the SDK: `Client` (sync) and `AsyncClient`.
+
+```python
+from serve.client import Client
+
+with Client("http://127.0.0.1:8000") as client:   # key from the argument, RAYWEAVE_API_KEY or {home}/admin.key
+    run = client.submit(workflow_doc, {"a": 1, "b": 2}, idempotency_key="job-17")
+    for event in run.events():        # over the WebSocket; resumes after a dropped connection
+        print(event["seq"], event["type"])
+    print(run.wait()["status"], run.outputs())
+```
+`submit` takes a workflow document (dict), a builder `Workflow` or `WorkflowDoc`, or a stored workflow's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from serve.errors import ClientConfigError, ClientError
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def resolve_api_key(api_key: str | None = None, home: Path | str | None = None) -> str:
+    """The API key to use: the argument, else `RAYWEAVE_API_KEY`, else `{home}/admin.key`
+    (home: the argument, `RAYWEAVE_HOME`, or `./.rayweave`)."""
+    if api_key:
+        return api_key
+    from_env = os.environ.get("RAYWEAVE_API_KEY")
+    if from_env:
+        return from_env
+    base = Path(home) if home is not None else Path(os.environ.get("RAYWEAVE_HOME", ".rayweave"))
+    path = base / "admin.key"
+    if path.exists():
+        return path.read_text().strip()
+    raise ClientConfigError(
+        f"no API key: pass api_key=, set RAYWEAVE_API_KEY, or create {path} by starting the server once"
+    )
+
+
+def _document(workflow: Any) -> dict[str, Any]:
+    if isinstance(workflow, Mapping):
+        return dict(workflow)
+    for name in ("to_data", "model_dump"):
+        method = getattr(workflow, name, None)
+        if callable(method):
+            data = method(mode="json", by_alias=True, exclude_none=True) if name == "model_dump" else method()
+            return dict(data)
+    raise TypeError(
+        f"submit() takes a workflow document (dict), a builder Workflow, a WorkflowDoc or a workflow id, "
+        f"not {type(workflow).__name__}"
+    )
+
+
+def _run_body(workflow: Any, inputs: Mapping[str, Any] | None, version: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"inputs": dict(inputs or {})}
+    if isinstance(workflow, str):
+        body["workflow_id"] = workflow
+        if version is not None:
+            body["version"] = version
+    else:
+        body["workflow"] = _document(workflow)
+    return body
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text[:500]}
+        raise ClientError(
+            response.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)}
+        )
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def _raise_refusal(exc: BaseException) -> None:
+    """A WebSocket closed with 4000 + HTTP status is a refusal (401, 403, 404, 429): raise it, do not retry."""
+    close = getattr(exc, "rcvd", None)
+    code = getattr(close, "code", None)
+    if isinstance(code, int) and code >= 4000:
+        raise ClientError(code - 4000, {"detail": str(getattr(close, "reason", ""))}) from None
+
+
+def _ws_url(base: str, run_id: str, after: int) -> str:
+    scheme = "wss" if base.startswith("https") else "ws"
+    return f"{scheme}://{base.split('://', 1)[1].rstrip('/')}/v1/runs/{run_id}/events?after={after}"
+
+
+class RunHandle:
+    """A run on the server: `wait()`, `events()`, `outputs()`, `cancel()`, `status()`."""
+
+    def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
+        self.client = client
+        self.id = run_id
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.id}>"
+
+    def status(self) -> dict[str, Any]:
+        """The run with every node's state."""
+        result: dict[str, Any] = self.client.get(f"/v1/runs/{self.id}")
+        return result
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the run ends; returns its final status (raises `TimeoutError` after `timeout` s)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            run = self.status()
+            if run["status"] in TERMINAL:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {self.id} is still {run['status']} after {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def events(self, after: int = 0, *, reconnects: int = 5) -> Iterator[dict[str, Any]]:
+        """Every event after `after`, live, ending with the run; a dropped connection is resumed after the
+        last event received, so nothing is missed or repeated."""
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+        from websockets.sync.client import connect
+
+        failures = 0
+        while True:
+            try:
+                with connect(
+                    _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
+                ) as ws:
+                    for message in ws:
+                        event: dict[str, Any] = json.loads(message)
+                        after = event["seq"]
+                        failures = 0
+                        yield event
+                return
+            except ConnectionClosedOK:
+                return
+            except (ConnectionClosed, OSError) as exc:
+                _raise_refusal(exc)
+                failures += 1
+                if failures > reconnects:
+                    raise
+                time.sleep(min(0.1 * 2**failures, 2.0))
+
+    def outputs(self) -> dict[str, Any]:
+        """The run's outputs (empty until it succeeds)."""
+        result: dict[str, Any] = self.client.get(f"/v1/runs/{self.id}/outputs")["outputs"]
+        return result
+
+    def cancel(self) -> dict[str, Any]:
+        """Ask the run to stop."""
+        result: dict[str, Any] = self.client.post(f"/v1/runs/{self.id}/cancel")
+        return result
+
+
+class Client:
+    """A synchronous client of the rayweave HTTP API (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        home: Path | str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home)}"}
+        self._http = httpx.Client(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; returns the JSON body, raises `ClientError` with the problem on errors."""
+        return _check(self._http.request(method, path, **kwargs))
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET `path`."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """POST `path`."""
+        return self.request("POST", path, **kwargs)
+
+    # -- runs -----------------------------------------------------------------------------------------
+    def submit(
+        self,
+        workflow: Any,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunHandle:
+        """Start a run of a document, builder, `WorkflowDoc` or stored workflow id; returns its handle."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        accepted = self.post("/v1/runs", json=_run_body(workflow, inputs, version), headers=headers)
+        return RunHandle(self, accepted["id"], created=accepted["created"])
+
+    def run(self, run_id: str) -> RunHandle:
+        """A handle of an existing run."""
+        return RunHandle(self, run_id, created=False)
+
+    def runs(
+        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Recent runs, newest first."""
+        params = {
+            k: v for k, v in {"workflow_id": workflow_id, "status": status, "limit": limit}.items() if v
+        }
+        items: list[dict[str, Any]] = self.get("/v1/runs", params=params)["items"]
+        return items
+
+    # -- workflows ------------------------------------------------------------------------------------
+    def validate(self, workflow: Any) -> dict[str, Any]:
+        """Diagnostics for a workflow (nothing stored)."""
+        result: dict[str, Any] = self.post("/v1/workflows/validate", json={"workflow": _document(workflow)})
+        return result
+
+    def create_workflow(self, workflow: Any, *, name: str | None = None, message: str = "") -> dict[str, Any]:
+        """Store a new workflow (version 1)."""
+        body = {"workflow": _document(workflow), "name": name, "message": message}
+        result: dict[str, Any] = self.post("/v1/workflows", json=body)
+        return result
+
+    def get_workflow(self, workflow_id: str, version: int | None = None) -> dict[str, Any]:
+        """The latest (or a given) version of a workflow, with its document."""
+        path = f"/v1/workflows/{workflow_id}" + (f"/versions/{version}" if version is not None else "")
+        result: dict[str, Any] = self.get(path)
+        return result
+
+    def update_workflow(
+        self, workflow_id: str, workflow: Any, *, expected_version: int, message: str = ""
+    ) -> dict[str, Any]:
+        """Save a new version; fails with 412 when `expected_version` is no longer the latest."""
+        result: dict[str, Any] = self.request(
+            "PUT",
+            f"/v1/workflows/{workflow_id}",
+            json={"workflow": _document(workflow), "message": message},
+            headers={"If-Match": f'"{expected_version}"'},
+        )
+        return result
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        """Delete a workflow."""
+        self.request("DELETE", f"/v1/workflows/{workflow_id}")
+
+    def list_workflows(self, *, name: str | None = None) -> list[dict[str, Any]]:
+        """Your workflows."""
+        items: list[dict[str, Any]] = self.get("/v1/workflows", params={"name": name} if name else {})[
+            "items"
+        ]
+        return items
+
+    def versions(self, workflow_id: str) -> list[dict[str, Any]]:
+        """A workflow's version history, newest first."""
+        items: list[dict[str, Any]] = self.get(f"/v1/workflows/{workflow_id}/versions")["items"]
+        return items
+
+    # -- catalogs -------------------------------------------------------------------------------------
+    def nodes(self) -> list[dict[str, Any]]:
+        """The node catalog."""
+        nodes: list[dict[str, Any]] = self.get("/v1/nodes")["nodes"]
+        return nodes
+
+    def node(self, type_id: str) -> dict[str, Any]:
+        """One node type."""
+        result: dict[str, Any] = self.get(f"/v1/nodes/{type_id}")
+        return result
+
+    def types(self) -> dict[str, Any]:
+        """The type catalog."""
+        result: dict[str, Any] = self.get("/v1/types")
+        return result
+
+    def check_type(self, source: str, target: str) -> dict[str, Any]:
+        """Whether `source` can feed a `target` port, and how."""
+        result: dict[str, Any] = self.post("/v1/types/check", json={"source": source, "target": target})
+        return result
+
+
+class AsyncRunHandle:
+    """The async twin of `RunHandle`."""
+
+    def __init__(self, client: AsyncClient, run_id: str, *, created: bool = True) -> None:
+        self.client = client
+        self.id = run_id
+        self.created = created
+
+    async def status(self) -> dict[str, Any]:
+        """The run with every node's state."""
+        result: dict[str, Any] = await self.client.request("GET", f"/v1/runs/{self.id}")
+        return result
+
+    async def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the run ends; returns its final status."""
+        async with asyncio.timeout(timeout):
+            delay = 0.02
+            while True:
+                run = await self.status()
+                if run["status"] in TERMINAL:
+                    return run
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+
+    async def events(self, after: int = 0, *, reconnects: int = 5) -> AsyncIterator[dict[str, Any]]:
+        """Every event after `after`, live, resuming after dropped connections (see `RunHandle.events`)."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+        failures = 0
+        while True:
+            try:
+                async with connect(
+                    _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
+                ) as ws:
+                    async for message in ws:
+                        event: dict[str, Any] = json.loads(message)
+                        after = event["seq"]
+                        failures = 0
+                        yield event
+                return
+            except ConnectionClosedOK:
+                return
+            except (ConnectionClosed, OSError) as exc:
+                _raise_refusal(exc)
+                failures += 1
+                if failures > reconnects:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+
+    async def outputs(self) -> dict[str, Any]:
+        """The run's outputs."""
+        result: dict[str, Any] = (await self.client.request("GET", f"/v1/runs/{self.id}/outputs"))["outputs"]
+        return result
+
+    async def cancel(self) -> dict[str, Any]:
+        """Ask the run to stop."""
+        result: dict[str, Any] = await self.client.request("POST", f"/v1/runs/{self.id}/cancel")
+        return result
+
+
+class AsyncClient:
+    """An asyncio client of the HTTP API: `submit`, workflows and catalogs as coroutines."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        home: Path | str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home)}"}
+        self._http = httpx.AsyncClient(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; returns the JSON body, raises `ClientError` on errors."""
+        return _check(await self._http.request(method, path, **kwargs))
+
+    async def submit(
+        self,
+        workflow: Any,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AsyncRunHandle:
+        """Start a run (see `Client.submit`)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        accepted = await self.request(
+            "POST", "/v1/runs", json=_run_body(workflow, inputs, version), headers=headers
+        )
+        return AsyncRunHandle(self, accepted["id"], created=accepted["created"])
+
+    def run(self, run_id: str) -> AsyncRunHandle:
+        """A handle of an existing run."""
+        return AsyncRunHandle(self, run_id, created=False)
+
+    async def create_workflow(
+        self, workflow: Any, *, name: str | None = None, message: str = ""
+    ) -> dict[str, Any]:
+        """Store a new workflow (version 1)."""
+        body = {"workflow": _document(workflow), "name": name, "message": message}
+        result: dict[str, Any] = await self.request("POST", "/v1/workflows", json=body)
+        return result
+
+    async def get_workflow(self, workflow_id: str, version: int | None = None) -> dict[str, Any]:
+        """The latest (or a given) version of a workflow."""
+        path = f"/v1/workflows/{workflow_id}" + (f"/versions/{version}" if version is not None else "")
+        result: dict[str, Any] = await self.request("GET", path)
+        return result
+
+    async def update_workflow(
+        self, workflow_id: str, workflow: Any, *, expected_version: int, message: str = ""
+    ) -> dict[str, Any]:
+        """Save a new version (optimistic: `expected_version` must be the latest)."""
+        result: dict[str, Any] = await self.request(
+            "PUT",
+            f"/v1/workflows/{workflow_id}",
+            json={"workflow": _document(workflow), "message": message},
+            headers={"If-Match": f'"{expected_version}"'},
+        )
+        return result
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        """Delete a workflow."""
+        await self.request("DELETE", f"/v1/workflows/{workflow_id}")
+
+    async def versions(self, workflow_id: str) -> list[dict[str, Any]]:
+        """A workflow's version history."""
+        items: list[dict[str, Any]] = (await self.request("GET", f"/v1/workflows/{workflow_id}/versions"))[
+            "items"
+        ]
+        return items
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The node catalog."""
+        nodes: list[dict[str, Any]] = (await self.request("GET", "/v1/nodes"))["nodes"]
+        return nodes
+
+    async def types(self) -> dict[str, Any]:
+        """The type catalog."""
+        result: dict[str, Any] = await self.request("GET", "/v1/types")
+        return result

@@ -1,0 +1,80 @@
+"""The API as a Ray Serve application: a stateless FastAPI ingress with any number of replicas.
+
+Each replica builds its own app (and opens the store) when it starts, from the settings and options it was
+given; replicas hold no run state — runs live in the store and execute in the engine's run coordinators
+(Ray actors), so two replicas serve one client interchangeably. Run execution therefore needs no deployment
+of its own: the coordinator actors already scale apart from the ingress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from serve.config import ServeOptions
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cluster.settings import Settings
+
+APP_NAME = "rayweave"
+DEPLOYMENT_NAME = "rayweave-api"
+
+
+def _builder(settings: Settings, options: ServeOptions) -> Any:
+    def build() -> FastAPI:
+        from serve.app import create_app
+
+        return create_app(settings, options=options)
+
+    return build
+
+
+def api_application(settings: Settings, options: ServeOptions | None = None, *, num_replicas: int = 1) -> Any:
+    """A bound Serve application of the API (pass it to `serve.run`).
+
+    Replicas never create the admin key (the process that deploys does, once), so starting several replicas
+    cannot race to mint keys.
+    """
+    from ray import serve
+
+    if num_replicas < 1:
+        raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+    opts = replace(options or ServeOptions(), create_admin_key=False, print_admin_key=False)
+    ingress = serve.ingress(_builder(settings, opts))()
+    deployment: Any = serve.deployment(
+        ingress, name=DEPLOYMENT_NAME, num_replicas=num_replicas, ray_actor_options={"num_cpus": 0}
+    )
+    return deployment.bind()
+
+
+def deploy(
+    settings: Settings,
+    options: ServeOptions | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    num_replicas: int = 1,
+) -> str:
+    """Start Serve's HTTP proxy on `host:port` (loopback by default) and deploy the API; returns its URL.
+
+    Ray must be connected already (`cluster.ray_runtime.ensure_ray`).
+    """
+    from ray import serve
+
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(
+        api_application(settings, options, num_replicas=num_replicas),
+        name=APP_NAME,
+        route_prefix="/",
+        blocking=False,
+    )
+    return f"http://{host}:{port}"
+
+
+def undeploy() -> None:
+    """Remove the API application and stop Serve."""
+    from ray import serve
+
+    serve.shutdown()  # type: ignore[no-untyped-call]

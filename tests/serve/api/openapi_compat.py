@@ -1,0 +1,121 @@
+"""Incompatible changes between two OpenAPI documents: what a client written against the old one would break on.
+
+Removing a route, a parameter, a response status or a response field, changing a field's type, or adding a
+required request field or parameter is incompatible. Adding routes, optional fields and responses is fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+class _Doc:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        seen = 0
+        while "$ref" in schema and seen < 20:
+            schema = self.schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+            seen += 1
+        return schema
+
+    def shape(self, schema: dict[str, Any], depth: int = 0) -> Any:
+        """A comparable form of a schema's type (descriptions, titles and examples ignored)."""
+        schema = self.resolve(schema)
+        if depth > 6:
+            return "..."
+        for key in ("anyOf", "oneOf", "allOf"):
+            if key in schema:
+                return (key, tuple(sorted(repr(self.shape(s, depth + 1)) for s in schema[key])))
+        kind = schema.get("type")
+        if kind == "array":
+            return ("array", self.shape(schema.get("items", {}), depth + 1))
+        if kind == "object" or "properties" in schema:
+            return "object"
+        return (kind, schema.get("format"), tuple(schema.get("enum", ())), schema.get("const"))
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): op
+        for path, item in document.get("paths", {}).items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def _compare_object(
+    old: _Doc, new: _Doc, a: dict[str, Any], b: dict[str, Any], where: str, request: bool
+) -> list[str]:
+    problems: list[str] = []
+    a, b = old.resolve(a), new.resolve(b)
+    if old.shape(a) != new.shape(b):
+        return [f"{where}: type changed from {old.shape(a)} to {new.shape(b)}"]
+    a_props, b_props = a.get("properties", {}), b.get("properties", {})
+    for name, prop in a_props.items():
+        if name not in b_props:
+            if not request:
+                problems.append(f"{where}: field {name!r} removed")
+            continue
+        problems += _compare_object(old, new, prop, b_props[name], f"{where}.{name}", request)
+    if request:
+        added = set(b.get("required", ())) - set(a.get("required", ()))
+        problems += [f"{where}: new required field {name!r}" for name in sorted(added)]
+    elif a.get("type") == "array" and "items" in a:
+        problems += _compare_object(old, new, a["items"], b.get("items", {}), f"{where}[]", request)
+    return problems
+
+
+def incompatible_changes(old_document: dict[str, Any], new_document: dict[str, Any]) -> list[str]:
+    """Every incompatible change from `old_document` to `new_document` (empty: compatible)."""
+    old, new = _Doc(old_document), _Doc(new_document)
+    old_ops, new_ops = _operations(old_document), _operations(new_document)
+    problems: list[str] = []
+    for key, op in old_ops.items():
+        where = f"{key[0]} {key[1]}"
+        if key not in new_ops:
+            problems.append(f"{where}: route removed")
+            continue
+        new_op = new_ops[key]
+        old_params = {(p["name"], p["in"]): p for p in op.get("parameters", [])}
+        new_params = {(p["name"], p["in"]): p for p in new_op.get("parameters", [])}
+        for pkey, param in old_params.items():
+            if pkey not in new_params:
+                problems.append(f"{where}: parameter {pkey[0]!r} removed")
+            elif old.shape(param.get("schema", {})) != new.shape(new_params[pkey].get("schema", {})):
+                problems.append(f"{where}: parameter {pkey[0]!r} changed type")
+        for pkey, param in new_params.items():
+            if pkey not in old_params and param.get("required"):
+                problems.append(f"{where}: new required parameter {pkey[0]!r}")
+        old_body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        new_body = new_op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if old_body is not None:
+            if new_body is None:
+                problems.append(f"{where}: request body removed")
+            else:
+                problems += _compare_object(old, new, old_body, new_body, f"{where} body", True)
+        elif new_body is not None and new_op.get("requestBody", {}).get("required"):
+            problems.append(f"{where}: new required request body")
+        for status, response in op.get("responses", {}).items():
+            new_response = new_op.get("responses", {}).get(status)
+            if new_response is None:
+                problems.append(f"{where}: response {status} removed")
+                continue
+            for media, content in response.get("content", {}).items():
+                new_content = new_response.get("content", {}).get(media)
+                if new_content is None:
+                    problems.append(f"{where}: response {status} no longer offers {media}")
+                elif "schema" in content:
+                    problems += _compare_object(
+                        old,
+                        new,
+                        content["schema"],
+                        new_content.get("schema", {}),
+                        f"{where} -> {status}",
+                        False,
+                    )
+    return problems

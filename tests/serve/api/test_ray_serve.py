@@ -1,0 +1,72 @@
+"""The API on Ray Serve itself: two stateless replicas serve one client interchangeably."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cluster.ray_runtime import RayConnection
+from cluster.settings import Settings
+from engine.store import open_store
+from serve.bootstrap import ensure_admin_key
+from serve.config import ServeOptions
+from serve.deployment import deploy, undeploy
+from tests.serve.api.conftest import add_doc
+from tests.serve.api.server import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+
+@pytest.fixture(scope="module")
+def served_on_ray(
+    ray_session: RayConnection, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    home: Path = tmp_path_factory.mktemp("serve-home")
+    settings = Settings(home=home)
+    with open_store(settings.resolved_database_url) as store:
+        key = ensure_admin_key(store, home)
+    assert key is not None
+    # Runs execute in-process in the replica here to keep the test fast; the Ray executor is the default.
+    url = deploy(settings, ServeOptions(executor="local"), host="127.0.0.1", port=free_port(), num_replicas=2)
+    try:
+        yield url, key
+    finally:
+        undeploy()
+
+
+def test_two_replicas_serve_one_client_interchangeably(served_on_ray: tuple[str, str]) -> None:
+    url, key = served_on_ray
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        assert c.get("/v1/ready").json() == {"status": "ready", "database": True, "ray": True, "detail": ""}
+        accepted = c.post(
+            "/v1/runs",
+            json={"workflow": add_doc(), "inputs": {"a": 20, "b": 22}},
+            headers={"Idempotency-Key": "serve-1"},
+        )
+        assert accepted.status_code == 202
+        run_id = accepted.json()["id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = c.get(f"/v1/runs/{run_id}")
+            if response.json()["status"] == "succeeded":
+                break
+            time.sleep(0.05)
+        assert c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {"total": 42}
+        # Whichever replica answers, the idempotent repeat finds the same run.
+        repeats = {
+            c.post(
+                "/v1/runs",
+                json={"workflow": add_doc(), "inputs": {"a": 20, "b": 22}},
+                headers={"Idempotency-Key": "serve-1"},
+            ).json()["id"]
+            for _ in range(6)
+        }
+        assert repeats == {run_id}
+        with c.stream("GET", f"/v1/runs/{run_id}/events") as stream:
+            ids = [line for line in stream.iter_lines() if line.startswith("id:")]
+        assert ids[0] == "id: 1" and len(ids) == 5
+        assert c.get("/v1/workflows", headers={"Authorization": "Bearer rw_x_y"}).status_code == 401

@@ -1,0 +1,79 @@
+"""`rayweave serve`: wiring of settings, loopback binding, the admin key and the printed URLs.
+
+Ray and Serve are replaced by recorders here (starting a Ray per CLI test would be slow); the deployment itself
+is exercised on a real Ray Serve in tests/serve/api/test_ray_serve.py.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import cluster.ray_runtime
+import serve.deployment
+from cluster.ray_runtime import RayConnection
+from serve.cli import build_app
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    calls: dict[str, Any] = {}
+
+    def fake_ensure_ray(settings: Any, **kwargs: Any) -> RayConnection:
+        calls["ray_address"] = settings.ray_address
+        return RayConnection("127.0.0.1:6379", started_here=True, dashboard_url="http://127.0.0.1:8265")
+
+    def fake_deploy(settings: Any, options: Any, *, host: str, port: int, num_replicas: int) -> str:
+        calls.update(host=host, port=port, replicas=num_replicas, executor=options.executor)
+        raise KeyboardInterrupt  # what Ctrl-C does while serving
+
+    monkeypatch.setattr(cluster.ray_runtime, "ensure_ray", fake_ensure_ray)
+    monkeypatch.setattr(cluster.ray_runtime, "shutdown_ray", lambda: calls.setdefault("shutdown", True))
+    monkeypatch.setattr(serve.deployment, "deploy", fake_deploy)
+    monkeypatch.setattr(serve.deployment, "undeploy", lambda: calls.setdefault("undeployed", True))
+    monkeypatch.setenv("RAYWEAVE_HOME", str(tmp_path / "home"))
+    for name in ("RAYWEAVE_HOST", "RAYWEAVE_PORT", "RAYWEAVE_RAY_ADDRESS", "RAYWEAVE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    calls["home"] = tmp_path / "home"
+    return calls
+
+
+def test_defaults_bind_loopback_and_create_the_admin_key_once(recorded: dict[str, Any]) -> None:
+    first = CliRunner().invoke(build_app(), ["serve"])
+    assert recorded["host"] == "127.0.0.1" and recorded["port"] == 8000 and recorded["replicas"] == 1
+    assert recorded["ray_address"] == "" and recorded["executor"] == "ray"
+    assert recorded["undeployed"] and recorded["shutdown"]
+    key_file = recorded["home"] / "admin.key"
+    secret = key_file.read_text().strip()
+    assert secret.startswith("rw_") and secret in first.stdout
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    second = CliRunner().invoke(build_app(), ["serve"])
+    assert secret not in second.stdout and key_file.read_text().strip() == secret
+
+
+def test_options_reach_the_deployment(recorded: dict[str, Any]) -> None:
+    CliRunner().invoke(
+        build_app(),
+        ["serve", "--host", "0.0.0.0", "--port", "9001", "--address", "ray://h:10001", "--replicas", "3"],
+    )
+    assert (recorded["host"], recorded["port"], recorded["replicas"]) == ("0.0.0.0", 9001, 3)
+    assert recorded["ray_address"] == "ray://h:10001"
+
+
+def test_bad_usage_exits_2(recorded: dict[str, Any]) -> None:
+    assert CliRunner().invoke(build_app(), ["serve", "--executor", "spark"]).exit_code == 2
+    assert CliRunner().invoke(build_app(), ["serve", "--replicas", "0"]).exit_code == 2
+
+
+def test_describe_prints_api_docs_and_dashboard() -> None:
+    from serve.cli.serve_cmd import describe
+
+    text = describe("http://127.0.0.1:8000", "http://127.0.0.1:8265")
+    assert "http://127.0.0.1:8000/v1" in text and "http://127.0.0.1:8000/docs" in text
+    assert "http://127.0.0.1:8265" in text
+    assert "not running" in describe("http://127.0.0.1:8000", None)
