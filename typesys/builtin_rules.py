@@ -64,7 +64,7 @@ def to_float(value: Any) -> float:
     """Number or Bool -> Float (explicit, `builtin/to_float@1`)."""
     try:
         return float(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise _fail(value, "Float", str(exc)) from None
 
 

@@ -32,10 +32,11 @@ def constant(*, value: Any) -> Any:
     """Produce the ``value`` param unchanged: a literal in the graph.
 
     Args:
-        value: any JSON value; it is the node's output.
+        value: any JSON value (number, string, boolean, list, object or null), required; it is the node's
+            output, unchanged.
 
     Returns:
-        out: the ``value`` param.
+        out: the ``value`` param, with the type Any (wire it into typed ports; no input is needed to run it).
 
     Example:
         ```json
@@ -66,12 +67,12 @@ def if_else(cond: bool, value: T) -> Branches:  # type: ignore[type-arg]
     ``merge``.
 
     Args:
-        cond: which branch to take.
-        value: the value sent down the taken branch.
+        cond: the condition (a Bool): true takes branch ``true``, false takes branch ``false``.
+        value: the value sent down the taken branch, of any type; it is passed on unchanged.
 
     Returns:
-        true: ``value`` when ``cond`` is true, else ``SKIP``.
-        false: ``value`` when ``cond`` is false, else ``SKIP``.
+        true: ``value`` when ``cond`` is true; ``SKIP`` (skipping every node wired to it) when it is false.
+        false: ``value`` when ``cond`` is false; ``SKIP`` (skipping every node wired to it) when it is true.
 
     Example:
         ```json
@@ -118,20 +119,21 @@ def switch(key: str, value: T, *, cases: list[str]) -> SwitchOutputs:  # type: i
     ``SKIP``; chain a second ``switch`` on ``default`` for more than eight cases.
 
     Args:
-        key: the key compared with the ``cases``.
-        value: the value sent to the chosen output.
-        cases: up to eight distinct keys; ``cases[N]`` selects output ``case_N``.
+        key: the String compared, exactly and case-sensitively, with each entry of ``cases``.
+        value: the value sent to the chosen output, of any type; it is passed on unchanged.
+        cases: up to eight distinct keys (required); ``cases[N]`` selects output ``case_N``. More than eight
+            entries or a repeated key fail the node; outputs beyond ``len(cases)`` are always ``SKIP``.
 
     Returns:
-        case_0: ``value`` when ``key == cases[0]``, else ``SKIP``.
-        case_1: ``value`` when ``key == cases[1]``, else ``SKIP``.
-        case_2: ``value`` when ``key == cases[2]``, else ``SKIP``.
-        case_3: ``value`` when ``key == cases[3]``, else ``SKIP``.
-        case_4: ``value`` when ``key == cases[4]``, else ``SKIP``.
-        case_5: ``value`` when ``key == cases[5]``, else ``SKIP``.
-        case_6: ``value`` when ``key == cases[6]``, else ``SKIP``.
-        case_7: ``value`` when ``key == cases[7]``, else ``SKIP``.
-        default: ``value`` when ``key`` is none of the ``cases``, else ``SKIP``.
+        case_0: ``value`` when ``key == cases[0]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_1: ``value`` when ``key == cases[1]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_2: ``value`` when ``key == cases[2]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_3: ``value`` when ``key == cases[3]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_4: ``value`` when ``key == cases[4]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_5: ``value`` when ``key == cases[5]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_6: ``value`` when ``key == cases[6]``, else ``SKIP`` (nodes wired to it are skipped).
+        case_7: ``value`` when ``key == cases[7]``, else ``SKIP`` (nodes wired to it are skipped).
+        default: ``value`` when ``key`` is none of the ``cases``, else ``SKIP`` (nodes wired to it are skipped).
 
     Example:
         ```json
@@ -179,13 +181,15 @@ def merge(a: T | None = None, b: T | None = None, c: T | None = None, d: T | Non
     skipped inputs.
 
     Args:
-        a: first candidate (usually one branch's result).
-        b: second candidate.
-        c: third candidate.
-        d: fourth candidate.
+        a: first candidate, usually one branch's result (optional, default null); ``SKIP`` or null passes
+            to the next one.
+        b: second candidate, used when ``a`` is skipped or null (optional, default null).
+        c: third candidate, used when ``a`` and ``b`` are skipped or null (optional, default null).
+        d: fourth candidate, used when ``a``, ``b`` and ``c`` are skipped or null (optional, default null).
 
     Returns:
-        out: the first input, in the order a, b, c, d, that is neither skipped nor null.
+        out: the first input, in the order a, b, c, d, that is neither skipped nor null; ``SKIP`` (so
+            ``merge`` and everything downstream is skipped) when all four are skipped or null.
     """
     for value in (a, b, c, d):
         if value is not SKIP and value is not None:
@@ -198,11 +202,11 @@ def gate(value: T, open: bool) -> T:
     """Pass ``value`` through when ``open`` is true; otherwise output ``SKIP`` so downstream nodes are skipped.
 
     Args:
-        value: the value to pass.
-        open: whether to pass it.
+        value: the value to pass, of any type; it is passed on unchanged.
+        open: whether the gate is open (a Bool): true passes ``value``, false skips downstream.
 
     Returns:
-        out: ``value``, or ``SKIP`` when the gate is closed.
+        out: ``value`` when ``open`` is true; ``SKIP`` (skipping every node wired to it) when it is false.
     """
     return value if open else cast(T, SKIP)
 
@@ -218,11 +222,15 @@ def map_items(items: list[T], *, workflow: dict[str, Any]) -> list[U]:
     (spec ``control="map"``); it cannot be called as a plain function.
 
     Args:
-        items: the elements; each becomes the sub-workflow's input ``item``.
-        workflow: the sub-workflow document run per element.
+        items: the elements; each becomes the sub-workflow's input ``item`` (its type must fit that input's
+            type, which the compiler checks).
+        workflow: the sub-workflow document run per element (required). It must declare an input ``item``
+            and an output ``out``; an input ``index`` (Int), if declared, receives the element's 0-based
+            position, and any other input needs a default.
 
     Returns:
-        out: the sub-workflow's output ``out`` for each element, in the order of ``items``.
+        out: the sub-workflow's output ``out`` for each element, in the order of ``items`` (whatever order
+            the runs finish in).
 
     Example:
         ```json
@@ -255,12 +263,17 @@ def reduce(items: list[T], *, op: str) -> T:
     """Combine all elements of a list with ``op``.
 
     Args:
-        items: the list to combine.
-        op: ``sum``, ``product`` (numbers; 0 and 1 for an empty list), ``min``, ``max``, ``concat`` (strings
-            or lists), ``and``, ``or`` (booleans; true and false for an empty list), ``first`` or ``last``.
+        items: the list to combine, from first to last element; it may be empty only for ``sum``,
+            ``product``, ``and`` and ``or``.
+        op: the combination (required): ``sum``, ``product`` (numbers; 0 and 1 for an empty list), ``min``,
+            ``max``, ``concat`` (strings or lists), ``and``, ``or`` (booleans; true and false for an empty list),
+            ``first`` or ``last``. Any other name fails the node.
 
     Returns:
-        out: the combined value.
+        out: the combined value: a sum or product (an Int when every element is an Int, else a Float), the
+            smallest or largest element, the joined string or list, a Bool for ``and``/``or``, or the first or
+            last element. Fails when the elements do not suit ``op`` (e.g. ``sum`` of strings, ``min`` of
+            incomparable values) or the list is empty for an op without an identity.
     """
     if op not in _REDUCE_OPS:
         raise ParamValueError(f"builtin/reduce@1: param 'op' is {op!r}; use one of {', '.join(_REDUCE_OPS)}")
@@ -322,11 +335,12 @@ def fail(value: Any = None, *, message: str = "failed on purpose") -> Any:
     """Always raise ``IntentionalFailure`` with ``message``; for testing failure handling and retries.
 
     Args:
-        value: ignored; wire something to place the failure after another node.
-        message: the error message.
+        value: ignored (optional, default null); wire something to place the failure after another node.
+        message: the error message (default ``"failed on purpose"``), reported as
+            ``builtin/fail@1: <message>``.
 
     Returns:
-        out: never produced.
+        out: never produced: every attempt fails, so nodes wired to it never run.
     """
     raise IntentionalFailure(f"builtin/fail@1: {message}")
 
@@ -338,11 +352,12 @@ def sleep(value: T, *, seconds: float) -> T:
     Never cached, so every run really waits.
 
     Args:
-        value: the value to pass through.
-        seconds: how long to wait (>= 0).
+        value: the value to pass through, of any type.
+        seconds: how long to wait, in seconds (required; fractions allowed, 0 does not wait); negative
+            or NaN fails the node.
 
     Returns:
-        out: ``value``.
+        out: ``value``, unchanged, once the wait is over.
     """
     if seconds < 0 or _pymath.isnan(seconds):
         raise ParamValueError(f"builtin/sleep@1: param 'seconds' is {seconds}; use a number >= 0")

@@ -35,10 +35,13 @@ def to_int(value: Number | str | bool) -> int:
     Inserted by the compiler for the explicit coercions Float -> Int, String -> Int and Bool -> Int.
 
     Args:
-        value: the value to convert; text may have surrounding spaces but no fraction (``"4.5"`` fails).
+        value: the value to convert. A Float is truncated toward zero (``-2.7`` gives -2); NaN and
+            infinities fail. A Bool gives 1 or 0. Text is an integer in Python syntax (sign, digits, optional
+            ``_`` between digits) with surrounding spaces allowed (``" -42 "``); a fraction (``"4.5"``) or
+            other text fails.
 
     Returns:
-        out: the integer.
+        out: the value as an Int.
 
     Example:
         ```json
@@ -58,10 +61,11 @@ def to_float(value: Number | bool) -> float:
     """Convert a number or a Bool (0.0/1.0) to Float.
 
     Args:
-        value: the value to convert.
+        value: the Int, Float or Bool to convert; a Float passes unchanged.
 
     Returns:
-        out: the float.
+        out: the value as a Float (``3`` gives 3.0, true gives 1.0). Ints beyond the Float range fail;
+            very large ones lose their last digits.
     """
     return _convert("to_float", rules.to_float, value)
 
@@ -73,10 +77,12 @@ def parse_number(value: str) -> float:
     Inserted by the compiler for the explicit coercion String -> Float.
 
     Args:
-        value: the text to parse.
+        value: the text to parse: a decimal number with optional sign, fraction and exponent, surrounding
+            spaces allowed; ``"nan"`` and ``"inf"`` are accepted too. A thousands separator (``"1,000"``) or
+            other text fails the node.
 
     Returns:
-        out: the number.
+        out: the number, always a Float (``"2"`` gives 2.0).
     """
     return _convert("parse_number", rules.parse_number, value)
 
@@ -86,10 +92,11 @@ def to_string(value: Any) -> str:
     """Convert any value to String: Bytes decode as UTF-8, everything else uses Python's ``str()``.
 
     Args:
-        value: the value to convert.
+        value: the value to convert, of any type; Bytes that are not valid UTF-8 fail the node.
 
     Returns:
-        out: the text.
+        out: the text: decoded Bytes, or Python's ``str()`` of the value (``3.0`` gives ``"3.0"``, true gives
+            ``"True"``, null gives ``"None"``, a dict its Python repr, not JSON; use ``json_dump`` for JSON).
     """
     return _convert("to_string", rules.to_string, value)
 
@@ -102,10 +109,11 @@ def to_bool(value: str | Number) -> bool:
     are false, anything else fails. A number is true unless it is zero.
 
     Args:
-        value: the value to convert.
+        value: the String or number to convert; text is trimmed and matched case-insensitively.
 
     Returns:
-        out: the boolean.
+        out: the boolean: for text, true for true/yes/on/y/t/1 and false for false/no/off/n/f/0 or ``""``
+            (other text fails the node); for numbers, false only for 0 and 0.0 (NaN is true).
     """
     return _convert("to_bool", rules.to_bool, value)
 
@@ -115,10 +123,11 @@ def table_to_records(value: pa.Table) -> Records:
     """Convert a Table to a list of records, one dict per row keyed by column name.
 
     Args:
-        value: the table.
+        value: the Arrow table to convert; any other value fails the node.
 
     Returns:
-        out: the rows as records.
+        out: one record per row, in row order, with every column as a field (null cells stay null). A table
+            without rows gives an empty list.
     """
     return _convert("table_to_records", rules.table_to_records, value)
 
@@ -130,10 +139,12 @@ def records_to_table(value: RecordsOrDicts) -> pa.Table:
     The columns are the keys of all records, in order of first appearance.
 
     Args:
-        value: the records; a key's values must share one type (nulls aside).
+        value: the records (dicts with String keys); a key's values must share one type (nulls aside),
+            otherwise the node fails naming the conflict.
 
     Returns:
-        out: the table.
+        out: a table with one row per record and one column per key, in order of first appearance; a cell
+            is null where a record lacks the key.
     """
     # Arrow infers the schema from the first row alone and would silently drop keys that only later rows
     # have; giving every row every key keeps them all.

@@ -55,13 +55,18 @@ def read_csv(
     downstream caches on the table's content.
 
     Args:
-        path: the CSV file.
-        delimiter: the field separator.
-        header: whether the first line names the columns; without one they are named ``f0``, ``f1``, ...
-        columns: keep only these columns (all when null).
+        path: the CSV file, on the file system of the worker that runs the node; use an absolute path (a
+            relative one resolves against that worker's working directory). A missing or unreadable file
+            fails the node.
+        delimiter: the field separator, a single character (default ``","``; e.g. ``";"`` or ``"\\t"``).
+        header: whether the first line names the columns (default true); without one they are named
+            ``f0``, ``f1``, ... and the first line is data.
+        columns: keep only these columns, in file order (default null or an empty list: all); a name the
+            file does not have fails the node.
 
     Returns:
-        table: the file's rows.
+        table: the file's rows, with column types inferred from the values (integers, floats, booleans,
+            timestamps, else strings); an empty cell is null in numeric columns and ``""`` in text columns.
 
     Example:
         ```json
@@ -104,11 +109,14 @@ def read_parquet(path: str, *, columns: list[str] | None = None) -> TableOut:
     Declared non-deterministic, like ``read_csv``: the engine re-reads the file on every run.
 
     Args:
-        path: the Parquet file or directory.
-        columns: keep only these columns (all when null); the others are not read at all.
+        path: the Parquet file, or a directory whose Parquet files are read as one table, on the file
+            system of the worker that runs the node (use an absolute path). A missing path or a file that is
+            not Parquet fails the node.
+        columns: keep only these columns (default null or an empty list: all); the others are not read at
+            all. A name the file does not have fails the node, listing the file's columns.
 
     Returns:
-        table: the file's rows.
+        table: the file's rows, with the column types stored in the file.
     """
     import pyarrow.parquet as pq
 
@@ -140,12 +148,15 @@ def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> P
     Never cached: writing the file is the point, so every run writes it.
 
     Args:
-        table: the table to write.
-        path: the target file; an existing file is replaced.
-        compression: ``zstd`` (default), ``snappy``, ``gzip``, ``lz4``, ``brotli`` or ``none``.
+        table: the table to write, all its rows and columns.
+        path: the target file, on the file system of the worker that runs the node (use an absolute path);
+            missing parent directories are created and an existing file is replaced.
+        compression: ``zstd`` (default), ``snappy``, ``gzip``, ``lz4``, ``brotli`` or ``none``, in any letter
+            case; any other value fails the node before the file is touched.
 
     Returns:
-        path: the path written, for nodes that read the file back.
+        path: the path written (the input path, normalized: no doubled or trailing slashes), for nodes
+            that read the file back.
     """
     import pyarrow.parquet as pq
 
@@ -225,14 +236,15 @@ def sql(
     ``read_parquet`` and wire the tables in.
 
     Args:
-        a: the table the query calls ``a``.
-        b: the table the query calls ``b``.
-        c: the table the query calls ``c``.
-        d: the table the query calls ``d``.
-        query: one DuckDB ``SELECT`` statement.
+        a: the table the query calls ``a`` (optional; when unwired, ``a`` does not exist in the query).
+        b: the table the query calls ``b`` (optional; when unwired, ``b`` does not exist in the query).
+        c: the table the query calls ``c`` (optional; when unwired, ``c`` does not exist in the query).
+        d: the table the query calls ``d`` (optional; when unwired, ``d`` does not exist in the query).
+        query: one DuckDB ``SELECT`` statement (required). A syntax error, an unknown table or column, or a
+            statement without a result (``CREATE``, ``SET``, ...) fails the node with DuckDB's message.
 
     Returns:
-        table: the query's result.
+        table: the query's result, with the column names and types DuckDB gives it.
 
     Example:
         ```json
@@ -258,11 +270,12 @@ def column_mean(table: pa.Table, *, column: str) -> ValueOut:
     """Mean of a numeric column, ignoring nulls; fails when the column is missing, not numeric or all null.
 
     Args:
-        table: the table.
-        column: the numeric column to average.
+        table: the table that holds ``column``.
+        column: the name of the column to average (required); it must exist and hold integers, floats or
+            decimals, with at least one non-null value.
 
     Returns:
-        value: the mean, as a Float.
+        value: the arithmetic mean of the column's non-null values, as a Float.
     """
     import pyarrow.compute as pc
 

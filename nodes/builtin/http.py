@@ -49,19 +49,28 @@ def http_request(
     so retries can cover it; connection errors and timeouts always fail it.
 
     Args:
-        url: the URL, ``http://`` or ``https://``.
-        body: the request body, sent as UTF-8 text (set a ``Content-Type`` header for JSON).
-        headers: request headers.
-        method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
-        timeout_s: seconds to wait for connecting and for each read.
-        raise_for_status: fail on a 4xx/5xx status instead of returning it.
-        follow_redirects: follow 3xx redirects.
+        url: the URL to call, ``http://`` or ``https://``, with any query string already in it; an invalid
+            URL fails the node.
+        body: the request body, sent as UTF-8 text (optional, default null: no body); set a
+            ``Content-Type`` header for JSON.
+        headers: request headers, name -> value (optional, default null: only the client's defaults, such
+            as ``User-Agent``).
+        method: GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS, in any letter case; any other
+            value fails the node.
+        timeout_s: seconds to wait for connecting and, separately, for each read (default 10.0); must be
+            > 0. A timeout fails the node.
+        raise_for_status: fail on a 4xx/5xx status instead of returning it (default true).
+        follow_redirects: follow 3xx redirects to their target (default true); when false, the 3xx
+            response itself is the output.
 
     Returns:
-        status: the HTTP status code.
-        headers: the response headers (lower-case names).
-        text: the body decoded as text.
-        json: the parsed body when the response is JSON, else null.
+        status: the HTTP status code of the final response (e.g. 200); 4xx/5xx only when
+            ``raise_for_status`` is false.
+        headers: the response headers, with lower-case names; a header sent several times has its values
+            joined with ``", "``.
+        text: the body decoded as text (with the charset the response declares, else UTF-8); ``""`` when
+            there is none.
+        json: the parsed body when the ``Content-Type`` mentions ``json`` and the body parses, else null.
 
     Example:
         ```json

@@ -33,11 +33,14 @@ def filter_rows(table: pa.Table, *, where: str) -> TableOut:
     The expression is evaluated by DuckDB over the table (bound zero-copy), without file or network access.
 
     Args:
-        table: the rows to filter.
-        where: a DuckDB boolean expression over the table's columns.
+        table: the rows to filter; its columns are what ``where`` can name.
+        where: a DuckDB boolean expression over the table's columns (required), as written after ``WHERE``;
+            quote text with single quotes and odd column names with double quotes. Rows where it is null
+            (e.g. a comparison with a null cell) are dropped. An invalid expression or an unknown column
+            fails the node with DuckDB's message.
 
     Returns:
-        table: the rows that satisfy ``where``, in their original order.
+        table: the rows that satisfy ``where``, with all columns, in their original order; possibly empty.
     """
     return {"table": run_query("filter", f"SELECT * FROM t WHERE {where}", {"t": table}, param="where")}
 
@@ -47,12 +50,14 @@ def select(table: pa.Table, *, columns: list[str], rename: dict[str, str] | None
     """Keep the listed ``columns`` in that order, optionally renaming some.
 
     Args:
-        table: the input table.
-        columns: the columns to keep, in output order.
-        rename: old name -> new name, for any of the kept columns.
+        table: the input table; its other columns are dropped.
+        columns: the columns to keep, in output order (required); a name the table does not have fails the
+            node, listing the table's columns.
+        rename: old name -> new name, for any of the kept columns (default null: keep the names); renaming a
+            column that is not kept fails the node.
 
     Returns:
-        table: the selected columns (sharing the input's buffers, nothing is copied).
+        table: the selected columns (sharing the input's buffers, nothing is copied), all rows.
     """
     _require_columns("select", "columns", table, columns)
     out = table.select(columns)
@@ -83,13 +88,19 @@ def group_by(table: pa.Table, *, by: list[str], aggregations: dict[str, list[str
     The key columns come first; groups appear in the order their keys first occur.
 
     Args:
-        table: the input table.
-        by: the key columns.
+        table: the input table to group.
+        by: the key columns (required, at least one); rows with equal values in all of them form one group,
+            and null keys form a group of their own.
         aggregations: column -> list of functions among count, count_distinct, sum, mean, min, max,
-            stddev, variance, first, last. The result column is named ``<column>_<function>``.
+            stddev, variance, first, last (required; ``{}`` outputs just the distinct keys). The result column
+            is named ``<column>_<function>``. All functions skip nulls: ``count`` counts non-null values,
+            ``first``/``last`` take the first/last non-null one, and ``stddev``/``variance`` are the population
+            statistics (divided by n, not n - 1). A function that does not suit the column's type (``sum`` of
+            strings) fails the node.
 
     Returns:
-        table: one row per group.
+        table: one row per group: the key columns, then one column per requested aggregation, in the order
+            given (null where a group has only nulls in that column).
 
     Example:
         ```json
@@ -153,16 +164,22 @@ def join(
     """Join two tables on key columns.
 
     Args:
-        left: the left table.
-        right: the right table.
-        on: the key columns of the left table (and of the right one unless ``right_on`` is given).
-        right_on: the right table's key columns, when their names differ from ``on``.
-        how: ``inner``, ``left``, ``right``, ``outer``, ``semi`` (left rows with a match) or ``anti``
-            (left rows without one).
-        right_suffix: appended to right-side non-key columns whose names also occur on the left.
+        left: the left table; its key columns are named by ``on``.
+        right: the right table; its key columns are named by ``right_on``, or by ``on`` when that is null.
+        on: the key columns of the left table (and of the right one unless ``right_on`` is given)
+            (required); rows match when all keys are equal, and a null key never matches.
+        right_on: the right table's key columns, in the same order and number as ``on``, when their names
+            differ (default null: the names in ``on``); they do not appear in the output.
+        how: ``inner`` (default: matching rows only), ``left``, ``right``, ``outer`` (also unmatched rows of
+            that side / both sides, with nulls for the other side), ``semi`` (left rows with a match) or ``anti``
+            (left rows without one); any other value fails the node.
+        right_suffix: appended to right-side non-key columns whose names also occur on the left
+            (default ``"_right"``).
 
     Returns:
-        table: the joined rows.
+        table: the joined rows: the key columns once, the left table's other columns and the right table's
+            other columns (only the left table's columns for ``semi`` and ``anti``). Row order is not
+            guaranteed; sort afterwards if it matters.
     """
     if how not in _JOIN_TYPES:
         raise ParamValueError(f"builtin/join@1: param 'how' is {how!r}; use one of {', '.join(_JOIN_TYPES)}")
@@ -196,11 +213,13 @@ def describe(table: pa.Table) -> TableOut:
     """Summary statistics of a table, one row per column.
 
     Args:
-        table: the table to describe.
+        table: the table to describe; every column gets a row, whatever its type.
 
     Returns:
-        table: columns ``column``, ``type``, ``count`` (non-null values), ``null_count``, and for numeric
-            columns ``min``, ``max``, ``mean`` and ``stddev`` (null for other columns).
+        table: one row per input column, in column order, with the columns ``column`` (name), ``type``
+            (Arrow type name), ``count`` (non-null values), ``null_count``, and for numeric columns ``min``,
+            ``max``, ``mean`` and ``stddev`` (sample standard deviation, divided by n - 1), as Floats; these four
+            are null for other columns and for all-null ones, and ``stddev`` also with fewer than two values.
     """
     import pyarrow.compute as pc
 
@@ -255,13 +274,16 @@ def sample(
 
     Args:
         table: the table to sample.
-        n: the number of rows.
-        fraction: the share of rows, in [0, 1].
-        seed: the random seed.
-        replace: sample with replacement (rows may repeat; ``n`` may exceed the row count).
+        n: the number of rows to draw (default null); at most the row count unless ``replace`` is set.
+            Give exactly one of ``n`` and ``fraction``; both or neither fails the node.
+        fraction: the share of rows to draw, in [0, 1] (default null); the row count times ``fraction`` is
+            rounded to the nearest integer (ties to even).
+        seed: the random seed (default 0); the same seed, table and parameters give the same sample.
+        replace: sample with replacement (default false); rows may then repeat, come in random order, and
+            ``n`` may exceed the row count (of a non-empty table).
 
     Returns:
-        table: the sampled rows.
+        table: the sampled rows, with all columns.
     """
     import numpy as np
 

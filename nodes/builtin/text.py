@@ -19,7 +19,10 @@ def concat(a: str, b: str, *, sep: str = "") -> str:
     Args:
         a: the first string.
         b: the second string.
-        sep: put between ``a`` and ``b``.
+        sep: put between ``a`` and ``b`` (default ``""``: nothing), also when either string is empty.
+
+    Returns:
+        out: ``a``, then ``sep``, then ``b``.
     """
     return f"{a}{sep}{b}"
 
@@ -33,8 +36,12 @@ def format_text(values: dict[str, Any], *, template: str) -> str:
     ``"{user[name]}"``); private attributes (``_x``) are refused, since templates may come from API users.
 
     Args:
-        values: field name -> value.
-        template: the template with named fields.
+        values: field name -> value; every field the template names must be a key (extra keys are ignored).
+        template: the template with named fields (required); write ``{{`` and ``}}`` for literal braces.
+            Positional fields (``{}``, ``{0}``) and names starting with ``_`` fail the node.
+
+    Returns:
+        out: the template with every field replaced by its formatted value.
 
     Example:
         ```json
@@ -89,11 +96,18 @@ def split(text: str, *, sep: str | None = None, maxsplit: int = -1) -> list[str]
 
     Args:
         text: the text to split.
-        sep: the separator; null splits on whitespace and drops empty parts.
-        maxsplit: at most this many splits (-1: no limit).
+        sep: the separator string (default null). Null splits at runs of whitespace and drops leading,
+            trailing and empty parts (``""`` gives ``[]``); a string splits at each occurrence and keeps empty
+            parts (``"a,,b"`` at ``","`` gives ``["a", "", "b"]``; ``""`` gives ``[""]``). An empty string fails.
+        maxsplit: at most this many splits, counted from the left (default -1: no limit; 0 returns the
+            text as one part, without its leading whitespace when ``sep`` is null); the last part holds the
+            unsplit rest.
+
+    Returns:
+        out: the parts, in order, without the separators.
     """
     if sep == "":
-        raise ParamValueError("builtin/split@1: param 'sep' is empty; use null to split on whitespace")
+        raise ParamValueError("builtin/split_text@1: param 'sep' is empty; use null to split on whitespace")
     return text.split(sep, maxsplit)
 
 
@@ -102,8 +116,12 @@ def join(parts: list[str], *, sep: str = "") -> str:
     """Join a list of strings with ``sep`` between the elements.
 
     Args:
-        parts: the strings.
-        sep: put between consecutive parts.
+        parts: the strings to join; an empty list gives ``""``.
+        sep: put between consecutive parts (default ``""``: nothing); not added before the first or after
+            the last part.
+
+    Returns:
+        out: the joined text.
     """
     return sep.join(parts)
 
@@ -131,8 +149,13 @@ def regex_match(text: str, *, pattern: str, flags: str = "") -> bool:
 
     Args:
         text: the text to search.
-        pattern: a Python regular expression.
-        flags: letters among ``i`` (ignore case), ``m`` (multiline), ``s`` (dot matches newline), ``x`` (verbose).
+        pattern: a Python regular expression (required); it may match anywhere, so anchor it with ``^`` and
+            ``$`` (or ``\\A`` and ``\\Z``) to test the whole text. An invalid pattern fails the node.
+        flags: letters among ``i`` (ignore case), ``m`` (multiline), ``s`` (dot matches newline), ``x`` (verbose)
+            (default ``""``: none); any other letter fails the node.
+
+    Returns:
+        out: true when ``pattern`` matches somewhere in ``text``.
     """
     return _compile("regex_match", pattern, flags).search(text) is not None
 
@@ -143,8 +166,13 @@ def regex_find_all(text: str, *, pattern: str, flags: str = "") -> list[str]:
 
     Args:
         text: the text to search.
-        pattern: a Python regular expression.
-        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``).
+        pattern: a Python regular expression (required); groups in it do not change the output. An invalid
+            pattern fails the node.
+        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``; default ``""``: none).
+
+    Returns:
+        out: the matched substrings from left to right; an empty list when nothing matches. A pattern that can
+            match the empty string also yields empty matches (``a*`` in ``"baa"`` gives ``["", "aa", ""]``).
     """
     return [m.group(0) for m in _compile("regex_find_all", pattern, flags).finditer(text)]
 
@@ -155,10 +183,14 @@ def regex_replace(text: str, *, pattern: str, replacement: str, count: int = 0, 
 
     Args:
         text: the text to change.
-        pattern: a Python regular expression.
-        replacement: the replacement; ``\\1`` or ``\\g<name>`` insert groups.
-        count: replace at most this many matches (0: all).
-        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``).
+        pattern: a Python regular expression (required); an invalid pattern fails the node.
+        replacement: the replacement (required); ``\\1`` or ``\\g<name>`` insert groups, ``\\\\`` a backslash.
+            A reference to a group the pattern does not have fails the node.
+        count: replace at most this many matches, from the left (default 0: all).
+        flags: letters among ``i``, ``m``, ``s``, ``x`` (see ``regex_match``; default ``""``: none).
+
+    Returns:
+        out: ``text`` with the matches replaced; unchanged when nothing matches.
     """
     compiled = _compile("regex_replace", pattern, flags)
     try:
@@ -169,7 +201,17 @@ def regex_replace(text: str, *, pattern: str, replacement: str, count: int = 0, 
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def replace(text: str, *, old: str, new: str) -> str:
-    """Replace every occurrence of the plain substring ``old`` by ``new``."""
+    """Replace every occurrence of the plain substring ``old`` by ``new``.
+
+    Args:
+        text: the text to change.
+        old: the substring to find, matched literally and case-sensitively (required); an empty string fails
+            the node.
+        new: what to put in place of each occurrence (required); ``""`` deletes them.
+
+    Returns:
+        out: ``text`` with every non-overlapping occurrence of ``old``, from the left, replaced by ``new``.
+    """
     if old == "":
         raise ParamValueError("builtin/replace@1: param 'old' is empty; give the substring to replace")
     return text.replace(old, new)
@@ -180,7 +222,18 @@ _CASES = ("upper", "lower", "title", "capitalize", "swapcase")
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def change_case(text: str, *, case: str = "lower") -> str:
-    """Change letter case: ``upper``, ``lower``, ``title``, ``capitalize`` or ``swapcase``."""
+    """Change letter case: ``upper``, ``lower``, ``title``, ``capitalize`` or ``swapcase``.
+
+    Args:
+        text: the text to change.
+        case: ``upper``, ``lower`` (default), ``title`` (first letter of every word upper, the rest lower;
+            a letter after an apostrophe starts a word, ``"it's"`` gives ``"It'S"``),
+            ``capitalize`` (first character upper, the rest lower) or ``swapcase``; any other value fails
+            the node.
+
+    Returns:
+        out: the text in the requested case (Unicode-aware: ``"straße"`` in upper case is ``"STRASSE"``).
+    """
     if case not in _CASES:
         raise ParamValueError(
             f"builtin/change_case@1: param 'case' is {case!r}; use one of {', '.join(_CASES)}"
@@ -191,25 +244,59 @@ def change_case(text: str, *, case: str = "lower") -> str:
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def strip(text: str, *, chars: str | None = None) -> str:
-    """Remove leading and trailing whitespace (or the given ``chars``)."""
+    """Remove leading and trailing whitespace (or the given ``chars``).
+
+    Args:
+        text: the text to trim.
+        chars: the set of characters to remove from both ends, in any order and any number (``"x "`` removes
+            spaces and x's, not the substring ``"x "``); default null removes whitespace.
+
+    Returns:
+        out: the text without those characters at its start and end; inner ones are kept.
+    """
     return text.strip(chars)
 
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def text_length(text: str) -> int:
-    """Number of characters (Unicode code points) in the text."""
+    """Number of characters (Unicode code points) in the text.
+
+    Args:
+        text: the text to measure.
+
+    Returns:
+        out: the number of Unicode code points (not bytes: ``"é"`` counts 1); 0 for ``""``.
+    """
     return len(text)
 
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def contains(text: str, *, substring: str) -> bool:
-    """True when ``substring`` occurs in ``text``."""
+    """True when ``substring`` occurs in ``text``.
+
+    Args:
+        text: the text to search.
+        substring: the text to look for, matched literally and case-sensitively (required); ``""`` is in every
+            text.
+
+    Returns:
+        out: true when ``substring`` occurs anywhere in ``text``.
+    """
     return substring in text
 
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def json_parse(text: str) -> Any:
-    """Parse a JSON document into values (objects become dicts, arrays lists)."""
+    """Parse a JSON document into values (objects become dicts, arrays lists).
+
+    Args:
+        text: one JSON document (any value at the top level, e.g. ``"3"`` or ``"[1, 2]"``); invalid JSON fails
+            the node naming the line and column.
+
+    Returns:
+        out: the value: objects as dicts, arrays as lists, numbers with a fraction or exponent as Floats and
+            the others as Ints, ``null`` as null. The non-standard ``NaN`` and ``Infinity`` are accepted.
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -221,7 +308,20 @@ def json_parse(text: str) -> Any:
 
 @node(plugin="builtin", version="1.0.0", category="text", tags=("string",), cheap=True)
 def json_dump(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
-    """Serialize a value to JSON text; fails naming the type for values JSON cannot hold."""
+    """Serialize a value to JSON text; fails naming the type for values JSON cannot hold.
+
+    Args:
+        value: the value to write: null, booleans, numbers, strings, lists, tuples (written as arrays) and
+            dicts (Int, Float and Bool keys are written as strings). Tables and Bytes fail the node;
+        convert them first (``table_to_records``, ``to_string``).
+        indent: spaces per nesting level for pretty-printing (default null: everything on one line, with
+            ``", "`` and ``": "`` separators).
+        sort_keys: write dict keys in sorted order (default false: insertion order).
+
+    Returns:
+        out: the JSON text; non-ASCII characters are written as they are, not as ``\\u`` escapes, and
+            NaN or infinite floats as ``NaN`` / ``Infinity`` (accepted by ``json_parse``, not by strict parsers).
+    """
     try:
         return json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
     except (TypeError, ValueError) as exc:

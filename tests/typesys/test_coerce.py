@@ -219,3 +219,11 @@ def test_records_to_table_keeps_keys_that_first_appear_in_later_records() -> Non
     table = records_to_table([{"a": 1}, {"a": 2, "b": "x"}])
     assert table.column_names == ["a", "b"]
     assert table.to_pylist() == [{"a": 1, "b": None}, {"a": 2, "b": "x"}]
+
+
+def test_to_float_of_an_int_too_large_is_a_coercion_error() -> None:
+    from typesys import CoercionError
+    from typesys.builtin_rules import to_float
+
+    with pytest.raises(CoercionError):
+        to_float(10**400)
