@@ -77,6 +77,9 @@ def create_app(
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     )
     app.add_middleware(ApiMiddleware, max_body_bytes=opts.max_body_bytes)
+    from serve.openapi import problem_openapi
+
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -72,6 +72,8 @@ def recover(
     label = coordinator_label()
     resumed: list[str] = []
     for run in candidates:
+        if not _durable(runner, run):
+            continue  # not started by a DurableRunner: no heartbeat to go by, it may well be alive
         if not store.runs.claim(run.id, label, older_than):
             continue  # another sweep took it, or its coordinator came back
         try:
@@ -88,6 +90,16 @@ def recover(
         resumed.append(run.id)
         _log.info("resumed run %s", run.id)
     return resumed
+
+
+def _durable(runner: Any, run: Any) -> bool:
+    """True for runs a `DurableRunner` started: they heartbeat (or stored what a resume needs before their first
+    beat). Runs started otherwise never heartbeat, so their silence says nothing about their coordinator."""
+    from engine.durable.runner import RESUME_BLOB
+
+    if run.heartbeat_at is not None:
+        return True
+    return bool(runner.results.has_blob(run.id, RESUME_BLOB))
 
 
 def _fail(store: Any, run_id: str, reason: str) -> None:

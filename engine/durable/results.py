@@ -182,6 +182,14 @@ class ResultStore:
         except OSError as exc:
             raise ResultNotFoundError(f"run {run_id!r} has no stored {name!r} at {path}") from exc
 
+    def has_blob(self, run_id: str, name: str) -> bool:
+        """True when run-level bytes are stored under `name`."""
+        from pyarrow import fs as pafs
+
+        filesystem, root = self._filesystem()
+        info = filesystem.get_file_info(f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}")
+        return bool(info.type == pafs.FileType.File)
+
     def delete_run(self, run_id: str) -> None:
         """Delete every result of a run (e.g. when the run is deleted from the store)."""
         fs, root = self._filesystem()

@@ -29,6 +29,8 @@ from engine.durable.errors import NotResumableError, ResultNotFoundError
 from engine.durable.persist import persist_plan
 from engine.durable.results import ResultStore, default_results_uri
 from engine.durable.sink import RESUMED_LEVEL, StoreEventSink
+from engine.durable.source import DurableSource
+from engine.durable.stored import StoredRun
 from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
@@ -188,8 +190,6 @@ class DurableRunner:
 
     def attach(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
         """A handle on a run recorded in the store, whoever runs it (events and result come from the store)."""
-        from engine.durable.stored import StoredRun
-
         return RunHandle(StoredRun(self.store, self.results, run_id), on_event)
 
     # -- resuming -------------------------------------------------------------------------------------
@@ -347,12 +347,13 @@ class DurableRunner:
             node: CacheHit(RESUMED_LEVEL, values=dict(v)) for node, v in seeds.items() if node in _ids(todo)
         }
         output_nodes = frozenset(b.node for b in todo.outputs.values() if isinstance(b, NodeRef))
+        source: Any
         if all(p.id in hits for p in todo.nodes):
-            return RunHandle(CachedRun(run_id, todo, hits, values, sink), on_event)
-        if self.executor == "local":
+            source = CachedRun(run_id, todo, hits, values, sink)
+        elif self.executor == "local":
             from engine.execution.inprocess import InProcessExecutor
 
-            source: Any = InProcessExecutor().start(
+            source = InProcessExecutor().start(
                 todo,
                 values,
                 run_id=run_id,
@@ -361,10 +362,10 @@ class DurableRunner:
                 sink=sink,
                 persist_nodes=output_nodes,
             )
-            return RunHandle(source, on_event)
-        return RunHandle(
-            self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes), on_event
-        )
+        else:
+            source = self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes)
+        stored = StoredRun(self.store, self.results, run_id)
+        return RunHandle(DurableSource(source, stored, seq_offset), on_event)
 
     def _start_on_ray(
         self,

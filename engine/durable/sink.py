@@ -3,20 +3,21 @@
 The coordinator (or the in-process executor) hands every event of a run to its sink, in order and from one
 thread. This sink appends the events to the store and keeps the run row and the node-run rows (one per attempt:
 status, timings, cache hit, error, result location) in step with them. It also heartbeats the run from the
-process it lives in — the coordinator's — so the recovery sweep can tell a live run from an orphaned one: when
-the coordinator dies, so does its heartbeat thread.
+process it lives in — the coordinator's — through that process's heartbeat thread (`engine.durable.heartbeat`),
+so the recovery sweep can tell a live run from an orphaned one: when the coordinator dies, its heartbeats stop.
 
 The sink is pickled into the coordinator with the run's options; only its configuration travels (the database
-connection and the heartbeat thread are made in the process that uses them).
+connection and the heartbeat are set up in the process that uses them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
-import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,10 @@ _log = logging.getLogger("rayweave.durable")
 
 #: Events that end a run, and the run status each one records.
 _RUN_FINAL = {"run.succeeded": "succeeded", "run.failed": "failed", "run.cancelled": "cancelled"}
+#: How often appending a batch of events is tried before the batch is given up.
+APPEND_ATTEMPTS = 3
+#: Outputs bigger than this (as JSON) are not copied into the run row.
+MAX_JSON_OUTPUT_BYTES = 64 * 1024
 #: Level of a `node.cached` event for a node whose result a resumed run took from the result store.
 RESUMED_LEVEL = "resumed"
 
@@ -65,8 +70,8 @@ class StoreEventSink:
     def _init_local(self) -> None:
         self._store: Any = None
         self._open: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
+        self._beats: Any = None
+        self._beating = False
         self._finished = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -108,7 +113,7 @@ class StoreEventSink:
             )
             for e in events
         ]
-        self.store.events.append(self.run_id, batch)
+        self._append(batch)
         for event in events:
             try:
                 self._apply(event)
@@ -116,6 +121,23 @@ class StoreEventSink:
                 _log.warning(
                     "run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc
                 )
+
+    def _append(self, batch: list[Any]) -> None:
+        from engine.store import DuplicateEventError
+
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                self.store.events.append(self.run_id, batch)
+                return
+            except DuplicateEventError:
+                raise  # someone else numbers this run's events: two owners, which a claim must prevent
+            except Exception as exc:
+                # A database restart or a lock timeout must not fail the run: wait a little and try again; after
+                # the last attempt the events are lost (the rows still get updated below) rather than the run.
+                if attempt == APPEND_ATTEMPTS:
+                    _log.error("run %s: could not store %d event(s): %s", self.run_id, len(batch), exc)
+                    return
+                time.sleep(0.2 * attempt)
 
     def _payload(self, event: Event) -> dict[str, Any]:
         payload = {str(k): _jsonable(v) for k, v in event.payload.items()}
@@ -146,15 +168,35 @@ class StoreEventSink:
     def _finish_run(self, status: str, event: Event, at: datetime) -> None:
         from engine.store import RunStateError
 
-        self._stop.set()
+        self.close()
         self._finished = True
         failed = list(event.payload.get("failed_nodes", []) or [])
         error = {"failed_nodes": failed, "reason": event.payload.get("reason", "")} if failed else None
+        outputs = self._json_outputs() if status == "succeeded" else None
         # Cancelled (or finished) from outside meanwhile: the stored final state stands.
         with contextlib.suppress(RunStateError):
             self.store.runs.update_status(
-                self.run_id, status, only_from=("queued", "running"), error=error, at=at
+                self.run_id, status, only_from=("queued", "running"), error=error, outputs=outputs, at=at
             )
+
+    def _json_outputs(self) -> dict[str, Any] | None:
+        """The run's outputs as JSON for the run row (readers of the row need no result store); an output whose
+        JSON is bigger than `MAX_JSON_OUTPUT_BYTES` is left out (it stays in the result store)."""
+        if self.results is None:
+            return None
+        from engine.durable.stored import plain_json, stored_outputs
+
+        try:
+            values = stored_outputs(self.store, self.results, self.run_id)
+        except Exception as exc:  # the outputs stay readable from the result store
+            _log.warning("run %s: could not read its outputs back: %s", self.run_id, exc)
+            return None
+        outputs: dict[str, Any] = {}
+        for name, value in values.items():
+            data = plain_json(value)
+            if len(json.dumps(data)) <= MAX_JSON_OUTPUT_BYTES:
+                outputs[name] = data
+        return outputs
 
     # -- node attempts ------------------------------------------------------------------------------
 
@@ -211,27 +253,14 @@ class StoreEventSink:
     # -- heartbeat ----------------------------------------------------------------------------------
 
     def _start_heartbeat(self) -> None:
-        if self._beat is not None or self._finished or self.heartbeat_s <= 0:
+        if self._beating or self._finished or self.heartbeat_s <= 0:
             return
-        self.store.runs.heartbeat(self.run_id, coordinator_label())
-        self._beat = threading.Thread(
-            target=self._heartbeat, name=f"rayweave-heartbeat-{self.run_id}", daemon=True
-        )
-        self._beat.start()
+        from engine.durable.heartbeat import Heartbeats
 
-    def _heartbeat(self) -> None:
-        label = coordinator_label()
-        while not self._stop.wait(self.heartbeat_s):
-            try:
-                self.store.runs.heartbeat(self.run_id, label)
-                cancelled = self.store.runs.get(self.run_id).status == "cancelled"
-            except Exception as exc:  # the database may be briefly away; the next beat tries again
-                _log.warning("run %s: heartbeat failed: %s", self.run_id, exc)
-                continue
-            if cancelled:
-                # `rayweave runs cancel` (or the API) only writes the store: the coordinator learns it here.
-                self._cancel_in_coordinator()
-                return
+        self._beats = Heartbeats.shared(self.database_url, self.store, self.heartbeat_s, coordinator_label())
+        # `rayweave runs cancel` (or the API) only writes the store: the coordinator learns it from a beat.
+        self._beats.add(self.run_id, self._cancel_in_coordinator)
+        self._beating = True
 
     def _cancel_in_coordinator(self) -> None:
         try:
@@ -243,4 +272,5 @@ class StoreEventSink:
 
     def close(self) -> None:
         """Stop the heartbeat (the run's final event does this too)."""
-        self._stop.set()
+        if self._beats is not None:
+            self._beats.discard(self.run_id)

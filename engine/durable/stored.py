@@ -35,6 +35,17 @@ def event_from_row(row: Any) -> Event:
     )
 
 
+def plain_json(value: Any) -> Any:
+    """A JSON-compatible form of an output value (tables and arrays as lists, other objects as their repr)."""
+    from engine.execution.events import _jsonable
+
+    for name in ("to_pylist", "tolist"):
+        method = getattr(value, name, None)
+        if callable(method):
+            return _jsonable(method())
+    return _jsonable(value)
+
+
 def run_document(store: Any, run: Any) -> dict[str, Any] | None:
     """The workflow document a run executes (inline, or its stored workflow version)."""
     if run.document is not None:

@@ -74,6 +74,7 @@ class CoordinatedRun:
         self.planned_by_key: dict[str, tuple[PlannedNode, str]] = {}
         self.actors: dict[str, Any] = {}
         self.actor_keys: set[str] = set()
+        self.shipped_nodes: dict[int, tuple[PlannedNode, PlannedNode]] = {}
         self.wakeups: list[asyncio.Future[None]] = []
         self.stopping = False
         self.cancelled = False
@@ -128,7 +129,7 @@ class CoordinatedRun:
                 node_refs[planned.id] = self.out_refs[planned.id]
         # Only the events and node states stay with a finished run (for late subscribers); the rest can go.
         self.out_refs, self.readers, self.keep, self.planned_by_key = {}, {}, set(), {}
-        self.cached, self.held, self.timers = {}, {}, {}
+        self.cached, self.held, self.timers, self.shipped_nodes = {}, {}, {}, {}
         self.done.set_result(
             RemoteRunResult(
                 status,
@@ -245,7 +246,7 @@ class CoordinatedRun:
         spec = TaskSpec(
             run_id=self.run_id,
             workflow=self.plan.name,
-            node=shippable(planned),
+            node=self.shipped(planned),
             arg_keys=tuple(ref_keys),
             consts=consts,
             out_ports=out_ports,
@@ -274,6 +275,14 @@ class CoordinatedRun:
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
         self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
+
+    def shipped(self, planned: PlannedNode) -> PlannedNode:
+        """`shippable(planned)`, made once per planned node of the run (map elements share theirs)."""
+        found = self.shipped_nodes.get(id(planned))
+        if found is None or found[0] is not planned:
+            found = (planned, shippable(planned))
+            self.shipped_nodes[id(planned)] = found
+        return found[1]
 
     def submit_task(self, options: dict[str, Any], args: list[Any]) -> Any:
         # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;

@@ -101,13 +101,9 @@ def _run_json(run: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    from engine.execution.events import _jsonable
+    from engine.durable.stored import plain_json
 
-    for name in ("to_pylist", "tolist"):
-        method = getattr(value, name, None)
-        if callable(method):
-            return _jsonable(method())
-    return _jsonable(value)
+    return plain_json(value)
 
 
 def list_command(

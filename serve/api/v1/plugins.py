@@ -28,6 +28,25 @@ def _plugin_home(request: Request) -> object:
     return PluginHome(ctx.settings.home, records=ctx.store.plugins)
 
 
+def _checked_source(text: str) -> Path:
+    """The plugin source path, checked before anything is copied: absolute, existing, and a plugin (a
+    directory with a manifest, or a plugin archive) — never an arbitrary directory tree."""
+    from nodes.plugins.archive import is_archive
+    from nodes.plugins.manifest import find_manifest
+
+    source = Path(text)
+    if not text or not source.is_absolute():
+        raise BadRequestError(f"plugin source {text!r} must be an absolute path on the server")
+    if source.is_dir():
+        if find_manifest(source) is None:
+            raise BadRequestError(
+                f"{text!r} is not a plugin directory (no rayweave-plugin.toml or [tool.rayweave.plugin])"
+            )
+    elif not (source.is_file() and is_archive(source)):
+        raise BadRequestError(f"plugin source {text!r} is neither a plugin directory nor a plugin archive")
+    return source
+
+
 @router.get("", response_model=PluginList, summary="List plugins")
 def list_plugins(
     store: Store = Depends(get_store), _: Principal = Depends(require("plugins:admin"))
@@ -53,9 +72,7 @@ def install_plugin(
     from nodes.plugins.errors import PluginError
 
     home = _plugin_home(request)
-    source = Path(body.source)
-    if not source.exists():
-        raise BadRequestError(f"plugin source {body.source!r} does not exist on the server")
+    source = _checked_source(body.source)
     try:
         package = home.install(source, replace=body.replace)  # type: ignore[attr-defined]
     except PluginError as exc:

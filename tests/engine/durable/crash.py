@@ -13,7 +13,13 @@ from engine.store.models import Event, NodeRun, Run, table_of
 
 
 def simulate_crash(
-    store: Store, results: ResultStore, run_id: str, *, running: str, later: tuple[str, ...], keep_result: bool
+    store: Store,
+    results: ResultStore,
+    run_id: str,
+    *,
+    running: str,
+    later: tuple[str, ...],
+    keep_result: bool,
 ) -> None:
     """Make `run_id` look as if its coordinator died while node `running` ran.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log", required=True)
     parser.add_argument("--address", required=True)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--die-before-start",
+        action="store_true",
+        help="SIGKILL this process after recording the run, before starting it",
+    )
     args = parser.parse_args(argv)
     settings = Settings(home=Path(args.home), ray_address=args.address)
     runner = DurableRunner(settings, heartbeat_s=0.2)
+    if args.die_before_start:
+
+        def die(*_: object, **__: object) -> None:
+            print(runner.store.runs.list(limit=1).items[0].id, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        runner._start = die  # type: ignore[method-assign]
     handle = runner.submit(chain(Path(args.log), seconds=args.seconds, slow="b"), {"x": 1})
     print(handle.run_id, flush=True)
     print(handle.result().status, flush=True)
@@ -48,10 +61,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_driver(home: Path, log: Path, address: str, seconds: float) -> subprocess.Popen[str]:
+def start_driver(
+    home: Path, log: Path, address: str, seconds: float, *, die_before_start: bool = False
+) -> subprocess.Popen[str]:
     """Start `main` in a subprocess (read its first stdout line for the run id)."""
     command = [sys.executable, "-m", "tests.engine.durable.driver", "--home", str(home), "--log", str(log)]
     command += ["--address", address, "--seconds", str(seconds)]
+    if die_before_start:
+        command.append("--die-before-start")
     return subprocess.Popen(
         command, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )

@@ -55,6 +55,7 @@ def test_killed_driver_run_finishes_and_each_node_runs_once(
         return store.runs.get(run_id).status not in ("queued", "running")
 
     wait_for(finished, what="the run to finish")
+    assert resumed == [], "a sweep never takes over a run whose coordinator is alive"
     for handle in handles.values():
         handle.result(timeout=60)
 
@@ -66,3 +67,23 @@ def test_killed_driver_run_finishes_and_each_node_runs_once(
     events = store.events.read(run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].type == "run.succeeded"
+
+
+def test_driver_killed_before_handing_the_run_over_is_resumed(
+    ray_session: RayConnection, settings: Settings, store: Store, log: Path
+) -> None:
+    driver = start_driver(settings.home, log, ray_session.address, seconds=0.0, die_before_start=True)
+    assert driver.stdout is not None
+    run_id = driver.stdout.readline().strip()
+    driver.wait(30)
+    assert driver.returncode == -signal.SIGKILL
+    assert store.runs.get(run_id).status == "queued" and executions(log) == {}
+
+    runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
+    handles: dict[str, Any] = {}
+    wait_for(
+        lambda: recover(runner=runner, stale_after_s=1.0, handles=handles) == [run_id], what="the resume"
+    )
+    assert handles[run_id].result(timeout=60).outputs == {"out": 6}
+    assert store.runs.get(run_id).status == "succeeded"
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 1}

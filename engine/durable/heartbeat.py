@@ -1,0 +1,92 @@
+"""One heartbeat thread per process for every durable run the process owns.
+
+A coordinator may own hundreds of runs; one thread and one UPDATE per interval for all of them costs the
+database far less than a thread and a transaction per run. Each beat also looks for runs cancelled in the store
+(`rayweave runs cancel`, the API) and tells their sink, which stops the run in its coordinator.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from engine.store.columns import utcnow
+from engine.store.models import Run, table_of
+
+_log = logging.getLogger("rayweave.durable")
+
+
+class Heartbeats:
+    """The live runs of this process on one database, beaten every `interval_s` (see the module docstring)."""
+
+    # Created on first use per (database, interval) inside the owning process, never at import time.
+    _shared: ClassVar[dict[tuple[str, float], Heartbeats]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, store: Any, interval_s: float, label: str) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.label = label
+        self._runs: dict[str, Callable[[], None]] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def shared(cls, key: str, store: Any, interval_s: float, label: str) -> Heartbeats:
+        """The heartbeats of this process for the database `key` (its URL) at `interval_s`."""
+        with cls._lock:
+            found = cls._shared.get((key, interval_s))
+            if found is None:
+                found = cls._shared[(key, interval_s)] = cls(store, interval_s, label)
+            return found
+
+    def add(self, run_id: str, on_cancel: Callable[[], None]) -> None:
+        """Beat `run_id` from now on (once at once, so a fresh claim stays fresh); `on_cancel` is called once if
+        the run is found cancelled in the store."""
+        self.store.runs.heartbeat(run_id, self.label)
+        with self._cond:
+            self._runs[run_id] = on_cancel
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="rayweave-heartbeats", daemon=True)
+                self._thread.start()
+
+    def discard(self, run_id: str) -> None:
+        """Stop beating `run_id` (it ended)."""
+        with self._cond:
+            self._runs.pop(run_id, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait(self.interval_s)
+                ids = list(self._runs)
+            if not ids:
+                continue
+            try:
+                cancelled = self.beat(ids)
+            except Exception as exc:  # the database may be briefly away; the next beat tries again
+                _log.warning("heartbeat of %d run(s) failed: %s", len(ids), exc)
+                continue
+            for run_id in cancelled:
+                with self._cond:
+                    on_cancel = self._runs.pop(run_id, None)
+                if on_cancel is not None:
+                    on_cancel()
+
+    def beat(self, run_ids: list[str]) -> list[str]:
+        """Record one heartbeat for every run in one statement; returns the ones cancelled in the store."""
+        runs = table_of(Run)
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.id.in_(run_ids))
+                .values(heartbeat_at=utcnow(), coordinator=self.label)
+            )
+            rows = conn.execute(
+                sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.status == "cancelled")
+            )
+            return [str(row[0]) for row in rows]

@@ -1,0 +1,51 @@
+"""Durable runs on the session's Ray: retries recorded per attempt, and cancelling through the store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.settings import Settings
+from engine.durable import DurableRunner
+from engine.execution.status import RunStatus
+from engine.store import Store
+from engine.workflow import Workflow
+from tests.engine.durable import flows
+from tests.engine.durable.flows import chain, executions
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
+
+
+def test_retries_on_ray_record_every_attempt(settings: Settings, store: Store, log: Path) -> None:
+    runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
+    wf = Workflow("retrying")
+    wf.output("out", wf.add("f", flows.flaky_inc, x=1, params={"log": str(log), "failures": 2}))
+    result = runner.run(wf, timeout=60)
+    assert result.outputs == {"out": 2}
+    rows = store.node_runs.list(result.run_id)
+    assert [(r.attempt, r.status) for r in rows] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert rows[-1].result_location == runner.results.location(result.run_id, "f")
+    assert store.runs.get(result.run_id).outputs == {"out": 2}
+
+
+def test_cancelling_in_the_store_stops_the_run_on_ray(settings: Settings, store: Store, log: Path) -> None:
+    runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
+    handle = runner.submit(chain(log, seconds=3.0, slow="b"), {"x": 1})
+    deadline = time.monotonic() + 30
+    while store.node_runs.latest(handle.run_id).get("b") is None:
+        assert time.monotonic() < deadline, "node b never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    store.runs.update_status(
+        handle.run_id, "cancelled", only_from=("running",)
+    )  # what `rayweave runs cancel` does
+    result = handle.result(timeout=30)
+    assert result.status is RunStatus.CANCELLED
+    assert time.monotonic() - started < 2.5, (
+        "the coordinator stopped the run at its next heartbeat, not after b"
+    )
+    assert store.runs.get(handle.run_id).status == "cancelled"
+    assert executions(log) == {"a": 1}
+    assert store.node_runs.latest(handle.run_id)["b"].status == "cancelled"

@@ -1,0 +1,180 @@
+"""Durable runs on the in-process executor: what is recorded, and how a crashed run is resumed (no Ray)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.settings import Settings
+from engine.durable import DurableRunner, recover
+from engine.durable.runner import RESUME_BLOB
+from engine.durable.stored import stored_outputs
+from engine.execution.status import RunStatus
+from engine.store import Store
+from engine.workflow import Workflow
+from tests.engine.durable import flows
+from tests.engine.durable.crash import simulate_crash
+from tests.engine.durable.flows import chain, executions
+
+
+@pytest.fixture
+def runner(settings: Settings, any_store: Store) -> DurableRunner:
+    """A durable runner on the in-process executor, on SQLite and on PostgreSQL."""
+    return DurableRunner(settings, store=any_store, executor="local", heartbeat_s=0.1)
+
+
+@pytest.fixture
+def store(runner: DurableRunner) -> Store:
+    """The runner's store."""
+    return runner.store  # type: ignore[no-any-return]
+
+
+def attempts(store: Store, run_id: str) -> list[tuple[str, int, str]]:
+    return [(r.node_id, r.attempt, r.status) for r in store.node_runs.list(run_id)]
+
+
+def test_a_durable_run_records_events_attempts_and_results(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    result = runner.run(chain(log), {"x": 1})
+    assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 6}
+    run = store.runs.get(result.run_id)
+    assert run.status == "succeeded" and run.inputs == {"x": 1}
+    assert run.document is not None and run.document["name"] == "durable-chain"
+    assert run.started_at is not None and run.finished_at is not None and run.heartbeat_at is not None
+    assert run.outputs == {"out": 6}
+    rows = store.node_runs.list(result.run_id)
+    assert [(r.node_id, r.attempt, r.status) for r in rows] == [
+        ("a", 1, "succeeded"),
+        ("b", 1, "succeeded"),
+        ("c", 1, "succeeded"),
+        ("d", 1, "succeeded"),
+    ]
+    assert all(r.result_location == runner.results.location(result.run_id, r.node_id) for r in rows)
+    assert all(r.node_type == "durable_t/slow_inc@1" for r in rows if r.node_id != "d")
+    events = store.events.read(result.run_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type == "run.queued" and events[-1].type == "run.succeeded"
+    assert stored_outputs(store, runner.results, result.run_id) == {"out": 6}
+    # Anyone can follow the run from the store alone.
+    again = runner.attach(result.run_id).result(timeout=5)
+    assert again.outputs == {"out": 6} and again.status is RunStatus.SUCCEEDED
+    assert [e.seq for e in runner.attach(result.run_id).events()] == [e.seq for e in events]
+
+
+def test_retries_record_every_attempt(runner: DurableRunner, store: Store, log: Path) -> None:
+    wf = Workflow("retrying")
+    wf.output("out", wf.add("f", flows.flaky_inc, x=1, params={"log": str(log), "failures": 2}))
+    result = runner.run(wf)
+    assert result.outputs == {"out": 2}
+    rows = store.node_runs.list(result.run_id)
+    assert [(r.attempt, r.status) for r in rows] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert rows[0].error == {"type": "ConnectionError", "message": "transient failure 1"}
+    assert rows[2].result_location is not None
+
+
+def test_a_failed_node_is_recorded_with_its_error(runner: DurableRunner, store: Store, log: Path) -> None:
+    wf = Workflow("failing")
+    wf.output("out", wf.add("f", flows.flaky_inc, x=1, params={"log": str(log), "failures": 5}))
+    result = runner.run(wf)
+    assert result.status is RunStatus.FAILED
+    run = store.runs.get(result.run_id)
+    assert run.status == "failed" and run.error is not None and run.error["failed_nodes"] == ["f"]
+    last = store.node_runs.latest(result.run_id)["f"]
+    assert (last.attempt, last.status, (last.error or {}).get("type")) == (3, "failed", "ConnectionError")
+
+
+def test_idempotency_key_starts_one_run(runner: DurableRunner, store: Store, log: Path) -> None:
+    first = runner.run(chain(log), {"x": 1}, idempotency_key="k1")
+    second = runner.submit(chain(log), {"x": 1}, idempotency_key="k1")
+    assert second.run_id == first.run_id
+    assert second.result(timeout=5).outputs == {"out": 6}
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+@pytest.mark.parametrize("keep_result", [False, True], ids=["interrupted", "result-written"])
+def test_resume_runs_only_what_had_not_succeeded(
+    runner: DurableRunner, store: Store, log: Path, keep_result: bool
+) -> None:
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="c", later=("d",), keep_result=keep_result)
+    seq_before = store.events.last_seq(run_id)
+
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    result = handles[run_id].result(timeout=10)
+
+    assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 6}
+    assert store.runs.get(run_id).status == "succeeded"
+    # a and b ran once in all; c ran again only if its result had not been written.
+    assert executions(log) == {"a": 1, "b": 1, "c": 1 if keep_result else 2, "d": 2}
+    expected_c = [("c", 1, "succeeded")] if keep_result else [("c", 1, "failed"), ("c", 2, "succeeded")]
+    assert attempts(store, run_id) == [
+        ("a", 1, "succeeded"),
+        ("b", 1, "succeeded"),
+        *expected_c,
+        ("d", 1, "succeeded"),
+    ]
+    if not keep_result:
+        assert store.node_runs.latest(run_id)["c"].attempt == 2
+        assert (store.node_runs.list(run_id)[2].error or {}).get("type") == "RunInterrupted"
+    events = store.events.read(run_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    resumed = [e for e in events if e.seq > seq_before]
+    assert resumed[0].type == "run.queued" and resumed[0].payload["resumed"] is True
+    assert resumed[-1].type == "run.succeeded"
+    assert not [e for e in resumed if e.type == "node.started" and e.node_id in ("a", "b")]
+    # The resumed run's handle numbers its events like the store: earlier executions first, then its own.
+    assert [(e.seq, str(e.type)) for e in handles[run_id].events()] == [(e.seq, e.type) for e in events]
+
+
+def test_fresh_runs_are_not_resumed_and_a_run_is_resumed_once(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="b", later=("c", "d"), keep_result=False)
+    assert recover(runner=runner, stale_after_s=3600) == []  # its heartbeat is only a minute old
+
+    found: list[list[str]] = []
+    handles: dict[str, Any] = {}
+    barrier = threading.Barrier(4)
+
+    def sweep() -> None:
+        barrier.wait()
+        found.append(recover(runner=runner, stale_after_s=5, handles=handles))
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(len, found)) == [0, 0, 0, 1]
+    assert handles[run_id].result(timeout=10).outputs == {"out": 6}
+    assert executions(log) == {"a": 1, "b": 2, "c": 2, "d": 2}
+
+
+def test_a_run_that_cannot_be_resumed_is_failed_with_the_reason(
+    settings: Settings, store: Store, log: Path
+) -> None:
+    runner = DurableRunner(settings, store=store, executor="local")
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="b", later=("c", "d"), keep_result=False)
+    (Path(runner.results.uri) / run_id / "_blobs" / RESUME_BLOB).unlink()  # the node definitions are gone
+
+    assert recover(runner=runner, stale_after_s=5) == []
+    run = store.runs.get(run_id)
+    assert run.status == "failed" and "durable_t/slow_inc@1" in (run.error or {}).get("reason", "")
+    assert recover(runner=runner, stale_after_s=5) == []
+
+
+def test_runs_not_started_durably_are_left_alone(runner: DurableRunner, store: Store) -> None:
+    # e.g. a run started with plain engine.submit: it never heartbeats, so its silence proves nothing.
+    doc = {"format": "rayweave.workflow/1", "name": "w", "nodes": {}, "outputs": {}}
+    other = store.runs.create(document=doc, status="running").run.id
+    time.sleep(0.05)
+    assert recover(runner=runner, stale_after_s=0.01) == []
+    assert store.runs.get(other).status == "running"
