@@ -183,16 +183,22 @@ def run_command(
     local: bool,
 ) -> int:
     """Run the workflow in `file`; returns the exit status."""
+    import ray
     from rich.console import Console
 
     from cluster.settings import Settings
     from engine.errors import WorkflowInputError, WorkflowValidationError
     from engine.execution.api import compile_for_run, submit
+    from serve.cli.catalogs import catalog_for
 
     console = Console(stderr=as_json)
+    settings = Settings(ray_address=address) if address else Settings()
+    already_connected = ray.is_initialized()
     try:
         workflow = load_any(file)
-        plan = compile_for_run(workflow, optimize=optimize)
+        # Installed plugins are read inside their runtime environments, which may start Ray already.
+        catalog = catalog_for(settings)
+        plan = compile_for_run(workflow, catalog=catalog, optimize=optimize)
         values = parse_inputs(inputs, {name: spec.type for name, spec in plan.inputs.items()})
     except UsageError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
@@ -200,18 +206,17 @@ def run_command(
     except WorkflowValidationError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         return 1
-    settings = Settings(ray_address=address) if address else Settings()
     executor: Any = "local"
-    started_ray = False
     if not local:
         from cluster.ray_runtime import ensure_ray
         from engine.execution.executor import RayExecutor
 
-        started_ray = ensure_ray(settings).started_here
+        ensure_ray(settings)
         executor = RayExecutor()
+    started_ray = ray.is_initialized() and not already_connected
     try:
         try:
-            handle = submit(workflow, values, optimize=optimize, settings=settings, executor=executor)
+            handle = submit(plan, values, settings=settings, executor=executor)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
