@@ -47,9 +47,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
         app.state.rayweave = ctx
+        sweeper = _start_recovery(settings, ctx.launcher) if opts.recovery else None
         try:
             yield
         finally:
+            if sweeper is not None:
+                await run_in_threadpool(sweeper.stop)
             ctx.launcher.close()
             if store is None:
                 ctx.store.close()
@@ -99,7 +102,7 @@ def _build_context(
     from serve.context import ServerContext
     from serve.metrics import ApiMetrics
     from serve.ratelimit import RateLimiter
-    from serve.runs import EngineRunLauncher
+    from serve.runs import launcher_for
 
     the_store = store if store is not None else open_store(settings.resolved_database_url)
     the_catalog = catalog if catalog is not None else _default_catalog(settings, the_store)
@@ -115,9 +118,19 @@ def _build_context(
         catalog=the_catalog,
         registry=getattr(the_catalog, "registry", None) or typesys.TypeRegistry.default(),
         limiter=RateLimiter(opts.rate_per_s, opts.burst),
-        launcher=EngineRunLauncher(the_store, the_catalog, settings, executor=opts.executor),
+        launcher=launcher_for(the_store, the_catalog, settings, executor=opts.executor),
         metrics=ApiMetrics(the_store),
     )
+
+
+def _start_recovery(settings: Settings, launcher: Any) -> Any:
+    """Resume runs whose coordinator died (engine.durable), with the launcher's runner and executor."""
+    runner = getattr(launcher, "runner", None)
+    if runner is None:
+        return None
+    from engine.durable import start_recovery
+
+    return start_recovery(settings, runner=runner)
 
 
 def _default_catalog(settings: Settings, store: Store) -> Catalog:

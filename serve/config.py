@@ -12,7 +12,8 @@ class ServeOptions:
 
     `rate_per_s`/`burst` size each API key's token bucket; `max_body_bytes` bounds request bodies (413 beyond);
     `executor` chooses where runs execute ("ray" in production, "local" for tests and debugging);
-    `event_poll_s` is how often live event streams look for new events in the store.
+    `event_poll_s` is how often live event streams look for new events in the store; `recovery` runs the
+    engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only).
     """
 
     max_body_bytes: int = 1_048_576
@@ -20,5 +21,6 @@ class ServeOptions:
     burst: int = 100
     executor: Literal["ray", "local"] = "ray"
     event_poll_s: float = 0.02
+    recovery: bool = True
     create_admin_key: bool = True
     print_admin_key: bool = True

@@ -31,7 +31,18 @@ def _builder(settings: Settings, options: ServeOptions) -> Any:
     return build
 
 
-def api_application(settings: Settings, options: ServeOptions | None = None, *, num_replicas: int = 1) -> Any:
+#: Serve's default (5 ongoing requests per replica) would let five open event streams block a replica; the
+#: app is async and answers thousands of concurrent requests, so the cap is set high.
+MAX_ONGOING_REQUESTS = 256
+
+
+def api_application(
+    settings: Settings,
+    options: ServeOptions | None = None,
+    *,
+    num_replicas: int = 1,
+    max_ongoing_requests: int = MAX_ONGOING_REQUESTS,
+) -> Any:
     """A bound Serve application of the API (pass it to `serve.run`).
 
     Replicas never create the admin key (the process that deploys does, once), so starting several replicas
@@ -44,7 +55,11 @@ def api_application(settings: Settings, options: ServeOptions | None = None, *, 
     opts = replace(options or ServeOptions(), create_admin_key=False, print_admin_key=False)
     ingress = serve.ingress(_builder(settings, opts))()
     deployment: Any = serve.deployment(
-        ingress, name=DEPLOYMENT_NAME, num_replicas=num_replicas, ray_actor_options={"num_cpus": 0}
+        ingress,
+        name=DEPLOYMENT_NAME,
+        num_replicas=num_replicas,
+        max_ongoing_requests=max_ongoing_requests,
+        ray_actor_options={"num_cpus": 0},
     )
     return deployment.bind()
 

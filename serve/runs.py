@@ -161,7 +161,10 @@ def to_new_event(event: Any) -> Any:
 def event_json(row: Any) -> dict[str, Any]:
     """The API form of a stored event: `{run_id, seq, type, node, attempt, time, payload}`."""
     payload = dict(row.payload or {})
+    # Events written by this module carry `_attempt`/`_time`; the engine's durable sink keeps `attempt`.
     attempt = payload.pop("_attempt", None)
+    if attempt is None:
+        attempt = payload.get("attempt")
     at = payload.pop("_time", None)
     return {
         "run_id": row.run_id,
@@ -214,17 +217,26 @@ class EngineRunLauncher:
         idempotency_key: str | None = None,
     ) -> LaunchedRun:
         """See `RunLauncher.launch`."""
-        plan, values = self._prepare(document, inputs)
-        created = self.store.runs.create(
-            workflow_id=workflow_id,
-            workflow_version=workflow_version,
-            document=None if workflow_id else dict(document),
-            inputs=inputs,
-            owner=owner,
-            idempotency_key=idempotency_key,
+
+        def record() -> Any:
+            return self.store.runs.create(
+                workflow_id=workflow_id,
+                workflow_version=workflow_version,
+                document=None if workflow_id else dict(document),
+                inputs=inputs,
+                owner=owner,
+                idempotency_key=idempotency_key,
+            )
+
+        # A repeated Idempotency-Key is answered from the store (the first run, or a conflict) without compiling.
+        repeat = idempotency_key is not None and self.store.runs.get_by_idempotency_key(
+            owner, idempotency_key
         )
+        prepared = None if repeat else self._prepare(document, inputs)
+        created = record()
         if not created.created:
             return LaunchedRun(created.run, False)
+        plan, values = prepared or self._prepare(document, inputs)
         self._start(created.run, plan, values)
         return LaunchedRun(created.run, True)
 
@@ -259,10 +271,15 @@ class EngineRunLauncher:
                 plan, values, settings=self.settings, executor=self.executor, run_id=run.id, sink=sink
             )
         except Exception as exc:
+            from serve.errors import UnavailableError
+
             self.store.runs.update_status(
                 run.id, "failed", error={"type": type(exc).__name__, "message": str(exc)}
             )
-            raise
+            raise UnavailableError(
+                f"run {run.id!r} was recorded but the engine could not start it ({type(exc).__name__}: {exc}); "
+                "it is marked failed — check that Ray is reachable (GET /v1/ready) and submit again"
+            ) from exc
         with self._lock:
             self._handles[run.id] = handle
         threading.Thread(
@@ -291,12 +308,31 @@ class EngineRunLauncher:
         if handle is not None:
             handle.cancel()
             return
+        if self.executor == "ray" and self._cancel_on_coordinator(run_id):
+            return
         from engine.store import RunStateError
 
         try:
             self.store.runs.update_status(run_id, "cancelled", only_from=["queued", "running"])
         except RunStateError:
             return
+
+    @staticmethod
+    def _cancel_on_coordinator(run_id: str) -> bool:
+        """Cancel a run another replica launched, through the cluster's named coordinator actor."""
+        try:
+            import ray
+
+            from engine.execution.coordinator import COORDINATOR_NAME, RAYWEAVE_NAMESPACE
+
+            coordinator = ray.get_actor(COORDINATOR_NAME, namespace=RAYWEAVE_NAMESPACE)
+            ray.get(coordinator.cancel.remote(run_id), timeout=10)
+            return True
+        except Exception as exc:  # the coordinator may not hold the run (restarted): fall back to the store
+            log.info(
+                "run %s: coordinator could not cancel it (%s); cancelling through the store", run_id, exc
+            )
+            return False
 
     def close(self) -> None:
         """Forget the handles; the runs go on in their coordinators."""
@@ -317,3 +353,75 @@ def record_final(store: Store, run_id: str, result: Any, final_events: Sequence[
     store.runs.update_status(run_id, status, outputs=outputs if status == "succeeded" else None, error=error)
     if final_events:
         store.events.append(run_id, [to_new_event(e) for e in final_events])
+
+
+class DurableRunLauncher(EngineRunLauncher):
+    """Starts runs through the engine's `DurableRunner` (engine.durable): node results are written to the
+    durable result store, the engine's own sink records events, status and outputs, the coordinator heartbeats
+    the run, and the recovery sweep resumes it if its coordinator dies. The API only validates and asks."""
+
+    def __init__(self, store: Store, catalog: Catalog, settings: Any, *, executor: str = "ray") -> None:
+        from engine.durable import DurableRunner
+
+        super().__init__(store, catalog, settings, executor=executor)
+        self.runner = DurableRunner(settings, store=store, executor=executor, catalog=catalog)
+
+    def launch(
+        self,
+        *,
+        owner: str,
+        document: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> LaunchedRun:
+        """See `RunLauncher.launch`."""
+        repeat = idempotency_key is not None and self.store.runs.get_by_idempotency_key(
+            owner, idempotency_key
+        )
+        if not repeat:
+            self._prepare(document, inputs)  # 422 with diagnostics before anything is recorded
+        try:
+            launched = self.runner.launch(
+                None if workflow_id is not None else dict(document),
+                inputs,
+                owner=owner,
+                idempotency_key=idempotency_key,
+                workflow_id=workflow_id,
+                workflow_version=workflow_version,
+            )
+        except (KeyError, ValueError):
+            raise  # store errors (404, 409) are answered by the problem handlers
+        except Exception as exc:
+            from serve.errors import UnavailableError
+
+            raise UnavailableError(
+                f"the engine could not start the run ({type(exc).__name__}: {exc}); check that Ray is "
+                "reachable (GET /v1/ready) and submit again"
+            ) from exc
+        if launched.created:
+            with self._lock:
+                self._handles[launched.run.id] = launched.handle
+            threading.Thread(
+                target=self._forget, args=(launched.run.id, launched.handle), daemon=True
+            ).start()
+        return LaunchedRun(launched.run, launched.created)
+
+    def _forget(self, run_id: str, handle: Any) -> None:
+        # Only to drop the handle when the run ends; the engine records the outcome itself.
+        try:
+            handle.result()
+        except Exception as exc:
+            log.debug("run %s ended with %s", run_id, exc)
+        finally:
+            with self._lock:
+                self._handles.pop(run_id, None)
+
+
+def launcher_for(store: Store, catalog: Catalog, settings: Any, *, executor: str) -> RunLauncher:
+    """The durable launcher when the engine offers durable runs (engine.durable), else the plain one."""
+    try:
+        return DurableRunLauncher(store, catalog, settings, executor=executor)
+    except ImportError:
+        return EngineRunLauncher(store, catalog, settings, executor=executor)

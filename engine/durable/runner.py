@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.compile.plan import NodeRef, Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
@@ -74,6 +74,14 @@ def plan_definitions(plan: Plan) -> dict[str, Any]:
     return found
 
 
+class Launched(NamedTuple):
+    """What `DurableRunner.launch` returns: the handle, the stored run row, and whether this call created it."""
+
+    handle: RunHandle
+    run: Any
+    created: bool
+
+
 class DurableRunner:
     """Submits and resumes durable runs (see the module docstring).
 
@@ -121,7 +129,7 @@ class DurableRunner:
 
     # -- new runs -------------------------------------------------------------------------------------
 
-    def submit(
+    def launch(
         self,
         workflow: Any,
         inputs: Mapping[str, Any] | None = None,
@@ -135,12 +143,13 @@ class DurableRunner:
         optimize: bool = True,
         fail_fast: bool = False,
         on_event: Callable[[Event], None] | None = None,
-    ) -> RunHandle:
-        """Record a new run in the store and start it; returns its `RunHandle` at once.
+    ) -> Launched:
+        """Record a new run in the store and start it; returns its handle and whether this call created it.
 
         `workflow` is a builder `Workflow`, a `WorkflowDoc`, its dict form or a file path; with `workflow_id`
         (and optionally `workflow_version`) it is the stored workflow instead (pass None as `workflow`). A second
-        submit with the same `idempotency_key` returns a handle on the first run instead of starting another.
+        launch with the same `idempotency_key` (and owner) returns a handle on the first run, with `created` False,
+        instead of starting another.
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
@@ -171,7 +180,7 @@ class DurableRunner:
             run_id=run_id,
         )
         if not created.created:
-            return self.attach(created.run.id, on_event=on_event)
+            return Launched(self.attach(created.run.id, on_event=on_event), created.run, False)
         resume_info = {
             "definitions": plan_definitions(plan),
             "outputs": list(outputs) if outputs else None,
@@ -179,9 +188,15 @@ class DurableRunner:
             "fail_fast": fail_fast,
         }
         self.results.put_blob(run_id, RESUME_BLOB, _dumps(resume_info))
-        return self._start(
+        handle = self._start(
             plan, values, run_id, {}, seq_offset=0, resumed=False, fail_fast=fail_fast, on_event=on_event
         )
+        return Launched(handle, created.run, True)
+
+    def submit(self, workflow: Any, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> RunHandle:
+        """Record a new run in the store and start it; returns its `RunHandle` at once (see `launch` for the
+        arguments; an idempotent repeat returns a handle on the first run)."""
+        return self.launch(workflow, inputs, **kwargs).handle
 
     def run(self, workflow: Any, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """`submit` and wait for the `RunResult`."""
@@ -268,8 +283,8 @@ class DurableRunner:
         """Close the attempts the crash interrupted, and collect the outputs of every finished node.
 
         An attempt still `running` whose result is in the result store did succeed (its task wrote the result,
-        then the coordinator died before recording it): it is recorded as succeeded. One without a result is
-        recorded as failed (interrupted). Returns seed outputs per top-level plan node (port -> value).
+        then the coordinator died before recording it): it is recorded as succeeded; so is a node with a stored
+        result but no attempt recorded at all. An attempt without a result is recorded as failed (interrupted). Returns seed outputs per top-level plan node (port -> value).
         """
         from nodes import SKIP
 
@@ -298,7 +313,17 @@ class DurableRunner:
                 member, member_port = _member_port(planned, port)
                 row = latest.get(member)
                 if row is None:
-                    break
+                    # Its task wrote the result, but the coordinator died before it recorded even the start.
+                    if not self.results.exists(run_id, member):
+                        break
+                    row = latest[member] = node_runs.record(
+                        run_id,
+                        member,
+                        attempt=1,
+                        status="succeeded",
+                        node_type=_type_of(planned, member),
+                        result_location=self.results.location(run_id, member),
+                    )
                 if row.status == "skipped":
                     values[port] = SKIP
                     continue
@@ -410,6 +435,14 @@ def _member_port(planned: PlannedNode, port: str) -> tuple[str, str]:
         member, _, member_port = port.partition(".")
         return member, member_port
     return planned.id, port
+
+
+def _type_of(planned: PlannedNode, member: str) -> str:
+    """The node type of document node `member` of a planned node (itself, or a member of a fused group)."""
+    for node in members_of(planned):
+        if node.id == member:
+            return node.type_id
+    return planned.type_id
 
 
 def _prune(plan: Plan, seeds: Mapping[str, Mapping[str, Any]]) -> Plan:

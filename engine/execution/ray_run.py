@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,7 +65,9 @@ class CoordinatedRun:
         self.meta_refs: dict[str, Any] = {}
         self.pending: dict[str, asyncio.Task[Any]] = {}
         #: The watcher of each running task, by key (removed when the task has been recorded).
-        self.watchers: dict[str, asyncio.Task[Any]] = {}
+        self.watchers: dict[str, asyncio.Future[Any]] = {}
+        #: Finished tasks whose own events are still on their way (see `finish_after_events`).
+        self.finishing: dict[str, asyncio.Task[None]] = {}
         self.received: dict[str, int] = {}
         self.readers: dict[str, int] = {}
         self.keep: set[str] = set()
@@ -80,6 +84,10 @@ class CoordinatedRun:
         self.cancelled = False
         self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
         self.task_fn = ray.remote(node_task)
+        #: Finished task metas handed over by Ray's callback thread, drained by the event loop in batches.
+        self.completed: deque[tuple[PlannedNode, str, Any]] = deque()
+        self.drain_scheduled = False
+        self.loop = asyncio.get_running_loop()
         self.collect_fn = ray.remote(collect)
         self.state.queued()
 
@@ -274,7 +282,14 @@ class CoordinatedRun:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
-        self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
+        on_completed = getattr(refs[-1], "_on_completed", None)
+        if on_completed is None:  # a Ray without completion callbacks: one watcher task per node
+            self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
+            return
+        # A callback per meta ref instead of an awaiting task per node: the results of many finished tasks
+        # are then handled in one event-loop wakeup, which matters on big fan-outs (see `drain`).
+        self.watchers[key] = self.loop.create_future()
+        on_completed(functools.partial(self.on_completed, planned, prefix))
 
     def shipped(self, planned: PlannedNode) -> PlannedNode:
         """`shippable(planned)`, made once per planned node of the run (map elements share theirs)."""
@@ -311,27 +326,69 @@ class CoordinatedRun:
 
     # -- completion ---------------------------------------------------------------------------------
 
+    def on_completed(self, planned: PlannedNode, prefix: str, result: Any) -> None:
+        """A task's meta is ready (called on a Ray thread): queue it for the event loop."""
+        self.completed.append((planned, prefix, result))
+        # One wakeup per batch: `drain` clears the flag before it empties the queue, so a result queued
+        # after the flag was read as set is still drained by the call already scheduled.
+        if not self.drain_scheduled:
+            self.drain_scheduled = True
+            self.loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        """Record every queued task result (on the event loop)."""
+        self.drain_scheduled = False
+        while self.completed:
+            planned, prefix, result = self.completed.popleft()
+            if isinstance(result, self.ray.exceptions.RayTaskError):
+                result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
+            key = prefix + planned.id
+            if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
+                self.finishing[key] = asyncio.ensure_future(self.finish_after_events(planned, prefix, result))
+                continue
+            self.finish_task(planned, prefix, result)
+        self.changed()
+
+    async def finish_after_events(self, planned: PlannedNode, prefix: str, meta: Any) -> None:
+        await self.events_arrived(prefix + planned.id, meta.events_sent)
+        self.finish_task(planned, prefix, meta)
+        self.changed()
+
     async def watch(self, planned: PlannedNode, prefix: str, meta_ref: Any) -> None:
         key = prefix + planned.id
         try:
-            meta = await meta_ref
+            result = await meta_ref
         except Exception as exc:
-            self.cancel_timer(key)
-            self.task_error(planned, prefix, exc)
+            result = exc
         else:
-            self.cancel_timer(key)
-            await self.events_arrived(key, meta.events_sent)
-            try:
-                self.state.complete(meta, prefix)
-            except Exception as exc:  # an engine bug must not leave the node running forever
-                self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
-            if meta.failed and self.options.fail_fast:
-                self.stop()
+            await self.events_arrived(key, result.events_sent)
+        self.finish_task(planned, prefix, result)
+        self.changed()
+
+    def finish_task(self, planned: PlannedNode, prefix: str, result: Any) -> None:
+        """Record a finished task: its `TaskMeta`, or the exception Ray raised for it."""
+        key = prefix + planned.id
+        self.cancel_timer(key)
+        try:
+            if isinstance(result, BaseException):
+                self.task_error(planned, prefix, result)
+            else:
+                self.state.complete(result, prefix)
+                if result.failed and self.options.fail_fast:
+                    self.stop()
+        except Exception as exc:  # an engine bug must not leave the node running forever
+            self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.meta_refs.pop(key, None)  # finished: nothing left to cancel
-        self.watchers.pop(key, None)
+        watcher = self.watchers.pop(key, None)
         self.received.pop(key, None)
         self.arrivals.pop(key, None)
-        self.changed()
+        self.finishing.pop(key, None)
+        if (
+            isinstance(watcher, asyncio.Future)
+            and not isinstance(watcher, asyncio.Task)
+            and not watcher.done()
+        ):
+            watcher.set_result(None)
 
     def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
         key = prefix + planned.id

@@ -211,7 +211,10 @@ class DelayedReporter:
                 while not self._heap or self._heap[0][0] > time.time():
                     self._cond.wait(None if not self._heap else self._heap[0][0] - time.time())
                 _, _, emitter, node, payload = heapq.heappop(self._heap)
-            emitter.emit("node.started", node, 1, payload)
+            try:
+                emitter.emit("node.started", node, 1, payload)
+            except Exception as exc:  # e.g. the coordinator is gone: this thread serves the whole worker
+                _log.warning("could not report node %s as started: %s", node, exc)
 
 
 def _run_group(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from engine.store import Store
-from serve.api.v1.schemas import AUTH_ERRORS, AuditEntryOut, AuditList
+from serve.api.v1.schemas import AUTH_ERRORS, MAX_INT, AuditEntryOut, AuditList
 from serve.auth import Principal, require
 from serve.deps import get_store
 
@@ -17,7 +17,9 @@ def list_audit(
     actor: str | None = None,
     action: str | None = None,
     outcome: str | None = Query(default=None, description="ok, denied or error."),
-    before_id: int | None = Query(default=None, description="The next_before_id of the previous page."),
+    before_id: int | None = Query(
+        default=None, ge=0, le=MAX_INT, description="The next_before_id of the previous page."
+    ),
     limit: int = Query(default=100, ge=1, le=1000),
     store: Store = Depends(get_store),
     _: Principal = Depends(require("admin")),

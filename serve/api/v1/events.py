@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from engine.store import Store
 from serve.api.v1.runs import owned_run
-from serve.api.v1.schemas import AUTH_ERRORS, NOT_FOUND
+from serve.api.v1.schemas import AUTH_ERRORS, MAX_INT, NOT_FOUND
 from serve.auth import Principal, authenticate, authorize, require
 from serve.deps import get_context, get_store
 from serve.errors import ApiError, BadRequestError
@@ -33,7 +33,9 @@ WS_DONE = 1000
 def stream_events(
     run_id: str,
     request: Request,
-    after: int | None = Query(default=None, ge=0, description="Send events with a greater sequence number."),
+    after: int | None = Query(
+        default=None, ge=0, le=MAX_INT, description="Send events with a greater sequence number."
+    ),
     last_event_id: str | None = Header(
         default=None, description="Resume after this sequence (SSE reconnect)."
     ),
@@ -44,7 +46,7 @@ def stream_events(
     owned_run(store, principal, run_id)
     start = after or 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
+        if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_INT:
             raise BadRequestError(f"Last-Event-ID {last_event_id!r} is not a sequence number")
         start = max(start, int(last_event_id))
     poll_s = get_context(request).options.event_poll_s
@@ -81,7 +83,9 @@ async def websocket_events(websocket: WebSocket, run_id: str, after: int = 0) ->
         return
     await websocket.accept()
     try:
-        async for event in follow_events(ctx.store, run_id, max(after, 0), poll_s=ctx.options.event_poll_s):
+        async for event in follow_events(
+            ctx.store, run_id, min(max(after, 0), MAX_INT), poll_s=ctx.options.event_poll_s
+        ):
             await websocket.send_json(event)
         await websocket.close(code=WS_DONE)
     except WebSocketDisconnect:

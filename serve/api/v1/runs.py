@@ -162,7 +162,9 @@ def _node_states(store: Store, run: Any) -> list[NodeState]:
         row = latest.get(node_id)
         node_type = str((declared.get(node_id) or {}).get("type", "")) or (row.node_type if row else "")
         if row is None:
-            states.append(NodeState(node=node_id, type=node_type, status="pending", attempts=0))
+            # A node that never started in a cancelled run will not start any more.
+            status = "cancelled" if run.status == "cancelled" else "pending"
+            states.append(NodeState(node=node_id, type=node_type, status=status, attempts=0))
             continue
         duration = (
             (row.finished_at - row.started_at).total_seconds() if row.finished_at and row.started_at else None
@@ -176,7 +178,8 @@ def _node_states(store: Store, run: Any) -> list[NodeState]:
                 started_at=row.started_at,
                 finished_at=row.finished_at,
                 duration_s=duration,
-                error=row.error,
+                # Tracebacks stay in the store (server paths, library internals); the API gives type and message.
+                error={k: v for k, v in row.error.items() if k != "traceback"} if row.error else None,
             )
         )
     return states

@@ -22,6 +22,9 @@ EXAMPLE_WORKFLOW: dict[str, Any] = {
 
 WorkflowDocument = dict[str, Any]
 
+#: Integers in requests stay within a signed 64-bit column (larger values are 422s, not database errors).
+MAX_INT = 2**63 - 1
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -207,7 +210,7 @@ class RunCreate(_Request):
     """Start a run: of a stored workflow (`workflow_id`, optional `version`) or of an inline `workflow`."""
 
     workflow_id: str | None = Field(default=None, examples=["0f3c..."])
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    version: int | None = Field(default=None, ge=1, le=MAX_INT, description="Default: the latest version.")
     workflow: WorkflowDocument | None = Field(default=None, description="An inline document (not stored).")
     inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"a": 1, "b": 2}])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from engine.store import NotFoundError as StoreNotFound
 from engine.store import Store, VersionConflictError
@@ -12,6 +12,7 @@ from nodes import Catalog
 from serve.api.v1.schemas import (
     AUTH_ERRORS,
     INVALID,
+    MAX_INT,
     NOT_FOUND,
     Diagnostic,
     Problem,
@@ -130,7 +131,7 @@ def create_workflow(
 def list_workflows(
     name: str | None = Query(default=None, description="Only workflows with this name."),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_INT),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
 ) -> WorkflowList:
@@ -248,7 +249,7 @@ def list_versions(
 )
 def get_version(
     workflow_id: str,
-    version: int,
+    version: int = Path(ge=1, le=MAX_INT),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
 ) -> WorkflowVersionOut:

@@ -1,6 +1,6 @@
 """A throwaway Ray head for crash test (3), separate from the session's Ray: started with `ray start --head
---block` in its own process group, so killing that group stops exactly this cluster (its GCS, raylet and
-helpers; its workers exit when their raylet dies) and nobody else's."""
+--block` in its own session, so killing that process tree stops exactly this cluster (its GCS, raylet, helpers
+and workers) and nobody else's."""
 
 from __future__ import annotations
 
@@ -45,34 +45,65 @@ class LocalCluster:
         """The GCS address drivers connect to."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the head and wait until its GCS accepts connections."""
+    def start(self, timeout: float = 90.0, attempts: int = 3) -> None:
+        """Start the head and wait until its GCS accepts connections.
+
+        Every port the head opens is chosen free here (other Rays run on this machine too); a start that still
+        loses a port race is tried again with new ports (the GCS port stays: drivers know it).
+        """
+        for attempt in range(1, attempts + 1):
+            if self._start_once(timeout, attempt):
+                return
+        log = (self.temp_dir / "ray-start.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the test Ray head on port {self.port} did not start; ray start said:\n{log}")
+
+    def _start_once(self, timeout: float, attempt: int) -> bool:
         ray = str(Path(sys.executable).with_name("ray"))
+        ports = {
+            name: free_port()
+            for name in (
+                "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
+                "node-manager-port", "object-manager-port",
+            )
+        }  # fmt: skip
         command = [
             ray, "start", "--head", "--block", f"--port={self.port}", "--node-ip-address=127.0.0.1",
             "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={self.temp_dir}",
-            f"--ray-client-server-port={free_port()}", f"--dashboard-port={free_port()}",
+            *(f"--{name}={port}" for name, port in ports.items()),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=subprocess_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with (self.temp_dir / "ray-start.log").open("a") as log:
+            log.write(f"--- attempt {attempt}: {' '.join(command)}\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=subprocess_env(), stdout=log, stderr=log, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while not _listening(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the test Ray head on port {self.port} did not start")
+                self.kill()
+                return False
             time.sleep(0.2)
+        return True
 
     def kill(self) -> None:
-        """SIGKILL every process of this cluster (the whole cluster crashes at once) and wait for its port."""
+        """SIGKILL every process of this cluster at once, workers included (like `ray stop --force`, but only
+        this cluster), and wait for its port to close."""
         if self.process is None:
             return
+        import psutil
+
+        try:
+            # Workers run in process groups of their own: find them as descendants of the head before killing.
+            doomed = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            doomed = []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        for proc in doomed:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(doomed, timeout=10)
         self.process.wait(10)
         self.process = None
         deadline = time.monotonic() + 20

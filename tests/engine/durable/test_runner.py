@@ -90,9 +90,9 @@ def test_a_failed_node_is_recorded_with_its_error(runner: DurableRunner, store: 
 
 def test_idempotency_key_starts_one_run(runner: DurableRunner, store: Store, log: Path) -> None:
     first = runner.run(chain(log), {"x": 1}, idempotency_key="k1")
-    second = runner.submit(chain(log), {"x": 1}, idempotency_key="k1")
-    assert second.run_id == first.run_id
-    assert second.result(timeout=5).outputs == {"out": 6}
+    second = runner.launch(chain(log), {"x": 1}, idempotency_key="k1")
+    assert (second.handle.run_id, second.run.id, second.created) == (first.run_id, first.run_id, False)
+    assert second.handle.result(timeout=5).outputs == {"out": 6}
     assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 1}
 
 
@@ -178,3 +178,23 @@ def test_runs_not_started_durably_are_left_alone(runner: DurableRunner, store: S
     time.sleep(0.05)
     assert recover(runner=runner, stale_after_s=0.01) == []
     assert store.runs.get(other).status == "running"
+
+
+def test_a_stored_result_without_any_recorded_attempt_is_used(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from engine.store.models import NodeRun, table_of
+
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="c", later=("d",), keep_result=True)
+    rows = table_of(NodeRun)
+    with store.engine.begin() as conn:  # the coordinator died before it recorded anything about c
+        conn.execute(sa.delete(rows).where(rows.c.run_id == run_id, rows.c.node_id == "c"))
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    assert handles[run_id].result(timeout=10).outputs == {"out": 6}
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 2}
+    c = store.node_runs.latest(run_id)["c"]
+    assert (c.attempt, c.status, c.node_type) == (1, "succeeded", "durable_t/slow_inc@1")

@@ -33,11 +33,20 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     yield from start_api(tmp_path_factory.mktemp("fuzz-home"), options)
 
 
+def _exercise(operation: Any, headers: dict[str, str], chosen: list[Any]) -> Any:
+    from hypothesis import given
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def exercise(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=chosen, timeout=30)
+
+    return exercise
+
+
 def test_api_conforms_to_its_schema(fuzz_api: Api) -> None:
     # Operations are walked here rather than with schemathesis' pytest plugin, which needs the schema at
     # collection time (the server only exists once the fixture runs).
-    from hypothesis import given
-
     api_schema = schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json")
     headers = {"Authorization": f"Bearer {fuzz_api.admin_key}"}
     failures: list[str] = []
@@ -47,13 +56,7 @@ def test_api_conforms_to_its_schema(fuzz_api: Api) -> None:
         operations += 1
 
         # /v1/ready is documented to answer 503 when Ray is not connected, as here (no Ray in this process).
-        chosen = CHECKS[1:] if operation.path == "/v1/ready" else CHECKS
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def exercise(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=chosen, timeout=30)
-
+        exercise = _exercise(operation, headers, CHECKS[1:] if operation.path == "/v1/ready" else CHECKS)
         try:
             exercise()
         except (Exception, BaseExceptionGroup) as exc:
