@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -158,6 +159,7 @@ def main() -> None:
         raw_s = raw_ray(args.runs)
     finally:
         ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     numbers = {
         "runs": args.runs,

@@ -47,7 +47,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
         app.state.rayweave = ctx
-        sweeper = _start_recovery(settings, ctx.launcher) if opts.recovery else None
+        sweeper = (
+            _start_recovery(settings, ctx.launcher, opts.recovery_stale_after_s) if opts.recovery else None
+        )
         try:
             yield
         finally:
@@ -123,14 +125,14 @@ def _build_context(
     )
 
 
-def _start_recovery(settings: Settings, launcher: Any) -> Any:
+def _start_recovery(settings: Settings, launcher: Any, stale_after_s: float) -> Any:
     """Resume runs whose coordinator died (engine.durable), with the launcher's runner and executor."""
     runner = getattr(launcher, "runner", None)
     if runner is None:
         return None
     from engine.durable import start_recovery
 
-    return start_recovery(settings, runner=runner)
+    return start_recovery(settings, runner=runner, stale_after_s=stale_after_s)
 
 
 def _default_catalog(settings: Settings, store: Store) -> Catalog:

@@ -13,7 +13,9 @@ class ServeOptions:
     `rate_per_s`/`burst` size each API key's token bucket; `max_body_bytes` bounds request bodies (413 beyond);
     `executor` chooses where runs execute ("ray" in production, "local" for tests and debugging);
     `event_poll_s` is how often live event streams look for new events in the store; `recovery` runs the
-    engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only).
+    engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only); a run counts as stale after
+    `recovery_stale_after_s` without a heartbeat — generous, because under a loaded SQLite a run can take
+    seconds between being recorded and its first heartbeat, and a sweep must not resume a run still starting.
     """
 
     max_body_bytes: int = 1_048_576
@@ -22,5 +24,6 @@ class ServeOptions:
     executor: Literal["ray", "local"] = "ray"
     event_poll_s: float = 0.02
     recovery: bool = True
+    recovery_stale_after_s: float = 60.0
     create_admin_key: bool = True
     print_admin_key: bool = True

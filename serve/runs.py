@@ -1,15 +1,15 @@
 """Starting runs from the API without owning them.
 
-`RunLauncher` is the small interface the routes use. `EngineRunLauncher` compiles the document, checks the
-inputs, records the run in the store (idempotently: a repeated `Idempotency-Key` returns the first run and starts
-nothing), and hands the compiled plan to `engine.submit` with a `StoreEventSink`. The sink is what the engine
-calls for every event — in the coordinator actor when runs execute on Ray — and it appends the event to the
-store and keeps the run's and nodes' status current, so every API replica answers from the store alone.
+`RunLauncher` is the small interface the routes use. The server uses `DurableRunLauncher`: it validates the
+document and inputs (422 with diagnostics before anything is recorded) and asks the engine's `DurableRunner`
+to record the run (idempotently: a repeated `Idempotency-Key` returns the first run and starts nothing) and
+execute it; the engine's own sink appends every event to the store and keeps run and node status and outputs
+current, its coordinator heartbeats the run, and the recovery sweep resumes it if that coordinator dies.
+Every API replica therefore answers from the store alone.
 
-The final run event is written last, after the outputs and the terminal status, so a client that sees
-`run.succeeded` can fetch the outputs at once. Outputs are only known to the handle's `result()`, which a small
-finisher thread in the launching process waits for. If that process dies first, the run itself keeps going in
-its coordinator; its outputs are then recorded by the engine's recovery sweep (not by the API).
+`EngineRunLauncher` is the fallback for an engine without `engine.durable`: it calls `engine.submit` with this
+module's `StoreEventSink` and records the outputs and final event from a small finisher thread (final event
+last, so a client that sees `run.succeeded` finds the outputs); such runs are not resumed after a crash.
 """
 
 from __future__ import annotations

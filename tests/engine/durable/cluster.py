@@ -25,6 +25,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _descendants(root: int) -> list[int]:
+    """Every process below `root` in the process tree (Linux `/proc`)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name may contain spaces and parentheses: the parent pid follows its last ')'.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -91,19 +110,13 @@ class LocalCluster:
         this cluster), and wait for its port to close."""
         if self.process is None:
             return
-        import psutil
-
-        try:
-            # Workers run in process groups of their own: find them as descendants of the head before killing.
-            doomed = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            doomed = []
+        # Workers run in process groups of their own: find them as descendants of the head before killing.
+        doomed = _descendants(self.process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        for proc in doomed:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(doomed, timeout=10)
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait(10)
         self.process = None
         deadline = time.monotonic() + 20

@@ -1,0 +1,45 @@
+"""The plain `EngineRunLauncher` (used when the engine has no durable runner) records runs like the durable one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.settings import Settings
+from engine.store import open_store
+from nodes import Catalog
+from serve.errors import InvalidWorkflowError
+from serve.runs import DurableRunLauncher, EngineRunLauncher, event_json, launcher_for
+from tests.serve.api.conftest import add_doc
+
+
+def test_engine_launcher_records_events_status_and_outputs(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with open_store(settings.resolved_database_url) as store:
+        launcher = EngineRunLauncher(store, Catalog.builtin(), settings, executor="local")
+        first = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3}, idempotency_key="k")
+        repeat = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3}, idempotency_key="k")
+        with pytest.raises(InvalidWorkflowError):
+            launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2})
+        deadline = time.monotonic() + 20
+        while store.runs.get(first.run.id).status != "succeeded" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        events = [event_json(e) for e in store.events.read(first.run.id)]
+        run = store.runs.get(first.run.id)
+        nodes = store.node_runs.latest(first.run.id)
+        launcher.close()
+    assert first.created and not repeat.created and repeat.run.id == first.run.id
+    assert run.outputs == {"total": 5}
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["type"] == "run.succeeded" and events[2]["attempt"] == 1
+    assert nodes["sum"].status == "succeeded"
+
+
+def test_the_server_uses_the_durable_launcher(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with open_store(settings.resolved_database_url) as store:
+        assert isinstance(
+            launcher_for(store, Catalog.builtin(), settings, executor="local"), DurableRunLauncher
+        )
