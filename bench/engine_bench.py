@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.workflow import Workflow
@@ -129,7 +130,7 @@ def main() -> None:
     from engine.compile import compile_workflow
     from engine.execution.executor import RayExecutor
 
-    home = tempfile.mkdtemp(prefix="rayweave-bench-")
+    home = Path(tempfile.mkdtemp(prefix="rayweave-bench-"))
     settings = Settings(home=home)
     ensure_ray(settings, num_cpus=LOGICAL_CPUS, include_dashboard=False)
     executor = RayExecutor()
@@ -149,7 +150,7 @@ def main() -> None:
 
     @ray.remote
     def raw_burn(i: int, iterations: int) -> int:
-        return burn.target(i, iterations=iterations)
+        return int(burn.target(i, iterations=iterations))
 
     def raw_w1() -> int:
         return ray.get(raw_sum.remote(*[raw_tiny.remote(i) for i in range(1000)]))
@@ -212,7 +213,7 @@ def main() -> None:
     w4 = median_time(ours("w4"))
     rows.append(("W4 8 x CPU 0.3 s on 2 cores", w4, raw4, "<= 1.44 s (1.2x ideal)", w4 <= 1.2 * 1.2))
 
-    cache_dir = os.path.join(home, "w5-cache")
+    cache_dir = home / "w5-cache"
     engine.run(
         plans["w1_on"],
         settings=settings,

@@ -457,4 +457,7 @@ def _prune(plan: Plan, seeds: Mapping[str, Mapping[str, Any]]) -> Plan:
         keep.add(node_id)
         if node_id not in seeds:
             stack.extend(by_id[node_id].upstream())
-    return replace(plan, nodes=tuple(p for p in plan.nodes if p.id in keep))
+    # A seeded node does not run, so it reads nothing: dropping its bindings keeps the plan closed (every
+    # NodeRef names a node of the plan) although its upstream nodes were pruned.
+    nodes = tuple(replace(p, inputs={}) if p.id in seeds else p for p in plan.nodes if p.id in keep)
+    return replace(plan, nodes=nodes)

@@ -32,7 +32,7 @@ def test_killed_coordinator_run_is_resumed_without_rerunning_finished_nodes(
     import ray
 
     runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
-    handle = runner.submit(chain(log, seconds=1.5, slow="b"), {"x": 1})
+    handle = runner.submit(chain(log, seconds=3.0, slow="b"), {"x": 1})
     run_id = handle.run_id
     wait_for(lambda: store.node_runs.latest(run_id).get("b") is not None, what="node b to start")
     assert executions(log) == {"a": 1}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.settings import Settings
-from engine.durable import DurableRunner
+from engine.durable import DurableRunner, recover
 from engine.execution.status import RunStatus
 from engine.store import Store
 from engine.workflow import Workflow
 from tests.engine.durable import flows
+from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import chain, executions
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
@@ -49,3 +51,16 @@ def test_cancelling_in_the_store_stops_the_run_on_ray(settings: Settings, store:
     assert store.runs.get(handle.run_id).status == "cancelled"
     assert executions(log) == {"a": 1}
     assert store.node_runs.latest(handle.run_id)["b"].status == "cancelled"
+
+
+def test_resume_on_ray_when_only_the_last_node_is_left(settings: Settings, store: Store, log: Path) -> None:
+    # c comes from the result store and b, which only c reads, is pruned: the coordinator gets a plan whose
+    # seeded node's upstream is absent, and must run d alone.
+    runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
+    run_id = runner.run(chain(log), {"x": 1}, timeout=60).run_id
+    simulate_crash(store, runner.results, run_id, running="d", later=(), keep_result=False)
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    result = handles[run_id].result(timeout=60)
+    assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 6}
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 2}

@@ -198,3 +198,14 @@ def test_a_stored_result_without_any_recorded_attempt_is_used(
     assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 2}
     c = store.node_runs.latest(run_id)["c"]
     assert (c.attempt, c.status, c.node_type) == (1, "succeeded", "durable_t/slow_inc@1")
+
+
+def test_resume_when_only_the_last_node_is_left(runner: DurableRunner, store: Store, log: Path) -> None:
+    # c is seeded from the store and b, which only c reads, is not needed at all: the resumed plan runs d alone.
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="d", later=(), keep_result=False)
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    assert handles[run_id].result(timeout=10).outputs == {"out": 6}
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 2}
+    assert [a for a in attempts(store, run_id) if a[0] == "d"] == [("d", 1, "failed"), ("d", 2, "succeeded")]

@@ -95,8 +95,7 @@ def noisy(x: int) -> float:
     return x + time.time() % 1
 
 
-@node(plugin="t")
-class Scaler:
+class _Scaler:
     """A stateful class node: setup() counts constructions."""
 
     def setup(self) -> None:
@@ -106,6 +105,10 @@ class Scaler:
     def __call__(self, x: int) -> int:
         self.calls += 1
         return x * self.factor + self.calls - 1
+
+
+# Applied as a call, not as a class decorator, so type checkers see the `NodeDefinition` it returns.
+Scaler = node("Scaler", plugin="t")(_Scaler)
 
 
 @node(plugin="t", deterministic=False)
