@@ -7,9 +7,13 @@ Token authentication (on by default for local clusters since Ray 2.59) is left o
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from cluster.errors import ClusterConnectionError
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -44,9 +48,24 @@ def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
     import ray
 
     if ray.is_initialized():
-        return RayConnection(str(ray.get_runtime_context().gcs_address), started_here=False, dashboard_url=None)
+        return RayConnection(
+            str(ray.get_runtime_context().gcs_address), started_here=False, dashboard_url=None
+        )
     if settings.ray_address:
-        context = ray.init(address=settings.ray_address, **init_kwargs)
+        _check_reachable(settings.ray_address)
+        if _is_loopback(settings.ray_address):
+            # Without it Ray rewrites a loopback GCS address to this machine's network address.
+            for key, value in _LOOPBACK_ENV.items():
+                os.environ.setdefault(key, value)
+        try:
+            context = ray.init(address=settings.ray_address, **init_kwargs)
+        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+            raise ClusterConnectionError(
+                f"could not join the Ray cluster at {settings.ray_address!r}: {exc}. Check that the address "
+                "(RAYWEAVE_RAY_ADDRESS or --address) is the head's GCS address (host:port) and that this machine "
+                "has the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) with "
+                "RAY_AUTH_MODE=token."
+            ) from exc
         return _describe(context, started_here=False)
     for key, value in _LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
@@ -63,6 +82,41 @@ def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
     return _describe(context, started_here=True)
 
 
+def _split(address: str) -> tuple[str, int] | None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def _is_loopback(address: str) -> bool:
+    parts = _split(address)
+    if parts is None:
+        return False
+    try:
+        return ipaddress.ip_address(parts[0]).is_loopback
+    except ValueError:
+        return parts[0] == "localhost"
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with a clear message, when nothing listens at `address` (Ray itself retries for minutes)."""
+    if address == "auto":
+        return
+    parts = _split(address)
+    if parts is None:
+        raise ClusterConnectionError(
+            f"the Ray address {address!r} is not host:port; set RAYWEAVE_RAY_ADDRESS (or --address) to the "
+            "head's GCS address, e.g. 10.0.0.5:6379"
+        )
+    try:
+        with socket.create_connection(parts, timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ClusterConnectionError(
+            f"nothing answers at the Ray address {address!r} ({exc}); check that the head is running and that "
+            "RAYWEAVE_RAY_ADDRESS (or --address) is its GCS address"
+        ) from exc
+
+
 def shutdown_ray() -> None:
     """Disconnect from Ray; stops the embedded Ray when this process started it."""
     import ray
@@ -74,4 +128,6 @@ def shutdown_ray() -> None:
 def _describe(context: Any, *, started_here: bool) -> RayConnection:
     address = str(context.address_info.get("gcs_address") or context.address_info.get("address"))
     url = context.dashboard_url or None
-    return RayConnection(address=address, started_here=started_here, dashboard_url=f"http://{url}" if url else None)
+    return RayConnection(
+        address=address, started_here=started_here, dashboard_url=f"http://{url}" if url else None
+    )

@@ -17,19 +17,31 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAYWEAVE_", extra="ignore")
 
-    home: Path = Field(default=Path(".rayweave"), description="Directory for the SQLite file, caches and keys.")
+    home: Path = Field(
+        default=Path(".rayweave"), description="Directory for the SQLite file, caches and keys."
+    )
     database_url: str = Field(
         default="", description="SQLAlchemy URL of the database; empty means SQLite at `{home}/rayweave.db`."
     )
-    ray_address: str = Field(default="", description="Address of a Ray cluster to join; empty starts a local Ray.")
-    cache_dir: Path | None = Field(default=None, description="Durable cache directory; default `{home}/cache`.")
+    ray_address: str = Field(
+        default="", description="Address of a Ray cluster to join; empty starts a local Ray."
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Durable cache directory; default `{home}/cache`."
+    )
     plugin_dirs: list[Path] = Field(default_factory=list, description="Directories scanned for plugins.")
-    plugin_index: str = Field(default="", description="Plugin index: a directory or an http(s) URL of index.json.")
+    plugin_index: str = Field(
+        default="", description="Plugin index: a directory or an http(s) URL of index.json."
+    )
     host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP API.")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")
-    ray_num_cpus: int | None = Field(default=None, ge=1, description="CPUs of an embedded local Ray (default: all).")
-    ray_dashboard: bool = Field(default=False, description="Start the Ray dashboard with an embedded local Ray.")
+    ray_num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of an embedded local Ray (default: all)."
+    )
+    ray_dashboard: bool = Field(
+        default=False, description="Start the Ray dashboard with an embedded local Ray."
+    )
 
     @property
     def resolved_database_url(self) -> str:

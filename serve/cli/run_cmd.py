@@ -186,6 +186,7 @@ def run_command(
     import ray
     from rich.console import Console
 
+    from cluster.errors import ClusterConnectionError
     from cluster.settings import Settings
     from engine.errors import WorkflowInputError, WorkflowValidationError
     from engine.execution.api import compile_for_run, submit
@@ -206,12 +207,19 @@ def run_command(
     except WorkflowValidationError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         return 1
+    except ClusterConnectionError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 1
     executor: Any = "local"
     if not local:
         from cluster.ray_runtime import ensure_ray
         from engine.execution.executor import RayExecutor
 
-        ensure_ray(settings)
+        try:
+            ensure_ray(settings)
+        except ClusterConnectionError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            return 1
         executor = RayExecutor()
     started_ray = ray.is_initialized() and not already_connected
     try:

@@ -94,3 +94,18 @@ def test_embedded_ray_refuses_clients_without_the_token(ray_session: RayConnecti
         with pytest.raises(grpc.RpcError) as refused:
             stub.GetAllNodeInfo(gcs_service_pb2.GetAllNodeInfoRequest(), timeout=10)
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_joining_an_address_where_nothing_listens_fails_fast_and_says_what_to_check() -> None:
+    import socket
+
+    from cluster.errors import ClusterConnectionError
+    from cluster.ray_runtime import _check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ClusterConnectionError, match=rf"127\.0\.0\.1:{port}.*RAYWEAVE_RAY_ADDRESS"):
+        _check_reachable(f"127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(ClusterConnectionError, match="not host:port"):
+        _check_reachable("not-an-address")
