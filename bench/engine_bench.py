@@ -14,6 +14,11 @@ nodes (144 of them); raw Ray passes all 1,000 refs to one sum task. Workflows ar
 timed runs (compile times are printed apart): a rerun does not recompile. Every figure is the median of
 `REPEATS` timed runs after one warm-up run of each side. Ray gets 16 logical CPUs so that W3's 16 sleeping
 nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
+
+Where W1's time goes with the optimizer off (py-spy on the coordinator, 2026-11-27): about 1.1-1.3 s of
+coordinator CPU per run, most of it submitting the 1,144 tasks — Ray's own `_remote`/`submit_task` path about
+a third, building and pickling task specs about a sixth — while the tasks already submitted run on the same two
+cores. A task with two returns (outputs + meta) costs Ray about 15-25 % more than one with a single return.
 """
 
 from __future__ import annotations

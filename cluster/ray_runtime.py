@@ -69,6 +69,11 @@ def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
         return _describe(context, started_here=False)
     for key, value in _LOOPBACK_ENV.items():
         os.environ.setdefault(key, value)
+    # Ray reads the variable into a constant when it is imported, which may have happened before this call:
+    # the processes started below read the environment, this driver reads the constant.
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
     if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
         raise RuntimeError(
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is set to a value other than 0, which would make the embedded Ray "

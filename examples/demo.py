@@ -1,47 +1,41 @@
-"""`make demo`: a short tour of what rayweave does today.
+"""`make demo`: the quickstart workflow as a durable run on an embedded local Ray and SQLite.
 
-Until the engine lands this shows the port type system at work: parsing, subtyping with reasons, coercions and
-runtime checks with the path of the offending element.
+Starts a local Ray bound to 127.0.0.1 (token authentication on), records the run in the SQLite database under
+`RAYWEAVE_HOME` (default `./.rayweave`), shows the node states live while four jobs run in parallel, prints the
+outputs and says how to look at the stored run afterwards.
 """
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
 
+def main() -> int:
+    """Run the quickstart durably with live node states; returns the exit status."""
+    from rich.console import Console
 
-def main() -> None:
-    """Print a few type checks of sample ports."""
-    import typesys
+    from cluster.ray_runtime import ensure_ray
+    from cluster.settings import Settings
+    from engine.compile import compile_workflow
+    from engine.durable.runner import DurableRunner
+    from examples import quickstart
+    from serve.cli.run_cmd import follow, node_ids
 
     console = Console()
-    pairs = [
-        ("Int", "Number"),
-        ("List[Int]", "List[Float]"),
-        ("Table[x: Float, y: String]", "Table[x: Float]"),
-        ("String", "Int"),
-        ("Float", "Int"),
-        ("Bool", "Int"),
-    ]
-    table = Table(title="Can an output of this type feed an input of that type?")
-    for column in ("source", "target", "assignable", "coercion"):
-        table.add_column(column)
-    for source, target in pairs:
-        s, t = typesys.parse(source), typesys.parse(target)
-        verdict = typesys.is_assignable(s, t)
-        coercion = typesys.find_coercion(s, t)
-        how = (
-            "-"
-            if coercion is None
-            else f"{coercion.kind} " + " -> ".join(step.node or "" for step in coercion.steps)
-        )
-        table.add_row(source, target, "yes" if verdict else f"no: {verdict.reason}", how)
-    console.print(table)
-    try:
-        typesys.check([1, 2, "x"], typesys.parse("List[Int]"), full=True)
-    except typesys.TypeCheckError as error:
-        console.print(f"runtime check of [1, 2, 'x'] against List[Int]: {error}")
+    settings = Settings()
+    connection = ensure_ray(settings)
+    console.print(
+        f"[bold]rayweave demo[/bold]: local Ray at {connection.address} (loopback only, token auth on)"
+    )
+    console.print(f"runs are recorded in {settings.resolved_database_url}")
+    plan = compile_workflow(quickstart.workflow)
+    runner = DurableRunner(settings)
+    handle = runner.submit(quickstart.workflow, quickstart.INPUTS)
+    result = follow(handle, plan.name, console, live=True, nodes=node_ids(plan))
+    console.print(f"run {result.run_id}: [bold]{result.status.value}[/bold]")
+    for name, value in result.outputs.items():
+        console.print(f"  {name} = {value!r}")
+    console.print(f"look at it again with: .venv/bin/rayweave runs show {result.run_id}")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -228,7 +228,7 @@ def run_command(
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
-        result = _follow(handle, plan.name, console, live=not as_json, nodes=_node_ids(plan))
+        result = follow(handle, plan.name, console, live=not as_json, nodes=node_ids(plan))
         if as_json:
             print(json.dumps(result.to_json(), default=repr))
         else:
@@ -241,11 +241,12 @@ def run_command(
             shutdown_ray()
 
 
-def _node_ids(plan: Any) -> list[str]:
+def node_ids(plan: Any) -> list[str]:
+    """The ids of the workflow's nodes in `plan`, members of fused groups included (rows of the live view)."""
     return [m.id for p in plan.nodes for m in (p.members or (p,))]
 
 
-def _follow(handle: Any, workflow: str, console: Any, *, live: bool, nodes: list[str] | None = None) -> Any:
+def follow(handle: Any, workflow: str, console: Any, *, live: bool, nodes: list[str] | None = None) -> Any:
     """Wait for the run, showing node states live when `live`; Ctrl-C cancels the run."""
     try:
         if not live:
@@ -285,7 +286,7 @@ def run_live(
     console = Console()
     plan = compile_for_run(workflow)
     handle = submit(plan, inputs, settings=settings, executor=executor)
-    result = _follow(handle, plan.name, console, live=True, nodes=_node_ids(plan))
+    result = follow(handle, plan.name, console, live=True, nodes=node_ids(plan))
     _print_outputs(console, result)
     return result
 

@@ -109,3 +109,45 @@ def test_joining_an_address_where_nothing_listens_fails_fast_and_says_what_to_ch
         _check_reachable(f"127.0.0.1:{port}", timeout_s=2)
     with pytest.raises(ClusterConnectionError, match="not host:port"):
         _check_reachable("not-an-address")
+
+
+_STANDALONE = """
+import json, os, sys
+import ray  # imported first, as the CLI and the server do, before the embedded Ray is started
+from cluster.ray_runtime import ensure_ray
+from cluster.settings import Settings
+from tests.cluster.test_ray_runtime import _descendants, _listening_addresses, _socket_inodes
+
+ensure_ray(Settings(home=sys.argv[1]), num_cpus=1)
+
+@ray.remote
+def ping():
+    return os.getpid()
+
+ray.get([ping.remote() for _ in range(2)])
+print(json.dumps(_listening_addresses(_socket_inodes(_descendants(os.getpid())))))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_process_without_the_loopback_variable_still_starts_ray_on_loopback(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _STANDALONE, str(tmp_path / "home")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    listening = json.loads(done.stdout.strip().splitlines()[-1])
+    assert listening, "found no listening socket of the embedded Ray; the check would prove nothing"
+    exposed = [(host, port) for host, port in listening if not ipaddress.ip_address(host).is_loopback]
+    assert exposed == [], f"embedded Ray listens beyond loopback: {exposed}"
