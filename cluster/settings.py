@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     ray_address: str = Field(
         default="", description="Address of a Ray cluster to join; empty starts a local Ray."
     )
+    results_uri: str = Field(
+        default="",
+        description="Durable result store: a directory or pyarrow filesystem URI (s3://...); default {home}/results.",
+    )
     cache_dir: Path | None = Field(
         default=None, description="Durable cache directory; default `{home}/cache`."
     )

@@ -205,5 +205,7 @@ class ResultStore:
 
 
 def default_results_uri(settings: Any) -> str:
-    """The result store of an installation: `{home}/results` (a directory next to the SQLite file)."""
-    return str(Path(settings.home) / "results")
+    """The result store of an installation: `settings.results_uri` (`RAYWEAVE_RESULTS_URI`, a directory or a
+    pyarrow filesystem URI such as `s3://bucket/prefix`) or, when unset, `{home}/results`."""
+    configured = getattr(settings, "results_uri", "")
+    return str(configured) if configured else str(Path(settings.home) / "results")

@@ -76,3 +76,12 @@ def test_blobs_and_deleting_a_run(tmp_path: Path) -> None:
     with pytest.raises(ResultNotFoundError):
         results.get_blob("r", "resume.pkl")
     results.delete_run("never-existed")
+
+
+def test_the_result_store_location_comes_from_the_settings(tmp_path: Path) -> None:
+    from cluster.settings import Settings
+    from engine.durable.results import default_results_uri
+
+    assert default_results_uri(Settings(home=tmp_path)) == str(tmp_path / "results")
+    elsewhere = str(tmp_path / "shared-results")
+    assert default_results_uri(Settings(home=tmp_path, results_uri=elsewhere)) == elsewhere
