@@ -3,7 +3,9 @@
 A durable run's coordinator heartbeats into the store every `heartbeat_s` (2 s by default). A run still queued or
 running whose last heartbeat is older than `stale_after_s` (10 s by default) has lost its coordinator — it was
 killed, its node died, the whole Ray cluster went down, or the process that submitted it died before handing it
-over. `recover()` claims each such run atomically (`store.runs.claim`: of several sweeps, in one process or many,
+over. A run still queued (just created, or just claimed for a resume: its coordinator is starting) is given
+`start_grace_s` (60 s by default) instead, because under load a coordinator can take longer than `stale_after_s`
+to start and beat for the first time; resuming it then would start the run twice. `recover()` claims each such run atomically (`store.runs.claim`: of several sweeps, in one process or many,
 exactly one wins a run) and resumes it with `DurableRunner.resume`, which does not execute again any node that
 already succeeded.
 
@@ -29,6 +31,8 @@ _log = logging.getLogger("rayweave.durable")
 
 #: A run whose heartbeat is older than this many seconds is taken to have lost its coordinator.
 DEFAULT_STALE_AFTER_S = 10.0
+#: A queued run (its coordinator still starting) is taken to be lost only after this many seconds without a beat.
+DEFAULT_START_GRACE_S = 60.0
 #: Seconds between two periodic sweeps.
 DEFAULT_INTERVAL_S = 5.0
 
@@ -53,19 +57,26 @@ def recover(
     run_ids: Collection[str] | None = None,
     limit: int = 100,
     handles: dict[str, Any] | None = None,
+    start_grace_s: float | None = None,
 ) -> list[str]:
     """Resume every stale run (or only those in `run_ids`); returns the ids of the runs this call resumed.
 
     `target`: the `Settings` of the installation or an open `Store` (or pass a configured `runner`, a
     `DurableRunner`, to choose the result store, executor and catalog). `stale_after_s=0` takes over any active
-    run regardless of its heartbeat — only for an operator who knows its coordinator is gone. `handles`, when
+    run regardless of its heartbeat — only for an operator who knows its coordinator is gone. `start_grace_s`: how
+    long a queued run (created or claimed, its coordinator not started yet) may go without a heartbeat before it
+    counts as lost (default `DEFAULT_START_GRACE_S`, or 0 with `stale_after_s=0`; never less than
+    `stale_after_s`), so a run merely slow to start is not resumed while it starts. `handles`, when
     given, receives the `RunHandle` of each resumed run. A run that cannot be resumed (its document no longer
     compiles, its node definitions are gone) is marked failed with the reason, so later sweeps do not retry it.
     """
     runner = _runner_for(target, runner)
     store = runner.store
     older_than = timedelta(seconds=stale_after_s)
-    candidates = store.runs.stale(older_than, limit=limit)
+    if start_grace_s is None:
+        start_grace_s = DEFAULT_START_GRACE_S if stale_after_s > 0 else 0.0
+    grace = timedelta(seconds=start_grace_s)
+    candidates = store.runs.stale(older_than, limit=limit, queued_grace=grace)
     if run_ids is not None:
         wanted = set(run_ids)
         candidates = [r for r in candidates if r.id in wanted]
@@ -74,7 +85,7 @@ def recover(
     for run in candidates:
         if not _durable(runner, run):
             continue  # not started by a DurableRunner: no heartbeat to go by, it may well be alive
-        if not store.runs.claim(run.id, label, older_than):
+        if not store.runs.claim(run.id, label, older_than, queued_grace=grace):
             continue  # another sweep took it, or its coordinator came back
         try:
             handle = runner.resume(run.id)
@@ -118,6 +129,7 @@ class RecoverySweeper:
     runner: Any
     interval_s: float = DEFAULT_INTERVAL_S
     stale_after_s: float = DEFAULT_STALE_AFTER_S
+    start_grace_s: float | None = None
     resumed: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -131,7 +143,7 @@ class RecoverySweeper:
 
     def sweep(self) -> list[str]:
         """One sweep now (also what the thread does each interval)."""
-        ids = recover(runner=self.runner, stale_after_s=self.stale_after_s)
+        ids = recover(runner=self.runner, stale_after_s=self.stale_after_s, start_grace_s=self.start_grace_s)
         self.resumed.extend(ids)
         return ids
 
@@ -156,12 +168,15 @@ def start_recovery(
     interval_s: float = DEFAULT_INTERVAL_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     runner: Any = None,
+    start_grace_s: float | None = None,
 ) -> RecoverySweeper:
     """Start sweeping for `rayweave serve`: call it in the app lifespan's start-up, and `.stop()` at shutdown.
 
     The first sweep runs at once (in the background thread, so start-up is not delayed), then one every
-    `interval_s` seconds.
+    `interval_s` seconds. `start_grace_s`: see `recover`.
     """
     from engine.durable.runner import DurableRunner
 
-    return RecoverySweeper(runner or DurableRunner(settings), interval_s, stale_after_s).start()
+    return RecoverySweeper(
+        runner or DurableRunner(settings), interval_s, stale_after_s, start_grace_s
+    ).start()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import pickle
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -178,6 +177,8 @@ class DurableRunner:
             owner=owner,
             idempotency_key=idempotency_key,
             run_id=run_id,
+            # Owned from creation on: the sweep gives a queued run a start-up grace counted from this beat.
+            heartbeat=True,
         )
         if not created.created:
             return Launched(self.attach(created.run.id, on_event=on_event), created.run, False)
@@ -446,18 +447,8 @@ def _type_of(planned: PlannedNode, member: str) -> str:
 
 
 def _prune(plan: Plan, seeds: Mapping[str, Mapping[str, Any]]) -> Plan:
-    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes."""
-    by_id = {p.id: p for p in plan.nodes}
-    keep: set[str] = set()
-    stack = [b.node for b in plan.outputs.values() if isinstance(b, NodeRef)]
-    while stack:
-        node_id = stack.pop()
-        if node_id in keep or node_id not in by_id:
-            continue
-        keep.add(node_id)
-        if node_id not in seeds:
-            stack.extend(by_id[node_id].upstream())
-    # A seeded node does not run, so it reads nothing: dropping its bindings keeps the plan closed (every
-    # NodeRef names a node of the plan) although its upstream nodes were pruned.
-    nodes = tuple(replace(p, inputs={}) if p.id in seeds else p for p in plan.nodes if p.id in keep)
-    return replace(plan, nodes=nodes)
+    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes (which keep
+    no bindings: see `prune_to_outputs`)."""
+    from engine.execution.api import prune_to_outputs
+
+    return prune_to_outputs(plan, lambda planned: planned.id in seeds)[0]

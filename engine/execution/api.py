@@ -94,30 +94,50 @@ def _needed_ports(plan: Plan) -> dict[str, set[str]]:
     return ports
 
 
-def plan_with_cache(plan: Plan, cache: ResultCache | None) -> tuple[Plan, dict[str, CacheHit]]:
-    """Walk back from the outputs; returns the nodes still to run (as a plan) and the cache hits they use."""
-    if cache is None:
-        return plan, {}
+def prune_to_outputs(plan: Plan, stop: Callable[[PlannedNode], bool]) -> tuple[Plan, frozenset[str]]:
+    """Keep only the nodes the plan's outputs need; returns the pruned plan and the ids it stopped at.
+
+    Walks back from the outputs; a node for which `stop` is true (its result is already known: a cache hit, a
+    node a resumed run seeds) is kept but its upstream is not followed. Such a node does not run, so it reads
+    nothing: its bindings are dropped, which keeps the plan closed (every `NodeRef` names a node of the plan)
+    although the nodes it read from may be gone — executors that count readers or wait for upstream nodes
+    would otherwise look up nodes that are not there. `stop` is called at most once per node reached.
+    """
     by_id = {p.id: p for p in plan.nodes}
-    ports = _needed_ports(plan)
-    hits: dict[str, CacheHit] = {}
     keep: set[str] = set()
+    stopped: set[str] = set()
     stack = [b.node for b in plan.outputs.values() if isinstance(b, NodeRef)]
-    seen: set[str] = set()
     while stack:
         node_id = stack.pop()
-        if node_id in seen or node_id not in by_id:
-            continue
-        seen.add(node_id)
-        planned = by_id[node_id]
-        hit = _lookup(cache, planned, tuple(sorted(ports[node_id])))
-        if hit is not None:
-            hits[node_id] = hit
+        if node_id in keep or node_id not in by_id:
             continue
         keep.add(node_id)
-        stack.extend(planned.upstream())
-    needed = tuple(p for p in plan.nodes if p.id in keep or p.id in hits)
-    return replace(plan, nodes=needed), hits
+        if stop(by_id[node_id]):
+            stopped.add(node_id)
+        else:
+            stack.extend(by_id[node_id].upstream())
+    nodes = tuple(replace(p, inputs={}) if p.id in stopped else p for p in plan.nodes if p.id in keep)
+    return replace(plan, nodes=nodes), frozenset(stopped)
+
+
+def plan_with_cache(plan: Plan, cache: ResultCache | None) -> tuple[Plan, dict[str, CacheHit]]:
+    """Walk back from the outputs; returns the nodes still to run (as a plan) and the cache hits they use.
+
+    A hit keeps its node in the plan (its outputs are read from the cache) without its upstream links.
+    """
+    if cache is None:
+        return plan, {}
+    ports = _needed_ports(plan)
+    hits: dict[str, CacheHit] = {}
+
+    def found(planned: PlannedNode) -> bool:
+        hit = _lookup(cache, planned, tuple(sorted(ports[planned.id])))
+        if hit is not None:
+            hits[planned.id] = hit
+        return hit is not None
+
+    todo, _ = prune_to_outputs(plan, found)
+    return todo, hits
 
 
 def _lookup(cache: ResultCache, planned: PlannedNode, ports: tuple[str, ...]) -> CacheHit | None:

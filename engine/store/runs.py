@@ -60,12 +60,15 @@ class RunRepository(Repository):
         status: str = "queued",
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        heartbeat: bool = False,
     ) -> CreatedRun:
         """Record a new run of a stored workflow (latest version unless given) or of an inline `document`.
 
         With an `idempotency_key`, a second call by the same owner with the same key returns the first run
         (`created=False`), even when both calls race; reusing the key for a different request raises
-        `IdempotencyConflictError`. `at` overrides the creation time (imports, tests).
+        `IdempotencyConflictError`. `at` overrides the creation time (imports, tests). `heartbeat=True` records
+        a first heartbeat at creation (durable runners: the run counts as owned from the start, before its
+        coordinator beats for the first time).
         """
         if (workflow_id is None) == (document is None):
             raise ValueError(
@@ -107,6 +110,7 @@ class RunRepository(Repository):
                     plugin_versions=dict(plugin_versions or {}),
                     created_at=now,
                     updated_at=now,
+                    heartbeat_at=now if heartbeat else None,
                 )
                 session.add(run)
             return CreatedRun(run, True)
@@ -217,15 +221,23 @@ class RunRepository(Repository):
                 raise NotFoundError(f"run {run_id!r} does not exist; cannot record a heartbeat for it")
 
     def stale(
-        self, older_than: timedelta, *, now: datetime | None = None, limit: int = 1000
+        self,
+        older_than: timedelta,
+        *,
+        now: datetime | None = None,
+        limit: int = 1000,
+        queued_grace: timedelta | None = None,
     ) -> builtins.list[Run]:
         """Active runs (queued or running) whose coordinator has not heartbeaten for `older_than` (runs that
-        never heartbeat count from their last update): the candidates of the recovery sweep."""
-        cutoff = (now or utcnow()) - older_than
-        last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
+        never heartbeat count from their last update): the candidates of the recovery sweep.
+
+        `queued_grace`: a run still `queued` (created or claimed, its coordinator not started yet) counts as
+        stale only after this long without a heartbeat (never less than `older_than`): a run that is merely
+        slow to start under load is not taken over while it starts.
+        """
         query = (
             select(Run)
-            .where(col(Run.status).in_(sorted(ACTIVE_STATUSES)), last_sign < cutoff)
+            .where(_stale_clause(now or utcnow(), older_than, queued_grace))
             .order_by(col(Run.created_at))
             .limit(limit)
         )
@@ -233,21 +245,26 @@ class RunRepository(Repository):
             return builtins.list(session.exec(query))
 
     def claim(
-        self, run_id: str, coordinator: str, older_than: timedelta, *, now: datetime | None = None
+        self,
+        run_id: str,
+        coordinator: str,
+        older_than: timedelta,
+        *,
+        now: datetime | None = None,
+        queued_grace: timedelta | None = None,
     ) -> bool:
-        """Atomically take over a stale active run for `coordinator`; False when it is not stale any more (or
-        another sweep claimed it first). Exactly one of several concurrent claimers wins."""
+        """Atomically take over a stale active run for `coordinator` (stale as `stale` says); False when it is
+        not stale any more (or another sweep claimed it first). Exactly one of several concurrent claimers wins.
+
+        The claimed run gets a heartbeat and is `queued` again until its new coordinator starts it (as its
+        `run.queued` / `run.started` events say), so the start-up grace protects the resume too.
+        """
         now = now or utcnow()
-        last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
         with self.session() as session:
             result = session.execute(
                 sa.update(Run)
-                .where(
-                    col(Run.id) == run_id,
-                    col(Run.status).in_(sorted(ACTIVE_STATUSES)),
-                    last_sign < now - older_than,
-                )
-                .values(coordinator=coordinator, heartbeat_at=now, updated_at=now)
+                .where(col(Run.id) == run_id, _stale_clause(now, older_than, queued_grace))
+                .values(coordinator=coordinator, heartbeat_at=now, updated_at=now, status="queued")
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -286,6 +303,16 @@ class RunRepository(Repository):
         if run is None:
             raise NotFoundError(f"run {run_id!r} does not exist; list runs to find its id")
         return run
+
+
+def _stale_clause(now: datetime, older_than: timedelta, queued_grace: timedelta | None) -> Any:
+    """SQL condition of a stale active run (see `RunRepository.stale`)."""
+    last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
+    grace = max(older_than, queued_grace or older_than)
+    return sa.or_(
+        sa.and_(col(Run.status) == "running", last_sign < now - older_than),
+        sa.and_(col(Run.status) == "queued", last_sign < now - grace),
+    )
 
 
 def _encode_cursor(run: Run) -> str:

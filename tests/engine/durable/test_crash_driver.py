@@ -81,8 +81,10 @@ def test_driver_killed_before_handing_the_run_over_is_resumed(
 
     runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
     handles: dict[str, Any] = {}
+    # The run never left `queued`: it is taken over once its start-up grace (shortened here) has passed too.
     wait_for(
-        lambda: recover(runner=runner, stale_after_s=1.0, handles=handles) == [run_id], what="the resume"
+        lambda: recover(runner=runner, stale_after_s=1.0, start_grace_s=2.0, handles=handles) == [run_id],
+        what="the resume",
     )
     assert handles[run_id].result(timeout=60).outputs == {"out": 6}
     assert store.runs.get(run_id).status == "succeeded"
