@@ -30,10 +30,11 @@ def main() -> int:
     runner = DurableRunner(settings)
     handle = runner.submit(quickstart.workflow, quickstart.INPUTS)
     result = follow(handle, plan.name, console, live=True, nodes=node_ids(plan))
+    console.print()
     console.print(f"run {result.run_id}: [bold]{result.status.value}[/bold]")
     for name, value in result.outputs.items():
         console.print(f"  {name} = {value!r}")
-    console.print(f"look at it again with: .venv/bin/rayweave runs show {result.run_id}")
+    console.print(f"look at it again with: .venv/bin/rayweave runs show {result.run_id}", soft_wrap=True)
     return 0 if result.ok else 1
 
 
