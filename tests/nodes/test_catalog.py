@@ -128,7 +128,6 @@ def test_to_json_is_stable_and_serializable() -> None:
 
 
 def test_builtin_catalog_holds_the_builtin_plugin() -> None:
-    pytest.importorskip("nodes.builtin")
     catalog = Catalog.builtin()
     assert len(catalog) > 0
     assert {s.plugin for s in catalog.specs()} == {"builtin"}

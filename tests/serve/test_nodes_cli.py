@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from serve.cli import build_app
-
-pytest.importorskip("nodes.builtin")
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "nodes"
 

@@ -213,7 +213,6 @@ def test_table_columns_are_widened_implicitly(registry: TypeRegistry) -> None:
 
 
 def test_records_to_table_keeps_keys_that_first_appear_in_later_records() -> None:
-    pytest.importorskip("pyarrow")
     from typesys.builtin_rules import records_to_table
 
     table = records_to_table([{"a": 1}, {"a": 2, "b": "x"}])

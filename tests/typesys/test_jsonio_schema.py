@@ -84,7 +84,8 @@ def test_table_schema_is_rows_and_nominal_keeps_name() -> None:
 
 
 def test_schemas_validate_values_with_a_real_validator() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     schema = json_schema(parse("List[{name: String, score?: Float | Null}]"))
     jsonschema.validate([{"name": "a", "score": 1.5}, {"name": "b"}], schema)
     with pytest.raises(jsonschema.ValidationError):

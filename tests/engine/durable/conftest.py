@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cluster.settings import Settings
 from engine.store import Store, open_store
 from engine.store.models import metadata
+from tests.postgres import postgres_unavailable
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -36,7 +37,7 @@ def durable_pg_url() -> Iterator[str]:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(
+        postgres_unavailable(
             f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); start it to run these tests"
         )
     try:

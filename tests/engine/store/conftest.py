@@ -2,7 +2,7 @@
 
 PostgreSQL is the server on 127.0.0.1:5432 (user postgres, trust auth). The session creates a uniquely named
 database, migrates it once, empties its tables before each test and drops it at the end. Without a reachable
-server the PostgreSQL variants are skipped with the reason shown.
+server the PostgreSQL variants are skipped with the reason shown (in CI they fail).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from engine.store import Store, open_store
 from engine.store.models import metadata
+from tests.postgres import postgres_unavailable
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -37,7 +38,7 @@ def pg_url() -> Iterator[str]:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(
+        postgres_unavailable(
             f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); start it to run these tests"
         )
     try:

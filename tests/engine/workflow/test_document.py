@@ -131,7 +131,8 @@ def test_other_formats_are_rejected() -> None:
 
 
 def test_schema_accepts_the_design_example_and_rejects_typos() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     schema = workflow_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
