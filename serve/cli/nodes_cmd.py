@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from nodes import Catalog
+from serve.cli.remote import ApiKeyOption, ServerOption
 
 DEFAULT_DOCS_DIR = Path("docs/nodes")
 
@@ -42,35 +43,56 @@ def list_nodes(
     produces: Annotated[
         str | None, typer.Option("--produces", help="Only nodes with an output port of this type.")
     ] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """List the node types of the catalog with their ports."""
+    """List the node types of the catalog with their ports (with --server: that server's catalog, plugins
+    included)."""
     if ctx.invoked_subcommand is not None:
         return
     import typesys
 
-    catalog = _catalog()
-    try:
-        specs = catalog.find(category=category, accepts=accepts, produces=produces)
-    except typesys.TypeParseError as exc:
-        _fail_usage(f"cannot read the type given to --accepts/--produces: {exc}")
-        return
+    if server:
+        if accepts or produces:
+            _fail_usage("--accepts/--produces are not available with --server; use --category or --json")
+        from serve.cli.remote_cmds import nodes_remote
+
+        nodes = nodes_remote(server, api_key, category)
+    else:
+        try:
+            specs = _catalog().find(category=category, accepts=accepts, produces=produces)
+        except typesys.TypeParseError as exc:
+            _fail_usage(f"cannot read the type given to --accepts/--produces: {exc}")
+            return
+        nodes = [s.to_json() for s in specs]
     if as_json:
-        typer.echo(json.dumps({"nodes": [s.to_json() for s in specs]}, indent=2))
+        typer.echo(json.dumps({"nodes": nodes}, indent=2))
         return
+    _print_table(nodes)
+
+
+def _ports(ports: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p['name']}: {p['type']}" for p in ports)
+
+
+def _print_table(nodes: list[dict[str, Any]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(specs)} node types", show_lines=False)
+    table = Table(title=f"{len(nodes)} node types", show_lines=False)
     for column in ("id", "category", "inputs", "params", "outputs", "description"):
         table.add_column(column, overflow="fold")
-    for s in specs:
+    for n in nodes:
+        description = n.get("description") or ""
+        # escape: port types such as List[Int] would otherwise be read as Rich markup.
         table.add_row(
-            s.id,
-            s.category or "",
-            ", ".join(f"{p.name}: {p.type}" for p in s.inputs),
-            ", ".join(f"{p.name}: {p.type}" for p in s.params),
-            ", ".join(f"{p.name}: {p.type}" for p in s.outputs),
-            s.description.splitlines()[0] if s.description else "",
+            escape(n["id"]),
+            escape(n.get("category") or ""),
+            escape(_ports(n.get("inputs") or [])),
+            escape(_ports(n.get("params") or [])),
+            escape(_ports(n.get("outputs") or [])),
+            escape(description.splitlines()[0] if description else ""),
         )
     Console().print(table)
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import typer
 
+from serve.cli.remote import ApiKeyOption, ServerOption
+
 _PRIMITIVE_PARSERS: dict[str, Any] = {
     "String": str,
     "Int": int,
@@ -365,8 +367,27 @@ def register(app: typer.Typer) -> None:
         local: bool = typer.Option(
             False, "--local", help="Run in this process instead of on Ray (debugging)."
         ),
+        server: ServerOption = None,
+        api_key: ApiKeyOption = None,
     ) -> None:
-        """Run a workflow, showing node states live, and print its outputs."""
+        """Run a workflow, showing node states live, and print its outputs.
+
+        With --server the workflow document is sent to that rayweave server and runs there. A .py file is
+        built here into its document first: @node functions defined in the file itself cannot run on a
+        remote server unless they come from a plugin installed there (the server reports them as unknown
+        node types).
+        """
+        if server:
+            if address or local or no_optimize:
+                typer.echo(
+                    "error: --address, --local and --no-optimize apply to local runs; drop them or --server "
+                    "(which may come from RAYWEAVE_SERVER)",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            from serve.cli.remote_cmds import run_remote
+
+            raise typer.Exit(run_remote(server, api_key, file, input, as_json))
         raise typer.Exit(run_command(file, input, as_json, address, not no_optimize, local))
 
     cache = typer.Typer(help="Inspect and purge the durable result cache.", no_args_is_help=True)

@@ -7,7 +7,9 @@ rayweave runs events RUN_ID [--after SEQ] [--follow] [--json]
 rayweave runs cancel RUN_ID [--json]
 rayweave runs resume [RUN_ID] [--stale-after S] [--force] [--wait/--no-wait] [--timeout S] [--json]
 ```
-Every command reads the installation's store (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`; `--url`
+With `--server URL` (or `RAYWEAVE_SERVER`), `list`, `show`, `events` and `cancel` go through that server's
+HTTP API instead (`--api-key`, else `RAYWEAVE_API_KEY`, else `{home}/admin.key`); `resume` is local only.
+Otherwise every command reads the installation's store (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`; `--url`
 overrides) and result store (`{home}/results`; `--results` overrides). Exit status: 0 on success, 1 when the run
 is unknown or the operation failed, 2 on bad usage.
 """
@@ -19,6 +21,8 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from serve.cli.remote import ApiKeyOption, ServerOption
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -116,8 +120,15 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 50,
     url: UrlOption = None,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List runs, newest first."""
+    if server:
+        from serve.cli.remote_cmds import runs_list
+
+        runs_list(server, api_key, status, workflow, limit, as_json)
+        return
     store = _open(url)
     try:
         page = store.runs.list(status=status or None, workflow_id=workflow, limit=limit)
@@ -136,9 +147,19 @@ def list_command(
 
 
 def show_command(
-    run_id: RunIdArg, url: UrlOption = None, results: ResultsOption = None, as_json: JsonOption = False
+    run_id: RunIdArg,
+    url: UrlOption = None,
+    results: ResultsOption = None,
+    as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """A run: its status, every node's state and attempts, and its outputs (from the result store)."""
+    if server:
+        from serve.cli.remote_cmds import runs_show
+
+        runs_show(server, api_key, run_id, as_json)
+        return
     from engine.durable.stored import stored_outputs
 
     store = _open(url)
@@ -187,8 +208,15 @@ def events_command(
     ] = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """A run's events, in sequence order (with `--json`: one JSON document holding the list)."""
+    if server:
+        from serve.cli.remote_cmds import runs_events
+
+        runs_events(server, api_key, run_id, after, follow, as_json)
+        return
     store = _open(url)
     collected: list[dict[str, Any]] = []
     try:
@@ -221,9 +249,20 @@ def events_command(
         typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
 
 
-def cancel_command(run_id: RunIdArg, url: UrlOption = None, as_json: JsonOption = False) -> None:
+def cancel_command(
+    run_id: RunIdArg,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Cancel a queued or running run: it is marked cancelled, and its coordinator stops its nodes at its next
     heartbeat."""
+    if server:
+        from serve.cli.remote_cmds import runs_cancel
+
+        runs_cancel(server, api_key, run_id, as_json)
+        return
     from engine.store import ACTIVE_STATUSES, RunStateError
 
     store = _open(url)

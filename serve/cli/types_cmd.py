@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from serve.cli.remote import ApiKeyOption, ServerOption
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -27,11 +29,22 @@ def _registry() -> Any:
     return typesys.TypeRegistry.default()
 
 
-def catalog(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List the built-in types, their parents and the coercion rules between them."""
+def catalog(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List the built-in types, their parents and the coercion rules between them (with --server: that
+    server's types, plugin types included)."""
     if ctx.invoked_subcommand is not None:
         return
-    data = _registry().catalog()
+    if server:
+        from serve.cli.remote_cmds import types_remote
+
+        data = types_remote(server, api_key)
+    else:
+        data = _registry().catalog()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

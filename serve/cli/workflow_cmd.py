@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from serve.cli.remote import ApiKeyOption, ServerOption
+
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -112,11 +114,28 @@ def validate_command(
     insert_conversions: bool = typer.Option(
         False, "--insert-conversions", help="Allow the compiler to insert conversion nodes where needed."
     ),
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """Type-check a workflow file and report diagnostics with stable codes (exit 1 when there are errors)."""
+    """Type-check a workflow file and report diagnostics with stable codes (exit 1 when there are errors).
+
+    With --server the server checks it against its own catalog (its installed plugins). A .py file is built
+    here into its document first; @node functions defined in the file itself are unknown to a remote server
+    unless they come from a plugin installed there.
+    """
     fmt = OutputFormat.json if as_json else output_format
+    if server and insert_conversions:
+        typer.echo("rayweave validate: --insert-conversions is not available with --server", err=True)
+        raise typer.Exit(2)
     try:
-        diagnostics, _ = _diagnose(file, insert_conversions)
+        if server:
+            from serve.cli.remote_cmds import validate_remote
+
+            diagnostics, _ = validate_remote(server, api_key, file)
+        else:
+            diagnostics, _ = _diagnose(file, insert_conversions)
+    except typer.Exit:
+        raise
     except _Unreadable as exc:
         typer.echo(f"rayweave validate: {exc}", err=True)
         raise typer.Exit(2) from None
