@@ -7,6 +7,7 @@ so a `/v2` can be mounted beside it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from nodes import Catalog
 from serve.auth import Principal, require
 from serve.config import ServeOptions
 from serve.middleware import ApiMiddleware
@@ -23,7 +25,9 @@ from serve.problems import install_problem_handlers
 if TYPE_CHECKING:
     from cluster.settings import Settings
     from engine.store import Store
-    from nodes import Catalog
+    from nodes import NodeDefinition
+
+log = logging.getLogger("rayweave.serve")
 
 DESCRIPTION = """\
 Typed, durable workflow graphs on Ray. Authenticate with `Authorization: Bearer <API key>`
@@ -40,7 +44,8 @@ def create_app(
     options: ServeOptions | None = None,
 ) -> FastAPI:
     """Build the API app. `store`/`catalog` may be given (tests, embedding); otherwise the lifespan opens
-    the store at `settings.resolved_database_url` and builds the built-in catalog plus installed plugins."""
+    the store at `settings.resolved_database_url` and uses the built-in catalog. Installed plugins are added
+    to either through the server's `LivePlugins` (loaded at start-up when Ray is connected)."""
     opts = options or ServeOptions()
 
     @asynccontextmanager
@@ -107,7 +112,12 @@ def _build_context(
     from serve.runs import launcher_for
 
     the_store = store if store is not None else open_store(settings.resolved_database_url)
-    the_catalog = catalog if catalog is not None else _default_catalog(settings, the_store)
+    plugins = _live_plugins(settings, the_store, catalog)
+    the_catalog: Catalog
+    if plugins is not None:
+        the_catalog = _LiveCatalog(plugins)
+    else:
+        the_catalog = catalog if catalog is not None else _builtin_catalog()
     if opts.create_admin_key:
         secret = ensure_admin_key(the_store, settings.home)
         if secret is not None and opts.print_admin_key:
@@ -122,6 +132,7 @@ def _build_context(
         limiter=RateLimiter(opts.rate_per_s, opts.burst),
         launcher=launcher_for(the_store, the_catalog, settings, executor=opts.executor),
         metrics=ApiMetrics(the_store),
+        plugins=plugins,
     )
 
 
@@ -135,24 +146,63 @@ def _start_recovery(settings: Settings, launcher: Any, stale_after_s: float) -> 
     return start_recovery(settings, runner=runner, stale_after_s=stale_after_s)
 
 
-def _default_catalog(settings: Settings, store: Store) -> Catalog:
-    from nodes import Catalog
+def _builtin_catalog() -> Catalog:
+    return Catalog.builtin()
 
-    catalog = Catalog.builtin()
+
+def _live_plugins(settings: Settings, store: Store, catalog: Catalog | None) -> Any:
+    """The server's `LivePlugins` over `{home}/plugins` with the store's plugin records, loaded when Ray is
+    connected (plugin specs are read inside their own runtime environments); None without the installer."""
     try:
         from nodes.plugins.home import PluginHome
-        from nodes.plugins.loader import load_plugins
+        from nodes.plugins.live import LivePlugins
     except ImportError:
-        return catalog
+        return None
+
+    def base() -> Catalog:
+        # A given catalog is copied per snapshot: catalogs handed out are never changed afterwards.
+        if catalog is None:
+            return Catalog.builtin()
+        return Catalog(catalog.definitions(), registry=catalog.registry)
+
+    live = LivePlugins(PluginHome(settings.home, records=store.plugins), base=base)
     try:
         import ray
 
-        packages = PluginHome(settings.home, records=store.plugins).installed()
-        # Plugin specs are read inside their own runtime environments, which needs Ray.
-        if packages and ray.is_initialized():
-            load_plugins(packages, catalog)
+        if ray.is_initialized():
+            report = live.refresh()
+            for ref, error in report.failed.items():
+                log.warning("plugin %s could not be loaded: %s", ref, error)
     except Exception as exc:  # a broken plugin must not keep the API down; the built-ins still work
-        import logging
+        log.warning("could not load installed plugins: %s", exc)
+    return live
 
-        logging.getLogger("rayweave.serve").warning("could not load installed plugins: %s", exc)
-    return catalog
+
+class _LiveCatalog(Catalog):
+    """A catalog that always answers with the live plugins' current node types (a fresh snapshot per lookup).
+
+    Given to the run launcher, which keeps one catalog for its life: this way runs started after an install
+    see the new plugin and runs started after a remove do not, while compiled plans keep their definitions.
+    """
+
+    def __init__(self, live: Any) -> None:  # no super().__init__: the definitions live in `live`
+        self._live = live
+        self.registry = live.base().registry
+
+    @property
+    def _by_id(self) -> dict[str, NodeDefinition]:
+        by_id: dict[str, NodeDefinition] = self._live.catalog()._by_id
+        return by_id
+
+    @_by_id.setter
+    def _by_id(self, value: dict[str, NodeDefinition]) -> None:
+        raise TypeError(
+            "the live catalog changes only through plugin install and remove (POST/DELETE /v1/plugins)"
+        )
+
+    def add(self, definition: NodeDefinition, *, replace: bool = False) -> None:
+        """Refused: node types join the live catalog by installing their plugin (POST /v1/plugins)."""
+        raise TypeError(
+            f"cannot add {getattr(definition, 'spec', definition)!r} to the server's live catalog; "
+            "install its plugin with POST /v1/plugins instead"
+        )

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class ServerContext:
-    """The settings, store, catalog, type registry, rate limiter, run launcher and metrics of one server."""
+    """The settings, store, catalog, type registry, rate limiter, run launcher, metrics and live plugins of one
+    server. `catalog` always answers with the plugins installed right now; `plugins` (a
+    `nodes.plugins.live.LivePlugins`, None when the plugin installer is missing) installs and removes them."""
 
     settings: Settings
     options: ServeOptions
@@ -27,3 +29,4 @@ class ServerContext:
     limiter: RateLimiter
     launcher: RunLauncher
     metrics: ApiMetrics
+    plugins: Any = None

@@ -31,8 +31,13 @@ def get_store(request: Request) -> Store:
 
 
 def get_catalog(request: Request) -> Catalog:
-    """The node catalog (built-in nodes plus installed plugins)."""
-    return get_context(request).catalog
+    """The node catalog (built-in nodes plus installed plugins) for this request: a new snapshot per request
+    when plugins are live, so a plugin removed meanwhile stays in workflows compiled before the removal."""
+    ctx = get_context(request)
+    if ctx.plugins is not None:
+        snapshot: Catalog = ctx.plugins.catalog()
+        return snapshot
+    return ctx.catalog
 
 
 def get_registry(request: Request) -> Any:

@@ -1,31 +1,61 @@
-"""Plugins: list, install (from a path on the server) and remove, while serving. `plugins:admin` only."""
+"""Plugins: list (with load failures), install (from a path on the server) and remove, while serving.
+`plugins:admin` only.
+
+Install and remove go through the server's `LivePlugins`: an installed plugin's nodes are in the catalog of
+the next request, a removed version is gone from it, and runs compiled before a removal finish with it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
 
 from engine.store import NotFoundError as StoreNotFound
 from engine.store import Store
 from serve.api.v1.schemas import AUTH_ERRORS, NOT_FOUND, PluginInstall, PluginList, PluginOut, Problem
 from serve.auth import Principal, require
 from serve.deps import get_context, get_store
-from serve.errors import BadRequestError, NotFoundError, NotImplementedFeatureError
+from serve.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    NotImplementedFeatureError,
+)
 
 router = APIRouter(prefix="/plugins", tags=["plugins"], responses=AUTH_ERRORS)
 
 
-def _plugin_home(request: Request) -> object:
-    try:
-        from nodes.plugins.home import PluginHome
-    except ImportError:
+class PluginStatus(PluginOut):
+    """An installed plugin version and whether this server loaded it (`error` says why not)."""
+
+    loaded: bool = Field(default=False, description="Its nodes are in this server's catalog.")
+    error: str | None = Field(default=None, description="Why it could not be loaded, and what to do.")
+
+
+class PluginStatusList(PluginList):
+    """Installed plugin versions with their load state."""
+
+    items: list[PluginStatus]  # type: ignore[assignment]
+
+
+def _live(request: Request) -> Any:
+    """The server's `LivePlugins`; 501 when this installation has no plugin installer."""
+    live = get_context(request).plugins
+    if live is None:
         raise NotImplementedFeatureError(
-            "this server has no plugin installer (nodes.plugins.home is missing); install plugins with "
-            "`rayweave plugins install` on the server instead"
-        ) from None
-    ctx = get_context(request)
-    return PluginHome(ctx.settings.home, records=ctx.store.plugins)
+            "this server has no plugin installer (nodes.plugins.live is missing); install plugins with "
+            "`rayweave plugins install` on the server and restart it instead"
+        )
+    return live
+
+
+def _ray_connected() -> bool:
+    import ray
+
+    return bool(ray.is_initialized())
 
 
 def _checked_source(text: str) -> Path:
@@ -47,12 +77,30 @@ def _checked_source(text: str) -> Path:
     return source
 
 
-@router.get("", response_model=PluginList, summary="List plugins")
+@router.get("", response_model=PluginStatusList, summary="List plugins")
 def list_plugins(
-    store: Store = Depends(get_store), _: Principal = Depends(require("plugins:admin"))
-) -> PluginList:
-    """Installed plugin versions."""
-    return PluginList(items=[PluginOut.model_validate(p) for p in store.plugins.list()])
+    request: Request,
+    store: Store = Depends(get_store),
+    _: Principal = Depends(require("plugins:admin")),
+) -> PluginStatusList:
+    """Installed plugin versions, whether each is loaded, and the error of those that failed to load."""
+    live = get_context(request).plugins
+    loaded = set(live.loaded) if live is not None else set()
+    failures = live.failures if live is not None else {}
+    items = []
+    for record in store.plugins.list():
+        ref = f"{record.name}@{record.version}"
+        error = failures.get(ref)
+        items.append(
+            PluginStatus.model_validate(
+                {
+                    **PluginOut.model_validate(record).model_dump(),
+                    "loaded": ref in loaded,
+                    "error": None if error is None else str(error),
+                }
+            )
+        )
+    return PluginStatusList(items=items)
 
 
 @router.post(
@@ -68,21 +116,33 @@ def install_plugin(
     store: Store = Depends(get_store),
     _: Principal = Depends(require("plugins:admin")),
 ) -> PluginOut:
-    """Install a plugin directory or archive that is on the server's file system; its nodes join the catalog."""
+    """Install a plugin directory or archive that is on the server's file system; its nodes join the catalog
+    of the next request. A plugin that cannot be loaded (import error, missing requirement) is not kept."""
     from nodes.plugins.errors import PluginError
 
-    home = _plugin_home(request)
+    live = _live(request)
     source = _checked_source(body.source)
     try:
-        package = home.install(source, replace=body.replace)  # type: ignore[attr-defined]
+        if _ray_connected():
+            package = live.install(source, replace=body.replace)
+        else:
+            # Plugin specs are read inside their own runtime environments: without Ray it is only recorded,
+            # and loads at the next refresh once Ray is connected.
+            package = live.home.install(source, replace=body.replace)
     except PluginError as exc:
-        raise BadRequestError(f"could not install plugin from {body.source!r}: {exc}") from None
+        raise BadRequestError(
+            f"could not install plugin from {body.source!r}: {exc}; fix the plugin and POST it again"
+        ) from None
     request.state.audit_target = f"{package.name}/{package.version}"
-    _load_into_catalog(request, package)
     return PluginOut.model_validate(store.plugins.get(package.name, package.version))
 
 
-@router.delete("/{name}/{version}", status_code=204, summary="Remove a plugin", responses=NOT_FOUND)
+@router.delete(
+    "/{name}/{version}",
+    status_code=204,
+    summary="Remove a plugin",
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Other installed plugins need it."}},
+)
 def remove_plugin(
     name: str,
     version: str,
@@ -90,30 +150,24 @@ def remove_plugin(
     store: Store = Depends(get_store),
     _: Principal = Depends(require("plugins:admin")),
 ) -> Response:
-    """Remove an installed plugin version (runs that already use it keep working)."""
-    from nodes.plugins.errors import PluginError
+    """Remove an installed plugin version: new workflows can no longer use it; runs already compiled with it
+    finish with it."""
+    from nodes.plugins.errors import PluginError, PluginInstallError, PluginNotFoundError
 
+    live = _live(request)
     try:
         store.plugins.get(name, version)
     except StoreNotFound:
         raise NotFoundError(
-            f"plugin {name!r} version {version!r} is not installed; GET /v1/plugins"
+            f"plugin {name!r} version {version!r} is not installed; GET /v1/plugins lists what is"
         ) from None
-    home = _plugin_home(request)
     try:
-        home.remove(name, version)  # type: ignore[attr-defined]
+        live.remove(name, version)
+    except PluginNotFoundError as exc:
+        raise NotFoundError(f"{exc}; GET /v1/plugins lists what is installed") from None
+    except PluginInstallError as exc:
+        raise ConflictError(str(exc)) from None
     except PluginError as exc:
         raise BadRequestError(f"could not remove plugin {name} {version}: {exc}") from None
+    request.state.audit_target = f"{name}/{version}"
     return Response(status_code=204)
-
-
-def _load_into_catalog(request: Request, package: object) -> None:
-    """Add the new plugin's nodes to this replica's catalog (needs Ray: specs load in the plugin's env)."""
-    import ray
-
-    if not ray.is_initialized():
-        return
-    from nodes.plugins.loader import load_plugins
-
-    ctx = get_context(request)
-    load_plugins([package], ctx.catalog)  # type: ignore[list-item]
