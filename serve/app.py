@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rayweave.serve")
 
+# How often (at most) a replica looks whether the store's plugin records changed; the look is one small query.
+PLUGIN_CHECK_SECONDS = 1.0
+
 DESCRIPTION = """\
 Typed, durable workflow graphs on Ray. Authenticate with `Authorization: Bearer <API key>`
 (the first start writes an admin key to `{home}/admin.key`). Errors are `application/problem+json`.
@@ -108,7 +111,7 @@ def _build_context(
     from serve.bootstrap import admin_key_path, ensure_admin_key
     from serve.context import ServerContext
     from serve.metrics import ApiMetrics
-    from serve.ratelimit import RateLimiter
+    from serve.ratelimit import limiter_for
     from serve.runs import launcher_for
 
     the_store = store if store is not None else open_store(settings.resolved_database_url)
@@ -129,7 +132,8 @@ def _build_context(
         store=the_store,
         catalog=the_catalog,
         registry=getattr(the_catalog, "registry", None) or typesys.TypeRegistry.default(),
-        limiter=RateLimiter(opts.rate_per_s, opts.burst),
+        # Shared by every replica through a Ray actor when Ray is up; in memory in a single process.
+        limiter=limiter_for(opts.rate_per_s, opts.burst, scope=settings.resolved_database_url),
         launcher=launcher_for(the_store, the_catalog, settings, executor=opts.executor),
         metrics=ApiMetrics(the_store),
         plugins=plugins,
@@ -165,7 +169,21 @@ def _live_plugins(settings: Settings, store: Store, catalog: Catalog | None) -> 
             return Catalog.builtin()
         return Catalog(catalog.definitions(), registry=catalog.registry)
 
-    live = LivePlugins(PluginHome(settings.home, records=store.plugins), base=base)
+    discovered: list[Any] = []
+    try:
+        from nodes.plugins.discovery import discover
+
+        # Reads manifests only (no plugin code runs in the server); these are loaded but not removable here.
+        discovered = list(discover(settings.plugin_dirs).packages)
+    except Exception as exc:  # a broken plugin directory must not keep the API down
+        log.warning("could not discover plugins in %s or entry points: %s", settings.plugin_dirs, exc)
+    live = LivePlugins(
+        PluginHome(settings.home, records=store.plugins),
+        discovered=discovered,
+        base=base,
+        # Other API replicas on the same store install and remove too: notice their changes within this time.
+        check_every_s=PLUGIN_CHECK_SECONDS,
+    )
     try:
         import ray
 

@@ -1,17 +1,32 @@
-"""Prometheus metrics of one API server: requests by route and status, latencies, runs by status.
+"""Prometheus metrics of one API server: requests by route and status, latencies, runs and node runs.
 
 Each app gets its own `CollectorRegistry` (no global registry), so several apps in one process — tests, the
-benchmark — never clash. Runs by status are read from the store when scraped, so every replica reports the
-same numbers.
+benchmark — never clash. Run and node-run figures are read from the store when scraped, so every replica
+reports the same numbers, and they survive restarts:
+
+- `rayweave_runs{status}`: runs in the store by status (gauge);
+- `rayweave_node_runs_total{node_type,status}`: node attempts by node type and status (counter);
+- `rayweave_node_run_duration_seconds{node_type}`: summary (`_count`, `_sum`) of finished attempts' wall time,
+  from `started_at` to `finished_at`, by node type;
+- `rayweave_node_cache_hits_total{node_type}`: nodes answered from the result cache.
+
+Each scrape costs two aggregate `GROUP BY` queries whose result size is bounded by the number of node types
+times statuses, never by the number of runs.
+
+The engine also records per-task metrics with `ray.util.metrics` (`engine/execution/metrics.py`:
+`rayweave_node_duration_seconds` histogram, `rayweave_nodes_total`, `rayweave_cache_hits_total`,
+`rayweave_runs_total`). Those are exported by Ray's own metrics endpoint (each Ray node's metrics agent, the
+targets listed in `/tmp/ray/session_latest/metrics/prometheus/` service discovery), not by this route: point
+Prometheus at both. The names here differ from Ray's so the two sources never collide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -39,6 +54,71 @@ class _RunsByStatus(Collector):
         yield family
 
 
+class _NodeRuns(Collector):
+    """Node-run counts, durations and cache hits by node type, from one aggregate query per scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[CounterMetricFamily | SummaryMetricFamily]:
+        import sqlalchemy as sa
+
+        from engine.store.models import NodeRun, table_of
+
+        node_runs = table_of(NodeRun)
+        seconds = _seconds_between(
+            node_runs.c.started_at, node_runs.c.finished_at, self.store.engine.dialect.name
+        )
+        finished = sa.and_(node_runs.c.started_at.is_not(None), node_runs.c.finished_at.is_not(None))
+        query = sa.select(
+            node_runs.c.node_type,
+            node_runs.c.status,
+            sa.func.count(),
+            sa.func.sum(sa.case((finished, 1), else_=0)),
+            sa.func.sum(sa.case((finished, seconds), else_=0.0)),
+            sa.func.sum(sa.case((node_runs.c.cache_hit, 1), else_=0)),
+        ).group_by(node_runs.c.node_type, node_runs.c.status)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+
+        counts = CounterMetricFamily(
+            "rayweave_node_runs", "Node attempts by node type and status", labels=["node_type", "status"]
+        )
+        durations = SummaryMetricFamily(
+            "rayweave_node_run_duration_seconds",
+            "Wall time of finished node attempts by node type",
+            labels=["node_type"],
+        )
+        hits = CounterMetricFamily(
+            "rayweave_node_cache_hits",
+            "Nodes answered from the result cache by node type",
+            labels=["node_type"],
+        )
+        timed: dict[str, tuple[int, float]] = {}
+        cached: dict[str, int] = {}
+        for node_type, status, count, n_finished, total_s, n_cached in rows:
+            kind = str(node_type or "unknown")
+            counts.add_metric([kind, str(status)], float(count))
+            n, s = timed.get(kind, (0, 0.0))
+            timed[kind] = (n + int(n_finished or 0), s + max(0.0, float(total_s or 0.0)))
+            cached[kind] = cached.get(kind, 0) + int(n_cached or 0)
+        for kind, (n, s) in sorted(timed.items()):
+            durations.add_metric([kind], count_value=n, sum_value=s)
+            hits.add_metric([kind], float(cached[kind]))
+        yield counts
+        yield durations
+        yield hits
+
+
+def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
+    """SQL for `end - start` in seconds: SQLite has no interval type, PostgreSQL has no `julianday`."""
+    import sqlalchemy as sa
+
+    if dialect == "sqlite":
+        return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+    return sa.func.extract("epoch", end - start)
+
+
 class ApiMetrics:
     """The metric objects of one app and the text exposition of them."""
 
@@ -58,6 +138,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(_RunsByStatus(store))
+        self.registry.register(_NodeRuns(store))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished request."""
