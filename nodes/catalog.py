@@ -131,6 +131,15 @@ class Catalog:
         by_name = {d.spec.name: d.spec.id for d in self._by_id.values()}
         close += [by_name[n] for n in difflib.get_close_matches(bare, list(by_name), n=5, cutoff=0.6)]
         unique = list(dict.fromkeys(close))[:5]
+        plugin = base.split("/", 1)[0] if "/" in base else ""
+        if plugin and plugin not in ("builtin", "local"):
+            # A plugin's node with no version left (removed, or never installed): say so, and what is there.
+            refs = sorted({str(getattr(d, "plugin_ref", "")) for d in self._by_id.values()} - {""})
+            hint = f"; did you mean {', '.join(unique)}?" if unique else ""
+            return (
+                f"unknown node type {type_id!r}: no version of {base} is installed; installed plugins: "
+                f"{', '.join(refs) or 'none'}{hint} (`rayweave plugins install {plugin}` installs a plugin)"
+            )
         hint = f"; did you mean {', '.join(unique)}?" if unique else "; `rayweave nodes` lists the node types"
         return f"unknown node type {type_id!r}{hint}"
 

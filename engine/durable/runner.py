@@ -73,6 +73,28 @@ def plan_definitions(plan: Plan) -> dict[str, Any]:
     return found
 
 
+def plugin_versions(plan: Plan) -> dict[str, str]:
+    """The exact plugin version that serves each node type of a plan (recorded with the run), by node type id:
+    a plugin node's `plugin_ref` (`name@version`), `builtin@<rayweave version>` for the built-in library, and
+    `<plugin>@<node version>` for nodes defined in code (`@node`), which belong to no installed plugin."""
+    import importlib.metadata
+
+    try:
+        rayweave = importlib.metadata.version("rayweave")
+    except importlib.metadata.PackageNotFoundError:  # a source checkout that was never installed
+        rayweave = "unknown"
+    versions: dict[str, str] = {}
+    for type_id, definition in plan_definitions(plan).items():
+        ref = getattr(definition, "plugin_ref", None)
+        if isinstance(ref, str) and ref:
+            versions[type_id] = ref
+        elif definition.spec.plugin == "builtin":
+            versions[type_id] = f"builtin@{rayweave}"
+        else:
+            versions[type_id] = f"{definition.spec.plugin}@{definition.spec.version}"
+    return versions
+
+
 class Launched(NamedTuple):
     """What `DurableRunner.launch` returns: the handle, the stored run row, and whether this call created it."""
 
@@ -177,6 +199,7 @@ class DurableRunner:
             owner=owner,
             idempotency_key=idempotency_key,
             run_id=run_id,
+            plugin_versions=plugin_versions(plan),
             # Owned from creation on: the sweep gives a queued run a start-up grace counted from this beat.
             heartbeat=True,
         )

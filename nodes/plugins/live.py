@@ -5,12 +5,19 @@ snapshots: `catalog()` is a new `Catalog` (built-ins plus plugins) each time, so
 remove keeps the definitions it resolved — and its runs finish with the removed version, whose code stays
 uploaded in the Ray cluster — while workflows validated afterwards no longer find it, and the catalog's error
 lists the versions that exist. Nothing restarts.
+
+Several processes (API replicas) may share one set of plugin records (the store): each has its own
+`LivePlugins`, and `catalog()` compares a cheap stamp of the records (which versions are recorded, and when)
+with the one it loaded, at most every `check_every_s` seconds, and refreshes when another process installed or
+removed something.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
 from packaging.version import Version
@@ -23,7 +30,17 @@ from nodes.plugins.manifest import PluginPackage
 from nodes.plugins.remote import PluginNodeDefinition
 from nodes.plugins.runtime import pin
 
-__all__ = ["LivePlugins"]
+__all__ = ["LivePlugins", "records_stamp"]
+
+log = logging.getLogger("rayweave.plugins")
+
+
+def records_stamp(home: PluginHome) -> Hashable:
+    """What identifies the current plugin records: every recorded `name@version` with its install time (when the
+    record has one, as the store's rows do), so an install, a remove or a reinstall elsewhere changes it."""
+    return tuple(
+        sorted((r.name, r.version, str(getattr(r, "installed_at", ""))) for r in home.records.list())
+    )
 
 
 def _ref_key(ref: str) -> tuple[str, Version]:
@@ -45,8 +62,12 @@ class LivePlugins:
         discovered: Sequence[PluginPackage] = (),
         base: Callable[[], Catalog] = Catalog.builtin,
         timeout_s: float = 600.0,
+        check_every_s: float | None = None,
     ) -> None:
         self.home = home
+        # None: never look at the records by itself (one process owns them, e.g. the CLI); a number: look at
+        # most this often, from `catalog()`, whether another process changed them.
+        self.check_every_s = check_every_s
         # Plugins found outside the home (RAYWEAVE_PLUGIN_DIRS, entry points): loaded, but not removable here.
         self.discovered = list(discovered)
         self.base = base
@@ -54,6 +75,8 @@ class LivePlugins:
         self._lock = threading.RLock()
         self._loaded: dict[str, list[PluginNodeDefinition]] = {}
         self._failed: dict[str, PluginError] = {}
+        self._stamp: Hashable = None
+        self._checked_at = float("-inf")
 
     @property
     def failures(self) -> dict[str, PluginError]:
@@ -71,6 +94,9 @@ class LivePlugins:
         """Load installed versions not loaded yet, forget versions no longer installed, and re-pin the uploaded
         code of every loaded version in the cluster (call it at least once per `runtime.PIN_SECONDS`)."""
         with self._lock:
+            # Taken before reading the records: a change made meanwhile shows up as a new stamp next time.
+            self._stamp = records_stamp(self.home)
+            self._checked_at = time.monotonic()
             installed = self.home.installed()
             refs = {p.ref for p in installed}
             installed += [p for p in self.discovered if p.ref not in refs]
@@ -111,8 +137,32 @@ class LivePlugins:
                 self._failed.pop(ref, None)
             return removed
 
+    def refresh_if_changed(self) -> bool:
+        """Refresh when the plugin records changed since the last refresh (another replica installed or removed
+        a plugin); looks at most every `check_every_s` seconds. Returns whether it refreshed."""
+        if self.check_every_s is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked_at < self.check_every_s:
+                return False
+            self._checked_at = now
+            try:
+                if records_stamp(self.home) == self._stamp:
+                    return False
+                report = self.refresh()
+            except Exception as exc:  # the last good catalog keeps serving; the next check tries again
+                log.warning("could not reload the plugins after a change of the plugin records: %s", exc)
+                self._stamp = None
+                return False
+            for ref, error in report.failed.items():
+                log.warning("plugin %s could not be loaded: %s", ref, error)
+            return True
+
     def catalog(self) -> Catalog:
-        """A new catalog: the base (built-in) node types plus every loaded plugin's, highest version per major."""
+        """A new catalog: the base (built-in) node types plus every loaded plugin's, highest version per major
+        (after `refresh_if_changed()`, so changes made by other processes show up)."""
+        self.refresh_if_changed()
         with self._lock:
             catalog = self.base()
             # Higher versions last: within one major the highest version serves the node type ids.

@@ -193,7 +193,13 @@ def get_run(
     run = owned_run(store, principal, run_id)
     summary = RunSummary.model_validate(run).model_dump()
     return RunDetail(
-        **summary, inputs=run.inputs, error=run.error, last_seq=run.last_seq, nodes=_node_states(store, run)
+        **summary,
+        inputs=run.inputs,
+        error=run.error,
+        last_seq=run.last_seq,
+        nodes=_node_states(store, run),
+        # Runs recorded without them (non-durable launchers, older rows) say null (unknown), not `{}`.
+        plugin_versions=dict(run.plugin_versions) or None,
     )
 
 

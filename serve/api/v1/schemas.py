@@ -264,6 +264,11 @@ class RunDetail(RunSummary):
     error: dict[str, Any] | None
     last_seq: int = Field(description="Sequence number of the newest event (resume event streams after it).")
     nodes: list[NodeState]
+    plugin_versions: dict[str, str] | None = Field(
+        default=None,
+        description="The exact version that served each node type of the run, by node type id: a plugin's "
+        "`name@version`, `builtin@<rayweave version>` for built-in nodes (null for runs that did not record it).",
+    )
 
 
 class RunOutputs(_Response):

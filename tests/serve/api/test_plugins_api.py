@@ -13,9 +13,13 @@ import httpx
 import pytest
 
 from cluster.ray_runtime import RayConnection
+from cluster.settings import Settings
+from engine.store import open_store
+from serve.app import create_app
 from serve.config import ServeOptions
 from tests.nodes.plugins.fixtures import write_plugin
 from tests.serve.api.conftest import Api, start_api
+from tests.serve.api.server import serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -157,3 +161,74 @@ def test_a_restarted_server_loads_the_installed_plugins(ray_api: Api, tmp_path: 
             assert c.delete("/v1/plugins/kept/1.0.0").status_code == 204
     finally:
         restarted.close()
+
+
+def _messages_until(c: httpx.Client, doc: dict[str, Any], done: Any, timeout: float = 30) -> list[str]:
+    # Another replica notices a change of the plugin records within its check interval (about a second).
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = _messages(c, doc)
+        if done(messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.2)
+
+
+def test_install_and_remove_reach_every_replica(ray_session: RayConnection, tmp_path: Path) -> None:
+    one = write_plugin(tmp_path / "src", "multi", "1.0.0", SCORE % 10, package="multi_score")
+    two = write_plugin(tmp_path / "src", "multi", "2.0.0", SCORE % 100, package="multi_score")
+    home = tmp_path / "home"
+    options = ServeOptions(
+        executor="ray", recovery=False, print_admin_key=False, rate_per_s=10_000, burst=10_000
+    )
+    first = start_api(home, options)
+    a = next(first)
+    second = start_api(home, options)
+    b = next(second)
+    doc1, doc2 = _score_doc(1), _score_doc(2)
+    for doc in (doc1, doc2):
+        doc["nodes"]["s"]["type"] = doc["nodes"]["s"]["type"].replace("acme", "multi")
+    try:
+        with _client(a) as ca, _client(b) as cb:
+            assert _messages(cb, doc1), "multi/score@1 must be unknown before the install"
+            for source in (one, two):
+                assert ca.post("/v1/plugins", json={"source": str(source)}).status_code == 201
+            assert _messages_until(cb, doc1, lambda m: m == []) == []
+            assert _messages(cb, doc2) == []
+            run = _start(cb, doc2, 2.0)
+            finished = _finished(cb, run)
+            assert finished["status"] == "succeeded"
+            assert _outputs(cb, run) == {"y": 200.0}
+            # The exact plugin version that served the run is recorded with it.
+            assert finished["plugin_versions"] == {"multi/score@2": "multi@2.0.0"}
+
+            assert cb.delete("/v1/plugins/multi/1.0.0").status_code == 204
+            (message,) = _messages_until(ca, doc1, lambda m: m != [])
+            assert "multi/score@1" in message
+            assert "versions that exist are multi/score@2 (version 2.0.0)" in message
+            assert _messages(ca, doc2) == []
+
+            assert cb.delete("/v1/plugins/multi/2.0.0").status_code == 204
+            (message,) = _messages_until(ca, doc2, lambda m: m != [])
+            assert "no version of multi/score is installed; installed plugins: none" in message
+    finally:
+        second.close()
+        first.close()
+
+
+def test_plugins_in_the_plugin_dirs_are_served(ray_session: RayConnection, tmp_path: Path) -> None:
+    write_plugin(tmp_path / "dirs", "found", "1.0.0", SCORE % 7, package="found_score")
+    settings = Settings(home=tmp_path / "home", plugin_dirs=[tmp_path / "dirs"])
+    store = open_store(settings.resolved_database_url)
+    options = ServeOptions(executor="ray", recovery=False, print_admin_key=False)
+    doc = _score_doc(1)
+    doc["nodes"]["s"]["type"] = "found/score@1"
+    try:
+        with serving(create_app(settings, store=store, options=options)) as url:
+            api = Api(url, settings.home, store, (settings.home / "admin.key").read_text().strip())
+            with _client(api) as c:
+                assert _messages(c, doc) == []
+                run = _start(c, doc, 2.0)
+                assert _finished(c, run)["status"] == "succeeded"
+                assert _outputs(c, run) == {"y": 14.0}
+    finally:
+        store.close()
