@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP API.")
+    oidc_issuer: str = Field(
+        default="", description="OIDC issuer whose tokens the API accepts; empty: API keys only."
+    )
+    oidc_audience: str = Field(default="", description="The `aud` that accepted OIDC tokens must carry.")
+    oidc_jwks_url: str = Field(
+        default="", description="JWKS URL; default: from the issuer's discovery document."
+    )
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")
     ray_num_cpus: int | None = Field(
         default=None, ge=1, description="CPUs of an embedded local Ray (default: all)."

@@ -1,7 +1,8 @@
 """Authentication and authorization, in one place.
 
 Every protected route declares `Depends(require("scope"))`. The dependency reads `Authorization: Bearer <key>`,
-verifies the key with the store (unknown, malformed, expired and revoked keys are all 401), checks the scope
+verifies the key with the store (unknown, malformed, expired and revoked keys are all 401) or, when
+`ServeOptions.oidc` is set and the secret looks like a JWT, verifies it as an OIDC token (`serve.oidc`), checks the scope
 (403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. Failed authentications
 are written to the audit log here; successful mutations are audited by the middleware.
 """
@@ -18,6 +19,7 @@ from starlette.datastructures import Headers
 from serve.context import ServerContext
 from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
+from serve.oidc import OidcConfig, OidcTokenError, looks_like_jwt, verify_token
 
 #: Every scope a key can hold. `admin` implies all others and lifts tenancy.
 SCOPES = (
@@ -31,7 +33,10 @@ SCOPES = (
 )
 
 #: Shown in OpenAPI so /docs offers an "Authorize" button; the header itself is read in `authenticate`.
-bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rw_...`")
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="An API key (`Authorization: Bearer rw_...`) or, when configured, an OIDC token",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit log names this principal."""
+        if self.key_prefix == "oidc":
+            return f"{self.username} (OIDC)"
         return f"{self.username} (key {self.key_prefix})"
 
 
@@ -87,6 +94,8 @@ def authenticate(ctx: ServerContext, headers: Headers, *, action: str, request_i
 
     try:
         secret = _presented_secret(headers)
+        if ctx.options.oidc is not None and looks_like_jwt(secret):
+            return _oidc_principal(ctx, ctx.options.oidc, secret)
         try:
             key = ctx.store.api_keys.verify(secret)
             user = ctx.store.users.get(key.user_id)
@@ -113,9 +122,47 @@ def authenticate(ctx: ServerContext, headers: Headers, *, action: str, request_i
     )
 
 
+def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Principal:
+    """The principal of a verified OIDC token; its user is created in the store on first sight."""
+    from engine.store import NotFoundError
+
+    try:
+        identity = verify_token(config, token)
+    except OidcTokenError as exc:
+        raise UnauthorizedError(
+            str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+    # Prefixed so an identity provider's subject can never take over a local user of the same name.
+    username = f"oidc:{identity.username}"
+    try:
+        user = ctx.store.users.get_by_username(username)
+    except NotFoundError:
+        try:
+            user = ctx.store.users.create(username)
+        except ValueError:  # created by a concurrent request
+            user = ctx.store.users.get_by_username(username)
+    if user.disabled:
+        raise UnauthorizedError(
+            f"user {username!r} is disabled; ask an administrator to enable it",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        key_id=f"oidc:{user.id}",
+        key_prefix="oidc",
+        scopes=identity.scopes & frozenset(SCOPES),
+    )
+
+
 def authorize(ctx: ServerContext, principal: Principal, scope: str) -> None:
     """Raise 403 when the key lacks `scope`, 429 when its rate budget is spent."""
     if not principal.allows(scope):
+        if principal.key_prefix == "oidc":
+            raise ForbiddenError(
+                f"the OIDC token of {principal.username!r} lacks scope {scope!r}; ask the identity provider "
+                f"for a token with it — it has {sorted(principal.scopes) or 'no scopes'}"
+            )
         raise ForbiddenError(
             f"API key {principal.key_prefix!r} lacks scope {scope!r}; create a key with that scope "
             f"(POST /v1/keys) — it has {sorted(principal.scopes) or 'no scopes'}"

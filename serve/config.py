@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from serve.oidc import OidcConfig
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -16,6 +18,8 @@ class ServeOptions:
     engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only); a run counts as stale after
     `recovery_stale_after_s` without a heartbeat — generous, because under a loaded SQLite a run can take
     seconds between being recorded and its first heartbeat, and a sweep must not resume a run still starting.
+    `oidc`, when set, makes Bearer tokens shaped like JWTs verify as OIDC tokens of that issuer (see
+    `serve.oidc.OidcConfig`); without it such tokens are refused like unknown API keys.
     """
 
     max_body_bytes: int = 1_048_576
@@ -27,3 +31,4 @@ class ServeOptions:
     recovery_stale_after_s: float = 60.0
     create_admin_key: bool = True
     print_admin_key: bool = True
+    oidc: OidcConfig | None = None

@@ -10,7 +10,7 @@ key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,7 +54,7 @@ def serve_command(
             f"Created the admin API key (shown once; saved to {admin_key_path(settings.home)}):\n  {secret}"
         )
     connection = ensure_ray(settings)
-    options = ServeOptions(executor="local" if executor == "local" else "ray")
+    options = ServeOptions(executor="local" if executor == "local" else "ray", oidc=oidc_config(settings))
     try:
         url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)
         typer.echo(describe(url, connection.dashboard_url))
@@ -72,6 +72,19 @@ def describe(url: str, dashboard_url: str | None) -> str:
     lines = [f"API:       {url}/v1", f"Docs:      {url}/docs", f"OpenAPI:   {url}/openapi.json"]
     lines.append(f"Dashboard: {dashboard_url or 'not running (set RAYWEAVE_RAY_DASHBOARD=true to start it)'}")
     return "\n".join(lines)
+
+
+def oidc_config(settings: Any) -> Any:
+    """The OIDC configuration from `RAYWEAVE_OIDC_*` settings, or None when no issuer is set (API keys only)."""
+    if not settings.oidc_issuer:
+        return None
+    if not settings.oidc_audience:
+        raise typer.BadParameter("RAYWEAVE_OIDC_AUDIENCE must be set together with RAYWEAVE_OIDC_ISSUER")
+    from serve.oidc import OidcConfig
+
+    return OidcConfig(
+        issuer=settings.oidc_issuer, audience=settings.oidc_audience, jwks_url=settings.oidc_jwks_url or None
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -77,3 +77,18 @@ def test_describe_prints_api_docs_and_dashboard() -> None:
     assert "http://127.0.0.1:8000/v1" in text and "http://127.0.0.1:8000/docs" in text
     assert "http://127.0.0.1:8265" in text
     assert "not running" in describe("http://127.0.0.1:8000", None)
+
+
+def test_oidc_comes_from_the_rayweave_settings(tmp_path: Path) -> None:
+    import typer
+
+    from cluster.settings import Settings
+    from serve.cli.serve_cmd import oidc_config
+
+    assert oidc_config(Settings(home=tmp_path)) is None
+    config = oidc_config(
+        Settings(home=tmp_path, oidc_issuer="https://id.example", oidc_audience="rayweave", oidc_jwks_url="")
+    )
+    assert (config.issuer, config.audience, config.jwks_url) == ("https://id.example", "rayweave", None)
+    with pytest.raises(typer.BadParameter, match="RAYWEAVE_OIDC_AUDIENCE"):
+        oidc_config(Settings(home=tmp_path, oidc_issuer="https://id.example"))
