@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.compile.plan import Plan
 from engine.execution.events import Event
+from engine.execution.priority import coordinator_runtime_env
 from engine.execution.ray_run import CoordinatedRun
 from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
 from engine.execution.remote import RAYWEAVE_NAMESPACE as RAYWEAVE_NAMESPACE
@@ -93,7 +94,7 @@ class RunCoordinator:
         self._run(run_id).cancel()
 
     async def process_info(self) -> dict[str, int]:
-        """The coordinator's process id, resident memory (bytes) and number of runs it holds."""
+        """The coordinator's process id, resident memory (bytes), niceness and number of runs it holds."""
         import os
 
         rss = 0
@@ -104,7 +105,7 @@ class RunCoordinator:
                         rss = int(line.split()[1]) * 1024
         except OSError:  # not Linux: report 0 rather than fail
             rss = 0
-        return {"pid": os.getpid(), "rss_bytes": rss, "runs": len(self.runs)}
+        return {"pid": os.getpid(), "rss_bytes": rss, "runs": len(self.runs), "niceness": os.nice(0)}
 
     async def ping(self) -> bool:
         """Liveness check (also used to wait for the actor to be up)."""
@@ -123,4 +124,6 @@ def coordinator_actor() -> Any:
         get_if_exists=True,
         num_cpus=0,
         max_concurrency=10_000,
+        # A driver's priority, not a worker's: see `engine.execution.priority`.
+        runtime_env=coordinator_runtime_env(),
     ).remote()

@@ -17,6 +17,7 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
+from engine.execution.priority import SerializedEnvs, with_worker_niceness
 from engine.execution.remote import (
     COORDINATOR_NAME,
     NodeActor,
@@ -26,6 +27,7 @@ from engine.execution.remote import (
     node_task,
     pack,
     shippable,
+    unpack_meta,
 )
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
@@ -88,7 +90,9 @@ class CoordinatedRun:
         self.completed: deque[tuple[PlannedNode, str, Any]] = deque()
         self.drain_scheduled = False
         self.loop = asyncio.get_running_loop()
-        self.collect_fn = ray.remote(collect)
+        self.collect_fn = ray.remote(runtime_env=with_worker_niceness(None))(collect)
+        self.envs = SerializedEnvs()
+        self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any], str | None]] = {}
         self.state.queued()
 
     # -- notification -------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ class CoordinatedRun:
                 node_refs[planned.id] = self.out_refs[planned.id]
         # Only the events and node states stay with a finished run (for late subscribers); the rest can go.
         self.out_refs, self.readers, self.keep, self.planned_by_key = {}, {}, set(), {}
-        self.cached, self.held, self.timers, self.shipped_nodes = {}, {}, {}, {}
+        self.cached, self.held, self.timers, self.shipped_nodes, self.task_envs = {}, {}, {}, {}, {}
         self.done.set_result(
             RemoteRunResult(
                 status,
@@ -268,6 +272,8 @@ class CoordinatedRun:
         )
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
+        # Tasks would otherwise inherit the coordinator's driver priority (see `engine.execution.priority`).
+        options["runtime_env"], serialized_env = self.task_env(planned)
         options["num_returns"] = len(out_ports) + 1
         if planned.spec is not None and planned.spec.kind == "class":
             actor = self.node_actor(planned, options)
@@ -276,7 +282,7 @@ class CoordinatedRun:
         else:
             options["max_retries"] = self.options.max_retries
             options["retry_exceptions"] = False
-            refs = self.submit_task(options, [pack(spec), *ref_args])
+            refs = self.submit_task(options, serialized_env, [pack(spec), *ref_args])
         if not out_ports:
             refs = [refs]
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
@@ -299,13 +305,24 @@ class CoordinatedRun:
             self.shipped_nodes[id(planned)] = found
         return found[1]
 
-    def submit_task(self, options: dict[str, Any], args: list[Any]) -> Any:
+    def task_env(self, planned: PlannedNode) -> tuple[dict[str, Any], str | None]:
+        """The runtime env of `planned`'s tasks and its serialized form, made once per planned node."""
+        found = self.task_envs.get(id(planned))
+        if found is None or found[0] is not planned:
+            env = with_worker_niceness(planned.ray_options.get("runtime_env"))
+            found = (planned, env, self.envs.get(env))
+            self.task_envs[id(planned)] = found
+        return found[1], found[2]
+
+    def submit_task(self, options: dict[str, Any], serialized: str | None, args: list[Any]) -> Any:
         # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
         # the options here are built by the planner and need no validation, so they go straight to
-        # `_remote`. A runtime_env needs `.options` to be serialized, and so does a Ray without `_remote`.
+        # `_remote` with the runtime env serialized once per distinct env (`task_env`). A Ray without
+        # `_remote` or the serialization helper goes through `.options`.
         fast = getattr(self.task_fn, "_remote", None)
-        if fast is not None and not options.get("runtime_env"):
-            return fast(args=args, kwargs={}, **options)
+        if fast is not None and serialized is not None:
+            fast_options = {k: v for k, v in options.items() if k != "runtime_env"}
+            return fast(args=args, kwargs={}, serialized_runtime_env_info=serialized, **fast_options)
         return self.task_fn.options(**options).remote(*args)
 
     def map_persist(self, planned: PlannedNode, prefix: str, port: str) -> tuple[str, str, str, str] | None:
@@ -318,8 +335,7 @@ class CoordinatedRun:
             actor_options: dict[str, Any] = {
                 k: options[k] for k in ("num_cpus", "num_gpus", "memory", "resources") if k in options
             }
-            if options.get("runtime_env"):
-                actor_options["runtime_env"] = options["runtime_env"]
+            actor_options["runtime_env"] = with_worker_niceness(options.get("runtime_env"))
             actor_class = self.ray.remote(NodeActor)
             self.actors[actor_key] = actor_class.options(max_concurrency=1, **actor_options).remote()
         return self.actors[actor_key]
@@ -342,6 +358,7 @@ class CoordinatedRun:
             planned, prefix, result = self.completed.popleft()
             if isinstance(result, self.ray.exceptions.RayTaskError):
                 result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
+            result = unpack_meta(result)
             key = prefix + planned.id
             if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
                 self.finishing[key] = asyncio.ensure_future(self.finish_after_events(planned, prefix, result))
@@ -357,7 +374,7 @@ class CoordinatedRun:
     async def watch(self, planned: PlannedNode, prefix: str, meta_ref: Any) -> None:
         key = prefix + planned.id
         try:
-            result = await meta_ref
+            result = unpack_meta(await meta_ref)
         except Exception as exc:
             result = exc
         else:

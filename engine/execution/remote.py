@@ -17,7 +17,7 @@ from engine.execution.events import EventSink
 from engine.execution.mapping import persist_map_result
 from engine.execution.result import NodeResult
 from engine.execution.status import RunStatus
-from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
+from engine.execution.task import RawEvent, TaskEmitter, TaskMeta, TaskSpec, UpstreamFailure, execute_task
 
 COORDINATOR_NAME = "rayweave-coordinator"
 RAYWEAVE_NAMESPACE = "rayweave"
@@ -69,14 +69,32 @@ def unpack(packed: bytes | TaskSpec) -> TaskSpec:
     return packed
 
 
+def pack_meta(meta: TaskMeta) -> bytes:
+    """The meta as bytes, pickled here by the C pickler: Ray passes bytes through as they are, which is
+    cheaper on both ends than its own (cloudpickle) serialization of a dataclass."""
+    try:
+        return pickle.dumps(meta, protocol=5)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        from ray import cloudpickle
+
+        return bytes(cloudpickle.dumps(meta))  # type: ignore[no-untyped-call]
+
+
+def unpack_meta(value: Any) -> Any:
+    """The `TaskMeta` that `pack_meta` made (anything else, such as an exception, is returned unchanged)."""
+    if isinstance(value, bytes):
+        return pickle.loads(value)
+    return value
+
+
 def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
     """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta.
 
-    The spec arrives pickled by the coordinator (see `pack`).
+    The spec arrives pickled by the coordinator (see `pack`); the meta leaves pickled (see `pack_meta`).
     """
     spec = unpack(packed)
     returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
-    return (*returned, meta) if returned else meta
+    return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
 
 
 def collect(
@@ -105,7 +123,7 @@ class NodeActor:
         """Like `node_task`, reusing this actor's instance of the class."""
         spec = unpack(packed)
         returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)), instances=self.instances)
-        return (*returned, meta) if returned else meta
+        return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
 
 
 class RunOptions:

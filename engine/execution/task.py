@@ -14,7 +14,6 @@ groups run member by member, and results are written to the durable cache.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -147,7 +146,7 @@ def execute_task(
     planned = spec.node
     values = {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}
     started = time.time()
-    _start_reporter(spec, emitter, started)
+    token = _start_reporter(spec, emitter, started)
     try:
         if planned.is_fused:
             outputs, outcomes = _run_group(spec, values, emitter, instances)
@@ -156,26 +155,30 @@ def execute_task(
             outcomes = (outcome,)
     finally:
         sent = emitter.close()
+        if token is not None:
+            DelayedReporter.shared().cancel(token)
     returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
 
 
-def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> None:
+def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
+    """Report `node.started` now, or schedule it for `started_delay_s` later; returns the schedule token."""
     first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
     payload = {"type": spec.node.type_id, "started_at": started}
     if spec.started_delay_s <= 0:
         emitter.emit("node.started", first, 1, payload)
-    else:
-        DelayedReporter.shared().schedule(started + spec.started_delay_s, emitter, first, payload)
+        return None
+    return DelayedReporter.shared().schedule(started + spec.started_delay_s, emitter, first, payload)
 
 
 class DelayedReporter:
     """Sends `node.started` for tasks still running after their delay, from one thread per process.
 
-    A timer thread per task would cost more than a tiny node itself; this one thread sleeps until the next
-    deadline. Its heap holds only pending reports (each gone within `started_delay_s`), and a report for a
-    task that already finished is dropped by its closed emitter.
+    A timer per task would cost more than a tiny node itself, and so would waking a thread once per task:
+    a task registers itself (`schedule`) and removes itself when it ends (`cancel`), and the thread wakes
+    only at the earliest deadline of the tasks still registered (at most once per delay while tasks run) or
+    when the first task arrives after an idle spell. The registry holds only running tasks.
     """
 
     # A class attribute rather than module state: created on first use inside a worker, never at import.
@@ -183,9 +186,10 @@ class DelayedReporter:
     _create_lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TaskEmitter, str, Mapping[str, Any]]] = []
+        self._pending: dict[int, tuple[float, TaskEmitter, str, Mapping[str, Any]]] = {}
         self._cond = threading.Condition()
         self._count = 0
+        self._idle = True
         threading.Thread(target=self._loop, name="rayweave-started-reporter", daemon=True).start()
 
     @classmethod
@@ -197,24 +201,42 @@ class DelayedReporter:
                     cls._shared = cls()
         return cls._shared
 
-    def schedule(self, deadline: float, emitter: TaskEmitter, node: str, payload: Mapping[str, Any]) -> None:
-        """Report `node.started` for `node` at `deadline` (unix time) unless the emitter closed by then."""
+    def schedule(self, deadline: float, emitter: TaskEmitter, node: str, payload: Mapping[str, Any]) -> int:
+        """Report `node.started` for `node` at `deadline` (unix time) unless cancelled first; returns a token."""
         with self._cond:
             self._count += 1
-            heapq.heappush(self._heap, (deadline, self._count, emitter, node, payload))
-            if self._heap[0][1] == self._count:
+            self._pending[self._count] = (deadline, emitter, node, payload)
+            if self._idle:
+                self._idle = False
                 self._cond.notify()
+            return self._count
+
+    def cancel(self, token: int) -> None:
+        """The task behind `token` has ended: nothing to report."""
+        with self._cond:
+            self._pending.pop(token, None)
+
+    def _due(self) -> list[tuple[float, TaskEmitter, str, Mapping[str, Any]]]:
+        """Wait until some report is due and take it (and any other due one) out of the registry."""
+        with self._cond:
+            while True:
+                now = time.time()
+                due = [token for token, entry in self._pending.items() if entry[0] <= now]
+                if due:
+                    return [self._pending.pop(token) for token in due]
+                if self._pending:
+                    self._cond.wait(min(entry[0] for entry in self._pending.values()) - now)
+                else:
+                    self._idle = True
+                    self._cond.wait()
 
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.time():
-                    self._cond.wait(None if not self._heap else self._heap[0][0] - time.time())
-                _, _, emitter, node, payload = heapq.heappop(self._heap)
-            try:
-                emitter.emit("node.started", node, 1, payload)
-            except Exception as exc:  # e.g. the coordinator is gone: this thread serves the whole worker
-                _log.warning("could not report node %s as started: %s", node, exc)
+            for _, emitter, node, payload in self._due():
+                try:
+                    emitter.emit("node.started", node, 1, payload)
+                except Exception as exc:  # e.g. the coordinator is gone: this thread serves the whole worker
+                    _log.warning("could not report node %s as started: %s", node, exc)
 
 
 def _run_group(

@@ -117,3 +117,11 @@ def fetch(x: int, *, marker: str) -> int:
     with Path(marker).open("a") as f:
         f.write("fetch\n")
     return x
+
+
+@node(plugin="t", deterministic=False, cache=False)
+def niceness(x: int) -> int:
+    """The CPU niceness of the process that runs this node (x is ignored)."""
+    import os
+
+    return os.nice(0)

@@ -25,3 +25,22 @@ def test_reporter_keeps_reporting_after_a_send_fails() -> None:
     reporter.schedule(now, TaskEmitter(broken), "a", {})
     reporter.schedule(now + 0.01, TaskEmitter(working), "b", {})
     assert wait_until(lambda: sent == ["b"], timeout=5.0)
+
+
+def test_reporter_skips_tasks_that_ended_before_their_delay() -> None:
+    sent: list[str] = []
+
+    def send(index: int, events: list[Any]) -> None:
+        sent.append(events[0][1])
+
+    reporter = DelayedReporter()
+    now = time.time()
+    quick = reporter.schedule(now + 0.05, TaskEmitter(send), "quick", {})
+    reporter.schedule(now + 0.1, TaskEmitter(send), "slow", {})
+    reporter.cancel(quick)  # the quick task ended first
+    assert wait_until(lambda: sent == ["slow"], timeout=5.0)
+    time.sleep(0.1)
+    assert sent == ["slow"]
+    # After an idle spell, a new task wakes the reporter again.
+    reporter.schedule(time.time() + 0.02, TaskEmitter(send), "later", {})
+    assert wait_until(lambda: sent == ["slow", "later"], timeout=5.0)
