@@ -9,9 +9,10 @@ W4  8 independent CPU-bound nodes of 0.3 s, 2 cores  target: <= 1.2 x ideal (1.2
 W5  rerun of W1 fully cached                         target: < 50 ms
 MEM coordinator RSS growth over a 10,000-node run    target: < 200 MB
 
-Documents have no variadic ports, so rayweave's W1 sums the 1,000 results with a tree of 8-input `sum8`
-nodes (144 of them); raw Ray passes all 1,000 refs to one sum task. Workflows are compiled once before the
-timed runs (compile times are printed apart): a rerun does not recompile. Every figure is the median of
+Both sides have the same shape: rayweave's W1 binds the 1,000 results to the list port of one `total` node
+(a list binding, ADR 005), which runs as one task receiving the 1,000 object refs, as raw Ray's sum task does.
+W3 and W4 join their nodes the same way. Workflows are compiled once before the timed runs (compile times
+are printed apart): a rerun does not recompile. Every figure is the median of
 `REPEATS` timed runs after one warm-up run of each side. Ray gets 16 logical CPUs so that W3's 16 sleeping
 nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
 
@@ -45,9 +46,9 @@ def tiny(i: int) -> int:
 
 
 @node(plugin="bench", cheap=True)
-def sum8(a: int, b: int = 0, c: int = 0, d: int = 0, e: int = 0, f: int = 0, g: int = 0, h: int = 0) -> int:
-    """Sum of up to eight numbers."""
-    return a + b + c + d + e + f + g + h
+def total(xs: list[int]) -> int:
+    """Sum of a list of numbers."""
+    return sum(xs)
 
 
 @node(plugin="bench", cache=False)
@@ -67,17 +68,8 @@ def burn(i: int, *, iterations: int) -> int:
 
 
 def fan_in(wf: Workflow, level: list[Any]) -> Any:
-    """Sum the handles in `level` with a tree of sum8 nodes; returns the root."""
-    count = 0
-    while len(level) > 1:
-        nxt = []
-        for j in range(0, len(level), 8):
-            nxt.append(
-                wf.add(f"s{wf.name}{count}", sum8, **dict(zip("abcdefgh", level[j : j + 8], strict=False)))
-            )
-            count += 1
-        level = nxt
-    return level[0]
+    """One `total` node over the handles in `level` (a list binding)."""
+    return wf.add(f"total_{wf.name}", total, xs=level)
 
 
 def w1_workflow(n: int = 1000) -> Workflow:

@@ -21,7 +21,7 @@ from typing import Any
 from engine.cache.keys import content_hash
 from engine.compile.plan import Plan, PlannedNode
 from engine.errors import WorkflowInputError
-from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef
 
 
 def compute_cache_keys(plan: Plan, inputs: Mapping[str, Any]) -> dict[str, str | None]:
@@ -106,6 +106,9 @@ class _Keyer:
         )
 
     def binding_key(self, binding: Binding) -> str | None:
+        if isinstance(binding, ListBinding):
+            keys = [self.binding_key(item) for item in binding.items]
+            return None if any(k is None for k in keys) else "list:" + _digest(keys)
         if isinstance(binding, NodeRef):
             return self.port_keys.get((binding.node, binding.port))
         if isinstance(binding, InputRef):

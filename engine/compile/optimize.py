@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compile.options import effective_resources, effective_timeout
-from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.bindings import Binding, InputRef, ListBinding, NodeRef, Single, leaves, map_leaves
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
 
 
@@ -72,9 +72,12 @@ def deduplicate(graph: WorkflowGraph) -> tuple[WorkflowGraph, dict[str, str]]:
 
 
 def _rename(binding: Binding, merged: dict[str, str]) -> Binding:
-    if isinstance(binding, NodeRef) and binding.node in merged:
-        return NodeRef(merged[binding.node], binding.port)
-    return binding
+    def one(single: Single) -> Single:
+        if isinstance(single, NodeRef) and single.node in merged:
+            return NodeRef(merged[single.node], single.port)
+        return single
+
+    return map_leaves(binding, one)
 
 
 def _identity(node: GraphNode) -> Hashable | None:
@@ -87,12 +90,8 @@ def _identity(node: GraphNode) -> Hashable | None:
     bindings: list[Any] = []
     try:
         for port, binding in node.bindings.items():
-            if isinstance(binding, NodeRef):
-                bindings.append((port, "node", binding.node, binding.port))
-            elif isinstance(binding, InputRef):
-                bindings.append((port, "input", binding.name))
-            elif isinstance(binding, Const):
-                bindings.append((port, "const", _canonical(binding.value)))
+            keys = tuple(_single_identity(single) for single in leaves(binding))
+            bindings.append((port, "list" if isinstance(binding, ListBinding) else "one", keys))
         params = _canonical(dict(node.params)) if node.params else ""
     except (TypeError, ValueError):
         return None  # a value that is not plain JSON: compare nothing rather than guess
@@ -110,6 +109,14 @@ def _identity(node: GraphNode) -> Hashable | None:
         overrides,
         tuple(node.coercions),
     )
+
+
+def _single_identity(binding: Single) -> Hashable:
+    if isinstance(binding, NodeRef):
+        return ("node", binding.node, binding.port)
+    if isinstance(binding, InputRef):
+        return ("input", binding.name)
+    return ("const", _canonical(binding.value))
 
 
 def _deterministic(plan: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.compile.diagnostics import Diagnostic, error
 from engine.errors import WorkflowLoadError
-from engine.workflow.bindings import InputRef, NodeRef
+from engine.workflow.bindings import Binding, InputRef, NodeRef, leaves
 from engine.workflow.document import WorkflowDoc
 from engine.workflow.graph import SINGLE_OUTPUT, WorkflowGraph, build_graph
 from engine.workflow.loader import doc_from_data
@@ -58,30 +58,9 @@ def parse(doc: WorkflowDoc | Mapping[str, Any]) -> PassResult:
     graph = build_graph(doc)
     diagnostics: list[Diagnostic] = []
     for node in graph.nodes.values():
-        for port, binding in node.bindings.items():
-            field = f"nodes.{node.id}.in.{port}"
-            if isinstance(binding, NodeRef) and binding.node not in graph.nodes:
-                diagnostics.append(
-                    error(
-                        "RW111",
-                        f"input {port!r} refers to node {binding.node!r}, which is not in the workflow",
-                        node=node.id,
-                        port=port,
-                        field=field,
-                        hint=_close_hint(binding.node, graph.nodes),
-                    )
-                )
-            elif isinstance(binding, InputRef) and binding.name not in graph.inputs:
-                diagnostics.append(
-                    error(
-                        "RW112",
-                        f"input {port!r} refers to workflow input {binding.name!r}, which is not declared",
-                        node=node.id,
-                        port=port,
-                        field=field,
-                        hint=f"declare it under 'inputs' (known inputs: {sorted(graph.inputs) or 'none'})",
-                    )
-                )
+        for port, whole in node.bindings.items():
+            for single in leaves(whole):
+                diagnostics.extend(_check_reference(graph, node.id, port, single))
     for name, binding in graph.outputs.items():
         if isinstance(binding, NodeRef) and binding.node not in graph.nodes:
             diagnostics.append(
@@ -140,3 +119,32 @@ def _close_hint(name: str, known: Mapping[str, Any]) -> str:
 def is_single_output(port: str) -> bool:
     """True for the port of a reference written as a node alone (resolved by the resolve pass)."""
     return port == SINGLE_OUTPUT
+
+
+def _check_reference(graph: WorkflowGraph, node_id: str, port: str, binding: Binding) -> list[Diagnostic]:
+    """RW111/RW112 for a reference in input ``port`` of ``node_id`` to a node or input that does not exist."""
+    diagnostics: list[Diagnostic] = []
+    field = f"nodes.{node_id}.in.{port}"
+    if isinstance(binding, NodeRef) and binding.node not in graph.nodes:
+        diagnostics.append(
+            error(
+                "RW111",
+                f"input {port!r} refers to node {binding.node!r}, which is not in the workflow",
+                node=node_id,
+                port=port,
+                field=field,
+                hint=_close_hint(binding.node, graph.nodes),
+            )
+        )
+    elif isinstance(binding, InputRef) and binding.name not in graph.inputs:
+        diagnostics.append(
+            error(
+                "RW112",
+                f"input {port!r} refers to workflow input {binding.name!r}, which is not declared",
+                node=node_id,
+                port=port,
+                field=field,
+                hint=f"declare it under 'inputs' (known inputs: {sorted(graph.inputs) or 'none'})",
+            )
+        )
+    return diagnostics

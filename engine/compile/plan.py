@@ -16,6 +16,10 @@ Each `PlannedNode` binds every input port it receives a value on to a `Binding`:
 * ``InputRef(name)`` - the workflow input ``name`` (its default applied when the caller gave none; see
   ``Plan.inputs``).
 * ``Const(value)`` - a constant from the document (``{"value": ...}``) or a parameter default.
+* ``ListBinding(items)`` - a list port bound element by element (ADR 005): the node receives the list of the
+  items' values. Implicit coercions of elements are recorded under ``element_key(port, i)`` = ``"port[i]"``.
+  A failed element fails the node; a skipped element skips it, unless the node accepts skipped inputs, in
+  which case skipped elements are left out of the list.
 
 Input ports that are absent from ``inputs`` are optional ports left unbound: the node's own default applies.
 Before a value bound to port ``p`` is passed to the node, ``coercions[p].apply(value)`` is applied when
@@ -37,7 +41,9 @@ ordinary PlannedNode with its own bindings, coercions, params and types:
 * a member's ``NodeRef`` naming another member of the same group reads that member's result inside the task;
 * every other binding of a member (another top-level node, a workflow input, a constant) also appears in the
   group's ``inputs`` under the key ``"<member id>.<port>"``, so the executor resolves the group's external
-  inputs exactly like those of any other node and passes them in;
+  inputs exactly like those of any other node and passes them in; for a member's ``ListBinding``, each item
+  that is not a member's output appears under ``"<member id>.<port>[<i>]"`` instead (the group's inputs are
+  never lists themselves);
 * the group's ``outputs`` are the member outputs used outside the group, named ``"<member id>.<port>"``, and
   downstream bindings (and ``Plan.outputs``) refer to them as ``NodeRef("fused:...", "<member id>.<port>")``;
   the group's ``input_types``/``output_types`` use the same ``"<member id>.<port>"`` keys, its ``coercions``
@@ -68,7 +74,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.bindings import (
+    Binding,
+    Const,
+    InputRef,
+    ListBinding,
+    NodeRef,
+    element_key,
+    flatten,
+    node_refs,
+)
 
 if TYPE_CHECKING:
     from nodes import NodeDefinition, NodeSpec, RetryPolicy
@@ -85,10 +100,14 @@ __all__ = [
     "Binding",
     "Const",
     "InputRef",
+    "ListBinding",
     "NodeRef",
     "Plan",
     "PlannedInput",
     "PlannedNode",
+    "element_key",
+    "flatten",
+    "node_refs",
 ]
 
 
@@ -147,6 +166,9 @@ class PlannedNode:
         for binding in self.inputs.values():
             if isinstance(binding, NodeRef):
                 seen.setdefault(binding.node, None)
+            elif isinstance(binding, ListBinding):
+                for ref in node_refs(binding):
+                    seen.setdefault(ref.node, None)
         return tuple(seen)
 
 

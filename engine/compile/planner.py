@@ -15,7 +15,16 @@ from typing import Any
 import typesys
 from engine.compile.options import effective_cache, effective_resources, effective_retry, effective_timeout
 from engine.compile.plan import FUSED_PREFIX, FUSED_TYPE_ID, Plan, PlannedInput, PlannedNode
-from engine.workflow.bindings import Binding, InputRef, NodeRef
+from engine.workflow.bindings import (
+    Binding,
+    InputRef,
+    ListBinding,
+    NodeRef,
+    Single,
+    element_key,
+    map_leaves,
+    node_refs,
+)
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
 
 
@@ -32,10 +41,13 @@ def build_plan(
         used.setdefault(node_id, set()).add(port)
     owner = {member: FUSED_PREFIX + group[0] for group in groups for member in group}
 
+    def rename_one(single: Single) -> Single:
+        if isinstance(single, NodeRef) and single.node in owner:
+            return NodeRef(owner[single.node], f"{single.node}.{single.port}")
+        return single
+
     def rename(binding: Binding) -> Binding:
-        if isinstance(binding, NodeRef) and binding.node in owner:
-            return NodeRef(owner[binding.node], f"{binding.node}.{binding.port}")
-        return binding
+        return map_leaves(binding, rename_one)
 
     singles: dict[str, PlannedNode] = {}
     resources: dict[str, dict[str, Any]] = {}
@@ -132,6 +144,18 @@ def _plan_group(
             if isinstance(binding, NodeRef) and binding.node in ids:
                 bindings[port] = binding
                 continue
+            if isinstance(binding, ListBinding):
+                # Items from other members are read inside the task; the rest become group inputs, one each.
+                bindings[port] = binding
+                item_type = _item_type(member.input_types.get(port))
+                for index, item in enumerate(binding.items):
+                    if isinstance(item, NodeRef) and item.node in ids:
+                        continue
+                    key = f"{member.id}.{element_key(port, index)}"
+                    inputs[key] = rename(item)
+                    if item_type is not None:
+                        input_types[key] = item_type
+                continue
             outside = rename(binding)
             bindings[port] = outside
             inputs[f"{member.id}.{port}"] = outside
@@ -170,8 +194,8 @@ def _readers(graph: WorkflowGraph) -> dict[tuple[str, str], set[str]]:
     readers: dict[tuple[str, str], set[str]] = {}
     for node in graph.nodes.values():
         for binding in node.bindings.values():
-            if isinstance(binding, NodeRef):
-                key = (binding.node, binding.port)
+            for ref in node_refs(binding):
+                key = (ref.node, ref.port)
                 found = readers.get(key)
                 if found is None:
                     readers[key] = {node.id}
@@ -181,6 +205,11 @@ def _readers(graph: WorkflowGraph) -> dict[tuple[str, str], set[str]]:
         if isinstance(binding, NodeRef):
             readers.setdefault((binding.node, binding.port), set()).add("")
     return readers
+
+
+def _item_type(port_type: Any) -> Any:
+    """The element type of a list port's type (None when it is not a plain list type)."""
+    return port_type.item if isinstance(port_type, typesys.ListType) else None
 
 
 def _binding_type(graph: WorkflowGraph, binding: Binding) -> Any:

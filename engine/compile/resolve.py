@@ -16,7 +16,7 @@ from typing import Any
 from engine.compile.diagnostics import Diagnostic, error
 from engine.compile.options import effective_resources, effective_retry
 from engine.compile.parse import PassResult
-from engine.workflow.bindings import Binding, NodeRef
+from engine.workflow.bindings import Binding, ListBinding, NodeRef, Single
 from engine.workflow.graph import SINGLE_OUTPUT, GraphNode, WorkflowGraph, evolve
 
 
@@ -44,8 +44,18 @@ def resolve(graph: WorkflowGraph, catalog: Any) -> PassResult:
         definition = definitions.get(node.id)
         if definition is not None:
             diagnostics.extend(_check_node(node, definition.spec))
-        bindings = {}
+        bindings: dict[str, Binding] = {}
         for port, binding in node.bindings.items():
+            if isinstance(binding, ListBinding):
+                items: list[Single] = []
+                for item in binding.items:
+                    new_item, diagnostic = _resolve_ref(specs, item, node=node.id, port=port)
+                    assert not isinstance(new_item, ListBinding)  # a single reference resolves to one
+                    items.append(new_item)
+                    if diagnostic is not None:
+                        diagnostics.append(diagnostic)
+                bindings[port] = ListBinding(tuple(items))
+                continue
             new, diagnostic = _resolve_ref(specs, binding, node=node.id, port=port)
             bindings[port] = new
             if diagnostic is not None:

@@ -10,6 +10,9 @@ Nodes are visited in topological order, so every upstream output type is already
   conversion node - or, when conversions are allowed (compile option or the node's ``"convert": true``), the
   conversion nodes are inserted (RW203 note); no coercion at all is RW103;
 * constants are checked with `typesys.check` (RW114);
+* a list binding (ADR 005) binds a ``List[T]`` port element by element: each element is checked against
+  ``T`` like a single binding (implicit coercions are recorded per element, under `element_key`); binding
+  a list to a port that takes no list is RW103;
 * a map node's ``workflow`` param is compiled into its sub-plan, whose ``out`` type solves the map's result
   (`engine.compile.maps`).
 
@@ -27,7 +30,7 @@ from engine.compile.conversions import insert_conversions
 from engine.compile.diagnostics import Diagnostic, error
 from engine.compile.maps import check_map_items, compile_map
 from engine.compile.parse import PassResult
-from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
+from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef, element_key
 from engine.workflow.graph import GraphInput, GraphNode, WorkflowGraph, evolve
 
 #: Compiles a map node's sub-workflow document: returns the plan (None when it failed) and its diagnostics.
@@ -168,6 +171,9 @@ def _type_node(state: _State, node: GraphNode) -> None:
         expected = input_types.get(port)
         if expected is None:
             continue  # unknown port: reported by resolve
+        if isinstance(binding, ListBinding):
+            coercions.update(_check_list(state, node, port, binding, expected))
+            continue
         if isinstance(binding, Const):
             new_binding, coercion = _check_constant(state, node, port, binding, expected)
         else:
@@ -182,6 +188,12 @@ def _type_node(state: _State, node: GraphNode) -> None:
 
 
 def _binding_type(state: _State, binding: Binding) -> Any:
+    if isinstance(binding, ListBinding):
+        items = [
+            value_type(item.value) if isinstance(item, Const) else _binding_type(state, item)
+            for item in binding.items
+        ]
+        return None if any(t is None for t in items) else typesys.ListType(typesys.union(*items))
     if isinstance(binding, NodeRef):
         upstream = state.done.get(binding.node)
         return None if upstream is None else upstream.output_types.get(binding.port)
@@ -212,8 +224,17 @@ def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None
 
 
 def _check_edge(
-    state: _State, node: GraphNode, port: str, binding: Binding, source: Any, expected: Any
+    state: _State,
+    node: GraphNode,
+    port: str,
+    binding: Binding,
+    source: Any,
+    expected: Any,
+    *,
+    list_port: str | None = None,
 ) -> tuple[Binding, Any]:
+    """Check one edge into ``port``; ``list_port`` is set for an element of a list binding (``port`` is then
+    the element's key), whose fixes are per element: no conversion nodes are inserted for it."""
     if source == expected:
         return binding, None
     answer = typesys.is_assignable(source, expected, registry=state.registry)
@@ -223,7 +244,7 @@ def _check_edge(
     if coercion is not None and coercion.kind != "explicit":
         return binding, (coercion if coercion.kind == "implicit" else None)
     origin = str(binding)
-    if coercion is not None and _conversions_allowed(state, node):
+    if coercion is not None and list_port is None and _conversions_allowed(state, node):
         inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
         if inserted is not None:
             return inserted
@@ -235,21 +256,66 @@ def _check_edge(
         )
     else:
         hint = getattr(answer, "reason", "") or f"connect a value of type {expected}"
+    what = f"element {port!r} of input {list_port!r}" if list_port is not None else f"input {port!r}"
     state.diagnostics.append(
         error(
             "RW103",
-            f"input {port!r} expects {expected} but {origin} gives {source}",
+            f"{what} expects {expected} but {origin} gives {source}",
             node=node.id,
-            port=port,
-            field=f"nodes.{node.id}.in.{port}",
+            port=list_port or port,
+            field=f"nodes.{node.id}.in.{list_port or port}",
             hint=hint,
         )
     )
     return binding, None
 
 
+def _list_item(expected: Any) -> Any:
+    """The element type a list binding must give for a port of type ``expected`` (None: not a list port)."""
+    if expected == typesys.ANY:
+        return typesys.ANY
+    if isinstance(expected, typesys.ListType):
+        return expected.item
+    if isinstance(expected, typesys.UnionType):  # e.g. an optional list port, List[T] | Null
+        lists = [m.item for m in expected.members if isinstance(m, typesys.ListType)]
+        return typesys.union(*lists) if lists else None
+    return None
+
+
+def _check_list(
+    state: _State, node: GraphNode, port: str, binding: ListBinding, expected: Any
+) -> dict[str, Any]:
+    """Check each element of a list binding against the port's element type; the per-element coercions."""
+    item_type = _list_item(expected)
+    if item_type is None:
+        state.diagnostics.append(
+            error(
+                "RW103",
+                f"input {port!r} expects {expected}, not a list; a list of references binds only a List port",
+                node=node.id,
+                port=port,
+                field=f"nodes.{node.id}.in.{port}",
+                hint="bind one reference or constant to this port, or wire the list to a port of type List[...]",
+            )
+        )
+        return {}
+    coercions: dict[str, Any] = {}
+    for index, item in enumerate(binding.items):
+        where = element_key(port, index)
+        if isinstance(item, Const):
+            _, coercion = _check_constant(state, node, where, item, item_type, list_port=port)
+        else:
+            source = _binding_type(state, item)
+            if source is None:
+                continue  # the upstream is untyped because of an earlier error
+            _, coercion = _check_edge(state, node, where, item, source, item_type, list_port=port)
+        if coercion is not None:
+            coercions[where] = coercion
+    return coercions
+
+
 def _check_constant(
-    state: _State, node: GraphNode, port: str, binding: Const, expected: Any
+    state: _State, node: GraphNode, port: str, binding: Const, expected: Any, *, list_port: str | None = None
 ) -> tuple[Binding, Any]:
     source = value_type(binding.value)
     try:
@@ -266,20 +332,26 @@ def _check_constant(
     coercion = typesys.find_coercion(source, expected, registry=state.registry)
     if coercion is not None and coercion.kind == "implicit":
         return binding, coercion
-    if coercion is not None and coercion.kind == "explicit" and _conversions_allowed(state, node):
+    if (
+        coercion is not None
+        and coercion.kind == "explicit"
+        and list_port is None
+        and _conversions_allowed(state, node)
+    ):
         inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
         if inserted is not None:
             return inserted
     hint = f"give a value of type {expected}"
     if coercion is not None and coercion.nodes:
         hint += f", or convert it with {', '.join(coercion.nodes)}"
+    what = f"element {port!r} of input {list_port!r}" if list_port is not None else f"input {port!r}"
     state.diagnostics.append(
         error(
             "RW114",
-            f"constant {binding.value!r:.60} bound to input {port!r} is not a {expected}: {problem}",
+            f"constant {binding.value!r:.60} bound to {what} is not a {expected}: {problem}",
             node=node.id,
-            port=port,
-            field=f"nodes.{node.id}.in.{port}",
+            port=list_port or port,
+            field=f"nodes.{node.id}.in.{list_port or port}",
             hint=hint,
         )
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cache.result_cache import CacheHit, ResultCache
-from engine.compile.plan import InputRef, NodeRef, Plan, PlannedNode
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, node_refs
 from engine.errors import WorkflowInputError
 from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.handle import RunHandle
@@ -86,8 +86,9 @@ def _needed_ports(plan: Plan) -> dict[str, set[str]]:
     ports: dict[str, set[str]] = {p.id: set() for p in plan.nodes}
     for planned in plan.nodes:
         for binding in planned.inputs.values():
-            if isinstance(binding, NodeRef) and binding.node in ports:
-                ports[binding.node].add(binding.port)
+            for ref in node_refs(binding):
+                if ref.node in ports:
+                    ports[ref.node].add(ref.port)
     for binding in plan.outputs.values():
         if isinstance(binding, NodeRef) and binding.node in ports:
             ports[binding.node].add(binding.port)
@@ -175,7 +176,7 @@ class CachedRun:
                 )
             elif isinstance(binding, InputRef):
                 outputs[name] = inputs[binding.name]
-            else:
+            elif isinstance(binding, Const):
                 outputs[name] = binding.value
         self.log = log
         self._result = RunResult(

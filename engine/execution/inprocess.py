@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.cache.result_cache import CacheHit
-from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.errors import NodeTimeoutError, RunCancelledError, UpstreamFailedError
 from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
 from engine.execution.events import Event, EventLog, EventSink
@@ -37,6 +37,7 @@ from engine.execution.task import (
     TaskMeta,
     TaskSpec,
     UpstreamFailure,
+    assemble_list,
     execute_task,
 )
 from nodes import SKIP
@@ -155,12 +156,13 @@ class LocalRun:
                     values[(planned.id, port)] = value
                 self._locked(self.state.cached, planned, hit.level)
                 continue
-            args = [_binding_value(planned.inputs[key], values, inputs) for key in planned.inputs]
+            flat, lists = flatten(planned.inputs)
+            args = [_binding_value(binding, values, inputs) for _, binding in flat]
             meta: TaskMeta | None
             if is_map(planned):
-                outputs, meta = self._run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+                outputs, meta = self._run_map(planned, _map_args(planned, flat, lists, args), prefix)
             else:
-                outputs, meta = self._run_task(planned, tuple(planned.inputs), args, prefix)
+                outputs, meta = self._run_task(planned, tuple(key for key, _ in flat), args, prefix, lists)
             for port, value in outputs.items():
                 values[(planned.id, port)] = value
             if meta is not None:
@@ -170,7 +172,12 @@ class LocalRun:
         return values
 
     def _run_task(
-        self, planned: PlannedNode, keys: tuple[str, ...], args: list[Any], prefix: str
+        self,
+        planned: PlannedNode,
+        keys: tuple[str, ...],
+        args: list[Any],
+        prefix: str,
+        lists: Mapping[str, int] | None = None,
     ) -> tuple[dict[str, Any], TaskMeta | None]:
         spec = TaskSpec(
             run_id=self.run_id,
@@ -183,6 +190,7 @@ class LocalRun:
             persist=not prefix and planned.id in self.persist_nodes,
             dynamic_cache=self.cache_dir is not None and planned.cache and planned.deterministic,
             breakers=self.breakers,
+            lists=dict(lists or {}),
         )
 
         def send(index: int, events: list[RawEvent]) -> None:
@@ -277,6 +285,18 @@ def _all_ports(planned: PlannedNode) -> tuple[str, ...]:
         return tuple(planned.outputs)
     names = tuple(p.name for p in planned.spec.outputs)
     return names + tuple(p for p in planned.outputs if p not in names)
+
+
+def _map_args(
+    planned: PlannedNode, flat: list[tuple[str, Any]], lists: Mapping[str, int], args: list[Any]
+) -> dict[str, Any]:
+    """A map node's argument per port, its list bindings assembled (a map's inputs are control values)."""
+    by_key = dict(zip((key for key, _ in flat), args, strict=True))
+    for port, length in lists.items():
+        by_key[port] = assemble_list(
+            planned, port, [by_key.pop(element_key(port, index)) for index in range(length)]
+        )
+    return {port: by_key[port] for port in planned.inputs}
 
 
 def _binding_value(binding: Any, values: Values, inputs: Mapping[str, Any]) -> Any:

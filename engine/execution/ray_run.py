@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
 from engine.execution.priority import SerializedEnvs, with_worker_niceness
@@ -32,7 +32,7 @@ from engine.execution.remote import (
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
 from engine.execution.status import NodeStatus, RunStatus
-from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure
+from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_list
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -93,6 +93,7 @@ class CoordinatedRun:
         self.collect_fn = ray.remote(runtime_env=with_worker_niceness(None))(collect)
         self.envs = SerializedEnvs()
         self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any], str | None]] = {}
+        self.flat_inputs: dict[int, tuple[PlannedNode, list[tuple[str, Any]], dict[str, int]]] = {}
         self.state.queued()
 
     # -- notification -------------------------------------------------------------------------------
@@ -142,6 +143,7 @@ class CoordinatedRun:
         # Only the events and node states stay with a finished run (for late subscribers); the rest can go.
         self.out_refs, self.readers, self.keep, self.planned_by_key = {}, {}, set(), {}
         self.cached, self.held, self.timers, self.shipped_nodes, self.task_envs = {}, {}, {}, {}, {}
+        self.flat_inputs = {}
         self.done.set_result(
             RemoteRunResult(
                 status,
@@ -190,7 +192,7 @@ class CoordinatedRun:
             if waits or is_map(planned):
                 self.pending[key] = asyncio.ensure_future(self.submit_later(planned, waits, inputs, prefix))
             else:
-                args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+                args = [self.sync_ref(b, prefix, inputs) for _, b in self.flat(planned)[0]]
                 self.consumed(planned, prefix)
                 self.submit_node(planned, args, prefix)
         self.changed()
@@ -221,7 +223,7 @@ class CoordinatedRun:
     ) -> None:
         for key in waits:
             await self.pending[key]
-        args = [self.sync_ref(b, prefix, inputs) for b in planned.inputs.values()]
+        args = [self.sync_ref(b, prefix, inputs) for _, b in self.flat(planned)[0]]
         self.consumed(planned, prefix)
         if self.stopping:
             self.state.fail(
@@ -230,7 +232,7 @@ class CoordinatedRun:
             return
         try:
             if is_map(planned):
-                await self.run_map(planned, dict(zip(planned.inputs, args, strict=True)), prefix)
+                await self.run_map(planned, await self.map_args(planned, args), prefix)
             else:
                 self.submit_node(planned, args, prefix)
         except Exception as exc:  # an engine bug fails this node (and so its dependents), not the coordinator
@@ -249,7 +251,8 @@ class CoordinatedRun:
         ref_keys: list[str] = []
         ref_args: list[Any] = []
         consts: dict[str, Any] = {}
-        for port_key, value in zip(planned.inputs, args, strict=True):
+        flat, lists = self.flat(planned)
+        for (port_key, _), value in zip(flat, args, strict=True):
             if isinstance(value, self.ray.ObjectRef):
                 ref_keys.append(port_key)
                 ref_args.append(value)
@@ -269,6 +272,7 @@ class CoordinatedRun:
             started_delay_s=0.0 if planned.timeout_s else self.options.started_delay_s,
             breakers=self.options.breakers,
             extra={"prefix": prefix, "coordinator": self.coordinator_name},
+            lists=lists,
         )
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
@@ -296,6 +300,32 @@ class CoordinatedRun:
         # are then handled in one event-loop wakeup, which matters on big fan-outs (see `drain`).
         self.watchers[key] = self.loop.create_future()
         on_completed(functools.partial(self.on_completed, planned, prefix))
+
+    def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:
+        """`flatten(planned.inputs)`: list bindings spread into their elements, made once per planned node."""
+        found = self.flat_inputs.get(id(planned))
+        if found is None or found[0] is not planned:
+            found = (planned, *flatten(planned.inputs))
+            self.flat_inputs[id(planned)] = found
+        return found[1], found[2]
+
+    async def map_args(self, planned: PlannedNode, args: list[Any]) -> dict[str, Any]:
+        """A map node's argument per port: its list bindings' elements fetched and assembled here, since a
+        map's inputs are control values the coordinator reads anyway."""
+        flat, lists = self.flat(planned)
+        by_key = {key: value for (key, _), value in zip(flat, args, strict=True)}
+        for port, length in lists.items():
+            elements = []
+            for index in range(length):
+                value = by_key.pop(element_key(port, index))
+                if isinstance(value, self.ray.ObjectRef):
+                    try:
+                        value = await value
+                    except Exception:  # the element's task died: the list (and so the map) fails
+                        value = UpstreamFailure(planned.id)
+                elements.append(value)
+            by_key[port] = assemble_list(planned, port, elements)
+        return {port: by_key[port] for port in planned.inputs}
 
     def shipped(self, planned: PlannedNode) -> PlannedNode:
         """`shippable(planned)`, made once per planned node of the run (map elements share theirs)."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compile.plan import NodeRef, PlannedNode
+from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
 from engine.execution.breaker import BreakerClient, breaker_key
 from engine.execution.result import NodeError
@@ -101,6 +101,8 @@ class TaskSpec:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Input values that travel inside the spec rather than as task arguments (everything but ObjectRefs).
     consts: Mapping[str, Any] = field(default_factory=dict)
+    #: List ports bound element by element: port -> length; the elements arrive under `element_key(port, i)`.
+    lists: Mapping[str, int] = field(default_factory=dict)
 
 
 class TaskEmitter:
@@ -145,6 +147,9 @@ def execute_task(
     """
     planned = spec.node
     values = {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}
+    for port, length in spec.lists.items():
+        elements = [values.pop(element_key(port, index)) for index in range(length)]
+        values[port] = assemble_list(planned, port, elements)
     started = time.time()
     token = _start_reporter(spec, emitter, started)
     try:
@@ -160,6 +165,28 @@ def execute_task(
     returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
+
+
+def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> Any:
+    """The value of list port ``port`` of ``planned`` from its elements' values (ADR 005).
+
+    A failed element stands for the whole list (the node then fails as for any failed input); a skipped
+    element skips the node, unless the node accepts skipped inputs, which then get the list without it.
+    Implicit coercions recorded per element are applied here.
+    """
+    for value in elements:
+        if isinstance(value, UpstreamFailure):
+            return value
+    accepts_skipped = planned.definition is not None and planned.definition.spec.accepts_skipped
+    values: list[Any] = []
+    for index, value in enumerate(elements):
+        if value is SKIP:
+            if not accepts_skipped:
+                return SKIP
+            continue
+        coercion = planned.coercions.get(element_key(port, index))
+        values.append(coercion.apply(value) if coercion is not None else value)
+    return values
 
 
 def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
@@ -248,9 +275,21 @@ def _run_group(
     outcomes: list[NodeOutcome] = []
     for member in spec.node.members:
         member_values: dict[str, Any] = {}
+
+        def inside(ref: NodeRef) -> Any:
+            return results[ref.node].get(ref.port, UpstreamFailure(ref.node))
+
         for port, binding in member.inputs.items():
             if isinstance(binding, NodeRef) and binding.node in member_ids:
-                member_values[port] = results[binding.node].get(binding.port, UpstreamFailure(binding.node))
+                member_values[port] = inside(binding)
+            elif isinstance(binding, ListBinding):
+                elements = [
+                    inside(item)
+                    if isinstance(item, NodeRef) and item.node in member_ids
+                    else values[f"{member.id}.{element_key(port, index)}"]
+                    for index, item in enumerate(binding.items)
+                ]
+                member_values[port] = assemble_list(member, port, elements)
             else:
                 member_values[port] = values[f"{member.id}.{port}"]
         member_spec = TaskSpec(

@@ -257,6 +257,11 @@ class Workflow:
         if isinstance(value, InputHandle | PortHandle | NodeHandle):
             self._check_owner(value, f"node {node_id!r} input {port!r}")
             return value.reference()
+        if isinstance(value, list | tuple) and any(
+            isinstance(item, InputHandle | PortHandle | NodeHandle) for item in value
+        ):
+            # A list with handles binds a list port element by element (ADR 005); constants keep their place.
+            return [self._binding(node_id, port, item) for item in value]
         return {"value": value}
 
     def _resolve_type(self, node_id: str, node_type: Any) -> tuple[str, NodeSpec | None]:

@@ -6,7 +6,8 @@ unknown keys so a typo (`"retires"`) is an error naming the field, not a silentl
 
 References in a node's ``in`` and in ``outputs`` are parsed into `PortReference` (``node.port`` or ``node``
 alone for a node with a single output), `InputReference` (``$inputs.name``) and, in ``in`` only,
-`Constant` (``{"value": ...}``); they serialize back to the same text.
+`Constant` (``{"value": ...}``) and `ListReference` (a JSON array of the other three, binding a list port
+element by element); they serialize back to the same text.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ class Constant(_Frozen):
         return f"{{value: {self.value!r}}}"
 
 
+class ListReference(_Frozen):
+    """``["a.out", "b", "$inputs.c", {"value": 3}]``: a list port bound element by element."""
+
+    items: tuple[PortReference | InputReference | Constant, ...]
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(str(item) for item in self.items) + "]"
+
+
 def parse_reference(text: str) -> PortReference | InputReference:
     """Parse a reference string; raises ValueError saying which forms are accepted."""
     match = _REF_RE.match(text)
@@ -90,8 +100,23 @@ def parse_reference(text: str) -> PortReference | InputReference:
 
 
 def _parse_binding(value: Any) -> Any:
-    if isinstance(value, PortReference | InputReference | Constant):
+    if isinstance(value, PortReference | InputReference | Constant | ListReference):
         return value
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError('an empty list binds no values; bind an empty list constant as {"value": []}')
+        items = []
+        for index, item in enumerate(value):
+            if isinstance(item, list | tuple):
+                raise ValueError(
+                    f"item {index} of a list binding is itself a list; a list binding holds references "
+                    "('node.port', '$inputs.name') and constants ({\"value\": ...}); bind nested lists as constants"
+                )
+            try:
+                items.append(_parse_binding(item))
+            except ValueError as exc:
+                raise ValueError(f"item {index} of the list: {exc}") from None
+        return ListReference(items=tuple(items))
     if isinstance(value, str):
         return parse_reference(value)
     if isinstance(value, dict):
@@ -100,8 +125,8 @@ def _parse_binding(value: Any) -> Any:
             raise ValueError(f'a constant is written {{"value": ...}} with exactly that key, got keys {keys}')
         return Constant(value=value["value"])
     raise ValueError(
-        f"expected a reference string ('node.port', '$inputs.name') or a constant {{\"value\": ...}}, "
-        f"got {type(value).__name__}"
+        f"expected a reference string ('node.port', '$inputs.name'), a constant {{\"value\": ...}} or, for a "
+        f"list port, a list of those; got {type(value).__name__}"
     )
 
 
@@ -113,9 +138,11 @@ def _parse_output_ref(value: Any) -> Any:
     raise ValueError(f"a workflow output is a reference string ('node.port'), got {type(value).__name__}")
 
 
-def _dump_binding(value: PortReference | InputReference | Constant) -> Any:
+def _dump_binding(value: PortReference | InputReference | Constant | ListReference) -> Any:
     if isinstance(value, Constant):
         return {"value": value.value}
+    if isinstance(value, ListReference):
+        return [_dump_binding(item) for item in value.items]
     return str(value)
 
 
@@ -125,19 +152,27 @@ _REF_SCHEMA: dict[str, Any] = {
     "description": "A reference: 'node.port', 'node' (a node with a single output) or '$inputs.name'.",
 }
 
+_CONSTANT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"value": {"description": "The constant value."}},
+    "required": ["value"],
+    "additionalProperties": False,
+}
+
 Binding = Annotated[
-    PortReference | InputReference | Constant,
+    PortReference | InputReference | Constant | ListReference,
     PlainValidator(_parse_binding),
     PlainSerializer(_dump_binding),
     WithJsonSchema(
         {
             "oneOf": [
                 _REF_SCHEMA,
+                _CONSTANT_SCHEMA,
                 {
-                    "type": "object",
-                    "properties": {"value": {"description": "The constant value."}},
-                    "required": ["value"],
-                    "additionalProperties": False,
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"oneOf": [_REF_SCHEMA, _CONSTANT_SCHEMA]},
+                    "description": "A list port bound element by element: references and constants.",
                 },
             ]
         }

@@ -16,8 +16,15 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.workflow.bindings import Binding, Const, InputRef, NodeRef
-from engine.workflow.document import Constant, InputReference, NodeDoc, PortReference, WorkflowDoc
+from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef, Single, node_refs
+from engine.workflow.document import (
+    Constant,
+    InputReference,
+    ListReference,
+    NodeDoc,
+    PortReference,
+    WorkflowDoc,
+)
 
 if TYPE_CHECKING:
     from engine.compile.plan import Plan
@@ -65,7 +72,7 @@ class GraphNode:
 
     def upstream_ids(self) -> list[str]:
         """Ids of the nodes this node reads from (without duplicates, in binding order)."""
-        return list(dict.fromkeys(b.node for b in self.bindings.values() if isinstance(b, NodeRef)))
+        return list(dict.fromkeys(r.node for b in self.bindings.values() for r in node_refs(b)))
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,10 @@ class WorkflowGraph:
     def edges(self) -> tuple[Edge, ...]:
         """Every node-to-node edge, in node order then binding order."""
         return tuple(
-            Edge(b.node, b.port, node.id, port)
+            Edge(r.node, r.port, node.id, port)
             for node in self.nodes.values()
             for port, b in node.bindings.items()
-            if isinstance(b, NodeRef)
+            for r in node_refs(b)
         )
 
     @cached_property
@@ -200,8 +207,14 @@ def evolve(node: _N, **changes: Any) -> _N:
     return new
 
 
-def binding_from_doc(ref: PortReference | InputReference | Constant) -> Binding:
+def binding_from_doc(ref: PortReference | InputReference | Constant | ListReference) -> Binding:
     """The plan binding of a document reference (a node alone keeps the port `SINGLE_OUTPUT`)."""
+    if isinstance(ref, ListReference):
+        return ListBinding(tuple(_single_from_doc(item) for item in ref.items))
+    return _single_from_doc(ref)
+
+
+def _single_from_doc(ref: PortReference | InputReference | Constant) -> Single:
     if isinstance(ref, Constant):
         return Const(ref.value)
     if isinstance(ref, InputReference):

@@ -125,3 +125,15 @@ def niceness(x: int) -> int:
     import os
 
     return os.nice(0)
+
+
+@node(plugin="t", accepts_skipped=True)
+def present(xs: list[int]) -> int:
+    """How many elements arrived (skipped elements are left out of the list for this node)."""
+    return len(xs)
+
+
+@node(plugin="t")
+def mean(xs: list[float]) -> float:
+    """Mean of a list of floats."""
+    return sum(xs) / len(xs)
