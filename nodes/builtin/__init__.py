@@ -2,7 +2,8 @@
 
 Modules by category: ``math``, ``logic``, ``text``, ``collections``, ``control``, ``convert`` (the
 conversion nodes the compiler inserts for explicit coercions), ``data`` (files and SQL on Arrow/DuckDB),
-``table_ops`` (filter, select, group-by, join, describe, sample) and ``http``.
+``sql_files`` (SQL scanning files in place), ``table_ops`` (filter, select, group-by, join, describe,
+sample) and ``http``.
 
 Nothing is imported until ``definitions()`` is called (``Catalog.builtin()`` calls it), so importing
 ``nodes`` stays cheap.
@@ -26,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "control",
     "convert",
     "data",
+    "sql_files",
     "table_ops",
     "http",
 )

@@ -4,11 +4,13 @@ Tables travel between nodes as ``pyarrow.Table``. DuckDB reads them in place thr
 interface (``register``), so binding an input table to a query copies nothing.
 
 File readers are declared non-deterministic: their result depends on the file's content, not only on the
-path, so the engine re-reads the file and keys downstream caches on the table's content instead.
+path, so the engine re-reads the file and keys downstream caches on the table's content instead. The same
+holds for ``sql_files`` (a query scanning files in place), which lives in `nodes.builtin.sql_files`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -175,19 +177,56 @@ def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> P
     return {"path": str(target)}
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+SCRATCH_PREFIX = "rayweave-sql-"
+"""Prefix of the private DuckDB temp directory each query gets (see `base_config`)."""
+
+
+def base_config(scratch: str) -> dict[str, Any]:
+    """The DuckDB settings every node query runs with, its temp directory ``scratch`` (private to the call).
+
+    No implicit lookup of Python variables: a query sees only the relations the node binds. DuckDB always
+    lets a connection use its temp directory (to spill large sorts and joins), even with external access
+    off; a private one per call, removed afterwards, keeps that from becoming a place queries can leave
+    files for each other (the default is ``./.tmp``).
+    """
+    return {"python_enable_replacements": False, "temp_directory": scratch}
+
+
+def query_tables(
+    node: str,
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    tables: dict[str, pa.Table],
+    *,
+    param: str = "query",
+    relations: Collection[str] = (),
+    hint: str = "wire the table you need to one of the node's input ports",
+) -> pa.Table:
+    """Register ``tables`` on ``con`` as views and run ``query`` on it, returning Arrow.
+
+    ``relations`` are further names ``con`` already binds (listed when the query names an unknown one,
+    with ``hint`` saying what to do). DuckDB errors become `SqlQueryError` naming ``builtin/<node>@1`` and
+    ``param``.
+    """
     import duckdb
 
-    # No file system or network access and no implicit lookup of Python variables: a query sees exactly
-    # the tables wired into the node, whoever wrote the workflow. The configuration is locked so the query
-    # cannot SET its way back out.
-    return duckdb.connect(
-        config={
-            "enable_external_access": False,
-            "python_enable_replacements": False,
-            "lock_configuration": True,
-        }
-    )
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        relation = con.sql(query)
+        if relation is None:
+            # DuckDB before 2.0 returns no relation for statements without a result (CREATE, SET, ...).
+            raise SqlQueryError(
+                f"builtin/{node}@1: param {param!r} is not a query with a result; write one SELECT"
+            )
+        return relation.to_arrow_table()
+    except duckdb.CatalogException as exc:
+        names = sorted([*tables, *relations])
+        raise SqlQueryError(
+            f"builtin/{node}@1: {exc}. Param {param!r} can use the tables {names}; {hint}"
+        ) from exc
+    except duckdb.Error as exc:
+        raise SqlQueryError(f"builtin/{node}@1: param {param!r}: query failed: {exc}") from exc
 
 
 def run_query(node: str, query: str, tables: dict[str, pa.Table], *, param: str = "query") -> pa.Table:
@@ -195,29 +234,19 @@ def run_query(node: str, query: str, tables: dict[str, pa.Table], *, param: str 
 
     Shared by ``sql`` and ``filter``; ``node`` and ``param`` name the caller in error messages.
     """
+    import tempfile
+
     import duckdb
 
-    con = _connect()
-    try:
-        for name, table in tables.items():
-            con.register(name, table)
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        # No file system or network access: a query sees exactly the tables wired into the node, whoever
+        # wrote the workflow. The configuration is locked so the query cannot SET its way back out.
+        config = {**base_config(scratch), "enable_external_access": False, "lock_configuration": True}
+        con = duckdb.connect(config=config)
         try:
-            relation = con.sql(query)
-            if relation is None:
-                # DuckDB before 2.0 returns no relation for statements without a result (CREATE, SET, ...).
-                raise SqlQueryError(
-                    f"builtin/{node}@1: param {param!r} is not a query with a result; write one SELECT"
-                )
-            return relation.to_arrow_table()
-        except duckdb.CatalogException as exc:
-            raise SqlQueryError(
-                f"builtin/{node}@1: {exc}. Param {param!r} can use the tables {sorted(tables)}; wire the "
-                "table you need to one of the node's input ports"
-            ) from exc
-        except duckdb.Error as exc:
-            raise SqlQueryError(f"builtin/{node}@1: param {param!r}: query failed: {exc}") from exc
-    finally:
-        con.close()
+            return query_tables(node, con, query, tables, param=param)
+        finally:
+            con.close()
 
 
 @node(plugin="builtin", version="1.0.0", category="data", tags=("table", "sql", "duckdb"))
@@ -233,7 +262,8 @@ def sql(
 
     Wire up to four tables; unwired ports are absent from the query's scope. Tables are bound zero-copy
     through Arrow. The query has no file system or network access: read files with ``read_csv`` or
-    ``read_parquet`` and wire the tables in.
+    ``read_parquet`` and wire the tables in, or query large Parquet and CSV files in place with
+    ``sql_files``.
 
     Args:
         a: the table the query calls ``a`` (optional; when unwired, ``a`` does not exist in the query).

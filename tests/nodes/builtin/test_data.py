@@ -150,6 +150,16 @@ def test_sql_cannot_touch_the_file_system(tmp_path: Path, table: pa.Table) -> No
         run_node(data.sql, {"a": table}, {"query": "SET python_enable_replacements = true"})
 
 
+def test_the_duckdb_temp_directory_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DuckDB always allows its temp directory (./.tmp by default), even with external access off; each
+    # query gets its own instead, so queries cannot leave files there for each other.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tmp").mkdir()
+    with pytest.raises(SqlQueryError, match=r"disabled"):
+        run_node(data.sql, {"a": pa.table({"x": [1]})}, {"query": "COPY a TO '.tmp/x.csv'"})
+    assert not list((tmp_path / ".tmp").iterdir())
+
+
 def test_column_mean_from_the_design_example(csv_path: Path) -> None:
     t = run_node(data.read_csv, {"path": str(csv_path)})["table"]
     assert run_node(data.column_mean, {"table": t}, {"column": "x"})["value"] == 2.0

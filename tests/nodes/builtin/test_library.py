@@ -16,8 +16,8 @@ REQUIRED = {
     # conversions the compiler inserts
     "to_int", "to_float", "to_string", "parse_number", "to_bool", "table_to_records", "records_to_table",
     # data
-    "read_csv", "read_parquet", "write_parquet", "sql", "filter", "select", "group_by", "join", "describe",
-    "sample", "column_mean",
+    "read_csv", "read_parquet", "write_parquet", "sql", "sql_files", "filter", "select", "group_by", "join",
+    "describe", "sample", "column_mean",
     # external
     "http_request",
     # math, logic, text, collections (a representative of each family the issue lists)
