@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.compile.plan import Plan
 from engine.execution.events import Event
-from engine.execution.priority import coordinator_runtime_env
+from engine.execution.priority import take_driver_priority
 from engine.execution.ray_run import CoordinatedRun
 from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
 from engine.execution.remote import RAYWEAVE_NAMESPACE as RAYWEAVE_NAMESPACE
@@ -37,6 +37,7 @@ class RunCoordinator:
         self.runs: OrderedDict[str, CoordinatedRun] = OrderedDict()
         self.mains: dict[str, asyncio.Task[None]] = {}
         self.metrics: Any = None
+        take_driver_priority()  # a driver's CPU priority where permitted: see `engine.execution.priority`
 
     async def start_run(
         self,
@@ -51,6 +52,8 @@ class RunCoordinator:
 
         if self.metrics is None:
             from engine.execution.metrics import EngineMetrics
+
+            take_driver_priority()  # again on the event-loop thread, which may have started after __init__
 
             self.metrics = EngineMetrics.create()
         me = ray.get_runtime_context().current_actor
@@ -105,7 +108,15 @@ class RunCoordinator:
                         rss = int(line.split()[1]) * 1024
         except OSError:  # not Linux: report 0 rather than fail
             rss = 0
-        return {"pid": os.getpid(), "rss_bytes": rss, "runs": len(self.runs), "niceness": os.nice(0)}
+        from engine.execution.priority import may_raise_priority
+
+        return {
+            "pid": os.getpid(),
+            "rss_bytes": rss,
+            "runs": len(self.runs),
+            "niceness": os.nice(0),
+            "may_raise_priority": int(may_raise_priority()),
+        }
 
     async def ping(self) -> bool:
         """Liveness check (also used to wait for the actor to be up)."""
@@ -124,6 +135,4 @@ def coordinator_actor() -> Any:
         get_if_exists=True,
         num_cpus=0,
         max_concurrency=10_000,
-        # A driver's priority, not a worker's: see `engine.execution.priority`.
-        runtime_env=coordinator_runtime_env(),
     ).remote()

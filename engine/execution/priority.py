@@ -1,44 +1,60 @@
-"""CPU priority of the run coordinator and of the node tasks it submits.
+"""CPU priority of the run coordinator, and Ray's serialized runtime environments of the tasks it submits.
 
 Ray starts every worker process at niceness `worker_niceness` (15 by default) and leaves drivers at 0, so a
 driver that submits tasks is scheduled ahead of the tasks it already submitted. The coordinator actor is such a
-driver for every run, but as an actor it would get a worker's niceness and compete on equal terms with the node
+driver for every run, but as an actor it gets a worker's niceness and competes on equal terms with the node
 tasks it is submitting: on a busy machine it then submits more slowly than tiny tasks finish, every worker lease
 runs dry after one or two tasks, and Ray spends its time granting and returning leases (measured on the 1,000-node
-fan-out: 682 lease requests per run instead of 63). Ray's own job supervisor solves the same problem the same way:
-the actor that hosts a job's driver gets `RAY_worker_niceness=0` in its runtime environment. See ADR 006.
+fan-out: 682 lease requests per run instead of 63). `take_driver_priority` gives the coordinator's threads a
+driver's niceness where the process may (root, or CAP_SYS_NICE); elsewhere it changes nothing. See ADR 006 for
+why this is not done through a runtime environment (Ray would copy it into every task and split the worker pool).
 
-Ray copies a parent's runtime environment into the tasks and actors it submits, so everything the coordinator
-submits gets `RAY_worker_niceness` back at the worker default (`with_worker_niceness`). Runtime environments
-are serialized once per distinct environment (`SerializedEnvs`), not once per task.
+`SerializedEnvs` serializes each plugin runtime environment once instead of once per task.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-#: The variable Ray's raylet reads when it starts a worker process for a runtime environment.
-NICENESS_VAR = "RAY_worker_niceness"
-#: The coordinator's niceness: that of a Ray driver.
-COORDINATOR_NICENESS = "0"
-#: Ray's default `worker_niceness`, given back to everything the coordinator submits.
-WORKER_NICENESS = "15"
+#: A Ray driver's niceness, which the coordinator takes when it may.
+DRIVER_NICENESS = 0
 
 
-def coordinator_runtime_env() -> dict[str, Any]:
-    """The runtime environment of the coordinator actor."""
-    return {"env_vars": {NICENESS_VAR: COORDINATOR_NICENESS}}
+def take_driver_priority() -> bool:
+    """Set every thread of this process to a driver's niceness; False when not permitted (or not Linux).
+
+    Linux keeps a niceness per thread, so each thread is set (threads started later inherit it from theirs).
+    """
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    done = False
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) > DRIVER_NICENESS:
+                os.setpriority(os.PRIO_PROCESS, tid, DRIVER_NICENESS)
+            done = True
+        except (OSError, AttributeError):  # EPERM without the privilege; a thread that just ended
+            continue
+    return done and os.getpriority(os.PRIO_PROCESS, 0) <= DRIVER_NICENESS
 
 
-def with_worker_niceness(runtime_env: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`runtime_env` (a node's plugin environment, or none) with the worker niceness set in its env_vars."""
-    env = dict(runtime_env or {})
-    env_vars = dict(env.get("env_vars") or {})
-    env_vars.setdefault(NICENESS_VAR, WORKER_NICENESS)
-    env["env_vars"] = env_vars
-    return env
+def may_raise_priority() -> bool:
+    """True when this process may lower its niceness (root, or CAP_SYS_NICE in its effective set)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return True
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 23))  # CAP_SYS_NICE
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 class SerializedEnvs:

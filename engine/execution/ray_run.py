@@ -17,7 +17,7 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
-from engine.execution.priority import SerializedEnvs, with_worker_niceness
+from engine.execution.priority import SerializedEnvs
 from engine.execution.remote import (
     COORDINATOR_NAME,
     NodeActor,
@@ -90,9 +90,9 @@ class CoordinatedRun:
         self.completed: deque[tuple[PlannedNode, str, Any]] = deque()
         self.drain_scheduled = False
         self.loop = asyncio.get_running_loop()
-        self.collect_fn = ray.remote(runtime_env=with_worker_niceness(None))(collect)
+        self.collect_fn = ray.remote(collect)
         self.envs = SerializedEnvs()
-        self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any], str | None]] = {}
+        self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any] | None, str | None]] = {}
         self.flat_inputs: dict[int, tuple[PlannedNode, list[tuple[str, Any]], dict[str, int]]] = {}
         self.state.queued()
 
@@ -276,8 +276,11 @@ class CoordinatedRun:
         )
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
-        # Tasks would otherwise inherit the coordinator's driver priority (see `engine.execution.priority`).
-        options["runtime_env"], serialized_env = self.task_env(planned)
+        runtime_env, serialized_env = self.task_env(planned)
+        if runtime_env is not None:
+            options["runtime_env"] = runtime_env
+        else:
+            options.pop("runtime_env", None)
         options["num_returns"] = len(out_ports) + 1
         if planned.spec is not None and planned.spec.kind == "class":
             actor = self.node_actor(planned, options)
@@ -335,21 +338,24 @@ class CoordinatedRun:
             self.shipped_nodes[id(planned)] = found
         return found[1]
 
-    def task_env(self, planned: PlannedNode) -> tuple[dict[str, Any], str | None]:
-        """The runtime env of `planned`'s tasks and its serialized form, made once per planned node."""
+    def task_env(self, planned: PlannedNode) -> tuple[dict[str, Any] | None, str | None]:
+        """The plugin runtime env of `planned`'s tasks (None for none) and its serialized form, made once per
+        planned node."""
         found = self.task_envs.get(id(planned))
         if found is None or found[0] is not planned:
-            env = with_worker_niceness(planned.ray_options.get("runtime_env"))
-            found = (planned, env, self.envs.get(env))
+            env = planned.ray_options.get("runtime_env") or None
+            found = (planned, env, self.envs.get(env) if env else None)
             self.task_envs[id(planned)] = found
         return found[1], found[2]
 
     def submit_task(self, options: dict[str, Any], serialized: str | None, args: list[Any]) -> Any:
         # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
         # the options here are built by the planner and need no validation, so they go straight to
-        # `_remote` with the runtime env serialized once per distinct env (`task_env`). A Ray without
+        # `_remote`, with a plugin's runtime env serialized once per distinct env (`task_env`). A Ray without
         # `_remote` or the serialization helper goes through `.options`.
         fast = getattr(self.task_fn, "_remote", None)
+        if fast is not None and "runtime_env" not in options:
+            return fast(args=args, kwargs={}, **options)
         if fast is not None and serialized is not None:
             fast_options = {k: v for k, v in options.items() if k != "runtime_env"}
             return fast(args=args, kwargs={}, serialized_runtime_env_info=serialized, **fast_options)
@@ -365,7 +371,8 @@ class CoordinatedRun:
             actor_options: dict[str, Any] = {
                 k: options[k] for k in ("num_cpus", "num_gpus", "memory", "resources") if k in options
             }
-            actor_options["runtime_env"] = with_worker_niceness(options.get("runtime_env"))
+            if options.get("runtime_env"):
+                actor_options["runtime_env"] = options["runtime_env"]
             actor_class = self.ray.remote(NodeActor)
             self.actors[actor_key] = actor_class.options(max_concurrency=1, **actor_options).remote()
         return self.actors[actor_key]

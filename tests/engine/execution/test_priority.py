@@ -1,33 +1,52 @@
-"""Runtime environments that set the coordinator's and its tasks' CPU priority."""
+"""The coordinator's CPU priority helper and the cache of serialized runtime environments."""
 
 from __future__ import annotations
 
-from engine.execution.priority import (
-    NICENESS_VAR,
-    WORKER_NICENESS,
-    SerializedEnvs,
-    coordinator_runtime_env,
-    with_worker_niceness,
-)
+import os
+import threading
+
+from engine.execution.priority import SerializedEnvs, may_raise_priority, take_driver_priority
 
 
-def test_coordinator_gets_a_drivers_niceness() -> None:
-    assert coordinator_runtime_env() == {"env_vars": {NICENESS_VAR: "0"}}
+def test_take_driver_priority_sets_every_thread_where_permitted() -> None:
+    # Runs in a child process: lowering niceness must not leak into the test session.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.nice(5)
+            ready = threading.Event()
+            done = threading.Event()
+            seen: list[int] = []
 
+            def worker() -> None:
+                ready.set()
+                done.wait(5)
+                seen.append(os.getpriority(os.PRIO_PROCESS, 0))
 
-def test_tasks_get_the_worker_niceness_and_keep_their_plugin_env() -> None:
-    assert with_worker_niceness(None) == {"env_vars": {NICENESS_VAR: WORKER_NICENESS}}
-    plugin_env = {"py_modules": ["/x"], "env_vars": {"A": "1"}}
-    merged = with_worker_niceness(plugin_env)
-    assert merged == {"py_modules": ["/x"], "env_vars": {"A": "1", NICENESS_VAR: WORKER_NICENESS}}
-    assert plugin_env == {"py_modules": ["/x"], "env_vars": {"A": "1"}}  # not modified in place
-    # A plugin that sets its own niceness keeps it.
-    assert with_worker_niceness({"env_vars": {NICENESS_VAR: "5"}})["env_vars"][NICENESS_VAR] == "5"
+            thread = threading.Thread(target=worker)
+            thread.start()
+            ready.wait(5)
+            ok = take_driver_priority()
+            done.set()
+            thread.join(5)
+            os.write(write, f"{int(ok)} {os.getpriority(os.PRIO_PROCESS, 0)} {seen[0]}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        ok_flag, main_nice, thread_nice = (int(x) for x in pipe.read().split())
+    os.waitpid(pid, 0)
+    if may_raise_priority():
+        assert (ok_flag, main_nice, thread_nice) == (1, 0, 0)  # the other thread too: Linux nice is per thread
+    else:
+        assert (ok_flag, main_nice, thread_nice) == (0, 5, 5)  # not permitted: nothing changes, no error
 
 
 def test_serialized_envs_are_computed_once_per_distinct_env() -> None:
     envs = SerializedEnvs()
-    first = envs.get(with_worker_niceness(None))
-    assert first is not None and NICENESS_VAR in first
-    assert envs.get(with_worker_niceness(None)) is first
-    assert envs.get(with_worker_niceness({"env_vars": {"A": "1"}})) != first
+    env = {"env_vars": {"A": "1"}}
+    first = envs.get(env)
+    assert first is not None and "env_vars" in first
+    assert envs.get({"env_vars": {"A": "1"}}) is first
+    assert envs.get({"env_vars": {"A": "2"}}) != first

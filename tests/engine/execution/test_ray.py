@@ -71,20 +71,19 @@ def test_long_node_is_reported_running_while_it_runs(settings: Settings) -> None
     assert seen_running_at < finished - 0.5  # the live view learned it was running long before it ended
 
 
-def test_coordinator_runs_at_driver_priority_and_tasks_at_worker_priority(settings: Settings) -> None:
-    # The coordinator submits like a driver (niceness 0), ahead of the tasks it submitted; the tasks must not
-    # inherit that priority from it (they keep Ray's worker niceness), or they would crowd it out again.
-    from engine.execution.priority import WORKER_NICENESS
+def test_coordinator_takes_a_drivers_priority_where_permitted(settings: Settings) -> None:
+    # Where the process may (root or CAP_SYS_NICE), the coordinator submits like a driver (niceness 0), ahead
+    # of the tasks it submitted; the tasks keep Ray's worker niceness. Elsewhere nothing changes.
+    import ray
 
     executor = RayExecutor()
     wf = Workflow("nice")
     wf.output("out", wf.add("n", s.niceness, x=0))
     result = run_ray(wf, None, settings, executor=executor)
-    assert result.outputs == {"out": int(WORKER_NICENESS)}
-    import ray
-
+    task_niceness = result.outputs["out"]
+    assert task_niceness > 0  # Ray's worker niceness (15 unless the cluster configures another)
     info = ray.get(executor.coordinator().process_info.remote())
-    assert info["niceness"] == 0
+    assert info["niceness"] == (0 if info["may_raise_priority"] else task_niceness)
 
 
 def test_retries_on_ray(settings: Settings, tmp_path: Path) -> None:
