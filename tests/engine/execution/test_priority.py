@@ -37,8 +37,8 @@ def test_take_driver_priority_sets_every_thread_where_permitted() -> None:
     with os.fdopen(read) as pipe:
         ok_flag, main_nice, thread_nice = (int(x) for x in pipe.read().split())
     os.waitpid(pid, 0)
-    if may_raise_priority():
-        assert (ok_flag, main_nice, thread_nice) == (1, 0, 0)  # the other thread too: Linux nice is per thread
+    if may_raise_priority():  # the other thread too: Linux keeps a niceness per thread
+        assert (ok_flag, main_nice, thread_nice) == (1, 0, 0)
     else:
         assert (ok_flag, main_nice, thread_nice) == (0, 5, 5)  # not permitted: nothing changes, no error
 
