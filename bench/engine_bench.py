@@ -16,10 +16,14 @@ are printed apart): a rerun does not recompile. Every figure is the median of
 `REPEATS` timed runs after one warm-up run of each side. Ray gets 16 logical CPUs so that W3's 16 sleeping
 nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
 
-Where W1's time goes with the optimizer off (py-spy on the coordinator, 2026-11-27): about 1.1-1.3 s of
-coordinator CPU per run, most of it submitting the 1,144 tasks — Ray's own `_remote`/`submit_task` path about
-a third, building and pickling task specs about a sixth — while the tasks already submitted run on the same two
-cores. A task with two returns (outputs + meta) costs Ray about 15-25 % more than one with a single return.
+Where W1's time goes with the optimizer off (2026-11-27, second session; CPU seconds per run summed over
+processes from /proc, 2 cores): raw Ray spends about 0.9-1.1 s in workers and 0.33 s in the driver; rayweave
+about 1.5 s in workers and 0.7 s in the coordinator. The same node tasks submitted from a plain driver (no
+coordinator) run at about 1.3x raw: their second return (the small status record every task sends back), the
+pickled task spec and the wrapper (type checks, context, retries) cost that much. The coordinator adds the
+rest: it is a Ray actor that submits, records each node's state and events, and persists them, where raw Ray's
+driver only submits. Before ADR 006 the coordinator also lost the CPU to the tasks it had submitted and Ray
+re-leased a worker for nearly every task (682 lease requests per run instead of about 64).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 from engine.workflow import Workflow
 from nodes import node
 
-REPEATS = 3
+REPEATS = 5
 LOGICAL_CPUS = 16
 
 
