@@ -95,6 +95,35 @@ def test_run_status_reports_every_node(api: Api) -> None:
     assert run["started_at"] and run["finished_at"] and run["last_seq"] >= 6
 
 
+def test_list_binding_over_http(api: Api) -> None:
+    # A list port bound element by element (ADR 005): validated, stored as written, run durably.
+    doc = add_doc("fan-in")
+    doc["nodes"]["double"] = {"type": "builtin/multiply@1", "in": {"a": "sum", "b": {"value": 2}}}
+    doc["nodes"]["all"] = {
+        "type": "builtin/sum@1",
+        "in": {"values": ["sum", "double.out", "$inputs.a", {"value": 100}]},
+    }
+    doc["outputs"] = {"total": "all"}
+    with api.client() as c:
+        assert c.post("/v1/workflows/validate", json={"workflow": doc}).json()["valid"] is True
+        created = c.post("/v1/workflows", json={"workflow": doc}).json()
+        stored = c.get(f"/v1/workflows/{created['workflow_id']}").json()["workflow"]
+        assert stored["nodes"]["all"]["in"]["values"] == ["sum", "double.out", "$inputs.a", {"value": 100}]
+        run_id = c.post(
+            "/v1/runs", json={"workflow_id": created["workflow_id"], "inputs": {"a": 1, "b": 5}}
+        ).json()["id"]
+        assert _wait_status(c, run_id)["status"] == "succeeded"
+        assert c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {"total": 6 + 12 + 1 + 100}
+        bad = dict(
+            doc, nodes={**doc["nodes"], "all": {"type": "builtin/sum@1", "in": {"values": ["sum", []]}}}
+        )
+        problem = c.post("/v1/workflows/validate", json={"workflow": bad})
+        assert problem.status_code == 200 and problem.json()["valid"] is False
+        (diagnostic,) = problem.json()["diagnostics"]
+        assert diagnostic["field"] == "nodes.all.in.values"
+        assert "item 1 of a list binding is itself a list" in problem.text
+
+
 def test_failed_node_error_is_reported(api: Api) -> None:
     doc = {
         "format": "rayweave.workflow/1",
