@@ -164,11 +164,8 @@ class PlannedNode:
         """Ids of the top-level plan nodes this node reads from, in first-seen order, without duplicates."""
         seen: dict[str, None] = {}
         for binding in self.inputs.values():
-            if isinstance(binding, NodeRef):
-                seen.setdefault(binding.node, None)
-            elif isinstance(binding, ListBinding):
-                for ref in node_refs(binding):
-                    seen.setdefault(ref.node, None)
+            for ref in node_refs(binding):
+                seen.setdefault(ref.node, None)
         return tuple(seen)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from engine.compile.diagnostics import Diagnostic, error
 from engine.compile.options import effective_resources, effective_retry
 from engine.compile.parse import PassResult
-from engine.workflow.bindings import Binding, ListBinding, NodeRef, Single
+from engine.workflow.bindings import Binding, NodeRef, Single, map_leaves
 from engine.workflow.graph import SINGLE_OUTPUT, GraphNode, WorkflowGraph, evolve
 
 
@@ -46,30 +46,28 @@ def resolve(graph: WorkflowGraph, catalog: Any) -> PassResult:
             diagnostics.extend(_check_node(node, definition.spec))
         bindings: dict[str, Binding] = {}
         for port, binding in node.bindings.items():
-            if isinstance(binding, ListBinding):
-                items: list[Single] = []
-                for item in binding.items:
-                    new_item, diagnostic = _resolve_ref(specs, item, node=node.id, port=port)
-                    assert not isinstance(new_item, ListBinding)  # a single reference resolves to one
-                    items.append(new_item)
-                    if diagnostic is not None:
-                        diagnostics.append(diagnostic)
-                bindings[port] = ListBinding(tuple(items))
-                continue
-            new, diagnostic = _resolve_ref(specs, binding, node=node.id, port=port)
-            bindings[port] = new
-            if diagnostic is not None:
-                diagnostics.append(diagnostic)
+
+            def one(single: Single, port: str = port, node_id: str = node.id) -> Single:
+                new, diagnostic = _resolve_ref(specs, single, node=node_id, port=port)
+                if diagnostic is not None:
+                    diagnostics.append(diagnostic)
+                return new
+
+            bindings[port] = map_leaves(binding, one)  # each element of a list binding on its own
         if definition is None:
             nodes.append(evolve(node, bindings=bindings))
         else:
             nodes.append(evolve(node, bindings=bindings, spec=definition.spec, definition=definition))
-    outputs = {}
+    outputs: dict[str, Binding] = {}
     for name, binding in graph.outputs.items():
-        new, diagnostic = _resolve_ref(specs, binding, output=name)
-        outputs[name] = new
-        if diagnostic is not None:
-            diagnostics.append(diagnostic)
+
+        def one_output(single: Single, name: str = name) -> Single:
+            new, diagnostic = _resolve_ref(specs, single, output=name)
+            if diagnostic is not None:
+                diagnostics.append(diagnostic)
+            return new
+
+        outputs[name] = map_leaves(binding, one_output)
     return PassResult(graph.replace_nodes(nodes, outputs=outputs), tuple(diagnostics))
 
 
@@ -143,12 +141,12 @@ def _check_node(node: GraphNode, spec: Any) -> list[Diagnostic]:
 
 def _resolve_ref(
     specs: Mapping[str, Any],
-    binding: Binding,
+    binding: Single,
     *,
     node: str | None = None,
     port: str | None = None,
     output: str | None = None,
-) -> tuple[Binding, Diagnostic | None]:
+) -> tuple[Single, Diagnostic | None]:
     if not isinstance(binding, NodeRef):
         return binding, None
     spec = specs.get(binding.node)

@@ -37,7 +37,9 @@ class RunCoordinator:
         self.runs: OrderedDict[str, CoordinatedRun] = OrderedDict()
         self.mains: dict[str, asyncio.Task[None]] = {}
         self.metrics: Any = None
-        take_driver_priority()  # a driver's CPU priority where permitted: see `engine.execution.priority`
+        # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
+        # run, on the event-loop thread, which may have started after this one.
+        take_driver_priority()
 
     async def start_run(
         self,
@@ -50,11 +52,10 @@ class RunCoordinator:
         """Start a run (returns once every node that can be submitted now has been)."""
         import ray
 
-        if self.metrics is None:
+        if self.metrics is None:  # the first run
             from engine.execution.metrics import EngineMetrics
 
-            take_driver_priority()  # again on the event-loop thread, which may have started after __init__
-
+            take_driver_priority()
             self.metrics = EngineMetrics.create()
         me = ray.get_runtime_context().current_actor
         run = CoordinatedRun(me, run_id, plan, inputs, cached, options, self.metrics)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.cache.result_cache import CacheHit
-from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
+from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, flatten
 from engine.errors import NodeTimeoutError, RunCancelledError, UpstreamFailedError
 from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
 from engine.execution.events import Event, EventLog, EventSink
@@ -37,7 +37,7 @@ from engine.execution.task import (
     TaskMeta,
     TaskSpec,
     UpstreamFailure,
-    assemble_list,
+    assemble_lists,
     execute_task,
 )
 from nodes import SKIP
@@ -291,11 +291,7 @@ def _map_args(
     planned: PlannedNode, flat: list[tuple[str, Any]], lists: Mapping[str, int], args: list[Any]
 ) -> dict[str, Any]:
     """A map node's argument per port, its list bindings assembled (a map's inputs are control values)."""
-    by_key = dict(zip((key for key, _ in flat), args, strict=True))
-    for port, length in lists.items():
-        by_key[port] = assemble_list(
-            planned, port, [by_key.pop(element_key(port, index)) for index in range(length)]
-        )
+    by_key = assemble_lists(planned, dict(zip((key for key, _ in flat), args, strict=True)), lists)
     return {port: by_key[port] for port in planned.inputs}
 
 

@@ -1,4 +1,4 @@
-"""CPU priority of the run coordinator, and Ray's serialized runtime environments of the tasks it submits.
+"""CPU priority of the run coordinator.
 
 Ray starts every worker process at niceness `worker_niceness` (15 by default) and leaves drivers at 0, so a
 driver that submits tasks is scheduled ahead of the tasks it already submitted. The coordinator actor is such a
@@ -8,17 +8,12 @@ runs dry after one or two tasks, and Ray spends its time granting and returning 
 fan-out: 682 lease requests per run instead of 63). `take_driver_priority` gives the coordinator's threads a
 driver's niceness where the process may (root, or CAP_SYS_NICE); elsewhere it changes nothing. See ADR 006 for
 why this is not done through a runtime environment (Ray would copy it into every task and split the worker pool).
-
-`SerializedEnvs` serializes each plugin runtime environment once instead of once per task.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 #: A Ray driver's niceness, which the coordinator takes when it may.
 DRIVER_NICENESS = 0
@@ -55,31 +50,3 @@ def may_raise_priority() -> bool:
     except (OSError, ValueError):
         pass
     return False
-
-
-class SerializedEnvs:
-    """Ray's serialized form of each runtime environment, computed once per distinct environment.
-
-    `get(env)` returns the string Ray's `RemoteFunction._remote` takes as `serialized_runtime_env_info`, or
-    None when this Ray has no such helper (the caller then goes through `.options(runtime_env=...)`).
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[str, str | None] = {}
-
-    def get(self, runtime_env: Mapping[str, Any]) -> str | None:
-        """The serialized runtime env info of `runtime_env`."""
-        key = json.dumps(runtime_env, sort_keys=True, default=str)
-        if key not in self._cache:
-            self._cache[key] = _serialize(runtime_env)
-        return self._cache[key]
-
-
-def _serialize(runtime_env: Mapping[str, Any]) -> str | None:
-    try:
-        from ray._private.utils import get_runtime_env_info, parse_runtime_env_for_task_or_actor
-    except ImportError:  # a Ray without these helpers: `.options` does the work per task
-        return None
-    parsed = parse_runtime_env_for_task_or_actor(dict(runtime_env))
-    info = get_runtime_env_info(parsed, is_job_runtime_env=False, serialize=True)
-    return str(info)

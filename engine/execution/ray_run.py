@@ -17,7 +17,6 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
-from engine.execution.priority import SerializedEnvs
 from engine.execution.remote import (
     COORDINATOR_NAME,
     NodeActor,
@@ -31,8 +30,9 @@ from engine.execution.remote import (
 )
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
+from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
-from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_list
+from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -318,16 +318,14 @@ class CoordinatedRun:
         flat, lists = self.flat(planned)
         by_key = {key: value for (key, _), value in zip(flat, args, strict=True)}
         for port, length in lists.items():
-            elements = []
             for index in range(length):
-                value = by_key.pop(element_key(port, index))
-                if isinstance(value, self.ray.ObjectRef):
+                key = element_key(port, index)
+                if isinstance(by_key[key], self.ray.ObjectRef):
                     try:
-                        value = await value
+                        by_key[key] = await by_key[key]
                     except Exception:  # the element's task died: the list (and so the map) fails
-                        value = UpstreamFailure(planned.id)
-                elements.append(value)
-            by_key[port] = assemble_list(planned, port, elements)
+                        by_key[key] = UpstreamFailure(planned.id)
+        by_key = assemble_lists(planned, by_key, lists)
         return {port: by_key[port] for port in planned.inputs}
 
     def shipped(self, planned: PlannedNode) -> PlannedNode:

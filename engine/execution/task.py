@@ -146,10 +146,9 @@ def execute_task(
     `instances` holds class-node instances across calls (a node actor passes its own dict).
     """
     planned = spec.node
-    values = {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}
-    for port, length in spec.lists.items():
-        elements = [values.pop(element_key(port, index)) for index in range(length)]
-        values[port] = assemble_list(planned, port, elements)
+    values = assemble_lists(
+        planned, {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}, spec.lists
+    )
     started = time.time()
     token = _start_reporter(spec, emitter, started)
     try:
@@ -165,6 +164,15 @@ def execute_task(
     returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
+
+
+def assemble_lists(planned: PlannedNode, values: dict[str, Any], lists: Mapping[str, int]) -> dict[str, Any]:
+    """``values`` (keyed as `flatten` keys them) with the elements of each list port in ``lists`` (port ->
+    length) replaced by the port's list (`assemble_list`)."""
+    for port, length in lists.items():
+        elements = [values.pop(element_key(port, index)) for index in range(length)]
+        values[port] = assemble_list(planned, port, elements)
+    return values
 
 
 def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> Any:
@@ -273,12 +281,12 @@ def _run_group(
     member_ids = {m.id for m in spec.node.members}
     results: dict[str, dict[str, Any]] = {}
     outcomes: list[NodeOutcome] = []
+
+    def inside(ref: NodeRef) -> Any:
+        return results[ref.node].get(ref.port, UpstreamFailure(ref.node))
+
     for member in spec.node.members:
         member_values: dict[str, Any] = {}
-
-        def inside(ref: NodeRef) -> Any:
-            return results[ref.node].get(ref.port, UpstreamFailure(ref.node))
-
         for port, binding in member.inputs.items():
             if isinstance(binding, NodeRef) and binding.node in member_ids:
                 member_values[port] = inside(binding)

@@ -1,4 +1,4 @@
-"""The coordinator's CPU priority helper and the cache of serialized runtime environments."""
+"""The coordinator's CPU priority helper."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from engine.execution.priority import SerializedEnvs, may_raise_priority
+from engine.execution.priority import may_raise_priority
 
 # Runs in a fresh interpreter: lowering niceness must not leak into the test session.
 _CHILD = textwrap.dedent(
@@ -42,12 +42,3 @@ def test_take_driver_priority_sets_every_thread_where_permitted() -> None:
         assert (ok_flag, main_nice, thread_nice) == (1, 0, 0)
     else:  # not permitted: nothing changes, and no error
         assert (ok_flag, main_nice, thread_nice) == (0, 5, 5)
-
-
-def test_serialized_envs_are_computed_once_per_distinct_env() -> None:
-    envs = SerializedEnvs()
-    env = {"env_vars": {"A": "1"}}
-    first = envs.get(env)
-    assert first is not None and "env_vars" in first
-    assert envs.get({"env_vars": {"A": "1"}}) is first
-    assert envs.get({"env_vars": {"A": "2"}}) != first
