@@ -3,8 +3,8 @@
 One named, detached coordinator actor (`COORDINATOR_NAME` in namespace `rayweave`) hosts the runs of the
 cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
 process costs. For each run it submits every node whose upstream results are known at once, passing
-ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator awaits
-only each task's small `TaskMeta` ref. Map nodes are the exception: their list is a control value the
+ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator waits
+only for each task's small `TaskMeta` ref, in batches (`engine.execution.completions`). Map nodes are the exception: their list is a control value the
 coordinator must see to fan the sub-plan out, so the nodes that read a map's result are submitted once the
 map's element runs are.
 """
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.compile.plan import Plan
+from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event
 from engine.execution.priority import take_driver_priority
 from engine.execution.ray_run import CoordinatedRun
@@ -37,6 +38,7 @@ class RunCoordinator:
         self.runs: OrderedDict[str, CoordinatedRun] = OrderedDict()
         self.mains: dict[str, asyncio.Task[None]] = {}
         self.metrics: Any = None
+        self.tracker: CompletionTracker | None = None
         # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
         # run, on the event-loop thread, which may have started after this one.
         take_driver_priority()
@@ -57,8 +59,10 @@ class RunCoordinator:
 
             take_driver_priority()
             self.metrics = EngineMetrics.create()
+            self.tracker = CompletionTracker(asyncio.get_running_loop())
+        assert self.tracker is not None
         me = ray.get_runtime_context().current_actor
-        run = CoordinatedRun(me, run_id, plan, inputs, cached, options, self.metrics)
+        run = CoordinatedRun(me, run_id, plan, inputs, cached, options, self.metrics, self.tracker)
         self.runs[run_id] = run
         self._trim()
         self.mains[run_id] = asyncio.ensure_future(run.main())

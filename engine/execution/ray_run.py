@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
+from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
 from engine.execution.remote import (
@@ -50,6 +50,7 @@ class CoordinatedRun:
         cached: Mapping[str, tuple[str, Mapping[str, Any]]],
         options: RunOptions,
         metrics: Any,
+        tracker: CompletionTracker,
     ) -> None:
         import ray
 
@@ -86,10 +87,7 @@ class CoordinatedRun:
         self.cancelled = False
         self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
         self.task_fn = ray.remote(node_task)
-        #: Finished task metas handed over by Ray's callback thread, drained by the event loop in batches.
-        self.completed: deque[tuple[PlannedNode, str, Any]] = deque()
-        self.drain_scheduled = False
-        self.loop = asyncio.get_running_loop()
+        self.tracker = tracker
         self.collect_fn = ray.remote(collect)
         self.envs = SerializedEnvs()
         self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any] | None, str | None]] = {}
@@ -295,14 +293,8 @@ class CoordinatedRun:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
-        on_completed = getattr(refs[-1], "_on_completed", None)
-        if on_completed is None:  # a Ray without completion callbacks: one watcher task per node
-            self.watchers[key] = asyncio.ensure_future(self.watch(planned, prefix, refs[-1]))
-            return
-        # A callback per meta ref instead of an awaiting task per node: the results of many finished tasks
-        # are then handled in one event-loop wakeup, which matters on big fan-outs (see `drain`).
-        self.watchers[key] = self.loop.create_future()
-        on_completed(functools.partial(self.on_completed, planned, prefix))
+        self.watchers[key] = asyncio.get_running_loop().create_future()
+        self.tracker.add(refs[-1], functools.partial(self.on_completed, planned, prefix))
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:
         """`flatten(planned.inputs)`: list bindings spread into their elements, made once per planned node."""
@@ -378,43 +370,20 @@ class CoordinatedRun:
     # -- completion ---------------------------------------------------------------------------------
 
     def on_completed(self, planned: PlannedNode, prefix: str, result: Any) -> None:
-        """A task's meta is ready (called on a Ray thread): queue it for the event loop."""
-        self.completed.append((planned, prefix, result))
-        # One wakeup per batch: `drain` clears the flag before it empties the queue, so a result queued
-        # after the flag was read as set is still drained by the call already scheduled.
-        if not self.drain_scheduled:
-            self.drain_scheduled = True
-            self.loop.call_soon_threadsafe(self.drain)
-
-    def drain(self) -> None:
-        """Record every queued task result (on the event loop)."""
-        self.drain_scheduled = False
-        while self.completed:
-            planned, prefix, result = self.completed.popleft()
-            if isinstance(result, self.ray.exceptions.RayTaskError):
-                result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
-            result = unpack_meta(result)
-            key = prefix + planned.id
-            if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
-                self.finishing[key] = asyncio.ensure_future(self.finish_after_events(planned, prefix, result))
-                continue
-            self.finish_task(planned, prefix, result)
+        """A task's meta (or the exception Ray raised for it) is here (on the event loop, in batches)."""
+        if isinstance(result, self.ray.exceptions.RayTaskError):
+            result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
+        result = unpack_meta(result)
+        key = prefix + planned.id
+        if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
+            self.finishing[key] = asyncio.ensure_future(self.finish_after_events(planned, prefix, result))
+            return
+        self.finish_task(planned, prefix, result)
         self.changed()
 
     async def finish_after_events(self, planned: PlannedNode, prefix: str, meta: Any) -> None:
         await self.events_arrived(prefix + planned.id, meta.events_sent)
         self.finish_task(planned, prefix, meta)
-        self.changed()
-
-    async def watch(self, planned: PlannedNode, prefix: str, meta_ref: Any) -> None:
-        key = prefix + planned.id
-        try:
-            result = unpack_meta(await meta_ref)
-        except Exception as exc:
-            result = exc
-        else:
-            await self.events_arrived(key, result.events_sent)
-        self.finish_task(planned, prefix, result)
         self.changed()
 
     def finish_task(self, planned: PlannedNode, prefix: str, result: Any) -> None:
@@ -435,11 +404,7 @@ class CoordinatedRun:
         self.received.pop(key, None)
         self.arrivals.pop(key, None)
         self.finishing.pop(key, None)
-        if (
-            isinstance(watcher, asyncio.Future)
-            and not isinstance(watcher, asyncio.Task)
-            and not watcher.done()
-        ):
+        if watcher is not None and not watcher.done():
             watcher.set_result(None)
 
     def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:

@@ -1,0 +1,97 @@
+"""The coordinator's completion tracker: every tracked ref is reported once, with its value or its error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from engine.execution.completions import CompletionTracker
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def _tasks() -> tuple[Any, Any, Any]:
+    import ray
+
+    @ray.remote
+    def value(i: int, delay: float = 0.0) -> int:
+        time.sleep(delay)
+        return i
+
+    @ray.remote(max_retries=0)
+    def boom() -> None:
+        raise ValueError("boom")
+
+    @ray.remote(max_retries=0)
+    def sleeper() -> None:
+        time.sleep(60)
+
+    return value, boom, sleeper
+
+
+def test_reports_every_ref_once_with_its_value_or_error() -> None:
+    import ray
+
+    value, boom, sleeper = _tasks()
+
+    async def scenario() -> dict[str, Any]:
+        tracker = CompletionTracker(asyncio.get_running_loop())
+        seen: dict[str, list[Any]] = {}
+        everything = asyncio.get_running_loop().create_future()
+        names = [f"v{i}" for i in range(200)] + ["slow", "boom", "cancelled"]
+
+        def record(name: str, result: Any) -> None:
+            seen.setdefault(name, []).append(result)
+            if len(seen) == len(names) and not everything.done():
+                everything.set_result(None)
+
+        for i in range(200):
+            tracker.add(value.remote(i), lambda r, n=f"v{i}": record(n, r))
+        tracker.add(value.remote(-1, 0.3), lambda r: record("slow", r))
+        tracker.add(boom.remote(), lambda r: record("boom", r))
+        stuck = sleeper.remote()
+        tracker.add(stuck, lambda r: record("cancelled", r))
+        await asyncio.sleep(0.2)
+        ray.cancel(stuck, force=True)
+        await asyncio.wait_for(everything, 30)
+        await asyncio.sleep(0.1)  # a duplicate report would arrive by now
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert all(len(results) == 1 for results in seen.values())
+    assert [seen[f"v{i}"][0] for i in range(200)] == list(range(200))
+    assert seen["slow"] == [-1]
+    assert isinstance(seen["boom"][0], ray.exceptions.RayTaskError)
+    assert "boom" in str(seen["boom"][0])
+    assert isinstance(
+        seen["cancelled"][0], ray.exceptions.TaskCancelledError | ray.exceptions.WorkerCrashedError
+    )
+
+
+def test_a_failing_callback_does_not_lose_the_rest_of_its_batch() -> None:
+    value, _, _ = _tasks()
+
+    async def scenario() -> list[int]:
+        tracker = CompletionTracker(asyncio.get_running_loop())
+        got: list[int] = []
+        refs = [value.remote(i) for i in range(20)]
+        import ray
+
+        ray.get(refs)  # all ready: they arrive in one batch
+
+        def callback(result: int) -> None:
+            if result == 3:
+                raise RuntimeError("a bug in one run")
+            got.append(result)
+
+        for ref in refs:
+            tracker.add(ref, callback)
+        deadline = time.monotonic() + 10
+        while len(got) < 19 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return got
+
+    assert sorted(asyncio.run(scenario())) == [i for i in range(20) if i != 3]
