@@ -24,15 +24,14 @@ from engine.execution.remote import (
     RunOptions,
     collect,
     node_task,
-    pack,
     shippable,
-    unpack_meta,
 )
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
 from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
+from engine.execution.wire import Templates, pack, unpack_meta
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -90,6 +89,7 @@ class CoordinatedRun:
         self.tracker = tracker
         self.collect_fn = ray.remote(collect)
         self.envs = SerializedEnvs()
+        self.templates = Templates()
         self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any] | None, str | None]] = {}
         self.flat_inputs: dict[int, tuple[PlannedNode, list[tuple[str, Any]], dict[str, int]]] = {}
         self.state.queued()
@@ -141,7 +141,7 @@ class CoordinatedRun:
         # Only the events and node states stay with a finished run (for late subscribers); the rest can go.
         self.out_refs, self.readers, self.keep, self.planned_by_key = {}, {}, set(), {}
         self.cached, self.held, self.timers, self.shipped_nodes, self.task_envs = {}, {}, {}, {}, {}
-        self.flat_inputs = {}
+        self.flat_inputs, self.templates = {}, Templates()
         self.done.set_result(
             RemoteRunResult(
                 status,
@@ -250,6 +250,7 @@ class CoordinatedRun:
         ref_args: list[Any] = []
         consts: dict[str, Any] = {}
         flat, lists = self.flat(planned)
+        template = self.templates.get(planned)
         for (port_key, _), value in zip(flat, args, strict=True):
             if isinstance(value, self.ray.ObjectRef):
                 ref_keys.append(port_key)
@@ -259,7 +260,7 @@ class CoordinatedRun:
         spec = TaskSpec(
             run_id=self.run_id,
             workflow=self.plan.name,
-            node=self.shipped(planned),
+            node=planned if template is not None else self.shipped(planned),
             arg_keys=tuple(ref_keys),
             consts=consts,
             out_ports=out_ports,
@@ -272,6 +273,7 @@ class CoordinatedRun:
             extra={"prefix": prefix, "coordinator": self.coordinator_name},
             lists=lists,
         )
+        packed = pack(spec, template)
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
         runtime_env, serialized_env = self.task_env(planned)
@@ -283,11 +285,11 @@ class CoordinatedRun:
         if planned.spec is not None and planned.spec.kind == "class":
             actor = self.node_actor(planned, options)
             self.actor_keys.add(key)
-            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(pack(spec), *ref_args)
+            refs = actor.run.options(num_returns=len(out_ports) + 1).remote(packed, *ref_args)
         else:
             options["max_retries"] = self.options.max_retries
             options["retry_exceptions"] = False
-            refs = self.submit_task(options, serialized_env, [pack(spec), *ref_args])
+            refs = self.submit_task(options, serialized_env, [packed, *ref_args])
         if not out_ports:
             refs = [refs]
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))

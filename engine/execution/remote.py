@@ -6,7 +6,6 @@ Also the small picklable values passed between the caller and the coordinator (`
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -17,7 +16,8 @@ from engine.execution.events import EventSink
 from engine.execution.mapping import persist_map_result
 from engine.execution.result import NodeResult
 from engine.execution.status import RunStatus
-from engine.execution.task import RawEvent, TaskEmitter, TaskMeta, TaskSpec, UpstreamFailure, execute_task
+from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
+from engine.execution.wire import pack_meta, unpack
 
 COORDINATOR_NAME = "rayweave-coordinator"
 RAYWEAVE_NAMESPACE = "rayweave"
@@ -43,54 +43,10 @@ def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
     return send
 
 
-def pack(spec: TaskSpec) -> bytes:
-    """The spec as one bytes argument: Ray passes bytes through without its per-argument pickling
-    machinery, which costs more than the pickling itself for the small specs of tiny nodes.
-
-    The C pickler is several times faster than cloudpickle; it is used unless the spec refers to something
-    a worker could not import (`__main__`, or a module it cannot find), which cloudpickle ships by value.
-    """
-    try:
-        data = pickle.dumps(spec, protocol=5)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        data = b""
-    if not data or b"__main__" in data:
-        from ray import cloudpickle
-
-        data = cloudpickle.dumps(spec)  # type: ignore[no-untyped-call]
-    return bytes(data)
-
-
-def unpack(packed: bytes | TaskSpec) -> TaskSpec:
-    """The spec `pack` made (a spec passed as is is returned unchanged)."""
-    if isinstance(packed, bytes):
-        spec: TaskSpec = pickle.loads(packed)  # cloudpickle output is ordinary pickle data too
-        return spec
-    return packed
-
-
-def pack_meta(meta: TaskMeta) -> bytes:
-    """The meta as bytes, pickled here by the C pickler: Ray passes bytes through as they are, which is
-    cheaper on both ends than its own (cloudpickle) serialization of a dataclass."""
-    try:
-        return pickle.dumps(meta, protocol=5)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        from ray import cloudpickle
-
-        return bytes(cloudpickle.dumps(meta))  # type: ignore[no-untyped-call]
-
-
-def unpack_meta(value: Any) -> Any:
-    """The `TaskMeta` that `pack_meta` made (anything else, such as an exception, is returned unchanged)."""
-    if isinstance(value, bytes):
-        return pickle.loads(value)
-    return value
-
-
 def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
     """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta.
 
-    The spec arrives pickled by the coordinator (see `pack`); the meta leaves pickled (see `pack_meta`).
+    The spec arrives packed by the coordinator and the meta leaves packed (see `engine.execution.wire`).
     """
     spec = unpack(packed)
     returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))

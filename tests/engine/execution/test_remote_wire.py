@@ -1,0 +1,72 @@
+"""What travels between the coordinator and its tasks: the status record survives the trip intact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine.compile import compile_workflow
+from engine.execution.remote import shippable
+from engine.execution.result import NodeError
+from engine.execution.status import NodeStatus
+from engine.execution.task import NodeOutcome, TaskEmitter, TaskMeta, TaskSpec, execute_task
+from engine.execution.wire import Templates, pack, pack_meta, unpack, unpack_meta
+from engine.workflow import Workflow
+from tests.engine.compile import nodes_for_tests as cheap
+from tests.engine.execution import sample_nodes as s
+
+
+def test_meta_round_trip_keeps_statuses_timings_and_errors() -> None:
+    error = NodeError("b", 2, "ValueError", "bad value", "Traceback (most recent call last): ...")
+    meta = TaskMeta(
+        "group",
+        (
+            NodeOutcome("a", "t/a@1", NodeStatus.SUCCEEDED, 1, 10.0, 10.5),
+            NodeOutcome("b", "t/b@1", NodeStatus.FAILED, 2, 10.5, 11.0, error),
+            NodeOutcome("c", "t/c@1", NodeStatus.SKIPPED),
+        ),
+        events_sent=3,
+        started_at=10.0,
+        finished_at=11.0,
+    )
+    back = unpack_meta(pack_meta(meta))
+    assert back == meta
+    assert back.failed
+    assert back.outcomes[0].status is NodeStatus.SUCCEEDED
+
+
+def test_non_meta_values_pass_through_unchanged() -> None:
+    exc = RuntimeError("worker died")
+    assert unpack_meta(exc) is exc
+
+
+def test_nodes_of_one_kind_share_one_template_and_keep_their_own_id_and_cache_key() -> None:
+    wf = Workflow("wire")
+    doubles = [wf.add(f"d{i}", s.double, x=i) for i in range(3)]
+    wf.output("out", wf.add("sum", s.total, xs=doubles))
+    plan = compile_workflow(wf, optimize=False)
+    templates = Templates()
+    nodes = [replace(plan.node(f"d{i}"), cache_key=f"key-{i}") for i in range(3)]
+    assert len({templates.get(n) for n in nodes}) == 1
+    assert templates.get(plan.node("sum")) != templates.get(nodes[0])
+    for planned in nodes:
+        spec = TaskSpec(
+            run_id="r", workflow="wire", node=planned, arg_keys=(), out_ports=("out",), consts={"x": 7}
+        )
+        back = unpack(pack(spec, templates.get(planned)))
+        assert back.node.id == planned.id
+        assert back.node.cache_key == planned.cache_key is not None
+        assert back.node.definition is not None and back.node.type_id == planned.type_id
+        assert back.consts == {"x": 7} and back.out_ports == ("out",) and back.run_id == "r"
+        outputs, meta = execute_task(back, (), TaskEmitter(lambda index, events: None))
+        assert outputs == [14] and meta.outcomes[0].node == planned.id
+
+
+def test_fused_groups_travel_whole() -> None:
+    wf = Workflow("wire")
+    first = wf.add("first", cheap.inc, x=1)
+    wf.output("out", wf.add("second", cheap.inc, x=first))
+    plan = compile_workflow(wf, optimize=True)
+    (group,) = plan.nodes
+    assert group.is_fused and Templates().get(group) is None
+    spec = TaskSpec(run_id="r", workflow="wire", node=shippable(group), arg_keys=(), out_ports=())
+    assert unpack(pack(spec)).node == spec.node
