@@ -10,11 +10,10 @@ The engine turns those calls into run events; `nodes.testing` records them.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 __all__ = ["EmitFn", "NodeContext", "NodeLogger", "current", "use"]
@@ -118,11 +117,22 @@ def current() -> NodeContext:
     return ctx if ctx is not None else NodeContext()
 
 
-@contextlib.contextmanager
-def use(ctx: NodeContext) -> Iterator[NodeContext]:
+def use(ctx: NodeContext) -> _Installed:
     """Install `ctx` as the current context for the duration of the `with` block (restored afterwards)."""
-    token = _CURRENT.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _CURRENT.reset(token)
+    return _Installed(ctx)
+
+
+class _Installed:
+    """The `with` block of `use` (a class rather than a generator: it runs once per node run)."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> NodeContext:
+        self._token = _CURRENT.set(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._token)

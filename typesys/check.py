@@ -71,6 +71,8 @@ def check(
     """
     if sample_size < 1:
         raise ValueError(f"sample_size must be at least 1, got {sample_size}")
+    if type(t) is Primitive and _PRIMITIVE_TESTS[t](value):
+        return  # the common case, checked once per port of every node run: no checker needed
     _Checker(full, sample_size, registry).check(value, t, "")
 
 

@@ -30,6 +30,7 @@ from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
 from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
+from engine.execution.submit import TaskSubmitter
 from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
 from engine.execution.wire import Templates, pack, unpack_meta
 
@@ -86,6 +87,7 @@ class CoordinatedRun:
         self.cancelled = False
         self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
         self.task_fn = ray.remote(node_task)
+        self.submitter = TaskSubmitter(self.task_fn)
         self.tracker = tracker
         self.collect_fn = ray.remote(collect)
         self.envs = SerializedEnvs()
@@ -342,16 +344,13 @@ class CoordinatedRun:
 
     def submit_task(self, options: dict[str, Any], serialized: str | None, args: list[Any]) -> Any:
         # `.options(...)` validates and copies on every call, which costs more than submitting a tiny task;
-        # the options here are built by the planner and need no validation, so they go straight to
-        # `_remote`, with a plugin's runtime env serialized once per distinct env (`task_env`). A Ray without
-        # `_remote` or the serialization helper goes through `.options`.
-        fast = getattr(self.task_fn, "_remote", None)
-        if fast is not None and "runtime_env" not in options:
-            return fast(args=args, kwargs={}, **options)
-        if fast is not None and serialized is not None:
-            fast_options = {k: v for k, v in options.items() if k != "runtime_env"}
-            return fast(args=args, kwargs={}, serialized_runtime_env_info=serialized, **fast_options)
-        return self.task_fn.options(**options).remote(*args)
+        # the options here are built by the planner, so they go to the `TaskSubmitter`, with a plugin's
+        # runtime env serialized once per distinct env (`task_env`).
+        if "runtime_env" in options:
+            if serialized is None:  # a Ray without the serialization helper
+                return self.task_fn.options(**options).remote(*args)
+            options = {k: v for k, v in options.items() if k != "runtime_env"}
+        return self.submitter.submit(options, serialized, args)
 
     def map_persist(self, planned: PlannedNode, prefix: str, port: str) -> tuple[str, str, str, str] | None:
         return map_persist_args(self.options.cache_dir, planned, not prefix, port)

@@ -14,6 +14,7 @@ groups run member by member, and results are written to the durable cache.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -27,6 +28,8 @@ from engine.execution.breaker import BreakerClient, breaker_key
 from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from nodes import SKIP, context
+from typesys import check
+from typesys.errors import TypeCheckError
 
 _log = logging.getLogger("rayweave.engine")
 
@@ -210,10 +213,11 @@ def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int
 class DelayedReporter:
     """Sends `node.started` for tasks still running after their delay, from one thread per process.
 
-    A timer per task would cost more than a tiny node itself, and so would waking a thread once per task:
-    a task registers itself (`schedule`) and removes itself when it ends (`cancel`), and the thread wakes
-    only at the earliest deadline of the tasks still registered (at most once per delay while tasks run) or
-    when the first task arrives after an idle spell. The registry holds only running tasks.
+    A timer per task would cost more than a tiny node itself, and so would a lock or a thread wakeup per task:
+    a task registers itself (`schedule`) and removes itself when it ends (`cancel`) with plain dictionary
+    operations, and the thread wakes only at the earliest deadline of the tasks registered when it looked
+    (at most about once per delay while tasks run), or when a task arrives after an idle spell. The registry
+    holds only running tasks.
     """
 
     # A class attribute rather than module state: created on first use inside a worker, never at import.
@@ -222,9 +226,10 @@ class DelayedReporter:
 
     def __init__(self) -> None:
         self._pending: dict[int, tuple[float, TaskEmitter, str, Mapping[str, Any]]] = {}
-        self._cond = threading.Condition()
-        self._count = 0
-        self._idle = True
+        self._tokens = itertools.count(1)
+        self._wake = threading.Event()
+        #: Set by the thread only, before it waits for work; a task that sees it set wakes the thread.
+        self._sleeping = True
         threading.Thread(target=self._loop, name="rayweave-started-reporter", daemon=True).start()
 
     @classmethod
@@ -238,32 +243,39 @@ class DelayedReporter:
 
     def schedule(self, deadline: float, emitter: TaskEmitter, node: str, payload: Mapping[str, Any]) -> int:
         """Report `node.started` for `node` at `deadline` (unix time) unless cancelled first; returns a token."""
-        with self._cond:
-            self._count += 1
-            self._pending[self._count] = (deadline, emitter, node, payload)
-            if self._idle:
-                self._idle = False
-                self._cond.notify()
-            return self._count
+        token = next(self._tokens)
+        self._pending[token] = (deadline, emitter, node, payload)
+        if self._sleeping:
+            self._sleeping = False
+            self._wake.set()
+        return token
 
     def cancel(self, token: int) -> None:
         """The task behind `token` has ended: nothing to report."""
-        with self._cond:
-            self._pending.pop(token, None)
+        self._pending.pop(token, None)
 
     def _due(self) -> list[tuple[float, TaskEmitter, str, Mapping[str, Any]]]:
         """Wait until some report is due and take it (and any other due one) out of the registry."""
-        with self._cond:
-            while True:
-                now = time.time()
-                due = [token for token, entry in self._pending.items() if entry[0] <= now]
-                if due:
-                    return [self._pending.pop(token) for token in due]
-                if self._pending:
-                    self._cond.wait(min(entry[0] for entry in self._pending.values()) - now)
-                else:
-                    self._idle = True
-                    self._cond.wait()
+        while True:
+            now = time.time()
+            try:
+                items = list(self._pending.items())  # a snapshot: tasks add and remove entries meanwhile
+            except RuntimeError:  # changed size while being copied: look again
+                continue
+            due = [token for token, entry in items if entry[0] <= now]
+            if due:
+                taken = [self._pending.pop(token, None) for token in due]
+                return [entry for entry in taken if entry is not None]  # unless its task ended just now
+            if items:
+                self._wake.wait(min(entry[0] for _, entry in items) - now)
+                self._wake.clear()
+                continue
+            self._sleeping = True
+            if self._pending:  # a task came in before the flag was up, and did not see it
+                self._sleeping = False
+                continue
+            self._wake.wait()
+            self._wake.clear()
 
     def _loop(self) -> None:
         while True:
@@ -486,9 +498,6 @@ def _check_outputs(spec: TaskSpec, planned: PlannedNode, outputs: Mapping[str, A
 def _check(
     spec: TaskSpec, planned: PlannedNode, port: str, direction: str, value: Any, expected: Any
 ) -> None:
-    from typesys import check
-    from typesys.errors import TypeCheckError
-
     try:
         check(value, expected)
     except TypeCheckError as exc:

@@ -44,3 +44,30 @@ def test_reporter_skips_tasks_that_ended_before_their_delay() -> None:
     # After an idle spell, a new task wakes the reporter again.
     reporter.schedule(time.time() + 0.02, TaskEmitter(send), "later", {})
     assert wait_until(lambda: sent == ["slow", "later"], timeout=5.0)
+
+
+def test_a_long_task_is_reported_while_many_short_ones_come_and_go_from_other_threads() -> None:
+    # Tasks of threaded actors register and end concurrently with the reporter thread reading the registry.
+    import threading
+
+    sent: list[str] = []
+
+    def send(index: int, events: list[Any]) -> None:
+        sent.append(events[0][1])
+
+    reporter = DelayedReporter()
+
+    def churn(name: str) -> None:
+        for i in range(2000):
+            token = reporter.schedule(time.time() + 0.05, TaskEmitter(send), f"{name}{i}", {})
+            reporter.cancel(token)
+
+    reporter.schedule(time.time() + 0.03, TaskEmitter(send), "long", {})
+    threads = [threading.Thread(target=churn, args=(f"t{k}-",)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wait_until(lambda: "long" in sent, timeout=5.0)
+    time.sleep(0.1)
+    assert sent == ["long"]

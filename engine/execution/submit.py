@@ -1,0 +1,148 @@
+"""Submitting node tasks: straight to Ray's core worker, without `RemoteFunction._remote`'s per-call work.
+
+`_remote` fills every task option with its default, validates the arguments against the function's signature
+and resolves placement-group and tracing context on every call. For a tiny node that costs about as much as
+the core worker's own submission, and the coordinator submits every task of every run (issue 4, W1). The
+options of node tasks are built by the planner, so `TaskSubmitter` does that work once per kind of task and
+calls the core worker itself, with what `_remote` would have passed.
+
+It falls back to `_remote` (the public path) for anything it does not handle the same way: options beyond
+the planner's (`DIRECT_OPTIONS`), tracing turned on, a placement group capturing child tasks, a task launch
+hook, a function not yet exported to this cluster (the first call of a job exports it), and a Ray whose
+core-worker call takes other arguments than the one this was written for (checked once, from its signature;
+Ray is pinned to 2.60.x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: The options a direct submission handles; a task with any other goes through `_remote`.
+DIRECT_OPTIONS = frozenset(
+    {"name", "num_returns", "max_retries", "retry_exceptions", "num_cpus", "num_gpus", "memory", "resources"}
+)
+#: The parameters of `CoreWorker.submit_task` in Ray 2.60, in order.
+_SUBMIT_PARAMS = (
+    "language",
+    "function_descriptor",
+    "args",
+    "name",
+    "num_returns",
+    "resources",
+    "max_retries",
+    "retry_exceptions",
+    "retry_exception_allowlist",
+    "scheduling_strategy",
+    "debugger_breakpoint",
+    "serialized_runtime_env_info",
+    "generator_backpressure_num_objects",
+    "num_objects_per_yield",
+    "enable_task_events",
+    "labels",
+    "label_selector",
+    "fallback_strategy",
+)
+
+
+class TaskSubmitter:
+    """Submits the tasks of one Ray remote function (see the module docstring)."""
+
+    def __init__(self, remote_function: Any) -> None:
+        self.fn = remote_function
+        self.direct = direct_submission_supported()
+        #: Ray resources of each distinct resource request (frozen options -> resources dict).
+        self._resources: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def submit(self, options: Mapping[str, Any], serialized_env: str | None, args: list[Any]) -> Any:
+        """Submit one task with `options` (as for `.options(...)`, but a runtime env only as `serialized_env`,
+        Ray's serialized form) and positional `args`; returns what `.remote(*args)` would."""
+        if self.direct and options.keys() <= DIRECT_OPTIONS and self._exported():
+            return self._submit_direct(options, serialized_env, args)
+        if serialized_env is not None:
+            return self.fn._remote(
+                args=args, kwargs={}, serialized_runtime_env_info=serialized_env, **options
+            )
+        return self.fn._remote(args=args, kwargs={}, **options)
+
+    def _exported(self) -> bool:
+        import ray
+        from ray import remote_function
+        from ray.util.tracing.tracing_helper import _is_tracing_enabled
+
+        worker = ray._private.worker.global_worker
+        return (
+            self.fn._last_export_cluster_and_job == worker.current_cluster_and_job
+            and not _is_tracing_enabled()
+            and self.fn._decorator is None
+            and not self.fn._is_cross_language
+            and not worker.should_capture_child_tasks_in_placement_group
+            and remote_function._task_launch_hook is None
+        )
+
+    def _submit_direct(self, options: Mapping[str, Any], serialized_env: str | None, args: list[Any]) -> Any:
+        import ray
+        from ray._common.signature import DUMMY_TYPE
+
+        worker = ray._private.worker.global_worker
+        flat: list[Any] = []
+        for arg in args:
+            flat += [DUMMY_TYPE, arg]
+        num_returns = options.get("num_returns", 1)
+        refs = worker.core_worker.submit_task(  # type: ignore[attr-defined]
+            self.fn._language,
+            self.fn._function_descriptor,
+            flat,
+            options.get("name") or "",
+            num_returns,
+            self.resources(options),
+            options.get("max_retries", 3),
+            bool(options.get("retry_exceptions", False)),
+            None,
+            "DEFAULT",
+            worker.debugger_breakpoint,
+            serialized_env or "{}",
+            -1,
+            1,
+            True,
+            None,
+            None,
+            None,
+        )
+        worker.debugger_breakpoint = b""
+        return refs[0] if len(refs) == 1 else refs
+
+    def resources(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The Ray resource request of a task with `options`, as `_remote` computes it (defaults filled in)."""
+        key = tuple(
+            (name, _freeze(options.get(name))) for name in ("num_cpus", "num_gpus", "memory", "resources")
+        )
+        found = self._resources.get(key)
+        if found is None:
+            from ray._common.ray_option_utils import task_options
+            from ray._common.utils import resources_from_ray_options
+
+            filled = {name: options.get(name, option.default_value) for name, option in task_options.items()}
+            found = self._resources[key] = resources_from_ray_options(filled)
+        return dict(found)
+
+
+def direct_submission_supported() -> bool:
+    """Whether this Ray's `CoreWorker.submit_task` takes the arguments `TaskSubmitter` passes."""
+    try:
+        from ray._raylet import CoreWorker  # type: ignore[attr-defined]
+
+        doc = CoreWorker.submit_task.__doc__ or ""
+    except Exception:  # not the Ray this was written for
+        return False
+    head = doc.split("\n", 1)[0]
+    if "(" not in head:
+        return False
+    params = [p.strip().split(" ")[-1] for p in head[head.index("(") + 1 : head.rindex(")")].split(",")]
+    return tuple(params[1:]) == _SUBMIT_PARAMS  # params[0] is self
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    return value
