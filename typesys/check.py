@@ -71,7 +71,7 @@ def check(
     """
     if sample_size < 1:
         raise ValueError(f"sample_size must be at least 1, got {sample_size}")
-    if type(t) is Primitive and _PRIMITIVE_TESTS[t](value):
+    if type(t) is Primitive and _PRIMITIVE_TESTS_BY_NAME[t.name](value):
         return  # the common case, checked once per port of every node run: no checker needed
     _Checker(full, sample_size, registry).check(value, t, "")
 
@@ -132,6 +132,10 @@ _PRIMITIVE_TESTS: Mapping[Primitive, Callable[[Any], bool]] = MappingProxyType(
         STRING: lambda v: isinstance(v, str),
         BYTES: lambda v: isinstance(v, bytes | bytearray),
     }
+)
+#: The same tests by primitive name: a string key is cheaper to look up than a type term (hot path of `check`).
+_PRIMITIVE_TESTS_BY_NAME: Mapping[str, Callable[[Any], bool]] = MappingProxyType(
+    {t.name: test for t, test in _PRIMITIVE_TESTS.items()}
 )
 
 

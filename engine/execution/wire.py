@@ -28,8 +28,9 @@ from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskMeta, TaskSpec
 
-#: The spec fields that travel as they are (everything but the node), in `TaskSpec` order.
-_SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec) if f.name != "node")
+#: The fields of `TaskSpec` in order; all but the node travel as they are.
+_SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
+_NODE_AT = _SPEC_FIELDS.index("node")
 
 
 def dumps(value: Any) -> bytes:
@@ -89,7 +90,8 @@ class Templates:
 def pack(spec: TaskSpec, template: bytes | None = None) -> bytes:
     """`spec` as one bytes value. With `template` (from `Templates.get(spec.node)`), the node travels as
     those bytes plus its id and cache key; without, the node travels whole and must be `shippable`."""
-    rest = tuple(getattr(spec, name) for name in _SPEC_FIELDS)
+    rest = [getattr(spec, name) for name in _SPEC_FIELDS]
+    rest[_NODE_AT] = None
     if template is not None:
         return dumps((template, spec.node.id, spec.node.cache_key, rest))
     return dumps((None, spec.node, None, rest))
@@ -102,7 +104,8 @@ def unpack(packed: bytes | TaskSpec) -> TaskSpec:
     template, node, cache_key, rest = pickle.loads(packed)  # cloudpickle output is ordinary pickle data
     if template is not None:
         node = _WorkerTemplates.shared().node(template, node, cache_key)
-    return TaskSpec(node=node, **dict(zip(_SPEC_FIELDS, rest, strict=True)))
+    rest[_NODE_AT] = node
+    return TaskSpec(*rest)
 
 
 class _WorkerTemplates:
