@@ -6,6 +6,7 @@ Also the small picklable values passed between the caller and the coordinator (`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -27,20 +28,27 @@ def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
     """The event channel of a task: fire-and-forget calls to the coordinator, looked up on first use.
 
     Tasks find the coordinator by name instead of receiving its handle, because most tiny tasks never send an
-    event and a handle costs every task its deserialization.
+    event and a handle costs every task its deserialization. The handle found is kept for the rest of the
+    run by every task of this process (`_coordinator`).
     """
     prefix = spec.extra.get("prefix", "")
     key = prefix + spec.node.id
-    handle: list[Any] = []
 
     def send(index: int, events: list[RawEvent]) -> None:
-        if not handle:
-            import ray
-
-            handle.append(ray.get_actor(spec.extra["coordinator"], namespace=RAYWEAVE_NAMESPACE))
-        handle[0].report.remote(spec.run_id, prefix, key, index, events)
+        _coordinator(spec.extra["coordinator"], spec.run_id).report.remote(
+            spec.run_id, prefix, key, index, events
+        )
 
     return send
+
+
+@functools.lru_cache(maxsize=64)
+def _coordinator(name: str, run_id: str) -> Any:
+    """The coordinator actor `name`, looked up once per run and process (a lookup is a GCS round trip; a
+    coordinator started again after a crash is found by the next run)."""
+    import ray
+
+    return ray.get_actor(name, namespace=RAYWEAVE_NAMESPACE)
 
 
 def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:

@@ -149,9 +149,10 @@ def execute_task(
     `instances` holds class-node instances across calls (a node actor passes its own dict).
     """
     planned = spec.node
-    values = assemble_lists(
-        planned, {**spec.consts, **dict(zip(spec.arg_keys, args, strict=True))}, spec.lists
-    )
+    values = dict(spec.consts)
+    values.update(zip(spec.arg_keys, args, strict=True))
+    if spec.lists:
+        values = assemble_lists(planned, values, spec.lists)
     started = time.time()
     token = _start_reporter(spec, emitter, started)
     try:
@@ -164,7 +165,7 @@ def execute_task(
         sent = emitter.close()
         if token is not None:
             DelayedReporter.shared().cancel(token)
-    returned = [outputs.get(port, UpstreamFailure(planned.id)) for port in spec.out_ports]
+    returned = [outputs[port] if port in outputs else UpstreamFailure(planned.id) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
 
