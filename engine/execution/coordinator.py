@@ -42,6 +42,7 @@ class RunCoordinator:
         # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
         # run, on the event-loop thread, which may have started after this one.
         take_driver_priority()
+        _tune_garbage_collector()
 
     async def start_run(
         self,
@@ -126,6 +127,20 @@ class RunCoordinator:
     async def ping(self) -> bool:
         """Liveness check (also used to wait for the actor to be up)."""
         return True
+
+
+def _tune_garbage_collector() -> None:
+    """Collect the coordinator's short-lived objects less often, and never rescan what it started with.
+
+    A run allocates and drops a handful of small objects per node. With Python's default thresholds the
+    collector ran about 40 times per 1,000-node run and rescanned the whole heap (Ray, the plans of recent
+    runs) every few runs: about 27 ms of every W1 run, with the event loop stopped (issue 4). Objects alive at
+    start-up are frozen out of collection, and young objects are collected every 10,000 allocations.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def coordinator_actor() -> Any:
