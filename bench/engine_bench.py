@@ -13,7 +13,8 @@ Both sides have the same shape: rayweave's W1 binds the 1,000 results to the lis
 (a list binding, ADR 005), which runs as one task receiving the 1,000 object refs, as raw Ray's sum task does.
 W3 and W4 join their nodes the same way. Workflows are compiled once before the timed runs (compile times
 are printed apart): a rerun does not recompile. Every figure is the median of
-`REPEATS` timed runs after one warm-up run of each side. Ray gets 16 logical CPUs so that W3's 16 sleeping
+`REPEATS` timed runs after one warm-up run of each side; rayweave and raw Ray take turns run by run
+(`paired_medians`), so a machine that speeds up or slows down meanwhile affects both alike. Ray gets 16 logical CPUs so that W3's 16 sleeping
 nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
 
 Where W1's time goes with the optimizer off (2026-11-27, second session; CPU seconds per run summed over
@@ -39,7 +40,7 @@ from typing import Any
 from engine.workflow import Workflow
 from nodes import node
 
-REPEATS = 5
+REPEATS = 7
 LOGICAL_CPUS = 16
 
 
@@ -117,6 +118,20 @@ def median_time(fn: Callable[[], Any]) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def paired_medians(*fns: Callable[[], Any]) -> list[float]:
+    """Median seconds of each of `fns`, run in turns (one warm-up each, then `REPEATS` rounds of one run of
+    each): a machine that gets slower or faster during the benchmark affects every side alike."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(REPEATS):
+        for fn, spent in zip(fns, times, strict=True):
+            started = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in times]
 
 
 def main() -> None:
@@ -197,21 +212,15 @@ def main() -> None:
     assert raw_w2() == 300 == ours("w2_off")()["out"]
 
     rows: list[tuple[str, float, float | None, str, bool]] = []
-    raw1 = median_time(raw_w1)
-    w1_off = median_time(ours("w1_off"))
-    w1_on = median_time(ours("w1_on"))
+    raw1, w1_off, w1_on = paired_medians(raw_w1, ours("w1_off"), ours("w1_on"))
     rows.append(("W1 fan-out 1000, optimizer off", w1_off, raw1, "<= 1.3x raw", w1_off <= 1.3 * raw1))
     rows.append(("W1 fan-out 1000, optimizer on", w1_on, raw1, "< 0.25 s", w1_on < 0.25))
-    raw2 = median_time(raw_w2)
-    w2_off = median_time(ours("w2_off"))
-    w2_on = median_time(ours("w2_on"))
+    raw2, w2_off, w2_on = paired_medians(raw_w2, ours("w2_off"), ours("w2_on"))
     rows.append(("W2 chain 300, optimizer off", w2_off, raw2, "<= 1.3x raw", w2_off <= 1.3 * raw2))
     rows.append(("W2 chain 300, optimizer on", w2_on, raw2, ">= 10x faster than raw", raw2 / w2_on >= 10))
-    raw3 = median_time(raw_w3)
-    w3 = median_time(ours("w3"))
+    raw3, w3 = paired_medians(raw_w3, ours("w3"))
     rows.append(("W3 16 x sleep 0.5 s", w3, raw3, "< 0.65 s", w3 < 0.65))
-    raw4 = median_time(raw_w4)
-    w4 = median_time(ours("w4"))
+    raw4, w4 = paired_medians(raw_w4, ours("w4"))
     rows.append(("W4 8 x CPU 0.3 s on 2 cores", w4, raw4, "<= 1.44 s (1.2x ideal)", w4 <= 1.2 * 1.2))
 
     cache_dir = home / "w5-cache"
