@@ -14,17 +14,16 @@ Both sides have the same shape: rayweave's W1 binds the 1,000 results to the lis
 W3 and W4 join their nodes the same way. Workflows are compiled once before the timed runs (compile times
 are printed apart): a rerun does not recompile. Every figure is the median of
 `REPEATS` timed runs after one warm-up run of each side; rayweave and raw Ray take turns run by run
-(`paired_medians`), so a machine that speeds up or slows down meanwhile affects both alike. Ray gets 16 logical CPUs so that W3's 16 sleeping
-nodes can run at once (the machine still has its 2 physical cores, which is what W4 measures).
+(`paired_medians`), so a machine that speeds up or slows down meanwhile affects both alike. Ray gets 16
+logical CPUs so that W3's 16 sleeping nodes can run at once (the machine still has its 2 physical cores,
+which is what W4 measures).
 
-Where W1's time goes with the optimizer off (2026-11-27, second session; CPU seconds per run summed over
-processes from /proc, 2 cores): raw Ray spends about 0.9-1.1 s in workers and 0.33 s in the driver; rayweave
-about 1.5 s in workers and 0.7 s in the coordinator. The same node tasks submitted from a plain driver (no
-coordinator) run at about 1.3x raw: their second return (the small status record every task sends back), the
-pickled task spec and the wrapper (type checks, context, retries) cost that much. The coordinator adds the
-rest: it is a Ray actor that submits, records each node's state and events, and persists them, where raw Ray's
-driver only submits. Before ADR 006 the coordinator also lost the CPU to the tasks it had submitted and Ray
-re-leased a worker for nearly every task (682 lease requests per run instead of about 64).
+Where W1's time goes with the optimizer off (2026-11-27, third session; CPU seconds per run summed over
+processes from /proc, 2 cores, see ADR 007): raw Ray spends about 0.75-0.9 s in workers and 0.23 s in the
+driver; rayweave about 1.0-1.1 s in workers and 0.35 s in the coordinator. Inside a run each task's wrapper
+costs about 0.15 ms of CPU (spec, checks, context, retries, status record: code that takes 12 µs in a warm
+loop, but every task of a fan-out starts with cold caches), and the coordinator about 0.1 ms per node on top
+of Ray's own submission (spec, node state, events, metrics). The session before, it was 1.5 s and 0.7 s.
 """
 
 from __future__ import annotations
