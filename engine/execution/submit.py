@@ -49,8 +49,18 @@ class TaskSubmitter:
     """Submits the tasks of one Ray remote function (see the module docstring)."""
 
     def __init__(self, remote_function: Any) -> None:
+        import ray
+        from ray import remote_function as remote_function_module
+        from ray._common.signature import DUMMY_TYPE
+        from ray.util.tracing.tracing_helper import _is_tracing_enabled
+
         self.fn = remote_function
         self.direct = direct_submission_supported()
+        # Looked up once: these run for every task.
+        self._worker_module = ray._private.worker
+        self._remote_function_module = remote_function_module
+        self._tracing = _is_tracing_enabled
+        self._dummy = DUMMY_TYPE
         #: Ray resources of each distinct resource request (frozen options -> resources dict).
         self._resources: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -66,28 +76,21 @@ class TaskSubmitter:
         return self.fn._remote(args=args, kwargs={}, **options)
 
     def _exported(self) -> bool:
-        import ray
-        from ray import remote_function
-        from ray.util.tracing.tracing_helper import _is_tracing_enabled
-
-        worker = ray._private.worker.global_worker
-        return (
+        worker = self._worker_module.global_worker
+        return bool(
             self.fn._last_export_cluster_and_job == worker.current_cluster_and_job
-            and not _is_tracing_enabled()
+            and not self._tracing()
             and self.fn._decorator is None
             and not self.fn._is_cross_language
             and not worker.should_capture_child_tasks_in_placement_group
-            and remote_function._task_launch_hook is None
+            and self._remote_function_module._task_launch_hook is None
         )
 
     def _submit_direct(self, options: Mapping[str, Any], serialized_env: str | None, args: list[Any]) -> Any:
-        import ray
-        from ray._common.signature import DUMMY_TYPE
-
-        worker = ray._private.worker.global_worker
+        worker = self._worker_module.global_worker
         flat: list[Any] = []
         for arg in args:
-            flat += [DUMMY_TYPE, arg]
+            flat += [self._dummy, arg]
         num_returns = options.get("num_returns", 1)
         refs = worker.core_worker.submit_task(  # type: ignore[attr-defined]
             self.fn._language,
