@@ -122,6 +122,11 @@ def median_time(fn: Callable[[], Any]) -> float:
 def paired_medians(*fns: Callable[[], Any]) -> list[float]:
     """Median seconds of each of `fns`, run in turns (one warm-up each, then `REPEATS` rounds of one run of
     each): a machine that gets slower or faster during the benchmark affects every side alike."""
+    return [statistics.median(spent) for spent in paired_times(*fns)]
+
+
+def paired_times(*fns: Callable[[], Any]) -> list[list[float]]:
+    """Seconds of each run of each of `fns`, run in turns as `paired_medians` describes."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -130,7 +135,13 @@ def paired_medians(*fns: Callable[[], Any]) -> list[float]:
             started = time.perf_counter()
             fn()
             spent.append(time.perf_counter() - started)
-    return [statistics.median(spent) for spent in times]
+    return times
+
+
+def round_ratios(ours: list[float], raw: list[float]) -> str:
+    """Each round's ratio of `ours` to `raw` and their median (robust to drift between rounds)."""
+    ratios = [a / b for a, b in zip(ours, raw, strict=True)]
+    return " ".join(f"{r:.2f}" for r in ratios) + f" -> median {statistics.median(ratios):.2f}x"
 
 
 def main() -> None:
@@ -211,10 +222,12 @@ def main() -> None:
     assert raw_w2() == 300 == ours("w2_off")()["out"]
 
     rows: list[tuple[str, float, float | None, str, bool]] = []
-    raw1, w1_off, w1_on = paired_medians(raw_w1, ours("w1_off"), ours("w1_on"))
+    raw1_times, w1_off_times, w1_on_times = paired_times(raw_w1, ours("w1_off"), ours("w1_on"))
+    raw1, w1_off, w1_on = (statistics.median(t) for t in (raw1_times, w1_off_times, w1_on_times))
     rows.append(("W1 fan-out 1000, optimizer off", w1_off, raw1, "<= 1.3x raw", w1_off <= 1.3 * raw1))
     rows.append(("W1 fan-out 1000, optimizer on", w1_on, raw1, "< 0.25 s", w1_on < 0.25))
-    raw2, w2_off, w2_on = paired_medians(raw_w2, ours("w2_off"), ours("w2_on"))
+    raw2_times, w2_off_times, w2_on_times = paired_times(raw_w2, ours("w2_off"), ours("w2_on"))
+    raw2, w2_off, w2_on = (statistics.median(t) for t in (raw2_times, w2_off_times, w2_on_times))
     rows.append(("W2 chain 300, optimizer off", w2_off, raw2, "<= 1.3x raw", w2_off <= 1.3 * raw2))
     rows.append(("W2 chain 300, optimizer on", w2_on, raw2, ">= 10x faster than raw", raw2 / w2_on >= 10))
     raw3, w3 = paired_medians(raw_w3, ours("w3"))
@@ -248,6 +261,8 @@ def main() -> None:
         ratio = f"{ours_s / raw_s:6.2f}x" if raw_s else "   -   "
         raw_text = f"{raw_s:10.3f}" if raw_s is not None else f"{'-':>10}"
         print(f"{name:44} {ours_s:11.3f} {raw_text} {ratio}  {target} / {'yes' if met else 'NO'}")
+    print(f"W1 optimizer off, ratio per round: {round_ratios(w1_off_times, raw1_times)}")
+    print(f"W2 optimizer off, ratio per round: {round_ratios(w2_off_times, raw2_times)}")
     print("compile (s, once per workflow): " + ", ".join(f"{k} {v:.3f}" for k, v in compile_s.items()))
 
     # Memory: the coordinator's RSS before and after a 10,000-node run (optimizer off: 10,000+ tasks).
