@@ -391,16 +391,15 @@ def run_node(
         )
     # The definition's spec, not `planned.spec`: the coordinator strips that one to keep tasks small.
     node_spec = definition.spec
-    out_names = tuple(port.name for port in node_spec.outputs)
     for value in values.values():
         if isinstance(value, UpstreamFailure):
             error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
             failure = UpstreamFailure(node_id)
-            return dict.fromkeys(out_names, failure), NodeOutcome(
+            return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
                 node_id, type_id, NodeStatus.FAILED, 0, error=error
             )
     if not node_spec.accepts_skipped and any(v is SKIP for v in values.values()):
-        return dict.fromkeys(out_names, SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
+        return dict.fromkeys(_out_names(node_spec), SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
 
     started = time.time()
     attempt = 1
@@ -408,7 +407,7 @@ def run_node(
         inputs = _prepare_inputs(spec, planned, values)
     except Exception as exc:
         error = NodeError.from_exception(node_id, attempt, exc)
-        return dict.fromkeys(out_names, UpstreamFailure(node_id)), NodeOutcome(
+        return dict.fromkeys(_out_names(node_spec), UpstreamFailure(node_id)), NodeOutcome(
             node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
         )
     bkey = breaker_key(type_id, node_spec.tags) if spec.breakers is not None else None
@@ -435,7 +434,7 @@ def run_node(
                 spec.breakers.record(bkey, False)
             if circuit_open or isinstance(exc, PortTypeError) or not planned.retry.should_retry(exc, attempt):
                 error = NodeError.from_exception(node_id, attempt, exc)
-                return dict.fromkeys(out_names, UpstreamFailure(node_id)), NodeOutcome(
+                return dict.fromkeys(_out_names(node_spec), UpstreamFailure(node_id)), NodeOutcome(
                     node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
                 )
             delay = planned.retry.delay(attempt)
@@ -452,6 +451,11 @@ def run_node(
             )
             time.sleep(delay)
             attempt += 1
+
+
+def _out_names(node_spec: Any) -> tuple[str, ...]:
+    """The output port names of a node (only needed when it does not return normally)."""
+    return tuple(port.name for port in node_spec.outputs)
 
 
 def _context_emit(
