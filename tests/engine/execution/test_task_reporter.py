@@ -71,3 +71,23 @@ def test_a_long_task_is_reported_while_many_short_ones_come_and_go_from_other_th
     assert wait_until(lambda: "long" in sent, timeout=5.0)
     time.sleep(0.1)
     assert sent == ["long"]
+
+
+def test_a_task_with_an_earlier_deadline_wakes_the_lingering_thread() -> None:
+    # Between tasks the thread lingers instead of sleeping (so a stream of short tasks does not wake it once
+    # per task); a task due before the linger ends must still be reported on time.
+    sent: list[tuple[str, float]] = []
+
+    def send(index: int, events: list[Any]) -> None:
+        sent.append((events[0][1], time.time()))
+
+    reporter = DelayedReporter()
+    reporter.LINGER_S = 5.0  # a report held back until the linger ends would come seconds late
+    first = reporter.schedule(time.time() + 0.01, TaskEmitter(send), "first", {})
+    assert wait_until(lambda: len(sent) == 1, timeout=5.0)
+    reporter.cancel(first)
+    time.sleep(0.05)  # the thread now lingers, waiting for the next task
+    due = time.time() + 0.02
+    reporter.schedule(due, TaskEmitter(send), "second", {})
+    assert wait_until(lambda: len(sent) == 2, timeout=5.0)
+    assert sent[1][0] == "second" and sent[1][1] - due < 2.0
