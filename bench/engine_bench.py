@@ -19,11 +19,11 @@ logical CPUs so that W3's 16 sleeping nodes can run at once (the machine still h
 which is what W4 measures).
 
 Where W1's time goes with the optimizer off (2026-11-27, third session; CPU seconds per run summed over
-processes from /proc, 2 cores, see ADR 007): raw Ray spends about 0.75-0.9 s in workers and 0.23 s in the
-driver; rayweave about 1.0-1.1 s in workers and 0.35 s in the coordinator. Inside a run each task's wrapper
-costs about 0.15 ms of CPU (spec, checks, context, retries, status record: code that takes 12 µs in a warm
-loop, but every task of a fan-out starts with cold caches), and the coordinator about 0.1 ms per node on top
-of Ray's own submission (spec, node state, events, metrics). The session before, it was 1.5 s and 0.7 s.
+processes from /proc, 2 cores, see ADR 007): raw Ray spends about 0.6 s in workers and 0.2 s in the driver;
+rayweave about 0.77 s in workers and 0.3 s in the coordinator (the session before: 1.5 s and 0.7 s). Inside a
+run each task's wrapper costs about 0.09 ms of CPU (spec, checks, context, retries, status record: code that
+takes 10 µs in a warm loop, but every task of a fan-out starts with cold caches), and the coordinator about
+0.1 ms per node on top of Ray's own submission (spec, node state, events, metrics).
 """
 
 from __future__ import annotations
