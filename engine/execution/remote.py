@@ -56,24 +56,40 @@ def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
 
     The spec arrives packed by the coordinator and the meta leaves packed (see `engine.execution.wire`).
     """
+    _WorkerHeap.settle(args)
     spec = unpack(packed)
     returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
-    _settle_worker()
     return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
 
 
-@functools.cache
-def _settle_worker() -> None:
-    """Once per worker process, after its first node task: freeze what is alive then (the engine, typesys,
-    the node's own modules) out of the garbage collector's scans.
+class _WorkerHeap:
+    """Takes a node worker's long-lived heap out of the garbage collector's scans, once.
 
-    Those imports make a worker's heap several times bigger than a bare Ray worker's, and each full collection
-    scanned all of it: about 2.5 ms each, 37 µs per task over a fan-out of tiny nodes, where a bare Ray worker
-    spends 1 µs (issue 4). Objects created later are collected as usual.
+    The engine's modules make a worker's heap several times bigger than a bare Ray worker's, and each full
+    collection scanned all of it: about 2.5 ms each, 37 µs per task over a fan-out of tiny nodes, where a bare
+    Ray worker spends 1 µs (issue 4, ADR 007). So, at the start of a node task, the worker collects once and
+    freezes what is alive (`gc.freeze`): Ray, the engine and the modules imported so far.
+
+    Frozen objects are never examined by the cyclic collector again (reference counting still frees them).
+    To freeze no node data, this happens at the first task whose arguments are all atomic values, which
+    cannot hold references (its spec arrives as bytes): a worker that only ever receives containers or
+    tables is never frozen and collects as usual.
     """
-    import gc
 
-    gc.freeze()
+    # A class attribute rather than module state: set on first use inside a worker, never at import.
+    settled = False
+    _ATOMIC = (bytes, str, int, float, bool, type(None))
+
+    @classmethod
+    def settle(cls, args: tuple[Any, ...]) -> None:
+        """Collect and freeze the heap, unless done already or `args` could hold references."""
+        if cls.settled or not all(isinstance(arg, cls._ATOMIC) for arg in args):
+            return
+        import gc
+
+        cls.settled = True
+        gc.collect()
+        gc.freeze()
 
 
 def collect(
@@ -100,9 +116,9 @@ class NodeActor:
 
     def run(self, packed: bytes | TaskSpec, *args: Any) -> Any:
         """Like `node_task`, reusing this actor's instance of the class."""
+        _WorkerHeap.settle(args)
         spec = unpack(packed)
         returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)), instances=self.instances)
-        _settle_worker()
         return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
 
 

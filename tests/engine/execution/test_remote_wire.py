@@ -70,3 +70,22 @@ def test_fused_groups_travel_whole() -> None:
     assert group.is_fused and Templates().get(group) is None
     spec = TaskSpec(run_id="r", workflow="wire", node=shippable(group), arg_keys=(), out_ports=())
     assert unpack(pack(spec)).node == spec.node
+
+
+def test_a_worker_heap_is_frozen_once_and_never_with_node_data_alive() -> None:
+    import gc
+
+    from engine.execution.remote import _WorkerHeap
+
+    assert not _WorkerHeap.settled and gc.get_freeze_count() == 0
+    try:
+        _WorkerHeap.settle(([1, 2, 3],))  # a container argument could hold node data: not now
+        assert not _WorkerHeap.settled and gc.get_freeze_count() == 0
+        _WorkerHeap.settle((b"spec", 3, "x", None))
+        assert _WorkerHeap.settled and gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        _WorkerHeap.settle((1,))  # once only
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+        _WorkerHeap.settled = False
