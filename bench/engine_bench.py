@@ -71,6 +71,21 @@ def burn(i: int, *, iterations: int) -> int:
     return i + total % 2
 
 
+def _plus_one(i: int) -> int:
+    return i + 1
+
+
+def _sum_all(*xs: int) -> int:
+    return sum(xs)
+
+
+def raw_tasks() -> tuple[Any, Any]:
+    """Raw Ray's tiny task (i + 1) and sum task, as remote functions (Ray must be initialized)."""
+    import ray
+
+    return ray.remote(_plus_one), ray.remote(_sum_all)
+
+
 def fan_in(wf: Workflow, level: list[Any]) -> Any:
     """One `total` node over the handles in `level` (a list binding)."""
     return wf.add(f"total_{wf.name}", total, xs=level)
@@ -161,13 +176,7 @@ def main() -> None:
     ensure_ray(settings, num_cpus=LOGICAL_CPUS, include_dashboard=False)
     executor = RayExecutor()
 
-    @ray.remote
-    def raw_tiny(i: int) -> int:
-        return i + 1
-
-    @ray.remote
-    def raw_sum(*xs: int) -> int:
-        return sum(xs)
+    raw_tiny, raw_sum = raw_tasks()
 
     @ray.remote
     def raw_nap(i: int, seconds: float) -> int:
@@ -179,13 +188,13 @@ def main() -> None:
         return int(burn.target(i, iterations=iterations))
 
     def raw_w1() -> int:
-        return ray.get(raw_sum.remote(*[raw_tiny.remote(i) for i in range(1000)]))
+        return int(ray.get(raw_sum.remote(*[raw_tiny.remote(i) for i in range(1000)])))
 
     def raw_w2() -> int:
         ref = raw_tiny.remote(0)
         for _ in range(299):
             ref = raw_tiny.remote(ref)
-        return ray.get(ref)
+        return int(ray.get(ref))
 
     iterations = calibrate_burn(0.3)
 

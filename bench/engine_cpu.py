@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.engine_bench import LOGICAL_CPUS, w1_workflow
+from bench.engine_bench import LOGICAL_CPUS, raw_tasks, w1_workflow
 
 RUNS = 8
 
@@ -104,13 +104,7 @@ def main() -> None:
     executor = RayExecutor()
     plan = compile_workflow(w1_workflow(), optimize=False)
 
-    @ray.remote
-    def raw_tiny(i: int) -> int:
-        return i + 1
-
-    @ray.remote
-    def raw_sum(*xs: int) -> int:
-        return sum(xs)
+    raw_tiny, raw_sum = raw_tasks()
 
     def raw() -> int:
         return int(ray.get(raw_sum.remote(*[raw_tiny.remote(i) for i in range(1000)])))

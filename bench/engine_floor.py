@@ -26,6 +26,7 @@ SPEC = b"x" * 941
 def main() -> None:
     import ray
 
+    from bench.engine_bench import raw_tasks
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
 
@@ -33,13 +34,7 @@ def main() -> None:
         Settings(home=Path(tempfile.mkdtemp(prefix="rayweave-floor-"))), num_cpus=16, include_dashboard=False
     )
 
-    @ray.remote
-    def tiny(i: int) -> int:
-        return i + 1
-
-    @ray.remote
-    def total(*xs: int) -> int:
-        return sum(xs)
+    tiny, total = raw_tasks()
 
     @ray.remote
     def one(spec: bytes, i: int) -> int:

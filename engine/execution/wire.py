@@ -16,6 +16,7 @@ without a definition travel whole.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import threading
 from collections import OrderedDict
@@ -103,7 +104,7 @@ def unpack(packed: bytes | TaskSpec) -> TaskSpec:
         return packed
     template, node, cache_key, rest = pickle.loads(packed)  # cloudpickle output is ordinary pickle data
     if template is not None:
-        node = _WorkerTemplates.shared().node(template, node, cache_key)
+        node = _worker_templates().node(template, node, cache_key)
     rest[_NODE_AT] = node
     return TaskSpec(*rest)
 
@@ -112,22 +113,10 @@ class _WorkerTemplates:
     """A worker's unpickled templates, by their bytes (least recently used dropped beyond `LIMIT`)."""
 
     LIMIT = 512
-    # A class attribute rather than module state: created on first use inside a worker, never at import.
-    _shared: _WorkerTemplates | None = None
-    _create_lock = threading.Lock()
 
     def __init__(self) -> None:
         self._templates: OrderedDict[bytes, PlannedNode] = OrderedDict()
         self._lock = threading.Lock()  # threaded actors run several tasks at once
-
-    @classmethod
-    def shared(cls) -> _WorkerTemplates:
-        """The templates of this process."""
-        if cls._shared is None:
-            with cls._create_lock:
-                if cls._shared is None:
-                    cls._shared = cls()
-        return cls._shared
 
     def node(self, template: bytes, node_id: str, cache_key: str | None) -> PlannedNode:
         """The planned node `template` stands for, with its own id and cache key."""
@@ -146,6 +135,12 @@ class _WorkerTemplates:
         node.__dict__["id"] = node_id
         node.__dict__["cache_key"] = cache_key
         return node
+
+
+@functools.cache
+def _worker_templates() -> _WorkerTemplates:
+    """The templates of this process, made on first use inside a worker (never at import)."""
+    return _WorkerTemplates()
 
 
 def pack_meta(meta: TaskMeta) -> bytes:
