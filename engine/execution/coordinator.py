@@ -4,9 +4,9 @@ One named, detached coordinator actor (`COORDINATOR_NAME` in namespace `rayweave
 cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
 process costs. For each run it submits every node whose upstream results are known at once, passing
 ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator waits
-only for each task's small `TaskMeta` ref, in batches (`engine.execution.completions`). Map nodes are the exception: their list is a control value the
-coordinator must see to fan the sub-plan out, so the nodes that read a map's result are submitted once the
-map's element runs are.
+only for each task's small `TaskMeta` ref, in batches (`engine.execution.completions`). Map nodes are the
+exception: their list is a control value the coordinator must see to fan the sub-plan out, so the nodes that
+read a map's result are submitted once the map's element runs are.
 """
 
 from __future__ import annotations
