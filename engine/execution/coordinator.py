@@ -25,6 +25,7 @@ from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
 from engine.execution.remote import RAYWEAVE_NAMESPACE as RAYWEAVE_NAMESPACE
 from engine.execution.remote import RemoteRunResult as RemoteRunResult
 from engine.execution.remote import RunOptions as RunOptions
+from engine.execution.submit import NodeRemotes
 from engine.execution.task import RawEvent
 
 #: Finished runs kept for late subscribers (the store keeps everything durably).
@@ -39,6 +40,7 @@ class RunCoordinator:
         self.mains: dict[str, asyncio.Task[None]] = {}
         self.metrics: Any = None
         self.tracker: CompletionTracker | None = None
+        self.remotes: NodeRemotes | None = None
         # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
         # run, on the event-loop thread, which may have started after this one.
         take_driver_priority()
@@ -61,9 +63,12 @@ class RunCoordinator:
             take_driver_priority()
             self.metrics = EngineMetrics.create()
             self.tracker = CompletionTracker(asyncio.get_running_loop())
-        assert self.tracker is not None
+            self.remotes = NodeRemotes()
+        assert self.tracker is not None and self.remotes is not None
         me = ray.get_runtime_context().current_actor
-        run = CoordinatedRun(me, run_id, plan, inputs, cached, options, self.metrics, self.tracker)
+        run = CoordinatedRun(
+            me, run_id, plan, inputs, cached, options, self.metrics, self.tracker, self.remotes
+        )
         self.runs[run_id] = run
         self._trim()
         self.mains[run_id] = asyncio.ensure_future(run.main())

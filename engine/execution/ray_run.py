@@ -19,18 +19,15 @@ from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
 from engine.execution.remote import (
     COORDINATOR_NAME,
-    NodeActor,
     RemoteRunResult,
     RunOptions,
-    collect,
-    node_task,
     shippable,
 )
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
 from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
-from engine.execution.submit import TaskSubmitter
+from engine.execution.submit import NodeRemotes
 from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
 from engine.execution.wire import Templates, pack, unpack_meta
 
@@ -51,6 +48,7 @@ class CoordinatedRun:
         options: RunOptions,
         metrics: Any,
         tracker: CompletionTracker,
+        remotes: NodeRemotes,
     ) -> None:
         import ray
 
@@ -86,10 +84,11 @@ class CoordinatedRun:
         self.stopping = False
         self.cancelled = False
         self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
-        self.task_fn = ray.remote(node_task)
-        self.submitter = TaskSubmitter(self.task_fn)
+        self.task_fn = remotes.task_fn
+        self.submitter = remotes.submitter
+        self.collect_fn = remotes.collect_fn
+        self.actor_class = remotes.actor_class
         self.tracker = tracker
-        self.collect_fn = ray.remote(collect)
         self.envs = SerializedEnvs()
         self.templates = Templates()
         self.task_envs: dict[int, tuple[PlannedNode, dict[str, Any] | None, str | None]] = {}
@@ -364,8 +363,7 @@ class CoordinatedRun:
             }
             if options.get("runtime_env"):
                 actor_options["runtime_env"] = options["runtime_env"]
-            actor_class = self.ray.remote(NodeActor)
-            self.actors[actor_key] = actor_class.options(max_concurrency=1, **actor_options).remote()
+            self.actors[actor_key] = self.actor_class.options(max_concurrency=1, **actor_options).remote()
         return self.actors[actor_key]
 
     # -- completion ---------------------------------------------------------------------------------

@@ -45,6 +45,25 @@ _SUBMIT_PARAMS = (
 )
 
 
+class NodeRemotes:
+    """The coordinator's Ray remote functions and node actor class, made once per coordinator process.
+
+    Ray gives every `ray.remote(...)` its own function id. Made per run, the node task would be exported to
+    the GCS's function table again by every run (which keeps it until the job ends) and fetched from there
+    again by every worker that runs one of its tasks: a GCS round trip per worker and run.
+    """
+
+    def __init__(self) -> None:
+        import ray
+
+        from engine.execution.remote import NodeActor, collect, node_task
+
+        self.task_fn = ray.remote(node_task)
+        self.submitter = TaskSubmitter(self.task_fn)
+        self.collect_fn = ray.remote(collect)
+        self.actor_class = ray.remote(NodeActor)
+
+
 class TaskSubmitter:
     """Submits the tasks of one Ray remote function (see the module docstring)."""
 

@@ -204,10 +204,6 @@ def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> A
 
 def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
     """Report `node.started` now, or schedule it for `started_delay_s` later; returns the schedule token."""
-    import os
-
-    if os.environ.get("NOREPORTER"):
-        return None
     first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
     payload = {"type": spec.node.type_id, "started_at": started}
     if spec.started_delay_s <= 0:
