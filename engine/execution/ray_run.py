@@ -29,7 +29,7 @@ from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.submit import NodeRemotes
 from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
-from engine.execution.wire import Templates, pack, unpack_meta
+from engine.execution.wire import Templates, pack, pack_task, unpack_meta
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -65,8 +65,10 @@ class CoordinatedRun:
         self.out_refs: dict[str, dict[str, Any]] = {}
         self.meta_refs: dict[str, Any] = {}
         self.pending: dict[str, asyncio.Task[Any]] = {}
-        #: The watcher of each running task, by key (removed when the task has been recorded).
-        self.watchers: dict[str, asyncio.Future[Any]] = {}
+        #: The keys of the tasks in flight (removed when the task has been recorded).
+        self.flight: set[str] = set()
+        #: Futures waiting for every task whose key starts with a prefix to be recorded (`drained`).
+        self.drains: list[tuple[str, asyncio.Future[None]]] = []
         #: Finished tasks whose own events are still on their way (see `finish_after_events`).
         self.finishing: dict[str, asyncio.Task[None]] = {}
         self.received: dict[str, int] = {}
@@ -120,7 +122,9 @@ class CoordinatedRun:
         try:
             self.submit_plan(self.plan, self.inputs, "")
             while True:
-                running = [*self.watchers.values(), *(t for t in self.pending.values() if not t.done())]
+                running: list[asyncio.Future[Any]] = [t for t in self.pending.values() if not t.done()]
+                if self.flight:
+                    running.append(self.drained(""))
                 if not running:
                     break
                 await asyncio.wait(running)
@@ -244,37 +248,29 @@ class CoordinatedRun:
         if self.stopping:
             self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
             return
-        out_ports = tuple(planned.outputs)
+        out_ports = planned.outputs
         # Only ObjectRefs need to be task arguments (Ray resolves them); other values ride in the spec,
         # which is cheaper than one more argument for Ray to serialize.
         ref_keys: list[str] = []
         ref_args: list[Any] = []
         consts: dict[str, Any] = {}
         flat, lists = self.flat(planned)
-        template = self.templates.get(planned)
         for (port_key, _), value in zip(flat, args, strict=True):
             if isinstance(value, self.ray.ObjectRef):
                 ref_keys.append(port_key)
                 ref_args.append(value)
             else:
                 consts[port_key] = value
-        spec = TaskSpec(
-            run_id=self.run_id,
-            workflow=self.plan.name,
-            node=planned if template is not None else self.shipped(planned),
-            arg_keys=tuple(ref_keys),
-            consts=consts,
-            out_ports=out_ports,
-            check_types=self.options.check_types,
-            cache_dir=self.options.cache_dir,
-            persist=not prefix and planned.id in self.options.persist_nodes,
-            dynamic_cache=bool(self.options.cache_dir) and planned.cache and planned.deterministic,
-            started_delay_s=0.0 if planned.timeout_s else self.options.started_delay_s,
-            breakers=self.options.breakers,
-            extra={"prefix": prefix, "coordinator": self.coordinator_name},
-            lists=lists,
-        )
-        packed = pack(spec, template)
+        persist = not prefix and planned.id in self.options.persist_nodes
+        template = self.templates.get(planned, self.task_spec)
+        if template is not None:
+            packed = pack_task(
+                template, planned.id, planned.cache_key, tuple(ref_keys), consts, lists, prefix, persist
+            )
+        else:
+            packed = pack(
+                self.task_spec(self.shipped(planned), tuple(ref_keys), consts, lists, prefix, persist)
+            )
         options = dict(planned.ray_options)
         options.setdefault("name", f"{self.plan.name}/{key}:{planned.type_id}")
         runtime_env, serialized_env = self.task_env(planned)
@@ -296,8 +292,35 @@ class CoordinatedRun:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
-        self.watchers[key] = asyncio.get_running_loop().create_future()
+        self.flight.add(key)
         self.tracker.add(refs[-1], functools.partial(self.on_completed, planned, prefix))
+
+    def task_spec(
+        self,
+        node: PlannedNode,
+        arg_keys: tuple[str, ...] = (),
+        consts: Mapping[str, Any] | None = None,
+        lists: Mapping[str, int] | None = None,
+        prefix: str = "",
+        persist: bool = False,
+    ) -> TaskSpec:
+        """The spec of a task of `node` in this run (with the defaults, the prototype of its template)."""
+        return TaskSpec(
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            node=node,
+            arg_keys=arg_keys,
+            consts=consts or {},
+            out_ports=tuple(node.outputs),
+            check_types=self.options.check_types,
+            cache_dir=self.options.cache_dir,
+            persist=persist,
+            dynamic_cache=bool(self.options.cache_dir) and node.cache and node.deterministic,
+            started_delay_s=0.0 if node.timeout_s else self.options.started_delay_s,
+            breakers=self.options.breakers,
+            extra={"prefix": prefix, "coordinator": self.coordinator_name},
+            lists=lists or {},
+        )
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:
         """`flatten(planned.inputs)`: list bindings spread into their elements, made once per planned node."""
@@ -399,12 +422,36 @@ class CoordinatedRun:
         except Exception as exc:  # an engine bug must not leave the node running forever
             self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.meta_refs.pop(key, None)  # finished: nothing left to cancel
-        watcher = self.watchers.pop(key, None)
+        self.flight.discard(key)
         self.received.pop(key, None)
         self.arrivals.pop(key, None)
         self.finishing.pop(key, None)
-        if watcher is not None and not watcher.done():
-            watcher.set_result(None)
+        if self.drains:
+            self.release_drains(key)
+
+    def drained(self, prefix: str) -> asyncio.Future[None]:
+        """A future done once no task whose key starts with `prefix` is in flight.
+
+        One counter-like check per finished task instead of a future per task: a run of a thousand tiny
+        nodes would otherwise create, resolve and wait for a thousand futures (issue 4, W1)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if any(key.startswith(prefix) for key in self.flight):
+            self.drains.append((prefix, future))
+        else:
+            future.set_result(None)
+        return future
+
+    def release_drains(self, finished: str) -> None:
+        """Resolve the `drained` futures that the task `finished` was the last one in flight for."""
+        waiting = []
+        for prefix, future in self.drains:
+            if future.done():
+                continue
+            if finished.startswith(prefix) and not any(key.startswith(prefix) for key in self.flight):
+                future.set_result(None)
+            else:
+                waiting.append((prefix, future))
+        self.drains = waiting
 
     def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
         key = prefix + planned.id
@@ -561,11 +608,15 @@ class CoordinatedRun:
                 planned.id, self.map_persist(planned, prefix, layout.out_port), *element_refs
             )
         }
-        # The map node ends when every element node has: wait for their watchers (and nested maps).
-        element_tasks = [t for k, t in self.watchers.items() if k.startswith(key + "[")] + [
-            t for k, t in self.pending.items() if k.startswith(key + "[")
-        ]
-        if element_tasks:
+        # The map node ends when every element node has (and nested maps, and element nodes submitted later).
+        while True:
+            element_tasks: list[asyncio.Future[Any]] = [
+                t for k, t in self.pending.items() if k.startswith(key + "[") and not t.done()
+            ]
+            if any(k.startswith(key + "[") for k in self.flight):
+                element_tasks.append(self.drained(key + "["))
+            if not element_tasks:
+                break
             await asyncio.wait(element_tasks)
         failed = [
             r.node

@@ -4,12 +4,13 @@ Both go as one `bytes` value each: Ray passes bytes through without its own (clo
 which costs more than the pickling itself for the small values of tiny nodes. Every task pays these costs, so
 they are kept low on both ends (issue 4, W1: a fan-out of a thousand tiny nodes).
 
-**Node templates.** The bulk of a spec is its planned node: definition, parameters, types, retry policy. The
-nodes of a big fan-out share all of that and differ in their id and cache key only. The coordinator therefore
-pickles the shared part once per run (`Templates`) and each task carries those bytes plus its own id and
-cache key; a worker unpickles each distinct template once and keeps it (`_WorkerTemplates`, bounded), so a
-task costs the worker a dictionary lookup instead of rebuilding a dozen objects. Fused groups and nodes
-without a definition travel whole.
+**Node templates.** The bulk of a spec is its planned node (definition, parameters, types, retry policy) and
+the run's settings. The nodes of a big fan-out share all of that and differ in their id, cache key, inputs
+and persistence only. The coordinator therefore pickles a prototype spec once per run and kind of node
+(`Templates`), and each task carries those bytes plus its own fields (`pack_task`). A worker unpickles each
+distinct template once and keeps it (`_WorkerTemplates`, bounded), so a task costs the worker a dictionary
+lookup and two shallow copies instead of rebuilding a dozen objects. Fused groups and nodes without a
+definition travel whole (`pack`).
 
 **Metas** are plain tuples (statuses by value), cheaper to build and read than the dataclasses.
 """
@@ -20,18 +21,14 @@ import functools
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
-from dataclasses import fields, replace
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.compile.plan import PlannedNode
 from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskMeta, TaskSpec
-
-#: The fields of `TaskSpec` in order; all but the node travel as they are.
-_SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
-_NODE_AT = _SPEC_FIELDS.index("node")
 
 
 def dumps(value: Any) -> bytes:
@@ -55,7 +52,7 @@ def template_of(planned: PlannedNode) -> PlannedNode:
 
 
 class Templates:
-    """The coordinator's side: the pickled template of each kind of planned node in one run.
+    """The coordinator's side: the pickled prototype spec of each kind of planned node in one run.
 
     Nodes are grouped by the identity of the objects the compiler shares between nodes of the same type
     (definition, types, retry policy) and by their remaining fields, so a lookup costs a tuple, not a
@@ -65,8 +62,12 @@ class Templates:
     def __init__(self) -> None:
         self._bytes: dict[Hashable, bytes] = {}
 
-    def get(self, planned: PlannedNode) -> bytes | None:
-        """The template bytes for `planned`, or None when it travels whole (a fused group)."""
+    def get(self, planned: PlannedNode, prototype: Callable[[PlannedNode], TaskSpec]) -> bytes | None:
+        """The template bytes for `planned`, or None when it travels whole (a fused group).
+
+        `prototype(node)` makes the spec every task of this kind shares, for `node = template_of(planned)`:
+        everything but the fields `pack_task` carries must be the same for all nodes of one kind in a run.
+        """
         if planned.members or planned.definition is None:
             return None
         key = (
@@ -84,29 +85,38 @@ class Templates:
         )
         found = self._bytes.get(key)
         if found is None:
-            found = self._bytes[key] = dumps(template_of(planned))
+            found = self._bytes[key] = dumps(prototype(template_of(planned)))
         return found
 
 
-def pack(spec: TaskSpec, template: bytes | None = None) -> bytes:
-    """`spec` as one bytes value. With `template` (from `Templates.get(spec.node)`), the node travels as
-    those bytes plus its id and cache key; without, the node travels whole and must be `shippable`."""
-    rest = [getattr(spec, name) for name in _SPEC_FIELDS]
-    rest[_NODE_AT] = None
-    if template is not None:
-        return dumps((template, spec.node.id, spec.node.cache_key, rest))
-    return dumps((None, spec.node, None, rest))
+def pack_task(
+    template: bytes,
+    node_id: str,
+    cache_key: str | None,
+    arg_keys: tuple[str, ...],
+    consts: Mapping[str, Any],
+    lists: Mapping[str, int],
+    prefix: str,
+    persist: bool,
+) -> bytes:
+    """One task's spec as bytes: its template (from `Templates.get`) and the fields of its own."""
+    return dumps((template, node_id, cache_key, arg_keys, consts, lists, prefix, persist))
+
+
+def pack(spec: TaskSpec) -> bytes:
+    """`spec` as one bytes value, whole (its node must be `shippable`)."""
+    return dumps((None, spec))
 
 
 def unpack(packed: bytes | TaskSpec) -> TaskSpec:
-    """The spec `pack` made (a spec passed as is is returned unchanged)."""
+    """The spec `pack_task` or `pack` made (a spec passed as is is returned unchanged)."""
     if not isinstance(packed, bytes):
         return packed
-    template, node, cache_key, rest = pickle.loads(packed)  # cloudpickle output is ordinary pickle data
-    if template is not None:
-        node = _worker_templates().node(template, node, cache_key)
-    rest[_NODE_AT] = node
-    return TaskSpec(*rest)
+    data = pickle.loads(packed)  # cloudpickle output is ordinary pickle data
+    if data[0] is None:
+        spec: TaskSpec = data[1]
+        return spec
+    return _worker_templates().spec(*data)
 
 
 class _WorkerTemplates:
@@ -115,11 +125,21 @@ class _WorkerTemplates:
     LIMIT = 512
 
     def __init__(self) -> None:
-        self._templates: OrderedDict[bytes, PlannedNode] = OrderedDict()
+        self._templates: OrderedDict[bytes, TaskSpec] = OrderedDict()
         self._lock = threading.Lock()  # threaded actors run several tasks at once
 
-    def node(self, template: bytes, node_id: str, cache_key: str | None) -> PlannedNode:
-        """The planned node `template` stands for, with its own id and cache key."""
+    def spec(
+        self,
+        template: bytes,
+        node_id: str,
+        cache_key: str | None,
+        arg_keys: tuple[str, ...],
+        consts: Mapping[str, Any],
+        lists: Mapping[str, int],
+        prefix: str,
+        persist: bool,
+    ) -> TaskSpec:
+        """The spec `pack_task` packed: the template's, with the task's own fields."""
         with self._lock:
             base = self._templates.get(template)
             if base is None:
@@ -128,13 +148,24 @@ class _WorkerTemplates:
                     self._templates.popitem(last=False)
             else:
                 self._templates.move_to_end(template)
-        # A shallow copy with two fields changed, as `dataclasses.replace` would make but without running
-        # `__init__` again: the node is frozen and its fields were checked when the plan was made.
+        # Shallow copies with some fields changed, as `dataclasses.replace` would make but without running
+        # `__init__` again: both are frozen, and their fields were checked when the plan was made.
         node: PlannedNode = object.__new__(PlannedNode)
-        node.__dict__.update(base.__dict__)
-        node.__dict__["id"] = node_id
-        node.__dict__["cache_key"] = cache_key
-        return node
+        fields = node.__dict__
+        fields.update(base.node.__dict__)
+        fields["id"] = node_id
+        fields["cache_key"] = cache_key
+        spec: TaskSpec = object.__new__(TaskSpec)
+        fields = spec.__dict__
+        fields.update(base.__dict__)
+        fields["node"] = node
+        fields["arg_keys"] = arg_keys
+        fields["consts"] = consts
+        fields["lists"] = lists
+        fields["persist"] = persist
+        if prefix:
+            fields["extra"] = {**base.extra, "prefix": prefix}
+        return spec
 
 
 @functools.cache
@@ -162,13 +193,17 @@ def unpack_meta(value: Any) -> Any:
     return TaskMeta(
         node,
         tuple(
-            NodeOutcome(name, type_id, NodeStatus(status), attempts, started, finished, _error(error))
+            NodeOutcome(name, type_id, _STATUS[status], attempts, started, finished, _error(error))
             for name, type_id, status, attempts, started, finished, error in outcomes
         ),
         events_sent,
         started_at,
         finished_at,
     )
+
+
+#: Statuses by value (a dictionary lookup is several times cheaper than calling the enum).
+_STATUS = {status.value: status for status in NodeStatus}
 
 
 def _error_wire(error: NodeError | None) -> tuple[str, int, str, str, str] | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from engine.compile import compile_workflow
+from engine.compile.plan import PlannedNode
 from engine.execution.remote import shippable
 from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskEmitter, TaskMeta, TaskSpec, execute_task
-from engine.execution.wire import Templates, pack, pack_meta, unpack, unpack_meta
+from engine.execution.wire import Templates, pack, pack_meta, pack_task, unpack, unpack_meta
 from engine.workflow import Workflow
 from tests.engine.compile import nodes_for_tests as cheap
 from tests.engine.execution import sample_nodes as s
@@ -39,26 +40,46 @@ def test_non_meta_values_pass_through_unchanged() -> None:
     assert unpack_meta(exc) is exc
 
 
-def test_nodes_of_one_kind_share_one_template_and_keep_their_own_id_and_cache_key() -> None:
+def _prototype(node: PlannedNode) -> TaskSpec:
+    return TaskSpec(
+        run_id="r",
+        workflow="wire",
+        node=node,
+        arg_keys=(),
+        out_ports=tuple(node.outputs),
+        extra={"prefix": "", "coordinator": "c"},
+    )
+
+
+def test_nodes_of_one_kind_share_one_template_and_keep_their_own_fields() -> None:
     wf = Workflow("wire")
     doubles = [wf.add(f"d{i}", s.double, x=i) for i in range(3)]
     wf.output("out", wf.add("sum", s.total, xs=doubles))
     plan = compile_workflow(wf, optimize=False)
     templates = Templates()
     nodes = [replace(plan.node(f"d{i}"), cache_key=f"key-{i}") for i in range(3)]
-    assert len({templates.get(n) for n in nodes}) == 1
-    assert templates.get(plan.node("sum")) != templates.get(nodes[0])
-    for planned in nodes:
-        spec = TaskSpec(
-            run_id="r", workflow="wire", node=planned, arg_keys=(), out_ports=("out",), consts={"x": 7}
+    assert len({templates.get(n, _prototype) for n in nodes}) == 1
+    assert templates.get(plan.node("sum"), _prototype) != templates.get(nodes[0], _prototype)
+    for index, planned in enumerate(nodes):
+        template = templates.get(planned, _prototype)
+        assert template is not None
+        prefix = "m[1]/" if index == 2 else ""
+        back = unpack(
+            pack_task(template, planned.id, planned.cache_key, (), {"x": 7}, {}, prefix, index == 1)
         )
-        back = unpack(pack(spec, templates.get(planned)))
         assert back.node.id == planned.id
         assert back.node.cache_key == planned.cache_key is not None
         assert back.node.definition is not None and back.node.type_id == planned.type_id
         assert back.consts == {"x": 7} and back.out_ports == ("out",) and back.run_id == "r"
+        assert back.persist is (index == 1)
+        assert back.extra == {"prefix": prefix, "coordinator": "c"}
         outputs, meta = execute_task(back, (), TaskEmitter(lambda index, events: None))
         assert outputs == [14] and meta.outcomes[0].node == planned.id
+    # Each task got its own copies: the worker's template is unchanged.
+    again = unpack(
+        pack_task(templates.get(nodes[0], _prototype) or b"", "other", None, (), {}, {}, "", False)
+    )
+    assert again.node.id == "other" and again.extra == {"prefix": "", "coordinator": "c"}
 
 
 def test_fused_groups_travel_whole() -> None:
@@ -67,9 +88,9 @@ def test_fused_groups_travel_whole() -> None:
     wf.output("out", wf.add("second", cheap.inc, x=first))
     plan = compile_workflow(wf, optimize=True)
     (group,) = plan.nodes
-    assert group.is_fused and Templates().get(group) is None
+    assert group.is_fused and Templates().get(group, _prototype) is None
     spec = TaskSpec(run_id="r", workflow="wire", node=shippable(group), arg_keys=(), out_ports=())
-    assert unpack(pack(spec)).node == spec.node
+    assert unpack(pack(spec)) == spec
 
 
 def test_a_worker_heap_is_frozen_once_and_never_with_node_data_alive() -> None:
