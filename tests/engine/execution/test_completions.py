@@ -95,3 +95,31 @@ def test_a_failing_callback_does_not_lose_the_rest_of_its_batch() -> None:
         return got
 
     assert sorted(asyncio.run(scenario())) == [i for i in range(20) if i != 3]
+
+
+def test_tasks_that_end_before_older_ones_are_reported_without_waiting_for_them() -> None:
+    value, _, _ = _tasks()
+
+    async def scenario() -> tuple[list[str], float]:
+        tracker = CompletionTracker(asyncio.get_running_loop())
+        order: list[str] = []
+        quick_done = asyncio.get_running_loop().create_future()
+        slow_done = asyncio.get_running_loop().create_future()
+        tracker.add(value.remote(-1, 2.0), lambda r: (order.append("slow"), slow_done.set_result(None)))
+
+        def quick(result: Any) -> None:
+            order.append("quick")
+            if order.count("quick") == 300 and not quick_done.done():
+                quick_done.set_result(None)
+
+        started = time.monotonic()
+        for i in range(300):  # submitted after the slow task, which stays in front of them
+            tracker.add(value.remote(i), quick)
+        await asyncio.wait_for(quick_done, 30)
+        took = time.monotonic() - started
+        await asyncio.wait_for(slow_done, 30)  # nothing left pending for the next test
+        return order, took
+
+    order, took = asyncio.run(scenario())
+    assert order == ["quick"] * 300 + ["slow"]
+    assert took < 2.0
