@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
@@ -48,9 +48,11 @@ class UpstreamFailure:
         return f"UpstreamFailure({self.node!r})"
 
 
-@dataclass(frozen=True)
-class NodeOutcome:
-    """How one (document) node ended inside a task."""
+class NodeOutcome(NamedTuple):
+    """How one (document) node ended inside a task.
+
+    A named tuple rather than a dataclass: every task builds one and the coordinator one per node, and a
+    tuple is several times cheaper to make (issue 4, W1)."""
 
     node: str
     type_id: str
@@ -61,8 +63,7 @@ class NodeOutcome:
     error: NodeError | None = None
 
 
-@dataclass(frozen=True)
-class TaskMeta:
+class TaskMeta(NamedTuple):
     """The small result the coordinator waits for: one outcome per document node the task ran."""
 
     node: str
@@ -165,7 +166,7 @@ def execute_task(
     finally:
         sent = emitter.close()
         if token is not None:
-            DelayedReporter.shared().cancel(token)
+            DelayedReporter.cancel_shared(token)
     returned = [outputs[port] if port in outputs else UpstreamFailure(planned.id) for port in spec.out_ports]
     meta = TaskMeta(planned.id, outcomes, sent, started, time.time())
     return returned, meta
@@ -204,12 +205,14 @@ def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> A
 
 def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
     """Report `node.started` now, or schedule it for `started_delay_s` later; returns the schedule token."""
-    first = spec.node.members[0].id if spec.node.is_fused else spec.node.id
-    payload = {"type": spec.node.type_id, "started_at": started}
+    node = spec.node
+    first = node.members[0].id if node.is_fused else node.id
     if spec.started_delay_s <= 0:
-        emitter.emit("node.started", first, 1, payload)
+        emitter.emit("node.started", first, 1, {"type": node.type_id, "started_at": started})
         return None
-    return DelayedReporter.shared().schedule(started + spec.started_delay_s, emitter, first, payload)
+    return DelayedReporter.shared().schedule(
+        started + spec.started_delay_s, emitter, first, node.type_id, started
+    )
 
 
 class DelayedReporter:
@@ -234,7 +237,7 @@ class DelayedReporter:
     _create_lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[float, TaskEmitter, str, Mapping[str, Any]]] = {}
+        self._pending: dict[int, tuple[float, TaskEmitter, str, str, float]] = {}
         self._tokens = itertools.count(1)
         self._wake = threading.Event()
         #: When the thread will look next (unix time); infinity while it looks or sleeps until woken.
@@ -251,10 +254,11 @@ class DelayedReporter:
                     cls._shared = cls()
         return cls._shared
 
-    def schedule(self, deadline: float, emitter: TaskEmitter, node: str, payload: Mapping[str, Any]) -> int:
-        """Report `node.started` for `node` at `deadline` (unix time) unless cancelled first; returns a token."""
+    def schedule(self, deadline: float, emitter: TaskEmitter, node: str, type_id: str, started: float) -> int:
+        """Report `node.started` for `node` (of type `type_id`, started at `started`) at `deadline` (unix
+        times) unless cancelled first; returns a token."""
         token = next(self._tokens)
-        self._pending[token] = (deadline, emitter, node, payload)
+        self._pending[token] = (deadline, emitter, node, type_id, started)
         self._last_token = token
         if deadline < self._wait_until:
             self._wake.set()
@@ -264,7 +268,13 @@ class DelayedReporter:
         """The task behind `token` has ended: nothing to report."""
         self._pending.pop(token, None)
 
-    def _due(self) -> list[tuple[float, TaskEmitter, str, Mapping[str, Any]]]:
+    @classmethod
+    def cancel_shared(cls, token: int) -> None:
+        """`cancel` on the reporter of this process (which made `token`)."""
+        if cls._shared is not None:
+            cls._shared._pending.pop(token, None)
+
+    def _due(self) -> list[tuple[float, TaskEmitter, str, str, float]]:
         """Wait until some report is due and take it (and any other due one) out of the registry."""
         idle_since: float | None = None
         seen = 0  # the last token the thread knew of when it started lingering
@@ -295,9 +305,9 @@ class DelayedReporter:
 
     def _loop(self) -> None:
         while True:
-            for _, emitter, node, payload in self._due():
+            for _, emitter, node, type_id, started in self._due():
                 try:
-                    emitter.emit("node.started", node, 1, payload)
+                    emitter.emit("node.started", node, 1, {"type": type_id, "started_at": started})
                 except Exception as exc:  # e.g. the coordinator is gone: this thread serves the whole worker
                     _log.warning("could not report node %s as started: %s", node, exc)
 

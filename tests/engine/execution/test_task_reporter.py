@@ -17,14 +17,18 @@ def test_reporter_keeps_reporting_after_a_send_fails() -> None:
     def broken(index: int, events: list[Any]) -> None:
         raise ValueError("Failed to look up actor with name 'rayweave-coordinator'")
 
+    payloads: list[Any] = []
+
     def working(index: int, events: list[Any]) -> None:
         sent.append(events[0][1])
+        payloads.append((events[0][0], events[0][4]))
 
     reporter = DelayedReporter()
     now = time.time()
-    reporter.schedule(now, TaskEmitter(broken), "a", {})
-    reporter.schedule(now + 0.01, TaskEmitter(working), "b", {})
+    reporter.schedule(now, TaskEmitter(broken), "a", "t/x@1", 0.0)
+    reporter.schedule(now + 0.01, TaskEmitter(working), "b", "t/y@1", now - 0.5)
     assert wait_until(lambda: sent == ["b"], timeout=5.0)
+    assert payloads == [("node.started", {"type": "t/y@1", "started_at": now - 0.5})]
 
 
 def test_reporter_skips_tasks_that_ended_before_their_delay() -> None:
@@ -35,14 +39,14 @@ def test_reporter_skips_tasks_that_ended_before_their_delay() -> None:
 
     reporter = DelayedReporter()
     now = time.time()
-    quick = reporter.schedule(now + 0.05, TaskEmitter(send), "quick", {})
-    reporter.schedule(now + 0.1, TaskEmitter(send), "slow", {})
+    quick = reporter.schedule(now + 0.05, TaskEmitter(send), "quick", "t/x@1", 0.0)
+    reporter.schedule(now + 0.1, TaskEmitter(send), "slow", "t/x@1", 0.0)
     reporter.cancel(quick)  # the quick task ended first
     assert wait_until(lambda: sent == ["slow"], timeout=5.0)
     time.sleep(0.1)
     assert sent == ["slow"]
     # After an idle spell, a new task wakes the reporter again.
-    reporter.schedule(time.time() + 0.02, TaskEmitter(send), "later", {})
+    reporter.schedule(time.time() + 0.02, TaskEmitter(send), "later", "t/x@1", 0.0)
     assert wait_until(lambda: sent == ["slow", "later"], timeout=5.0)
 
 
@@ -59,10 +63,10 @@ def test_a_long_task_is_reported_while_many_short_ones_come_and_go_from_other_th
 
     def churn(name: str) -> None:
         for i in range(2000):
-            token = reporter.schedule(time.time() + 0.05, TaskEmitter(send), f"{name}{i}", {})
+            token = reporter.schedule(time.time() + 0.05, TaskEmitter(send), f"{name}{i}", "t/x@1", 0.0)
             reporter.cancel(token)
 
-    reporter.schedule(time.time() + 0.03, TaskEmitter(send), "long", {})
+    reporter.schedule(time.time() + 0.03, TaskEmitter(send), "long", "t/x@1", 0.0)
     threads = [threading.Thread(target=churn, args=(f"t{k}-",)) for k in range(4)]
     for thread in threads:
         thread.start()
@@ -83,11 +87,11 @@ def test_a_task_with_an_earlier_deadline_wakes_the_lingering_thread() -> None:
 
     reporter = DelayedReporter()
     reporter.LINGER_S = 5.0  # a report held back until the linger ends would come seconds late
-    first = reporter.schedule(time.time() + 0.01, TaskEmitter(send), "first", {})
+    first = reporter.schedule(time.time() + 0.01, TaskEmitter(send), "first", "t/x@1", 0.0)
     assert wait_until(lambda: len(sent) == 1, timeout=5.0)
     reporter.cancel(first)
     time.sleep(0.05)  # the thread now lingers, waiting for the next task
     due = time.time() + 0.02
-    reporter.schedule(due, TaskEmitter(send), "second", {})
+    reporter.schedule(due, TaskEmitter(send), "second", "t/x@1", 0.0)
     assert wait_until(lambda: len(sent) == 2, timeout=5.0)
     assert sent[1][0] == "second" and sent[1][1] - due < 2.0
