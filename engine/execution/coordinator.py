@@ -19,6 +19,7 @@ from typing import Any
 from engine.compile.plan import Plan
 from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event
+from engine.execution.plans import PlanCache, ShippedPlan
 from engine.execution.priority import take_driver_priority
 from engine.execution.ray_run import CoordinatedRun
 from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
@@ -41,6 +42,7 @@ class RunCoordinator:
         self.metrics: Any = None
         self.tracker: CompletionTracker | None = None
         self.remotes: NodeRemotes | None = None
+        self.plans = PlanCache()
         # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
         # run, on the event-loop thread, which may have started after this one.
         take_driver_priority()
@@ -49,13 +51,17 @@ class RunCoordinator:
     async def start_run(
         self,
         run_id: str,
-        plan: Plan,
+        plan: Plan | ShippedPlan,
         inputs: Mapping[str, Any],
         cached: Mapping[str, tuple[str, Mapping[str, Any]]],
         options: RunOptions,
     ) -> str:
-        """Start a run (returns once every node that can be submitted now has been)."""
+        """Start a run (returns once every node that can be submitted now has been).
+
+        `plan` comes whole or, from a `PlanShipper`, as a ref to it (rebuilt once per coordinator)."""
         import ray
+
+        plan = await self.plans.get(plan)
 
         if self.metrics is None:  # the first run
             from engine.execution.metrics import EngineMetrics

@@ -18,6 +18,7 @@ from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_ac
 from engine.execution.events import Event, EventSink
 from engine.execution.handle import RunSource
 from engine.execution.inprocess import InProcessExecutor
+from engine.execution.plans import PlanShipper
 from engine.execution.result import RunResult
 
 __all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
@@ -122,6 +123,7 @@ class RayExecutor:
         self.max_retries = max_retries
         self._coordinator: Any = None
         self._breakers: Any = None
+        self._plans = PlanShipper()
 
     def coordinator(self) -> Any:
         """The coordinator actor handle (created, or found by name, on first use)."""
@@ -170,7 +172,7 @@ class RayExecutor:
             sink=sink,
             max_retries=self.max_retries,
         )
-        ray.get(coordinator.start_run.remote(run_id, plan, put_inputs, hits, options))
+        ray.get(coordinator.start_run.remote(run_id, self._plans.ship(plan), put_inputs, hits, options))
         return RayRun(coordinator, run_id, plan)
 
 
