@@ -423,9 +423,12 @@ class CoordinatedRun:
             self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.meta_refs.pop(key, None)  # finished: nothing left to cancel
         self.flight.discard(key)
-        self.received.pop(key, None)
-        self.arrivals.pop(key, None)
-        self.finishing.pop(key, None)
+        if self.received:  # these stay empty unless tasks send events, and most tiny ones do not
+            self.received.pop(key, None)
+        if self.arrivals:
+            self.arrivals.pop(key, None)
+        if self.finishing:
+            self.finishing.pop(key, None)
         if self.drains:
             self.release_drains(key)
 

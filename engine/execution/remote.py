@@ -31,15 +31,14 @@ def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
     event and a handle costs every task its deserialization. The handle found is kept for the rest of the
     run by every task of this process (`_coordinator`).
     """
+    return functools.partial(_send, spec)
+
+
+def _send(spec: TaskSpec, index: int, events: list[RawEvent]) -> None:
     prefix = spec.extra.get("prefix", "")
-    key = prefix + spec.node.id
-
-    def send(index: int, events: list[RawEvent]) -> None:
-        _coordinator(spec.extra["coordinator"], spec.run_id).report.remote(
-            spec.run_id, prefix, key, index, events
-        )
-
-    return send
+    _coordinator(spec.extra["coordinator"], spec.run_id).report.remote(
+        spec.run_id, prefix, prefix + spec.node.id, index, events
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -56,7 +55,8 @@ def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
 
     The spec arrives packed by the coordinator and the meta leaves packed (see `engine.execution.wire`).
     """
-    _WorkerHeap.settle(args)
+    if not _WorkerHeap.settled:
+        _WorkerHeap.settle(args)
     spec = unpack(packed)
     returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
     return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
