@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -218,20 +217,18 @@ def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int
 class DelayedReporter:
     """Sends `node.started` for tasks still running after their delay, from one thread per process.
 
-    A timer per task would cost more than a tiny node itself, and so would waking a thread per task: the
-    thread needs the GIL the task holds, and a fan-out of tiny nodes then ran about twice as long per task.
-    A task registers itself (`schedule`) and removes itself when it ends (`cancel`) with plain dictionary
-    operations, and wakes the thread only when its deadline comes before the one the thread waits for. The
-    thread wakes at the earliest deadline of the tasks registered when it looked; with none registered it
-    lingers for `LINGER_S`, again while tasks keep coming and going, and sleeps until the next task only
-    after a quiet linger: on a stream of short tasks it wakes about once per `LINGER_S`, not once per task.
-    The registry holds only running tasks.
+    A timer per task would cost more than a tiny node itself, and so does waking a thread often: the thread
+    needs the GIL that the running task holds, and on two cores shared by sixteen workers every such switch
+    costs the task its caches. A task registers itself (`schedule`) and removes itself when it ends (`cancel`)
+    with plain dictionary operations; it wakes the thread only when the thread sleeps because nothing has
+    happened for a while. Otherwise the thread looks again every `POLL_S`: a stream of short tasks wakes it
+    about once per `POLL_S` (not once per task), and a long task is reported at most `POLL_S` after its
+    deadline (ADR 008). The registry holds only running tasks.
     """
 
-    #: How long the thread waits for the next task before it sleeps until one wakes it. No longer than the
-    #: usual delay (`RayExecutor(started_delay_s=0.05)`): a task's deadline then falls after the end of the
-    #: linger it arrives in, so it does not need to wake the thread.
-    LINGER_S = 0.05
+    #: The longest time between two looks while tasks come and go; after a look that found nothing new
+    #: since the one before, the thread sleeps until a task wakes it.
+    POLL_S = 0.2
     # A class attribute rather than module state: created on first use inside a worker, never at import.
     _shared: DelayedReporter | None = None
     _create_lock = threading.Lock()
@@ -240,9 +237,11 @@ class DelayedReporter:
         self._pending: dict[int, tuple[float, TaskEmitter, str, str, float]] = {}
         self._tokens = itertools.count(1)
         self._wake = threading.Event()
-        #: When the thread will look next (unix time); infinity while it looks or sleeps until woken.
-        self._wait_until = math.inf
+        #: True while the thread sleeps until a task wakes it.
+        self._sleeping = False
         self._last_token = 0
+        #: How many times the thread has looked at the registry (for tests and diagnostics).
+        self.looks = 0
         threading.Thread(target=self._loop, name="rayweave-started-reporter", daemon=True).start()
 
     @classmethod
@@ -260,7 +259,7 @@ class DelayedReporter:
         token = next(self._tokens)
         self._pending[token] = (deadline, emitter, node, type_id, started)
         self._last_token = token
-        if deadline < self._wait_until:
+        if self._sleeping:
             self._wake.set()
         return token
 
@@ -276,10 +275,9 @@ class DelayedReporter:
 
     def _due(self) -> list[tuple[float, TaskEmitter, str, str, float]]:
         """Wait until some report is due and take it (and any other due one) out of the registry."""
-        idle_since: float | None = None
-        seen = 0  # the last token the thread knew of when it started lingering
+        seen = -1  # the last token the thread knew of at its previous look
         while True:
-            self._wait_until = math.inf  # a task registering while the thread looks wakes it again
+            self.looks += 1
             now = time.time()
             try:
                 items = list(self._pending.items())  # a snapshot: tasks add and remove entries meanwhile
@@ -289,19 +287,21 @@ class DelayedReporter:
             if due:
                 taken = [self._pending.pop(token, None) for token in due]
                 return [entry for entry in taken if entry is not None]  # unless its task ended just now
-            if items:
-                idle_since = None
-                target = min(entry[0] for _, entry in items)
-            elif idle_since is None or self._last_token != seen:  # tasks came and went: linger on
-                idle_since, seen = now, self._last_token
-                target = now + self.LINGER_S
-            elif now - idle_since >= self.LINGER_S:
-                target = math.inf  # nothing for a while: sleep until a task wakes the thread
-            else:
-                target = idle_since + self.LINGER_S
-            self._wait_until = target
-            self._wake.wait(None if target == math.inf else max(target - now, 0.0))
+            # A task running now is most likely a short one, gone before its deadline: look again after a
+            # poll, not at its deadline, which would wake the thread about once per task it sees.
+            wait_s: float | None = self.POLL_S
+            if not items and self._last_token == seen:
+                # Nothing for a whole poll: sleep until a task wakes the thread. A task registering from
+                # here on sees the flag; one that registered before it was set is seen by the check below.
+                self._sleeping = True
+                if self._pending or self._last_token != seen:
+                    self._sleeping = False
+                    continue
+                wait_s = None
+            seen = self._last_token
+            self._wake.wait(wait_s)
             self._wake.clear()
+            self._sleeping = False
 
     def _loop(self) -> None:
         while True:
