@@ -67,8 +67,8 @@ class CoordinatedRun:
         self.pending: dict[str, asyncio.Task[Any]] = {}
         #: The keys of the tasks in flight (removed when the task has been recorded).
         self.flight: set[str] = set()
-        #: Futures waiting for every task whose key starts with a prefix to be recorded (`drained`).
-        self.drains: list[tuple[str, asyncio.Future[None]]] = []
+        #: Waits for every task whose key starts with a prefix to be recorded (`drained`).
+        self.drains: list[_Drain] = []
         #: Finished tasks whose own events are still on their way (see `finish_after_events`).
         self.finishing: dict[str, asyncio.Task[None]] = {}
         self.received: dict[str, int] = {}
@@ -293,6 +293,9 @@ class CoordinatedRun:
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
         self.flight.add(key)
+        for drain in self.drains:
+            if key.startswith(drain.prefix):
+                drain.count += 1
         self.tracker.add(refs[-1], functools.partial(self.on_completed, planned, prefix))
 
     def task_spec(
@@ -422,6 +425,7 @@ class CoordinatedRun:
         except Exception as exc:  # an engine bug must not leave the node running forever
             self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.meta_refs.pop(key, None)  # finished: nothing left to cancel
+        in_flight = key in self.flight
         self.flight.discard(key)
         if self.received:  # these stay empty unless tasks send events, and most tiny ones do not
             self.received.pop(key, None)
@@ -429,32 +433,31 @@ class CoordinatedRun:
             self.arrivals.pop(key, None)
         if self.finishing:
             self.finishing.pop(key, None)
-        if self.drains:
+        if in_flight and self.drains:
             self.release_drains(key)
 
     def drained(self, prefix: str) -> asyncio.Future[None]:
-        """A future done once no task whose key starts with `prefix` is in flight.
+        """A future done once no task whose key starts with `prefix` is in flight (including tasks submitted
+        after this call).
 
-        One counter-like check per finished task instead of a future per task: a run of a thousand tiny
-        nodes would otherwise create, resolve and wait for a thousand futures (issue 4, W1)."""
+        A count per waiting prefix instead of a future per task: a run of a thousand tiny nodes would
+        otherwise create, resolve and wait for a thousand futures (issue 4, W1)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if any(key.startswith(prefix) for key in self.flight):
-            self.drains.append((prefix, future))
+        count = sum(1 for key in self.flight if key.startswith(prefix))
+        if count:
+            self.drains.append(_Drain(prefix, count, future))
         else:
             future.set_result(None)
         return future
 
     def release_drains(self, finished: str) -> None:
-        """Resolve the `drained` futures that the task `finished` was the last one in flight for."""
-        waiting = []
-        for prefix, future in self.drains:
-            if future.done():
-                continue
-            if finished.startswith(prefix) and not any(key.startswith(prefix) for key in self.flight):
-                future.set_result(None)
-            else:
-                waiting.append((prefix, future))
-        self.drains = waiting
+        """Count the task `finished` out of the `drained` waits it belongs to; resolve those it ends."""
+        for drain in self.drains:
+            if finished.startswith(drain.prefix):
+                drain.count -= 1
+                if drain.count <= 0 and not drain.future.done():
+                    drain.future.set_result(None)
+        self.drains = [drain for drain in self.drains if not drain.future.done()]
 
     def task_error(self, planned: PlannedNode, prefix: str, exc: BaseException) -> None:
         key = prefix + planned.id
@@ -643,6 +646,17 @@ class CoordinatedRun:
                 NodeOutcome(planned.id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time()),
                 prefix,
             )
+
+
+class _Drain:
+    """One `drained` wait: its prefix, how many of its tasks are in flight, and the future to resolve."""
+
+    __slots__ = ("count", "future", "prefix")
+
+    def __init__(self, prefix: str, count: int, future: asyncio.Future[None]) -> None:
+        self.prefix = prefix
+        self.count = count
+        self.future = future
 
 
 def _last_member(up: str, planned_by_key: Mapping[str, tuple[PlannedNode, str]], prefix: str) -> str:
