@@ -105,8 +105,9 @@ class RayRun:
 class RayExecutor:
     """Runs plans on Ray through the cluster's run coordinator actor (Ray must be initialized).
 
-    `started_delay_s`: a node reports `node.started` after running this long (tiny nodes never send it;
-    their start is taken from their result), which keeps per-node overhead low on big fan-outs.
+    `started_delay_s`: a node reports `node.started` once it has run this long, within
+    `DelayedReporter.POLL_S` (0.2 s) after that (tiny nodes never send it; their start is taken from their
+    result), which keeps per-node overhead low on big fan-outs. Nodes with a timeout report it at once.
     """
 
     def __init__(
