@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,29 +99,36 @@ def test_a_failing_callback_does_not_lose_the_rest_of_its_batch() -> None:
     assert sorted(asyncio.run(scenario())) == [i for i in range(20) if i != 3]
 
 
-def test_tasks_that_end_before_older_ones_are_reported_without_waiting_for_them() -> None:
-    value, _, _ = _tasks()
+def test_tasks_that_end_before_older_ones_are_reported_without_waiting_for_them(tmp_path: Path) -> None:
+    import ray
 
-    async def scenario() -> tuple[list[str], float]:
+    value, _, _ = _tasks()
+    release = tmp_path / "release"
+
+    @ray.remote(num_cpus=0)
+    def held(marker: str) -> str:  # runs until the test lets it end
+        deadline = time.monotonic() + 60
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "held"
+
+    async def scenario() -> list[str]:
         tracker = CompletionTracker(asyncio.get_running_loop())
         order: list[str] = []
         quick_done = asyncio.get_running_loop().create_future()
-        slow_done = asyncio.get_running_loop().create_future()
-        tracker.add(value.remote(-1, 2.0), lambda r: (order.append("slow"), slow_done.set_result(None)))
+        held_done = asyncio.get_running_loop().create_future()
+        tracker.add(held.remote(str(release)), lambda r: (order.append(r), held_done.set_result(None)))
 
         def quick(result: Any) -> None:
             order.append("quick")
             if order.count("quick") == 300 and not quick_done.done():
                 quick_done.set_result(None)
 
-        started = time.monotonic()
-        for i in range(300):  # submitted after the slow task, which stays in front of them
+        for i in range(300):  # submitted after the held task, which stays in front of them
             tracker.add(value.remote(i), quick)
-        await asyncio.wait_for(quick_done, 30)
-        took = time.monotonic() - started
-        await asyncio.wait_for(slow_done, 30)  # nothing left pending for the next test
-        return order, took
+        await asyncio.wait_for(quick_done, 60)
+        release.touch()
+        await asyncio.wait_for(held_done, 60)  # nothing left pending for the next test
+        return order
 
-    order, took = asyncio.run(scenario())
-    assert order == ["quick"] * 300 + ["slow"]
-    assert took < 2.0
+    assert asyncio.run(scenario()) == ["quick"] * 300 + ["held"]
