@@ -29,7 +29,7 @@ from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.submit import NodeRemotes
 from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
-from engine.execution.wire import Templates, pack, pack_task, unpack_meta
+from engine.execution.wire import TaskFields, Templates, pack, pack_task, unpack_meta
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -265,7 +265,8 @@ class CoordinatedRun:
         template = self.templates.get(planned, self.task_spec)
         if template is not None:
             packed = pack_task(
-                template, planned.id, planned.cache_key, tuple(ref_keys), consts, lists, prefix, persist
+                template,
+                TaskFields(planned.id, planned.cache_key, tuple(ref_keys), consts, lists, prefix, persist),
             )
         else:
             packed = pack(

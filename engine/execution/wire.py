@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.compile.plan import PlannedNode
 from engine.execution.result import NodeError
@@ -89,18 +89,21 @@ class Templates:
         return found
 
 
-def pack_task(
-    template: bytes,
-    node_id: str,
-    cache_key: str | None,
-    arg_keys: tuple[str, ...],
-    consts: Mapping[str, Any],
-    lists: Mapping[str, int],
-    prefix: str,
-    persist: bool,
-) -> bytes:
+class TaskFields(NamedTuple):
+    """What a task of a template carries of its own (the rest of its spec is the template's)."""
+
+    node_id: str
+    cache_key: str | None
+    arg_keys: tuple[str, ...]
+    consts: Mapping[str, Any]
+    lists: Mapping[str, int]
+    prefix: str
+    persist: bool
+
+
+def pack_task(template: bytes, own: TaskFields) -> bytes:
     """One task's spec as bytes: its template (from `Templates.get`) and the fields of its own."""
-    return dumps((template, node_id, cache_key, arg_keys, consts, lists, prefix, persist))
+    return dumps((template, tuple(own)))
 
 
 def pack(spec: TaskSpec) -> bytes:
@@ -116,7 +119,7 @@ def unpack(packed: bytes | TaskSpec) -> TaskSpec:
     if data[0] is None:
         spec: TaskSpec = data[1]
         return spec
-    return _worker_templates().spec(*data)
+    return _worker_templates().spec(data[0], TaskFields(*data[1]))
 
 
 class _WorkerTemplates:
@@ -128,17 +131,7 @@ class _WorkerTemplates:
         self._templates: OrderedDict[bytes, TaskSpec] = OrderedDict()
         self._lock = threading.Lock()  # threaded actors run several tasks at once
 
-    def spec(
-        self,
-        template: bytes,
-        node_id: str,
-        cache_key: str | None,
-        arg_keys: tuple[str, ...],
-        consts: Mapping[str, Any],
-        lists: Mapping[str, int],
-        prefix: str,
-        persist: bool,
-    ) -> TaskSpec:
+    def spec(self, template: bytes, own: TaskFields) -> TaskSpec:
         """The spec `pack_task` packed: the template's, with the task's own fields."""
         with self._lock:
             base = self._templates.get(template)
@@ -153,18 +146,18 @@ class _WorkerTemplates:
         node: PlannedNode = object.__new__(PlannedNode)
         fields = node.__dict__
         fields.update(base.node.__dict__)
-        fields["id"] = node_id
-        fields["cache_key"] = cache_key
+        fields["id"] = own.node_id
+        fields["cache_key"] = own.cache_key
         spec: TaskSpec = object.__new__(TaskSpec)
         fields = spec.__dict__
         fields.update(base.__dict__)
         fields["node"] = node
-        fields["arg_keys"] = arg_keys
-        fields["consts"] = consts
-        fields["lists"] = lists
-        fields["persist"] = persist
-        if prefix:
-            fields["extra"] = {**base.extra, "prefix": prefix}
+        fields["arg_keys"] = own.arg_keys
+        fields["consts"] = own.consts
+        fields["lists"] = own.lists
+        fields["persist"] = own.persist
+        if own.prefix:
+            fields["extra"] = {**base.extra, "prefix": own.prefix}
         return spec
 
 

@@ -10,7 +10,7 @@ from engine.execution.remote import shippable
 from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskEmitter, TaskMeta, TaskSpec, execute_task
-from engine.execution.wire import Templates, pack, pack_meta, pack_task, unpack, unpack_meta
+from engine.execution.wire import TaskFields, Templates, pack, pack_meta, pack_task, unpack, unpack_meta
 from engine.workflow import Workflow
 from tests.engine.compile import nodes_for_tests as cheap
 from tests.engine.execution import sample_nodes as s
@@ -65,7 +65,9 @@ def test_nodes_of_one_kind_share_one_template_and_keep_their_own_fields() -> Non
         assert template is not None
         prefix = "m[1]/" if index == 2 else ""
         back = unpack(
-            pack_task(template, planned.id, planned.cache_key, (), {"x": 7}, {}, prefix, index == 1)
+            pack_task(
+                template, TaskFields(planned.id, planned.cache_key, (), {"x": 7}, {}, prefix, index == 1)
+            )
         )
         assert back.node.id == planned.id
         assert back.node.cache_key == planned.cache_key is not None
@@ -77,7 +79,9 @@ def test_nodes_of_one_kind_share_one_template_and_keep_their_own_fields() -> Non
         assert outputs == [14] and meta.outcomes[0].node == planned.id
     # Each task got its own copies: the worker's template is unchanged.
     again = unpack(
-        pack_task(templates.get(nodes[0], _prototype) or b"", "other", None, (), {}, {}, "", False)
+        pack_task(
+            templates.get(nodes[0], _prototype) or b"", TaskFields("other", None, (), {}, {}, "", False)
+        )
     )
     assert again.node.id == "other" and again.extra == {"prefix": "", "coordinator": "c"}
 
