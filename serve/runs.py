@@ -91,7 +91,7 @@ class DurableRunLauncher:
         self.executor = executor
         self._handles: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.runner = DurableRunner(settings, store=store, executor=executor, catalog=catalog)
+        self.runner = DurableRunner(settings, store=store, executor=executor, catalog=catalog, cache=True)
 
     def launch(
         self,

@@ -21,7 +21,7 @@ import pickle
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.compile.plan import NodeRef, Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
@@ -33,6 +33,10 @@ from engine.durable.stored import StoredRun
 from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
+
+if TYPE_CHECKING:
+    from engine.cache.result_cache import CacheHit
+    from engine.cache.result_cache import ResultCache as ResultCache_
 
 #: Name of the run-level blob holding what a resume needs besides the document and inputs.
 RESUME_BLOB = "resume.pkl"
@@ -111,7 +115,9 @@ class DurableRunner:
     filesystem URI such as `s3://bucket/rayweave`; default `{home}/results`). `executor`: `"ray"` (the default;
     the cluster's run coordinator owns the run) or `"local"` (in this process, for tests and debugging).
     `catalog`: node types for compiling (the built-in catalog plus the definitions stored with each run when
-    None). `heartbeat_s`: how often the coordinator heartbeats each run.
+    None). `heartbeat_s`: how often the coordinator heartbeats each run. `cache`: a `ResultCache` that runs
+    read and fill, True for one over `settings`' cache directory, or False (the default) for none; see
+    `_cache_hits` for which of its levels a durable run may use.
     """
 
     def __init__(
@@ -123,6 +129,7 @@ class DurableRunner:
         executor: str = "ray",
         catalog: Any = None,
         heartbeat_s: float = 2.0,
+        cache: ResultCache_ | bool = False,
     ) -> None:
         if settings is None:
             from cluster.settings import Settings
@@ -142,6 +149,11 @@ class DurableRunner:
         self.executor = executor
         self.catalog = catalog
         self.heartbeat_s = heartbeat_s
+        if cache is True:
+            from engine.cache.result_cache import ResultCache
+
+            cache = ResultCache.for_settings(settings)
+        self.cache: ResultCache_ | None = cache or None
 
     @property
     def database_url(self) -> str:
@@ -368,6 +380,35 @@ class DurableRunner:
 
     # -- starting -------------------------------------------------------------------------------------
 
+    def _cache_hits(self, plan: Plan, seeds: Mapping[str, Any]) -> dict[str, CacheHit]:
+        """The nodes of `plan` (not seeded) answered by the result cache, walking back from the outputs.
+
+        Only hits that hold values count (the memory and disk levels): an object-store hit is a ref owned by
+        this process, which a resumed run could not read after this process is gone.
+        """
+        if self.cache is None:
+            return {}
+        from engine.execution.api import plan_with_cache
+
+        unseeded = _prune(plan, seeds)
+        _, hits = plan_with_cache(unseeded, _ValueLevels(self.cache))
+        return dict(hits)
+
+    def _store_cached_outputs(self, run_id: str, plan: Plan, cached: Mapping[str, CacheHit]) -> None:
+        """Write the cached values of the nodes the workflow outputs read to the result store, where the
+        stored run's outputs are read from (nodes that run write theirs themselves)."""
+        outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
+        for node_id, hit in cached.items():
+            if node_id not in outputs:
+                continue
+            planned = next(p for p in plan.nodes if p.id == node_id)
+            by_member: dict[str, dict[str, Any]] = {}
+            for port, value in hit.values.items():
+                member, member_port = _member_port(planned, port)
+                by_member.setdefault(member, {})[member_port] = value
+            for member, values in by_member.items():
+                self.results.put(run_id, member, values)
+
     def _start(
         self,
         plan: Plan,
@@ -383,7 +424,13 @@ class DurableRunner:
         from engine.cache.result_cache import CacheHit
         from engine.execution.api import CachedRun
 
-        todo = _prune(persist_plan(plan, self.results), seeds)
+        if self.cache is not None:
+            from engine.compile import compute_cache_keys
+
+            plan = plan.with_cache_keys(compute_cache_keys(plan, values))
+        cached = self._cache_hits(plan, seeds)
+        todo = _prune(persist_plan(plan, self.results), frozenset(cached) | frozenset(seeds))
+        self._store_cached_outputs(run_id, todo, cached)
         sink = StoreEventSink(
             self.database_url,
             run_id,
@@ -395,6 +442,7 @@ class DurableRunner:
         hits = {
             node: CacheHit(RESUMED_LEVEL, values=dict(v)) for node, v in seeds.items() if node in _ids(todo)
         }
+        hits.update({node: hit for node, hit in cached.items() if node in _ids(todo) and node not in hits})
         output_nodes = frozenset(b.node for b in todo.outputs.values() if isinstance(b, NodeRef))
         source: Any
         if all(p.id in hits for p in todo.nodes):
@@ -408,11 +456,16 @@ class DurableRunner:
                 run_id=run_id,
                 fail_fast=fail_fast,
                 cached=hits,
+                cache_dir=self.cache.disk_dir if self.cache is not None else None,
                 sink=sink,
                 persist_nodes=output_nodes,
             )
         else:
             source = self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes)
+        if self.cache is not None:
+            from engine.execution.api import caching_source
+
+            source = caching_source(source, todo, self.cache, output_nodes)
         stored = StoredRun(self.store, self.results, run_id)
         return RunHandle(DurableSource(source, stored, seq_offset), on_event)
 
@@ -434,7 +487,12 @@ class DurableRunner:
 
         ensure_ray(self.settings)
         coordinator = RayExecutor().coordinator()
-        options = RunOptions(fail_fast=fail_fast, persist_nodes=output_nodes, sink=sink)
+        options = RunOptions(
+            fail_fast=fail_fast,
+            persist_nodes=output_nodes,
+            sink=sink,
+            cache_dir=self.cache.disk_dir if self.cache is not None else None,
+        )
         # Inputs and seeds go inline (not ray.put here): objects this process owned would be lost with it.
         inline_hits = {node: (hit.level, dict(hit.values)) for node, hit in hits.items()}
         ray.get(coordinator.start_run.remote(run_id, plan, dict(values), inline_hits, options))
@@ -469,9 +527,29 @@ def _type_of(planned: PlannedNode, member: str) -> str:
     return planned.type_id
 
 
-def _prune(plan: Plan, seeds: Mapping[str, Mapping[str, Any]]) -> Plan:
-    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes (which keep
-    no bindings: see `prune_to_outputs`)."""
+def _prune(plan: Plan, seeds: Mapping[str, Any] | frozenset[str]) -> Plan:
+    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes (`seeds`:
+    their ids, or a mapping keyed by them), which keep no bindings: see `prune_to_outputs`."""
     from engine.execution.api import prune_to_outputs
 
     return prune_to_outputs(plan, lambda planned: planned.id in seeds)[0]
+
+
+class _ValueLevels:
+    """A `ResultCache` seen through its value levels only (memory, disk): see `DurableRunner._cache_hits`."""
+
+    def __init__(self, cache: ResultCache_) -> None:
+        self._cache = cache
+
+    def lookup(self, key: str, ports: tuple[str, ...], *, type_id: str = "") -> CacheHit | None:
+        """`ResultCache.lookup` without the object-store level."""
+        hit = self._cache.lookup(key, ports, type_id=type_id)
+        if hit is None or hit.values or not hit.refs:
+            return hit
+        disk = self._cache.disk
+        values = disk.get(key, ports) if disk is not None else None
+        if values is None:
+            return None
+        from engine.cache.result_cache import CacheHit
+
+        return CacheHit("disk", values=values)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engine.cache.result_cache import CacheHit, ResultCache
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, node_refs
@@ -121,7 +121,14 @@ def prune_to_outputs(plan: Plan, stop: Callable[[PlannedNode], bool]) -> tuple[P
     return replace(plan, nodes=nodes), frozenset(stopped)
 
 
-def plan_with_cache(plan: Plan, cache: ResultCache | None) -> tuple[Plan, dict[str, CacheHit]]:
+class CacheLookup(Protocol):
+    """What `plan_with_cache` asks of a cache (a `ResultCache`, or a view of some of its levels)."""
+
+    def lookup(self, key: str, ports: tuple[str, ...], *, type_id: str = "") -> CacheHit | None:
+        """The outputs `ports` of the node keyed `key`, or None."""
+
+
+def plan_with_cache(plan: Plan, cache: CacheLookup | None) -> tuple[Plan, dict[str, CacheHit]]:
     """Walk back from the outputs; returns the nodes still to run (as a plan) and the cache hits they use.
 
     A hit keeps its node in the plan (its outputs are read from the cache) without its upstream links.
@@ -141,7 +148,7 @@ def plan_with_cache(plan: Plan, cache: ResultCache | None) -> tuple[Plan, dict[s
     return todo, hits
 
 
-def _lookup(cache: ResultCache, planned: PlannedNode, ports: tuple[str, ...]) -> CacheHit | None:
+def _lookup(cache: CacheLookup, planned: PlannedNode, ports: tuple[str, ...]) -> CacheHit | None:
     if not planned.cache_key or not planned.cache or not ports:
         return None
     return cache.lookup(planned.cache_key, ports, type_id=planned.type_id)
@@ -263,6 +270,11 @@ class _CachingSource:
         self.cache.evict()
 
 
+def caching_source(inner: Any, plan: Plan, cache: ResultCache, output_nodes: frozenset[str]) -> Any:
+    """`inner` (a `RunSource`) recording the results of `plan`'s nodes in `cache` when the run ends."""
+    return _CachingSource(inner, plan, cache, output_nodes)
+
+
 def _ok(result: RunResult, planned: PlannedNode) -> bool:
     from engine.execution.runstate import members_of
     from engine.execution.status import NodeStatus
@@ -347,7 +359,7 @@ def submit(
         persist_nodes=output_nodes,
     )
     if result_cache is not None:
-        source = _CachingSource(source, todo, result_cache, output_nodes)
+        source = caching_source(source, todo, result_cache, output_nodes)
     return RunHandle(source, on_event)
 
 

@@ -6,6 +6,10 @@ the integer 3 for an `Int` input; structured types take JSON). Without `--json` 
 live in the terminal and the outputs printed at the end; with `--json` one JSON document is printed
 (run id, status, outputs, per-node status). Exit status: 0 succeeded, 1 the run failed, was cancelled or
 the workflow has errors, 2 bad usage (unreadable file, unknown or malformed input).
+
+A run is durable, as one started through the API is: it is recorded in the store (`rayweave runs show ID`
+finds it) and resumed by a recovery sweep after a crash. It reads and fills the result cache, so a rerun
+with the same inputs takes the results of cacheable nodes from there instead of running them.
 """
 
 from __future__ import annotations
@@ -190,8 +194,9 @@ def run_command(
 
     from cluster.errors import ClusterConnectionError
     from cluster.settings import Settings
+    from engine.durable.runner import DurableRunner
     from engine.errors import WorkflowInputError, WorkflowValidationError
-    from engine.execution.api import compile_for_run, submit
+    from engine.execution.api import compile_for_run
     from serve.cli.catalogs import catalog_for
 
     console = Console(stderr=as_json)
@@ -212,21 +217,23 @@ def run_command(
     except ClusterConnectionError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 1
-    executor: Any = "local"
     if not local:
         from cluster.ray_runtime import ensure_ray
-        from engine.execution.executor import RayExecutor
 
         try:
             ensure_ray(settings)
         except ClusterConnectionError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 1
-        executor = RayExecutor()
     started_ray = ray.is_initialized() and not already_connected
     try:
         try:
-            handle = submit(plan, values, settings=settings, executor=executor)
+            # Recorded in the store like a run started through the API: `rayweave runs show` finds it, and a
+            # recovery sweep resumes it if this process or the cluster dies. Results go to the result cache.
+            runner = DurableRunner(
+                settings, executor="local" if local else "ray", catalog=catalog, cache=True
+            )
+            handle = runner.submit(workflow, values, optimize=optimize)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2

@@ -53,6 +53,22 @@ def test_run_json_prints_one_document_with_outputs_and_node_states(cli: CliRunne
     assert doc["run_id"] and doc["nodes"]["total"]["status"] == "succeeded"
 
 
+def test_a_run_is_stored_and_a_rerun_comes_from_the_cache(cli: CliRunner) -> None:
+    app = build_app()
+    command = ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=5", "--json", "--local"]
+    first = cli.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    ran = json.loads(first.stdout)
+    shown = cli.invoke(app, ["runs", "show", ran["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    stored = json.loads(shown.stdout)
+    assert stored["status"] == "succeeded" and stored["outputs"] == ran["outputs"]
+    assert {n["node"] for n in stored["nodes"]} == set(ran["nodes"])
+    again = json.loads(cli.invoke(app, command).stdout)
+    assert again["run_id"] != ran["run_id"] and again["outputs"] == ran["outputs"]
+    assert again["nodes"]["total"]["status"] == "cached"
+
+
 def test_run_shows_states_and_outputs(cli: CliRunner) -> None:
     result = cli.invoke(build_app(), ["run", str(EXAMPLES / "conditional.json"), "--input", "n=2", "--local"])
     assert result.exit_code == 0, result.output

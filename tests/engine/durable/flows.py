@@ -48,6 +48,21 @@ def flaky_inc(x: int, *, log: str, failures: int = 1) -> int:
     return x + 1
 
 
+@node(plugin="durable_t")
+def counted_square(x: int, *, log: str) -> int:
+    """x * x, counted; cacheable, so a rerun with the same input may take it from the result cache."""
+    _count(log)
+    return x * x
+
+
+def squares(log: Path) -> Workflow:
+    """s1 = x * x, s2 = s1 * s1 (cacheable nodes). Output: s2 (= x ** 4)."""
+    wf = Workflow("durable-squares")
+    s1 = wf.add("s1", counted_square, x=wf.input("x", "Int"), params={"log": str(log)})
+    wf.output("out", wf.add("s2", counted_square, x=s1, params={"log": str(log)}))
+    return wf
+
+
 def chain(log: Path, *, seconds: float = 0.0, slow: str = "b") -> Workflow:
     """a -> b -> c on input x, plus d = a + c; node `slow` sleeps `seconds`. Output: d (= 2x + 4)."""
     wf = Workflow("durable-chain")

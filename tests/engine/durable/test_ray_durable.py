@@ -32,6 +32,17 @@ def test_retries_on_ray_record_every_attempt(settings: Settings, store: Store, l
     assert store.runs.get(result.run_id).outputs == {"out": 2}
 
 
+def test_a_cached_rerun_on_ray_runs_no_node(settings: Settings, store: Store, log: Path) -> None:
+    wf = flows.squares(log)
+    assert DurableRunner(settings, store=store, cache=True).run(wf, {"x": 3}, timeout=60).outputs == {
+        "out": 81
+    }
+    runner = DurableRunner(settings, store=store, cache=True)  # a new process: the disk level answers
+    again = runner.run(wf, {"x": 3}, timeout=60)
+    assert again.outputs == {"out": 81} and executions(log) == {"s1": 1, "s2": 1}
+    assert store.runs.get(again.run_id).outputs == {"out": 81}
+
+
 def test_cancelling_in_the_store_stops_the_run_on_ray(settings: Settings, store: Store, log: Path) -> None:
     runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
     handle = runner.submit(chain(log, seconds=3.0, slow="b"), {"x": 1})

@@ -66,6 +66,33 @@ def test_a_durable_run_records_events_attempts_and_results(
     assert [e.seq for e in runner.attach(result.run_id).events()] == [e.seq for e in events]
 
 
+def test_a_runner_with_the_result_cache_answers_a_rerun_from_it(
+    settings: Settings, any_store: Store, log: Path
+) -> None:
+    wf = flows.squares(log)
+    first = DurableRunner(settings, store=any_store, executor="local", cache=True).run(wf, {"x": 3})
+    assert first.outputs == {"out": 81} and executions(log) == {"s1": 1, "s2": 1}
+    # A new runner, as in a new process: its memory level is empty and the disk level answers.
+    runner = DurableRunner(settings, store=any_store, executor="local", cache=True)
+    again = runner.run(wf, {"x": 3})
+    assert again.status is RunStatus.SUCCEEDED and again.outputs == {"out": 81}
+    assert executions(log) == {"s1": 1, "s2": 1}, "a cached node ran again"
+    latest = any_store.node_runs.latest(again.run_id)
+    assert latest["s2"].status == "cached" and latest["s2"].cache_hit
+    # The stored run is complete: its output was written to the result store from the cache.
+    assert stored_outputs(any_store, runner.results, again.run_id) == {"out": 81}
+    assert runner.attach(again.run_id).result(timeout=5).outputs == {"out": 81}
+    # Other inputs, other keys: the nodes run.
+    assert runner.run(wf, {"x": 2}).outputs == {"out": 16}
+    assert executions(log) == {"s1": 2, "s2": 2}
+
+
+def test_a_runner_without_a_cache_runs_every_node_again(runner: DurableRunner, log: Path) -> None:
+    wf = flows.squares(log)
+    assert runner.run(wf, {"x": 3}).outputs == runner.run(wf, {"x": 3}).outputs == {"out": 81}
+    assert executions(log) == {"s1": 2, "s2": 2}
+
+
 def test_retries_record_every_attempt(runner: DurableRunner, store: Store, log: Path) -> None:
     wf = Workflow("retrying")
     wf.output("out", wf.add("f", flows.flaky_inc, x=1, params={"log": str(log), "failures": 2}))

@@ -44,3 +44,22 @@ def test_the_server_uses_the_durable_launcher(tmp_path: Path) -> None:
         assert isinstance(
             launcher_for(store, Catalog.builtin(), settings, executor="local"), DurableRunLauncher
         )
+
+
+def test_a_repeated_run_is_answered_from_the_result_cache(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with open_store(settings.resolved_database_url) as store:
+        launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
+        ids = []
+        for _ in range(2):
+            launched = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3})
+            deadline = time.monotonic() + 20
+            while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            ids.append(launched.run.id)
+        first, second = (store.node_runs.latest(run_id)["sum"] for run_id in ids)
+        outputs = [store.runs.get(run_id).outputs for run_id in ids]
+        launcher.close()
+    assert first.status == "succeeded" and not first.cache_hit
+    assert second.status == "cached" and second.cache_hit
+    assert outputs == [{"total": 5}, {"total": 5}]
