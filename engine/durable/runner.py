@@ -398,10 +398,11 @@ class DurableRunner:
         """Write the cached values of the nodes the workflow outputs read to the result store, where the
         stored run's outputs are read from (nodes that run write theirs themselves)."""
         outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
+        by_id = {p.id: p for p in plan.nodes}
         for node_id, hit in cached.items():
-            if node_id not in outputs:
+            planned = by_id.get(node_id)
+            if planned is None or node_id not in outputs:
                 continue
-            planned = next(p for p in plan.nodes if p.id == node_id)
             by_member: dict[str, dict[str, Any]] = {}
             for port, value in hit.values.items():
                 member, member_port = _member_port(planned, port)

@@ -87,6 +87,27 @@ def test_a_runner_with_the_result_cache_answers_a_rerun_from_it(
     assert executions(log) == {"s1": 2, "s2": 2}
 
 
+def test_a_cached_fused_group_fills_the_stored_outputs(settings: Settings) -> None:
+    # The optimizer fuses x -> y -> z into one task; the outputs read two of its members.
+    doc = {
+        "format": "rayweave.workflow/1",
+        "name": "fused",
+        "inputs": {"a": {"type": "Int"}},
+        "nodes": {
+            "x": {"type": "builtin/add@1", "in": {"a": "$inputs.a", "b": {"value": 1}}},
+            "y": {"type": "builtin/add@1", "in": {"a": "x", "b": {"value": 2}}},
+            "z": {"type": "builtin/multiply@1", "in": {"a": "y", "b": {"value": 3}}},
+        },
+        "outputs": {"out": "z", "mid": "y"},
+    }
+    DurableRunner(settings, executor="local", cache=True).run(doc, {"a": 1})
+    runner = DurableRunner(settings, executor="local", cache=True)
+    again = runner.run(doc, {"a": 1})
+    assert again.outputs == {"out": 12, "mid": 4}
+    assert {n.status.value for n in again.nodes.values()} == {"cached"}
+    assert stored_outputs(runner.store, runner.results, again.run_id) == {"out": 12, "mid": 4}
+
+
 def test_a_runner_without_a_cache_runs_every_node_again(runner: DurableRunner, log: Path) -> None:
     wf = flows.squares(log)
     assert runner.run(wf, {"x": 3}).outputs == runner.run(wf, {"x": 3}).outputs == {"out": 81}
