@@ -14,12 +14,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install compiles none of the project's modules, and machines that set PYTHONDONTWRITEBYTECODE
+# never cache them: every process (each Ray worker among them) would compile them again at import. So the
+# install compiles them once, as pip does for a regular install; a module edited later is compiled in memory.
+COMPILE := $(BIN)/python -m compileall -q engine nodes typesys serve cluster examples bench
+
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
+	$(COMPILE)
 	touch $(STAMP)
 
 $(TEST_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(COMPILE)
 	touch $(STAMP) $(TEST_STAMP)
 
 demo: $(STAMP)
