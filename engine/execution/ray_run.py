@@ -55,6 +55,8 @@ class CoordinatedRun:
         self.ray = ray
         self.me = coordinator
         self.coordinator_name = COORDINATOR_NAME
+        #: This coordinator's actor id: tasks keep its handle by it across runs (`remote._coordinator`).
+        self.coordinator_id = ray.get_runtime_context().get_actor_id() or ""
         self.run_id = run_id
         self.plan = plan
         self.inputs = dict(inputs)
@@ -322,7 +324,11 @@ class CoordinatedRun:
             dynamic_cache=bool(self.options.cache_dir) and node.cache and node.deterministic,
             started_delay_s=0.0 if node.timeout_s else self.options.started_delay_s,
             breakers=self.options.breakers,
-            extra={"prefix": prefix, "coordinator": self.coordinator_name},
+            extra={
+                "prefix": prefix,
+                "coordinator": self.coordinator_name,
+                "coordinator_id": self.coordinator_id,
+            },
             lists=lists or {},
         )
 

@@ -28,23 +28,27 @@ def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
     """The event channel of a task: fire-and-forget calls to the coordinator, looked up on first use.
 
     Tasks find the coordinator by name instead of receiving its handle, because most tiny tasks never send an
-    event and a handle costs every task its deserialization. The handle found is kept for the rest of the
-    run by every task of this process (`_coordinator`).
+    event and a handle costs every task its deserialization. The handle found is kept by every task of this
+    process, across runs, for as long as that coordinator lives (`_coordinator`).
     """
     return functools.partial(_send, spec)
 
 
 def _send(spec: TaskSpec, index: int, events: list[RawEvent]) -> None:
     prefix = spec.extra.get("prefix", "")
-    _coordinator(spec.extra["coordinator"], spec.run_id).report.remote(
+    instance = spec.extra.get("coordinator_id") or spec.run_id
+    _coordinator(spec.extra["coordinator"], instance).report.remote(
         spec.run_id, prefix, prefix + spec.node.id, index, events
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _coordinator(name: str, run_id: str) -> Any:
-    """The coordinator actor `name`, looked up once per run and process (a lookup is a GCS round trip; a
-    coordinator started again after a crash is found by the next run)."""
+def _coordinator(name: str, instance: str) -> Any:
+    """The coordinator actor `name`, looked up once per process and coordinator `instance` (its actor id).
+
+    A lookup is a GCS round trip, and loads the actor's class in a process that has none yet. A coordinator
+    started again after a crash has another actor id, so the runs it starts look it up again.
+    """
     import ray
 
     return ray.get_actor(name, namespace=RAYWEAVE_NAMESPACE)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from engine.compile import compile_workflow
 from engine.compile.plan import PlannedNode
@@ -114,3 +118,34 @@ def test_a_worker_heap_is_frozen_once_and_never_with_node_data_alive() -> None:
     finally:
         gc.unfreeze()
         _WorkerHeap.settled = False
+
+
+def test_tasks_keep_the_coordinator_handle_across_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from engine.execution import remote
+
+    looked_up: list[str] = []
+    sent: list[tuple[Any, ...]] = []
+    handle = SimpleNamespace(report=SimpleNamespace(remote=lambda *args: sent.append(args)))
+
+    def get_actor(name: str, namespace: str) -> Any:
+        looked_up.append(name)
+        return handle
+
+    def spec(run_id: str, coordinator_id: str) -> Any:
+        extra = {"coordinator": "coord", "coordinator_id": coordinator_id, "prefix": ""}
+        return SimpleNamespace(run_id=run_id, extra=extra, node=SimpleNamespace(id="n"))
+
+    monkeypatch.setattr(ray, "get_actor", get_actor)
+    remote._coordinator.cache_clear()
+    try:
+        event = ("node.log", "n", 1, 0.0, {})
+        remote._send(spec("run-1", "actor-a"), 0, [event])
+        remote._send(spec("run-2", "actor-a"), 0, [event])
+        assert looked_up == ["coord"], "a second run of the same coordinator looked its handle up again"
+        remote._send(spec("run-3", "actor-b"), 0, [event])  # the coordinator was started again
+        assert looked_up == ["coord", "coord"]
+        assert [args[0] for args in sent] == ["run-1", "run-2", "run-3"]
+    finally:
+        remote._coordinator.cache_clear()
