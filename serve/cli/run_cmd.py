@@ -8,8 +8,9 @@ live in the terminal and the outputs printed at the end; with `--json` one JSON 
 the workflow has errors, 2 bad usage (unreadable file, unknown or malformed input).
 
 A run is durable, as one started through the API is: it is recorded in the store (`rayweave runs show ID`
-finds it) and resumed by a recovery sweep after a crash. It reads and fills the result cache, so a rerun
-with the same inputs takes the results of cacheable nodes from there instead of running them.
+finds it), and after a crash `rayweave runs resume` (or the recovery sweep of a running `rayweave serve`)
+resumes it without running its finished nodes again. It reads and fills the result cache, so a rerun with
+the same inputs takes the results of cacheable nodes from there instead of running them.
 """
 
 from __future__ import annotations
@@ -228,8 +229,7 @@ def run_command(
     started_ray = ray.is_initialized() and not already_connected
     try:
         try:
-            # Recorded in the store like a run started through the API: `rayweave runs show` finds it, and a
-            # recovery sweep resumes it if this process or the cluster dies. Results go to the result cache.
+            # Recorded in the store like a run started through the API (see the module docstring).
             runner = DurableRunner(
                 settings, executor="local" if local else "ray", catalog=catalog, cache=True
             )
