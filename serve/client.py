@@ -61,8 +61,12 @@ def _document(workflow: Any) -> dict[str, Any]:
     )
 
 
-def _run_body(workflow: Any, inputs: Mapping[str, Any] | None, version: int | None) -> dict[str, Any]:
+def _run_body(
+    workflow: Any, inputs: Mapping[str, Any] | None, version: int | None, cache: bool = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {"inputs": dict(inputs or {})}
+    if not cache:
+        body["cache"] = False
     if isinstance(workflow, str):
         body["workflow_id"] = workflow
         if version is not None:
@@ -211,10 +215,13 @@ class Client:
         *,
         version: int | None = None,
         idempotency_key: str | None = None,
+        cache: bool = True,
     ) -> RunHandle:
-        """Start a run of a document, builder, `WorkflowDoc` or stored workflow id; returns its handle."""
+        """Start a run of a document, builder, `WorkflowDoc` or stored workflow id; returns its handle.
+
+        `cache=False` runs every node without reading or writing the server's result cache."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        accepted = self.post("/v1/runs", json=_run_body(workflow, inputs, version), headers=headers)
+        accepted = self.post("/v1/runs", json=_run_body(workflow, inputs, version, cache), headers=headers)
         return RunHandle(self, accepted["id"], created=accepted["created"])
 
     def run(self, run_id: str) -> RunHandle:
@@ -396,11 +403,12 @@ class AsyncClient:
         *,
         version: int | None = None,
         idempotency_key: str | None = None,
+        cache: bool = True,
     ) -> AsyncRunHandle:
         """Start a run (see `Client.submit`)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         accepted = await self.request(
-            "POST", "/v1/runs", json=_run_body(workflow, inputs, version), headers=headers
+            "POST", "/v1/runs", json=_run_body(workflow, inputs, version, cache), headers=headers
         )
         return AsyncRunHandle(self, accepted["id"], created=accepted["created"])
 

@@ -47,8 +47,11 @@ class RunLauncher(Protocol):
         workflow_id: str | None = None,
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
+        cache: bool = True,
     ) -> LaunchedRun:
-        """Record the run (idempotently) and start it; raises `InvalidWorkflowError` for bad documents/inputs."""
+        """Record the run (idempotently) and start it; raises `InvalidWorkflowError` for bad documents/inputs.
+
+        `cache=False`: run every node, without reading or writing the result cache."""
 
     def cancel(self, run_id: str) -> None:
         """Ask the engine to stop the run (a no-op for finished runs)."""
@@ -102,6 +105,7 @@ class DurableRunLauncher:
         workflow_id: str | None = None,
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
+        cache: bool = True,
     ) -> LaunchedRun:
         """See `RunLauncher.launch`."""
         repeat = idempotency_key is not None and self.store.runs.get_by_idempotency_key(
@@ -117,6 +121,7 @@ class DurableRunLauncher:
                 idempotency_key=idempotency_key,
                 workflow_id=workflow_id,
                 workflow_version=workflow_version,
+                cache=cache,
             )
         except (KeyError, ValueError):
             raise  # store errors (404, 409) are answered by the problem handlers

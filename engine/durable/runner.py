@@ -117,7 +117,8 @@ class DurableRunner:
     `catalog`: node types for compiling (the built-in catalog plus the definitions stored with each run when
     None). `heartbeat_s`: how often the coordinator heartbeats each run. `cache`: a `ResultCache` that runs
     read and fill, True for one over `settings`' cache directory, or False (the default) for none; see
-    `_cache_hits` for which of its levels a durable run may use.
+    `_cache_hits` for which of its levels a durable run may use, and `launch(cache=False)` to leave it alone
+    for one run.
     """
 
     def __init__(
@@ -176,13 +177,15 @@ class DurableRunner:
         optimize: bool = True,
         fail_fast: bool = False,
         on_event: Callable[[Event], None] | None = None,
+        cache: bool = True,
     ) -> Launched:
         """Record a new run in the store and start it; returns its handle and whether this call created it.
 
         `workflow` is a builder `Workflow`, a `WorkflowDoc`, its dict form or a file path; with `workflow_id`
         (and optionally `workflow_version`) it is the stored workflow instead (pass None as `workflow`). A second
         launch with the same `idempotency_key` (and owner) returns a handle on the first run, with `created` False,
-        instead of starting another.
+        instead of starting another. `cache=False` runs every node and leaves the runner's result cache alone
+        (neither read nor written), also when the run is resumed.
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
@@ -222,10 +225,19 @@ class DurableRunner:
             "outputs": list(outputs) if outputs else None,
             "optimize": optimize,
             "fail_fast": fail_fast,
+            "cache": cache,
         }
         self.results.put_blob(run_id, RESUME_BLOB, _dumps(resume_info))
         handle = self._start(
-            plan, values, run_id, {}, seq_offset=0, resumed=False, fail_fast=fail_fast, on_event=on_event
+            plan,
+            values,
+            run_id,
+            {},
+            seq_offset=0,
+            resumed=False,
+            fail_fast=fail_fast,
+            on_event=on_event,
+            cache=self.cache if cache else None,
         )
         return Launched(handle, created.run, True)
 
@@ -288,6 +300,7 @@ class DurableRunner:
             resumed=True,
             fail_fast=bool(info.get("fail_fast", False)),
             on_event=on_event,
+            cache=self.cache if info.get("cache", True) else None,
         )
 
     def _resume_info(self, run_id: str) -> dict[str, Any]:
@@ -380,20 +393,6 @@ class DurableRunner:
 
     # -- starting -------------------------------------------------------------------------------------
 
-    def _cache_hits(self, plan: Plan, seeds: Mapping[str, Any]) -> dict[str, CacheHit]:
-        """The nodes of `plan` (not seeded) answered by the result cache, walking back from the outputs.
-
-        Only hits that hold values count (the memory and disk levels): an object-store hit is a ref owned by
-        this process, which a resumed run could not read after this process is gone.
-        """
-        if self.cache is None:
-            return {}
-        from engine.execution.api import plan_with_cache
-
-        unseeded = _prune(plan, seeds)
-        _, hits = plan_with_cache(unseeded, _ValueLevels(self.cache))
-        return dict(hits)
-
     def _store_cached_outputs(self, run_id: str, plan: Plan, cached: Mapping[str, CacheHit]) -> None:
         """Write the cached values of the nodes the workflow outputs read to the result store, where the
         stored run's outputs are read from (nodes that run write theirs themselves)."""
@@ -421,15 +420,16 @@ class DurableRunner:
         resumed: bool,
         fail_fast: bool,
         on_event: Callable[[Event], None] | None,
+        cache: ResultCache_ | None,
     ) -> RunHandle:
         from engine.cache.result_cache import CacheHit
         from engine.execution.api import CachedRun
 
-        if self.cache is not None:
+        if cache is not None:
             from engine.compile import compute_cache_keys
 
             plan = plan.with_cache_keys(compute_cache_keys(plan, values))
-        cached = self._cache_hits(plan, seeds)
+        cached = _cache_hits(cache, plan, seeds)
         todo = _prune(persist_plan(plan, self.results), frozenset(cached) | frozenset(seeds))
         self._store_cached_outputs(run_id, todo, cached)
         sink = StoreEventSink(
@@ -457,16 +457,17 @@ class DurableRunner:
                 run_id=run_id,
                 fail_fast=fail_fast,
                 cached=hits,
-                cache_dir=self.cache.disk_dir if self.cache is not None else None,
+                cache_dir=cache.disk_dir if cache is not None else None,
                 sink=sink,
                 persist_nodes=output_nodes,
             )
         else:
-            source = self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes)
-        if self.cache is not None:
+            cache_dir = cache.disk_dir if cache is not None else None
+            source = self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes, cache_dir)
+        if cache is not None:
             from engine.execution.api import caching_source
 
-            source = caching_source(source, todo, self.cache, output_nodes)
+            source = caching_source(source, todo, cache, output_nodes)
         stored = StoredRun(self.store, self.results, run_id)
         return RunHandle(DurableSource(source, stored, seq_offset), on_event)
 
@@ -479,6 +480,7 @@ class DurableRunner:
         sink: StoreEventSink,
         fail_fast: bool,
         output_nodes: frozenset[str],
+        cache_dir: str | None,
     ) -> Any:
         import ray
 
@@ -492,7 +494,7 @@ class DurableRunner:
             fail_fast=fail_fast,
             persist_nodes=output_nodes,
             sink=sink,
-            cache_dir=self.cache.disk_dir if self.cache is not None else None,
+            cache_dir=cache_dir,
         )
         # Inputs and seeds go inline (not ray.put here): objects this process owned would be lost with it.
         inline_hits = {node: (hit.level, dict(hit.values)) for node, hit in hits.items()}
@@ -536,8 +538,22 @@ def _prune(plan: Plan, seeds: Mapping[str, Any] | frozenset[str]) -> Plan:
     return prune_to_outputs(plan, lambda planned: planned.id in seeds)[0]
 
 
+def _cache_hits(cache: ResultCache_ | None, plan: Plan, seeds: Mapping[str, Any]) -> dict[str, CacheHit]:
+    """The nodes of `plan` (not seeded) answered by `cache`, walking back from the outputs.
+
+    Only hits that hold values count (the memory and disk levels): an object-store hit is a ref owned by this
+    process, which a resumed run could not read after this process is gone.
+    """
+    if cache is None:
+        return {}
+    from engine.execution.api import plan_with_cache
+
+    _, hits = plan_with_cache(_prune(plan, seeds), _ValueLevels(cache))
+    return dict(hits)
+
+
 class _ValueLevels:
-    """A `ResultCache` seen through its value levels only (memory, disk): see `DurableRunner._cache_hits`."""
+    """A `ResultCache` seen through its value levels only (memory, disk): see `_cache_hits`."""
 
     def __init__(self, cache: ResultCache_) -> None:
         self._cache = cache

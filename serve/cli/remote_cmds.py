@@ -77,7 +77,9 @@ def _print_run(console: Any, run: dict[str, Any], outputs: dict[str, Any]) -> No
         console.print(f"[bold]{name}[/bold] =", value)
 
 
-def run_remote(server: str, api_key: str | None, file: Path, inputs: list[str], as_json: bool) -> int:
+def run_remote(
+    server: str, api_key: str | None, file: Path, inputs: list[str], as_json: bool, cache: bool = True
+) -> int:
     """`rayweave run FILE --server URL`: submit the document inline, follow its events, print the outputs."""
     from rich.console import Console
 
@@ -95,7 +97,7 @@ def run_remote(server: str, api_key: str | None, file: Path, inputs: list[str], 
         from serve.errors import ClientError
 
         try:
-            handle = client.submit(document, values)
+            handle = client.submit(document, values, cache=cache)
         except ClientError as exc:
             # Missing or ill-typed inputs are bad usage, as locally; other invalid workflows are failed checks.
             diagnostics = exc.problem.get("diagnostics") or []

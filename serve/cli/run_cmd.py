@@ -10,7 +10,8 @@ the workflow has errors, 2 bad usage (unreadable file, unknown or malformed inpu
 A run is durable, as one started through the API is: it is recorded in the store (`rayweave runs show ID`
 finds it), and after a crash `rayweave runs resume` (or the recovery sweep of a running `rayweave serve`)
 resumes it without running its finished nodes again. It reads and fills the result cache, so a rerun with
-the same inputs takes the results of cacheable nodes from there instead of running them.
+the same inputs takes the results of cacheable nodes from there instead of running them (`--no-cache` runs
+every node and leaves the cache alone).
 """
 
 from __future__ import annotations
@@ -188,8 +189,10 @@ def run_command(
     address: str | None,
     optimize: bool,
     local: bool,
+    cache: bool = True,
 ) -> int:
-    """Run the workflow in `file`; returns the exit status."""
+    """Run the workflow in `file`; returns the exit status (`cache=False`: run every node, leave the result
+    cache alone)."""
     import ray
     from rich.console import Console
 
@@ -233,7 +236,7 @@ def run_command(
             runner = DurableRunner(
                 settings, executor="local" if local else "ray", catalog=catalog, cache=True
             )
-            handle = runner.submit(workflow, values, optimize=optimize)
+            handle = runner.submit(workflow, values, optimize=optimize, cache=cache)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
@@ -374,6 +377,9 @@ def register(app: typer.Typer) -> None:
         local: bool = typer.Option(
             False, "--local", help="Run in this process instead of on Ray (debugging)."
         ),
+        no_cache: bool = typer.Option(
+            False, "--no-cache", help="Run every node; neither read nor write the result cache."
+        ),
         server: ServerOption = None,
         api_key: ApiKeyOption = None,
     ) -> None:
@@ -394,8 +400,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2)
             from serve.cli.remote_cmds import run_remote
 
-            raise typer.Exit(run_remote(server, api_key, file, input, as_json))
-        raise typer.Exit(run_command(file, input, as_json, address, not no_optimize, local))
+            raise typer.Exit(run_remote(server, api_key, file, input, as_json, cache=not no_cache))
+        raise typer.Exit(
+            run_command(file, input, as_json, address, not no_optimize, local, cache=not no_cache)
+        )
 
     cache = typer.Typer(help="Inspect and purge the durable result cache.", no_args_is_help=True)
 

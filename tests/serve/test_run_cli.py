@@ -67,6 +67,9 @@ def test_a_run_is_stored_and_a_rerun_comes_from_the_cache(cli: CliRunner) -> Non
     again = json.loads(cli.invoke(app, command).stdout)
     assert again["run_id"] != ran["run_id"] and again["outputs"] == ran["outputs"]
     assert again["nodes"]["total"]["status"] == "cached"
+    forced = json.loads(cli.invoke(app, [*command, "--no-cache"]).stdout)
+    assert forced["outputs"] == ran["outputs"]
+    assert {node["status"] for node in forced["nodes"].values()} == {"succeeded"}
 
 
 def test_run_shows_states_and_outputs(cli: CliRunner) -> None:

@@ -104,6 +104,7 @@ def create_run(
             workflow_id=body.workflow_id,
             workflow_version=version,
             idempotency_key=idempotency_key,
+            cache=body.cache,
         )
     except IdempotencyConflictError as exc:
         raise ConflictError(str(exc)) from None

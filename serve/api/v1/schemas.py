@@ -213,6 +213,11 @@ class RunCreate(_Request):
     version: int | None = Field(default=None, ge=1, le=MAX_INT, description="Default: the latest version.")
     workflow: WorkflowDocument | None = Field(default=None, description="An inline document (not stored).")
     inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"a": 1, "b": 2}])
+    cache: bool = Field(
+        default=True,
+        description="Take the results of nodes computed before (same code version, parameters and inputs) "
+        "from the result cache, and add this run's. False runs every node and leaves the cache alone.",
+    )
 
 
 class RunAccepted(_Response):

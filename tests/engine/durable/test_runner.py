@@ -87,6 +87,26 @@ def test_a_runner_with_the_result_cache_answers_a_rerun_from_it(
     assert executions(log) == {"s1": 2, "s2": 2}
 
 
+def test_a_run_launched_without_the_cache_runs_every_node_and_leaves_it_alone(
+    settings: Settings, log: Path
+) -> None:
+    import pickle
+
+    wf = flows.squares(log)
+    runner = DurableRunner(settings, executor="local", cache=True)
+    assert runner.run(wf, {"x": 3}).outputs == {"out": 81}
+    forced = runner.run(wf, {"x": 3}, cache=False)
+    assert forced.outputs == {"out": 81} and executions(log) == {"s1": 2, "s2": 2}
+    assert {n.status.value for n in forced.nodes.values()} == {"succeeded"}
+    # Nothing was written either: new inputs run uncached still run when the cache is used next.
+    runner.run(wf, {"x": 5}, cache=False)
+    assert runner.run(wf, {"x": 5}).outputs == {"out": 625}
+    assert executions(log) == {"s1": 4, "s2": 4}
+    # A resume keeps the run's choice.
+    info = pickle.loads(runner.results.get_blob(forced.run_id, RESUME_BLOB))
+    assert info["cache"] is False
+
+
 def test_a_cached_fused_group_fills_the_stored_outputs(settings: Settings) -> None:
     # The optimizer fuses x -> y -> z into one task; the outputs read two of its members.
     doc = {

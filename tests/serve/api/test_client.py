@@ -26,6 +26,16 @@ def test_submit_wait_events_outputs(api: Api) -> None:
     assert again.id == run.id and again.created is False
 
 
+def test_runs_use_the_result_cache_unless_told_not_to(api: Api) -> None:
+    statuses = []
+    with Client(api.url, api.admin_key) as client:
+        for cache in (True, True, False):
+            final = client.submit(add_doc(), {"a": 9137, "b": -12}, cache=cache).wait(timeout=20)
+            assert final["status"] == "succeeded", final
+            statuses.append({n["node"]: n["status"] for n in final["nodes"]}["sum"])
+    assert statuses == ["succeeded", "cached", "succeeded"]
+
+
 def test_builder_workflows_and_stored_ids(api: Api) -> None:
     wf = Workflow("built")
     a = wf.input("a", "Int")

@@ -63,3 +63,18 @@ def test_a_repeated_run_is_answered_from_the_result_cache(tmp_path: Path) -> Non
     assert first.status == "succeeded" and not first.cache_hit
     assert second.status == "cached" and second.cache_hit
     assert outputs == [{"total": 5}, {"total": 5}]
+
+
+def test_a_run_can_leave_the_result_cache_alone(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with open_store(settings.resolved_database_url) as store:
+        launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
+        statuses = []
+        for cache in (True, False):
+            launched = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3}, cache=cache)
+            deadline = time.monotonic() + 20
+            while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
+        launcher.close()
+    assert statuses == ["succeeded", "succeeded"]
