@@ -94,7 +94,9 @@ class DurableRunLauncher:
         self.executor = executor
         self._handles: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.runner = DurableRunner(settings, store=store, executor=executor, catalog=catalog, cache=True)
+        self.runner = DurableRunner(
+            settings, store=store, executor=executor, catalog=catalog, cache=True, cache_per_owner=True
+        )
 
     def launch(
         self,

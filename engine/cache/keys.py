@@ -54,11 +54,16 @@ def _feed(h: Any, value: Any) -> None:
 
 
 def dynamic_cache_key(
-    type_id: str, code_version: str, params: Mapping[str, Any], inputs: Mapping[str, Any]
+    type_id: str, code_version: str, params: Mapping[str, Any], inputs: Mapping[str, Any], scope: str = ""
 ) -> str:
-    """The cache key of a node from its type, code version, params and the content of its input values."""
+    """The cache key of a node from its type, code version, params and the content of its input values.
+
+    A non-empty `scope` (e.g. the owner of the run) gives the node a key of its own in that scope, so runs of
+    different scopes never share results."""
     h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
     h.update(b"rayweave.dynamic/1\0")
+    if scope:
+        h.update(b"scope=" + scope.encode() + b"\0")
     h.update(type_id.encode())
     h.update(b"\0")
     h.update(code_version.encode())

@@ -24,11 +24,12 @@ from engine.errors import WorkflowInputError
 from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef
 
 
-def compute_cache_keys(plan: Plan, inputs: Mapping[str, Any]) -> dict[str, str | None]:
+def compute_cache_keys(plan: Plan, inputs: Mapping[str, Any], *, scope: str = "") -> dict[str, str | None]:
     """Node id -> cache key (or None) for every top-level node and fused member of ``plan``.
 
     ``inputs`` are the workflow input values; declared inputs missing from it take their defaults, and a
-    missing required input raises `WorkflowInputError`.
+    missing required input raises `WorkflowInputError`. A non-empty ``scope`` (e.g. the owner of the run)
+    gives every key its own value in that scope, so runs of different scopes never share cached results.
     """
     input_hashes = {}
     for name, spec in plan.inputs.items():
@@ -41,12 +42,13 @@ def compute_cache_keys(plan: Plan, inputs: Mapping[str, Any]) -> dict[str, str |
                 f"workflow {plan.name!r} needs input {name!r} ({spec.type}); pass it in the inputs"
             )
         input_hashes[name] = content_hash(value)
-    return _Keyer(input_hashes).plan(plan)
+    return _Keyer(input_hashes, scope).plan(plan)
 
 
 class _Keyer:
-    def __init__(self, input_hashes: Mapping[str, str]) -> None:
+    def __init__(self, input_hashes: Mapping[str, str], scope: str = "") -> None:
         self.input_hashes = input_hashes
+        self.scope = scope
         # (node id, port) -> the identity of that output; None downstream of non-deterministic nodes.
         self.port_keys: dict[tuple[str, str], str | None] = {}
         self.keys: dict[str, str | None] = {}
@@ -94,16 +96,17 @@ class _Keyer:
         sub = _subplan_digest(planned.subplan) if planned.subplan is not None else ""
         if sub is None:
             return None
-        return _digest(
-            {
-                "type": planned.type_id,
-                "code": spec.code_version,
-                "params": content_hash(dict(planned.params)),
-                "inputs": bound,
-                "coercions": {p: str(getattr(c, "target", c)) for p, c in sorted(planned.coercions.items())},
-                "subplan": sub,
-            }
-        )
+        identity: dict[str, Any] = {
+            "type": planned.type_id,
+            "code": spec.code_version,
+            "params": content_hash(dict(planned.params)),
+            "inputs": bound,
+            "coercions": {p: str(getattr(c, "target", c)) for p, c in sorted(planned.coercions.items())},
+            "subplan": sub,
+        }
+        if self.scope:
+            identity["scope"] = self.scope
+        return _digest(identity)
 
     def binding_key(self, binding: Binding) -> str | None:
         if isinstance(binding, ListBinding):

@@ -118,7 +118,8 @@ class DurableRunner:
     None). `heartbeat_s`: how often the coordinator heartbeats each run. `cache`: a `ResultCache` that runs
     read and fill, True for one over `settings`' cache directory, or False (the default) for none; see
     `_cache_hits` for which of its levels a durable run may use, and `launch(cache=False)` to leave it alone
-    for one run.
+    for one run. `cache_per_owner`: runs of different owners never share cached results (their cache keys
+    are made in the owner's scope), so a user cannot learn from a `cached` node what another user ran.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class DurableRunner:
         catalog: Any = None,
         heartbeat_s: float = 2.0,
         cache: ResultCache_ | bool = False,
+        cache_per_owner: bool = False,
     ) -> None:
         if settings is None:
             from cluster.settings import Settings
@@ -155,6 +157,8 @@ class DurableRunner:
 
             cache = ResultCache.for_settings(settings)
         self.cache: ResultCache_ | None = cache or None
+        #: Whether each owner's runs have cache keys of their own (what a server with several users needs).
+        self.cache_per_owner = cache_per_owner
 
     @property
     def database_url(self) -> str:
@@ -238,6 +242,7 @@ class DurableRunner:
             fail_fast=fail_fast,
             on_event=on_event,
             cache=self.cache if cache else None,
+            cache_scope=self._cache_scope(owner),
         )
         return Launched(handle, created.run, True)
 
@@ -301,6 +306,7 @@ class DurableRunner:
             fail_fast=bool(info.get("fail_fast", False)),
             on_event=on_event,
             cache=self.cache if info.get("cache", True) else None,
+            cache_scope=self._cache_scope(run.owner),
         )
 
     def _resume_info(self, run_id: str) -> dict[str, Any]:
@@ -393,6 +399,9 @@ class DurableRunner:
 
     # -- starting -------------------------------------------------------------------------------------
 
+    def _cache_scope(self, owner: str) -> str:
+        return f"owner:{owner}" if self.cache_per_owner else ""
+
     def _store_cached_outputs(self, run_id: str, plan: Plan, cached: Mapping[str, CacheHit]) -> None:
         """Write the cached values of the nodes the workflow outputs read to the result store, where the
         stored run's outputs are read from (nodes that run write theirs themselves)."""
@@ -421,14 +430,16 @@ class DurableRunner:
         fail_fast: bool,
         on_event: Callable[[Event], None] | None,
         cache: ResultCache_ | None,
+        cache_scope: str,
     ) -> RunHandle:
         from engine.cache.result_cache import CacheHit
         from engine.execution.api import CachedRun
+        from engine.execution.remote import RunOptions
 
         if cache is not None:
             from engine.compile import compute_cache_keys
 
-            plan = plan.with_cache_keys(compute_cache_keys(plan, values))
+            plan = plan.with_cache_keys(compute_cache_keys(plan, values, scope=cache_scope))
         cached = _cache_hits(cache, plan, seeds)
         todo = _prune(persist_plan(plan, self.results), frozenset(cached) | frozenset(seeds))
         self._store_cached_outputs(run_id, todo, cached)
@@ -460,10 +471,17 @@ class DurableRunner:
                 cache_dir=cache.disk_dir if cache is not None else None,
                 sink=sink,
                 persist_nodes=output_nodes,
+                cache_scope=cache_scope,
             )
         else:
-            cache_dir = cache.disk_dir if cache is not None else None
-            source = self._start_on_ray(todo, values, run_id, hits, sink, fail_fast, output_nodes, cache_dir)
+            options = RunOptions(
+                fail_fast=fail_fast,
+                persist_nodes=output_nodes,
+                sink=sink,
+                cache_dir=cache.disk_dir if cache is not None else None,
+                cache_scope=cache_scope,
+            )
+            source = self._start_on_ray(todo, values, run_id, hits, options)
         if cache is not None:
             from engine.execution.api import caching_source
 
@@ -477,25 +495,15 @@ class DurableRunner:
         values: Mapping[str, Any],
         run_id: str,
         hits: Mapping[str, Any],
-        sink: StoreEventSink,
-        fail_fast: bool,
-        output_nodes: frozenset[str],
-        cache_dir: str | None,
+        options: Any,
     ) -> Any:
         import ray
 
         from cluster.ray_runtime import ensure_ray
-        from engine.execution.coordinator import RunOptions
         from engine.execution.executor import RayExecutor, RayRun
 
         ensure_ray(self.settings)
         coordinator = RayExecutor().coordinator()
-        options = RunOptions(
-            fail_fast=fail_fast,
-            persist_nodes=output_nodes,
-            sink=sink,
-            cache_dir=cache_dir,
-        )
         # Inputs and seeds go inline (not ray.put here): objects this process owned would be lost with it.
         inline_hits = {node: (hit.level, dict(hit.values)) for node, hit in hits.items()}
         ray.get(coordinator.start_run.remote(run_id, plan, dict(values), inline_hits, options))

@@ -61,9 +61,11 @@ class LocalRun:
         check_types: bool = True,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
+        cache_scope: str = "",
     ) -> None:
         self.run_id = run_id or uuid.uuid4().hex
         self.persist_nodes = persist_nodes
+        self.cache_scope = cache_scope
         self.plan = plan
         self.inputs = dict(inputs)
         self.fail_fast = fail_fast
@@ -191,6 +193,7 @@ class LocalRun:
             dynamic_cache=self.cache_dir is not None and planned.cache and planned.deterministic,
             breakers=self.breakers,
             lists=dict(lists or {}),
+            cache_scope=self.cache_scope,
         )
 
         def send(index: int, events: list[RawEvent]) -> None:
@@ -323,10 +326,12 @@ class InProcessExecutor:
         cache_dir: str | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
+        cache_scope: str = "",
     ) -> LocalRun:
         """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
 
         `persist_nodes` are always written to the durable cache (the nodes the workflow outputs read).
+        `cache_scope`: the scope the plan's cache keys were made in (`compute_cache_keys`), for dynamic keys.
         """
         run = LocalRun(
             plan,
@@ -339,5 +344,6 @@ class InProcessExecutor:
             check_types=self.check_types,
             sink=sink,
             persist_nodes=persist_nodes,
+            cache_scope=cache_scope,
         )
         return run.start()

@@ -330,6 +330,7 @@ class CoordinatedRun:
                 "coordinator_id": self.coordinator_id,
             },
             lists=lists or {},
+            cache_scope=self.options.cache_scope,
         )
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:

@@ -140,6 +140,7 @@ class RunOptions:
         breakers: BreakerClient | None = None,
         sink: EventSink | None = None,
         max_retries: int = 3,
+        cache_scope: str = "",
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -149,6 +150,8 @@ class RunOptions:
         self.breakers = breakers
         self.sink = sink
         self.max_retries = max_retries
+        #: The scope of the run's cache keys (`compute_cache_keys`); tasks make their dynamic keys in it.
+        self.cache_scope = cache_scope
 
 
 class RemoteRunResult:

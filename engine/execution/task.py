@@ -107,6 +107,8 @@ class TaskSpec:
     consts: Mapping[str, Any] = field(default_factory=dict)
     #: List ports bound element by element: port -> length; the elements arrive under `element_key(port, i)`.
     lists: Mapping[str, int] = field(default_factory=dict)
+    #: The scope of the run's cache keys (see `compute_cache_keys`); dynamic keys are made in it too.
+    cache_scope: str = ""
 
 
 class TaskEmitter:
@@ -376,7 +378,9 @@ def _run_cached(
             from engine.cache.keys import dynamic_cache_key
 
             try:
-                key = dynamic_cache_key(planned.type_id, node_spec.code_version, planned.params, values)
+                key = dynamic_cache_key(
+                    planned.type_id, node_spec.code_version, planned.params, values, spec.cache_scope
+                )
                 hit = DiskStore(spec.cache_dir).get(key, spec.out_ports)
             except Exception:  # an unhashable value only means no caching for this node
                 key, hit = None, None

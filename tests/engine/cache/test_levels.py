@@ -74,6 +74,9 @@ def test_content_hash_is_stable_and_content_based() -> None:
     k = dynamic_cache_key("t/n@1", "v1", {"p": 1}, {"x": 1})
     assert k == dynamic_cache_key("t/n@1", "v1", {"p": 1}, {"x": 1})
     assert k != dynamic_cache_key("t/n@1", "v2", {"p": 1}, {"x": 1})
+    alice = dynamic_cache_key("t/n@1", "v1", {"p": 1}, {"x": 1}, "owner:alice")
+    assert alice not in (k, dynamic_cache_key("t/n@1", "v1", {"p": 1}, {"x": 1}, "owner:bob"))
+    assert alice == dynamic_cache_key("t/n@1", "v1", {"p": 1}, {"x": 1}, "owner:alice")
 
 
 def test_result_cache_promotes_disk_hits_to_memory(tmp_path: Path) -> None:

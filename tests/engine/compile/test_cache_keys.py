@@ -30,6 +30,21 @@ def test_keys_are_stable_sha256(catalog: Any) -> None:
     assert all(isinstance(k, str) and len(k) == 64 for k in first.values())
 
 
+def test_a_scope_gives_every_key_its_own_value(catalog: Any) -> None:
+    plan = compile_workflow(
+        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
+        catalog,
+        optimize=False,
+    )
+    plain = compute_cache_keys(plan, {"n": 5})
+    assert compute_cache_keys(plan, {"n": 5}, scope="") == plain
+    alice = compute_cache_keys(plan, {"n": 5}, scope="owner:alice")
+    bob = compute_cache_keys(plan, {"n": 5}, scope="owner:bob")
+    assert alice == compute_cache_keys(plan, {"n": 5}, scope="owner:alice")
+    for node in BASE:
+        assert len({plain[node], alice[node], bob[node]}) == 3
+
+
 def test_keys_change_with_inputs_params_and_upstream(catalog: Any) -> None:
     base = keys(catalog, BASE, {"n": 5})
     other_input = keys(catalog, BASE, {"n": 6})

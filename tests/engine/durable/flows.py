@@ -55,6 +55,21 @@ def counted_square(x: int, *, log: str) -> int:
     return x * x
 
 
+@node(plugin="durable_t", deterministic=False)
+def reading(x: int, *, log: str) -> int:
+    """Stands for a reading of the outside world (not deterministic, so never cached): here x, counted."""
+    _count(log)
+    return x
+
+
+def read_then_square(log: Path) -> Workflow:
+    """r = reading(x), s = r * r: `s` has no key before the run, only one made from its input's content."""
+    wf = Workflow("durable-read-square")
+    r = wf.add("r", reading, x=wf.input("x", "Int"), params={"log": str(log)})
+    wf.output("out", wf.add("s", counted_square, x=r, params={"log": str(log)}))
+    return wf
+
+
 def squares(log: Path) -> Workflow:
     """s1 = x * x, s2 = s1 * s1 (cacheable nodes). Output: s2 (= x ** 4)."""
     wf = Workflow("durable-squares")

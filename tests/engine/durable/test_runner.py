@@ -107,6 +107,20 @@ def test_a_run_launched_without_the_cache_runs_every_node_and_leaves_it_alone(
     assert info["cache"] is False
 
 
+def test_per_owner_caches_scope_content_keys_too(settings: Settings, log: Path) -> None:
+    # `s` follows a node that is not deterministic: its key is made in the task from its input's content,
+    # and must be scoped like the keys made before the run.
+    wf = flows.read_then_square(log)
+    runner = DurableRunner(settings, executor="local", cache=True, cache_per_owner=True)
+    statuses = []
+    for owner in ("alice", "alice", "bob"):
+        result = runner.launch(wf, {"x": 4}, owner=owner).handle.result(timeout=20)
+        assert result.outputs == {"out": 16}
+        statuses.append(result.nodes["s"].status.value)
+    assert statuses == ["succeeded", "cached", "succeeded"]
+    assert executions(log) == {"r": 3, "s": 2}
+
+
 def test_a_cached_fused_group_fills_the_stored_outputs(settings: Settings) -> None:
     # The optimizer fuses x -> y -> z into one task; the outputs read two of its members.
     doc = {

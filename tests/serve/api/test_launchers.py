@@ -78,3 +78,19 @@ def test_a_run_can_leave_the_result_cache_alone(tmp_path: Path) -> None:
             statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
         launcher.close()
     assert statuses == ["succeeded", "succeeded"]
+
+
+def test_owners_do_not_share_cached_results(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    with open_store(settings.resolved_database_url) as store:
+        launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
+        statuses = []
+        for owner in ("alice", "bob", "bob"):
+            launched = launcher.launch(owner=owner, document=add_doc(), inputs={"a": 2, "b": 3})
+            deadline = time.monotonic() + 20
+            while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
+        launcher.close()
+    # bob's first run computes its own result although alice's is in the cache; his second reuses his own.
+    assert statuses == ["succeeded", "succeeded", "cached"]
