@@ -56,7 +56,7 @@ class CoordinatedRun:
         self.me = coordinator
         self.coordinator_name = COORDINATOR_NAME
         #: This coordinator's actor id: tasks keep its handle by it across runs (`remote._coordinator`).
-        self.coordinator_id = ray.get_runtime_context().get_actor_id() or ""
+        self.coordinator_id = (ray.get_runtime_context().get_actor_id() or "") if ray.is_initialized() else ""
         self.run_id = run_id
         self.plan = plan
         self.inputs = dict(inputs)
