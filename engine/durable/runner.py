@@ -485,7 +485,7 @@ class DurableRunner:
         if cache is not None:
             from engine.execution.api import caching_source
 
-            source = caching_source(source, todo, cache, output_nodes)
+            source = caching_source(source, todo, cache, output_nodes, object_level=False)
         stored = StoredRun(self.store, self.results, run_id)
         return RunHandle(DurableSource(source, stored, seq_offset), on_event)
 

@@ -213,12 +213,20 @@ def _get(ref: Any) -> Any:
 class _CachingSource:
     """Wraps an executor's run: when it ends, its results are recorded in the result cache."""
 
-    def __init__(self, inner: Any, plan: Plan, cache: ResultCache, output_nodes: frozenset[str]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        plan: Plan,
+        cache: ResultCache,
+        output_nodes: frozenset[str],
+        object_level: bool = True,
+    ) -> None:
         self.inner = inner
         self.run_id = inner.run_id
         self.plan = plan
         self.cache = cache
         self.output_nodes = output_nodes
+        self.object_level = object_level
         self._recorded = False
 
     def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
@@ -254,7 +262,7 @@ class _CachingSource:
                 planned = by_id.get(node_id)
                 if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
                     self.cache.put_values(planned.cache_key, planned.type_id, outputs, durable=False)
-        for node_id, refs in getattr(self.inner, "node_refs", {}).items():
+        for node_id, refs in getattr(self.inner, "node_refs", {}).items() if self.object_level else ():
             planned = by_id.get(node_id)
             if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
                 self.cache.put_refs(planned.cache_key, planned.type_id, refs)
@@ -270,9 +278,14 @@ class _CachingSource:
         self.cache.evict()
 
 
-def caching_source(inner: Any, plan: Plan, cache: ResultCache, output_nodes: frozenset[str]) -> Any:
-    """`inner` (a `RunSource`) recording the results of `plan`'s nodes in `cache` when the run ends."""
-    return _CachingSource(inner, plan, cache, output_nodes)
+def caching_source(
+    inner: Any, plan: Plan, cache: ResultCache, output_nodes: frozenset[str], *, object_level: bool = True
+) -> Any:
+    """`inner` (a `RunSource`) recording the results of `plan`'s nodes in `cache` when the run ends.
+
+    `object_level=False` records no object refs (for callers that never read that level: they would only keep
+    the objects pinned in the object store)."""
+    return _CachingSource(inner, plan, cache, output_nodes, object_level)
 
 
 def _ok(result: RunResult, planned: PlannedNode) -> bool:
