@@ -9,9 +9,10 @@ the workflow has errors, 2 bad usage (unreadable file, unknown or malformed inpu
 
 A run is durable, as one started through the API is: it is recorded in the store (`rayweave runs show ID`
 finds it), and after a crash `rayweave runs resume` (or the recovery sweep of a running `rayweave serve`)
-resumes it without running its finished nodes again. It reads and fills the result cache, so a rerun with
-the same inputs takes the results of cacheable nodes from there instead of running them (`--no-cache` runs
-every node and leaves the cache alone).
+resumes it without running its finished nodes again. Not on a Ray cluster of several nodes with the default
+SQLite store, which only this machine reaches: the run is then not recorded, and a note says why
+(`unshared_store`). A run reads and fills the result cache, so a rerun with the same inputs takes the results
+of cacheable nodes from there instead of running them (`--no-cache` runs every node, leaving the cache alone).
 """
 
 from __future__ import annotations
@@ -232,11 +233,23 @@ def run_command(
     started_ray = ray.is_initialized() and not already_connected
     try:
         try:
-            # Recorded in the store like a run started through the API (see the module docstring).
-            runner = DurableRunner(
-                settings, executor="local" if local else "ray", catalog=catalog, cache=True
-            )
-            handle = runner.submit(workflow, values, optimize=optimize, cache=cache)
+            unshared = None if local else unshared_store(settings)
+            if unshared is None:
+                # Recorded in the store like a run started through the API (see the module docstring).
+                runner = DurableRunner(
+                    settings, executor="local" if local else "ray", catalog=catalog, cache=True
+                )
+                handle = runner.submit(workflow, values, optimize=optimize, cache=cache)
+            else:
+                from engine.execution.api import submit
+                from engine.execution.executor import RayExecutor
+
+                console.print(
+                    f"[yellow]note:[/yellow] this run is not recorded in the store: {unshared}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                handle = submit(plan, values, settings=settings, executor=RayExecutor(), cache=cache)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
@@ -251,6 +264,27 @@ def run_command(
             from cluster.ray_runtime import shutdown_ray
 
             shutdown_ray()
+
+
+def unshared_store(settings: Any) -> str | None:
+    """Why the connected Ray cluster cannot record runs in the store of `settings`, or None when it can.
+
+    A run's coordinator writes to the store from the node Ray placed it on. A SQLite file lives on this machine
+    only, so it serves a one-node cluster (the embedded Ray, or one started here) but not a cluster of several
+    nodes, which needs a database server they all reach.
+    """
+    if not settings.resolved_database_url.startswith("sqlite"):
+        return None
+    import ray
+
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    alive = [node for node in nodes if node.get("Alive")]
+    if len(alive) <= 1:
+        return None
+    return (
+        f"the store is a SQLite file on this machine and the cluster has {len(alive)} nodes; set "
+        "RAYWEAVE_DATABASE_URL to a PostgreSQL database every node can reach to record runs"
+    )
 
 
 def node_ids(plan: Any) -> list[str]:

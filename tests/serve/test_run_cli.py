@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cluster.settings import Settings
 from serve.cli import build_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -123,3 +124,32 @@ def test_cache_stats_and_purge(cli: CliRunner) -> None:
     assert purged["removed"] >= 1
     after = json.loads(cli.invoke(app, ["cache", "stats", "--json"]).stdout)
     assert "builtin/sum@1" not in after["by_node_type"]
+
+
+def test_a_store_only_this_machine_reaches_is_not_shared_with_a_cluster_of_several_nodes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ray
+
+    from serve.cli.run_cmd import unshared_store
+
+    sqlite = Settings(home=tmp_path / "home")
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True}, {"Alive": False}])
+    assert unshared_store(sqlite) is None  # one live node: this machine
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True}, {"Alive": True}])
+    reason = unshared_store(sqlite)
+    assert reason is not None and "2 nodes" in reason and "RAYWEAVE_DATABASE_URL" in reason
+    postgres = Settings(home=tmp_path / "home", database_url="postgresql://db.example/rayweave")
+    assert unshared_store(postgres) is None
+
+
+def test_a_run_the_store_cannot_record_still_runs_and_says_why(
+    ray_session: object, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("serve.cli.run_cmd.unshared_store", lambda settings: "the cluster has 3 nodes")
+    app = build_app()
+    result = cli.invoke(app, ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outputs"] == {"sum_of_squares": 54}
+    assert "not recorded in the store: the cluster has 3 nodes" in result.stderr
+    assert json.loads(cli.invoke(app, ["runs", "list", "--json"]).stdout)["runs"] == []
