@@ -159,6 +159,9 @@ class CoordinatedRun:
                 node_refs,
             )
         )
+        # The result holds the node states now. A finished run stays for late subscribers (events only), and
+        # every object it keeps is scanned by each collection of the coordinator's heap.
+        self.state.records = {}
 
     async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
         if isinstance(binding, NodeRef):

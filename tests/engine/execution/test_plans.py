@@ -81,3 +81,22 @@ def test_runs_do_not_export_the_node_task_again(settings: Settings) -> None:
     for x in range(3):
         engine.run(plan, {"x": x}, settings=settings, executor=executor, cache=False)
     assert len(_internal_kv_list(b"RemoteFunction", namespace=KV_NAMESPACE_FUNCTION_TABLE)) == before
+
+
+def test_a_finished_run_keeps_its_events_but_not_its_node_records(settings: Settings) -> None:
+    # What a finished run keeps, the coordinator's collector scans on every pass: only what late subscribers
+    # read (its events) and its result stay.
+    executor = RayExecutor()
+    handle = engine.submit(_plan("kept"), {"x": 2}, settings=settings, executor=executor, cache=False)
+    result = handle.result(timeout=60)
+    assert result.ok and len(result.nodes) == 4
+
+    def kept(coordinator: object, run_id: str) -> tuple[int, int]:
+        run = coordinator.runs[run_id]  # type: ignore[attr-defined]
+        return len(run.state.records), len(run.log.after(0))
+
+    import ray
+
+    records, events = ray.get(executor.coordinator().__ray_call__.remote(kept, result.run_id))
+    assert records == 0 and events > 0
+    assert [e.seq for e in handle.events()][-1] == events  # a late subscriber still reads every event
