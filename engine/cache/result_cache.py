@@ -65,12 +65,16 @@ class ResultCache:
         """The durable level's directory as a string (what workers are told), or None."""
         return str(self.disk.root) if self.disk is not None else None
 
-    def lookup(self, key: str, ports: tuple[str, ...], *, type_id: str = "") -> CacheHit | None:
-        """The outputs `ports` of the node keyed `key`, from the fastest level that has all of them."""
+    def lookup(
+        self, key: str, ports: tuple[str, ...], *, type_id: str = "", refs: bool = True
+    ) -> CacheHit | None:
+        """The outputs `ports` of the node keyed `key`, from the fastest level that has all of them.
+
+        `refs=False` skips the object-store level (for callers that cannot use refs this process owns)."""
         entry = self.memory.get(key)
         if entry is not None and all(p in entry.outputs for p in ports):
             return CacheHit("memory", values={p: entry.outputs[p] for p in ports})
-        ref_entry = self.objects.get(key)
+        ref_entry = self.objects.get(key) if refs else None
         if ref_entry is not None and all(p in ref_entry.refs for p in ports):
             return CacheHit("object_store", refs={p: ref_entry.refs[p] for p in ports})
         if self.disk is not None:

@@ -568,13 +568,4 @@ class _ValueLevels:
 
     def lookup(self, key: str, ports: tuple[str, ...], *, type_id: str = "") -> CacheHit | None:
         """`ResultCache.lookup` without the object-store level."""
-        hit = self._cache.lookup(key, ports, type_id=type_id)
-        if hit is None or hit.values or not hit.refs:
-            return hit
-        disk = self._cache.disk
-        values = disk.get(key, ports) if disk is not None else None
-        if values is None:
-            return None
-        from engine.cache.result_cache import CacheHit
-
-        return CacheHit("disk", values=values)
+        return self._cache.lookup(key, ports, type_id=type_id, refs=False)

@@ -91,3 +91,14 @@ def test_result_cache_promotes_disk_hits_to_memory(tmp_path: Path) -> None:
     assert stats["disk"].entries == 1 and stats["disk"].by_type["t/n@1"][0] == 1
     assert fresh.purge("t/n@1")["disk"] == 1
     assert fresh.lookup("k", ("out",)) is None
+
+
+def test_a_lookup_without_refs_skips_the_object_level_for_the_disk(tmp_path: Path) -> None:
+    cache = ResultCache(CacheConfig(disk_dir=tmp_path))
+    cache.disk.put("k", "t/n@1", {"out": 41})  # type: ignore[union-attr]
+    marker = object()  # stands for an ObjectRef: the level only keeps what it is given
+    cache.put_refs("k", "t/n@1", {"out": marker})
+    with_refs = cache.lookup("k", ("out",))
+    assert with_refs is not None and with_refs.level == "object_store" and with_refs.refs == {"out": marker}
+    without = cache.lookup("k", ("out",), refs=False)
+    assert without is not None and without.level == "disk" and without.values == {"out": 41}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,51 +47,35 @@ def test_the_server_uses_the_durable_launcher(tmp_path: Path) -> None:
         )
 
 
-def test_a_repeated_run_is_answered_from_the_result_cache(tmp_path: Path) -> None:
+def _sum_statuses(tmp_path: Path, launches: list[dict[str, Any]]) -> list[str]:
+    """Launch the add workflow (2 + 3) once per keyword set, each after the one before succeeded; the status of
+    its `sum` node in each run."""
     settings = Settings(home=tmp_path / "home")
+    statuses = []
     with open_store(settings.resolved_database_url) as store:
         launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
-        ids = []
-        for _ in range(2):
-            launched = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3})
+        for kwargs in launches:
+            launched = launcher.launch(
+                document=add_doc(), inputs={"a": 2, "b": 3}, **{"owner": "u1", **kwargs}
+            )
             deadline = time.monotonic() + 20
             while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
                 time.sleep(0.02)
-            ids.append(launched.run.id)
-        first, second = (store.node_runs.latest(run_id)["sum"] for run_id in ids)
-        outputs = [store.runs.get(run_id).outputs for run_id in ids]
+            assert store.runs.get(launched.run.id).outputs == {"total": 5}
+            statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
         launcher.close()
-    assert first.status == "succeeded" and not first.cache_hit
-    assert second.status == "cached" and second.cache_hit
-    assert outputs == [{"total": 5}, {"total": 5}]
+    return statuses
+
+
+def test_a_repeated_run_is_answered_from_the_result_cache(tmp_path: Path) -> None:
+    assert _sum_statuses(tmp_path, [{}, {}]) == ["succeeded", "cached"]
 
 
 def test_a_run_can_leave_the_result_cache_alone(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home")
-    with open_store(settings.resolved_database_url) as store:
-        launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
-        statuses = []
-        for cache in (True, False):
-            launched = launcher.launch(owner="u1", document=add_doc(), inputs={"a": 2, "b": 3}, cache=cache)
-            deadline = time.monotonic() + 20
-            while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
-                time.sleep(0.02)
-            statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
-        launcher.close()
-    assert statuses == ["succeeded", "succeeded"]
+    assert _sum_statuses(tmp_path, [{"cache": True}, {"cache": False}]) == ["succeeded", "succeeded"]
 
 
 def test_owners_do_not_share_cached_results(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home")
-    with open_store(settings.resolved_database_url) as store:
-        launcher = DurableRunLauncher(store, Catalog.builtin(), settings, executor="local")
-        statuses = []
-        for owner in ("alice", "bob", "bob"):
-            launched = launcher.launch(owner=owner, document=add_doc(), inputs={"a": 2, "b": 3})
-            deadline = time.monotonic() + 20
-            while store.runs.get(launched.run.id).status != "succeeded" and time.monotonic() < deadline:
-                time.sleep(0.02)
-            statuses.append(store.node_runs.latest(launched.run.id)["sum"].status)
-        launcher.close()
     # bob's first run computes its own result although alice's is in the cache; his second reuses his own.
-    assert statuses == ["succeeded", "succeeded", "cached"]
+    owners = [{"owner": "alice"}, {"owner": "bob"}, {"owner": "bob"}]
+    assert _sum_statuses(tmp_path, owners) == ["succeeded", "succeeded", "cached"]
