@@ -45,8 +45,8 @@ def _runner_for(target: Any, runner: Any) -> Any:
     if hasattr(target, "runs") and hasattr(target, "engine"):  # a Store
         from cluster.settings import Settings
 
-        return DurableRunner(Settings(), store=target)
-    return DurableRunner(target)
+        return DurableRunner(Settings(), store=target, cache=True)
+    return DurableRunner(target, cache=True)
 
 
 def recover(
@@ -62,7 +62,8 @@ def recover(
     """Resume every stale run (or only those in `run_ids`); returns the ids of the runs this call resumed.
 
     `target`: the `Settings` of the installation or an open `Store` (or pass a configured `runner`, a
-    `DurableRunner`, to choose the result store, executor and catalog). `stale_after_s=0` takes over any active
+    `DurableRunner`, to choose the result store, executor, catalog and cache; the default one reads and fills the
+    installation's result cache, in the scope each run was launched in). `stale_after_s=0` takes over any active
     run regardless of its heartbeat — only for an operator who knows its coordinator is gone. `start_grace_s`: how
     long a queued run (created or claimed, its coordinator not started yet) may go without a heartbeat before it
     counts as lost (default `DEFAULT_START_GRACE_S`, or 0 with `stale_after_s=0`; never less than
@@ -178,5 +179,5 @@ def start_recovery(
     from engine.durable.runner import DurableRunner
 
     return RecoverySweeper(
-        runner or DurableRunner(settings), interval_s, stale_after_s, start_grace_s
+        runner or DurableRunner(settings, cache=True), interval_s, stale_after_s, start_grace_s
     ).start()

@@ -224,12 +224,16 @@ class DurableRunner:
         )
         if not created.created:
             return Launched(self.attach(created.run.id, on_event=on_event), created.run, False)
+        scope = self._cache_scope(owner)
         resume_info = {
             "definitions": plan_definitions(plan),
             "outputs": list(outputs) if outputs else None,
             "optimize": optimize,
             "fail_fast": fail_fast,
             "cache": cache,
+            # The scope its cache keys were made in: a resume by another runner (the CLI's, a sweep's) must
+            # read and fill the same owner's entries, whatever that runner's own `cache_per_owner`.
+            "cache_scope": scope,
         }
         self.results.put_blob(run_id, RESUME_BLOB, _dumps(resume_info))
         handle = self._start(
@@ -242,7 +246,7 @@ class DurableRunner:
             fail_fast=fail_fast,
             on_event=on_event,
             cache=self.cache if cache else None,
-            cache_scope=self._cache_scope(owner),
+            cache_scope=scope,
         )
         return Launched(handle, created.run, True)
 
@@ -296,6 +300,9 @@ class DurableRunner:
         values = resolve_inputs(plan, run.inputs)
         seeds = self._repair_and_seed(run_id, plan)
         offset = self.store.events.last_seq(run_id)
+        scope: str | None = info.get("cache_scope")
+        if scope is None and self.cache_per_owner:
+            scope = self._cache_scope(run.owner)
         return self._start(
             plan,
             values,
@@ -305,8 +312,11 @@ class DurableRunner:
             resumed=True,
             fail_fast=bool(info.get("fail_fast", False)),
             on_event=on_event,
-            cache=self.cache if info.get("cache", True) else None,
-            cache_scope=self._cache_scope(run.owner),
+            # A run that does not record the scope of its cache keys (launched before it was recorded, or
+            # created without this runner) is resumed without the cache unless this runner scopes by owner:
+            # in another scope it could read or fill another owner's entries.
+            cache=self.cache if info.get("cache", True) and scope is not None else None,
+            cache_scope=scope or "",
         )
 
     def _resume_info(self, run_id: str) -> dict[str, Any]:

@@ -323,7 +323,9 @@ def resume_command(
             run = _get_run(store, run_id)
             if run.status not in ("queued", "running"):
                 _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
-        runner = DurableRunner(settings, store=store, results=_results(results))
+        # With the result cache, as `rayweave run` and the server launch runs: a resumed node whose result the
+        # crash lost is answered from it when it can be (in the scope the run was launched in).
+        runner = DurableRunner(settings, store=store, results=_results(results), cache=True)
         handles: dict[str, Any] = {}
         resumed = recover(
             runner=runner,

@@ -98,3 +98,30 @@ def test_resume_reports_nothing_to_do_and_names_bad_requests(home: Path, finishe
     assert code == 1 and "no-such-run" in out
     code, out = _run(home, "resume", "--force")
     assert code == 2 and "--force needs a RUN_ID" in out
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_resume_answers_what_the_crash_lost_from_the_result_cache(home: Path, tmp_path: Path) -> None:
+    from engine.durable.stored import stored_outputs
+    from tests.engine.durable import flows
+    from tests.engine.durable.crash import simulate_crash
+    from tests.engine.durable.flows import executions
+
+    log = tmp_path / "log"
+    log.mkdir()
+    settings = Settings(home=home)
+    store = open_store(settings.resolved_database_url)
+    try:
+        runner = DurableRunner(settings, store=store, executor="local", cache=True)
+        run_id = str(runner.run(flows.squares(log), {"x": 3}).run_id)
+        simulate_crash(store, runner.results, run_id, running="s2", later=(), keep_result=False)
+
+        code, out = _run(home, "resume", run_id, "--json")
+        assert code == 0, out
+        assert json.loads(out)["runs"] == {run_id: "succeeded"}
+        # s2's result was lost with the crash; the installation's cache answered it without running it again.
+        assert executions(log) == {"s1": 1, "s2": 1}
+        assert store.node_runs.latest(run_id)["s2"].status == "cached"
+        assert stored_outputs(store, runner.results, run_id) == {"out": 81}
+    finally:
+        store.close()

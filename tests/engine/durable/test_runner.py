@@ -121,6 +121,46 @@ def test_per_owner_caches_scope_content_keys_too(settings: Settings, log: Path) 
     assert executions(log) == {"r": 3, "s": 2}
 
 
+def test_a_resume_reads_the_cache_in_the_scope_the_run_was_launched_in(
+    settings: Settings, store: Store, log: Path
+) -> None:
+    # A server's runner scopes keys by owner; `rayweave runs resume` and a sweep resume with a plain runner.
+    plain = DurableRunner(settings, store=store, executor="local", cache=True)
+    server = DurableRunner(settings, store=store, executor="local", cache=True, cache_per_owner=True)
+    run_id = server.launch(flows.squares(log), {"x": 3}, owner="alice").handle.result(timeout=20).run_id
+    simulate_crash(store, server.results, run_id, running="s2", later=(), keep_result=False)
+
+    handles: dict[str, Any] = {}
+    assert recover(runner=plain, stale_after_s=5, handles=handles) == [run_id]
+    result = handles[run_id].result(timeout=20)
+    # Alice's own entries answer what the crash lost: nothing ran again.
+    assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 81}
+    assert executions(log) == {"s1": 1, "s2": 1}
+    assert store.node_runs.latest(run_id)["s2"].status == "cached"
+    assert stored_outputs(store, plain.results, run_id) == {"out": 81}
+
+
+def test_a_resume_never_reads_entries_of_another_scope(
+    settings: Settings, store: Store, log: Path, tmp_path: Path
+) -> None:
+    from engine.cache.result_cache import CacheConfig, ResultCache
+
+    plain = DurableRunner(settings, store=store, executor="local", cache=True)
+    plain.run(flows.squares(log), {"x": 3})  # fills the unscoped entries
+    # Alice's run keeps its entries apart (another directory), so her scope has none in `plain`'s cache.
+    own = ResultCache(CacheConfig(disk_dir=tmp_path / "server-cache"))
+    server = DurableRunner(settings, store=store, executor="local", cache=own, cache_per_owner=True)
+    run_id = server.launch(flows.squares(log), {"x": 3}, owner="alice").handle.result(timeout=20).run_id
+    simulate_crash(store, server.results, run_id, running="s2", later=(), keep_result=False)
+
+    handles: dict[str, Any] = {}
+    assert recover(runner=plain, stale_after_s=5, handles=handles) == [run_id]
+    assert handles[run_id].result(timeout=20).outputs == {"out": 81}
+    # s2 ran again rather than coming from the unscoped entry of the same input.
+    assert executions(log) == {"s1": 2, "s2": 3}
+    assert store.node_runs.latest(run_id)["s2"].status == "succeeded"
+
+
 def test_a_cached_fused_group_fills_the_stored_outputs(settings: Settings) -> None:
     # The optimizer fuses x -> y -> z into one task; the outputs read two of its members.
     doc = {
