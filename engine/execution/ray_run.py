@@ -17,6 +17,7 @@ from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, ele
 from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event, EventLog
 from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
+from engine.execution.memory import TRIM_AFTER_NODES, release_free_memory
 from engine.execution.remote import (
     COORDINATOR_NAME,
     RemoteRunResult,
@@ -161,7 +162,10 @@ class CoordinatedRun:
         )
         # The result holds the node states now. A finished run stays for late subscribers (events only), and
         # every object it keeps is scanned by each collection of the coordinator's heap.
+        big = len(self.state.records) >= TRIM_AFTER_NODES
         self.state.records = {}
+        if big:  # what its tasks held while in flight is free now: give it back (engine.execution.memory)
+            release_free_memory()
 
     async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
         if isinstance(binding, NodeRef):
