@@ -353,9 +353,9 @@ def submit(
         result_cache = cache
     run_id = run_id or uuid.uuid4().hex
     if result_cache is not None:
-        from engine.compile import compute_cache_keys
+        from engine.compile.cache_keys import keyed_plan
 
-        plan = plan.with_cache_keys(compute_cache_keys(plan, values))
+        plan = keyed_plan(plan, values)
     todo, hits = plan_with_cache(plan, result_cache)
     if all(p.id in hits for p in todo.nodes):
         return RunHandle(CachedRun(run_id, todo, hits, values, sink), on_event)

@@ -93,3 +93,30 @@ def test_missing_required_input_is_an_error(catalog: Any) -> None:
     plan = compile_workflow(d, catalog)
     with pytest.raises(WorkflowInputError, match="needs input 'n'"):
         compute_cache_keys(plan, {})
+
+
+def test_a_keyed_plan_is_reused_for_the_same_plan_inputs_and_scope(catalog: Any) -> None:
+    from engine.compile.cache_keys import keyed_plan
+
+    plan = compile_workflow(
+        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
+        catalog,
+        optimize=False,
+    )
+    first = keyed_plan(plan, {"n": 5})
+    assert {p.id: p.cache_key for p in first.nodes} == compute_cache_keys(plan, {"n": 5})
+    assert keyed_plan(plan, {"n": 5}) is first  # a rerun hashes nothing again
+    assert keyed_plan(plan, {}) is keyed_plan(plan, {"n": 1})  # the default is the same input
+    for inputs, scope in (({"n": 6}, ""), ({"n": 5}, "owner:alice")):
+        other = keyed_plan(plan, inputs, scope=scope)
+        assert other is not first
+        assert {p.id: p.cache_key for p in other.nodes} == compute_cache_keys(plan, inputs, scope=scope)
+    # Another plan object (a recompile, or a plan of another workflow reusing a freed id) starts afresh.
+    again = compile_workflow(
+        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
+        catalog,
+        optimize=False,
+    )
+    assert keyed_plan(again, {"n": 5}) is not first
+    with pytest.raises(WorkflowInputError):
+        keyed_plan(compile_workflow(doc(BASE, {"b": "b.out"}, {"n": {"type": "Int"}}), catalog), {})
