@@ -13,6 +13,7 @@ none); a map node's key also covers the code versions of its sub-plan.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -69,8 +70,9 @@ def _input_hashes(plan: Plan, inputs: Mapping[str, Any]) -> dict[str, str]:
 
 
 class _KeyedPlans:
-    """Keyed plans by plan object (held weakly: a plan that is gone is never matched by a reused id) and by
-    (input hashes, scope); the least recently used plans and input combinations are dropped beyond the limits."""
+    """Keyed plans by plan object and by (input hashes, scope). A plan is held weakly and its entry goes when
+    it does (so neither a reused id matches it nor its keyed plans outlive it); beyond the limits the least
+    recently used plans and input combinations are dropped."""
 
     PLANS = 64
     PER_PLAN = 8
@@ -94,7 +96,7 @@ class _KeyedPlans:
         with self._lock:
             entry = self._plans.get(id(plan))
             if entry is None or entry[0]() is not plan:
-                entry = (weakref.ref(plan), OrderedDict())
+                entry = (weakref.ref(plan, functools.partial(self._gone, id(plan))), OrderedDict())
                 self._plans[id(plan)] = entry
             self._plans.move_to_end(id(plan))
             entry[1][key] = keyed
@@ -102,6 +104,16 @@ class _KeyedPlans:
                 entry[1].popitem(last=False)
             while len(self._plans) > self.PLANS:
                 self._plans.popitem(last=False)
+
+    def _gone(self, plan_id: int, ref: weakref.ref[Plan]) -> None:
+        # Called when the plan is collected, possibly inside `get` or `put` of this thread: no lock (a
+        # dictionary pop is atomic), and only the entry of that very plan.
+        entry = self._plans.get(plan_id)
+        if entry is not None and entry[0] is ref:
+            self._plans.pop(plan_id, None)
+
+    def __len__(self) -> int:
+        return len(self._plans)
 
 
 #: The keyed plans of this process (an empty registry: nothing is computed at import).

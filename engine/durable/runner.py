@@ -447,9 +447,9 @@ class DurableRunner:
         from engine.execution.remote import RunOptions
 
         if cache is not None:
-            from engine.compile.cache_keys import keyed_plan
+            from engine.compile import compute_cache_keys
 
-            plan = keyed_plan(plan, values, scope=cache_scope)
+            plan = plan.with_cache_keys(compute_cache_keys(plan, values, scope=cache_scope))
         cached = _cache_hits(cache, plan, seeds)
         todo = _prune(persist_plan(plan, self.results), frozenset(cached) | frozenset(seeds))
         self._store_cached_outputs(run_id, todo, cached)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -24,6 +25,15 @@ BASE = {
 }
 
 
+def base_plan(catalog: Any) -> Any:
+    """A fresh compile of BASE, with its input n defaulting to 1."""
+    return compile_workflow(
+        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
+        catalog,
+        optimize=False,
+    )
+
+
 def test_keys_are_stable_sha256(catalog: Any) -> None:
     first, second = keys(catalog, BASE, {"n": 5}), keys(catalog, BASE, {"n": 5})
     assert first == second
@@ -31,11 +41,7 @@ def test_keys_are_stable_sha256(catalog: Any) -> None:
 
 
 def test_a_scope_gives_every_key_its_own_value(catalog: Any) -> None:
-    plan = compile_workflow(
-        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
-        catalog,
-        optimize=False,
-    )
+    plan = base_plan(catalog)
     plain = compute_cache_keys(plan, {"n": 5})
     assert compute_cache_keys(plan, {"n": 5}, scope="") == plain
     alice = compute_cache_keys(plan, {"n": 5}, scope="owner:alice")
@@ -98,11 +104,7 @@ def test_missing_required_input_is_an_error(catalog: Any) -> None:
 def test_a_keyed_plan_is_reused_for_the_same_plan_inputs_and_scope(catalog: Any) -> None:
     from engine.compile.cache_keys import keyed_plan
 
-    plan = compile_workflow(
-        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
-        catalog,
-        optimize=False,
-    )
+    plan = base_plan(catalog)
     first = keyed_plan(plan, {"n": 5})
     assert {p.id: p.cache_key for p in first.nodes} == compute_cache_keys(plan, {"n": 5})
     assert keyed_plan(plan, {"n": 5}) is first  # a rerun hashes nothing again
@@ -112,11 +114,14 @@ def test_a_keyed_plan_is_reused_for_the_same_plan_inputs_and_scope(catalog: Any)
         assert other is not first
         assert {p.id: p.cache_key for p in other.nodes} == compute_cache_keys(plan, inputs, scope=scope)
     # Another plan object (a recompile, or a plan of another workflow reusing a freed id) starts afresh.
-    again = compile_workflow(
-        doc(BASE, {k: f"{k}.out" for k in BASE}, {"n": {"type": "Int", "default": 1}}),
-        catalog,
-        optimize=False,
-    )
+    again = base_plan(catalog)
     assert keyed_plan(again, {"n": 5}) is not first
+    # A plan that is gone takes its keyed plans with it.
+    from engine.compile.cache_keys import _KEYED
+
+    held = len(_KEYED)
+    del plan, first, other, again
+    gc.collect()
+    assert len(_KEYED) == held - 2
     with pytest.raises(WorkflowInputError):
         keyed_plan(compile_workflow(doc(BASE, {"b": "b.out"}, {"n": {"type": "Int"}}), catalog), {})
