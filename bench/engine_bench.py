@@ -1,6 +1,6 @@
 """Engine benchmark: rayweave against raw Ray tasks (ray.remote with ObjectRef chaining) in the same process.
 
-Run: `python -m bench.engine_bench` (about two minutes on a 2-core machine). Workloads (issue 4):
+Run: `python -m bench.engine_bench` (about three minutes on a 2-core machine). Workloads (issue 4):
 
 W1  fan-out of 1,000 tiny nodes into a sum          target: <= 1.3x raw with the optimizer off; < 0.25 s on
 W2  a chain of 300 tiny nodes                        target: <= 1.3x raw off; >= 10x faster than raw on
