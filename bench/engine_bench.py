@@ -5,7 +5,8 @@ Run: `python -m bench.engine_bench` (about three minutes on a 2-core machine). W
 W1  fan-out of 1,000 tiny nodes into a sum          target: <= 1.3x raw with the optimizer off; < 0.25 s on
 W2  a chain of 300 tiny nodes                        target: <= 1.3x raw off; >= 10x faster than raw on
 W3  16 independent nodes sleeping 0.5 s             target: < 0.65 s
-W4  8 independent CPU-bound nodes of 0.3 s, 2 cores  target: <= 1.2 x ideal (1.2 s)
+W4  8 independent CPU-bound nodes of 0.3 s, 2 cores  target: <= 1.2 x ideal (1.2 s); the ideal of the moment
+                                                     (one node alone in a worker, times 4) is printed beside it
 W5  rerun of W1 fully cached                         target: < 50 ms
 MEM coordinator RSS growth over a 10,000-node run    target: < 200 MB
 
@@ -283,10 +284,19 @@ def main() -> None:
     rows.append(("W2 chain 300, optimizer on", w2_on, raw2, ">= 10x faster than raw", raw2 / w2_on >= 10))
     raw3, w3 = paired_medians(raw_w3, ours("w3"))
     rows.append(("W3 16 x sleep 0.5 s", w3, raw3, "< 0.65 s", w3 < 0.65))
-    raw4, w4 = paired_medians(raw_w4, ours("w4"))
+    # The target is the (1.2x of 1.2 s). Beside it, the ideal of the moment, measured in the same
+    # rounds: what one node takes alone in a worker (8 of them on 2 cores cannot take less than 4 times that).
+    # This machine's core speed drifts by up to a third within a run, so a node calibrated for 0.3 s may take
+    # 0.25-0.4 s a minute later, for raw Ray as for rayweave.
+    alone_times: list[float] = []
+
+    def one_alone() -> None:
+        alone_times.append(ray.get(timed_burn.remote(iterations)))
+
+    raw4, w4, _ = paired_medians(raw_w4, ours("w4"), one_alone)
+    alone = statistics.median(alone_times[1:])  # without the warm-up run
+    ideal4 = 4 * alone
     rows.append(("W4 8 x CPU 0.3 s on 2 cores", w4, raw4, "<= 1.44 s (1.2x ideal)", w4 <= 1.2 * 1.2))
-    # What one node takes alone in a worker now: 8 of them on 2 cores cannot take less than 4 times this.
-    alone = statistics.median(ray.get(timed_burn.remote(iterations)) for _ in range(3))
 
     cache_dir = home / "w5-cache"
     engine.run(
@@ -317,8 +327,9 @@ def main() -> None:
     print(f"W1 optimizer off, ratio per round: {round_ratios(w1_off_times, raw1_times)}")
     print(f"W2 optimizer off, ratio per round: {round_ratios(w2_off_times, raw2_times)}")
     print(
-        f"W4 one node alone in a worker: {alone:.3f} s (calibrated for 0.3 s), so 8 on 2 cores take at least "
-        f"{4 * alone:.3f} s on this machine now"
+        f"W4 one node alone in a worker: {alone:.3f} s (median of the rounds; calibrated for 0.3 s), so the "
+        f"ideal for 8 on 2 cores is {ideal4:.3f} s now; rayweave {w4 / ideal4:.2f}x of it, raw Ray "
+        f"{raw4 / ideal4:.2f}x"
     )
     print("compile (s, once per workflow): " + ", ".join(f"{k} {v:.3f}" for k, v in compile_s.items()))
 
