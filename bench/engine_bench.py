@@ -132,6 +132,25 @@ def calibrate_burn(seconds: float) -> int:
         iterations *= 4
 
 
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the peak resident set size (VmHWM) of process `pid`; False where that is not possible."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as clear:
+            clear.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss(pid: int) -> int:
+    """The peak resident set size of process `pid` (bytes) since it started or since `reset_peak_rss`."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def median_time(fn: Callable[[], Any]) -> float:
     fn()  # warm-up
     times = []
@@ -336,16 +355,21 @@ def main() -> None:
     # Memory: the coordinator's RSS before and after a 10,000-node run (optimizer off: 10,000+ tasks).
     big = compile_workflow(w1_workflow(10_000), optimize=False)
     coordinator = executor.coordinator()
-    before = ray.get(coordinator.process_info.remote())["rss_bytes"]
+    info = ray.get(coordinator.process_info.remote())
+    before = info["rss_bytes"]
+    peak_known = reset_peak_rss(info["pid"])
     started = time.perf_counter()
     result = engine.run(big, settings=settings, executor=executor, cache=False)
     took = time.perf_counter() - started
     after = ray.get(coordinator.process_info.remote())["rss_bytes"]
-    growth_mb = (after - before) / 2**20
+    # The end of a big run gives freed memory back (ADR 008), including what earlier runs left, so the RSS
+    # after it can be below the RSS before; the peak during the run is the figure the target is judged on.
+    peak = peak_rss(info["pid"]) if peak_known else max(before, after)
+    growth_mb = (peak - before) / 2**20
     print(
         f"MEM 10,000-node run ({len(big.nodes)} tasks, {took:.1f} s, {result.status}): coordinator RSS "
-        f"{before / 2**20:.0f} MB -> {after / 2**20:.0f} MB, growth {growth_mb:.0f} MB "
-        f"(target < 200 MB: {'yes' if growth_mb < 200 else 'NO'})"
+        f"{before / 2**20:.0f} MB before, peak {peak / 2**20:.0f} MB during, {after / 2**20:.0f} MB after; "
+        f"growth to the peak {growth_mb:.0f} MB (target < 200 MB: {'yes' if growth_mb < 200 else 'NO'})"
     )
     shutdown_ray()
 

@@ -108,6 +108,10 @@ class RayExecutor:
     `started_delay_s`: a node reports `node.started` once it has run this long, within
     `DelayedReporter.POLL_S` (0.2 s) after that (tiny nodes never send it; their start is taken from their
     result), which keeps per-node overhead low on big fan-outs. Nodes with a timeout report it at once.
+
+    `max_in_flight`: the most tasks of one run submitted to Ray and not yet finished. Ray's core worker holds
+    about 10 KB per submitted task, so a run of 100,000 nodes submitted at once would cost the coordinator a
+    gigabyte; beyond the window, ready nodes wait in the coordinator (in plan order) and go as tasks end.
     """
 
     def __init__(
@@ -117,11 +121,13 @@ class RayExecutor:
         breaker_policy: BreakerPolicy | None = None,
         started_delay_s: float = 0.05,
         max_retries: int = 3,
+        max_in_flight: int = 4096,
     ) -> None:
         self.check_types = check_types
         self.breaker_policy = breaker_policy
         self.started_delay_s = started_delay_s
         self.max_retries = max_retries
+        self.max_in_flight = max_in_flight
         self._coordinator: Any = None
         self._breakers: Any = None
         self._plans = PlanShipper()
@@ -172,6 +178,7 @@ class RayExecutor:
             breakers=self._breakers,
             sink=sink,
             max_retries=self.max_retries,
+            max_in_flight=self.max_in_flight,
         )
         ray.get(coordinator.start_run.remote(run_id, self._plans.ship(plan), put_inputs, hits, options))
         return RayRun(coordinator, run_id, plan)

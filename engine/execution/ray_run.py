@@ -7,6 +7,7 @@ event loop, so no locking is needed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import time
@@ -67,7 +68,8 @@ class CoordinatedRun:
         self.state = RunState(run_id, plan, self.log, metrics)
         self.out_refs: dict[str, dict[str, Any]] = {}
         self.meta_refs: dict[str, Any] = {}
-        self.pending: dict[str, asyncio.Task[Any]] = {}
+        #: Nodes not submitted yet: tasks waiting for their upstream nodes, and futures of queued nodes.
+        self.pending: dict[str, asyncio.Future[Any]] = {}
         #: The keys of the tasks in flight (removed when the task has been recorded).
         self.flight: set[str] = set()
         #: Waits for every task whose key starts with a prefix to be recorded (`drained`).
@@ -86,6 +88,11 @@ class CoordinatedRun:
         self.actor_keys: set[str] = set()
         self.shipped_nodes: dict[int, tuple[PlannedNode, PlannedNode]] = {}
         self.wakeups: list[asyncio.Future[None]] = []
+        #: Nodes ready to submit that wait for room in the window (`options.max_in_flight`), in plan order:
+        #: (node, its inputs, prefix, the future its dependents and `binding_ref` wait for).
+        self.deferred: collections.deque[tuple[PlannedNode, Mapping[str, Any], str, asyncio.Future[None]]] = (
+            collections.deque()
+        )
         self.stopping = False
         self.cancelled = False
         self.done: asyncio.Future[RemoteRunResult] = asyncio.get_running_loop().create_future()
@@ -203,10 +210,47 @@ class CoordinatedRun:
             waits = [prefix + up for up in planned.upstream() if prefix + up in self.pending]
             if waits or is_map(planned):
                 self.pending[key] = asyncio.ensure_future(self.submit_later(planned, waits, inputs, prefix))
+            elif self.window_full():
+                self.pending[key] = self.defer(planned, inputs, prefix)
             else:
-                args = [self.sync_ref(b, prefix, inputs) for _, b in self.flat(planned)[0]]
-                self.consumed(planned, prefix)
-                self.submit_node(planned, args, prefix)
+                self.submit_ready(planned, inputs, prefix)
+        self.changed()
+
+    def submit_ready(self, planned: PlannedNode, inputs: Mapping[str, Any], prefix: str) -> None:
+        """Submit `planned`, whose upstream nodes are all submitted (their refs are known)."""
+        args = [self.sync_ref(b, prefix, inputs) for _, b in self.flat(planned)[0]]
+        self.consumed(planned, prefix)
+        self.submit_node(planned, args, prefix)
+
+    # -- the window ---------------------------------------------------------------------------------
+
+    def window_full(self) -> bool:
+        """True while the run has `options.max_in_flight` tasks in flight, or nodes already waiting for room
+        (which go first: plan order is what keeps every node's upstream submitted before it)."""
+        return bool(self.deferred) or len(self.flight) >= self.options.max_in_flight
+
+    def defer(self, planned: PlannedNode, inputs: Mapping[str, Any], prefix: str) -> asyncio.Future[None]:
+        """Queue `planned` until the window has room; the future is done once it has been submitted.
+
+        Ray's core worker holds every submitted task until it ends (its spec, arguments and lease request:
+        about 10 KB each), so submitting a 100,000-node fan-out at once would cost the coordinator a gigabyte.
+        Nodes beyond the window wait here instead, and go as tasks end (`pump`).
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.deferred.append((planned, inputs, prefix, future))
+        return future
+
+    def pump(self) -> None:
+        """Submit queued nodes while the window has room (all of them, as cancelled, once the run stops)."""
+        while self.deferred and (self.stopping or len(self.flight) < self.options.max_in_flight):
+            planned, inputs, prefix, future = self.deferred.popleft()
+            try:
+                self.submit_ready(planned, inputs, prefix)
+            except Exception as exc:  # an engine bug fails this node (and so its dependents), not the run
+                self.out_refs.setdefault(prefix + planned.id, {})
+                self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
+            if not future.done():
+                future.set_result(None)
         self.changed()
 
     def consumed(self, planned: PlannedNode, prefix: str) -> None:
@@ -235,6 +279,9 @@ class CoordinatedRun:
     ) -> None:
         for key in waits:
             await self.pending[key]
+        if not is_map(planned) and not self.stopping and self.window_full():
+            await self.defer(planned, inputs, prefix)  # `pump` submits it
+            return
         args = [self.sync_ref(b, prefix, inputs) for _, b in self.flat(planned)[0]]
         self.consumed(planned, prefix)
         if self.stopping:
@@ -450,6 +497,8 @@ class CoordinatedRun:
             self.finishing.pop(key, None)
         if in_flight and self.drains:
             self.release_drains(key)
+        if self.deferred:
+            self.pump()
 
     def drained(self, prefix: str) -> asyncio.Future[None]:
         """A future done once no task whose key starts with `prefix` is in flight (including tasks submitted
@@ -581,6 +630,7 @@ class CoordinatedRun:
         self.stopping = True
         for key, ref in self.meta_refs.items():
             self.cancel_ref(key, ref)  # a no-op for tasks that already finished
+        self.pump()  # queued nodes are recorded as cancelled, never submitted
 
     def cancel(self) -> None:
         self.cancelled = True

@@ -141,6 +141,7 @@ class RunOptions:
         sink: EventSink | None = None,
         max_retries: int = 3,
         cache_scope: str = "",
+        max_in_flight: int = 4096,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -152,6 +153,9 @@ class RunOptions:
         self.max_retries = max_retries
         #: The scope of the run's cache keys (`compute_cache_keys`); tasks make their dynamic keys in it.
         self.cache_scope = cache_scope
+        #: The most tasks of the run submitted to Ray and not yet finished; further ready nodes wait in the
+        #: coordinator, in plan order, and go as tasks end (bounds the coordinator's memory on big runs).
+        self.max_in_flight = max(1, max_in_flight)
 
 
 class RemoteRunResult:
