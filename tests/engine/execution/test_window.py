@@ -23,7 +23,9 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 NO_CPU = {"num_cpus": 0}
 
 
-def run_windowed(wf: Workflow, inputs: dict[str, Any] | None, settings: Settings, window: int, **kw: Any) -> Any:
+def run_windowed(
+    wf: Workflow, inputs: dict[str, Any] | None, settings: Settings, window: int, **kw: Any
+) -> Any:
     kw.setdefault("cache", False)
     return engine.run(wf, inputs, settings=settings, executor=RayExecutor(max_in_flight=window), **kw)
 
@@ -64,7 +66,12 @@ def test_queued_nodes_keep_their_dependencies_maps_and_lists(settings: Settings)
     wf.output("after_map", wf.add("after", "builtin/sum@1", values=squares))
     result = run_windowed(wf, {"items": [1, 2, 3]}, settings, window=1, optimize=False)
     assert result.status is RunStatus.SUCCEEDED, result.errors
-    assert result.outputs == {"b": 6, "squares": [1, 4, 9], "sum": sum(i + 6 for i in range(5)), "after_map": 14}
+    assert result.outputs == {
+        "b": 6,
+        "squares": [1, 4, 9],
+        "sum": sum(i + 6 for i in range(5)),
+        "after_map": 14,
+    }
     assert all(r.status is NodeStatus.SUCCEEDED for r in result.nodes.values())
 
 
