@@ -34,7 +34,7 @@ def most_at_once(result: engine.RunResult, nodes: list[str]) -> int:
     """The most of `nodes` that ran at the same moment (from their own start and end times)."""
     spans = [(result.nodes[n].started_at, result.nodes[n].finished_at) for n in nodes]
     assert all(start is not None and end is not None for start, end in spans), spans
-    return max(sum(1 for s0, f0 in spans if s0 <= t < f0) for t, _ in spans)  # type: ignore[operator]
+    return max(sum(1 for s0, f0 in spans if s0 <= t < f0) for t, _ in spans)
 
 
 def test_no_more_tasks_than_the_window_run_at_once(settings: Settings) -> None:
