@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     ray_dashboard: bool = Field(
         default=False, description="Start the Ray dashboard with an embedded local Ray."
     )
+    max_tasks_in_flight: int = Field(
+        default=4096,
+        ge=1,
+        description=(
+            "Most tasks of one run submitted to Ray and not yet finished; further ready nodes wait in the"
+            " run coordinator (Ray holds about 10 KB per submitted task there)."
+        ),
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -490,6 +490,7 @@ class DurableRunner:
                 sink=sink,
                 cache_dir=cache.disk_dir if cache is not None else None,
                 cache_scope=cache_scope,
+                max_in_flight=self.settings.max_tasks_in_flight,
             )
             source = self._start_on_ray(todo, values, run_id, hits, options)
         if cache is not None:

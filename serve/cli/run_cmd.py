@@ -249,7 +249,8 @@ def run_command(
                     highlight=False,
                     soft_wrap=True,
                 )
-                handle = submit(plan, values, settings=settings, executor=RayExecutor(), cache=cache)
+                executor = RayExecutor(max_in_flight=settings.max_tasks_in_flight)
+                handle = submit(plan, values, settings=settings, executor=executor, cache=cache)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             return 2
@@ -328,7 +329,7 @@ def run_live(
         from engine.execution.executor import RayExecutor
 
         ensure_ray(settings)
-        executor = RayExecutor()
+        executor = RayExecutor(max_in_flight=settings.max_tasks_in_flight)
     console = Console()
     plan = compile_for_run(workflow)
     handle = submit(plan, inputs, settings=settings, executor=executor)

@@ -105,3 +105,21 @@ def test_fail_fast_cancels_queued_nodes(settings: Settings) -> None:
     assert result.status is RunStatus.FAILED
     assert result.nodes["bad"].status is NodeStatus.FAILED
     assert all(result.nodes[f"n{i}"].status is NodeStatus.CANCELLED for i in range(3))
+
+
+def test_the_installations_setting_bounds_plain_and_durable_runs(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.durable import DurableRunner
+
+    monkeypatch.setenv("RAYWEAVE_MAX_TASKS_IN_FLIGHT", "2")
+    narrow = Settings(home=settings.home)
+    assert narrow.max_tasks_in_flight == 2
+    wf = Workflow("windowed_by_settings")
+    naps = [wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.3}, resources=NO_CPU) for i in range(6)]
+    wf.output("total", wf.add("total", s.total, xs=naps))
+    names = [f"n{i}" for i in range(6)]
+    plain = engine.run(wf, None, settings=narrow, cache=False)  # the default executor, made from settings
+    assert plain.outputs == {"total": 15} and most_at_once(plain, names) <= 2
+    durable = DurableRunner(narrow, heartbeat_s=0.2).run(wf, timeout=60)
+    assert durable.outputs == {"total": 15} and most_at_once(durable, names) <= 2
