@@ -305,7 +305,7 @@ def make_executor(executor: Any, settings: Any) -> Any:
         from engine.execution.executor import RayExecutor
 
         ensure_ray(settings)
-        return RayExecutor(max_in_flight=settings.max_tasks_in_flight)
+        return RayExecutor.for_settings(settings)
     if executor == "local":
         from engine.execution.inprocess import InProcessExecutor
 

@@ -19,6 +19,7 @@ from engine.execution.events import Event, EventSink
 from engine.execution.handle import RunSource
 from engine.execution.inprocess import InProcessExecutor
 from engine.execution.plans import PlanShipper
+from engine.execution.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
 
 __all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
@@ -121,7 +122,7 @@ class RayExecutor:
         breaker_policy: BreakerPolicy | None = None,
         started_delay_s: float = 0.05,
         max_retries: int = 3,
-        max_in_flight: int = 4096,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.check_types = check_types
         self.breaker_policy = breaker_policy
@@ -131,6 +132,11 @@ class RayExecutor:
         self._coordinator: Any = None
         self._breakers: Any = None
         self._plans = PlanShipper()
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> RayExecutor:
+        """The executor an installation's `Settings` describe (Ray must be initialized before a run)."""
+        return cls(max_in_flight=settings.max_tasks_in_flight)
 
     def coordinator(self) -> Any:
         """The coordinator actor handle (created, or found by name, on first use)."""

@@ -21,6 +21,9 @@ from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailu
 from engine.execution.wire import pack_meta, unpack
 
 COORDINATOR_NAME = "rayweave-coordinator"
+#: The default window of a run: the most of its tasks submitted to Ray and not yet finished (`RunOptions`).
+#: `cluster.settings.Settings.max_tasks_in_flight` has the same default (cluster does not import the engine).
+DEFAULT_MAX_IN_FLIGHT = 4096
 RAYWEAVE_NAMESPACE = "rayweave"
 
 
@@ -141,7 +144,7 @@ class RunOptions:
         sink: EventSink | None = None,
         max_retries: int = 3,
         cache_scope: str = "",
-        max_in_flight: int = 4096,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir

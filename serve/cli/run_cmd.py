@@ -249,7 +249,7 @@ def run_command(
                     highlight=False,
                     soft_wrap=True,
                 )
-                executor = RayExecutor(max_in_flight=settings.max_tasks_in_flight)
+                executor = RayExecutor.for_settings(settings)
                 handle = submit(plan, values, settings=settings, executor=executor, cache=cache)
         except WorkflowInputError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
@@ -329,7 +329,7 @@ def run_live(
         from engine.execution.executor import RayExecutor
 
         ensure_ray(settings)
-        executor = RayExecutor(max_in_flight=settings.max_tasks_in_flight)
+        executor = RayExecutor.for_settings(settings)
     console = Console()
     plan = compile_for_run(workflow)
     handle = submit(plan, inputs, settings=settings, executor=executor)

@@ -18,6 +18,7 @@ from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
 from tests.engine.execution import sample_nodes as s
 from tests.engine.execution.test_inprocess import square_doc
+from tests.engine.execution.test_window import most_at_once
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -40,9 +41,8 @@ def test_independent_nodes_run_in_parallel(settings: Settings) -> None:
     run_ray(wf, None, settings)  # warm the workers
     result = run_ray(wf, None, settings)
     assert result.status is RunStatus.SUCCEEDED
-    spans = [(result.nodes[f"n{i}"].started_at, result.nodes[f"n{i}"].finished_at) for i in range(4)]
-    overlap = max(sum(1 for s0, f0 in spans if s0 <= t < f0) for t, _ in spans)
-    assert overlap >= 3, f"the naps did not run in parallel: {spans}"
+    overlap = most_at_once(result, [f"n{i}" for i in range(4)])
+    assert overlap >= 3, f"the naps did not run in parallel: {result.nodes}"
 
 
 def test_events_arrive_in_order_with_generator_outputs(settings: Settings) -> None:
