@@ -14,6 +14,7 @@ from typesys.errors import (
     TypeCheckError,
     TypeParseError,
     TypesysError,
+    TypeTooDeepError,
     UnificationError,
 )
 from typesys.jsonio import from_json, to_json
@@ -78,6 +79,7 @@ __all__ = [
     "TypeCheckError",
     "TypeParseError",
     "TypeRegistry",
+    "TypeTooDeepError",
     "TypeVar",
     "TypesysError",
     "UnificationError",

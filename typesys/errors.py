@@ -9,6 +9,7 @@ __all__ = [
     "CoercionError",
     "TypeCheckError",
     "TypeParseError",
+    "TypeTooDeepError",
     "TypesysError",
     "UnificationError",
 ]
@@ -35,6 +36,28 @@ class TypeParseError(TypesysError, ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Errors cross Ray task boundaries by pickle, which by default would call __init__ with .args only.
         return (type(self), (self.text, self.position, self.expected, self.found), {"args": self.args})
+
+
+class TypeTooDeepError(TypeParseError):
+    """A type text nests deeper than the parser allows (`typesys.parse.MAX_TYPE_DEPTH` levels).
+
+    Refused before anything recursive runs on it, so a hostile type (`List[List[...]]` a thousand levels deep)
+    is an ordinary parse error instead of a `RecursionError`. The message shows only the start of the text.
+    """
+
+    def __init__(self, text: str, position: int, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            text, position, f"at most {limit} levels of nested types", text[position : position + 1]
+        )
+        shown = text if len(text) <= 80 else text[:60] + "..."
+        self.args = (
+            f"cannot parse type {shown!r}: it nests deeper than {limit} levels (at position {position}); "
+            "flatten it, e.g. name a record type for the inner part",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.text, self.position, self.limit), {"args": self.args})
 
 
 class AnnotationError(TypesysError, TypeError):

@@ -12,6 +12,10 @@ Names: the primitives; `List[T]`, `Dict[K, V]`, `Tuple[A, ...]` (`Tuple[]` is em
 alias of `Null`. Bare `List`, `Dict` and `Tuple` are not types (say what they hold). Other names are
 nominal types of the registry; failing that, a capital letter optionally followed by digits (`T`, `K2`) is
 a type variable, as is any `~name`.
+
+Types nest at most `MAX_TYPE_DEPTH` levels (brackets, braces and parentheses together); deeper text is refused
+with `TypeTooDeepError` (a `TypeParseError`) before the recursion could exhaust the stack. Real port types
+stay far below it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from typesys.errors import TypeParseError
+from typesys.errors import TypeParseError, TypeTooDeepError
 from typesys.types import (
     NULL,
     PRIMITIVE_NAMES,
@@ -41,7 +45,11 @@ from typesys.types import (
 if TYPE_CHECKING:
     from typesys.registry import TypeRegistry
 
-__all__ = ["parse"]
+__all__ = ["MAX_TYPE_DEPTH", "parse"]
+
+#: How many levels of nested types `parse` accepts (`List[List[Int]]` is 3). Every recursive function on types
+#: (printing, subtyping, unification, checks) stays well inside Python's recursion limit below it.
+MAX_TYPE_DEPTH = 32
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -60,7 +68,7 @@ def parse(text: str, registry: TypeRegistry | None = None) -> Type:
     """Read a type from its text; `str(parse(s))` is canonical and `parse(str(t)) == t`.
 
     Names of nominal types are looked up in `registry`. Raises `TypeParseError` with the 0-based position
-    and what was expected there.
+    and what was expected there (`TypeTooDeepError` for types nested deeper than `MAX_TYPE_DEPTH`).
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() needs a string, got {type(text).__name__}")
@@ -72,6 +80,7 @@ class _Parser:
         self.text = text
         self.registry = registry
         self.pos = 0
+        self.depth = 0
 
     # --- tokens --------------------------------------------------------------------------------------
 
@@ -120,9 +129,17 @@ class _Parser:
         return t
 
     def parse_type(self) -> Type:
-        members = [self.parse_atom()]
-        while self.accept("|"):
-            members.append(self.parse_atom())
+        # Every nested type goes through here, so this one counter bounds the recursion of the whole parser.
+        self.depth += 1
+        if self.depth > MAX_TYPE_DEPTH:
+            self.skip_space()
+            raise TypeTooDeepError(self.text, self.pos, MAX_TYPE_DEPTH)
+        try:
+            members = [self.parse_atom()]
+            while self.accept("|"):
+                members.append(self.parse_atom())
+        finally:
+            self.depth -= 1
         return members[0] if len(members) == 1 else union(*members)
 
     def parse_atom(self) -> Type:

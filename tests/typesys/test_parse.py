@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
+
 import pytest
 
 from typesys import (
@@ -21,11 +24,13 @@ from typesys import (
     TupleType,
     TypeParseError,
     TypeRegistry,
+    TypeTooDeepError,
     TypeVar,
     optional,
     parse,
     union,
 )
+from typesys.parse import MAX_TYPE_DEPTH
 
 
 @pytest.mark.parametrize(
@@ -107,3 +112,31 @@ def test_nominal_names_need_the_registry() -> None:
 def test_non_string_input_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         parse(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "List[" * n + "Int" + "]" * n,
+        lambda n: "(" * n + "Int" + ")" * n,
+        lambda n: "{a: " * n + "Int" + "}" * n,
+        lambda n: "Dict[String, " * n + "Int" + "]" * n,
+    ],
+    ids=["list", "parens", "record", "dict"],
+)
+def test_types_nested_beyond_the_limit_are_a_parse_error(make: Callable[[int], str]) -> None:
+    # Deep enough to exhaust Python's recursion limit if nothing stopped it (2,000 levels, as a client sent).
+    for depth in (MAX_TYPE_DEPTH + 1, 250, 2_000):
+        with pytest.raises(TypeTooDeepError) as info:
+            parse(make(depth))
+        assert isinstance(info.value, TypeParseError)
+        assert f"deeper than {MAX_TYPE_DEPTH} levels" in str(info.value)
+        assert len(str(info.value)) < 400  # the text is abbreviated, not echoed 2,000 levels deep
+        assert pickle.loads(pickle.dumps(info.value)).args == info.value.args
+
+
+def test_types_at_the_depth_limit_parse_and_print() -> None:
+    text = "List[" * (MAX_TYPE_DEPTH - 1) + "Int" + "]" * (MAX_TYPE_DEPTH - 1)
+    assert str(parse(text)) == text
+    wide = "Tuple[" + ", ".join(["List[Int]"] * 500) + "]"  # width is not depth
+    assert str(parse(wide)) == wide
