@@ -62,6 +62,16 @@ class Catalog:
 
         return cls(definitions(), registry=registry)
 
+    def copy(self) -> Catalog:
+        """A new, independent plain `Catalog` holding the same definitions and registry.
+
+        Adding to the copy leaves this catalog unchanged. The copy is always a plain `Catalog`, whatever the
+        class of this one: a catalog whose definitions come from elsewhere (the server's live plugins)
+        overrides this to return a snapshot of what it holds now. Use it instead of calling the catalog's
+        constructor, whose signature subclasses need not share.
+        """
+        return Catalog(self.definitions(), registry=self.registry)
+
     def add(self, definition: NodeDefinition, *, replace: bool = False) -> None:
         """Add a definition; a different definition under an existing id is an error unless `replace`."""
         if not isinstance(definition, NodeDefinition):

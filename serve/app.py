@@ -55,9 +55,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
         app.state.rayweave = ctx
-        sweeper = (
-            _start_recovery(settings, ctx.launcher, opts.recovery_stale_after_s) if opts.recovery else None
-        )
+        sweeper = _start_recovery(settings, ctx.launcher, opts) if opts.recovery else None
         try:
             yield
         finally:
@@ -140,14 +138,22 @@ def _build_context(
     )
 
 
-def _start_recovery(settings: Settings, launcher: Any, stale_after_s: float) -> Any:
-    """Resume runs whose coordinator died (engine.durable), with the launcher's runner and executor."""
+def _start_recovery(settings: Settings, launcher: Any, opts: ServeOptions) -> Any:
+    """Resume runs whose coordinator died (engine.durable), with the launcher's runner, executor and catalog
+    (the live one: runs of plugin nodes resume with the plugins this server loaded); the first sweep runs at
+    once, in the sweeper's thread."""
     runner = getattr(launcher, "runner", None)
     if runner is None:
         return None
     from engine.durable import start_recovery
 
-    return start_recovery(settings, runner=runner, stale_after_s=stale_after_s)
+    return start_recovery(
+        settings,
+        runner=runner,
+        interval_s=opts.recovery_interval_s,
+        stale_after_s=opts.recovery_stale_after_s,
+        start_grace_s=opts.recovery_start_grace_s,
+    )
 
 
 def _builtin_catalog() -> Catalog:
@@ -167,7 +173,7 @@ def _live_plugins(settings: Settings, store: Store, catalog: Catalog | None) -> 
         # A given catalog is copied per snapshot: catalogs handed out are never changed afterwards.
         if catalog is None:
             return Catalog.builtin()
-        return Catalog(catalog.definitions(), registry=catalog.registry)
+        return catalog.copy()
 
     discovered: list[Any] = []
     try:
@@ -217,6 +223,12 @@ class _LiveCatalog(Catalog):
         raise TypeError(
             "the live catalog changes only through plugin install and remove (POST/DELETE /v1/plugins)"
         )
+
+    def copy(self) -> Catalog:
+        """A plain `Catalog` snapshot of the live node types now (what the engine extends when it compiles a
+        builder workflow's local nodes or resumes a run with the node definitions stored with it)."""
+        snapshot = self._live.catalog()
+        return Catalog(snapshot.definitions(), registry=self.registry)
 
     def add(self, definition: NodeDefinition, *, replace: bool = False) -> None:
         """Refused: node types join the live catalog by installing their plugin (POST /v1/plugins)."""

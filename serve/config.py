@@ -15,9 +15,12 @@ class ServeOptions:
     `rate_per_s`/`burst` size each API key's token bucket; `max_body_bytes` bounds request bodies (413 beyond);
     `executor` chooses where runs execute ("ray" in production, "local" for tests and debugging);
     `event_poll_s` is how often live event streams look for new events in the store; `recovery` runs the
-    engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only); a run counts as stale after
-    `recovery_stale_after_s` without a heartbeat — generous, because under a loaded SQLite a run can take
-    seconds between being recorded and its first heartbeat, and a sweep must not resume a run still starting.
+    engine's recovery sweep in this server (safe with several replicas: a stale run is claimed by one only), at
+    start-up and then every `recovery_interval_s`. A running run counts as lost after `recovery_stale_after_s`
+    without a heartbeat (its coordinator beats every 2 s) and a queued one (recorded or claimed, its coordinator
+    still starting) after `recovery_start_grace_s` (never less than the former) — both generous, because under
+    a loaded SQLite a coordinator can miss beats or take seconds to start, and resuming a run that is still
+    alive would execute it twice. A run is resumed at most about `stale + interval` after its coordinator died.
     `oidc`, when set, makes Bearer tokens shaped like JWTs verify as OIDC tokens of that issuer (see
     `serve.oidc.OidcConfig`); without it such tokens are refused like unknown API keys.
     """
@@ -29,6 +32,8 @@ class ServeOptions:
     event_poll_s: float = 0.02
     recovery: bool = True
     recovery_stale_after_s: float = 60.0
+    recovery_start_grace_s: float = 60.0
+    recovery_interval_s: float = 5.0
     create_admin_key: bool = True
     print_admin_key: bool = True
     oidc: OidcConfig | None = None

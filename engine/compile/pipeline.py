@@ -155,7 +155,7 @@ def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
 
 def _with_definitions(catalog: Any, definitions: Any) -> Any:
     """A copy of ``catalog`` with ``definitions`` added (the caller's catalog is left unchanged)."""
-    copy = type(catalog)(catalog.definitions(), registry=getattr(catalog, "registry", None))
+    copy = catalog.copy()  # a plain snapshot: works for every catalog class, the server's live one too
     copy.extend(definitions, replace=True)
     return copy
 

@@ -337,7 +337,9 @@ class DurableRunner:
         base = self.catalog if self.catalog is not None else Catalog.builtin()
         if not definitions:
             return base
-        copy = type(base)(base.definitions(), registry=getattr(base, "registry", None))
+        # A plain snapshot whatever the catalog's class (the server's live catalog cannot be rebuilt from its
+        # definitions, and must not be changed).
+        copy = base.copy()
         known = {spec.id for spec in copy.specs()}
         # A catalog the caller passed wins for the types it knows; the stored definitions fill in the rest.
         extra = [d for type_id, d in definitions.items() if self.catalog is None or type_id not in known]

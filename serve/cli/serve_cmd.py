@@ -2,9 +2,12 @@
 
 ```
 rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
+               [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
 ```
-The API, its interactive docs (`/docs`) and the Ray dashboard URL are printed; on first start the admin API
-key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
+The API, its interactive docs (`/docs`), the Ray address and the Ray dashboard URL are printed; on first start
+the admin API key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
+The server resumes runs whose coordinator died (at start-up, then every `--recovery-interval` seconds): see
+`serve.config.ServeOptions` for the recovery timings.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ import time
 from typing import Annotated, Any
 
 import typer
+
+#: The shortest silence after which a run may count as lost: 2.5 heartbeats of its coordinator (one every 2 s).
+#: Below it a live run could be resumed while it still runs, and its nodes would execute twice.
+MIN_RECOVERY_WAIT_S = 5.0
 
 
 def serve_command(
@@ -27,6 +34,31 @@ def serve_command(
     executor: Annotated[
         str, typer.Option("--executor", help="Where runs execute: ray (default) or local (debugging).")
     ] = "ray",
+    recovery_stale_after: Annotated[
+        float,
+        typer.Option(
+            "--recovery-stale-after",
+            min=MIN_RECOVERY_WAIT_S,
+            help="Seconds without a heartbeat after which a running run counts as lost and is resumed.",
+        ),
+    ] = 60.0,
+    recovery_start_grace: Annotated[
+        float,
+        typer.Option(
+            "--recovery-start-grace",
+            min=MIN_RECOVERY_WAIT_S,
+            help="Seconds a queued run (its coordinator starting) may go without a heartbeat before it is "
+            "resumed (never less than --recovery-stale-after).",
+        ),
+    ] = 60.0,
+    recovery_interval: Annotated[
+        float,
+        typer.Option(
+            "--recovery-interval",
+            min=0.5,
+            help="Seconds between two recovery sweeps (the first at start-up).",
+        ),
+    ] = 5.0,
 ) -> None:
     """Serve the HTTP API on Ray Serve."""
     from cluster.ray_runtime import ensure_ray, shutdown_ray
@@ -54,10 +86,16 @@ def serve_command(
             f"Created the admin API key (shown once; saved to {admin_key_path(settings.home)}):\n  {secret}"
         )
     connection = ensure_ray(settings)
-    options = ServeOptions(executor="local" if executor == "local" else "ray", oidc=oidc_config(settings))
+    options = ServeOptions(
+        executor="local" if executor == "local" else "ray",
+        oidc=oidc_config(settings),
+        recovery_stale_after_s=recovery_stale_after,
+        recovery_start_grace_s=recovery_start_grace,
+        recovery_interval_s=recovery_interval,
+    )
     try:
         url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)
-        typer.echo(describe(url, connection.dashboard_url))
+        typer.echo(describe(url, connection.dashboard_url, ray_address=connection.address))
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -67,9 +105,12 @@ def serve_command(
         shutdown_ray()
 
 
-def describe(url: str, dashboard_url: str | None) -> str:
-    """The lines `rayweave serve` prints once the API is up."""
+def describe(url: str, dashboard_url: str | None, *, ray_address: str | None = None) -> str:
+    """The lines `rayweave serve` prints once the API is up (`ray_address`: the GCS address of its Ray, which
+    other drivers and commands join with `RAYWEAVE_RAY_ADDRESS`)."""
     lines = [f"API:       {url}/v1", f"Docs:      {url}/docs", f"OpenAPI:   {url}/openapi.json"]
+    if ray_address:
+        lines.append(f"Ray:       {ray_address}")
     lines.append(f"Dashboard: {dashboard_url or 'not running (set RAYWEAVE_RAY_DASHBOARD=true to start it)'}")
     return "\n".join(lines)
 

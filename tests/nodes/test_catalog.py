@@ -90,6 +90,16 @@ def test_duplicate_ids_are_rejected_unless_replacing() -> None:
     assert catalog.get("demo/add@1") is other_add
 
 
+def test_copy_is_an_independent_plain_catalog_with_the_same_registry() -> None:
+    registry = typesys.TypeRegistry.default()
+    catalog = Catalog([add, shout], registry=registry)
+    copy = catalog.copy()
+    copy.add(length)
+    assert type(copy) is Catalog and copy.registry is registry
+    assert [s.id for s in copy.specs()] == ["demo/add@1", "demo/length@1", "demo/shout@1"]
+    assert "demo/length@1" not in catalog  # the original is left unchanged
+
+
 def test_find_by_name_category_tag() -> None:
     catalog = _catalog()
     assert [s.id for s in catalog.find(name="add")] == ["demo/add@1", "demo/add@2"]

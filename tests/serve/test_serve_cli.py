@@ -29,7 +29,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
         return RayConnection("127.0.0.1:6379", started_here=True, dashboard_url="http://127.0.0.1:8265")
 
     def fake_deploy(settings: Any, options: Any, *, host: str, port: int, num_replicas: int) -> str:
-        calls.update(host=host, port=port, replicas=num_replicas, executor=options.executor)
+        calls.update(host=host, port=port, replicas=num_replicas, executor=options.executor, options=options)
         raise KeyboardInterrupt  # what Ctrl-C does while serving
 
     monkeypatch.setattr(cluster.ray_runtime, "ensure_ray", fake_ensure_ray)
@@ -65,6 +65,21 @@ def test_options_reach_the_deployment(recorded: dict[str, Any]) -> None:
     assert recorded["ray_address"] == "ray://h:10001"
 
 
+def test_recovery_timings_reach_the_server_and_stay_above_the_heartbeat(recorded: dict[str, Any]) -> None:
+    CliRunner().invoke(build_app(), ["serve"])
+    defaults = recorded["options"]
+    assert (defaults.recovery_stale_after_s, defaults.recovery_start_grace_s) == (60.0, 60.0)
+    assert defaults.recovery_interval_s == 5.0
+    args = ["--recovery-stale-after", "6", "--recovery-start-grace", "8", "--recovery-interval", "1"]
+    CliRunner().invoke(build_app(), ["serve", *args])
+    chosen = recorded["options"]
+    assert chosen.recovery_stale_after_s == 6 and chosen.recovery_start_grace_s == 8
+    assert chosen.recovery_interval_s == 1
+    # A limit near the coordinator's 2 s heartbeat would resume live runs (and run their nodes twice).
+    refused = CliRunner().invoke(build_app(), ["serve", "--recovery-stale-after", "1"])
+    assert refused.exit_code == 2 and "--recovery-stale-after" in refused.output
+
+
 def test_bad_usage_exits_2(recorded: dict[str, Any]) -> None:
     assert CliRunner().invoke(build_app(), ["serve", "--executor", "spark"]).exit_code == 2
     assert CliRunner().invoke(build_app(), ["serve", "--replicas", "0"]).exit_code == 2
@@ -77,6 +92,8 @@ def test_describe_prints_api_docs_and_dashboard() -> None:
     assert "http://127.0.0.1:8000/v1" in text and "http://127.0.0.1:8000/docs" in text
     assert "http://127.0.0.1:8265" in text
     assert "not running" in describe("http://127.0.0.1:8000", None)
+    with_ray = describe("http://127.0.0.1:8000", None, ray_address="127.0.0.1:6379")
+    assert "Ray:       127.0.0.1:6379" in with_ray
 
 
 def test_oidc_comes_from_the_rayweave_settings(tmp_path: Path) -> None:
