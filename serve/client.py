@@ -104,7 +104,7 @@ def _ws_url(base: str, run_id: str, after: int) -> str:
 
 
 class RunHandle:
-    """A run on the server: `wait()`, `events()`, `outputs()`, `cancel()`, `status()`."""
+    """A run on the server: `wait()`, `events()`, `outputs()`, `skipped_outputs()`, `cancel()`, `status()`."""
 
     def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
         self.client = client
@@ -160,9 +160,15 @@ class RunHandle:
                 time.sleep(min(0.1 * 2**failures, 2.0))
 
     def outputs(self) -> dict[str, Any]:
-        """The run's outputs (empty until it succeeds)."""
+        """The run's outputs (empty until it succeeds); an output whose node was skipped is not among them (see
+        `skipped_outputs`)."""
         result: dict[str, Any] = self.client.get(f"/v1/runs/{self.id}/outputs")["outputs"]
         return result
+
+    def skipped_outputs(self) -> list[str]:
+        """The names of the run's outputs whose node was skipped (its branch was not taken): they have no value."""
+        body = self.client.get(f"/v1/runs/{self.id}/outputs")
+        return list(body.get("skipped_outputs") or [])
 
     def cancel(self) -> dict[str, Any]:
         """Ask the run to stop."""
@@ -357,9 +363,14 @@ class AsyncRunHandle:
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
 
     async def outputs(self) -> dict[str, Any]:
-        """The run's outputs."""
+        """The run's outputs; an output whose node was skipped is not among them (see `skipped_outputs`)."""
         result: dict[str, Any] = (await self.client.request("GET", f"/v1/runs/{self.id}/outputs"))["outputs"]
         return result
+
+    async def skipped_outputs(self) -> list[str]:
+        """The names of the run's outputs whose node was skipped (its branch was not taken): they have no value."""
+        body = await self.client.request("GET", f"/v1/runs/{self.id}/outputs")
+        return list(body.get("skipped_outputs") or [])
 
     async def cancel(self) -> dict[str, Any]:
         """Ask the run to stop."""

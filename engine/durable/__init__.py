@@ -5,7 +5,8 @@ Main names (imported lazily, nothing happens at import time):
 
 - `DurableRunner(settings).submit(workflow, inputs) -> RunHandle`, `.run(...)`, `.resume(run_id)`, `.attach(run_id)`;
 - `recover(settings | store, ...) -> list[run id]`, `start_recovery(settings) -> RecoverySweeper` (for `serve`);
-- `ResultStore(uri)`, `StoreEventSink`, `StoredRun`, `stored_outputs`.
+- `ResultStore(uri)`, `StoreEventSink`, `StoredRun`, `stored_outputs`, `read_outputs` (values and skipped
+  outputs).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _EXPORTS = {
     "StoreEventSink": "engine.durable.sink",
     "StoredRun": "engine.durable.stored",
     "stored_outputs": "engine.durable.stored",
+    "read_outputs": "engine.durable.stored",
+    "StoredOutputs": "engine.durable.stored",
     "NotResumableError": "engine.durable.errors",
     "ResultNotFoundError": "engine.durable.errors",
     "ResultStoreError": "engine.durable.errors",

@@ -172,31 +172,38 @@ class StoreEventSink:
         self._finished = True
         failed = list(event.payload.get("failed_nodes", []) or [])
         error = {"failed_nodes": failed, "reason": event.payload.get("reason", "")} if failed else None
-        outputs = self._json_outputs() if status == "succeeded" else None
+        outputs, skipped = self._json_outputs() if status == "succeeded" else (None, None)
         # Cancelled (or finished) from outside meanwhile: the stored final state stands.
         with contextlib.suppress(RunStateError):
             self.store.runs.update_status(
-                self.run_id, status, only_from=("queued", "running"), error=error, outputs=outputs, at=at
+                self.run_id,
+                status,
+                only_from=("queued", "running"),
+                error=error,
+                outputs=outputs,
+                skipped_outputs=skipped,
+                at=at,
             )
 
-    def _json_outputs(self) -> dict[str, Any] | None:
-        """The run's outputs as JSON for the run row (readers of the row need no result store); an output whose
-        JSON is bigger than `MAX_JSON_OUTPUT_BYTES` is left out (it stays in the result store)."""
+    def _json_outputs(self) -> tuple[dict[str, Any] | None, tuple[str, ...] | None]:
+        """The run's outputs as JSON for the run row (readers of the row need no result store), and the names of
+        its skipped outputs; an output whose JSON is bigger than `MAX_JSON_OUTPUT_BYTES` is left out (it stays
+        in the result store)."""
         if self.results is None:
-            return None
-        from engine.durable.stored import plain_json, stored_outputs
+            return None, None
+        from engine.durable.stored import plain_json, read_outputs
 
         try:
-            values = stored_outputs(self.store, self.results, self.run_id)
+            stored = read_outputs(self.store, self.results, self.run_id)
         except Exception as exc:  # the outputs stay readable from the result store
             _log.warning("run %s: could not read its outputs back: %s", self.run_id, exc)
-            return None
+            return None, None
         outputs: dict[str, Any] = {}
-        for name, value in values.items():
+        for name, value in stored.values.items():
             data = plain_json(value)
             if len(json.dumps(data)) <= MAX_JSON_OUTPUT_BYTES:
                 outputs[name] = data
-        return outputs
+        return outputs, stored.skipped
 
     # -- node attempts ------------------------------------------------------------------------------
 

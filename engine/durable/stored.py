@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from engine.durable.errors import ResultNotFoundError
@@ -15,6 +16,7 @@ from engine.durable.results import ResultStore
 from engine.execution.events import Event, EventType
 from engine.execution.result import NodeError, NodeResult, RunResult
 from engine.execution.status import NodeStatus, RunStatus
+from nodes.skip import is_skip
 
 #: How often a `StoredRun` looks at the store while it waits.
 POLL_S = 0.2
@@ -55,14 +57,27 @@ def run_document(store: Any, run: Any) -> dict[str, Any] | None:
     return None
 
 
-def stored_outputs(store: Any, results: ResultStore, run_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoredOutputs:
+    """A run's workflow outputs as stored: the values, and the names of the outputs whose node was skipped
+    (sorted)."""
+
+    values: dict[str, Any]
+    skipped: tuple[str, ...] = ()
+
+
+def read_outputs(store: Any, results: ResultStore, run_id: str) -> StoredOutputs:
     """The workflow outputs of a run, read from the result store through its document's `outputs`.
 
-    Outputs whose node result is not stored are left out (e.g. a run that has not finished).
+    An output whose node was skipped (its latest attempt is `skipped`, or the port it reads carries `SKIP`)
+    has no value and is listed in `skipped`. Outputs whose node result is not stored otherwise are left out
+    (e.g. a run that has not finished).
     """
     run = store.runs.get(run_id)
     document = run_document(store, run) or {}
     outputs: dict[str, Any] = {}
+    skipped: list[str] = []
+    skipped_nodes: set[str] | None = None  # read once, and only when a result is missing
     for name, ref in dict(document.get("outputs", {})).items():
         ref = str(ref)
         if ref.startswith("$inputs."):
@@ -74,12 +89,35 @@ def stored_outputs(store: Any, results: ResultStore, run_id: str) -> dict[str, A
         try:
             values = results.get(run_id, node, (port,) if port else None)
         except ResultNotFoundError:
+            if skipped_nodes is None:
+                skipped_nodes = _skipped_nodes(store, run_id)
+            if node in skipped_nodes:
+                skipped.append(name)
             continue
         if port:
-            outputs[name] = values[port]
+            value = values[port]
         elif len(values) == 1:
-            outputs[name] = next(iter(values.values()))
-    return outputs
+            value = next(iter(values.values()))
+        else:
+            continue
+        if is_skip(value):
+            skipped.append(name)
+        else:
+            outputs[name] = value
+    return StoredOutputs(outputs, tuple(sorted(skipped)))
+
+
+def stored_outputs(store: Any, results: ResultStore, run_id: str) -> dict[str, Any]:
+    """The values of a run's workflow outputs (see `read_outputs`; skipped outputs are left out)."""
+    return read_outputs(store, results, run_id).values
+
+
+def _skipped_nodes(store: Any, run_id: str) -> set[str]:
+    """The nodes of a run whose latest attempt was skipped."""
+    latest: dict[str, str] = {}
+    for row in store.node_runs.list(run_id):
+        latest[row.node_id] = row.status
+    return {node for node, status in latest.items() if status == "skipped"}
 
 
 def node_results(store: Any, run_id: str) -> dict[str, NodeResult]:
@@ -143,16 +181,20 @@ class StoredRun:
         run = self.store.runs.get(self.run_id)
         status = RunStatus(run.status)
         document = run_document(self.store, run) or {}
+        outputs = (
+            read_outputs(self.store, self.results, self.run_id)
+            if status is RunStatus.SUCCEEDED
+            else StoredOutputs({})
+        )
         return RunResult(
             run_id=self.run_id,
             workflow=str(document.get("name", "")),
             status=status,
-            outputs=stored_outputs(self.store, self.results, self.run_id)
-            if status is RunStatus.SUCCEEDED
-            else {},
+            outputs=outputs.values,
             nodes=node_results(self.store, self.run_id),
             started_at=run.started_at.timestamp() if run.started_at else None,
             finished_at=run.finished_at.timestamp() if run.finished_at else None,
+            skipped_outputs=outputs.skipped,
         )
 
     def cancel(self) -> None:

@@ -1,4 +1,8 @@
-"""What a run returns: its status, outputs, and per-node status, timings, attempts and errors."""
+"""What a run returns: its status, outputs, and per-node status, timings, attempts and errors.
+
+A workflow output whose node was skipped (its branch was not taken) has no value: it is left out of `outputs`
+and its name is listed in `skipped_outputs` instead. The internal `SKIP` sentinel never reaches a caller.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 from engine.execution.events import _jsonable as _events_jsonable
 from engine.execution.status import NodeStatus, RunStatus
+from nodes.skip import is_skip
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,20 @@ class NodeResult:
         }
 
 
+def split_skipped(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`outputs` without the skipped ones (whose value is `SKIP`), and the names of those, sorted."""
+    kept = {name: value for name, value in outputs.items() if not is_skip(value)}
+    return kept, tuple(sorted(name for name in outputs if name not in kept))
+
+
 @dataclass(frozen=True)
 class RunResult:
-    """The outcome of a run: `outputs` holds the requested workflow outputs of a succeeded run."""
+    """The outcome of a run: `outputs` holds the requested workflow outputs of a succeeded run.
+
+    An output whose node was skipped is not in `outputs`; its name is in `skipped_outputs` (sorted by name).
+    Values given as `SKIP` are moved there when the result is built, so every executor and the durable path
+    report skipped outputs the same way.
+    """
 
     run_id: str
     workflow: str
@@ -85,6 +101,14 @@ class RunResult:
     nodes: Mapping[str, NodeResult] = field(default_factory=dict)
     started_at: float | None = None
     finished_at: float | None = None
+    skipped_outputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        kept, skipped = split_skipped(self.outputs)
+        if skipped:
+            # Frozen dataclass: set once here, while the object is being built, never afterwards.
+            object.__setattr__(self, "outputs", kept)
+            object.__setattr__(self, "skipped_outputs", tuple(sorted({*self.skipped_outputs, *skipped})))
 
     @property
     def ok(self) -> bool:
@@ -103,6 +127,7 @@ class RunResult:
             "workflow": self.workflow,
             "status": str(self.status),
             "outputs": {k: jsonable(v) for k, v in self.outputs.items()},
+            "skipped_outputs": list(self.skipped_outputs),
             "nodes": {k: v.to_json() for k, v in self.nodes.items()},
             "started_at": self.started_at,
             "finished_at": self.finished_at,

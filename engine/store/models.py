@@ -93,6 +93,8 @@ class Run(StoreModel, table=True):
     document_hash: str = Field(max_length=64)
     inputs: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     outputs: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    #: Names of the workflow outputs whose node was skipped (not in `outputs`); None for runs recorded before.
+    skipped_outputs: list[str] | None = Field(default=None, sa_type=JSONValue)
     status: str = Field(max_length=32)
     owner: str = Field(default="local", max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import builtins
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -179,11 +179,12 @@ class RunRepository(Repository):
         only_from: Collection[str] | None = None,
         error: Mapping[str, Any] | None = None,
         outputs: Mapping[str, Any] | None = None,
+        skipped_outputs: Sequence[str] | None = None,
         coordinator: str | None = None,
         at: datetime | None = None,
     ) -> Run:
-        """Change a run's status (and error/outputs). `running` sets `started_at`, a terminal status sets
-        `finished_at`. With `only_from`, the change happens only if the current status is one of those
+        """Change a run's status (and error, outputs, skipped outputs). `running` sets `started_at`, a terminal
+        status sets `finished_at`. With `only_from`, the change happens only if the current status is one of those
         (otherwise `RunStateError`), so e.g. a cancel cannot overwrite a success that just landed."""
         now = at or utcnow()
         values: dict[str, Any] = {"status": status, "updated_at": now}
@@ -195,6 +196,8 @@ class RunRepository(Repository):
             values["error"] = json.loads(json.dumps(dict(error)))
         if outputs is not None:
             values["outputs"] = json.loads(json.dumps(dict(outputs)))
+        if skipped_outputs is not None:
+            values["skipped_outputs"] = [str(name) for name in skipped_outputs]
         if coordinator is not None:
             values["coordinator"] = coordinator
         with self.session() as session:

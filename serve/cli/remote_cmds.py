@@ -60,7 +60,9 @@ def declared_inputs(document: dict[str, Any]) -> dict[str, str]:
     return declared
 
 
-def _print_run(console: Any, run: dict[str, Any], outputs: dict[str, Any]) -> None:
+def _print_run(
+    console: Any, run: dict[str, Any], outputs: dict[str, Any], skipped: list[str] | None = None
+) -> None:
     from rich.markup import escape
 
     from serve.cli.run_cmd import _status_style
@@ -75,6 +77,21 @@ def _print_run(console: Any, run: dict[str, Any], outputs: dict[str, Any]) -> No
             console.print(f"[red]{escape(text)}[/red]", highlight=False, soft_wrap=True)
     for name, value in outputs.items():
         console.print(f"[bold]{name}[/bold] =", value)
+    for name in skipped or ():
+        console.print(f"[bold]{name}[/bold] [dim]skipped (its node's branch was not taken)[/dim]")
+
+
+def _invalid(file: Path, document: dict[str, Any], diagnostics: list[dict[str, Any]]) -> Any:
+    """The `InvalidWorkflowError` of the diagnostics a server gave for the workflow in `file`."""
+    import dataclasses
+
+    from engine.compile.diagnostics import Diagnostic
+    from serve.cli.run_cmd import InvalidWorkflowError
+
+    names = {f.name for f in dataclasses.fields(Diagnostic)}
+    found = [Diagnostic(**{k: v for k, v in d.items() if k in names}) for d in diagnostics]
+    name = str(document.get("name", ""))
+    return InvalidWorkflowError(f"workflow {name!r} does not compile", found, name)
 
 
 def run_remote(
@@ -83,15 +100,14 @@ def run_remote(
     """`rayweave run FILE --server URL`: submit the document inline, follow its events, print the outputs."""
     from rich.console import Console
 
-    from serve.cli.run_cmd import LiveView, UsageError, load_any, parse_inputs
+    from serve.cli.run_cmd import LiveView, UsageError, load_any, parse_inputs, report_failure
 
     console = Console(stderr=as_json)
     try:
         document = document_of(load_any(file))
         values = parse_inputs(inputs, declared_inputs(document))
     except UsageError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return 2
+        return report_failure(console, as_json, file, exc)
     client = connect(server, api_key)
     with client, talking_to(server):
         from serve.errors import ClientError
@@ -102,7 +118,13 @@ def run_remote(
             # Missing or ill-typed inputs are bad usage, as locally; other invalid workflows are failed checks.
             diagnostics = exc.problem.get("diagnostics") or []
             if exc.status == 422 and diagnostics and all(d.get("code") == "inputs" for d in diagnostics):
+                if as_json:
+                    return report_failure(
+                        console, True, file, UsageError(f"server {server}: {exc.problem.get('detail')}")
+                    )
                 fail(f"server {server}: {exc.problem.get('detail')}", 2)
+            if as_json and exc.status == 422 and diagnostics:
+                return report_failure(console, True, file, _invalid(file, document, diagnostics))
             if file.suffix.lower() == ".py" and _unknown_types(diagnostics):
                 typer.echo(f"error: {problem_line(server, exc)}", err=True)
                 for line in diagnostic_lines(exc.problem):
@@ -123,13 +145,16 @@ def run_remote(
         except KeyboardInterrupt:
             handle.cancel()
             run = handle.wait()
-        outputs = handle.outputs() if run["status"] == "succeeded" else {}
+        answer = client.get(f"/v1/runs/{run['id']}/outputs") if run["status"] == "succeeded" else {}
+        outputs = dict(answer.get("outputs") or {})
+        skipped = list(answer.get("skipped_outputs") or [])
     if as_json:
         doc = {
             "run_id": run["id"],
             "workflow": document.get("name"),
             "status": run["status"],
             "outputs": outputs,
+            "skipped_outputs": skipped,
             "nodes": {n["node"]: n for n in run.get("nodes") or ()},
             "started_at": run.get("started_at"),
             "finished_at": run.get("finished_at"),
@@ -137,7 +162,7 @@ def run_remote(
         }
         print(json.dumps(doc))
     else:
-        _print_run(console, run, outputs)
+        _print_run(console, run, outputs, skipped)
     return 0 if run["status"] == "succeeded" else 1
 
 
@@ -173,7 +198,9 @@ def runs_show(server: str, api_key: str | None, run_id: str, as_json: bool) -> N
     with connect(server, api_key) as client, talking_to(server):
         handle = client.run(run_id)
         data = handle.status()
-        data["outputs"] = handle.outputs() if data["status"] == "succeeded" else {}
+        answer = client.get(f"/v1/runs/{run_id}/outputs") if data["status"] == "succeeded" else {}
+        data["outputs"] = dict(answer.get("outputs") or {})
+        data["skipped_outputs"] = list(answer.get("skipped_outputs") or [])
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -184,6 +211,8 @@ def runs_show(server: str, api_key: str | None, run_id: str, as_json: bool) -> N
         typer.echo(f"  {node['node']:<24} attempts {node['attempts']}  {node['status']}{text}")
     for name, value in data["outputs"].items():
         typer.echo(f"  output {name} = {value!r}")
+    for name in data["skipped_outputs"]:
+        typer.echo(f"  output {name} skipped (its node's branch was not taken)")
     if data.get("error"):
         typer.echo(f"  error: {json.dumps(data['error'])}")
 

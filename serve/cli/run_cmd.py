@@ -4,8 +4,11 @@
 Inputs are given as `--input name=value`, each value parsed by the input's declared type (`--input n=3` is
 the integer 3 for an `Int` input; structured types take JSON). Without `--json` the node states are shown
 live in the terminal and the outputs printed at the end; with `--json` one JSON document is printed
-(run id, status, outputs, per-node status). Exit status: 0 succeeded, 1 the run failed, was cancelled or
-the workflow has errors, 2 bad usage (unreadable file, unknown or malformed input).
+(run id, status, outputs, skipped outputs, per-node status); a run that cannot start prints one JSON document
+too, with `status` `invalid` and the compiler's `diagnostics` (as `rayweave validate --json` gives them) or
+`status` `error` and the message. Exit status: 0 succeeded, 1 the run failed, was cancelled or the workflow
+has errors (a file that is not valid JSON/YAML or not a workflow document included), 2 bad usage (a missing
+or unreadable file, an unknown or malformed input).
 
 A run is durable, as one started through the API is: it is recorded in the store (`rayweave runs show ID`
 finds it), and after a crash `rayweave runs resume` (or the recovery sweep of a running `rayweave serve`)
@@ -17,6 +20,7 @@ of cacheable nodes from there instead of running them (`--no-cache` runs every n
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -38,6 +42,56 @@ _PRIMITIVE_PARSERS: dict[str, Any] = {
 
 class UsageError(Exception):
     """Bad usage of `rayweave run` (exit status 2); the message says what to fix."""
+
+    exit_status = 2
+
+
+class InvalidWorkflowError(UsageError):
+    """The workflow file does not compile (not valid JSON/YAML, not a workflow document, type errors): a failed
+    check, exit status 1. `diagnostics` are the compiler's, located in the file where it has a text."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, diagnostics: list[Any], workflow: str | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+        self.workflow = workflow
+
+
+def report_failure(console: Any, as_json: bool, file: Path, exc: Exception) -> int:
+    """Report why a run could not start and return the exit status: 1 for a workflow that does not compile (its
+    diagnostics) or a cluster that cannot be reached, 2 for bad usage. With `as_json` the report is one JSON
+    document on stdout (`status` is `invalid` or `error`), else a message on the console."""
+    status = getattr(exc, "exit_status", 1)
+    diagnostics = list(getattr(exc, "diagnostics", None) or ())
+    if as_json:
+        doc: dict[str, Any] = {"file": str(file), "status": "invalid" if diagnostics else "error"}
+        if diagnostics:
+            doc["workflow"] = getattr(exc, "workflow", None)
+            doc["errors"] = sum(d.severity == "error" for d in diagnostics)
+            doc["warnings"] = sum(d.severity == "warning" for d in diagnostics)
+            doc["diagnostics"] = [d.to_json() for d in diagnostics]
+        else:
+            doc["error"] = str(exc)
+        print(json.dumps(doc))
+    elif getattr(exc, "workflow", None) is not None:  # the compiler's message lists the errors already
+        console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    return int(status)
+
+
+def invalid_workflow(file: Path, exc: Any) -> InvalidWorkflowError:
+    """The `InvalidWorkflowError` of a `WorkflowValidationError` raised compiling `file`, its diagnostics given
+    the line and column of their field when the file is a JSON/YAML text."""
+    diagnostics = list(exc.diagnostics)
+    if file.suffix.lower() != ".py":
+        from engine.compile.sarif import locate
+
+        # The positions are a convenience: the diagnostics name node, port and field anyway.
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+            diagnostics = locate(diagnostics, file.read_text(encoding="utf-8"))
+    return InvalidWorkflowError(str(exc), diagnostics, str(exc.workflow))
 
 
 def load_python_workflow(path: Path) -> Any:
@@ -67,18 +121,25 @@ def load_python_workflow(path: Path) -> Any:
 
 
 def load_any(path: Path) -> Any:
-    """The workflow in `path`: a builder for .py files, else the document (errors become `UsageError`)."""
+    """The workflow in `path`: a builder for .py files, else the document. A file that cannot be read raises
+    `UsageError`; one that is not a workflow document `InvalidWorkflowError` with its diagnostics."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if path.suffix.lower() == ".py":
         return load_python_workflow(path)
+    from engine.compile.parse import load_diagnostics
     from engine.errors import WorkflowLoadError
-    from engine.workflow import load_workflow_file
+    from engine.workflow.loader import guess_format, load_workflow_text
 
     try:
-        return load_workflow_file(path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read: {exc}") from None
+    try:
+        return load_workflow_text(text, guess_format(text, path.name), source=str(path))
     except WorkflowLoadError as exc:
-        raise UsageError(str(exc)) from None
+        # Not valid JSON/YAML, or not a workflow document: a failed check, with located diagnostics.
+        raise InvalidWorkflowError(str(exc), load_diagnostics(exc)) from None
 
 
 def parse_inputs(pairs: list[str], declared: dict[str, Any]) -> dict[str, Any]:
@@ -214,22 +275,18 @@ def run_command(
         plan = compile_for_run(workflow, catalog=catalog, optimize=optimize)
         values = parse_inputs(inputs, {name: spec.type for name, spec in plan.inputs.items()})
     except UsageError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return 2
+        return report_failure(console, as_json, file, exc)
     except WorkflowValidationError as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
-        return 1
+        return report_failure(console, as_json, file, invalid_workflow(file, exc))
     except ClusterConnectionError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        return 1
+        return report_failure(console, as_json, file, exc)
     if not local:
         from cluster.ray_runtime import ensure_ray
 
         try:
             ensure_ray(settings)
         except ClusterConnectionError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            return 1
+            return report_failure(console, as_json, file, exc)
     started_ray = ray.is_initialized() and not already_connected
     try:
         try:
@@ -252,8 +309,7 @@ def run_command(
                 executor = RayExecutor.for_settings(settings)
                 handle = submit(plan, values, settings=settings, executor=executor, cache=cache)
         except WorkflowInputError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            return 2
+            return report_failure(console, as_json, file, UsageError(str(exc)))
         result = follow(handle, plan.name, console, live=not as_json, nodes=node_ids(plan))
         if as_json:
             print(json.dumps(result.to_json(), default=repr))
@@ -347,6 +403,8 @@ def _print_outputs(console: Any, result: Any) -> None:
             console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
     for name, value in result.outputs.items():
         console.print(f"[bold]{name}[/bold] =", value)
+    for name in result.skipped_outputs:
+        console.print(f"[bold]{name}[/bold] [dim]skipped (its node's branch was not taken)[/dim]")
 
 
 def cache_stats(as_json: bool) -> int:

@@ -160,13 +160,15 @@ def show_command(
 
         runs_show(server, api_key, run_id, as_json)
         return
-    from engine.durable.stored import stored_outputs
+    from engine.durable.stored import StoredOutputs, read_outputs
 
     store = _open(url)
     try:
         run = _get_run(store, run_id)
         attempts = store.node_runs.list(run_id)
-        outputs = stored_outputs(store, _results(results), run_id) if run.status == "succeeded" else {}
+        stored = (
+            read_outputs(store, _results(results), run_id) if run.status == "succeeded" else StoredOutputs({})
+        )
     finally:
         store.close()
     data = _run_json(run)
@@ -184,7 +186,8 @@ def show_command(
         }
         for a in attempts
     ]
-    data["outputs"] = {k: _plain(v) for k, v in outputs.items()}
+    data["outputs"] = {k: _plain(v) for k, v in stored.values.items()}
+    data["skipped_outputs"] = list(stored.skipped)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -196,6 +199,8 @@ def show_command(
         typer.echo(f"  {node['node']:<24} attempt {node['attempt']}  {node['status']}{error}")
     for name, value in data["outputs"].items():
         typer.echo(f"  output {name} = {value!r}")
+    for name in data["skipped_outputs"]:
+        typer.echo(f"  output {name} skipped (its node's branch was not taken)")
     if run.error:
         typer.echo(f"  error: {json.dumps(run.error)}")
 

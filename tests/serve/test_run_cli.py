@@ -153,3 +153,72 @@ def test_a_run_the_store_cannot_record_still_runs_and_says_why(
     assert json.loads(result.stdout)["outputs"] == {"sum_of_squares": 54}
     assert "not recorded in the store: the cluster has 3 nodes" in result.stderr
     assert json.loads(cli.invoke(app, ["runs", "list", "--json"]).stdout)["runs"] == []
+
+
+INVALID = {
+    "format": "rayweave.workflow/1",
+    "name": "invalid",
+    "inputs": {"s": {"type": "String"}},
+    "nodes": {"n": {"type": "builtin/negate@1", "in": {"x": "$inputs.s"}}},
+    "outputs": {"out": "n.out"},
+}
+
+
+def test_run_json_prints_the_diagnostics_of_an_invalid_workflow_and_exits_1(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "invalid.json"
+    path.write_text(json.dumps(INVALID, indent=2))
+    result = cli.invoke(build_app(), ["run", str(path), "--json", "--local"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "invalid" and doc["workflow"] == "invalid" and doc["errors"] == 1
+    [diagnostic] = doc["diagnostics"]
+    assert diagnostic["code"] == "RW103" and diagnostic["node"] == "n" and diagnostic["port"] == "x"
+    assert diagnostic["line"] is not None  # located in the file, as `rayweave validate --json` does
+
+
+def test_run_json_reports_a_file_that_is_not_a_document_as_diagnostics(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "rayweave.workflow/1",\n "name": }\n')
+    result = cli.invoke(build_app(), ["run", str(path), "--json", "--local"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "invalid" and [d["code"] for d in doc["diagnostics"]] == ["RW001"]
+    assert doc["diagnostics"][0]["line"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "a=three"], "not a valid Int"),
+        (["--input", "a"], "name=value"),
+    ],
+)
+def test_run_json_reports_bad_usage_as_one_document_and_exits_2(
+    cli: CliRunner, args: list[str], message: str
+) -> None:
+    result = cli.invoke(build_app(), ["run", str(EXAMPLES / "fan_out_join.json"), *args, "--json", "--local"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "error" and message in doc["error"]
+    missing = cli.invoke(build_app(), ["run", "nope.json", "--json", "--local"])
+    assert missing.exit_code == 2 and "no such file" in json.loads(missing.stdout)["error"]
+
+
+def test_run_json_lists_skipped_outputs_without_values(cli: CliRunner, tmp_path: Path) -> None:
+    from tests.engine.execution.test_skipped_outputs import BRANCHES
+
+    path = tmp_path / "branches.json"
+    path.write_text(json.dumps(BRANCHES))
+    app = build_app()
+    result = cli.invoke(app, ["run", str(path), "--input", "flag=true", "--json", "--local"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["outputs"] == {"pos": -5, "t": 5} and doc["skipped_outputs"] == ["f", "neg"]
+    shown = json.loads(cli.invoke(app, ["runs", "show", doc["run_id"], "--json"]).stdout)
+    assert shown["outputs"] == doc["outputs"] and shown["skipped_outputs"] == ["f", "neg"]
+    text = cli.invoke(app, ["run", str(path), "--input", "flag=true", "--local"])
+    assert "neg skipped" in " ".join(text.output.split()) and "SKIP" not in text.output

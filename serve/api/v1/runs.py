@@ -208,9 +208,12 @@ def get_run(
 def get_outputs(
     run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
 ) -> RunOutputs:
-    """The workflow outputs of a succeeded run (empty before)."""
+    """The workflow outputs of a succeeded run (empty before); outputs whose node was skipped are listed in
+    `skipped_outputs` instead."""
     run = owned_run(store, principal, run_id)
-    return RunOutputs(id=run.id, status=run.status, outputs=run.outputs or {})
+    return RunOutputs(
+        id=run.id, status=run.status, outputs=run.outputs or {}, skipped_outputs=run.skipped_outputs or []
+    )
 
 
 @router.post(

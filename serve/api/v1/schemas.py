@@ -277,11 +277,16 @@ class RunDetail(RunSummary):
 
 
 class RunOutputs(_Response):
-    """The outputs of a run (empty until it succeeds)."""
+    """The outputs of a run (empty until it succeeds). An output whose node was skipped (its branch was not
+    taken) has no value: it is not in `outputs` and is listed in `skipped_outputs`."""
 
     id: str
     status: str
     outputs: dict[str, Any]
+    skipped_outputs: list[str] = Field(
+        default_factory=list,
+        description="Names of the workflow outputs whose node was skipped; they are absent from `outputs`.",
+    )
 
 
 class RunEvent(_Response):

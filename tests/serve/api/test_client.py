@@ -115,3 +115,23 @@ def test_async_client(api: Api) -> None:
     seqs, final, outputs = asyncio.run(scenario())
     assert seqs == list(range(1, len(seqs) + 1)) and final["status"] == "succeeded"
     assert outputs == {"x": 11}
+
+
+def test_skipped_outputs_are_absent_and_listed_over_http(api: Api) -> None:
+    from tests.engine.execution.test_skipped_outputs import BRANCHES
+
+    with Client(api.url, api.admin_key) as client:
+        run = client.submit(BRANCHES, {"flag": True})
+        assert run.wait(timeout=30)["status"] == "succeeded"
+        outputs, skipped = run.outputs(), run.skipped_outputs()
+        with api.client() as http:
+            body = http.get(f"/v1/runs/{run.id}/outputs").json()
+
+    async def from_async() -> tuple[dict[str, object], list[str]]:
+        async with AsyncClient(api.url, api.admin_key) as aclient:
+            handle = aclient.run(run.id)
+            return await handle.outputs(), await handle.skipped_outputs()
+
+    assert outputs == {"pos": -5, "t": 5} and skipped == ["f", "neg"]
+    assert body == {"id": run.id, "status": "succeeded", "outputs": outputs, "skipped_outputs": skipped}
+    assert asyncio.run(from_async()) == (outputs, skipped)
