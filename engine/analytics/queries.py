@@ -1,7 +1,8 @@
 """Questions about run history, answered by DuckDB over the Parquet files `export_history` writes.
 
 Definitions used throughout:
-- an *attempt* is one row of node_runs; an *execution* is one node in one run (all its attempts);
+- an *attempt* is one row of node_runs; an *execution* is one node in one run (all its attempts); a node that
+  was skipped (its branch was not taken) did not execute: its rows are neither attempts nor executions;
 - an execution *failed* when its last attempt failed; it was *retried* when it has more than one attempt;
 - it was a *cache hit* when any attempt was served from the cache (`cache_hit`, or status `cached`);
 - latencies are of succeeded attempts that actually ran (cache hits excluded), in seconds.
@@ -123,6 +124,8 @@ class RunAnalytics:
                 # No history yet: answer with empty results rather than an error.
                 self._db.register(f"{name}_empty", schema.empty_table())
                 self._db.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_empty")
+        # The attempts that executed (or were answered from the cache): skipped nodes never ran.
+        self._db.execute("CREATE VIEW attempts AS SELECT * FROM node_runs WHERE status <> 'skipped'")
         # One row per execution (node in a run), derived once and shared by several questions.
         self._db.execute(
             """
@@ -130,7 +133,7 @@ class RunAnalytics:
             SELECT run_id, node_id, any_value(workflow_id) AS workflow_id, any_value(node_type) AS node_type,
                    count(*) AS attempts, bool_or(cache_hit OR status = 'cached') AS cache_hit,
                    arg_max(status, attempt) AS final_status
-            FROM node_runs GROUP BY run_id, node_id
+            FROM attempts GROUP BY run_id, node_id
             """
         )
 
@@ -166,7 +169,7 @@ class RunAnalytics:
             f"""
             WITH a AS (
                 SELECT node_type, count(*) AS attempts, count(*) FILTER (WHERE status = 'failed') AS failed
-                FROM node_runs WHERE TRUE {self._wf(workflow_id)} GROUP BY node_type),
+                FROM attempts WHERE TRUE {self._wf(workflow_id)} GROUP BY node_type),
             e AS (
                 SELECT node_type, count(*) AS executions,
                        count(*) FILTER (WHERE final_status = 'failed') AS failed

@@ -1,6 +1,7 @@
 """The durable level of the result cache: one directory per cache key under the cache directory.
 
-Layout: `<root>/<key[-2:]>/<key>/` holds `meta.json` (node type, ports, sizes) and one file per output port,
+Layout: `<root>/<key[-2:]>/<key>/` holds `meta.json` (node type, the node types of a fused group's members,
+ports, sizes) and one file per output port,
 Arrow IPC (`<port>.arrow`) for `pyarrow.Table` values and pickle (`<port>.pkl`) for everything else. Entries
 are written to a temporary directory and renamed into place, so readers (other workers, other runs, a
 concurrent purge) never see half an entry. The store is bounded by bytes; `evict()` removes the least
@@ -16,7 +17,7 @@ import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ class DiskEntryInfo:
     size: int
     accessed: float
     path: Path
+    #: The node types of the members of a fused group (empty for a single node).
+    member_types: tuple[str, ...] = ()
+
+    def has_type(self, type_id: str) -> bool:
+        """Whether the entry holds results of node type `type_id` (itself, or a member of its fused group)."""
+        return self.type_id == type_id or type_id in self.member_types
 
 
 def _is_table(value: Any) -> bool:
@@ -80,8 +87,11 @@ class DiskStore:
         with file.open("rb") as f:
             return pickle.load(f)
 
-    def put(self, key: str, type_id: str, outputs: Mapping[str, Any]) -> None:
-        """Write `outputs` under `key` atomically (an existing entry is left as it is)."""
+    def put(
+        self, key: str, type_id: str, outputs: Mapping[str, Any], *, member_types: Sequence[str] = ()
+    ) -> None:
+        """Write `outputs` under `key` atomically (an existing entry is left as it is). `member_types`: the
+        node types of a fused group's members, so purging one of them finds the group's entries too."""
         final = self._dir(key)
         if (final / _META).exists():
             return
@@ -105,6 +115,8 @@ class DiskStore:
                 files[port] = name
                 size += (tmp / name).stat().st_size
             meta = {"key": key, "type_id": type_id, "ports": list(outputs), "files": files, "size": size}
+            if member_types:
+                meta["member_types"] = sorted(set(member_types))
             (tmp / _META).write_text(json.dumps(meta))
             try:
                 tmp.rename(final)
@@ -131,13 +143,15 @@ class DiskStore:
                 size=int(meta.get("size", 0)),
                 accessed=accessed,
                 path=meta_path.parent,
+                member_types=tuple(meta.get("member_types", ())),
             )
 
     def purge(self, type_id: str | None = None) -> int:
-        """Delete every entry (of node type `type_id` when given); returns how many were deleted."""
+        """Delete every entry (holding results of node type `type_id` when given: a fused group's entry goes when
+        one of its members is of that type); returns how many were deleted."""
         count = 0
         for info in list(self.entries()):
-            if type_id is None or info.type_id == type_id:
+            if type_id is None or info.has_type(type_id):
                 self._remove(info.path)
                 count += 1
         return count

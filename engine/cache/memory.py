@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ class MemoryEntry:
     type_id: str
     outputs: Mapping[str, Any]
     size: int
+    #: The node types of a fused group's members (empty for a single node).
+    member_types: tuple[str, ...] = ()
 
 
 class MemoryLRU:
@@ -53,8 +55,11 @@ class MemoryLRU:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, type_id: str, outputs: Mapping[str, Any]) -> None:
-        """Store `outputs` under `key`, evicting the least recently used entries beyond the bounds."""
+    def put(
+        self, key: str, type_id: str, outputs: Mapping[str, Any], *, member_types: Sequence[str] = ()
+    ) -> None:
+        """Store `outputs` under `key`, evicting the least recently used entries beyond the bounds
+        (`member_types`: the node types of a fused group's members)."""
         size = sum(approx_size(v) for v in outputs.values())
         if size > self.max_bytes:
             return  # one value bigger than the whole level would only flush everything else
@@ -62,16 +67,21 @@ class MemoryLRU:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old.size
-            self._entries[key] = MemoryEntry(type_id, dict(outputs), size)
+            self._entries[key] = MemoryEntry(type_id, dict(outputs), size, tuple(member_types))
             self._bytes += size
             while self._entries and (self._bytes > self.max_bytes or len(self._entries) > self.max_entries):
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.size
 
     def purge(self, type_id: str | None = None) -> int:
-        """Drop every entry (of node type `type_id` when given); returns how many were dropped."""
+        """Drop every entry (of node type `type_id`, or of a fused group with a member of it, when given);
+        returns how many were dropped."""
         with self._lock:
-            keys = [k for k, e in self._entries.items() if type_id is None or e.type_id == type_id]
+            keys = [
+                k
+                for k, e in self._entries.items()
+                if type_id is None or type_id == e.type_id or type_id in e.member_types
+            ]
             for key in keys:
                 self._bytes -= self._entries.pop(key).size
             return len(keys)

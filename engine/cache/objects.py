@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ class RefEntry:
 
     type_id: str
     refs: Mapping[str, Any]
+    #: The node types of a fused group's members (empty for a single node).
+    member_types: tuple[str, ...] = ()
 
 
 class ObjectRefLRU:
@@ -37,18 +39,26 @@ class ObjectRefLRU:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, type_id: str, refs: Mapping[str, Any]) -> None:
-        """Keep `refs` under `key`, evicting the least recently used beyond `max_entries`."""
+    def put(
+        self, key: str, type_id: str, refs: Mapping[str, Any], *, member_types: Sequence[str] = ()
+    ) -> None:
+        """Keep `refs` under `key`, evicting the least recently used beyond `max_entries` (`member_types`: the
+        node types of a fused group's members)."""
         with self._lock:
-            self._entries[key] = RefEntry(type_id, dict(refs))
+            self._entries[key] = RefEntry(type_id, dict(refs), tuple(member_types))
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
     def purge(self, type_id: str | None = None) -> int:
-        """Drop every entry (of node type `type_id` when given); returns how many were dropped."""
+        """Drop every entry (of node type `type_id`, or of a fused group with a member of it, when given);
+        returns how many were dropped."""
         with self._lock:
-            keys = [k for k, e in self._entries.items() if type_id is None or e.type_id == type_id]
+            keys = [
+                k
+                for k, e in self._entries.items()
+                if type_id is None or type_id == e.type_id or type_id in e.member_types
+            ]
             for key in keys:
                 del self._entries[key]
             return len(keys)

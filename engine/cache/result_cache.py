@@ -7,7 +7,7 @@ caller records the object refs of a finished run and the output values it fetche
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,18 +84,30 @@ class ResultCache:
                 return CacheHit("disk", values=values)
         return None
 
-    def put_values(self, key: str, type_id: str, outputs: Mapping[str, Any], *, durable: bool = True) -> None:
-        """Record output values in memory (and on disk when `durable`)."""
-        self.memory.put(key, type_id, outputs)
+    def put_values(
+        self,
+        key: str,
+        type_id: str,
+        outputs: Mapping[str, Any],
+        *,
+        durable: bool = True,
+        member_types: Sequence[str] = (),
+    ) -> None:
+        """Record output values in memory (and on disk when `durable`); `member_types`: the node types of a
+        fused group's members, so that purging one of those types drops the group's entry too."""
+        self.memory.put(key, type_id, outputs, member_types=member_types)
         if durable and self.disk is not None:
-            self.disk.put(key, type_id, outputs)
+            self.disk.put(key, type_id, outputs, member_types=member_types)
 
-    def put_refs(self, key: str, type_id: str, refs: Mapping[str, Any]) -> None:
+    def put_refs(
+        self, key: str, type_id: str, refs: Mapping[str, Any], *, member_types: Sequence[str] = ()
+    ) -> None:
         """Record object refs of a node's outputs (they stay pinned while the entry lives)."""
-        self.objects.put(key, type_id, refs)
+        self.objects.put(key, type_id, refs, member_types=member_types)
 
     def purge(self, type_id: str | None = None) -> dict[str, int]:
-        """Drop entries at every level (only node type `type_id` when given); counts per level."""
+        """Drop entries at every level (only those holding results of node type `type_id` when given, fused
+        groups with a member of that type included); counts per level."""
         return {
             "memory": self.memory.purge(type_id),
             "object_store": self.objects.purge(type_id),

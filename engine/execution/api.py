@@ -261,11 +261,19 @@ class _CachingSource:
             for node_id, outputs in per_node.items():
                 planned = by_id.get(node_id)
                 if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
-                    self.cache.put_values(planned.cache_key, planned.type_id, outputs, durable=False)
+                    self.cache.put_values(
+                        planned.cache_key,
+                        planned.type_id,
+                        outputs,
+                        durable=False,
+                        member_types=member_types(planned),
+                    )
         for node_id, refs in getattr(self.inner, "node_refs", {}).items() if self.object_level else ():
             planned = by_id.get(node_id)
             if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
-                self.cache.put_refs(planned.cache_key, planned.type_id, refs)
+                self.cache.put_refs(
+                    planned.cache_key, planned.type_id, refs, member_types=member_types(planned)
+                )
         # The fetched workflow outputs go to the memory level so the same request is answered at once.
         if result.status is RunStatus.SUCCEEDED:
             for name, binding in self.plan.outputs.items():
@@ -273,9 +281,17 @@ class _CachingSource:
                     planned = by_id.get(binding.node)
                     if planned is not None and planned.cache_key and planned.cache and _ok(result, planned):
                         self.cache.memory.put(
-                            planned.cache_key, planned.type_id, {binding.port: result.outputs[name]}
+                            planned.cache_key,
+                            planned.type_id,
+                            {binding.port: result.outputs[name]},
+                            member_types=member_types(planned),
                         )
         self.cache.evict()
+
+
+def member_types(planned: PlannedNode) -> tuple[str, ...]:
+    """The node types of a fused group's members (what `rayweave cache purge --node-type` matches), or ()."""
+    return tuple(m.type_id for m in planned.members)
 
 
 def caching_source(

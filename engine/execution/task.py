@@ -399,7 +399,9 @@ def _persist(spec: TaskSpec, key: str, outputs: dict[str, Any], outcomes: Sequen
     from engine.cache.disk import DiskStore
 
     try:
-        DiskStore(spec.cache_dir or "").put(key, spec.node.type_id, outputs)
+        # A fused group's entry records its members' types: purging one of them must find it.
+        members = tuple(m.type_id for m in spec.node.members)
+        DiskStore(spec.cache_dir or "").put(key, spec.node.type_id, outputs, member_types=members)
     except Exception as exc:  # a cache write must never fail a run
         _log.warning("could not write node %s to the cache at %s: %s", spec.node.id, spec.cache_dir, exc)
 

@@ -222,3 +222,35 @@ def test_run_json_lists_skipped_outputs_without_values(cli: CliRunner, tmp_path:
     assert shown["outputs"] == doc["outputs"] and shown["skipped_outputs"] == ["f", "neg"]
     text = cli.invoke(app, ["run", str(path), "--input", "flag=true", "--local"])
     assert "neg skipped" in " ".join(text.output.split()) and "SKIP" not in text.output
+
+
+FUSED = {
+    "format": "rayweave.workflow/1",
+    "name": "fused-chain",
+    "inputs": {"x": {"type": "Int"}},
+    "nodes": {
+        "a": {"type": "builtin/add@1", "in": {"a": "$inputs.x", "b": {"value": 1}}},
+        "n": {"type": "builtin/negate@1", "in": {"x": "a"}},
+        "m": {"type": "builtin/abs@1", "in": {"x": "n"}},
+    },
+    "outputs": {"out": "m"},
+}
+
+
+def test_cache_purge_of_a_node_type_drops_fused_groups_holding_it(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "fused.json"
+    path.write_text(json.dumps(FUSED))
+    app = build_app()
+    command = ["run", str(path), "--input", "x=4", "--json", "--local"]
+    assert json.loads(cli.invoke(app, command).stdout)["outputs"] == {"out": 5}
+    stats = json.loads(cli.invoke(app, ["cache", "stats", "--json"]).stdout)
+    assert "rayweave/fused@1" in stats["by_node_type"], stats  # the three nodes ran as one fused task
+    assert json.loads(cli.invoke(app, command).stdout)["nodes"]["m"]["status"] == "cached"
+    purged = json.loads(
+        cli.invoke(app, ["cache", "purge", "--node-type", "builtin/negate@1", "--json"]).stdout
+    )
+    assert purged["removed"] >= 1
+    after = json.loads(cli.invoke(app, ["cache", "stats", "--json"]).stdout)
+    assert "rayweave/fused@1" not in after["by_node_type"]
+    rerun = json.loads(cli.invoke(app, command).stdout)
+    assert {node["status"] for node in rerun["nodes"].values()} == {"succeeded"}

@@ -237,3 +237,26 @@ def test_stats_report_for_one_workflow(tmp_path: Path, generated: tuple[Store, H
     as_json = report.to_json()
     assert as_json["workflows"][0]["runs"] == sum(r["wf"] == report_wf for r in history.runs)
     assert "failure_rate" in as_json["failure_rates"][0]
+
+
+def test_skipped_nodes_are_not_counted_as_executions(tmp_path: Path) -> None:
+    from cluster.settings import Settings
+    from engine.durable import DurableRunner
+    from tests.engine.execution.test_skipped_outputs import BRANCHES
+
+    settings = Settings(home=tmp_path / "home")
+    store = open_store(settings.resolved_database_url)
+    try:
+        runner = DurableRunner(settings, store=store, executor="local", cache=False, heartbeat_s=0.1)
+        result = runner.run(BRANCHES, {"flag": True})
+        statuses = {r.node_id: r.status for r in store.node_runs.list(result.run_id)}
+        assert statuses == {"b": "succeeded", "p": "succeeded", "n": "skipped"}
+        report = stats(store, tmp_path / "export")
+    finally:
+        store.close()
+    assert report.cache_hit_rate.executions == 2
+    [workflow] = report.workflows
+    assert workflow.node_executions == 2 and workflow.retries == 0
+    negate = [f for f in report.failure_rates if f.node_type == "builtin/negate@1"]
+    assert [(f.attempts, f.executions) for f in negate] == [(1, 1)]
+    assert sum(r.executions for r in report.retry_counts) == 2

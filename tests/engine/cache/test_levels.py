@@ -102,3 +102,15 @@ def test_a_lookup_without_refs_skips_the_object_level_for_the_disk(tmp_path: Pat
     assert with_refs is not None and with_refs.level == "object_store" and with_refs.refs == {"out": marker}
     without = cache.lookup("k", ("out",), refs=False)
     assert without is not None and without.level == "disk" and without.values == {"out": 41}
+
+
+def test_purging_a_node_type_drops_fused_groups_with_a_member_of_it(tmp_path: Path) -> None:
+    cache = ResultCache(CacheConfig(disk_dir=tmp_path))
+    members = ("builtin/add@1", "builtin/negate@1")
+    cache.put_values("k1", "rayweave/fused@1", {"n.out": 1}, member_types=members)
+    cache.put_refs("k1", "rayweave/fused@1", {"n.out": object()}, member_types=members)
+    cache.put_values("k2", "builtin/abs@1", {"out": 2})
+    [fused] = [e for e in cache.disk.entries() if e.key == "k1"] if cache.disk else []
+    assert fused.member_types == members and fused.has_type("builtin/negate@1")
+    assert cache.purge("builtin/negate@1") == {"memory": 1, "object_store": 1, "disk": 1}
+    assert cache.lookup("k1", ("n.out",)) is None and cache.lookup("k2", ("out",)) is not None
