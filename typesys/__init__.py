@@ -48,6 +48,7 @@ from typesys.types import (
     union,
 )
 from typesys.unify import Substitution, free_vars, substitute, unify
+from typesys.wording import with_article
 
 __all__ = [
     "ANY",
@@ -97,4 +98,5 @@ __all__ = [
     "to_json",
     "unify",
     "union",
+    "with_article",
 ]

@@ -49,6 +49,7 @@ from typesys.types import (
     UnionType,
     union,
 )
+from typesys.wording import with_article
 
 if TYPE_CHECKING:
     from typesys.registry import TypeRegistry
@@ -212,7 +213,9 @@ class _Checker:
             except TypeCheckError as exc:
                 if exc.path != path:
                     raise
-                raise self.fail(value, t, path, f"a {t.name} is a {t.parent}") from None
+                raise self.fail(
+                    value, t, path, f"{with_article(t.name)} is {with_article(t.parent)}"
+                ) from None
             self.run_validator(value, t, path)
         elif not isinstance(t, TypeVar):
             raise TypeError(f"check() got {t!r}, which is not a typesys type")

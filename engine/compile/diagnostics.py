@@ -58,9 +58,10 @@ CODES: dict[str, CodeInfo] = {
             "RW103",
             "type mismatch",
             "error",
-            "The value arriving at a port is not assignable to the port's type. When an explicit conversion "
-            "exists the hint names the conversion node; compile with `insert_conversions=True` or set "
-            '`"convert": true` on the node to have it inserted.',
+            "The value arriving at a port is not assignable to the port's type. The hint says whether a "
+            "conversion exists: when one does it names the conversion node type that performs it (e.g. "
+            '`builtin/parse_number@1`) — set `"convert": true` on the node (or compile with '
+            "`insert_conversions=True`) to have it inserted; when none does it says why the types do not fit.",
         ),
         CodeInfo(
             "RW104",

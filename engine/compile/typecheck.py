@@ -118,7 +118,7 @@ def _type_input(state: _State, spec: GraphInput) -> GraphInput:
             state.diagnostics.append(
                 error(
                     "RW115",
-                    f"the default of workflow input {spec.name!r} is not a {declared}: {exc}",
+                    f"the default of workflow input {spec.name!r} is not {typesys.with_article(declared)}: {exc}",
                     field=f"inputs.{spec.name}.default",
                     hint=f"give a default of type {declared} or change the type",
                 )
@@ -215,7 +215,7 @@ def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None
             state.diagnostics.append(
                 error(
                     "RW109",
-                    f"param {name!r} of {node.spec.id} must be a {declared}: {exc}",
+                    f"param {name!r} of {node.spec.id} must be {typesys.with_article(declared)}: {exc}",
                     node=node.id,
                     field=f"nodes.{node.id}.params.{name}",
                     hint=f"give a value of type {declared}",
@@ -248,14 +248,7 @@ def _check_edge(
         inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
         if inserted is not None:
             return inserted
-    if coercion is not None:
-        convert = ", ".join(coercion.nodes) or "a conversion node"
-        hint = (
-            f"insert {convert} between {origin} and this port, compile with insert_conversions=True, "
-            f'or set "convert": true on node {node.id!r}'
-        )
-    else:
-        hint = getattr(answer, "reason", "") or f"connect a value of type {expected}"
+    hint = conversion_hint(source, expected, coercion, origin, node.id, getattr(answer, "reason", ""))
     what = f"element {port!r} of input {list_port!r}" if list_port is not None else f"input {port!r}"
     state.diagnostics.append(
         error(
@@ -268,6 +261,33 @@ def _check_edge(
         )
     )
     return binding, None
+
+
+def conversion_hint(source: Any, expected: Any, coercion: Any, origin: str, node_id: str, reason: str) -> str:
+    """The RW103 hint: whether a conversion from `source` to `expected` exists, which conversion node does it,
+    and how to have it inserted; or, when none exists, why the types do not fit and what to connect."""
+    if coercion is not None:
+        nodes = coercion.nodes
+        if nodes:
+            which = f"node type {nodes[0]}" if len(nodes) == 1 else f"node types {' then '.join(nodes)}"
+            return (
+                f"a conversion exists: {which} converts {source} to {expected}; insert it between {origin} "
+                f'and this port, or set "convert": true on node {node_id!r} (or compile with '
+                "insert_conversions=True) to have it inserted"
+            )
+        return (
+            f"{source} converts to {expected} only explicitly and no conversion node does it; connect a value "
+            f"of type {expected}"
+        )
+    # The subtype check's reason is written for Python callers (it points at typesys.find_coercion); the hint
+    # answers that question itself.
+    why = reason.replace("; typesys.find_coercion tells whether a conversion exists", "")
+    why = why.removeprefix(f"{source} is not assignable to {expected}: ")
+    because = f" ({why})" if why else ""
+    return (
+        f"no conversion from {source} to {expected} exists{because}: no node converts it; connect a value of "
+        f"type {expected}"
+    )
 
 
 def _list_item(expected: Any) -> Any:
@@ -348,7 +368,7 @@ def _check_constant(
     state.diagnostics.append(
         error(
             "RW114",
-            f"constant {binding.value!r:.60} bound to {what} is not a {expected}: {problem}",
+            f"constant {binding.value!r:.60} bound to {what} is not {typesys.with_article(expected)}: {problem}",
             node=node.id,
             port=list_port or port,
             field=f"nodes.{node.id}.in.{list_port or port}",

@@ -132,3 +132,48 @@ def test_reference_page_is_current() -> None:
     assert page == codes_markdown(), "run `python -m engine.compile.reference_docs` to regenerate"
     for code in CODES:
         assert f"## {code}:" in page
+
+
+def _hints(document: dict[str, Any], code: str) -> list[Diagnostic]:
+    return [d for d in validate(document) if d.code == code]
+
+
+def _builtin(nodes: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    outputs = {name: name for name in nodes}
+    return {
+        "format": "rayweave.workflow/1",
+        "name": "w",
+        "inputs": inputs,
+        "nodes": nodes,
+        "outputs": outputs,
+    }
+
+
+def test_rw103_hint_names_the_conversion_node_or_says_there_is_none() -> None:
+    text_into_number = _builtin(
+        {"n": {"type": "builtin/negate@1", "in": {"x": "$inputs.s"}}}, {"s": {"type": "String"}}
+    )
+    [found] = _hints(text_into_number, "RW103")
+    assert found.hint is not None and "typesys" not in found.hint
+    assert found.hint.startswith("a conversion exists: node type builtin/parse_number@1 converts String to")
+    assert '"convert": true' in found.hint
+    bool_into_table = _builtin(
+        {"m": {"type": "builtin/column_mean@1", "in": {"table": "$inputs.b"}, "params": {"column": "x"}}},
+        {"b": {"type": "Bool"}},
+    )
+    [none] = _hints(bool_into_table, "RW103")
+    assert none.hint is not None and "typesys" not in none.hint
+    assert (
+        none.hint.startswith("no conversion from Bool to Table exists") and "no node converts it" in none.hint
+    )
+
+
+def test_messages_use_the_right_article() -> None:
+    bad_param = _builtin({"r": {"type": "builtin/range@1", "params": {"stop": "x"}}}, {})
+    [rw109] = _hints(bad_param, "RW109")
+    assert "must be an Int:" in rw109.message and "a Int" not in rw109.message
+    bad_constant = _builtin({"n": {"type": "builtin/negate@1", "in": {"x": {"value": "x"}}}}, {})
+    [rw114] = _hints(bad_constant, "RW114")
+    assert "is not a Number" in rw114.message
+    bad_default = _builtin({}, {"n": {"type": "Int", "default": "x"}})
+    assert any("is not an Int" in d.message for d in _hints(bad_default, "RW115"))
