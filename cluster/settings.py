@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     oidc_jwks_url: str = Field(
         default="", description="JWKS URL; default: from the issuer's discovery document."
     )
+    oidc_jwks_refetch_floor_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "Least seconds between two fetches of the OIDC issuer's keys: tokens naming an unknown key id refetch"
+            " at most this often."
+        ),
+    )
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")
     ray_num_cpus: int | None = Field(
         default=None, ge=1, description="CPUs of an embedded local Ray (default: all)."

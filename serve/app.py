@@ -62,6 +62,7 @@ def create_app(
             if sweeper is not None:
                 await run_in_threadpool(sweeper.stop)
             ctx.launcher.close()
+            await run_in_threadpool(ctx.auth_failures.flush)  # the counts of failed logins not written yet
             if store is None:
                 ctx.store.close()
 
@@ -106,6 +107,7 @@ def _build_context(
 ) -> Any:
     import typesys
     from engine.store import open_store
+    from serve.auth_failures import FailedAuthGuard
     from serve.bootstrap import admin_key_path, ensure_admin_key
     from serve.context import ServerContext
     from serve.metrics import ApiMetrics
@@ -132,6 +134,17 @@ def _build_context(
         registry=getattr(the_catalog, "registry", None) or typesys.TypeRegistry.default(),
         # Shared by every replica through a Ray actor when Ray is up; in memory in a single process.
         limiter=limiter_for(opts.rate_per_s, opts.burst, scope=settings.resolved_database_url),
+        # Failed authentications per client address: their own buckets (same actor, other scope), audit in rows
+        # per address and window.
+        auth_failures=FailedAuthGuard(
+            the_store.audit,
+            limiter_for(
+                opts.auth_failures_per_s,
+                opts.auth_failure_burst,
+                scope=f"{settings.resolved_database_url}#auth-failures",
+            ),
+            window_s=opts.auth_audit_window_s,
+        ),
         launcher=launcher_for(the_store, the_catalog, settings, executor=opts.executor),
         metrics=ApiMetrics(the_store),
         plugins=plugins,

@@ -4,7 +4,8 @@ Every protected route declares `Depends(require("scope"))`. The dependency reads
 verifies the key with the store (unknown, malformed, expired and revoked keys are all 401) or, when
 `ServeOptions.oidc` is set and the secret looks like a JWT, verifies it as an OIDC token (`serve.oidc`), checks the scope
 (403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. Failed authentications
-are written to the audit log here; successful mutations are audited by the middleware.
+are counted per client address here (`serve.auth_failures`: past the address's budget they are 429, and their
+audit is aggregated per address and window); successful mutations are audited by the middleware.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 
+from serve.auth_failures import client_key
 from serve.context import ServerContext
 from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
@@ -76,7 +79,7 @@ def _presented_secret(headers: Headers) -> str:
     value = headers.get("authorization")
     if not value:
         raise UnauthorizedError(
-            "no credentials; send `Authorization: Bearer <API key>` (the admin key is in {home}/admin.key)",
+            "no credentials; send `Authorization: Bearer <API key>` (the admin key is in $RAYWEAVE_HOME/admin.key)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     scheme, _, secret = value.strip().partition(" ")
@@ -88,31 +91,43 @@ def _presented_secret(headers: Headers) -> str:
     return secret.strip()
 
 
-def authenticate(ctx: ServerContext, headers: Headers, *, action: str, request_id: str = "") -> Principal:
-    """The principal of a request's headers; raises `UnauthorizedError` (and audits it) otherwise."""
+def authenticate(
+    ctx: ServerContext, headers: Headers, *, action: str, request_id: str = "", client: str | None = None
+) -> Principal:
+    """The principal of a request's headers. Otherwise raises `UnauthorizedError`, or `RateLimitedError` when
+    the client address (`client`, the peer's host) failed too often; either way the failure is counted and
+    audited per address (`serve.auth_failures`)."""
+    guard = ctx.auth_failures
+    try:
+        principal = _principal(ctx, headers)
+    except UnauthorizedError as exc:
+        wait = guard.failed(client, reason=exc.detail, action=action, request_id=request_id)
+        if wait > 0:
+            retry = ctx.limiter.retry_after_header(wait)
+            raise RateLimitedError(
+                f"{exc.detail}; and too many failed authentications from {client_key(client)} "
+                f"(more than {guard.limiter.burst} at once, {guard.limiter.rate_per_s:g}/s after that): "
+                f"retry after {retry} s with valid credentials",
+                headers={**exc.headers, "Retry-After": retry},
+            ) from None
+        raise
+    guard.tick()
+    return principal
+
+
+def _principal(ctx: ServerContext, headers: Headers) -> Principal:
     from engine.store import InvalidApiKeyError, NotFoundError
 
+    secret = _presented_secret(headers)
+    if ctx.options.oidc is not None and looks_like_jwt(secret):
+        return _oidc_principal(ctx, ctx.options.oidc, secret)
     try:
-        secret = _presented_secret(headers)
-        if ctx.options.oidc is not None and looks_like_jwt(secret):
-            return _oidc_principal(ctx, ctx.options.oidc, secret)
-        try:
-            key = ctx.store.api_keys.verify(secret)
-            user = ctx.store.users.get(key.user_id)
-        except (InvalidApiKeyError, NotFoundError) as exc:
-            raise UnauthorizedError(
-                f"{exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from None
-    except UnauthorizedError as exc:
-        ctx.store.audit.append(
-            "anonymous",
-            "auth.failed",
-            resource_type="request",
-            resource_id=action,
-            outcome="denied",
-            details={"reason": exc.detail, "request_id": request_id},
-        )
-        raise
+        key = ctx.store.api_keys.verify(secret)
+        user = ctx.store.users.get(key.user_id)
+    except (InvalidApiKeyError, NotFoundError) as exc:
+        raise UnauthorizedError(
+            f"{exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -123,8 +138,10 @@ def authenticate(ctx: ServerContext, headers: Headers, *, action: str, request_i
 
 
 def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Principal:
-    """The principal of a verified OIDC token; its user is created in the store on first sight."""
-    from engine.store import NotFoundError
+    """The principal of a verified OIDC token; its user (`oidc:<subject>`) is created in the store on first
+    sight. The prefix is reserved (`engine.store.users.RESERVED_PREFIXES`): no local user can be created under
+    it, so a subject never shares an account made by someone else."""
+    from engine.store.users import OIDC_PREFIX
 
     try:
         identity = verify_token(config, token)
@@ -132,18 +149,10 @@ def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Princ
         raise UnauthorizedError(
             str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
-    # Prefixed so an identity provider's subject can never take over a local user of the same name.
-    username = f"oidc:{identity.username}"
-    try:
-        user = ctx.store.users.get_by_username(username)
-    except NotFoundError:
-        try:
-            user = ctx.store.users.create(username)
-        except ValueError:  # created by a concurrent request
-            user = ctx.store.users.get_by_username(username)
+    user = ctx.store.users.ensure_external(OIDC_PREFIX, identity.username)
     if user.disabled:
         raise UnauthorizedError(
-            f"user {username!r} is disabled; ask an administrator to enable it",
+            f"user {user.username!r} is disabled; ask an administrator to enable it",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return Principal(
@@ -185,7 +194,9 @@ def require(scope: str) -> Callable[..., Principal]:
     def dependency(request: Request, _bearer: object = Depends(bearer_scheme)) -> Principal:
         ctx = get_context(request)
         action = f"{request.method} {request.url.path}"
-        principal = authenticate(ctx, request.headers, action=action, request_id=_rid(request))
+        principal = authenticate(
+            ctx, request.headers, action=action, request_id=_rid(request), client=client_host(request)
+        )
         request.state.principal = principal
         authorize(ctx, principal, scope)
         return principal
@@ -200,6 +211,12 @@ def check_scopes(requested: Collection[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown scope(s) {unknown}; scopes are {list(SCOPES)}")
     return sorted(set(requested))
+
+
+def client_host(connection: HTTPConnection) -> str | None:
+    """The peer address of a request or WebSocket (behind a proxy: the proxy's, unless the server is told to
+    trust its forwarded headers)."""
+    return connection.client.host if connection.client is not None else None
 
 
 def _rid(request: Request) -> str:

@@ -23,6 +23,9 @@ class ServeOptions:
     alive would execute it twice. A run is resumed at most about `stale + interval` after its coordinator died.
     `oidc`, when set, makes Bearer tokens shaped like JWTs verify as OIDC tokens of that issuer (see
     `serve.oidc.OidcConfig`); without it such tokens are refused like unknown API keys.
+    `auth_failures_per_s`/`auth_failure_burst` size each client address's bucket of failed authentications
+    (429 beyond; valid credentials are never refused by it) and `auth_audit_window_s` is the window in which an
+    address's failures are audited as one summary row (see `serve.auth_failures`).
     """
 
     max_body_bytes: int = 1_048_576
@@ -37,3 +40,6 @@ class ServeOptions:
     create_admin_key: bool = True
     print_admin_key: bool = True
     oidc: OidcConfig | None = None
+    auth_failures_per_s: float = 1.0
+    auth_failure_burst: int = 20
+    auth_audit_window_s: float = 60.0

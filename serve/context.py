@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from cluster.settings import Settings
     from engine.store import Store
     from nodes import Catalog
+    from serve.auth_failures import FailedAuthGuard
     from serve.config import ServeOptions
     from serve.metrics import ApiMetrics
     from serve.ratelimit import RateLimiter
@@ -17,9 +18,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class ServerContext:
-    """The settings, store, catalog, type registry, rate limiter, run launcher, metrics and live plugins of one
-    server. `catalog` always answers with the plugins installed right now; `plugins` (a
-    `nodes.plugins.live.LivePlugins`, None when the plugin installer is missing) installs and removes them."""
+    """The settings, store, catalog, type registry, rate limiter, run launcher, metrics, failed-authentication
+    guard and live plugins of one server. `catalog` always answers with the plugins installed right now;
+    `plugins` (a `nodes.plugins.live.LivePlugins`, None when the plugin installer is missing) installs and
+    removes them."""
 
     settings: Settings
     options: ServeOptions
@@ -29,4 +31,5 @@ class ServerContext:
     limiter: RateLimiter
     launcher: RunLauncher
     metrics: ApiMetrics
+    auth_failures: FailedAuthGuard
     plugins: Any = None

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 APP_NAME = "rayweave"
 DEPLOYMENT_NAME = "rayweave-api"
+#: The environment variable naming a function that returns middlewares for Ray Serve's HTTP proxy.
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
 
 
 def _builder(settings: Settings, options: ServeOptions) -> Any:
@@ -78,7 +80,14 @@ def deploy(
     """
     from ray import serve
 
-    serve.start(http_options={"host": host, "port": port})
+    from serve.middleware import PROXY_CALLBACK
+
+    serve.start(
+        http_options={"host": host, "port": port},
+        # Serve's proxy adds an X-Request-Id of its own (echoing any client value): our middleware in the proxy
+        # (inherited by the proxy actors from the controller's environment) vets it and leaves one header.
+        controller_options={"runtime_env": {"env_vars": {PROXY_CALLBACK_ENV: PROXY_CALLBACK}}},
+    )
     serve.run(
         api_application(settings, options, num_replicas=num_replicas),
         name=APP_NAME,

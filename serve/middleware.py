@@ -2,10 +2,17 @@
 
 Written as plain ASGI (not `BaseHTTPMiddleware`) so streaming responses (SSE) pass through untouched and
 WebSockets are not wrapped at all.
+
+Every response carries exactly one `X-Request-Id`. A client's own `X-Request-Id` is kept (and echoed) only when it
+is a safe token (`SAFE_REQUEST_ID`: 1 to 128 of `A-Z a-z 0-9 . _ -`); anything else is replaced by a fresh id, so
+what reaches logs, problem bodies and the audit is never a client's arbitrary text. On Ray Serve the HTTP proxy
+adds its own `X-Request-Id` outside the app: `proxy_middlewares` (installed in the proxy by `serve.deployment`)
+applies the same rule there and leaves one header on the way out.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -15,6 +22,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serve.problems import problem_body
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: A client-supplied request id is echoed only when it matches this; otherwise a fresh one is made.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_REQUEST_ID = b"x-request-id"
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id to use for a request: the client's `X-Request-Id` when it is safe, else a new one."""
+    supplied = _header(scope, _REQUEST_ID)
+    if supplied is not None and SAFE_REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def with_request_id(headers: list[Any], request_id: str) -> list[Any]:
+    """`headers` (ASGI pairs) with every `x-request-id` replaced by one carrying `request_id`."""
+    kept = [pair for pair in headers if bytes(pair[0]).lower() != _REQUEST_ID]
+    kept.append((_REQUEST_ID, request_id.encode()))
+    return kept
 
 
 class _BodyTooLarge(Exception):
@@ -32,7 +59,9 @@ class ApiMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = request_id_of(scope)
+        # Handlers reading the header (Ray Serve's replica, logs) see the same id as the response carries.
+        scope["headers"] = with_request_id(list(scope.get("headers", [])), request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
@@ -40,7 +69,12 @@ class ApiMiddleware:
         method = scope["method"]
 
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        # ASCII digits only (str.isdigit accepts "²"), and a length too long to read is too large anyway.
+        if (
+            declared is not None
+            and _DIGITS.fullmatch(declared)
+            and (len(declared) > 18 or int(declared) > self.max_body_bytes)
+        ):
             await self._too_large(scope, send, request_id)
             await self._finish(scope, method, 413, started)
             return
@@ -68,8 +102,7 @@ class ApiMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = with_request_id(list(message.get("headers", [])), request_id)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -114,22 +147,63 @@ class ApiMiddleware:
             return
         route = _template(scope)
         ctx.metrics.observe(method, route, status, time.perf_counter() - started)
-        if method in MUTATING and status not in (401,):
-            # 401s are audited by the auth dependency, which knows why the credentials failed.
+        if method in MUTATING and scope.get("state", {}).get("principal") is not None:
+            # Only authenticated callers' mutations: failed authentications are counted and audited per client
+            # address by `serve.auth_failures`, and an anonymous request refused before authentication (unknown
+            # route, wrong method, oversize or malformed body) touched nothing, so a flood of either cannot
+            # write a row per request.
             from starlette.concurrency import run_in_threadpool
 
             await run_in_threadpool(_audit, ctx, scope, method, route, status)
 
 
+class ProxyRequestIdMiddleware:
+    """The request-id rule of `ApiMiddleware`, applied in Ray Serve's HTTP proxy around Serve's own
+    `RequestIdMiddleware` (which echoes whatever `X-Request-Id` a client sent and adds a second header to the
+    app's): an unsafe client id is replaced before Serve reads it, and the response leaves with one header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        scope = {**scope, "headers": with_request_id(list(scope.get("headers", [])), request_id)}
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_one(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = with_request_id(list(message.get("headers", [])), request_id)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_one)
+
+
+#: The import path Ray Serve's proxy calls for extra middlewares (given in RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH).
+PROXY_CALLBACK = "serve.middleware.proxy_middlewares"
+
+
+def proxy_middlewares() -> list[Any]:
+    """The middlewares Ray Serve's HTTP proxy wraps itself in (called by the proxy through `PROXY_CALLBACK`)."""
+    from starlette.middleware import Middleware
+
+    return [Middleware(ProxyRequestIdMiddleware)]
+
+
 def _audit(ctx: Any, scope: Scope, method: str, route: str, status: int) -> None:
     state = scope.get("state", {})
-    principal = state.get("principal")
+    principal = state["principal"]
     outcome = "ok" if status < 400 else ("denied" if status in (403, 429) else "error")
     target = dict(scope.get("path_params") or {})
     resource_type = route.split("/")[2] if route.startswith("/v1/") and route.count("/") >= 2 else route
     try:
         ctx.store.audit.append(
-            principal.actor if principal is not None else "anonymous",
+            principal.actor,
             f"{method} {route}",
             resource_type=resource_type,
             resource_id=str(state.get("audit_target") or ",".join(f"{k}={v}" for k, v in target.items())),

@@ -54,6 +54,10 @@ class DuplicateAttemptError(StoreError, ValueError):
     """An attempt number of a node in a run was recorded twice."""
 
 
+class ReservedUsernameError(StoreError, ValueError):
+    """A local user was to be created under a name reserved for an identity provider's users (`oidc:...`)."""
+
+
 class InvalidApiKeyError(StoreError, PermissionError):
     """An API key is unknown, malformed, revoked or expired."""
 

@@ -1,4 +1,9 @@
-"""Users and their permissions (grants of an action on a resource type and id, `"*"` matching any)."""
+"""Users and their permissions (grants of an action on a resource type and id, `"*"` matching any).
+
+User names starting with a prefix of `RESERVED_PREFIXES` belong to identities of an external provider (`oidc:<sub>`
+for OIDC logins) and are created only by `ensure_external`: a local user of such a name would be shared by whoever
+logs in with that subject.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,21 @@ from sqlmodel import col, select
 
 from engine.store.base import Repository
 from engine.store.columns import new_id, utcnow
-from engine.store.errors import NotFoundError
+from engine.store.errors import NotFoundError, ReservedUsernameError
 from engine.store.models import Permission, User
 
 ANY = "*"
+
+#: The namespace of users mapped from OIDC tokens (`oidc:<subject>`).
+OIDC_PREFIX = "oidc:"
+#: User name prefixes only identity providers may create users under (compared without regard to case).
+RESERVED_PREFIXES = (OIDC_PREFIX,)
+
+
+def reserved_prefix(username: str) -> str | None:
+    """The reserved prefix `username` starts with (ignoring case), or None for an ordinary local name."""
+    folded = username.casefold()
+    return next((p for p in RESERVED_PREFIXES if folded.startswith(p)), None)
 
 
 class UserRepository(Repository):
@@ -21,7 +37,34 @@ class UserRepository(Repository):
     def create(
         self, username: str, *, email: str | None = None, display_name: str = "", is_admin: bool = False
     ) -> User:
-        """Create a user; the username must be unique (a duplicate raises `ValueError`)."""
+        """Create a local user; the username must be unique (a duplicate raises `ValueError`) and must not start
+        with a reserved prefix such as `oidc:` (`ReservedUsernameError`)."""
+        prefix = reserved_prefix(username)
+        if prefix is not None:
+            raise ReservedUsernameError(
+                f"username {username!r} starts with {prefix!r}, which is reserved for users of the identity "
+                f"provider (they are created when they first log in); pick a name without {prefix!r}"
+            )
+        return self._insert(username, email=email, display_name=display_name, is_admin=is_admin)
+
+    def ensure_external(self, prefix: str, subject: str) -> User:
+        """The user `<prefix><subject>` of an identity provider, created on first sight; `prefix` must be one of
+        `RESERVED_PREFIXES` (e.g. `OIDC_PREFIX`)."""
+        if prefix not in RESERVED_PREFIXES:
+            raise ValueError(f"{prefix!r} is not a reserved prefix; use one of {RESERVED_PREFIXES}")
+        username = prefix + subject
+        try:
+            return self.get_by_username(username)
+        except NotFoundError:
+            pass
+        try:
+            return self._insert(username)
+        except ValueError:  # created by a concurrent request
+            return self.get_by_username(username)
+
+    def _insert(
+        self, username: str, *, email: str | None = None, display_name: str = "", is_admin: bool = False
+    ) -> User:
         user = User(
             id=new_id(),
             username=username,

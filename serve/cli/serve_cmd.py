@@ -124,7 +124,10 @@ def oidc_config(settings: Any) -> Any:
     from serve.oidc import OidcConfig
 
     return OidcConfig(
-        issuer=settings.oidc_issuer, audience=settings.oidc_audience, jwks_url=settings.oidc_jwks_url or None
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=settings.oidc_jwks_url or None,
+        jwks_refetch_floor_s=settings.oidc_jwks_refetch_floor_s,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from engine.store import NotFoundError as StoreNotFound
-from engine.store import Store
+from engine.store import ReservedUsernameError, Store
 from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, KeyCreate, KeyCreated, KeyList, KeyOut
 from serve.auth import Principal, check_scopes, require
 from serve.deps import get_store
@@ -37,7 +37,10 @@ def create_key(
         try:
             user_id = store.users.get_by_username(body.username).id
         except StoreNotFound:
-            user_id = store.users.create(body.username).id
+            try:
+                user_id = store.users.create(body.username).id
+            except ReservedUsernameError as exc:  # `oidc:...` users come only from OIDC logins
+                raise BadRequestError(f"username: {exc}") from None
     key, secret = store.api_keys.create(user_id, name=body.name, scopes=scopes, expires_at=body.expires_at)
     request.state.audit_target = key.id
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=secret)

@@ -101,5 +101,13 @@ def start_api(home: Path, options: ServeOptions) -> Generator[Api, None, None]:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One served API for the module: in-process executor, generous rate limit."""
-    options = ServeOptions(executor="local", rate_per_s=10_000, burst=10_000, print_admin_key=False)
+    options = ServeOptions(
+        executor="local",
+        rate_per_s=10_000,
+        burst=10_000,
+        # The modules send many bad credentials from 127.0.0.1 on purpose (test_auth_failures tests the limit).
+        auth_failures_per_s=10_000,
+        auth_failure_burst=10_000,
+        print_admin_key=False,
+    )
     yield from start_api(tmp_path_factory.mktemp("api-home"), options)

@@ -202,7 +202,9 @@ def test_audit_records_mutations_and_failed_authentication(api: Api) -> None:
         created = c.post(
             "/v1/workflows", json={"workflow": add_doc("audited-wf")}, headers={"X-Request-Id": "rq-1"}
         )
-    with httpx.Client(base_url=api.url) as c:
+    # From an address of its own: failures are audited one row per address and window (then counted), and this
+    # module's other tests already failed from 127.0.0.1.
+    with httpx.Client(base_url=api.url, transport=httpx.HTTPTransport(local_address="127.0.0.9")) as c:
         c.delete("/v1/workflows/x", headers={"Authorization": "Bearer rw_nope_nope", "X-Request-Id": "rq-2"})
     with api.client() as c:
         entries = c.get("/v1/audit", params={"limit": 1000}).json()["items"]
@@ -212,3 +214,4 @@ def test_audit_records_mutations_and_failed_authentication(api: Api) -> None:
     assert made[0]["resource_id"] == wf_id and made[0]["action"] == "POST /v1/workflows"
     failed = [e for e in entries if e["details"].get("request_id") == "rq-2"]
     assert failed and failed[0]["outcome"] == "denied" and failed[0]["action"] == "auth.failed"
+    assert failed[0]["details"]["client"] == "127.0.0.9" and "not valid" in failed[0]["details"]["reason"]

@@ -24,7 +24,15 @@ def two_replicas(ray_session: RayConnection, tmp_path: Path) -> Iterator[tuple[l
     """Two API servers over one installation (one store), as two replicas would be; their URLs and a key."""
     settings = Settings(home=tmp_path / "home")
     store = open_store(settings.resolved_database_url)
-    options = ServeOptions(executor="local", rate_per_s=0.01, burst=4, print_admin_key=False, recovery=False)
+    options = ServeOptions(
+        executor="local",
+        rate_per_s=0.01,
+        burst=4,
+        auth_failures_per_s=0.01,
+        auth_failure_burst=4,
+        print_admin_key=False,
+        recovery=False,
+    )
     try:
         with ExitStack() as stack:
             urls = [
@@ -51,6 +59,20 @@ def test_replicas_share_one_budget_per_key(two_replicas: tuple[list[str], str]) 
     assert codes[:4] == [200] * 4 and set(codes[4:]) == {429}
     assert refused is not None and int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_replicas_share_one_budget_of_failed_authentications_per_address(
+    two_replicas: tuple[list[str], str],
+) -> None:
+    urls, key = two_replicas
+    bad = {"Authorization": "Bearer rw_0123456789ab_" + "A" * 43}
+    with httpx.Client(timeout=30) as c:
+        codes = [c.get(f"{urls[i % 2]}/v1/workflows", headers=bad).status_code for i in range(10)]
+        # Valid credentials from the same address are not refused by it.
+        served = c.get(f"{urls[1]}/v1/workflows", headers={"Authorization": f"Bearer {key}"})
+        assert served.status_code == 200
+    # burst 4 failures for the address in total, not 4 per replica
+    assert codes == [401] * 4 + [429] * 6, codes
 
 
 def test_shared_limiter_scopes_installations_apart(ray_session: RayConnection) -> None:

@@ -70,3 +70,23 @@ def test_two_replicas_serve_one_client_interchangeably(served_on_ray: tuple[str,
             ids = [line for line in stream.iter_lines() if line.startswith("id:")]
         assert ids[0] == "id: 1" and len(ids) == 5
         assert c.get("/v1/workflows", headers={"Authorization": "Bearer rw_x_y"}).status_code == 401
+
+
+def test_serve_answers_one_vetted_request_id(served_on_ray: tuple[str, str]) -> None:
+    # Serve's proxy adds an X-Request-Id of its own around the app's; ours in the proxy leaves exactly one.
+    url, key = served_on_ray
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for method, path in [("GET", "/v1/health"), ("GET", "/v1/workflows"), ("DELETE", "/v1/health")]:
+            response = c.request(method, path)
+            ids = response.headers.get_list("x-request-id")
+            assert len(ids) == 1, (method, path, ids)
+            if response.status_code >= 400:
+                assert response.json()["request_id"] == ids[0]
+        served = c.get("/v1/workflows", headers={"Authorization": f"Bearer {key}"})
+        assert served.status_code == 200 and len(served.headers.get_list("x-request-id")) == 1
+        assert c.get("/v1/health", headers={"X-Request-Id": "mine-1"}).headers.get_list("x-request-id") == [
+            "mine-1"
+        ]
+        unsafe = c.get("/v1/workflows", headers={"X-Request-Id": "<script>x</script>"})
+        ids = unsafe.headers.get_list("x-request-id")
+        assert len(ids) == 1 and "<" not in ids[0] and unsafe.json()["request_id"] == ids[0]

@@ -29,7 +29,15 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    options = ServeOptions(executor="local", rate_per_s=10_000, burst=10_000, print_admin_key=False)
+    options = ServeOptions(
+        executor="local",
+        rate_per_s=10_000,
+        burst=10_000,
+        # The modules send many bad credentials from 127.0.0.1 on purpose (test_auth_failures tests the limit).
+        auth_failures_per_s=10_000,
+        auth_failure_burst=10_000,
+        print_admin_key=False,
+    )
     yield from start_api(tmp_path_factory.mktemp("fuzz-home"), options)
 
 
