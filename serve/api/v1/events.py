@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from engine.store import Store
 from serve.api.v1.runs import owned_run
 from serve.api.v1.schemas import AUTH_ERRORS, MAX_INT, NOT_FOUND
-from serve.auth import Principal, authenticate, authorize, require
+from serve.auth import Principal, authenticate, authorize, client_host, require
 from serve.deps import get_context, get_store
 from serve.errors import ApiError, BadRequestError
 from serve.streams import follow_events
@@ -72,7 +72,11 @@ async def websocket_events(websocket: WebSocket, run_id: str, after: int = 0) ->
     ctx = get_context(websocket)
     try:
         principal = await run_in_threadpool(
-            authenticate, ctx, websocket.headers, action=f"WS {websocket.url.path}"
+            authenticate,
+            ctx,
+            websocket.headers,
+            action=f"WS {websocket.url.path}",
+            client=client_host(websocket),
         )
         authorize(ctx, principal, "runs:read")
         await run_in_threadpool(owned_run, ctx.store, principal, run_id)

@@ -3,6 +3,7 @@ the way of a caller with valid credentials. Clients bind loopback addresses of t
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets.sync.client as ws_client
+from websockets.exceptions import ConnectionClosed
 
 from serve.config import ServeOptions
 from tests.serve.api.conftest import Api, start_api
@@ -102,3 +105,17 @@ def test_anonymous_requests_refused_before_authentication_write_no_rows(guarded:
     rows = guarded.store.audit.list(limit=10_000)
     assert len(rows) - before <= 1, [(r.action, r.details) for r in rows[: len(rows) - before]]
 
+
+def test_websockets_count_against_the_same_address(guarded: Api) -> None:
+    bad = {"Authorization": "Bearer rw_nope_nope"}
+    with _from(guarded, "127.0.0.7") as c:
+        assert [c.get("/v1/workflows", headers=bad).status_code for _ in range(BURST)] == [401] * BURST
+    host, port = guarded.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), source_address=("127.0.0.7", 0))
+    url = guarded.url.replace("http://", "ws://") + "/v1/runs/x1/events"
+    with (
+        ws_client.connect(url, sock=sock, additional_headers=bad) as ws,
+        pytest.raises(ConnectionClosed) as info,
+    ):
+        ws.recv(timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4429
