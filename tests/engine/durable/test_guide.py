@@ -21,4 +21,11 @@ def test_guide_names_the_functions_that_exist() -> None:
     text = GUIDE.read_text(encoding="utf-8")
     assert "start_recovery(settings, interval_s=5.0, stale_after_s=10.0)" in text
     assert recovery.DEFAULT_INTERVAL_S == 5.0 and recovery.DEFAULT_STALE_AFTER_S == 10.0
+    flags = "[--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]"
+    assert f"rayweave serve {flags}" in text
+    from serve.config import ServeOptions
+
+    served = ServeOptions()
+    assert served.recovery_stale_after_s == served.recovery_start_grace_s == 60
+    assert served.recovery_interval_s == 5
     assert "resume.pkl" in text and runner.RESUME_BLOB == "resume.pkl"
