@@ -6,10 +6,16 @@ reads the environment behind its back.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Folders no data root may lie in: the kernel's views of processes and devices (`/proc/self/environ`...).
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 
 
 class Settings(BaseSettings):
@@ -69,6 +75,73 @@ class Settings(BaseSettings):
             " run coordinator (Ray holds about 10 KB per submitted task there)."
         ),
     )
+
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Folders the built-in file nodes of runs may read and write (with everything below them); empty"
+            " means `{home}/data`, created on demand. A comma-separated list or a JSON array."
+        ),
+    )
+    http_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, IP addresses and CIDR networks that `http_request` may reach although they are internal"
+            " (loopback, private, link-local, cloud metadata); `*` allows every address. A comma-separated"
+            " list or a JSON array."
+        ),
+    )
+
+    @field_validator("data_roots", "http_allow", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept `a,b` as well as a JSON array in the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("data_roots")
+    @classmethod
+    def _no_system_roots(cls, roots: list[Path]) -> list[Path]:
+        for root in roots:
+            absolute = Path(root).expanduser().absolute()
+            if any(absolute == Path(f) or Path(f) in absolute.parents for f in SYSTEM_FOLDERS):
+                raise ValueError(
+                    f"RAYWEAVE_DATA_ROOTS: {str(root)!r} is inside a system folder ({', '.join(SYSTEM_FOLDERS)}),"
+                    " which nodes may never reach; choose a folder of data files"
+                )
+        return [Path(root).expanduser() for root in roots]
+
+    @field_validator("http_allow")
+    @classmethod
+    def _valid_allow_entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+                continue
+            except ValueError:
+                pass
+            if not entry or any(c in entry for c in " /:@?#[]"):
+                raise ValueError(
+                    f"RAYWEAVE_HTTP_ALLOW entry {entry!r} is not a host name, an IP address or a CIDR network "
+                    "(e.g. api.internal, 10.0.0.5, 10.0.0.0/8, fd00::/8), nor '*'"
+                )
+        return entries
+
+    @property
+    def admin_key_path(self) -> Path:
+        """Where the first start of the server writes the admin API key (`{home}/admin.key`, mode 0600)."""
+        return self.home / "admin.key"
+
+    @property
+    def resolved_data_roots(self) -> list[Path]:
+        """The folders file nodes may use: the configured ones, or `{home}/data`."""
+        return list(self.data_roots) if self.data_roots else [self.home / "data"]
 
     @property
     def resolved_database_url(self) -> str:

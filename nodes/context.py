@@ -6,6 +6,9 @@ outside a run it returns a context whose events go nowhere, so node code never n
 Everything a node reports goes through one callback the engine provides, `emit(event_type, payload)`:
 log lines (`node.log`), progress (`node.progress`) and partial outputs of generator nodes (`node.output`).
 The engine turns those calls into run events; `nodes.testing` records them.
+
+The context also carries the run's `AccessPolicy` (`ctx.policy`): the data roots and network addresses the
+built-in file and HTTP nodes may reach. Outside a run it is `AccessPolicy.UNRESTRICTED`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import logging
 import math
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
+
+from nodes.access import AccessPolicy
 
 __all__ = ["EmitFn", "NodeContext", "NodeLogger", "current", "use"]
 
@@ -69,18 +74,26 @@ class NodeLogger(logging.LoggerAdapter[logging.Logger]):
 class NodeContext:
     """What a running node can know and report: ids, attempt number, logger, progress and partial outputs.
 
-    The engine builds one per attempt with its `emit` callback and installs it with `use(ctx)`.
+    The engine builds one per attempt with its `emit` callback and the run's `policy`, and installs it with
+    `use(ctx)`. `policy` says what built-in file and network nodes may reach (`nodes.access`); without one
+    (a node called outside a run) nothing is restricted.
     """
 
-    __slots__ = ("_logger", "_outputs", "attempt", "emit", "node_id", "run_id")
+    __slots__ = ("_logger", "_outputs", "attempt", "emit", "node_id", "policy", "run_id")
 
     def __init__(
-        self, run_id: str = "", node_id: str = "", attempt: int = 1, emit: EmitFn | None = None
+        self,
+        run_id: str = "",
+        node_id: str = "",
+        attempt: int = 1,
+        emit: EmitFn | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
         self.attempt = attempt
         self.emit: EmitFn = emit if emit is not None else _drop
+        self.policy: AccessPolicy = policy if policy is not None else AccessPolicy.UNRESTRICTED
         self._logger: NodeLogger | None = None
         self._outputs = 0
 

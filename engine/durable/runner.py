@@ -30,6 +30,7 @@ from engine.durable.results import ResultStore, default_results_uri
 from engine.durable.sink import RESUMED_LEVEL, StoreEventSink
 from engine.durable.source import DurableSource
 from engine.durable.stored import StoredRun
+from engine.execution.access import policy_for
 from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
@@ -484,6 +485,7 @@ class DurableRunner:
                 sink=sink,
                 persist_nodes=output_nodes,
                 cache_scope=cache_scope,
+                policy=policy_for(self.settings),
             )
         else:
             options = RunOptions(
@@ -493,6 +495,7 @@ class DurableRunner:
                 cache_dir=cache.disk_dir if cache is not None else None,
                 cache_scope=cache_scope,
                 max_in_flight=self.settings.max_tasks_in_flight,
+                policy=policy_for(self.settings),
             )
             source = self._start_on_ray(todo, values, run_id, hits, options)
         if cache is not None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from engine.cache.result_cache import CacheHit, ResultCache
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, node_refs
 from engine.errors import WorkflowInputError
+from engine.execution.access import policy_for
 from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.handle import RunHandle
 from engine.execution.result import RunResult
@@ -352,7 +353,8 @@ def submit(
     `Plan` compiled before (then `catalog`, `optimize` and `outputs` were applied when it was compiled).
     `executor`: None/"ray" (the default; connects to Ray as `settings` say), "local" (in-process) or an
     executor object. `cache`: a `ResultCache` to use and fill (keep one around for in-memory hits across
-    runs), None for one over `settings`' cache directory, or False for no caching.
+    runs), None for one over `settings`' cache directory, or False for no caching. The run's file and network
+    nodes reach only what `settings` allow (`data_roots`, `http_allow`: see `engine.execution.access`).
     """
     if settings is None:
         from cluster.settings import Settings
@@ -386,6 +388,7 @@ def submit(
         cache_dir=result_cache.disk_dir if result_cache is not None else None,
         sink=sink,
         persist_nodes=output_nodes,
+        policy=policy_for(settings),
     )
     if result_cache is not None:
         source = caching_source(source, todo, result_cache, output_nodes)

@@ -21,6 +21,7 @@ from engine.execution.inprocess import InProcessExecutor
 from engine.execution.plans import PlanShipper
 from engine.execution.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
+from nodes.access import AccessPolicy
 
 __all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
 
@@ -42,8 +43,12 @@ class Executor(Protocol):
         cache_dir: str | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
+        policy: AccessPolicy | None = None,
     ) -> RunSource:
-        """Start running `plan`; `cached` holds the nodes answered from the cache (not run again)."""
+        """Start running `plan`; `cached` holds the nodes answered from the cache (not run again).
+
+        `policy` says what the run's file and network nodes may reach (`engine.execution.access`); without
+        one they reach no file and no internal address."""
         ...
 
 
@@ -160,8 +165,10 @@ class RayExecutor:
         cache_dir: str | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
+        policy: AccessPolicy | None = None,
     ) -> RayRun:
-        """Hand the run to the coordinator; returns once its first nodes are submitted."""
+        """Hand the run to the coordinator; returns once its first nodes are submitted (`policy`: see
+        `Executor.start`)."""
         import ray
 
         from engine.execution.coordinator import RunOptions
@@ -185,6 +192,7 @@ class RayExecutor:
             sink=sink,
             max_retries=self.max_retries,
             max_in_flight=self.max_in_flight,
+            policy=policy,
         )
         ray.get(coordinator.start_run.remote(run_id, self._plans.ship(plan), put_inputs, hits, options))
         return RayRun(coordinator, run_id, plan)

@@ -41,6 +41,7 @@ from engine.execution.task import (
     execute_task,
 )
 from nodes import SKIP
+from nodes.access import AccessPolicy
 
 Values = dict[tuple[str, str], Any]
 
@@ -62,10 +63,13 @@ class LocalRun:
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         cache_scope: str = "",
+        policy: AccessPolicy | None = None,
     ) -> None:
         self.run_id = run_id or uuid.uuid4().hex
         self.persist_nodes = persist_nodes
         self.cache_scope = cache_scope
+        #: What the run's file and network nodes may reach; without one, no file and no internal address.
+        self.policy = policy if policy is not None else AccessPolicy()
         self.plan = plan
         self.inputs = dict(inputs)
         self.fail_fast = fail_fast
@@ -194,6 +198,7 @@ class LocalRun:
             breakers=self.breakers,
             lists=dict(lists or {}),
             cache_scope=self.cache_scope,
+            policy=self.policy,
         )
 
         def send(index: int, events: list[RawEvent]) -> None:
@@ -327,11 +332,14 @@ class InProcessExecutor:
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         cache_scope: str = "",
+        policy: AccessPolicy | None = None,
     ) -> LocalRun:
         """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
 
         `persist_nodes` are always written to the durable cache (the nodes the workflow outputs read).
         `cache_scope`: the scope the plan's cache keys were made in (`compute_cache_keys`), for dynamic keys.
+        `policy`: what the run's file and network nodes may reach (`engine.execution.access.policy_for`);
+        without one, no file and no internal address.
         """
         run = LocalRun(
             plan,
@@ -345,5 +353,6 @@ class InProcessExecutor:
             sink=sink,
             persist_nodes=persist_nodes,
             cache_scope=cache_scope,
+            policy=policy,
         )
         return run.start()

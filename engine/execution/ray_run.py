@@ -385,6 +385,7 @@ class CoordinatedRun:
             },
             lists=lists or {},
             cache_scope=self.options.cache_scope,
+            policy=self.options.policy,
         )
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:

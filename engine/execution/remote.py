@@ -19,6 +19,7 @@ from engine.execution.result import NodeResult
 from engine.execution.status import RunStatus
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
 from engine.execution.wire import pack_meta, unpack
+from nodes.access import AccessPolicy
 
 COORDINATOR_NAME = "rayweave-coordinator"
 #: The default window of a run: the most of its tasks submitted to Ray and not yet finished (`RunOptions`).
@@ -145,6 +146,7 @@ class RunOptions:
         max_retries: int = 3,
         cache_scope: str = "",
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -159,6 +161,9 @@ class RunOptions:
         #: The most tasks of the run submitted to Ray and not yet finished; further ready nodes wait in the
         #: coordinator, in plan order, and go as tasks end (bounds the coordinator's memory on big runs).
         self.max_in_flight = max(1, max_in_flight)
+        #: What the run's file and network nodes may reach (`engine.execution.access.policy_for`); without
+        #: one, no file and no internal address.
+        self.policy = policy if policy is not None else AccessPolicy()
 
 
 class RemoteRunResult:

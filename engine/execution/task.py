@@ -28,6 +28,7 @@ from engine.execution.breaker import BreakerClient, breaker_key
 from engine.execution.result import NodeError
 from engine.execution.status import NodeStatus
 from nodes import SKIP, context
+from nodes.access import AccessPolicy
 from typesys import check
 from typesys.errors import TypeCheckError
 
@@ -109,6 +110,10 @@ class TaskSpec:
     lists: Mapping[str, int] = field(default_factory=dict)
     #: The scope of the run's cache keys (see `compute_cache_keys`); dynamic keys are made in it too.
     cache_scope: str = ""
+    #: What the run's built-in file and network nodes may reach (`nodes.access`), installed in each node's
+    #: context. The default allows no file and no internal address: a spec made without the run's policy
+    #: fails closed.
+    policy: AccessPolicy = AccessPolicy()  # noqa: RUF009 (a frozen value, shared safely)
 
 
 class TaskEmitter:
@@ -348,6 +353,7 @@ def _run_group(
             out_ports=(),
             check_types=spec.check_types,
             breakers=spec.breakers,
+            policy=spec.policy,
         )
         outputs, outcome = run_node(member_spec, member, member_values, emitter, instances)
         results[member.id] = outputs
@@ -444,7 +450,9 @@ def run_node(
     bkey = breaker_key(type_id, node_spec.tags) if spec.breakers is not None else None
     instance = None
     while True:
-        ctx = context.NodeContext(spec.run_id, node_id, attempt, _context_emit(emitter, node_id, attempt))
+        ctx = context.NodeContext(
+            spec.run_id, node_id, attempt, _context_emit(emitter, node_id, attempt), spec.policy
+        )
         try:
             if bkey is not None and spec.breakers is not None:
                 permit = spec.breakers.acquire(bkey)

@@ -6,6 +6,9 @@ interface (``register``), so binding an input table to a query copies nothing.
 File readers are declared non-deterministic: their result depends on the file's content, not only on the
 path, so the engine re-reads the file and keys downstream caches on the table's content instead. The same
 holds for ``sql_files`` (a query scanning files in place), which lives in `nodes.builtin.sql_files`.
+
+In a run, every path is checked against the run's data roots and opened safely (`nodes.builtin.paths`);
+called directly, outside a run, a node reads and writes wherever its process may.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pyarrow as pa
 
-from nodes import node
+from nodes import context, node
 from nodes.builtin.errors import (
+    BuiltinNodeError,
     DataFileError,
     InputValueError,
     MissingKeyError,
     ParamValueError,
     SqlQueryError,
 )
+from nodes.builtin.paths import fd_path, open_file, open_tree, writing
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,9 +62,11 @@ def read_csv(
     downstream caches on the table's content.
 
     Args:
-        path: the CSV file, on the file system of the worker that runs the node; use an absolute path (a
-            relative one resolves against that worker's working directory). A missing or unreadable file
-            fails the node.
+        path: the CSV file, on the file system of the worker that runs the node, below one of the
+            installation's data roots (``RAYWEAVE_DATA_ROOTS``, default ``{home}/data``); use an absolute
+            path (a relative one resolves against that worker's working directory). A path outside the data
+            roots (also through ``..`` or a symlink) is refused, and a missing or unreadable file fails the
+            node.
         delimiter: the field separator, a single character (default ``","``; e.g. ``";"`` or ``"\\t"``).
         header: whether the first line names the columns (default true); without one they are named
             ``f0``, ``f1``, ... and the first line is data.
@@ -88,17 +95,19 @@ def read_csv(
     read = pacsv.ReadOptions(autogenerate_column_names=not header)
     parse = pacsv.ParseOptions(delimiter=delimiter)
     convert = pacsv.ConvertOptions(include_columns=columns) if columns else None
-    try:
-        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-    except FileNotFoundError as exc:
-        raise DataFileError(
-            f"builtin/read_csv@1: input port 'path': no file {path!r}; check the path"
-        ) from exc
-    except pa.ArrowKeyError as exc:
-        # Raised for names in include_columns that the header does not have.
-        raise MissingKeyError(f"builtin/read_csv@1: param 'columns': {exc}; use columns of the file") from exc
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataFileError(f"builtin/read_csv@1: cannot read {path!r} as CSV: {exc}") from exc
+    with open_file(context.current().policy, path, "builtin/read_csv@1: input port 'path'") as fd:
+        try:
+            table = pacsv.read_csv(
+                fd_path(fd), read_options=read, parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowKeyError as exc:
+            # Raised for names in include_columns that the header does not have.
+            raise MissingKeyError(
+                f"builtin/read_csv@1: param 'columns': {exc}; use columns of the file"
+            ) from exc
+        except (pa.ArrowInvalid, OSError) as exc:
+            reason = str(exc).replace(fd_path(fd), path)
+            raise DataFileError(f"builtin/read_csv@1: cannot read {path!r} as CSV: {reason}") from exc
     return {"table": table}
 
 
@@ -112,8 +121,10 @@ def read_parquet(path: str, *, columns: list[str] | None = None) -> TableOut:
 
     Args:
         path: the Parquet file, or a directory whose Parquet files are read as one table, on the file
-            system of the worker that runs the node (use an absolute path). A missing path or a file that is
-            not Parquet fails the node.
+            system of the worker that runs the node, below one of the installation's data roots
+            (``RAYWEAVE_DATA_ROOTS``; use an absolute path). A path outside the data roots (also through
+            ``..`` or a symlink, or a symlink inside the directory) is refused; a missing path or a file
+            that is not Parquet fails the node.
         columns: keep only these columns (default null or an empty list: all); the others are not read at
             all. A name the file does not have fails the node, listing the file's columns.
 
@@ -122,21 +133,21 @@ def read_parquet(path: str, *, columns: list[str] | None = None) -> TableOut:
     """
     import pyarrow.parquet as pq
 
-    if not Path(path).exists():
-        raise DataFileError(f"builtin/read_parquet@1: input port 'path': no file {path!r}; check the path")
-    try:
-        if columns:
-            # Arrow reports unknown columns as a dataset-internal error; check them against the schema.
-            names = pq.ParquetDataset(path).schema.names
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise MissingKeyError(
-                    f"builtin/read_parquet@1: param 'columns' names {missing}, not columns of {path!r} "
-                    f"(columns: {names}); use existing columns"
-                )
-        table = pq.read_table(path, columns=columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataFileError(f"builtin/read_parquet@1: cannot read {path!r} as Parquet: {exc}") from exc
+    with open_tree(context.current().policy, path, "builtin/read_parquet@1: input port 'path'") as tree:
+        try:
+            if columns:
+                # Arrow reports unknown columns as a dataset-internal error; check them against the schema.
+                names = pq.ParquetDataset(tree.source, filesystem=tree.filesystem).schema.names
+                missing = [c for c in columns if c not in names]
+                if missing:
+                    raise MissingKeyError(
+                        f"builtin/read_parquet@1: param 'columns' names {missing}, not columns of {path!r} "
+                        f"(columns: {names}); use existing columns"
+                    )
+            table = pq.read_table(tree.source, columns=columns, filesystem=tree.filesystem)
+        except (pa.ArrowInvalid, OSError) as exc:
+            reason = str(exc).replace(tree.source, path) if tree.source else str(exc)
+            raise DataFileError(f"builtin/read_parquet@1: cannot read {path!r} as Parquet: {reason}") from exc
     return {"table": table}
 
 
@@ -151,8 +162,10 @@ def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> P
 
     Args:
         table: the table to write, all its rows and columns.
-        path: the target file, on the file system of the worker that runs the node (use an absolute path);
-            missing parent directories are created and an existing file is replaced.
+        path: the target file, on the file system of the worker that runs the node, below one of the
+            installation's data roots (``RAYWEAVE_DATA_ROOTS``; use an absolute path); a path outside them
+            is refused. Missing parent directories are created; an existing file is replaced once the new
+            one is complete (a failed write leaves it as it was).
         compression: ``zstd`` (default), ``snappy``, ``gzip``, ``lz4``, ``brotli`` or ``none``, in any letter
             case; any other value fails the node before the file is touched.
 
@@ -168,13 +181,14 @@ def write_parquet(table: pa.Table, path: str, *, compression: str = "zstd") -> P
             f"builtin/write_parquet@1: param 'compression' is {compression!r}; use one of "
             f"{', '.join(_COMPRESSIONS)}"
         )
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target, compression=compression)
+        with writing(context.current().policy, path, "builtin/write_parquet@1: input port 'path'") as handle:
+            pq.write_table(table, handle, compression=compression)
+    except BuiltinNodeError:
+        raise  # already says what went wrong (a refused path, a file that cannot be created)
     except (pa.ArrowException, OSError) as exc:
         raise DataFileError(f"builtin/write_parquet@1: cannot write {path!r}: {exc}") from exc
-    return {"path": str(target)}
+    return {"path": str(Path(path))}
 
 
 SCRATCH_PREFIX = "rayweave-sql-"

@@ -45,3 +45,8 @@ class DataFileError(BuiltinNodeError, OSError):
 
 class SqlQueryError(BuiltinNodeError, ValueError):
     """A DuckDB query of ``sql`` or ``filter`` failed to parse, bind or run."""
+
+
+class AccessDeniedError(BuiltinNodeError, PermissionError):
+    """A built-in node was asked for a path outside the run's data roots, or for an internal network address
+    its policy does not allow (see `nodes.access`)."""

@@ -2,6 +2,10 @@
 
 It is declared non-deterministic and uncached (a server's answer can change between calls) and tagged
 ``external``, so the engine's circuit breaker and retry policies apply to it like to any remote service.
+
+In a run it reaches only public addresses, plus the hosts and networks the installation allows
+(``RAYWEAVE_HTTP_ALLOW``): every connection, redirects included, is checked and pinned to the address that
+was checked (`nodes.builtin.netguard`). Called directly, outside a run, it may reach any address.
 """
 
 from __future__ import annotations
@@ -9,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypedDict
 
-from nodes import node
+from nodes import context, node
 from nodes.builtin.errors import HttpRequestError, ParamValueError
+from nodes.builtin.netguard import guarded_transport
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -50,7 +55,10 @@ def http_request(
 
     Args:
         url: the URL to call, ``http://`` or ``https://``, with any query string already in it; an invalid
-            URL fails the node.
+            URL fails the node. Internal addresses (loopback, private, link-local, unique-local, multicast,
+            cloud metadata services) are refused, also after a redirect, unless the installation allows
+            the host or its network in ``RAYWEAVE_HTTP_ALLOW``. Proxy settings of the environment are not
+            used.
         body: the request body, sent as UTF-8 text (optional, default null: no body); set a
             ``Content-Type`` header for JSON.
         headers: request headers, name -> value (optional, default null: only the client's defaults, such
@@ -94,8 +102,11 @@ def http_request(
         )
     if timeout_s <= 0:
         raise ParamValueError(f"builtin/http_request@1: param 'timeout_s' is {timeout_s}; use a number > 0")
+    transport = guarded_transport(context.current().policy, "builtin/http_request@1: input port 'url'")
+    # trust_env off: no proxy or .netrc credentials from the worker's environment reach a workflow's request.
+    client = httpx.Client(transport=transport, trust_env=False)
     try:
-        response = httpx.request(
+        response = client.request(
             verb,
             url,
             content=body.encode() if body is not None else None,
@@ -114,6 +125,8 @@ def http_request(
         ) from exc
     except httpx.HTTPError as exc:
         raise HttpRequestError(f"builtin/http_request@1: {verb} {url} failed: {exc}") from exc
+    finally:
+        client.close()
     if raise_for_status and response.status_code >= 400:
         raise HttpRequestError(
             f"builtin/http_request@1: {verb} {url} answered {response.status_code} "

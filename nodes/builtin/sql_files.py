@@ -12,21 +12,27 @@ path is never answered from the cache. ``sql`` itself stays deterministic and ca
 The connection may read exactly these files (``allowed_paths``) and the wired tables, nothing else.
 Because DuckDB's allowed paths are writable too, the query must be a single ``SELECT``: ``COPY ... TO`` one
 of the files, or any statement after the ``SELECT``, is refused before anything runs.
+
+In a run, each file must lie below the run's data roots; the node opens it safely itself and DuckDB reads
+the opened file through its descriptor (`nodes.builtin.paths`), so a path changed after the check cannot
+lead elsewhere. Called directly, outside a run, the node reads wherever its process may.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
-from nodes import node
+from nodes import context, node
+from nodes.access import AccessPolicy
 from nodes.builtin.data import SCRATCH_PREFIX, TableOut, base_config, query_tables
 from nodes.builtin.errors import DataFileError, InputValueError, SqlQueryError
+from nodes.builtin.paths import fd_path, open_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,19 +56,31 @@ SUPPORTED = ", ".join(_READERS)
 
 @dataclass(frozen=True)
 class DataFile:
-    """One entry of input port ``files``, checked: the relation name, the resolved path and its reader."""
+    """One entry of input port ``files``, checked: the relation name, the path given, its reader, and what
+    DuckDB opens (`source`: the path itself, or the descriptor path of the file the node opened)."""
 
     name: str
     path: str
     reader: str
+    source: str = ""
+
+    @property
+    def opens(self) -> str:
+        """The path DuckDB reads."""
+        return self.source or self.path
+
+    @property
+    def compression(self) -> Literal["gzip", "auto"]:
+        """DuckDB's ``compression`` for the file (named by the path given: the source has no ending)."""
+        return "gzip" if self.path.lower().endswith(".gz") else "auto"
 
 
 def check_files(files: Mapping[str, str], wired: Collection[str]) -> list[DataFile]:
-    """Check input port ``files`` against the wired table ports ``wired``; resolve each path.
+    """Check input port ``files`` against the wired table ports ``wired`` (names and endings only).
 
     Raises `InputValueError` for no files at all, a relation name that is not a plain identifier, that
     names a wired port or another key (DuckDB names ignore letter case), or a path with an unsupported
-    ending, and `DataFileError` for a path that is not an existing file.
+    ending. The files themselves are checked when they are opened (`open_files`).
     """
     if not files:
         raise InputValueError(
@@ -90,14 +108,21 @@ def check_files(files: Mapping[str, str], wired: Collection[str]) -> list[DataFi
                 f"{where}: {path!r} is not a Parquet or CSV file; use a path ending in {SUPPORTED}, or read "
                 "the file with another node and wire the table to one of the ports a, b, c, d"
             )
-        resolved = Path(path).resolve()
-        if not resolved.is_file():
-            raise DataFileError(
-                f"{where}: no file {path!r}; check the path (a file on the worker that runs the node; use "
-                "an absolute path)"
-            )
-        checked.append(DataFile(name, str(resolved), reader))
+        checked.append(DataFile(name, path, reader))
     return checked
+
+
+def open_files(stack: contextlib.ExitStack, policy: AccessPolicy, files: list[DataFile]) -> list[DataFile]:
+    """Open each file within ``policy`` (closed with ``stack``); returns them with their descriptor paths.
+
+    Raises `AccessDeniedError` for a path outside the data roots and `DataFileError` for a path that is not
+    an existing file.
+    """
+    opened = []
+    for f in files:
+        fd = stack.enter_context(open_file(policy, f.path, f"{NODE}: input port 'files': key {f.name!r}"))
+        opened.append(replace(f, source=fd_path(fd)))
+    return opened
 
 
 def bind_files(con: duckdb.DuckDBPyConnection, files: list[DataFile]) -> None:
@@ -107,17 +132,18 @@ def bind_files(con: duckdb.DuckDBPyConnection, files: list[DataFile]) -> None:
     for f in files:
         try:
             if f.reader == "parquet":
-                relation = con.read_parquet(f.path)
+                relation = con.read_parquet(f.opens)
             elif f.reader == "tsv":
-                relation = con.read_csv(f.path, sep="\t")
+                relation = con.read_csv(f.opens, sep="\t", compression=f.compression)
             else:
-                relation = con.read_csv(f.path)
+                relation = con.read_csv(f.opens, compression=f.compression)
             relation.create_view(f.name)
         except duckdb.Error as exc:
             kind = "Parquet" if f.reader == "parquet" else "CSV"
+            reason = str(exc).replace(f.opens, f.path)
             raise DataFileError(
-                f"{NODE}: input port 'files': key {f.name!r}: cannot read {f.path!r} as {kind}: {exc}; check "
-                "the file"
+                f"{NODE}: input port 'files': key {f.name!r}: cannot read {f.path!r} as {kind}: {reason}; "
+                "check the file"
             ) from exc
 
 
@@ -147,7 +173,7 @@ def _connect(scratch: str, files: list[DataFile]) -> duckdb.DuckDBPyConnection:
         # DuckDB takes allowed_paths only once the database is running, and before external access is off.
         # Then external access goes off (no other file, no network, no extensions) and the configuration is
         # locked so the query cannot SET its way back out.
-        con.execute("SET allowed_paths = ?", [[f.path for f in files]])
+        con.execute("SET allowed_paths = ?", [[f.opens for f in files]])
         con.execute("SET enable_external_access = false")
         bind_files(con, files)
         con.execute("SET lock_configuration = true")
@@ -187,8 +213,10 @@ def sql_files(
         files: relation name -> path of a file the query scans under that name (required, at least one),
             e.g. ``{"orders": "/data/orders.parquet"}``. Paths end in ``.parquet``, ``.csv``, ``.tsv``,
             ``.csv.gz`` or ``.tsv.gz`` (CSV types and dialect are inferred), on the file system of the
-            worker that runs the node (use absolute paths). Names are identifiers (letters, digits,
-            underscores) other than the wired ports' names. A missing or unreadable file fails the node.
+            worker that runs the node, below the installation's data roots (``RAYWEAVE_DATA_ROOTS``; use
+            absolute paths). Names are identifiers (letters, digits, underscores) other than the wired
+            ports' names. A path outside the data roots (also through ``..`` or a symlink) is refused; a
+            missing or unreadable file fails the node.
         a: the table the query calls ``a`` (optional; when unwired, ``a`` does not exist in the query,
             and a file key may use the name).
         b: the table the query calls ``b`` (optional; when unwired, ``b`` does not exist in the query).
@@ -220,7 +248,9 @@ def sql_files(
 
     tables = {name: t for name, t in (("a", a), ("b", b), ("c", c), ("d", d)) if t is not None}
     checked = check_files(files, tables)
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+    with contextlib.ExitStack() as stack:
+        checked = open_files(stack, context.current().policy, checked)
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX))
         con = _connect(scratch, checked)
         try:
             require_select(con, query, "query")

@@ -65,6 +65,8 @@ def test_map_over_a_list(settings: Settings) -> None:
 
 def test_sql_pipeline_over_the_shipped_csv(settings: Settings) -> None:
     path = str(EXAMPLES / "data" / "sales.csv")
+    # As the examples' README says: the example's data folder is made a data root of the installation.
+    settings = Settings(home=settings.home, data_roots=[EXAMPLES / "data"])
     result = engine.run(EXAMPLES / "sql_pipeline.json", {"path": path}, settings=settings, executor="local")
     table = result.outputs["revenue"]
     rows = {r["region"]: float(r["revenue"]) for r in table.to_pylist()}

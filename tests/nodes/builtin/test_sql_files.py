@@ -70,6 +70,9 @@ def test_a_file_rewritten_under_the_same_path_is_never_served_stale(
     )
     wf.output("mean", wf.add("mean", data.column_mean, table=scanned.table, params={"column": "x"}))
 
+    # The file lives in the test's own folder, which this installation lets nodes read.
+    settings = Settings(home=settings.home, data_roots=[tmp_path])
+
     def run(values: list[int]) -> engine.RunResult:
         pq.write_table(pa.table({"x": values}), path)
         return engine.run(wf, None, settings=settings, executor="local")
