@@ -335,7 +335,7 @@ def test_bogus_kids_do_not_delay_valid_tokens(tmp_path: Path) -> None:
                     return c.get("/v1/workflows", headers=_bearer(_with_kid(idp, f"bogus-{i}"))).status_code
 
             with ThreadPoolExecutor(30) as pool:
-                codes = pool.map(bogus, range(30))
+                pending = pool.map(bogus, range(30))
                 start.wait()
                 time.sleep(0.3)  # the bogus tokens are in, one of them fetching for 2 s
                 latencies = []
@@ -344,10 +344,22 @@ def test_bogus_kids_do_not_delay_valid_tokens(tmp_path: Path) -> None:
                         began = time.perf_counter()
                         assert c.get("/v1/workflows", headers=valid).status_code == 200
                         latencies.append(time.perf_counter() - began)
-                codes = list(codes)
+                codes = list(pending)
         finally:
             gen.close()
     assert codes == [401] * 30
     # A known kid never waits for the 2 s fetch (before: one global lock, each bogus kid fetched in turn).
     assert max(latencies) < 1.0, latencies
     assert idp.jwks_requests - fetches == 1  # the 30 unknown kids caused one fetch, not 30
+
+
+def test_oidc_options_travel_to_serve_replicas(issuer: Issuer) -> None:
+    # `rayweave serve` sends its ServeOptions to each Ray Serve replica: the key cache (with its lock) could not
+    # be pickled, so serving with OIDC failed to deploy. A copy starts with an empty cache and fetches itself.
+    import pickle
+
+    options = _oidc_options(issuer)
+    assert options.oidc is not None
+    options.oidc.cache.keys = {"k": None}  # type: ignore[dict-item]
+    copy = pickle.loads(pickle.dumps(options))  # what Ray's cloudpickle does with these classes
+    assert copy.oidc == options.oidc and dict(copy.oidc.cache.keys) == {}

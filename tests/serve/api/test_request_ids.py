@@ -69,8 +69,8 @@ def test_a_safe_client_id_is_echoed(api: Api) -> None:
 def test_an_unsafe_client_id_is_replaced(api: Api, value: bytes) -> None:
     with api.client() as c:
         for response in (
-            c.get("/v1/health", headers={"X-Request-Id": value}),
-            c.get("/v1/workflows/nope", headers={"X-Request-Id": value}),
+            c.get("/v1/health", headers={b"X-Request-Id": value}),
+            c.get("/v1/workflows/nope", headers={b"X-Request-Id": value}),
         ):
             echoed = _one_id(response)
             assert FRESH.fullmatch(echoed) and echoed.encode() != value
