@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from nodes import errors as _nodes_errors
+
 if TYPE_CHECKING:
     from engine.compile.diagnostics import Diagnostic
 
@@ -83,24 +85,10 @@ class WorkflowInputError(EngineError, ValueError):
 # --- Execution errors (engine/execution). ---
 
 
-class PortTypeError(EngineError, TypeError):
-    """A value crossing a port at run time is not of the port's type (checked in the task wrapper)."""
-
-    def __init__(
-        self, workflow: str, node: str, port: str, direction: str, expected: str, actual: str, path: str = ""
-    ) -> None:
-        self.workflow = workflow
-        self.node = node
-        self.port = port
-        self.direction = direction
-        self.expected = expected
-        self.actual = actual
-        self.path = path
-        where = f" at {path}" if path else ""
-        super().__init__(
-            f"workflow {workflow!r}, node {node!r}: {direction} port {port!r} expected {expected} but got "
-            f"{actual}{where}; fix the upstream value or the port type (or insert a conversion node)"
-        )
+#: A value crossing a port at run time is not of the port's type, or its implicit coercion failed (raised in
+#: the task wrapper and for map elements; the node's error then has type ``PortTypeError``). One class for the
+#: engine and the node test harness, defined in `nodes.errors` because nodes sit below the engine.
+PortTypeError = _nodes_errors.PortTypeError
 
 
 class NodeTimeoutError(EngineError, TimeoutError):

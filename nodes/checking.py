@@ -1,7 +1,10 @@
 """Runtime type checks of the values crossing a node's ports, with errors naming node, port and types.
 
-Used by `nodes.testing`; the engine may use the same functions in its task wrapper. `SKIP` values are not
-checked (a skipped port carries no value), nor are defaults the node supplied itself.
+Used by `nodes.testing`. A value of the wrong type raises a `PortTypeError` (the same error the engine's task
+wrapper raises at run time) naming the node, its type, the port, the expected and the actual type; the
+harness raises its `InputTypeError` / `OutputTypeError` subclasses, which are also the `NodeInputError` /
+`NodeOutputError` it raises for missing or unknown ports. `SKIP` values are not checked (a skipped port
+carries no value), nor are defaults the node supplied itself.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import typesys
-from nodes.errors import NodeInputError, NodeOutputError
+from nodes.errors import Direction, InputTypeError, NodeInputError, OutputTypeError, PortTypeError
 from nodes.skip import SKIP
 from nodes.spec import NodeSpec, ParamSpec, PortSpec
 
-__all__ = ["check_inputs", "check_outputs", "check_params", "concrete_type"]
+__all__ = ["check_inputs", "check_outputs", "check_params", "concrete_type", "port_type_error"]
 
 
 def concrete_type(t: typesys.Type) -> typesys.Type:
@@ -37,12 +40,13 @@ def _where(spec: NodeSpec, workflow: str | None, node_id: str | None) -> str:
 
 
 def _check(
+    spec: NodeSpec,
     ports: Sequence[PortSpec | ParamSpec],
     values: Mapping[str, Any],
     *,
-    what: str,
-    error: type[NodeInputError] | type[NodeOutputError],
-    where: str,
+    direction: Direction,
+    workflow: str | None,
+    node_id: str | None,
     registry: Any,
     sample_size: int,
 ) -> None:
@@ -55,10 +59,42 @@ def _check(
         try:
             typesys.check(value, concrete_type(port.type), sample_size=sample_size, registry=registry)
         except typesys.TypeCheckError as exc:
-            # typesys's message already reads "[3].name: expected Int, got str 'x'"; prefix where it happened.
-            # The port's declared type is named too when the failing element is nested inside it.
-            declared = f" (port type {port.type})" if getattr(exc, "path", "") else ""
-            raise error(f"{where}, {what} {port.name!r}: {exc}{declared}") from exc
+            raise port_type_error(
+                exc,
+                workflow=workflow or "",
+                node_id=node_id or spec.id,
+                node_type=spec.id,
+                port=port.name,
+                direction=direction,
+                port_type=str(port.type),
+            ) from exc
+
+
+def port_type_error(
+    exc: typesys.TypeCheckError,
+    *,
+    workflow: str,
+    node_id: str,
+    node_type: str,
+    port: str,
+    direction: Direction,
+    port_type: str,
+) -> PortTypeError:
+    """The `PortTypeError` (`InputTypeError` or `OutputTypeError`, as the harness raises them) for a failed
+    check of a value at a port; typesys's error says where inside the value and what was found."""
+    error = OutputTypeError if direction == "output" else InputTypeError
+    return error(
+        workflow,
+        node_id,
+        port,
+        direction,
+        str(exc.expected),
+        str(exc.actual),
+        exc.path,
+        node_type=node_type,
+        port_type=port_type,
+        detail=exc.detail,
+    )
 
 
 def check_inputs(
@@ -70,7 +106,8 @@ def check_inputs(
     node_id: str | None = None,
     sample_size: int = 100,
 ) -> None:
-    """Raise `NodeInputError` when an input value does not match its port type, or a port is unknown/missing."""
+    """Raise `NodeInputError` when an input port is unknown or missing, and `InputTypeError` (a
+    `PortTypeError` and a `NodeInputError`) when a value does not match its port type."""
     where = _where(spec, workflow, node_id)
     known = {p.name for p in spec.inputs}
     unknown = sorted(set(inputs) - known)
@@ -80,11 +117,12 @@ def check_inputs(
     if missing:
         raise NodeInputError(f"{where}: required input port(s) {missing} have no value; connect or set them")
     _check(
+        spec,
         spec.inputs,
         inputs,
-        what="input port",
-        error=NodeInputError,
-        where=where,
+        direction="input",
+        workflow=workflow,
+        node_id=node_id,
         registry=registry,
         sample_size=sample_size,
     )
@@ -98,7 +136,8 @@ def check_params(
     workflow: str | None = None,
     node_id: str | None = None,
 ) -> None:
-    """Raise `NodeInputError` when a param is unknown, missing or of the wrong type."""
+    """Raise `NodeInputError` when a param is unknown or missing, `InputTypeError` when it has the wrong
+    type."""
     where = _where(spec, workflow, node_id)
     known = {p.name for p in spec.params}
     unknown = sorted(set(params) - known)
@@ -108,11 +147,12 @@ def check_params(
     if missing:
         raise NodeInputError(f'{where}: required param(s) {missing} are not set; set them in "params"')
     _check(
+        spec,
         spec.params,
         params,
-        what="param",
-        error=NodeInputError,
-        where=where,
+        direction="param",
+        workflow=workflow,
+        node_id=node_id,
         registry=registry,
         sample_size=100,
     )
@@ -127,13 +167,15 @@ def check_outputs(
     node_id: str | None = None,
     sample_size: int = 100,
 ) -> None:
-    """Raise `NodeOutputError` when an output value does not match its port type."""
+    """Raise `OutputTypeError` (a `PortTypeError` and a `NodeOutputError`) when an output value does not
+    match its port type."""
     _check(
+        spec,
         spec.outputs,
         outputs,
-        what="output port",
-        error=NodeOutputError,
-        where=_where(spec, workflow, node_id),
+        direction="output",
+        workflow=workflow,
+        node_id=node_id,
         registry=registry,
         sample_size=sample_size,
     )

@@ -4,7 +4,9 @@ A map node (spec ``control == "map"``, e.g. ``builtin/map@1``) carries its sub-w
 param. It is compiled like any workflow (its problems come back as RW116, with the field path inside the
 sub-document); it must have an input ``item`` (and may have ``index``), every other input needs a default,
 and it must have an output ``out``, whose type solves the map node's result type ``List[U]``. The list's
-element type must fit ``item``.
+element type must fit ``item``: when it does through an implicit coercion (``Int -> Float``, ``T ->
+Optional[T]``, a runtime-checked ``Any -> T``...), the coercion is recorded on the map node under
+`item_coercion_key` and the engine applies it to every element before the element's run.
 """
 
 from __future__ import annotations
@@ -65,15 +67,28 @@ def compile_map(state: Any, node: GraphNode) -> tuple[Any, Any]:
     return plan, plan.output_types["out"]
 
 
-def check_map_items(state: Any, node: GraphNode, subplan: Any) -> None:
-    """RW116 when the elements of the map's list do not fit the sub-workflow's ``item`` input."""
+def item_coercion_key(list_port: str) -> str:
+    """The key of a map node's ``coercions`` under which the coercion of each element of its list port
+    ``list_port`` to the sub-workflow's ``item`` type is recorded (never a port or element key)."""
+    return f"{list_port}[*]"
+
+
+def check_map_items(state: Any, node: GraphNode, subplan: Any) -> dict[str, Any]:
+    """RW116 when the elements of the map's list do not fit the sub-workflow's ``item`` input.
+
+    Returns the coercions to record on the map node: the implicit one of the elements, if they need one,
+    under `item_coercion_key`."""
     assert node.spec is not None and node.spec.inputs
-    items_type = node.input_types.get(node.spec.inputs[0].name)
+    names = [port.name for port in node.spec.inputs]
+    list_port = "items" if "items" in names else names[0]  # as `engine.execution.mapping.map_layout` reads it
+    items_type = node.input_types.get(list_port)
     item_input = subplan.inputs["item"].type
     if isinstance(items_type, typesys.ListType) and not typesys.is_assignable(
         items_type.item, item_input, registry=state.registry
     ):
         coercion = typesys.find_coercion(items_type.item, item_input, registry=state.registry)
+        if coercion is not None and coercion.kind == "implicit":
+            return {item_coercion_key(list_port): coercion}
         if coercion is None or coercion.kind == "explicit":
             state.diagnostics.append(
                 error(
@@ -81,8 +96,9 @@ def check_map_items(state: Any, node: GraphNode, subplan: Any) -> None:
                     f"map node {node.id!r} feeds elements of type {items_type.item} to the sub-workflow "
                     f"input 'item' of type {item_input}",
                     node=node.id,
-                    port=node.spec.inputs[0].name,
+                    port=list_port,
                     field=f"nodes.{node.id}.params.workflow.inputs.item",
                     hint="make the sub-workflow's 'item' type accept the list's elements",
                 )
             )
+    return {}

@@ -163,10 +163,9 @@ def _type_node(state: _State, node: GraphNode) -> None:
             )
     input_types, output_types = signature.solved(subst)
     node = evolve(node, input_types=input_types, output_types=output_types, subplan=subplan)
-    if subplan is not None:
-        check_map_items(state, node, subplan)
     bindings: dict[str, Binding] = dict(node.bindings)
-    coercions: dict[str, Any] = {}
+    # A map's elements may reach its sub-workflow's `item` through an implicit coercion, applied per element.
+    coercions: dict[str, Any] = check_map_items(state, node, subplan) if subplan is not None else {}
     for port, binding in node.bindings.items():
         expected = input_types.get(port)
         if expected is None:

@@ -2,8 +2,10 @@
 
 It exists for tests and debugging (a breakpoint in a node just works). Same task wrapper, same bookkeeping
 (`RunState`), same events; the differences are physical only: nodes run one after another in a background
-thread, a timed-out node is abandoned (a thread cannot be killed) rather than cancelled, its timeout covers
-all of its attempts rather than each one, and `cancel()` stops the run before its next node.
+thread, a timed-out attempt is abandoned (a thread cannot be killed) rather than cancelled, and `cancel()`
+stops the run before its next node. As on Ray, `timeout_s` limits each attempt: an attempt that exceeds it
+counts as a failed attempt (`node.retrying`, then the next attempt with the full timeout) while the node's
+retry policy allows another one.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.cache.result_cache import CacheHit
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, flatten
-from engine.errors import NodeTimeoutError, RunCancelledError, UpstreamFailedError
+from engine.errors import NodeTimeoutError, PortTypeError, RunCancelledError, UpstreamFailedError
 from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
 from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.mapping import (
     element_inputs,
     element_prefix,
     is_map,
+    map_items,
     map_layout,
     map_persist_args,
     persist_map_result,
@@ -31,6 +35,7 @@ from engine.execution.result import NodeError, RunResult
 from engine.execution.runstate import RunState
 from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.task import (
+    InputFailure,
     NodeOutcome,
     RawEvent,
     TaskEmitter,
@@ -166,7 +171,8 @@ class LocalRun:
             args = [_binding_value(binding, values, inputs) for _, binding in flat]
             meta: TaskMeta | None
             if is_map(planned):
-                outputs, meta = self._run_map(planned, _map_args(planned, flat, lists, args), prefix)
+                map_args = _map_args(planned, flat, lists, args, plan.name)
+                outputs, meta = self._run_map(planned, map_args, prefix)
             else:
                 outputs, meta = self._run_task(planned, tuple(key for key, _ in flat), args, prefix, lists)
             for port, value in outputs.items():
@@ -205,26 +211,68 @@ class LocalRun:
             del index  # in-process events arrive in order already
             self._locked(self.state.task_events, events, prefix)
 
-        emitter = TaskEmitter(send)
         if planned.timeout_s is None:
-            returned, meta = execute_task(spec, args, emitter, instances=self.instances)
+            returned, meta = execute_task(spec, args, TaskEmitter(send), instances=self.instances)
             return dict(zip(spec.out_ports, returned, strict=True)), meta
-        box: list[tuple[list[Any], TaskMeta]] = []
-        worker = threading.Thread(
-            target=lambda: box.append(execute_task(spec, args, emitter, instances=self.instances)),
-            daemon=True,
-        )
-        worker.start()
-        worker.join(planned.timeout_s)
-        if not box:
-            # The attempt thread cannot be killed: it is abandoned and its late events are dropped.
+        return self._run_timed(planned, spec, args, prefix, send)
+
+    def _run_timed(
+        self, planned: PlannedNode, spec: TaskSpec, args: list[Any], prefix: str, send: Any
+    ) -> tuple[dict[str, Any], TaskMeta | None]:
+        """Run a node with a `timeout_s` in a thread per try, each of its attempts limited to the timeout.
+
+        An attempt that exceeds it is abandoned (a thread cannot be killed; its late events are dropped) and,
+        while the node's retry policy allows, counts as a failed attempt: `node.retrying`, the backoff, and
+        the next attempt in a new thread with the full timeout (the engine's own retries of exceptions inside
+        one try are timed attempt by attempt too)."""
+        assert planned.timeout_s is not None
+        timeout_s = planned.timeout_s
+        while True:
+            clock = _AttemptClock(timeout_s, spec.first_attempt)
+
+            def timed_send(index: int, events: list[RawEvent], clock: _AttemptClock = clock) -> None:
+                clock.saw(events)
+                send(index, events)
+
+            emitter = TaskEmitter(timed_send)
+            box: list[tuple[list[Any], TaskMeta]] = []
+            worker = threading.Thread(target=self._try, args=(spec, args, emitter, box), daemon=True)
+            worker.start()
+            while worker.is_alive() and clock.remaining() > 0:
+                worker.join(clock.remaining())
+            if box:
+                returned, meta = box[0]
+                return dict(zip(spec.out_ports, returned, strict=True)), meta
             emitter.close()
-            attempt = max((self.state.records[prefix + m].attempts for m in _member_ids(planned)), default=1)
-            exc = NodeTimeoutError(self.plan.name, prefix + planned.id, planned.timeout_s, max(attempt, 1))
-            self._locked(self.state.fail, planned, NodeStatus.FAILED, exc, prefix)
-            return dict.fromkeys(spec.out_ports, UpstreamFailure(planned.id)), None
-        returned, meta = box[0]
-        return dict(zip(spec.out_ports, returned, strict=True)), meta
+            attempt = clock.attempt
+            exc = NodeTimeoutError(self.plan.name, prefix + planned.id, timeout_s, attempt)
+            if self._cancelled.is_set() or self._stop or not planned.retry.should_retry(exc, attempt):
+                self._locked(self.state.fail, planned, NodeStatus.FAILED, exc, prefix)
+                return dict.fromkeys(spec.out_ports, UpstreamFailure(planned.id)), None
+            delay = planned.retry.delay(attempt)
+            retrying: RawEvent = (
+                "node.retrying",
+                planned.id,
+                attempt + 1,
+                time.time(),
+                {
+                    "error": type(exc).__name__,
+                    "message": str(exc),
+                    "delay_s": delay,
+                    "failed_attempt": attempt,
+                },
+            )
+            self._locked(self.state.task_events, [retrying], prefix)
+            if self._cancelled.wait(delay):
+                cancelled = RunCancelledError(self.run_id, prefix + planned.id)
+                self._locked(self.state.fail, planned, NodeStatus.CANCELLED, cancelled, prefix)
+                return dict.fromkeys(spec.out_ports, UpstreamFailure(planned.id)), None
+            spec = replace(spec, first_attempt=attempt + 1)
+
+    def _try(
+        self, spec: TaskSpec, args: list[Any], emitter: TaskEmitter, box: list[tuple[list[Any], TaskMeta]]
+    ) -> None:
+        box.append(execute_task(spec, args, emitter, instances=self.instances))
 
     def _run_map(
         self, planned: PlannedNode, values: dict[str, Any], prefix: str
@@ -234,6 +282,8 @@ class LocalRun:
         assert sub is not None
         node_id = planned.id
         for value in values.values():
+            if isinstance(value, InputFailure):  # an element of a list input could not be converted
+                return _failed_map(planned, layout.out_port, value.error)
             if isinstance(value, UpstreamFailure):
                 error = NodeError.from_exception(
                     prefix + node_id, 0, UpstreamFailedError(node_id, value.node)
@@ -243,11 +293,15 @@ class LocalRun:
         if any(v is SKIP for v in values.values()):
             outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.SKIPPED)
             return {layout.out_port: SKIP}, TaskMeta(node_id, (outcome,))
+        try:
+            items = map_items(planned, layout, values[layout.list_port], self.plan.name, prefix + node_id)
+        except PortTypeError as exc:
+            return _failed_map(planned, layout.out_port, exc)
         started = time.time()
         self._locked(self.state.task_events, [("node.started", node_id, 1, started, {})], prefix)
         results: list[Any] = []
         failure: str | None = None
-        for index, item in enumerate(values[layout.list_port]):
+        for index, item in enumerate(items):
             sub_prefix = element_prefix(node_id, index, prefix)
             self._locked(self.state.add_nodes, sub.nodes, sub_prefix)
             sub_inputs = element_inputs(layout, sub, index, item, values)
@@ -275,16 +329,47 @@ class LocalRun:
         return {layout.out_port: results}, TaskMeta(node_id, (outcome,))
 
 
+class _AttemptClock:
+    """The deadline of the running attempt of a timed node, moved by the events its task sends: each
+    attempt (`node.started`, or `node.retrying` plus its backoff) gets the full timeout. Thread-safe."""
+
+    def __init__(self, timeout_s: float, attempt: int) -> None:
+        self.timeout_s = timeout_s
+        self.attempt = attempt
+        self._deadline = time.time() + timeout_s
+        self._lock = threading.Lock()
+
+    def saw(self, events: list[RawEvent]) -> None:
+        """Note the attempts that `events` (sent by the task) start."""
+        for type_, _node, attempt, at, payload in events:
+            if type_ == "node.started":
+                with self._lock:
+                    self._deadline = at + self.timeout_s
+            elif type_ == "node.retrying" and attempt is not None:
+                with self._lock:
+                    self.attempt = attempt
+                    self._deadline = at + float(payload.get("delay_s", 0.0)) + self.timeout_s
+
+    def remaining(self) -> float:
+        """Seconds until the running attempt exceeds its timeout (0 once it has)."""
+        with self._lock:
+            return max(self._deadline - time.time(), 0.0)
+
+
+def _failed_map(planned: PlannedNode, out_port: str, exc: BaseException) -> tuple[dict[str, Any], TaskMeta]:
+    """A map node that failed before its elements ran (an element of its list could not be converted)."""
+    now = time.time()
+    error = NodeError.from_exception(planned.id, 1, exc)
+    outcome = NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, now, now, error)
+    return {out_port: UpstreamFailure(planned.id)}, TaskMeta(planned.id, (outcome,))
+
+
 def _hit_values(hit: CacheHit) -> Mapping[str, Any]:
     if not hit.refs:
         return hit.values
     import ray
 
     return dict(zip(hit.refs, ray.get(list(hit.refs.values())), strict=True))
-
-
-def _member_ids(planned: PlannedNode) -> list[str]:
-    return [m.id for m in planned.members] if planned.is_fused else [planned.id]
 
 
 def _all_ports(planned: PlannedNode) -> tuple[str, ...]:
@@ -296,10 +381,14 @@ def _all_ports(planned: PlannedNode) -> tuple[str, ...]:
 
 
 def _map_args(
-    planned: PlannedNode, flat: list[tuple[str, Any]], lists: Mapping[str, int], args: list[Any]
+    planned: PlannedNode,
+    flat: list[tuple[str, Any]],
+    lists: Mapping[str, int],
+    args: list[Any],
+    workflow: str,
 ) -> dict[str, Any]:
     """A map node's argument per port, its list bindings assembled (a map's inputs are control values)."""
-    by_key = assemble_lists(planned, dict(zip((key for key, _ in flat), args, strict=True)), lists)
+    by_key = assemble_lists(planned, dict(zip((key for key, _ in flat), args, strict=True)), lists, workflow)
     return {port: by_key[port] for port in planned.inputs}
 
 

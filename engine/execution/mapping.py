@@ -3,6 +3,11 @@
 The built-in `builtin/map@1` takes the list on input `items` and a sub-workflow with input `item` (optionally
 `index`, the element's position) and output `out`; the map node's output `out` is the list of the elements'
 `out` values, in order. Other inputs of the map node are passed to sub-plan inputs of the same name.
+
+When the list's element type reaches `item` only through an implicit coercion (a `List[Int]` mapped by a
+sub-workflow whose `item` is `Float`), the compiler records it on the map node (`item_coercion_key`) and
+`map_items` applies it to every element, on both executors, before the elements' runs start; an element it
+cannot convert fails the map node with a `PortTypeError`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.compile.maps import item_coercion_key
 from engine.compile.plan import Plan, PlannedNode
+from engine.execution.task import coercion_error
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,38 @@ def map_layout(planned: PlannedNode) -> MapLayout:
     outputs = [p.name for p in planned.spec.outputs]
     out_port = "out" if "out" in outputs else outputs[0]
     return MapLayout(list_port, item_input, index_input, sub_output, out_port)
+
+
+def map_items(
+    planned: PlannedNode, layout: MapLayout, items: Any, workflow: str, node: str = ""
+) -> list[Any]:
+    """The elements of map node `planned`'s list as its sub-plan's `item` input receives them: with the
+    implicit coercion the compiler recorded applied to each (see the module docstring).
+
+    Raises `PortTypeError` naming `workflow`, the map node (`node`, its id in the run; `planned.id` when
+    empty), its list port, the element and the expected and actual type when an element cannot be converted.
+    """
+    coercion = planned.coercions.get(item_coercion_key(layout.list_port))
+    if coercion is None:
+        return list(items)
+    converted = []
+    for index, item in enumerate(items):
+        try:
+            converted.append(coercion.apply(item))
+        except Exception as exc:  # an element the coercion cannot convert is a value of the wrong type
+            port_type = planned.input_types.get(layout.list_port)
+            raise coercion_error(
+                workflow,
+                node or planned.id,
+                planned.type_id,
+                layout.list_port,
+                coercion,
+                item,
+                exc,
+                f"[{index}]",
+                port_type,
+            ) from exc
+    return converted
 
 
 def element_inputs(

@@ -2,6 +2,15 @@
 
 See `engine.execution.coordinator` for the actor that hosts these runs. Every method runs on the actor's
 event loop, so no locking is needed.
+
+**Timeouts.** `timeout_s` limits each attempt of a node. The coordinator times the attempt its task reports
+running (`node.started`, or `node.retrying` plus the backoff for the engine's retries inside the task) and
+cancels the task when the attempt exceeds it: a cancelled task cannot go on retrying, so when the node's
+retry policy allows another attempt, the coordinator records the timed-out one as failed (`node.retrying`)
+and, after the backoff, submits the node again starting at the next attempt number, with the full timeout
+(`rerun_after_timeout`). The nodes that read such a node wait for its last task (`until_settled`): a task
+submitted again has other output refs. Class nodes are not rerun: Ray cannot interrupt an actor's running
+task.
 """
 
 from __future__ import annotations
@@ -17,7 +26,14 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event, EventLog
-from engine.execution.mapping import element_inputs, element_prefix, is_map, map_layout, map_persist_args
+from engine.execution.mapping import (
+    element_inputs,
+    element_prefix,
+    is_map,
+    map_items,
+    map_layout,
+    map_persist_args,
+)
 from engine.execution.memory import TRIM_AFTER_NODES, release_free_memory
 from engine.execution.remote import (
     COORDINATOR_NAME,
@@ -30,7 +46,15 @@ from engine.execution.runstate import RunState, members_of
 from engine.execution.runtime_envs import SerializedEnvs
 from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.submit import NodeRemotes
-from engine.execution.task import NodeOutcome, RawEvent, TaskSpec, UpstreamFailure, assemble_lists
+from engine.execution.task import (
+    InputFailure,
+    NodeOutcome,
+    RawEvent,
+    TaskSpec,
+    UpstreamFailure,
+    assemble_lists,
+    event_base,
+)
 from engine.execution.wire import TaskFields, Templates, pack, pack_task, unpack_meta
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
@@ -83,6 +107,16 @@ class CoordinatedRun:
         self.arrivals: dict[str, asyncio.Event] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.timed_out: dict[str, tuple[float, int]] = {}
+        #: Nodes run again when an attempt times out (`reruns_on_timeout`): their task arguments, kept for
+        #: the next task, and a future done when their last task has ended (their dependents wait for it).
+        self.retry_args: dict[str, list[Any]] = {}
+        self.settled: dict[str, asyncio.Future[None]] = {}
+        #: Timed-out attempts whose task is being cancelled, to run again: (timeout, attempt, when).
+        self.reruns: dict[str, tuple[float, int, float]] = {}
+        #: Nodes waiting for their backoff before they run again: the timer and what `run_again` needs.
+        self.rerun_timers: dict[str, tuple[asyncio.TimerHandle, PlannedNode, str, int]] = {}
+        #: The first event index of the current task of a node run again; lower ones are from its old task.
+        self.event_floor: dict[str, int] = {}
         self.planned_by_key: dict[str, tuple[PlannedNode, str]] = {}
         self.actors: dict[str, Any] = {}
         self.actor_keys: set[str] = set()
@@ -214,7 +248,17 @@ class CoordinatedRun:
                 self.pending[key] = self.defer(planned, inputs, prefix)
             else:
                 self.submit_ready(planned, inputs, prefix)
+            if planned.timeout_s and reruns_on_timeout(planned):
+                self.pending[key] = asyncio.ensure_future(self.until_settled(key, self.pending.get(key)))
         self.changed()
+
+    async def until_settled(self, key: str, submitted: asyncio.Future[Any] | None) -> None:
+        """Wait until node `key` is submitted (`submitted`, if it was not at once) and its last task ended."""
+        if submitted is not None:
+            await submitted
+        settled = self.settled.get(key)
+        if settled is not None:
+            await settled
 
     def submit_ready(self, planned: PlannedNode, inputs: Mapping[str, Any], prefix: str) -> None:
         """Submit `planned`, whose upstream nodes are all submitted (their refs are known)."""
@@ -299,7 +343,7 @@ class CoordinatedRun:
             self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
         self.changed()
 
-    def submit_node(self, planned: PlannedNode, args: list[Any], prefix: str) -> None:
+    def submit_node(self, planned: PlannedNode, args: list[Any], prefix: str, first_attempt: int = 1) -> None:
         key = prefix + planned.id
         if self.stopping:
             self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
@@ -318,8 +362,13 @@ class CoordinatedRun:
             else:
                 consts[port_key] = value
         persist = not prefix and planned.id in self.options.persist_nodes
-        template = self.templates.get(planned, self.task_spec)
-        if template is not None:
+        if first_attempt != 1:  # a node run again after a timed-out attempt (rare): its spec travels whole
+            packed = pack(
+                self.task_spec(
+                    self.shipped(planned), tuple(ref_keys), consts, lists, prefix, persist, first_attempt
+                )
+            )
+        elif (template := self.templates.get(planned, self.task_spec)) is not None:
             packed = pack_task(
                 template,
                 TaskFields(planned.id, planned.cache_key, tuple(ref_keys), consts, lists, prefix, persist),
@@ -349,6 +398,10 @@ class CoordinatedRun:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
+        if planned.timeout_s and reruns_on_timeout(planned):
+            self.retry_args[key] = args
+            if key not in self.settled:
+                self.settled[key] = asyncio.get_running_loop().create_future()
         self.flight.add(key)
         for drain in self.drains:
             if key.startswith(drain.prefix):
@@ -363,6 +416,7 @@ class CoordinatedRun:
         lists: Mapping[str, int] | None = None,
         prefix: str = "",
         persist: bool = False,
+        first_attempt: int = 1,
     ) -> TaskSpec:
         """The spec of a task of `node` in this run (with the defaults, the prototype of its template)."""
         return TaskSpec(
@@ -385,6 +439,7 @@ class CoordinatedRun:
             },
             lists=lists or {},
             cache_scope=self.options.cache_scope,
+            first_attempt=first_attempt,
             policy=self.options.policy,
         )
 
@@ -409,7 +464,7 @@ class CoordinatedRun:
                         by_key[key] = await by_key[key]
                     except Exception:  # the element's task died: the list (and so the map) fails
                         by_key[key] = UpstreamFailure(planned.id)
-        by_key = assemble_lists(planned, by_key, lists)
+        by_key = assemble_lists(planned, by_key, lists, self.plan.name)
         return {port: by_key[port] for port in planned.inputs}
 
     def shipped(self, planned: PlannedNode) -> PlannedNode:
@@ -463,6 +518,8 @@ class CoordinatedRun:
             result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
         result = unpack_meta(result)
         key = prefix + planned.id
+        if self.reruns and key in self.reruns and self.rerun_after_timeout(planned, prefix, result):
+            return
         if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
             self.finishing[key] = asyncio.ensure_future(self.finish_after_events(planned, prefix, result))
             return
@@ -498,8 +555,73 @@ class CoordinatedRun:
             self.finishing.pop(key, None)
         if in_flight and self.drains:
             self.release_drains(key)
+        if self.settled:
+            self.node_settled(key)
         if self.deferred:
             self.pump()
+
+    def node_settled(self, key: str) -> None:
+        """Node `key`'s last task has ended: its dependents may read its outputs (`until_settled`)."""
+        future = self.settled.pop(key, None)
+        self.retry_args.pop(key, None)
+        self.event_floor.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def rerun_after_timeout(self, planned: PlannedNode, prefix: str, result: Any) -> bool:
+        """The task of a timed-out attempt that is to run again has ended (`on_timeout`): record the attempt as
+        failed, forget the task and submit the node again after its backoff (`run_again`).
+
+        Returns False, leaving the result to be recorded as usual, when the task finished by itself before
+        the cancel reached it, or when the run is stopping."""
+        key = prefix + planned.id
+        timeout_s, attempt, at = self.reruns.pop(key)
+        if not isinstance(result, BaseException) or self.stopping:
+            return False
+        from engine.errors import NodeTimeoutError
+
+        exc = NodeTimeoutError(self.plan.name, key, timeout_s, attempt)
+        delay = planned.retry.delay(attempt)
+        payload = {
+            "error": type(exc).__name__,
+            "message": str(exc),
+            "delay_s": delay,
+            "failed_attempt": attempt,
+        }
+        self.state.task_events([("node.retrying", planned.id, attempt + 1, at, payload)], prefix)
+        # The cancelled task is over (as in `finish_task`), but the node is not: it stays unsettled.
+        self.cancel_timer(key)
+        self.meta_refs.pop(key, None)
+        self.held.pop(key, None)
+        self.arrivals.pop(key, None)
+        self.finishing.pop(key, None)
+        # The next task numbers its events from here: late ones of the cancelled task are dropped (`report`).
+        self.received[key] = self.event_floor[key] = event_base(attempt + 1)
+        in_flight = key in self.flight
+        self.flight.discard(key)
+        if in_flight and self.drains:
+            self.release_drains(key)
+        handle = asyncio.get_running_loop().call_later(delay, self.run_again, key)
+        self.rerun_timers[key] = (handle, planned, prefix, attempt + 1)
+        if self.deferred:
+            self.pump()
+        self.changed()
+        return True
+
+    def run_again(self, key: str) -> None:
+        """Submit node `key` again after a timed-out attempt (see `rerun_after_timeout`)."""
+        _handle, planned, prefix, attempt = self.rerun_timers.pop(key)
+        try:
+            if self.stopping:
+                self.state.fail(planned, NodeStatus.CANCELLED, _cancelled(self.run_id, key), prefix)
+            else:
+                self.submit_node(planned, self.retry_args[key], prefix, first_attempt=attempt)
+        except Exception as exc:  # an engine bug fails this node (and so its dependents), not the run
+            self.out_refs[key] = {}
+            self.state.fail(planned, NodeStatus.FAILED, exc, prefix)
+        if key not in self.flight:  # not submitted: the node has ended
+            self.node_settled(key)
+        self.changed()
 
     def drained(self, prefix: str) -> asyncio.Future[None]:
         """A future done once no task whose key starts with `prefix` is in flight (including tasks submitted
@@ -569,6 +691,8 @@ class CoordinatedRun:
                 break
 
     def report(self, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
+        if self.event_floor and index < self.event_floor.get(key, 0):
+            return  # a late event of a task cancelled after a timed-out attempt; its node runs again
         # Calls to a concurrent actor may run out of order: hold events until the ones before them came.
         held = self.held.setdefault(key, {})
         for offset, event in enumerate(events):
@@ -615,6 +739,14 @@ class CoordinatedRun:
         ref = self.meta_refs.get(key)
         if ref is None:
             return
+        if key in self.retry_args and not self.stopping:
+            from engine.errors import NodeTimeoutError
+
+            planned = self.planned_by_key[key][0]
+            if planned.retry.should_retry(NodeTimeoutError(self.plan.name, key, timeout_s, attempt), attempt):
+                self.reruns[key] = (timeout_s, attempt, time.time())  # run again once the cancel is confirmed
+                self.cancel_ref(key, ref)
+                return
         self.timed_out[key] = (timeout_s, attempt)
         self.cancel_ref(key, ref)
 
@@ -631,6 +763,9 @@ class CoordinatedRun:
         self.stopping = True
         for key, ref in self.meta_refs.items():
             self.cancel_ref(key, ref)  # a no-op for tasks that already finished
+        for key, (handle, *_rest) in list(self.rerun_timers.items()):
+            handle.cancel()
+            self.run_again(key)  # records the node as cancelled
         self.pump()  # queued nodes are recorded as cancelled, never submitted
 
     def cancel(self) -> None:
@@ -654,6 +789,21 @@ class CoordinatedRun:
             return
         from nodes import SKIP
 
+        if not isinstance(items, UpstreamFailure) and items is not SKIP:
+            try:
+                items = map_items(planned, layout, items, self.plan.name, key)
+            except Exception as exc:  # a PortTypeError: an element the item coercion cannot convert
+                items = InputFailure(planned.id, exc)
+        if isinstance(items, InputFailure):  # the list could not be given to the sub-workflow
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            now = time.time()
+            error = NodeError.from_exception(planned.id, 1, items.error)
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, now, now, error), prefix
+            )
+            if self.options.fail_fast:
+                self.stop()
+            return
         if isinstance(items, UpstreamFailure) or items is SKIP:
             self.out_refs[key] = {layout.out_port: items if items is SKIP else UpstreamFailure(planned.id)}
             if items is SKIP:
@@ -712,6 +862,16 @@ class CoordinatedRun:
                 NodeOutcome(planned.id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time()),
                 prefix,
             )
+
+
+def reruns_on_timeout(planned: PlannedNode) -> bool:
+    """Whether the coordinator runs `planned` again when an attempt times out (a node with a timeout and
+    retries, run as a task: Ray cannot interrupt an actor's running task)."""
+    return (
+        bool(planned.timeout_s)
+        and planned.retry.max_attempts > 1
+        and not (planned.spec is not None and planned.spec.kind == "class")
+    )
 
 
 class _Drain:

@@ -30,6 +30,7 @@ from engine.execution.status import NodeStatus
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
 from typesys import check
+from typesys.check import describe_value
 from typesys.errors import TypeCheckError
 
 _log = logging.getLogger("rayweave.engine")
@@ -110,6 +111,9 @@ class TaskSpec:
     lists: Mapping[str, int] = field(default_factory=dict)
     #: The scope of the run's cache keys (see `compute_cache_keys`); dynamic keys are made in it too.
     cache_scope: str = ""
+    #: The number of the task's first attempt: above 1 when the executor runs the node again because an
+    #: attempt exceeded its `timeout_s` (the engine's retries then go on counting from there).
+    first_attempt: int = 1
     #: What the run's built-in file and network nodes may reach (`nodes.access`), installed in each node's
     #: context. The default allows no file and no internal address: a spec made without the run's policy
     #: fails closed.
@@ -145,6 +149,15 @@ class TaskEmitter:
             return self.sent
 
 
+def event_base(first_attempt: int) -> int:
+    """The index of the first event of a task whose first attempt is `first_attempt`.
+
+    A node run again after a timed-out attempt reports under the same key as the task it replaces, whose
+    late events may still be on their way: the new task numbers its events from here, above any index the
+    earlier one can have used, so the coordinator can tell the two apart."""
+    return (first_attempt - 1) << 32
+
+
 def execute_task(
     spec: TaskSpec,
     args: Sequence[Any],
@@ -160,7 +173,9 @@ def execute_task(
     values = dict(spec.consts)
     values.update(zip(spec.arg_keys, args, strict=True))
     if spec.lists:
-        values = assemble_lists(planned, values, spec.lists)
+        values = assemble_lists(planned, values, spec.lists, spec.workflow)
+    if spec.first_attempt != 1:
+        emitter.sent = event_base(spec.first_attempt)
     started = time.time()
     token = _start_reporter(spec, emitter, started)
     try:
@@ -178,21 +193,35 @@ def execute_task(
     return returned, meta
 
 
-def assemble_lists(planned: PlannedNode, values: dict[str, Any], lists: Mapping[str, int]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InputFailure(UpstreamFailure):
+    """Stands for an input value that could not be given to the node: an element of a list port whose
+    implicit coercion failed. The node fails with `error` (a `PortTypeError`) without running."""
+
+    error: BaseException
+
+    def __repr__(self) -> str:
+        return f"InputFailure({self.node!r}, {self.error!r})"
+
+
+def assemble_lists(
+    planned: PlannedNode, values: dict[str, Any], lists: Mapping[str, int], workflow: str = ""
+) -> dict[str, Any]:
     """``values`` (keyed as `flatten` keys them) with the elements of each list port in ``lists`` (port ->
     length) replaced by the port's list (`assemble_list`)."""
     for port, length in lists.items():
         elements = [values.pop(element_key(port, index)) for index in range(length)]
-        values[port] = assemble_list(planned, port, elements)
+        values[port] = assemble_list(planned, port, elements, workflow)
     return values
 
 
-def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> Any:
+def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any], workflow: str = "") -> Any:
     """The value of list port ``port`` of ``planned`` from its elements' values (ADR 005).
 
     A failed element stands for the whole list (the node then fails as for any failed input); a skipped
     element skips the node, unless the node accepts skipped inputs, which then get the list without it.
-    Implicit coercions recorded per element are applied here.
+    Implicit coercions recorded per element are applied here; one that fails gives an `InputFailure`
+    whose `PortTypeError` names ``workflow``, the node, the port and the element.
     """
     for value in elements:
         if isinstance(value, UpstreamFailure):
@@ -205,8 +234,61 @@ def assemble_list(planned: PlannedNode, port: str, elements: Sequence[Any]) -> A
                 return SKIP
             continue
         coercion = planned.coercions.get(element_key(port, index))
-        values.append(coercion.apply(value) if coercion is not None else value)
+        if coercion is not None:
+            try:
+                value = coerce(workflow, planned, port, coercion, value, f"[{index}]")
+            except PortTypeError as exc:
+                return InputFailure(planned.id, exc)
+        values.append(value)
     return values
+
+
+def coerce(workflow: str, planned: PlannedNode, port: str, coercion: Any, value: Any, path: str = "") -> Any:
+    """``coercion.apply(value)`` for the value at input ``port`` of ``planned`` (``path``: where the value
+    sits inside the port's value, e.g. ``[2]``); raises `PortTypeError` naming the workflow, node, port,
+    expected and actual type when the coercion fails."""
+    try:
+        return coercion.apply(value)
+    except Exception as exc:  # any failure of an implicit coercion is a value of the wrong type at the port
+        port_type = planned.input_types.get(port)
+        raise coercion_error(
+            workflow, planned.id, planned.type_id, port, coercion, value, exc, path, port_type
+        ) from exc
+
+
+def coercion_error(
+    workflow: str,
+    node: str,
+    type_id: str,
+    port: str,
+    coercion: Any,
+    value: Any,
+    exc: BaseException,
+    path: str = "",
+    port_type: Any = None,
+) -> PortTypeError:
+    """The `PortTypeError` for `exc`, raised by the implicit coercion `coercion` of `value` at input `port`
+    of node `node` (of type `type_id`); a failed runtime check inside the coercion gives the exact place."""
+    conversion = f"its implicit coercion from {coercion.source} to {coercion.target} failed"
+    cause = exc.__cause__ if isinstance(exc.__cause__, TypeCheckError) else exc
+    if isinstance(cause, TypeCheckError):
+        inner = _join_path(path, cause.path)
+        expected, actual, where, detail = str(cause.expected), str(cause.actual), inner, conversion
+    else:
+        expected, actual, where = str(coercion.target), describe_value(value), path
+        detail = f"{conversion}: {exc}"
+    return PortTypeError(
+        workflow,
+        node,
+        port,
+        "input",
+        expected,
+        actual,
+        where,
+        node_type=type_id,
+        port_type=str(port_type if port_type is not None else coercion.target),
+        detail=detail,
+    )
 
 
 def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int | None:
@@ -214,7 +296,7 @@ def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int
     node = spec.node
     first = node.members[0].id if node.is_fused else node.id
     if spec.started_delay_s <= 0:
-        emitter.emit("node.started", first, 1, {"type": node.type_id, "started_at": started})
+        emitter.emit("node.started", first, spec.first_attempt, {"type": node.type_id, "started_at": started})
         return None
     return DelayedReporter.shared().schedule(
         started + spec.started_delay_s, emitter, first, node.type_id, started
@@ -319,6 +401,14 @@ class DelayedReporter:
                     _log.warning("could not report node %s as started: %s", node, exc)
 
 
+def _join_path(outer: str, inner: str) -> str:
+    """Paths into a value as typesys writes them: ``[2]`` then ``a`` is ``[2].a``; ``[2]`` then ``[0]`` is
+    ``[2][0]``."""
+    if not outer or not inner:
+        return outer or inner
+    return f"{outer}{inner}" if inner.startswith("[") else f"{outer}.{inner}"
+
+
 def _run_group(
     spec: TaskSpec, values: Mapping[str, Any], emitter: TaskEmitter, instances: dict[str, Any] | None
 ) -> tuple[dict[str, Any], tuple[NodeOutcome, ...]]:
@@ -342,7 +432,7 @@ def _run_group(
                     else values[f"{member.id}.{element_key(port, index)}"]
                     for index, item in enumerate(binding.items)
                 ]
-                member_values[port] = assemble_list(member, port, elements)
+                member_values[port] = assemble_list(member, port, elements, spec.workflow)
             else:
                 member_values[port] = values[f"{member.id}.{port}"]
         member_spec = TaskSpec(
@@ -430,8 +520,14 @@ def run_node(
     node_spec = definition.spec
     for value in values.values():
         if isinstance(value, UpstreamFailure):
-            error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
             failure = UpstreamFailure(node_id)
+            if isinstance(value, InputFailure):  # an input this node could not be given: it fails itself
+                now = time.time()
+                error = NodeError.from_exception(node_id, spec.first_attempt, value.error)
+                return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
+                    node_id, type_id, NodeStatus.FAILED, spec.first_attempt, now, now, error
+                )
+            error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
             return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
                 node_id, type_id, NodeStatus.FAILED, 0, error=error
             )
@@ -439,7 +535,7 @@ def run_node(
         return dict.fromkeys(_out_names(node_spec), SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
 
     started = time.time()
-    attempt = 1
+    attempt = spec.first_attempt
     try:
         inputs = _prepare_inputs(spec, planned, values)
     except Exception as exc:
@@ -523,7 +619,7 @@ def _prepare_inputs(spec: TaskSpec, planned: PlannedNode, values: Mapping[str, A
     for port, value in values.items():
         coercion = planned.coercions.get(port)
         if coercion is not None and value is not SKIP:
-            value = coercion.apply(value)
+            value = coerce(spec.workflow, planned, port, coercion, value)
         if spec.check_types and value is not SKIP:
             expected = planned.input_types.get(port)
             if expected is not None:
@@ -546,5 +642,14 @@ def _check(
         check(value, expected)
     except TypeCheckError as exc:
         raise PortTypeError(
-            spec.workflow, planned.id, port, direction, str(exc.expected), str(exc.actual), exc.path
+            spec.workflow,
+            planned.id,
+            port,
+            "output" if direction == "output" else "input",
+            str(exc.expected),
+            str(exc.actual),
+            exc.path,
+            node_type=planned.type_id,
+            port_type=str(expected),
+            detail=exc.detail,
         ) from exc

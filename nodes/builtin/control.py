@@ -223,7 +223,8 @@ def map_items(items: list[T], *, workflow: dict[str, Any]) -> list[U]:
 
     Args:
         items: the elements; each becomes the sub-workflow's input ``item`` (its type must fit that input's
-            type, which the compiler checks).
+            type, which the compiler checks; an implicit coercion such as ``Int -> Float`` is applied to
+            each element, and an element it cannot convert fails the node with a ``PortTypeError``).
         workflow: the sub-workflow document run per element (required). It must declare an input ``item``
             and an output ``out``; an input ``index`` (Int), if declared, receives the element's 0-based
             position, and any other input needs a default.

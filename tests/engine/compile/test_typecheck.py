@@ -180,6 +180,35 @@ def test_map_compiles_its_sub_workflow_and_types_the_result(catalog: Any) -> Non
     assert mapped.output_types["out"] == typesys.ListType(typesys.INT)
 
 
+def test_map_records_the_implicit_coercion_of_its_items(catalog: Any) -> None:
+    # Issue 16: a List[Int] mapped by a sub-workflow whose item is Float compiled, but nothing said how the
+    # elements become Floats, so the engine passed 1 for 1.0.
+    from engine.compile.maps import item_coercion_key
+    from engine.compile.pipeline import compile_workflow
+
+    floats = {
+        **SQUARE,
+        "inputs": {"item": {"type": "Float"}},
+        "nodes": {},
+        "outputs": {"out": "$inputs.item"},
+    }
+    d = doc(
+        {"m": {"type": "builtin/map@1", "in": {"items": "$inputs.xs"}, "params": {"workflow": floats}}},
+        {"o": "m.out"},
+        {"xs": {"type": "List[Int]"}},
+    )
+    mapped = compile_workflow(d, catalog).node("m")
+    coercion = mapped.coercions[item_coercion_key("items")]
+    assert (coercion.source, coercion.target, coercion.kind) == (typesys.INT, typesys.FLOAT, "implicit")
+    assert coercion.apply(1) == 1.0 and type(coercion.apply(1)) is float
+    same = doc(
+        {"m": {"type": "builtin/map@1", "in": {"items": "$inputs.xs"}, "params": {"workflow": floats}}},
+        {"o": "m.out"},
+        {"xs": {"type": "List[Float]"}},
+    )
+    assert item_coercion_key("items") not in compile_workflow(same, catalog).node("m").coercions
+
+
 def test_bad_map_sub_workflow_is_rw116(catalog: Any) -> None:
     from engine.compile.pipeline import validate
 

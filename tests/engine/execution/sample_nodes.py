@@ -137,3 +137,26 @@ def present(xs: list[int]) -> int:
 def mean(xs: list[float]) -> float:
     """Mean of a list of floats."""
     return sum(xs) / len(xs)
+
+
+@node(plugin="t", retries={"max_attempts": 2, "backoff": "fixed", "initial_s": 0.05, "jitter": False})
+def slow_at_first(x: int, *, marker: str, first_s: float = 30.0, later_s: float = 0.0) -> int:
+    """Sleeps `first_s` on attempt 1 and `later_s` on later ones (each attempt appends its number to the file
+    `marker`); returns x plus 100 times the number of the attempt that finished."""
+    attempt = context.current().attempt
+    with Path(marker).open("a") as f:
+        f.write(f"{attempt}\n")
+    time.sleep(first_s if attempt == 1 else later_s)
+    return x + 100 * attempt
+
+
+@node(plugin="t")
+def anything(x: int, *, text: str = "x") -> object:
+    """An untyped output (Any) holding `text`: feeds a typed port through a runtime-checked coercion."""
+    return text
+
+
+@node(plugin="t")
+def type_name(x: object) -> str:
+    """The Python type name of x (Any input): shows what a port really received."""
+    return type(x).__name__
