@@ -78,7 +78,8 @@ def _check(rate_per_s: float, burst: int) -> None:
     if rate_per_s <= 0 or burst < 1:
         raise ValueError(
             f"rate limit needs rate_per_s > 0 and burst >= 1, got {rate_per_s} and {burst}; "
-            "fix ServeOptions.rate_per_s / ServeOptions.burst"
+            "fix ServeOptions.rate_per_s / burst (per key) or auth_failures_per_s / auth_failure_burst "
+            "(failed authentications per client address)"
         )
 
 
