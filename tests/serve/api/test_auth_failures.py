@@ -14,6 +14,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosed
 
+from engine.store import open_store
 from serve.config import ServeOptions
 from tests.serve.api.conftest import Api, start_api
 
@@ -119,3 +120,18 @@ def test_websockets_count_against_the_same_address(guarded: Api) -> None:
     ):
         ws.recv(timeout=10)
     assert info.value.rcvd is not None and info.value.rcvd.code == 4429
+
+
+def test_counts_not_written_yet_are_written_when_the_server_stops(tmp_path: Path) -> None:
+    options = ServeOptions(executor="local", auth_audit_window_s=3600, print_admin_key=False, recovery=False)
+    gen = start_api(tmp_path, options)
+    api = next(gen)
+    try:
+        with _from(api, "127.0.0.8", "rw_nope_nope") as c:
+            assert [c.get("/v1/workflows").status_code for _ in range(3)] == [401] * 3
+        assert [r.details["count"] for r in _failures(api, "127.0.0.8")] == [1]
+    finally:
+        gen.close()
+    with open_store(f"sqlite:///{(tmp_path / 'rayweave.db').resolve()}") as store:
+        rows = [e for e in store.audit.list(action="auth.failed") if e.details.get("client") == "127.0.0.8"]
+    assert sorted(r.details["count"] for r in rows) == [1, 2]
