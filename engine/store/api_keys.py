@@ -13,16 +13,19 @@ import hmac
 import secrets
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from engine.store.base import Repository
 from engine.store.columns import new_id, utcnow
-from engine.store.errors import InvalidApiKeyError, NotFoundError
+from engine.store.errors import InvalidApiKeyError, LastAdminKeyError, NotFoundError
 from engine.store.models import ApiKey, User
 
 KEY_MARKER = "rw"
+#: Scopes that make a key an admin key (`admin` implies every other scope, as does `*`).
+ADMIN_SCOPES = frozenset({"admin", "*"})
 #: Writing `last_used_at` on every request would turn each authenticated read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -30,6 +33,11 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 def hash_secret(secret: str) -> str:
     """SHA-256 (hex) of a full API key."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def grants_admin(scopes: Collection[str]) -> bool:
+    """Whether a key with `scopes` is an admin key."""
+    return any(scope in ADMIN_SCOPES for scope in scopes)
 
 
 def scope_allows(scopes: Collection[str], required: str) -> bool:
@@ -111,9 +119,45 @@ class ApiKeyRepository(Repository):
         with self.reading() as session:
             return builtins.list(session.exec(query.order_by(col(ApiKey.created_at).desc())))
 
-    def revoke(self, key_id: str) -> ApiKey:
-        """Revoke a key (it stops verifying at once); revoking twice keeps the first revocation time."""
+    def active_admin_keys(self, *, now: datetime | None = None) -> builtins.list[ApiKey]:
+        """The keys that act as admin now: an admin scope, not revoked, not expired, their user enabled."""
+        with self.reading() as session:
+            return self._active_admin(session, now or utcnow(), lock=False)
+
+    @staticmethod
+    def _active_admin(session: Any, now: datetime, *, lock: bool) -> builtins.list[ApiKey]:
+        query = (
+            select(ApiKey)
+            .join(User, col(User.id) == col(ApiKey.user_id))
+            .where(col(ApiKey.revoked_at).is_(None), col(User.disabled).is_(False))
+            .where(sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > now))
+        )
+        if lock:
+            # PostgreSQL and MariaDB: a concurrent revocation of another admin key waits for this one and
+            # then sees it revoked (SQLite's write transaction holds the whole database already).
+            query = query.order_by(col(ApiKey.id)).with_for_update()  # one lock order: no deadlock
+        return [key for key in session.exec(query) if grants_admin(key.scopes)]
+
+    def revoke(self, key_id: str, *, keep_an_admin: bool = True) -> ApiKey:
+        """Revoke a key (it stops verifying at once); revoking twice keeps the first revocation time.
+
+        With `keep_an_admin` (the default), revoking the last active admin key raises `LastAdminKeyError`
+        instead: nobody could administer the installation afterwards. The check and the revocation are one
+        transaction, so two concurrent revocations cannot remove the last two admin keys together.
+        """
         with self.session() as session:
+            key = session.get(ApiKey, key_id)
+            if key is None:
+                raise NotFoundError(f"API key {key_id!r} does not exist; nothing to revoke")
+            if keep_an_admin and key.revoked_at is None and grants_admin(key.scopes):
+                admins = self._active_admin(session, utcnow(), lock=True)
+                if [admin.id for admin in admins] == [key_id]:
+                    raise LastAdminKeyError(
+                        f"API key {key.prefix!r} is the last active admin key; revoking it would leave nobody "
+                        "able to administer this installation. Create another admin key first (POST /v1/keys "
+                        'with scopes ["admin"], or `rayweave keys create --admin` where the store is '
+                        "reachable), then revoke this one"
+                    )
             session.execute(
                 sa.update(ApiKey)
                 .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))

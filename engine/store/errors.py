@@ -62,5 +62,9 @@ class InvalidApiKeyError(StoreError, PermissionError):
     """An API key is unknown, malformed, revoked or expired."""
 
 
+class LastAdminKeyError(StoreError, ValueError):
+    """Revoking this key would leave no active admin key: nobody could administer the installation."""
+
+
 class MigrationError(StoreError, RuntimeError):
     """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""

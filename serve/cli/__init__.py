@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from serve.cli import db_cmd, nodes_cmd, plugins_cmd, run_cmd, runs_cmd, serve_cmd, types_cmd, workflow_cmd
+from serve.cli import (
+    db_cmd,
+    keys_cmd,
+    nodes_cmd,
+    plugins_cmd,
+    run_cmd,
+    runs_cmd,
+    serve_cmd,
+    types_cmd,
+    workflow_cmd,
+)
 
 
 def build_app() -> typer.Typer:
@@ -20,7 +30,17 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for module in (types_cmd, nodes_cmd, workflow_cmd, run_cmd, db_cmd, plugins_cmd, serve_cmd, runs_cmd):
+    for module in (
+        types_cmd,
+        nodes_cmd,
+        workflow_cmd,
+        run_cmd,
+        db_cmd,
+        plugins_cmd,
+        serve_cmd,
+        runs_cmd,
+        keys_cmd,
+    ):
         module.register(app)
     return app
 

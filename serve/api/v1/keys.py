@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from engine.store import LastAdminKeyError, ReservedUsernameError, Store
 from engine.store import NotFoundError as StoreNotFound
-from engine.store import ReservedUsernameError, Store
-from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, KeyCreate, KeyCreated, KeyList, KeyOut
+from serve.api.v1.schemas import (
+    AUTH_ERRORS,
+    INVALID,
+    NOT_FOUND,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    Problem,
+)
 from serve.auth import Principal, check_scopes, require
 from serve.deps import get_store
-from serve.errors import BadRequestError, ForbiddenError, NotFoundError
+from serve.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=AUTH_ERRORS)
 
@@ -58,16 +67,28 @@ def list_keys(
     return KeyList(items=[KeyOut.model_validate(k) for k in keys])
 
 
-@router.delete("/{key_id}", status_code=204, summary="Revoke an API key", responses=NOT_FOUND)
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    summary="Revoke an API key",
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "The key is the last active admin key; create another first."},
+    },
+)
 def revoke_key(
     key_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("keys:admin"))
 ) -> Response:
-    """Revoke a key; it stops working at once."""
+    """Revoke a key; it stops working at once. The last active admin key cannot be revoked (409): create
+    another admin key first, so the installation always keeps an administrator."""
     try:
         key = store.api_keys.get(key_id)
     except StoreNotFound:
         key = None
     if key is None or not principal.owns(key.user_id):
         raise NotFoundError(f"API key {key_id!r} does not exist; GET /v1/keys lists yours")
-    store.api_keys.revoke(key_id)
+    try:
+        store.api_keys.revoke(key_id)
+    except LastAdminKeyError as exc:
+        raise ConflictError(str(exc)) from None
     return Response(status_code=204)
