@@ -324,7 +324,7 @@ def test_bogus_kids_do_not_delay_valid_tokens(tmp_path: Path) -> None:
             valid = _bearer(idp.token("valid"))
             with httpx.Client(base_url=api.url, timeout=60) as c:
                 assert c.get("/v1/workflows", headers=valid).status_code == 200  # keys fetched and cached
-            idp.delay_s = 2.0  # every further fetch of the keys takes 2 s
+            idp.delay_s = 3.0  # every further fetch of the keys takes 3 s
             time.sleep(1.1)  # past the floor: one refetch is allowed
             fetches = idp.jwks_requests
             start = threading.Barrier(31)
@@ -337,7 +337,7 @@ def test_bogus_kids_do_not_delay_valid_tokens(tmp_path: Path) -> None:
             with ThreadPoolExecutor(30) as pool:
                 pending = pool.map(bogus, range(30))
                 start.wait()
-                time.sleep(0.3)  # the bogus tokens are in, one of them fetching for 2 s
+                time.sleep(0.3)  # the bogus tokens are in, one of them fetching for 3 s
                 latencies = []
                 with httpx.Client(base_url=api.url, timeout=60) as c:
                     for _ in range(5):
@@ -348,8 +348,8 @@ def test_bogus_kids_do_not_delay_valid_tokens(tmp_path: Path) -> None:
         finally:
             gen.close()
     assert codes == [401] * 30
-    # A known kid never waits for the 2 s fetch (before: one global lock, each bogus kid fetched in turn).
-    assert max(latencies) < 1.0, latencies
+    # A known kid never waits for the 3 s fetch (before: one global lock, each bogus kid fetched in turn).
+    assert max(latencies) < 1.5, latencies
     assert idp.jwks_requests - fetches == 1  # the 30 unknown kids caused one fetch, not 30
 
 
