@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from nodes import Catalog, node
@@ -92,3 +93,30 @@ def test_example_values_match_their_types(text: str, value: object) -> None:
     t = typesys.parse(text)
     assert example_value(t) == value
     typesys.check(value, t)
+
+
+@node(plugin="demo", category="table")
+def rows(table: pa.Table, *, limit: int) -> int:
+    """How many rows, at most `limit`."""
+    return int(min(table.num_rows, limit))
+
+
+def test_a_sample_gives_the_example_its_inputs_params_and_outputs() -> None:
+    from nodes.docexamples import RECORDS_TO_TABLE, Sample, examples
+
+    sample = Sample(inputs={"text": "hi"}, params={"times": 2}, outputs={"out": "HI!HI!"})
+    pages = generate_docs(_catalog(), {"demo/shout@1": sample})
+    page = pages["demo/shout@1.md"]
+    assert "Run it with these inputs" in page and '{"text": "hi"}' in page
+    assert 'It gives:\n\n```json\n{"out": "HI!HI!"}\n```' in page
+    [example] = examples(shout, sample)
+    assert example.inputs == {"text": "hi"} and example.document["nodes"]["shout"]["params"] == {"times": 2}
+    # A Table port takes records in the example, turned into a table by the built-in node.
+    [tabular] = examples(rows, Sample(inputs={"table": [{"x": 1}]}, params={"limit": 5}))
+    assert tabular.document["inputs"]["table"] == {"type": "List[Dict[String, Any]]"}
+    assert tabular.document["nodes"]["table_table"] == {
+        "type": RECORDS_TO_TABLE,
+        "in": {"value": "$inputs.table"},
+    }
+    assert tabular.document["nodes"]["rows"]["in"] == {"table": "table_table.out"}
+    assert tabular.inputs == {"table": [{"x": 1}]}
