@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from typesys.subtype import Assignability, assignable_uncached
-from typesys.types import PRIMITIVE_NAMES, NominalType, Primitive, Type
+from typesys.types import PRIMITIVE_NAMES, ModelType, NominalType, Primitive, Type
 
 __all__ = ["CoercionKind", "CoercionRule", "TypeRegistry", "Validator"]
 
@@ -206,6 +206,40 @@ class TypeRegistry:
     def validator(self, t: Type) -> Validator | None:
         """The validator registered for exactly `t`, or None."""
         return self._validators.get(t)
+
+    def validators(self) -> dict[Type, Validator]:
+        """Every registered validator, by the type it validates."""
+        return dict(self._validators)
+
+    def validators_for(self, types: Iterable[Type]) -> TypeRegistry | None:
+        """A registry holding only the validators a check of values of `types` can call, or None when there is
+        none: what an executor ships with a node's task so that its ports run the validators.
+
+        Those are the validators of the nominal and model types inside `types` (their parents' too, and the
+        validator of `Model` for a `Model[flavor]`). The registry is small and picklable when the validators are
+        (module-level functions, or the lazy validators of plugins).
+        """
+        if not self._validators:
+            return None
+        found: dict[Type, Validator] = {}
+        seen: set[Type] = set()
+        stack = list(types)
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            validator = self._validators.get(t)
+            if validator is not None:
+                found[t] = validator
+            if isinstance(t, ModelType) and t.flavor is not None:
+                stack.append(ModelType(None))
+            stack.extend(t.children())  # a nominal type's parent is among them
+        if not found:
+            return None
+        slim = TypeRegistry(cache_size=256)
+        slim._validators = found
+        return slim
 
     # --- subtyping -----------------------------------------------------------------------------------
 

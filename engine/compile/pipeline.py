@@ -22,6 +22,7 @@ from engine.compile.planner import build_plan
 from engine.compile.prune import prune
 from engine.compile.resolve import resolve
 from engine.compile.typecheck import typecheck
+from engine.compile.validators import with_validators
 from engine.errors import WorkflowLoadError, WorkflowValidationError
 from engine.workflow.document import WorkflowDoc
 from engine.workflow.loader import load_workflow
@@ -133,7 +134,9 @@ def _compile(
         return None, diagnostics
     assert pruned.graph is not None
     optimized = optimize_pass(pruned.graph, enabled=optimize)
-    return build_plan(optimized.graph, optimized.groups, optimized.merged), diagnostics
+    built = build_plan(optimized.graph, optimized.groups, optimized.merged)
+    # The custom types' validators go with the nodes whose ports need them (run where the node runs).
+    return with_validators(built, registry), diagnostics
 
 
 def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:

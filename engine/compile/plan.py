@@ -61,6 +61,12 @@ binding the element to the sub-plan's workflow input ``item`` and, when the sub-
 element's position to ``index``; the sub-plan's output ``out`` gives the element of the resulting list.
 The map node's ``definition`` is still the catalog definition (the engine expands it and never calls it).
 
+Validators
+----------
+``validators`` (of a node, and of the plan for its workflow inputs) is None, or a small `TypeRegistry` holding
+the validators of the nominal and model types among the port types (`TypeRegistry.validators_for`): the
+executor checks the values crossing the ports with it, so custom types' validators run where the node runs.
+
 Cache keys
 ----------
 ``cache_key`` is None in a freshly compiled plan, because keys depend on the workflow input values.
@@ -154,6 +160,7 @@ class PlannedNode:
     cache_key: str | None = None
     members: tuple[PlannedNode, ...] = ()
     subplan: Plan | None = None
+    validators: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_fused(self) -> bool:
@@ -185,6 +192,7 @@ class Plan:
     inputs: Mapping[str, PlannedInput] = field(default_factory=dict)
     output_types: Mapping[str, Type] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
+    validators: Any = field(default=None, compare=False, repr=False)
 
     def node(self, node_id: str) -> PlannedNode:
         """Return the top-level planned node ``node_id``; raises KeyError naming the known ids if absent."""

@@ -72,11 +72,12 @@ def resolve_inputs(plan: Plan, inputs: Mapping[str, Any] | None) -> dict[str, An
                 f"(e.g. inputs={{{name!r}: ...}} or --input {name}=...)"
             )
         try:
-            check(value, spec.type)
+            check(value, spec.type, registry=plan.validators)
         except TypeCheckError as exc:
             raise WorkflowInputError(
                 f"workflow {plan.name!r}: input {name!r} expects {spec.type}, got {exc.actual}"
-                f"{' at ' + exc.path if exc.path else ''}; pass a value of type {spec.type}"
+                f"{' at ' + exc.path if exc.path else ''}{f' ({exc.detail})' if exc.detail else ''}; pass a "
+                f"value of type {spec.type}"
             ) from exc
         resolved[name] = value
     return resolved

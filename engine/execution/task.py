@@ -639,7 +639,8 @@ def _check(
     spec: TaskSpec, planned: PlannedNode, port: str, direction: str, value: Any, expected: Any
 ) -> None:
     try:
-        check(value, expected)
+        # The validators of the custom types on this node's ports (None: only built-in types) run here.
+        check(value, expected, registry=planned.validators)
     except TypeCheckError as exc:
         raise PortTypeError(
             spec.workflow,

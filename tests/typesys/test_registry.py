@@ -81,3 +81,30 @@ def test_registry_and_coercions_pickle_for_ray_workers() -> None:
     coercion = find_coercion(parse("String"), INT, registry)
     assert coercion is not None
     assert pickle.loads(pickle.dumps(coercion)).apply("12") == 12
+
+
+def test_validators_for_keeps_only_what_checking_those_types_calls() -> None:
+    import pickle
+
+    from typesys import ModelType, NominalType, TypeRegistry, parse
+
+    registry = TypeRegistry.default()
+    email = registry.register_type("Email", parse("String"), validator=_has_at)
+    work = registry.register_type("WorkEmail", email)
+    registry.add_validator(ModelType(None), _is_model)
+    assert registry.validators_for([parse("Int"), parse("List[String]")]) is None
+    slim = registry.validators_for([parse("List[Int]"), NominalType("WorkEmail", email)])
+    assert slim is not None and slim.validator(email) is _has_at and slim.validator(work) is None
+    assert slim.coercions() == () and set(slim.validators()) == {email}
+    model = registry.validators_for([ModelType("sklearn")])
+    assert model is not None and model.validator(ModelType(None)) is _is_model
+    assert pickle.loads(pickle.dumps(slim)).validator(email) is _has_at
+    assert TypeRegistry().validators_for([email]) is None
+
+
+def _has_at(value: object) -> bool:
+    return "@" in str(value)
+
+
+def _is_model(value: object) -> bool:
+    return value is not None
