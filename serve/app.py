@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from nodes import Catalog
 from serve.auth import Principal, require
 from serve.config import ServeOptions
+from serve.limits import InputLimitsMiddleware
 from serve.middleware import ApiMiddleware
 from serve.problems import install_problem_handlers
 
@@ -89,6 +90,8 @@ def create_app(
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     )
     app.add_middleware(ApiMiddleware, max_body_bytes=opts.max_body_bytes)
+    # Outermost: a NUL in the URL is refused before the API middleware's audit and metrics would store it.
+    app.add_middleware(InputLimitsMiddleware)
     from serve.openapi import problem_openapi
 
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
@@ -224,7 +227,15 @@ class _LiveCatalog(Catalog):
 
     def __init__(self, live: Any) -> None:  # no super().__init__: the definitions live in `live`
         self._live = live
-        self.registry = live.base().registry
+
+    @property
+    def registry(self) -> Any:
+        """The type registry of the live catalog now: the plugins' types, validators and coercions included."""
+        return self._live.catalog().registry
+
+    @registry.setter
+    def registry(self, value: Any) -> None:
+        raise TypeError("the live catalog's types change only through plugin install and remove")
 
     @property
     def _by_id(self) -> dict[str, NodeDefinition]:
@@ -240,8 +251,8 @@ class _LiveCatalog(Catalog):
     def copy(self) -> Catalog:
         """A plain `Catalog` snapshot of the live node types now (what the engine extends when it compiles a
         builder workflow's local nodes or resumes a run with the node definitions stored with it)."""
-        snapshot = self._live.catalog()
-        return Catalog(snapshot.definitions(), registry=self.registry)
+        snapshot: Catalog = self._live.catalog()
+        return snapshot
 
     def add(self, definition: NodeDefinition, *, replace: bool = False) -> None:
         """Refused: node types join the live catalog by installing their plugin (POST /v1/plugins)."""

@@ -1,8 +1,10 @@
 """RFC 9457 problem responses for every error the API can produce.
 
 Handlers cover our own `ApiError`s, the store's errors, FastAPI's request validation (malformed JSON, unknown
-fields, wrong types), Starlette's HTTP errors (unknown route 404, 405) and, last, any other exception: that one
-becomes a 500 problem that names the request id but never shows a traceback.
+fields, wrong types), Starlette's HTTP errors (unknown route 404, 405 with every allowed method in `Allow`),
+database errors (a generic 503 or 500: the driver's text, which may quote stored data, stays in the server log)
+and, last, any other exception: that one becomes a 500 problem that names the request id but never shows a
+traceback. A WebSocket whose query does not validate is accepted and closed with 4422 and the reason.
 """
 
 from __future__ import annotations
@@ -12,13 +14,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocket
 
 from serve.errors import PROBLEM_BASE, ApiError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+#: A refused WebSocket is accepted and then closed with 4000 + the HTTP status the same request would get
+#: (4400 bad request, 4401, 4403, 4404, 4422 invalid query, 4429), so clients see why instead of a bare 403.
+WS_REFUSED_BASE = 4000
+
+#: The methods a 405's `Allow` may list, in this order (HEAD and OPTIONS after them).
+_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+log = logging.getLogger("rayweave.serve")
 
 _STATUS_TITLES = {
     400: ("bad-request", "Bad request"),
@@ -76,6 +88,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
+def ws_refusal_code(status: int) -> int:
+    """The WebSocket close code of a connection refused with HTTP `status` (4000 + status)."""
+    return WS_REFUSED_BASE + status
+
+
+def ws_close_reason(detail: str) -> str:
+    """`detail` cut to the 123 bytes of UTF-8 a WebSocket close reason may hold."""
+    encoded = detail.encode("utf-8")
+    if len(encoded) <= 123:
+        return detail
+    return encoded[:120].decode("utf-8", errors="ignore") + "..."
+
+
 def _instance(request: Request) -> str:
     return str(request.url.path)
 
@@ -113,6 +138,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             message = f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})"
         elif kind == "extra_forbidden":
             message = "unknown field; remove it (the schema in /docs lists the fields)"
+        elif kind == "timezone_aware":
+            message = "the date-time has no time zone, so it is ambiguous; add one, e.g. 2030-01-01T00:00:00Z for UTC"
+        elif kind == "bool_type":
+            message = 'must be a JSON boolean, true or false (strings such as "yes" or "true" are refused)'
         else:
             message = str(err.get("msg", "invalid value"))
         errors.append({"field": where, "message": message, "type": kind})
@@ -133,17 +162,51 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     if status == 404 and exc.detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; the routes are listed in /openapi.json"
-    elif status == 405:
-        detail = f"{request.url.path} does not accept {request.method}; /openapi.json lists its methods"
+    headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            # Starlette names only the methods of the first route matching the path; a path served by
+            # several routes (GET and POST /v1/runs) must list them all (RFC 9110, section 15.5.6).
+            headers["Allow"] = ", ".join(allowed)
+        detail = (
+            f"{request.url.path} does not accept {request.method}; it accepts {', '.join(allowed) or 'none'}"
+        )
     else:
         detail = str(exc.detail)
     return problem_response(
         status,
         detail,
         instance=_instance(request),
-        headers=dict(exc.headers or {}),
+        headers=headers,
         request_id=_request_id(request),
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of the path's resource: those of the most specific routes matching the path (a literal
+    `/v1/workflows/validate` before the template `/v1/workflows/{workflow_id}`), as the OpenAPI document lists
+    them for it."""
+    path = request.url.path
+    matching: list[tuple[int, set[str]]] = []
+    for route in _http_routes(request.app):
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods and regex.match(path):
+            matching.append((str(getattr(route, "path", "")).count("{"), set(methods)))
+    if not matching:
+        return []
+    fewest = min(params for params, _ in matching)
+    allowed = set().union(*(methods for params, methods in matching if params == fewest))
+    return sorted(allowed, key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m))
+
+
+def _http_routes(app: Any) -> list[Any]:
+    """Every route of the app, with those of included routers (which FastAPI may keep behind one entry)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI keeps included routes flat in app.routes
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
@@ -160,9 +223,46 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(status, str(exc), instance=_instance(request), request_id=_request_id(request))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    request_id = _request_id(request)
+    # The driver's message can quote the statement and its parameters (stored data): it goes to the log only.
+    log.error(
+        "request %s %s failed in the database (request id %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
+        return problem_response(
+            503,
+            f"the database is not available right now; retry later (request id {request_id!r})",
+            instance=_instance(request),
+            headers={"Retry-After": "5"},
+            request_id=request_id,
+        )
+    return problem_response(
+        500,
+        f"the server failed while handling this request; report request id {request_id!r} to the operator",
+        instance=_instance(request),
+        request_id=request_id,
+    )
+
+
+async def _websocket_validation_error(websocket: WebSocket, exc: Exception) -> None:
+    assert isinstance(exc, WebSocketRequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    reason = f"{_location(first.get('loc', ()))}: {first.get('msg', 'invalid value')}"
+    await websocket.accept()
+    await websocket.close(code=ws_refusal_code(422), reason=ws_close_reason(reason))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = _request_id(request)
-    logging.getLogger("rayweave.serve").error(
+    log.error(
         "request %s %s failed (request id %s)", request.method, request.url.path, request_id, exc_info=exc
     )
     return problem_response(
@@ -175,10 +275,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the problem handlers on `app`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from engine.store import StoreError
 
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _websocket_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -128,11 +128,18 @@ class DurableRunLauncher:
         except (KeyError, ValueError):
             raise  # store errors (404, 409) are answered by the problem handlers
         except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
             from serve.errors import UnavailableError
 
+            if isinstance(exc, SQLAlchemyError):
+                # The driver's text can quote the stored values: serve.problems logs it and answers generically.
+                raise
+            # Only the kind of error: its text may come from any layer below (a database driver quoting values).
+            log.error("the engine could not start a run of owner %s", owner, exc_info=exc)
             raise UnavailableError(
-                f"the engine could not start the run ({type(exc).__name__}: {exc}); check that Ray is "
-                "reachable (GET /v1/ready) and submit again"
+                f"the engine could not start the run ({type(exc).__name__}; the server log has the details); "
+                "check that Ray is reachable (GET /v1/ready) and submit again"
             ) from exc
         if launched.created:
             with self._lock:

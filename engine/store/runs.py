@@ -7,7 +7,7 @@ import builtins
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -327,8 +327,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, run_id = json.loads(raw)
-        return datetime.fromisoformat(at), str(run_id)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"invalid runs cursor {cursor!r}; pass the next_cursor of the previous page"
-        ) from exc
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:  # cursors made here always carry one; a naive time cannot be compared
+            raise ValueError("the cursor's time has no time zone")
+        if not isinstance(run_id, str) or not run_id.isprintable():  # NUL or lone surrogates: not an id
+            raise ValueError("the cursor's run id is not an id")
+        return when.astimezone(UTC), run_id
+    except (ValueError, TypeError, OverflowError) as exc:
+        shown = cursor if len(cursor) <= 60 else cursor[:60] + "..."
+        raise ValueError(f"invalid runs cursor {shown!r}; pass the next_cursor of the previous page") from exc

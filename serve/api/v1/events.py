@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
@@ -16,12 +17,29 @@ from serve.api.v1.schemas import AUTH_ERRORS, MAX_INT, NOT_FOUND
 from serve.auth import Principal, authenticate, authorize, client_host, require
 from serve.deps import get_context, get_store
 from serve.errors import ApiError, BadRequestError
+from serve.problems import ws_close_reason, ws_refusal_code
 from serve.streams import follow_events
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
 
-#: WebSocket close codes: 1000 after the final event; 4000 + HTTP status when the request is refused.
+#: WebSocket close codes: 1000 after the final event; 4000 + HTTP status when the request is refused
+#: (`serve.problems.ws_refusal_code`: 4400, 4401, 4403, 4404, 4422 for a bad `after`, 4429).
 WS_DONE = 1000
+
+# ASCII digits only: str.isdigit() also accepts "²" and other digits int() cannot read.
+_SEQUENCE = re.compile(r"[0-9]{1,19}")
+
+
+def _last_event_id(value: str) -> int:
+    """The sequence number of a `Last-Event-ID` header; 400 unless it is one (0 to 2^63-1)."""
+    text = value.strip()
+    if _SEQUENCE.fullmatch(text) is None or int(text) > MAX_INT:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise BadRequestError(
+            f"Last-Event-ID {shown!r} is not a sequence number; send the id of the last event received "
+            f"(0 to {MAX_INT}) or no Last-Event-ID"
+        )
+    return int(text)
 
 
 @router.get(
@@ -37,7 +55,10 @@ def stream_events(
         default=None, ge=0, le=MAX_INT, description="Send events with a greater sequence number."
     ),
     last_event_id: str | None = Header(
-        default=None, description="Resume after this sequence (SSE reconnect)."
+        default=None,
+        description="Resume after this sequence (SSE reconnect).",
+        # Documented, not enforced by the schema: the route answers 400 with its own message for other text.
+        json_schema_extra={"pattern": r"^[ \t]*[0-9]{1,19}[ \t]*$"},
     ),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("runs:read")),
@@ -46,9 +67,7 @@ def stream_events(
     owned_run(store, principal, run_id)
     start = after or 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_INT:
-            raise BadRequestError(f"Last-Event-ID {last_event_id!r} is not a sequence number")
-        start = max(start, int(last_event_id))
+        start = max(start, _last_event_id(last_event_id))
     poll_s = get_context(request).options.event_poll_s
 
     async def body() -> AsyncIterator[bytes]:
@@ -65,8 +84,15 @@ def stream_events(
 
 
 @router.websocket("/{run_id}/events")
-async def websocket_events(websocket: WebSocket, run_id: str, after: int = 0) -> None:
-    """The same events as JSON messages; authenticate with the `Authorization` header of the handshake."""
+async def websocket_events(
+    websocket: WebSocket,
+    run_id: str,
+    after: int = Query(
+        default=0, ge=0, le=MAX_INT, description="Send events with a greater sequence number."
+    ),
+) -> None:
+    """The same events as JSON messages; authenticate with the `Authorization` header of the handshake.
+    An invalid `after` closes the socket with 4422 (see `serve.problems`)."""
     from starlette.concurrency import run_in_threadpool
 
     ctx = get_context(websocket)
@@ -83,13 +109,11 @@ async def websocket_events(websocket: WebSocket, run_id: str, after: int = 0) ->
     except ApiError as exc:
         # Accept first so the client sees why (close code 4000 + HTTP status) instead of a bare 403 handshake.
         await websocket.accept()
-        await websocket.close(code=4000 + exc.status, reason=exc.detail[:120])
+        await websocket.close(code=ws_refusal_code(exc.status), reason=ws_close_reason(exc.detail))
         return
     await websocket.accept()
     try:
-        async for event in follow_events(
-            ctx.store, run_id, min(max(after, 0), MAX_INT), poll_s=ctx.options.event_poll_s
-        ):
+        async for event in follow_events(ctx.store, run_id, after, poll_s=ctx.options.event_poll_s):
             await websocket.send_json(event)
         await websocket.close(code=WS_DONE)
     except WebSocketDisconnect:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -22,6 +21,7 @@ from serve.api.v1.schemas import (
     RunList,
     RunOutputs,
     RunSummary,
+    UtcDatetime,
 )
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
@@ -122,8 +122,12 @@ def create_run(
 def list_runs(
     workflow_id: str | None = Query(default=None),
     status: list[str] | None = Query(default=None, description=f"One or more of {', '.join(RUN_STATUSES)}."),
-    created_after: datetime | None = Query(default=None),
-    created_before: datetime | None = Query(default=None),
+    created_after: UtcDatetime | None = Query(
+        default=None, description="Only runs created after this date-time; it needs a time zone (e.g. `Z`)."
+    ),
+    created_before: UtcDatetime | None = Query(
+        default=None, description="Only runs created before this date-time; it needs a time zone (e.g. `Z`)."
+    ),
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = Query(default=None, description="The next_cursor of the previous page."),
     store: Store = Depends(get_store),

@@ -1,16 +1,34 @@
 """Request and response models of API version 1 (frozen once released: only compatible additions).
 
-Requests forbid unknown fields, so a typo is a 422 naming the field instead of a silently ignored value.
+Requests forbid unknown fields, so a typo is a 422 naming the field instead of a silently ignored value; their
+booleans are strict (`"yes"` is not `true`), their timestamps need a time zone, and every field passes the
+input limits of `serve.limits` (JSON nesting depth, no NUL or lone surrogate in text, finite numbers) before
+anything is stored.
 Workflow documents travel as plain JSON objects (`rayweave.workflow/1`); the compiler validates them and
 answers with diagnostics, which carry more precise locations than a schema error could.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from serve.limits import JsonLimitError, check_json
 
 EXAMPLE_WORKFLOW: dict[str, Any] = {
     "format": "rayweave.workflow/1",
@@ -26,8 +44,48 @@ WorkflowDocument = dict[str, Any]
 MAX_INT = 2**63 - 1
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range",
+            "the date-time is out of range once converted to UTC; send one between years 1 and 9999",
+        ) from None
+
+
+_DATE_TIME_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    # Lax pydantic would read a number (or "0.5") as seconds since 1970: a request says what it means, in RFC 3339.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _DATE_TIME_START.match(value) is None:
+        raise PydanticCustomError(
+            "datetime_type",
+            "must be an RFC 3339 date-time string with a time zone, e.g. 2030-01-01T00:00:00Z",
+        )
+    return value
+
+
+#: A request date-time: an RFC 3339 string that names its time zone (a naive one is ambiguous: 422), used in UTC.
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every field of every request, so a new field cannot forget it: a value that breaks a limit would
+        # fail later in the compiler, the database or the response, possibly after being stored.
+        try:
+            check_json(value, str(info.field_name))
+        except JsonLimitError as exc:
+            raise PydanticCustomError("json_limit", "{message}", {"message": str(exc)}) from None
+        return value
 
 
 class _Response(BaseModel):
@@ -210,10 +268,12 @@ class RunCreate(_Request):
     """Start a run: of a stored workflow (`workflow_id`, optional `version`) or of an inline `workflow`."""
 
     workflow_id: str | None = Field(default=None, examples=["0f3c..."])
-    version: int | None = Field(default=None, ge=1, le=MAX_INT, description="Default: the latest version.")
+    version: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_INT, description="Default: the latest version."
+    )
     workflow: WorkflowDocument | None = Field(default=None, description="An inline document (not stored).")
     inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"a": 1, "b": 2}])
-    cache: bool = Field(
+    cache: StrictBool = Field(
         default=True,
         description="Take the results of nodes computed before (same code version, parameters and inputs) "
         "from the result cache, and add this run's. False runs every node and leaves the cache alone.",
@@ -321,7 +381,7 @@ class PluginInstall(_Request):
     """Install a plugin from a directory or archive on the server's file system."""
 
     source: str = Field(description="Path of a plugin directory or archive, as the server sees it.")
-    replace: bool = Field(default=False, description="Reinstall a version that is already installed.")
+    replace: StrictBool = Field(default=False, description="Reinstall a version that is already installed.")
 
 
 class KeyCreate(_Request):
@@ -329,7 +389,11 @@ class KeyCreate(_Request):
 
     name: str = Field(default="", max_length=200, examples=["ci"])
     scopes: list[str] = Field(default_factory=list, examples=[["workflows:read", "runs:write"]])
-    expires_at: datetime | None = Field(default=None, description="When the key stops working (UTC).")
+    expires_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the key stops working, with a time zone (e.g. `2030-01-01T00:00:00Z`); "
+        "a date-time without one is refused.",
+    )
     username: str | None = Field(
         default=None, max_length=200, description="Admin only: create the key for this user (created if new)."
     )

@@ -37,7 +37,8 @@ def check_types(
         try:
             parsed.append(typesys.parse(text, registry))
         except typesys.TypeParseError as exc:
-            raise BadRequestError(f"{role} type {text!r} does not parse: {exc}") from None
+            # The error quotes the text (abbreviated when it is too deep to parse).
+            raise BadRequestError(f"the {role} type does not parse: {exc}") from None
     source, target = parsed
     answer = typesys.is_assignable(source, target, registry)
     coercion = typesys.find_coercion(source, target, registry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -161,18 +162,33 @@ def get_workflow(
     return _version_out(wf, version)
 
 
-def _parse_if_match(value: str | None, workflow_id: str) -> int:
+# ASCII digits only: str.isdigit() also accepts "²" and other digits int() cannot read.
+_VERSION = re.compile(r"[0-9]+")
+#: What `If-Match` may hold, as documented in the OpenAPI document (a version number, quoted or weak or not).
+IF_MATCH_PATTERN = r'^[ \t]*(W/)?"?[0-9]+"?[ \t]*$'
+
+
+def _parse_if_match(value: str | None, wf: Any) -> int:
+    """The version `If-Match` names: 428 without it, 400 unless it is a version number, 412 when it is one that
+    cannot be the latest (beyond any stored version; compared as text, so 5,000 digits cost nothing)."""
     if value is None:
         raise PreconditionRequiredError(
-            f"updating workflow {workflow_id!r} needs `If-Match: <version>` (the ETag of GET "
-            f"/v1/workflows/{workflow_id}), so concurrent edits are not lost"
+            f"updating workflow {wf.id!r} needs `If-Match: <version>` (the ETag of GET "
+            f"/v1/workflows/{wf.id}), so concurrent edits are not lost"
         )
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    if _VERSION.fullmatch(text) is None:
         raise BadRequestError(
-            f'If-Match {value!r} is not a version number; send the ETag, e.g. If-Match: "3"'
+            f'If-Match {shown!r} is not a version number; send the ETag, e.g. If-Match: "3"'
         )
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+        raise PreconditionFailedError(
+            f"If-Match {shown!r} is not the latest version of workflow {wf.id!r}, which is "
+            f'{wf.latest_version}; GET it, reapply your change and send If-Match: "{wf.latest_version}"'
+        )
+    return int(digits)
 
 
 @router.put(
@@ -190,14 +206,19 @@ def update_workflow(
     workflow_id: str,
     body: WorkflowUpdate,
     response: Response,
-    if_match: str | None = Header(default=None, description="The version being replaced (its ETag)."),
+    if_match: str | None = Header(
+        default=None,
+        description='The version being replaced (its ETag, e.g. `"3"`).',
+        # Documented, not enforced by the schema: the route answers 400 with its own message for other text.
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
     store: Store = Depends(get_store),
     catalog: Catalog = Depends(get_catalog),
     principal: Principal = Depends(require("workflows:write")),
 ) -> WorkflowVersionOut:
     """Store the document as the next version, only if `If-Match` names the current latest version."""
     wf = owned_workflow(store, principal, workflow_id)
-    expected = _parse_if_match(if_match, workflow_id)
+    expected = _parse_if_match(if_match, wf)
     require_valid(body.workflow, catalog)
     try:
         version = store.workflows.save(

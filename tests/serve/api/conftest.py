@@ -86,9 +86,10 @@ ALL_USER_SCOPES = (
 )
 
 
-def start_api(home: Path, options: ServeOptions) -> Generator[Api, None, None]:
-    """Serve a fresh installation under `home` until the generator is closed."""
-    settings = Settings(home=home)
+def start_api(home: Path, options: ServeOptions, *, database_url: str = "") -> Generator[Api, None, None]:
+    """Serve a fresh installation under `home` until the generator is closed (on `database_url` when given,
+    e.g. a PostgreSQL database of the test; SQLite in `home` otherwise)."""
+    settings = Settings(home=home, database_url=database_url)
     store = open_store(settings.resolved_database_url)
     app = create_app(settings, store=store, options=options)
     try:
