@@ -70,6 +70,16 @@ def _compare_object(
     return problems
 
 
+def _text_parameter(param: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without a `null` alternative: parameters are text, so `anyOf [X, null]` and `X`
+    accept the same requests (leaving it out is `required: false`)."""
+    schema: dict[str, Any] = param.get("schema", {})
+    others = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    if len(schema.get("anyOf", ())) == 2 and len(others) == 1:
+        return {**others[0], **{k: v for k, v in schema.items() if k != "anyOf"}}
+    return schema
+
+
 def incompatible_changes(old_document: dict[str, Any], new_document: dict[str, Any]) -> list[str]:
     """Every incompatible change from `old_document` to `new_document` (empty: compatible)."""
     old, new = _Doc(old_document), _Doc(new_document)
@@ -86,7 +96,7 @@ def incompatible_changes(old_document: dict[str, Any], new_document: dict[str, A
         for pkey, param in old_params.items():
             if pkey not in new_params:
                 problems.append(f"{where}: parameter {pkey[0]!r} removed")
-            elif old.shape(param.get("schema", {})) != new.shape(new_params[pkey].get("schema", {})):
+            elif old.shape(_text_parameter(param)) != new.shape(_text_parameter(new_params[pkey])):
                 problems.append(f"{where}: parameter {pkey[0]!r} changed type")
         for pkey, param in new_params.items():
             if pkey not in old_params and param.get("required"):

@@ -1,73 +1,135 @@
-"""Property-based robustness run over the served OpenAPI document (bounded number of examples per route):
-no server errors, and every response conforms to the documented schema, status codes and content types."""
+"""Schemathesis with every check against the served API (`schemathesis run --checks all`: its examples,
+coverage, fuzzing and stateful phases, a bounded number of cases per operation).
+
+It runs as two tenants (alice and bob, every user scope; a Web Fuzzing Commons auth file), so the
+object-level authorization check can try each one's objects as the other. The checks hold for every route,
+except where a heuristic cannot know this API; each such exception below says why it is a false positive.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis import checks  # noqa: E402
+pytest.importorskip("schemathesis")
 
-from serve.config import ServeOptions  # noqa: E402
-from tests.serve.api.conftest import Api, start_api  # noqa: E402
+from serve.config import ServeOptions
+from tests.serve.api.conftest import ALL_USER_SCOPES, Api, start_api
 
 pytestmark = pytest.mark.slow
 
-#: Checks that hold for every response of this API; the default set also includes heuristics (e.g. that
-#: any schema-valid body is accepted) that a workflow API with semantic validation cannot meet.
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_schema_conformance,
+#: positive_data_acceptance expects a schema-valid request to get one of these (5xx fail not_a_server_error).
+ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+#: Free-form JSON (workflow documents, inputs) passes the limits of serve.limits, which JSON Schema cannot state
+#: for nested values (nesting depth, NUL and lone surrogates anywhere inside): a 422 naming where.
+JSON_LIMITS = "a free-form JSON value breaking the documented input limits is a 422"
+#: The operations that check what JSON Schema cannot say, with the documented 4xx they answer and why; the
+#: check is a true false positive for those answers only.
+SEMANTIC_VALIDATION: list[tuple[str, list[str], str]] = [
+    (
+        "POST /v1/workflows",
+        ["422"],
+        "the document must compile (node types exist, references resolve, types connect): 422 with diagnostics; "
+        + JSON_LIMITS,
+    ),
+    (
+        "PUT /v1/workflows/{workflow_id}",
+        ["412", "422", "428"],
+        "as POST, and If-Match must name the latest version",
+    ),
+    ("POST /v1/workflows/validate", ["422"], JSON_LIMITS),
+    (
+        "POST /v1/runs",
+        ["400", "422"],
+        "exactly one of workflow_id and workflow, a valid document and inputs that match it; " + JSON_LIMITS,
+    ),
+    (
+        "POST /v1/types/check",
+        ["400"],
+        "source and target are texts of the type language, parsed by the server",
+    ),
+    ("POST /v1/plugins", ["400"], "source must be a plugin directory or archive on the server's disk"),
+    (
+        "POST /v1/keys",
+        ["400"],
+        "scopes must name rayweave scopes (403 beyond the caller's, already accepted)",
+    ),
+    ("GET /v1/runs", ["400"], "cursor is opaque: only a next_cursor the server gave is one"),
 ]
 
 
+def _config(path: Path, auth_file: Path) -> Path:
+    lines = [f'[auth.wfc]\npath = "{auth_file}"\n']
+    for name, statuses, reason in SEMANTIC_VALIDATION:
+        lines += [
+            f"# {reason}",
+            "[[operations]]",
+            # One name filter: separate method and path filters would each select operations on their own.
+            f'include-name = "{name}"',
+            f"checks.positive_data_acceptance.expected-statuses = {json.dumps(ACCEPTED + statuses)}",
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    return path
+
+
 @pytest.fixture(scope="module")
-def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def fuzz_api(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> Iterator[Api]:
+    # With Ray connected, as in `rayweave serve`, /v1/ready answers 200 (its 503 is for a server without Ray).
     options = ServeOptions(
         executor="local",
-        rate_per_s=10_000,
-        burst=10_000,
-        # The modules send many bad credentials from 127.0.0.1 on purpose (test_auth_failures tests the limit).
-        auth_failures_per_s=10_000,
-        auth_failure_burst=10_000,
+        rate_per_s=100_000,
+        burst=100_000,
+        auth_failures_per_s=100_000,
+        auth_failure_burst=100_000,
         print_admin_key=False,
     )
     yield from start_api(tmp_path_factory.mktemp("fuzz-home"), options)
 
 
-def _exercise(operation: Any, headers: dict[str, str], chosen: list[Any]) -> Any:
-    from hypothesis import given
-
-    @given(case=operation.as_strategy())
-    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def exercise(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=chosen, timeout=30)
-
-    return exercise
-
-
-def test_api_conforms_to_its_schema(fuzz_api: Api) -> None:
-    # Operations are walked here rather than with schemathesis' pytest plugin, which needs the schema at
-    # collection time (the server only exists once the fixture runs).
-    api_schema = schemathesis.openapi.from_url(f"{fuzz_api.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {fuzz_api.admin_key}"}
-    failures: list[str] = []
-    operations = 0
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-
-        # /v1/ready is documented to answer 503 when Ray is not connected, as here (no Ray in this process).
-        exercise = _exercise(operation, headers, CHECKS[1:] if operation.path == "/v1/ready" else CHECKS)
-        try:
-            exercise()
-        except (Exception, BaseExceptionGroup) as exc:
-            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
-    assert operations >= 25
-    assert not failures, "\n\n".join(failures)
+def test_api_passes_every_schemathesis_check(fuzz_api: Api, tmp_path: Path) -> None:
+    tenants = {name: fuzz_api.key(ALL_USER_SCOPES, username=name) for name in ("alice", "bob")}
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(
+        json.dumps(
+            {
+                "auth": [
+                    {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
+                    for name, key in tenants.items()
+                ]
+            }
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(_config(tmp_path / "schemathesis.toml", auth_file)),
+        "--no-color",
+        "run",
+        f"{fuzz_api.url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "25",
+        "--seed",
+        "16",
+        "--request-timeout",
+        "30",
+        "--workers",
+        "1",
+        # Revoking a key is covered by test_auth; here a tenant would revoke its own (GET /v1/keys lists it)
+        # and every later request of the run would be a 401.
+        "--exclude-path",
+        "/v1/keys/{key_id}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3_000:]
+    assert "Tested: 2" in result.stdout  # every operation but the excluded one (27 in all)
