@@ -192,7 +192,7 @@ def test_if_match_beyond_any_version_or_with_other_digits_is_4xx(api: Api) -> No
         update = {"workflow": add_doc("if-match")}
         beyond = c.put(url, json=update, headers={"If-Match": '"18446744073709551616"'})
         huge = c.put(url, json=update, headers={"If-Match": '"' + "9" * 5000 + '"'})
-        superscript = c.put(url, json=update, headers={"If-Match": "²".encode("latin-1")})
+        superscript = c.put(url, json=update, headers={b"If-Match": "²".encode("latin-1")})
         still = c.get(url)
     assert "latest version" in _assert_problem(beyond, 412)["detail"]
     assert len(_assert_problem(huge, 412)["detail"]) < 400  # not echoed 5,000 digits long
@@ -203,7 +203,7 @@ def test_if_match_beyond_any_version_or_with_other_digits_is_4xx(api: Api) -> No
 def test_last_event_id_with_other_digits_is_400(api: Api) -> None:
     with api.client() as c:
         run = c.post("/v1/runs", json={"workflow": add_doc(), "inputs": {"a": 1, "b": 2}}).json()
-        r = c.get(f"/v1/runs/{run['id']}/events", headers={"Last-Event-ID": "²".encode("latin-1")})
+        r = c.get(f"/v1/runs/{run['id']}/events", headers={b"Last-Event-ID": "²".encode("latin-1")})
         huge = c.get(f"/v1/runs/{run['id']}/events", headers={"Last-Event-ID": "9" * 5000})
     assert "Last-Event-ID" in _assert_problem(r, 400)["detail"]
     _assert_problem(huge, 400)

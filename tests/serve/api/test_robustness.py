@@ -22,6 +22,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 import sqlalchemy as sa
+import websockets.sync.client as ws_client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from serve.config import ServeOptions
 from serve.limits import MAX_JSON_DEPTH
@@ -340,8 +342,9 @@ def _barrage(api: Api, operations: list[Operation]) -> Seen:
                         )
                 for body in BAD_BODIES:
                     _send(client, seen, op, f"body {body[:20]!r}", content=body)
-            for header, value in BAD_HEADERS:
-                _send(client, seen, op, f"header {header}: {value[:20]!r}", headers={header: value})
+            for header_name, header_value in BAD_HEADERS:
+                label = f"header {header_name}: {header_value[:20]!r}"
+                _send(client, seen, op, label, headers={header_name: header_value})
         # Bad credentials on a few routes (each one also counts against the address's failed logins).
         for op in operations[:8]:
             for credentials in BAD_CREDENTIALS:
@@ -353,6 +356,34 @@ def _barrage(api: Api, operations: list[Operation]) -> Seen:
                     headers={"Authorization": credentials},
                 )
     return seen
+
+
+#: The WebSocket routes (not in the OpenAPI document), with the bad query values and path ids they are sent.
+WEBSOCKETS = ("/v1/runs/{run_id}/events",)
+
+
+def _sockets(api: Api, ids: dict[str, str], seen: Seen) -> None:
+    """Bad `after` values and path ids on every socket: refused with a 44xx close code, never a bare handshake
+    error or a dropped connection."""
+    headers = {"Authorization": f"Bearer {api.admin_key}"}
+    base = api.url.replace("http://", "ws://")
+    for template in WEBSOCKETS:
+        good = template.format(**ids)
+        urls = [f"{base}{good}?after={value}" for value in ("abc", "-1", "%C2%B2", "9" * 5000, "a%00")]
+        urls += [base + template.format(**{name: "a%00b" for name in ids}), base + good + "?after=0%20"]
+        for url in urls:
+            seen.requests += 1
+            label = f"WS {url[len(base) :][:80]}"
+            try:
+                with ws_client.connect(url, additional_headers=headers, open_timeout=10) as ws:
+                    while True:
+                        ws.recv(timeout=10)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                if code not in (1000, 4400, 4404, 4422):
+                    seen.failures.append(f"{label}: closed with {code}")
+            except (InvalidStatus, OSError, TimeoutError) as exc:
+                seen.failures.append(f"{label}: {type(exc).__name__} {exc}")
 
 
 def _read_back(api: Api, seen: Seen) -> None:
@@ -407,6 +438,7 @@ def test_bad_input_to_every_route_is_a_4xx_and_the_server_stays_healthy(robust_a
 
     started = time.monotonic()
     seen = _barrage(api, operations)
+    _sockets(api, ids, seen)
     _read_back(api, seen)
     elapsed = time.monotonic() - started
     assert not seen.failures, f"{len(seen.failures)} of {seen.requests} requests failed:\n" + "\n".join(
