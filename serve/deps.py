@@ -41,8 +41,13 @@ def get_catalog(request: Request) -> Catalog:
 
 
 def get_registry(request: Request) -> Any:
-    """The type registry used for type checks."""
-    return get_context(request).registry
+    """The type registry used for type checks: the catalog's, with the types installed plugins register."""
+    ctx = get_context(request)
+    if ctx.plugins is not None:
+        registry = ctx.plugins.catalog().registry
+        if registry is not None:
+            return registry
+    return ctx.registry
 
 
 def get_launcher(request: Request) -> RunLauncher:

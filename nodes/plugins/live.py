@@ -29,6 +29,8 @@ from nodes.plugins.loader import LoadReport, load_plugins
 from nodes.plugins.manifest import PluginPackage
 from nodes.plugins.remote import PluginNodeDefinition
 from nodes.plugins.runtime import pin
+from nodes.plugins.types import PluginTypes
+from typesys import TypeRegistry
 
 __all__ = ["LivePlugins", "records_stamp"]
 
@@ -74,6 +76,7 @@ class LivePlugins:
         self.timeout_s = timeout_s
         self._lock = threading.RLock()
         self._loaded: dict[str, list[PluginNodeDefinition]] = {}
+        self._types: dict[str, PluginTypes] = {}
         self._failed: dict[str, PluginError] = {}
         self._stamp: Hashable = None
         self._checked_at = float("-inf")
@@ -103,10 +106,12 @@ class LivePlugins:
             refs |= {p.ref for p in installed}
             for ref in [r for r in self._loaded if r not in refs]:
                 del self._loaded[ref]
+                self._types.pop(ref, None)
             self._failed = {r: e for r, e in self._failed.items() if r in refs}
             missing = [p for p in installed if p.ref not in self._loaded and p.ref not in self._failed]
             report = load_plugins(missing, None, available=installed, timeout_s=self.timeout_s)
             self._loaded.update(report.loaded)
+            self._types.update(report.types)
             self._failed.update(report.failed)
             for definitions in self._loaded.values():
                 if definitions:
@@ -119,6 +124,7 @@ class LivePlugins:
         with self._lock:
             package = self.home.install(source, replace=replace)
             self._loaded.pop(package.ref, None)
+            self._types.pop(package.ref, None)
             self._failed.pop(package.ref, None)
             report = self.refresh()
             error = report.failed.get(package.ref)
@@ -134,6 +140,7 @@ class LivePlugins:
             removed = self.home.remove(name, version)
             for ref in removed:
                 self._loaded.pop(ref, None)
+                self._types.pop(ref, None)
                 self._failed.pop(ref, None)
             return removed
 
@@ -161,11 +168,27 @@ class LivePlugins:
 
     def catalog(self) -> Catalog:
         """A new catalog: the base (built-in) node types plus every loaded plugin's, highest version per major
-        (after `refresh_if_changed()`, so changes made by other processes show up)."""
+        (after `refresh_if_changed()`, so changes made by other processes show up), with a registry holding
+        the types, validators and coercions the loaded plugins register."""
         self.refresh_if_changed()
         with self._lock:
             catalog = self.base()
             # Higher versions last: within one major the highest version serves the node type ids.
             for ref in sorted(self._loaded, key=_ref_key):
                 catalog.extend(self._loaded[ref], replace=True)
+            if self._types:
+                catalog.registry = self._registry(catalog.registry)
             return catalog
+
+    def _registry(self, base: TypeRegistry | None) -> TypeRegistry:
+        """A copy of `base` (the default registry when None) with the loaded plugins' types; a plugin whose type
+        names clash with types registered before it is left out of it, with a warning."""
+        registry = base.copy() if base is not None else TypeRegistry.default()
+        for ref in sorted(self._types, key=_ref_key):
+            types = self._types[ref]
+            problem = types.conflict(registry)
+            if problem is not None:
+                log.warning("the types of plugin %s are left out: %s", ref, problem)
+                continue
+            types.apply(registry)
+        return registry

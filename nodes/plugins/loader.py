@@ -21,8 +21,9 @@ from nodes.plugins.manifest import PluginPackage
 from nodes.plugins.remote import PendingRead, PluginNodeDefinition, submit_read
 from nodes.plugins.resolve import resolve
 from nodes.plugins.runtime import build_runtime_env
+from nodes.plugins.types import PluginTypes
 
-__all__ = ["LoadReport", "latest_per_major", "load_plugins"]
+__all__ = ["LoadReport", "add_types", "latest_per_major", "load_plugins"]
 
 
 @dataclass
@@ -32,6 +33,8 @@ class LoadReport:
     loaded: dict[str, list[PluginNodeDefinition]] = field(default_factory=dict)
     failed: dict[str, PluginError] = field(default_factory=dict)
     superseded: dict[str, str] = field(default_factory=dict)
+    #: What the types hooks of loaded plugin versions registered (versions without a hook are absent).
+    types: dict[str, PluginTypes] = field(default_factory=dict)
 
     @property
     def definitions(self) -> list[PluginNodeDefinition]:
@@ -59,10 +62,13 @@ def load_plugins(
     timeout_s: float = 600.0,
     scratch_dir: Path | None = None,
 ) -> LoadReport:
-    """Load plugin versions (needs a connected Ray) and add their definitions to `catalog` when given.
+    """Load plugin versions (needs a connected Ray) and add their definitions to `catalog` when given, and the
+    types, validators and coercions their types hooks register to its registry (made from
+    `TypeRegistry.default()` when the catalog has none), so that workflows compiled against it know them.
 
     Dependencies resolve against `available` (the installed set; default: `packages` themselves). Their code
     joins the runtime environment of the plugins that need them; their own nodes load only if in `packages`.
+    A plugin whose type names clash with types already in the registry fails to load (`PluginError`).
     """
     report = LoadReport()
     kept, report.superseded = latest_per_major(packages)
@@ -82,10 +88,27 @@ def load_plugins(
         try:
             definitions = read.result(timeout_s)
             if catalog is not None:
+                if read.types is not None:
+                    add_types(catalog, read.types)
                 catalog.extend(definitions, replace=True)
         except (PluginError, ValueError) as exc:
             error = exc if isinstance(exc, PluginError) else PluginError(f"plugin {read.package.ref}: {exc}")
             report.failed[read.package.ref] = error
             continue
         report.loaded[read.package.ref] = definitions
+        if read.types is not None:
+            report.types[read.package.ref] = read.types
     return report
+
+
+def add_types(catalog: Catalog, types: PluginTypes) -> None:
+    """Register a plugin's types in `catalog`'s registry (a default one is made when it has none); raises
+    `PluginError` when a type name is registered already with another parent."""
+    import typesys
+
+    if catalog.registry is None:
+        catalog.registry = typesys.TypeRegistry.default()
+    try:
+        types.apply(catalog.registry)
+    except ValueError as exc:
+        raise PluginError(str(exc)) from None

@@ -5,6 +5,7 @@ name = "acme"                       # plugin name: the `acme` of node type ids `
 version = "1.2.0"                   # semantic version; its major is the major of every node type id
 description = "Scores things."
 modules = ["acme_score.nodes"]      # modules whose `@node` definitions make up the plugin
+types = "acme_score.types:register"  # optional: registers the plugin's types, validators and coercions
 requirements = ["wheels/tinylib-1.0-py3-none-any.whl", "numpy>=1.26"]  # pip requirements, local wheels too
 [dependencies]                      # other plugins, with version ranges (PEP 440 specifiers)
 acme-base = ">=1,<2"
@@ -28,7 +29,7 @@ from typing import Any, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from nodes.errors import PolicyError
 from nodes.plugins.errors import ManifestError
@@ -51,6 +52,7 @@ RESERVED_NAMES = frozenset({"builtin", "local", "rayweave"})
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_HOOK = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 Origin = Literal["directory", "archive", "distribution", "installed"]
 
@@ -66,6 +68,14 @@ class PluginManifest(BaseModel):
     version: str = Field(description="Semantic version MAJOR.MINOR.PATCH[-pre][+build].")
     description: str = Field(default="", description="One line saying what the plugin is for.")
     modules: tuple[str, ...] = Field(min_length=1, description="Dotted names of the modules defining nodes.")
+    types: str | None = Field(
+        default=None,
+        description=(
+            "`module:function` called with a `typesys.TypeRegistry` to register the plugin's types, validators "
+            "and coercions (inside the plugin's runtime environment); the module is in one of `modules`' "
+            "top-level packages."
+        ),
+    )
     requirements: tuple[str, ...] = Field(
         default=(),
         description="pip requirements; a path ending in .whl is a wheel relative to the plugin root.",
@@ -98,6 +108,22 @@ class PluginManifest(BaseModel):
         for module in value:
             if not _MODULE.match(module):
                 raise ValueError(f"{module!r} is not a dotted module name like 'acme_score.nodes'")
+        return value
+
+    @field_validator("types")
+    @classmethod
+    def _check_types(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if not _HOOK.match(value):
+            raise ValueError(f"{value!r} is not a hook like 'acme_score.types:register' (module:function)")
+        tops = {module.split(".", 1)[0] for module in info.data.get("modules", ())}
+        top = value.split(".", 1)[0].split(":", 1)[0]
+        if tops and top not in tops:
+            raise ValueError(
+                f"the module of {value!r} is not in the plugin's packages ({', '.join(sorted(tops))}); put it in "
+                "one of the packages of 'modules', which are what the plugin's environment holds"
+            )
         return value
 
     @field_validator("requirements")

@@ -25,6 +25,7 @@ from nodes.definition import NodeDefinition
 from nodes.plugins.errors import PluginEnvironmentError, PluginImportError
 from nodes.plugins.manifest import PluginPackage
 from nodes.plugins.runtime import PLUGIN_ENV_VAR
+from nodes.plugins.types import PluginTypes, types_from_json
 from nodes.policy import Resources, RetryPolicy
 from nodes.signature import OutputLayout
 from nodes.spec import NodeSpec, ParamSpec, PortSpec
@@ -188,8 +189,9 @@ class PluginNodeDefinition(NodeDefinition):
         return self.resolve().invoke(inputs, params, instance=instance)
 
 
-def collect_specs(plugin_ref: str, modules: Sequence[str]) -> dict[str, Any]:
-    """Import `modules` and return the JSON of every `@node` definition they define, and the import errors.
+def collect_specs(plugin_ref: str, modules: Sequence[str], types_hook: str | None = None) -> dict[str, Any]:
+    """Import `modules` and return the JSON of every `@node` definition they define, and the import errors;
+    with `types_hook`, also what the plugin's types hook registers (`nodes.plugins.types.collect_types`).
 
     Runs inside the plugin's runtime environment (as a Ray task). A module that fails to import is reported
     with its traceback, not raised, so the caller can name plugin, module and cause.
@@ -215,7 +217,12 @@ def collect_specs(plugin_ref: str, modules: Sequence[str]) -> dict[str, Any]:
                         "example": value.example,
                     }
                 )
-    return {"plugin": plugin_ref, "nodes": nodes, "errors": errors}
+    found: dict[str, Any] = {"plugin": plugin_ref, "nodes": nodes, "errors": errors}
+    if types_hook:
+        from nodes.plugins.types import collect_types
+
+        found["types"] = collect_types(types_hook)
+    return found
 
 
 def _plugin_spec(spec: NodeSpec, package: PluginPackage) -> NodeSpec:
@@ -283,6 +290,8 @@ class PendingRead:
         self.package = package
         self.runtime_env = runtime_env
         self.ref = ref
+        #: After `result()`: what the plugin's types hook registered (None without a hook).
+        self.types: PluginTypes | None = None
 
     def result(self, timeout_s: float = 600.0) -> list[PluginNodeDefinition]:
         """The definitions, or the `PluginImportError`/`PluginEnvironmentError` of this plugin version."""
@@ -305,7 +314,9 @@ class PendingRead:
             raise PluginEnvironmentError(
                 f"plugin {self.package.ref}: reading its nodes failed in its runtime environment: {exc}"
             ) from None
-        return definitions_from_catalog_json(self.package, self.runtime_env, data)
+        definitions = definitions_from_catalog_json(self.package, self.runtime_env, data)
+        self.types = types_from_json(self.package.ref, data.get("types"), self.package.manifest_path)
+        return definitions
 
 
 def submit_read(package: PluginPackage, runtime_env: dict[str, Any]) -> PendingRead:
@@ -314,6 +325,6 @@ def submit_read(package: PluginPackage, runtime_env: dict[str, Any]) -> PendingR
 
     task: Any = ray.remote(collect_specs)
     ref = task.options(runtime_env=runtime_env, num_cpus=0, max_retries=0).remote(
-        package.ref, list(package.manifest.modules)
+        package.ref, list(package.manifest.modules), package.manifest.types
     )
     return PendingRead(package, runtime_env, ref)

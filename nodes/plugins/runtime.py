@@ -9,7 +9,8 @@ Ray cluster and returns the dict to pass as the `runtime_env` Ray option:
   installs them per environment, which needs no package index and works on a multi-node cluster;
 - other requirements as `pip` (a per-environment virtualenv that still sees the base environment);
 - `env_vars`: the manifest's `env` plus `RAYWEAVE_PLUGIN=name@version`, which plugin node definitions check
-  so that plugin code never runs outside its environment.
+  so that plugin code never runs outside its environment, and `RAYWEAVE_PLUGIN_CODE`, the versions whose code
+  the environment holds (the plugin and its dependencies), which plugins' type validators and coercions check.
 
 Ray keys worker processes by runtime environment, so two plugins, or two versions of one, never share a worker.
 """
@@ -25,9 +26,19 @@ from typing import Any
 from nodes.plugins.errors import ManifestError, PluginEnvironmentError
 from nodes.plugins.manifest import PluginPackage, is_local_wheel
 
-__all__ = ["PIN_SECONDS", "PLUGIN_ENV_VAR", "build_runtime_env", "code_paths", "describe_runtime_env", "pin"]
+__all__ = [
+    "PIN_SECONDS",
+    "PLUGIN_CODE_VAR",
+    "PLUGIN_ENV_VAR",
+    "build_runtime_env",
+    "code_paths",
+    "describe_runtime_env",
+    "pin",
+]
 
 PLUGIN_ENV_VAR = "RAYWEAVE_PLUGIN"
+#: The plugin versions (`name@version`, comma-separated) whose code a plugin's environment holds.
+PLUGIN_CODE_VAR = "RAYWEAVE_PLUGIN_CODE"
 # Ray deletes an uploaded package once nothing references it; a job-level env is referenced by its job, but a
 # per-task env only by a temporary pin (10 minutes by default). Plugin packages are pinned for a week, and
 # re-pinned whenever a plugin is (re)loaded, so a server can run a plugin node long after loading it.
@@ -89,6 +100,7 @@ def describe_runtime_env(
                 pip.append(requirement)
         env_vars.update(member.manifest.env)
     env_vars[PLUGIN_ENV_VAR] = package.ref
+    env_vars[PLUGIN_CODE_VAR] = ",".join(member.ref for member in [*dependencies, package])
     env: dict[str, Any] = {"py_modules": py_modules, "env_vars": env_vars}
     if pip:
         # pip_check off: the environment inherits the base one, whose pins are not the plugin's business.

@@ -23,10 +23,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 
 def _registry() -> Any:
+    """The registry of this installation: the built-in types and rules plus those its plugins register (their
+    hooks run in the plugins' own environments, which starts Ray when plugins are installed)."""
     import typesys
+    from cluster.settings import Settings
+    from serve.cli.catalogs import catalog_for
 
-    # Types registered by plugins join here once plugin discovery lands (nodes.plugins).
-    return typesys.TypeRegistry.default()
+    registry = catalog_for(Settings()).registry
+    return registry if registry is not None else typesys.TypeRegistry.default()
 
 
 def catalog(

@@ -38,8 +38,14 @@ def test_code_wheels_requirements_and_env_of_the_plugin_and_its_dependencies(tmp
         str(app.root / "wheels" / "tinylib-1.0.0-py3-none-any.whl"),
     ]
     assert env["pip"] == {"packages": ["packaging>=23"], "pip_check": False}
-    # The plugin's own variables win over its dependencies'; RAYWEAVE_PLUGIN marks the environment.
-    assert env["env_vars"] == {"MODE": "app", "B": "1", "RAYWEAVE_PLUGIN": "app@2.0.0"}
+    # The plugin's own variables win over its dependencies'; RAYWEAVE_PLUGIN marks the environment, and
+    # RAYWEAVE_PLUGIN_CODE names the versions whose code it holds.
+    assert env["env_vars"] == {
+        "MODE": "app",
+        "B": "1",
+        "RAYWEAVE_PLUGIN": "app@2.0.0",
+        "RAYWEAVE_PLUGIN_CODE": f"{base.ref},app@2.0.0",
+    }
     assert "pip" not in describe_runtime_env(app)
 
 

@@ -232,3 +232,35 @@ def test_plugins_in_the_plugin_dirs_are_served(ray_session: RayConnection, tmp_p
                 assert _outputs(c, run) == {"y": 14.0}
     finally:
         store.close()
+
+
+def test_a_plugins_types_are_served_checked_and_validated(ray_api: Api, tmp_path: Path) -> None:
+    from tests.nodes.plugins.test_plugin_types import _guide_plugin, _section
+
+    namespace: dict[str, Any] = {}
+    exec(compile(_section()[2], "writing-plugins.md", "exec"), namespace)
+    source = _guide_plugin(tmp_path)
+    with _client(ray_api) as c:
+        assert c.post("/v1/plugins", json={"source": str(source)}).status_code == 201
+        try:
+            nominal = {t["name"]: t for t in c.get("/v1/types").json()["nominal"]}
+            assert nominal["Celsius"]["parent"] == "Float"
+            check = c.post("/v1/types/check", json={"source": "Celsius", "target": "Kelvin"}).json()
+            assert check["coercion"]["kind"] == "implicit", check
+            typed = dict(namespace["TEMPERATURES"], inputs={"celsius": {"type": "Celsius"}})
+            valid = c.post("/v1/workflows/validate", json={"workflow": typed}).json()
+            assert valid["valid"] is True, valid
+            ok = _finished(c, _run(c, typed, 20.0))
+            assert ok["status"] == "succeeded" and _outputs(c, ok["id"]) == {"label": "293.15 K"}
+            cold = _finished(c, _run(c, namespace["TEMPERATURES"], -300.0))
+            read = {n["node"]: n for n in cold["nodes"]}["read"]
+            assert cold["status"] == "failed" and "rejected by its validator" in read["error"]["message"]
+        finally:
+            c.delete("/v1/plugins/acme-temp/1.0.0")
+
+
+def _run(c: httpx.Client, doc: dict[str, Any], celsius: float) -> str:
+    r = c.post("/v1/runs", json={"workflow": doc, "inputs": {"celsius": celsius}})
+    assert r.status_code == 202, r.text
+    run_id: str = r.json()["id"]
+    return run_id
