@@ -199,3 +199,26 @@ def test_runs_events_follow_streams_until_the_run_ends(cli: CliRunner, api: Api)
     events = json.loads(followed.stdout)["events"]
     assert events[-1]["type"] == "run.succeeded"
     assert sum(e["type"] == "node.succeeded" for e in events) == 4
+
+
+def test_run_json_through_the_server_reports_invalid_workflows_and_skipped_outputs(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    from tests.engine.execution.test_skipped_outputs import BRANCHES
+    from tests.serve.test_run_cli import INVALID
+
+    invalid = cli.invoke(build_app(), ["run", str(write(tmp_path, "invalid.json", INVALID)), "--json"])
+    assert invalid.exit_code == 1, invalid.output
+    report = json.loads(invalid.stdout)
+    assert report["status"] == "invalid" and [d["code"] for d in report["diagnostics"]] == ["RW103"]
+    bad_input = cli.invoke(
+        build_app(), ["run", str(write(tmp_path, "b.json", BRANCHES)), "-i", "x=1", "--json"]
+    )
+    assert bad_input.exit_code == 2 and json.loads(bad_input.stdout)["status"] == "error"
+    branches = write(tmp_path, "branches.json", BRANCHES)
+    result = cli.invoke(build_app(), ["run", str(branches), "-i", "flag=true", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["outputs"] == {"pos": -5, "t": 5} and doc["skipped_outputs"] == ["f", "neg"]
+    shown = json.loads(cli.invoke(build_app(), ["runs", "show", doc["run_id"], "--json"]).stdout)
+    assert shown["skipped_outputs"] == ["f", "neg"]
