@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typesys
-from engine.compile.diagnostics import error
+from engine.compile.diagnostics import abbreviate, error
 from engine.workflow.bindings import Binding, NodeRef
 from engine.workflow.graph import GraphNode
 
@@ -72,7 +72,7 @@ def insert_conversions(
         error(
             "RW203",
             f"inserted {', '.join(d.spec.id for d in definitions)} as node(s) {', '.join(inserted)} to convert "
-            f"{coercion.source} from {binding} to {coercion.target} for input {port!r}",
+            f"{abbreviate(coercion.source)} from {binding} to {abbreviate(coercion.target)} for input {port!r}",
             node=node.id,
             port=port,
             field=f"nodes.{node.id}.in.{port}",

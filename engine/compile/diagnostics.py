@@ -13,6 +13,23 @@ from typing import Any, Literal
 
 Severity = Literal["error", "warning", "note"]
 
+#: The longest text a diagnostic echoes from the document (a type, a value, an error's own message) before
+#: `abbreviate` shortens it: a 12 KB type text repeated in a message helps nobody, its start and end locate it.
+MAX_ECHO = 200
+#: The longest message or hint of any diagnostic (a last guard for names and texts no site abbreviated).
+MAX_MESSAGE = 2000
+
+
+def abbreviate(text: object, limit: int = MAX_ECHO) -> str:
+    """`str(text)`, or, when longer than `limit` characters, its start and end around a note saying how many
+    characters were left out: ``List[List[...(11,820 more characters)...]]]``."""
+    shown = str(text)
+    if len(shown) <= limit:
+        return shown
+    head = max(limit * 2 // 3, 1)
+    tail = max(limit - head, 1)
+    return f"{shown[:head]}...({len(shown) - head - tail:,} more characters)...{shown[-tail:]}"
+
 
 @dataclass(frozen=True)
 class CodeInfo:
@@ -191,6 +208,13 @@ class Diagnostic:
     hint: str | None = None
     line: int | None = None
     column: int | None = None
+
+    def __post_init__(self) -> None:
+        # Every construction, also those that echo a name or text no site abbreviated.
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", abbreviate(self.message, MAX_MESSAGE))
+        if self.hint is not None and len(self.hint) > MAX_MESSAGE:
+            object.__setattr__(self, "hint", abbreviate(self.hint, MAX_MESSAGE))
 
     @property
     def title(self) -> str:

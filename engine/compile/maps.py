@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import typesys
-from engine.compile.diagnostics import error
+from engine.compile.diagnostics import abbreviate, error
 from engine.workflow.graph import GraphNode
 
 
@@ -93,8 +93,8 @@ def check_map_items(state: Any, node: GraphNode, subplan: Any) -> dict[str, Any]
             state.diagnostics.append(
                 error(
                     "RW116",
-                    f"map node {node.id!r} feeds elements of type {items_type.item} to the sub-workflow "
-                    f"input 'item' of type {item_input}",
+                    f"map node {node.id!r} feeds elements of type {abbreviate(items_type.item)} to the "
+                    f"sub-workflow input 'item' of type {abbreviate(item_input)}",
                     node=node.id,
                     port=list_port,
                     field=f"nodes.{node.id}.params.workflow.inputs.item",

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from engine.compile.diagnostics import Diagnostic, error
+from engine.compile.diagnostics import Diagnostic, abbreviate, error
 from engine.compile.options import effective_resources, effective_retry
 from engine.compile.parse import PassResult
 from engine.workflow.bindings import Binding, NodeRef, Single, map_leaves
@@ -130,7 +130,7 @@ def _check_node(node: GraphNode, spec: Any) -> list[Diagnostic]:
             found.append(
                 error(
                     "RW117",
-                    f"invalid {option} for this node: {exc}",
+                    f"invalid {option} for this node: {abbreviate(exc)}",
                     node=node.id,
                     field=f"nodes.{node.id}.{option}",
                     hint=f"fix the {option} override of this node",

@@ -27,7 +27,7 @@ from typing import Any
 
 import typesys
 from engine.compile.conversions import insert_conversions
-from engine.compile.diagnostics import Diagnostic, error
+from engine.compile.diagnostics import Diagnostic, abbreviate, error
 from engine.compile.maps import check_map_items, compile_map
 from engine.compile.parse import PassResult
 from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef, element_key
@@ -105,7 +105,8 @@ def _type_input(state: _State, spec: GraphInput) -> GraphInput:
         state.diagnostics.append(
             error(
                 "RW115",
-                f"workflow input {spec.name!r} has an invalid type {spec.type_text!r}: {exc}",
+                f"workflow input {spec.name!r} has an invalid type {abbreviate(spec.type_text)!r}: "
+                f"{abbreviate(exc)}",
                 field=f"inputs.{spec.name}.type",
                 hint="write a type such as 'Int', 'List[String]' or 'Table[x: Float]'",
             )
@@ -118,9 +119,10 @@ def _type_input(state: _State, spec: GraphInput) -> GraphInput:
             state.diagnostics.append(
                 error(
                     "RW115",
-                    f"the default of workflow input {spec.name!r} is not {typesys.with_article(declared)}: {exc}",
+                    f"the default of workflow input {spec.name!r} is not "
+                    f"{abbreviate(typesys.with_article(declared))}: {abbreviate(exc)}",
                     field=f"inputs.{spec.name}.default",
-                    hint=f"give a default of type {declared} or change the type",
+                    hint=f"give a default of type {abbreviate(declared)} or change the type",
                 )
             )
     return replace(spec, type=declared)
@@ -155,7 +157,7 @@ def _type_node(state: _State, node: GraphNode) -> None:
             state.diagnostics.append(
                 error(
                     "RW104",
-                    f"cannot solve the type variables of {spec.id}: {exc}",
+                    f"cannot solve the type variables of {spec.id}: {abbreviate(exc)}",
                     node=node.id,
                     field=f"nodes.{node.id}.in",
                     hint="connect values whose types agree, or convert one of them",
@@ -214,10 +216,11 @@ def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None
             state.diagnostics.append(
                 error(
                     "RW109",
-                    f"param {name!r} of {node.spec.id} must be {typesys.with_article(declared)}: {exc}",
+                    f"param {name!r} of {node.spec.id} must be {abbreviate(typesys.with_article(declared))}: "
+                    f"{abbreviate(exc)}",
                     node=node.id,
                     field=f"nodes.{node.id}.params.{name}",
-                    hint=f"give a value of type {declared}",
+                    hint=f"give a value of type {abbreviate(declared)}",
                 )
             )
 
@@ -252,7 +255,7 @@ def _check_edge(
     state.diagnostics.append(
         error(
             "RW103",
-            f"{what} expects {expected} but {origin} gives {source}",
+            f"{what} expects {abbreviate(expected)} but {origin} gives {abbreviate(source)}",
             node=node.id,
             port=list_port or port,
             field=f"nodes.{node.id}.in.{list_port or port}",
@@ -265,27 +268,29 @@ def _check_edge(
 def conversion_hint(source: Any, expected: Any, coercion: Any, origin: str, node_id: str, reason: str) -> str:
     """The RW103 hint: whether a conversion from `source` to `expected` exists, which conversion node does it,
     and how to have it inserted; or, when none exists, why the types do not fit and what to connect."""
+    source_text, expected_text = abbreviate(source), abbreviate(expected)
     if coercion is not None:
         nodes = coercion.nodes
         if nodes:
             which = f"node type {nodes[0]}" if len(nodes) == 1 else f"node types {' then '.join(nodes)}"
             return (
-                f"a conversion exists: {which} converts {source} to {expected}; insert it between {origin} "
+                f"a conversion exists: {which} converts {source_text} to {expected_text}; insert it between "
+                f"{origin} "
                 f'and this port, or set "convert": true on node {node_id!r} (or compile with '
                 "insert_conversions=True) to have it inserted"
             )
         return (
-            f"{source} converts to {expected} only explicitly and no conversion node does it; connect a value "
-            f"of type {expected}"
+            f"{source_text} converts to {expected_text} only explicitly and no conversion node does it; "
+            f"connect a value of type {expected_text}"
         )
     # The subtype check's reason is written for Python callers (it points at typesys.find_coercion); the hint
     # answers that question itself.
     why = reason.replace("; typesys.find_coercion tells whether a conversion exists", "")
     why = why.removeprefix(f"{source} is not assignable to {expected}: ")
-    because = f" ({why})" if why else ""
+    because = f" ({abbreviate(why)})" if why else ""
     return (
-        f"no conversion from {source} to {expected} exists{because}: no node converts it; connect a value of "
-        f"type {expected}"
+        f"no conversion from {source_text} to {expected_text} exists{because}: no node converts it; connect a "
+        f"value of type {expected_text}"
     )
 
 
@@ -310,7 +315,8 @@ def _check_list(
         state.diagnostics.append(
             error(
                 "RW103",
-                f"input {port!r} expects {expected}, not a list; a list of references binds only a List port",
+                f"input {port!r} expects {abbreviate(expected)}, not a list; a list of references binds only a "
+                "List port",
                 node=node.id,
                 port=port,
                 field=f"nodes.{node.id}.in.{port}",
@@ -360,14 +366,15 @@ def _check_constant(
         inserted = insert_conversions(state, node, port, binding, coercion, _type_node)
         if inserted is not None:
             return inserted
-    hint = f"give a value of type {expected}"
+    hint = f"give a value of type {abbreviate(expected)}"
     if coercion is not None and coercion.nodes:
         hint += f", or convert it with {', '.join(coercion.nodes)}"
     what = f"element {port!r} of input {list_port!r}" if list_port is not None else f"input {port!r}"
     state.diagnostics.append(
         error(
             "RW114",
-            f"constant {binding.value!r:.60} bound to {what} is not {typesys.with_article(expected)}: {problem}",
+            f"constant {binding.value!r:.60} bound to {what} is not "
+            f"{abbreviate(typesys.with_article(expected))}: {abbreviate(problem)}",
             node=node.id,
             port=list_port or port,
             field=f"nodes.{node.id}.in.{list_port or port}",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.compile import CODES, validate
-from engine.compile.diagnostics import Diagnostic, codes_markdown
+from engine.compile.diagnostics import MAX_MESSAGE, Diagnostic, abbreviate, codes_markdown
 from tests.engine.compile.nodes_for_tests import doc
 
 REPO = Path(__file__).resolve().parents[3]
@@ -177,3 +177,40 @@ def test_messages_use_the_right_article() -> None:
     assert "is not a Number" in rw114.message
     bad_default = _builtin({}, {"n": {"type": "Int", "default": "x"}})
     assert any("is not an Int" in d.message for d in _hints(bad_default, "RW115"))
+
+
+def test_long_type_texts_are_abbreviated_in_diagnostics() -> None:
+    # A type too deep to parse (12 KB of text) and a valid but long record type (9 KB): every diagnostic that
+    # echoes them keeps their start and end and says how much it left out, instead of repeating them whole.
+    too_deep = "List[" * 2000 + "Int" + "]" * 2000
+    record = "List[{" + ", ".join(f"field_{i}: Int" for i in range(600)) + "}]"
+    long_doc = _builtin(
+        {"n": {"type": "builtin/negate@1", "in": {"x": "$inputs.rec"}}},
+        {"deep": {"type": too_deep}, "rec": {"type": record, "default": "x"}},
+    )
+    found = [d for d in validate(long_doc) if d.code in ("RW115", "RW103")]
+    assert {(d.code, d.field) for d in found} == {
+        ("RW115", "inputs.deep.type"),
+        ("RW115", "inputs.rec.default"),
+        ("RW103", "nodes.n.in.x"),
+    }
+    for d in found:
+        for text in (d.message, d.hint or ""):
+            assert len(text) < 1000, (d.code, len(text))
+        assert "more characters)..." in d.message
+    [invalid] = [d for d in found if d.field == "inputs.deep.type"]
+    assert invalid.message.startswith("workflow input 'deep' has an invalid type 'List[List[")
+    assert "nests deeper than 32 levels" in invalid.message
+    [default] = [d for d in found if d.field == "inputs.rec.default"]
+    assert "field_0: Int" in default.message and "field_599: Int}]" in default.message
+
+
+def test_abbreviate_keeps_short_texts_and_caps_every_message() -> None:
+    assert abbreviate("List[Int]") == "List[Int]"
+    shortened = abbreviate("x" * 1000)
+    assert len(shortened) < 260 and shortened.startswith("x" * 133) and shortened.endswith("x" * 67)
+    assert "(800 more characters)" in shortened
+    # A name no site abbreviated (a 10 KB node id) still cannot make a message longer than MAX_MESSAGE.
+    long = Diagnostic("RW111", "error", "node " + "n" * 10_000 + " is unknown", hint="h" * 5000)
+    assert len(long.message) <= MAX_MESSAGE + 40 and long.message.endswith(" is unknown")
+    assert long.hint is not None and len(long.hint) <= MAX_MESSAGE + 40
