@@ -15,6 +15,7 @@ from serve.api.v1.schemas import (
     KeyList,
     KeyOut,
     Problem,
+    QueryBool,
 )
 from serve.auth import Principal, check_scopes, require
 from serve.deps import get_store
@@ -57,7 +58,7 @@ def create_key(
 
 @router.get("", response_model=KeyList, summary="List API keys")
 def list_keys(
-    include_revoked: bool = False,
+    include_revoked: QueryBool = False,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("keys:admin")),
 ) -> KeyList:

@@ -73,6 +73,21 @@ def _date_time_text(value: Any) -> Any:
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc)]
 
 
+def _query_bool(value: Any) -> Any:
+    # Lax pydantic would also read yes, on, 1, t, y (and their opposites) as booleans: a query says true or false.
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise PydanticCustomError(
+        "query_bool", "must be true or false (other words such as yes, on or 1 are refused)"
+    )
+
+
+#: A boolean query parameter: exactly `true` or `false` (anything else is a 422 naming the parameter).
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

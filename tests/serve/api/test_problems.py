@@ -341,3 +341,29 @@ def test_request_booleans_and_integers_are_strict(api: Api) -> None:
     _field_error(_assert_problem(number, 422), "body.cache")
     _field_error(_assert_problem(version, 422), "body.version")
     _field_error(_assert_problem(replace, 422), "body.replace")
+
+
+def _boolean_query_parameters(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    found = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                kinds = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", ())}
+                if parameter["in"] == "query" and "boolean" in kinds:
+                    found.append((method, path, parameter["name"]))
+    return found
+
+
+def test_query_booleans_are_true_or_false_on_every_route(api: Api) -> None:
+    with api.client() as c:
+        parameters = _boolean_query_parameters(c.get("/openapi.json").json())
+        assert ("get", "/v1/keys", "include_revoked") in parameters
+        for method, path, name in parameters:
+            url = path.replace("{", "").replace("}", "")  # any id: the query is validated first
+            for word in ("yes", "on", "1", "t", "True", "no", "off", "0", ""):
+                refused = c.request(method, url, params={name: word})
+                message = _field_error(_assert_problem(refused, 422), f"query.{name}")
+                assert "true or false" in message, (path, word, message)
+            for word in ("true", "false"):
+                assert c.request(method, url, params={name: word}).status_code != 422, (path, word)
