@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -70,6 +70,8 @@ def recover(
     `stale_after_s`), so a run merely slow to start is not resumed while it starts. `handles`, when
     given, receives the `RunHandle` of each resumed run. A run that cannot be resumed (its document no longer
     compiles, its node definitions are gone) is marked failed with the reason, so later sweeps do not retry it.
+    Every stale run is looked at, oldest first, `limit` at a time (runs not started by a `DurableRunner` are
+    skipped, never counted against newer ones).
     """
     runner = _runner_for(target, runner)
     store = runner.store
@@ -77,13 +79,12 @@ def recover(
     if start_grace_s is None:
         start_grace_s = DEFAULT_START_GRACE_S if stale_after_s > 0 else 0.0
     grace = timedelta(seconds=start_grace_s)
-    candidates = store.runs.stale(older_than, limit=limit, queued_grace=grace)
-    if run_ids is not None:
-        wanted = set(run_ids)
-        candidates = [r for r in candidates if r.id in wanted]
+    wanted = set(run_ids) if run_ids is not None else None
     label = coordinator_label()
     resumed: list[str] = []
-    for run in candidates:
+    for run in _candidates(store, older_than, grace, limit):
+        if wanted is not None and run.id not in wanted:
+            continue
         if not _durable(runner, run):
             continue  # not started by a DurableRunner: no heartbeat to go by, it may well be alive
         if not store.runs.claim(run.id, label, older_than, queued_grace=grace):
@@ -102,6 +103,18 @@ def recover(
         resumed.append(run.id)
         _log.info("resumed run %s", run.id)
     return resumed
+
+
+def _candidates(store: Any, older_than: timedelta, grace: timedelta, page: int) -> Iterator[Any]:
+    """Every stale run, oldest first, read `page` at a time: runs the sweep skips (not started durably) must not
+    hide newer ones behind them, however many there are."""
+    after = None
+    while True:
+        runs = store.runs.stale(older_than, limit=page, queued_grace=grace, after=after)
+        yield from runs
+        if len(runs) < page:
+            return
+        after = (runs[-1].created_at, runs[-1].id)
 
 
 def _durable(runner: Any, run: Any) -> bool:

@@ -230,20 +230,24 @@ class RunRepository(Repository):
         now: datetime | None = None,
         limit: int = 1000,
         queued_grace: timedelta | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[Run]:
         """Active runs (queued or running) whose coordinator has not heartbeaten for `older_than` (runs that
-        never heartbeat count from their last update): the candidates of the recovery sweep.
+        never heartbeat count from their last update): the candidates of the recovery sweep, oldest first
+        (by creation time, then id), at most `limit`.
 
         `queued_grace`: a run still `queued` (created or claimed, its coordinator not started yet) counts as
         stale only after this long without a heartbeat (never less than `older_than`): a run that is merely
-        slow to start under load is not taken over while it starts.
+        slow to start under load is not taken over while it starts. `after`: the `(created_at, id)` of the last
+        run of the previous page, to page through every candidate (keyset pagination).
         """
-        query = (
-            select(Run)
-            .where(_stale_clause(now or utcnow(), older_than, queued_grace))
-            .order_by(col(Run.created_at))
-            .limit(limit)
-        )
+        query = select(Run).where(_stale_clause(now or utcnow(), older_than, queued_grace))
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                sa.or_(col(Run.created_at) > at, sa.and_(col(Run.created_at) == at, col(Run.id) > last_id))
+            )
+        query = query.order_by(col(Run.created_at), col(Run.id)).limit(limit)
         with self.reading() as session:
             return builtins.list(session.exec(query))
 

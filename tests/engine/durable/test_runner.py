@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +301,26 @@ def test_runs_not_started_durably_are_left_alone(runner: DurableRunner, store: S
     time.sleep(0.05)
     assert recover(runner=runner, stale_after_s=0.01) == []
     assert store.runs.get(other).status == "running"
+
+
+def test_a_crashed_run_behind_more_than_a_page_of_skipped_runs_is_resumed(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    # 120 older active runs the sweep must leave alone (not started durably) fill more than its page of 100:
+    # the crashed durable run behind them is still found, and they are still left as they were.
+    doc = {"format": "rayweave.workflow/1", "name": "w", "nodes": {}, "outputs": {}}
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    others = [
+        store.runs.create(document=doc, status="running", at=earlier + timedelta(seconds=i)).run.id
+        for i in range(120)
+    ]
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="c", later=("d",), keep_result=False)
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    assert handles[run_id].result(timeout=10).outputs == {"out": 6}
+    assert {store.runs.get(other).status for other in others} == {"running"}
+    assert recover(runner=runner, stale_after_s=5) == []
 
 
 def test_a_stored_result_without_any_recorded_attempt_is_used(
