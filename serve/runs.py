@@ -6,12 +6,17 @@ to record the run (idempotently: a repeated `Idempotency-Key` returns the first 
 execute it; the engine's own sink appends every event to the store and keeps run and node status and outputs
 current, its coordinator heartbeats the run, and the recovery sweep resumes it if that coordinator dies.
 Every API replica therefore answers from the store alone.
+
+A run recorded but not started (the engine was unreachable at that moment, e.g. Ray is down) is not undone: it
+is durable, stays `queued`, and the recovery sweep starts it once the engine is back. The launch says so
+(`deferred`), so the client does not submit it again, which would make a second run.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -29,10 +34,12 @@ _RUN_FINAL = frozenset({"run.succeeded", "run.failed", "run.cancelled"})
 
 @dataclass(frozen=True)
 class LaunchedRun:
-    """The stored run and whether this request created it (False: an idempotent repeat)."""
+    """The stored run and whether this request created it (False: an idempotent repeat); `deferred`: it was
+    recorded but the engine could not start it now, so the recovery sweep will."""
 
     run: Run
     created: bool
+    deferred: bool = False
 
 
 class RunLauncher(Protocol):
@@ -51,7 +58,9 @@ class RunLauncher(Protocol):
     ) -> LaunchedRun:
         """Record the run (idempotently) and start it; raises `InvalidWorkflowError` for bad documents/inputs.
 
-        `cache=False`: run every node, without reading or writing the result cache."""
+        `cache=False`: run every node, without reading or writing the result cache. A run recorded that could
+        not be started comes back `deferred` (never undone, never an error: the client must not submit again).
+        """
 
     def cancel(self, run_id: str) -> None:
         """Ask the engine to stop the run (a no-op for finished runs)."""
@@ -115,6 +124,8 @@ class DurableRunLauncher:
         )
         if not repeat:
             self._prepare(document, inputs)  # 422 with diagnostics before anything is recorded
+        # Chosen here, so that after a failure the store says whether this request recorded the run.
+        run_id = uuid.uuid4().hex
         try:
             launched = self.runner.launch(
                 None if workflow_id is not None else dict(document),
@@ -124,10 +135,25 @@ class DurableRunLauncher:
                 workflow_id=workflow_id,
                 workflow_version=workflow_version,
                 cache=cache,
+                run_id=run_id,
             )
-        except (KeyError, ValueError):
-            raise  # store errors (404, 409) are answered by the problem handlers
         except Exception as exc:
+            recorded = self._recorded(run_id)
+            if recorded is not None:
+                # Stored before the start failed: the run is durable and the recovery sweep starts it (it is
+                # `queued`, owned from its creation, and counts as lost after the start grace). Undoing it could
+                # race a coordinator that did start it; answering "submit again" would make a second run.
+                log.warning(
+                    "run %s of owner %s is recorded but could not be started now (%s); the recovery sweep "
+                    "will start it",
+                    run_id,
+                    owner,
+                    type(exc).__name__,
+                    exc_info=exc,
+                )
+                return LaunchedRun(recorded, True, deferred=True)
+            if isinstance(exc, KeyError | ValueError):
+                raise  # store errors (404, 409) are answered by the problem handlers
             from sqlalchemy.exc import SQLAlchemyError
 
             from serve.errors import UnavailableError
@@ -139,7 +165,7 @@ class DurableRunLauncher:
             log.error("the engine could not start a run of owner %s", owner, exc_info=exc)
             raise UnavailableError(
                 f"the engine could not start the run ({type(exc).__name__}; the server log has the details); "
-                "check that Ray is reachable (GET /v1/ready) and submit again"
+                "nothing was recorded: check that Ray is reachable (GET /v1/ready) and submit again"
             ) from exc
         if launched.created:
             with self._lock:
@@ -148,6 +174,13 @@ class DurableRunLauncher:
                 target=self._forget, args=(launched.run.id, launched.handle), daemon=True
             ).start()
         return LaunchedRun(launched.run, launched.created)
+
+    def _recorded(self, run_id: str) -> Run | None:
+        """The run `run_id` if the store has it (None when it does not, or cannot say)."""
+        try:
+            return self.store.runs.get(run_id)
+        except Exception:  # not recorded (NotFoundError), or the database is away: nothing to answer with
+            return None
 
     def _forget(self, run_id: str, handle: Any) -> None:
         # Only to drop the handle when the run ends; the engine records the outcome itself.

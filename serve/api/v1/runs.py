@@ -110,7 +110,13 @@ def create_run(
         raise ConflictError(str(exc)) from None
     run = launched.run
     request.state.audit_target = run.id
-    accepted = RunAccepted(id=run.id, status=run.status, created=launched.created, links=_links(run.id))
+    accepted = RunAccepted(
+        id=run.id,
+        status=run.status,
+        created=launched.created,
+        links=_links(run.id),
+        deferred=launched.deferred,
+    )
     return JSONResponse(
         accepted.model_dump(),
         status_code=202 if launched.created else 200,

@@ -302,6 +302,12 @@ class RunAccepted(_Response):
     status: str
     created: bool = Field(description="False when the Idempotency-Key matched an earlier request.")
     links: dict[str, str]
+    deferred: bool = Field(
+        default=False,
+        description="True when the run is recorded but the engine could not start it now (e.g. Ray is "
+        "unreachable): it stays queued and the server's recovery sweep starts it once the engine is back. "
+        "Do not submit it again; that would make a second run.",
+    )
 
 
 class RunSummary(_Response):
