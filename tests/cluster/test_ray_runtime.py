@@ -9,64 +9,9 @@ from pathlib import Path
 import pytest
 
 from cluster.ray_runtime import RayConnection
+from tests.sockets import exposed_addresses
 
 pytestmark = pytest.mark.ray
-
-_LISTEN = "0A"
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may contain spaces; the parent pid follows the state field.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = {root}, [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def _socket_inodes(pids: set[int]) -> set[str]:
-    inodes: set[str] = set()
-    for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
-        try:
-            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
-        except OSError:
-            continue
-        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
-    return inodes
-
-
-def _decode(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    raw = bytes.fromhex(hex_address)
-    if len(raw) == 4:
-        return ipaddress.IPv4Address(raw[::-1])
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    address = ipaddress.IPv6Address(words)
-    return address.ipv4_mapped or address
-
-
-def _listening_addresses(inodes: set[str]) -> list[tuple[str, int]]:
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == _LISTEN and inode in inodes:
-                host, port = local.split(":")
-                found.append((str(_decode(host)), int(port, 16)))
-    return found
 
 
 def test_embedded_ray_listens_on_loopback_only(ray_session: RayConnection) -> None:
@@ -77,9 +22,8 @@ def test_embedded_ray_listens_on_loopback_only(ray_session: RayConnection) -> No
         return os.getpid()
 
     ray.get([ping.remote() for _ in range(4)])  # make sure workers exist and listen too
-    listening = _listening_addresses(_socket_inodes(_descendants(os.getpid())))
+    listening, exposed = exposed_addresses(os.getpid())
     assert listening, "found no listening socket of the embedded Ray; the check would prove nothing"
-    exposed = [(host, port) for host, port in listening if not ipaddress.ip_address(host).is_loopback]
     assert exposed == [], f"embedded Ray listens beyond loopback: {exposed}"
 
 
@@ -116,7 +60,7 @@ import json, os, sys
 import ray  # imported first, as the CLI and the server do, before the embedded Ray is started
 from cluster.ray_runtime import ensure_ray
 from cluster.settings import Settings
-from tests.cluster.test_ray_runtime import _descendants, _listening_addresses, _socket_inodes
+from tests.sockets import descendants, listening_addresses, socket_inodes
 
 ensure_ray(Settings(home=sys.argv[1]), num_cpus=1)
 
@@ -125,7 +69,7 @@ def ping():
     return os.getpid()
 
 ray.get([ping.remote() for _ in range(2)])
-print(json.dumps(_listening_addresses(_socket_inodes(_descendants(os.getpid())))))
+print(json.dumps(listening_addresses(socket_inodes(descendants(os.getpid())))))
 ray.shutdown()
 """
 

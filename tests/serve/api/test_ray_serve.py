@@ -17,6 +17,7 @@ from serve.config import ServeOptions
 from serve.deployment import deploy, undeploy
 from tests.serve.api.conftest import add_doc
 from tests.serve.api.server import free_port
+from tests.sockets import exposed_addresses
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -90,3 +91,16 @@ def test_serve_answers_one_vetted_request_id(served_on_ray: tuple[str, str]) -> 
         unsafe = c.get("/v1/workflows", headers={"X-Request-Id": "<script>x</script>"})
         ids = unsafe.headers.get_list("x-request-id")
         assert len(ids) == 1 and "<" not in ids[0] and unsafe.json()["request_id"] == ids[0]
+
+
+def test_serving_keeps_every_port_of_the_embedded_ray_on_loopback(served_on_ray: tuple[str, str]) -> None:
+    # Ray Serve binds each replica's inter-deployment gRPC server to [::] unless the replica rebinds it; the
+    # replicas, the proxy and the controller are all processes below this test's embedded Ray.
+    import os
+
+    url, key = served_on_ray
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        assert client.get("/v1/health").status_code == 200
+    listening, exposed = exposed_addresses(os.getpid())
+    assert len(listening) > 5, f"found too few listening sockets to prove anything: {listening}"
+    assert exposed == [], f"the served API's Ray listens beyond loopback: {exposed}"
