@@ -29,6 +29,11 @@ def simulate_crash(
     """
     runs, node_runs, events = table_of(Run), table_of(NodeRun), table_of(Event)
     gone = (running, *later) if not keep_result else later
+    # Results go first: a recovery sweep running meanwhile (a served installation's) may take the run over as
+    # soon as the rows below say it is running, and must then find the state the crash leaves, not a mix.
+    fs, _ = results._filesystem()
+    for node in gone:
+        fs.delete_dir(results._node_dir(run_id, node))
     with store.engine.begin() as conn:
         started = conn.execute(
             sa.select(events.c.seq).where(
@@ -48,6 +53,3 @@ def simulate_crash(
             .where(runs.c.id == run_id)
             .values(status="running", finished_at=None, last_seq=started, heartbeat_at=old, updated_at=old)
         )
-    fs, _ = results._filesystem()
-    for node in gone:
-        fs.delete_dir(results._node_dir(run_id, node))
