@@ -91,6 +91,16 @@ class WorkflowInputError(EngineError, ValueError):
 PortTypeError = _nodes_errors.PortTypeError
 
 
+class JsonLimitError(EngineError, ValueError):
+    """A JSON value breaks a limit of `engine.jsonlimits` (nesting depth, text that cannot be stored, a
+    non-finite number); `path` locates the offending part (`inputs.rows[3]`), `problem` says what is wrong."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
 class NodeTimeoutError(EngineError, TimeoutError):
     """An attempt of a node ran longer than its `timeout_s`; the task was cancelled."""
 

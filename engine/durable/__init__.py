@@ -29,6 +29,7 @@ _EXPORTS = {
     "ResultNotFoundError": "engine.durable.errors",
     "ResultStoreError": "engine.durable.errors",
     "DurableError": "engine.durable.errors",
+    "UnstorableOutputError": "engine.durable.errors",
 }
 
 __all__ = sorted(_EXPORTS)

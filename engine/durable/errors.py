@@ -22,3 +22,9 @@ class NotResumableError(DurableError, ValueError):
 
 class ResultStoreError(DurableError, OSError):
     """Writing or reading the durable result store failed (the message names the location)."""
+
+
+class UnstorableOutputError(DurableError, ValueError):
+    """A workflow output of a durable run breaks the limits of the JSON the store keeps and the API sends
+    (`engine.jsonlimits`): too deep, text with a NUL character or a lone surrogate, a non-finite number. The
+    message names the node, its port and the workflow output, the place inside the value and what to do."""

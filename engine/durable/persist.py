@@ -6,34 +6,47 @@ result store under (run id, node id) and only then returns them. The task then r
 records the success (and the store's node-run row gets the result location): the result is always durable before
 the success is. Retried attempts write only when they succeed; fused groups write one entry per member.
 
+The wrapper also checks the ports the workflow's outputs read before it writes them: a durable run keeps its
+outputs as JSON in the store and the API sends them back, so a value that breaks the limits of that JSON
+(`engine.jsonlimits`: too deep, a NUL character or a lone surrogate, a non-finite number) fails its node with
+`UnstorableOutputError` naming node, port and output, instead of a run the store cannot finish recording.
+(Tables and arrays are left to the run's sink, which converts them once at the end of the run.)
+
 Wrapping the definitions keeps durability out of the executor: the task wrapper, the coordinator and the
 in-process executor run a persisted plan exactly like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from engine.compile.plan import Plan, PlannedNode
+from engine.durable.errors import UnstorableOutputError
 from engine.durable.results import ResultStore
+from engine.jsonlimits import MAX_JSON_DEPTH, JsonLimitError, storable
+from engine.workflow.bindings import NodeRef
 
 
 class PersistingDefinition:
     """A node definition that writes its outputs to a `ResultStore` after each successful call.
 
-    Everything but `invoke` is delegated to the wrapped definition (its `spec`, `new_instance`, ...), so the
-    engine cannot tell the difference.
+    `outputs`: the names of the workflow outputs each port of the node gives (the ports checked against the
+    JSON limits before they are written). Everything but `invoke` is delegated to the wrapped definition (its
+    `spec`, `new_instance`, ...), so the engine cannot tell the difference.
     """
 
-    def __init__(self, inner: Any, results: ResultStore) -> None:
+    def __init__(
+        self, inner: Any, results: ResultStore, outputs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self.inner = inner
         self.results = results
+        self.outputs = dict(outputs or {})
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for names not found normally; guard the two own fields so unpickling cannot recurse.
-        if name in ("inner", "results"):
+        # Only called for names not found normally; guard the own fields so unpickling cannot recurse.
+        if name in ("inner", "results", "outputs"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -47,9 +60,56 @@ class PersistingDefinition:
         outputs: dict[str, Any] = self.inner.invoke(inputs, params, **kwargs)
         ctx = context.current()
         run_id, node_id = getattr(ctx, "run_id", None), getattr(ctx, "node_id", None)
+        if self.outputs:
+            _check_outputs(str(node_id or self.inner.spec.name), outputs, self.outputs)
         if run_id and node_id:
             self.results.put(str(run_id), str(node_id), outputs)
         return outputs
+
+
+def unstorable_output(
+    names: Sequence[str], node: str, port: str, error: JsonLimitError
+) -> UnstorableOutputError:
+    """The error of a workflow output (`names`: the outputs reading `port` of `node`) that breaks a JSON limit."""
+    which = ", ".join(repr(name) for name in names)
+    return UnstorableOutputError(
+        f"workflow output {which} (node {node!r}, port {port!r}) cannot be stored: {error}. A durable run keeps "
+        f"its outputs as JSON, which nests at most {MAX_JSON_DEPTH} levels and holds no NUL character, lone "
+        "surrogate or non-finite number: clean or encode the value before it leaves the workflow (e.g. "
+        "binary data as base64 text)"
+    )
+
+
+def _check_outputs(node: str, values: Mapping[str, Any], outputs: Mapping[str, Sequence[str]]) -> None:
+    from nodes.skip import is_skip
+
+    for port, names in outputs.items():
+        value = values.get(port)
+        if port not in values or is_skip(value) or _tabular(value):
+            continue
+        try:
+            storable(value, names[0])
+        except JsonLimitError as exc:
+            raise unstorable_output(names, node, port, exc) from None
+
+
+def _tabular(value: Any) -> bool:
+    """Tables and arrays: converting them costs; the sink converts (and checks) them once, at the run's end."""
+    return any(callable(getattr(value, name, None)) for name in ("to_pylist", "tolist"))
+
+
+def output_ports(plan: Plan) -> dict[str, dict[str, list[str]]]:
+    """The workflow outputs each node's ports give: node id (fused members by their own id) -> port -> names."""
+    found: dict[str, dict[str, list[str]]] = {}
+    fused = {p.id for p in plan.nodes if p.is_fused}
+    for name, binding in plan.outputs.items():
+        if not isinstance(binding, NodeRef):
+            continue
+        node, port = binding.node, binding.port
+        if node in fused:
+            node, _, port = port.partition(".")
+        found.setdefault(node, {}).setdefault(port, []).append(name)
+    return found
 
 
 def persist_plan(plan: Plan, results: ResultStore) -> Plan:
@@ -59,12 +119,16 @@ def persist_plan(plan: Plan, results: ResultStore) -> Plan:
     nodes of their sub-plans: a resumed run recomputes an interrupted map as a whole.
     """
 
+    checked = output_ports(plan)
+
     def wrap(planned: PlannedNode) -> PlannedNode:
         members = tuple(wrap(m) for m in planned.members)
         definition = planned.definition
         control = getattr(getattr(definition, "spec", None), "control", None)
         if definition is not None and control is None and not isinstance(definition, PersistingDefinition):
-            definition = PersistingDefinition(definition, results)  # type: ignore[assignment]
+            definition = PersistingDefinition(  # type: ignore[assignment]
+                definition, results, checked.get(planned.id)
+            )
         return replace(planned, definition=definition, members=members)
 
     return replace(plan, nodes=tuple(wrap(p) for p in plan.nodes))

@@ -6,6 +6,12 @@ status, timings, cache hit, error, result location) in step with them. It also h
 process it lives in — the coordinator's — through that process's heartbeat thread (`engine.durable.heartbeat`),
 so the recovery sweep can tell a live run from an orphaned one: when the coordinator dies, its heartbeats stop.
 
+What it writes always fits the store: event payloads (with the node errors, log lines and partial outputs they
+carry) are `sanitized` (a NUL character or lone surrogate becomes U+FFFD, a part nested too deep a note), and a
+run whose workflow outputs break the limits of the JSON the store keeps (`engine.jsonlimits`; e.g. an output
+of a map node, which no task checks) ends `failed`, naming the output, node and port, instead of never
+recording its end.
+
 The sink is pickled into the coordinator with the run's options; only its configuration travels (the database
 connection and the heartbeat are set up in the process that uses them).
 """
@@ -19,11 +25,13 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.durable.results import ResultStore
-from engine.execution.events import Event, _jsonable
+from engine.execution.events import Event, EventType
+from engine.jsonlimits import JsonLimitError, sanitized, storable
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -35,6 +43,17 @@ APPEND_ATTEMPTS = 3
 MAX_JSON_OUTPUT_BYTES = 64 * 1024
 #: Level of a `node.cached` event for a node whose result a resumed run took from the result store.
 RESUMED_LEVEL = "resumed"
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """A succeeded run's outputs as the run row keeps them, or why they cannot be kept (`problem`, naming the
+    `node` whose output it is)."""
+
+    values: dict[str, Any] | None = None
+    skipped: tuple[str, ...] | None = None
+    problem: str = ""
+    node: str = ""
 
 
 def coordinator_label() -> str:
@@ -69,6 +88,7 @@ class StoreEventSink:
 
     def _init_local(self) -> None:
         self._store: Any = None
+        self._outputs: _Outputs | None = None
         self._open: dict[str, int] = {}
         self._beats: Any = None
         self._beating = False
@@ -101,8 +121,20 @@ class StoreEventSink:
 
     def write(self, events: Sequence[Event]) -> None:
         """Append `events` to the store and apply the state changes they describe."""
+        pending = [replace(e, payload=sanitized(dict(e.payload))) for e in events]
+        for index, event in enumerate(pending):
+            if event.type == EventType.RUN_SUCCEEDED:
+                # Its outputs are read once what came before it is recorded (a skipped node, say).
+                self._write(pending[:index])
+                pending = [self._checked_success(event), *pending[index + 1 :]]
+                break
+        self._write(pending)
+
+    def _write(self, events: Sequence[Event]) -> None:
         from engine.store import NewEvent
 
+        if not events:
+            return
         batch = [
             NewEvent(
                 type=str(e.type),
@@ -139,8 +171,22 @@ class StoreEventSink:
                     return
                 time.sleep(0.2 * attempt)
 
+    def _checked_success(self, event: Event) -> Event:
+        """`event` (`run.succeeded`), or, when the store cannot hold the run's outputs, the run's failure saying
+        why (so the run row and the event log agree)."""
+        self._outputs = self._json_outputs()
+        if not self._outputs.problem:
+            return event
+        _log.error("run %s: %s", self.run_id, self._outputs.problem)
+        payload = {
+            **event.payload,
+            "failed_nodes": [self._outputs.node] if self._outputs.node else [],
+            "reason": self._outputs.problem,
+        }
+        return replace(event, type=EventType.RUN_FAILED, payload=payload)
+
     def _payload(self, event: Event) -> dict[str, Any]:
-        payload = {str(k): _jsonable(v) for k, v in event.payload.items()}
+        payload = dict(event.payload)
         if event.attempt is not None:
             payload.setdefault("attempt", event.attempt)
         if self.resumed and str(event.type) in ("run.queued", "run.started"):
@@ -171,39 +217,67 @@ class StoreEventSink:
         self.close()
         self._finished = True
         failed = list(event.payload.get("failed_nodes", []) or [])
-        error = {"failed_nodes": failed, "reason": event.payload.get("reason", "")} if failed else None
-        outputs, skipped = self._json_outputs() if status == "succeeded" else (None, None)
+        reason = event.payload.get("reason", "")
+        error = (
+            {"failed_nodes": failed, "reason": reason} if failed or (status == "failed" and reason) else None
+        )
+        kept = self._outputs if status == "succeeded" and self._outputs is not None else _Outputs()
         # Cancelled (or finished) from outside meanwhile: the stored final state stands.
         with contextlib.suppress(RunStateError):
-            self.store.runs.update_status(
-                self.run_id,
-                status,
-                only_from=("queued", "running"),
-                error=error,
-                outputs=outputs,
-                skipped_outputs=skipped,
-                at=at,
-            )
+            try:
+                self.store.runs.update_status(
+                    self.run_id,
+                    status,
+                    only_from=("queued", "running"),
+                    error=error,
+                    outputs=kept.values,
+                    skipped_outputs=kept.skipped,
+                    at=at,
+                )
+            except RunStateError:
+                raise
+            except Exception as exc:
+                if kept.values is None:
+                    raise
+                # Whatever the outputs hold, the run's end must be recorded: without them, failed, saying why.
+                _log.error("run %s: could not store its outputs: %s", self.run_id, exc)
+                self.store.runs.update_status(
+                    self.run_id,
+                    "failed",
+                    only_from=("queued", "running"),
+                    error={
+                        "failed_nodes": [],
+                        "reason": f"the run's outputs could not be stored ({type(exc).__name__}); the server "
+                        "log has the details",
+                    },
+                    at=at,
+                )
 
-    def _json_outputs(self) -> tuple[dict[str, Any] | None, tuple[str, ...] | None]:
+    def _json_outputs(self) -> _Outputs:
         """The run's outputs as JSON for the run row (readers of the row need no result store), and the names of
         its skipped outputs; an output whose JSON is bigger than `MAX_JSON_OUTPUT_BYTES` is left out (it stays
-        in the result store)."""
+        in the result store). An output that breaks the JSON limits is a `problem` naming it."""
         if self.results is None:
-            return None, None
-        from engine.durable.stored import plain_json, read_outputs
+            return _Outputs()
+        from engine.durable.persist import unstorable_output
+        from engine.durable.stored import read_outputs, run_document
 
         try:
             stored = read_outputs(self.store, self.results, self.run_id)
         except Exception as exc:  # the outputs stay readable from the result store
             _log.warning("run %s: could not read its outputs back: %s", self.run_id, exc)
-            return None, None
+            return _Outputs()
         outputs: dict[str, Any] = {}
         for name, value in stored.values.items():
-            data = plain_json(value)
+            try:
+                data = storable(value, name)
+            except JsonLimitError as exc:
+                document = run_document(self.store, self.store.runs.get(self.run_id)) or {}
+                node, _, port = str(dict(document.get("outputs") or {}).get(name, "")).partition(".")
+                return _Outputs(problem=str(unstorable_output([name], node, port, exc)), node=node)
             if len(json.dumps(data)) <= MAX_JSON_OUTPUT_BYTES:
                 outputs[name] = data
-        return outputs, stored.skipped
+        return _Outputs(outputs, stored.skipped)
 
     # -- node attempts ------------------------------------------------------------------------------
 

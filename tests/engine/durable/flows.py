@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.workflow import Workflow
 from nodes import context, node
@@ -60,6 +61,24 @@ def reading(x: int, *, log: str) -> int:
     """Stands for a reading of the outside world (not deterministic, so never cached): here x, counted."""
     _count(log)
     return x
+
+
+@node(plugin="durable_t", cache=False)
+def unstorable(*, kind: str) -> Any:
+    """A value the JSON of the store cannot hold, inside a list: `nul`, `surrogate`, `deep` (100 levels of
+    lists) or `nan`."""
+    value: Any = {"nul": "a\x00b", "surrogate": "\ud800", "nan": float("nan")}.get(kind, 1)
+    if kind == "deep":
+        for _ in range(100):
+            value = [value]
+    return ["fine", value]
+
+
+@node(plugin="durable_t", cache=False)
+def noisy_failure(x: int) -> int:
+    """Logs a line, then fails with a message: both hold a NUL character and lone surrogates."""
+    context.current().logger.info("line \x00 with \udc00 in it")
+    raise ValueError(f"bad \x00 value \ud800 ({x})")
 
 
 def read_then_square(log: Path) -> Workflow:

@@ -76,3 +76,24 @@ def test_resume_on_ray_when_only_the_last_node_is_left(settings: Settings, store
     result = handles[run_id].result(timeout=60)
     assert result.status is RunStatus.SUCCEEDED and result.outputs == {"out": 6}
     assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 2}
+
+
+def test_unstorable_outputs_and_messages_on_ray(settings: Settings, store: Store) -> None:
+    # The output check runs in the Ray task (its error crosses to the coordinator as the node's error); messages
+    # and log lines are cleaned by the sink in the coordinator.
+    runner = DurableRunner(settings, store=store, heartbeat_s=0.2)
+    wf = Workflow("unstorable-on-ray")
+    wf.output("value", wf.add("make", flows.unstorable, params={"kind": "nul"}))
+    result = runner.run(wf, timeout=60)
+    assert result.status is RunStatus.FAILED
+    error = result.nodes["make"].error
+    assert error is not None and error.type == "UnstorableOutputError" and "port 'out'" in error.message
+
+    noisy = Workflow("noisy-on-ray")
+    noisy.output("out", noisy.add("noisy", flows.noisy_failure, x=noisy.input("x", "Int")))
+    failed = runner.run(noisy, {"x": 1}, timeout=60)
+    assert store.runs.get(failed.run_id).status == "failed"
+    [row] = store.node_runs.list(failed.run_id)
+    assert "bad \ufffd value \ufffd (1)" in (row.error or {}).get("message", "")
+    logs = [e.payload["message"] for e in store.events.read(failed.run_id) if e.type == "node.log"]
+    assert logs == ["line \ufffd with \ufffd in it"]
