@@ -66,6 +66,12 @@ class ConflictError(ApiError, ValueError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class StoredValueError(ApiError, ValueError):
+    """A stored resource holds a value that cannot be sent as JSON (stored before the input limits existed)."""
+
+    status, slug, title = 409, "stored-value", "Stored value cannot be sent"
+
+
 class PreconditionFailedError(ApiError, ValueError):
     """`If-Match` named a version that is no longer the latest."""
 

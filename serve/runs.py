@@ -70,8 +70,11 @@ class RunLauncher(Protocol):
 
 
 def event_json(row: Any) -> dict[str, Any]:
-    """The API form of a stored event: `{run_id, seq, type, node, attempt, time, payload}`."""
-    payload = dict(row.payload or {})
+    """The API form of a stored event: `{run_id, seq, type, node, attempt, time, payload}` (a payload stored
+    before events were sanitized is sent sanitized: `engine.jsonlimits.sanitized`)."""
+    from engine.jsonlimits import sanitized
+
+    payload = sanitized(dict(row.payload or {}))
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return {
         "run_id": row.run_id,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from engine.jsonlimits import sanitized
 from engine.store import IdempotencyConflictError, Store
 from engine.store import NotFoundError as StoreNotFound
 from serve.api.v1.schemas import (
@@ -23,6 +24,7 @@ from serve.api.v1.schemas import (
     RunSummary,
     UtcDatetime,
 )
+from serve.api.v1.stored import UNSENDABLE, stored_json
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_launcher, get_store
@@ -189,40 +191,65 @@ def _node_states(store: Store, run: Any) -> list[NodeState]:
                 started_at=row.started_at,
                 finished_at=row.finished_at,
                 duration_s=duration,
-                # Tracebacks stay in the store (server paths, library internals); the API gives type and message.
-                error={k: v for k, v in row.error.items() if k != "traceback"} if row.error else None,
+                # Tracebacks stay in the store (server paths, library internals); the API gives type and message
+                # (sanitized: one recorded before the store sanitized errors may hold what JSON cannot send).
+                error=sanitized({k: v for k, v in row.error.items() if k != "traceback"})
+                if row.error
+                else None,
             )
         )
     return states
 
 
-@router.get("/{run_id}", response_model=RunDetail, summary="Run status", responses=NOT_FOUND)
+@router.get(
+    "/{run_id}", response_model=RunDetail, summary="Run status", responses={**NOT_FOUND, **UNSENDABLE}
+)
 def get_run(
     run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
-) -> RunDetail:
+) -> Response:
     """The run's status with every node's state, timings, attempts and errors."""
     run = owned_run(store, principal, run_id)
     summary = RunSummary.model_validate(run).model_dump()
-    return RunDetail(
+    nodes = _node_states(store, run)
+    detail = RunDetail(
         **summary,
         inputs=run.inputs,
-        error=run.error,
+        error=sanitized(run.error) if run.error else None,
         last_seq=run.last_seq,
-        nodes=_node_states(store, run),
+        nodes=nodes,
         # Runs recorded without them (non-durable launchers, older rows) say null (unknown), not `{}`.
         plugin_versions=dict(run.plugin_versions) or None,
     )
+    return stored_json(
+        detail, what=f"run {run.id!r} ({run.status})", fix=_run_fix(run.id), stored={"inputs": run.inputs}
+    )
 
 
-@router.get("/{run_id}/outputs", response_model=RunOutputs, summary="Run outputs", responses=NOT_FOUND)
+@router.get(
+    "/{run_id}/outputs",
+    response_model=RunOutputs,
+    summary="Run outputs",
+    responses={**NOT_FOUND, **UNSENDABLE},
+)
 def get_outputs(
     run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
-) -> RunOutputs:
+) -> Response:
     """The workflow outputs of a succeeded run (empty before); outputs whose node was skipped are listed in
     `skipped_outputs` instead."""
     run = owned_run(store, principal, run_id)
-    return RunOutputs(
+    outputs = RunOutputs(
         id=run.id, status=run.status, outputs=run.outputs or {}, skipped_outputs=run.skipped_outputs or []
+    )
+    return stored_json(
+        outputs, what=f"run {run.id!r} ({run.status})", fix=_run_fix(run.id), stored={"outputs": run.outputs}
+    )
+
+
+def _run_fix(run_id: str) -> str:
+    """What to do about a run holding a value that cannot be sent (see `serve.api.v1.stored`)."""
+    return (
+        f"its events (GET /v1/runs/{run_id}/events) still tell what happened; start a new run with values "
+        "within the limits (POST /v1/runs)"
     )
 
 

@@ -27,6 +27,7 @@ from serve.api.v1.schemas import (
     WorkflowUpdate,
     WorkflowVersionOut,
 )
+from serve.api.v1.stored import UNSENDABLE, stored_json
 from serve.auth import Principal, require
 from serve.deps import get_catalog, get_store
 from serve.errors import (
@@ -147,19 +148,20 @@ def list_workflows(
 
 
 @router.get(
-    "/{workflow_id}", response_model=WorkflowVersionOut, summary="Get a workflow", responses=NOT_FOUND
+    "/{workflow_id}",
+    response_model=WorkflowVersionOut,
+    summary="Get a workflow",
+    responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_workflow(
     workflow_id: str,
-    response: Response,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
-) -> WorkflowVersionOut:
+) -> Response:
     """The latest version of a workflow; its `ETag` is the version number (send it as `If-Match` to update)."""
     wf = owned_workflow(store, principal, workflow_id)
     version = store.workflows.latest(workflow_id)
-    response.headers["ETag"] = f'"{version.version}"'
-    return _version_out(wf, version)
+    return _send_version(wf, version, headers={"ETag": f'"{version.version}"'})
 
 
 # ASCII digits only: str.isdigit() also accepts "²" and other digits int() cannot read.
@@ -266,18 +268,32 @@ def list_versions(
     "/{workflow_id}/versions/{version}",
     response_model=WorkflowVersionOut,
     summary="One version",
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_version(
     workflow_id: str,
     version: int = Path(ge=1, le=MAX_INT),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
-) -> WorkflowVersionOut:
+) -> Response:
     """One version of a workflow, with its document."""
     wf = owned_workflow(store, principal, workflow_id)
     try:
         row = store.workflows.get_version(workflow_id, version)
     except StoreNotFound:
         raise NotFoundError(f"workflow {workflow_id!r} has no version {version}; see its /versions") from None
-    return _version_out(wf, row)
+    return _send_version(wf, row)
+
+
+def _send_version(wf: Any, version: Any, headers: dict[str, str] | None = None) -> Response:
+    """A stored version as the response, or a 409 naming it when its document cannot be sent as JSON."""
+    return stored_json(
+        _version_out(wf, version),
+        what=f"workflow {wf.id!r} ({wf.name!r}) version {version.version}",
+        fix=(
+            f"store a corrected document as a new version (PUT /v1/workflows/{wf.id} with If-Match: "
+            f'"{wf.latest_version}") or delete the workflow (DELETE /v1/workflows/{wf.id})'
+        ),
+        stored={"workflow": version.document},
+        headers=headers,
+    )
