@@ -53,7 +53,7 @@ store.close()
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """"" (SQLite in the home) or a PostgreSQL database of the test."""
+    """The database of the test: "" for SQLite in the home, or the URL of a PostgreSQL database."""
     if request.param == "sqlite":
         yield ""
         return
