@@ -14,6 +14,10 @@ outputs as JSON in the store and the API sends them back, so a value that breaks
 
 Wrapping the definitions keeps durability out of the executor: the task wrapper, the coordinator and the
 in-process executor run a persisted plan exactly like any other.
+
+Map nodes are the exception: the engine expands them and never calls their definition, so the executor hands
+the assembled list of each top-level map node to a `MapResultWriter` (its `map_results`) before it records the
+node's success: the same check, the same write, the same order.
 """
 
 from __future__ import annotations
@@ -66,6 +70,46 @@ class PersistingDefinition:
             self.results.put(str(run_id), str(node_id), outputs)
         return outputs
 
+    def keep_cached(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> None:
+        """Write the outputs a cache lookup inside the task found for the node (its key is made there, from
+        its inputs' content), as `invoke` writes computed ones: the run's outputs are read from the store."""
+        if self.outputs:
+            _check_outputs(node_id, outputs, self.outputs)
+        self.results.put(run_id, node_id, outputs)
+
+
+class MapResultWriter:
+    """Writes the assembled outputs of a durable run's top-level map nodes to a `ResultStore` (the executor's
+    `map_results`, see `engine.execution.mapping.MapResultRecorder`), checking the ports the workflow's
+    outputs read against the JSON limits first, as `PersistingDefinition` does for every other node.
+
+    `outputs`: node id -> port -> the names of the workflow outputs reading it (`output_ports`). Picklable:
+    on Ray it travels to the task that assembles the list.
+    """
+
+    def __init__(self, results: ResultStore, outputs: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        self.results = results
+        self.outputs = {node: dict(ports) for node, ports in outputs.items()}
+
+    def __repr__(self) -> str:
+        return f"<MapResultWriter to {self.results.uri}>"
+
+    def put(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> str:
+        """Check, then write the outputs of map node `node_id` of run `run_id`; returns their location.
+
+        Raises `UnstorableOutputError` for a workflow output beyond the JSON limits, `ResultStoreError` when
+        the store cannot be written.
+        """
+        checked = self.outputs.get(node_id)
+        if checked:
+            _check_outputs(node_id, outputs, checked)
+        return self.results.put(run_id, node_id, outputs)
+
+
+def map_result_writer(plan: Plan, results: ResultStore) -> MapResultWriter:
+    """The `MapResultWriter` of a durable run of `plan` (persisted by `persist_plan`) to `results`."""
+    return MapResultWriter(results, output_ports(plan))
+
 
 def unstorable_output(
     names: Sequence[str], node: str, port: str, error: JsonLimitError
@@ -115,8 +159,9 @@ def output_ports(plan: Plan) -> dict[str, dict[str, list[str]]]:
 def persist_plan(plan: Plan, results: ResultStore) -> Plan:
     """A copy of `plan` whose top-level nodes and fused members write their results to `results`.
 
-    Map nodes are not wrapped (the engine expands them and never calls their definition), and neither are the
-    nodes of their sub-plans: a resumed run recomputes an interrupted map as a whole.
+    Map nodes are not wrapped (the engine expands them and never calls their definition: their results are
+    written by the executor through `map_result_writer`), and neither are the nodes of their sub-plans: a
+    resumed run recomputes an interrupted map as a whole.
     """
 
     checked = output_ports(plan)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.compile.plan import NodeRef, Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
-from engine.durable.persist import persist_plan
+from engine.durable.persist import map_result_writer, persist_plan
 from engine.durable.results import ResultStore, default_results_uri
 from engine.durable.sink import RESUMED_LEVEL, StoreEventSink
 from engine.durable.source import DurableSource
@@ -352,7 +352,12 @@ class DurableRunner:
 
         An attempt still `running` whose result is in the result store did succeed (its task wrote the result,
         then the coordinator died before recording it): it is recorded as succeeded; so is a node with a stored
-        result but no attempt recorded at all. An attempt without a result is recorded as failed (interrupted). Returns seed outputs per top-level plan node (port -> value).
+        result but no attempt recorded at all. An attempt without a result is recorded as failed (interrupted).
+        Returns seed outputs per top-level plan node (port -> value).
+
+        A top-level map node counts like any other: its list is written once every element has succeeded,
+        before its own success is recorded. A map without a stored result (interrupted midway) runs again as a
+        whole: the nodes of its elements keep no results.
         """
         from nodes import SKIP
 
@@ -374,8 +379,6 @@ class DurableRunner:
                     row.status = "failed"
         seeds: dict[str, dict[str, Any]] = {}
         for planned in plan.nodes:
-            if planned.subplan is not None:
-                continue  # map nodes are recomputed as a whole
             values: dict[str, Any] = {}
             for port in planned.outputs:
                 member, member_port = _member_port(planned, port)
@@ -463,7 +466,9 @@ class DurableRunner:
             seq_offset=seq_offset,
             heartbeat_s=self.heartbeat_s,
             resumed=resumed,
+            outputs=tuple(todo.outputs),
         )
+        map_results = map_result_writer(todo, self.results)
         hits = {
             node: CacheHit(RESUMED_LEVEL, values=dict(v)) for node, v in seeds.items() if node in _ids(todo)
         }
@@ -486,6 +491,7 @@ class DurableRunner:
                 persist_nodes=output_nodes,
                 cache_scope=cache_scope,
                 policy=policy_for(self.settings),
+                map_results=map_results,
             )
         else:
             options = RunOptions(
@@ -496,6 +502,7 @@ class DurableRunner:
                 cache_scope=cache_scope,
                 max_in_flight=self.settings.max_tasks_in_flight,
                 policy=policy_for(self.settings),
+                map_results=map_results,
             )
             source = self._start_on_ray(todo, values, run_id, hits, options)
         if cache is not None:

@@ -9,8 +9,9 @@ so the recovery sweep can tell a live run from an orphaned one: when the coordin
 What it writes always fits the store: event payloads (with the node errors, log lines and partial outputs they
 carry) are `sanitized` (a NUL character or lone surrogate becomes U+FFFD, a part nested too deep a note), and a
 run whose workflow outputs break the limits of the JSON the store keeps (`engine.jsonlimits`; e.g. an output
-of a map node, which no task checks) ends `failed`, naming the output, node and port, instead of never
-recording its end.
+of a cached node, which no task checks) ends `failed`, naming the output, node and port, instead of never
+recording its end. So does a run one of whose workflow outputs has no stored value at its end (a node whose
+result was never written): a run never says `succeeded` with an output silently missing.
 
 The sink is pickled into the coordinator with the run's options; only its configuration travels (the database
 connection and the heartbeat are set up in the process that uses them).
@@ -56,6 +57,20 @@ class _Outputs:
     node: str = ""
 
 
+def _missing_output(name: str, node: str, port: str) -> str:
+    """Why a run whose workflow output `name` (reading `port` of `node`) has no stored value cannot succeed."""
+    if node == "$inputs":
+        where = f"input {port!r}"
+    else:
+        where = f"node {node!r}, port {port!r}" if port else f"node {node!r}"
+    return (
+        f"workflow output {name!r} ({where}) has no stored value although every node finished: the run "
+        "cannot give it, so it is recorded as failed rather than succeeded without it. This is a defect of "
+        "rayweave (the node's result was never written to the result store): report it with this run's id, "
+        "and start the run again once it is fixed"
+    )
+
+
 def coordinator_label() -> str:
     """Who owns a run right now: `host:pid` of this process (recorded as the run's coordinator)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -66,6 +81,8 @@ class StoreEventSink:
 
     `seq_offset`: added to the executor's sequence numbers, so the events of a resumed run continue the stored
     sequence (the executor numbers each execution from 1). `heartbeat_s`: interval of the run's heartbeat.
+    `outputs`: the names of the workflow outputs the run computes (all of its document's when None); each must
+    have a stored value, or be skipped, for the run to succeed.
     """
 
     def __init__(
@@ -77,6 +94,7 @@ class StoreEventSink:
         seq_offset: int = 0,
         heartbeat_s: float = 2.0,
         resumed: bool = False,
+        outputs: Sequence[str] | None = None,
     ) -> None:
         self.database_url = database_url
         self.run_id = run_id
@@ -84,6 +102,7 @@ class StoreEventSink:
         self.seq_offset = seq_offset
         self.heartbeat_s = heartbeat_s
         self.resumed = resumed
+        self.outputs = tuple(outputs) if outputs is not None else None
         self._init_local()
 
     def _init_local(self) -> None:
@@ -102,9 +121,11 @@ class StoreEventSink:
             "seq_offset": self.seq_offset,
             "heartbeat_s": self.heartbeat_s,
             "resumed": self.resumed,
+            "outputs": self.outputs,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("outputs", None)
         self.__dict__.update(state)
         self._init_local()
 
@@ -256,7 +277,8 @@ class StoreEventSink:
     def _json_outputs(self) -> _Outputs:
         """The run's outputs as JSON for the run row (readers of the row need no result store), and the names of
         its skipped outputs; an output whose JSON is bigger than `MAX_JSON_OUTPUT_BYTES` is left out (it stays
-        in the result store). An output that breaks the JSON limits is a `problem` naming it."""
+        in the result store). An output that breaks the JSON limits, or that has no stored value (and is not
+        skipped), is a `problem` naming it."""
         if self.results is None:
             return _Outputs()
         from engine.durable.persist import unstorable_output
@@ -267,17 +289,36 @@ class StoreEventSink:
         except Exception as exc:  # the outputs stay readable from the result store
             _log.warning("run %s: could not read its outputs back: %s", self.run_id, exc)
             return _Outputs()
+
+        def source(name: str) -> tuple[str, str]:
+            document = run_document(self.store, self.store.runs.get(self.run_id)) or {}
+            node, _, port = str(dict(document.get("outputs") or {}).get(name, "")).partition(".")
+            return node, port
+
+        for name in self._expected():
+            if name not in stored.values and name not in stored.skipped:
+                node, port = source(name)
+                failed = "" if node == "$inputs" else node
+                return _Outputs(problem=_missing_output(name, node, port), node=failed)
         outputs: dict[str, Any] = {}
         for name, value in stored.values.items():
             try:
                 data = storable(value, name)
             except JsonLimitError as exc:
-                document = run_document(self.store, self.store.runs.get(self.run_id)) or {}
-                node, _, port = str(dict(document.get("outputs") or {}).get(name, "")).partition(".")
+                node, port = source(name)
                 return _Outputs(problem=str(unstorable_output([name], node, port, exc)), node=node)
             if len(json.dumps(data)) <= MAX_JSON_OUTPUT_BYTES:
                 outputs[name] = data
         return _Outputs(outputs, stored.skipped)
+
+    def _expected(self) -> tuple[str, ...]:
+        """The workflow outputs the run computes (see `outputs` of the class)."""
+        if self.outputs is not None:
+            return self.outputs
+        from engine.durable.stored import run_document
+
+        document = run_document(self.store, self.store.runs.get(self.run_id)) or {}
+        return tuple(dict(document.get("outputs") or {}))
 
     # -- node attempts ------------------------------------------------------------------------------
 

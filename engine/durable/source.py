@@ -19,6 +19,7 @@ from typing import Any
 from engine.durable.stored import StoredRun
 from engine.execution.events import Event
 from engine.execution.result import RunResult
+from engine.execution.status import RunStatus
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -54,11 +55,16 @@ class DurableSource:
         return self.stored.poll(after, timeout)
 
     def result(self, timeout: float | None = None) -> RunResult:
-        """The run's result, from the live run or, once that is gone, from the store."""
+        """The run's result, from the live run or, once that is gone, from the store.
+
+        A live run that succeeded but whose end the store recorded as failed (its outputs could not be kept:
+        `StoreEventSink`) is answered from the store, so the caller sees what everyone else will."""
         started = time.monotonic()
         if self._live:
             try:
                 result: RunResult = self.inner.result(timeout)
+                if result.status is RunStatus.SUCCEEDED and self.stored.recorded_failed():
+                    return self.stored.result(0.0)
                 return result
             except TimeoutError:
                 raise

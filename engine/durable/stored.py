@@ -71,7 +71,8 @@ def read_outputs(store: Any, results: ResultStore, run_id: str) -> StoredOutputs
 
     An output whose node was skipped (its latest attempt is `skipped`, or the port it reads carries `SKIP`)
     has no value and is listed in `skipped`. Outputs whose node result is not stored otherwise are left out
-    (e.g. a run that has not finished).
+    (e.g. a run that has not finished). An output reading a workflow input the run was not given is that
+    input's default.
     """
     run = store.runs.get(run_id)
     document = run_document(store, run) or {}
@@ -82,8 +83,11 @@ def read_outputs(store: Any, results: ResultStore, run_id: str) -> StoredOutputs
         ref = str(ref)
         if ref.startswith("$inputs."):
             key = ref[len("$inputs.") :]
+            declared = dict(document.get("inputs") or {}).get(key)
             if key in run.inputs:
                 outputs[name] = run.inputs[key]
+            elif isinstance(declared, dict) and "default" in declared:
+                outputs[name] = declared["default"]
             continue
         node, _, port = ref.partition(".")
         try:
@@ -158,6 +162,10 @@ class StoredRun:
 
     def _final(self) -> bool:
         return RunStatus(self.store.runs.get(self.run_id).status).is_final
+
+    def recorded_failed(self) -> bool:
+        """True when the store records the run as failed."""
+        return RunStatus(self.store.runs.get(self.run_id).status) is RunStatus.FAILED
 
     def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
         """Stored events after `after`, waiting up to `timeout` s for one; and whether the run has ended."""

@@ -23,6 +23,7 @@ from engine.errors import NodeTimeoutError, PortTypeError, RunCancelledError, Up
 from engine.execution.breaker import CircuitBreakers, LocalBreakerClient
 from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.mapping import (
+    MapResultRecorder,
     element_inputs,
     element_prefix,
     is_map,
@@ -69,9 +70,12 @@ class LocalRun:
         persist_nodes: frozenset[str] = frozenset(),
         cache_scope: str = "",
         policy: AccessPolicy | None = None,
+        map_results: MapResultRecorder | None = None,
     ) -> None:
         self.run_id = run_id or uuid.uuid4().hex
         self.persist_nodes = persist_nodes
+        #: Where a durable run keeps its top-level map nodes' results (`engine.execution.mapping`).
+        self.map_results = map_results
         self.cache_scope = cache_scope
         #: What the run's file and network nodes may reach; without one, no file and no internal address.
         self.policy = policy if policy is not None else AccessPolicy()
@@ -322,6 +326,16 @@ class LocalRun:
             )
             outcome = NodeOutcome(node_id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error)
             return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
+        if self.map_results is not None and not prefix:
+            # A durable run: the result is written before the success is recorded, as every node's is.
+            try:
+                self.map_results.put(self.run_id, node_id, {layout.out_port: results})
+            except Exception as exc:  # it cannot be kept (unwritable store, a value beyond the JSON limits)
+                error = NodeError.from_exception(node_id, 1, exc)
+                outcome = NodeOutcome(
+                    node_id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error
+                )
+                return {layout.out_port: UpstreamFailure(node_id)}, TaskMeta(node_id, (outcome,))
         persist = map_persist_args(self.cache_dir, planned, not prefix, layout.out_port)
         if persist is not None:
             persist_map_result(*persist, results)
@@ -422,13 +436,15 @@ class InProcessExecutor:
         persist_nodes: frozenset[str] = frozenset(),
         cache_scope: str = "",
         policy: AccessPolicy | None = None,
+        map_results: MapResultRecorder | None = None,
     ) -> LocalRun:
         """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
 
         `persist_nodes` are always written to the durable cache (the nodes the workflow outputs read).
         `cache_scope`: the scope the plan's cache keys were made in (`compute_cache_keys`), for dynamic keys.
         `policy`: what the run's file and network nodes may reach (`engine.execution.access.policy_for`);
-        without one, no file and no internal address.
+        without one, no file and no internal address. `map_results`: where a durable run keeps the results of
+        its top-level map nodes, each written before the node's success is recorded.
         """
         run = LocalRun(
             plan,
@@ -443,5 +459,6 @@ class InProcessExecutor:
             persist_nodes=persist_nodes,
             cache_scope=cache_scope,
             policy=policy,
+            map_results=map_results,
         )
         return run.start()

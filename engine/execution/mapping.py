@@ -8,17 +8,31 @@ When the list's element type reaches `item` only through an implicit coercion (a
 sub-workflow whose `item` is `Float`), the compiler records it on the map node (`item_coercion_key`) and
 `map_items` applies it to every element, on both executors, before the elements' runs start; an element it
 cannot convert fails the map node with a `PortTypeError`.
+
+A durable run hands the executor a `MapResultRecorder`: each top-level map node's assembled outputs are given to
+it (on Ray by the task that assembles the list, `collect_recorded`; in-process by the run's thread) before
+the node's success is recorded, like the result of every other node (`engine.durable.persist`). Runs without
+one do no extra work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from engine.compile.maps import item_coercion_key
 from engine.compile.plan import Plan, PlannedNode
 from engine.execution.task import coercion_error
+
+
+class MapResultRecorder(Protocol):
+    """Where a durable run keeps the results of its top-level map nodes (picklable: on Ray it travels to the
+    task that assembles the list). See the module docstring."""
+
+    def put(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> Any:
+        """Keep `outputs` (port -> value) of map node `node_id` of run `run_id` durably; raise if it cannot
+        (the map node then fails with that error)."""
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ class CoordinatedRun:
         self.task_fn = remotes.task_fn
         self.submitter = remotes.submitter
         self.collect_fn = remotes.collect_fn
+        self.collect_recorded_fn = remotes.collect_recorded_fn
         self.actor_class = remotes.actor_class
         self.tracker = tracker
         self.envs = SerializedEnvs()
@@ -825,11 +826,18 @@ class CoordinatedRun:
             element_refs.append(
                 await self.binding_ref(sub.outputs[layout.sub_output], sub_prefix, sub_inputs)
             )
-        self.out_refs[key] = {
-            layout.out_port: self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
-                planned.id, self.map_persist(planned, prefix, layout.out_port), *element_refs
+        persist = self.map_persist(planned, prefix, layout.out_port)
+        recorded: Any = None  # a durable run's top-level map: the ref saying whether its list is kept
+        if self.options.map_results is not None and not prefix:
+            record = (self.options.map_results, self.run_id, layout.out_port)
+            collected, recorded = self.collect_recorded_fn.options(
+                name=f"{self.plan.name}/{key}:collect", num_returns=2
+            ).remote(planned.id, persist, record, *element_refs)
+        else:
+            collected = self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
+                planned.id, persist, *element_refs
             )
-        }
+        self.out_refs[key] = {layout.out_port: collected}
         # The map node ends when every element node has (and nested maps, and element nodes submitted later).
         while True:
             element_tasks: list[asyncio.Future[Any]] = [
@@ -857,11 +865,31 @@ class CoordinatedRun:
             self.state.outcome(
                 NodeOutcome(planned.id, planned.type_id, status, 1, started, time.time(), error), prefix
             )
+        elif recorded is not None and (unkept := await self.unkept(recorded)) is not None:
+            # The list could not be made durable: the map node fails (its result must be durable before its
+            # success is recorded), and so do the nodes that read it.
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            error = NodeError.from_exception(key, 1, unkept)
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error),
+                prefix,
+            )
+            if self.options.fail_fast:
+                self.stop()
         else:
             self.state.outcome(
                 NodeOutcome(planned.id, planned.type_id, NodeStatus.SUCCEEDED, 1, started, time.time()),
                 prefix,
             )
+
+    async def unkept(self, recorded: Any) -> BaseException | None:
+        """Why a map's list was not kept by the run's `map_results` (`recorded`: the second return of its
+        `collect_recorded` task), or None once it is."""
+        try:
+            error: BaseException | None = await recorded
+        except Exception as exc:  # the collecting task itself failed (e.g. its worker died every time)
+            return exc
+        return error
 
 
 def reruns_on_timeout(planned: PlannedNode) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from engine.compile.plan import PlannedNode
 from engine.execution.breaker import BreakerClient
 from engine.execution.events import EventSink
-from engine.execution.mapping import persist_map_result
+from engine.execution.mapping import MapResultRecorder, persist_map_result
 from engine.execution.result import NodeResult
 from engine.execution.status import RunStatus
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
@@ -116,6 +116,27 @@ def collect(
     return result
 
 
+def collect_recorded(
+    map_id: str,
+    persist: tuple[str, str, str, str] | None,
+    record: tuple[MapResultRecorder, str, str],
+    *values: Any,
+) -> tuple[list[Any] | UpstreamFailure, BaseException | None]:
+    """`collect` for a durable run, submitted with two returns: the list, and None once the list is kept by
+    `record` = (recorder, run id, output port) — or the error that kept it from being kept. The coordinator
+    waits for the second (small) return before it records the map node's success, so the list is durable
+    first and never visits the coordinator."""
+    result = collect(map_id, persist, *values)
+    if isinstance(result, UpstreamFailure):
+        return result, None
+    recorder, run_id, port = record
+    try:
+        recorder.put(run_id, map_id, {port: result})
+    except Exception as exc:  # the map node fails with it (an unwritable store, a value beyond the limits)
+        return result, exc
+    return result, None
+
+
 class NodeActor:
     """Hosts stateful class nodes of one (node type, code version) for one run; setup() runs once."""
 
@@ -147,6 +168,7 @@ class RunOptions:
         cache_scope: str = "",
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         policy: AccessPolicy | None = None,
+        map_results: MapResultRecorder | None = None,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -164,6 +186,9 @@ class RunOptions:
         #: What the run's file and network nodes may reach (`engine.execution.access.policy_for`); without
         #: one, no file and no internal address.
         self.policy = policy if policy is not None else AccessPolicy()
+        #: Where a durable run keeps its top-level map nodes' results (`engine.execution.mapping`); None for
+        #: a run that is not durable.
+        self.map_results = map_results
 
 
 class RemoteRunResult:

@@ -56,11 +56,12 @@ class NodeRemotes:
     def __init__(self) -> None:
         import ray
 
-        from engine.execution.remote import NodeActor, collect, node_task
+        from engine.execution.remote import NodeActor, collect, collect_recorded, node_task
 
         self.task_fn = ray.remote(node_task)
         self.submitter = TaskSubmitter(self.task_fn)
         self.collect_fn = ray.remote(collect)
+        self.collect_recorded_fn = ray.remote(collect_recorded)
         self.actor_class = ray.remote(NodeActor)
 
 

@@ -480,12 +480,30 @@ def _run_cached(
                 hit = DiskStore(spec.cache_dir).get(key, spec.out_ports)
             except Exception:  # an unhashable value only means no caching for this node
                 key, hit = None, None
-            if hit is not None:
+            if hit is not None and _kept(planned, spec.run_id, hit):
                 return hit, NodeOutcome(planned.id, planned.type_id, NodeStatus.CACHED)
     outputs, outcome = run_node(spec, planned, values, emitter, instances)
     if spec.cache_dir and key and planned.cache and outcome.status is NodeStatus.SUCCEEDED:
         _persist(spec, key, {p: outputs[p] for p in spec.out_ports if p in outputs}, (outcome,))
     return outputs, outcome
+
+
+def _kept(planned: PlannedNode, run_id: str, outputs: Mapping[str, Any]) -> bool:
+    """Whether a cache hit found in the task may answer for `planned`.
+
+    A durable run's definitions keep every node's result (`keep_cached` of `engine.durable.persist`'s
+    wrapper), a hit's too, or the run would end without it; when that fails the node runs instead (and its
+    own write fails it, if it must). Other definitions have no `keep_cached`: any hit answers.
+    """
+    keep = getattr(planned.definition, "keep_cached", None)
+    if keep is None:
+        return True
+    try:
+        keep(run_id, planned.id, outputs)
+    except Exception as exc:
+        _log.warning("could not keep the cached result of node %s: %s; running it", planned.id, exc)
+        return False
+    return True
 
 
 def _persist(spec: TaskSpec, key: str, outputs: dict[str, Any], outcomes: Sequence[NodeOutcome]) -> None:

@@ -112,3 +112,37 @@ def chain(log: Path, *, seconds: float = 0.0, slow: str = "b") -> Workflow:
 def executions(log: Path) -> dict[str, int]:
     """How many times each node finished its body, by node id."""
     return {p.name: len(p.read_text().splitlines()) for p in Path(log).iterdir() if "." not in p.name}
+
+
+@node(plugin="durable_t", cheap=False)
+def counted_total(xs: list[Any], *, log: str) -> Any:
+    """The sum of `xs`, counted; cacheable."""
+    _count(log)
+    return sum(xs)
+
+
+@node(plugin="durable_t", cache=False)
+def texts_with_nul() -> list[str]:
+    """Two texts, the second holding a NUL character (which the JSON of the store cannot hold)."""
+    return ["fine", "a\x00b"]
+
+
+def square_doc() -> dict[str, Any]:
+    """The sub-workflow of a map: `out` = item * item."""
+    return {
+        "format": "rayweave.workflow/1",
+        "name": "square",
+        "inputs": {"item": {"type": "Int"}},
+        "nodes": {"sq": {"type": "builtin/multiply@1", "in": {"a": "$inputs.item", "b": "$inputs.item"}}},
+        "outputs": {"out": "sq.out"},
+    }
+
+
+def map_then_total(log: Path) -> Workflow:
+    """m = the squares of input `items` (a `builtin/map@1` node), t = their sum (counted). Outputs: `squares`
+    (m's list) and `total` (t)."""
+    wf = Workflow("durable-map-total")
+    m = wf.add("m", "builtin/map@1", items=wf.input("items", "List[Int]"), params={"workflow": square_doc()})
+    wf.output("squares", m)
+    wf.output("total", wf.add("t", counted_total, xs=m, params={"log": str(log)}))
+    return wf

@@ -124,6 +124,37 @@ def test_list_binding_over_http(api: Api) -> None:
         assert "item 1 of a list binding is itself a list" in problem.text
 
 
+def test_the_output_of_a_map_node_is_returned(api: Api) -> None:
+    # A map node's list is an output like any other (it was missing from /outputs, the run said succeeded).
+    square = {
+        "format": "rayweave.workflow/1",
+        "name": "square",
+        "inputs": {"item": {"type": "Int"}},
+        "nodes": {"sq": {"type": "builtin/multiply@1", "in": {"a": "$inputs.item", "b": "$inputs.item"}}},
+        "outputs": {"out": "sq.out"},
+    }
+    doc = {
+        "format": "rayweave.workflow/1",
+        "name": "squares",
+        "inputs": {"numbers": {"type": "List[Int]"}},
+        "nodes": {
+            "squares": {
+                "type": "builtin/map@1",
+                "in": {"items": "$inputs.numbers"},
+                "params": {"workflow": square},
+            },
+            "total": {"type": "builtin/sum@1", "in": {"values": "squares"}},
+        },
+        "outputs": {"squares": "squares.out", "total": "total"},
+    }
+    with api.client() as c:
+        run_id = c.post("/v1/runs", json={"workflow": doc, "inputs": {"numbers": [1, 2, 3]}}).json()["id"]
+        run = _wait_status(c, run_id)
+        outputs = c.get(f"/v1/runs/{run_id}/outputs").json()
+    assert run["status"] == "succeeded"
+    assert outputs["outputs"] == {"squares": [1, 4, 9], "total": 14} and outputs["skipped_outputs"] == []
+
+
 def test_failed_node_error_is_reported(api: Api) -> None:
     doc = {
         "format": "rayweave.workflow/1",
