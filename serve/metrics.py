@@ -10,7 +10,7 @@ reports the same numbers, and they survive restarts:
   from `started_at` to `finished_at`, by node type;
 - `rayweave_node_cache_hits_total{node_type}`: nodes answered from the result cache.
 
-Each scrape costs two aggregate `GROUP BY` queries whose result size is bounded by the number of node types
+Each scrape costs two aggregate `GROUP BY` queries (`store.reports.metrics_snapshot()`) whose result size is bounded by the number of node types
 times statuses, never by the number of runs.
 
 The engine also records per-task metrics with `ray.util.metrics` (`engine/execution/metrics.py`:
@@ -23,7 +23,7 @@ Prometheus at both. The names here differ from Ray's so the two sources never co
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
@@ -36,50 +36,19 @@ if TYPE_CHECKING:
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class _RunsByStatus(Collector):
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        import sqlalchemy as sa
-
-        from engine.store.models import Run, table_of
-
-        family = GaugeMetricFamily("rayweave_runs", "Runs in the store by status", labels=["status"])
-        runs = table_of(Run)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)).all()
-        for status, count in rows:
-            family.add_metric([str(status)], float(count))
-        yield family
-
-
-class _NodeRuns(Collector):
-    """Node-run counts, durations and cache hits by node type, from one aggregate query per scrape."""
+class _StoreFigures(Collector):
+    """Runs by status, and node-run counts, durations and cache hits by node type, from one store snapshot per
+    scrape."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def collect(self) -> Iterator[CounterMetricFamily | SummaryMetricFamily]:
-        import sqlalchemy as sa
-
-        from engine.store.models import NodeRun, table_of
-
-        node_runs = table_of(NodeRun)
-        seconds = _seconds_between(
-            node_runs.c.started_at, node_runs.c.finished_at, self.store.engine.dialect.name
-        )
-        finished = sa.and_(node_runs.c.started_at.is_not(None), node_runs.c.finished_at.is_not(None))
-        query = sa.select(
-            node_runs.c.node_type,
-            node_runs.c.status,
-            sa.func.count(),
-            sa.func.sum(sa.case((finished, 1), else_=0)),
-            sa.func.sum(sa.case((finished, seconds), else_=0.0)),
-            sa.func.sum(sa.case((node_runs.c.cache_hit, 1), else_=0)),
-        ).group_by(node_runs.c.node_type, node_runs.c.status)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | SummaryMetricFamily]:
+        snapshot = self.store.reports.metrics_snapshot()
+        runs = GaugeMetricFamily("rayweave_runs", "Runs in the store by status", labels=["status"])
+        for status, count in snapshot.runs_by_status.items():
+            runs.add_metric([status], float(count))
+        yield runs
 
         counts = CounterMetricFamily(
             "rayweave_node_runs", "Node attempts by node type and status", labels=["node_type", "status"]
@@ -96,27 +65,18 @@ class _NodeRuns(Collector):
         )
         timed: dict[str, tuple[int, float]] = {}
         cached: dict[str, int] = {}
-        for node_type, status, count, n_finished, total_s, n_cached in rows:
-            kind = str(node_type or "unknown")
-            counts.add_metric([kind, str(status)], float(count))
+        for figures in snapshot.node_runs:
+            kind = figures.node_type or "unknown"
+            counts.add_metric([kind, figures.status], float(figures.count))
             n, s = timed.get(kind, (0, 0.0))
-            timed[kind] = (n + int(n_finished or 0), s + max(0.0, float(total_s or 0.0)))
-            cached[kind] = cached.get(kind, 0) + int(n_cached or 0)
+            timed[kind] = (n + figures.finished, s + max(0.0, figures.finished_seconds))
+            cached[kind] = cached.get(kind, 0) + figures.cache_hits
         for kind, (n, s) in sorted(timed.items()):
             durations.add_metric([kind], count_value=n, sum_value=s)
             hits.add_metric([kind], float(cached[kind]))
         yield counts
         yield durations
         yield hits
-
-
-def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
-    """SQL for `end - start` in seconds: SQLite has no interval type, PostgreSQL has no `julianday`."""
-    import sqlalchemy as sa
-
-    if dialect == "sqlite":
-        return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
-    return sa.func.extract("epoch", end - start)
 
 
 class ApiMetrics:
@@ -137,8 +97,7 @@ class ApiMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_RunsByStatus(store))
-        self.registry.register(_NodeRuns(store))
+        self.registry.register(_StoreFigures(store))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished request."""

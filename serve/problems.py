@@ -224,8 +224,7 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+    from engine.store import is_unavailable
 
     request_id = _request_id(request)
     # The driver's message can quote the statement and its parameters (stored data): it goes to the log only.
@@ -236,7 +235,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         request_id,
         exc_info=exc,
     )
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
+    if is_unavailable(exc):
         return problem_response(
             503,
             f"the database is not available right now; retry later (request id {request_id!r})",
@@ -275,14 +274,13 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the problem handlers on `app`."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from engine.store import StoreError
+    from engine.store import StoreError, backend_errors
 
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebSocketRequestValidationError, _websocket_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreError, _store_error)
-    app.add_exception_handler(SQLAlchemyError, _database_error)
+    for database_error in backend_errors():
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected)

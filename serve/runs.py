@@ -157,11 +157,10 @@ class DurableRunLauncher:
                 return LaunchedRun(recorded, True, deferred=True)
             if isinstance(exc, KeyError | ValueError):
                 raise  # store errors (404, 409) are answered by the problem handlers
-            from sqlalchemy.exc import SQLAlchemyError
-
+            from engine.store import backend_errors
             from serve.errors import UnavailableError
 
-            if isinstance(exc, SQLAlchemyError):
+            if isinstance(exc, backend_errors()):
                 # The driver's text can quote the stored values: serve.problems logs it and answers generically.
                 raise
             # Only the kind of error: its text may come from any layer below (a database driver quoting values).

@@ -59,3 +59,36 @@ def test_the_walk_catches_a_lazy_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "bad.py"
     module.write_text("def f():\n    from engine.compile import plan\n    return plan\n")
     assert "engine" in _imports(module)
+
+
+#: The database libraries: only the store's own package may import them (DESIGN.md "Storage", ADR 011).
+DATABASE_LIBRARIES = {"sqlalchemy", "sqlmodel", "alembic"}
+STORE_PACKAGE = ROOT / "engine" / "store"
+
+
+def _database_imports(packages: tuple[str, ...]) -> list[str]:
+    violations = []
+    for package in packages:
+        for path in _modules(package):
+            if path.is_relative_to(STORE_PACKAGE):
+                continue
+            found = _imports(path) & DATABASE_LIBRARIES
+            if found:
+                violations.append(f"{path.relative_to(ROOT)} imports {sorted(found)}")
+    return violations
+
+
+def test_only_the_store_imports_database_libraries() -> None:
+    violations = _database_imports(("engine", "serve", "nodes", "cluster", "typesys"))
+    assert not violations, (
+        "only engine/store may use SQLAlchemy, SQLModel or Alembic; go through the Store protocol (add a store "
+        "method that says what it does) or engine.store.backend_errors():\n" + "\n".join(violations)
+    )
+
+
+def test_the_database_walk_catches_a_lazy_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text(
+        "def f():\n    from sqlalchemy.exc import SQLAlchemyError\n    return SQLAlchemyError\n"
+    )
+    assert _imports(module) & DATABASE_LIBRARIES == {"sqlalchemy"}

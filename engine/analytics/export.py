@@ -15,14 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-import sqlalchemy as sa
 
 from engine.store import Store
-from engine.store.models import NodeRun, Run
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -57,8 +54,6 @@ RUN_SCHEMA = pa.schema(
         ("day", pa.string()),
     ]
 )
-
-BATCH_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -114,27 +109,10 @@ def _day(*candidates: datetime | None) -> str:
 
 
 def _node_run_batches(store: Store, start: datetime | None) -> Iterator[pa.RecordBatch]:
-    n, r = NodeRun.__table__, Run.__table__  # type: ignore[attr-defined]
-    when = sa.func.coalesce(n.c.started_at, n.c.finished_at, r.c.created_at)
-    query = sa.select(
-        n.c.run_id,
-        r.c.workflow_id,
-        r.c.workflow_version,
-        n.c.node_id,
-        n.c.node_type,
-        n.c.attempt,
-        n.c.status,
-        n.c.cache_hit,
-        n.c.started_at,
-        n.c.finished_at,
-        r.c.created_at,
-    ).join(r, r.c.id == n.c.run_id)
-    if start is not None:
-        query = query.where(when >= start)
-    for rows in _chunks(store, query):
+    for rows in store.reports.node_run_history(since=start):
         records = [
             {
-                **{k: row[k] for k in NODE_RUN_SCHEMA.names if k not in ("duration_s", "day")},
+                **{k: row[k] for k in NODE_RUN_SCHEMA.names if k not in ("duration_s", "day")},  # type: ignore[literal-required]
                 "duration_s": _duration(row["started_at"], row["finished_at"]),
                 "day": _day(row["started_at"], row["finished_at"], row["created_at"]),
             }
@@ -144,34 +122,13 @@ def _node_run_batches(store: Store, start: datetime | None) -> Iterator[pa.Recor
 
 
 def _run_batches(store: Store, start: datetime | None) -> Iterator[pa.RecordBatch]:
-    r = Run.__table__  # type: ignore[attr-defined]
-    query = sa.select(
-        r.c.id.label("run_id"),
-        r.c.workflow_id,
-        r.c.workflow_version,
-        r.c.owner,
-        r.c.status,
-        r.c.created_at,
-        r.c.started_at,
-        r.c.finished_at,
-    )
-    if start is not None:
-        query = query.where(r.c.created_at >= start)
-    for rows in _chunks(store, query):
+    for rows in store.reports.run_history(since=start):
         records = [
             {
-                **dict(row),
+                **row,
                 "duration_s": _duration(row["started_at"] or row["created_at"], row["finished_at"]),
                 "day": _day(row["created_at"]),
             }
             for row in rows
         ]
         yield pa.RecordBatch.from_pylist(records, schema=RUN_SCHEMA)
-
-
-def _chunks(store: Store, query: sa.Select[Any]) -> Iterator[list[Any]]:
-    # Stream: a server-side cursor on PostgreSQL, so exporting millions of rows needs bounded memory.
-    with store.engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
-        for partition in result.mappings().partitions(BATCH_ROWS):
-            yield list(partition)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import sqlalchemy as sa
-
-from engine.store.columns import utcnow
-from engine.store.models import Run, table_of
+if TYPE_CHECKING:
+    from engine.store import Store
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -27,7 +25,7 @@ class Heartbeats:
     _shared: ClassVar[dict[tuple[str, float], Heartbeats]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, store: Any, interval_s: float, label: str) -> None:
+    def __init__(self, store: Store, interval_s: float, label: str) -> None:
         self.store = store
         self.interval_s = interval_s
         self.label = label
@@ -36,7 +34,7 @@ class Heartbeats:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def shared(cls, key: str, store: Any, interval_s: float, label: str) -> Heartbeats:
+    def shared(cls, key: str, store: Store, interval_s: float, label: str) -> Heartbeats:
         """The heartbeats of this process for the database `key` (its URL) at `interval_s`."""
         with cls._lock:
             found = cls._shared.get((key, interval_s))
@@ -79,14 +77,4 @@ class Heartbeats:
 
     def beat(self, run_ids: list[str]) -> list[str]:
         """Record one heartbeat for every run in one statement; returns the ones cancelled in the store."""
-        runs = table_of(Run)
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                sa.update(runs)
-                .where(runs.c.id.in_(run_ids))
-                .values(heartbeat_at=utcnow(), coordinator=self.label)
-            )
-            rows = conn.execute(
-                sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.status == "cancelled")
-            )
-            return [str(row[0]) for row in rows]
+        return self.store.runs.heartbeat_many(run_ids, self.label)

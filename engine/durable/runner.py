@@ -164,7 +164,7 @@ class DurableRunner:
     @property
     def database_url(self) -> str:
         """The URL of the store, with its password (the coordinator connects with it)."""
-        return str(self.store.engine.url.render_as_string(hide_password=False))
+        return str(self.store.connect_url)
 
     # -- new runs -------------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """The persistent store of rayweave: workflows and versions, runs, node runs, events, plugins, users, API keys,
 permissions and the audit log, on SQLite (default) or PostgreSQL.
 
-`open_store(url)` returns a `Store` whose attributes are the repositories. Importing this package does no work;
-the database is touched only when a store is opened.
+`Store` is the protocol every caller types its store with (`engine.store.protocol`, ADR 011); `open_store(url)`
+returns the SQL backend (`SqlStore`), whose attributes are the repositories. Nothing outside this package
+touches SQLAlchemy: database failures are recognised with `backend_errors()` and `is_unavailable()`. Importing
+this package does no work; the database is touched only when a store is opened.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from engine.store.errors import (
     RunStateError,
     StoreError,
     VersionConflictError,
+    backend_errors,
+    is_unavailable,
 )
 from engine.store.events import NewEvent
+from engine.store.protocol import Store
+from engine.store.reports import MetricsSnapshot, NodeRunFigures, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, CreatedRun, RunPage
-from engine.store.store import Store
+from engine.store.store import SqlStore
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -37,19 +43,26 @@ __all__ = [
     "IdempotencyConflictError",
     "InvalidApiKeyError",
     "LastAdminKeyError",
+    "MetricsSnapshot",
     "MigrationError",
     "NewEvent",
     "NodeChange",
+    "NodeRunFigures",
+    "NodeRunHistoryRow",
     "NotFoundError",
     "ReservedUsernameError",
+    "RunHistoryRow",
     "RunPage",
     "RunStateError",
+    "SqlStore",
     "Store",
     "StoreError",
     "VersionConflictError",
     "WorkflowDiff",
+    "backend_errors",
     "create_db_engine",
     "diff_documents",
+    "is_unavailable",
     "normalize_url",
     "open_store",
 ]

@@ -20,7 +20,8 @@ from sqlmodel import col
 from engine.store.canonical import content_hash, document_to_dict
 from engine.store.errors import StoreError
 from engine.store.models import Event, NodeRun, Run, Workflow, WorkflowVersion, table_of
-from engine.store.store import Store
+from engine.store.protocol import Store
+from engine.store.store import SqlStore
 
 ARCHIVE_FORMAT = "rayweave.archive/1"
 
@@ -87,7 +88,7 @@ def import_workflow(
     )
 
 
-def export_archive(store: Store, *, include_runs: bool = False) -> dict[str, Any]:
+def export_archive(store: SqlStore, *, include_runs: bool = False) -> dict[str, Any]:
     """Everything in `store` as one JSON-ready archive (workflows with all versions; runs when asked)."""
     with store.engine.connect() as conn:
         workflows = []
@@ -112,7 +113,7 @@ def export_archive(store: Store, *, include_runs: bool = False) -> dict[str, Any
     return archive
 
 
-def import_archive(store: Store, archive: Mapping[str, Any], *, validate: bool = True) -> ImportReport:
+def import_archive(store: SqlStore, archive: Mapping[str, Any], *, validate: bool = True) -> ImportReport:
     """Load an archive into `store`, keeping ids, versions and timestamps. Safe to run twice."""
     if archive.get("format") != ARCHIVE_FORMAT:
         raise ArchiveError(

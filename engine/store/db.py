@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 from engine.store.base import WRITE_OPTION
 
 if TYPE_CHECKING:
-    from engine.store.store import Store
+    from engine.store.store import SqlStore
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class DatabaseOptions:
 
 def normalize_url(url: str | URL) -> URL:
     """Parse a database URL; plain `postgresql://` (and `postgres://`) URLs use the psycopg 3 driver."""
-    text = str(url) if isinstance(url, URL) else url
+    # str() of a URL masks its password ("***"): render it in full, or the engine would connect with the mask.
+    text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
     if text.startswith("postgres://"):
         text = "postgresql://" + text[len("postgres://") :]
     parsed = make_url(text)
@@ -113,14 +114,14 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions) -> Engine:
     return engine
 
 
-def open_store(url: str | URL, *, upgrade: bool = True, options: DatabaseOptions | None = None) -> Store:
+def open_store(url: str | URL, *, upgrade: bool = True, options: DatabaseOptions | None = None) -> SqlStore:
     """Open the store at `url` (SQLite file or PostgreSQL), bringing its schema to the current version first.
 
     `upgrade=False` skips the Alembic upgrade (for callers that manage migrations themselves, e.g. `rayweave db
     upgrade` in a deployment pipeline). The parent directory of a SQLite file is created when missing.
     """
     from engine.store.migrate import upgrade_database
-    from engine.store.store import Store
+    from engine.store.store import SqlStore
 
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_memory_sqlite(parsed) and parsed.database:
@@ -128,4 +129,4 @@ def open_store(url: str | URL, *, upgrade: bool = True, options: DatabaseOptions
     engine = create_db_engine(parsed, options)
     if upgrade:
         upgrade_database(engine)
-    return Store(engine)
+    return SqlStore(engine)

@@ -68,3 +68,22 @@ class LastAdminKeyError(StoreError, ValueError):
 
 class MigrationError(StoreError, RuntimeError):
     """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""
+
+
+def backend_errors() -> tuple[type[Exception], ...]:
+    """The exception types a store backend raises when its database itself fails (unreachable, timed out, a
+    driver error), as opposed to the `StoreError`s above that a caller can act on. Callers catch these to answer
+    "the database failed" without importing the backend's libraries; their text may quote stored values, so it
+    belongs in logs, not in answers."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError,)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a backend error means the database cannot be reached right now (a retry later may succeed), as
+    opposed to a failure of the request itself."""
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError)

@@ -6,6 +6,7 @@ directory and from an installed wheel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -60,3 +61,29 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str | None:
             "`rayweave db upgrade` (each migration runs in a transaction, so a failed one leaves no trace)"
         ) from exc
     return current_revision(engine)
+
+
+@dataclass(frozen=True)
+class UpgradeOutcome:
+    """What `upgrade_at` did: the database (password hidden) and its revision before and after."""
+
+    url: str
+    before: str | None
+    after: str | None
+
+
+def upgrade_at(url: str) -> UpgradeOutcome:
+    """Bring the database at `url` to the newest schema (`rayweave db upgrade`), creating a SQLite file's folder
+    when missing. A bad URL raises `ValueError` (or `ImportError` for a missing driver); a failed upgrade
+    `MigrationError` or one of `errors.backend_errors()`."""
+    from engine.store.db import create_db_engine
+
+    engine = create_db_engine(url)
+    try:
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            Path(str(engine.url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        before = current_revision(engine)
+        after = upgrade_database(engine)
+    finally:
+        engine.dispose()
+    return UpgradeOutcome(engine.url.render_as_string(hide_password=True), before, after)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.store.canonical import canonical_json
 from engine.store.errors import MigrationError
 from engine.store.models import ALL_TABLES
-from engine.store.store import Store
+from engine.store.store import SqlStore
 
 BATCH_ROWS = 2_000
 _MOD = 2**256
@@ -39,7 +39,7 @@ class TransferReport:
         return {"source": self.source, "target": self.target, "tables": self.tables}
 
 
-def copy_installation(source: Store, target: Store, *, batch_rows: int = BATCH_ROWS) -> TransferReport:
+def copy_installation(source: SqlStore, target: SqlStore, *, batch_rows: int = BATCH_ROWS) -> TransferReport:
     """Copy every row of `source` into `target` (both already migrated to the same schema) and verify."""
     report = TransferReport(source.url, target.url)
     for model in ALL_TABLES:
@@ -66,7 +66,7 @@ def copy_installation(source: Store, target: Store, *, batch_rows: int = BATCH_R
     return report
 
 
-def table_digest(store: Store, table: sa.Table) -> tuple[int, str]:
+def table_digest(store: SqlStore, table: sa.Table) -> tuple[int, str]:
     """Row count and order-independent content hash of a table."""
     total, count = 0, 0
     for batch in _batches(store, table, BATCH_ROWS):
@@ -82,7 +82,7 @@ def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _batches(store: Store, table: sa.Table, size: int) -> Iterator[list[dict[str, Any]]]:
+def _batches(store: SqlStore, table: sa.Table, size: int) -> Iterator[list[dict[str, Any]]]:
     query = sa.select(table).order_by(*table.primary_key.columns)
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
@@ -90,18 +90,18 @@ def _batches(store: Store, table: sa.Table, size: int) -> Iterator[list[dict[str
             yield [dict(row) for row in part]
 
 
-def _count(store: Store, table: sa.Table) -> int:
+def _count(store: SqlStore, table: sa.Table) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def _insert_ignoring_existing(store: Store, table: sa.Table) -> Any:
+def _insert_ignoring_existing(store: SqlStore, table: sa.Table) -> Any:
     if store.backend == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def _fix_sequences(store: Store, table: sa.Table) -> None:
+def _fix_sequences(store: SqlStore, table: sa.Table) -> None:
     # Explicit ids were copied into identity columns; PostgreSQL's sequence must move past them.
     if store.backend != "postgresql":
         return

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 if TYPE_CHECKING:
-    from engine.store import Store
+    from engine.store.store import SqlStore
 
 UrlOption = Annotated[
     str | None,
@@ -52,17 +52,16 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _open(url: str) -> Store:
+def _open(url: str) -> SqlStore:
     """Open (and upgrade) the store at `url`; a bad URL exits 2, an unreachable database exits 1."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from engine.store import MigrationError, backend_errors, open_store
 
-    from engine.store import MigrationError, open_store
-
+    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
         return open_store(url)
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
-    except (MigrationError, SQLAlchemyError) as exc:
+    except failures as exc:
         _fail(f"cannot open the database: {exc}")
     raise AssertionError("unreachable")  # _fail always exits
 
@@ -73,28 +72,19 @@ def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
 
 def upgrade(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Bring the database schema to the version this rayweave needs (creates it when empty)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from engine.store import MigrationError, backend_errors
+    from engine.store.migrate import head_revision, upgrade_at
 
-    from engine.store import MigrationError, create_db_engine
-    from engine.store.migrate import current_revision, head_revision, upgrade_database
-
-    target = _database_url(url)
+    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
-        engine = create_db_engine(target)
+        outcome = upgrade_at(_database_url(url))
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
         return
-    try:
-        if engine.dialect.name == "sqlite" and engine.url.database:
-            Path(engine.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        before = current_revision(engine)
-        after = upgrade_database(engine)
-    except (MigrationError, SQLAlchemyError) as exc:
+    except failures as exc:
         _fail(str(exc))
         return
-    finally:
-        engine.dispose()
-    shown = engine.url.render_as_string(hide_password=True)
+    shown, before, after = outcome.url, outcome.before, outcome.after
     changed = before != after
     _emit(
         as_json,
@@ -112,11 +102,10 @@ def migrate(
 ) -> None:
     """Copy a whole installation to another database (SQLite <-> PostgreSQL), verified by counts and content
     hashes. Re-running after an interruption finishes the copy; rows already copied are kept."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from engine.store import MigrationError
+    from engine.store import MigrationError, backend_errors
     from engine.store.transfer import copy_installation
 
+    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     source = _open(_database_url(url))
     try:
         target = _open(to)
@@ -125,7 +114,7 @@ def migrate(
         raise
     try:
         report = copy_installation(source, target)
-    except (MigrationError, SQLAlchemyError) as exc:
+    except failures as exc:
         _fail(f"{exc}; the copy can be re-run safely")
         return
     finally:

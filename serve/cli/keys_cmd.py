@@ -91,16 +91,15 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _open_store(url: str | None) -> Store:
     """The installation's store (`--url`, else the settings'); a bad URL exits 2, an unreachable one 1."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from cluster.settings import Settings
-    from engine.store import MigrationError, open_store
+    from engine.store import MigrationError, backend_errors, open_store
 
+    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
         return open_store(url or Settings().resolved_database_url)
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
-    except (MigrationError, SQLAlchemyError) as exc:
+    except failures as exc:
         _fail(f"cannot open the database: {exc}")
 
 

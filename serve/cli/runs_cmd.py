@@ -53,15 +53,14 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _open(url: str | None) -> Store:
-    from sqlalchemy.exc import SQLAlchemyError
+    from engine.store import MigrationError, backend_errors, open_store
 
-    from engine.store import MigrationError, open_store
-
+    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
         return open_store(url or _settings().resolved_database_url)
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
-    except (MigrationError, SQLAlchemyError) as exc:
+    except failures as exc:
         _fail(f"cannot open the database: {exc}")
     raise AssertionError("unreachable")  # _fail always exits
 

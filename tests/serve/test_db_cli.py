@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from engine.store import open_store
 from engine.store.migrate import head_revision
 from serve.cli import build_app
-from tests.engine.store.history import populate
+from tests.engine.store.conformance.populate import populate
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

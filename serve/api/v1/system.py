@@ -36,12 +36,10 @@ def health() -> Health:
 def ready(store: Store = Depends(get_store)) -> JSONResponse:
     """Ready when the database answers and Ray is connected (runs need both)."""
     import ray
-    import sqlalchemy as sa
 
     problems = []
     try:
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        store.ping()
         database = True
     except Exception as exc:
         database = False

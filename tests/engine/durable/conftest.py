@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from cluster.settings import Settings
 from engine.store import Store, open_store
-from engine.store.models import metadata
-from tests.postgres import postgres_unavailable
-
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+from tests.engine.store import sql_support
 
 
 @pytest.fixture
@@ -28,24 +23,8 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture(scope="session")
 def durable_pg_url() -> Iterator[str]:
     """A PostgreSQL database (127.0.0.1:5432, user postgres) for this session, dropped at the end."""
-    admin = sa.create_engine(
-        f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"rayweave_durable_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        postgres_unavailable(
-            f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); start it to run these tests"
-        )
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with sql_support.postgres_database("rayweave_durable") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,9 +34,7 @@ def any_store(request: pytest.FixtureRequest, settings: Settings) -> Iterator[St
         opened = open_store(settings.resolved_database_url)
     else:
         opened = open_store(request.getfixturevalue("durable_pg_url"))
-        names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        with opened.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        sql_support.empty_every_table(opened)
     yield opened
     opened.close()
 

@@ -20,6 +20,7 @@ from engine.workflow import Workflow
 from tests.engine.durable import flows
 from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import chain, executions
+from tests.engine.store.sql_support import forget_node_attempts
 
 
 @pytest.fixture
@@ -326,15 +327,10 @@ def test_a_crashed_run_behind_more_than_a_page_of_skipped_runs_is_resumed(
 def test_a_stored_result_without_any_recorded_attempt_is_used(
     runner: DurableRunner, store: Store, log: Path
 ) -> None:
-    import sqlalchemy as sa
-
-    from engine.store.models import NodeRun, table_of
-
     run_id = runner.run(chain(log), {"x": 1}).run_id
     simulate_crash(store, runner.results, run_id, running="c", later=("d",), keep_result=True)
-    rows = table_of(NodeRun)
-    with store.engine.begin() as conn:  # the coordinator died before it recorded anything about c
-        conn.execute(sa.delete(rows).where(rows.c.run_id == run_id, rows.c.node_id == "c"))
+    # The coordinator died before it recorded anything about c.
+    forget_node_attempts(store, run_id, ["c"])
     handles: dict[str, Any] = {}
     assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
     assert handles[run_id].result(timeout=10).outputs == {"out": 6}

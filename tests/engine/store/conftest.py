@@ -1,8 +1,11 @@
-"""Fixtures of the store tests: every test taking `store` runs once on SQLite and once on PostgreSQL.
+"""Fixtures of the store tests: every test taking `store` runs once on each backend of `BACKENDS`.
 
 PostgreSQL is the server on 127.0.0.1:5432 (user postgres, trust auth). The session creates a uniquely named
 database, migrates it once, empties its tables before each test and drops it at the end. Without a reachable
 server the PostgreSQL variants are skipped with the reason shown (in CI they fail).
+
+A new backend plugs into the conformance suite (`conformance/`) with one fixture yielding an empty store of it
+and one entry in `BACKENDS` (ADR 011).
 """
 
 from __future__ import annotations
@@ -13,55 +16,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from engine.store import Store, open_store
-from engine.store.models import metadata
-from tests.postgres import postgres_unavailable
+from tests.engine.store import sql_support
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _pg_admin() -> sa.Engine:
-    return sa.create_engine(
-        f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
+#: Each backend the `store` fixture (and so the conformance suite) runs on: its test id and the fixture that
+#: yields an empty, ready store of it.
+BACKENDS = {"sqlite": "sqlite_store", "postgresql": "postgresql_store"}
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database owned by this test session (dropped afterwards)."""
-    admin = _pg_admin()
-    name = f"rayweave_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        postgres_unavailable(
-            f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); start it to run these tests"
-        )
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with sql_support.postgres_database("rayweave_test") as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_pg_url(pg_url: str) -> Iterator[str]:
     """Another empty PostgreSQL database, for tests that need two (copies between installations)."""
-    admin = _pg_admin()
-    name = f"{pg_url.rsplit('/', 1)[1]}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sql_support.create_postgres_database(f"{pg_url.rsplit('/', 1)[1]}_{uuid.uuid4().hex[:6]}")
     try:
-        yield f"{PG_SERVER}/{name}"
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        sql_support.drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -77,25 +55,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file; each test copies it instead of running the migrations again."""
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     store = open_store(f"sqlite:///{path}")
-    with store.engine.connect() as conn:
-        # Fold the WAL into the main file so a plain copy of it is complete.
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    sql_support.checkpoint_sqlite(store)
     store.close()
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty, migrated store on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "rayweave.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        sqlite_store = open_store(f"sqlite:///{path}")
-        yield sqlite_store
-        sqlite_store.close()
-        return
-    shared: Store = request.getfixturevalue("pg_store")
-    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-    with shared.engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    yield shared
+@pytest.fixture
+def sqlite_store(sqlite_template: Path, tmp_path: Path) -> Iterator[Store]:
+    """An empty, migrated SQLite store in a file of the test's own."""
+    path = tmp_path / "rayweave.db"
+    shutil.copy(sqlite_template, path)
+    store = open_store(f"sqlite:///{path}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgresql_store(pg_store: Store) -> Store:
+    """The session's PostgreSQL store, emptied."""
+    sql_support.empty_every_table(pg_store)
+    return pg_store
+
+
+@pytest.fixture(params=list(BACKENDS))
+def store(request: pytest.FixtureRequest) -> Store:
+    """An empty, ready store on each backend."""
+    backend: Store = request.getfixturevalue(BACKENDS[request.param])
+    return backend

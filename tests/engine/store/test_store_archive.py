@@ -10,7 +10,7 @@ import pytest
 
 from engine.store import Store
 from engine.store.archive import ArchiveError, export_archive, import_archive, import_workflow
-from tests.engine.store.history import populate
+from tests.engine.store.conformance.populate import populate
 
 
 def test_archive_round_trip_is_exact(store: Store, tmp_path: Any) -> None:

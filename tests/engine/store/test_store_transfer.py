@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from engine.store import MigrationError, open_store
 from engine.store.models import ALL_TABLES
 from engine.store.transfer import copy_installation, table_digest
-from tests.engine.store.history import populate
+from tests.engine.store.conformance.populate import populate
 
 
 def test_sqlite_to_postgres_and_back_preserves_every_row(tmp_path: Path, fresh_pg_url: str) -> None:

@@ -57,7 +57,7 @@ def test_an_operator_mints_an_admin_key_with_the_cli_and_it_is_audited(api: Api)
     # The only admin key was lost (its file deleted, nobody kept a copy): the operator, who can reach the store,
     # makes a new one without the server.
     (api.home / "admin.key").unlink()
-    url = api.store.engine.url.render_as_string(hide_password=False)
+    url = api.store.connect_url
     result = CliRunner().invoke(build_app(), ["keys", "create", "--admin", "--url", url, "--json"])
     assert result.exit_code == 0, result.output
     made = json.loads(result.stdout)

@@ -12,25 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-import sqlalchemy as sa
 import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from serve.config import ServeOptions
 from serve.limits import MAX_JSON_DEPTH
-from tests.postgres import postgres_unavailable
+from tests.engine.store.sql_support import rename_table
+from tests.postgres import postgres_database
 from tests.serve.api.conftest import Api, add_doc, start_api
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -126,29 +123,6 @@ class Seen:
             self.failures.append(f"{label}: {status} shows internals: {response.text[:300]}")
 
 
-@contextmanager
-def _postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test (the server migrates it), dropped afterwards."""
-    admin = sa.create_engine(
-        f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"rayweave_robust_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        postgres_unavailable(
-            f"PostgreSQL on 127.0.0.1:5432 is not reachable ({exc.orig}); start it to run this test"
-        )
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def robust_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A served API on each database (in-process executor, rate limits out of the way)."""
@@ -157,7 +131,7 @@ def robust_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "sqlite":
         yield from start_api(home, options)
         return
-    with _postgres_database() as url:
+    with postgres_database("rayweave_robust") as url:
         yield from start_api(home, options, database_url=url)
 
 
@@ -460,8 +434,7 @@ def test_database_errors_are_generic_problems_logged_server_side(
     robust_api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
     api = robust_api
-    with api.store.engine.begin() as conn:  # a real database failure: the table of runs is gone
-        conn.exec_driver_sql("ALTER TABLE runs RENAME TO runs_gone")
+    rename_table(api.store, "runs", "runs_gone")  # a real database failure: the table of runs is gone
     with caplog.at_level(logging.ERROR, logger="rayweave.serve"), api.client() as c:
         started = c.post("/v1/runs", json={"workflow": add_doc(), "inputs": {"a": 1, "b": 2}})
         listed = c.get("/v1/runs")

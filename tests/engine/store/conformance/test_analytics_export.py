@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.analytics import RunAnalytics, export_history
 from engine.store import Store
-from tests.engine.store.history import populate
+from tests.engine.store.conformance.populate import populate
 
 
 def test_export_and_query_on_each_backend(store: Store, tmp_path: Path) -> None:

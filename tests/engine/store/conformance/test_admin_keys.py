@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from engine.store import LastAdminKeyError, Store
-from engine.store.columns import utcnow
+from tests.engine.store.conformance import utcnow
 
 
 def test_the_last_active_admin_key_cannot_be_revoked(store: Store) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.store import IdempotencyConflictError, NotFoundError, RunStateError, Store
-from engine.store.columns import utcnow
+from tests.engine.store.conformance import utcnow
 
 
 def wf_doc(column: str = "x") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from engine.store import DuplicateAttemptError, DuplicateEventError, NewEvent, NotFoundError, Store
-from engine.store.columns import utcnow
+from tests.engine.store.conformance import utcnow
 
 
 def new_run(store: Store) -> str:

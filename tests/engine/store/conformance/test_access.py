@@ -6,11 +6,9 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from engine.store import InvalidApiKeyError, NotFoundError, Store
-from engine.store.columns import utcnow
-from engine.store.models import ApiKey
+from tests.engine.store.conformance import utcnow
 
 
 def test_api_key_secret_is_returned_once_and_only_its_hash_is_stored(store: Store) -> None:
@@ -21,8 +19,7 @@ def test_api_key_secret_is_returned_once_and_only_its_hash_is_stored(store: Stor
     assert secret.startswith(f"rw_{record.prefix}_")
     assert len(secret) > 50
     assert record.scopes == ["runs:read", "runs:write"]
-    with store.engine.connect() as conn:
-        stored = conn.execute(sa.select(ApiKey.__table__)).mappings().one()  # type: ignore[attr-defined]
+    stored = store.api_keys.get(record.id).model_dump()
     assert secret not in {str(v) for v in stored.values()}
     assert stored["key_hash"] == hashlib.sha256(secret.encode()).hexdigest()
     verified = store.api_keys.verify(secret)

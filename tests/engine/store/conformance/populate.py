@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.store import NewEvent, Store
-from engine.store.columns import utcnow
+from tests.engine.store.conformance import utcnow
 
 
 def populate(store: Store, runs: int = 5) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from engine.store import Store
-from engine.store.columns import utcnow
+from tests.engine.store.conformance import utcnow
 
 STALE = timedelta(seconds=10)
 GRACE = timedelta(seconds=60)

@@ -1,0 +1,507 @@
+"""The `Store` protocol: what the rest of rayweave may ask of the persistent store, whatever holds the data.
+
+Callers (the engine, the server, the CLI) type their store as `Store` and use only what is declared here; the SQL
+backend (`engine.store.store.SqlStore`, SQLite and PostgreSQL through SQLAlchemy) is one implementation, and
+`tests/engine/store/conformance` is the suite every implementation must pass (ADR 011). Records are the plain
+data classes of `engine.store.models` (a backend without SQL builds them without a session); their attributes
+are the contract, not their table mapping.
+
+Each repository's methods raise the store's own errors (`engine.store.errors`) for what a caller can act on
+(not found, conflicts); a failure of the database itself surfaces as one of `errors.backend_errors()`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from engine.store.diff import WorkflowDiff
+from engine.store.events import NewEvent
+from engine.store.models import (
+    ApiKey,
+    AuditEntry,
+    Event,
+    NodeRun,
+    Permission,
+    Plugin,
+    Run,
+    User,
+    Workflow,
+    WorkflowVersion,
+)
+from engine.store.node_runs import SUCCESS_STATUSES
+from engine.store.reports import BATCH_ROWS, MetricsSnapshot, NodeRunHistoryRow, RunHistoryRow
+from engine.store.runs import CreatedRun, RunPage
+from engine.store.users import ANY
+
+# The method docstrings below are short: the SQL backend's methods document the behaviour in full, and the
+# conformance suite pins it down.
+
+
+class Workflows(Protocol):
+    """Stored workflows and their immutable versions."""
+
+    def create(
+        self,
+        document: Any,
+        *,
+        name: str | None = None,
+        owner: str = "local",
+        author: str = "",
+        message: str = "",
+        workflow_id: str | None = None,
+    ) -> WorkflowVersion:
+        """Store a new workflow; returns its version 1."""
+        ...
+
+    def save(
+        self, workflow_id: str, document: Any, *, expected_version: int, author: str = "", message: str = ""
+    ) -> WorkflowVersion:
+        """Store the next version if the latest is still `expected_version` (else `VersionConflictError`)."""
+        ...
+
+    def get(self, workflow_id: str) -> Workflow:
+        """The workflow record; `NotFoundError` when missing or deleted."""
+        ...
+
+    def latest(self, workflow_id: str) -> WorkflowVersion:
+        """The latest version of a workflow."""
+        ...
+
+    def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
+        """One version (readable after the workflow was deleted)."""
+        ...
+
+    def history(self, workflow_id: str) -> builtins.list[WorkflowVersion]:
+        """Every version, newest first."""
+        ...
+
+    def list(
+        self, *, owner: str | None = None, name: str | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[Workflow]:
+        """Workflows not deleted, most recently updated first."""
+        ...
+
+    def delete(self, workflow_id: str) -> None:
+        """Hide a workflow from listings; its versions stay for the runs that used them."""
+        ...
+
+    def diff(self, workflow_id: str, old_version: int, new_version: int) -> WorkflowDiff:
+        """The structural difference between two versions."""
+        ...
+
+
+class Runs(Protocol):
+    """Runs: idempotent creation, filtered listing, status changes, heartbeats and the recovery sweep's queries."""
+
+    def create(
+        self,
+        *,
+        workflow_id: str | None = None,
+        workflow_version: int | None = None,
+        document: Any = None,
+        inputs: Mapping[str, Any] | None = None,
+        owner: str = "local",
+        idempotency_key: str | None = None,
+        run_id: str | None = None,
+        status: str = "queued",
+        plugin_versions: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+        heartbeat: bool = False,
+    ) -> CreatedRun:
+        """Record a new run (or return the one an idempotency key already created)."""
+        ...
+
+    def get(self, run_id: str) -> Run:
+        """One run; `NotFoundError` when missing."""
+        ...
+
+    def get_by_idempotency_key(self, owner: str, key: str) -> Run | None:
+        """The run an owner created with an idempotency key, if any."""
+        ...
+
+    def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | Collection[str] | None = None,
+        owner: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs matching the filters, newest first, one page at a time."""
+        ...
+
+    def update_status(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        only_from: Collection[str] | None = None,
+        error: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        skipped_outputs: Sequence[str] | None = None,
+        coordinator: str | None = None,
+        at: datetime | None = None,
+    ) -> Run:
+        """Change a run's status (compare-and-set with `only_from`, else `RunStateError`)."""
+        ...
+
+    def heartbeat(self, run_id: str, coordinator: str | None = None, *, at: datetime | None = None) -> None:
+        """Record that the run's coordinator is alive."""
+        ...
+
+    def heartbeat_many(self, run_ids: Collection[str], coordinator: str) -> builtins.list[str]:
+        """Record one heartbeat for each of `run_ids` at once; returns those cancelled in the store."""
+        ...
+
+    def stale(
+        self,
+        older_than: timedelta,
+        *,
+        now: datetime | None = None,
+        limit: int = 1000,
+        queued_grace: timedelta | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> builtins.list[Run]:
+        """Active runs whose coordinator stopped beating, oldest first (keyset pages with `after`)."""
+        ...
+
+    def claim(
+        self,
+        run_id: str,
+        coordinator: str,
+        older_than: timedelta,
+        *,
+        now: datetime | None = None,
+        queued_grace: timedelta | None = None,
+    ) -> bool:
+        """Atomically take over a stale run; exactly one of several concurrent claimers wins."""
+        ...
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run with its node runs and events."""
+        ...
+
+
+class NodeRuns(Protocol):
+    """Attempts of nodes within runs."""
+
+    def start(
+        self,
+        run_id: str,
+        node_id: str,
+        *,
+        node_type: str = "",
+        attempt: int | None = None,
+        status: str = "running",
+        at: datetime | None = None,
+    ) -> NodeRun:
+        """Record the start of an attempt (`attempt=None`: the next number)."""
+        ...
+
+    def finish(
+        self,
+        run_id: str,
+        node_id: str,
+        attempt: int,
+        *,
+        status: str,
+        error: Mapping[str, Any] | None = None,
+        result_location: str | None = None,
+        cache_hit: bool | None = None,
+        at: datetime | None = None,
+    ) -> NodeRun:
+        """Record how an attempt ended."""
+        ...
+
+    def record(
+        self,
+        run_id: str,
+        node_id: str,
+        *,
+        attempt: int,
+        status: str,
+        node_type: str = "",
+        cache_hit: bool = False,
+        error: Mapping[str, Any] | None = None,
+        result_location: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> NodeRun:
+        """Record a complete attempt in one step."""
+        ...
+
+    def record_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Record many complete attempts at once; returns how many."""
+        ...
+
+    def list(self, run_id: str) -> builtins.list[NodeRun]:
+        """Every attempt of a run, by node id then attempt."""
+        ...
+
+    def latest(self, run_id: str) -> dict[str, NodeRun]:
+        """The last attempt of each node of a run."""
+        ...
+
+    def succeeded(self, run_id: str, statuses: Collection[str] = SUCCESS_STATUSES) -> dict[str, NodeRun]:
+        """The nodes of a run whose outputs are available, with that attempt."""
+        ...
+
+
+class Events(Protocol):
+    """The persisted event log of each run."""
+
+    def append(self, run_id: str, events: Sequence[NewEvent]) -> builtins.list[int]:
+        """Append a batch with gap-free per-run sequence numbers; returns them."""
+        ...
+
+    def read(self, run_id: str, *, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
+        """The run's events after sequence `after`, in order."""
+        ...
+
+    def last_seq(self, run_id: str) -> int:
+        """The highest sequence number the run has used (0 before its first event)."""
+        ...
+
+
+class Plugins(Protocol):
+    """Installed plugin versions and their manifests."""
+
+    def add(self, name: str, version: str, manifest: Mapping[str, Any], *, enabled: bool = True) -> Plugin:
+        """Record an installed plugin version (again: replace its manifest)."""
+        ...
+
+    def get(self, name: str, version: str) -> Plugin:
+        """One installed plugin version; `NotFoundError` when missing."""
+        ...
+
+    def list(self, *, name: str | None = None, enabled_only: bool = False) -> builtins.list[Plugin]:
+        """Installed plugin versions, by name then version."""
+        ...
+
+    def set_enabled(self, name: str, version: str, enabled: bool) -> Plugin:
+        """Enable or disable an installed plugin version."""
+        ...
+
+    def remove(self, name: str, version: str) -> None:
+        """Forget an installed plugin version."""
+        ...
+
+
+class Users(Protocol):
+    """Users and their permissions."""
+
+    def create(
+        self, username: str, *, email: str | None = None, display_name: str = "", is_admin: bool = False
+    ) -> User:
+        """Create a local user (unique name, no reserved prefix)."""
+        ...
+
+    def ensure_external(self, prefix: str, subject: str) -> User:
+        """The user of an identity provider, created on first sight."""
+        ...
+
+    def get(self, user_id: str) -> User:
+        """One user by id."""
+        ...
+
+    def get_by_username(self, username: str) -> User:
+        """One user by username."""
+        ...
+
+    def list(self) -> builtins.list[User]:
+        """Every user, by username."""
+        ...
+
+    def set_disabled(self, user_id: str, disabled: bool) -> User:
+        """Disable (or re-enable) a user."""
+        ...
+
+    def grant(
+        self, user_id: str, action: str, resource_type: str = ANY, resource_id: str = ANY
+    ) -> Permission:
+        """Allow a user an action on a resource (idempotent)."""
+        ...
+
+    def revoke(self, user_id: str, action: str, resource_type: str = ANY, resource_id: str = ANY) -> bool:
+        """Remove a grant; False when there was none."""
+        ...
+
+    def permissions(self, user_id: str) -> builtins.list[Permission]:
+        """The grants of a user."""
+        ...
+
+    def is_allowed(self, user_id: str, action: str, resource_type: str, resource_id: str = ANY) -> bool:
+        """Whether the user may perform the action on the resource."""
+        ...
+
+
+class ApiKeys(Protocol):
+    """API keys of users (only a prefix and a hash of each secret are kept)."""
+
+    def create(
+        self,
+        user_id: str,
+        *,
+        name: str = "",
+        scopes: Collection[str] = (),
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; returns the record and the secret, shown this once."""
+        ...
+
+    def verify(self, secret: str, *, now: datetime | None = None) -> ApiKey:
+        """The record of a presented secret; `InvalidApiKeyError` otherwise."""
+        ...
+
+    def get(self, key_id: str) -> ApiKey:
+        """One key record by id."""
+        ...
+
+    def list(self, *, user_id: str | None = None, include_revoked: bool = False) -> builtins.list[ApiKey]:
+        """Key records, newest first."""
+        ...
+
+    def active_admin_keys(self, *, now: datetime | None = None) -> builtins.list[ApiKey]:
+        """The keys that act as admin now."""
+        ...
+
+    def revoke(self, key_id: str, *, keep_an_admin: bool = True) -> ApiKey:
+        """Revoke a key (never the last active admin key unless told)."""
+        ...
+
+
+class Audit(Protocol):
+    """The append-only audit log."""
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        *,
+        resource_type: str = "",
+        resource_id: str = "",
+        outcome: str = "ok",
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Record that an actor did an action on a resource, with its outcome."""
+        ...
+
+    def list(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> builtins.list[AuditEntry]:
+        """Entries matching the filters, newest first."""
+        ...
+
+
+class Reports(Protocol):
+    """Read-only aggregates and bulk reads over runs and node runs (metrics, analytics export)."""
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """Runs by status and node-run figures by node type and status, as a scrape reports them."""
+        ...
+
+    def node_run_history(
+        self, *, since: datetime | None = None, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[builtins.list[NodeRunHistoryRow]]:
+        """Every node attempt (with its run's workflow) from `since` on, in batches."""
+        ...
+
+    def run_history(
+        self, *, since: datetime | None = None, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[builtins.list[RunHistoryRow]]:
+        """Every run created from `since` on, in batches."""
+        ...
+
+
+class Store(Protocol):
+    """The persistent state of an installation: one repository per kind of record, and the store itself."""
+
+    @property
+    def workflows(self) -> Workflows:
+        """Stored workflows and versions."""
+        ...
+
+    @property
+    def runs(self) -> Runs:
+        """Runs."""
+        ...
+
+    @property
+    def node_runs(self) -> NodeRuns:
+        """Node attempts."""
+        ...
+
+    @property
+    def events(self) -> Events:
+        """Run events."""
+        ...
+
+    @property
+    def plugins(self) -> Plugins:
+        """Installed plugins."""
+        ...
+
+    @property
+    def users(self) -> Users:
+        """Users and permissions."""
+        ...
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        """API keys."""
+        ...
+
+    @property
+    def audit(self) -> Audit:
+        """The audit log."""
+        ...
+
+    @property
+    def reports(self) -> Reports:
+        """Aggregates for metrics and analytics."""
+        ...
+
+    @property
+    def backend(self) -> str:
+        """The backend's name (`"sqlite"`, `"postgresql"`, ...)."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the store is, with any password hidden (for messages and logs)."""
+        ...
+
+    @property
+    def connect_url(self) -> str:
+        """The URL another process opens this same store with (`open_store`); it includes any password."""
+        ...
+
+    def ping(self) -> None:
+        """Raise (one of `errors.backend_errors()`) unless the database answers now."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
+        ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

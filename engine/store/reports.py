@@ -1,0 +1,162 @@
+"""Read-only aggregates and bulk reads over runs and node runs: what `/metrics` scrapes and what the analytics
+export writes to Parquet. The queries live here so their callers never see SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+import sqlalchemy as sa
+
+from engine.store.base import Repository
+from engine.store.models import NodeRun, Run, table_of
+
+#: Rows per batch of the history reads (bounded memory however many runs the store holds).
+BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class NodeRunFigures:
+    """Node attempts of one node type in one status: how many, how many finished (and their total wall time in
+    seconds, from `started_at` to `finished_at`), and how many were answered from the result cache."""
+
+    node_type: str
+    status: str
+    count: int
+    finished: int
+    finished_seconds: float
+    cache_hits: int
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """Runs by status and node-run figures by node type and status, read in one go (sizes bounded by the number
+    of statuses and node types, never by the number of runs)."""
+
+    runs_by_status: dict[str, int] = field(default_factory=dict)
+    node_runs: list[NodeRunFigures] = field(default_factory=list)
+
+
+class NodeRunHistoryRow(TypedDict):
+    """One node attempt with its run's workflow (`created_at` is the run's creation time)."""
+
+    run_id: str
+    workflow_id: str | None
+    workflow_version: int | None
+    node_id: str
+    node_type: str
+    attempt: int
+    status: str
+    cache_hit: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+
+class RunHistoryRow(TypedDict):
+    """One run's identity, owner, status and times."""
+
+    run_id: str
+    workflow_id: str | None
+    workflow_version: int | None
+    owner: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReportRepository(Repository):
+    """Aggregates for metrics and bulk reads for analytics (see the module docstring)."""
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """Two aggregate `GROUP BY` queries: runs by status, node attempts by node type and status."""
+        runs, node_runs = table_of(Run), table_of(NodeRun)
+        seconds = _seconds_between(node_runs.c.started_at, node_runs.c.finished_at, self.engine.dialect.name)
+        finished = sa.and_(node_runs.c.started_at.is_not(None), node_runs.c.finished_at.is_not(None))
+        query = sa.select(
+            node_runs.c.node_type,
+            node_runs.c.status,
+            sa.func.count(),
+            sa.func.sum(sa.case((finished, 1), else_=0)),
+            sa.func.sum(sa.case((finished, seconds), else_=0.0)),
+            sa.func.sum(sa.case((node_runs.c.cache_hit, 1), else_=0)),
+        ).group_by(node_runs.c.node_type, node_runs.c.status)
+        with self.engine.connect() as conn:
+            by_status = conn.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)).all()
+            figures = conn.execute(query).all()
+        return MetricsSnapshot(
+            {str(status): int(count) for status, count in by_status},
+            [
+                NodeRunFigures(
+                    str(node_type or ""),
+                    str(status),
+                    int(count),
+                    int(n_finished or 0),
+                    float(total_s or 0.0),
+                    int(n_cached or 0),
+                )
+                for node_type, status, count, n_finished, total_s, n_cached in figures
+            ],
+        )
+
+    def node_run_history(
+        self, *, since: datetime | None = None, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[list[NodeRunHistoryRow]]:
+        """Every node attempt whose start (else finish, else its run's creation) is at or after `since`, with
+        its run's workflow and creation time, in batches of `batch_rows`."""
+        n, r = table_of(NodeRun), table_of(Run)
+        when = sa.func.coalesce(n.c.started_at, n.c.finished_at, r.c.created_at)
+        query = sa.select(
+            n.c.run_id,
+            r.c.workflow_id,
+            r.c.workflow_version,
+            n.c.node_id,
+            n.c.node_type,
+            n.c.attempt,
+            n.c.status,
+            n.c.cache_hit,
+            n.c.started_at,
+            n.c.finished_at,
+            r.c.created_at,
+        ).join(r, r.c.id == n.c.run_id)
+        if since is not None:
+            query = query.where(when >= since)
+        for rows in self._chunks(query, batch_rows):
+            yield [NodeRunHistoryRow(**row) for row in rows]  # type: ignore[typeddict-item]
+
+    def run_history(
+        self, *, since: datetime | None = None, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[list[RunHistoryRow]]:
+        """Every run created at or after `since`, in batches of `batch_rows`."""
+        r = table_of(Run)
+        query = sa.select(
+            r.c.id.label("run_id"),
+            r.c.workflow_id,
+            r.c.workflow_version,
+            r.c.owner,
+            r.c.status,
+            r.c.created_at,
+            r.c.started_at,
+            r.c.finished_at,
+        )
+        if since is not None:
+            query = query.where(r.c.created_at >= since)
+        for rows in self._chunks(query, batch_rows):
+            yield [RunHistoryRow(**row) for row in rows]  # type: ignore[typeddict-item]
+
+    def _chunks(self, query: sa.Select[Any], size: int) -> Iterator[list[dict[str, Any]]]:
+        # Stream: a server-side cursor on PostgreSQL, so reading millions of rows needs bounded memory.
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
+            for partition in result.mappings().partitions(size):
+                yield [dict(row) for row in partition]
+
+
+def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
+    """SQL for `end - start` in seconds: SQLite has no interval type, PostgreSQL has no `julianday`."""
+    if dialect == "sqlite":
+        return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+    return sa.func.extract("epoch", end - start)
