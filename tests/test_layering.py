@@ -86,6 +86,20 @@ def test_only_the_store_imports_database_libraries() -> None:
     )
 
 
+def test_tests_reach_the_database_only_through_the_sql_test_support() -> None:
+    # Tests outside tests/engine/store use the Store protocol; what it cannot do (make a database, rewind rows
+    # to what a crash leaves) is a named helper of tests/engine/store/sql_support.py.
+    violations = [
+        f"{path.relative_to(ROOT)} imports {sorted(found)}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if not path.is_relative_to(ROOT / "tests" / "engine" / "store")
+        and (found := _imports(path) & DATABASE_LIBRARIES)
+    ]
+    assert not violations, (
+        "use store methods, or a helper of tests/engine/store/sql_support.py:\n" + "\n".join(violations)
+    )
+
+
 def test_the_database_walk_catches_a_lazy_import(tmp_path: Path) -> None:
     module = tmp_path / "bad.py"
     module.write_text(
