@@ -22,7 +22,7 @@ import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.durable.errors import NotResumableError
 from engine.durable.sink import coordinator_label
@@ -35,6 +35,9 @@ DEFAULT_STALE_AFTER_S = 10.0
 DEFAULT_START_GRACE_S = 60.0
 #: Seconds between two periodic sweeps.
 DEFAULT_INTERVAL_S = 5.0
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 
 def _runner_for(target: Any, runner: Any) -> Any:
@@ -105,7 +108,7 @@ def recover(
     return resumed
 
 
-def _candidates(store: Any, older_than: timedelta, grace: timedelta, page: int) -> Iterator[Any]:
+def _candidates(store: Store, older_than: timedelta, grace: timedelta, page: int) -> Iterator[Any]:
     """Every stale run, oldest first, read `page` at a time: runs the sweep skips (not started durably) must not
     hide newer ones behind them, however many there are."""
     after = None
@@ -127,7 +130,7 @@ def _durable(runner: Any, run: Any) -> bool:
     return bool(runner.results.has_blob(run.id, RESUME_BLOB))
 
 
-def _fail(store: Any, run_id: str, reason: str) -> None:
+def _fail(store: Store, run_id: str, reason: str) -> None:
     from engine.jsonlimits import clean_text
     from engine.store import ACTIVE_STATUSES, RunStateError
 

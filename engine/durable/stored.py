@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.durable.errors import ResultNotFoundError
 from engine.durable.results import ResultStore
@@ -20,6 +20,9 @@ from nodes.skip import is_skip
 
 #: How often a `StoredRun` looks at the store while it waits.
 POLL_S = 0.2
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 
 def event_from_row(row: Any) -> Event:
@@ -48,7 +51,7 @@ def plain_json(value: Any) -> Any:
     return _jsonable(value)
 
 
-def run_document(store: Any, run: Any) -> dict[str, Any] | None:
+def run_document(store: Store, run: Any) -> dict[str, Any] | None:
     """The workflow document a run executes (inline, or its stored workflow version)."""
     if run.document is not None:
         return dict(run.document)
@@ -66,7 +69,7 @@ class StoredOutputs:
     skipped: tuple[str, ...] = ()
 
 
-def read_outputs(store: Any, results: ResultStore, run_id: str) -> StoredOutputs:
+def read_outputs(store: Store, results: ResultStore, run_id: str) -> StoredOutputs:
     """The workflow outputs of a run, read from the result store through its document's `outputs`.
 
     An output whose node was skipped (its latest attempt is `skipped`, or the port it reads carries `SKIP`)
@@ -111,12 +114,12 @@ def read_outputs(store: Any, results: ResultStore, run_id: str) -> StoredOutputs
     return StoredOutputs(outputs, tuple(sorted(skipped)))
 
 
-def stored_outputs(store: Any, results: ResultStore, run_id: str) -> dict[str, Any]:
+def stored_outputs(store: Store, results: ResultStore, run_id: str) -> dict[str, Any]:
     """The values of a run's workflow outputs (see `read_outputs`; skipped outputs are left out)."""
     return read_outputs(store, results, run_id).values
 
 
-def _skipped_nodes(store: Any, run_id: str) -> set[str]:
+def _skipped_nodes(store: Store, run_id: str) -> set[str]:
     """The nodes of a run whose latest attempt was skipped."""
     latest: dict[str, str] = {}
     for row in store.node_runs.list(run_id):
@@ -124,7 +127,7 @@ def _skipped_nodes(store: Any, run_id: str) -> set[str]:
     return {node for node, status in latest.items() if status == "skipped"}
 
 
-def node_results(store: Any, run_id: str) -> dict[str, NodeResult]:
+def node_results(store: Store, run_id: str) -> dict[str, NodeResult]:
     """Each node's current state (its last attempt), with the number of attempts recorded for it."""
     rows = store.node_runs.list(run_id)
     out: dict[str, NodeResult] = {}
@@ -155,7 +158,7 @@ def node_results(store: Any, run_id: str) -> dict[str, NodeResult]:
 class StoredRun:
     """A `RunSource` that reads a run from the store (see the module docstring)."""
 
-    def __init__(self, store: Any, results: ResultStore, run_id: str) -> None:
+    def __init__(self, store: Store, results: ResultStore, run_id: str) -> None:
         self.store = store
         self.results = results
         self.run_id = run_id
