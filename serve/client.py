@@ -18,13 +18,14 @@ import asyncio
 import json
 import os
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from serve.errors import ClientConfigError, ClientError
+from serve.errors import ClientConfigError, ClientError, OutputsOmittedWarning
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -98,13 +99,26 @@ def _raise_refusal(exc: BaseException) -> None:
         raise ClientError(code - 4000, {"detail": str(getattr(close, "reason", ""))}) from None
 
 
+def _outputs(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The `outputs` of a `GET /v1/runs/{id}/outputs` answer, warning about each output it leaves out (a
+    caller must not take a missing output for a run without it)."""
+    for omitted in body.get("omitted_outputs") or []:
+        warnings.warn(
+            f"run {body.get('id')}: {omitted.get('message') or omitted.get('name')}",
+            OutputsOmittedWarning,
+            stacklevel=3,
+        )
+    return dict(body.get("outputs") or {})
+
+
 def _ws_url(base: str, run_id: str, after: int) -> str:
     scheme = "wss" if base.startswith("https") else "ws"
     return f"{scheme}://{base.split('://', 1)[1].rstrip('/')}/v1/runs/{run_id}/events?after={after}"
 
 
 class RunHandle:
-    """A run on the server: `wait()`, `events()`, `outputs()`, `skipped_outputs()`, `cancel()`, `status()`."""
+    """A run on the server: `wait()`, `events()`, `outputs()`, `skipped_outputs()`, `omitted_outputs()`,
+    `cancel()`, `status()`."""
 
     def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
         self.client = client
@@ -161,14 +175,19 @@ class RunHandle:
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs (empty until it succeeds); an output whose node was skipped is not among them (see
-        `skipped_outputs`)."""
-        result: dict[str, Any] = self.client.get(f"/v1/runs/{self.id}/outputs")["outputs"]
-        return result
+        `skipped_outputs`), nor one the server could not send (too large: an `OutputsOmittedWarning` names it,
+        see `omitted_outputs`)."""
+        return _outputs(self.client.get(f"/v1/runs/{self.id}/outputs"))
 
     def skipped_outputs(self) -> list[str]:
         """The names of the run's outputs whose node was skipped (its branch was not taken): they have no value."""
         body = self.client.get(f"/v1/runs/{self.id}/outputs")
         return list(body.get("skipped_outputs") or [])
+
+    def omitted_outputs(self) -> list[dict[str, Any]]:
+        """The run's outputs the server did not send (beyond its size cap, or unreadable): each with `name`,
+        `bytes` (of its JSON, or null), `reason` and a `message` saying how to get it."""
+        return list(self.client.get(f"/v1/runs/{self.id}/outputs").get("omitted_outputs") or [])
 
     def cancel(self) -> dict[str, Any]:
         """Ask the run to stop."""
@@ -363,14 +382,19 @@ class AsyncRunHandle:
                 await asyncio.sleep(min(0.1 * 2**failures, 2.0))
 
     async def outputs(self) -> dict[str, Any]:
-        """The run's outputs; an output whose node was skipped is not among them (see `skipped_outputs`)."""
-        result: dict[str, Any] = (await self.client.request("GET", f"/v1/runs/{self.id}/outputs"))["outputs"]
-        return result
+        """The run's outputs; an output whose node was skipped is not among them (see `skipped_outputs`), nor one
+        the server could not send (an `OutputsOmittedWarning` names it, see `omitted_outputs`)."""
+        return _outputs(await self.client.request("GET", f"/v1/runs/{self.id}/outputs"))
 
     async def skipped_outputs(self) -> list[str]:
         """The names of the run's outputs whose node was skipped (its branch was not taken): they have no value."""
         body = await self.client.request("GET", f"/v1/runs/{self.id}/outputs")
         return list(body.get("skipped_outputs") or [])
+
+    async def omitted_outputs(self) -> list[dict[str, Any]]:
+        """The run's outputs the server did not send (see `RunHandle.omitted_outputs`)."""
+        body = await self.client.request("GET", f"/v1/runs/{self.id}/outputs")
+        return list(body.get("omitted_outputs") or [])
 
     async def cancel(self) -> dict[str, Any]:
         """Ask the run to stop."""

@@ -26,6 +26,8 @@ class ServeOptions:
     `auth_failures_per_s`/`auth_failure_burst` size each client address's bucket of failed authentications
     (429 beyond; valid credentials are never refused by it) and `auth_audit_window_s` is the window in which an
     address's failures are audited as one summary row (see `serve.auth_failures`).
+    `max_output_bytes` bounds the JSON of the outputs one `GET /v1/runs/{id}/outputs` sends (all together; an
+    output beyond it is named in `omitted_outputs` instead, see `engine.durable.outputs`).
     """
 
     max_body_bytes: int = 1_048_576
@@ -43,3 +45,4 @@ class ServeOptions:
     auth_failures_per_s: float = 1.0
     auth_failure_burst: int = 20
     auth_audit_window_s: float = 60.0
+    max_output_bytes: int = 32 * 1024 * 1024

@@ -132,3 +132,8 @@ class ClientConfigError(ClientError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, {"detail": message})
+
+
+class OutputsOmittedWarning(UserWarning):
+    """Warned by `serve.client` when a run's outputs leave some out (beyond the server's size cap, or
+    unreadable): their names, and how to get them, are in `omitted_outputs()`."""

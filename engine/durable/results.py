@@ -150,6 +150,22 @@ class ResultStore:
             )
         return {port: self._read(fs, f"{folder}/{files[port]}") for port in wanted}
 
+    def size(self, run_id: str, node_id: str, ports: tuple[str, ...] | None = None) -> int:
+        """The bytes a node's stored outputs (only `ports` when given) take, read without loading them (so a
+        reader can refuse one too big to hold); raises `ResultNotFoundError` like `get`."""
+        fs, _ = self._filesystem()
+        folder = self._node_dir(run_id, node_id)
+        try:
+            with fs.open_input_stream(f"{folder}/{_META}") as source:
+                files: dict[str, str] = json.loads(source.read())["ports"]
+            wanted = tuple(files) if ports is None else ports
+            infos = fs.get_file_info([f"{folder}/{files[port]}" for port in wanted])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ResultNotFoundError(
+                f"no stored result of node {node_id!r} (ports {ports}) in run {run_id!r} at {folder}"
+            ) from exc
+        return sum(max(int(info.size or 0), 0) for info in infos)
+
     @staticmethod
     def _read(fs: Any, path: str) -> Any:
         if path.endswith(".arrow"):

@@ -61,7 +61,11 @@ def declared_inputs(document: dict[str, Any]) -> dict[str, str]:
 
 
 def _print_run(
-    console: Any, run: dict[str, Any], outputs: dict[str, Any], skipped: list[str] | None = None
+    console: Any,
+    run: dict[str, Any],
+    outputs: dict[str, Any],
+    skipped: list[str] | None = None,
+    omitted: list[dict[str, Any]] | None = None,
 ) -> None:
     from rich.markup import escape
 
@@ -79,6 +83,9 @@ def _print_run(
         console.print(f"[bold]{name}[/bold] =", value)
     for name in skipped or ():
         console.print(f"[bold]{name}[/bold] [dim]skipped (its node's branch was not taken)[/dim]")
+    for item in omitted or ():
+        text = escape(f"not sent by the server: {item.get('message', '')}")
+        console.print(f"[bold]{escape(str(item.get('name')))}[/bold] [yellow]{text}[/yellow]", soft_wrap=True)
 
 
 def _invalid(file: Path, document: dict[str, Any], diagnostics: list[dict[str, Any]]) -> Any:
@@ -148,6 +155,7 @@ def run_remote(
         answer = client.get(f"/v1/runs/{run['id']}/outputs") if run["status"] == "succeeded" else {}
         outputs = dict(answer.get("outputs") or {})
         skipped = list(answer.get("skipped_outputs") or [])
+        omitted = list(answer.get("omitted_outputs") or [])
     if as_json:
         doc = {
             "run_id": run["id"],
@@ -155,6 +163,7 @@ def run_remote(
             "status": run["status"],
             "outputs": outputs,
             "skipped_outputs": skipped,
+            "omitted_outputs": omitted,
             "nodes": {n["node"]: n for n in run.get("nodes") or ()},
             "started_at": run.get("started_at"),
             "finished_at": run.get("finished_at"),
@@ -162,7 +171,7 @@ def run_remote(
         }
         print(json.dumps(doc))
     else:
-        _print_run(console, run, outputs, skipped)
+        _print_run(console, run, outputs, skipped, omitted)
     return 0 if run["status"] == "succeeded" else 1
 
 
@@ -201,6 +210,7 @@ def runs_show(server: str, api_key: str | None, run_id: str, as_json: bool) -> N
         answer = client.get(f"/v1/runs/{run_id}/outputs") if data["status"] == "succeeded" else {}
         data["outputs"] = dict(answer.get("outputs") or {})
         data["skipped_outputs"] = list(answer.get("skipped_outputs") or [])
+        data["omitted_outputs"] = list(answer.get("omitted_outputs") or [])
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -213,6 +223,8 @@ def runs_show(server: str, api_key: str | None, run_id: str, as_json: bool) -> N
         typer.echo(f"  output {name} = {value!r}")
     for name in data["skipped_outputs"]:
         typer.echo(f"  output {name} skipped (its node's branch was not taken)")
+    for item in data["omitted_outputs"]:
+        typer.echo(f"  output {item.get('name')} not sent by the server: {item.get('message', '')}")
     if data.get("error"):
         typer.echo(f"  error: {json.dumps(data['error'])}")
 

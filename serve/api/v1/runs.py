@@ -15,6 +15,7 @@ from serve.api.v1.schemas import (
     INVALID,
     NOT_FOUND,
     NodeState,
+    OmittedOutput,
     Problem,
     RunAccepted,
     RunCreate,
@@ -27,7 +28,7 @@ from serve.api.v1.schemas import (
 from serve.api.v1.stored import UNSENDABLE, stored_json
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
-from serve.deps import get_launcher, get_store
+from serve.deps import get_context, get_launcher, get_store
 from serve.errors import BadRequestError, ConflictError, NotFoundError
 from serve.runs import RunLauncher
 
@@ -232,16 +233,46 @@ def get_run(
     responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_outputs(
-    run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
+    run_id: str,
+    request: Request,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("runs:read")),
 ) -> Response:
-    """The workflow outputs of a succeeded run (empty before); outputs whose node was skipped are listed in
-    `skipped_outputs` instead."""
+    """Every workflow output of a succeeded run (empty before); outputs whose node was skipped are listed in
+    `skipped_outputs` instead, and outputs this answer cannot carry (beyond `ServeOptions.max_output_bytes`
+    together) in `omitted_outputs`, saying how to get them."""
+    from engine.durable.outputs import sendable_outputs
+    from engine.durable.results import ResultStore, default_results_uri
+
     run = owned_run(store, principal, run_id)
+    ctx = get_context(request)
+    # The run row keeps only outputs up to 64 KiB as JSON; the others are read from the run's result store.
+    sent = sendable_outputs(
+        store,
+        ResultStore(default_results_uri(ctx.settings)),
+        run,
+        max_bytes=ctx.options.max_output_bytes,
+        how_to_get=_output_fix(run.id),
+    )
     outputs = RunOutputs(
-        id=run.id, status=run.status, outputs=run.outputs or {}, skipped_outputs=run.skipped_outputs or []
+        id=run.id,
+        status=run.status,
+        outputs=sent.values,
+        skipped_outputs=list(sent.skipped),
+        omitted_outputs=[OmittedOutput.model_validate(omitted) for omitted in sent.omitted],
     )
     return stored_json(
-        outputs, what=f"run {run.id!r} ({run.status})", fix=_run_fix(run.id), stored={"outputs": run.outputs}
+        outputs, what=f"run {run.id!r} ({run.status})", fix=_run_fix(run.id), stored={"outputs": sent.values}
+    )
+
+
+def _output_fix(run_id: str) -> str:
+    """How to get an output too large for `GET /v1/runs/{id}/outputs`."""
+    return (
+        "to get it, the server's operator can raise ServeOptions.max_output_bytes or read it with "
+        f"`rayweave runs show {run_id} --json` where the installation's store and result store are reachable; "
+        "or write it to a file in a data root with a node (e.g. builtin/write_parquet for a table) in the "
+        "workflow and read that file"
     )
 
 

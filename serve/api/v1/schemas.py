@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from engine.durable.outputs import OmittedReason
 from serve.limits import JsonLimitError, check_json
 
 EXAMPLE_WORKFLOW: dict[str, Any] = {
@@ -357,9 +358,26 @@ class RunDetail(RunSummary):
     )
 
 
+class OmittedOutput(_Response):
+    """An output of a succeeded run that this answer does not carry, and how to get it."""
+
+    name: str = Field(description="The workflow output's name.")
+    bytes: int | None = Field(
+        description="The size of its JSON; null when it was not read (far beyond the cap, or unreadable)."
+    )
+    reason: OmittedReason = Field(
+        description="`too_large`: it does not fit in what is left of the server's cap on the outputs one "
+        "answer sends (ServeOptions.max_output_bytes, 32 MiB by default); `unavailable`: its stored value "
+        "cannot be read."
+    )
+    message: str = Field(description="What happened and how to get the output.")
+
+
 class RunOutputs(_Response):
     """The outputs of a run (empty until it succeeds). An output whose node was skipped (its branch was not
-    taken) has no value: it is not in `outputs` and is listed in `skipped_outputs`."""
+    taken) has no value: it is not in `outputs` and is listed in `skipped_outputs`. An output of a succeeded run
+    that this answer cannot carry (beyond the server's size cap) is not in `outputs` and is listed in
+    `omitted_outputs`: none is ever silently absent."""
 
     id: str
     status: str
@@ -367,6 +385,11 @@ class RunOutputs(_Response):
     skipped_outputs: list[str] = Field(
         default_factory=list,
         description="Names of the workflow outputs whose node was skipped; they are absent from `outputs`.",
+    )
+    omitted_outputs: list[OmittedOutput] = Field(
+        default_factory=list,
+        description="Outputs of the succeeded run that are absent from `outputs` because the answer cannot "
+        "carry them (too large, or unreadable), each with its size, the reason and how to get it.",
     )
 
 

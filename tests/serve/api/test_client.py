@@ -133,5 +133,11 @@ def test_skipped_outputs_are_absent_and_listed_over_http(api: Api) -> None:
             return await handle.outputs(), await handle.skipped_outputs()
 
     assert outputs == {"pos": -5, "t": 5} and skipped == ["f", "neg"]
-    assert body == {"id": run.id, "status": "succeeded", "outputs": outputs, "skipped_outputs": skipped}
+    assert body == {
+        "id": run.id,
+        "status": "succeeded",
+        "outputs": outputs,
+        "skipped_outputs": skipped,
+        "omitted_outputs": [],
+    }
     assert asyncio.run(from_async()) == (outputs, skipped)
