@@ -254,6 +254,9 @@ def test_keys_lifecycle(api: Api) -> None:
 
 def test_metrics_count_requests_by_route_and_runs_by_status(api: Api) -> None:
     with api.client() as c:
+        # A succeeded run of its own: the test must not depend on what earlier tests left in the store.
+        accepted = c.post("/v1/runs", json={"workflow": add_doc(), "inputs": {"a": 1, "b": 2}})
+        assert _wait_status(c, accepted.json()["id"])["status"] == "succeeded"
         c.get("/v1/runs/does-not-exist")
         text = c.get("/metrics").text
     assert 'rayweave_http_requests_total{method="GET",route="/v1/runs/{run_id}",status="404"}' in text
