@@ -3,11 +3,13 @@
 ```
 rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
                [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
+               [--max-output-bytes 33554432]
 ```
 The API, its interactive docs (`/docs`), the Ray address and the Ray dashboard URL are printed; on first start
 the admin API key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
 The server resumes runs whose coordinator died (at start-up, then every `--recovery-interval` seconds): see
-`serve.config.ServeOptions` for the recovery timings.
+`serve.config.ServeOptions` for the recovery timings. `--max-output-bytes` caps the JSON of the outputs one
+`GET /v1/runs/{id}/outputs` answer sends (the outputs beyond it are named in `omitted_outputs`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def serve_command(
             help="Seconds between two recovery sweeps (the first at start-up).",
         ),
     ] = 5.0,
+    max_output_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-output-bytes",
+            min=0,
+            help="Bytes of output JSON one GET /v1/runs/{id}/outputs answer may send (all outputs together); "
+            "outputs beyond it are named in omitted_outputs.",
+        ),
+    ] = 32 * 1024 * 1024,  # ServeOptions' default (serve.config is imported only when serving)
 ) -> None:
     """Serve the HTTP API on Ray Serve."""
     from cluster.ray_runtime import ensure_ray, shutdown_ray
@@ -92,6 +103,7 @@ def serve_command(
         recovery_stale_after_s=recovery_stale_after,
         recovery_start_grace_s=recovery_start_grace,
         recovery_interval_s=recovery_interval,
+        max_output_bytes=max_output_bytes,
     )
     try:
         url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)

@@ -80,6 +80,17 @@ def test_recovery_timings_reach_the_server_and_stay_above_the_heartbeat(recorded
     assert refused.exit_code == 2 and "--recovery-stale-after" in refused.output
 
 
+def test_the_cap_on_outputs_answers_reaches_the_server(recorded: dict[str, Any]) -> None:
+    from serve.config import ServeOptions
+
+    CliRunner().invoke(build_app(), ["serve"])
+    assert recorded["options"].max_output_bytes == ServeOptions().max_output_bytes == 32 * 1024 * 1024
+    CliRunner().invoke(build_app(), ["serve", "--max-output-bytes", "1000"])
+    assert recorded["options"].max_output_bytes == 1000
+    refused = CliRunner().invoke(build_app(), ["serve", "--max-output-bytes", "-1"])
+    assert refused.exit_code == 2 and "--max-output-bytes" in refused.output
+
+
 def test_bad_usage_exits_2(recorded: dict[str, Any]) -> None:
     assert CliRunner().invoke(build_app(), ["serve", "--executor", "spark"]).exit_code == 2
     assert CliRunner().invoke(build_app(), ["serve", "--replicas", "0"]).exit_code == 2

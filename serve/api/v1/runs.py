@@ -269,7 +269,8 @@ def get_outputs(
 def _output_fix(run_id: str) -> str:
     """How to get an output too large for `GET /v1/runs/{id}/outputs`."""
     return (
-        "to get it, the server's operator can raise ServeOptions.max_output_bytes or read it with "
+        "to get it, the server's operator can raise the cap (`rayweave serve --max-output-bytes`, "
+        "ServeOptions.max_output_bytes) or read it with "
         f"`rayweave runs show {run_id} --json` where the installation's store and result store are reachable; "
         "or write it to a file in a data root with a node (e.g. builtin/write_parquet for a table) in the "
         "workflow and read that file"

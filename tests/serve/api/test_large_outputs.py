@@ -8,6 +8,7 @@ for all of them together, and one beyond it is named in `omitted_outputs` with i
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from engine.durable.results import ResultStore
 from engine.durable.sink import MAX_JSON_OUTPUT_BYTES
+from serve.cli import build_app
 from serve.client import Client
 from serve.config import ServeOptions
 from serve.errors import OutputsOmittedWarning
@@ -155,3 +158,25 @@ def test_an_output_whose_stored_value_is_gone_is_named_as_unavailable(served: Ap
     [omitted] = body["omitted_outputs"]
     assert (omitted["name"], omitted["bytes"], omitted["reason"]) == ("text", None, "unavailable")
     assert "start the run again" in omitted["message"]
+
+
+def test_the_command_line_through_the_server_names_what_it_was_not_sent(
+    served: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAYWEAVE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAYWEAVE_SERVER", served.url)
+    monkeypatch.setenv("RAYWEAVE_API_KEY", served.admin_key)
+    path = tmp_path / "two-big.json"
+    path.write_text(json.dumps(TWO_BIG))
+    cli = CliRunner()
+    ran = cli.invoke(build_app(), ["run", str(path), "-i", f"seed={SEED}", "--json"])
+    assert ran.exit_code == 0, ran.output
+    doc = json.loads(ran.stdout)
+    assert set(doc["outputs"]) == {"count", "numbers"}
+    assert [o["name"] for o in doc["omitted_outputs"]] == ["text"]
+
+    shown = cli.invoke(build_app(), ["runs", "show", doc["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [o["name"] for o in json.loads(shown.stdout)["omitted_outputs"]] == ["text"]
+    text = cli.invoke(build_app(), ["runs", "show", doc["run_id"]])
+    assert "output text not sent by the server: output 'text' is 200002 bytes as JSON" in text.stdout
