@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from nodes.access import AccessPolicy
+from nodes.states import EventType
 
 __all__ = ["EmitFn", "NodeContext", "NodeLogger", "current", "use"]
 
@@ -63,7 +64,7 @@ class NodeLogger(logging.LoggerAdapter[logging.Logger]):
             except (TypeError, ValueError):
                 message = f"{msg} {args!r}"
             self._ctx.emit(
-                "node.log",
+                EventType.NODE_LOG,
                 {"level": logging.getLevelName(level), "message": message, "attempt": self._ctx.attempt},
             )
         if self.logger.isEnabledFor(level):
@@ -115,13 +116,15 @@ class NodeContext:
             raise ValueError(
                 f"progress fraction must be between 0.0 and 1.0, got {fraction!r} (node {self.node_id or '?'})"
             )
-        self.emit("node.progress", {"fraction": value, "message": str(message), "attempt": self.attempt})
+        self.emit(
+            EventType.NODE_PROGRESS, {"fraction": value, "message": str(message), "attempt": self.attempt}
+        )
 
     def emit_output(self, value: Any) -> None:
         """Publish a partial result (a `node.output` event); generator nodes do this for every `yield`."""
         index = self._outputs
         self._outputs += 1
-        self.emit("node.output", {"index": index, "value": value, "attempt": self.attempt})
+        self.emit(EventType.NODE_OUTPUT, {"index": index, "value": value, "attempt": self.attempt})
 
 
 def current() -> NodeContext:

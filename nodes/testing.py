@@ -25,6 +25,7 @@ from nodes.decorator import node
 from nodes.definition import NodeDefinition
 from nodes.errors import NodeTimeoutError
 from nodes.skip import SKIP
+from nodes.states import EventType
 
 __all__ = ["NodeResult", "run_node", "run_node_on_ray"]
 
@@ -49,17 +50,17 @@ class NodeResult(dict[str, Any]):
     @property
     def logs(self) -> list[str]:
         """The messages of the node's `node.log` events, in order."""
-        return [payload["message"] for kind, payload in self.events if kind == "node.log"]
+        return [payload["message"] for kind, payload in self.events if kind == EventType.NODE_LOG]
 
     @property
     def progress(self) -> list[float]:
         """The fractions of the node's `node.progress` events, in order."""
-        return [payload["fraction"] for kind, payload in self.events if kind == "node.progress"]
+        return [payload["fraction"] for kind, payload in self.events if kind == EventType.NODE_PROGRESS]
 
     @property
     def partial_outputs(self) -> list[Any]:
         """The values of the node's `node.output` events (every value a generator node yielded)."""
-        return [payload["value"] for kind, payload in self.events if kind == "node.output"]
+        return [payload["value"] for kind, payload in self.events if kind == EventType.NODE_OUTPUT]
 
 
 def _definition(defn_or_func: NodeDefinition | Callable[..., Any]) -> NodeDefinition:

@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
+from nodes.states import RunStatus
 from serve.errors import ClientConfigError, ClientError, OutputsOmittedWarning
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def resolve_api_key(api_key: str | None = None, home: Path | str | None = None) -> str:
@@ -139,7 +139,7 @@ class RunHandle:
         delay = 0.02
         while True:
             run = self.status()
-            if run["status"] in TERMINAL:
+            if run["status"] in RunStatus.terminal():
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.id} is still {run['status']} after {timeout} s")
@@ -350,7 +350,7 @@ class AsyncRunHandle:
             delay = 0.02
             while True:
                 run = await self.status()
-                if run["status"] in TERMINAL:
+                if run["status"] in RunStatus.terminal():
                     return run
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.5)

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nodes.states import EventType, RunStatus
+
 if TYPE_CHECKING:
     from engine.store import Store
     from engine.store.models import Run
     from nodes import Catalog
 
 log = logging.getLogger("rayweave.serve.runs")
-
-_RUN_FINAL = frozenset({"run.succeeded", "run.failed", "run.cancelled"})
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def event_json(row: Any) -> dict[str, Any]:
 
 def is_final_event(kind: str) -> bool:
     """True for the event type that ends a run."""
-    return kind in _RUN_FINAL
+    return kind in EventType.run_final()
 
 
 class DurableRunLauncher:
@@ -229,7 +229,7 @@ class DurableRunLauncher:
         from engine.store import RunStateError
 
         try:
-            self.store.runs.update_status(run_id, "cancelled", only_from=["queued", "running"])
+            self.store.runs.update_status(run_id, RunStatus.CANCELLED, only_from=RunStatus.active())
         except RunStateError:
             return
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
+from nodes.states import RunStatus
 from serve.runs import event_json, is_final_event
 
 if TYPE_CHECKING:
     from engine.store import Store
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 #: How many events one store read returns; a long backlog is sent in pages.
 PAGE = 500
 
@@ -43,7 +43,7 @@ async def follow_events(
             wait = poll_s
             continue
         run = await run_in_threadpool(store.runs.get, run_id)
-        if run.status in TERMINAL:
+        if run.status in RunStatus.terminal():
             # The status is written before the final event; look once more so that event is not missed.
             await asyncio.sleep(poll_s)
             rows = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)

@@ -132,12 +132,13 @@ def _durable(runner: Any, run: Any) -> bool:
 
 def _fail(store: Store, run_id: str, reason: str) -> None:
     from engine.jsonlimits import clean_text
-    from engine.store import ACTIVE_STATUSES, RunStateError
+    from engine.store import RunStateError
+    from nodes.states import RunStatus
 
     # The reason may quote what the run holds (a node definition's error): storable text on every database.
     error = {"reason": clean_text(reason), "failed_nodes": []}
     with contextlib.suppress(RunStateError):
-        store.runs.update_status(run_id, "failed", only_from=ACTIVE_STATUSES, error=error)
+        store.runs.update_status(run_id, RunStatus.FAILED, only_from=RunStatus.active(), error=error)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from engine.execution.access import policy_for
 from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
+from nodes.states import NodeStatus, RunStatus
 
 if TYPE_CHECKING:
     from engine.cache.result_cache import CacheHit
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 #: Name of the run-level blob holding what a resume needs besides the document and inputs.
 RESUME_BLOB = "resume.pkl"
 #: Node-run statuses whose stored results a resume may use.
-_DONE = frozenset({"succeeded", "cached", "running"})
+_DONE = frozenset({NodeStatus.SUCCEEDED, NodeStatus.CACHED, NodeStatus.RUNNING})
 
 
 def workflow_document(workflow: Any) -> dict[str, Any]:
@@ -275,10 +276,9 @@ class DurableRunner:
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
-        from engine.store import TERMINAL_STATUSES
 
         run = self.store.runs.get(run_id)
-        if run.status in TERMINAL_STATUSES:
+        if run.status in RunStatus.terminal():
             raise NotResumableError(f"run {run_id!r} is already {run.status}; there is nothing to resume")
         if run.document is not None:
             document = dict(run.document)
@@ -365,18 +365,20 @@ class DurableRunner:
         latest = node_runs.latest(run_id)
         stored: dict[str, bool] = {}
         for node, row in latest.items():
-            if row.status == "running":
+            if row.status == NodeStatus.RUNNING:
                 if self.results.exists(run_id, node):
                     location = self.results.location(run_id, node)
-                    node_runs.finish(run_id, node, row.attempt, status="succeeded", result_location=location)
-                    row.status = "succeeded"
+                    node_runs.finish(
+                        run_id, node, row.attempt, status=NodeStatus.SUCCEEDED, result_location=location
+                    )
+                    row.status = NodeStatus.SUCCEEDED
                 else:
                     error = {
                         "type": "RunInterrupted",
                         "message": "the run's coordinator was lost while this attempt ran; the run was resumed",
                     }
-                    node_runs.finish(run_id, node, row.attempt, status="failed", error=error)
-                    row.status = "failed"
+                    node_runs.finish(run_id, node, row.attempt, status=NodeStatus.FAILED, error=error)
+                    row.status = NodeStatus.FAILED
         seeds: dict[str, dict[str, Any]] = {}
         for planned in plan.nodes:
             values: dict[str, Any] = {}
@@ -391,11 +393,11 @@ class DurableRunner:
                         run_id,
                         member,
                         attempt=1,
-                        status="succeeded",
+                        status=NodeStatus.SUCCEEDED,
                         node_type=_type_of(planned, member),
                         result_location=self.results.location(run_id, member),
                     )
-                if row.status == "skipped":
+                if row.status == NodeStatus.SKIPPED:
                     values[port] = SKIP
                     continue
                 if row.status not in _DONE:

@@ -28,16 +28,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from engine.durable.results import ResultStore
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.jsonlimits import JsonLimitError, sanitized, storable
+from nodes.states import EventType, NodeStatus, RunStatus
 
 _log = logging.getLogger("rayweave.durable")
 
-#: Events that end a run, and the run status each one records.
-_RUN_FINAL = {"run.succeeded": "succeeded", "run.failed": "failed", "run.cancelled": "cancelled"}
+#: Events that begin a run (a resumed run begins again).
+_RUN_BEGIN = frozenset({EventType.RUN_QUEUED, EventType.RUN_STARTED})
+#: Events that end a node attempt without a result, and the status each one records.
+_NODE_END = MappingProxyType(
+    {EventType.NODE_FAILED: NodeStatus.FAILED, EventType.NODE_CANCELLED: NodeStatus.CANCELLED}
+)
 #: How often appending a batch of events is tried before the batch is given up.
 APPEND_ATTEMPTS = 3
 #: Outputs bigger than this (as JSON) are not copied into the run row.
@@ -210,29 +216,30 @@ class StoreEventSink:
         payload = dict(event.payload)
         if event.attempt is not None:
             payload.setdefault("attempt", event.attempt)
-        if self.resumed and str(event.type) in ("run.queued", "run.started"):
+        if self.resumed and event.type in _RUN_BEGIN:
             payload["resumed"] = True
         return payload
 
     def _apply(self, event: Event) -> None:
-        kind = str(event.type)
+        kind = EventType(event.type)  # a member already, unless a caller built the event by hand
         at = datetime.fromtimestamp(event.time, UTC)
-        if kind in ("run.queued", "run.started"):
+        final = kind.run_status
+        if kind in _RUN_BEGIN:
             self._start_heartbeat()
-            if kind == "run.started":
+            if kind == EventType.RUN_STARTED:
                 self.store.runs.update_status(
                     self.run_id,
-                    "running",
-                    only_from=("queued", "running"),
+                    RunStatus.RUNNING,
+                    only_from=RunStatus.active(),
                     coordinator=coordinator_label(),
                     at=at,
                 )
-        elif kind in _RUN_FINAL:
-            self._finish_run(_RUN_FINAL[kind], event, at)
+        elif final is not None:
+            self._finish_run(final, event, at)
         elif event.node is not None:
             self._node_event(kind, event, at)
 
-    def _finish_run(self, status: str, event: Event, at: datetime) -> None:
+    def _finish_run(self, status: RunStatus, event: Event, at: datetime) -> None:
         from engine.store import RunStateError
 
         self.close()
@@ -240,16 +247,18 @@ class StoreEventSink:
         failed = list(event.payload.get("failed_nodes", []) or [])
         reason = event.payload.get("reason", "")
         error = (
-            {"failed_nodes": failed, "reason": reason} if failed or (status == "failed" and reason) else None
+            {"failed_nodes": failed, "reason": reason}
+            if failed or (status == RunStatus.FAILED and reason)
+            else None
         )
-        kept = self._outputs if status == "succeeded" and self._outputs is not None else _Outputs()
+        kept = self._outputs if status == RunStatus.SUCCEEDED and self._outputs is not None else _Outputs()
         # Cancelled (or finished) from outside meanwhile: the stored final state stands.
         with contextlib.suppress(RunStateError):
             try:
                 self.store.runs.update_status(
                     self.run_id,
                     status,
-                    only_from=("queued", "running"),
+                    only_from=RunStatus.active(),
                     error=error,
                     outputs=kept.values,
                     skipped_outputs=kept.skipped,
@@ -264,8 +273,8 @@ class StoreEventSink:
                 _log.error("run %s: could not store its outputs: %s", self.run_id, exc)
                 self.store.runs.update_status(
                     self.run_id,
-                    "failed",
-                    only_from=("queued", "running"),
+                    RunStatus.FAILED,
+                    only_from=RunStatus.active(),
                     error={
                         "failed_nodes": [],
                         "reason": f"the run's outputs could not be stored ({type(exc).__name__}); the server "
@@ -322,29 +331,31 @@ class StoreEventSink:
 
     # -- node attempts ------------------------------------------------------------------------------
 
-    def _node_event(self, kind: str, event: Event, at: datetime) -> None:
+    def _node_event(self, kind: EventType, event: Event, at: datetime) -> None:
         node_runs = self.store.node_runs
         node = str(event.node)
         node_type = str(event.payload.get("type", ""))
-        if kind == "node.started":
+        if kind == EventType.NODE_STARTED:
             self._begin(node, node_type, at)
-        elif kind == "node.retrying":
+        elif kind == EventType.NODE_RETRYING:
             attempt = self._open.get(node) or self._begin(node, node_type, at)
             retry_error = {
                 "type": event.payload.get("error", ""),
                 "message": event.payload.get("message", ""),
             }
-            node_runs.finish(self.run_id, node, attempt, status="failed", error=retry_error, at=at)
+            node_runs.finish(self.run_id, node, attempt, status=NodeStatus.FAILED, error=retry_error, at=at)
             self._open.pop(node, 0)
             self._begin(node, node_type, at)
-        elif kind == "node.succeeded":
+        elif kind == EventType.NODE_SUCCEEDED:
             attempt = self._open.pop(node, 0) or self._begin(node, node_type, at, keep=False)
             location = None
             if self.results is not None and self.results.exists(self.run_id, node):
                 location = self.results.location(self.run_id, node)
-            node_runs.finish(self.run_id, node, attempt, status="succeeded", result_location=location, at=at)
-        elif kind in ("node.failed", "node.cancelled"):
-            status = "failed" if kind == "node.failed" else "cancelled"
+            node_runs.finish(
+                self.run_id, node, attempt, status=NodeStatus.SUCCEEDED, result_location=location, at=at
+            )
+        elif kind in _NODE_END:
+            status = _NODE_END[kind]
             raw = event.payload.get("error")
             error = dict(raw) if isinstance(raw, dict) else None
             attempt = self._open.pop(node, 0)
@@ -353,12 +364,12 @@ class StoreEventSink:
                     self.run_id, node, node_type=node_type, status=status, at=at
                 ).attempt
             node_runs.finish(self.run_id, node, attempt, status=status, error=error, at=at)
-        elif kind == "node.skipped":
-            self._record(node, node_type, "skipped", at)
-        elif kind == "node.cached" and event.payload.get("level") != RESUMED_LEVEL:
+        elif kind == EventType.NODE_SKIPPED:
+            self._record(node, node_type, NodeStatus.SKIPPED, at)
+        elif kind == EventType.NODE_CACHED and event.payload.get("level") != RESUMED_LEVEL:
             # A node a resumed run took from the result store keeps its earlier succeeded attempt; a real cache
             # hit is an attempt of its own that did not run.
-            self._record(node, node_type, "cached", at, cache_hit=True)
+            self._record(node, node_type, NodeStatus.CACHED, at, cache_hit=True)
 
     def _begin(self, node: str, node_type: str, at: datetime, *, keep: bool = True) -> int:
         row = self.store.node_runs.start(self.run_id, node, node_type=node_type, at=at)

@@ -19,7 +19,7 @@ from typing import Any
 from engine.durable.stored import StoredRun
 from engine.execution.events import Event
 from engine.execution.result import RunResult
-from engine.execution.status import RunStatus
+from nodes.states import RunStatus
 
 _log = logging.getLogger("rayweave.durable")
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.durable.errors import ResultNotFoundError
 from engine.durable.results import ResultStore
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.execution.result import NodeError, NodeResult, RunResult
-from engine.execution.status import NodeStatus, RunStatus
 from nodes.skip import is_skip
+from nodes.states import EventType, NodeStatus, RunStatus
 
 #: How often a `StoredRun` looks at the store while it waits.
 POLL_S = 0.2
@@ -124,7 +124,7 @@ def _skipped_nodes(store: Store, run_id: str) -> set[str]:
     latest: dict[str, str] = {}
     for row in store.node_runs.list(run_id):
         latest[row.node_id] = row.status
-    return {node for node, status in latest.items() if status == "skipped"}
+    return {node for node, status in latest.items() if status == NodeStatus.SKIPPED}
 
 
 def node_results(store: Store, run_id: str) -> dict[str, NodeResult]:
@@ -210,7 +210,7 @@ class StoredRun:
 
     def cancel(self) -> None:
         """Record the run as cancelled (its coordinator, if alive, is asked separately by the caller)."""
-        from engine.store import ACTIVE_STATUSES, RunStateError
+        from engine.store import RunStateError
 
         with contextlib.suppress(RunStateError):  # already finished: nothing to cancel
-            self.store.runs.update_status(self.run_id, "cancelled", only_from=ACTIVE_STATUSES)
+            self.store.runs.update_status(self.run_id, RunStatus.CANCELLED, only_from=RunStatus.active())

@@ -24,7 +24,7 @@ from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.handle import RunHandle
 from engine.execution.result import RunResult
 from engine.execution.runstate import RunState
-from engine.execution.status import RunStatus
+from nodes.states import RunStatus
 
 #: `executor=` accepts an executor object or one of these names.
 EXECUTOR_NAMES = ("ray", "local")
@@ -308,7 +308,7 @@ def caching_source(
 
 def _ok(result: RunResult, planned: PlannedNode) -> bool:
     from engine.execution.runstate import members_of
-    from engine.execution.status import NodeStatus
+    from nodes.states import NodeStatus
 
     return all(
         result.nodes.get(m.id) is not None and result.nodes[m.id].status is NodeStatus.SUCCEEDED

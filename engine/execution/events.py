@@ -10,33 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
+from nodes.states import EventType
 
-class EventType(StrEnum):
-    """The closed set of event types (DESIGN.md, "Execution")."""
-
-    RUN_QUEUED = "run.queued"
-    RUN_STARTED = "run.started"
-    RUN_SUCCEEDED = "run.succeeded"
-    RUN_FAILED = "run.failed"
-    RUN_CANCELLED = "run.cancelled"
-    NODE_STARTED = "node.started"
-    NODE_SUCCEEDED = "node.succeeded"
-    NODE_FAILED = "node.failed"
-    NODE_RETRYING = "node.retrying"
-    NODE_SKIPPED = "node.skipped"
-    NODE_CACHED = "node.cached"
-    NODE_CANCELLED = "node.cancelled"
-    NODE_LOG = "node.log"
-    NODE_PROGRESS = "node.progress"
-    NODE_OUTPUT = "node.output"
-
-    @property
-    def is_run_final(self) -> bool:
-        """True for the event that ends a run."""
-        return self in (EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED)
+__all__ = ["Event", "EventLog", "EventSink", "EventType"]
 
 
 @dataclass(frozen=True, slots=True)

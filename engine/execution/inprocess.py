@@ -34,7 +34,6 @@ from engine.execution.mapping import (
 )
 from engine.execution.result import NodeError, RunResult
 from engine.execution.runstate import RunState
-from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.task import (
     InputFailure,
     NodeOutcome,
@@ -48,6 +47,7 @@ from engine.execution.task import (
 )
 from nodes import SKIP
 from nodes.access import AccessPolicy
+from nodes.states import EventType, NodeStatus, RunStatus
 
 Values = dict[tuple[str, str], Any]
 
@@ -255,7 +255,7 @@ class LocalRun:
                 return dict.fromkeys(spec.out_ports, UpstreamFailure(planned.id)), None
             delay = planned.retry.delay(attempt)
             retrying: RawEvent = (
-                "node.retrying",
+                EventType.NODE_RETRYING,
                 planned.id,
                 attempt + 1,
                 time.time(),
@@ -302,7 +302,7 @@ class LocalRun:
         except PortTypeError as exc:
             return _failed_map(planned, layout.out_port, exc)
         started = time.time()
-        self._locked(self.state.task_events, [("node.started", node_id, 1, started, {})], prefix)
+        self._locked(self.state.task_events, [(EventType.NODE_STARTED, node_id, 1, started, {})], prefix)
         results: list[Any] = []
         failure: str | None = None
         for index, item in enumerate(items):
@@ -356,10 +356,10 @@ class _AttemptClock:
     def saw(self, events: list[RawEvent]) -> None:
         """Note the attempts that `events` (sent by the task) start."""
         for type_, _node, attempt, at, payload in events:
-            if type_ == "node.started":
+            if type_ == EventType.NODE_STARTED:
                 with self._lock:
                     self._deadline = at + self.timeout_s
-            elif type_ == "node.retrying" and attempt is not None:
+            elif type_ == EventType.NODE_RETRYING and attempt is not None:
                 with self._lock:
                     self.attempt = attempt
                     self._deadline = at + float(payload.get("delay_s", 0.0)) + self.timeout_s

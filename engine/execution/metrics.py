@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.execution.status import NodeStatus, RunStatus
+from nodes.states import NodeStatus, RunStatus
 
 _DURATION_BOUNDARIES = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0]
 

@@ -44,7 +44,6 @@ from engine.execution.remote import (
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
 from engine.execution.runtime_envs import SerializedEnvs
-from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.submit import NodeRemotes
 from engine.execution.task import (
     InputFailure,
@@ -56,6 +55,7 @@ from engine.execution.task import (
     event_base,
 )
 from engine.execution.wire import TaskFields, Templates, pack, pack_task, unpack_meta
+from nodes.states import EventType, NodeStatus, RunStatus
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
 EVENT_LAG_S = 5.0
@@ -589,7 +589,7 @@ class CoordinatedRun:
             "delay_s": delay,
             "failed_attempt": attempt,
         }
-        self.state.task_events([("node.retrying", planned.id, attempt + 1, at, payload)], prefix)
+        self.state.task_events([(EventType.NODE_RETRYING, planned.id, attempt + 1, at, payload)], prefix)
         # The cancelled task is over (as in `finish_task`), but the node is not: it stays unsettled.
         self.cancel_timer(key)
         self.meta_refs.pop(key, None)
@@ -715,9 +715,9 @@ class CoordinatedRun:
         found = self.planned_by_key.get(key)
         if found is not None and found[0].timeout_s:
             for type_, _node, attempt, at, payload in events:
-                if type_ == "node.started":
+                if type_ == EventType.NODE_STARTED:
                     self.arm_timer(key, found[0].timeout_s, attempt or 1, at)
-                elif type_ == "node.retrying":  # the next attempt starts after the backoff delay
+                elif type_ == EventType.NODE_RETRYING:  # the next attempt starts after the backoff delay
                     self.arm_timer(
                         key, found[0].timeout_s, attempt or 1, at + float(payload.get("delay_s", 0.0))
                     )
@@ -816,7 +816,7 @@ class CoordinatedRun:
                 self.state.fail(planned, NodeStatus.FAILED, UpstreamFailedError(key, upstream), prefix)
             return
         started = time.time()
-        self.state.task_events([("node.started", planned.id, 1, started, {})], prefix)
+        self.state.task_events([(EventType.NODE_STARTED, planned.id, 1, started, {})], prefix)
         element_refs = []
         for index, item in enumerate(items):
             sub_prefix = element_prefix(planned.id, index, prefix)

@@ -16,10 +16,10 @@ from engine.execution.breaker import BreakerClient
 from engine.execution.events import EventSink
 from engine.execution.mapping import MapResultRecorder, persist_map_result
 from engine.execution.result import NodeResult
-from engine.execution.status import RunStatus
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
 from engine.execution.wire import pack_meta, unpack
 from nodes.access import AccessPolicy
+from nodes.states import RunStatus
 
 COORDINATOR_NAME = "rayweave-coordinator"
 #: The default window of a run: the most of its tasks submitted to Ray and not yet finished (`RunOptions`).

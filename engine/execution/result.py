@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.execution.events import _jsonable as _events_jsonable
-from engine.execution.status import NodeStatus, RunStatus
 from nodes.skip import is_skip
+from nodes.states import NodeStatus, RunStatus
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compile.plan import Plan, PlannedNode
-from engine.execution.events import EventLog, EventType
+from engine.execution.events import EventLog
 from engine.execution.result import NodeError, NodeResult
-from engine.execution.status import NodeStatus, RunStatus
 from engine.execution.task import NodeOutcome, RawEvent, TaskMeta
+from nodes.states import EventType, NodeStatus, RunStatus
 
 _FINAL_EVENT = {
     NodeStatus.SUCCEEDED: EventType.NODE_SUCCEEDED,
@@ -122,13 +122,13 @@ class RunState:
             record = self.records.get(prefix + node)
             if record is None or record.status.is_final:
                 continue  # a late `node.started` after the task already finished
-            if type_ == "node.started":
+            if type_ == EventType.NODE_STARTED:
                 if record.status is NodeStatus.PENDING:
                     self._running(record, attempt or 1, at)
                 continue
             if record.status is NodeStatus.PENDING:
                 self._running(record, 1, at)
-            if type_ == "node.retrying" and attempt is not None:
+            if type_ == EventType.NODE_RETRYING and attempt is not None:
                 record.attempts = attempt
             self.log.append(EventType(type_), record.node, attempt, payload, at=at)
 

@@ -26,9 +26,9 @@ from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
 from engine.execution.breaker import BreakerClient, breaker_key
 from engine.execution.result import NodeError
-from engine.execution.status import NodeStatus
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
+from nodes.states import EventType, NodeStatus
 from typesys import check
 from typesys.check import describe_value
 from typesys.errors import TypeCheckError
@@ -37,6 +37,10 @@ _log = logging.getLogger("rayweave.engine")
 
 #: One event as a task reports it: (type, node id, attempt, unix time, payload).
 RawEvent = tuple[str, str, int | None, float, Mapping[str, Any]]
+# The types of the events a task reports itself, as the plain strings they travel as (an enum member
+# pickles several times slower, and these cross to the coordinator for every task).
+_STARTED: str = EventType.NODE_STARTED.value
+_RETRYING: str = EventType.NODE_RETRYING.value
 
 
 @dataclass(frozen=True)
@@ -296,7 +300,7 @@ def _start_reporter(spec: TaskSpec, emitter: TaskEmitter, started: float) -> int
     node = spec.node
     first = node.members[0].id if node.is_fused else node.id
     if spec.started_delay_s <= 0:
-        emitter.emit("node.started", first, spec.first_attempt, {"type": node.type_id, "started_at": started})
+        emitter.emit(_STARTED, first, spec.first_attempt, {"type": node.type_id, "started_at": started})
         return None
     return DelayedReporter.shared().schedule(
         started + spec.started_delay_s, emitter, first, node.type_id, started
@@ -396,7 +400,7 @@ class DelayedReporter:
         while True:
             for _, emitter, node, type_id, started in self._due():
                 try:
-                    emitter.emit("node.started", node, 1, {"type": type_id, "started_at": started})
+                    emitter.emit(_STARTED, node, 1, {"type": type_id, "started_at": started})
                 except Exception as exc:  # e.g. the coordinator is gone: this thread serves the whole worker
                     _log.warning("could not report node %s as started: %s", node, exc)
 
@@ -592,7 +596,7 @@ def run_node(
                 )
             delay = planned.retry.delay(attempt)
             emitter.emit(
-                "node.retrying",
+                _RETRYING,
                 node_id,
                 attempt + 1,
                 {

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 from engine.compile.plan import PlannedNode
 from engine.execution.result import NodeError
-from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskMeta, TaskSpec
+from nodes.states import NodeStatus
 
 
 def dumps(value: Any) -> bytes:

@@ -15,9 +15,10 @@ from engine.store.base import Repository
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateAttemptError, NotFoundError
 from engine.store.models import NodeRun, table_of
+from nodes.states import NodeStatus
 
 #: Node states whose outputs downstream nodes may read (the engine's `NodeStatus.is_success`).
-SUCCESS_STATUSES = frozenset({"succeeded", "cached", "skipped"})
+SUCCESS_STATUSES = NodeStatus.successes()
 
 
 class NodeRunRepository(Repository):
@@ -30,7 +31,7 @@ class NodeRunRepository(Repository):
         *,
         node_type: str = "",
         attempt: int | None = None,
-        status: str = "running",
+        status: str = NodeStatus.RUNNING,
         at: datetime | None = None,
     ) -> NodeRun:
         """Record the start of an attempt; `attempt=None` takes the next number after the node's last one."""

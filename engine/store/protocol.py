@@ -36,6 +36,7 @@ from engine.store.node_runs import SUCCESS_STATUSES
 from engine.store.reports import BATCH_ROWS, MetricsSnapshot, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.users import ANY
+from nodes.states import NodeStatus, RunStatus
 
 # The method docstrings below are short: the SQL backend's methods document the behaviour in full, and the
 # conformance suite pins it down.
@@ -107,7 +108,7 @@ class Runs(Protocol):
         owner: str = "local",
         idempotency_key: str | None = None,
         run_id: str | None = None,
-        status: str = "queued",
+        status: str = RunStatus.QUEUED,
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         heartbeat: bool = False,
@@ -199,7 +200,7 @@ class NodeRuns(Protocol):
         *,
         node_type: str = "",
         attempt: int | None = None,
-        status: str = "running",
+        status: str = NodeStatus.RUNNING,
         at: datetime | None = None,
     ) -> NodeRun:
         """Record the start of an attempt (`attempt=None`: the next number)."""

@@ -18,11 +18,12 @@ from engine.store.canonical import content_hash, document_to_dict
 from engine.store.columns import new_id, utcnow
 from engine.store.errors import IdempotencyConflictError, NotFoundError, RunStateError
 from engine.store.models import Run, Workflow, WorkflowVersion
+from nodes.states import RunStatus
 
 #: Statuses after which a run never changes again; reaching one sets `finished_at`.
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES = RunStatus.terminal()
 #: Statuses of runs that still need a coordinator (what the recovery sweep looks at).
-ACTIVE_STATUSES = frozenset({"queued", "running"})
+ACTIVE_STATUSES = RunStatus.active()
 
 
 class CreatedRun(NamedTuple):
@@ -57,7 +58,7 @@ class RunRepository(Repository):
         owner: str = "local",
         idempotency_key: str | None = None,
         run_id: str | None = None,
-        status: str = "queued",
+        status: str = RunStatus.QUEUED,
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         heartbeat: bool = False,
@@ -188,7 +189,7 @@ class RunRepository(Repository):
         (otherwise `RunStateError`), so e.g. a cancel cannot overwrite a success that just landed."""
         now = at or utcnow()
         values: dict[str, Any] = {"status": status, "updated_at": now}
-        if status == "running":
+        if status == RunStatus.RUNNING:
             values["started_at"] = sa.func.coalesce(col(Run.started_at), now)
         if status in TERMINAL_STATUSES:
             values["finished_at"] = now
@@ -208,8 +209,8 @@ class RunRepository(Repository):
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 current = self._get(session, run_id)
                 raise RunStateError(
-                    f"run {run_id!r} is {current.status!r}, not one of {sorted(only_from or [])}; "
-                    f"it was not moved to {status!r} (reload the run and decide again)"
+                    f"run {run_id!r} is {str(current.status)!r}, not one of {sorted(map(str, only_from or []))}; "
+                    f"it was not moved to {str(status)!r} (reload the run and decide again)"
                 )
             return self._get(session, run_id, fresh=True)
 
@@ -236,7 +237,9 @@ class RunRepository(Repository):
                 .where(col(Run.id).in_(ids))
                 .values(heartbeat_at=utcnow(), coordinator=coordinator)
             )
-            rows = session.execute(select(Run.id).where(col(Run.id).in_(ids), Run.status == "cancelled"))
+            rows = session.execute(
+                select(Run.id).where(col(Run.id).in_(ids), Run.status == RunStatus.CANCELLED)
+            )
             return [str(row[0]) for row in rows]
 
     def stale(
@@ -287,7 +290,7 @@ class RunRepository(Repository):
             result = session.execute(
                 sa.update(Run)
                 .where(col(Run.id) == run_id, _stale_clause(now, older_than, queued_grace))
-                .values(coordinator=coordinator, heartbeat_at=now, updated_at=now, status="queued")
+                .values(coordinator=coordinator, heartbeat_at=now, updated_at=now, status=RunStatus.QUEUED)
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -333,8 +336,8 @@ def _stale_clause(now: datetime, older_than: timedelta, queued_grace: timedelta 
     last_sign = sa.func.coalesce(col(Run.heartbeat_at), col(Run.updated_at))
     grace = max(older_than, queued_grace or older_than)
     return sa.or_(
-        sa.and_(col(Run.status) == "running", last_sign < now - older_than),
-        sa.and_(col(Run.status) == "queued", last_sign < now - grace),
+        sa.and_(col(Run.status) == RunStatus.RUNNING, last_sign < now - older_than),
+        sa.and_(col(Run.status) == RunStatus.QUEUED, last_sign < now - grace),
     )
 
 

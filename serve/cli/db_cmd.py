@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from nodes.states import RunStatus
+
 if TYPE_CHECKING:
     from engine.store.store import SqlStore
 
@@ -208,7 +210,11 @@ def import_command(
     try:
         if data.get("format") == ARCHIVE_FORMAT:
             report = import_archive(store, data)
-            result: dict[str, Any] = {"archive": str(file), "added": report.added, "skipped": report.skipped}
+            result: dict[str, Any] = {
+                "archive": str(file),
+                "added": report.added,
+                "skipped": report.skipped,  # not a state: items already present (the --json contract)
+            }
             message = f"imported {file}: added {report.added or 'nothing'}; already present {report.skipped}"
         else:
             row = import_workflow(store, data, workflow_id=workflow_id, message=f"imported from {file.name}")
@@ -320,14 +326,23 @@ def _print_report(report: Any) -> None:
     console.print(
         table(
             "run durations (s)",
-            ["bucket", "runs", "succeeded", "failed", "p50", "p95"],
+            ["bucket", "runs", RunStatus.SUCCEEDED, RunStatus.FAILED, "p50", "p95"],
             [[b.bucket, b.runs, b.succeeded, b.failed, b.p50_s, b.p95_s] for b in report.run_durations],
         )
     )
     console.print(
         table(
             "workflows",
-            ["workflow", "runs", "succeeded", "failed", "p50", "p95", "cache hits", "retries"],
+            [
+                "workflow",
+                "runs",
+                RunStatus.SUCCEEDED,
+                RunStatus.FAILED,
+                "p50",
+                "p95",
+                "cache hits",
+                "retries",
+            ],
             [
                 [
                     w.workflow_id or "(inline)",

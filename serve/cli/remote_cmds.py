@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from nodes.states import RunStatus
 from serve.cli.remote import (
     RemoteEvent,
     connect,
@@ -23,7 +24,6 @@ from serve.cli.remote import (
     talking_to,
 )
 
-TERMINAL = ("succeeded", "failed", "cancelled")
 LOCAL_NODES_NOTE = (
     "note: @node functions defined in a .py workflow file do not exist on the server; only node types of "
     "plugins installed on the server can run (or be validated) there"
@@ -152,7 +152,7 @@ def run_remote(
         except KeyboardInterrupt:
             handle.cancel()
             run = handle.wait()
-        answer = client.get(f"/v1/runs/{run['id']}/outputs") if run["status"] == "succeeded" else {}
+        answer = client.get(f"/v1/runs/{run['id']}/outputs") if run["status"] == RunStatus.SUCCEEDED else {}
         outputs = dict(answer.get("outputs") or {})
         skipped = list(answer.get("skipped_outputs") or [])
         omitted = list(answer.get("omitted_outputs") or [])
@@ -172,7 +172,7 @@ def run_remote(
         print(json.dumps(doc))
     else:
         _print_run(console, run, outputs, skipped, omitted)
-    return 0 if run["status"] == "succeeded" else 1
+    return 0 if run["status"] == RunStatus.SUCCEEDED else 1
 
 
 def runs_list(
@@ -207,7 +207,7 @@ def runs_show(server: str, api_key: str | None, run_id: str, as_json: bool) -> N
     with connect(server, api_key) as client, talking_to(server):
         handle = client.run(run_id)
         data = handle.status()
-        answer = client.get(f"/v1/runs/{run_id}/outputs") if data["status"] == "succeeded" else {}
+        answer = client.get(f"/v1/runs/{run_id}/outputs") if data["status"] == RunStatus.SUCCEEDED else {}
         data["outputs"] = dict(answer.get("outputs") or {})
         data["skipped_outputs"] = list(answer.get("skipped_outputs") or [])
         data["omitted_outputs"] = list(answer.get("omitted_outputs") or [])
@@ -253,13 +253,15 @@ def runs_cancel(server: str, api_key: str | None, run_id: str, as_json: bool) ->
     with connect(server, api_key) as client, talking_to(server):
         handle = client.run(run_id)
         status = handle.status()["status"]
-        if status in TERMINAL:
+        if status in RunStatus.terminal():
             fail(f"run {run_id!r} is already {status}; only queued or running runs can be cancelled")
         status = handle.cancel()["status"]
     if as_json:
         typer.echo(json.dumps({"run_id": run_id, "status": status}))
     else:
-        typer.echo(f"run {run_id} cancelled" if status == "cancelled" else f"run {run_id}: cancel requested")
+        typer.echo(
+            f"run {run_id} cancelled" if status == RunStatus.CANCELLED else f"run {run_id}: cancel requested"
+        )
 
 
 def validate_remote(server: str, api_key: str | None, file: Path) -> tuple[list[Any], str | None]:

@@ -25,11 +25,14 @@ import importlib.util
 import json
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import typer
 
+from nodes.states import EventType, NodeStatus
 from serve.cli.remote import ApiKeyOption, ServerOption
 
 _PRIMITIVE_PARSERS: dict[str, Any] = {
@@ -178,14 +181,27 @@ def parse_value(name: str, text: str, type_: Any) -> Any:
 
 
 def _status_style(status: str) -> str:
-    return {
-        "succeeded": "green",
-        "cached": "cyan",
-        "running": "yellow",
-        "failed": "red",
-        "cancelled": "magenta",
-        "skipped": "dim",
-    }.get(status, "white")
+    styles: dict[str, str] = {
+        NodeStatus.SUCCEEDED: "green",
+        NodeStatus.CACHED: "cyan",
+        NodeStatus.RUNNING: "yellow",
+        NodeStatus.FAILED: "red",
+        NodeStatus.CANCELLED: "magenta",
+        NodeStatus.SKIPPED: "dim",
+    }
+    return styles.get(status, "white")
+
+
+#: The events that end a node, and the state each one leaves it in.
+_NODE_ENDS: Mapping[str, NodeStatus] = MappingProxyType(
+    {
+        EventType.NODE_SUCCEEDED: NodeStatus.SUCCEEDED,
+        EventType.NODE_FAILED: NodeStatus.FAILED,
+        EventType.NODE_SKIPPED: NodeStatus.SKIPPED,
+        EventType.NODE_CACHED: NodeStatus.CACHED,
+        EventType.NODE_CANCELLED: NodeStatus.CANCELLED,
+    }
+)
 
 
 class LiveView:
@@ -195,26 +211,26 @@ class LiveView:
         self.workflow = workflow
         self.rows: dict[str, dict[str, Any]] = {}
         for node in nodes or ():  # listed up front, in plan order, so the table does not jump around
-            self.rows[node] = {"status": "pending", "attempt": 1, "progress": "", "detail": ""}
+            self.rows[node] = {"status": NodeStatus.PENDING, "attempt": 1, "progress": "", "detail": ""}
 
     def apply(self, event: Any) -> None:
         """Fold one event into the table."""
         if event.node is None:
             return
         row = self.rows.setdefault(
-            event.node, {"status": "pending", "attempt": 1, "progress": "", "detail": ""}
+            event.node, {"status": NodeStatus.PENDING, "attempt": 1, "progress": "", "detail": ""}
         )
         kind = str(event.type)
-        if kind == "node.started":
-            row["status"] = "running"
-        elif kind == "node.progress":
+        if kind == EventType.NODE_STARTED:
+            row["status"] = NodeStatus.RUNNING
+        elif kind == EventType.NODE_PROGRESS:
             row["progress"] = f"{event.payload.get('fraction', 0.0):.0%}"
             row["detail"] = str(event.payload.get("message", ""))
-        elif kind == "node.retrying":
+        elif kind == EventType.NODE_RETRYING:
             row["attempt"] = event.attempt or row["attempt"]
             row["detail"] = f"retrying after {event.payload.get('error', 'error')}"
-        elif kind in ("node.succeeded", "node.failed", "node.skipped", "node.cached", "node.cancelled"):
-            row["status"] = kind.split(".", 1)[1]
+        elif kind in _NODE_ENDS:
+            row["status"] = _NODE_ENDS[kind]
             if event.attempt:
                 row["attempt"] = event.attempt
             if "duration_s" in event.payload:
@@ -222,7 +238,7 @@ class LiveView:
             error = event.payload.get("error")
             if isinstance(error, dict):
                 row["detail"] = f"{error.get('type')}: {error.get('message')}"[:80]
-            if row["status"] == "succeeded":
+            if row["status"] == NodeStatus.SUCCEEDED:
                 row["progress"] = "100%"
 
     def render(self) -> Any:

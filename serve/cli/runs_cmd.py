@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nodes.states import RunStatus
 from serve.cli.remote import ApiKeyOption, ServerOption
 
 if TYPE_CHECKING:
@@ -166,7 +167,9 @@ def show_command(
         run = _get_run(store, run_id)
         attempts = store.node_runs.list(run_id)
         stored = (
-            read_outputs(store, _results(results), run_id) if run.status == "succeeded" else StoredOutputs({})
+            read_outputs(store, _results(results), run_id)
+            if run.status == RunStatus.SUCCEEDED
+            else StoredOutputs({})
         )
     finally:
         store.close()
@@ -241,9 +244,7 @@ def events_command(
                 else:
                     node = f" {row.node_id}" if row.node_id else ""
                     typer.echo(f"{row.seq:>6} {_iso(row.created_at)} {row.type}{node}")
-            if not follow or (
-                not rows and store.runs.get(run_id).status in ("succeeded", "failed", "cancelled")
-            ):
+            if not follow or (not rows and store.runs.get(run_id).status in RunStatus.terminal()):
                 break
             if not rows:
                 time.sleep(0.5)
@@ -267,13 +268,13 @@ def cancel_command(
 
         runs_cancel(server, api_key, run_id, as_json)
         return
-    from engine.store import ACTIVE_STATUSES, RunStateError
+    from engine.store import RunStateError
 
     store = _open(url)
     try:
         run = _get_run(store, run_id)
         try:
-            run = store.runs.update_status(run_id, "cancelled", only_from=ACTIVE_STATUSES)
+            run = store.runs.update_status(run_id, RunStatus.CANCELLED, only_from=RunStatus.active())
         except RunStateError:
             _fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
     finally:
@@ -325,7 +326,7 @@ def resume_command(
     try:
         if run_id is not None:
             run = _get_run(store, run_id)
-            if run.status not in ("queued", "running"):
+            if run.status not in RunStatus.active():
                 _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
         # With the result cache, as `rayweave run` and the server launch runs: a resumed node whose result the
         # crash lost is answered from it when it can be (in the scope the run was launched in).
@@ -345,15 +346,15 @@ def resume_command(
                 f"{stale_after:g} s after its coordinator died, or pass --force if you know it is gone)"
             )
         for rid in resumed:
-            statuses[rid] = "running"
+            statuses[rid] = RunStatus.RUNNING
             if wait:
                 try:
                     statuses[rid] = str(handles[rid].result(timeout).status)
                 except TimeoutError:
-                    statuses[rid] = "running"
+                    statuses[rid] = RunStatus.RUNNING
     finally:
         store.close()
-    failed = any(s in ("failed", "cancelled") for s in statuses.values())
+    failed = any(s in (RunStatus.FAILED, RunStatus.CANCELLED) for s in statuses.values())
     if as_json:
         typer.echo(json.dumps({"resumed": list(statuses), "runs": statuses}, indent=2))
     elif not statuses:

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from engine.durable.outputs import OmittedReason
+from nodes.states import EventType, NodeStatus, RunStatus
 from serve.limits import JsonLimitError, check_json
 
 EXAMPLE_WORKFLOW: dict[str, Any] = {
@@ -300,7 +301,7 @@ class RunAccepted(_Response):
     """The run was accepted (or, with a repeated `Idempotency-Key`, found)."""
 
     id: str
-    status: str
+    status: RunStatus
     created: bool = Field(description="False when the Idempotency-Key matched an earlier request.")
     links: dict[str, str]
     deferred: bool = Field(
@@ -317,7 +318,7 @@ class RunSummary(_Response):
     id: str
     workflow_id: str | None
     workflow_version: int | None
-    status: str
+    status: RunStatus
     owner: str
     created_at: datetime
     started_at: datetime | None
@@ -336,7 +337,7 @@ class NodeState(_Response):
 
     node: str
     type: str
-    status: str
+    status: NodeStatus
     attempts: int
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -380,7 +381,7 @@ class RunOutputs(_Response):
     `omitted_outputs`: none is ever silently absent."""
 
     id: str
-    status: str
+    status: RunStatus
     outputs: dict[str, Any]
     skipped_outputs: list[str] = Field(
         default_factory=list,
@@ -398,7 +399,7 @@ class RunEvent(_Response):
 
     run_id: str
     seq: int
-    type: str
+    type: EventType
     node: str | None
     attempt: int | None
     time: float

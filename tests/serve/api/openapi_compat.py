@@ -2,6 +2,10 @@
 
 Removing a route, a parameter, a response status or a response field, changing a field's type, or adding a
 required request field or parameter is incompatible. Adding routes, optional fields and responses is fine.
+
+An `enum` may narrow what the server sends (a response string becoming an enum, or an enum losing values: a
+client handles fewer cases) and widen what it accepts (a request enum gaining values). Narrowing what it
+accepts is incompatible, except where the server refused the other values already (`ENFORCED_BEFORE`).
 """
 
 from __future__ import annotations
@@ -9,6 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+#: Request parameters that became enums listing the only values the server accepted before, by operation and
+#: name, with the reason; other values were refused before (400) and are now (422), so no request that worked
+#: stops working.
+ENFORCED_BEFORE = {
+    ("GET /v1/runs", "status"): "run states; any other value was a 400 listing them",
+}
 
 
 class _Doc:
@@ -53,7 +63,7 @@ def _compare_object(
 ) -> list[str]:
     problems: list[str] = []
     a, b = old.resolve(a), new.resolve(b)
-    if old.shape(a) != new.shape(b):
+    if not _compatible_shapes(old.shape(a), new.shape(b), request):
         return [f"{where}: type changed from {old.shape(a)} to {new.shape(b)}"]
     a_props, b_props = a.get("properties", {}), b.get("properties", {})
     for name, prop in a_props.items():
@@ -68,6 +78,22 @@ def _compare_object(
     elif a.get("type") == "array" and "items" in a:
         problems += _compare_object(old, new, a["items"], b.get("items", {}), f"{where}[]", request)
     return problems
+
+
+def _compatible_shapes(old: Any, new: Any, request: bool) -> bool:
+    """Whether a value of shape `old` may now have shape `new` (see the module docstring on enums)."""
+    if old == new:
+        return True
+    if isinstance(old, tuple) and isinstance(new, tuple) and old[:1] == new[:1] == ("array",):
+        return _compatible_shapes(old[1], new[1], request)
+    if not (isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new) == 4):
+        return False
+    if (old[0], old[1], old[3]) != (new[0], new[1], new[3]):
+        return False
+    old_enum, new_enum = set(old[2]), set(new[2])
+    if request:
+        return bool(old_enum) and old_enum <= new_enum
+    return not old_enum or new_enum <= old_enum
 
 
 def _text_parameter(param: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +122,11 @@ def incompatible_changes(old_document: dict[str, Any], new_document: dict[str, A
         for pkey, param in old_params.items():
             if pkey not in new_params:
                 problems.append(f"{where}: parameter {pkey[0]!r} removed")
-            elif old.shape(_text_parameter(param)) != new.shape(_text_parameter(new_params[pkey])):
+            elif not _compatible_shapes(
+                old.shape(_text_parameter(param)),
+                new.shape(_text_parameter(new_params[pkey])),
+                request=(where, pkey[0]) not in ENFORCED_BEFORE,
+            ):
                 problems.append(f"{where}: parameter {pkey[0]!r} changed type")
         for pkey, param in new_params.items():
             if pkey not in old_params and param.get("required"):

@@ -68,3 +68,22 @@ def test_every_route_is_versioned(api: Api) -> None:
     with httpx.Client(base_url=api.url) as c:
         paths = c.get("/openapi.json").json()["paths"]
     assert paths and all(p.startswith("/v1/") or p == "/metrics" for p in paths)
+
+
+def test_enums_may_narrow_what_is_sent_but_not_what_is_accepted(served: dict[str, Any]) -> None:
+    schemas = served["components"]["schemas"]
+    assert schemas["RunSummary"]["properties"]["status"] == {"$ref": "#/components/schemas/RunStatus"}
+    assert schemas["RunStatus"]["enum"] == ["queued", "running", "succeeded", "failed", "cancelled"]
+    plain = copy.deepcopy(served)
+    plain["components"]["schemas"]["RunStatus"] = {"type": "string"}
+    assert incompatible_changes(plain, served) == []  # a response string became an enum
+    wider = copy.deepcopy(served)
+    wider["components"]["schemas"]["RunStatus"]["enum"].append("paused")
+    assert incompatible_changes(wider, served) == []  # a response enum lost a value
+    assert any(".status: type changed" in p for p in incompatible_changes(served, wider))  # it gained one
+
+    narrower = copy.deepcopy(served)
+    for param in narrower["paths"]["/v1/runs"]["get"]["parameters"]:
+        if param["name"] == "workflow_id":
+            param["schema"] = {"type": "string", "enum": ["a"]}
+    assert incompatible_changes(served, narrower) == ["GET /v1/runs: parameter 'workflow_id' changed type"]

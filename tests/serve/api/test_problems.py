@@ -114,8 +114,11 @@ def test_bad_query_values_are_4xx(api: Api) -> None:
         bad_type = c.post("/v1/types/check", json={"source": "List[", "target": "Int"})
     _assert_problem(bad_limit, 422)
     _assert_problem(bad_cursor, 400)
-    _assert_problem(bad_status, 400)
+    status_problem = _assert_problem(bad_status, 422)
     _assert_problem(bad_type, 400)
+    # The run states are an enum in the OpenAPI document; a value outside it is named with the allowed ones.
+    assert status_problem["errors"][0]["field"] == "query.status.0"
+    assert "'queued', 'running', 'succeeded', 'failed' or 'cancelled'" in status_problem["detail"]
 
 
 def test_every_response_has_a_request_id(api: Api) -> None:
