@@ -11,6 +11,7 @@ Statuses are stored as short strings (the values of the engine's closed `RunStat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from engine.store.columns import JSONValue, UTCDateTime
+from nodes.states import EventType, NodeStatus, RunStatus
 
 # One metadata object for the whole store keeps Alembic's autogenerate comparison honest; naming conventions make
 # constraint names deterministic on both backends.
@@ -33,6 +35,11 @@ NAMING_CONVENTION = {
 
 #: The store's own metadata (not SQLModel's global one), so nothing else that uses SQLModel leaks into migrations.
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """The SQL of a CHECK constraint keeping `column` to `values` (portable: SQLite, PostgreSQL, MariaDB)."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class StoreModel(SQLModel, registry=registry(metadata=metadata)):
@@ -84,6 +91,7 @@ class Run(StoreModel, table=True):
         sa.Index("ix_runs_status_created", "status", "created_at"),
         sa.Index("ix_runs_owner_created", "owner", "created_at"),
         sa.Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+        sa.CheckConstraint(one_of("status", RunStatus), name="status"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -114,7 +122,10 @@ class NodeRun(StoreModel, table=True):
     """One attempt of one node in one run; retries and resumed runs add attempts, never overwrite them."""
 
     __tablename__ = "node_runs"
-    __table_args__ = (sa.Index("ix_node_runs_started_at", "started_at"),)
+    __table_args__ = (
+        sa.Index("ix_node_runs_started_at", "started_at"),
+        sa.CheckConstraint(one_of("status", NodeStatus), name="status"),
+    )
 
     run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
     node_id: str = Field(primary_key=True, max_length=200)
@@ -132,6 +143,7 @@ class Event(StoreModel, table=True):
     """One persisted event of a run; `seq` numbers a run's events 1, 2, 3, ... without gaps or duplicates."""
 
     __tablename__ = "events"
+    __table_args__ = (sa.CheckConstraint(one_of("type", EventType), name="type"),)
 
     run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
     seq: int = Field(primary_key=True)

@@ -23,7 +23,44 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
     return False
 
 
+def _sqlite_foreign_keys(connection: sa.Connection, on: bool) -> None:
+    # On the DB-API connection: through SQLAlchemy the statement would begin a transaction first, and SQLite
+    # ignores this pragma inside one.
+    raw: Any = connection.connection.driver_connection
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(connection: sa.Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        from engine.store.errors import MigrationError
+
+        raise MigrationError(
+            f"the migration would leave rows whose foreign keys point nowhere ({broken[:5]}); nothing was "
+            "changed: report this as a bug of the migration"
+        )
+
+
 def _run(connection: sa.Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a SQLite table to change its constraints and drops the old one; with foreign keys
+        # on, that drop would delete every row referencing it (ON DELETE CASCADE: a run's events and node
+        # runs). So they are off while migrating, as SQLite's ALTER TABLE guide says, and checked at the end.
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        _migrate(connection, check_foreign_keys=sqlite)
+        # Ended here, not by the caller: the pragma below is ignored until the transaction is over.
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=True)
+
+
+def _migrate(connection: sa.Connection, *, check_foreign_keys: bool) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -37,6 +74,8 @@ def _run(connection: sa.Connection) -> None:
             # Two replicas starting together must not both create the tables.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         context.run_migrations()
+        if check_foreign_keys:
+            _check_foreign_keys(connection)
 
 
 def run_migrations_online() -> None:
