@@ -18,9 +18,9 @@ from typing import Any
 from engine.durable.errors import ResultNotFoundError
 from engine.durable.results import ResultStore
 from engine.durable.stored import run_document
-from engine.execution.status import RunStatus
 from engine.jsonlimits import JsonLimitError, storable
 from nodes.skip import is_skip
+from nodes.states import RunStatus
 
 #: A stored output more than this many times the bytes left under the cap is not read at all: its JSON cannot
 #: fit (JSON takes at least about a quarter of the bytes of the pickled or Arrow data it comes from; e.g. an

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from nodes.states import EventType
 
-__all__ = ["Event", "EventLog", "EventSink", "EventType"]
+__all__ = ["Event", "EventLog", "EventSink"]
 
 
 @dataclass(frozen=True, slots=True)

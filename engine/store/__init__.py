@@ -29,12 +29,10 @@ from engine.store.errors import (
 from engine.store.events import NewEvent
 from engine.store.protocol import Store
 from engine.store.reports import MetricsSnapshot, NodeRunFigures, NodeRunHistoryRow, RunHistoryRow
-from engine.store.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, CreatedRun, RunPage
+from engine.store.runs import CreatedRun, RunPage
 from engine.store.store import SqlStore
 
 __all__ = [
-    "ACTIVE_STATUSES",
-    "TERMINAL_STATUSES",
     "CreatedRun",
     "DatabaseOptions",
     "DuplicateAttemptError",

@@ -17,9 +17,6 @@ from engine.store.errors import DuplicateAttemptError, NotFoundError
 from engine.store.models import NodeRun, table_of
 from nodes.states import NodeStatus
 
-#: Node states whose outputs downstream nodes may read (the engine's `NodeStatus.is_success`).
-SUCCESS_STATUSES = NodeStatus.successes()
-
 
 class NodeRunRepository(Repository):
     """Attempts of nodes within runs."""
@@ -142,7 +139,9 @@ class NodeRunRepository(Repository):
         with self.reading() as session:
             return {row.node_id: row for row in self._ordered(session, run_id)}
 
-    def succeeded(self, run_id: str, statuses: Collection[str] = SUCCESS_STATUSES) -> dict[str, NodeRun]:
+    def succeeded(
+        self, run_id: str, statuses: Collection[str] = NodeStatus.successes()
+    ) -> dict[str, NodeRun]:
         """The nodes of a run whose outputs are available (an attempt in `statuses`: succeeded, cached or
         skipped), with that attempt. Its `result_location` tells a resumed run where the result is, so the node
         is not executed again."""

@@ -32,7 +32,6 @@ from engine.store.models import (
     Workflow,
     WorkflowVersion,
 )
-from engine.store.node_runs import SUCCESS_STATUSES
 from engine.store.reports import BATCH_ROWS, MetricsSnapshot, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.users import ANY
@@ -250,7 +249,9 @@ class NodeRuns(Protocol):
         """The last attempt of each node of a run."""
         ...
 
-    def succeeded(self, run_id: str, statuses: Collection[str] = SUCCESS_STATUSES) -> dict[str, NodeRun]:
+    def succeeded(
+        self, run_id: str, statuses: Collection[str] = NodeStatus.successes()
+    ) -> dict[str, NodeRun]:
         """The nodes of a run whose outputs are available, with that attempt."""
         ...
 

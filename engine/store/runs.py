@@ -20,11 +20,6 @@ from engine.store.errors import IdempotencyConflictError, NotFoundError, RunStat
 from engine.store.models import Run, Workflow, WorkflowVersion
 from nodes.states import RunStatus
 
-#: Statuses after which a run never changes again; reaching one sets `finished_at`.
-TERMINAL_STATUSES = RunStatus.terminal()
-#: Statuses of runs that still need a coordinator (what the recovery sweep looks at).
-ACTIVE_STATUSES = RunStatus.active()
-
 
 class CreatedRun(NamedTuple):
     """The result of `RunRepository.create`: the run, and whether this call created it.
@@ -191,7 +186,7 @@ class RunRepository(Repository):
         values: dict[str, Any] = {"status": status, "updated_at": now}
         if status == RunStatus.RUNNING:
             values["started_at"] = sa.func.coalesce(col(Run.started_at), now)
-        if status in TERMINAL_STATUSES:
+        if status in RunStatus.terminal():
             values["finished_at"] = now
         if error is not None:
             values["error"] = json.loads(json.dumps(dict(error)))

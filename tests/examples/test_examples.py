@@ -9,9 +9,9 @@ import pytest
 
 import engine
 from cluster.settings import Settings
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
+from nodes.states import EventType, NodeStatus, RunStatus
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

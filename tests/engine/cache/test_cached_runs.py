@@ -8,9 +8,9 @@ from pathlib import Path
 import engine
 from cluster.settings import Settings
 from engine.cache.result_cache import CacheConfig, ResultCache
-from engine.execution.events import Event, EventType
-from engine.execution.status import NodeStatus
+from engine.execution.events import Event
 from engine.workflow import Workflow
+from nodes.states import EventType, NodeStatus
 from tests.engine.execution import sample_nodes as s
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cluster.settings import Settings
 from engine.durable import DurableRunner
-from engine.execution.status import RunStatus
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.states import RunStatus
 from tests.engine.durable.flows import chain, slow_inc
 
 

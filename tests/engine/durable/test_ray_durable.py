@@ -10,9 +10,9 @@ import pytest
 
 from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
-from engine.execution.status import RunStatus
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.states import RunStatus
 from tests.engine.durable import flows
 from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import chain, executions

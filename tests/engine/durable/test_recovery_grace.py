@@ -11,8 +11,8 @@ import pytest
 
 from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
-from engine.execution.status import RunStatus
 from engine.store import Store
+from nodes.states import RunStatus
 from tests.engine.durable.flows import chain, executions
 
 #: Stale after this long without a heartbeat (running runs) ...

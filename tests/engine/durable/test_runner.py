@@ -14,9 +14,9 @@ from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
 from engine.durable.runner import RESUME_BLOB
 from engine.durable.stored import stored_outputs
-from engine.execution.status import RunStatus
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.states import RunStatus
 from tests.engine.durable import flows
 from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import chain, executions

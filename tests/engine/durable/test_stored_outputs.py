@@ -19,10 +19,10 @@ from cluster.settings import Settings
 from engine.durable import DurableRunner, StoreEventSink, recover
 from engine.durable.results import ResultStore
 from engine.durable.stored import read_outputs
-from engine.execution.events import Event, EventType
-from engine.execution.status import RunStatus
+from engine.execution.events import Event
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.states import EventType, RunStatus
 from tests.engine.durable import flows
 from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import executions, map_then_total

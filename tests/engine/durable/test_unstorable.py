@@ -14,11 +14,11 @@ import pytest
 
 from cluster.settings import Settings
 from engine.durable import DurableRunner, StoreEventSink
-from engine.execution.events import Event, EventType
-from engine.execution.status import RunStatus
+from engine.execution.events import Event
 from engine.jsonlimits import REPLACEMENT
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.states import EventType, RunStatus
 from tests.engine.durable import flows
 
 

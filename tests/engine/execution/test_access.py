@@ -11,7 +11,7 @@ from cluster.ray_runtime import RayConnection
 from cluster.settings import Settings
 from engine.execution.access import policy_for
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
+from nodes.states import NodeStatus, RunStatus
 
 
 def _reader(path: str) -> dict[str, object]:

@@ -14,11 +14,11 @@ import engine
 from cluster.settings import Settings
 from engine.errors import WorkflowInputError
 from engine.execution.breaker import BreakerPolicy, CircuitBreakers
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.execution.inprocess import InProcessExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
 from nodes import RetryPolicy
+from nodes.states import EventType, NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 
 

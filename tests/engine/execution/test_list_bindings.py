@@ -11,8 +11,8 @@ import engine
 from cluster.settings import Settings
 from engine.compile import compile_workflow
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
+from nodes.states import NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 from tests.engine.execution.test_inprocess import square_doc
 

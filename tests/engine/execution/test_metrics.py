@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.execution.metrics import EngineMetrics
-from engine.execution.status import NodeStatus, RunStatus
+from nodes.states import NodeStatus, RunStatus
 
 
 class _Instrument:

@@ -13,8 +13,8 @@ from cluster.settings import Settings
 from engine.cache.result_cache import ResultCache
 from engine.execution.api import plan_with_cache
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
+from nodes.states import NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 
 

@@ -13,8 +13,8 @@ from engine.compile import compile_workflow
 from engine.compile.plan import Plan
 from engine.execution.executor import RayExecutor
 from engine.execution.plans import PlanCache, PlanShipper, ShippedPlan
-from engine.execution.status import RunStatus
 from engine.workflow import Workflow
+from nodes.states import RunStatus
 from tests.engine.execution import sample_nodes as s
 
 pytestmark = pytest.mark.usefixtures("ray_session")

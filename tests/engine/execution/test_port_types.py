@@ -12,9 +12,9 @@ import engine
 from cluster.settings import Settings
 from engine.errors import PortTypeError
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
 from nodes.errors import NodeInputError, NodeOutputError
+from nodes.states import NodeStatus, RunStatus
 from nodes.testing import run_node
 from tests.engine.execution import sample_nodes as s
 

@@ -12,10 +12,10 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.execution.breaker import BREAKER_ACTOR_NAME, RAYWEAVE_NAMESPACE, BreakerPolicy
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
+from nodes.states import EventType, NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 from tests.engine.execution.test_inprocess import square_doc
 from tests.engine.execution.test_window import most_at_once

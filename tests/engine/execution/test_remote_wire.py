@@ -12,10 +12,10 @@ from engine.compile import compile_workflow
 from engine.compile.plan import PlannedNode
 from engine.execution.remote import shippable
 from engine.execution.result import NodeError
-from engine.execution.status import NodeStatus
 from engine.execution.task import NodeOutcome, TaskEmitter, TaskMeta, TaskSpec, execute_task
 from engine.execution.wire import TaskFields, Templates, pack, pack_meta, pack_task, unpack, unpack_meta
 from engine.workflow import Workflow
+from nodes.states import NodeStatus
 from tests.engine.compile import nodes_for_tests as cheap
 from tests.engine.execution import sample_nodes as s
 

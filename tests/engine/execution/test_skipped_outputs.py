@@ -14,8 +14,8 @@ from engine import run
 from engine.cache.result_cache import ResultCache
 from engine.durable import DurableRunner
 from engine.durable.stored import StoredRun, read_outputs
-from engine.execution.status import NodeStatus, RunStatus
 from engine.store import open_store
+from nodes.states import NodeStatus, RunStatus
 
 #: `neg` reads a node skipped when `flag` is true; `f` reads the untaken port of the branch itself.
 BRANCHES: dict[str, Any] = {

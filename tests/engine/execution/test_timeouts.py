@@ -12,11 +12,11 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.durable import DurableRunner
-from engine.execution.events import Event, EventType
+from engine.execution.events import Event
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.store import open_store
 from engine.workflow import Workflow
+from nodes.states import EventType, NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 
 #: Sleeping nodes need no CPU (see test_ray.NO_CPU).

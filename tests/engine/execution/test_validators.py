@@ -12,8 +12,8 @@ from cluster.settings import Settings
 from engine import run
 from engine.compile import compile_workflow
 from engine.errors import WorkflowInputError
-from engine.execution.status import NodeStatus
 from nodes import Catalog, node
+from nodes.states import NodeStatus
 
 #: A custom type: a String that holds an "@" (module-level, so Ray workers import it by name).
 EMAIL = typesys.NominalType("Email", typesys.STRING)

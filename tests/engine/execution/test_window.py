@@ -10,10 +10,9 @@ import pytest
 
 import engine
 from cluster.settings import Settings
-from engine.execution.events import EventType
 from engine.execution.executor import RayExecutor
-from engine.execution.status import NodeStatus, RunStatus
 from engine.workflow import Workflow
+from nodes.states import EventType, NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s
 from tests.engine.execution.test_inprocess import square_doc
 

@@ -12,10 +12,10 @@ import pytest
 
 import engine
 from cluster.settings import Settings
-from engine.execution.status import NodeStatus
 from engine.workflow import Workflow
 from nodes.builtin import data, sql_files
 from nodes.builtin.errors import DataFileError, InputValueError, SqlQueryError
+from nodes.states import NodeStatus
 from nodes.testing import run_node
 
 
