@@ -39,11 +39,13 @@ def loopback_environment() -> dict[str, str]:
     return dict(_LOOPBACK_ENV)
 
 
-def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
+def ensure_ray(settings: Settings, *, reuse_local: bool = True, **init_kwargs: Any) -> RayConnection:
     """Connect to `settings.ray_address`, or start an embedded loopback-only Ray when it is empty.
 
-    Does nothing but report the connection when Ray is already initialized in this process. Extra keyword
-    arguments go to `ray.init` (e.g. `num_cpus` in tests).
+    Does nothing but report the connection when Ray is already initialized in this process. With no address,
+    no `ray.init` arguments and `reuse_local`, a local Ray held by `rayweave ray start` for `settings.home` is
+    joined instead of starting one (`cluster.local_ray`). Extra keyword arguments go to `ray.init` (e.g.
+    `num_cpus` in tests) and always start a Ray of this process's own.
     """
     import ray
 
@@ -51,6 +53,12 @@ def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
         return RayConnection(
             str(ray.get_runtime_context().gcs_address), started_here=False, dashboard_url=None
         )
+    if not settings.ray_address and reuse_local and not init_kwargs:
+        from cluster.local_ray import recorded_ray
+
+        held = recorded_ray(settings.home)
+        if held is not None:
+            return _join_local(held.address)
     if settings.ray_address:
         _check_reachable(settings.ray_address)
         if _is_loopback(settings.ray_address):
@@ -85,6 +93,33 @@ def ensure_ray(settings: Settings, **init_kwargs: Any) -> RayConnection:
         init_kwargs.setdefault("dashboard_host", LOOPBACK)
     context = ray.init(_node_ip_address=LOOPBACK, **init_kwargs)
     return _describe(context, started_here=True)
+
+
+def _join_local(address: str) -> RayConnection:
+    """Join the loopback-only Ray at `address` that `rayweave ray start` holds, with token authentication."""
+    import ray
+
+    for key, value in _LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    # Else, with Ray imported before the variable was set, Ray rewrites 127.0.0.1 to this machine's address.
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    # That Ray was started by `ray.init`, which turned token authentication on; a client joining an explicit
+    # address does not turn it on by itself. Ray caches its configuration: re-read it, as Ray does itself.
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+    try:
+        context = ray.init(address=address)
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        raise ClusterConnectionError(
+            f"could not join the local Ray at {address!r} that `rayweave ray start` holds: {exc}. Stop it with "
+            "`rayweave ray stop` (or start a new one) and try again."
+        ) from exc
+    return _describe(context, started_here=False)
 
 
 def _split(address: str) -> tuple[str, int] | None:

@@ -13,6 +13,7 @@ from serve.cli import (
     keys_cmd,
     nodes_cmd,
     plugins_cmd,
+    ray_cmd,
     run_cmd,
     runs_cmd,
     serve_cmd,
@@ -40,6 +41,7 @@ def build_app() -> typer.Typer:
         serve_cmd,
         runs_cmd,
         keys_cmd,
+        ray_cmd,
     ):
         module.register(app)
     return app
