@@ -11,11 +11,13 @@ Optional[T]``, a runtime-checked ``Any -> T``...), the coercion is recorded on t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typesys
 from engine.compile.diagnostics import abbreviate, error
-from engine.workflow.graph import GraphNode
+
+if TYPE_CHECKING:  # a type only: the coordinator imports this module, and the graph module pulls in pydantic
+    from engine.workflow.graph import GraphNode
 
 
 def compile_map(state: Any, node: GraphNode) -> tuple[Any, Any]:
