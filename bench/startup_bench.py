@@ -9,7 +9,9 @@ round, and each figure is the median of the rounds (issue 17, "Start-up"):
             (what `engine.run` does before it compiles; the run coordinator may still be coming up).
 (b) first   the first 1,000-node fan-out run after the start, optimizer off (bench/engine_bench.py's W1,
             compiled beforehand; the compile time is printed apart) against raw Ray's first equivalent run.
-    total   process start to the first fan-out result (start + compile + first run): the fair figure.
+    total   process start to the first fan-out result (start + compile + first run): the fair figure; and the
+            same without the time `ray.init` took, which varies by about 1 s from one start to the next here
+            (Ray polls for its raylet's registration), so that what rayweave adds shows through that noise.
 (c) CLI     `rayweave run examples/quickstart.py --json` wall time: cold (starting an embedded Ray), and
             reusing a local Ray started once with `rayweave ray start` (its time is not counted).
 
@@ -55,6 +57,7 @@ def child_raw(started: float) -> dict[str, float]:
     imported = time.perf_counter()
     ray.init(num_cpus=NUM_CPUS, _node_ip_address="127.0.0.1", include_dashboard=False)
     ready = time.perf_counter()
+    ray_init = ready - imported
     tiny, add = ray.remote(_plus_one), ray.remote(_sum_all)
     total = ray.get(add.remote(*[tiny.remote(i) for i in range(FAN_OUT)]))
     done = time.perf_counter()
@@ -66,6 +69,8 @@ def child_raw(started: float) -> dict[str, float]:
         "compile": 0.0,
         "first": done - ready,
         "total": done - started,
+        "ray_init": ray_init,
+        "added": done - started - ray_init,
     }
 
 
@@ -79,7 +84,9 @@ def child_rayweave(started: float, home: str) -> dict[str, float]:
 
     imported = time.perf_counter()
     settings = Settings(home=Path(home), ray_num_cpus=NUM_CPUS)
+    before_init = time.perf_counter()
     ensure_ray(settings)
+    ray_init = time.perf_counter() - before_init
     executor = RayExecutor.for_settings(settings)  # as `engine.run` builds it
     ready = time.perf_counter()
     from bench.engine_bench import w1_workflow
@@ -96,6 +103,8 @@ def child_rayweave(started: float, home: str) -> dict[str, float]:
         "compile": compiled - ready,
         "first": done - compiled,
         "total": done - started,
+        "ray_init": ray_init,
+        "added": done - started - ray_init,
     }
 
 
@@ -167,6 +176,8 @@ def _print_table(sides: dict[str, list[dict[str, float]]]) -> None:
         ("compile", "    compile W1 (optimizer off)"),
         ("first", "(b) first 1,000-node fan-out run"),
         ("total", "    process start to first result"),
+        ("ray_init", "    of which ray.init"),
+        ("added", "    total without ray.init"),
     ):
         base = _median(raw, key)
         cells = [f"{_median(rows, key):>12.3f}" for rows in sides.values()]
