@@ -70,10 +70,13 @@ def register(app: typer.Typer) -> None:
         held = recorded_ray(_home())
         if held is None:
             _report(
-                as_json, {"running": False}, "no local Ray is running (start one with `rayweave ray start`)"
+                as_json,
+                {"running": False},  # not a state: whether a held Ray answers (the --json contract)
+                "no local Ray is running (start one with `rayweave ray start`)",
             )
             raise typer.Exit(1)
-        _report(as_json, {**held.to_json(), "running": True}, f"local Ray at {held.address} (pid {held.pid})")
+        answer = {**held.to_json(), "running": True}  # not a state: whether a held Ray answers
+        _report(as_json, answer, f"local Ray at {held.address} (pid {held.pid})")
 
     @group.command("stop")
     def stop(as_json: JsonOption = False) -> None:
