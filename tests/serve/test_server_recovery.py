@@ -9,12 +9,9 @@ was ever resumed by a server.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from cluster.settings import Settings
@@ -28,7 +25,7 @@ from nodes.plugins.live import LivePlugins
 from serve.app import _LiveCatalog
 from serve.config import ServeOptions
 from tests.engine.durable.crash import simulate_crash
-from tests.serve.api.conftest import Api, sleep_chain_doc, start_api
+from tests.serve.api.conftest import Api, sleep_chain_doc, start_api, wait_for_status
 
 
 @pytest.fixture
@@ -46,30 +43,19 @@ def api(tmp_path: Path) -> Iterator[Api]:
     yield from start_api(tmp_path / "home", options)
 
 
-def _wait_status(client: httpx.Client, run_id: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
-        if run["status"] == status:
-            return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {run_id} is {run['status']!r} after {timeout} s, expected {status!r}")
-        time.sleep(0.05)
-
-
 def test_the_servers_sweep_resumes_a_crashed_run_without_rerunning_finished_nodes(api: Api) -> None:
     with api.client() as c:
         accepted = c.post("/v1/runs", json={"workflow": sleep_chain_doc(3, 0.0), "inputs": {"x": 7}})
         assert accepted.status_code == 202
         run_id = accepted.json()["id"]
-        _wait_status(c, run_id, "succeeded")
+        wait_for_status(c, run_id, "succeeded")
 
         # Its coordinator "dies" while s1 runs: s0 succeeded, s1 was interrupted, s2 never started.
         results = ResultStore(default_results_uri(Settings(home=api.home)))
         simulate_crash(api.store, results, run_id, running="s1", later=("s2",), keep_result=False)
         assert c.get(f"/v1/runs/{run_id}").json()["status"] == "running"
 
-        _wait_status(c, run_id, "succeeded")
+        wait_for_status(c, run_id, "succeeded")
         assert c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {"x": 7}
 
     attempts = [(r.node_id, r.attempt, r.status) for r in api.store.node_runs.list(run_id)]

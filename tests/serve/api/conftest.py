@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,18 @@ def sleep_chain_doc(steps: int, seconds: float) -> dict[str, Any]:
         "nodes": nodes,
         "outputs": {"x": previous},
     }
+
+
+def wait_for_status(client: httpx.Client, run_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll `GET /v1/runs/{run_id}` until the run is in `status`; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
+        if run["status"] == status:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} is {run['status']!r} after {timeout} s, expected {status!r}")
+        time.sleep(0.05)
 
 
 @dataclass

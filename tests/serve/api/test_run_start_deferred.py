@@ -14,17 +14,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from serve.config import ServeOptions
 from tests.postgres import postgres_database
-from tests.serve.api.conftest import add_doc, start_api
+from tests.serve.api.conftest import add_doc, start_api, wait_for_status
 from tests.serve.api.server import free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -74,17 +72,6 @@ def _serve_without_ray(home: Path, database_url: str) -> subprocess.Popen[str]:
     return process
 
 
-def _wait_status(client: httpx.Client, run_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
-        if run["status"] == status:
-            return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {run_id} is {run['status']!r} after {timeout} s, expected {status!r}")
-        time.sleep(0.1)
-
-
 def test_a_run_ray_cannot_start_now_is_accepted_and_started_once_by_the_sweep(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -118,7 +105,7 @@ def test_a_run_ray_cannot_start_now_is_accepted_and_started_once_by_the_sweep(
     api = next(api_gen)
     try:
         with api.client() as c:
-            _wait_status(c, run_id, "succeeded")
+            wait_for_status(c, run_id, "succeeded")
             assert c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {"total": 5}
             assert [r["id"] for r in c.get("/v1/runs").json()["items"]] == [run_id]
         assert [(r.node_id, r.status) for r in api.store.node_runs.list(run_id)] == [("sum", "succeeded")]
