@@ -184,6 +184,7 @@ class DurableRunner:
         fail_fast: bool = False,
         on_event: Callable[[Event], None] | None = None,
         cache: bool = True,
+        plan: Plan | None = None,
     ) -> Launched:
         """Record a new run in the store and start it; returns its handle and whether this call created it.
 
@@ -191,7 +192,8 @@ class DurableRunner:
         (and optionally `workflow_version`) it is the stored workflow instead (pass None as `workflow`). A second
         launch with the same `idempotency_key` (and owner) returns a handle on the first run, with `created` False,
         instead of starting another. `cache=False` runs every node and leaves the runner's result cache alone
-        (neither read nor written), also when the run is resumed.
+        (neither read nor written), also when the run is resumed. `plan`: the workflow compiled already by the
+        caller (with this runner's catalog, `optimize` and `outputs`), so that a request compiles it once.
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
@@ -206,10 +208,10 @@ class DurableRunner:
             source: Any = document
         else:
             document, source = workflow_document(workflow), workflow
-        catalog = self.catalog
-        plan = compile_workflow(
-            source, catalog, optimize=optimize, outputs=list(outputs) if outputs else None
-        )
+        if plan is None:
+            plan = compile_workflow(
+                source, self.catalog, optimize=optimize, outputs=list(outputs) if outputs else None
+            )
         values = resolve_inputs(plan, inputs)
         run_id = run_id or uuid.uuid4().hex
         created = self.store.runs.create(
