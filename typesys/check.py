@@ -189,14 +189,9 @@ class _Checker:
         elif isinstance(t, UnionType):
             self.check_union(value, t, path)
         elif isinstance(t, ListType):
-            if not isinstance(value, list | tuple):
-                raise self.fail(value, t, path)
-            self.check_items(value, t.item, path)
+            self.check_list(value, t, path)
         elif isinstance(t, TupleType):
-            if not isinstance(value, list | tuple) or len(value) != len(t.items):
-                raise self.fail(value, t, path, f"needs exactly {len(t.items)} items")
-            for i, item_type in enumerate(t.items):
-                self.check(value[i], item_type, _join(path, i))
+            self.check_tuple(value, t, path)
         elif isinstance(t, DictType):
             self.check_dict(value, t, path)
         elif isinstance(t, RecordType):
@@ -208,17 +203,29 @@ class _Checker:
         elif isinstance(t, ModelType):
             self.run_validator(value, t, path)
         elif isinstance(t, NominalType):
-            try:
-                self.check(value, t.parent, path)
-            except TypeCheckError as exc:
-                if exc.path != path:
-                    raise
-                raise self.fail(
-                    value, t, path, f"{with_article(t.name)} is {with_article(t.parent)}"
-                ) from None
-            self.run_validator(value, t, path)
+            self.check_nominal(value, t, path)
         elif not isinstance(t, TypeVar):
             raise TypeError(f"check() got {t!r}, which is not a typesys type")
+
+    def check_list(self, value: Any, t: ListType, path: str) -> None:
+        if not isinstance(value, list | tuple):
+            raise self.fail(value, t, path)
+        self.check_items(value, t.item, path)
+
+    def check_tuple(self, value: Any, t: TupleType, path: str) -> None:
+        if not isinstance(value, list | tuple) or len(value) != len(t.items):
+            raise self.fail(value, t, path, f"needs exactly {len(t.items)} items")
+        for i, item_type in enumerate(t.items):
+            self.check(value[i], item_type, _join(path, i))
+
+    def check_nominal(self, value: Any, t: NominalType, path: str) -> None:
+        try:
+            self.check(value, t.parent, path)
+        except TypeCheckError as exc:
+            if exc.path != path:
+                raise
+            raise self.fail(value, t, path, f"{with_article(t.name)} is {with_article(t.parent)}") from None
+        self.run_validator(value, t, path)
 
     def check_union(self, value: Any, t: UnionType, path: str) -> None:
         errors: list[TypeCheckError] = []

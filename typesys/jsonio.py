@@ -9,6 +9,7 @@ to be read back::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from typesys.types import (
@@ -85,47 +86,85 @@ def _read(data: Any, where: str) -> Type:
     if not isinstance(data, dict):
         raise ValueError(f"type JSON at {where} must be an object with a 'kind', got {type(data).__name__}")
     kind = data.get("kind")
+    reader = _READERS.get(kind) if isinstance(kind, str) else None
+    if reader is None:
+        raise ValueError(
+            f"type JSON at {where} has unknown kind {kind!r}; expected one of {', '.join(_READERS)}"
+        )
     try:
-        if kind == "primitive":
-            return Primitive(_get(data, "name", where))
-        if kind == "list":
-            return ListType(_read(_get(data, "item", where), f"{where}.item"))
-        if kind == "dict":
-            key = _read(_get(data, "key", where), f"{where}.key")
-            return DictType(key, _read(_get(data, "value", where), f"{where}.value"))
-        if kind == "tuple":
-            items = _list(data, "items", where)
-            return TupleType(tuple(_read(x, f"{where}.items[{i}]") for i, x in enumerate(items)))
-        if kind == "union":
-            members = _list(data, "members", where)
-            if not members:
-                raise ValueError(f"type JSON at {where}: a union needs members")
-            return union(*(_read(x, f"{where}.members[{i}]") for i, x in enumerate(members)))
-        if kind == "record":
-            return RecordType(_fields(_list(data, "fields", where), f"{where}.fields"))
-        if kind == "table":
-            columns = _get(data, "columns", where)
-            if columns is None:
-                return TableType(None)
-            if not isinstance(columns, list):
-                raise ValueError(f"type JSON at {where}.columns must be a list or null")
-            return TableType(_fields(columns, f"{where}.columns"))
-        if kind == "ndarray":
-            return NDArrayType(data.get("dtype"), data.get("rank"))
-        if kind == "model":
-            return ModelType(data.get("flavor"))
-        if kind == "nominal":
-            return NominalType(
-                _get(data, "name", where), _read(_get(data, "parent", where), f"{where}.parent")
-            )
-        if kind == "typevar":
-            return TypeVar(_get(data, "name", where))
+        return reader(data, where)
     except TypeError as exc:
         raise ValueError(f"type JSON at {where}: {exc}") from exc
-    raise ValueError(
-        f"type JSON at {where} has unknown kind {kind!r}; expected one of primitive, list, dict, tuple, union, "
-        "record, table, ndarray, model, nominal, typevar"
-    )
+
+
+def _read_primitive(data: dict[str, Any], where: str) -> Type:
+    return Primitive(_get(data, "name", where))
+
+
+def _read_list(data: dict[str, Any], where: str) -> Type:
+    return ListType(_read(_get(data, "item", where), f"{where}.item"))
+
+
+def _read_dict(data: dict[str, Any], where: str) -> Type:
+    key = _read(_get(data, "key", where), f"{where}.key")
+    return DictType(key, _read(_get(data, "value", where), f"{where}.value"))
+
+
+def _read_tuple(data: dict[str, Any], where: str) -> Type:
+    items = _list(data, "items", where)
+    return TupleType(tuple(_read(x, f"{where}.items[{i}]") for i, x in enumerate(items)))
+
+
+def _read_union(data: dict[str, Any], where: str) -> Type:
+    members = _list(data, "members", where)
+    if not members:
+        raise ValueError(f"type JSON at {where}: a union needs members")
+    return union(*(_read(x, f"{where}.members[{i}]") for i, x in enumerate(members)))
+
+
+def _read_record(data: dict[str, Any], where: str) -> Type:
+    return RecordType(_fields(_list(data, "fields", where), f"{where}.fields"))
+
+
+def _read_table(data: dict[str, Any], where: str) -> Type:
+    columns = _get(data, "columns", where)
+    if columns is None:
+        return TableType(None)
+    if not isinstance(columns, list):
+        raise ValueError(f"type JSON at {where}.columns must be a list or null")
+    return TableType(_fields(columns, f"{where}.columns"))
+
+
+def _read_ndarray(data: dict[str, Any], where: str) -> Type:
+    return NDArrayType(data.get("dtype"), data.get("rank"))
+
+
+def _read_model(data: dict[str, Any], where: str) -> Type:
+    return ModelType(data.get("flavor"))
+
+
+def _read_nominal(data: dict[str, Any], where: str) -> Type:
+    return NominalType(_get(data, "name", where), _read(_get(data, "parent", where), f"{where}.parent"))
+
+
+def _read_typevar(data: dict[str, Any], where: str) -> Type:
+    return TypeVar(_get(data, "name", where))
+
+
+# One reader per "kind"; the order is the one the unknown-kind error lists.
+_READERS: dict[str, Callable[[dict[str, Any], str], Type]] = {
+    "primitive": _read_primitive,
+    "list": _read_list,
+    "dict": _read_dict,
+    "tuple": _read_tuple,
+    "union": _read_union,
+    "record": _read_record,
+    "table": _read_table,
+    "ndarray": _read_ndarray,
+    "model": _read_model,
+    "nominal": _read_nominal,
+    "typevar": _read_typevar,
+}
 
 
 def _fields(items: list[Any], where: str) -> tuple[Field, ...]:

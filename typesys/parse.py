@@ -178,21 +178,9 @@ class _Parser:
             self.expect("]", "']' or '|'")
             return ListType(item) if name == "List" else union(item, NULL)
         if name == "Dict":
-            self.expect("[", "'[' after Dict (e.g. Dict[String, Int])")
-            key = self.parse_type()
-            self.expect(",", "',' between the key and value types of Dict")
-            value = self.parse_type()
-            self.expect("]", "']' or '|'")
-            return DictType(key, value)
+            return self.parse_dict()
         if name in ("Tuple", "Union"):
-            self.expect("[", f"'[' after {name}")
-            items = self.parse_list("]")
-            if name == "Tuple":
-                return TupleType(tuple(items))
-            if not items:
-                self.pos = start
-                raise self.error("Union with at least one member")
-            return union(*items)
+            return self.parse_tuple_or_union(name, start)
         if name == "Table":
             if not self.accept("["):
                 return TableType(None)
@@ -200,14 +188,39 @@ class _Parser:
         if name in ("NDArray", "Tensor"):
             return self.parse_ndarray()
         if name == "Model":
-            if not self.accept("["):
-                return ModelType(None)
-            flavor = self.peek()
-            if flavor is None or flavor[0] != "ident":
-                raise self.error("a model flavor name (e.g. sklearn)")
-            self.advance()
-            self.expect("]")
-            return ModelType(flavor[1])
+            return self.parse_model()
+        return self.parse_declared(name, start)
+
+    def parse_dict(self) -> Type:
+        self.expect("[", "'[' after Dict (e.g. Dict[String, Int])")
+        key = self.parse_type()
+        self.expect(",", "',' between the key and value types of Dict")
+        value = self.parse_type()
+        self.expect("]", "']' or '|'")
+        return DictType(key, value)
+
+    def parse_tuple_or_union(self, name: str, start: int) -> Type:
+        self.expect("[", f"'[' after {name}")
+        items = self.parse_list("]")
+        if name == "Tuple":
+            return TupleType(tuple(items))
+        if not items:
+            self.pos = start
+            raise self.error("Union with at least one member")
+        return union(*items)
+
+    def parse_model(self) -> Type:
+        if not self.accept("["):
+            return ModelType(None)
+        flavor = self.peek()
+        if flavor is None or flavor[0] != "ident":
+            raise self.error("a model flavor name (e.g. sklearn)")
+        self.advance()
+        self.expect("]")
+        return ModelType(flavor[1])
+
+    def parse_declared(self, name: str, start: int) -> Type:
+        """A name that is no built-in: a nominal type of the registry, else a type variable."""
         nominal = self.registry.nominal(name) if self.registry is not None else None
         if nominal is not None:
             return nominal

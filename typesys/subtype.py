@@ -20,8 +20,9 @@ The relation is structural except for nominal types, which are subtypes of their
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from typesys.types import (
     ANY,
@@ -121,51 +122,101 @@ def assignable_uncached(source: Type, target: Type) -> Assignability:
 
 
 def _structural(source: Type, target: Type) -> Assignability:
-    if target == NUMBER:
-        if source in (INT, FLOAT):
-            return _YES
-        return _no(source, target, "only Int and Float are Numbers")
-    if isinstance(target, ListType):
-        if isinstance(source, ListType):
-            return _nested(source, target, assignable_uncached(source.item, target.item), "element")
-        if isinstance(source, TupleType):
-            for i, item in enumerate(source.items):
-                answer = assignable_uncached(item, target.item)
-                if not answer:
-                    return _no(source, target, f"tuple item [{i}] does not fit ({answer.reason})")
-            return _YES
-    elif isinstance(target, DictType) and isinstance(source, DictType):
-        key = assignable_uncached(source.key, target.key)
-        if not key:
-            return _nested(source, target, key, "key")
-        return _nested(source, target, assignable_uncached(source.value, target.value), "value")
-    elif isinstance(target, TupleType) and isinstance(source, TupleType):
-        if len(source.items) != len(target.items):
-            return _no(source, target, f"{len(source.items)} items where {len(target.items)} are expected")
-        for i, (s, t) in enumerate(zip(source.items, target.items, strict=True)):
-            answer = assignable_uncached(s, t)
+    """Structural rules, one per kind of target; a rule answers None when the source is of another kind."""
+    rule = _STRUCTURAL_RULES.get(type(target))
+    answer = rule(source, target) if rule is not None else None
+    if answer is None:
+        return _no(source, target, _kind_hint(source, target))
+    return answer
+
+
+def _to_primitive(source: Type, target: Type) -> Assignability | None:
+    if target != NUMBER:
+        return None
+    if source in (INT, FLOAT):
+        return _YES
+    return _no(source, target, "only Int and Float are Numbers")
+
+
+def _to_list(source: Type, target: ListType) -> Assignability | None:
+    if isinstance(source, ListType):
+        return _nested(source, target, assignable_uncached(source.item, target.item), "element")
+    if isinstance(source, TupleType):
+        for i, item in enumerate(source.items):
+            answer = assignable_uncached(item, target.item)
             if not answer:
-                return _no(source, target, f"item [{i}] does not fit ({answer.reason})")
+                return _no(source, target, f"tuple item [{i}] does not fit ({answer.reason})")
         return _YES
-    elif isinstance(target, RecordType) and isinstance(source, RecordType):
-        return _fields(source, target, source.fields, target.fields, "field")
-    elif isinstance(target, TableType) and isinstance(source, TableType):
-        if target.columns is None:
-            return _YES
-        if source.columns is None:
-            return _no(source, target, "the source table has no declared column schema")
-        return _fields(source, target, source.columns, target.columns, "column")
-    elif isinstance(target, NDArrayType) and isinstance(source, NDArrayType):
-        if target.dtype is not None and source.dtype != target.dtype:
-            return _no(source, target, f"dtype {source.dtype or 'unknown'} is not {target.dtype}")
-        if target.rank is not None and source.rank != target.rank:
-            return _no(source, target, f"rank {source.rank if source.rank is not None else 'unknown'}")
+    return None
+
+
+def _to_dict(source: Type, target: DictType) -> Assignability | None:
+    if not isinstance(source, DictType):
+        return None
+    key = assignable_uncached(source.key, target.key)
+    if not key:
+        return _nested(source, target, key, "key")
+    return _nested(source, target, assignable_uncached(source.value, target.value), "value")
+
+
+def _to_tuple(source: Type, target: TupleType) -> Assignability | None:
+    if not isinstance(source, TupleType):
+        return None
+    if len(source.items) != len(target.items):
+        return _no(source, target, f"{len(source.items)} items where {len(target.items)} are expected")
+    for i, (s, t) in enumerate(zip(source.items, target.items, strict=True)):
+        answer = assignable_uncached(s, t)
+        if not answer:
+            return _no(source, target, f"item [{i}] does not fit ({answer.reason})")
+    return _YES
+
+
+def _to_record(source: Type, target: RecordType) -> Assignability | None:
+    if not isinstance(source, RecordType):
+        return None
+    return _fields(source, target, source.fields, target.fields, "field")
+
+
+def _to_table(source: Type, target: TableType) -> Assignability | None:
+    if not isinstance(source, TableType):
+        return None
+    if target.columns is None:
         return _YES
-    elif isinstance(target, ModelType) and isinstance(source, ModelType):
-        if target.flavor is None:
-            return _YES
-        return _no(source, target, f"model flavor {source.flavor or 'unknown'} is not {target.flavor}")
-    return _no(source, target, _kind_hint(source, target))
+    if source.columns is None:
+        return _no(source, target, "the source table has no declared column schema")
+    return _fields(source, target, source.columns, target.columns, "column")
+
+
+def _to_ndarray(source: Type, target: NDArrayType) -> Assignability | None:
+    if not isinstance(source, NDArrayType):
+        return None
+    if target.dtype is not None and source.dtype != target.dtype:
+        return _no(source, target, f"dtype {source.dtype or 'unknown'} is not {target.dtype}")
+    if target.rank is not None and source.rank != target.rank:
+        return _no(source, target, f"rank {source.rank if source.rank is not None else 'unknown'}")
+    return _YES
+
+
+def _to_model(source: Type, target: ModelType) -> Assignability | None:
+    if not isinstance(source, ModelType):
+        return None
+    if target.flavor is None:
+        return _YES
+    return _no(source, target, f"model flavor {source.flavor or 'unknown'} is not {target.flavor}")
+
+
+# Keyed by the exact class of the target (the type classes are final): one dict lookup instead of a chain of
+# isinstance tests. The key guarantees each rule's target type, hence `Any` for the target parameter here.
+_STRUCTURAL_RULES: dict[type[Type], Callable[[Type, Any], Assignability | None]] = {
+    Primitive: _to_primitive,
+    ListType: _to_list,
+    DictType: _to_dict,
+    TupleType: _to_tuple,
+    RecordType: _to_record,
+    TableType: _to_table,
+    NDArrayType: _to_ndarray,
+    ModelType: _to_model,
+}
 
 
 def _has_typevar(t: Type) -> bool:

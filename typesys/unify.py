@@ -155,21 +155,16 @@ class _Unifier:
         if isinstance(target, UnionType):
             self.match_union(source, target, pair)
         elif isinstance(source, UnionType):
-            for member in source.members:
-                self.match(member, target, pair)
+            self.match_each(source.members, target, pair)
         elif isinstance(source, ListType) and isinstance(target, ListType):
             self.match(source.item, target.item, pair)
         elif isinstance(source, TupleType) and isinstance(target, ListType):
-            for item in source.items:
-                self.match(item, target.item, pair)
+            self.match_each(source.items, target.item, pair)
         elif isinstance(source, DictType) and isinstance(target, DictType):
             self.match(source.key, target.key, pair)
             self.match(source.value, target.value, pair)
         elif isinstance(source, TupleType) and isinstance(target, TupleType):
-            if len(source.items) != len(target.items):
-                self.conflict(source, target, pair, "tuples of different lengths")
-            for s, t in zip(source.items, target.items, strict=True):
-                self.match(s, t, pair)
+            self.match_tuples(source, target, pair)
         elif isinstance(source, RecordType) and isinstance(target, RecordType):
             self.match_fields(source.fields, target.fields, pair)
         elif isinstance(source, TableType) and isinstance(target, TableType):
@@ -178,6 +173,17 @@ class _Unifier:
             self.match(source.parent, target, pair)
         else:
             self.conflict(source, target, pair, "their shapes differ")
+
+    def match_tuples(self, source: TupleType, target: TupleType, pair: tuple[Type, Type]) -> None:
+        if len(source.items) != len(target.items):
+            self.conflict(source, target, pair, "tuples of different lengths")
+        for s, t in zip(source.items, target.items, strict=True):
+            self.match(s, t, pair)
+
+    def match_each(self, sources: tuple[Type, ...], target: Type, pair: tuple[Type, Type]) -> None:
+        """Match every one of `sources` (a union's members, a tuple's items) with `target`."""
+        for source in sources:
+            self.match(source, target, pair)
 
     def match_fields(self, have: tuple[Field, ...], want: tuple[Field, ...], pair: tuple[Type, Type]) -> None:
         by_name = {f.name: f for f in have}
