@@ -24,6 +24,7 @@ SPEC = b"x" * 941
 
 
 def main() -> None:
+    """Measure raw Ray's W1 and the three actor variants; print the medians."""
     import ray
 
     from bench.engine_bench import raw_tasks
@@ -35,6 +36,23 @@ def main() -> None:
     )
 
     tiny, total = raw_tasks()
+    submitter = _submitter(total)
+    variants: dict[str, Callable[[], Any]] = {
+        "raw Ray, from the driver": lambda: ray.get(total.remote(*[tiny.remote(i) for i in range(TASKS)])),
+    }
+
+    def through_actor(mode: str) -> Callable[[], Any]:
+        return lambda: ray.get(submitter.run.remote(mode))
+
+    for mode in ("one return", "one return + callback", "two returns + callback"):
+        variants[f"actor: {mode}"] = through_actor(mode)
+    _report(_measure(variants), baseline="raw Ray, from the driver")
+    shutdown_ray()
+
+
+def _submitter(total: Any) -> Any:
+    """The async actor, at a driver's priority, that submits the W1 tasks and sums them with `total`."""
+    import ray
 
     @ray.remote
     def one(spec: bytes, i: int) -> int:
@@ -59,52 +77,52 @@ def main() -> None:
                 if left[0] == 0:
                     loop.call_soon_threadsafe(done.set_result, None)
 
-            outs = []
-            for i in range(TASKS):
-                if mode == "two returns + callback":
-                    out, meta = two._remote(  # type: ignore[attr-defined]
-                        args=[SPEC, i], kwargs={}, num_returns=2, name=f"w/t{i}"
-                    )
-                    meta._on_completed(finished)
-                else:
-                    out = one._remote(args=[SPEC, i], kwargs={}, name=f"w/t{i}")  # type: ignore[attr-defined]
-                    if mode == "one return + callback":
-                        out._on_completed(finished)
-                outs.append(out)
+            outs = [self.submit(mode, i, finished) for i in range(TASKS)]
             result: int = await total.remote(*outs)
             if mode != "one return":
                 await done
             return result
 
-    submitter = Submitter.remote()  # type: ignore[attr-defined]
+        def submit(self, mode: str, i: int, finished: Callable[[Any], None]) -> Any:
+            if mode == "two returns + callback":
+                out, meta = two._remote(  # type: ignore[attr-defined]
+                    args=[SPEC, i], kwargs={}, num_returns=2, name=f"w/t{i}"
+                )
+                meta._on_completed(finished)
+                return out
+            out = one._remote(args=[SPEC, i], kwargs={}, name=f"w/t{i}")  # type: ignore[attr-defined]
+            if mode == "one return + callback":
+                out._on_completed(finished)
+            return out
 
-    def median_time(fn: Callable[[], Any]) -> float:
+    return Submitter.remote()  # type: ignore[attr-defined]
+
+
+def _median_time(fn: Callable[[], Any]) -> float:
+    """The median of 7 timed calls of `fn`, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(7):
+        started = time.perf_counter()
         fn()
-        times = []
-        for _ in range(7):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
-    variants: dict[str, Callable[[], Any]] = {
-        "raw Ray, from the driver": lambda: ray.get(total.remote(*[tiny.remote(i) for i in range(TASKS)])),
-    }
 
-    def through_actor(mode: str) -> Callable[[], Any]:
-        return lambda: ray.get(submitter.run.remote(mode))
-
-    for mode in ("one return", "one return + callback", "two returns + callback"):
-        variants[f"actor: {mode}"] = through_actor(mode)
+def _measure(variants: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+    """Three rounds of every variant in turn: each round's median time per variant."""
     results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(3):
         for name, fn in variants.items():
-            results[name].append(median_time(fn))
-    raw = statistics.median(results["raw Ray, from the driver"])
+            results[name].append(_median_time(fn))
+    return results
+
+
+def _report(results: dict[str, list[float]], baseline: str) -> None:
+    raw = statistics.median(results[baseline])
     for name, times in results.items():
         mid = statistics.median(times)
         print(f"{name:36} {mid:6.3f} s  {mid / raw:5.2f}x   rounds: {', '.join(f'{t:.3f}' for t in times)}")
-    shutdown_ray()
 
 
 if __name__ == "__main__":

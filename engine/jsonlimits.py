@@ -120,14 +120,7 @@ def _convert(value: Any, depth: int, *, strict: bool) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if value.bit_length() > _SHORT_INT_BITS and _too_long(value):
-            if strict:
-                raise _Refused(
-                    f"is an integer of more than {sys.get_int_max_str_digits():,} digits, which cannot be "
-                    "written as JSON text; send it as a string"
-                )
-            return f"<integer of {value.bit_length():,} bits>"
-        return value
+        return _convert_int(value, strict)
     if isinstance(value, float):
         if math.isfinite(value):
             return value
@@ -135,23 +128,9 @@ def _convert(value: Any, depth: int, *, strict: bool) -> Any:
             raise _Refused(_non_finite(value))
         return None
     if isinstance(value, str):
-        if strict:
-            problem = check_text(value)
-            if problem is not None:
-                raise _Refused(problem)
-            return value
-        return clean_text(value)
+        return _convert_str(value, strict)
     if isinstance(value, dict | list | tuple):
-        if depth >= MAX_JSON_DEPTH:
-            if strict:
-                raise _Refused(_too_deep())
-            return TOO_DEEP
-        if isinstance(value, dict):
-            return {
-                _convert_key(key, strict=strict): _converted_item(key, item, depth, strict)
-                for key, item in value.items()
-            }
-        return [_converted_item(index, item, depth, strict) for index, item in enumerate(value)]
+        return _convert_container(value, depth, strict)
     if strict:  # data: tables and arrays are their rows or items (a report shows their repr: it may be huge)
         for name in ("to_pylist", "tolist"):
             method = getattr(value, name, None)
@@ -159,6 +138,39 @@ def _convert(value: Any, depth: int, *, strict: bool) -> Any:
                 return _convert(method(), depth, strict=strict)
     # A display form only; a custom __repr__ may return anything, so it is cleaned rather than refused.
     return clean_text(repr(value))
+
+
+def _convert_int(value: int, strict: bool) -> int | str:
+    if value.bit_length() > _SHORT_INT_BITS and _too_long(value):
+        if strict:
+            raise _Refused(
+                f"is an integer of more than {sys.get_int_max_str_digits():,} digits, which cannot be "
+                "written as JSON text; send it as a string"
+            )
+        return f"<integer of {value.bit_length():,} bits>"
+    return value
+
+
+def _convert_str(value: str, strict: bool) -> str:
+    if strict:
+        problem = check_text(value)
+        if problem is not None:
+            raise _Refused(problem)
+        return value
+    return clean_text(value)
+
+
+def _convert_container(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int, strict: bool) -> Any:
+    if depth >= MAX_JSON_DEPTH:
+        if strict:
+            raise _Refused(_too_deep())
+        return TOO_DEEP
+    if isinstance(value, dict):
+        return {
+            _convert_key(key, strict=strict): _converted_item(key, item, depth, strict)
+            for key, item in value.items()
+        }
+    return [_converted_item(index, item, depth, strict) for index, item in enumerate(value)]
 
 
 def _convert_key(key: Any, *, strict: bool) -> str:

@@ -19,7 +19,7 @@ import errno
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -237,12 +237,7 @@ def _handler_class() -> Any:
 
         def __init__(self, files: dict[str, tuple[int, int]]) -> None:
             self.files = files
-            self.dirs = {""}
-            for relative in files:
-                folder = os.path.dirname(relative)
-                while folder:
-                    self.dirs.add(folder)
-                    folder = os.path.dirname(folder)
+            self.dirs = _folders_of(files)
 
         def get_type_name(self) -> str:
             return "rayweave-opened-files"
@@ -262,15 +257,8 @@ def _handler_class() -> Any:
             return [self._info(p) for p in paths]
 
         def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-            base = selector.base_dir.strip("/")
-            prefix = base + "/" if base else ""
-            found = []
-            for name in sorted(self.files.keys() | (self.dirs - {""})):
-                if not name.startswith(prefix) or name == base:
-                    continue
-                if selector.recursive or "/" not in name[len(prefix) :]:
-                    found.append(self._info(name))
-            return found
+            names = self.files.keys() | (self.dirs - {""})
+            return [self._info(name) for name in _selected(names, selector.base_dir, selector.recursive)]
 
         def open_input_file(self, path: str) -> Any:
             fd = self.files[path.strip("/")][0]
@@ -289,6 +277,30 @@ def _handler_class() -> Any:
         delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
 
     return _OpenedFiles
+
+
+def _folders_of(files: Iterable[str]) -> set[str]:
+    """Every folder that holds one of the relative paths ``files``, and "" for the top."""
+    folders = {""}
+    for relative in files:
+        folder = os.path.dirname(relative)
+        while folder:
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    return folders
+
+
+def _selected(names: Iterable[str], base_dir: str, recursive: bool) -> list[str]:
+    """The relative paths among ``names`` below ``base_dir`` (directly below unless ``recursive``), sorted."""
+    base = base_dir.strip("/")
+    prefix = base + "/" if base else ""
+    found = []
+    for name in sorted(names):
+        if not name.startswith(prefix) or name == base:
+            continue
+        if recursive or "/" not in name[len(prefix) :]:
+            found.append(name)
+    return found
 
 
 @contextlib.contextmanager

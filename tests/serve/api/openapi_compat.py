@@ -117,45 +117,63 @@ def incompatible_changes(old_document: dict[str, Any], new_document: dict[str, A
             problems.append(f"{where}: route removed")
             continue
         new_op = new_ops[key]
-        old_params = {(p["name"], p["in"]): p for p in op.get("parameters", [])}
-        new_params = {(p["name"], p["in"]): p for p in new_op.get("parameters", [])}
-        for pkey, param in old_params.items():
-            if pkey not in new_params:
-                problems.append(f"{where}: parameter {pkey[0]!r} removed")
-            elif not _compatible_shapes(
-                old.shape(_text_parameter(param)),
-                new.shape(_text_parameter(new_params[pkey])),
-                request=(where, pkey[0]) not in ENFORCED_BEFORE,
-            ):
-                problems.append(f"{where}: parameter {pkey[0]!r} changed type")
-        for pkey, param in new_params.items():
-            if pkey not in old_params and param.get("required"):
-                problems.append(f"{where}: new required parameter {pkey[0]!r}")
-        old_body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        new_body = new_op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        if old_body is not None:
-            if new_body is None:
-                problems.append(f"{where}: request body removed")
-            else:
-                problems += _compare_object(old, new, old_body, new_body, f"{where} body", True)
-        elif new_body is not None and new_op.get("requestBody", {}).get("required"):
-            problems.append(f"{where}: new required request body")
-        for status, response in op.get("responses", {}).items():
-            new_response = new_op.get("responses", {}).get(status)
-            if new_response is None:
-                problems.append(f"{where}: response {status} removed")
-                continue
-            for media, content in response.get("content", {}).items():
-                new_content = new_response.get("content", {}).get(media)
-                if new_content is None:
-                    problems.append(f"{where}: response {status} no longer offers {media}")
-                elif "schema" in content:
-                    problems += _compare_object(
-                        old,
-                        new,
-                        content["schema"],
-                        new_content.get("schema", {}),
-                        f"{where} -> {status}",
-                        False,
-                    )
+        problems += _parameter_changes(old, new, op, new_op, where)
+        problems += _body_changes(old, new, op, new_op, where)
+        problems += _response_changes(old, new, op, new_op, where)
+    return problems
+
+
+def _parameter_changes(
+    old: _Doc, new: _Doc, op: dict[str, Any], new_op: dict[str, Any], where: str
+) -> list[str]:
+    """Parameters removed, retyped incompatibly or newly required."""
+    problems: list[str] = []
+    old_params = {(p["name"], p["in"]): p for p in op.get("parameters", [])}
+    new_params = {(p["name"], p["in"]): p for p in new_op.get("parameters", [])}
+    for pkey, param in old_params.items():
+        if pkey not in new_params:
+            problems.append(f"{where}: parameter {pkey[0]!r} removed")
+        elif not _compatible_shapes(
+            old.shape(_text_parameter(param)),
+            new.shape(_text_parameter(new_params[pkey])),
+            request=(where, pkey[0]) not in ENFORCED_BEFORE,
+        ):
+            problems.append(f"{where}: parameter {pkey[0]!r} changed type")
+    for pkey, param in new_params.items():
+        if pkey not in old_params and param.get("required"):
+            problems.append(f"{where}: new required parameter {pkey[0]!r}")
+    return problems
+
+
+def _body_changes(old: _Doc, new: _Doc, op: dict[str, Any], new_op: dict[str, Any], where: str) -> list[str]:
+    """A JSON request body removed, narrowed, or newly required."""
+    old_body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    new_body = new_op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if old_body is not None:
+        if new_body is None:
+            return [f"{where}: request body removed"]
+        return _compare_object(old, new, old_body, new_body, f"{where} body", True)
+    if new_body is not None and new_op.get("requestBody", {}).get("required"):
+        return [f"{where}: new required request body"]
+    return []
+
+
+def _response_changes(
+    old: _Doc, new: _Doc, op: dict[str, Any], new_op: dict[str, Any], where: str
+) -> list[str]:
+    """Responses or media types no longer offered, and response schemas changed incompatibly."""
+    problems: list[str] = []
+    for status, response in op.get("responses", {}).items():
+        new_response = new_op.get("responses", {}).get(status)
+        if new_response is None:
+            problems.append(f"{where}: response {status} removed")
+            continue
+        for media, content in response.get("content", {}).items():
+            new_content = new_response.get("content", {}).get(media)
+            if new_content is None:
+                problems.append(f"{where}: response {status} no longer offers {media}")
+            elif "schema" in content:
+                problems += _compare_object(
+                    old, new, content["schema"], new_content.get("schema", {}), f"{where} -> {status}", False
+                )
     return problems
