@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.errors import WorkflowInputError, WorkflowValidationError
 from nodes.states import EventType, RunStatus
+from serve.errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
+    from engine.compile.plan import Plan
     from engine.store import Store
     from engine.store.models import Run
     from nodes import Catalog
@@ -125,8 +128,9 @@ class DurableRunLauncher:
         repeat = idempotency_key is not None and self.store.runs.get_by_idempotency_key(
             owner, idempotency_key
         )
-        if not repeat:
-            self._prepare(document, inputs)  # 422 with diagnostics before anything is recorded
+        # Compiled once, here: 422 with diagnostics before anything is recorded (an idempotent repeat is
+        # answered with the first run, which the runner looks up after compiling).
+        plan = None if repeat else self._compile(document)
         # Chosen here, so that after a failure the store says whether this request recorded the run.
         run_id = uuid.uuid4().hex
         try:
@@ -139,7 +143,12 @@ class DurableRunLauncher:
                 workflow_version=workflow_version,
                 cache=cache,
                 run_id=run_id,
+                plan=plan,
             )
+        except WorkflowInputError as exc:  # checked before anything is recorded
+            raise InvalidWorkflowError(
+                str(exc), [{"code": "inputs", "severity": "error", "message": str(exc), "field": "inputs"}]
+            ) from None
         except Exception as exc:
             recorded = self._recorded(run_id)
             if recorded is not None:
@@ -194,28 +203,19 @@ class DurableRunLauncher:
             with self._lock:
                 self._handles.pop(run_id, None)
 
-    def _prepare(self, document: Mapping[str, Any], inputs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """Compile the document and resolve the inputs, or raise `InvalidWorkflowError` with diagnostics."""
-        from engine.compile import compile_workflow, validate
-        from engine.errors import WorkflowInputError
-        from engine.execution.api import resolve_inputs
-        from serve.errors import InvalidWorkflowError
+    def _compile(self, document: Mapping[str, Any]) -> Plan:
+        """The document compiled with the server's catalog, or `InvalidWorkflowError` with its diagnostics."""
+        from engine.compile import compile_workflow
 
-        diagnostics = [d for d in validate(dict(document), self.catalog) if d.severity == "error"]
-        if diagnostics:
-            raise InvalidWorkflowError(
-                f"workflow {document.get('name', '?')!r} has {len(diagnostics)} error(s); "
-                "fix them (POST /v1/workflows/validate shows them without running)",
-                [d.to_json() for d in diagnostics],
-            )
-        plan = compile_workflow(dict(document), self.catalog)
         try:
-            values = resolve_inputs(plan, inputs)
-        except WorkflowInputError as exc:
+            return compile_workflow(dict(document), self.catalog)
+        except WorkflowValidationError as exc:
+            errors = [d for d in exc.diagnostics if d.severity == "error"]
             raise InvalidWorkflowError(
-                str(exc), [{"code": "inputs", "severity": "error", "message": str(exc), "field": "inputs"}]
+                f"workflow {document.get('name', '?')!r} has {len(errors)} error(s); "
+                "fix them (POST /v1/workflows/validate shows them without running)",
+                [d.to_json() for d in errors],
             ) from None
-        return plan, values
 
     def cancel(self, run_id: str) -> None:
         """See `RunLauncher.cancel`. A run launched by another replica is stopped through its status."""

@@ -23,22 +23,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from engine.compile.plan import NodeRef, Plan, PlannedNode
+from engine.compile.plan import Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
-from engine.durable.persist import map_result_writer, persist_plan
+from engine.durable.recorder import DurableRecorder, member_port_of
 from engine.durable.results import ResultStore, default_results_uri
-from engine.durable.sink import RESUMED_LEVEL, StoreEventSink
-from engine.durable.source import DurableSource
 from engine.durable.stored import StoredRun
 from engine.execution.access import policy_for
 from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
+from engine.execution.start import start_run
 from nodes.states import NodeStatus, RunStatus
 
 if TYPE_CHECKING:
-    from engine.cache.result_cache import CacheHit
+    from cluster.settings import Settings
     from engine.cache.result_cache import ResultCache as ResultCache_
+    from engine.execution.executor import Executor
+    from engine.store import Store
+    from nodes import Catalog
 
 #: Name of the run-level blob holding what a resume needs besides the document and inputs.
 RESUME_BLOB = "resume.pkl"
@@ -119,28 +121,26 @@ class DurableRunner:
     `catalog`: node types for compiling (the built-in catalog plus the definitions stored with each run when
     None). `heartbeat_s`: how often the coordinator heartbeats each run. `cache`: a `ResultCache` that runs
     read and fill, True for one over `settings`' cache directory, or False (the default) for none; see
-    `_cache_hits` for which of its levels a durable run may use, and `launch(cache=False)` to leave it alone
+    `engine.execution.start` for which of its levels a durable run may use, and `launch(cache=False)` to leave it alone
     for one run. `cache_per_owner`: runs of different owners never share cached results (their cache keys
     are made in the owner's scope), so a user cannot learn from a `cached` node what another user ran.
     """
 
     def __init__(
         self,
-        settings: Any = None,
+        settings: Settings | None = None,
         *,
-        store: Any = None,
+        store: Store | None = None,
         results: ResultStore | str | Path | None = None,
         executor: str = "ray",
-        catalog: Any = None,
+        catalog: Catalog | None = None,
         heartbeat_s: float = 2.0,
         cache: ResultCache_ | bool = False,
         cache_per_owner: bool = False,
     ) -> None:
-        if settings is None:
-            from cluster.settings import Settings
+        from engine.execution.api import sdk_settings
 
-            settings = Settings()
-        self.settings = settings
+        self.settings = settings = sdk_settings(settings)
         if store is None:
             from engine.store import open_store
 
@@ -152,6 +152,7 @@ class DurableRunner:
         if executor not in ("ray", "local"):
             raise ValueError(f"unknown executor {executor!r} for durable runs; use 'ray' or 'local'")
         self.executor = executor
+        self._executor: Executor | None = None
         self.catalog = catalog
         self.heartbeat_s = heartbeat_s
         if cache is True:
@@ -385,7 +386,7 @@ class DurableRunner:
         for planned in plan.nodes:
             values: dict[str, Any] = {}
             for port in planned.outputs:
-                member, member_port = _member_port(planned, port)
+                member, member_port = member_port_of(planned, port)
                 row = latest.get(member)
                 if row is None:
                     # Its task wrote the result, but the coordinator died before it recorded even the start.
@@ -422,22 +423,6 @@ class DurableRunner:
     def _cache_scope(self, owner: str) -> str:
         return f"owner:{owner}" if self.cache_per_owner else ""
 
-    def _store_cached_outputs(self, run_id: str, plan: Plan, cached: Mapping[str, CacheHit]) -> None:
-        """Write the cached values of the nodes the workflow outputs read to the result store, where the
-        stored run's outputs are read from (nodes that run write theirs themselves)."""
-        outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
-        by_id = {p.id: p for p in plan.nodes}
-        for node_id, hit in cached.items():
-            planned = by_id.get(node_id)
-            if planned is None or node_id not in outputs:
-                continue
-            by_member: dict[str, dict[str, Any]] = {}
-            for port, value in hit.values.items():
-                member, member_port = _member_port(planned, port)
-                by_member.setdefault(member, {})[member_port] = value
-            for member, values in by_member.items():
-                self.results.put(run_id, member, values)
-
     def _start(
         self,
         plan: Plan,
@@ -452,89 +437,31 @@ class DurableRunner:
         cache: ResultCache_ | None,
         cache_scope: str,
     ) -> RunHandle:
-        from engine.cache.result_cache import CacheHit
-        from engine.execution.api import CachedRun
-        from engine.execution.remote import RunOptions
-
-        if cache is not None:
-            from engine.compile import compute_cache_keys
-
-            plan = plan.with_cache_keys(compute_cache_keys(plan, values, scope=cache_scope))
-        cached = _cache_hits(cache, plan, seeds)
-        todo = _prune(persist_plan(plan, self.results), frozenset(cached) | frozenset(seeds))
-        self._store_cached_outputs(run_id, todo, cached)
-        sink = StoreEventSink(
-            self.database_url,
-            run_id,
-            results=self.results,
-            seq_offset=seq_offset,
-            heartbeat_s=self.heartbeat_s,
-            resumed=resumed,
-            outputs=tuple(todo.outputs),
+        """Start one execution of a stored run on the one run path, with a `DurableRecorder`."""
+        recorder = DurableRecorder(
+            self.store, self.results, seq_offset=seq_offset, resumed=resumed, heartbeat_s=self.heartbeat_s
         )
-        map_results = map_result_writer(todo, self.results)
-        hits = {
-            node: CacheHit(RESUMED_LEVEL, values=dict(v)) for node, v in seeds.items() if node in _ids(todo)
-        }
-        hits.update({node: hit for node, hit in cached.items() if node in _ids(todo) and node not in hits})
-        output_nodes = frozenset(b.node for b in todo.outputs.values() if isinstance(b, NodeRef))
-        source: Any
-        if all(p.id in hits for p in todo.nodes):
-            source = CachedRun(run_id, todo, hits, values, sink)
-        elif self.executor == "local":
-            from engine.execution.inprocess import InProcessExecutor
+        return start_run(
+            plan,
+            values,
+            executor=self._executor_for_runs(),
+            cache=cache,
+            recorder=recorder,
+            run_id=run_id,
+            fail_fast=fail_fast,
+            seeds=seeds,
+            cache_scope=cache_scope,
+            policy=policy_for(self.settings),
+            on_event=on_event,
+        )
 
-            source = InProcessExecutor().start(
-                todo,
-                values,
-                run_id=run_id,
-                fail_fast=fail_fast,
-                cached=hits,
-                cache_dir=cache.disk_dir if cache is not None else None,
-                sink=sink,
-                persist_nodes=output_nodes,
-                cache_scope=cache_scope,
-                policy=policy_for(self.settings),
-                map_results=map_results,
-            )
-        else:
-            options = RunOptions(
-                fail_fast=fail_fast,
-                persist_nodes=output_nodes,
-                sink=sink,
-                cache_dir=cache.disk_dir if cache is not None else None,
-                cache_scope=cache_scope,
-                max_in_flight=self.settings.max_tasks_in_flight,
-                policy=policy_for(self.settings),
-                map_results=map_results,
-            )
-            source = self._start_on_ray(todo, values, run_id, hits, options)
-        if cache is not None:
-            from engine.execution.api import caching_source
+    def _executor_for_runs(self) -> Executor:
+        """The runner's executor, made on first use (a Ray one connects to Ray on its first run)."""
+        if self._executor is None:
+            from engine.execution.api import make_executor
 
-            source = caching_source(source, todo, cache, output_nodes, object_level=False)
-        stored = StoredRun(self.store, self.results, run_id)
-        return RunHandle(DurableSource(source, stored, seq_offset), on_event)
-
-    def _start_on_ray(
-        self,
-        plan: Plan,
-        values: Mapping[str, Any],
-        run_id: str,
-        hits: Mapping[str, Any],
-        options: Any,
-    ) -> Any:
-        import ray
-
-        from cluster.ray_runtime import ensure_ray
-        from engine.execution.executor import RayExecutor, RayRun
-
-        ensure_ray(self.settings)
-        coordinator = RayExecutor().coordinator()
-        # Inputs and seeds go inline (not ray.put here): objects this process owned would be lost with it.
-        inline_hits = {node: (hit.level, dict(hit.values)) for node, hit in hits.items()}
-        ray.get(coordinator.start_run.remote(run_id, plan, dict(values), inline_hits, options))
-        return RayRun(coordinator, run_id, plan)
+            self._executor = make_executor(self.executor, self.settings)
+        return self._executor
 
 
 def _dumps(value: Any) -> bytes:
@@ -545,54 +472,9 @@ def _dumps(value: Any) -> bytes:
     return bytes(dumps(value))
 
 
-def _ids(plan: Plan) -> frozenset[str]:
-    return frozenset(p.id for p in plan.nodes)
-
-
-def _member_port(planned: PlannedNode, port: str) -> tuple[str, str]:
-    """The document node and its port behind an output port of a planned node (fused: `"member.port"`)."""
-    if planned.is_fused:
-        member, _, member_port = port.partition(".")
-        return member, member_port
-    return planned.id, port
-
-
 def _type_of(planned: PlannedNode, member: str) -> str:
     """The node type of document node `member` of a planned node (itself, or a member of a fused group)."""
     for node in members_of(planned):
         if node.id == member:
             return node.type_id
     return planned.type_id
-
-
-def _prune(plan: Plan, seeds: Mapping[str, Any] | frozenset[str]) -> Plan:
-    """Keep the nodes the outputs still need: walk back from the outputs, stopping at seeded nodes (`seeds`:
-    their ids, or a mapping keyed by them), which keep no bindings: see `prune_to_outputs`."""
-    from engine.execution.api import prune_to_outputs
-
-    return prune_to_outputs(plan, lambda planned: planned.id in seeds)[0]
-
-
-def _cache_hits(cache: ResultCache_ | None, plan: Plan, seeds: Mapping[str, Any]) -> dict[str, CacheHit]:
-    """The nodes of `plan` (not seeded) answered by `cache`, walking back from the outputs.
-
-    Only hits that hold values count (the memory and disk levels): an object-store hit is a ref owned by this
-    process, which a resumed run could not read after this process is gone.
-    """
-    if cache is None:
-        return {}
-    from engine.execution.api import plan_with_cache
-
-    _, hits = plan_with_cache(_prune(plan, seeds), _ValueLevels(cache))
-    return dict(hits)
-
-
-class _ValueLevels:
-    """A `ResultCache` seen through its value levels only (memory, disk): see `_cache_hits`."""
-
-    def __init__(self, cache: ResultCache_) -> None:
-        self._cache = cache
-
-    def lookup(self, key: str, ports: tuple[str, ...], *, type_id: str = "") -> CacheHit | None:
-        """`ResultCache.lookup` without the object-store level."""
-        return self._cache.lookup(key, ports, type_id=type_id, refs=False)

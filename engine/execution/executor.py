@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.cache.memory import approx_size
 from engine.cache.result_cache import CacheHit
@@ -19,10 +19,14 @@ from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_ac
 from engine.execution.events import Event, EventSink
 from engine.execution.handle import RunSource
 from engine.execution.inprocess import InProcessExecutor
+from engine.execution.mapping import MapResultRecorder
 from engine.execution.plans import PlanShipper
 from engine.execution.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
 from nodes.access import AccessPolicy
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
 
 __all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
 
@@ -45,11 +49,17 @@ class Executor(Protocol):
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         policy: AccessPolicy | None = None,
+        cache_scope: str = "",
+        map_results: MapResultRecorder | None = None,
+        detached: bool = False,
     ) -> RunSource:
         """Start running `plan`; `cached` holds the nodes answered from the cache (not run again).
 
         `policy` says what the run's file and network nodes may reach (`engine.execution.access`); without
-        one they reach no file and no internal address."""
+        one they reach no file and no internal address. `cache_scope`: the scope the plan's cache keys were
+        made in (nodes make their dynamic keys in it). `map_results`: where a durable run keeps its top-level
+        map nodes' results. `detached`: the run must not depend on the calling process (a durable run):
+        inputs and cached values travel inline, never as objects this process owns."""
         ...
 
 
@@ -139,13 +149,16 @@ class RayExecutor:
         self._coordinator_up = False
         self._breakers: Any = None
         self._plans = PlanShipper()
+        self._settings: Settings | None = None
 
     @classmethod
-    def for_settings(cls, settings: Any) -> RayExecutor:
-        """The executor an installation's `Settings` describe (Ray must be initialized before a run).
+    def for_settings(cls, settings: Settings) -> RayExecutor:
+        """The executor an installation's `Settings` describe: its first run connects to Ray as they say
+        (`cluster.ray_runtime.ensure_ray`, which does nothing when Ray is initialized already).
 
         When Ray is initialized already, the coordinator actor is started at once (`start_coordinator`)."""
         executor = cls(max_in_flight=settings.max_tasks_in_flight)
+        executor._settings = settings
         ray = sys.modules.get("ray")  # never import Ray here: an executor may be built before Ray is started
         if ray is not None and ray.is_initialized():
             executor.start_coordinator()
@@ -163,7 +176,13 @@ class RayExecutor:
             self._coordinator_up = False
 
     def coordinator(self) -> Any:
-        """The coordinator actor handle (created, or found by name, on first use), once it answers."""
+        """The coordinator actor handle (created, or found by name, on first use), once it answers.
+
+        Connects to Ray first when this executor was made `for_settings` and Ray is not initialized."""
+        if self._coordinator is None and self._settings is not None:
+            from cluster.ray_runtime import ensure_ray
+
+            ensure_ray(self._settings)
         self.start_coordinator()
         if not self._coordinator_up:
             import ray
@@ -171,6 +190,11 @@ class RayExecutor:
             ray.get(self._coordinator.ping.remote())
             self._coordinator_up = True
         return self._coordinator
+
+    def forget_coordinator(self) -> None:
+        """Drop the coordinator handle (its actor died): the next run finds or starts the cluster's current one."""
+        self._coordinator = None
+        self._coordinator_up = False
 
     def start(
         self,
@@ -184,22 +208,21 @@ class RayExecutor:
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         policy: AccessPolicy | None = None,
+        cache_scope: str = "",
+        map_results: MapResultRecorder | None = None,
+        detached: bool = False,
     ) -> RayRun:
-        """Hand the run to the coordinator; returns once its first nodes are submitted (`policy`: see
-        `Executor.start`)."""
+        """Hand the run to the coordinator; returns once its first nodes are submitted (see `Executor.start`).
+
+        A coordinator that died since the last run (killed, or its node lost) is replaced once."""
         import ray
 
         from engine.execution.coordinator import RunOptions
 
         run_id = run_id or uuid.uuid4().hex
-        coordinator = self.coordinator()
+        coordinator = self.coordinator()  # connects to Ray first if needed
         if self._breakers is None and _uses_breakers(plan):
             self._breakers = RayBreakerClient(breaker_actor(self.breaker_policy))
-        put_inputs = {k: ray.put(v) if approx_size(v) > _PUT_ABOVE_BYTES else v for k, v in inputs.items()}
-        hits: dict[str, tuple[str, dict[str, Any]]] = {}
-        for node_id, hit in (cached or {}).items():
-            refs = dict(hit.refs) if hit.refs else {port: ray.put(v) for port, v in hit.values.items()}
-            hits[node_id] = (hit.level, refs)
         options = RunOptions(
             fail_fast=fail_fast,
             cache_dir=cache_dir,
@@ -209,11 +232,40 @@ class RayExecutor:
             breakers=self._breakers,
             sink=sink,
             max_retries=self.max_retries,
+            cache_scope=cache_scope,
             max_in_flight=self.max_in_flight,
             policy=policy,
+            map_results=map_results,
         )
-        ray.get(coordinator.start_run.remote(run_id, self._plans.ship(plan), put_inputs, hits, options))
+        args = _detached_args(plan, inputs, cached) if detached else self._owned_args(plan, inputs, cached)
+        try:
+            ray.get(coordinator.start_run.remote(run_id, *args, options))
+        except ray.exceptions.RayActorError:
+            self.forget_coordinator()
+            coordinator = self.coordinator()
+            ray.get(coordinator.start_run.remote(run_id, *args, options))
         return RayRun(coordinator, run_id, plan)
+
+    def _owned_args(
+        self, plan: Plan, inputs: Mapping[str, Any], cached: Mapping[str, CacheHit] | None
+    ) -> tuple[Any, dict[str, Any], dict[str, tuple[str, dict[str, Any]]]]:
+        """The plan shipped once; big inputs and cached values put in the object store by this process."""
+        import ray
+
+        put_inputs = {k: ray.put(v) if approx_size(v) > _PUT_ABOVE_BYTES else v for k, v in inputs.items()}
+        hits: dict[str, tuple[str, dict[str, Any]]] = {}
+        for node_id, hit in (cached or {}).items():
+            refs = dict(hit.refs) if hit.refs else {port: ray.put(v) for port, v in hit.values.items()}
+            hits[node_id] = (hit.level, refs)
+        return self._plans.ship(plan), put_inputs, hits
+
+
+def _detached_args(
+    plan: Plan, inputs: Mapping[str, Any], cached: Mapping[str, CacheHit] | None
+) -> tuple[Plan, dict[str, Any], dict[str, tuple[str, dict[str, Any]]]]:
+    """Everything inline: objects this process put would be lost with it, and a detached run outlives it."""
+    hits = {node: (hit.level, dict(hit.values)) for node, hit in (cached or {}).items()}
+    return plan, dict(inputs), hits
 
 
 def _uses_breakers(plan: Plan) -> bool:

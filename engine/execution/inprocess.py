@@ -437,6 +437,7 @@ class InProcessExecutor:
         cache_scope: str = "",
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
+        detached: bool = False,
     ) -> LocalRun:
         """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
 
@@ -444,8 +445,10 @@ class InProcessExecutor:
         `cache_scope`: the scope the plan's cache keys were made in (`compute_cache_keys`), for dynamic keys.
         `policy`: what the run's file and network nodes may reach (`engine.execution.access.policy_for`);
         without one, no file and no internal address. `map_results`: where a durable run keeps the results of
-        its top-level map nodes, each written before the node's success is recorded.
+        its top-level map nodes, each written before the node's success is recorded. `detached` changes
+        nothing here: an in-process run lives and dies with this process whatever the caller asks.
         """
+        del detached
         run = LocalRun(
             plan,
             inputs,

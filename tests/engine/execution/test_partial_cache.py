@@ -11,7 +11,7 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.cache.result_cache import ResultCache
-from engine.execution.api import plan_with_cache
+from engine.execution.cached import plan_with_cache
 from engine.execution.executor import RayExecutor
 from engine.workflow import Workflow
 from nodes.states import NodeStatus, RunStatus
