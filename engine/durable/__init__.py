@@ -4,7 +4,7 @@ the store, and a recovery sweep that resumes runs whose coordinator is gone with
 Main names (imported lazily, nothing happens at import time):
 
 - `DurableRunner(settings).submit(workflow, inputs) -> RunHandle`, `.run(...)`, `.resume(run_id)`, `.attach(run_id)`;
-- `recover(settings | store, ...) -> list[run id]`, `start_recovery(settings) -> RecoverySweeper` (for `serve`);
+- `recover(settings, ...) -> list[run id]`, `start_recovery(settings) -> RecoverySweeper` (for `serve`);
 - `ResultStore(uri)`, `StoreEventSink`, `StoredRun`, `stored_outputs`, `read_outputs` (values and skipped
   outputs).
 """

@@ -37,25 +37,25 @@ DEFAULT_START_GRACE_S = 60.0
 DEFAULT_INTERVAL_S = 5.0
 
 if TYPE_CHECKING:
+    from cluster.settings import Settings
+    from engine.durable.runner import DurableRunner
     from engine.store import Store
 
 
-def _runner_for(target: Any, runner: Any) -> Any:
+def _runner_for(target: Settings | None, runner: DurableRunner | None) -> DurableRunner:
     from engine.durable.runner import DurableRunner
 
     if runner is not None:
         return runner
-    if hasattr(target, "runs") and hasattr(target, "engine"):  # a Store
-        from cluster.settings import Settings
-
-        return DurableRunner(Settings(), store=target, cache=True)
+    if target is None:
+        raise TypeError("recover() needs the installation's settings or a configured runner (runner=...)")
     return DurableRunner(target, cache=True)
 
 
 def recover(
-    target: Any = None,
+    target: Settings | None = None,
     *,
-    runner: Any = None,
+    runner: DurableRunner | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     run_ids: Collection[str] | None = None,
     limit: int = 100,
@@ -64,9 +64,9 @@ def recover(
 ) -> list[str]:
     """Resume every stale run (or only those in `run_ids`); returns the ids of the runs this call resumed.
 
-    `target`: the `Settings` of the installation or an open `Store` (or pass a configured `runner`, a
-    `DurableRunner`, to choose the result store, executor, catalog and cache; the default one reads and fills the
-    installation's result cache, in the scope each run was launched in). `stale_after_s=0` takes over any active
+    `target`: the `Settings` of the installation (or pass a configured `runner`, a `DurableRunner`, to choose
+    the store, result store, executor, catalog and cache; the default one reads and fills the installation's
+    result cache, in the scope each run was launched in). `stale_after_s=0` takes over any active
     run regardless of its heartbeat — only for an operator who knows its coordinator is gone. `start_grace_s`: how
     long a queued run (created or claimed, its coordinator not started yet) may go without a heartbeat before it
     counts as lost (default `DEFAULT_START_GRACE_S`, or 0 with `stale_after_s=0`; never less than
@@ -120,7 +120,7 @@ def _candidates(store: Store, older_than: timedelta, grace: timedelta, page: int
         after = (runs[-1].created_at, runs[-1].id)
 
 
-def _durable(runner: Any, run: Any) -> bool:
+def _durable(runner: DurableRunner, run: Any) -> bool:
     """True for runs a `DurableRunner` started: they heartbeat (or stored what a resume needs before their first
     beat). Runs started otherwise never heartbeat, so their silence says nothing about their coordinator."""
     from engine.durable.runner import RESUME_BLOB
@@ -145,7 +145,7 @@ def _fail(store: Store, run_id: str, reason: str) -> None:
 class RecoverySweeper:
     """A background thread that runs `recover` at once and then every `interval_s` seconds until `stop()`."""
 
-    runner: Any
+    runner: DurableRunner
     interval_s: float = DEFAULT_INTERVAL_S
     stale_after_s: float = DEFAULT_STALE_AFTER_S
     start_grace_s: float | None = None
@@ -182,11 +182,11 @@ class RecoverySweeper:
 
 
 def start_recovery(
-    settings: Any,
+    settings: Settings,
     *,
     interval_s: float = DEFAULT_INTERVAL_S,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
-    runner: Any = None,
+    runner: DurableRunner | None = None,
     start_grace_s: float | None = None,
 ) -> RecoverySweeper:
     """Start sweeping for `rayweave serve`: call it in the app lifespan's start-up, and `.stop()` at shutdown.

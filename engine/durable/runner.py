@@ -367,21 +367,21 @@ class DurableRunner:
         node_runs = self.store.node_runs
         latest = node_runs.latest(run_id)
         stored: dict[str, bool] = {}
-        for node, row in latest.items():
-            if row.status == NodeStatus.RUNNING:
+        for node, attempt in latest.items():
+            if attempt.status == NodeStatus.RUNNING:
                 if self.results.exists(run_id, node):
                     location = self.results.location(run_id, node)
                     node_runs.finish(
-                        run_id, node, row.attempt, status=NodeStatus.SUCCEEDED, result_location=location
+                        run_id, node, attempt.attempt, status=NodeStatus.SUCCEEDED, result_location=location
                     )
-                    row.status = NodeStatus.SUCCEEDED
+                    attempt.status = NodeStatus.SUCCEEDED
                 else:
                     error = {
                         "type": "RunInterrupted",
                         "message": "the run's coordinator was lost while this attempt ran; the run was resumed",
                     }
-                    node_runs.finish(run_id, node, row.attempt, status=NodeStatus.FAILED, error=error)
-                    row.status = NodeStatus.FAILED
+                    node_runs.finish(run_id, node, attempt.attempt, status=NodeStatus.FAILED, error=error)
+                    attempt.status = NodeStatus.FAILED
         seeds: dict[str, dict[str, Any]] = {}
         for planned in plan.nodes:
             values: dict[str, Any] = {}
