@@ -24,6 +24,7 @@ from nodes.context import NodeContext, use
 from nodes.decorator import node
 from nodes.definition import NodeDefinition
 from nodes.errors import NodeTimeoutError
+from nodes.ray_options import actor_options_of, task_options
 from nodes.skip import SKIP
 from nodes.states import EventType
 
@@ -176,9 +177,9 @@ class _NodeActor:
 
 
 def ray_options(definition: NodeDefinition) -> dict[str, Any]:
-    """The Ray options a node runs with: its resources, and no Ray-level retry of exceptions (the engine
-    owns retries; Ray's own retries still cover dead workers)."""
-    return {**definition.spec.resources.to_ray_options(), "retry_exceptions": False}
+    """The Ray options a node runs with (`nodes.ray_options.task_options`): its resources, and no Ray-level
+    retry of exceptions (the engine owns retries; Ray's own retries still cover dead workers)."""
+    return task_options(definition.spec.resources)
 
 
 def run_node_on_ray(
@@ -210,9 +211,8 @@ def run_node_on_ray(
     options = ray_options(definition)
     actor: Any = None
     if spec.kind == "class":
-        actor_options = {k: v for k, v in options.items() if k != "retry_exceptions"}
         actor_class: Any = ray.remote(_NodeActor)
-        actor = actor_class.options(max_restarts=0, **actor_options).remote(definition)
+        actor = actor_class.options(**actor_options_of(options, system_restarts=0)).remote(definition)
         ref = actor.run.remote(*args)
     else:
         task: Any = ray.remote(_ray_call)

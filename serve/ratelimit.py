@@ -4,8 +4,8 @@ Two implementations with one interface (`take`, `retry_after_header`, `rate_per_
 
 - `RateLimiter` keeps the buckets in memory, in the app's own object (never a module global). Used when Ray
   is not initialized: a single process (uvicorn in tests, embedding), where per process is per installation.
-- `SharedRateLimiter` keeps them in one named, detached, async Ray actor (`rayweave-ratelimit` in namespace
-  `rayweave`, created on first use with `get_if_exists`), so every replica of the API (Ray Serve, several
+- `SharedRateLimiter` keeps them in one named, detached, async Ray actor (`rayweave-ratelimit`, created on
+  first use by `cluster.actors.named_actor`), so every replica of the API (Ray Serve, several
   `rayweave serve` on one cluster) spends from the same bucket: with N replicas a key still gets its limit,
   not N times it. One actor call per request. Buckets are scoped by installation (the database URL), so
   two installations sharing a Ray cluster do not share budgets.
@@ -28,9 +28,8 @@ log = logging.getLogger("rayweave.serve")
 
 #: Buckets of keys idle this long are dropped, so the table cannot grow without bound.
 IDLE_EVICT_S = 600.0
-#: Name and namespace of the detached actor holding the shared buckets.
+#: Name of the detached actor holding the shared buckets (in `cluster.actors.NAMESPACE`).
 ACTOR_NAME = "rayweave-ratelimit"
-ACTOR_NAMESPACE = "rayweave"
 #: How long a request waits for the shared limiter before falling back to the local bucket.
 SHARED_TIMEOUT_S = 2.0
 
@@ -130,17 +129,9 @@ class BucketActor:
 
 def bucket_actor() -> Any:
     """The handle of the shared bucket actor, created on first use (idempotent across replicas)."""
-    import ray
+    from cluster.actors import named_actor
 
-    cls = ray.remote(BucketActor)
-    return cls.options(
-        name=ACTOR_NAME,
-        namespace=ACTOR_NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-        num_cpus=0,
-        max_restarts=-1,
-    ).remote()
+    return named_actor(BucketActor, ACTOR_NAME, num_cpus=0, max_restarts=-1)
 
 
 class SharedRateLimiter(RateLimiter):

@@ -239,9 +239,12 @@ class DurableRunLauncher:
         try:
             import ray
 
-            from engine.execution.coordinator import COORDINATOR_NAME, RAYWEAVE_NAMESPACE
+            from cluster.actors import find_actor
+            from engine.execution.coordinator import COORDINATOR_NAME
 
-            coordinator = ray.get_actor(COORDINATOR_NAME, namespace=RAYWEAVE_NAMESPACE)
+            coordinator = find_actor(COORDINATOR_NAME)
+            if coordinator is None:
+                return False
             ray.get(coordinator.cancel.remote(run_id), timeout=10)
             return True
         except Exception as exc:  # the coordinator may not hold the run (restarted): fall back to the store

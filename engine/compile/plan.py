@@ -136,10 +136,11 @@ class PlannedNode:
     """One unit of execution: a node (or a fused group of nodes) with everything needed to run it.
 
     See the module docstring for the meaning of each field and the rules for fused groups and map nodes.
-    ``ray_options`` is ready to pass to ``ray.remote(...).options(**ray_options)``: a readable ``name``
-    (``"<workflow>/<node>:<type>"``), resources (``num_cpus``, ``num_gpus``, ``memory``, ``resources``) and
-    ``runtime_env`` (None until plugins provide one). Retries of node exceptions are the engine's job
-    (``retry``); ``timeout_s`` is the per-attempt timeout or None.
+    ``ray_options`` is ready to pass to ``ray.remote(...).options(**ray_options)``, made by
+    ``nodes.ray_options.task_options``: a readable ``name`` (``"<workflow>/<node>:<type>"``), resources
+    (``num_cpus``, ``num_gpus``, ``memory``, ``resources``), a plugin node's ``runtime_env`` and
+    ``retry_exceptions=False``. Retries of node exceptions are the engine's job (``retry``); ``timeout_s`` is
+    the per-attempt timeout or None.
     """
 
     id: str

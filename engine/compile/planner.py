@@ -1,7 +1,8 @@
 """Pass 6, plan: turn the checked, pruned and optimized graph into the executable `Plan`.
 
-Each node gets its Ray options (a readable task name ``"<workflow>/<node>:<type>"``, its resources, and a
-``runtime_env`` of the plugin version that defines it — None for built-in and local nodes), its retry policy (the node type's, with the
+Each node gets its Ray options from ``nodes.ray_options.task_options`` (a readable task name
+``"<workflow>/<node>:<type>"``, its resources, and the ``runtime_env`` of the plugin version that defines it —
+none for built-in and local nodes), its retry policy (the node type's, with the
 document's overrides), timeout and cache switch. Fusion groups become one `PlannedNode` each with the node's
 members, and references to members from outside are rewritten to the group (see `engine.compile.plan`).
 """
@@ -26,6 +27,7 @@ from engine.workflow.bindings import (
     node_refs,
 )
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
+from nodes.ray_options import task_options
 
 
 def build_plan(
@@ -50,9 +52,8 @@ def build_plan(
         return map_leaves(binding, rename_one)
 
     singles: dict[str, PlannedNode] = {}
-    resources: dict[str, dict[str, Any]] = {}
     for node in graph.nodes.values():
-        planned = _plan_node(graph.name, node, used.get(node.id, ()), resources)
+        planned = _plan_node(graph.name, node, used.get(node.id, ()))
         if owner and node.id not in owner:
             planned = _with_inputs(planned, {p: rename(b) for p, b in planned.inputs.items()})
         singles[node.id] = planned
@@ -87,25 +88,19 @@ def build_plan(
     )
 
 
-def _plan_node(
-    workflow: str, node: GraphNode, outputs: Collection[str], resources: dict[str, dict[str, Any]]
-) -> PlannedNode:
-    """``resources`` caches the Ray resource options of node types used without overrides."""
+def _plan_node(workflow: str, node: GraphNode, outputs: Collection[str]) -> PlannedNode:
     spec = node.spec
     if spec is None:
         raise ValueError(
             f"workflow {workflow!r}: node {node.id!r} was not resolved; validate the workflow first"
         )
-    options: dict[str, Any] = {"name": f"{workflow}/{node.id}:{node.type_id}"}
-    if node.options is not None and node.options.resources is not None:
-        options.update(effective_resources(spec, node.options).to_ray_options())
-    else:
-        declared = resources.get(spec.id)
-        if declared is None:
-            declared = resources[spec.id] = spec.resources.to_ray_options()
-        options.update(declared)
-    # A plugin node runs only inside its plugin version's runtime environment (its code, its requirements).
-    options["runtime_env"] = getattr(node.definition, "runtime_env", None)
+    overridden = node.options is not None and node.options.resources is not None
+    options = task_options(
+        effective_resources(spec, node.options) if overridden else spec.resources,
+        name=f"{workflow}/{node.id}:{node.type_id}",
+        # A plugin node runs only inside its plugin version's runtime environment (its code, its requirements).
+        runtime_env=getattr(node.definition, "runtime_env", None),
+    )
     return PlannedNode(
         id=node.id,
         type_id=node.type_id,
@@ -179,7 +174,7 @@ def _plan_group(
         params={},
         retry=retry,
         timeout_s=None,
-        ray_options={"name": f"{workflow}/{group_id}:{FUSED_TYPE_ID}", "runtime_env": None},
+        ray_options=task_options(name=f"{workflow}/{group_id}:{FUSED_TYPE_ID}"),
         outputs=tuple(outputs),
         input_types=input_types,
         output_types=output_types,

@@ -7,7 +7,7 @@ its success closes the breaker, its failure opens it again. While open, attempts
 `CircuitOpenError` without running the node.
 
 `CircuitBreakers` is the plain state machine (used directly by the in-process executor); on Ray one named,
-detached actor (`BREAKER_ACTOR_NAME` in namespace `rayweave`) holds it so all runs share it.
+detached actor (`BREAKER_ACTOR_NAME`, see `cluster.actors`) holds it so all runs share it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 BREAKER_ACTOR_NAME = "rayweave-circuit-breakers"
-RAYWEAVE_NAMESPACE = "rayweave"
 
 
 def breaker_key(type_id: str, tags: Iterable[str]) -> str | None:
@@ -157,12 +156,9 @@ class RayBreakerClient:
 
 def breaker_actor(policy: BreakerPolicy | None = None) -> Any:
     """The cluster's shared breaker actor (created on first use; detached so it outlives any one run)."""
-    import ray
+    from cluster.actors import named_actor
 
-    actor_class = ray.remote(num_cpus=0, max_restarts=-1)(_BreakerActor)
-    return actor_class.options(
-        name=BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE, lifetime="detached", get_if_exists=True
-    ).remote(policy)
+    return named_actor(_BreakerActor, BREAKER_ACTOR_NAME, args=(policy,), num_cpus=0, max_restarts=-1)
 
 
 class _BreakerActor:

@@ -1,6 +1,6 @@
 """The run coordinator: a Ray actor that owns runs, so a caller can go away without killing its run.
 
-One named, detached coordinator actor (`COORDINATOR_NAME` in namespace `rayweave`) hosts the runs of the
+One named, detached coordinator actor (`COORDINATOR_NAME`, see `cluster.actors`) hosts the runs of the
 cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
 process costs. For each run it submits every node whose upstream results are known at once, passing
 ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator waits
@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from cluster.actors import named_actor
 from engine.compile.plan import Plan
 from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event
@@ -23,7 +24,6 @@ from engine.execution.plans import PlanCache, ShippedPlan
 from engine.execution.priority import take_driver_priority
 from engine.execution.ray_run import CoordinatedRun
 from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
-from engine.execution.remote import RAYWEAVE_NAMESPACE as RAYWEAVE_NAMESPACE
 from engine.execution.remote import RemoteRunResult as RemoteRunResult
 from engine.execution.remote import RunOptions as RunOptions
 from engine.execution.submit import NodeRemotes
@@ -156,14 +156,4 @@ def _tune_garbage_collector() -> None:
 
 def coordinator_actor() -> Any:
     """The cluster's coordinator actor (created on first use; detached so runs outlive their callers)."""
-    import ray
-
-    actor_class = ray.remote(RunCoordinator)
-    return actor_class.options(
-        name=COORDINATOR_NAME,
-        namespace=RAYWEAVE_NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-        num_cpus=0,
-        max_concurrency=10_000,
-    ).remote()
+    return named_actor(RunCoordinator, COORDINATOR_NAME, num_cpus=0, max_concurrency=10_000)

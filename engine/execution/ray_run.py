@@ -55,6 +55,7 @@ from engine.execution.task import (
     event_base,
 )
 from engine.execution.wire import TaskFields, Templates, pack, pack_task, unpack_meta
+from nodes.ray_options import actor_options_of, task_options
 from nodes.states import EventType, NodeStatus, RunStatus
 
 #: How long a finished task's own events may lag behind its result before the coordinator moves on.
@@ -88,6 +89,8 @@ class CoordinatedRun:
         self.inputs = dict(inputs)
         self.cached = dict(cached)
         self.options = options
+        #: What a node task adds to its planned options: Ray's retries after a system fault (made once).
+        self.system_retries = task_options(system_retries=options.max_retries)
         self.log = EventLog(run_id, options.sink)
         self.state = RunState(run_id, plan, self.log, metrics)
         self.out_refs: dict[str, dict[str, Any]] = {}
@@ -391,8 +394,7 @@ class CoordinatedRun:
             self.actor_keys.add(key)
             refs = actor.run.options(num_returns=len(out_ports) + 1).remote(packed, *ref_args)
         else:
-            options["max_retries"] = self.options.max_retries
-            options["retry_exceptions"] = False
+            options.update(self.system_retries)
             refs = self.submit_task(options, serialized_env, [packed, *ref_args])
         if not out_ports:
             refs = [refs]
@@ -503,12 +505,8 @@ class CoordinatedRun:
         assert planned.spec is not None
         actor_key = f"{planned.type_id}#{planned.spec.code_version}"
         if actor_key not in self.actors:
-            actor_options: dict[str, Any] = {
-                k: options[k] for k in ("num_cpus", "num_gpus", "memory", "resources") if k in options
-            }
-            if options.get("runtime_env"):
-                actor_options["runtime_env"] = options["runtime_env"]
-            self.actors[actor_key] = self.actor_class.options(max_concurrency=1, **actor_options).remote()
+            actor_options = actor_options_of(options, max_concurrency=1)
+            self.actors[actor_key] = self.actor_class.options(**actor_options).remote()
         return self.actors[actor_key]
 
     # -- completion ---------------------------------------------------------------------------------
@@ -831,12 +829,12 @@ class CoordinatedRun:
         if self.options.map_results is not None and not prefix:
             record = (self.options.map_results, self.run_id, layout.out_port)
             collected, recorded = self.collect_recorded_fn.options(
-                name=f"{self.plan.name}/{key}:collect", num_returns=2
+                **task_options(name=f"{self.plan.name}/{key}:collect"), num_returns=2
             ).remote(planned.id, persist, record, *element_refs)
         else:
-            collected = self.collect_fn.options(name=f"{self.plan.name}/{key}:collect").remote(
-                planned.id, persist, *element_refs
-            )
+            collected = self.collect_fn.options(
+                **task_options(name=f"{self.plan.name}/{key}:collect")
+            ).remote(planned.id, persist, *element_refs)
         self.out_refs[key] = {layout.out_port: collected}
         # The map node ends when every element node has (and nested maps, and element nodes submitted later).
         while True:

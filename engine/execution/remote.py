@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from cluster.actors import find_actor
 from engine.compile.plan import PlannedNode
 from engine.execution.breaker import BreakerClient
 from engine.execution.events import EventSink
@@ -25,7 +26,6 @@ COORDINATOR_NAME = "rayweave-coordinator"
 #: The default window of a run: the most of its tasks submitted to Ray and not yet finished (`RunOptions`).
 #: `cluster.settings.Settings.max_tasks_in_flight` has the same default (cluster does not import the engine).
 DEFAULT_MAX_IN_FLIGHT = 4096
-RAYWEAVE_NAMESPACE = "rayweave"
 
 
 def _sender(spec: TaskSpec) -> Callable[[int, list[RawEvent]], None]:
@@ -53,9 +53,10 @@ def _coordinator(name: str, instance: str) -> Any:
     A lookup is a GCS round trip, and loads the actor's class in a process that has none yet. A coordinator
     started again after a crash has another actor id, so the runs it starts look it up again.
     """
-    import ray
-
-    return ray.get_actor(name, namespace=RAYWEAVE_NAMESPACE)
+    found = find_actor(name)
+    if found is None:  # raised, not returned: the cache must not keep a coordinator that is not there
+        raise ValueError(f"the run coordinator {name!r} is gone")
+    return found
 
 
 def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:

@@ -27,6 +27,7 @@ from nodes.plugins.manifest import PluginPackage
 from nodes.plugins.runtime import PLUGIN_ENV_VAR
 from nodes.plugins.types import PluginTypes, types_from_json
 from nodes.policy import Resources, RetryPolicy
+from nodes.ray_options import task_options
 from nodes.signature import OutputLayout
 from nodes.spec import NodeSpec, ParamSpec, PortSpec
 
@@ -81,6 +82,7 @@ def spec_from_json(data: Mapping[str, Any]) -> NodeSpec:
         accepts_skipped=data.get("accepts_skipped", False),
         control=data.get("control"),
         cheap=data.get("cheap", False),
+        io_bound=data.get("io_bound", False),
     )
 
 
@@ -145,7 +147,7 @@ class PluginNodeDefinition(NodeDefinition):
 
     def ray_options(self) -> dict[str, Any]:
         """Ray task options of this node: its resources and its plugin version's runtime environment."""
-        return {**self.spec.resources.to_ray_options(), "runtime_env": self.runtime_env}
+        return task_options(self.spec.resources, runtime_env=self.runtime_env)
 
     def resolve(self) -> NodeDefinition:
         """The plugin's own definition, imported in this worker (only inside the plugin's runtime env)."""
@@ -324,7 +326,6 @@ def submit_read(package: PluginPackage, runtime_env: dict[str, Any]) -> PendingR
     import ray
 
     task: Any = ray.remote(collect_specs)
-    ref = task.options(runtime_env=runtime_env, num_cpus=0, max_retries=0).remote(
-        package.ref, list(package.manifest.modules), package.manifest.types
-    )
+    options = task_options(Resources(num_cpus=0), system_retries=0, runtime_env=runtime_env)
+    ref = task.options(**options).remote(package.ref, list(package.manifest.modules), package.manifest.types)
     return PendingRead(package, runtime_env, ref)

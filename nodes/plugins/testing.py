@@ -21,6 +21,7 @@ from typing import Any
 
 from nodes.plugins.manifest import open_plugin_dir
 from nodes.plugins.remote import PluginNodeDefinition
+from nodes.ray_options import task_options
 
 __all__ = ["load_plugin", "run_plugin_node"]
 
@@ -64,6 +65,6 @@ def run_plugin_node(
     import ray
 
     task: Any = ray.remote(_run)
-    options = {**definition.ray_options(), "max_retries": 0, "retry_exceptions": False}
+    options = task_options(definition.spec.resources, system_retries=0, runtime_env=definition.runtime_env)
     ref = task.options(**options).remote(definition, dict(inputs or {}), dict(params or {}))
     return ray.get(ref, timeout=timeout_s)

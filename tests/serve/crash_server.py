@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from cluster.actors import NAMESPACE
+from engine.execution.remote import COORDINATOR_NAME
 from tests.engine.durable.cluster import _descendants, free_port
 from tests.engine.durable.driver import ROOT, subprocess_env
 
@@ -228,7 +230,7 @@ class CoordinatorKiller:
             f"ray.init(address={ray_address!r}, log_to_driver=False)\n"
             "print('ready', flush=True)\n"
             "sys.stdin.readline()\n"
-            "ray.kill(ray.get_actor('rayweave-coordinator', namespace='rayweave'))\n"
+            f"ray.kill(ray.get_actor({COORDINATOR_NAME!r}, namespace={NAMESPACE!r}))\n"
             "print('killed', flush=True)\n"
         )
         env = {k: v for k, v in subprocess_env().items() if not k.startswith("RAYWEAVE_")}

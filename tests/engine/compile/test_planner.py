@@ -27,11 +27,12 @@ def test_ray_options_retry_and_timeout(catalog: Any) -> None:
     )
     plan = compile_workflow(d, catalog, optimize=False)
     [node] = plan.nodes
+    # Made by nodes.ray_options.task_options: no runtime env for a local node, no Ray retries of exceptions.
     assert node.ray_options == {
         "name": "wf/a:t/retried@1",
         "num_cpus": 2,
         "resources": {"accel": 1},
-        "runtime_env": None,
+        "retry_exceptions": False,
     }
     # The document overrides only the backoff; the node type's 3 attempts stay.
     assert (node.retry.max_attempts, node.retry.backoff) == (3, "exponential")

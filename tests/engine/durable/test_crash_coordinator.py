@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from cluster.actors import find_actor
 from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
-from engine.execution.coordinator import COORDINATOR_NAME, RAYWEAVE_NAMESPACE
+from engine.execution.coordinator import COORDINATOR_NAME
 from engine.store import Store
 from nodes.states import RunStatus
 from tests.engine.durable.flows import chain, executions
@@ -37,7 +38,7 @@ def test_killed_coordinator_run_is_resumed_without_rerunning_finished_nodes(
     wait_for(lambda: store.node_runs.latest(run_id).get("b") is not None, what="node b to start")
     assert executions(log) == {"a": 1}
 
-    ray.kill(ray.get_actor(COORDINATOR_NAME, namespace=RAYWEAVE_NAMESPACE))
+    ray.kill(find_actor(COORDINATOR_NAME))
 
     handles: dict[str, Any] = {}
     wait_for(

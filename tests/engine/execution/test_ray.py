@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 import engine
+from cluster.actors import find_actor
 from cluster.settings import Settings
-from engine.execution.breaker import BREAKER_ACTOR_NAME, RAYWEAVE_NAMESPACE, BreakerPolicy
+from engine.execution.breaker import BREAKER_ACTOR_NAME, BreakerPolicy
 from engine.execution.events import Event
 from engine.execution.executor import RayExecutor
 from engine.workflow import Workflow
@@ -189,7 +190,7 @@ def test_nested_map_and_fused_nodes_on_ray(settings: Settings) -> None:
 def test_circuit_breaker_is_shared_across_runs(settings: Settings) -> None:
     import ray
 
-    actor = ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE) if _breaker_exists() else None
+    actor = find_actor(BREAKER_ACTOR_NAME)
     if actor is not None:
         ray.get(actor.reset.remote("test-service"))
     wf = Workflow("svc")
@@ -202,20 +203,11 @@ def test_circuit_breaker_is_shared_across_runs(settings: Settings) -> None:
         errors.append(err.type)
     assert errors[:5] == ["ConnectionError"] * 5
     assert errors[5] == "CircuitOpenError"
-    actor = ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE)
+    actor = find_actor(BREAKER_ACTOR_NAME)
+    assert actor is not None
     state = str(ray.get(actor.state.remote("test-service")))  # a str; ray.get is typed for lists here
     assert state == "open"
     ray.get(actor.reset.remote("test-service"))
-
-
-def _breaker_exists() -> bool:
-    import ray
-
-    try:
-        ray.get_actor(BREAKER_ACTOR_NAME, namespace=RAYWEAVE_NAMESPACE)
-    except ValueError:
-        return False
-    return True
 
 
 def test_class_node_actor_is_reused_within_a_run(settings: Settings) -> None:
