@@ -62,9 +62,7 @@ def ensure_ray(settings: Settings, *, reuse_local: bool = True, **init_kwargs: A
     if settings.ray_address:
         _check_reachable(settings.ray_address)
         if _is_loopback(settings.ray_address):
-            # Without it Ray rewrites a loopback GCS address to this machine's network address.
-            for key, value in _LOOPBACK_ENV.items():
-                os.environ.setdefault(key, value)
+            _as_loopback_client()
         try:
             context = ray.init(address=settings.ray_address, **init_kwargs)
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
@@ -99,19 +97,7 @@ def _join_local(address: str) -> RayConnection:
     """Join the loopback-only Ray at `address` that `rayweave ray start` holds, with token authentication."""
     import ray
 
-    for key, value in _LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
-    # Else, with Ray imported before the variable was set, Ray rewrites 127.0.0.1 to this machine's address.
-    from ray._private import ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    # That Ray was started by `ray.init`, which turned token authentication on; a client joining an explicit
-    # address does not turn it on by itself. Ray caches its configuration: re-read it, as Ray does itself.
-    if os.environ.get("RAY_AUTH_MODE") != "token":
-        os.environ["RAY_AUTH_MODE"] = "token"
-        from ray._raylet import Config  # type: ignore[attr-defined]
-
-        Config.initialize("")
+    _as_loopback_client()
     try:
         context = ray.init(address=address)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
@@ -120,6 +106,27 @@ def _join_local(address: str) -> RayConnection:
             "`rayweave ray stop` (or start a new one) and try again."
         ) from exc
     return _describe(context, started_here=False)
+
+
+def _as_loopback_client() -> None:
+    """Prepare this process to join a Ray on this machine's loopback address.
+
+    Without `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, Ray rewrites 127.0.0.1 to this machine's network address and
+    the join never completes; Ray reads the variable into a constant when it is imported, which may have
+    happened before this call, so the constant is set too. A Ray started on this machine by `ray.init` turned
+    token authentication on, which a client joining an explicit address does not do by itself; Ray caches its
+    configuration, so it is re-read, as Ray does itself.
+    """
+    for key, value in _LOOPBACK_ENV.items():
+        os.environ.setdefault(key, value)
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
 
 
 def _split(address: str) -> tuple[str, int] | None:

@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "fan_out_join.json"
 
 
-def rayweave(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """`rayweave ARGS...` in a fresh process with RAYWEAVE_HOME=`home` (and no Ray address configured)."""
+def rayweave(
+    home: Path, *args: str, timeout: float = 240, address: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`rayweave ARGS...` in a fresh process with RAYWEAVE_HOME=`home` (and no Ray address configured unless
+    `address` is given)."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAYWEAVE_RAY_ADDRESS", "RAY_ADDRESS")}
     env["RAYWEAVE_HOME"] = str(home)
+    if address:
+        env["RAYWEAVE_RAY_ADDRESS"] = address
     return subprocess.run(
         [sys.executable, "-c", "from serve.cli import main; main()", *args],
         cwd=ROOT,
@@ -82,6 +87,23 @@ def test_rayweave_run_joins_the_local_ray_that_rayweave_ray_start_holds(tmp_path
         cold_s, cold = timed_run(tmp_path / "cold")  # another home: nothing held there, so Ray is started
         assert "Started a local Ray instance" in cold.stderr
         assert joined_s < cold_s, f"joining the held Ray took {joined_s:.2f} s, starting one {cold_s:.2f} s"
+
+        # The same Ray named by its loopback address, from another home: `rayweave run` imports Ray before it
+        # connects, which once made the join hang (Ray rewrote 127.0.0.1 to the machine's address).
+        explicit = rayweave(
+            tmp_path / "explicit",
+            "run",
+            str(WORKFLOW),
+            "--input",
+            "a=2",
+            "--json",
+            "--no-cache",
+            address=held["address"],
+            timeout=120,
+        )
+        assert explicit.returncode == 0, explicit.stderr[-3000:]
+        assert json.loads(explicit.stdout)["outputs"] == {"sum_of_squares": 4 + 4 + 9 + 16}
+        assert f"Connecting to existing Ray cluster at address: {held['address']}" in explicit.stderr
 
         status = json.loads(rayweave(home, "ray", "status", "--json").stdout)
         assert status["running"] is True and status["address"] == held["address"]
