@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.execution.events import _jsonable as _events_jsonable
+from nodes.ids import NodeId, NodeTypeId
 from nodes.skip import is_skip
 from nodes.states import NodeStatus, RunStatus
 
@@ -50,8 +51,8 @@ class NodeError:
 class NodeResult:
     """The outcome of one node (document node id; members of a fused group are reported one by one)."""
 
-    node: str
-    type_id: str
+    node: NodeId
+    type_id: NodeTypeId
     status: NodeStatus
     attempts: int = 0
     started_at: float | None = None

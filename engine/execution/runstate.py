@@ -16,6 +16,7 @@ from engine.compile.plan import Plan, PlannedNode
 from engine.execution.events import EventLog
 from engine.execution.result import NodeError, NodeResult
 from engine.execution.task import NodeOutcome, RawEvent, TaskMeta
+from nodes.ids import NodeId, NodeTypeId
 from nodes.states import EventType, NodeStatus, RunStatus
 
 _FINAL_EVENT = {
@@ -31,8 +32,8 @@ _FINAL_EVENT = {
 class NodeRecord:
     """Mutable state of one document node during a run."""
 
-    node: str
-    type_id: str
+    node: NodeId
+    type_id: NodeTypeId
     status: NodeStatus = NodeStatus.PENDING
     attempts: int = 0
     started_at: float | None = None
@@ -70,8 +71,8 @@ class RunState:
         """Track more document nodes (the per-element nodes of a map run under `prefix`)."""
         for node in nodes:
             for member in members_of(node):
-                node_id = prefix + member.id
-                self.records[node_id] = NodeRecord(node_id, member.type_id)
+                node_id = NodeId(prefix + member.id)
+                self.records[node_id] = NodeRecord(node_id, NodeTypeId(member.type_id))
 
     # -- run level -----------------------------------------------------------------------------------
 

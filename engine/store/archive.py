@@ -22,6 +22,7 @@ from engine.store.errors import StoreError
 from engine.store.models import Event, NodeRun, Run, Workflow, WorkflowVersion, table_of
 from engine.store.protocol import Store
 from engine.store.store import SqlStore
+from nodes.ids import WorkflowId
 
 ARCHIVE_FORMAT = "rayweave.archive/1"
 
@@ -84,7 +85,7 @@ def import_workflow(
     if latest.content_hash == content_hash(data):
         return latest
     return store.workflows.save(
-        workflow_id, data, expected_version=latest.version, author=author, message=message
+        WorkflowId(workflow_id), data, expected_version=latest.version, author=author, message=message
     )
 
 

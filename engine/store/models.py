@@ -17,9 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from engine.store.columns import JSONValue, UTCDateTime
+from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
 from nodes.states import EventType, NodeStatus, RunStatus
 
 # One metadata object for the whole store keeps Alembic's autogenerate comparison honest; naming conventions make
@@ -46,6 +47,12 @@ class StoreModel(SQLModel, registry=registry(metadata=metadata)):
     """Base of every table of the store; binds them to the store's `metadata`."""
 
 
+def _id_type(length: int) -> AutoString:
+    """The column type of an id typed with a `nodes.ids` NewType (SQLModel cannot map one by itself): the
+    VARCHAR(length) SQLModel gives a `str` field."""
+    return AutoString(length=length)
+
+
 #: Surrogate integer keys: BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY autoincrements there).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -56,7 +63,7 @@ class Workflow(StoreModel, table=True):
     __tablename__ = "workflows"
     __table_args__ = (sa.Index("ix_workflows_owner_name", "owner", "name"),)
 
-    id: str = Field(primary_key=True, max_length=64)
+    id: WorkflowId = Field(primary_key=True, max_length=64, sa_type=_id_type(64))
     name: str = Field(max_length=200)
     owner: str = Field(default="local", max_length=200)
     latest_version: int = Field(default=1)
@@ -71,7 +78,9 @@ class WorkflowVersion(StoreModel, table=True):
     __tablename__ = "workflow_versions"
     __table_args__ = (sa.Index("ix_workflow_versions_content_hash", "content_hash"),)
 
-    workflow_id: str = Field(primary_key=True, max_length=64, foreign_key="workflows.id", ondelete="CASCADE")
+    workflow_id: WorkflowId = Field(
+        primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="workflows.id", ondelete="CASCADE"
+    )
     version: int = Field(primary_key=True)
     document: dict[str, Any] = Field(sa_type=JSONValue)
     content_hash: str = Field(max_length=64)
@@ -94,8 +103,10 @@ class Run(StoreModel, table=True):
         sa.CheckConstraint(one_of("status", RunStatus), name="status"),
     )
 
-    id: str = Field(primary_key=True, max_length=64)
-    workflow_id: str | None = Field(default=None, max_length=64, foreign_key="workflows.id")
+    id: RunId = Field(primary_key=True, max_length=64, sa_type=_id_type(64))
+    workflow_id: WorkflowId | None = Field(
+        default=None, max_length=64, sa_type=_id_type(64), foreign_key="workflows.id"
+    )
     workflow_version: int | None = Field(default=None)
     document: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
     document_hash: str = Field(max_length=64)
@@ -127,10 +138,13 @@ class NodeRun(StoreModel, table=True):
         sa.CheckConstraint(one_of("status", NodeStatus), name="status"),
     )
 
-    run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
-    node_id: str = Field(primary_key=True, max_length=200)
+    run_id: RunId = Field(
+        primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="runs.id", ondelete="CASCADE"
+    )
+    node_id: NodeId = Field(primary_key=True, max_length=200, sa_type=_id_type(200))
     attempt: int = Field(primary_key=True)
-    node_type: str = Field(default="", max_length=200)
+    #: "" when the recorder did not know the type.
+    node_type: NodeTypeId = Field(default=NodeTypeId(""), max_length=200, sa_type=_id_type(200))
     status: str = Field(max_length=32)
     cache_hit: bool = Field(default=False)
     result_location: str | None = Field(default=None)

@@ -15,6 +15,7 @@ from engine.store.base import Repository
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateAttemptError, NotFoundError
 from engine.store.models import NodeRun, table_of
+from nodes.ids import NodeId, NodeTypeId, RunId
 from nodes.states import NodeStatus
 
 
@@ -23,10 +24,10 @@ class NodeRunRepository(Repository):
 
     def start(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         *,
-        node_type: str = "",
+        node_type: NodeTypeId = NodeTypeId(""),
         attempt: int | None = None,
         status: str = NodeStatus.RUNNING,
         at: datetime | None = None,
@@ -97,10 +98,10 @@ class NodeRunRepository(Repository):
     ) -> NodeRun:
         """Record a complete attempt in one step (e.g. a cache hit, or a skipped node)."""
         row = NodeRun(
-            run_id=run_id,
-            node_id=node_id,
+            run_id=RunId(run_id),
+            node_id=NodeId(node_id),
             attempt=attempt,
-            node_type=node_type,
+            node_type=NodeTypeId(node_type),
             status=status,
             cache_hit=cache_hit,
             error=json.loads(json.dumps(dict(error))) if error is not None else None,
@@ -140,13 +141,13 @@ class NodeRunRepository(Repository):
             return {row.node_id: row for row in self._ordered(session, run_id)}
 
     def succeeded(
-        self, run_id: str, statuses: Collection[str] = NodeStatus.successes()
-    ) -> dict[str, NodeRun]:
+        self, run_id: RunId, statuses: Collection[str] = NodeStatus.successes()
+    ) -> dict[NodeId, NodeRun]:
         """The nodes of a run whose outputs are available (an attempt in `statuses`: succeeded, cached or
         skipped), with that attempt. Its `result_location` tells a resumed run where the result is, so the node
         is not executed again."""
         with self.reading() as session:
-            done: dict[str, NodeRun] = {}
+            done: dict[NodeId, NodeRun] = {}
             for row in self._ordered(session, run_id):
                 if row.status in statuses:
                     done[row.node_id] = row

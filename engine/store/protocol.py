@@ -35,6 +35,7 @@ from engine.store.models import (
 from engine.store.reports import BATCH_ROWS, MetricsSnapshot, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.users import ANY
+from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
 from nodes.states import NodeStatus, RunStatus
 
 # The method docstrings below are short: the SQL backend's methods document the behaviour in full, and the
@@ -52,18 +53,24 @@ class Workflows(Protocol):
         owner: str = "local",
         author: str = "",
         message: str = "",
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
     ) -> WorkflowVersion:
         """Store a new workflow; returns its version 1."""
         ...
 
     def save(
-        self, workflow_id: str, document: Any, *, expected_version: int, author: str = "", message: str = ""
+        self,
+        workflow_id: WorkflowId,
+        document: Any,
+        *,
+        expected_version: int,
+        author: str = "",
+        message: str = "",
     ) -> WorkflowVersion:
         """Store the next version if the latest is still `expected_version` (else `VersionConflictError`)."""
         ...
 
-    def get(self, workflow_id: str) -> Workflow:
+    def get(self, workflow_id: WorkflowId) -> Workflow:
         """The workflow record; `NotFoundError` when missing or deleted."""
         ...
 
@@ -75,7 +82,7 @@ class Workflows(Protocol):
         """One version (readable after the workflow was deleted)."""
         ...
 
-    def history(self, workflow_id: str) -> builtins.list[WorkflowVersion]:
+    def history(self, workflow_id: WorkflowId) -> builtins.list[WorkflowVersion]:
         """Every version, newest first."""
         ...
 
@@ -85,11 +92,11 @@ class Workflows(Protocol):
         """Workflows not deleted, most recently updated first."""
         ...
 
-    def delete(self, workflow_id: str) -> None:
+    def delete(self, workflow_id: WorkflowId) -> None:
         """Hide a workflow from listings; its versions stay for the runs that used them."""
         ...
 
-    def diff(self, workflow_id: str, old_version: int, new_version: int) -> WorkflowDiff:
+    def diff(self, workflow_id: WorkflowId, old_version: int, new_version: int) -> WorkflowDiff:
         """The structural difference between two versions."""
         ...
 
@@ -126,7 +133,7 @@ class Runs(Protocol):
     def list(
         self,
         *,
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         status: str | Collection[str] | None = None,
         owner: str | None = None,
         created_after: datetime | None = None,
@@ -167,14 +174,14 @@ class Runs(Protocol):
         now: datetime | None = None,
         limit: int = 1000,
         queued_grace: timedelta | None = None,
-        after: tuple[datetime, str] | None = None,
+        after: tuple[datetime, RunId] | None = None,
     ) -> builtins.list[Run]:
         """Active runs whose coordinator stopped beating, oldest first (keyset pages with `after`)."""
         ...
 
     def claim(
         self,
-        run_id: str,
+        run_id: RunId,
         coordinator: str,
         older_than: timedelta,
         *,
@@ -184,7 +191,7 @@ class Runs(Protocol):
         """Atomically take over a stale run; exactly one of several concurrent claimers wins."""
         ...
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: RunId) -> None:
         """Delete a run with its node runs and events."""
         ...
 
@@ -194,10 +201,10 @@ class NodeRuns(Protocol):
 
     def start(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         *,
-        node_type: str = "",
+        node_type: NodeTypeId = NodeTypeId(""),
         attempt: int | None = None,
         status: str = NodeStatus.RUNNING,
         at: datetime | None = None,
@@ -250,8 +257,8 @@ class NodeRuns(Protocol):
         ...
 
     def succeeded(
-        self, run_id: str, statuses: Collection[str] = NodeStatus.successes()
-    ) -> dict[str, NodeRun]:
+        self, run_id: RunId, statuses: Collection[str] = NodeStatus.successes()
+    ) -> dict[NodeId, NodeRun]:
         """The nodes of a run whose outputs are available, with that attempt."""
         ...
 

@@ -15,9 +15,10 @@ from sqlmodel import Session, col, select
 
 from engine.store.base import Repository
 from engine.store.canonical import content_hash, document_to_dict
-from engine.store.columns import new_id, utcnow
+from engine.store.columns import utcnow
 from engine.store.errors import IdempotencyConflictError, NotFoundError, RunStateError
 from engine.store.models import Run, Workflow, WorkflowVersion
+from nodes.ids import RunId, WorkflowId, new_run_id
 from nodes.states import RunStatus
 
 
@@ -93,8 +94,8 @@ class RunRepository(Repository):
                     resolved = self._resolve_version(session, workflow_id, workflow_version)
                     version, doc_hash = resolved.version, resolved.content_hash
                 run = Run(
-                    id=run_id or new_id(),
-                    workflow_id=workflow_id,
+                    id=RunId(run_id) if run_id else new_run_id(),
+                    workflow_id=WorkflowId(workflow_id) if workflow_id is not None else None,
                     workflow_version=version,
                     document=inline,
                     document_hash=doc_hash,
@@ -131,7 +132,7 @@ class RunRepository(Repository):
     def list(
         self,
         *,
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         status: str | Collection[str] | None = None,
         owner: str | None = None,
         created_after: datetime | None = None,
@@ -244,7 +245,7 @@ class RunRepository(Repository):
         now: datetime | None = None,
         limit: int = 1000,
         queued_grace: timedelta | None = None,
-        after: tuple[datetime, str] | None = None,
+        after: tuple[datetime, RunId] | None = None,
     ) -> builtins.list[Run]:
         """Active runs (queued or running) whose coordinator has not heartbeaten for `older_than` (runs that
         never heartbeat count from their last update): the candidates of the recovery sweep, oldest first
@@ -267,7 +268,7 @@ class RunRepository(Repository):
 
     def claim(
         self,
-        run_id: str,
+        run_id: RunId,
         coordinator: str,
         older_than: timedelta,
         *,
@@ -289,7 +290,7 @@ class RunRepository(Repository):
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: RunId) -> None:
         """Delete a run with its node runs and events."""
         with self.session() as session:
             session.delete(self._get(session, run_id))

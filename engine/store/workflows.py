@@ -14,6 +14,7 @@ from engine.store.columns import new_id, utcnow
 from engine.store.diff import WorkflowDiff, diff_documents
 from engine.store.errors import NotFoundError, VersionConflictError
 from engine.store.models import Workflow, WorkflowVersion
+from nodes.ids import WorkflowId
 
 
 class WorkflowRepository(Repository):
@@ -27,13 +28,13 @@ class WorkflowRepository(Repository):
         owner: str = "local",
         author: str = "",
         message: str = "",
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
     ) -> WorkflowVersion:
         """Store a new workflow; returns its version 1. The name defaults to the document's `name`."""
         doc = document_to_dict(document)
         now = utcnow()
         wf = Workflow(
-            id=workflow_id or new_id(),
+            id=workflow_id or WorkflowId(new_id()),
             name=name or str(doc.get("name") or "unnamed"),
             owner=owner,
             latest_version=1,
@@ -56,7 +57,13 @@ class WorkflowRepository(Repository):
         return version
 
     def save(
-        self, workflow_id: str, document: Any, *, expected_version: int, author: str = "", message: str = ""
+        self,
+        workflow_id: WorkflowId,
+        document: Any,
+        *,
+        expected_version: int,
+        author: str = "",
+        message: str = "",
     ) -> WorkflowVersion:
         """Store `document` as the next version, provided the latest version is still `expected_version`.
 
@@ -91,7 +98,7 @@ class WorkflowRepository(Repository):
             session.add(version)
         return version
 
-    def get(self, workflow_id: str) -> Workflow:
+    def get(self, workflow_id: WorkflowId) -> Workflow:
         """The workflow record (name, owner, latest version number); raises `NotFoundError`."""
         with self.reading() as session:
             return self._live(session, workflow_id)
@@ -107,7 +114,7 @@ class WorkflowRepository(Repository):
         with self.reading() as session:
             return self._version(session, workflow_id, version)
 
-    def history(self, workflow_id: str) -> list[WorkflowVersion]:
+    def history(self, workflow_id: WorkflowId) -> list[WorkflowVersion]:
         """Every version of a workflow, newest first."""
         with self.reading() as session:
             self._live(session, workflow_id)
@@ -131,14 +138,14 @@ class WorkflowRepository(Repository):
         with self.reading() as session:
             return builtins.list(session.exec(query))
 
-    def delete(self, workflow_id: str) -> None:
+    def delete(self, workflow_id: WorkflowId) -> None:
         """Delete a workflow: it disappears from listings; its versions are kept for the runs that used them."""
         with self.session() as session:
             wf = self._live(session, workflow_id)
             wf.deleted_at = utcnow()
             session.add(wf)
 
-    def diff(self, workflow_id: str, old_version: int, new_version: int) -> WorkflowDiff:
+    def diff(self, workflow_id: WorkflowId, old_version: int, new_version: int) -> WorkflowDiff:
         """The structural difference between two versions of a workflow."""
         with self.reading() as session:
             old = self._version(session, workflow_id, old_version)

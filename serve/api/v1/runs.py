@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from engine.jsonlimits import sanitized
 from engine.store import IdempotencyConflictError, Store
 from engine.store import NotFoundError as StoreNotFound
+from nodes.ids import RunId, WorkflowId
 from nodes.states import NodeStatus, RunStatus
 from serve.api.v1.schemas import (
     AUTH_ERRORS,
@@ -90,7 +91,7 @@ def create_run(
         raise BadRequestError("version applies to stored workflows only; drop it or use workflow_id")
     document: dict[str, Any] | None
     if body.workflow_id is not None:
-        wf = owned_workflow(store, principal, body.workflow_id)
+        wf = owned_workflow(store, principal, WorkflowId(body.workflow_id))
         version = body.version or wf.latest_version
         try:
             document = store.workflows.get_version(wf.id, version).document
@@ -128,7 +129,7 @@ def create_run(
 
 @router.get("", response_model=RunList, summary="List runs")
 def list_runs(
-    workflow_id: str | None = Query(default=None),
+    workflow_id: WorkflowId | None = Query(default=None),
     status: list[RunStatus] | None = Query(
         default=None, description=f"One or more of {', '.join(RunStatus)}; any other value is refused (422)."
     ),
@@ -204,7 +205,7 @@ def _node_states(store: Store, run: Any) -> list[NodeState]:
     "/{run_id}", response_model=RunDetail, summary="Run status", responses={**NOT_FOUND, **UNSENDABLE}
 )
 def get_run(
-    run_id: str, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
+    run_id: RunId, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
 ) -> Response:
     """The run's status with every node's state, timings, attempts and errors."""
     run = owned_run(store, principal, run_id)
@@ -231,7 +232,7 @@ def get_run(
     responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_outputs(
-    run_id: str,
+    run_id: RunId,
     request: Request,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("runs:read")),
@@ -291,7 +292,7 @@ def _run_fix(run_id: str) -> str:
     responses=NOT_FOUND,
 )
 def cancel_run(
-    run_id: str,
+    run_id: RunId,
     store: Store = Depends(get_store),
     launcher: RunLauncher = Depends(get_launcher),
     principal: Principal = Depends(require("runs:write")),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from engine.store import NotFoundError as StoreNotFound
 from engine.store import Store, VersionConflictError
 from nodes import Catalog
+from nodes.ids import WorkflowId
 from serve.api.v1.schemas import (
     AUTH_ERRORS,
     INVALID,
@@ -60,7 +61,7 @@ def require_valid(document: dict[str, Any], catalog: Catalog) -> None:
         )
 
 
-def owned_workflow(store: Store, principal: Principal, workflow_id: str) -> Any:
+def owned_workflow(store: Store, principal: Principal, workflow_id: WorkflowId) -> Any:
     """The workflow record if it exists and the principal may see it; another owner's workflow is 404 too."""
     try:
         wf = store.workflows.get(workflow_id)
@@ -154,7 +155,7 @@ def list_workflows(
     responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_workflow(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
 ) -> Response:
@@ -205,7 +206,7 @@ def _parse_if_match(value: str | None, wf: Any) -> int:
     },
 )
 def update_workflow(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     body: WorkflowUpdate,
     response: Response,
     if_match: str | None = Header(
@@ -238,7 +239,7 @@ def update_workflow(
 
 @router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow", responses=NOT_FOUND)
 def delete_workflow(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:write")),
 ) -> Response:
@@ -252,7 +253,7 @@ def delete_workflow(
     "/{workflow_id}/versions", response_model=VersionList, summary="Version history", responses=NOT_FOUND
 )
 def list_versions(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
 ) -> VersionList:
@@ -271,7 +272,7 @@ def list_versions(
     responses={**NOT_FOUND, **UNSENDABLE},
 )
 def get_version(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     version: int = Path(ge=1, le=MAX_INT),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
