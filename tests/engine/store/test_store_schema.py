@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 
 from engine.store import Store, normalize_url, open_store
 from engine.store.columns import UTCDateTime
-from engine.store.migrate import current_revision, head_revision, upgrade_database
+from engine.store.migrate import HEAD_REVISION, current_revision, head_revision, upgrade_database
 from engine.store.models import metadata
 
 
@@ -89,3 +91,18 @@ def test_timestamps_come_back_aware_and_naive_ones_are_refused(store: Store) -> 
     with pytest.raises(Exception, match="no time zone"):
         store.runs.heartbeat(store.runs.create(workflow_id=wf.workflow_id).run.id, at=datetime(2026, 1, 1))
     assert UTCDateTime().process_result_value(None, sa.create_engine("sqlite://").dialect) is None
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    assert head_revision() == HEAD_REVISION, "set engine.store.migrate.HEAD_REVISION to the newest migration"
+
+
+def test_opening_a_store_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rayweave.db'}"
+    open_store(url).close()  # created and migrated
+    probe = (
+        "import sys; from engine.store import open_store; "
+        f"open_store({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", "opening an up-to-date store imported Alembic (about 0.2 s)"
