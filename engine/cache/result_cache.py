@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cache.disk import DiskStore
 from engine.cache.memory import MemoryLRU
 from engine.cache.objects import ObjectRefLRU
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class ResultCache:
         self.disk = DiskStore(self.config.disk_dir, self.config.disk_bytes) if self.config.disk_dir else None
 
     @classmethod
-    def for_settings(cls, settings: Any) -> ResultCache:
+    def for_settings(cls, settings: Settings) -> ResultCache:
         """A cache whose durable level is `settings.resolved_cache_dir`."""
         return cls(CacheConfig(disk_dir=Path(settings.resolved_cache_dir)))
 

@@ -8,7 +8,7 @@ diagnostics.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
@@ -28,7 +28,7 @@ from engine.workflow.document import WorkflowDoc
 from engine.workflow.loader import load_workflow
 
 if TYPE_CHECKING:
-    from nodes import Catalog
+    from nodes import Catalog, NodeDefinition
 
 #: What the compiler accepts: a document, its JSON-compatible data, a builder `Workflow`, JSON/YAML text or a
 #: path to a workflow file.
@@ -89,7 +89,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _compile(
     doc: WorkflowLike,
-    catalog: Any,
+    catalog: Catalog | None,
     optimize: bool,
     outputs: Sequence[str] | None,
     insert_conversions: bool,
@@ -139,7 +139,7 @@ def _compile(
     return with_validators(built, registry), diagnostics
 
 
-def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
+def _prepare(doc: WorkflowLike, catalog: Catalog | None) -> tuple[Any, Catalog]:
     """The document to compile and the catalog to use (with a builder's local node definitions added)."""
     if catalog is None:
         from nodes import Catalog
@@ -156,7 +156,7 @@ def _prepare(doc: WorkflowLike, catalog: Any) -> tuple[Any, Any]:
     return doc, catalog
 
 
-def _with_definitions(catalog: Any, definitions: Any) -> Any:
+def _with_definitions(catalog: Catalog, definitions: Iterable[NodeDefinition]) -> Catalog:
     """A copy of ``catalog`` with ``definitions`` added (the caller's catalog is left unchanged)."""
     copy = catalog.copy()  # a plain snapshot: works for every catalog class, the server's live one too
     copy.extend(definitions, replace=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.compile.diagnostics import Diagnostic, abbreviate, error
 from engine.compile.options import effective_resources, effective_retry
@@ -19,8 +19,11 @@ from engine.compile.parse import PassResult
 from engine.workflow.bindings import Binding, NodeRef, Single, map_leaves
 from engine.workflow.graph import SINGLE_OUTPUT, GraphNode, WorkflowGraph, evolve
 
+if TYPE_CHECKING:
+    from nodes import Catalog
 
-def resolve(graph: WorkflowGraph, catalog: Any) -> PassResult:
+
+def resolve(graph: WorkflowGraph, catalog: Catalog) -> PassResult:
     """Look up every node type in ``catalog`` (a `nodes.Catalog`) and check the node against its spec."""
     diagnostics: list[Diagnostic] = []
     definitions: dict[str, Any] = {}

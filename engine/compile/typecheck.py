@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typesys
 from engine.compile.conversions import insert_conversions
@@ -32,6 +32,9 @@ from engine.compile.maps import check_map_items, compile_map
 from engine.compile.parse import PassResult
 from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef, element_key
 from engine.workflow.graph import GraphInput, GraphNode, WorkflowGraph, evolve
+
+if TYPE_CHECKING:
+    from nodes import Catalog
 
 #: Compiles a map node's sub-workflow document: returns the plan (None when it failed) and its diagnostics.
 SubCompiler = Callable[[Any], "tuple[Any, list[Diagnostic]]"]
@@ -42,7 +45,7 @@ class _State:
     """Mutable bookkeeping of one run of the pass (the graphs themselves stay immutable)."""
 
     graph: WorkflowGraph
-    catalog: Any
+    catalog: Catalog
     registry: Any
     allow_all_conversions: bool
     compile_sub: SubCompiler | None
@@ -81,7 +84,7 @@ class _Signature:
 
 def typecheck(
     graph: WorkflowGraph,
-    catalog: Any,
+    catalog: Catalog,
     *,
     registry: Any = None,
     insert_conversions: bool = False,

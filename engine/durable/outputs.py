@@ -13,12 +13,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.durable.errors import ResultNotFoundError
 from engine.durable.results import ResultStore
 from engine.durable.stored import run_document
 from engine.jsonlimits import JsonLimitError, storable
+
+if TYPE_CHECKING:
+    from engine.store import Store
 from nodes.skip import is_skip
 from nodes.states import RunStatus
 
@@ -64,7 +67,7 @@ def json_bytes(value: Any) -> int:
 
 
 def sendable_outputs(
-    store: Any, results: ResultStore, run: Any, *, max_bytes: int, how_to_get: str = ""
+    store: Store, results: ResultStore, run: Any, *, max_bytes: int, how_to_get: str = ""
 ) -> SendableOutputs:
     """The outputs of `run` (a run row) that fit in `max_bytes` of JSON together; see the module docstring.
 

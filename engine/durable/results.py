@@ -26,10 +26,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.durable.errors import ResultNotFoundError, ResultStoreError
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
 
 _META = "meta.json"
 _BLOBS = "_blobs"
@@ -220,7 +223,7 @@ class ResultStore:
             ) from exc
 
 
-def default_results_uri(settings: Any) -> str:
+def default_results_uri(settings: Settings) -> str:
     """The result store of an installation: `settings.results_uri` (`RAYWEAVE_RESULTS_URI`, a directory or a
     pyarrow filesystem URI such as `s3://bucket/prefix`) or, when unset, `{home}/results`."""
     configured = getattr(settings, "results_uri", "")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
 
-from cluster.settings import SYSTEM_FOLDERS
+from cluster.settings import SYSTEM_FOLDERS, Settings
 from nodes.access import AccessPolicy
 
 __all__ = ["policy_for", "protected_paths"]
@@ -20,7 +19,7 @@ __all__ = ["policy_for", "protected_paths"]
 RAY_FOLDERS = ("/tmp/ray", "~/.ray")
 
 
-def policy_for(settings: Any) -> AccessPolicy:
+def policy_for(settings: Settings) -> AccessPolicy:
     """The policy of runs under `settings`: its data roots (the default one created if missing), the places
     nodes may never reach, and the hosts and networks outbound HTTP may reach although internal."""
     roots = [Path(root).expanduser() for root in settings.resolved_data_roots]
@@ -35,7 +34,7 @@ def policy_for(settings: Any) -> AccessPolicy:
     )
 
 
-def protected_paths(settings: Any) -> tuple[str, ...]:
+def protected_paths(settings: Settings) -> tuple[str, ...]:
     """What nodes may never reach: the installation's home (except data roots strictly inside it), its key,
     database, caches, results and plugins wherever they are, Ray's folders, and the system folders."""
     home = Path(settings.home).expanduser()

@@ -27,7 +27,7 @@ from engine.workflow.document import FORMAT, WorkflowDoc, is_identifier
 from engine.workflow.loader import doc_from_data, dump_workflow
 
 if TYPE_CHECKING:
-    from nodes import NodeDefinition, NodeSpec
+    from nodes import Catalog, NodeDefinition, NodeSpec
 
 
 class _Missing:
@@ -128,7 +128,7 @@ class Workflow:
     ``catalog`` (optional) lets the builder check port names of node types given by id as you write.
     """
 
-    def __init__(self, name: str, *, description: str | None = None, catalog: Any = None) -> None:
+    def __init__(self, name: str, *, description: str | None = None, catalog: Catalog | None = None) -> None:
         if not name:
             raise WorkflowBuildError("a workflow needs a non-empty name")
         self.name = name
