@@ -40,6 +40,11 @@ from nodes.states import NodeStatus, RunStatus
 
 # The method docstrings below are short: the SQL backend's methods document the behaviour in full, and the
 # conformance suite pins it down.
+#
+# Ids are typed with `nodes.ids` (RunId, WorkflowId, NodeId, NodeTypeId). The parameters still typed `str`
+# (Workflows.latest/get_version, Runs.create/get/update_status/heartbeat/heartbeat_many, NodeRuns.finish/
+# record/list/latest) have callers that do not type their ids yet (engine.durable, serve.runs, the CLI);
+# they take the NewType once those callers do (issue 17, typed seams).
 
 
 class Workflows(Protocol):
