@@ -68,6 +68,7 @@ def _build(
     cheap: bool,
     control: str | None,
     registry: Any,
+    io_bound: bool | None = None,
 ) -> NodeDefinition:
     label = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
     if isinstance(target, NodeDefinition):
@@ -110,6 +111,7 @@ def _build(
         raise NodeDefinitionError(f"node {label}: {exc}") from exc
     if isinstance(tags, str):
         raise NodeDefinitionError(f"node {label}: tags must be a list of strings, e.g. tags=[{tags!r}]")
+    waits = _io_bound(label, kind, io_bound)
     spec = NodeSpec(
         plugin=plugin,
         name=node_name,
@@ -130,10 +132,24 @@ def _build(
         accepts_skipped=accepts_skipped,
         control=control,
         cheap=cheap,
+        io_bound=waits,
     )
     definition = NodeDefinition(target, spec, sig.layout)
     definition.example = doc.example
     return definition
+
+
+def _io_bound(label: str, kind: NodeKind, io_bound: bool | None) -> bool:
+    """Whether the node waits rather than computes: `io_bound` when given, else True for async nodes."""
+    if io_bound is None:
+        return kind in ("async", "async_generator")
+    if not isinstance(io_bound, bool):
+        raise NodeDefinitionError(f"node {label}: io_bound must be True, False or None, got {io_bound!r}")
+    if io_bound and kind == "class":
+        raise NodeDefinitionError(
+            f"class node {label}: io_bound applies to function nodes; a class node runs in an actor of its own"
+        )
+    return io_bound
 
 
 @overload
@@ -157,6 +173,7 @@ def node(
     cheap: bool = False,
     control: str | None = None,
     registry: Any = None,
+    io_bound: bool | None = None,
 ) -> Callable[[Any], NodeDefinition]: ...
 
 
@@ -176,6 +193,7 @@ def node(
     cheap: bool = False,
     control: str | None = None,
     registry: Any = None,
+    io_bound: bool | None = None,
 ) -> NodeDefinition | Callable[[Any], NodeDefinition]:
     """Make a node type from a typed function or class; usable as `@node` or `@node(...)`.
 
@@ -183,8 +201,10 @@ def node(
     `retries` (None, an int number of retries, a mapping, or a `RetryPolicy`), `timeout_s`, `cache`,
     `deterministic`, `resources` (a `Resources` or `{"num_cpus": .., "num_gpus": .., "memory": ..,
     "custom": {..}}`), `category`, `tags`, `accepts_skipped` (receive `SKIP` instead of being skipped),
-    `cheap` (may be fused with neighbours), `control` (`"map"` for engine-expanded nodes) and `registry`
-    (the `typesys.TypeRegistry` holding plugin types used in the annotations).
+    `cheap` (may be fused with neighbours), `control` (`"map"` for engine-expanded nodes), `registry`
+    (the `typesys.TypeRegistry` holding plugin types used in the annotations) and `io_bound` (the node waits
+    rather than computes, e.g. on HTTP calls: on Ray it runs on a warm pool of threaded actors holding no
+    CPU, many at once; None, the default, means True for `async def` nodes and False otherwise).
 
     A class node has `setup(self)` (run once; e.g. load a model) and `__call__(self, ...)` (run per call);
     the engine hosts it in a reusable Ray actor, so `setup()` runs once per actor, not once per run.
@@ -203,6 +223,7 @@ def node(
         "cheap": cheap,
         "control": control,
         "registry": registry,
+        "io_bound": io_bound,
     }
     if name is not None and not isinstance(name, str):
         # Bare `@node` on a function or class.

@@ -88,6 +88,10 @@ def _node_page(definition: NodeDefinition, sample: Sample | None) -> str:
     ]
     if spec.accepts_skipped:
         behaviour.append("- runs even when an input was skipped (receives `SKIP`)")
+    if spec.io_bound:
+        behaviour.append(
+            "- I/O-bound: waits rather than computes; on Ray it runs on the warm pool of actors, many at once"
+        )
     if spec.kind == "class":
         behaviour.append("- stateful: hosted in a reusable Ray actor; `setup()` runs once per actor")
     if spec.kind in ("generator", "async_generator"):

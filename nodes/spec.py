@@ -100,7 +100,9 @@ class NodeSpec:
     `code_version` a hash of the normalized source plus `version` (it goes into cache keys). `kind` says how
     the node is called; `"class"` nodes are hosted by the engine in a reusable Ray actor (setup() once).
     `control` is None, or `"map"` for nodes the engine expands itself; `cheap` lets the optimizer fuse the
-    node with its neighbours into one Ray task.
+    node with its neighbours into one Ray task. `io_bound` says the node waits (network, sleeps) rather than
+    computes: on Ray it runs on a warm pool of threaded actors that hold no CPU, many at once (`async`
+    nodes are I/O-bound unless declared otherwise).
     """
 
     plugin: str
@@ -122,6 +124,7 @@ class NodeSpec:
     accepts_skipped: bool = False
     control: str | None = None
     cheap: bool = False
+    io_bound: bool = False
 
     @property
     def major(self) -> int:
@@ -188,5 +191,6 @@ class NodeSpec:
             "accepts_skipped": self.accepts_skipped,
             "control": self.control,
             "cheap": self.cheap,
+            "io_bound": self.io_bound,
             "code_version": self.code_version,
         }

@@ -26,7 +26,9 @@ from typing import Any
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
 from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event, EventLog
+from engine.execution.iopool import PoolMember, runs_on_pool
 from engine.execution.mapping import (
+    MapLayout,
     element_inputs,
     element_prefix,
     is_map,
@@ -138,6 +140,11 @@ class CoordinatedRun:
         self.collect_fn = remotes.collect_fn
         self.collect_recorded_fn = remotes.collect_recorded_fn
         self.actor_class = remotes.actor_class
+        self.pool = remotes.io_pool
+        #: I/O-bound nodes in flight on the pool (`engine.execution.iopool`): the actor each call went to.
+        self.pooled: dict[str, PoolMember] = {}
+        #: How often each pooled node ran again because its actor died (a system fault: `max_retries`).
+        self.faults: dict[str, int] = {}
         self.tracker = tracker
         self.envs = SerializedEnvs()
         self.templates = Templates()
@@ -252,7 +259,7 @@ class CoordinatedRun:
                 self.pending[key] = self.defer(planned, inputs, prefix)
             else:
                 self.submit_ready(planned, inputs, prefix)
-            if planned.timeout_s and reruns_on_timeout(planned):
+            if settles(planned):
                 self.pending[key] = asyncio.ensure_future(self.until_settled(key, self.pending.get(key)))
         self.changed()
 
@@ -393,6 +400,11 @@ class CoordinatedRun:
             actor = self.node_actor(planned, options)
             self.actor_keys.add(key)
             refs = actor.run.options(num_returns=len(out_ports) + 1).remote(packed, *ref_args)
+        elif runs_on_pool(planned):
+            member = self.pooled[key] = self.pool.acquire(runtime_env, serialized_env or "")
+            refs = member.handle.run.options(num_returns=len(out_ports) + 1, name=options["name"]).remote(
+                packed, *ref_args
+            )
         else:
             options.update(self.system_retries)
             refs = self.submit_task(options, serialized_env, [packed, *ref_args])
@@ -401,7 +413,7 @@ class CoordinatedRun:
         self.out_refs[key] = dict(zip(out_ports, refs[:-1], strict=True))
         self.meta_refs[key] = refs[-1]
         self.planned_by_key[key] = (planned, prefix)
-        if planned.timeout_s and reruns_on_timeout(planned):
+        if settles(planned):
             self.retry_args[key] = args
             if key not in self.settled:
                 self.settled[key] = asyncio.get_running_loop().create_future()
@@ -517,6 +529,13 @@ class CoordinatedRun:
             result = result.as_instanceof_cause()  # type: ignore[no-untyped-call]
         result = unpack_meta(result)
         key = prefix + planned.id
+        if self.pooled and key in self.pooled:
+            member = self.pooled.pop(key)
+            self.pool.release(member)
+            if isinstance(result, self.ray.exceptions.RayActorError) and self.rerun_after_fault(
+                planned, prefix, member, result
+            ):
+                return
         if self.reruns and key in self.reruns and self.rerun_after_timeout(planned, prefix, result):
             return
         if not isinstance(result, BaseException) and self.received.get(key, 0) < result.events_sent:
@@ -580,7 +599,39 @@ class CoordinatedRun:
         from engine.errors import NodeTimeoutError
 
         exc = NodeTimeoutError(self.plan.name, key, timeout_s, attempt)
-        delay = planned.retry.delay(attempt)
+        self.run_later(planned, prefix, attempt, exc, at, planned.retry.delay(attempt))
+        return True
+
+    def rerun_after_fault(
+        self, planned: PlannedNode, prefix: str, member: PoolMember, exc: BaseException
+    ) -> bool:
+        """The pool actor `member` running `planned` died (a system fault, as a dead task worker): drop it
+        from the pool and run the node again on another actor at once, as its next attempt, at most
+        `max_retries` times. Returns False, leaving the error to be recorded as usual, once the node has used
+        them up or the run is stopping."""
+        key = prefix + planned.id
+        self.pool.discard(member)
+        faults = self.faults.get(key, 0)
+        if self.stopping or faults >= self.options.max_retries or key not in self.retry_args:
+            return False
+        self.faults[key] = faults + 1
+        self.reruns.pop(key, None)  # a timed-out attempt whose actor died meanwhile: it runs again once
+        record = self.state.records.get(key)
+        attempt = max(record.attempts if record is not None else 0, self.rerun_attempt(key))
+        self.run_later(planned, prefix, attempt, exc, time.time(), 0.0)
+        return True
+
+    def rerun_attempt(self, key: str) -> int:
+        """The first attempt number of node `key`'s current task (above 1 for a task run again)."""
+        floor = self.event_floor.get(key, 0)
+        return (floor >> 32) + 1
+
+    def run_later(
+        self, planned: PlannedNode, prefix: str, attempt: int, exc: BaseException, at: float, delay: float
+    ) -> None:
+        """Attempt `attempt` of `planned` failed with `exc` and its task is over, but the node is not:
+        record `node.retrying`, forget the task and submit the node again after `delay` (`run_again`)."""
+        key = prefix + planned.id
         payload = {
             "error": type(exc).__name__,
             "message": str(exc),
@@ -605,7 +656,6 @@ class CoordinatedRun:
         if self.deferred:
             self.pump()
         self.changed()
-        return True
 
     def run_again(self, key: str) -> None:
         """Submit node `key` again after a timed-out attempt (see `rerun_after_timeout`)."""
@@ -753,7 +803,7 @@ class CoordinatedRun:
         # A cooperative cancel only interrupts Python bytecode (not a blocking call such as sleep or I/O),
         # so task workers are killed outright; actor tasks cannot be, and get the cooperative cancel.
         with contextlib.suppress(Exception):  # already finished
-            self.ray.cancel(ref, force=key not in self.actor_keys, recursive=True)
+            self.ray.cancel(ref, force=key not in self.actor_keys and key not in self.pooled, recursive=True)
 
     def stop(self) -> None:
         """Cancel every unfinished task and submit nothing more (fail-fast and user cancel)."""
@@ -775,43 +825,13 @@ class CoordinatedRun:
     # -- map ----------------------------------------------------------------------------------------
 
     async def run_map(self, planned: PlannedNode, args: dict[str, Any], prefix: str) -> None:
+        """Run map node `planned`: its sub-plan once per item of its list, then the list of their results."""
         layout = map_layout(planned)
         sub = planned.subplan
         assert sub is not None
         key = prefix + planned.id
-        items_ref = args[layout.list_port]
-        try:
-            items = await items_ref if isinstance(items_ref, self.ray.ObjectRef) else items_ref
-        except Exception as exc:
-            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
-            self.task_error(planned, prefix, exc)
-            return
-        from nodes import SKIP
-
-        if not isinstance(items, UpstreamFailure) and items is not SKIP:
-            try:
-                items = map_items(planned, layout, items, self.plan.name, key)
-            except Exception as exc:  # a PortTypeError: an element the item coercion cannot convert
-                items = InputFailure(planned.id, exc)
-        if isinstance(items, InputFailure):  # the list could not be given to the sub-workflow
-            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
-            now = time.time()
-            error = NodeError.from_exception(planned.id, 1, items.error)
-            self.state.outcome(
-                NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, now, now, error), prefix
-            )
-            if self.options.fail_fast:
-                self.stop()
-            return
-        if isinstance(items, UpstreamFailure) or items is SKIP:
-            self.out_refs[key] = {layout.out_port: items if items is SKIP else UpstreamFailure(planned.id)}
-            if items is SKIP:
-                self.state.outcome(NodeOutcome(planned.id, planned.type_id, NodeStatus.SKIPPED), prefix)
-            else:
-                from engine.errors import UpstreamFailedError
-
-                upstream = items.node if isinstance(items, UpstreamFailure) else "?"
-                self.state.fail(planned, NodeStatus.FAILED, UpstreamFailedError(key, upstream), prefix)
+        items = await self.map_list(planned, layout, args, prefix)
+        if items is None:  # the map has ended already: its list failed, or was skipped
             return
         started = time.time()
         self.state.task_events([(EventType.NODE_STARTED, planned.id, 1, started, {})], prefix)
@@ -846,6 +866,58 @@ class CoordinatedRun:
             if not element_tasks:
                 break
             await asyncio.wait(element_tasks)
+        await self.end_map(planned, prefix, layout.out_port, started, recorded)
+
+    async def map_list(
+        self, planned: PlannedNode, layout: MapLayout, args: Mapping[str, Any], prefix: str
+    ) -> list[Any] | None:
+        """The items map node `planned` runs its sub-plan for (its list port's value, each item coerced as
+        the compiler recorded); None once the map has ended without running any: its list failed, could not
+        be given to the sub-plan, or was skipped (the outcome is recorded here)."""
+        key = prefix + planned.id
+        items_ref = args[layout.list_port]
+        try:
+            items = await items_ref if isinstance(items_ref, self.ray.ObjectRef) else items_ref
+        except Exception as exc:
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            self.task_error(planned, prefix, exc)
+            return None
+        from nodes import SKIP
+
+        if not isinstance(items, UpstreamFailure) and items is not SKIP:
+            try:
+                items = map_items(planned, layout, items, self.plan.name, key)
+            except Exception as exc:  # a PortTypeError: an element the item coercion cannot convert
+                items = InputFailure(planned.id, exc)
+        if isinstance(items, InputFailure):  # the list could not be given to the sub-workflow
+            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            now = time.time()
+            error = NodeError.from_exception(planned.id, 1, items.error)
+            self.state.outcome(
+                NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, now, now, error), prefix
+            )
+            if self.options.fail_fast:
+                self.stop()
+            return None
+        if isinstance(items, UpstreamFailure) or items is SKIP:
+            self.out_refs[key] = {layout.out_port: items if items is SKIP else UpstreamFailure(planned.id)}
+            if items is SKIP:
+                self.state.outcome(NodeOutcome(planned.id, planned.type_id, NodeStatus.SKIPPED), prefix)
+            else:
+                from engine.errors import UpstreamFailedError
+
+                upstream = items.node if isinstance(items, UpstreamFailure) else "?"
+                self.state.fail(planned, NodeStatus.FAILED, UpstreamFailedError(key, upstream), prefix)
+            return None
+        return list(items)
+
+    async def end_map(
+        self, planned: PlannedNode, prefix: str, out_port: str, started: float, recorded: Any
+    ) -> None:
+        """Record how map node `planned` ended once all its element nodes have: failed (or cancelled) with
+        its first failed element, failed when a durable run could not keep its list (`recorded`, see
+        `run_map`), else succeeded."""
+        key = prefix + planned.id
         failed = [
             r.node
             for r in self.state.records.values()
@@ -866,7 +938,7 @@ class CoordinatedRun:
         elif recorded is not None and (unkept := await self.unkept(recorded)) is not None:
             # The list could not be made durable: the map node fails (its result must be durable before its
             # success is recorded), and so do the nodes that read it.
-            self.out_refs[key] = {layout.out_port: UpstreamFailure(planned.id)}
+            self.out_refs[key] = {out_port: UpstreamFailure(planned.id)}
             error = NodeError.from_exception(key, 1, unkept)
             self.state.outcome(
                 NodeOutcome(planned.id, planned.type_id, NodeStatus.FAILED, 1, started, time.time(), error),
@@ -888,6 +960,13 @@ class CoordinatedRun:
         except Exception as exc:  # the collecting task itself failed (e.g. its worker died every time)
             return exc
         return error
+
+
+def settles(planned: PlannedNode) -> bool:
+    """Whether the nodes reading `planned` wait until its last task has ended (`until_settled`): a node the
+    coordinator may submit again, after a timed-out attempt or the death of its pool actor, whose dependents
+    must never hold the refs of a task it gave up on."""
+    return (bool(planned.timeout_s) and reruns_on_timeout(planned)) or runs_on_pool(planned)
 
 
 def reruns_on_timeout(planned: PlannedNode) -> bool:

@@ -46,7 +46,7 @@ _SUBMIT_PARAMS = (
 
 
 class NodeRemotes:
-    """The coordinator's Ray remote functions and node actor class, made once per coordinator process.
+    """The coordinator's Ray remote functions, node actor class and I/O pool, made once per coordinator process.
 
     Ray gives every `ray.remote(...)` its own function id. Made per run, the node task would be exported to
     the GCS's function table again by every run (which keeps it until the job ends) and fetched from there
@@ -56,6 +56,7 @@ class NodeRemotes:
     def __init__(self) -> None:
         import ray
 
+        from engine.execution.iopool import IONodeActor, IOPool
         from engine.execution.remote import NodeActor, collect, collect_recorded, node_task
 
         self.task_fn = ray.remote(node_task)
@@ -63,6 +64,8 @@ class NodeRemotes:
         self.collect_fn = ray.remote(collect)
         self.collect_recorded_fn = ray.remote(collect_recorded)
         self.actor_class = ray.remote(NodeActor)
+        #: The warm pool of actors that runs I/O-bound nodes, kept across runs (`engine.execution.iopool`).
+        self.io_pool = IOPool(ray.remote(IONodeActor))
 
 
 class TaskSubmitter:

@@ -540,21 +540,9 @@ def run_node(
         )
     # The definition's spec, not `planned.spec`: the coordinator strips that one to keep tasks small.
     node_spec = definition.spec
-    for value in values.values():
-        if isinstance(value, UpstreamFailure):
-            failure = UpstreamFailure(node_id)
-            if isinstance(value, InputFailure):  # an input this node could not be given: it fails itself
-                now = time.time()
-                error = NodeError.from_exception(node_id, spec.first_attempt, value.error)
-                return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
-                    node_id, type_id, NodeStatus.FAILED, spec.first_attempt, now, now, error
-                )
-            error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
-            return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
-                node_id, type_id, NodeStatus.FAILED, 0, error=error
-            )
-    if not node_spec.accepts_skipped and any(v is SKIP for v in values.values()):
-        return dict.fromkeys(_out_names(node_spec), SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
+    not_run = _not_run(spec, planned, node_spec, values)
+    if not_run is not None:
+        return not_run
 
     started = time.time()
     attempt = spec.first_attempt
@@ -608,6 +596,31 @@ def run_node(
             )
             time.sleep(delay)
             attempt += 1
+
+
+def _not_run(
+    spec: TaskSpec, planned: PlannedNode, node_spec: Any, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], NodeOutcome] | None:
+    """What a node ends with without running (`run_node`): failed when an input is an upstream failure (or
+    an input it could not be given), skipped when an input is `SKIP` and it does not accept skipped inputs;
+    None when it runs."""
+    node_id, type_id = planned.id, planned.type_id
+    for value in values.values():
+        if isinstance(value, UpstreamFailure):
+            failure = UpstreamFailure(node_id)
+            if isinstance(value, InputFailure):  # an input this node could not be given: it fails itself
+                now = time.time()
+                error = NodeError.from_exception(node_id, spec.first_attempt, value.error)
+                return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
+                    node_id, type_id, NodeStatus.FAILED, spec.first_attempt, now, now, error
+                )
+            error = NodeError.from_exception(node_id, 0, UpstreamFailedError(node_id, value.node))
+            return dict.fromkeys(_out_names(node_spec), failure), NodeOutcome(
+                node_id, type_id, NodeStatus.FAILED, 0, error=error
+            )
+    if not node_spec.accepts_skipped and any(v is SKIP for v in values.values()):
+        return dict.fromkeys(_out_names(node_spec), SKIP), NodeOutcome(node_id, type_id, NodeStatus.SKIPPED)
+    return None
 
 
 def _out_names(node_spec: Any) -> tuple[str, ...]:

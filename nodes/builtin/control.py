@@ -346,7 +346,14 @@ def fail(value: Any = None, *, message: str = "failed on purpose") -> Any:
     raise IntentionalFailure(f"builtin/fail@1: {message}")
 
 
-@node(plugin="builtin", version="1.0.0", category="control", tags=("control", "testing"), cache=False)
+@node(
+    plugin="builtin",
+    version="1.0.0",
+    category="control",
+    tags=("control", "testing"),
+    cache=False,
+    io_bound=True,  # it only waits: on Ray it runs on the warm pool of threaded actors
+)
 def sleep(value: T, *, seconds: float) -> T:
     """Wait ``seconds`` and pass ``value`` through unchanged; for testing timeouts and parallelism.
 

@@ -36,6 +36,7 @@ class HttpResponse(TypedDict):
     tags=("external", "network"),
     deterministic=False,
     cache=False,
+    io_bound=True,  # it waits on the network: on Ray it runs on the warm pool of threaded actors
 )
 def http_request(
     url: str,
