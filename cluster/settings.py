@@ -60,7 +60,6 @@ class Settings(BaseSettings):
             " at most this often."
         ),
     )
-    mlflow_tracking_uri: str = Field(default="", description="MLflow tracking URI for ML nodes.")
     ray_num_cpus: int | None = Field(
         default=None, ge=1, description="CPUs of an embedded local Ray (default: all)."
     )

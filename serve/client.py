@@ -10,13 +10,15 @@ with Client("http://127.0.0.1:8000") as client:   # key from the argument, RAYWE
     print(run.wait()["status"], run.outputs())
 ```
 `submit` takes a workflow document (dict), a builder `Workflow` or `WorkflowDoc`, or a stored workflow's id.
+What a client is not given as arguments (the URL, the API key, the request timeout) it reads from the
+environment through `serve.client_settings.ClientSettings`: `RAYWEAVE_SERVER`, `RAYWEAVE_API_KEY` (else
+`{RAYWEAVE_HOME}/admin.key`), `RAYWEAVE_CLIENT_TIMEOUT_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -26,21 +28,22 @@ from typing import Any
 import httpx
 
 from nodes.states import RunStatus
+from serve.client_settings import ClientSettings
 from serve.errors import ClientConfigError, ClientError, OutputsOmittedWarning
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 
-
-def resolve_api_key(api_key: str | None = None, home: Path | str | None = None) -> str:
+def resolve_api_key(
+    api_key: str | None = None, home: Path | str | None = None, *, settings: ClientSettings | None = None
+) -> str:
     """The API key to use: the argument, else `RAYWEAVE_API_KEY`, else `{home}/admin.key`
-    (home: the argument, `RAYWEAVE_HOME`, or `./.rayweave`)."""
+    (home: the argument, `RAYWEAVE_HOME`, or `./.rayweave`). `settings`: the environment's values, read
+    here when not given."""
     if api_key:
         return api_key
-    from_env = os.environ.get("RAYWEAVE_API_KEY")
-    if from_env:
-        return from_env
-    base = Path(home) if home is not None else Path(os.environ.get("RAYWEAVE_HOME", ".rayweave"))
-    path = base / "admin.key"
+    settings = settings if settings is not None else ClientSettings()
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        return settings.api_key.get_secret_value()
+    path = Path(home) / "admin.key" if home is not None else settings.admin_key_path
     if path.exists():
         return path.read_text().strip()
     raise ClientConfigError(
@@ -200,15 +203,21 @@ class Client:
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | None = None,
         api_key: str | None = None,
         *,
         home: Path | str | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
+        settings: ClientSettings | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home)}"}
-        self._http = httpx.Client(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+        settings = settings if settings is not None else ClientSettings()
+        self.url = (url or settings.server).rstrip("/")
+        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home, settings=settings)}"}
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=self.auth_headers,
+            timeout=timeout if timeout is not None else settings.client_timeout_s,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -407,15 +416,21 @@ class AsyncClient:
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | None = None,
         api_key: str | None = None,
         *,
         home: Path | str | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
+        settings: ClientSettings | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home)}"}
-        self._http = httpx.AsyncClient(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+        settings = settings if settings is not None else ClientSettings()
+        self.url = (url or settings.server).rstrip("/")
+        self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home, settings=settings)}"}
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=self.auth_headers,
+            timeout=timeout if timeout is not None else settings.client_timeout_s,
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""

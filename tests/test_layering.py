@@ -7,6 +7,7 @@ import in a function body.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,163 @@ def test_the_database_walk_catches_a_lazy_import(tmp_path: Path) -> None:
         "def f():\n    from sqlalchemy.exc import SQLAlchemyError\n    return SQLAlchemyError\n"
     )
     assert _imports(module) & DATABASE_LIBRARIES == {"sqlalchemy"}
+
+
+# -- no import cycles ------------------------------------------------------------------------------------------
+# A cycle between modules, even one closed only by an import inside a function, makes the order modules load in
+# matter and is how a lower module ends up depending on a higher one; the graph below counts every import that
+# can run (module level, function bodies, try blocks), not those under `if TYPE_CHECKING:`, which never run.
+
+#: Cycles that remain, each to be broken where its modules live (the test fails once one is gone, so that the
+#: list only shrinks): a lazily imported helper that imports its importer back.
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
+    {
+        # registry.default() imports the built-in rules, which are CoercionRules of the registry module.
+        frozenset({"typesys.builtin_rules", "typesys.registry"}),
+        # open_db upgrades the schema (migrate), whose upgrade makes its engine with db.create_db_engine.
+        frozenset({"engine.store.db", "engine.store.migrate"}),
+        # ensure_ray joins a held local Ray (local_ray), which starts one with ensure_ray.
+        frozenset({"cluster.local_ray", "cluster.ray_runtime"}),
+    }
+)
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement that can run: all of them but those in the body of `if TYPE_CHECKING:`."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                found.append(child)
+            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for other in child.orelse:
+                    walk(other)
+            else:
+                walk(child)
+
+    walk(tree)
+    return found
+
+
+def _import_graph(paths: list[Path], root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (`from a.b import c` is `a.b.c` when that is a module, else
+    `a.b`; a package's `__init__` is the package's own node)."""
+    modules = {_module_name(p, root): p for p in paths}
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str | None] = set()
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(known(alias.name) for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                anchor = package
+                for _ in range(node.level - 1):
+                    anchor = anchor.rpartition(".")[0]
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                targets.add(full if full in modules else known(base))
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.add(frozenset(component))
+    return found
+
+
+@functools.cache
+def _package_graph() -> dict[str, set[str]]:
+    return _import_graph([path for package in PACKAGES for path in _modules(package)])
+
+
+def test_no_import_cycles_lazy_imports_included() -> None:
+    new = _cycles(_package_graph()) - KNOWN_CYCLES
+    assert not new, (
+        "import cycles (break each with a backend interface or a lower module both use):\n"
+        + "\n".join(" <-> ".join(sorted(cycle)) for cycle in sorted(new, key=sorted))
+    )
+
+
+def test_every_known_cycle_still_exists() -> None:
+    gone = KNOWN_CYCLES - _cycles(_package_graph())
+    assert not gone, "these cycles are gone; remove them from KNOWN_CYCLES:\n" + "\n".join(
+        " <-> ".join(sorted(cycle)) for cycle in gone
+    )
+
+
+def test_cli_command_modules_do_not_import_each_other() -> None:
+    # One backend interface per command group (serve/cli/backends.py): what commands share lives below them.
+    graph = _package_graph()
+    commands = {name for name in graph if name.startswith("serve.cli.") and name.endswith("_cmd")}
+    crossing = sorted(
+        f"{name} imports {sorted(graph[name] & commands)}" for name in commands if graph[name] & commands
+    )
+    assert not crossing, "\n".join(crossing)
+
+
+def test_the_cycle_walk_sees_a_lazy_cycle_and_skips_type_checking_imports(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.b import g\n\ndef f():\n    return g()\n")
+    (package / "b.py").write_text("def g():\n    from pkg import a\n    return a\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import f\n"
+    )
+    (package / "d.py").write_text("from pkg.c import *\n")
+    graph = _import_graph(sorted(package.glob("*.py")), root=tmp_path)
+    assert _cycles(graph) == {frozenset({"pkg.a", "pkg.b"})}
+    assert graph["pkg.c"] == set() and graph["pkg.d"] == {"pkg.c"}

@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nodes import NodeDefinition
+    from nodes.definition import NodeDefinition
 
 __all__ = ["MODULES", "definitions"]
 
@@ -36,7 +36,7 @@ MODULES: tuple[str, ...] = (
 
 def definitions() -> list[NodeDefinition]:
     """Every built-in node definition, grouped by module in ``MODULES`` order, each id once."""
-    from nodes import NodeDefinition
+    from nodes.definition import NodeDefinition
 
     found: dict[str, NodeDefinition] = {}
     for name in MODULES:

@@ -1,7 +1,8 @@
 """The `rayweave` command line: one Typer app assembled from small command modules.
 
 Each command module owns one group of commands and exposes `register(app)`; this module only assembles them,
-so that commands can be added without touching each other.
+so that commands can be added without touching each other. Command modules never import each other: what they
+share lives below them (`context`, `workflow_files`, `live`, `remote`, `backends`, `catalogs`, `remote_cmds`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from serve.cli import (
+    context,
     db_cmd,
     keys_cmd,
     nodes_cmd,
@@ -31,6 +33,8 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    # One `CliContext` per invocation: the settings are built once and passed to the command (`settings_of`).
+    app.callback()(context.start)
     for module in (
         types_cmd,
         nodes_cmd,

@@ -22,31 +22,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from nodes.states import RunStatus
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption, UrlOption
 
 if TYPE_CHECKING:
     from engine.store.store import SqlStore
 
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url", help="Database URL (default: RAYWEAVE_DATABASE_URL, or SQLite under RAYWEAVE_HOME)."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
-
-def _database_url(url: str | None) -> str:
-    if url:
-        return url
-    from cluster.settings import Settings
-
-    return Settings().resolved_database_url
-
-
-def _home() -> Path:
-    from cluster.settings import Settings
-
-    return Settings().home
+def _database_url(ctx: typer.Context, url: str | None) -> str:
+    """`--url`, else the installation's database (the invocation's settings are read only then)."""
+    return url or settings_of(ctx).resolved_database_url
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -72,14 +57,14 @@ def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
     typer.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
 
-def upgrade(url: UrlOption = None, as_json: JsonOption = False) -> None:
+def upgrade(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Bring the database schema to the version this rayweave needs (creates it when empty)."""
     from engine.store import MigrationError, backend_errors
     from engine.store.migrate import head_revision, upgrade_at
 
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
-        outcome = upgrade_at(_database_url(url))
+        outcome = upgrade_at(_database_url(ctx, url))
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
         return
@@ -98,6 +83,7 @@ def upgrade(url: UrlOption = None, as_json: JsonOption = False) -> None:
 
 
 def migrate(
+    ctx: typer.Context,
     to: Annotated[str, typer.Option("--to", help="URL of the database to copy the installation into.")],
     url: UrlOption = None,
     as_json: JsonOption = False,
@@ -108,7 +94,7 @@ def migrate(
     from engine.store.transfer import copy_installation
 
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    source = _open(_database_url(url))
+    source = _open(_database_url(ctx, url))
     try:
         target = _open(to)
     except typer.Exit:
@@ -127,6 +113,7 @@ def migrate(
 
 
 def export_command(
+    ctx: typer.Context,
     workflow_id: Annotated[
         str | None, typer.Argument(help="The workflow to export (omit with --all).")
     ] = None,
@@ -153,7 +140,7 @@ def export_command(
         _fail("give either a WORKFLOW_ID or --all", 2)
     if fmt not in ("json", "yaml"):
         _fail(f"--format must be json or yaml, not {fmt!r}", 2)
-    store = _open(_database_url(url))
+    store = _open(_database_url(ctx, url))
     try:
         if everything:
             text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
@@ -181,6 +168,7 @@ def export_command(
 
 
 def import_command(
+    ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(help="A workflow (.json/.yaml) or an archive made by `export --all`.")
     ],
@@ -206,7 +194,7 @@ def import_command(
     if not isinstance(data, dict):
         _fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
         return
-    store = _open(_database_url(url))
+    store = _open(_database_url(ctx, url))
     try:
         if data.get("format") == ARCHIVE_FORMAT:
             report = import_archive(store, data)
@@ -233,6 +221,7 @@ def import_command(
 
 
 def stats_command(
+    ctx: typer.Context,
     url: UrlOption = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow id.")] = None,
     since: Annotated[
@@ -259,8 +248,8 @@ def stats_command(
             start = datetime.fromisoformat(since).replace(tzinfo=UTC)
         except ValueError:
             _fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
-    directory = out if out is not None else _home() / "analytics"
-    store = _open(_database_url(url))
+    directory = out if out is not None else settings_of(ctx).home / "analytics"
+    store = _open(_database_url(ctx, url))
     try:
         report = stats(
             store,

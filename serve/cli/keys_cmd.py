@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from serve.cli.db_cmd import JsonOption, UrlOption
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption, UrlOption
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -33,6 +34,7 @@ ADMIN_USER = "admin"
 
 
 def create(
+    ctx: typer.Context,
     admin: Annotated[
         bool, typer.Option("--admin", help="Give the key the admin scope (every right).")
     ] = False,
@@ -61,7 +63,7 @@ def create(
     username = user or (ADMIN_USER if admin else None)
     if not username:
         _fail("name the key's user with --user (only --admin keys default to the user 'admin')", 2)
-    store = _open_store(url)
+    store = _open_store(url or settings_of(ctx).resolved_database_url)
     try:
         key, secret, created_user = _mint(store, username, granted, name or "created by rayweave keys create")
     finally:
@@ -89,14 +91,13 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _open_store(url: str | None) -> Store:
+def _open_store(url: str) -> Store:
     """The installation's store (`--url`, else the settings'); a bad URL exits 2, an unreachable one 1."""
-    from cluster.settings import Settings
     from engine.store import MigrationError, backend_errors, open_store
 
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
-        return open_store(url or Settings().resolved_database_url)
+        return open_store(url)
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
     except failures as exc:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nodes import Catalog
 from serve.cli.remote import ApiKeyOption, ServerOption
+
+if TYPE_CHECKING:
+    from serve.cli.backends import CatalogBackend
 
 DEFAULT_DOCS_DIR = Path("docs/nodes")
 
@@ -25,6 +28,17 @@ def _catalog() -> Catalog:
     # The built-in library only: loading installed plugins means starting Ray (each plugin is read inside its
     # own runtime environment), too heavy for a listing; `rayweave plugins docs` documents plugins.
     return Catalog.builtin()
+
+
+def _backend(server: str | None, api_key: str | None) -> CatalogBackend:
+    """The backend of this invocation: the server's catalog with `--server`, else this installation's."""
+    if server:
+        from serve.cli.remote_cmds import RemoteCatalog
+
+        return RemoteCatalog(server, api_key)
+    from serve.cli.catalogs import LocalCatalog
+
+    return LocalCatalog()
 
 
 def _fail_usage(message: str) -> None:
@@ -52,19 +66,13 @@ def list_nodes(
         return
     import typesys
 
-    if server:
-        if accepts or produces:
-            _fail_usage("--accepts/--produces are not available with --server; use --category or --json")
-        from serve.cli.remote_cmds import nodes_remote
-
-        nodes = nodes_remote(server, api_key, category)
-    else:
-        try:
-            specs = _catalog().find(category=category, accepts=accepts, produces=produces)
-        except typesys.TypeParseError as exc:
-            _fail_usage(f"cannot read the type given to --accepts/--produces: {exc}")
-            return
-        nodes = [s.to_json() for s in specs]
+    if server and (accepts or produces):
+        _fail_usage("--accepts/--produces are not available with --server; use --category or --json")
+    try:
+        nodes = _backend(server, api_key).nodes(category, accepts, produces)
+    except typesys.TypeParseError as exc:
+        _fail_usage(f"cannot read the type given to --accepts/--produces: {exc}")
+        return
     if as_json:
         typer.echo(json.dumps({"nodes": nodes}, indent=2))
         return

@@ -22,16 +22,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cluster.settings import Settings
 from nodes.plugins import PluginError, PluginPackage
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption
 
 if TYPE_CHECKING:
+    from cluster.settings import Settings
     from nodes.plugins.home import PluginHome
 
 INDEX_ENV = "RAYWEAVE_PLUGIN_INDEX"
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 IndexOption = Annotated[
-    str | None, typer.Option("--index", envvar=INDEX_ENV, help="Plugin index: a directory or an http(s) URL.")
+    str | None,
+    typer.Option("--index", help=f"Plugin index: a directory or an http(s) URL (default: {INDEX_ENV})."),
 ]
 
 
@@ -59,11 +61,11 @@ def _describe(package: PluginPackage) -> dict[str, Any]:
     }
 
 
-def list_plugins(as_json: JsonOption = False) -> None:
+def list_plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List installed plugins, and those found in RAYWEAVE_PLUGIN_DIRS and installed distributions."""
     from nodes.plugins.discovery import discover
 
-    settings = Settings()
+    settings = settings_of(ctx)
     try:
         installed = _home(settings).installed()
     except PluginError as exc:
@@ -101,6 +103,7 @@ def _install_from_index(home: Any, index: Any, name: str, spec: str, force: bool
 
 
 def install(
+    ctx: typer.Context,
     source: Annotated[
         str, typer.Argument(help="A plugin directory, an archive, or NAME[==VERSION] from the index.")
     ],
@@ -113,7 +116,8 @@ def install(
     """Install a plugin version (its plugin dependencies must be installed, or be in the index)."""
     from nodes.plugins.index import PluginIndex, parse_requirement
 
-    settings = Settings()
+    settings = settings_of(ctx)
+    index = index or settings.plugin_index
     home = _home(settings)
     done: list[str] = []
     try:
@@ -137,13 +141,14 @@ def install(
 
 
 def remove(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plugin name.")],
     version: Annotated[str | None, typer.Argument(help="Version to remove (default: every version).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove an installed plugin version (refused while other installed plugins need it)."""
     try:
-        removed = _home(Settings()).remove(name, version)
+        removed = _home(settings_of(ctx)).remove(name, version)
     except PluginError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -154,6 +159,7 @@ def remove(
 
 
 def search(
+    ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Text to look for in names and descriptions.")] = "",
     index: IndexOption = None,
     as_json: JsonOption = False,
@@ -161,6 +167,7 @@ def search(
     """Search a plugin index."""
     from nodes.plugins.index import PluginIndex
 
+    index = index or settings_of(ctx).plugin_index
     if not index:
         raise _fail(f"give --index or set {INDEX_ENV}", 2)
     try:
@@ -212,6 +219,7 @@ def _find_package(settings: Settings, name: str, version: str, path: Path | None
 
 
 def docs(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plugin name.")],
     version: Annotated[str, typer.Option("--version", help="Version range, e.g. '==1.2.0'.")] = "",
     path: Annotated[
@@ -226,7 +234,7 @@ def docs(
     from nodes.plugins.docs import plugin_markdown
     from nodes.plugins.loader import load_plugins
 
-    settings = Settings()
+    settings = settings_of(ctx)
     try:
         package = _find_package(settings, name, version, path)
         others = [p for p in _home(settings).installed() if p.name != package.name]

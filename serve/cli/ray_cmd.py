@@ -13,17 +13,12 @@ Exit status: 0 on success, 1 when it failed or (status) none runs.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _home() -> Any:
-    from cluster.settings import Settings
-
-    return Settings().home
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption
 
 
 def _report(as_json: bool, doc: dict[str, Any], text: str) -> None:
@@ -38,6 +33,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("start")
     def start(
+        ctx: typer.Context,
         num_cpus: int | None = typer.Option(
             None, "--num-cpus", min=1, help="CPUs of the local Ray (default: RAYWEAVE_RAY_NUM_CPUS, or all)."
         ),
@@ -46,9 +42,8 @@ def register(app: typer.Typer) -> None:
         """Start a local Ray in the background; `rayweave run` then joins it instead of starting one."""
         from cluster.errors import ClusterConnectionError
         from cluster.local_ray import start_local_ray
-        from cluster.settings import Settings
 
-        settings = Settings()
+        settings = settings_of(ctx)
         try:
             held, started = start_local_ray(settings.home, num_cpus or settings.ray_num_cpus)
         except ClusterConnectionError as exc:
@@ -63,11 +58,11 @@ def register(app: typer.Typer) -> None:
         )
 
     @group.command("status")
-    def status(as_json: JsonOption = False) -> None:
+    def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Whether a local Ray started by `rayweave ray start` runs, and where (exit status 1 when none)."""
         from cluster.local_ray import recorded_ray
 
-        held = recorded_ray(_home())
+        held = recorded_ray(settings_of(ctx).home)
         if held is None:
             _report(
                 as_json,
@@ -79,13 +74,13 @@ def register(app: typer.Typer) -> None:
         _report(as_json, answer, f"local Ray at {held.address} (pid {held.pid})")
 
     @group.command("stop")
-    def stop(as_json: JsonOption = False) -> None:
+    def stop(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Stop the local Ray started by `rayweave ray start` (nothing to do when none runs)."""
         from cluster.errors import ClusterConnectionError
         from cluster.local_ray import stop_local_ray
 
         try:
-            held = stop_local_ray(_home())
+            held = stop_local_ray(settings_of(ctx).home)
         except ClusterConnectionError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

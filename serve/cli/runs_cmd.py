@@ -22,30 +22,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nodes.ids import WorkflowId
 from nodes.states import RunStatus
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption, UrlOption
 from serve.cli.remote import ApiKeyOption, ServerOption
 
 if TYPE_CHECKING:
+    from cluster.settings import Settings
+    from engine.durable.results import ResultStore
     from engine.store import Store
+    from serve.cli.backends import RunsBackend
 
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url", help="Database URL (default: RAYWEAVE_DATABASE_URL, or SQLite under RAYWEAVE_HOME)."
-    ),
-]
 ResultsOption = Annotated[
     str | None,
     typer.Option("--results", help="Result store directory or URI (default: {RAYWEAVE_HOME}/results)."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 RunIdArg = Annotated[str, typer.Argument(help="The run id (see `rayweave runs list`).")]
-
-
-def _settings() -> Any:
-    from cluster.settings import Settings
-
-    return Settings()
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -53,12 +46,13 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _open(url: str | None) -> Store:
+def _open(url: str) -> Store:
+    """The store at `url` (upgraded); a bad URL exits 2, an unreachable database 1."""
     from engine.store import MigrationError, backend_errors, open_store
 
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
-        return open_store(url or _settings().resolved_database_url)
+        return open_store(url)
     except (ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}", 2)
     except failures as exc:
@@ -66,10 +60,10 @@ def _open(url: str | None) -> Store:
     raise AssertionError("unreachable")  # _fail always exits
 
 
-def _results(uri: str | None) -> Any:
+def _results(settings: Settings, uri: str | None) -> ResultStore:
     from engine.durable.results import ResultStore, default_results_uri
 
-    return ResultStore(uri or default_results_uri(_settings()))
+    return ResultStore(uri or default_results_uri(settings))
 
 
 def _get_run(store: Store, run_id: str) -> Any:
@@ -110,7 +104,156 @@ def _plain(value: Any) -> Any:
     return plain_json(value)
 
 
+class LocalRuns:
+    """The `runs` backend without `--server`: the installation's store and result store.
+
+    `settings`: the invocation's. `url`: the database (`--url`; default: the settings'). `results`: the result
+    store (`--results`; default: the settings').
+    """
+
+    def __init__(self, settings: Settings, url: str | None = None, results: str | None = None) -> None:
+        self.settings = settings
+        self.url = url
+        self.results = results
+
+    def _open(self) -> Store:
+        return _open(self.url or self.settings.resolved_database_url)
+
+    def _results(self) -> ResultStore:
+        return _results(self.settings, self.results)
+
+    def list(self, status: list[str] | None, workflow: str | None, limit: int, as_json: bool) -> None:
+        """Runs of the store, newest first."""
+        store = self._open()
+        try:
+            workflow_id = WorkflowId(workflow) if workflow else None
+            page = store.runs.list(status=status or None, workflow_id=workflow_id, limit=limit)
+        finally:
+            store.close()
+        rows = [_run_json(r) for r in page.items]
+        if as_json:
+            typer.echo(json.dumps({"runs": rows, "next_cursor": page.next_cursor}, indent=2))
+            return
+        if not rows:
+            typer.echo("no runs")
+            return
+        for row in rows:
+            name = row["workflow"] or row["workflow_id"] or "-"
+            typer.echo(f"{row['id']}  {row['status']:<10} {name:<30} {row['created_at']}")
+
+    def show(self, run_id: str, as_json: bool) -> None:
+        """A run of the store, its nodes' attempts and its outputs (from the result store)."""
+        from engine.durable.stored import StoredOutputs, read_outputs
+
+        store = self._open()
+        try:
+            run = _get_run(store, run_id)
+            attempts = store.node_runs.list(run_id)
+            stored = (
+                read_outputs(store, self._results(), run_id)
+                if run.status == RunStatus.SUCCEEDED
+                else StoredOutputs({})
+            )
+        finally:
+            store.close()
+        data = _run_json(run)
+        data["nodes"] = [
+            {
+                "node": a.node_id,
+                "attempt": a.attempt,
+                "type": a.node_type,
+                "status": a.status,
+                "cache_hit": a.cache_hit,
+                "started_at": _iso(a.started_at),
+                "finished_at": _iso(a.finished_at),
+                "error": a.error,
+                "result_location": a.result_location,
+            }
+            for a in attempts
+        ]
+        data["outputs"] = {k: _plain(v) for k, v in stored.values.items()}
+        data["skipped_outputs"] = list(stored.skipped)
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        typer.echo(f"run {run.id}: {run.status}")
+        for node in data["nodes"]:
+            error = (
+                f"  {node['error'].get('type', '')}: {node['error'].get('message', '')}"
+                if node["error"]
+                else ""
+            )
+            typer.echo(f"  {node['node']:<24} attempt {node['attempt']}  {node['status']}{error}")
+        for name, value in data["outputs"].items():
+            typer.echo(f"  output {name} = {value!r}")
+        for name in data["skipped_outputs"]:
+            typer.echo(f"  output {name} skipped (its node's branch was not taken)")
+        if run.error:
+            typer.echo(f"  error: {json.dumps(run.error)}")
+
+    def events(self, run_id: str, after: int, follow: bool, as_json: bool) -> None:
+        """A run's events from the store (with `follow`: polling until the run ends)."""
+        store = self._open()
+        collected: list[dict[str, Any]] = []
+        try:
+            _get_run(store, run_id)
+            while True:
+                rows = store.events.read(run_id, after=after)
+                for row in rows:
+                    after = row.seq
+                    item = {
+                        "seq": row.seq,
+                        "type": row.type,
+                        "node": row.node_id,
+                        "time": _iso(row.created_at),
+                        "payload": row.payload,
+                    }
+                    if as_json:
+                        collected.append(item)
+                    else:
+                        node = f" {row.node_id}" if row.node_id else ""
+                        typer.echo(f"{row.seq:>6} {_iso(row.created_at)} {row.type}{node}")
+                if not follow or (not rows and store.runs.get(run_id).status in RunStatus.terminal()):
+                    break
+                if not rows:
+                    time.sleep(0.5)
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
+
+    def cancel(self, run_id: str, as_json: bool) -> None:
+        """Mark the run cancelled; its coordinator stops its nodes at its next heartbeat."""
+        from engine.store import RunStateError
+
+        store = self._open()
+        try:
+            run = _get_run(store, run_id)
+            try:
+                run = store.runs.update_status(run_id, RunStatus.CANCELLED, only_from=RunStatus.active())
+            except RunStateError:
+                _fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(json.dumps({"run_id": run_id, "status": run.status}))
+        else:
+            typer.echo(f"run {run_id} cancelled")
+
+
+def _backend(
+    ctx: typer.Context, server: str | None, api_key: str | None, url: str | None, results: str | None = None
+) -> RunsBackend:
+    """The backend of this invocation: the server's with `--server`, else the installation's store."""
+    if server:
+        from serve.cli.remote_cmds import RemoteRuns
+
+        return RemoteRuns(server, api_key)
+    return LocalRuns(settings_of(ctx), url, results)
+
+
 def list_command(
+    ctx: typer.Context,
     status: Annotated[
         list[str] | None, typer.Option("--status", help="Only runs in this status (repeatable).")
     ] = None,
@@ -124,29 +267,11 @@ def list_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """List runs, newest first."""
-    if server:
-        from serve.cli.remote_cmds import runs_list
-
-        runs_list(server, api_key, status, workflow, limit, as_json)
-        return
-    store = _open(url)
-    try:
-        page = store.runs.list(status=status or None, workflow_id=workflow, limit=limit)
-    finally:
-        store.close()
-    rows = [_run_json(r) for r in page.items]
-    if as_json:
-        typer.echo(json.dumps({"runs": rows, "next_cursor": page.next_cursor}, indent=2))
-        return
-    if not rows:
-        typer.echo("no runs")
-        return
-    for row in rows:
-        name = row["workflow"] or row["workflow_id"] or "-"
-        typer.echo(f"{row['id']}  {row['status']:<10} {name:<30} {row['created_at']}")
+    _backend(ctx, server, api_key, url).list(status, workflow, limit, as_json)
 
 
 def show_command(
+    ctx: typer.Context,
     run_id: RunIdArg,
     url: UrlOption = None,
     results: ResultsOption = None,
@@ -155,59 +280,11 @@ def show_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """A run: its status, every node's state and attempts, and its outputs (from the result store)."""
-    if server:
-        from serve.cli.remote_cmds import runs_show
-
-        runs_show(server, api_key, run_id, as_json)
-        return
-    from engine.durable.stored import StoredOutputs, read_outputs
-
-    store = _open(url)
-    try:
-        run = _get_run(store, run_id)
-        attempts = store.node_runs.list(run_id)
-        stored = (
-            read_outputs(store, _results(results), run_id)
-            if run.status == RunStatus.SUCCEEDED
-            else StoredOutputs({})
-        )
-    finally:
-        store.close()
-    data = _run_json(run)
-    data["nodes"] = [
-        {
-            "node": a.node_id,
-            "attempt": a.attempt,
-            "type": a.node_type,
-            "status": a.status,
-            "cache_hit": a.cache_hit,
-            "started_at": _iso(a.started_at),
-            "finished_at": _iso(a.finished_at),
-            "error": a.error,
-            "result_location": a.result_location,
-        }
-        for a in attempts
-    ]
-    data["outputs"] = {k: _plain(v) for k, v in stored.values.items()}
-    data["skipped_outputs"] = list(stored.skipped)
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    typer.echo(f"run {run.id}: {run.status}")
-    for node in data["nodes"]:
-        error = (
-            f"  {node['error'].get('type', '')}: {node['error'].get('message', '')}" if node["error"] else ""
-        )
-        typer.echo(f"  {node['node']:<24} attempt {node['attempt']}  {node['status']}{error}")
-    for name, value in data["outputs"].items():
-        typer.echo(f"  output {name} = {value!r}")
-    for name in data["skipped_outputs"]:
-        typer.echo(f"  output {name} skipped (its node's branch was not taken)")
-    if run.error:
-        typer.echo(f"  error: {json.dumps(run.error)}")
+    _backend(ctx, server, api_key, url, results).show(run_id, as_json)
 
 
 def events_command(
+    ctx: typer.Context,
     run_id: RunIdArg,
     after: Annotated[int, typer.Option("--after", min=0, help="Only events after this sequence number.")] = 0,
     follow: Annotated[
@@ -219,42 +296,11 @@ def events_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """A run's events, in sequence order (with `--json`: one JSON document holding the list)."""
-    if server:
-        from serve.cli.remote_cmds import runs_events
-
-        runs_events(server, api_key, run_id, after, follow, as_json)
-        return
-    store = _open(url)
-    collected: list[dict[str, Any]] = []
-    try:
-        _get_run(store, run_id)
-        while True:
-            rows = store.events.read(run_id, after=after)
-            for row in rows:
-                after = row.seq
-                item = {
-                    "seq": row.seq,
-                    "type": row.type,
-                    "node": row.node_id,
-                    "time": _iso(row.created_at),
-                    "payload": row.payload,
-                }
-                if as_json:
-                    collected.append(item)
-                else:
-                    node = f" {row.node_id}" if row.node_id else ""
-                    typer.echo(f"{row.seq:>6} {_iso(row.created_at)} {row.type}{node}")
-            if not follow or (not rows and store.runs.get(run_id).status in RunStatus.terminal()):
-                break
-            if not rows:
-                time.sleep(0.5)
-    finally:
-        store.close()
-    if as_json:
-        typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
+    _backend(ctx, server, api_key, url).events(run_id, after, follow, as_json)
 
 
 def cancel_command(
+    ctx: typer.Context,
     run_id: RunIdArg,
     url: UrlOption = None,
     as_json: JsonOption = False,
@@ -263,29 +309,11 @@ def cancel_command(
 ) -> None:
     """Cancel a queued or running run: it is marked cancelled, and its coordinator stops its nodes at its next
     heartbeat."""
-    if server:
-        from serve.cli.remote_cmds import runs_cancel
-
-        runs_cancel(server, api_key, run_id, as_json)
-        return
-    from engine.store import RunStateError
-
-    store = _open(url)
-    try:
-        run = _get_run(store, run_id)
-        try:
-            run = store.runs.update_status(run_id, RunStatus.CANCELLED, only_from=RunStatus.active())
-        except RunStateError:
-            _fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
-    finally:
-        store.close()
-    if as_json:
-        typer.echo(json.dumps({"run_id": run_id, "status": run.status}))
-    else:
-        typer.echo(f"run {run_id} cancelled")
+    _backend(ctx, server, api_key, url).cancel(run_id, as_json)
 
 
 def resume_command(
+    ctx: typer.Context,
     run_id: Annotated[
         str | None, typer.Argument(help="Resume only this run (default: every orphaned run).")
     ] = None,
@@ -320,8 +348,8 @@ def resume_command(
 
     if force and run_id is None:
         _fail("--force needs a RUN_ID (it takes over a run whatever its heartbeat says)", 2)
-    settings = _settings()
-    store = _open(url)
+    settings = settings_of(ctx)
+    store = _open(url or settings.resolved_database_url)
     statuses: dict[str, str] = {}
     try:
         if run_id is not None:
@@ -330,7 +358,7 @@ def resume_command(
                 _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
         # With the result cache, as `rayweave run` and the server launch runs: a resumed node whose result the
         # crash lost is answered from it when it can be (in the scope the run was launched in).
-        runner = DurableRunner(settings, store=store, results=_results(results), cache=True)
+        runner = DurableRunner(settings, store=store, results=_results(settings, results), cache=True)
         handles: dict[str, Any] = {}
         resumed = recover(
             runner=runner,

@@ -15,9 +15,15 @@ The server resumes runs whose coordinator died (at start-up, then every `--recov
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from serve.cli.context import settings_of
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
+    from serve.oidc import OidcConfig
 
 #: The shortest silence after which a run may count as lost: 2.5 heartbeats of its coordinator (one every 2 s).
 #: Below it a live run could be resumed while it still runs, and its nodes would execute twice.
@@ -25,6 +31,7 @@ MIN_RECOVERY_WAIT_S = 5.0
 
 
 def serve_command(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option("--host", help="Address Serve's HTTP proxy binds to (default 127.0.0.1).")
     ] = None,
@@ -73,7 +80,6 @@ def serve_command(
 ) -> None:
     """Serve the HTTP API on Ray Serve."""
     from cluster.ray_runtime import ensure_ray, shutdown_ray
-    from cluster.settings import Settings
     from engine.store import open_store
     from serve.bootstrap import admin_key_path, ensure_admin_key
     from serve.config import ServeOptions
@@ -82,14 +88,7 @@ def serve_command(
     if executor not in ("ray", "local"):
         typer.echo(f"error: --executor must be ray or local, got {executor!r}", err=True)
         raise typer.Exit(2)
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    if address is not None:
-        overrides["ray_address"] = address
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = settings_of(ctx, host=host, port=port, ray_address=address)
     with open_store(settings.resolved_database_url) as store:
         secret = ensure_admin_key(store, settings.home)
     if secret is not None:
@@ -127,7 +126,7 @@ def describe(url: str, dashboard_url: str | None, *, ray_address: str | None = N
     return "\n".join(lines)
 
 
-def oidc_config(settings: Any) -> Any:
+def oidc_config(settings: Settings) -> OidcConfig | None:
     """The OIDC configuration from `RAYWEAVE_OIDC_*` settings, or None when no issuer is set (API keys only)."""
     if not settings.oidc_issuer:
         return None

@@ -13,24 +13,33 @@ node (identity or implicit), 1 when they do not, 2 when a type is malformed (the
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from serve.cli.options import JsonOption
 from serve.cli.remote import ApiKeyOption, ServerOption
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+if TYPE_CHECKING:
+    from serve.cli.backends import CatalogBackend
+    from serve.cli.catalogs import LocalCatalog
 
 
-def _registry() -> Any:
-    """The registry of this installation: the built-in types and rules plus those its plugins register (their
-    hooks run in the plugins' own environments, which starts Ray when plugins are installed)."""
-    import typesys
-    from cluster.settings import Settings
-    from serve.cli.catalogs import catalog_for
+def _local(ctx: typer.Context) -> LocalCatalog:
+    """This installation's catalog (its registry includes the types its plugins register)."""
+    from serve.cli.catalogs import LocalCatalog
+    from serve.cli.context import settings_of
 
-    registry = catalog_for(Settings()).registry
-    return registry if registry is not None else typesys.TypeRegistry.default()
+    return LocalCatalog(settings_of(ctx))
+
+
+def _backend(ctx: typer.Context, server: str | None, api_key: str | None) -> CatalogBackend:
+    """The backend of this invocation: the server's catalog with `--server`, else this installation's."""
+    if server:
+        from serve.cli.remote_cmds import RemoteCatalog
+
+        return RemoteCatalog(server, api_key)
+    return _local(ctx)
 
 
 def catalog(
@@ -43,12 +52,7 @@ def catalog(
     server's types, plugin types included)."""
     if ctx.invoked_subcommand is not None:
         return
-    if server:
-        from serve.cli.remote_cmds import types_remote
-
-        data = types_remote(server, api_key)
-    else:
-        data = _registry().catalog()
+    data = _backend(ctx, server, api_key).types()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -71,6 +75,7 @@ def catalog(
 
 
 def check_types(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="The producing type, e.g. 'List[Int]'.")],
     target: Annotated[str, typer.Argument(help="The consuming port type, e.g. 'List[Float] | Null'.")],
     as_json: JsonOption = False,
@@ -78,7 +83,7 @@ def check_types(
     """Is SOURCE assignable to TARGET, and with which coercion?"""
     import typesys
 
-    registry = _registry()
+    registry = _local(ctx).registry()
     parsed: list[typesys.Type] = []
     for role, text in (("SOURCE", source), ("TARGET", target)):
         try:

@@ -7,18 +7,18 @@ usage or a file that cannot be read. No command prints a traceback.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from serve.cli.remote import ApiKeyOption, ServerOption
+from serve.cli.workflow_files import Unreadable
 
-_TEXT_SUFFIXES = (".json", ".yaml", ".yml")
+if TYPE_CHECKING:
+    from serve.cli.backends import CatalogBackend
 
 
 class OutputFormat(StrEnum):
@@ -27,65 +27,6 @@ class OutputFormat(StrEnum):
     text = "text"
     json = "json"
     sarif = "sarif"
-
-
-class _Unreadable(Exception):
-    """The file cannot be read as a workflow at all (exit status 2)."""
-
-
-def load_py_workflow(path: Path) -> Any:
-    """Import the Python file ``path`` and return its module-level ``workflow`` (a builder `Workflow`)."""
-    name = f"_rayweave_workflow_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise _Unreadable(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: any failure is reported, never shown as a traceback
-        line = _traceback_line(exc, path)
-        raise _Unreadable(
-            f"{path}{line}: importing the workflow file failed: {type(exc).__name__}: {exc}"
-        ) from None
-    workflow = getattr(module, "workflow", None)
-    if workflow is None:
-        raise _Unreadable(
-            f"{path}: defines no module-level 'workflow'; assign your builder to it: workflow = Workflow('name')"
-        )
-    return workflow
-
-
-def _traceback_line(exc: BaseException, path: Path) -> str:
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename) == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f":{line}" if line is not None else ""
-
-
-def _diagnose(path: Path, insert_conversions: bool) -> tuple[list[Any], str | None]:
-    """The diagnostics for ``path`` and the file's text (None for Python files)."""
-    from engine.compile import validate
-    from engine.compile.parse import load_diagnostics
-    from engine.compile.sarif import locate
-    from engine.errors import WorkflowLoadError
-    from engine.workflow.loader import load_workflow_text
-
-    if not path.is_file():
-        raise _Unreadable(f"{path}: no such file")
-    if path.suffix.lower() == ".py":
-        return validate(load_py_workflow(path), insert_conversions=insert_conversions), None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Unreadable(f"{path}: cannot be read: {exc}") from None
-    try:
-        doc = load_workflow_text(text, "json" if path.suffix.lower() == ".json" else None, source=str(path))
-    except WorkflowLoadError as exc:
-        return load_diagnostics(exc), text
-    return locate(validate(doc, insert_conversions=insert_conversions), text), text
 
 
 def _render_text(path: Path, diagnostics: list[Any]) -> str:
@@ -105,6 +46,17 @@ def _render_text(path: Path, diagnostics: list[Any]) -> str:
     else:
         lines.append(f"{path}: ok ({warnings} warning(s))")
     return "\n".join(lines)
+
+
+def _backend(server: str | None, api_key: str | None) -> CatalogBackend:
+    """The backend of this invocation: the server checks the workflow with `--server`, else this process."""
+    if server:
+        from serve.cli.remote_cmds import RemoteCatalog
+
+        return RemoteCatalog(server, api_key)
+    from serve.cli.catalogs import LocalCatalog
+
+    return LocalCatalog()
 
 
 def validate_command(
@@ -128,15 +80,10 @@ def validate_command(
         typer.echo("rayweave validate: --insert-conversions is not available with --server", err=True)
         raise typer.Exit(2)
     try:
-        if server:
-            from serve.cli.remote_cmds import validate_remote
-
-            diagnostics, _ = validate_remote(server, api_key, file)
-        else:
-            diagnostics, _ = _diagnose(file, insert_conversions)
+        diagnostics = _backend(server, api_key).validate(file, insert_conversions)
     except typer.Exit:
         raise
-    except _Unreadable as exc:
+    except Unreadable as exc:
         typer.echo(f"rayweave validate: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a compiler bug must still not show a traceback to the user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -254,3 +255,41 @@ def test_cache_purge_of_a_node_type_drops_fused_groups_holding_it(cli: CliRunner
     assert "rayweave/fused@1" not in after["by_node_type"]
     rerun = json.loads(cli.invoke(app, command).stdout)
     assert {node["status"] for node in rerun["nodes"].values()} == {"succeeded"}
+
+
+def _count_compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every workflow compiled from now on (the real compiler still runs)."""
+    import engine.compile
+    import engine.compile.pipeline
+
+    real = engine.compile.pipeline.compile_workflow
+    compiled: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        plan = real(*args, **kwargs)
+        compiled.append(plan.name)
+        return plan
+
+    monkeypatch.setattr(engine.compile.pipeline, "compile_workflow", counting)
+    monkeypatch.setattr(engine.compile, "compile_workflow", counting, raising=False)
+    return compiled
+
+
+def test_rayweave_run_compiles_the_workflow_once(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = _count_compilations(monkeypatch)
+    command = ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=5", "--json", "--local"]
+    result = cli.invoke(build_app(), command)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outputs"] == {"sum_of_squares": 54}
+    assert len(compiled) == 1, compiled
+
+
+def test_rayweave_run_on_ray_compiles_the_workflow_once(
+    ray_session: object, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = _count_compilations(monkeypatch)
+    command = ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=6", "--json", "--no-cache"]
+    result = cli.invoke(build_app(), command)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert len(compiled) == 1, compiled
