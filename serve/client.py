@@ -5,8 +5,8 @@ from serve.client import Client
 
 with Client("http://127.0.0.1:8000") as client:   # key from the argument, RAYWEAVE_API_KEY or {home}/admin.key
     run = client.submit(workflow_doc, {"a": 1, "b": 2}, idempotency_key="job-17")
-    for event in run.events():        # over the WebSocket; resumes after a dropped connection
-        print(event["seq"], event["type"])
+    for event in run.events():        # Events, over the WebSocket; resumes after a dropped connection
+        print(event.seq, event.type, event.node)
     print(run.wait()["status"], run.outputs())
 ```
 `submit` takes a workflow document (dict), a builder `Workflow` or `WorkflowDoc`, or a stored workflow's id.
@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from engine.execution.events import Event
 from nodes.states import RunStatus
 from serve.client_settings import ClientSettings
 from serve.errors import ClientConfigError, ClientError, OutputsOmittedWarning
@@ -149,9 +150,10 @@ class RunHandle:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
-    def events(self, after: int = 0, *, reconnects: int = 5) -> Iterator[dict[str, Any]]:
+    def events(self, after: int = 0, *, reconnects: int = 5) -> Iterator[Event]:
         """Every event after `after`, live, ending with the run; a dropped connection is resumed after the
-        last event received, so nothing is missed or repeated."""
+        last event received, so nothing is missed or repeated. Each is the engine's `Event`, read from its
+        JSON form (`Event.from_json`)."""
         from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
         from websockets.sync.client import connect
 
@@ -162,8 +164,8 @@ class RunHandle:
                     _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
                 ) as ws:
                     for message in ws:
-                        event: dict[str, Any] = json.loads(message)
-                        after = event["seq"]
+                        event = Event.from_json(json.loads(message))
+                        after = event.seq
                         failures = 0
                         yield event
                 return
@@ -364,7 +366,7 @@ class AsyncRunHandle:
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
 
-    async def events(self, after: int = 0, *, reconnects: int = 5) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, after: int = 0, *, reconnects: int = 5) -> AsyncIterator[Event]:
         """Every event after `after`, live, resuming after dropped connections (see `RunHandle.events`)."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
@@ -376,8 +378,8 @@ class AsyncRunHandle:
                     _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
                 ) as ws:
                     async for message in ws:
-                        event: dict[str, Any] = json.loads(message)
-                        after = event["seq"]
+                        event = Event.from_json(json.loads(message))
+                        after = event.seq
                         failures = 0
                         yield event
                 return

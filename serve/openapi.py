@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from serve.api.v1.schemas import Problem
+from serve.api.v1.schemas import Problem, RunEvent
 from serve.problems import PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -40,7 +40,10 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for model in (Problem, RunEvent):  # documented by the error responses and the event streams, not a route
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     _parameters_without_null(document)

@@ -19,11 +19,10 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import WorkflowInputError, WorkflowValidationError
-from nodes.states import EventType, RunStatus
+from nodes.states import RunStatus
 from serve.errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
@@ -70,29 +69,6 @@ class RunLauncher(Protocol):
 
     def close(self) -> None:
         """Stop tracking runs (their execution continues where it runs)."""
-
-
-def event_json(row: Any) -> dict[str, Any]:
-    """The API form of a stored event: `{run_id, seq, type, node, attempt, time, payload}` (a payload stored
-    before events were sanitized is sent sanitized: `engine.jsonlimits.sanitized`)."""
-    from engine.jsonlimits import sanitized
-
-    payload = sanitized(dict(row.payload or {}))
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    return {
-        "run_id": row.run_id,
-        "seq": row.seq,
-        "type": row.type,
-        "node": row.node_id,
-        "attempt": payload.get("attempt"),
-        "time": created.timestamp(),
-        "payload": payload,
-    }
-
-
-def is_final_event(kind: str) -> bool:
-    """True for the event type that ends a run."""
-    return kind in EventType.run_final()
 
 
 class DurableRunLauncher:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
 from nodes.states import RunStatus
-from serve.runs import event_json, is_final_event
 
 if TYPE_CHECKING:
+    from engine.execution.events import Event
     from engine.store import Store
 
 #: How many events one store read returns; a long backlog is sent in pages.
@@ -25,34 +25,35 @@ PAGE = 500
 
 async def follow_events(
     store: Store, run_id: str, after: int, *, poll_s: float, max_poll_s: float = 0.25
-) -> AsyncIterator[dict[str, Any]]:
-    """Yield the run's events with `seq > after` in order; return after the run's final event.
+) -> AsyncIterator[Event]:
+    """Yield the run's events with `seq > after` in order; return after the run's final event. The routes send
+    each as `Event.to_json()`, the one JSON form of an event.
 
     A run whose status is final but has no final event (e.g. cancelled through the store by another
     replica) ends the stream once its events are drained.
     """
     wait = poll_s
     while True:
-        rows = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
-        for row in rows:
-            after = row.seq
-            yield event_json(row)
-            if is_final_event(row.type):
+        events = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
+        for event in events:
+            after = event.seq
+            yield event
+            if event.type.is_run_final:
                 return
-        if rows:
+        if events:
             wait = poll_s
             continue
         run = await run_in_threadpool(store.runs.get, run_id)
         if run.status in RunStatus.terminal():
             # The status is written before the final event; look once more so that event is not missed.
             await asyncio.sleep(poll_s)
-            rows = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
-            for row in rows:
-                after = row.seq
-                yield event_json(row)
-                if is_final_event(row.type):
+            events = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
+            for event in events:
+                after = event.seq
+                yield event
+                if event.type.is_run_final:
                     return
-            if not rows:
+            if not events:
                 return
             continue
         await asyncio.sleep(wait)

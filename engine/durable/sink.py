@@ -163,14 +163,7 @@ class StoreEventSink:
         if not events:
             return
         batch = [
-            NewEvent(
-                type=str(e.type),
-                node_id=e.node,
-                payload=self._payload(e),
-                created_at=datetime.fromtimestamp(e.time, UTC),
-                seq=e.seq + self.seq_offset,
-            )
-            for e in events
+            NewEvent.of(replace(e, seq=e.seq + self.seq_offset, payload=self._payload(e))) for e in events
         ]
         self._append(batch)
         for event in events:
@@ -214,8 +207,6 @@ class StoreEventSink:
 
     def _payload(self, event: Event) -> dict[str, Any]:
         payload = dict(event.payload)
-        if event.attempt is not None:
-            payload.setdefault("attempt", event.attempt)
         if self.resumed and event.type in _RUN_BEGIN:
             payload["resumed"] = True
         return payload

@@ -16,28 +16,13 @@ from engine.durable.results import ResultStore
 from engine.execution.events import Event
 from engine.execution.result import NodeError, NodeResult, RunResult
 from nodes.skip import is_skip
-from nodes.states import EventType, NodeStatus, RunStatus
+from nodes.states import NodeStatus, RunStatus
 
 #: How often a `StoredRun` looks at the store while it waits.
 POLL_S = 0.2
 
 if TYPE_CHECKING:
     from engine.store import Store
-
-
-def event_from_row(row: Any) -> Event:
-    """An engine `Event` from a stored event row."""
-    payload = dict(row.payload or {})
-    attempt = payload.get("attempt")
-    return Event(
-        run_id=row.run_id,
-        seq=row.seq,
-        type=EventType(row.type),
-        node=row.node_id,
-        attempt=attempt if isinstance(attempt, int) else None,
-        time=row.created_at.timestamp(),
-        payload=payload,
-    )
 
 
 def plain_json(value: Any) -> Any:
@@ -175,9 +160,9 @@ class StoredRun:
         deadline = time.monotonic() + timeout
         while True:
             finished = self._final()
-            rows = self.store.events.read(self.run_id, after=after, limit=5000)
-            if rows or finished or time.monotonic() >= deadline:
-                return [event_from_row(r) for r in rows], finished and not rows
+            events = self.store.events.read(self.run_id, after=after, limit=5000)
+            if events or finished or time.monotonic() >= deadline:
+                return events, finished and not events
             time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0.0)))
 
     def result(self, timeout: float | None = None) -> RunResult:

@@ -3,6 +3,10 @@
 The coordinator (or the in-process executor) is the only writer of a run's `EventLog`; it assigns the
 sequence numbers, so a subscriber that remembers the last `seq` it saw can resume with `after=seq` and miss
 nothing. Persistence sits behind `EventSink` so the store can write events without the executors knowing it.
+
+`Event` is the one event model of rayweave: the engine emits it, the store returns it
+(`engine.store.events.event_from_row`, the one reader of stored rows), and the API, its WebSocket and
+Server-Sent Events streams and the HTTP client exchange its one JSON form (`Event.to_json`/`Event.from_json`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.jsonlimits import sanitized
 from nodes.states import EventType
 
 __all__ = ["Event", "EventLog", "EventSink"]
@@ -19,7 +24,11 @@ __all__ = ["Event", "EventLog", "EventSink"]
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One state change of a run. `seq` starts at 1 and has no gaps within a run."""
+    """One state change of a run. `seq` starts at 1 and has no gaps within a run.
+
+    `time` is seconds since the Unix epoch (UTC), to the microsecond (what the store keeps). An event of a
+    node attempt has its `attempt`, which its `payload` carries too (the API has always sent it there).
+    """
 
     run_id: str
     seq: int
@@ -30,7 +39,9 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-compatible dict (payload values that are not JSON are shown with `repr`)."""
+        """The JSON form the API, its streams and the client use: `{run_id, seq, type, node, attempt, time,
+        payload}`; the payload is `engine.jsonlimits.sanitized` (what is not JSON is shown as its `repr`, what
+        cannot be stored or sent, such as a NUL character, is replaced), so it always serializes."""
         return {
             "run_id": self.run_id,
             "seq": self.seq,
@@ -38,8 +49,27 @@ class Event:
             "node": self.node,
             "attempt": self.attempt,
             "time": self.time,
-            "payload": {k: _jsonable(v) for k, v in self.payload.items()},
+            "payload": sanitized(dict(self.payload)),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        """The event of its JSON form (`to_json`); `ValueError` names an unknown event type."""
+        attempt = data.get("attempt")
+        return cls(
+            run_id=str(data["run_id"]),
+            seq=int(data["seq"]),
+            type=EventType(data["type"]),
+            node=data.get("node"),
+            attempt=int(attempt) if attempt is not None else None,
+            time=float(data.get("time") or 0.0),
+            payload=dict(data.get("payload") or {}),
+        )
+
+
+def event_time(at: float | None = None) -> float:
+    """`at` (now when None) to the microsecond, the resolution the store keeps, so an event reads back equal."""
+    return round(time.time() if at is None else at, 6)
 
 
 def _jsonable(value: Any) -> Any:
@@ -79,15 +109,18 @@ class EventLog:
         payload: Mapping[str, Any] | None = None,
         at: float | None = None,
     ) -> Event:
-        """Record a new event with the next sequence number and return it."""
+        """Record a new event with the next sequence number and return it (its payload carries `attempt`)."""
+        data = dict(payload or {})
+        if attempt is not None:
+            data.setdefault("attempt", attempt)
         event = Event(
             run_id=self.run_id,
             seq=len(self._events) + 1,
             type=type,
             node=node,
             attempt=attempt,
-            time=time.time() if at is None else at,
-            payload=dict(payload or {}),
+            time=event_time(at),
+            payload=data,
         )
         self._events.append(event)
         if self._sink is not None:

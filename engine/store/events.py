@@ -1,31 +1,70 @@
-"""Events of runs: appended in batches with gap-free per-run sequence numbers, read back after a sequence."""
+"""Events of runs: appended in batches with gap-free per-run sequence numbers, read back after a sequence.
+
+The store reads events back as the engine's one event model, `engine.execution.events.Event`, through one
+function, `event_from_row`; `NewEvent.of` is its inverse for what is appended (the row has no `attempt` column:
+the attempt lives in the payload, as the API has always sent it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from engine.execution.events import Event
 from engine.store.base import Repository
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateEventError, NotFoundError
-from engine.store.models import Event, Run, table_of
+from engine.store.models import Event as EventRow
+from engine.store.models import Run, table_of
+from nodes.states import EventType
 
 
 @dataclass(frozen=True)
 class NewEvent:
     """An event to append. Leave `seq` None to let the store number it; a coordinator that numbers events
-    itself (to push them live before they are persisted) passes its own `seq` for every event of the batch."""
+    itself (to push them live before they are persisted) passes its own `seq` for every event of the batch.
+    `NewEvent.of(event)` appends an engine `Event` as it is."""
 
     type: str
     node_id: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     seq: int | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> NewEvent:
+        """The row of an engine event (its sequence number, time, and its attempt in the payload), so that
+        `event_from_row` reads back an equal `Event`."""
+        payload = dict(event.payload)
+        if event.attempt is not None:
+            payload.setdefault("attempt", event.attempt)
+        return cls(
+            type=str(event.type),
+            node_id=event.node,
+            payload=payload,
+            created_at=datetime.fromtimestamp(event.time, UTC),
+            seq=event.seq,
+        )
+
+
+def event_from_row(row: EventRow) -> Event:
+    """The engine `Event` of a stored event row: the one reader of event rows (every `read` goes through it)."""
+    payload = dict(row.payload or {})
+    attempt = payload.get("attempt")
+    return Event(
+        run_id=row.run_id,
+        seq=row.seq,
+        type=EventType(row.type),
+        node=row.node_id,
+        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
+        time=row.created_at.timestamp(),
+        payload=payload,
+    )
 
 
 class EventRepository(Repository):
@@ -44,7 +83,7 @@ class EventRepository(Repository):
         if any(explicit) and not all(explicit):
             raise ValueError(f"run {run_id!r}: number all events of a batch (seq) or none of them")
         now = utcnow()
-        runs, log = table_of(Run), table_of(Event)
+        runs, log = table_of(Run), table_of(EventRow)
         with self.writing() as conn:
             if all(explicit):
                 seqs = [int(e.seq) for e in events if e.seq is not None]
@@ -91,11 +130,15 @@ class EventRepository(Repository):
     def read(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
         """The run's events with a sequence number greater than `after`, in order (what a reconnecting
         subscriber asks for with the last sequence it saw)."""
-        query = select(Event).where(Event.run_id == run_id, col(Event.seq) > after).order_by(col(Event.seq))
+        query = (
+            select(EventRow)
+            .where(EventRow.run_id == run_id, col(EventRow.seq) > after)
+            .order_by(col(EventRow.seq))
+        )
         if limit is not None:
             query = query.limit(limit)
         with self.reading() as session:
-            return list(session.exec(query))
+            return [event_from_row(row) for row in session.exec(query)]
 
     def last_seq(self, run_id: str) -> int:
         """The highest sequence number the run has used (0 before its first event)."""

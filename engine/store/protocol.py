@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
+from engine.execution.events import Event
 from engine.store.diff import WorkflowDiff
 from engine.store.events import NewEvent
 from engine.store.models import (
     ApiKey,
     AuditEntry,
-    Event,
     NodeRun,
     Permission,
     Plugin,
@@ -276,7 +276,8 @@ class Events(Protocol):
         ...
 
     def read(self, run_id: str, *, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
-        """The run's events after sequence `after`, in order."""
+        """The run's events after sequence `after`, in order, as the engine's `Event`s (the SQL backend reads
+        its rows with `engine.store.events.event_from_row`)."""
         ...
 
     def last_seq(self, run_id: str) -> int:

@@ -1,6 +1,6 @@
 """Showing a run in the terminal: the live table of node states, following a run to its end, and its outputs.
 
-Used by the local `rayweave run` (engine events) and the `--server` one (API events, as `RemoteEvent`).
+Used by the local `rayweave run` and the `--server` one (the client reads API events as the same engine `Event`).
 """
 
 from __future__ import annotations

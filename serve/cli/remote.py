@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from engine.execution.events import Event
     from serve.client import Client
 
 ServerOption = Annotated[
@@ -99,26 +99,11 @@ def connect(server: str, api_key: str | None) -> Client:
     raise AssertionError("unreachable")  # fail always exits
 
 
-@dataclass(frozen=True)
-class RemoteEvent:
-    """A run event received from the server, with the attributes `LiveView.apply` reads."""
-
-    type: str
-    node: str | None
-    attempt: int | None
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> RemoteEvent:
-        """The event from its API form (`{seq, type, node, attempt, payload, ...}`)."""
-        return cls(str(data["type"]), data.get("node"), data.get("attempt"), dict(data.get("payload") or {}))
-
-
-def events_until(handle: Any, after: int, last: int) -> Iterator[dict[str, Any]]:
+def events_until(handle: Any, after: int, last: int) -> Iterator[Event]:
     """The run's events with `after < seq <= last` (stops at `last` even while the run goes on)."""
     if last <= after:
         return
     for event in handle.events(after):
         yield event
-        if event["seq"] >= last:
+        if event.seq >= last:
             return

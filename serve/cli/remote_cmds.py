@@ -16,7 +16,6 @@ import typer
 from nodes.states import RunStatus
 from serve.cli.live import LiveView, status_style
 from serve.cli.remote import (
-    RemoteEvent,
     connect,
     diagnostic_lines,
     events_until,
@@ -140,7 +139,7 @@ class RemoteRunner(_Remote):
                     view = LiveView(str(document.get("name", "")), list(document.get("nodes") or {}))
                     with Live(view.render(), console=console, refresh_per_second=8) as display:
                         for event in handle.events():
-                            view.apply(RemoteEvent.of(event))
+                            view.apply(event)
                             display.update(view.render())
                 run = handle.wait()
             except KeyboardInterrupt:
@@ -230,10 +229,10 @@ class RemoteRuns(_Remote):
             stream = handle.events(after) if follow else events_until(handle, after, last)
             for event in stream:
                 if as_json:
-                    collected.append(event)
+                    collected.append(event.to_json())
                 else:
-                    node = f" {event['node']}" if event.get("node") else ""
-                    typer.echo(f"{event['seq']:>6} {event['time']} {event['type']}{node}")
+                    node = f" {event.node}" if event.node else ""
+                    typer.echo(f"{event.seq:>6} {event.time} {event.type}{node}")
         if as_json:
             typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -198,24 +199,18 @@ class LocalRuns:
         try:
             _get_run(store, run_id)
             while True:
-                rows = store.events.read(run_id, after=after)
-                for row in rows:
-                    after = row.seq
-                    item = {
-                        "seq": row.seq,
-                        "type": row.type,
-                        "node": row.node_id,
-                        "time": _iso(row.created_at),
-                        "payload": row.payload,
-                    }
+                events = store.events.read(run_id, after=after)
+                for event in events:
+                    after = event.seq
                     if as_json:
-                        collected.append(item)
+                        collected.append(event.to_json())  # the API's form of an event, as with --server
                     else:
-                        node = f" {row.node_id}" if row.node_id else ""
-                        typer.echo(f"{row.seq:>6} {_iso(row.created_at)} {row.type}{node}")
-                if not follow or (not rows and store.runs.get(run_id).status in RunStatus.terminal()):
+                        node = f" {event.node}" if event.node else ""
+                        at = _iso(datetime.fromtimestamp(event.time, UTC))
+                        typer.echo(f"{event.seq:>6} {at} {event.type}{node}")
+                if not follow or (not events and store.runs.get(run_id).status in RunStatus.terminal()):
                     break
-                if not rows:
+                if not events:
                     time.sleep(0.5)
         finally:
             store.close()

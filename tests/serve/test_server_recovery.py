@@ -67,7 +67,7 @@ def test_the_servers_sweep_resumes_a_crashed_run_without_rerunning_finished_node
     ]
     events = api.store.events.read(run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert [(e.type, e.node_id) for e in events].count(("node.started", "s0")) == 1
+    assert [(e.type, e.node) for e in events].count(("node.started", "s0")) == 1
     assert [e.payload.get("resumed") for e in events if e.type == "run.started"] == [None, True]
     assert events[-1].type == "run.succeeded"
 

@@ -46,7 +46,14 @@ def _last_event_id(value: str) -> int:
     "/{run_id}/events",
     summary="Run events (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}}, "description": "One SSE per event."}},
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEvent"}}},
+            "description": "One SSE per event: `id` is its `seq`, `event` its `type` and `data` its JSON, a "
+            "`RunEvent` (the WebSocket sends the same JSON, one message per event).",
+        },
+    },
 )
 def stream_events(
     run_id: str,
@@ -73,8 +80,8 @@ def stream_events(
     async def body() -> AsyncIterator[bytes]:
         yield b"retry: 1000\n\n"
         async for event in follow_events(store, run_id, start, poll_s=poll_s):
-            data = json.dumps(event, separators=(",", ":"))
-            yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {data}\n\n".encode()
+            data = json.dumps(event.to_json(), separators=(",", ":"))
+            yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
     return StreamingResponse(
         body(),
@@ -114,7 +121,7 @@ async def websocket_events(
     await websocket.accept()
     try:
         async for event in follow_events(ctx.store, run_id, after, poll_s=ctx.options.event_poll_s):
-            await websocket.send_json(event)
+            await websocket.send_json(event.to_json())
         await websocket.close(code=WS_DONE)
     except WebSocketDisconnect:
         return

@@ -395,15 +395,16 @@ class RunOutputs(_Response):
 
 
 class RunEvent(_Response):
-    """One event of a run (`run.*`, `node.*`), numbered from 1 per run."""
+    """One event of a run (`run.*`, `node.*`), numbered from 1 per run: one WebSocket message, or the `data` of
+    one Server-Sent Event, of `/v1/runs/{id}/events` (the JSON form of the engine's `Event`)."""
 
     run_id: str
-    seq: int
+    seq: int = Field(description="1, 2, 3, ... per run without gaps; streams resume after the last seen.")
     type: EventType
-    node: str | None
-    attempt: int | None
-    time: float
-    payload: dict[str, Any]
+    node: str | None = Field(description="The node of a `node.*` event; null for a `run.*` event.")
+    attempt: int | None = Field(description="The node's attempt (from 1), also in `payload`; or null.")
+    time: float = Field(description="Seconds since the Unix epoch (UTC), to the microsecond.")
+    payload: dict[str, Any] = Field(description="What the event reports (`error`, `message`, ...).")
 
 
 class PluginOut(_Response):

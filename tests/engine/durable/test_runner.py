@@ -251,7 +251,7 @@ def test_resume_runs_only_what_had_not_succeeded(
     resumed = [e for e in events if e.seq > seq_before]
     assert resumed[0].type == "run.queued" and resumed[0].payload["resumed"] is True
     assert resumed[-1].type == "run.succeeded"
-    assert not [e for e in resumed if e.type == "node.started" and e.node_id in ("a", "b")]
+    assert not [e for e in resumed if e.type == "node.started" and e.node in ("a", "b")]
     # The resumed run's handle numbers its events like the store: earlier executions first, then its own.
     assert [(e.seq, str(e.type)) for e in handles[run_id].events()] == [(e.seq, e.type) for e in events]
 

@@ -20,8 +20,8 @@ def test_submit_wait_events_outputs(api: Api) -> None:
         final = run.wait(timeout=20)
         again = client.submit(sleep_chain_doc(3, 0.02), {"x": 7}, idempotency_key="client-1")
         outputs = run.outputs()
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert events[-1]["type"] == "run.succeeded" and final["status"] == "succeeded"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type == "run.succeeded" and final["status"] == "succeeded"
     assert outputs == {"x": 7}
     assert again.id == run.id and again.created is False
 
@@ -108,7 +108,7 @@ def test_async_client(api: Api) -> None:
     async def scenario() -> tuple[list[int], dict[str, object], dict[str, object]]:
         async with AsyncClient(api.url, api.admin_key) as client:
             run = await client.submit(sleep_chain_doc(3, 0.02), {"x": 11})
-            seqs = [e["seq"] async for e in run.events()]
+            seqs = [e.seq async for e in run.events()]
             final = await run.wait(timeout=20)
             return seqs, final, await run.outputs()
 

@@ -12,7 +12,7 @@ from cluster.settings import Settings
 from engine.store import open_store
 from nodes import Catalog
 from serve.errors import InvalidWorkflowError
-from serve.runs import DurableRunLauncher, event_json, launcher_for
+from serve.runs import DurableRunLauncher, launcher_for
 from tests.serve.api.conftest import add_doc
 
 
@@ -27,7 +27,7 @@ def test_launcher_records_events_status_and_outputs(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         while store.runs.get(first.run.id).status != "succeeded" and time.monotonic() < deadline:
             time.sleep(0.02)
-        events = [event_json(e) for e in store.events.read(first.run.id)]
+        events = [e.to_json() for e in store.events.read(first.run.id)]
         run = store.runs.get(first.run.id)
         nodes = store.node_runs.latest(first.run.id)
         launcher.close()

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from engine.execution.events import Event, EventLog
 from engine.store import DuplicateAttemptError, DuplicateEventError, NewEvent, NotFoundError, Store
+from nodes.states import EventType
 from tests.engine.store.conformance import utcnow
 
 
@@ -22,12 +24,12 @@ def test_batches_get_consecutive_sequence_numbers_and_read_after_resumes(store: 
     assert store.events.append(run, [NewEvent("node.started", "a", {"attempt": 1})]) == [3]
     assert store.events.append(run, []) == []
     events = store.events.read(run)
-    assert [(e.seq, e.type, e.node_id) for e in events] == [
+    assert [(e.seq, e.type, e.node) for e in events] == [
         (1, "run.queued", None),
         (2, "run.started", None),
         (3, "node.started", "a"),
     ]
-    assert events[2].payload == {"attempt": 1}
+    assert events[2].payload == {"attempt": 1} and events[2].attempt == 1
     assert [e.seq for e in store.events.read(run, after=1)] == [2, 3]
     assert [e.seq for e in store.events.read(run, after=1, limit=1)] == [2]
     assert store.events.read(run, after=3) == []
@@ -70,6 +72,24 @@ def test_concurrent_appenders_never_collide_or_leave_gaps(store: Store) -> None:
         t.join(timeout=60)
     assert not errors, errors
     assert [e.seq for e in store.events.read(run)] == list(range(1, 151))
+
+
+def test_an_engine_event_reads_back_equal(store: Store) -> None:
+    # The store reads its events back as the engine's one event model: every field, to the microsecond, with
+    # the attempt (which the row keeps in the payload) and a payload of nested JSON.
+    run = new_run(store)
+    log = EventLog(run)
+    log.append(EventType.RUN_QUEUED, payload={"workflow": "w"})
+    log.append(EventType.NODE_STARTED, "a", 1, {"type": "builtin/add@1"})
+    log.append(EventType.NODE_OUTPUT, "a", 2, {"value": [1, 2.5, {"k": None, "ok": True}], "text": "é ✓"})
+    log.append(EventType.RUN_SUCCEEDED, at=1_780_000_000.1234567)
+    written = log.after(0)
+    store.events.append(run, [NewEvent.of(e) for e in written])
+    read = store.events.read(run)
+    assert read == written
+    assert read[2].attempt == 2 and read[2].payload["attempt"] == 2
+    assert read[3].time == 1_780_000_000.123457  # the microsecond the store keeps
+    assert [Event.from_json(e.to_json()) for e in read] == written
 
 
 def test_events_of_a_missing_run_are_refused(store: Store) -> None:
