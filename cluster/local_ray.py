@@ -6,7 +6,9 @@ Starting the embedded Ray costs about 3 s of every `rayweave run`. `rayweave ray
 `ensure_ray` with no Ray address configured connects to it instead of starting a Ray of its own
 (`recorded_ray`); a record whose process is gone, or whose address no longer answers, is ignored. The record
 holds no secret: the token stays where Ray keeps it (`~/.ray/auth_token`), and a process joining the recorded
-Ray runs with `RAY_AUTH_MODE=token`, so it is refused without the token as any other client is.
+Ray runs with `RAY_AUTH_MODE=token`, so it is refused without the token as any other client is. The record and
+its reading (`LocalRay`, `record_path`, `recorded_ray`) live in `cluster.ray_record`, which `ensure_ray` imports
+too, and are re-exported here.
 
 Only a loopback address is ever recorded or joined: this is this machine's Ray, as the embedded one is.
 """
@@ -20,62 +22,26 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cluster.errors import ClusterConnectionError
+from cluster.ray_record import RECORD_NAME, LocalRay, process_alive, record_path, recorded_ray
+from cluster.ray_runtime import ensure_ray, loopback_environment, shutdown_ray
 
-#: The record of a held local Ray, in the rayweave home.
-RECORD_NAME = "ray.json"
+__all__ = [
+    "LOG_NAME",
+    "RECORD_NAME",
+    "LocalRay",
+    "hold",
+    "record_path",
+    "recorded_ray",
+    "start_local_ray",
+    "stop_local_ray",
+]
+
 #: The held Ray's output (Ray's own logs are in its session folder, /tmp/ray/session_latest/logs).
 LOG_NAME = "ray.log"
-
-
-@dataclass(frozen=True)
-class LocalRay:
-    """A running local Ray held by a `rayweave ray start` process: its GCS address and the holder's pid."""
-
-    address: str
-    pid: int
-    num_cpus: int | None
-    started_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as JSON (what `rayweave ray status --json` prints)."""
-        return asdict(self)
-
-
-def record_path(home: Path) -> Path:
-    """Where the held local Ray of the rayweave home `home` is recorded."""
-    return Path(home) / RECORD_NAME
-
-
-def recorded_ray(home: Path) -> LocalRay | None:
-    """The local Ray recorded in `home` when its holder runs and its address answers, else None.
-
-    A record left by a holder that died is removed; one that is not a loopback address is never used."""
-    from cluster.ray_runtime import _is_loopback, _split
-
-    path = record_path(home)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        held = LocalRay(
-            address=str(raw["address"]),
-            pid=int(raw["pid"]),
-            num_cpus=raw.get("num_cpus"),
-            started_at=float(raw.get("started_at", 0.0)),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not _process_alive(held.pid):
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return None
-    parts = _split(held.address)
-    if parts is None or not _is_loopback(held.address) or not _answers(parts):
-        return None
-    return held
 
 
 def start_local_ray(
@@ -92,8 +58,6 @@ def start_local_ray(
     home.mkdir(parents=True, exist_ok=True)
     log = home / LOG_NAME
     env = {**os.environ, "RAYWEAVE_HOME": str(home)}
-    from cluster.ray_runtime import loopback_environment
-
     env.update(loopback_environment())
     env.pop("RAYWEAVE_RAY_ADDRESS", None)  # the holder starts a Ray; it never joins one
     if num_cpus is not None:
@@ -133,9 +97,9 @@ def stop_local_ray(home: Path, timeout_s: float = 60.0) -> LocalRay | None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(held.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _process_alive(held.pid) and time.monotonic() < deadline:
+    while process_alive(held.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _process_alive(held.pid):
+    if process_alive(held.pid):
         raise ClusterConnectionError(
             f"the local Ray's holder (pid {held.pid}) did not stop within {timeout_s:.0f} s; stop it with "
             f"`kill {held.pid}`"
@@ -147,7 +111,6 @@ def stop_local_ray(home: Path, timeout_s: float = 60.0) -> LocalRay | None:
 
 def hold(home: Path) -> None:
     """The holder process: start the embedded Ray, record it, and keep it until SIGTERM or SIGINT."""
-    from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
 
     settings = Settings(home=home, ray_address="")
@@ -181,31 +144,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(partial, path)
-
-
-def _process_alive(pid: int) -> bool:
-    with contextlib.suppress(
-        ChildProcessError
-    ):  # a holder started by this very process: reap it once it ends
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's: not a holder of ours, but not gone either
-        return True
-    return True
-
-
-def _answers(parts: tuple[str, int], timeout_s: float = 2.0) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(parts, timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -7,13 +7,14 @@ Token authentication (on by default for local clusters since Ray 2.59) is left o
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cluster.addresses import is_loopback, split_address
 from cluster.errors import ClusterConnectionError
+from cluster.ray_record import recorded_ray
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -44,7 +45,7 @@ def ensure_ray(settings: Settings, *, reuse_local: bool = True, **init_kwargs: A
 
     Does nothing but report the connection when Ray is already initialized in this process. With no address,
     no `ray.init` arguments and `reuse_local`, a local Ray held by `rayweave ray start` for `settings.home` is
-    joined instead of starting one (`cluster.local_ray`). Extra keyword arguments go to `ray.init` (e.g.
+    joined instead of starting one (`cluster.ray_record`). Extra keyword arguments go to `ray.init` (e.g.
     `num_cpus` in tests) and always start a Ray of this process's own.
     """
     import ray
@@ -54,14 +55,12 @@ def ensure_ray(settings: Settings, *, reuse_local: bool = True, **init_kwargs: A
             str(ray.get_runtime_context().gcs_address), started_here=False, dashboard_url=None
         )
     if not settings.ray_address and reuse_local and not init_kwargs:
-        from cluster.local_ray import recorded_ray
-
         held = recorded_ray(settings.home)
         if held is not None:
             return _join_local(held.address)
     if settings.ray_address:
         _check_reachable(settings.ray_address)
-        if _is_loopback(settings.ray_address):
+        if is_loopback(settings.ray_address):
             _as_loopback_client()
         try:
             context = ray.init(address=settings.ray_address, **init_kwargs)
@@ -129,26 +128,11 @@ def _as_loopback_client() -> None:
         Config.initialize("")
 
 
-def _split(address: str) -> tuple[str, int] | None:
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
-
-
-def _is_loopback(address: str) -> bool:
-    parts = _split(address)
-    if parts is None:
-        return False
-    try:
-        return ipaddress.ip_address(parts[0]).is_loopback
-    except ValueError:
-        return parts[0] == "localhost"
-
-
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail fast, with a clear message, when nothing listens at `address` (Ray itself retries for minutes)."""
     if address == "auto":
         return
-    parts = _split(address)
+    parts = split_address(address)
     if parts is None:
         raise ClusterConnectionError(
             f"the Ray address {address!r} is not host:port; set RAYWEAVE_RAY_ADDRESS (or --address) to the "

@@ -114,19 +114,6 @@ def test_the_database_walk_catches_a_lazy_import(tmp_path: Path) -> None:
 # matter and is how a lower module ends up depending on a higher one; the graph below counts every import that
 # can run (module level, function bodies, try blocks), not those under `if TYPE_CHECKING:`, which never run.
 
-#: Cycles that remain, each to be broken where its modules live (the test fails once one is gone, so that the
-#: list only shrinks): a lazily imported helper that imports its importer back.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # registry.default() imports the built-in rules, which are CoercionRules of the registry module.
-        frozenset({"typesys.builtin_rules", "typesys.registry"}),
-        # open_db upgrades the schema (migrate), whose upgrade makes its engine with db.create_db_engine.
-        frozenset({"engine.store.db", "engine.store.migrate"}),
-        # ensure_ray joins a held local Ray (local_ray), which starts one with ensure_ray.
-        frozenset({"cluster.local_ray", "cluster.ray_runtime"}),
-    }
-)
-
 
 def _module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
@@ -230,17 +217,10 @@ def _package_graph() -> dict[str, set[str]]:
 
 
 def test_no_import_cycles_lazy_imports_included() -> None:
-    new = _cycles(_package_graph()) - KNOWN_CYCLES
-    assert not new, (
+    cycles = _cycles(_package_graph())
+    assert not cycles, (
         "import cycles (break each with a backend interface or a lower module both use):\n"
-        + "\n".join(" <-> ".join(sorted(cycle)) for cycle in sorted(new, key=sorted))
-    )
-
-
-def test_every_known_cycle_still_exists() -> None:
-    gone = KNOWN_CYCLES - _cycles(_package_graph())
-    assert not gone, "these cycles are gone; remove them from KNOWN_CYCLES:\n" + "\n".join(
-        " <-> ".join(sorted(cycle)) for cycle in gone
+        + "\n".join(" <-> ".join(sorted(cycle)) for cycle in sorted(cycles, key=sorted))
     )
 
 

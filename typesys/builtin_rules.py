@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from typesys.errors import CoercionError
-from typesys.registry import CoercionRule
+from typesys.rules import CoercionRule
 from typesys.types import (
     ANY,
     BOOL,

@@ -12,16 +12,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from typesys.builtin_rules import builtin_rules
+from typesys.rules import CoercionKind, CoercionRule
 from typesys.subtype import Assignability, assignable_uncached
 from typesys.types import PRIMITIVE_NAMES, ModelType, NominalType, Primitive, Type
 
 __all__ = ["CoercionKind", "CoercionRule", "TypeRegistry", "Validator"]
-
-#: The safety class of a coercion rule.
-CoercionKind = Literal["implicit", "explicit"]
 
 #: A validator gets a value already checked against the parent type; it raises (any exception) or returns
 #: False to reject it, and returns None or True to accept it.
@@ -42,43 +40,6 @@ _NAMES_RESERVED = frozenset(PRIMITIVE_NAMES) | {
 }
 
 
-@dataclass(frozen=True)
-class CoercionRule:
-    """A conversion from values of `source` (or any subtype) to `target`.
-
-    `kind` is "implicit" (lossless, applied silently) or "explicit" (lossy or fallible: only through the
-    conversion node `node`, e.g. "builtin/to_int@1"). `cost` orders alternative paths (cheaper wins).
-    `convert` performs the conversion on one value. `output`, when given, computes the precise result type
-    from the actual source type (e.g. a table's columns become the record fields); otherwise it is `target`.
-    """
-
-    source: Type
-    target: Type
-    kind: CoercionKind
-    cost: float
-    convert: Callable[[Any], Any] = field(compare=False, repr=False)
-    node: str | None = None
-    description: str = ""
-    output: Callable[[Type], Type] | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("implicit", "explicit"):
-            raise ValueError(
-                f"coercion rule {self.source} -> {self.target}: kind must be implicit or explicit"
-            )
-        if self.kind == "explicit" and not self.node:
-            raise ValueError(
-                f"explicit coercion rule {self.source} -> {self.target} must name its conversion node "
-                "(e.g. node='myplugin/to_thing@1')"
-            )
-        if self.cost < 0:
-            raise ValueError(f"coercion rule {self.source} -> {self.target}: cost must be >= 0")
-
-    def result_type(self, source: Type) -> Type:
-        """The type this rule produces from a value of type `source`."""
-        return self.output(source) if self.output is not None else self.target
-
-
 class TypeRegistry:
     """Nominal types, coercion rules and validators, plus the memo of `is_assignable` answers."""
 
@@ -93,8 +54,6 @@ class TypeRegistry:
     @classmethod
     def default(cls) -> TypeRegistry:
         """A new registry with the built-in coercion rules (Int -> Float, String -> Int, ...)."""
-        from typesys.builtin_rules import builtin_rules
-
         registry = cls()
         registry.add_coercions(builtin_rules())
         return registry

@@ -9,7 +9,7 @@ this package does no work; the database is touched only when a store is opened.
 
 from __future__ import annotations
 
-from engine.store.db import DatabaseOptions, create_db_engine, normalize_url, open_store
+from engine.store.db import DatabaseOptions, create_db_engine, normalize_url
 from engine.store.diff import Edge, NodeChange, WorkflowDiff, diff_documents
 from engine.store.errors import (
     DuplicateAttemptError,
@@ -27,6 +27,7 @@ from engine.store.errors import (
     is_unavailable,
 )
 from engine.store.events import NewEvent
+from engine.store.open import open_store
 from engine.store.protocol import Store
 from engine.store.reports import MetricsSnapshot, NodeRunFigures, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage

@@ -1,4 +1,4 @@
-"""Database engines for the two supported backends, and `open_store`.
+"""Database engines for the two supported backends (`engine.store.open.open_store` opens a store on one).
 
 SQLite (the embedded default) runs in WAL mode so readers never block the writer, with foreign keys enforced and
 a busy timeout so concurrent writers wait instead of failing. PostgreSQL (production) gets a bounded connection
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -17,9 +17,6 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from engine.store.base import WRITE_OPTION
-
-if TYPE_CHECKING:
-    from engine.store.store import SqlStore
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,12 @@ def normalize_url(url: str | URL) -> URL:
 
 def _is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def make_sqlite_folder(url: URL) -> None:
+    """Create the folder of the SQLite file database at `url` when missing (nothing for other databases)."""
+    if url.get_backend_name() == "sqlite" and not _is_memory_sqlite(url) and url.database:
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_db_engine(url: str | URL, options: DatabaseOptions | None = None) -> Engine:
@@ -112,21 +115,3 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
-
-
-def open_store(url: str | URL, *, upgrade: bool = True, options: DatabaseOptions | None = None) -> SqlStore:
-    """Open the store at `url` (SQLite file or PostgreSQL), bringing its schema to the current version first.
-
-    `upgrade=False` skips the Alembic upgrade (for callers that manage migrations themselves, e.g. `rayweave db
-    upgrade` in a deployment pipeline). The parent directory of a SQLite file is created when missing.
-    """
-    from engine.store.migrate import upgrade_database
-    from engine.store.store import SqlStore
-
-    parsed = normalize_url(url)
-    if parsed.get_backend_name() == "sqlite" and not _is_memory_sqlite(parsed) and parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_db_engine(parsed, options)
-    if upgrade:
-        upgrade_database(engine)
-    return SqlStore(engine)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from engine.store.db import create_db_engine, make_sqlite_folder
 from engine.store.errors import MigrationError
 
 if TYPE_CHECKING:
@@ -98,12 +99,9 @@ def upgrade_at(url: str) -> UpgradeOutcome:
     """Bring the database at `url` to the newest schema (`rayweave db upgrade`), creating a SQLite file's folder
     when missing. A bad URL raises `ValueError` (or `ImportError` for a missing driver); a failed upgrade
     `MigrationError` or one of `errors.backend_errors()`."""
-    from engine.store.db import create_db_engine
-
     engine = create_db_engine(url)
     try:
-        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-            Path(str(engine.url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        make_sqlite_folder(engine.url)
         before = current_revision(engine)
         after = upgrade_database(engine)
     finally:
