@@ -1,6 +1,6 @@
 """I/O-bound fan-out benchmark: rayweave's warm pool against raw Ray and a thread pool, with Ray at 2 CPUs.
 
-Run: `python -m bench.io_bench` (about a minute). One process starts a loopback Ray with `num_cpus=2`, as on a
+Run: `python -m bench.io_bench` (about two minutes). One process starts a loopback Ray with `num_cpus=2`, as on a
 user's laptop or a small VM, and measures side by side (issue 17):
 
 IO   16 independent nodes that each wait 0.5 s (`time.sleep` in a node declared `io_bound=True`)
@@ -15,9 +15,11 @@ CPU  4 independent nodes that each burn 0.3 s of CPU (the task path): rayweave a
 MIX  both at once in one workflow (4 CPU nodes and 16 waits): rayweave only; the ideal is the longer of the
      two alone (about 0.6 s)
 
-Every figure is the median of `REPEATS` timed runs after one untimed warm-up run of each side (which starts
-the workers, the coordinator and the pool actor); sides take turns run by run, so a machine that slows down
-meanwhile affects all alike. Workflows are compiled once before the timed runs.
+Every figure is the median of `REPEATS` timed runs (`CPU_REPEATS` for CPU and MIX) after one untimed warm-up
+run of each side (which starts the workers, the coordinator and the pool actor); sides take turns run by run,
+so a machine that slows down meanwhile affects all alike. Workflows are compiled once before the timed runs.
+The load average is printed with the table: the task-path figures depend on it (Ray starts a worker process
+per concurrent task, and reaps the extras between runs), the pool's and the thread pool's do not.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from engine.workflow import Workflow
 from nodes import node
 
 REPEATS = 3
+#: Rounds of the CPU comparison: a ratio of two sub-second times on a 2-core machine shared with other work
+#: moves by 20% from one round to the next, so it takes more rounds than the waits (which do not move).
+CPU_REPEATS = 7
 NODES = 16
 WAIT_S = 0.5
 CPU_NODES = 4
@@ -175,10 +180,14 @@ def main() -> None:
     def raw_cpu() -> list[int]:
         return ray.get([raw_burn.remote(i, iterations) for i in range(CPU_NODES)])
 
-    cpu_ours, cpu_raw, mix = paired_medians([ours("cpu"), raw_cpu, ours("mix")])
+    cpu_ours, cpu_raw, mix = paired_medians([ours("cpu"), raw_cpu, ours("mix")], rounds=CPU_REPEATS)
 
     print()
-    print(f"Ray num_cpus={NUM_CPUS}; {REPEATS} timed runs each, median, after one warm-up run")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"Ray num_cpus={NUM_CPUS}; median of {REPEATS} timed runs ({CPU_REPEATS} for CPU and MIX) after one "
+        f"warm-up run; load average {load}"
+    )
     print(f"IO  {NODES} nodes x {WAIT_S} s wait{'':22} {'s':>7} {'x thread pool':>14}")
     for name, took in io_times.items():
         print(f"    {name:48} {took:7.3f} {took / floor:13.2f}x")
@@ -188,7 +197,7 @@ def main() -> None:
         f"{ours_io / floor:.2f}x the thread pool)"
     )
     print(
-        f"CPU {CPU_NODES} nodes x {CPU_S} s CPU (ideal on {NUM_CPUS} cores about {CPU_NODES * CPU_S / 2:.1f} s)"
+        f"CPU {CPU_NODES} nodes x {CPU_S} s CPU (as calibrated in a worker before the runs) on {NUM_CPUS} cores"
     )
     print(f"    {'rayweave (tasks)':48} {cpu_ours:7.3f}")
     print(f"    {'raw Ray tasks, @ray.remote':48} {cpu_raw:7.3f}")
