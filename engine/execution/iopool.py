@@ -25,6 +25,7 @@ A node that asks for GPUs, memory or custom resources keeps running as a task: t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,13 @@ def runs_on_pool(planned: PlannedNode) -> bool:
         return False
     options = planned.ray_options
     return not any(options.get(name) for name in _POOLED_RESOURCES)
+
+
+def _env_key(runtime_env: Mapping[str, Any] | None, serialized: str | None) -> str:
+    """What tells runtime environments apart in the pool: "" for none, else its serialized form."""
+    if not runtime_env:
+        return ""
+    return serialized or json.dumps(runtime_env, sort_keys=True, default=str)
 
 
 class IONodeActor:
@@ -108,9 +116,10 @@ class IOPool:
         self._prefix = f"rayweave-io-{uuid.uuid4().hex[:8]}"
         self._started = 0
 
-    def acquire(self, runtime_env: Mapping[str, Any] | None, env_key: str) -> PoolMember:
-        """The actor for one more call in `runtime_env` (`env_key`: its serialized form, "" for none): the
-        least loaded one, or a new one when all are full (up to `MAX_POOL_ACTORS`)."""
+    def acquire(self, runtime_env: Mapping[str, Any] | None, serialized: str | None) -> PoolMember:
+        """The actor for one more call in `runtime_env` (`serialized`: Ray's serialized form of it, when
+        known): the least loaded one, or a new one when all are full (up to `MAX_POOL_ACTORS`)."""
+        env_key = _env_key(runtime_env, serialized)
         members = self.members.setdefault(env_key, [])
         member = min(members, key=lambda m: m.load, default=None)
         if member is None or (member.load >= POOL_CONCURRENCY and len(members) < MAX_POOL_ACTORS):

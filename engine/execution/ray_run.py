@@ -401,7 +401,7 @@ class CoordinatedRun:
             self.actor_keys.add(key)
             refs = actor.run.options(num_returns=len(out_ports) + 1).remote(packed, *ref_args)
         elif runs_on_pool(planned):
-            member = self.pooled[key] = self.pool.acquire(runtime_env, serialized_env or "")
+            member = self.pooled[key] = self.pool.acquire(runtime_env, serialized_env)
             refs = member.handle.run.options(num_returns=len(out_ports) + 1, name=options["name"]).remote(
                 packed, *ref_args
             )

@@ -283,3 +283,27 @@ def test_a_durable_run_keeps_and_caches_pooled_results(settings: Settings, tmp_p
         assert len(log.read_text().split()) == 3, "a cached I/O-bound node ran again"
     finally:
         store.close()
+
+
+def test_the_pool_keeps_one_set_of_actors_per_runtime_env_and_grows_when_full() -> None:
+    import ray
+
+    from engine.execution.iopool import POOL_CONCURRENCY, IONodeActor, IOPool
+
+    pool = IOPool(ray.remote(IONodeActor))
+    env = {"env_vars": {"RAYWEAVE_IO_POOL_TEST": "1"}}
+    plain = pool.acquire(None, None)
+    other = pool.acquire(env, None)
+    assert other is not plain and pool.acquire(None, None) is plain  # the least loaded of its env
+    assert ray.get(other.handle.ping.remote(), timeout=60)
+    plain.load = POOL_CONCURRENCY  # full: the next call of that env goes to a new actor
+    fresh = pool.acquire(None, None)
+    assert fresh is not plain and fresh is not other
+    pool.discard(fresh)
+    pool.discard(plain)
+    assert pool.acquire(None, None) not in (plain, fresh)  # a dead actor is never handed out again
+    for members in pool.members.values():
+        for member in members:
+            ray.kill(member.handle)
+    for member in (plain, fresh, other):
+        ray.kill(member.handle)
