@@ -111,7 +111,7 @@ def _build(
         raise NodeDefinitionError(f"node {label}: {exc}") from exc
     if isinstance(tags, str):
         raise NodeDefinitionError(f"node {label}: tags must be a list of strings, e.g. tags=[{tags!r}]")
-    waits = _io_bound(label, kind, io_bound)
+    waits = _io_bound(label, kind, io_bound, cheap)
     spec = NodeSpec(
         plugin=plugin,
         name=node_name,
@@ -139,12 +139,18 @@ def _build(
     return definition
 
 
-def _io_bound(label: str, kind: NodeKind, io_bound: bool | None) -> bool:
-    """Whether the node waits rather than computes: `io_bound` when given, else True for async nodes."""
+def _io_bound(label: str, kind: NodeKind, io_bound: bool | None, cheap: bool) -> bool:
+    """Whether the node waits rather than computes: `io_bound` when given, else True for async nodes that
+    are not declared `cheap` (cheap nodes are fused into one task with their neighbours, run one by one)."""
     if io_bound is None:
-        return kind in ("async", "async_generator")
+        return kind in ("async", "async_generator") and not cheap
     if not isinstance(io_bound, bool):
         raise NodeDefinitionError(f"node {label}: io_bound must be True, False or None, got {io_bound!r}")
+    if io_bound and cheap:
+        raise NodeDefinitionError(
+            f"node {label}: cheap=True and io_bound=True exclude each other: cheap nodes are fused with their "
+            f"neighbours into one task and run one after another, I/O-bound ones wait at once on a pool"
+        )
     if io_bound and kind == "class":
         raise NodeDefinitionError(
             f"class node {label}: io_bound applies to function nodes; a class node runs in an actor of its own"
@@ -204,7 +210,8 @@ def node(
     `cheap` (may be fused with neighbours), `control` (`"map"` for engine-expanded nodes), `registry`
     (the `typesys.TypeRegistry` holding plugin types used in the annotations) and `io_bound` (the node waits
     rather than computes, e.g. on HTTP calls: on Ray it runs on a warm pool of threaded actors holding no
-    CPU, many at once; None, the default, means True for `async def` nodes and False otherwise).
+    CPU, many at once; None, the default, means True for `async def` nodes not declared `cheap`, and False
+    otherwise).
 
     A class node has `setup(self)` (run once; e.g. load a model) and `__call__(self, ...)` (run per call);
     the engine hosts it in a reusable Ray actor, so `setup()` runs once per actor, not once per run.

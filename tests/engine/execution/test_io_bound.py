@@ -307,3 +307,33 @@ def test_the_pool_keeps_one_set_of_actors_per_runtime_env_and_grows_when_full() 
             ray.kill(member.handle)
     for member in (plain, fresh, other):
         ray.kill(member.handle)
+
+
+def test_what_is_io_bound_is_declared_by_the_node_and_kept_by_its_json() -> None:
+    from nodes.errors import NodeDefinitionError
+    from nodes.plugins.remote import spec_from_json
+
+    async def waits(x: int) -> int:
+        return x
+
+    def computes(x: int) -> int:
+        return x
+
+    assert node(plugin="iotest")(waits).spec.io_bound  # async: I/O-bound unless said otherwise
+    assert not node(plugin="iotest", io_bound=False)(waits).spec.io_bound
+    assert not node(plugin="iotest", cheap=True)(waits).spec.io_bound  # cheap: fused, not pooled
+    assert not node(plugin="iotest")(computes).spec.io_bound
+    declared = node(plugin="iotest", io_bound=True)(computes).spec
+    assert declared.io_bound and spec_from_json(declared.to_json()).io_bound
+    assert not spec_from_json({**declared.to_json(), "io_bound": False}).io_bound
+    with pytest.raises(NodeDefinitionError, match="exclude each other"):
+        node(plugin="iotest", io_bound=True, cheap=True)(computes)
+    with pytest.raises(NodeDefinitionError, match="io_bound must be"):
+        node(plugin="iotest", io_bound="yes")(computes)  # type: ignore[arg-type]
+
+    class Model:
+        def __call__(self, x: int) -> int:
+            return x
+
+    with pytest.raises(NodeDefinitionError, match="class node"):
+        node(plugin="iotest", io_bound=True)(Model)
