@@ -337,3 +337,34 @@ def test_what_is_io_bound_is_declared_by_the_node_and_kept_by_its_json() -> None
 
     with pytest.raises(NodeDefinitionError, match="class node"):
         node(plugin="iotest", io_bound=True)(Model)
+
+
+def test_a_pooled_http_request_keeps_the_runs_access_policy(settings: Settings, tmp_path: Path) -> None:
+    import http.server
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"hello"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        wf = Workflow("fetch_local")
+        wf.output("text", wf.add("get", "builtin/http_request@1", url=url, params={"timeout_s": 10}).text)
+        refused = engine.run(wf, settings=settings, executor=RayExecutor(), cache=False)
+        error = refused.nodes["get"].error
+        assert error is not None and error.type == "AccessDeniedError", refused.nodes
+        allowed = Settings(home=tmp_path / "allowed", http_allow=["127.0.0.1"])
+        result = engine.run(wf, settings=allowed, executor=RayExecutor(), cache=False)
+        assert result.status is RunStatus.SUCCEEDED, result.nodes
+        assert result.outputs == {"text": "hello"}
+    finally:
+        server.shutdown()
