@@ -32,6 +32,15 @@ def breaker_key(type_id: str, tags: Iterable[str]) -> str | None:
     return key
 
 
+def counts_against_breaker(exc: BaseException) -> bool:
+    """Whether a failed attempt counts against its node's breaker. A refusal by the run's access policy (a
+    path outside the data roots, an internal address) never reached the resource and says nothing about its
+    health: counting it would let one caller's forbidden requests open the circuit for everyone's."""
+    from nodes.builtin.errors import AccessDeniedError
+
+    return not isinstance(exc, AccessDeniedError)
+
+
 @dataclass(frozen=True)
 class BreakerPolicy:
     """When a breaker opens (N failures within a window) and how long it stays open before a probe."""

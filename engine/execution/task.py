@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
-from engine.execution.breaker import BreakerClient, breaker_key
+from engine.execution.breaker import BreakerClient, breaker_key, counts_against_breaker
 from engine.execution.result import NodeError
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
@@ -575,7 +575,12 @@ def run_node(
             return outputs, NodeOutcome(node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time())
         except Exception as exc:
             circuit_open = isinstance(exc, CircuitOpenError)
-            if bkey is not None and spec.breakers is not None and not circuit_open:
+            if (
+                bkey is not None
+                and spec.breakers is not None
+                and not circuit_open
+                and counts_against_breaker(exc)
+            ):
                 spec.breakers.record(bkey, False)
             if circuit_open or isinstance(exc, PortTypeError) or not planned.retry.should_retry(exc, attempt):
                 error = NodeError.from_exception(node_id, attempt, exc)

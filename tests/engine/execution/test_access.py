@@ -100,3 +100,24 @@ def test_the_policy_reaches_the_ray_worker(ray_session: RayConnection, tmp_path:
     error = bad.nodes["load"].error
     assert error is not None and error.type == "AccessDeniedError"
     assert "outside the data roots" in error.message and str(tmp_path / "data") in error.message
+
+
+def test_refusals_of_the_policy_never_open_the_circuit_breaker(tmp_path: Path) -> None:
+    # http_request has a circuit breaker (5 failures open it): one caller's forbidden requests must not open
+    # it for everyone, so the tenth refusal is still a refusal, not "circuit open".
+    from engine.execution.inprocess import InProcessExecutor
+
+    fetch = {
+        "format": "rayweave.workflow/1",
+        "name": "fetch",
+        "nodes": {"get": {"type": "builtin/http_request@1", "in": {"url": {"value": "http://127.0.0.1:9/"}}}},
+        "outputs": {"status": "get.status"},
+    }
+    executor = InProcessExecutor()  # one executor, one set of breakers, as a server's runner keeps
+    settings = Settings(home=tmp_path / "home")
+    for _ in range(10):
+        result = engine.run(fetch, executor=executor, settings=settings, cache=False)
+        assert result.status is RunStatus.FAILED
+        error = result.nodes["get"].error
+        assert error is not None and error.type == "AccessDeniedError", error
+    assert executor.breakers.state("builtin/http_request@1") == "closed"
