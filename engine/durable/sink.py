@@ -33,6 +33,7 @@ from typing import Any
 
 from engine.durable.results import ResultStore
 from engine.execution.events import Event
+from engine.execution.start import RESUMED_LEVEL
 from engine.jsonlimits import JsonLimitError, sanitized, storable
 from nodes.states import EventType, NodeStatus, RunStatus
 
@@ -48,8 +49,6 @@ _NODE_END = MappingProxyType(
 APPEND_ATTEMPTS = 3
 #: Outputs bigger than this (as JSON) are not copied into the run row.
 MAX_JSON_OUTPUT_BYTES = 64 * 1024
-#: Level of a `node.cached` event for a node whose result a resumed run took from the result store.
-RESUMED_LEVEL = "resumed"
 
 
 @dataclass(frozen=True)
