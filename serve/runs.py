@@ -26,6 +26,7 @@ from nodes.states import RunStatus
 from serve.errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
+    from cluster.settings import Settings
     from engine.compile.plan import Plan
     from engine.store import Store
     from engine.store.models import Run
@@ -76,7 +77,7 @@ class DurableRunLauncher:
     durable result store, the engine's own sink records events, status and outputs, the coordinator heartbeats
     the run, and the recovery sweep resumes it if its coordinator dies. The API only validates and asks."""
 
-    def __init__(self, store: Store, catalog: Catalog, settings: Any, *, executor: str = "ray") -> None:
+    def __init__(self, store: Store, catalog: Catalog, settings: Settings, *, executor: str = "ray") -> None:
         from engine.durable import DurableRunner
 
         self.store = store
@@ -235,6 +236,6 @@ class DurableRunLauncher:
             self._handles.clear()
 
 
-def launcher_for(store: Store, catalog: Catalog, settings: Any, *, executor: str) -> RunLauncher:
+def launcher_for(store: Store, catalog: Catalog, settings: Settings, *, executor: str) -> RunLauncher:
     """The launcher the server uses: durable runs through the engine's `DurableRunner`."""
     return DurableRunLauncher(store, catalog, settings, executor=executor)

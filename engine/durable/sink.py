@@ -29,13 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.durable.results import ResultStore
 from engine.execution.events import Event
 from engine.execution.start import RESUMED_LEVEL
 from engine.jsonlimits import JsonLimitError, sanitized, storable
 from nodes.states import EventType, NodeStatus, RunStatus
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -111,7 +114,7 @@ class StoreEventSink:
         self._init_local()
 
     def _init_local(self) -> None:
-        self._store: Any = None
+        self._store: Store | None = None
         self._outputs: _Outputs | None = None
         self._open: dict[str, int] = {}
         self._beats: Any = None
@@ -135,7 +138,7 @@ class StoreEventSink:
         self._init_local()
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The store, opened on first use in this process (the schema was upgraded by whoever made the run)."""
         if self._store is None:
             from engine.store import open_store
