@@ -35,6 +35,7 @@ from engine.durable.results import ResultStore
 from engine.execution.events import Event
 from engine.execution.start import RESUMED_LEVEL
 from engine.jsonlimits import JsonLimitError, sanitized, storable
+from nodes.ids import NodeId, NodeTypeId, RunId
 from nodes.states import EventType, NodeStatus, RunStatus
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class StoreEventSink:
         outputs: Sequence[str] | None = None,
     ) -> None:
         self.database_url = database_url
-        self.run_id = run_id
+        self.run_id = RunId(run_id)
         self.results = results
         self.seq_offset = seq_offset
         self.heartbeat_s = heartbeat_s
@@ -326,8 +327,8 @@ class StoreEventSink:
 
     def _node_event(self, kind: EventType, event: Event, at: datetime) -> None:
         node_runs = self.store.node_runs
-        node = str(event.node)
-        node_type = str(event.payload.get("type", ""))
+        node = NodeId(str(event.node))
+        node_type = NodeTypeId(str(event.payload.get("type", "")))
         if kind == EventType.NODE_STARTED:
             self._begin(node, node_type, at)
         elif kind == EventType.NODE_RETRYING:
@@ -364,14 +365,14 @@ class StoreEventSink:
             # hit is an attempt of its own that did not run.
             self._record(node, node_type, NodeStatus.CACHED, at, cache_hit=True)
 
-    def _begin(self, node: str, node_type: str, at: datetime, *, keep: bool = True) -> int:
+    def _begin(self, node: NodeId, node_type: NodeTypeId, at: datetime, *, keep: bool = True) -> int:
         row = self.store.node_runs.start(self.run_id, node, node_type=node_type, at=at)
         if keep:
             self._open[node] = row.attempt
         return int(row.attempt)
 
     def _record(
-        self, node: str, node_type: str, status: str, at: datetime, *, cache_hit: bool = False
+        self, node: NodeId, node_type: NodeTypeId, status: str, at: datetime, *, cache_hit: bool = False
     ) -> None:
         row = self.store.node_runs.start(self.run_id, node, node_type=node_type, status=status, at=at)
         self.store.node_runs.finish(self.run_id, node, row.attempt, status=status, cache_hit=cache_hit, at=at)
