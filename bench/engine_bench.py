@@ -218,7 +218,7 @@ def main() -> None:
     from cluster.settings import Settings
     from engine.cache.result_cache import CacheConfig, ResultCache
     from engine.compile import compile_workflow
-    from engine.execution.executor import RayExecutor
+    from engine.execution.ray.executor import RayExecutor
 
     home = Path(tempfile.mkdtemp(prefix="rayweave-bench-"))
     settings = Settings(home=home)

@@ -97,7 +97,7 @@ def main() -> None:
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
     from engine.compile import compile_workflow
-    from engine.execution.executor import RayExecutor
+    from engine.execution.ray.executor import RayExecutor
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="rayweave-cpu-")))
     ensure_ray(settings, num_cpus=LOGICAL_CPUS, include_dashboard=False)

@@ -65,7 +65,7 @@ def _submitter(total: Any) -> Any:
     @ray.remote(num_cpus=0)
     class Submitter:
         async def run(self, mode: str) -> int:
-            from engine.execution.priority import take_driver_priority
+            from engine.execution.ray.priority import take_driver_priority
 
             take_driver_priority()
             loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ user's laptop or a small VM, and measures side by side (issue 17):
 
 IO   16 independent nodes that each wait 0.5 s (`time.sleep` in a node declared `io_bound=True`)
      target: rayweave < 0.65 s
-     - rayweave: the nodes run on the coordinator's warm pool of actors (`engine.execution.iopool`);
+     - rayweave: the nodes run on the coordinator's warm pool of actors (`engine.execution.ray.iopool`);
      - rayweave with the same node not declared I/O-bound (`num_cpus=0.125`: the task path, as before);
      - raw Ray tasks as a user writes them: `@ray.remote` (1 CPU each) and `@ray.remote(num_cpus=0.125)`;
      - raw Ray with a threaded actor (`max_concurrency=16`, `num_cpus=0`), created once;
@@ -97,7 +97,7 @@ def main() -> None:
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
     from engine.compile import compile_workflow
-    from engine.execution.executor import RayExecutor
+    from engine.execution.ray.executor import RayExecutor
 
     home = Path(tempfile.mkdtemp(prefix="rayweave-io-bench-"))
     settings = Settings(home=home)

@@ -80,7 +80,7 @@ def child_rayweave(started: float, home: str) -> dict[str, float]:
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
     from engine.compile import compile_workflow
-    from engine.execution.executor import RayExecutor
+    from engine.execution.ray.executor import RayExecutor
 
     imported = time.perf_counter()
     settings = Settings(home=Path(home), ray_num_cpus=NUM_CPUS)

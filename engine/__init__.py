@@ -28,7 +28,7 @@ _EXPORTS = {
     "EventSink": "engine.execution.events",
     "ResultCache": "engine.cache.result_cache",
     "InProcessExecutor": "engine.execution.inprocess",
-    "RayExecutor": "engine.execution.executor",
+    "RayExecutor": "engine.execution.ray.executor",
 }
 
 __all__ = sorted(_EXPORTS)

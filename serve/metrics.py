@@ -13,7 +13,7 @@ reports the same numbers, and they survive restarts:
 Each scrape costs two aggregate `GROUP BY` queries (`store.reports.metrics_snapshot()`) whose result size is bounded by the number of node types
 times statuses, never by the number of runs.
 
-The engine also records per-task metrics with `ray.util.metrics` (`engine/execution/metrics.py`:
+The engine also records per-task metrics with `ray.util.metrics` (`engine/execution/ray/metrics.py`:
 `rayweave_node_duration_seconds` histogram, `rayweave_nodes_total`, `rayweave_cache_hits_total`,
 `rayweave_runs_total`). Those are exported by Ray's own metrics endpoint (each Ray node's metrics agent, the
 targets listed in `/tmp/ray/session_latest/metrics/prometheus/` service discovery), not by this route: point

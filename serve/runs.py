@@ -217,7 +217,7 @@ class DurableRunLauncher:
             import ray
 
             from cluster.actors import find_actor
-            from engine.execution.coordinator import COORDINATOR_NAME
+            from engine.execution.ray.coordinator import COORDINATOR_NAME
 
             coordinator = find_actor(COORDINATOR_NAME)
             if coordinator is None:

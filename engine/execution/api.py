@@ -100,7 +100,7 @@ def make_executor(executor: Any, settings: Settings) -> Executor:
     """An executor from `executor=`: None or "ray" (connects to Ray as `settings` say, on its first run),
     "local" (in-process), or an executor object (returned as it is)."""
     if executor is None or executor == "ray":
-        from engine.execution.executor import RayExecutor
+        from engine.execution.ray.executor import RayExecutor
 
         return RayExecutor.for_settings(settings)
     if executor == "local":

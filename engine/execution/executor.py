@@ -1,37 +1,26 @@
-"""The executor interface and its Ray implementation (the in-process one lives in `inprocess.py`).
+"""The executor interface: what starts runs of compiled plans (`engine.execution.start.start_run` calls it).
 
-An executor takes a compiled `Plan` (with cache keys), the resolved workflow inputs and the cache hits the
-caller found, starts the run and returns a `RunSource` that a `RunHandle` reads events and the result from.
+Two implementations: `engine.execution.inprocess.InProcessExecutor` (in this process, for tests and debugging)
+and `engine.execution.ray.executor.RayExecutor` (the cluster's run coordinator; everything Ray-specific lives in
+`engine.execution.ray`). An executor takes a compiled `Plan` (with cache keys), the resolved workflow inputs and
+the known results the caller found, starts the run and returns a `RunSource` that a `RunHandle` reads events
+and the result from.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from engine.cache.memory import approx_size
 from engine.cache.result_cache import CacheHit
 from engine.compile.plan import Plan
-from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_actor
-from engine.execution.events import Event, EventSink
+from engine.execution.events import EventSink
 from engine.execution.handle import RunSource
-from engine.execution.inprocess import InProcessExecutor
 from engine.execution.mapping import MapResultRecorder
-from engine.execution.plans import PlanShipper
-from engine.execution.remote import DEFAULT_MAX_IN_FLIGHT
-from engine.execution.result import RunResult
 from nodes.access import AccessPolicy
 
-if TYPE_CHECKING:
-    from cluster.settings import Settings
-
-__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "RayRun"]
-
-#: Input values bigger than this go to the object store once instead of travelling inside every call.
-_PUT_ABOVE_BYTES = 64 * 1024
+__all__ = ["Executor", "wait_until"]
 
 
 class Executor(Protocol):
@@ -61,226 +50,6 @@ class Executor(Protocol):
         map nodes' results. `detached`: the run must not depend on the calling process (a durable run):
         inputs and cached values travel inline, never as objects this process owns."""
         ...
-
-
-class RayRun:
-    """A run owned by the cluster's run coordinator actor; a `RunSource` for `RunHandle`."""
-
-    def __init__(self, coordinator: Any, run_id: str, plan: Plan) -> None:
-        self.coordinator = coordinator
-        self.run_id = run_id
-        self.plan = plan
-        #: After `result()`: refs of the outputs of nodes the caller asked to keep (for the cache).
-        self.node_refs: dict[str, dict[str, Any]] = {}
-        self._result: RunResult | None = None
-
-    def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
-        """Long-poll the coordinator for events after `after`."""
-        import ray
-
-        events, finished = ray.get(self.coordinator.poll.remote(self.run_id, after, timeout))
-        return list(events), bool(finished)
-
-    def result(self, timeout: float | None = None) -> RunResult:
-        """Wait for the run to end, then fetch its outputs (only these values come to this process)."""
-        import ray
-
-        if self._result is not None:
-            return self._result
-        try:
-            remote = ray.get(self.coordinator.result.remote(self.run_id), timeout=timeout)
-        except ray.exceptions.GetTimeoutError as exc:
-            raise TimeoutError(
-                f"run {self.run_id!r} did not finish within {timeout} s; call result() again"
-            ) from exc
-        names = list(remote.outputs)
-        refs = [remote.outputs[n] for n in names]
-        fetch = [i for i, r in enumerate(refs) if isinstance(r, ray.ObjectRef)]
-        values = list(refs)
-        if fetch:
-            for i, value in zip(fetch, ray.get([refs[i] for i in fetch]), strict=True):
-                values[i] = value
-        self.node_refs = remote.node_refs
-        self._result = RunResult(
-            run_id=self.run_id,
-            workflow=self.plan.name,
-            status=remote.status,
-            outputs=dict(zip(names, values, strict=True)),
-            nodes=remote.nodes,
-            started_at=remote.started_at,
-            finished_at=remote.finished_at,
-        )
-        return self._result
-
-    def cancel(self) -> None:
-        """Ask the coordinator to cancel the run."""
-        import ray
-
-        ray.get(self.coordinator.cancel.remote(self.run_id))
-
-
-class RayExecutor:
-    """Runs plans on Ray through the cluster's run coordinator actor (Ray must be initialized).
-
-    `started_delay_s`: a node reports `node.started` once it has run this long, within
-    `DelayedReporter.POLL_S` (0.2 s) after that (tiny nodes never send it; their start is taken from their
-    result), which keeps per-node overhead low on big fan-outs. Nodes with a timeout report it at once.
-
-    `max_in_flight`: the most tasks of one run submitted to Ray and not yet finished. Ray's core worker holds
-    about 10 KB per submitted task, so a run of 100,000 nodes submitted at once would cost the coordinator a
-    gigabyte; beyond the window, ready nodes wait in the coordinator (in plan order) and go as tasks end.
-    """
-
-    def __init__(
-        self,
-        *,
-        check_types: bool = True,
-        breaker_policy: BreakerPolicy | None = None,
-        started_delay_s: float = 0.05,
-        max_retries: int = 3,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    ) -> None:
-        self.check_types = check_types
-        self.breaker_policy = breaker_policy
-        self.started_delay_s = started_delay_s
-        self.max_retries = max_retries
-        self.max_in_flight = max_in_flight
-        self._coordinator: Any = None
-        self._coordinator_up = False
-        self._breakers: Any = None
-        self._plans = PlanShipper()
-        self._settings: Settings | None = None
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> RayExecutor:
-        """The executor an installation's `Settings` describe: its first run connects to Ray as they say
-        (`cluster.ray_runtime.ensure_ray`, which does nothing when Ray is initialized already).
-
-        When Ray is initialized already, the coordinator actor is started at once (`start_coordinator`)."""
-        executor = cls(max_in_flight=settings.max_tasks_in_flight)
-        executor._settings = settings
-        ray = sys.modules.get("ray")  # never import Ray here: an executor may be built before Ray is started
-        if ray is not None and ray.is_initialized():
-            executor.start_coordinator()
-        return executor
-
-    def start_coordinator(self) -> None:
-        """Create (or find by name) the coordinator actor without waiting for it to be up.
-
-        A new coordinator is a new Ray worker process importing the engine (about 0.4 s on 2 cores): started
-        here, it comes up while the caller compiles, opens the store and looks up the cache."""
-        if self._coordinator is None:
-            from engine.execution.coordinator import coordinator_actor
-
-            self._coordinator = coordinator_actor()
-            self._coordinator_up = False
-
-    def coordinator(self) -> Any:
-        """The coordinator actor handle (created, or found by name, on first use), once it answers.
-
-        Connects to Ray first when this executor was made `for_settings` and Ray is not initialized."""
-        if self._coordinator is None and self._settings is not None:
-            from cluster.ray_runtime import ensure_ray
-
-            ensure_ray(self._settings)
-        self.start_coordinator()
-        if not self._coordinator_up:
-            import ray
-
-            ray.get(self._coordinator.ping.remote())
-            self._coordinator_up = True
-        return self._coordinator
-
-    def forget_coordinator(self) -> None:
-        """Drop the coordinator handle (its actor died): the next run finds or starts the cluster's current one."""
-        self._coordinator = None
-        self._coordinator_up = False
-
-    def start(
-        self,
-        plan: Plan,
-        inputs: Mapping[str, Any],
-        *,
-        run_id: str | None = None,
-        fail_fast: bool = False,
-        cached: Mapping[str, CacheHit] | None = None,
-        cache_dir: str | None = None,
-        sink: EventSink | None = None,
-        persist_nodes: frozenset[str] = frozenset(),
-        policy: AccessPolicy | None = None,
-        cache_scope: str = "",
-        map_results: MapResultRecorder | None = None,
-        detached: bool = False,
-    ) -> RayRun:
-        """Hand the run to the coordinator; returns once its first nodes are submitted (see `Executor.start`).
-
-        A coordinator that died since the last run (killed, or its node lost) is replaced once."""
-        import ray
-
-        from engine.execution.coordinator import RunOptions
-
-        run_id = run_id or uuid.uuid4().hex
-        coordinator = self.coordinator()  # connects to Ray first if needed
-        if self._breakers is None and _uses_breakers(plan):
-            self._breakers = RayBreakerClient(breaker_actor(self.breaker_policy))
-        options = RunOptions(
-            fail_fast=fail_fast,
-            cache_dir=cache_dir,
-            check_types=self.check_types,
-            started_delay_s=self.started_delay_s,
-            persist_nodes=persist_nodes,
-            breakers=self._breakers,
-            sink=sink,
-            max_retries=self.max_retries,
-            cache_scope=cache_scope,
-            max_in_flight=self.max_in_flight,
-            policy=policy,
-            map_results=map_results,
-        )
-        args = _detached_args(plan, inputs, cached) if detached else self._owned_args(plan, inputs, cached)
-        try:
-            ray.get(coordinator.start_run.remote(run_id, *args, options))
-        except ray.exceptions.RayActorError:
-            self.forget_coordinator()
-            coordinator = self.coordinator()
-            ray.get(coordinator.start_run.remote(run_id, *args, options))
-        return RayRun(coordinator, run_id, plan)
-
-    def _owned_args(
-        self, plan: Plan, inputs: Mapping[str, Any], cached: Mapping[str, CacheHit] | None
-    ) -> tuple[Any, dict[str, Any], dict[str, tuple[str, dict[str, Any]]]]:
-        """The plan shipped once; big inputs and cached values put in the object store by this process."""
-        import ray
-
-        put_inputs = {k: ray.put(v) if approx_size(v) > _PUT_ABOVE_BYTES else v for k, v in inputs.items()}
-        hits: dict[str, tuple[str, dict[str, Any]]] = {}
-        for node_id, hit in (cached or {}).items():
-            refs = dict(hit.refs) if hit.refs else {port: ray.put(v) for port, v in hit.values.items()}
-            hits[node_id] = (hit.level, refs)
-        return self._plans.ship(plan), put_inputs, hits
-
-
-def _detached_args(
-    plan: Plan, inputs: Mapping[str, Any], cached: Mapping[str, CacheHit] | None
-) -> tuple[Plan, dict[str, Any], dict[str, tuple[str, dict[str, Any]]]]:
-    """Everything inline: objects this process put would be lost with it, and a detached run outlives it."""
-    hits = {node: (hit.level, dict(hit.values)) for node, hit in (cached or {}).items()}
-    return plan, dict(inputs), hits
-
-
-def _uses_breakers(plan: Plan) -> bool:
-    from engine.execution.breaker import breaker_key
-
-    def walk(p: Plan) -> bool:
-        for planned in p.nodes:
-            for member in planned.members or (planned,):
-                if member.spec is not None and breaker_key(member.type_id, member.spec.tags) is not None:
-                    return True
-            if planned.subplan is not None and walk(planned.subplan):
-                return True
-        return False
-
-    return walk(plan)
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:

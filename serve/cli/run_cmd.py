@@ -101,7 +101,7 @@ class LocalRunner:
                     ).handle
                 else:
                     from engine.execution.api import submit
-                    from engine.execution.executor import RayExecutor
+                    from engine.execution.ray.executor import RayExecutor
 
                     console.print(
                         f"[yellow]note:[/yellow] this run is not recorded in the store: {unshared}",
@@ -169,7 +169,7 @@ def run_live(
         settings = Settings()
     if executor is None:
         from cluster.ray_runtime import ensure_ray
-        from engine.execution.executor import RayExecutor
+        from engine.execution.ray.executor import RayExecutor
 
         ensure_ray(settings)
         executor = RayExecutor.for_settings(settings)

@@ -77,7 +77,7 @@ def test_find_actor_is_none_for_an_actor_that_is_not_there(ray_session: RayConne
 def test_the_cluster_actors_of_rayweave_are_found_by_find_actor(ray_session: RayConnection) -> None:
     # The coordinator, the breakers and the rate limiter are made by named_actor, so find_actor finds them.
     from engine.execution.breaker import BREAKER_ACTOR_NAME, breaker_actor
-    from engine.execution.coordinator import COORDINATOR_NAME, coordinator_actor
+    from engine.execution.ray.coordinator import COORDINATOR_NAME, coordinator_actor
     from serve.ratelimit import ACTOR_NAME, bucket_actor
 
     for make, name in (

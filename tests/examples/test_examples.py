@@ -10,7 +10,7 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.execution.events import Event
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from nodes.states import EventType, NodeStatus, RunStatus
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from cluster.actors import NAMESPACE
-from engine.execution.remote import COORDINATOR_NAME
+from engine.execution.ray.remote import COORDINATOR_NAME
 from tests.engine.durable.cluster import _descendants, free_port
 from tests.engine.durable.driver import ROOT, subprocess_env
 

@@ -11,7 +11,7 @@ import pytest
 from cluster.actors import find_actor
 from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
-from engine.execution.coordinator import COORDINATOR_NAME
+from engine.execution.ray.coordinator import COORDINATOR_NAME
 from engine.store import Store
 from nodes.states import RunStatus
 from tests.engine.durable.flows import chain, executions

@@ -10,7 +10,7 @@ import engine
 from cluster.ray_runtime import RayConnection
 from cluster.settings import Settings
 from engine.execution.access import policy_for
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from nodes.states import NodeStatus, RunStatus
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.execution.completions import CompletionTracker
+from engine.execution.ray.completions import CompletionTracker
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

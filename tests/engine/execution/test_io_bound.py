@@ -21,7 +21,7 @@ import engine
 from cluster.settings import Settings
 from engine.durable import DurableRunner
 from engine.execution.events import Event
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.store import open_store
 from engine.workflow import Workflow
 from nodes import node
@@ -288,7 +288,7 @@ def test_a_durable_run_keeps_and_caches_pooled_results(settings: Settings, tmp_p
 def test_the_pool_keeps_one_set_of_actors_per_runtime_env_and_grows_when_full() -> None:
     import ray
 
-    from engine.execution.iopool import POOL_CONCURRENCY, IONodeActor, IOPool
+    from engine.execution.ray.iopool import POOL_CONCURRENCY, IONodeActor, IOPool
 
     pool = IOPool(ray.remote(IONodeActor))
     env = {"env_vars": {"RAYWEAVE_IO_POOL_TEST": "1"}}

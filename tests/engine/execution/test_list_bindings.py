@@ -10,7 +10,7 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.compile import compile_workflow
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.workflow import Workflow
 from nodes.states import NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s

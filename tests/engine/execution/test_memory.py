@@ -1,4 +1,4 @@
-"""Giving freed heap memory back to the operating system after a big run (engine.execution.memory)."""
+"""Giving freed heap memory back to the operating system after a big run (engine.execution.ray.memory)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from engine.execution.memory import release_free_memory
+from engine.execution.ray.memory import release_free_memory
 
 
 def _rss_mb() -> float:

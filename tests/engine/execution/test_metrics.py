@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.execution.metrics import EngineMetrics
+from engine.execution.ray.metrics import EngineMetrics
 from nodes.states import NodeStatus, RunStatus
 
 

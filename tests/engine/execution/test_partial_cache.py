@@ -12,7 +12,7 @@ import engine
 from cluster.settings import Settings
 from engine.cache.result_cache import ResultCache
 from engine.execution.cached import plan_with_cache
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.workflow import Workflow
 from nodes.states import NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s

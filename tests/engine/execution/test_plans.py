@@ -11,8 +11,8 @@ import engine
 from cluster.settings import Settings
 from engine.compile import compile_workflow
 from engine.compile.plan import Plan
-from engine.execution.executor import RayExecutor
-from engine.execution.plans import PlanCache, PlanShipper, ShippedPlan
+from engine.execution.ray.executor import RayExecutor
+from engine.execution.ray.plans import PlanCache, PlanShipper, ShippedPlan
 from engine.workflow import Workflow
 from nodes.states import RunStatus
 from tests.engine.execution import sample_nodes as s

@@ -11,7 +11,7 @@ import pytest
 import engine
 from cluster.settings import Settings
 from engine.errors import PortTypeError
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.workflow import Workflow
 from nodes.errors import NodeInputError, NodeOutputError
 from nodes.states import NodeStatus, RunStatus

@@ -6,13 +6,13 @@ import subprocess
 import sys
 import textwrap
 
-from engine.execution.priority import may_raise_priority
+from engine.execution.ray.priority import may_raise_priority
 
 # Runs in a fresh interpreter: lowering niceness must not leak into the test session.
 _CHILD = textwrap.dedent(
     """
     import os, threading
-    from engine.execution.priority import take_driver_priority
+    from engine.execution.ray.priority import take_driver_priority
 
     os.nice(5)
     ready, done, seen = threading.Event(), threading.Event(), []

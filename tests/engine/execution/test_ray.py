@@ -14,7 +14,7 @@ from cluster.actors import find_actor
 from cluster.settings import Settings
 from engine.execution.breaker import BREAKER_ACTOR_NAME, BreakerPolicy
 from engine.execution.events import Event
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.workflow import Workflow
 from nodes.states import EventType, NodeStatus, RunStatus
 from tests.engine.execution import sample_nodes as s

@@ -10,10 +10,10 @@ import pytest
 
 from engine.compile import compile_workflow
 from engine.compile.plan import PlannedNode
-from engine.execution.remote import shippable
+from engine.execution.ray.remote import shippable
+from engine.execution.ray.wire import TaskFields, Templates, pack, pack_meta, pack_task, unpack, unpack_meta
 from engine.execution.result import NodeError
 from engine.execution.task import NodeOutcome, TaskEmitter, TaskMeta, TaskSpec, execute_task
-from engine.execution.wire import TaskFields, Templates, pack, pack_meta, pack_task, unpack, unpack_meta
 from engine.workflow import Workflow
 from nodes.states import NodeStatus
 from tests.engine.compile import nodes_for_tests as cheap
@@ -104,7 +104,7 @@ def test_fused_groups_travel_whole() -> None:
 def test_a_worker_heap_is_frozen_once_and_never_with_node_data_alive() -> None:
     import gc
 
-    from engine.execution.remote import _WorkerHeap
+    from engine.execution.ray.remote import _WorkerHeap
 
     assert not _WorkerHeap.settled and gc.get_freeze_count() == 0
     try:
@@ -129,7 +129,7 @@ def test_a_worker_heap_is_frozen_once_and_never_with_node_data_alive() -> None:
 def test_tasks_keep_the_coordinator_handle_across_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    from engine.execution import remote
+    from engine.execution.ray import remote
 
     looked_up: list[str] = []
     sent: list[tuple[Any, ...]] = []

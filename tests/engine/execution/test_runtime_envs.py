@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.execution.runtime_envs import SerializedEnvs
+from engine.execution.ray.runtime_envs import SerializedEnvs
 
 
 def test_serialized_envs_are_computed_once_per_distinct_env() -> None:

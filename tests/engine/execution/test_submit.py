@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine.execution.submit import TaskSubmitter, direct_submission_supported
+from engine.execution.ray.submit import TaskSubmitter, direct_submission_supported
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 

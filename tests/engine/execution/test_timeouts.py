@@ -13,7 +13,7 @@ import engine
 from cluster.settings import Settings
 from engine.durable import DurableRunner
 from engine.execution.events import Event
-from engine.execution.executor import RayExecutor
+from engine.execution.ray.executor import RayExecutor
 from engine.store import open_store
 from engine.workflow import Workflow
 from nodes.states import EventType, NodeStatus, RunStatus

@@ -32,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from engine.compile.plan import PlannedNode
-from engine.execution.remote import _sender
+from engine.execution.ray.remote import _sender
+from engine.execution.ray.wire import pack_meta, unpack
 from engine.execution.task import TaskEmitter, TaskSpec, execute_task
-from engine.execution.wire import pack_meta, unpack
 from nodes.policy import Resources
 from nodes.ray_options import actor_options
 

@@ -1,6 +1,6 @@
 """One run inside the coordinator actor: submission, completion, timeouts, cancellation and maps.
 
-See `engine.execution.coordinator` for the actor that hosts these runs. Every method runs on the actor's
+See `engine.execution.ray.coordinator` for the actor that hosts these runs. Every method runs on the actor's
 event loop, so no locking is needed.
 
 **Timeouts.** `timeout_s` limits each attempt of a node. The coordinator times the attempt its task reports
@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, element_key, flatten
-from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event, EventLog
-from engine.execution.iopool import PoolMember, runs_on_pool
 from engine.execution.mapping import (
     MapLayout,
     element_inputs,
@@ -36,17 +34,20 @@ from engine.execution.mapping import (
     map_layout,
     map_persist_args,
 )
-from engine.execution.memory import TRIM_AFTER_NODES, release_free_memory
-from engine.execution.remote import (
+from engine.execution.ray.completions import CompletionTracker
+from engine.execution.ray.iopool import PoolMember, runs_on_pool
+from engine.execution.ray.memory import TRIM_AFTER_NODES, release_free_memory
+from engine.execution.ray.remote import (
     COORDINATOR_NAME,
     RemoteRunResult,
     RunOptions,
     shippable,
 )
+from engine.execution.ray.runtime_envs import SerializedEnvs
+from engine.execution.ray.submit import NodeRemotes
+from engine.execution.ray.wire import TaskFields, Templates, pack, pack_task, unpack_meta
 from engine.execution.result import NodeError
 from engine.execution.runstate import RunState, members_of
-from engine.execution.runtime_envs import SerializedEnvs
-from engine.execution.submit import NodeRemotes
 from engine.execution.task import (
     InputFailure,
     NodeOutcome,
@@ -56,7 +57,6 @@ from engine.execution.task import (
     assemble_lists,
     event_base,
 )
-from engine.execution.wire import TaskFields, Templates, pack, pack_task, unpack_meta
 from nodes.ray_options import actor_options_of, task_options
 from nodes.states import EventType, NodeStatus, RunStatus
 
@@ -141,7 +141,7 @@ class CoordinatedRun:
         self.collect_recorded_fn = remotes.collect_recorded_fn
         self.actor_class = remotes.actor_class
         self.pool = remotes.io_pool
-        #: I/O-bound nodes in flight on the pool (`engine.execution.iopool`): the actor each call went to.
+        #: I/O-bound nodes in flight on the pool (`engine.execution.ray.iopool`): the actor each call went to.
         self.pooled: dict[str, PoolMember] = {}
         #: How often each pooled node ran again because its actor died (a system fault: `max_retries`).
         self.faults: dict[str, int] = {}
@@ -216,7 +216,7 @@ class CoordinatedRun:
         # every object it keeps is scanned by each collection of the coordinator's heap.
         big = len(self.state.records) >= TRIM_AFTER_NODES
         self.state.records = {}
-        if big:  # what its tasks held while in flight is free now: give it back (engine.execution.memory)
+        if big:  # what its tasks held while in flight is free now: give it back (engine.execution.ray.memory)
             release_free_memory()
 
     async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:

@@ -56,15 +56,15 @@ class NodeRemotes:
     def __init__(self) -> None:
         import ray
 
-        from engine.execution.iopool import IONodeActor, IOPool
-        from engine.execution.remote import NodeActor, collect, collect_recorded, node_task
+        from engine.execution.ray.iopool import IONodeActor, IOPool
+        from engine.execution.ray.remote import NodeActor, collect, collect_recorded, node_task
 
         self.task_fn = ray.remote(node_task)
         self.submitter = TaskSubmitter(self.task_fn)
         self.collect_fn = ray.remote(collect)
         self.collect_recorded_fn = ray.remote(collect_recorded)
         self.actor_class = ray.remote(NodeActor)
-        #: The warm pool of actors that runs I/O-bound nodes, kept across runs (`engine.execution.iopool`).
+        #: The warm pool of actors that runs I/O-bound nodes, kept across runs (`engine.execution.ray.iopool`).
         self.io_pool = IOPool(ray.remote(IONodeActor))
 
 

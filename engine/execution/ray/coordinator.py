@@ -4,7 +4,7 @@ One named, detached coordinator actor (`COORDINATOR_NAME`, see `cluster.actors`)
 cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
 process costs. For each run it submits every node whose upstream results are known at once, passing
 ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator waits
-only for each task's small `TaskMeta` ref, in batches (`engine.execution.completions`). Map nodes are the
+only for each task's small `TaskMeta` ref, in batches (`engine.execution.ray.completions`). Map nodes are the
 exception: their list is a control value the coordinator must see to fan the sub-plan out, so the nodes that
 read a map's result are submitted once the map's element runs are.
 """
@@ -18,15 +18,15 @@ from typing import Any
 
 from cluster.actors import named_actor
 from engine.compile.plan import Plan
-from engine.execution.completions import CompletionTracker
 from engine.execution.events import Event
-from engine.execution.plans import PlanCache, ShippedPlan
-from engine.execution.priority import take_driver_priority
-from engine.execution.ray_run import CoordinatedRun
-from engine.execution.remote import COORDINATOR_NAME as COORDINATOR_NAME
-from engine.execution.remote import RemoteRunResult as RemoteRunResult
-from engine.execution.remote import RunOptions as RunOptions
-from engine.execution.submit import NodeRemotes
+from engine.execution.ray.completions import CompletionTracker
+from engine.execution.ray.plans import PlanCache, ShippedPlan
+from engine.execution.ray.priority import take_driver_priority
+from engine.execution.ray.remote import COORDINATOR_NAME as COORDINATOR_NAME
+from engine.execution.ray.remote import RemoteRunResult as RemoteRunResult
+from engine.execution.ray.remote import RunOptions as RunOptions
+from engine.execution.ray.run import CoordinatedRun
+from engine.execution.ray.submit import NodeRemotes
 from engine.execution.task import RawEvent
 
 #: Finished runs kept for late subscribers (the store keeps everything durably).
@@ -43,7 +43,7 @@ class RunCoordinator:
         self.tracker: CompletionTracker | None = None
         self.remotes: NodeRemotes | None = None
         self.plans = PlanCache()
-        # A driver's CPU priority where permitted (see `engine.execution.priority`); taken again by the first
+        # A driver's CPU priority where permitted (see `engine.execution.ray.priority`); taken again by the first
         # run, on the event-loop thread, which may have started after this one.
         take_driver_priority()
         _tune_garbage_collector()
@@ -64,7 +64,7 @@ class RunCoordinator:
         plan = await self.plans.get(plan)
 
         if self.metrics is None:  # the first run
-            from engine.execution.metrics import EngineMetrics
+            from engine.execution.ray.metrics import EngineMetrics
 
             take_driver_priority()
             self.metrics = EngineMetrics.create()
@@ -125,7 +125,7 @@ class RunCoordinator:
                         rss = int(line.split()[1]) * 1024
         except OSError:  # not Linux: report 0 rather than fail
             rss = 0
-        from engine.execution.priority import may_raise_priority
+        from engine.execution.ray.priority import may_raise_priority
 
         return {
             "pid": os.getpid(),

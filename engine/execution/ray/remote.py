@@ -16,9 +16,9 @@ from engine.compile.plan import PlannedNode
 from engine.execution.breaker import BreakerClient
 from engine.execution.events import EventSink
 from engine.execution.mapping import MapResultRecorder, persist_map_result
+from engine.execution.ray.wire import pack_meta, unpack
 from engine.execution.result import NodeResult
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
-from engine.execution.wire import pack_meta, unpack
 from nodes.access import AccessPolicy
 from nodes.states import RunStatus
 
@@ -62,7 +62,7 @@ def _coordinator(name: str, instance: str) -> Any:
 def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
     """The body of every node task: run the wrapper, report events to the coordinator, return outputs + meta.
 
-    The spec arrives packed by the coordinator and the meta leaves packed (see `engine.execution.wire`).
+    The spec arrives packed by the coordinator and the meta leaves packed (see `engine.execution.ray.wire`).
     """
     if not _WorkerHeap.settled:
         _WorkerHeap.settle(args)
