@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nodes import errors as _nodes_errors
+from nodes.ids import RunId
 from nodes.states import NodeStatus
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class UpstreamFailedError(EngineError, RuntimeError):
 class RunCancelledError(EngineError, RuntimeError):
     """A node was stopped because its run was cancelled (by `RunHandle.cancel()` or fail-fast)."""
 
-    def __init__(self, run_id: str, node: str, reason: str = NodeStatus.CANCELLED) -> None:
+    def __init__(self, run_id: RunId, node: str, reason: str = NodeStatus.CANCELLED) -> None:
         self.run_id = run_id
         self.node = node
         super().__init__(

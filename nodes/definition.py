@@ -19,6 +19,7 @@ from typing import Any
 
 from nodes import context
 from nodes.errors import NodeInputError, NodeOutputError
+from nodes.ids import NodeTypeId
 from nodes.signature import OutputLayout
 from nodes.skip import SKIP
 from nodes.spec import NodeSpec
@@ -134,7 +135,7 @@ class NodeDefinition:
         return self.target(*args, **kwargs)
 
     @property
-    def id(self) -> str:
+    def id(self) -> NodeTypeId:
         """The node type id, `plugin/name@major` (same as `spec.id`)."""
         return self.spec.id
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from nodes.ids import NodeTypeId
 from nodes.policy import Resources, RetryPolicy
 
 if TYPE_CHECKING:
@@ -132,9 +133,9 @@ class NodeSpec:
         return int(self.version.split(".", 1)[0])
 
     @property
-    def id(self) -> str:
+    def id(self) -> NodeTypeId:
         """The node type id used in workflow documents: `plugin/name@major`."""
-        return f"{self.plugin}/{self.name}@{self.major}"
+        return NodeTypeId(f"{self.plugin}/{self.name}@{self.major}")
 
     def input(self, name: str) -> PortSpec:
         """The input port called `name` (KeyError naming the ports that exist otherwise)."""

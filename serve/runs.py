@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import WorkflowInputError, WorkflowValidationError
+from nodes.ids import RunId, WorkflowId, new_run_id
 from nodes.states import RunStatus
 from serve.errors import InvalidWorkflowError
 
@@ -54,7 +54,7 @@ class RunLauncher(Protocol):
         owner: str,
         document: Mapping[str, Any],
         inputs: Mapping[str, Any],
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
         cache: bool = True,
@@ -65,7 +65,7 @@ class RunLauncher(Protocol):
         not be started comes back `deferred` (never undone, never an error: the client must not submit again).
         """
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: RunId) -> None:
         """Ask the engine to stop the run (a no-op for finished runs)."""
 
     def close(self) -> None:
@@ -78,13 +78,13 @@ class DurableRunLauncher:
     the run, and the recovery sweep resumes it if its coordinator dies. The API only validates and asks."""
 
     def __init__(self, store: Store, catalog: Catalog, settings: Settings, *, executor: str = "ray") -> None:
-        from engine.durable import DurableRunner
+        from engine.durable.runner import DurableRunner
 
         self.store = store
         self.catalog = catalog
         self.settings = settings
         self.executor = executor
-        self._handles: dict[str, Any] = {}
+        self._handles: dict[RunId, Any] = {}
         self._lock = threading.Lock()
         self.runner = DurableRunner(
             settings, store=store, executor=executor, catalog=catalog, cache=True, cache_per_owner=True
@@ -96,7 +96,7 @@ class DurableRunLauncher:
         owner: str,
         document: Mapping[str, Any],
         inputs: Mapping[str, Any],
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
         cache: bool = True,
@@ -109,7 +109,7 @@ class DurableRunLauncher:
         # answered with the first run, which the runner looks up after compiling).
         plan = None if repeat else self._compile(document)
         # Chosen here, so that after a failure the store says whether this request recorded the run.
-        run_id = uuid.uuid4().hex
+        run_id = new_run_id()
         try:
             launched = self.runner.launch(
                 None if workflow_id is not None else dict(document),
@@ -163,14 +163,14 @@ class DurableRunLauncher:
             ).start()
         return LaunchedRun(launched.run, launched.created)
 
-    def _recorded(self, run_id: str) -> Run | None:
+    def _recorded(self, run_id: RunId) -> Run | None:
         """The run `run_id` if the store has it (None when it does not, or cannot say)."""
         try:
             return self.store.runs.get(run_id)
         except Exception:  # not recorded (NotFoundError), or the database is away: nothing to answer with
             return None
 
-    def _forget(self, run_id: str, handle: Any) -> None:
+    def _forget(self, run_id: RunId, handle: Any) -> None:
         # Only to drop the handle when the run ends; the engine records the outcome itself.
         try:
             handle.result()
@@ -194,7 +194,7 @@ class DurableRunLauncher:
                 [d.to_json() for d in errors],
             ) from None
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: RunId) -> None:
         """See `RunLauncher.cancel`. A run launched by another replica is stopped through its status."""
         with self._lock:
             handle = self._handles.get(run_id)
@@ -211,7 +211,7 @@ class DurableRunLauncher:
             return
 
     @staticmethod
-    def _cancel_on_coordinator(run_id: str) -> bool:
+    def _cancel_on_coordinator(run_id: RunId) -> bool:
         """Cancel a run another replica launched, through the cluster's named coordinator actor."""
         try:
             import ray

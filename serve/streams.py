@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
+from nodes.ids import RunId
 from nodes.states import RunStatus
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ PAGE = 500
 
 
 async def follow_events(
-    store: Store, run_id: str, after: int, *, poll_s: float, max_poll_s: float = 0.25
+    store: Store, run_id: RunId, after: int, *, poll_s: float, max_poll_s: float = 0.25
 ) -> AsyncIterator[Event]:
     """Yield the run's events with `seq > after` in order; return after the run's final event. The routes send
     each as `Event.to_json()`, the one JSON form of an event.

@@ -15,6 +15,7 @@ import typesys
 from engine.compile.diagnostics import abbreviate, error
 from engine.workflow.bindings import Binding, NodeRef
 from engine.workflow.graph import GraphNode
+from nodes.ids import NodeId
 
 
 def insert_conversions(
@@ -81,9 +82,9 @@ def insert_conversions(
     return current, remaining
 
 
-def _fresh_id(state: Any, base: str) -> str:
+def _fresh_id(state: Any, base: str) -> NodeId:
     candidate, n = base, 1
     while candidate in state.graph.nodes or candidate in state.done:
         n += 1
         candidate = f"{base}_{n}"
-    return candidate
+    return NodeId(candidate)

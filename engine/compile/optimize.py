@@ -29,6 +29,7 @@ from typing import Any
 from engine.compile.options import effective_resources, effective_timeout
 from engine.workflow.bindings import Binding, InputRef, ListBinding, NodeRef, Single, leaves, map_leaves
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
+from nodes.ids import NodeId
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Optimized:
 
     graph: WorkflowGraph
     groups: tuple[tuple[str, ...], ...]
-    merged: dict[str, str]
+    merged: dict[NodeId, NodeId]
 
 
 def optimize(graph: WorkflowGraph, *, enabled: bool = True) -> Optimized:
@@ -49,10 +50,10 @@ def optimize(graph: WorkflowGraph, *, enabled: bool = True) -> Optimized:
     return Optimized(deduped, fusion_groups(deduped), merged)
 
 
-def deduplicate(graph: WorkflowGraph) -> tuple[WorkflowGraph, dict[str, str]]:
+def deduplicate(graph: WorkflowGraph) -> tuple[WorkflowGraph, dict[NodeId, NodeId]]:
     """Drop nodes identical to an earlier one; returns the new graph and ``{dropped id: kept id}``."""
-    merged: dict[str, str] = {}
-    seen: dict[Hashable, str] = {}
+    merged: dict[NodeId, NodeId] = {}
+    seen: dict[Hashable, NodeId] = {}
     nodes: list[GraphNode] = []
     for node in graph.nodes.values():
         if merged:
@@ -71,7 +72,7 @@ def deduplicate(graph: WorkflowGraph) -> tuple[WorkflowGraph, dict[str, str]]:
     return graph.replace_nodes(nodes, outputs=outputs), merged
 
 
-def _rename(binding: Binding, merged: dict[str, str]) -> Binding:
+def _rename(binding: Binding, merged: dict[NodeId, NodeId]) -> Binding:
     def one(single: Single) -> Single:
         if isinstance(single, NodeRef) and single.node in merged:
             return NodeRef(merged[single.node], single.port)

@@ -90,13 +90,14 @@ from engine.workflow.bindings import (
     flatten,
     node_refs,
 )
+from nodes.ids import NodeId, NodeTypeId
 
 if TYPE_CHECKING:
     from nodes import NodeDefinition, NodeSpec, RetryPolicy
     from typesys import Coercion, Type
 
 #: The `type_id` of a fused group of nodes (it is not a catalog type).
-FUSED_TYPE_ID = "rayweave/fused@1"
+FUSED_TYPE_ID = NodeTypeId("rayweave/fused@1")
 #: The prefix of the id of a fused group; the rest is the id of its first member.
 FUSED_PREFIX = "fused:"
 
@@ -143,8 +144,8 @@ class PlannedNode:
     the per-attempt timeout or None.
     """
 
-    id: str
-    type_id: str
+    id: NodeId
+    type_id: NodeTypeId
     definition: NodeDefinition | None
     spec: NodeSpec | None
     inputs: Mapping[str, Binding]
@@ -168,9 +169,9 @@ class PlannedNode:
         """True for a fused group (it has members and no definition of its own)."""
         return bool(self.members)
 
-    def upstream(self) -> tuple[str, ...]:
+    def upstream(self) -> tuple[NodeId, ...]:
         """Ids of the top-level plan nodes this node reads from, in first-seen order, without duplicates."""
-        seen: dict[str, None] = {}
+        seen: dict[NodeId, None] = {}
         for binding in self.inputs.values():
             for ref in node_refs(binding):
                 seen.setdefault(ref.node, None)
@@ -192,7 +193,7 @@ class Plan:
     outputs: Mapping[str, Binding]
     inputs: Mapping[str, PlannedInput] = field(default_factory=dict)
     output_types: Mapping[str, Type] = field(default_factory=dict)
-    aliases: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[NodeId, NodeId] = field(default_factory=dict)
     validators: Any = field(default=None, compare=False, repr=False)
 
     def node(self, node_id: str) -> PlannedNode:

@@ -27,11 +27,14 @@ from engine.workflow.bindings import (
     node_refs,
 )
 from engine.workflow.graph import GraphNode, WorkflowGraph, evolve
+from nodes.ids import NodeId
 from nodes.ray_options import task_options
 
 
 def build_plan(
-    graph: WorkflowGraph, groups: Sequence[Sequence[str]] = (), aliases: Mapping[str, str] | None = None
+    graph: WorkflowGraph,
+    groups: Sequence[Sequence[str]] = (),
+    aliases: Mapping[NodeId, NodeId] | None = None,
 ) -> Plan:
     """The plan of ``graph`` (every node resolved and typed) with ``groups`` fused into single tasks.
 
@@ -41,7 +44,7 @@ def build_plan(
     used: dict[str, set[str]] = {}
     for node_id, port in readers:
         used.setdefault(node_id, set()).add(port)
-    owner = {member: FUSED_PREFIX + group[0] for group in groups for member in group}
+    owner = {member: NodeId(FUSED_PREFIX + group[0]) for group in groups for member in group}
 
     def rename_one(single: Single) -> Single:
         if isinstance(single, NodeRef) and single.node in owner:
@@ -129,7 +132,7 @@ def _plan_group(
     workflow: str, members: list[PlannedNode], readers: Mapping[tuple[str, str], set[str]], rename: Any
 ) -> PlannedNode:
     ids = {m.id for m in members}
-    group_id = FUSED_PREFIX + members[0].id
+    group_id = NodeId(FUSED_PREFIX + members[0].id)
     inputs: dict[str, Binding] = {}
     input_types: dict[str, Any] = {}
     planned_members = []

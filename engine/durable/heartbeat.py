@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from nodes.ids import RunId
+
 if TYPE_CHECKING:
     from engine.store import Store
 
@@ -29,7 +31,7 @@ class Heartbeats:
         self.store = store
         self.interval_s = interval_s
         self.label = label
-        self._runs: dict[str, Callable[[], None]] = {}
+        self._runs: dict[RunId, Callable[[], None]] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -42,7 +44,7 @@ class Heartbeats:
                 found = cls._shared[(key, interval_s)] = cls(store, interval_s, label)
             return found
 
-    def add(self, run_id: str, on_cancel: Callable[[], None]) -> None:
+    def add(self, run_id: RunId, on_cancel: Callable[[], None]) -> None:
         """Beat `run_id` from now on (once at once, so a fresh claim stays fresh); `on_cancel` is called once if
         the run is found cancelled in the store."""
         self.store.runs.heartbeat(run_id, self.label)
@@ -52,7 +54,7 @@ class Heartbeats:
                 self._thread = threading.Thread(target=self._loop, name="rayweave-heartbeats", daemon=True)
                 self._thread.start()
 
-    def discard(self, run_id: str) -> None:
+    def discard(self, run_id: RunId) -> None:
         """Stop beating `run_id` (it ended)."""
         with self._cond:
             self._runs.pop(run_id, None)
@@ -75,6 +77,6 @@ class Heartbeats:
                 if on_cancel is not None:
                     on_cancel()
 
-    def beat(self, run_ids: list[str]) -> list[str]:
+    def beat(self, run_ids: list[RunId]) -> list[RunId]:
         """Record one heartbeat for every run in one statement; returns the ones cancelled in the store."""
         return self.store.runs.heartbeat_many(run_ids, self.label)

@@ -31,6 +31,7 @@ from engine.durable.errors import UnstorableOutputError
 from engine.durable.results import ResultStore
 from engine.jsonlimits import MAX_JSON_DEPTH, JsonLimitError, storable
 from engine.workflow.bindings import NodeRef
+from nodes.ids import RunId
 
 
 class PersistingDefinition:
@@ -67,10 +68,10 @@ class PersistingDefinition:
         if self.outputs:
             _check_outputs(str(node_id or self.inner.spec.name), outputs, self.outputs)
         if run_id and node_id:
-            self.results.put(str(run_id), str(node_id), outputs)
+            self.results.put(RunId(str(run_id)), str(node_id), outputs)
         return outputs
 
-    def keep_cached(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> None:
+    def keep_cached(self, run_id: RunId, node_id: str, outputs: Mapping[str, Any]) -> None:
         """Write the outputs a cache lookup inside the task found for the node (its key is made there, from
         its inputs' content), as `invoke` writes computed ones: the run's outputs are read from the store."""
         if self.outputs:
@@ -94,7 +95,7 @@ class MapResultWriter:
     def __repr__(self) -> str:
         return f"<MapResultWriter to {self.results.uri}>"
 
-    def put(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> str:
+    def put(self, run_id: RunId, node_id: str, outputs: Mapping[str, Any]) -> str:
         """Check, then write the outputs of map node `node_id` of run `run_id`; returns their location.
 
         Raises `UnstorableOutputError` for a workflow output beyond the JSON limits, `ResultStoreError` when
@@ -149,7 +150,8 @@ def output_ports(plan: Plan) -> dict[str, dict[str, list[str]]]:
     for name, binding in plan.outputs.items():
         if not isinstance(binding, NodeRef):
             continue
-        node, port = binding.node, binding.port
+        node: str = binding.node
+        port = binding.port
         if node in fused:
             node, _, port = port.partition(".")
         found.setdefault(node, {}).setdefault(port, []).append(name)

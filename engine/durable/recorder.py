@@ -20,6 +20,7 @@ from engine.durable.sink import StoreEventSink
 from engine.durable.source import DurableSource
 from engine.durable.stored import StoredRun
 from engine.execution.handle import RunSource
+from nodes.ids import NodeId, RunId
 
 if TYPE_CHECKING:
     from engine.cache.result_cache import CacheHit
@@ -55,23 +56,23 @@ class DurableRecorder:
         """`plan` with nodes that write their results to the result store."""
         return persist_plan(plan, self.results)
 
-    def record_known(self, run_id: str, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
+    def record_known(self, run_id: RunId, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
         """Write the cached values of the nodes the workflow outputs read to the result store, where the
         stored run's outputs are read from (nodes that run write theirs themselves)."""
         outputs = {b.node for b in plan.outputs.values() if isinstance(b, NodeRef)}
-        by_id = {p.id: p for p in plan.nodes}
+        by_id: dict[str, PlannedNode] = {p.id: p for p in plan.nodes}
         for node_id, hit in hits.items():
             planned = by_id.get(node_id)
             if planned is None or node_id not in outputs:
                 continue
-            by_member: dict[str, dict[str, Any]] = {}
+            by_member: dict[NodeId, dict[str, Any]] = {}
             for port, value in hit.values.items():
                 member, member_port = member_port_of(planned, port)
                 by_member.setdefault(member, {})[member_port] = value
             for member, values in by_member.items():
                 self.results.put(run_id, member, values)
 
-    def sink(self, run_id: str, plan: Plan) -> StoreEventSink:
+    def sink(self, run_id: RunId, plan: Plan) -> StoreEventSink:
         """The store sink the coordinator writes the run's events through."""
         return StoreEventSink(
             str(self.store.connect_url),
@@ -87,14 +88,14 @@ class DurableRecorder:
         """The writer of the run's top-level map results."""
         return map_result_writer(plan, self.results)
 
-    def source(self, run_id: str, source: RunSource) -> RunSource:
+    def source(self, run_id: RunId, source: RunSource) -> RunSource:
         """The live run first, the store once it is gone."""
         return DurableSource(source, StoredRun(self.store, self.results, run_id), self.seq_offset)
 
 
-def member_port_of(planned: PlannedNode, port: str) -> tuple[str, str]:
+def member_port_of(planned: PlannedNode, port: str) -> tuple[NodeId, str]:
     """The document node and its port behind an output port of a planned node (fused: `"member.port"`)."""
     if planned.is_fused:
         member, _, member_port = port.partition(".")
-        return member, member_port
+        return NodeId(member), member_port
     return planned.id, port

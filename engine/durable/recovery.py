@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.durable.errors import NotResumableError
 from engine.durable.sink import coordinator_label
+from nodes.ids import RunId
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -57,11 +58,11 @@ def recover(
     *,
     runner: DurableRunner | None = None,
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
-    run_ids: Collection[str] | None = None,
+    run_ids: Collection[RunId] | None = None,
     limit: int = 100,
-    handles: dict[str, Any] | None = None,
+    handles: dict[RunId, Any] | None = None,
     start_grace_s: float | None = None,
-) -> list[str]:
+) -> list[RunId]:
     """Resume every stale run (or only those in `run_ids`); returns the ids of the runs this call resumed.
 
     `target`: the `Settings` of the installation (or pass a configured `runner`, a `DurableRunner`, to choose
@@ -84,7 +85,7 @@ def recover(
     grace = timedelta(seconds=start_grace_s)
     wanted = set(run_ids) if run_ids is not None else None
     label = coordinator_label()
-    resumed: list[str] = []
+    resumed: list[RunId] = []
     for run in _candidates(store, older_than, grace, limit):
         if wanted is not None and run.id not in wanted:
             continue
@@ -130,7 +131,7 @@ def _durable(runner: DurableRunner, run: Any) -> bool:
     return bool(runner.results.has_blob(run.id, RESUME_BLOB))
 
 
-def _fail(store: Store, run_id: str, reason: str) -> None:
+def _fail(store: Store, run_id: RunId, reason: str) -> None:
     from engine.jsonlimits import clean_text
     from engine.store import RunStateError
     from nodes.states import RunStatus
@@ -149,7 +150,7 @@ class RecoverySweeper:
     interval_s: float = DEFAULT_INTERVAL_S
     stale_after_s: float = DEFAULT_STALE_AFTER_S
     start_grace_s: float | None = None
-    resumed: list[str] = field(default_factory=list)
+    resumed: list[RunId] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -160,7 +161,7 @@ class RecoverySweeper:
             self._thread.start()
         return self
 
-    def sweep(self) -> list[str]:
+    def sweep(self) -> list[RunId]:
         """One sweep now (also what the thread does each interval)."""
         ids = recover(runner=self.runner, stale_after_s=self.stale_after_s, start_grace_s=self.start_grace_s)
         self.resumed.extend(ids)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.durable.errors import ResultNotFoundError, ResultStoreError
+from nodes.ids import RunId
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -73,11 +74,11 @@ class ResultStore:
             self._root = self._root.rstrip("/")
         return self._fs, self._root
 
-    def _node_dir(self, run_id: str, node_id: str) -> str:
+    def _node_dir(self, run_id: RunId, node_id: str) -> str:
         _, root = self._filesystem()
         return f"{root}/{quote(run_id, safe='')}/{quote(node_id, safe='')}"
 
-    def location(self, run_id: str, node_id: str) -> str:
+    def location(self, run_id: RunId, node_id: str) -> str:
         """Where the result of `node_id` in `run_id` lives (what the node-run row records)."""
         prefix = self.uri.split("://", 1)[0] + "://" if "://" in self.uri else ""
         path = self._node_dir(run_id, node_id)
@@ -85,7 +86,7 @@ class ResultStore:
 
     # -- node results ---------------------------------------------------------------------------------
 
-    def put(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> str:
+    def put(self, run_id: RunId, node_id: str, outputs: Mapping[str, Any]) -> str:
         """Write a node's outputs (port -> value) atomically and return their location.
 
         Writing the same node again replaces the entry (also atomically): a retried write after a crash is safe.
@@ -124,7 +125,7 @@ class ResultStore:
             ) from exc
         return self.location(run_id, node_id)
 
-    def exists(self, run_id: str, node_id: str) -> bool:
+    def exists(self, run_id: RunId, node_id: str) -> bool:
         """True when a complete result of the node is stored."""
         from pyarrow import fs as pafs
 
@@ -132,7 +133,7 @@ class ResultStore:
         info = filesystem.get_file_info(f"{self._node_dir(run_id, node_id)}/{_META}")
         return bool(info.type == pafs.FileType.File)
 
-    def get(self, run_id: str, node_id: str, ports: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def get(self, run_id: RunId, node_id: str, ports: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The stored outputs of a node (only `ports` when given); raises `ResultNotFoundError`."""
         fs, _ = self._filesystem()
         folder = self._node_dir(run_id, node_id)
@@ -153,7 +154,7 @@ class ResultStore:
             )
         return {port: self._read(fs, f"{folder}/{files[port]}") for port in wanted}
 
-    def size(self, run_id: str, node_id: str, ports: tuple[str, ...] | None = None) -> int:
+    def size(self, run_id: RunId, node_id: str, ports: tuple[str, ...] | None = None) -> int:
         """The bytes a node's stored outputs (only `ports` when given) take, read without loading them (so a
         reader can refuse one too big to hold); raises `ResultNotFoundError` like `get`."""
         fs, _ = self._filesystem()
@@ -181,7 +182,7 @@ class ResultStore:
 
     # -- run-level blobs ------------------------------------------------------------------------------
 
-    def put_blob(self, run_id: str, name: str, data: bytes) -> None:
+    def put_blob(self, run_id: RunId, name: str, data: bytes) -> None:
         """Store run-level bytes under `name` (atomically, like results)."""
         fs, root = self._filesystem()
         folder = f"{root}/{quote(run_id, safe='')}/{_BLOBS}"
@@ -191,7 +192,7 @@ class ResultStore:
             sink.write(data)
         fs.move(tmp, f"{folder}/{name}")
 
-    def get_blob(self, run_id: str, name: str) -> bytes:
+    def get_blob(self, run_id: RunId, name: str) -> bytes:
         """Run-level bytes stored with `put_blob`; raises `ResultNotFoundError`."""
         fs, root = self._filesystem()
         path = f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}"
@@ -201,7 +202,7 @@ class ResultStore:
         except OSError as exc:
             raise ResultNotFoundError(f"run {run_id!r} has no stored {name!r} at {path}") from exc
 
-    def has_blob(self, run_id: str, name: str) -> bool:
+    def has_blob(self, run_id: RunId, name: str) -> bool:
         """True when run-level bytes are stored under `name`."""
         from pyarrow import fs as pafs
 
@@ -209,7 +210,7 @@ class ResultStore:
         info = filesystem.get_file_info(f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}")
         return bool(info.type == pafs.FileType.File)
 
-    def delete_run(self, run_id: str) -> None:
+    def delete_run(self, run_id: RunId) -> None:
         """Delete every result of a run (e.g. when the run is deleted from the store)."""
         fs, root = self._filesystem()
         folder = f"{root}/{quote(run_id, safe='')}"

@@ -18,7 +18,6 @@ depend on the process that resumed it staying alive.
 from __future__ import annotations
 
 import pickle
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -33,6 +32,7 @@ from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
 from engine.execution.start import start_run
+from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId, new_run_id
 from nodes.states import NodeStatus, RunStatus
 
 if TYPE_CHECKING:
@@ -175,10 +175,10 @@ class DurableRunner:
         workflow: Any,
         inputs: Mapping[str, Any] | None = None,
         *,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         idempotency_key: str | None = None,
         owner: str = "local",
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         workflow_version: int | None = None,
         outputs: Sequence[str] | None = None,
         optimize: bool = True,
@@ -214,7 +214,7 @@ class DurableRunner:
                 source, self.catalog, optimize=optimize, outputs=list(outputs) if outputs else None
             )
         values = resolve_inputs(plan, inputs)
-        run_id = run_id or uuid.uuid4().hex
+        run_id = run_id or new_run_id()
         created = self.store.runs.create(
             workflow_id=workflow_id,
             workflow_version=workflow_version,
@@ -265,13 +265,13 @@ class DurableRunner:
         timeout = kwargs.pop("timeout", None)
         return self.submit(workflow, inputs, **kwargs).result(timeout)
 
-    def attach(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
+    def attach(self, run_id: RunId, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
         """A handle on a run recorded in the store, whoever runs it (events and result come from the store)."""
         return RunHandle(StoredRun(self.store, self.results, run_id), on_event)
 
     # -- resuming -------------------------------------------------------------------------------------
 
-    def resume(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
+    def resume(self, run_id: RunId, *, on_event: Callable[[Event], None] | None = None) -> RunHandle:
         """Start an unfinished run again, reusing the stored results of its succeeded nodes.
 
         The caller must own the run (`recover` claims it first); raises `NotResumableError` for a finished run
@@ -323,7 +323,7 @@ class DurableRunner:
             cache_scope=scope or "",
         )
 
-    def _resume_info(self, run_id: str) -> dict[str, Any]:
+    def _resume_info(self, run_id: RunId) -> dict[str, Any]:
         try:
             info = pickle.loads(self.results.get_blob(run_id, RESUME_BLOB))
         except ResultNotFoundError:
@@ -350,7 +350,7 @@ class DurableRunner:
         copy.extend(extra, replace=True)
         return copy
 
-    def _repair_and_seed(self, run_id: str, plan: Plan) -> dict[str, dict[str, Any]]:
+    def _repair_and_seed(self, run_id: RunId, plan: Plan) -> dict[str, dict[str, Any]]:
         """Close the attempts the crash interrupted, and collect the outputs of every finished node.
 
         An attempt still `running` whose result is in the result store did succeed (its task wrote the result,
@@ -427,7 +427,7 @@ class DurableRunner:
         self,
         plan: Plan,
         values: Mapping[str, Any],
-        run_id: str,
+        run_id: RunId,
         seeds: Mapping[str, Mapping[str, Any]],
         *,
         seq_offset: int,
@@ -472,7 +472,7 @@ def _dumps(value: Any) -> bytes:
     return bytes(dumps(value))
 
 
-def _type_of(planned: PlannedNode, member: str) -> str:
+def _type_of(planned: PlannedNode, member: NodeId) -> NodeTypeId:
     """The node type of document node `member` of a planned node (itself, or a member of a fused group)."""
     for node in members_of(planned):
         if node.id == member:

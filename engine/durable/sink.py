@@ -97,7 +97,7 @@ class StoreEventSink:
     def __init__(
         self,
         database_url: str,
-        run_id: str,
+        run_id: RunId,
         *,
         results: ResultStore | None = None,
         seq_offset: int = 0,

@@ -15,6 +15,7 @@ from engine.durable.errors import ResultNotFoundError
 from engine.durable.results import ResultStore
 from engine.execution.events import Event
 from engine.execution.result import NodeError, NodeResult, RunResult
+from nodes.ids import RunId
 from nodes.skip import is_skip
 from nodes.states import NodeStatus, RunStatus
 
@@ -54,7 +55,7 @@ class StoredOutputs:
     skipped: tuple[str, ...] = ()
 
 
-def read_outputs(store: Store, results: ResultStore, run_id: str) -> StoredOutputs:
+def read_outputs(store: Store, results: ResultStore, run_id: RunId) -> StoredOutputs:
     """The workflow outputs of a run, read from the result store through its document's `outputs`.
 
     An output whose node was skipped (its latest attempt is `skipped`, or the port it reads carries `SKIP`)
@@ -99,12 +100,12 @@ def read_outputs(store: Store, results: ResultStore, run_id: str) -> StoredOutpu
     return StoredOutputs(outputs, tuple(sorted(skipped)))
 
 
-def stored_outputs(store: Store, results: ResultStore, run_id: str) -> dict[str, Any]:
+def stored_outputs(store: Store, results: ResultStore, run_id: RunId) -> dict[str, Any]:
     """The values of a run's workflow outputs (see `read_outputs`; skipped outputs are left out)."""
     return read_outputs(store, results, run_id).values
 
 
-def _skipped_nodes(store: Store, run_id: str) -> set[str]:
+def _skipped_nodes(store: Store, run_id: RunId) -> set[str]:
     """The nodes of a run whose latest attempt was skipped."""
     latest: dict[str, str] = {}
     for row in store.node_runs.list(run_id):
@@ -112,7 +113,7 @@ def _skipped_nodes(store: Store, run_id: str) -> set[str]:
     return {node for node, status in latest.items() if status == NodeStatus.SKIPPED}
 
 
-def node_results(store: Store, run_id: str) -> dict[str, NodeResult]:
+def node_results(store: Store, run_id: RunId) -> dict[str, NodeResult]:
     """Each node's current state (its last attempt), with the number of attempts recorded for it."""
     rows = store.node_runs.list(run_id)
     out: dict[str, NodeResult] = {}
@@ -143,7 +144,7 @@ def node_results(store: Store, run_id: str) -> dict[str, NodeResult]:
 class StoredRun:
     """A `RunSource` that reads a run from the store (see the module docstring)."""
 
-    def __init__(self, store: Store, results: ResultStore, run_id: str) -> None:
+    def __init__(self, store: Store, results: ResultStore, run_id: RunId) -> None:
         self.store = store
         self.results = results
         self.run_id = run_id

@@ -19,6 +19,7 @@ from engine.execution.access import policy_for
 from engine.execution.events import Event, EventSink
 from engine.execution.handle import RunHandle
 from engine.execution.result import RunResult
+from nodes.ids import RunId
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -156,7 +157,7 @@ def submit(
         executor=make_executor(executor, settings),
         cache=result_cache,
         recorder=EventRecorder(sink),
-        run_id=run_id,
+        run_id=RunId(run_id) if run_id else None,
         fail_fast=fail_fast,
         policy=policy_for(settings),
         on_event=on_event,

@@ -17,6 +17,7 @@ from engine.compile.plan import Const, InputRef, NodeRef, Plan, PlannedNode, nod
 from engine.execution.events import Event, EventLog, EventSink
 from engine.execution.result import RunResult
 from engine.execution.runstate import RunState
+from nodes.ids import RunId
 from nodes.states import RunStatus
 
 
@@ -98,7 +99,7 @@ class CachedRun:
 
     def __init__(
         self,
-        run_id: str,
+        run_id: RunId,
         plan: Plan,
         hits: Mapping[str, CacheHit],
         inputs: Mapping[str, Any],
@@ -191,7 +192,7 @@ class _CachingSource:
         return result
 
     def _record(self, result: RunResult) -> None:
-        by_id = {p.id: p for p in self.plan.nodes}
+        by_id: dict[str, PlannedNode] = {p.id: p for p in self.plan.nodes}
         values = getattr(self.inner, "values", None)
         if isinstance(values, dict):  # in-process: every value is here already
             per_node: dict[str, dict[str, Any]] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.jsonlimits import sanitized
+from nodes.ids import NodeId, RunId
 from nodes.states import EventType
 
 __all__ = ["Event", "EventLog", "EventSink"]
@@ -30,10 +31,10 @@ class Event:
     node attempt has its `attempt`, which its `payload` carries too (the API has always sent it there).
     """
 
-    run_id: str
+    run_id: RunId
     seq: int
     type: EventType
-    node: str | None = None
+    node: NodeId | None = None
     attempt: int | None = None
     time: float = 0.0
     payload: Mapping[str, Any] = field(default_factory=dict)
@@ -56,11 +57,12 @@ class Event:
     def from_json(cls, data: Mapping[str, Any]) -> Event:
         """The event of its JSON form (`to_json`); `ValueError` names an unknown event type."""
         attempt = data.get("attempt")
+        node = data.get("node")
         return cls(
-            run_id=str(data["run_id"]),
+            run_id=RunId(str(data["run_id"])),
             seq=int(data["seq"]),
             type=EventType(data["type"]),
-            node=data.get("node"),
+            node=NodeId(node) if node is not None else None,
             attempt=int(attempt) if attempt is not None else None,
             time=float(data.get("time") or 0.0),
             payload=dict(data.get("payload") or {}),
@@ -96,7 +98,7 @@ class EventLog:
     lock) serializes appends.
     """
 
-    def __init__(self, run_id: str, sink: EventSink | None = None) -> None:
+    def __init__(self, run_id: RunId, sink: EventSink | None = None) -> None:
         self.run_id = run_id
         self._events: list[Event] = []
         self._sink = sink
@@ -104,7 +106,7 @@ class EventLog:
     def append(
         self,
         type: EventType,
-        node: str | None = None,
+        node: NodeId | None = None,
         attempt: int | None = None,
         payload: Mapping[str, Any] | None = None,
         at: float | None = None,

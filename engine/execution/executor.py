@@ -19,6 +19,7 @@ from engine.execution.events import EventSink
 from engine.execution.handle import RunSource
 from engine.execution.mapping import MapResultRecorder
 from nodes.access import AccessPolicy
+from nodes.ids import RunId
 
 __all__ = ["Executor", "wait_until"]
 
@@ -31,7 +32,7 @@ class Executor(Protocol):
         plan: Plan,
         inputs: Mapping[str, Any],
         *,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
         cache_dir: str | None = None,

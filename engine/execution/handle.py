@@ -14,12 +14,13 @@ from typing import Protocol
 
 from engine.execution.events import Event
 from engine.execution.result import RunResult
+from nodes.ids import RunId
 
 
 class RunSource(Protocol):
     """What a handle needs from whoever runs the run."""
 
-    run_id: str
+    run_id: RunId
 
     def poll(self, after: int, timeout: float) -> tuple[list[Event], bool]:
         """Events after `after` (waiting up to `timeout` s for one), and whether the run has finished."""

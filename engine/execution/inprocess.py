@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -47,6 +46,7 @@ from engine.execution.task import (
 )
 from nodes import SKIP
 from nodes.access import AccessPolicy
+from nodes.ids import RunId, new_run_id
 from nodes.states import EventType, NodeStatus, RunStatus
 
 Values = dict[tuple[str, str], Any]
@@ -60,7 +60,7 @@ class LocalRun:
         plan: Plan,
         inputs: Mapping[str, Any],
         *,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
         cache_dir: str | None = None,
@@ -72,7 +72,7 @@ class LocalRun:
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
     ) -> None:
-        self.run_id = run_id or uuid.uuid4().hex
+        self.run_id = run_id or new_run_id()
         self.persist_nodes = persist_nodes
         #: Where a durable run keeps its top-level map nodes' results (`engine.execution.mapping`).
         self.map_results = map_results
@@ -428,7 +428,7 @@ class InProcessExecutor:
         plan: Plan,
         inputs: Mapping[str, Any],
         *,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
         cache_dir: str | None = None,

@@ -24,13 +24,14 @@ from typing import Any, Protocol
 from engine.compile.maps import item_coercion_key
 from engine.compile.plan import Plan, PlannedNode
 from engine.execution.task import coercion_error
+from nodes.ids import RunId
 
 
 class MapResultRecorder(Protocol):
     """Where a durable run keeps the results of its top-level map nodes (picklable: on Ray it travels to the
     task that assembles the list). See the module docstring."""
 
-    def put(self, run_id: str, node_id: str, outputs: Mapping[str, Any]) -> Any:
+    def put(self, run_id: RunId, node_id: str, outputs: Mapping[str, Any]) -> Any:
         """Keep `outputs` (port -> value) of map node `node_id` of run `run_id` durably; raise if it cannot
         (the map node then fails with that error)."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.execution.events import _jsonable as _events_jsonable
-from nodes.ids import NodeId, NodeTypeId
+from nodes.ids import NodeId, NodeTypeId, RunId
 from nodes.skip import is_skip
 from nodes.states import NodeStatus, RunStatus
 
@@ -95,7 +95,7 @@ class RunResult:
     report skipped outputs the same way.
     """
 
-    run_id: str
+    run_id: RunId
     workflow: str
     status: RunStatus
     outputs: Mapping[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from engine.compile.plan import Plan, PlannedNode
 from engine.execution.events import EventLog
 from engine.execution.result import NodeError, NodeResult
 from engine.execution.task import NodeOutcome, RawEvent, TaskMeta
-from nodes.ids import NodeId, NodeTypeId
+from nodes.ids import NodeId, NodeTypeId, RunId
 from nodes.states import EventType, NodeStatus, RunStatus
 
 _FINAL_EVENT = {
@@ -55,7 +55,7 @@ def members_of(planned: PlannedNode) -> tuple[PlannedNode, ...]:
 class RunState:
     """Node records and the event log of one run (see the module docstring). Single-threaded use."""
 
-    def __init__(self, run_id: str, plan: Plan, log: EventLog, metrics: Any = None) -> None:
+    def __init__(self, run_id: RunId, plan: Plan, log: EventLog, metrics: Any = None) -> None:
         self.run_id = run_id
         self.plan = plan
         self.log = log

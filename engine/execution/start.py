@@ -23,13 +23,13 @@ The steps, the same for every run:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.compile.plan import NodeRef, Plan, PlannedNode
 from engine.execution.events import Event, EventSink
 from engine.execution.handle import RunHandle, RunSource
+from nodes.ids import RunId, new_run_id
 
 if TYPE_CHECKING:
     from engine.cache.result_cache import CacheHit, ResultCache
@@ -54,16 +54,16 @@ class Recorder(Protocol):
     def prepare(self, plan: Plan) -> Plan:
         """The plan to execute (the nodes still needed), e.g. with nodes that write their results durably."""
 
-    def record_known(self, run_id: str, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
+    def record_known(self, run_id: RunId, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
         """Keep the results the run takes from the cache (they are not computed, so nobody else writes them)."""
 
-    def sink(self, run_id: str, plan: Plan) -> EventSink | None:
+    def sink(self, run_id: RunId, plan: Plan) -> EventSink | None:
         """Where the executor writes the run's events (None: nowhere but the handle)."""
 
     def map_results(self, plan: Plan) -> MapResultRecorder | None:
         """Where the executor keeps the results of top-level map nodes (None: nowhere)."""
 
-    def source(self, run_id: str, source: RunSource) -> RunSource:
+    def source(self, run_id: RunId, source: RunSource) -> RunSource:
         """What the run's handle reads (the executor's run, or something wrapping it)."""
 
 
@@ -79,10 +79,10 @@ class EventRecorder:
         """The plan as it is."""
         return plan
 
-    def record_known(self, run_id: str, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
+    def record_known(self, run_id: RunId, plan: Plan, hits: Mapping[str, CacheHit]) -> None:
         """Nothing to keep: the cache has them."""
 
-    def sink(self, run_id: str, plan: Plan) -> EventSink | None:
+    def sink(self, run_id: RunId, plan: Plan) -> EventSink | None:
         """The sink given, if any."""
         return self._sink
 
@@ -90,7 +90,7 @@ class EventRecorder:
         """None: a run that is not durable keeps no map results."""
         return None
 
-    def source(self, run_id: str, source: RunSource) -> RunSource:
+    def source(self, run_id: RunId, source: RunSource) -> RunSource:
         """The executor's run."""
         return source
 
@@ -102,7 +102,7 @@ def start_run(
     executor: Executor,
     cache: ResultCache | None = None,
     recorder: Recorder | None = None,
-    run_id: str | None = None,
+    run_id: RunId | None = None,
     fail_fast: bool = False,
     seeds: Mapping[str, Mapping[str, Any]] | None = None,
     cache_scope: str = "",
@@ -119,7 +119,7 @@ def start_run(
     from engine.execution.cached import CachedRun, caching_source, prune_to_outputs
 
     recorder = recorder if recorder is not None else EventRecorder()
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or new_run_id()
     seeds = seeds or {}
     if cache is not None:
         from engine.compile.cache_keys import keyed_plan

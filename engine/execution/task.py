@@ -28,6 +28,7 @@ from engine.execution.breaker import BreakerClient, breaker_key, counts_against_
 from engine.execution.result import NodeError
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
+from nodes.ids import RunId
 from nodes.states import EventType, NodeStatus
 from typesys import check
 from typesys.check import describe_value
@@ -96,7 +97,7 @@ class TaskSpec:
     of non-deterministic ones, which have no plan-time key).
     """
 
-    run_id: str
+    run_id: RunId
     workflow: str
     node: PlannedNode
     arg_keys: tuple[str, ...]
@@ -492,7 +493,7 @@ def _run_cached(
     return outputs, outcome
 
 
-def _kept(planned: PlannedNode, run_id: str, outputs: Mapping[str, Any]) -> bool:
+def _kept(planned: PlannedNode, run_id: RunId, outputs: Mapping[str, Any]) -> bool:
     """Whether a cache hit found in the task may answer for `planned`.
 
     A durable run's definitions keep every node's result (`keep_cached` of `engine.durable.persist`'s

@@ -71,7 +71,7 @@ def import_workflow(
     store: Store,
     document: Any,
     *,
-    workflow_id: str | None = None,
+    workflow_id: WorkflowId | None = None,
     owner: str = "local",
     author: str = "",
     message: str = "imported",
@@ -85,7 +85,7 @@ def import_workflow(
     if latest.content_hash == content_hash(data):
         return latest
     return store.workflows.save(
-        WorkflowId(workflow_id), data, expected_version=latest.version, author=author, message=message
+        workflow_id, data, expected_version=latest.version, author=author, message=message
     )
 
 

@@ -3,6 +3,8 @@ the workflow, run, key or field involved and says what to do."""
 
 from __future__ import annotations
 
+from nodes.ids import RunId
+
 
 class StoreError(Exception):
     """Base class of every error raised by `engine.store`."""
@@ -32,7 +34,7 @@ class VersionConflictError(StoreError, ValueError):
 class IdempotencyConflictError(StoreError, ValueError):
     """An idempotency key was reused for a different request (other workflow, version, document or inputs)."""
 
-    def __init__(self, owner: str, key: str, run_id: str) -> None:
+    def __init__(self, owner: str, key: str, run_id: RunId) -> None:
         super().__init__(
             f"idempotency key {key!r} of owner {owner!r} already created run {run_id!r} with a different "
             "workflow or inputs; use a new key for a different request"

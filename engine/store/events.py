@@ -21,6 +21,7 @@ from engine.store.columns import utcnow
 from engine.store.errors import DuplicateEventError, NotFoundError
 from engine.store.models import Event as EventRow
 from engine.store.models import Run, table_of
+from nodes.ids import NodeId, RunId
 from nodes.states import EventType
 
 
@@ -31,7 +32,7 @@ class NewEvent:
     `NewEvent.of(event)` appends an engine `Event` as it is."""
 
     type: str
-    node_id: str | None = None
+    node_id: NodeId | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     seq: int | None = None
@@ -70,7 +71,7 @@ def event_from_row(row: EventRow) -> Event:
 class EventRepository(Repository):
     """The persisted event log of each run."""
 
-    def append(self, run_id: str, events: Sequence[NewEvent]) -> list[int]:
+    def append(self, run_id: RunId, events: Sequence[NewEvent]) -> list[int]:
         """Append a batch of events in one transaction and return their sequence numbers.
 
         The run's `last_seq` counter is advanced with a single conditional UPDATE, which also serializes
@@ -127,7 +128,7 @@ class EventRepository(Repository):
                 ) from exc
         return seqs
 
-    def read(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+    def read(self, run_id: RunId, *, after: int = 0, limit: int | None = None) -> list[Event]:
         """The run's events with a sequence number greater than `after`, in order (what a reconnecting
         subscriber asks for with the last sequence it saw)."""
         query = (
@@ -140,7 +141,7 @@ class EventRepository(Repository):
         with self.reading() as session:
             return [event_from_row(row) for row in session.exec(query)]
 
-    def last_seq(self, run_id: str) -> int:
+    def last_seq(self, run_id: RunId) -> int:
         """The highest sequence number the run has used (0 before its first event)."""
         with self.reading() as session:
             value = session.exec(select(Run.last_seq).where(Run.id == run_id)).first()

@@ -159,10 +159,12 @@ class Event(StoreModel, table=True):
     __tablename__ = "events"
     __table_args__ = (sa.CheckConstraint(one_of("type", EventType), name="type"),)
 
-    run_id: str = Field(primary_key=True, max_length=64, foreign_key="runs.id", ondelete="CASCADE")
+    run_id: RunId = Field(
+        primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="runs.id", ondelete="CASCADE"
+    )
     seq: int = Field(primary_key=True)
     type: str = Field(max_length=64)
-    node_id: str | None = Field(default=None, max_length=200)
+    node_id: NodeId | None = Field(default=None, max_length=200, sa_type=_id_type(200))
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     created_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -54,8 +54,8 @@ class NodeRunRepository(Repository):
 
     def finish(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         attempt: int,
         *,
         status: str,
@@ -84,12 +84,12 @@ class NodeRunRepository(Repository):
 
     def record(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         *,
         attempt: int,
         status: str,
-        node_type: str = "",
+        node_type: NodeTypeId = NodeTypeId(""),
         cache_hit: bool = False,
         error: Mapping[str, Any] | None = None,
         result_location: str | None = None,
@@ -98,10 +98,10 @@ class NodeRunRepository(Repository):
     ) -> NodeRun:
         """Record a complete attempt in one step (e.g. a cache hit, or a skipped node)."""
         row = NodeRun(
-            run_id=RunId(run_id),
-            node_id=NodeId(node_id),
+            run_id=run_id,
+            node_id=node_id,
             attempt=attempt,
-            node_type=NodeTypeId(node_type),
+            node_type=node_type,
             status=status,
             cache_hit=cache_hit,
             error=json.loads(json.dumps(dict(error))) if error is not None else None,
@@ -124,7 +124,7 @@ class NodeRunRepository(Repository):
             conn.execute(sa.insert(table_of(NodeRun)), batch)
         return len(batch)
 
-    def list(self, run_id: str) -> builtins.list[NodeRun]:
+    def list(self, run_id: RunId) -> builtins.list[NodeRun]:
         """Every attempt of every node of a run, by node id then attempt."""
         with self.reading() as session:
             return builtins.list(
@@ -135,7 +135,7 @@ class NodeRunRepository(Repository):
                 )
             )
 
-    def latest(self, run_id: str) -> dict[str, NodeRun]:
+    def latest(self, run_id: RunId) -> dict[NodeId, NodeRun]:
         """The last attempt of each node of a run (the node's current state)."""
         with self.reading() as session:
             return {row.node_id: row for row in self._ordered(session, run_id)}
@@ -165,7 +165,7 @@ class NodeRunRepository(Repository):
             ) from exc
 
     @staticmethod
-    def _ordered(session: Session, run_id: str) -> builtins.list[NodeRun]:
+    def _ordered(session: Session, run_id: RunId) -> builtins.list[NodeRun]:
         return builtins.list(
             session.exec(
                 select(NodeRun)

@@ -40,11 +40,6 @@ from nodes.states import NodeStatus, RunStatus
 
 # The method docstrings below are short: the SQL backend's methods document the behaviour in full, and the
 # conformance suite pins it down.
-#
-# Ids are typed with `nodes.ids` (RunId, WorkflowId, NodeId, NodeTypeId). The parameters still typed `str`
-# (Workflows.latest/get_version, Runs.create/get/update_status/heartbeat/heartbeat_many, NodeRuns.finish/
-# record/list/latest) have callers that do not type their ids yet (engine.durable, serve.runs, the CLI);
-# they take the NewType once those callers do (issue 17, typed seams).
 
 
 class Workflows(Protocol):
@@ -79,11 +74,11 @@ class Workflows(Protocol):
         """The workflow record; `NotFoundError` when missing or deleted."""
         ...
 
-    def latest(self, workflow_id: str) -> WorkflowVersion:
+    def latest(self, workflow_id: WorkflowId) -> WorkflowVersion:
         """The latest version of a workflow."""
         ...
 
-    def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
+    def get_version(self, workflow_id: WorkflowId, version: int) -> WorkflowVersion:
         """One version (readable after the workflow was deleted)."""
         ...
 
@@ -112,13 +107,13 @@ class Runs(Protocol):
     def create(
         self,
         *,
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         workflow_version: int | None = None,
         document: Any = None,
         inputs: Mapping[str, Any] | None = None,
         owner: str = "local",
         idempotency_key: str | None = None,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         status: str = RunStatus.QUEUED,
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
@@ -127,7 +122,7 @@ class Runs(Protocol):
         """Record a new run (or return the one an idempotency key already created)."""
         ...
 
-    def get(self, run_id: str) -> Run:
+    def get(self, run_id: RunId) -> Run:
         """One run; `NotFoundError` when missing."""
         ...
 
@@ -151,7 +146,7 @@ class Runs(Protocol):
 
     def update_status(
         self,
-        run_id: str,
+        run_id: RunId,
         status: str,
         *,
         only_from: Collection[str] | None = None,
@@ -164,11 +159,11 @@ class Runs(Protocol):
         """Change a run's status (compare-and-set with `only_from`, else `RunStateError`)."""
         ...
 
-    def heartbeat(self, run_id: str, coordinator: str | None = None, *, at: datetime | None = None) -> None:
+    def heartbeat(self, run_id: RunId, coordinator: str | None = None, *, at: datetime | None = None) -> None:
         """Record that the run's coordinator is alive."""
         ...
 
-    def heartbeat_many(self, run_ids: Collection[str], coordinator: str) -> builtins.list[str]:
+    def heartbeat_many(self, run_ids: Collection[RunId], coordinator: str) -> builtins.list[RunId]:
         """Record one heartbeat for each of `run_ids` at once; returns those cancelled in the store."""
         ...
 
@@ -219,8 +214,8 @@ class NodeRuns(Protocol):
 
     def finish(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         attempt: int,
         *,
         status: str,
@@ -234,12 +229,12 @@ class NodeRuns(Protocol):
 
     def record(
         self,
-        run_id: str,
-        node_id: str,
+        run_id: RunId,
+        node_id: NodeId,
         *,
         attempt: int,
         status: str,
-        node_type: str = "",
+        node_type: NodeTypeId = NodeTypeId(""),
         cache_hit: bool = False,
         error: Mapping[str, Any] | None = None,
         result_location: str | None = None,
@@ -253,11 +248,11 @@ class NodeRuns(Protocol):
         """Record many complete attempts at once; returns how many."""
         ...
 
-    def list(self, run_id: str) -> builtins.list[NodeRun]:
+    def list(self, run_id: RunId) -> builtins.list[NodeRun]:
         """Every attempt of a run, by node id then attempt."""
         ...
 
-    def latest(self, run_id: str) -> dict[str, NodeRun]:
+    def latest(self, run_id: RunId) -> dict[NodeId, NodeRun]:
         """The last attempt of each node of a run."""
         ...
 
@@ -271,16 +266,16 @@ class NodeRuns(Protocol):
 class Events(Protocol):
     """The persisted event log of each run."""
 
-    def append(self, run_id: str, events: Sequence[NewEvent]) -> builtins.list[int]:
+    def append(self, run_id: RunId, events: Sequence[NewEvent]) -> builtins.list[int]:
         """Append a batch with gap-free per-run sequence numbers; returns them."""
         ...
 
-    def read(self, run_id: str, *, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
+    def read(self, run_id: RunId, *, after: int = 0, limit: int | None = None) -> builtins.list[Event]:
         """The run's events after sequence `after`, in order, as the engine's `Event`s (the SQL backend reads
         its rows with `engine.store.events.event_from_row`)."""
         ...
 
-    def last_seq(self, run_id: str) -> int:
+    def last_seq(self, run_id: RunId) -> int:
         """The highest sequence number the run has used (0 before its first event)."""
         ...
 

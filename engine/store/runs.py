@@ -47,13 +47,13 @@ class RunRepository(Repository):
     def create(
         self,
         *,
-        workflow_id: str | None = None,
+        workflow_id: WorkflowId | None = None,
         workflow_version: int | None = None,
         document: Any = None,
         inputs: Mapping[str, Any] | None = None,
         owner: str = "local",
         idempotency_key: str | None = None,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         status: str = RunStatus.QUEUED,
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
@@ -94,8 +94,8 @@ class RunRepository(Repository):
                     resolved = self._resolve_version(session, workflow_id, workflow_version)
                     version, doc_hash = resolved.version, resolved.content_hash
                 run = Run(
-                    id=RunId(run_id) if run_id else new_run_id(),
-                    workflow_id=WorkflowId(workflow_id) if workflow_id is not None else None,
+                    id=run_id or new_run_id(),
+                    workflow_id=workflow_id,
                     workflow_version=version,
                     document=inline,
                     document_hash=doc_hash,
@@ -120,7 +120,7 @@ class RunRepository(Repository):
                 raise
             return CreatedRun(self._check_same(existing, request_hash), False)
 
-    def get(self, run_id: str) -> Run:
+    def get(self, run_id: RunId) -> Run:
         """One run; raises `NotFoundError`."""
         with self.reading() as session:
             return self._get(session, run_id)
@@ -170,7 +170,7 @@ class RunRepository(Repository):
 
     def update_status(
         self,
-        run_id: str,
+        run_id: RunId,
         status: str,
         *,
         only_from: Collection[str] | None = None,
@@ -210,7 +210,7 @@ class RunRepository(Repository):
                 )
             return self._get(session, run_id, fresh=True)
 
-    def heartbeat(self, run_id: str, coordinator: str | None = None, *, at: datetime | None = None) -> None:
+    def heartbeat(self, run_id: RunId, coordinator: str | None = None, *, at: datetime | None = None) -> None:
         """Record that the run's coordinator is alive (the recovery sweep resumes runs whose heartbeat stops)."""
         values: dict[str, Any] = {"heartbeat_at": at or utcnow()}
         if coordinator is not None:
@@ -220,7 +220,7 @@ class RunRepository(Repository):
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise NotFoundError(f"run {run_id!r} does not exist; cannot record a heartbeat for it")
 
-    def heartbeat_many(self, run_ids: Collection[str], coordinator: str) -> builtins.list[str]:
+    def heartbeat_many(self, run_ids: Collection[RunId], coordinator: str) -> builtins.list[RunId]:
         """Record one heartbeat by `coordinator` for every run of `run_ids` in one statement (a process owning
         hundreds of runs beats them all at once); returns those of them cancelled in the store, so their
         coordinator can stop them. Ids of runs that no longer exist are ignored."""
@@ -236,7 +236,7 @@ class RunRepository(Repository):
             rows = session.execute(
                 select(Run.id).where(col(Run.id).in_(ids), Run.status == RunStatus.CANCELLED)
             )
-            return [str(row[0]) for row in rows]
+            return [RunId(str(row[0])) for row in rows]
 
     def stale(
         self,
@@ -306,7 +306,7 @@ class RunRepository(Repository):
         return run
 
     @staticmethod
-    def _resolve_version(session: Session, workflow_id: str, version: int | None) -> WorkflowVersion:
+    def _resolve_version(session: Session, workflow_id: WorkflowId, version: int | None) -> WorkflowVersion:
         if version is None:
             wf = session.get(Workflow, workflow_id)
             if wf is None or wf.deleted_at is not None:
@@ -320,7 +320,7 @@ class RunRepository(Repository):
         return row
 
     @staticmethod
-    def _get(session: Session, run_id: str, *, fresh: bool = False) -> Run:
+    def _get(session: Session, run_id: RunId, *, fresh: bool = False) -> Run:
         run = session.get(Run, run_id, populate_existing=fresh)
         if run is None:
             raise NotFoundError(f"run {run_id!r} does not exist; list runs to find its id")

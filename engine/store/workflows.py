@@ -103,13 +103,13 @@ class WorkflowRepository(Repository):
         with self.reading() as session:
             return self._live(session, workflow_id)
 
-    def latest(self, workflow_id: str) -> WorkflowVersion:
+    def latest(self, workflow_id: WorkflowId) -> WorkflowVersion:
         """The latest version of a workflow."""
         with self.reading() as session:
             wf = self._live(session, workflow_id)
             return self._version(session, workflow_id, wf.latest_version)
 
-    def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
+    def get_version(self, workflow_id: WorkflowId, version: int) -> WorkflowVersion:
         """One version of a workflow. Versions of deleted workflows stay readable: runs refer to them."""
         with self.reading() as session:
             return self._version(session, workflow_id, version)
@@ -152,7 +152,7 @@ class WorkflowRepository(Repository):
             new = self._version(session, workflow_id, new_version)
         return diff_documents(old.document, new.document)
 
-    def _live(self, session: Session, workflow_id: str) -> Workflow:
+    def _live(self, session: Session, workflow_id: WorkflowId) -> Workflow:
         wf = session.get(Workflow, workflow_id)
         if wf is None or wf.deleted_at is not None:
             raise NotFoundError(
@@ -160,7 +160,7 @@ class WorkflowRepository(Repository):
             )
         return wf
 
-    def _version(self, session: Session, workflow_id: str, version: int) -> WorkflowVersion:
+    def _version(self, session: Session, workflow_id: WorkflowId, version: int) -> WorkflowVersion:
         row = session.get(WorkflowVersion, (workflow_id, version))
         if row is None:
             raise NotFoundError(

@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nodes.ids import NodeId
+
 
 @dataclass(frozen=True)
 class NodeRef:
     """A binding to output ``port`` of the plan node ``node`` (``"<member>.<port>"`` for fused groups)."""
 
-    node: str
+    node: NodeId
     port: str
 
     def __str__(self) -> str:

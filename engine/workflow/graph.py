@@ -25,6 +25,7 @@ from engine.workflow.document import (
     PortReference,
     WorkflowDoc,
 )
+from nodes.ids import NodeId, NodeTypeId
 
 if TYPE_CHECKING:
     from engine.compile.plan import Plan
@@ -57,8 +58,8 @@ class GraphNode:
     conversion node the compiler added; ``subplan`` is the compiled sub-workflow of a map node.
     """
 
-    id: str
-    type_id: str
+    id: NodeId
+    type_id: NodeTypeId
     bindings: Mapping[str, Binding]
     params: Mapping[str, Any] = field(default_factory=dict)
     options: NodeDoc | None = None
@@ -219,7 +220,7 @@ def _single_from_doc(ref: PortReference | InputReference | Constant) -> Single:
         return Const(ref.value)
     if isinstance(ref, InputReference):
         return InputRef(ref.name)
-    return NodeRef(ref.node, SINGLE_OUTPUT if ref.port is None else ref.port)
+    return NodeRef(NodeId(ref.node), SINGLE_OUTPUT if ref.port is None else ref.port)
 
 
 def build_graph(doc: WorkflowDoc) -> WorkflowGraph:
@@ -236,8 +237,8 @@ def build_graph(doc: WorkflowDoc) -> WorkflowGraph:
     }
     nodes = {
         node_id: GraphNode(
-            id=node_id,
-            type_id=node.type,
+            id=NodeId(node_id),
+            type_id=NodeTypeId(node.type),
             bindings={port: binding_from_doc(ref) for port, ref in node.in_.items()},
             params=dict(node.params),
             options=node,

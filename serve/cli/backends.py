@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from nodes.ids import RunId
+
 
 class RunBackend(Protocol):
     """`rayweave run FILE`: runs the workflow in a file, shows it (live, or as one JSON document), returns the
@@ -31,15 +33,15 @@ class RunsBackend(Protocol):
         """Runs, newest first (of the given states and stored workflow, when given)."""
         ...
 
-    def show(self, run_id: str, as_json: bool) -> None:
+    def show(self, run_id: RunId, as_json: bool) -> None:
         """A run, its nodes and its outputs."""
         ...
 
-    def events(self, run_id: str, after: int, follow: bool, as_json: bool) -> None:
+    def events(self, run_id: RunId, after: int, follow: bool, as_json: bool) -> None:
         """A run's events after `after`, in order; with `follow` until the run ends."""
         ...
 
-    def cancel(self, run_id: str, as_json: bool) -> None:
+    def cancel(self, run_id: RunId, as_json: bool) -> None:
         """Cancel a queued or running run."""
         ...
 

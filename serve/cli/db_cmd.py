@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from nodes.ids import WorkflowId
 from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
@@ -146,11 +147,12 @@ def export_command(
             text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
         else:
             assert workflow_id is not None
+            wanted = WorkflowId(workflow_id)
             try:
                 row = (
-                    store.workflows.get_version(workflow_id, version)
+                    store.workflows.get_version(wanted, version)
                     if version is not None
-                    else store.workflows.latest(workflow_id)
+                    else store.workflows.latest(wanted)
                 )
             except NotFoundError as exc:
                 _fail(str(exc))
@@ -205,7 +207,12 @@ def import_command(
             }
             message = f"imported {file}: added {report.added or 'nothing'}; already present {report.skipped}"
         else:
-            row = import_workflow(store, data, workflow_id=workflow_id, message=f"imported from {file.name}")
+            row = import_workflow(
+                store,
+                data,
+                workflow_id=WorkflowId(workflow_id) if workflow_id is not None else None,
+                message=f"imported from {file.name}",
+            )
             result = {
                 "workflow_id": row.workflow_id,
                 "version": row.version,

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from nodes.ids import RunId
 from nodes.states import RunStatus
 from serve.cli.live import LiveView, status_style
 from serve.cli.remote import (
@@ -194,7 +195,7 @@ class RemoteRuns(_Remote):
                 f"{row['id']}  {row['status']:<10} {row['workflow_id'] or '-':<30} {row['created_at']}"
             )
 
-    def show(self, run_id: str, as_json: bool) -> None:
+    def show(self, run_id: RunId, as_json: bool) -> None:
         """`rayweave runs show RUN_ID --server URL`: the run, its nodes and its outputs."""
         with connect(self.server, self.api_key) as client, talking_to(self.server):
             handle = client.run(run_id)
@@ -220,7 +221,7 @@ class RemoteRuns(_Remote):
         if data.get("error"):
             typer.echo(f"  error: {json.dumps(data['error'])}")
 
-    def events(self, run_id: str, after: int, follow: bool, as_json: bool) -> None:
+    def events(self, run_id: RunId, after: int, follow: bool, as_json: bool) -> None:
         """`rayweave runs events RUN_ID --server URL`: the events so far, or (with `follow`) until the run ends."""
         collected: list[dict[str, Any]] = []
         with connect(self.server, self.api_key) as client, talking_to(self.server):
@@ -236,7 +237,7 @@ class RemoteRuns(_Remote):
         if as_json:
             typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
 
-    def cancel(self, run_id: str, as_json: bool) -> None:
+    def cancel(self, run_id: RunId, as_json: bool) -> None:
         """`rayweave runs cancel RUN_ID --server URL` (exit 1 when the run has already ended)."""
         with connect(self.server, self.api_key) as client, talking_to(self.server):
             handle = client.run(run_id)

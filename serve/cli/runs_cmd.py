@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nodes.ids import WorkflowId
+from nodes.ids import RunId, WorkflowId
 from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
@@ -67,7 +67,7 @@ def _results(settings: Settings, uri: str | None) -> ResultStore:
     return ResultStore(uri or default_results_uri(settings))
 
 
-def _get_run(store: Store, run_id: str) -> Any:
+def _get_run(store: Store, run_id: RunId) -> Any:
     from engine.store import NotFoundError
 
     try:
@@ -142,7 +142,7 @@ class LocalRuns:
             name = row["workflow"] or row["workflow_id"] or "-"
             typer.echo(f"{row['id']}  {row['status']:<10} {name:<30} {row['created_at']}")
 
-    def show(self, run_id: str, as_json: bool) -> None:
+    def show(self, run_id: RunId, as_json: bool) -> None:
         """A run of the store, its nodes' attempts and its outputs (from the result store)."""
         from engine.durable.stored import StoredOutputs, read_outputs
 
@@ -192,7 +192,7 @@ class LocalRuns:
         if run.error:
             typer.echo(f"  error: {json.dumps(run.error)}")
 
-    def events(self, run_id: str, after: int, follow: bool, as_json: bool) -> None:
+    def events(self, run_id: RunId, after: int, follow: bool, as_json: bool) -> None:
         """A run's events from the store (with `follow`: polling until the run ends)."""
         store = self._open()
         collected: list[dict[str, Any]] = []
@@ -217,7 +217,7 @@ class LocalRuns:
         if as_json:
             typer.echo(json.dumps({"run_id": run_id, "events": collected}, indent=2))
 
-    def cancel(self, run_id: str, as_json: bool) -> None:
+    def cancel(self, run_id: RunId, as_json: bool) -> None:
         """Mark the run cancelled; its coordinator stops its nodes at its next heartbeat."""
         from engine.store import RunStateError
 
@@ -275,7 +275,7 @@ def show_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """A run: its status, every node's state and attempts, and its outputs (from the result store)."""
-    _backend(ctx, server, api_key, url, results).show(run_id, as_json)
+    _backend(ctx, server, api_key, url, results).show(RunId(run_id), as_json)
 
 
 def events_command(
@@ -291,7 +291,7 @@ def events_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """A run's events, in sequence order (with `--json`: one JSON document holding the list)."""
-    _backend(ctx, server, api_key, url).events(run_id, after, follow, as_json)
+    _backend(ctx, server, api_key, url).events(RunId(run_id), after, follow, as_json)
 
 
 def cancel_command(
@@ -304,7 +304,7 @@ def cancel_command(
 ) -> None:
     """Cancel a queued or running run: it is marked cancelled, and its coordinator stops its nodes at its next
     heartbeat."""
-    _backend(ctx, server, api_key, url).cancel(run_id, as_json)
+    _backend(ctx, server, api_key, url).cancel(RunId(run_id), as_json)
 
 
 def resume_command(
@@ -343,26 +343,27 @@ def resume_command(
 
     if force and run_id is None:
         _fail("--force needs a RUN_ID (it takes over a run whatever its heartbeat says)", 2)
+    wanted = RunId(run_id) if run_id is not None else None
     settings = settings_of(ctx)
     store = _open(url or settings.resolved_database_url)
-    statuses: dict[str, str] = {}
+    statuses: dict[RunId, str] = {}
     try:
-        if run_id is not None:
-            run = _get_run(store, run_id)
+        if wanted is not None:
+            run = _get_run(store, wanted)
             if run.status not in RunStatus.active():
                 _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
         # With the result cache, as `rayweave run` and the server launch runs: a resumed node whose result the
         # crash lost is answered from it when it can be (in the scope the run was launched in).
         runner = DurableRunner(settings, store=store, results=_results(settings, results), cache=True)
-        handles: dict[str, Any] = {}
+        handles: dict[RunId, Any] = {}
         resumed = recover(
             runner=runner,
             stale_after_s=0.0 if force else stale_after,
-            run_ids=[run_id] if run_id is not None else None,
+            run_ids=[wanted] if wanted is not None else None,
             handles=handles,
         )
-        if run_id is not None and run_id not in resumed:
-            run = store.runs.get(run_id)
+        if wanted is not None and wanted not in resumed:
+            run = store.runs.get(wanted)
             _fail(
                 f"run {run_id!r} was not resumed: it is {run.status}, last heartbeat {_iso(run.heartbeat_at)} from "
                 f"{run.coordinator or 'no coordinator'}; it is still owned or another sweep took it (wait "

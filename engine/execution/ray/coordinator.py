@@ -28,6 +28,7 @@ from engine.execution.ray.remote import RunOptions as RunOptions
 from engine.execution.ray.run import CoordinatedRun
 from engine.execution.ray.submit import NodeRemotes
 from engine.execution.task import RawEvent
+from nodes.ids import RunId
 
 #: Finished runs kept for late subscribers (the store keeps everything durably).
 KEEP_FINISHED_RUNS = 20
@@ -50,7 +51,7 @@ class RunCoordinator:
 
     async def start_run(
         self,
-        run_id: str,
+        run_id: RunId,
         plan: Plan | ShippedPlan,
         inputs: Mapping[str, Any],
         cached: Mapping[str, tuple[str, Mapping[str, Any]]],
@@ -87,7 +88,7 @@ class RunCoordinator:
         for key in [k for k, t in self.mains.items() if t.done()]:
             del self.mains[key]
 
-    def _run(self, run_id: str) -> CoordinatedRun:
+    def _run(self, run_id: RunId) -> CoordinatedRun:
         run = self.runs.get(run_id)
         if run is None:
             raise KeyError(
@@ -95,21 +96,21 @@ class RunCoordinator:
             )
         return run
 
-    async def report(self, run_id: str, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
+    async def report(self, run_id: RunId, prefix: str, key: str, index: int, events: list[RawEvent]) -> None:
         """Events from a running task (fire-and-forget); `index` is the task-local number of the first."""
         run = self.runs.get(run_id)
         if run is not None:
             run.report(prefix, key, index, events)
 
-    async def poll(self, run_id: str, after: int, timeout: float) -> tuple[list[Event], bool]:
+    async def poll(self, run_id: RunId, after: int, timeout: float) -> tuple[list[Event], bool]:
         """Events after `after`, waiting up to `timeout` s for one; and whether the run has finished."""
         return await self._run(run_id).poll(after, timeout)
 
-    async def result(self, run_id: str) -> RemoteRunResult:
+    async def result(self, run_id: RunId) -> RemoteRunResult:
         """Wait for the run to end; statuses and output refs."""
         return await asyncio.shield(self._run(run_id).done)
 
-    async def cancel(self, run_id: str) -> None:
+    async def cancel(self, run_id: RunId) -> None:
         """Cancel a run's queued and running nodes."""
         self._run(run_id).cancel()
 

@@ -9,7 +9,6 @@ go to the object store once and the plan is shipped once per plan object (`engin
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from engine.execution.ray.plans import PlanShipper
 from engine.execution.ray.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
 from nodes.access import AccessPolicy
+from nodes.ids import RunId, new_run_id
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -36,7 +36,7 @@ _PUT_ABOVE_BYTES = 64 * 1024
 class RayRun:
     """A run owned by the cluster's run coordinator actor; a `RunSource` for `RunHandle`."""
 
-    def __init__(self, coordinator: Any, run_id: str, plan: Plan) -> None:
+    def __init__(self, coordinator: Any, run_id: RunId, plan: Plan) -> None:
         self.coordinator = coordinator
         self.run_id = run_id
         self.plan = plan
@@ -171,7 +171,7 @@ class RayExecutor:
         plan: Plan,
         inputs: Mapping[str, Any],
         *,
-        run_id: str | None = None,
+        run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
         cache_dir: str | None = None,
@@ -189,7 +189,7 @@ class RayExecutor:
 
         from engine.execution.ray.coordinator import RunOptions
 
-        run_id = run_id or uuid.uuid4().hex
+        run_id = run_id or new_run_id()
         coordinator = self.coordinator()  # connects to Ray first if needed
         if self._breakers is None and _uses_breakers(plan):
             self._breakers = RayBreakerClient(breaker_actor(self.breaker_policy))

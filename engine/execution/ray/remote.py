@@ -20,6 +20,7 @@ from engine.execution.ray.wire import pack_meta, unpack
 from engine.execution.result import NodeResult
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
 from nodes.access import AccessPolicy
+from nodes.ids import NodeId, RunId
 from nodes.states import RunStatus
 
 COORDINATOR_NAME = "rayweave-coordinator"
@@ -120,7 +121,7 @@ def collect(
 def collect_recorded(
     map_id: str,
     persist: tuple[str, str, str, str] | None,
-    record: tuple[MapResultRecorder, str, str],
+    record: tuple[MapResultRecorder, RunId, str],
     *values: Any,
 ) -> tuple[list[Any] | UpstreamFailure, BaseException | None]:
     """`collect` for a durable run, submitted with two returns: the list, and None once the list is kept by
@@ -202,7 +203,7 @@ class RemoteRunResult:
         outputs: dict[str, Any],
         started_at: float | None,
         finished_at: float | None,
-        node_refs: dict[str, dict[str, Any]],
+        node_refs: dict[NodeId, dict[str, Any]],
     ) -> None:
         self.status = status
         self.nodes = nodes

@@ -57,6 +57,7 @@ from engine.execution.task import (
     assemble_lists,
     event_base,
 )
+from nodes.ids import RunId
 from nodes.ray_options import actor_options_of, task_options
 from nodes.states import EventType, NodeStatus, RunStatus
 
@@ -70,7 +71,7 @@ class CoordinatedRun:
     def __init__(
         self,
         coordinator: Any,
-        run_id: str,
+        run_id: RunId,
         plan: Plan,
         inputs: Mapping[str, Any],
         cached: Mapping[str, tuple[str, Mapping[str, Any]]],
@@ -997,7 +998,7 @@ def _last_member(up: str, planned_by_key: Mapping[str, tuple[PlannedNode, str]],
     return members_of(found[0])[-1].id
 
 
-def _cancelled(run_id: str, node: str) -> BaseException:
+def _cancelled(run_id: RunId, node: str) -> BaseException:
     from engine.errors import RunCancelledError
 
     return RunCancelledError(run_id, node)

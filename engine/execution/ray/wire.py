@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from engine.compile.plan import PlannedNode
 from engine.execution.result import NodeError
 from engine.execution.task import NodeOutcome, TaskMeta, TaskSpec
+from nodes.ids import NodeId
 from nodes.states import NodeStatus
 
 
@@ -45,10 +46,14 @@ def dumps(value: Any) -> bytes:
     return bytes(data)
 
 
+#: The id of a template (its nodes' ids differ).
+_NO_ID = NodeId("")
+
+
 def template_of(planned: PlannedNode) -> PlannedNode:
     """`planned` without what differs between nodes of the same kind (id, bindings, cache key, Ray options)
     and without what a task never reads (its catalog spec: it travels with the definition already)."""
-    return replace(planned, id="", inputs={}, cache_key=None, ray_options={}, spec=None, subplan=None)
+    return replace(planned, id=_NO_ID, inputs={}, cache_key=None, ray_options={}, spec=None, subplan=None)
 
 
 class Templates:

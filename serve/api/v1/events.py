@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from engine.store import Store
+from nodes.ids import RunId
 from serve.api.v1.runs import owned_run
 from serve.api.v1.schemas import AUTH_ERRORS, MAX_INT, NOT_FOUND
 from serve.auth import Principal, authenticate, authorize, client_host, require
@@ -56,7 +57,7 @@ def _last_event_id(value: str) -> int:
     },
 )
 def stream_events(
-    run_id: str,
+    run_id: RunId,
     request: Request,
     after: int | None = Query(
         default=None, ge=0, le=MAX_INT, description="Send events with a greater sequence number."
@@ -93,7 +94,7 @@ def stream_events(
 @router.websocket("/{run_id}/events")
 async def websocket_events(
     websocket: WebSocket,
-    run_id: str,
+    run_id: RunId,
     after: int = Query(
         default=0, ge=0, le=MAX_INT, description="Send events with a greater sequence number."
     ),

@@ -37,7 +37,7 @@ from serve.runs import RunLauncher
 router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
 
 
-def owned_run(store: Store, principal: Principal, run_id: str) -> Any:
+def owned_run(store: Store, principal: Principal, run_id: RunId) -> Any:
     """The run if it exists and the principal may see it; another owner's run is 404 too."""
     try:
         run = store.runs.get(run_id)
@@ -48,7 +48,7 @@ def owned_run(store: Store, principal: Principal, run_id: str) -> Any:
     return run
 
 
-def _links(run_id: str) -> dict[str, str]:
+def _links(run_id: RunId) -> dict[str, str]:
     base = f"/v1/runs/{run_id}"
     return {
         "self": base,
@@ -90,8 +90,9 @@ def create_run(
     if body.workflow is not None and body.version is not None:
         raise BadRequestError("version applies to stored workflows only; drop it or use workflow_id")
     document: dict[str, Any] | None
-    if body.workflow_id is not None:
-        wf = owned_workflow(store, principal, WorkflowId(body.workflow_id))
+    workflow_id = WorkflowId(body.workflow_id) if body.workflow_id is not None else None
+    if workflow_id is not None:
+        wf = owned_workflow(store, principal, workflow_id)
         version = body.version or wf.latest_version
         try:
             document = store.workflows.get_version(wf.id, version).document
@@ -104,7 +105,7 @@ def create_run(
             owner=principal.user_id,
             document=document or {},
             inputs=body.inputs,
-            workflow_id=body.workflow_id,
+            workflow_id=workflow_id,
             workflow_version=version,
             idempotency_key=idempotency_key,
             cache=body.cache,
@@ -265,7 +266,7 @@ def get_outputs(
     )
 
 
-def _output_fix(run_id: str) -> str:
+def _output_fix(run_id: RunId) -> str:
     """How to get an output too large for `GET /v1/runs/{id}/outputs`."""
     return (
         "to get it, the server's operator can raise the cap (`rayweave serve --max-output-bytes`, "
@@ -276,7 +277,7 @@ def _output_fix(run_id: str) -> str:
     )
 
 
-def _run_fix(run_id: str) -> str:
+def _run_fix(run_id: RunId) -> str:
     """What to do about a run holding a value that cannot be sent (see `serve.api.v1.stored`)."""
     return (
         f"its events (GET /v1/runs/{run_id}/events) still tell what happened; start a new run with values "
