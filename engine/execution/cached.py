@@ -57,6 +57,10 @@ def prune_to_outputs(plan: Plan, stop: Callable[[PlannedNode], bool]) -> tuple[P
             stopped.add(node_id)
         else:
             stack.extend(by_id[node_id].upstream())
+    if not stopped and len(keep) == len(plan.nodes):
+        # Nothing known and nothing unneeded: the plan itself, so that what is kept per plan object (its
+        # shipped copy in the object store, its keyed copy) serves every run of it.
+        return plan, frozenset()
     nodes = tuple(replace(p, inputs={}) if p.id in stopped else p for p in plan.nodes if p.id in keep)
     return replace(plan, nodes=nodes), frozenset(stopped)
 

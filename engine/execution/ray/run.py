@@ -221,21 +221,14 @@ class CoordinatedRun:
             release_free_memory()
 
     async def binding_ref(self, binding: Any, prefix: str, inputs: Mapping[str, Any]) -> Any:
+        """`sync_ref`, once the node the binding reads (if any) has been submitted."""
         if isinstance(binding, NodeRef):
             key = prefix + binding.node
             if key in self.pending:
                 await self.pending[key]
-            refs = self.out_refs.get(key)
-            return (
-                refs.get(binding.port, UpstreamFailure(binding.node))
-                if refs
-                else UpstreamFailure(binding.node)
-            )
-        if isinstance(binding, InputRef):
-            return inputs[binding.name]
-        if isinstance(binding, Const):
-            return binding.value
-        raise TypeError(f"unknown binding {binding!r}")
+        elif not isinstance(binding, InputRef | Const):
+            raise TypeError(f"unknown binding {binding!r}")
+        return self.sync_ref(binding, prefix, inputs)
 
     def submit_plan(self, plan: Plan, inputs: Mapping[str, Any], prefix: str) -> None:
         # How many nodes read each node: once all of them are submitted, their tasks hold the refs and the

@@ -32,11 +32,21 @@ def test_a_plan_is_put_once_and_each_run_uses_its_own_inputs(settings: Settings)
     plan = _plan()
     shipped = executor._plans.ship(plan)
     assert executor._plans.ship(plan) is shipped  # the second run sends the same ref
+    sent: list[object] = []
+    ship = executor._plans.ship
+
+    def spy(what: Plan) -> ShippedPlan:
+        sent.append(what)
+        return ship(what)
+
+    executor._plans.ship = spy  # type: ignore[method-assign]
     for x in (1, 5, 10):
         result = engine.run(plan, {"x": x}, settings=settings, executor=executor, cache=False)
         assert result.status is RunStatus.SUCCEEDED
         assert result.outputs["out"] == 6 * x
-    assert executor._plans.ship(plan) is shipped
+    # Each run hands the executor the compiled plan itself, not a copy (a copy would be put again).
+    assert len(sent) == 3 and all(what is plan for what in sent)
+    assert ship(plan) is shipped
 
 
 def test_another_plan_object_is_shipped_on_its_own_and_a_dropped_plan_is_forgotten() -> None:
