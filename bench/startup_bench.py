@@ -80,7 +80,11 @@ def child_rayweave(started: float, home: str) -> dict[str, float]:
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from cluster.settings import Settings
     from engine.compile import compile_workflow
-    from engine.execution.ray.executor import RayExecutor
+
+    try:
+        from engine.execution.ray.executor import RayExecutor
+    except ModuleNotFoundError:  # a --before checkout older than the engine/execution/ray folder
+        from engine.execution.executor import RayExecutor  # type: ignore[no-redef]
 
     imported = time.perf_counter()
     settings = Settings(home=Path(home), ray_num_cpus=NUM_CPUS)
