@@ -237,6 +237,8 @@ class AuditEntry(StoreModel, table=True):
         sa.Index("ix_audit_entries_at", "at"),
         sa.Index("ix_audit_entries_actor_at", "actor", "at"),
         sa.Index("ix_audit_entries_resource_at", "resource_type", "resource_id", "at"),
+        # No two entries follow the same one: a forked chain is refused by the database itself.
+        sa.UniqueConstraint("prev_hash", name="uq_audit_entries_prev_hash"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -247,6 +249,10 @@ class AuditEntry(StoreModel, table=True):
     resource_id: str = Field(default="", max_length=200)
     outcome: str = Field(default="ok", max_length=32)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    #: The `hash` of the entry before (the chain's `GENESIS` for the first); see `engine.store.audit_chain`.
+    prev_hash: str = Field(default="", max_length=64)
+    #: SHA-256 of this entry's canonical form, `prev_hash` included.
+    hash: str = Field(default="", max_length=64)
 
 
 #: Every table, parents before children (the order a copy between databases must follow).

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from engine.execution.events import Event
+from engine.store.audit_chain import AuditVerification
 from engine.store.diff import WorkflowDiff
 from engine.store.events import NewEvent
 from engine.store.models import (
@@ -416,6 +417,14 @@ class Audit(Protocol):
         limit: int = 100,
     ) -> builtins.list[AuditEntry]:
         """Entries matching the filters, newest first."""
+        ...
+
+    def entries(self, *, since: datetime | None = None, batch: int = 1000) -> Iterator[AuditEntry]:
+        """Every entry oldest first (chain order), with `prev_hash` and `hash`; `since` starts at that time."""
+        ...
+
+    def verify(self) -> AuditVerification:
+        """Check the hash chain: the first edited, deleted or reordered entry, if any."""
         ...
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from serve.cli import (
+    audit_cmd,
     context,
     db_cmd,
     keys_cmd,
@@ -46,6 +47,7 @@ def build_app() -> typer.Typer:
         runs_cmd,
         keys_cmd,
         ray_cmd,
+        audit_cmd,
     ):
         module.register(app)
     return app

@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.store import Store
-from engine.store.columns import utcnow
+from engine.store.columns import JSONValue, UTCDateTime, utcnow
+from engine.store.migrate import upgrade_database
 from engine.store.models import Event, NodeRun, Run, metadata, table_of
 from engine.store.store import SqlStore
 from tests.postgres import PG_SERVER, postgres_unavailable
@@ -130,3 +131,34 @@ def rewind_to_crash(store: Store, run_id: str, *, running: str, later: Sequence[
             .where(runs.c.id == run_id)
             .values(status="running", finished_at=None, last_seq=started, heartbeat_at=old, updated_at=old)
         )
+
+
+def edit_audit_entry(store: Store, entry_id: int, **values: Any) -> None:
+    """Change columns of one stored audit entry behind the store's back (an operator tampering with the log)."""
+    entries = metadata.tables["audit_entries"]
+    with _sql(store).engine.begin() as conn:
+        conn.execute(sa.update(entries).where(entries.c.id == entry_id).values(**values))
+
+
+def delete_audit_entry(store: Store, entry_id: int) -> None:
+    """Delete one stored audit entry behind the store's back."""
+    entries = metadata.tables["audit_entries"]
+    with _sql(store).engine.begin() as conn:
+        conn.execute(sa.delete(entries).where(entries.c.id == entry_id))
+
+
+def insert_unchained_audit_entries(store: Store, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert audit entries as a database before migration 0004 holds them (no hash columns yet)."""
+    entries = sa.table(
+        "audit_entries",
+        *(sa.column(name) for name in ("actor", "action", "resource_type", "resource_id", "outcome")),
+        sa.column("at", UTCDateTime()),
+        sa.column("details", JSONValue),
+    )
+    with _sql(store).engine.begin() as conn:
+        conn.execute(sa.insert(entries), list(rows))
+
+
+def upgrade_store_to(store: Store, revision: str) -> None:
+    """Migrate a store opened with `upgrade=False` to `revision` ("head" for the newest)."""
+    upgrade_database(_sql(store).engine, revision)
