@@ -43,6 +43,7 @@ DESIGNED_ROUTES = {
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{key_id}"),
     ("GET", "/v1/audit"),
+    ("GET", "/v1/audit/verify"),
     ("GET", "/metrics"),
 }
 
@@ -104,6 +105,7 @@ def test_admin_routes_refuse_every_other_scope(api: Api) -> None:
     key = api.key(ALL_USER_SCOPES, username="almost-admin")
     with api.client(key) as c:
         assert c.get("/v1/audit").status_code == 403
+        assert c.get("/v1/audit/verify").status_code == 403
         assert c.get("/metrics").status_code == 403
         assert c.get("/v1/workflows").status_code == 200
 
