@@ -1,7 +1,8 @@
 """Authentication and authorization, in one place.
 
 Every protected route declares `Depends(require("scope"))`. The dependency reads `Authorization: Bearer <key>`,
-verifies the key with the store (unknown, malformed, expired and revoked keys are all 401) or, when
+verifies the key with the store (unknown, malformed, expired and revoked keys are all 401; a verified key is
+remembered by this server for at most 0.5 s, `serve.key_cache`, so a revocation anywhere stops it within that) or, when
 `ServeOptions.oidc` is set and the secret looks like a JWT, verifies it as an OIDC token (`serve.oidc`), checks the scope
 (403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. Failed authentications
 are counted per client address here (`serve.auth_failures`: past the address's budget they are 429, and their
@@ -117,24 +118,32 @@ def authenticate(
 
 def _principal(ctx: ServerContext, headers: Headers) -> Principal:
     from engine.store import InvalidApiKeyError, NotFoundError
+    from engine.store.api_keys import hash_secret
+    from engine.store.columns import utcnow
 
     secret = _presented_secret(headers)
     if ctx.options.oidc is not None and looks_like_jwt(secret):
         return _oidc_principal(ctx, ctx.options.oidc, secret)
+    digest, now = hash_secret(secret), utcnow()
+    known = ctx.verified_keys.get(digest, now)
+    if known is not None:
+        return known
     try:
-        key = ctx.store.api_keys.verify(secret)
+        key = ctx.store.api_keys.verify(secret, now=now)
         user = ctx.store.users.get(key.user_id)
     except (InvalidApiKeyError, NotFoundError) as exc:
         raise UnauthorizedError(
             f"{exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
-    return Principal(
+    principal = Principal(
         user_id=user.id,
         username=user.username,
         key_id=key.id,
         key_prefix=key.prefix,
         scopes=frozenset(key.scopes),
     )
+    ctx.verified_keys.put(digest, principal, expires_at=key.expires_at, revoked_at=key.revoked_at)
+    return principal
 
 
 def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Principal:

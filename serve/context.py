@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from serve.key_cache import VerifiedKeys
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 @dataclass
 class ServerContext:
     """The settings, store, catalog, type registry, rate limiter, run launcher, metrics, failed-authentication
-    guard and live plugins of one server. `catalog` always answers with the plugins installed right now;
+    guard, live plugins and recently verified keys of one server. `catalog` always answers with the plugins installed right now;
     `plugins` (a `nodes.plugins.live.LivePlugins`, None when the plugin installer is missing) installs and
     removes them."""
 
@@ -33,3 +35,5 @@ class ServerContext:
     metrics: ApiMetrics
     auth_failures: FailedAuthGuard
     plugins: Any = None
+    #: Keys verified in the last 0.5 s (`serve.key_cache`): revocations reach this server within that time.
+    verified_keys: VerifiedKeys = field(default_factory=VerifiedKeys)

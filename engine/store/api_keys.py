@@ -1,7 +1,11 @@
 """API keys: the secret is shown once at creation; only a public prefix and its SHA-256 are stored.
 
 A key looks like `rw_<prefix>_<secret>`: the prefix finds the row with an indexed lookup, the hash of the whole
-key is then compared in constant time. SHA-256 (not a slow password hash) is right here because the secret is
+key is then compared in constant time. The store caches nothing: `verify` reads the row every time, so a
+revocation is seen at once by every reader (servers remember a verified key for at most 0.5 s on top, see
+`serve.key_cache`). A rotation replaces a key with a new secret of the same user, name and scopes; the old
+key's `revoked_at` is then set to the end of its grace period (possibly in the future: it keeps verifying until
+then). SHA-256 (not a slow password hash) is right here because the secret is
 256 random bits, not a human-chosen password, so it cannot be guessed by brute force.
 """
 
@@ -28,6 +32,10 @@ KEY_MARKER = "rw"
 ADMIN_SCOPES = frozenset({"admin", "*"})
 #: Writing `last_used_at` on every request would turn each authenticated read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+#: How a key past its `expires_at` is refused: the reason and how to get a working key again.
+EXPIRED_HINT = "ask for a new key: POST /v1/keys with a keys:admin key, or `rayweave keys create` where the store is reachable"
 
 
 def hash_secret(secret: str) -> str:
@@ -58,18 +66,7 @@ class ApiKeyRepository(Repository):
         expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         """Create a key for a user; returns the record and the secret key, which cannot be recovered later."""
-        prefix = secrets.token_hex(6)
-        secret = f"{KEY_MARKER}_{prefix}_{secrets.token_urlsafe(32)}"
-        key = ApiKey(
-            id=new_id(),
-            user_id=user_id,
-            name=name,
-            prefix=prefix,
-            key_hash=hash_secret(secret),
-            scopes=sorted(set(scopes)),
-            created_at=utcnow(),
-            expires_at=expires_at,
-        )
+        key, secret = _new_key(user_id, name=name, scopes=scopes, expires_at=expires_at)
         with self.session() as session:
             if session.get(User, user_id) is None:
                 raise NotFoundError(f"user {user_id!r} does not exist; create the user before its API key")
@@ -87,10 +84,12 @@ class ApiKeyRepository(Repository):
             key = session.exec(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
             if key is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
                 raise InvalidApiKeyError("the API key is not valid; create a new key")
-            if key.revoked_at is not None:
+            if key.revoked_at is not None and key.revoked_at <= now:
                 raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
             if key.expires_at is not None and key.expires_at <= now:
-                raise InvalidApiKeyError(f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}")
+                raise InvalidApiKeyError(
+                    f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}; {EXPIRED_HINT}"
+                )
             user = session.get(User, key.user_id)
             if user is None or user.disabled:
                 raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
@@ -110,12 +109,13 @@ class ApiKeyRepository(Repository):
         return key
 
     def list(self, *, user_id: str | None = None, include_revoked: bool = False) -> builtins.list[ApiKey]:
-        """Key records (never secrets), newest first."""
+        """Key records (never secrets), newest first. A rotated key in its grace period is listed (it still
+        works, and shows when it stops in `revoked_at`) unless revoked keys are asked for too."""
         query = select(ApiKey)
         if user_id is not None:
             query = query.where(ApiKey.user_id == user_id)
         if not include_revoked:
-            query = query.where(col(ApiKey.revoked_at).is_(None))
+            query = query.where(sa.or_(col(ApiKey.revoked_at).is_(None), col(ApiKey.revoked_at) > utcnow()))
         with self.reading() as session:
             return builtins.list(session.exec(query.order_by(col(ApiKey.created_at).desc())))
 
@@ -139,7 +139,8 @@ class ApiKeyRepository(Repository):
         return [key for key in session.exec(query) if grants_admin(key.scopes)]
 
     def revoke(self, key_id: str, *, keep_an_admin: bool = True) -> ApiKey:
-        """Revoke a key (it stops verifying at once); revoking twice keeps the first revocation time.
+        """Revoke a key (it stops verifying at once); revoking twice keeps the first revocation time, and
+        revoking a rotated key in its grace period ends the grace now.
 
         With `keep_an_admin` (the default), revoking the last active admin key raises `LastAdminKeyError`
         instead: nobody could administer the installation afterwards. The check and the revocation are one
@@ -158,12 +159,71 @@ class ApiKeyRepository(Repository):
                         'with scopes ["admin"], or `rayweave keys create --admin` where the store is '
                         "reachable), then revoke this one"
                     )
+            now = utcnow()
             session.execute(
                 sa.update(ApiKey)
-                .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
-                .values(revoked_at=utcnow())
+                .where(col(ApiKey.id) == key_id)
+                .where(sa.or_(col(ApiKey.revoked_at).is_(None), col(ApiKey.revoked_at) > now))
+                .values(revoked_at=now)
             )
             key = session.get(ApiKey, key_id, populate_existing=True)
             if key is None:
                 raise NotFoundError(f"API key {key_id!r} does not exist; nothing to revoke")
         return key
+
+    def rotate(
+        self,
+        key_id: str,
+        *,
+        grace_s: float = 0.0,
+        expires_at: datetime | None = None,
+        keep_expiry: bool = True,
+    ) -> tuple[ApiKey, ApiKey, str]:
+        """Replace a key by a new secret of the same user, name and scopes, in one transaction.
+
+        The old key is revoked `grace_s` seconds from now (0: at once), so clients can switch meanwhile. The new
+        key expires at `expires_at`; when that is `None` and `keep_expiry` is set, it keeps the old key's
+        lifetime (`expires_at - created_at`, from now), if the old key had one. Returns the old record (with its
+        new `revoked_at`), the new record and its secret. A revoked key, or one already rotated, raises
+        `InvalidApiKeyError`: rotate its replacement instead.
+        """
+        if grace_s < 0:
+            raise ValueError(f"grace_s must be >= 0, got {grace_s}")
+        now = utcnow()
+        with self.session() as session:
+            old = session.get(ApiKey, key_id)
+            if old is None:
+                raise NotFoundError(f"API key {key_id!r} does not exist; nothing to rotate")
+            if old.revoked_at is not None:
+                raise InvalidApiKeyError(
+                    f"API key {old.prefix!r} is revoked or already rotated (until {old.revoked_at.isoformat()}); "
+                    "rotate its replacement or create a new key"
+                )
+            if expires_at is None and keep_expiry and old.expires_at is not None:
+                expires_at = now + (old.expires_at - old.created_at)
+            new, secret = _new_key(old.user_id, name=old.name, scopes=old.scopes, expires_at=expires_at)
+            session.add(new)
+            old.revoked_at = now + timedelta(seconds=grace_s)
+            session.add(old)
+            session.flush()
+            session.refresh(old)
+            session.refresh(new)
+        return old, new, secret
+
+
+def _new_key(
+    user_id: str, *, name: str, scopes: Collection[str], expires_at: datetime | None
+) -> tuple[ApiKey, str]:
+    prefix = secrets.token_hex(6)
+    secret = f"{KEY_MARKER}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        id=new_id(),
+        user_id=user_id,
+        name=name,
+        prefix=prefix,
+        key_hash=hash_secret(secret),
+        scopes=sorted(set(scopes)),
+        created_at=utcnow(),
+        expires_at=expires_at,
+    )
+    return key, secret

@@ -387,6 +387,17 @@ class ApiKeys(Protocol):
         """Revoke a key (never the last active admin key unless told)."""
         ...
 
+    def rotate(
+        self,
+        key_id: str,
+        *,
+        grace_s: float = 0.0,
+        expires_at: datetime | None = None,
+        keep_expiry: bool = True,
+    ) -> tuple[ApiKey, ApiKey, str]:
+        """Replace a key by a new secret (same user, name, scopes); the old one is revoked after `grace_s`."""
+        ...
+
 
 class Audit(Protocol):
     """The append-only audit log."""

@@ -430,6 +430,11 @@ class PluginInstall(_Request):
     replace: StrictBool = Field(default=False, description="Reinstall a version that is already installed.")
 
 
+#: The longest key lifetime `expires_in_s` may ask for (100 years), and the longest rotation grace (30 days).
+KEY_LIFETIME_MAX_S = 100 * 365 * 86_400
+KEY_GRACE_MAX_S = 30 * 86_400
+
+
 class KeyCreate(_Request):
     """A new API key. Its secret is returned once, in the response to this request."""
 
@@ -438,7 +443,13 @@ class KeyCreate(_Request):
     expires_at: UtcDatetime | None = Field(
         default=None,
         description="When the key stops working, with a time zone (e.g. `2030-01-01T00:00:00Z`); "
-        "a date-time without one is refused.",
+        "a date-time without one is refused. Give this or `expires_in_s`, not both.",
+    )
+    expires_in_s: int | None = Field(
+        default=None,
+        gt=0,
+        le=KEY_LIFETIME_MAX_S,
+        description="The key stops working this many seconds after its creation (e.g. 2592000 for 30 days).",
     )
     username: str | None = Field(
         default=None, max_length=200, description="Admin only: create the key for this user (created if new)."
@@ -463,6 +474,30 @@ class KeyCreated(KeyOut):
     """The created key; `key` is the secret, shown only now."""
 
     key: str = Field(description="The secret API key; store it now, it cannot be shown again.")
+
+
+class KeyRotate(_Request):
+    """A rotation: a new secret for the same user, name and scopes; the old key works `grace_s` more seconds."""
+
+    grace_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=KEY_GRACE_MAX_S,
+        description="How long the old key keeps working, in seconds (0, the default: it is revoked at once).",
+    )
+    expires_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the new key stops working (default: the old key's lifetime, from now).",
+    )
+    expires_in_s: int | None = Field(
+        default=None, gt=0, le=KEY_LIFETIME_MAX_S, description="The new key's lifetime in seconds."
+    )
+
+
+class KeyRotated(KeyCreated):
+    """The new key (its secret `key` is shown only now) and the old one, revoked at `rotated.revoked_at`."""
+
+    rotated: KeyOut = Field(description="The old key; it stops working at its `revoked_at`.")
 
 
 class KeyList(_Response):

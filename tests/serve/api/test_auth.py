@@ -16,7 +16,8 @@ from tests.serve.api.conftest import ALL_USER_SCOPES, Api, add_doc, start_api
 
 OPEN_ROUTES = {("GET", "/v1/health"), ("GET", "/v1/ready")}
 
-#: The routes of DESIGN.md ("HTTP API (serve), version 1") plus /v1/audit; the document must offer exactly these.
+#: The routes of DESIGN.md ("HTTP API (serve), version 1") plus /v1/audit and key rotation (issue 18); the document
+#: must offer exactly these.
 DESIGNED_ROUTES = {
     ("GET", "/v1/types"),
     ("POST", "/v1/types/check"),
@@ -42,6 +43,7 @@ DESIGNED_ROUTES = {
     ("POST", "/v1/keys"),
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{key_id}"),
+    ("POST", "/v1/keys/{key_id}/rotate"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/verify"),
     ("GET", "/metrics"),
