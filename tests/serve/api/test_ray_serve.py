@@ -104,3 +104,23 @@ def test_serving_keeps_every_port_of_the_embedded_ray_on_loopback(served_on_ray:
     listening, exposed = exposed_addresses(os.getpid())
     assert len(listening) > 5, f"found too few listening sockets to prove anything: {listening}"
     assert exposed == [], f"the served API's Ray listens beyond loopback: {exposed}"
+
+
+def test_a_revoked_key_is_refused_by_every_replica_within_one_second(served_on_ray: tuple[str, str]) -> None:
+    url, key = served_on_ray
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as admin:
+        made = admin.post("/v1/keys", json={"scopes": ["workflows:read"], "name": "revokee"}).json()
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {made['key']}"}, timeout=60) as c:
+            # Enough requests that both replicas verify (and remember) the key.
+            assert {c.get("/v1/workflows").status_code for _ in range(20)} == {200}
+            assert admin.delete(f"/v1/keys/{made['id']}").status_code == 204
+            revoked = time.monotonic()
+            last_accepted = revoked
+            while time.monotonic() - revoked < 1.5:  # whichever replica answers, none accepts it after 1 s
+                status = c.get("/v1/workflows").status_code
+                # 429: refused credentials past the address's failure budget (valid ones are never 429 for it).
+                assert status in (200, 401, 429), status
+                if status == 200:
+                    last_accepted = time.monotonic()
+                time.sleep(0.02)
+    assert last_accepted - revoked <= 1.0
