@@ -22,12 +22,13 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
+from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 def verify(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Check the audit log's hash chain; exit 1 naming the first edited, deleted or reordered entry."""
-    store = _open_store(url or settings_of(ctx).resolved_database_url)
+    store = open_store_or_exit(url or settings_of(ctx).resolved_database_url)
     try:
         result = store.audit.verify()
     finally:
@@ -67,7 +68,7 @@ def export(
 ) -> None:
     """Write the audit log as NDJSON, oldest first, with the hashes (verifiable offline)."""
     start = _parse_since(since) if since is not None else None
-    store = _open_store(url or settings_of(ctx).resolved_database_url)
+    store = open_store_or_exit(url or settings_of(ctx).resolved_database_url)
     try:
         if out is None:
             count = _write(store, start, sys.stdout)
@@ -95,26 +96,8 @@ def _parse_since(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"--since must be an ISO date or time like 2026-12-01 or 2026-12-01T10:00:00Z, not {text!r}", 2)
+        fail(f"--since must be an ISO date or time like 2026-12-01 or 2026-12-01T10:00:00Z, not {text!r}", 2)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _open_store(url: str) -> Store:
-    """The installation's store; a bad URL exits 2, an unreachable one 1."""
-    from engine.store import MigrationError, backend_errors, open_store
-
-    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    try:
-        return open_store(url)
-    except (ValueError, ImportError) as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
-    except failures as exc:
-        _fail(f"cannot open the database: {exc}")
 
 
 def register(app: typer.Typer) -> None:

@@ -25,33 +25,15 @@ from nodes.ids import WorkflowId
 from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
+from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
-    from engine.store.store import SqlStore
+    pass
 
 
 def _database_url(ctx: typer.Context, url: str | None) -> str:
     """`--url`, else the installation's database (the invocation's settings are read only then)."""
     return url or settings_of(ctx).resolved_database_url
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _open(url: str) -> SqlStore:
-    """Open (and upgrade) the store at `url`; a bad URL exits 2, an unreachable database exits 1."""
-    from engine.store import MigrationError, backend_errors, open_store
-
-    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    try:
-        return open_store(url)
-    except (ValueError, ImportError) as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
-    except failures as exc:
-        _fail(f"cannot open the database: {exc}")
-    raise AssertionError("unreachable")  # _fail always exits
 
 
 def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -67,10 +49,10 @@ def upgrade(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = Fal
     try:
         outcome = upgrade_at(_database_url(ctx, url))
     except (ValueError, ImportError) as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
+        fail(f"cannot use database URL: {exc}", 2)
         return
     except failures as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     shown, before, after = outcome.url, outcome.before, outcome.after
     changed = before != after
@@ -95,16 +77,16 @@ def migrate(
     from engine.store.transfer import copy_installation
 
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    source = _open(_database_url(ctx, url))
+    source = open_store_or_exit(_database_url(ctx, url))
     try:
-        target = _open(to)
+        target = open_store_or_exit(to)
     except typer.Exit:
         source.close()
         raise
     try:
         report = copy_installation(source, target)
     except failures as exc:
-        _fail(f"{exc}; the copy can be re-run safely")
+        fail(f"{exc}; the copy can be re-run safely")
         return
     finally:
         source.close()
@@ -138,10 +120,10 @@ def export_command(
     from engine.store.archive import export_archive
 
     if everything == (workflow_id is not None):
-        _fail("give either a WORKFLOW_ID or --all", 2)
+        fail("give either a WORKFLOW_ID or --all", 2)
     if fmt not in ("json", "yaml"):
-        _fail(f"--format must be json or yaml, not {fmt!r}", 2)
-    store = _open(_database_url(ctx, url))
+        fail(f"--format must be json or yaml, not {fmt!r}", 2)
+    store = open_store_or_exit(_database_url(ctx, url))
     try:
         if everything:
             text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
@@ -155,7 +137,7 @@ def export_command(
                     else store.workflows.latest(wanted)
                 )
             except NotFoundError as exc:
-                _fail(str(exc))
+                fail(str(exc))
                 return
             if fmt == "yaml":
                 text = yaml.safe_dump(row.document, sort_keys=False, allow_unicode=True)
@@ -191,12 +173,12 @@ def import_command(
         text = file.read_text(encoding="utf-8")
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        _fail(f"cannot read {file}: {exc}", 2)
+        fail(f"cannot read {file}: {exc}", 2)
         return
     if not isinstance(data, dict):
-        _fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
+        fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
         return
-    store = _open(_database_url(ctx, url))
+    store = open_store_or_exit(_database_url(ctx, url))
     try:
         if data.get("format") == ARCHIVE_FORMAT:
             report = import_archive(store, data)
@@ -220,7 +202,7 @@ def import_command(
             }
             message = f"workflow {row.workflow_id} version {row.version}"
     except (ArchiveError, NotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     finally:
         store.close()
@@ -248,15 +230,15 @@ def stats_command(
     from engine.analytics import stats
 
     if bucket not in ("hour", "day", "week", "month"):
-        _fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
+        fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
     start = None
     if since is not None:
         try:
             start = datetime.fromisoformat(since).replace(tzinfo=UTC)
         except ValueError:
-            _fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
+            fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
     directory = out if out is not None else settings_of(ctx).home / "analytics"
-    store = _open(_database_url(ctx, url))
+    store = open_store_or_exit(_database_url(ctx, url))
     try:
         report = stats(
             store,

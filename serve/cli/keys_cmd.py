@@ -23,12 +23,13 @@ import json
 import re
 import socket
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
+from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -44,7 +45,7 @@ def parse_duration(text: str, option: str) -> float:
     """Seconds of a duration like `30d`, `12h`, `10m`, `90s` or `45`; bad text exits 2 naming `option`."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
     if match is None:
-        _fail(f"{option}: {text!r} is not a duration; write e.g. 30d, 12h, 10m, 90s or 45 (seconds)", 2)
+        fail(f"{option}: {text!r} is not a duration; write e.g. 30d, 12h, 10m, 90s or 45 (seconds)", 2)
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -77,16 +78,16 @@ def create(
 
     wanted = [*(scopes or []), *(["admin"] if admin else [])]
     if not wanted:
-        _fail("give --admin or at least one --scope (e.g. --scope runs:read)", 2)
+        fail("give --admin or at least one --scope (e.g. --scope runs:read)", 2)
     try:
         granted = check_scopes(wanted)
     except ValueError as exc:
-        _fail(f"--scope: {exc}", 2)
+        fail(f"--scope: {exc}", 2)
     username = user or (ADMIN_USER if admin else None)
     if not username:
-        _fail("name the key's user with --user (only --admin keys default to the user 'admin')", 2)
+        fail("name the key's user with --user (only --admin keys default to the user 'admin')", 2)
     expires_at = _expires_at(expires_in)
-    store = _open_store(url or settings_of(ctx).resolved_database_url)
+    store = open_store_or_exit(url or settings_of(ctx).resolved_database_url)
     try:
         key, secret, created_user = _mint(
             store, username, granted, name or "created by rayweave keys create", expires_at
@@ -125,14 +126,14 @@ def list_keys(
     """List API keys in the store (never their secrets): prefix, user, scopes, expiry and last use."""
     from engine.store import NotFoundError
 
-    store = _open_store(url or settings_of(ctx).resolved_database_url)
+    store = open_store_or_exit(url or settings_of(ctx).resolved_database_url)
     try:
         user_id = None
         if user is not None:
             try:
                 user_id = store.users.get_by_username(user).id
             except NotFoundError:
-                _fail(f"--user: no user {user!r}")
+                fail(f"--user: no user {user!r}")
         names = {u.id: u.username for u in store.users.list()}
         keys = store.api_keys.list(user_id=user_id, include_revoked=include_revoked)
     finally:
@@ -180,14 +181,14 @@ def rotate(
 
     grace_s = parse_duration(grace, "--grace")
     expires_at = _expires_at(expires_in)
-    store = _open_store(url or settings_of(ctx).resolved_database_url)
+    store = open_store_or_exit(url or settings_of(ctx).resolved_database_url)
     try:
         try:
             old, new, secret = store.api_keys.rotate(
                 key_id, grace_s=grace_s, expires_at=expires_at, keep_expiry=expires_at is None
             )
         except (InvalidApiKeyError, NotFoundError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         store.audit.append(
             _operator("rotate"),
             "keys.rotate",
@@ -235,7 +236,7 @@ def _expires_at(expires_in: str | None) -> datetime | None:
 
     seconds = parse_duration(expires_in, "--expires-in")
     if seconds <= 0:
-        _fail("--expires-in: give a positive duration, e.g. 30d", 2)
+        fail("--expires-in: give a positive duration, e.g. 30d", 2)
     return utcnow() + timedelta(seconds=seconds)
 
 
@@ -251,24 +252,6 @@ def _key_row(key: ApiKey, username: str) -> dict[str, Any]:
         "revoked_at": _iso(key.revoked_at),
         "last_used_at": _iso(key.last_used_at),
     }
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _open_store(url: str) -> Store:
-    """The installation's store (`--url`, else the settings'); a bad URL exits 2, an unreachable one 1."""
-    from engine.store import MigrationError, backend_errors, open_store
-
-    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    try:
-        return open_store(url)
-    except (ValueError, ImportError) as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
-    except failures as exc:
-        _fail(f"cannot open the database: {exc}")
 
 
 def _mint(
@@ -288,9 +271,9 @@ def _mint(
             try:
                 user = store.users.get_by_username(username)
             except NotFoundError:
-                _fail(f"--user: {exc}", 2)
+                fail(f"--user: {exc}", 2)
     if user.disabled:
-        _fail(f"user {username!r} is disabled; a key of a disabled user does not work: choose another --user")
+        fail(f"user {username!r} is disabled; a key of a disabled user does not work: choose another --user")
     key, secret = store.api_keys.create(user.id, name=name, scopes=scopes, expires_at=expires_at)
     store.audit.append(
         _operator(),

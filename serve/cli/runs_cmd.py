@@ -28,6 +28,7 @@ from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
 from serve.cli.remote import ApiKeyOption, ServerOption
+from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -42,25 +43,6 @@ ResultsOption = Annotated[
 RunIdArg = Annotated[str, typer.Argument(help="The run id (see `rayweave runs list`).")]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _open(url: str) -> Store:
-    """The store at `url` (upgraded); a bad URL exits 2, an unreachable database 1."""
-    from engine.store import MigrationError, backend_errors, open_store
-
-    failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
-    try:
-        return open_store(url)
-    except (ValueError, ImportError) as exc:
-        _fail(f"cannot use database URL: {exc}", 2)
-    except failures as exc:
-        _fail(f"cannot open the database: {exc}")
-    raise AssertionError("unreachable")  # _fail always exits
-
-
 def _results(settings: Settings, uri: str | None) -> ResultStore:
     from engine.durable.results import ResultStore, default_results_uri
 
@@ -73,7 +55,7 @@ def _get_run(store: Store, run_id: RunId) -> Any:
     try:
         return store.runs.get(run_id)
     except NotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     raise AssertionError("unreachable")
 
 
@@ -118,7 +100,7 @@ class LocalRuns:
         self.results = results
 
     def _open(self) -> Store:
-        return _open(self.url or self.settings.resolved_database_url)
+        return open_store_or_exit(self.url or self.settings.resolved_database_url)
 
     def _results(self) -> ResultStore:
         return _results(self.settings, self.results)
@@ -227,7 +209,7 @@ class LocalRuns:
             try:
                 run = store.runs.update_status(run_id, RunStatus.CANCELLED, only_from=RunStatus.active())
             except RunStateError:
-                _fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
+                fail(f"run {run_id!r} is already {run.status}; only queued or running runs can be cancelled")
         finally:
             store.close()
         if as_json:
@@ -342,16 +324,16 @@ def resume_command(
     from engine.durable.runner import DurableRunner
 
     if force and run_id is None:
-        _fail("--force needs a RUN_ID (it takes over a run whatever its heartbeat says)", 2)
+        fail("--force needs a RUN_ID (it takes over a run whatever its heartbeat says)", 2)
     wanted = RunId(run_id) if run_id is not None else None
     settings = settings_of(ctx)
-    store = _open(url or settings.resolved_database_url)
+    store = open_store_or_exit(url or settings.resolved_database_url)
     statuses: dict[RunId, str] = {}
     try:
         if wanted is not None:
             run = _get_run(store, wanted)
             if run.status not in RunStatus.active():
-                _fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
+                fail(f"run {run_id!r} is already {run.status}; there is nothing to resume")
         # With the result cache, as `rayweave run` and the server launch runs: a resumed node whose result the
         # crash lost is answered from it when it can be (in the scope the run was launched in).
         runner = DurableRunner(settings, store=store, results=_results(settings, results), cache=True)
@@ -364,7 +346,7 @@ def resume_command(
         )
         if wanted is not None and wanted not in resumed:
             run = store.runs.get(wanted)
-            _fail(
+            fail(
                 f"run {run_id!r} was not resumed: it is {run.status}, last heartbeat {_iso(run.heartbeat_at)} from "
                 f"{run.coordinator or 'no coordinator'}; it is still owned or another sweep took it (wait "
                 f"{stale_after:g} s after its coordinator died, or pass --force if you know it is gone)"
