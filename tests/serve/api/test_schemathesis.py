@@ -58,7 +58,13 @@ SEMANTIC_VALIDATION: list[tuple[str, list[str], str]] = [
     (
         "POST /v1/keys",
         ["400"],
-        "scopes must name rayweave scopes (403 beyond the caller's, already accepted)",
+        "scopes must name rayweave scopes (403 beyond the caller's, already accepted); expires_at must be in the "
+        "future, and at most one of expires_at and expires_in_s is given",
+    ),
+    (
+        "POST /v1/keys/{key_id}/rotate",
+        ["400"],
+        "expires_at must be in the future, and at most one of expires_at and expires_in_s is given",
     ),
     ("GET /v1/runs", ["400"], "cursor is opaque: only a next_cursor the server gave is one"),
 ]
