@@ -134,8 +134,9 @@ class ApiKeyRepository(Repository):
         )
         if lock:
             # PostgreSQL and MariaDB: a concurrent revocation of another admin key waits for this one and
-            # then sees it revoked (SQLite's write transaction holds the whole database already).
-            query = query.order_by(col(ApiKey.id)).with_for_update()  # one lock order: no deadlock
+            # then sees it revoked (SQLite's write transaction holds the whole database already). Only the key
+            # rows, in one order: locking the joined user row too let two revocations deadlock on it.
+            query = query.order_by(col(ApiKey.id)).with_for_update(of=ApiKey)
         return [key for key in session.exec(query) if grants_admin(key.scopes)]
 
     def revoke(self, key_id: str, *, keep_an_admin: bool = True) -> ApiKey:
