@@ -19,8 +19,9 @@ $(BIN)/python:
 # install compiles them once, as pip does for a regular install; a module edited later is compiled in memory.
 COMPILE := $(BIN)/python -m compileall -q engine nodes typesys serve cluster examples bench
 
+# The demo trains, registers and serves a model: it needs the ML extra (MLflow, scikit-learn, CPU torch).
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[ml]'
 	$(COMPILE)
 	touch $(STAMP)
 

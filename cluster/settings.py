@@ -75,6 +75,18 @@ class Settings(BaseSettings):
         ),
     )
 
+    mlflow_tracking_uri: str = Field(
+        default="",
+        description=(
+            "MLflow tracking URI of the ML nodes and model serving (any tracking server, e.g. http://mlflow:5000);"
+            " empty means SQLite at `{home}/mlflow.db`."
+        ),
+    )
+    mlflow_artifacts_uri: str = Field(
+        default="",
+        description="Where MLflow stores artifacts of new experiments; empty means `{home}/mlartifacts`.",
+    )
+
     data_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description=(
@@ -148,6 +160,20 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'rayweave.db').resolve()}"
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI: the configured one, or SQLite at `{home}/mlflow.db`."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_mlflow_artifacts_uri(self) -> str:
+        """The artifact root of new MLflow experiments: the configured one, or `{home}/mlartifacts`."""
+        if self.mlflow_artifacts_uri:
+            return self.mlflow_artifacts_uri
+        return (self.home / "mlartifacts").resolve().as_uri()
 
     @property
     def resolved_cache_dir(self) -> Path:
