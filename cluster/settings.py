@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Folders no data root may lie in: the kernel's views of processes and devices (`/proc/self/environ`...).
@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP API.")
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the HTTP API; with `tls_keyfile`, `rayweave serve` speaks HTTPS only.",
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="PEM private key of `tls_certfile` (unencrypted; keep it mode 0600)."
+    )
     oidc_issuer: str = Field(
         default="", description="OIDC issuer whose tokens the API accepts; empty: API keys only."
     )
@@ -143,6 +150,19 @@ class Settings(BaseSettings):
                     "(e.g. api.internal, 10.0.0.5, 10.0.0.0/8, fd00::/8), nor '*'"
                 )
         return entries
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError(
+                "RAYWEAVE_TLS_CERTFILE and RAYWEAVE_TLS_KEYFILE go together: set both for HTTPS, or neither"
+            )
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether the HTTP API serves HTTPS (a certificate and its key are configured)."""
+        return self.tls_certfile is not None and self.tls_keyfile is not None
 
     @property
     def admin_key_path(self) -> Path:

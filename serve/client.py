@@ -161,7 +161,9 @@ class RunHandle:
         while True:
             try:
                 with connect(
-                    _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
+                    _ws_url(self.client.url, self.id, after),
+                    additional_headers=self.client.auth_headers,
+                    ssl=self.client.tls,
                 ) as ws:
                     for message in ws:
                         event = Event.from_json(json.loads(message))
@@ -215,9 +217,11 @@ class Client:
         settings = settings if settings is not None else ClientSettings()
         self.url = (url or settings.server).rstrip("/")
         self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home, settings=settings)}"}
+        self.tls = settings.tls_context() if self.url.startswith("https") else None
         self._http = httpx.Client(
             base_url=self.url,
             headers=self.auth_headers,
+            verify=self.tls if self.tls is not None else True,
             timeout=timeout if timeout is not None else settings.client_timeout_s,
         )
 
@@ -375,7 +379,9 @@ class AsyncRunHandle:
         while True:
             try:
                 async with connect(
-                    _ws_url(self.client.url, self.id, after), additional_headers=self.client.auth_headers
+                    _ws_url(self.client.url, self.id, after),
+                    additional_headers=self.client.auth_headers,
+                    ssl=self.client.tls,
                 ) as ws:
                     async for message in ws:
                         event = Event.from_json(json.loads(message))
@@ -428,9 +434,11 @@ class AsyncClient:
         settings = settings if settings is not None else ClientSettings()
         self.url = (url or settings.server).rstrip("/")
         self.auth_headers = {"Authorization": f"Bearer {resolve_api_key(api_key, home, settings=settings)}"}
+        self.tls = settings.tls_context() if self.url.startswith("https") else None
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=self.auth_headers,
+            verify=self.tls if self.tls is not None else True,
             timeout=timeout if timeout is not None else settings.client_timeout_s,
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serve.config import ServeOptions
@@ -122,8 +123,9 @@ def deploy(
 
     from serve.middleware import PROXY_CALLBACK
 
+    http_options: dict[str, Any] = {"host": host, "port": port, **tls_options(settings)}
     serve.start(
-        http_options={"host": host, "port": port},
+        http_options=http_options,
         # Serve's proxy adds an X-Request-Id of its own (echoing any client value): our middleware in the proxy
         # (inherited by the proxy actors from the controller's environment) vets it and leaves one header.
         controller_options={"runtime_env": {"env_vars": {PROXY_CALLBACK_ENV: PROXY_CALLBACK}}},
@@ -134,7 +136,37 @@ def deploy(
         route_prefix="/",
         blocking=False,
     )
-    return f"http://{host}:{port}"
+    scheme = "https" if settings.tls_enabled else "http"
+    return f"{scheme}://{host}:{port}"
+
+
+def tls_options(settings: Settings) -> dict[str, str]:
+    """Serve's `http_options` for HTTPS (`ssl_certfile`, `ssl_keyfile`), empty when TLS is not configured.
+
+    The files are read here, in the deploying process, so a missing or unreadable certificate or key, or a key
+    that does not match the certificate, is reported with the setting to fix before any proxy starts (the
+    proxy would otherwise fail inside its actor and Serve would retry it forever).
+    """
+    if settings.tls_certfile is None or settings.tls_keyfile is None:
+        return {}
+    import ssl
+
+    cert, key = Path(settings.tls_certfile).absolute(), Path(settings.tls_keyfile).absolute()
+    for path, setting in ((cert, "RAYWEAVE_TLS_CERTFILE"), (key, "RAYWEAVE_TLS_KEYFILE")):
+        if not path.is_file():
+            raise TlsConfigError(f"{setting}: {path} is not a file; give the PEM file's path")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsConfigError(
+            f"RAYWEAVE_TLS_CERTFILE / RAYWEAVE_TLS_KEYFILE: cannot load {cert} with {key} ({exc}); give a PEM "
+            "certificate chain and its unencrypted private key"
+        ) from None
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+class TlsConfigError(ValueError):
+    """The configured TLS certificate or key cannot be used (the message names the setting)."""
 
 
 def undeploy() -> None:

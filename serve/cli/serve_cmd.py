@@ -3,21 +3,25 @@
 ```
 rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
                [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
-               [--max-output-bytes 33554432]
+               [--max-output-bytes 33554432] [--tls-cert CERT.pem --tls-key KEY.pem]
 ```
 The API, its interactive docs (`/docs`), the Ray address and the Ray dashboard URL are printed; on first start
 the admin API key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
 The server resumes runs whose coordinator died (at start-up, then every `--recovery-interval` seconds): see
 `serve.config.ServeOptions` for the recovery timings. `--max-output-bytes` caps the JSON of the outputs one
-`GET /v1/runs/{id}/outputs` answer sends (the outputs beyond it are named in `omitted_outputs`).
+`GET /v1/runs/{id}/outputs` answer sends (the outputs beyond it are named in `omitted_outputs`). With a
+certificate and key (`--tls-cert`/`--tls-key` or `RAYWEAVE_TLS_CERTFILE`/`RAYWEAVE_TLS_KEYFILE`) the API speaks
+HTTPS only.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from serve.cli.context import settings_of
 
@@ -77,18 +81,33 @@ def serve_command(
             "outputs beyond it are named in omitted_outputs.",
         ),
     ] = 32 * 1024 * 1024,  # ServeOptions' default (serve.config is imported only when serving)
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate (chain) for HTTPS (RAYWEAVE_TLS_CERTFILE)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", help="PEM private key of --tls-cert (RAYWEAVE_TLS_KEYFILE)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API on Ray Serve."""
     from cluster.ray_runtime import ensure_ray, shutdown_ray
     from engine.store import open_store
     from serve.bootstrap import admin_key_path, ensure_admin_key
     from serve.config import ServeOptions
-    from serve.deployment import deploy, undeploy
+    from serve.deployment import TlsConfigError, deploy, tls_options, undeploy
 
     if executor not in ("ray", "local"):
         typer.echo(f"error: --executor must be ray or local, got {executor!r}", err=True)
         raise typer.Exit(2)
-    settings = settings_of(ctx, host=host, port=port, ray_address=address)
+    try:
+        settings = settings_of(
+            ctx, host=host, port=port, ray_address=address, tls_certfile=tls_cert, tls_keyfile=tls_key
+        )
+        tls_options(settings)
+    except (ValidationError, TlsConfigError) as exc:
+        typer.echo(f"error: {_first_error(exc)}", err=True)
+        raise typer.Exit(2) from None
     with open_store(settings.resolved_database_url) as store:
         secret = ensure_admin_key(store, settings.home)
     if secret is not None:
@@ -114,6 +133,14 @@ def serve_command(
     finally:
         undeploy()
         shutdown_ray()
+
+
+def _first_error(exc: Exception) -> str:
+    """The message of a settings or TLS error, without pydantic's framing."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return str(first.get("msg", exc)).removeprefix("Value error, ")
+    return str(exc)
 
 
 def describe(url: str, dashboard_url: str | None, *, ray_address: str | None = None) -> str:
