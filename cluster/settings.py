@@ -110,7 +110,36 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("data_roots", "http_allow", mode="before")
+    trusted_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Plugins whose nodes run unsandboxed whatever their manifest says (`*`: all, unless named in"
+            " `untrusted_plugins`). A comma-separated list or a JSON array (docs/guides/sandbox.md)."
+        ),
+    )
+    untrusted_plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Plugins whose nodes run in the sandbox whatever their manifest says (`*`: all); a name here wins"
+            " over `trusted_plugins`. A comma-separated list or a JSON array."
+        ),
+    )
+    sandbox_memory_mb: int = Field(
+        default=2048, ge=16, description="Memory (address space) of one sandboxed node call, in MB."
+    )
+    sandbox_cpu_s: float = Field(default=300.0, gt=0, description="CPU seconds of one sandboxed node call.")
+    sandbox_wall_s: float = Field(default=600.0, gt=0, description="Wall seconds of one sandboxed node call.")
+    sandbox_processes: int = Field(
+        default=64, ge=1, description="Processes and threads one sandboxed node call may run at once."
+    )
+    sandbox_output_mb: int = Field(
+        default=256, ge=1, description="Size of a sandboxed call's outputs and of its scratch folder, in MB."
+    )
+    sandbox_bwrap: str = Field(
+        default="bwrap", description="The bubblewrap executable of the sandbox (a name on PATH or a path)."
+    )
+
+    @field_validator("data_roots", "http_allow", "trusted_plugins", "untrusted_plugins", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b` as well as a JSON array in the environment."""

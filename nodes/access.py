@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from nodes.sandbox.policy import SandboxPolicy
+
 __all__ = ["ALLOW_ALL", "AccessPolicy"]
 
 #: The `http_allow` entry that lets a node reach every address (no protection at all).
@@ -39,6 +41,8 @@ class AccessPolicy:
     data_roots: tuple[str, ...] = ()
     protected: tuple[str, ...] = ()
     http_allow: tuple[str, ...] = ()
+    #: Which plugins' nodes run in the sandbox, and its limits (`nodes.sandbox`, issue 18).
+    sandbox: SandboxPolicy = SandboxPolicy()  # noqa: RUF009 (a frozen value, shared safely)
 
     #: No limit at all: what a node called outside a run gets (filled in below the class).
     UNRESTRICTED: ClassVar[AccessPolicy]

@@ -36,6 +36,7 @@ from engine.execution.events import Event
 from engine.execution.start import RESUMED_LEVEL
 from engine.jsonlimits import JsonLimitError, sanitized, storable
 from nodes.ids import NodeId, NodeTypeId, RunId
+from nodes.sandbox.errors import LIMIT_ERRORS
 from nodes.states import EventType, NodeStatus, RunStatus
 
 if TYPE_CHECKING:
@@ -358,12 +359,31 @@ class StoreEventSink:
                     self.run_id, node, node_type=node_type, status=status, at=at
                 ).attempt
             node_runs.finish(self.run_id, node, attempt, status=status, error=error, at=at)
+            if error is not None and error.get("type") in LIMIT_ERRORS:
+                self._audit_sandbox_kill(node, node_type, error, at)
         elif kind == EventType.NODE_SKIPPED:
             self._record(node, node_type, NodeStatus.SKIPPED, at)
         elif kind == EventType.NODE_CACHED and event.payload.get("level") != RESUMED_LEVEL:
             # A node a resumed run took from the result store keeps its earlier succeeded attempt; a real cache
             # hit is an attempt of its own that did not run.
             self._record(node, node_type, NodeStatus.CACHED, at, cache_hit=True)
+
+    def _audit_sandbox_kill(
+        self, node: NodeId, node_type: NodeTypeId, error: dict[str, Any], at: datetime
+    ) -> None:
+        """Audit a sandboxed node stopped at one of its limits (`nodes.sandbox`): the worker has no store, so
+        the failure event it reports is audited here, where the run's events are recorded."""
+        details = {"node": str(node), "node_type": str(node_type), "limit": error.get("type", "")}
+        details["message"] = str(error.get("message", ""))[:500]
+        self.store.audit.append(
+            "sandbox",
+            "sandbox.limit_exceeded",
+            resource_type="run",
+            resource_id=str(self.run_id),
+            outcome="denied",
+            details=details,
+            at=at,
+        )
 
     def _begin(self, node: NodeId, node_type: NodeTypeId, at: datetime, *, keep: bool = True) -> int:
         row = self.store.node_runs.start(self.run_id, node, node_type=node_type, at=at)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from cluster.settings import SYSTEM_FOLDERS, Settings
 from nodes.access import AccessPolicy
+from nodes.sandbox.policy import SandboxLimits, SandboxPolicy
 
-__all__ = ["policy_for", "protected_paths"]
+__all__ = ["policy_for", "protected_paths", "sandbox_policy"]
 #: Where Ray keeps its session files (logs, sockets) and a cluster's auth token.
 RAY_FOLDERS = ("/tmp/ray", "~/.ray")
 
@@ -31,6 +32,25 @@ def policy_for(settings: Settings) -> AccessPolicy:
         data_roots=tuple(str(root.resolve()) for root in roots),
         protected=protected_paths(settings),
         http_allow=tuple(settings.http_allow),
+        sandbox=sandbox_policy(settings),
+    )
+
+
+def sandbox_policy(settings: Settings) -> SandboxPolicy:
+    """Which plugins run sandboxed under `settings`, and the sandbox's limits (`nodes.sandbox`)."""
+    mb = 1024 * 1024
+    limits = SandboxLimits(
+        memory_bytes=settings.sandbox_memory_mb * mb,
+        cpu_s=settings.sandbox_cpu_s,
+        wall_s=settings.sandbox_wall_s,
+        processes=settings.sandbox_processes,
+        output_bytes=settings.sandbox_output_mb * mb,
+    )
+    return SandboxPolicy(
+        trusted=tuple(settings.trusted_plugins),
+        untrusted=tuple(settings.untrusted_plugins),
+        limits=limits,
+        bwrap=settings.sandbox_bwrap,
     )
 
 

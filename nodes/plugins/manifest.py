@@ -7,6 +7,7 @@ description = "Scores things."
 modules = ["acme_score.nodes"]      # modules whose `@node` definitions make up the plugin
 types = "acme_score.types:register"  # optional: registers the plugin's types, validators and coercions
 requirements = ["wheels/tinylib-1.0-py3-none-any.whl", "numpy>=1.26"]  # pip requirements, local wheels too
+trust = "trusted"                   # or "untrusted": its nodes run in the sandbox (the admin may override)
 [dependencies]                      # other plugins, with version ranges (PEP 440 specifiers)
 acme-base = ">=1,<2"
 [resources]                         # default resources of nodes that declare none
@@ -85,6 +86,13 @@ class PluginManifest(BaseModel):
     )
     resources: dict[str, Any] = Field(default_factory=dict, description="Default resources of its nodes.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of its workers.")
+    trust: Literal["trusted", "untrusted"] = Field(
+        default="trusted",
+        description=(
+            "`untrusted`: its nodes run in the sandbox (nodes.sandbox, docs/guides/sandbox.md); the admin's "
+            "RAYWEAVE_TRUSTED_PLUGINS / RAYWEAVE_UNTRUSTED_PLUGINS override it."
+        ),
+    )
 
     @field_validator("name")
     @classmethod

@@ -93,7 +93,13 @@ def _not_here(
 
 
 def _rebuild_plugin_definition(
-    spec: NodeSpec, module: str, attribute: str, runtime_env: dict[str, Any], plugin_ref: str, example: str
+    spec: NodeSpec,
+    module: str,
+    attribute: str,
+    runtime_env: dict[str, Any],
+    plugin_ref: str,
+    example: str,
+    trust: str = "trusted",
 ) -> PluginNodeDefinition:
     return PluginNodeDefinition(
         spec,
@@ -102,6 +108,7 @@ def _rebuild_plugin_definition(
         runtime_env=runtime_env,
         plugin_ref=plugin_ref,
         example=example,
+        trust=trust,
     )
 
 
@@ -123,6 +130,7 @@ class PluginNodeDefinition(NodeDefinition):
         runtime_env: dict[str, Any],
         plugin_ref: str,
         example: str = "",
+        trust: str = "trusted",
     ) -> None:
         layout = OutputLayout(mode="mapping", names=tuple(p.name for p in spec.outputs))
         super().__init__(_not_here, spec, layout)
@@ -131,6 +139,8 @@ class PluginNodeDefinition(NodeDefinition):
         self.runtime_env = runtime_env
         self.plugin_ref = plugin_ref
         self.example = example
+        #: The manifest's `trust`; the run's `SandboxPolicy` may override it (`nodes.sandbox.sandboxed`).
+        self.trust = trust
         self.__module__ = module
         self.__name__ = self.__qualname__ = attribute
         self.__doc__ = spec.description
@@ -139,7 +149,15 @@ class PluginNodeDefinition(NodeDefinition):
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_plugin_definition,
-            (self.spec, self.module_name, self.attribute, self.runtime_env, self.plugin_ref, self.example),
+            (
+                self.spec,
+                self.module_name,
+                self.attribute,
+                self.runtime_env,
+                self.plugin_ref,
+                self.example,
+                self.trust,
+            ),
         )
 
     def __repr__(self) -> str:
@@ -181,13 +199,27 @@ class PluginNodeDefinition(NodeDefinition):
         return self.resolve()(*args, **kwargs)
 
     def new_instance(self) -> Any:
-        """For class nodes: construct the plugin's class and call its `setup()` (inside its environment)."""
+        """For class nodes: construct the plugin's class and call its `setup()` (inside its environment).
+
+        None for a sandboxed node (`nodes.sandbox`): its instance is made in the jail of each call."""
+        from nodes import context, sandbox
+
+        if sandbox.sandboxed(self, context.current().policy):
+            return None
         return self.resolve().new_instance()
 
     def invoke(
         self, inputs: Mapping[str, Any], params: Mapping[str, Any] | None = None, *, instance: Any = None
     ) -> dict[str, Any]:
-        """Run the node once inside the plugin's runtime environment; one entry per output port."""
+        """Run the node once inside the plugin's runtime environment; one entry per output port.
+
+        A node of a plugin the current context's policy does not trust runs in the sandbox
+        (`nodes.sandbox.invoke`), wherever it is called from."""
+        from nodes import context, sandbox
+
+        policy = context.current().policy
+        if sandbox.sandboxed(self, policy):
+            return sandbox.invoke(self, inputs, params, policy)
         return self.resolve().invoke(inputs, params, instance=instance)
 
 
@@ -269,6 +301,7 @@ def definitions_from_catalog_json(
                 runtime_env=runtime_env,
                 plugin_ref=package.ref,
                 example=item.get("example", ""),
+                trust=package.manifest.trust,
             )
         )
     return definitions

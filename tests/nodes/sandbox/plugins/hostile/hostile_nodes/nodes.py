@@ -1,0 +1,96 @@
+"""Hostile nodes for the sandbox tests: each tries one thing a sandboxed node must not be able to do."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import time
+
+from nodes import context, node
+
+
+@node
+def scale(values: list[float], factor: float) -> dict[str, float]:
+    """Well-behaved: scales values, logs a line, writes and reads a scratch file."""
+    context.current().logger.info("scaling %d values", len(values))
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "scratch.txt")
+    with open(path, "w") as out:
+        out.write(repr(factor))
+    with open(path) as source:
+        factor = float(source.read())
+    return {f"v{i}": v * factor for i, v in enumerate(values)}
+
+
+@node
+def read_file(path: str) -> str:
+    """Reads any file it is told to (/etc/shadow, the Ray token)."""
+    with open(path) as source:
+        return source.read()
+
+
+@node
+def connect(port: int) -> str:
+    """Opens a TCP connection to a loopback service (PostgreSQL's port)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        return str(sock.getpeername())
+
+
+@node
+def fork_bomb(depth: int) -> int:
+    """Forks without end."""
+    while True:
+        os.fork()
+
+
+@node
+def allocate(gigabytes: int) -> int:
+    """Allocates (and touches) a huge buffer."""
+    buffer = bytearray(gigabytes * 1024**3)
+    return len(buffer)
+
+
+@node
+def spin(seconds: float) -> int:
+    """Busy-loops for `seconds` of wall time (far past the CPU limit)."""
+    end, count = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        count += 1
+    return count
+
+
+@node
+def nap(seconds: float) -> float:
+    """Sleeps (uses no CPU) past the wall-time limit."""
+    time.sleep(seconds)
+    return seconds
+
+
+@node
+def write_file(path: str) -> str:
+    """Writes a file outside the scratch folder."""
+    with open(path, "w") as out:
+        out.write("pwned")
+    return path
+
+
+@node
+def environment(probe: int) -> dict[str, str]:
+    """Returns every environment variable it can see (looking for credentials)."""
+    return dict(os.environ)
+
+
+@node
+def native_system(command: str) -> int:
+    """Calls libc's system() through ctypes (a native call the Python-level checks never see)."""
+    libc = ctypes.CDLL("libc.so.6")
+    status = int(libc.system(command.encode()))
+    if status != 0:
+        raise RuntimeError(f"system({command!r}) failed with status {status}")
+    return status
+
+
+@node
+def flood(megabytes: int) -> str:
+    """Returns an output bigger than the output limit."""
+    return "x" * (megabytes * 1024 * 1024)
