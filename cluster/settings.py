@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Folders no data root may lie in: the kernel's views of processes and devices (`/proc/self/environ`...).
@@ -92,6 +92,41 @@ class Settings(BaseSettings):
     mlflow_artifacts_uri: str = Field(
         default="",
         description="Where MLflow stores artifacts of new experiments; empty means `{home}/mlartifacts`.",
+    )
+    llm_base_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description=(
+            "Base URL of the OpenAI-compatible API `nlp/generate@1` calls (e.g. https://api.openai.com/v1) when"
+            " its `base_url` param is empty; the run's access policy applies (internal hosts need http_allow)."
+        ),
+    )
+    llm_model: str = Field(
+        default="", description="Model `nlp/generate@1` asks for when its `model` param is empty."
+    )
+    llm_api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description=(
+            "Name of the environment variable of the Ray workers holding the API key of `nlp/generate@1` (the"
+            " name, never the key: the key is read in the worker and kept out of events, logs and results)."
+        ),
+    )
+
+    secrets_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "Keyring file of the secrets store's master keys (one base64 key per line, current first); default"
+            " `{home}/master.key`, created on first use."
+        ),
+    )
+    secrets_master_key: SecretStr | None = Field(
+        default=None,
+        description="The master keyring itself (base64 keys, comma-separated), instead of the file.",
+    )
+    secrets_kms: str = Field(
+        default="",
+        description="`module:factory` of a key provider (a KMS) that wraps data keys; overrides the keyring.",
     )
 
     data_roots: Annotated[list[Path], NoDecode] = Field(

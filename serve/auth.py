@@ -33,6 +33,8 @@ SCOPES = (
     "runs:write",
     "plugins:admin",
     "keys:admin",
+    "secrets:read",
+    "secrets:write",
     "admin",
 )
 

@@ -255,6 +255,30 @@ class AuditEntry(StoreModel, table=True):
     hash: str = Field(default="", max_length=64)
 
 
+class Secret(StoreModel, table=True):
+    """A named secret of an owner, sealed by envelope encryption (`engine.secrets`): the value encrypted under a
+    data key of its own, that data key encrypted (wrapped) under the installation's master key. Neither the
+    value nor the data key is ever stored in the clear; `key_id` names the master key that wrapped it."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (sa.UniqueConstraint("owner", "name", name="uq_secrets_owner_name"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=1000)
+    #: base64 of nonce + AES-256-GCM ciphertext of the value (associated data: owner and name).
+    ciphertext: str = Field(sa_type=sa.Text)
+    #: base64 of nonce + the data key encrypted under the master key `key_id`.
+    wrapped_key: str = Field(max_length=200)
+    key_id: str = Field(max_length=64)
+    version: int = Field(default=1)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
+    updated_by: str = Field(default="", max_length=200)
+
+
 #: Every table, parents before children (the order a copy between databases must follow).
 ALL_TABLES: tuple[type[StoreModel], ...] = (
     Workflow,
@@ -267,6 +291,7 @@ ALL_TABLES: tuple[type[StoreModel], ...] = (
     ApiKey,
     Permission,
     AuditEntry,
+    Secret,
 )
 
 

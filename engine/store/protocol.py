@@ -29,6 +29,7 @@ from engine.store.models import (
     Permission,
     Plugin,
     Run,
+    Secret,
     User,
     Workflow,
     WorkflowVersion,
@@ -459,6 +460,40 @@ class Reports(Protocol):
         ...
 
 
+class Secrets(Protocol):
+    """Sealed secrets by owner and name (values are sealed and opened by `engine.secrets`, never here)."""
+
+    def put(
+        self,
+        owner: str,
+        name: str,
+        *,
+        ciphertext: str,
+        wrapped_key: str,
+        key_id: str,
+        description: str | None = None,
+        actor: str = "",
+    ) -> Secret:
+        """Store a secret (version 1) or a new value of one (version + 1)."""
+        ...
+
+    def get(self, owner: str, name: str) -> Secret:
+        """One sealed secret; `NotFoundError` naming it."""
+        ...
+
+    def list(self, *, owner: str | None = None) -> builtins.list[Secret]:
+        """Sealed secrets of an owner (all with None), by owner and name."""
+        ...
+
+    def delete(self, owner: str, name: str) -> None:
+        """Remove a secret; `NotFoundError` when there is none."""
+        ...
+
+    def reseal(self, secret_id: str, *, version: int, ciphertext: str, wrapped_key: str, key_id: str) -> bool:
+        """Replace one version's sealed form (a key rotation); False when it changed since read."""
+        ...
+
+
 class Store(Protocol):
     """The persistent state of an installation: one repository per kind of record, and the store itself."""
 
@@ -505,6 +540,11 @@ class Store(Protocol):
     @property
     def reports(self) -> Reports:
         """Aggregates for metrics and analytics."""
+        ...
+
+    @property
+    def secrets(self) -> Secrets:
+        """Sealed secrets."""
         ...
 
     @property

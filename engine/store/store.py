@@ -16,6 +16,7 @@ from engine.store.node_runs import NodeRunRepository
 from engine.store.plugins import PluginRepository
 from engine.store.reports import ReportRepository
 from engine.store.runs import RunRepository
+from engine.store.secrets import SecretRepository
 from engine.store.users import UserRepository
 from engine.store.workflows import WorkflowRepository
 
@@ -39,6 +40,7 @@ class SqlStore:
         self.api_keys = ApiKeyRepository(engine)
         self.audit = AuditRepository(engine)
         self.reports = ReportRepository(engine)
+        self.secrets = SecretRepository(engine)
 
     @property
     def backend(self) -> str:

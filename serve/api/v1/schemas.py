@@ -536,3 +536,42 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Invalid request or workflow (with diagnostics)."}
 }
+
+
+#: Secret names: a letter, then letters, digits, `_`, `-`, `.` (`engine.secrets.NAME_PATTERN`).
+SecretName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+
+
+class SecretCreate(_Request):
+    """A new secret: its name, value and an optional description. The value is never shown again."""
+
+    name: SecretName
+    value: str = Field(min_length=1, max_length=65536, description="The value; sealed at rest, never listed.")
+    description: str = Field(default="", max_length=1000)
+
+
+class SecretUpdate(_Request):
+    """A new value of a secret (a new version), and optionally a new description."""
+
+    value: str = Field(min_length=1, max_length=65536, description="The new value; never shown again.")
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class SecretOut(_Response):
+    """What may be shown of a secret: everything but its value."""
+
+    owner: str
+    name: str
+    description: str
+    version: int
+    key_id: str = Field(description="Fingerprint of the master key its data key is wrapped under.")
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    updated_by: str
+
+
+class SecretList(_Response):
+    """Secrets (names and metadata only)."""
+
+    items: list[SecretOut]

@@ -162,3 +162,13 @@ def insert_unchained_audit_entries(store: Store, rows: Sequence[dict[str, Any]])
 def upgrade_store_to(store: Store, revision: str) -> None:
     """Migrate a store opened with `upgrade=False` to `revision` ("head" for the newest)."""
     upgrade_database(_sql(store).engine, revision)
+
+
+def dump_tables(store: Store) -> str:
+    """Every row of every table of the store as text (to search for what must never be stored in the clear)."""
+    with _sql(store).engine.connect() as conn:
+        return "\n".join(
+            repr(dict(row))
+            for table in metadata.sorted_tables
+            for row in conn.execute(sa.select(table)).mappings()
+        )

@@ -96,6 +96,8 @@ ALL_USER_SCOPES = (
     "runs:write",
     "plugins:admin",
     "keys:admin",
+    "secrets:read",
+    "secrets:write",
 )
 
 

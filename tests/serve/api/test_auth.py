@@ -46,6 +46,11 @@ DESIGNED_ROUTES = {
     ("POST", "/v1/keys/{key_id}/rotate"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/verify"),
+    ("POST", "/v1/secrets"),
+    ("GET", "/v1/secrets"),
+    ("GET", "/v1/secrets/{name}"),
+    ("PUT", "/v1/secrets/{name}"),
+    ("DELETE", "/v1/secrets/{name}"),
     ("GET", "/metrics"),
 }
 
