@@ -19,6 +19,7 @@ from serve.cli import (
     ray_cmd,
     run_cmd,
     runs_cmd,
+    secrets_cmd,
     serve_cmd,
     types_cmd,
     workflow_cmd,
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
         keys_cmd,
         ray_cmd,
         audit_cmd,
+        secrets_cmd,
     ):
         module.register(app)
     return app

@@ -8,7 +8,7 @@ time (see docs/guides/secrets.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/secrets", tags=["secrets"], responses=AUTH_ERRORS)
 
-CONFLICT = {409: {"model": Problem, "description": "A secret of that name exists; PUT sets a new value."}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "A secret of that name exists; PUT sets a new value."}
+}
 OwnerQuery = Query(
     default=None, max_length=200, description="Whose secrets (admins only); default: the caller's own."
 )
