@@ -8,7 +8,10 @@ log lines (`node.log`), progress (`node.progress`) and partial outputs of genera
 The engine turns those calls into run events; `nodes.testing` records them.
 
 The context also carries the run's `AccessPolicy` (`ctx.policy`): the data roots and network addresses the
-built-in file and HTTP nodes may reach. Outside a run it is `AccessPolicy.UNRESTRICTED`.
+built-in file and HTTP nodes may reach. Outside a run it is `AccessPolicy.UNRESTRICTED`. It names the workflow
+(`ctx.workflow`, `ctx.workflow_version`: the stored workflow's version, empty for a document run) and holds the
+run's `config`: a small mapping of installation settings that nodes need and must not read from the worker's
+environment (e.g. `mlflow.tracking_uri`; see `engine.execution.nodeconfig`).
 """
 
 from __future__ import annotations
@@ -77,10 +80,23 @@ class NodeContext:
 
     The engine builds one per attempt with its `emit` callback and the run's `policy`, and installs it with
     `use(ctx)`. `policy` says what built-in file and network nodes may reach (`nodes.access`); without one
-    (a node called outside a run) nothing is restricted.
+    (a node called outside a run) nothing is restricted. `workflow`, `workflow_version` and `config` come
+    from the run's plan and settings (empty outside a run). `node_id` is the node's key in the run's events
+    (e.g. `each[3].train` inside a map).
     """
 
-    __slots__ = ("_logger", "_outputs", "attempt", "emit", "node_id", "policy", "run_id")
+    __slots__ = (
+        "_logger",
+        "_outputs",
+        "attempt",
+        "config",
+        "emit",
+        "node_id",
+        "policy",
+        "run_id",
+        "workflow",
+        "workflow_version",
+    )
 
     def __init__(
         self,
@@ -89,12 +105,21 @@ class NodeContext:
         attempt: int = 1,
         emit: EmitFn | None = None,
         policy: AccessPolicy | None = None,
+        *,
+        workflow: str = "",
+        workflow_version: str = "",
+        config: Mapping[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
         self.attempt = attempt
         self.emit: EmitFn = emit if emit is not None else _drop
         self.policy: AccessPolicy = policy if policy is not None else AccessPolicy.UNRESTRICTED
+        #: The workflow's name and, for a stored workflow, its version ("" when unknown).
+        self.workflow = workflow
+        self.workflow_version = workflow_version
+        #: Installation settings for nodes (`engine.execution.nodeconfig`), e.g. `mlflow.tracking_uri`.
+        self.config: Mapping[str, str] = dict(config or {})
         self._logger: NodeLogger | None = None
         self._outputs = 0
 

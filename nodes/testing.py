@@ -81,6 +81,8 @@ def _execute(
     registry: Any,
     check: bool,
     instance: Any = None,
+    config: Mapping[str, str] | None = None,
+    workflow: str = "",
 ) -> tuple[dict[str, Any], list[Event], bool]:
     spec = definition.spec
     if check:
@@ -93,7 +95,10 @@ def _execute(
     def emit(event_type: str, payload: Mapping[str, Any]) -> None:
         events.append((event_type, dict(payload)))
 
-    with use(NodeContext(run_id=run_id, node_id=node_id, attempt=attempt, emit=emit)):
+    ctx = NodeContext(
+        run_id=run_id, node_id=node_id, attempt=attempt, emit=emit, workflow=workflow, config=config
+    )
+    with use(ctx):
         outputs = definition.invoke(inputs, params, instance=instance)
     if check:
         check_outputs(spec, outputs, registry=registry, node_id=node_id)
@@ -112,11 +117,15 @@ def run_node(
     registry: Any = None,
     check: bool = True,
     instance: Any = None,
+    config: Mapping[str, str] | None = None,
+    workflow: str = "",
 ) -> NodeResult:
     """Run one node in this process, with type checks of inputs, params and outputs.
 
     `defn_or_func` is a `NodeDefinition` or a plain typed function (decorated on the fly). For class nodes
     pass `instance=definition.new_instance()` to reuse one set-up instance across calls, as the engine does.
+    `config` and `workflow` are what the node's context carries in a run (`ctx.config`, `ctx.workflow`), e.g.
+    `config={"mlflow.tracking_uri": "sqlite:///..."}` for the ML plugin's nodes.
     """
     definition = _definition(defn_or_func)
     outputs, events, skipped = _execute(
@@ -129,6 +138,8 @@ def run_node(
         registry=registry,
         check=check,
         instance=instance,
+        config=config,
+        workflow=workflow,
     )
     return NodeResult(outputs, events, skipped)
 

@@ -17,6 +17,7 @@ depend on the process that resumed it staying alive.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -213,6 +214,8 @@ class DurableRunner:
             plan = compile_workflow(
                 source, self.catalog, optimize=optimize, outputs=list(outputs) if outputs else None
             )
+        if workflow_version is not None:  # the nodes' context names the stored workflow's version
+            plan = dataclasses.replace(plan, version=str(workflow_version))
         values = resolve_inputs(plan, inputs)
         run_id = run_id or new_run_id()
         created = self.store.runs.create(
@@ -301,6 +304,8 @@ class DurableRunner:
                 f"run {run_id!r} cannot be resumed: its workflow does not compile here ({exc}); make its node "
                 "types importable (install the plugin, or pass a catalog to DurableRunner)"
             ) from exc
+        if run.workflow_version is not None:
+            plan = dataclasses.replace(plan, version=str(run.workflow_version))
         values = resolve_inputs(plan, run.inputs)
         seeds = self._repair_and_seed(run_id, plan)
         offset = self.store.events.last_seq(run_id)

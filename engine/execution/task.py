@@ -123,6 +123,10 @@ class TaskSpec:
     #: context. The default allows no file and no internal address: a spec made without the run's policy
     #: fails closed.
     policy: AccessPolicy = AccessPolicy()  # noqa: RUF009 (a frozen value, shared safely)
+    #: The stored workflow's version ("" for a document run), for the node's context.
+    workflow_version: str = ""
+    #: Installation settings nodes may read from their context (`engine.execution.nodeconfig`).
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 class TaskEmitter:
@@ -449,6 +453,9 @@ def _run_group(
             check_types=spec.check_types,
             breakers=spec.breakers,
             policy=spec.policy,
+            extra=spec.extra,
+            workflow_version=spec.workflow_version,
+            config=spec.config,
         )
         outputs, outcome = run_node(member_spec, member, member_values, emitter, instances)
         results[member.id] = outputs
@@ -556,9 +563,17 @@ def run_node(
         )
     bkey = breaker_key(type_id, node_spec.tags) if spec.breakers is not None else None
     instance = None
+    node_key = spec.extra.get("prefix", "") + node_id  # the node's key in the run's events
     while True:
         ctx = context.NodeContext(
-            spec.run_id, node_id, attempt, _context_emit(emitter, node_id, attempt), spec.policy
+            spec.run_id,
+            node_key,
+            attempt,
+            _context_emit(emitter, node_id, attempt),
+            spec.policy,
+            workflow=spec.workflow,
+            workflow_version=spec.workflow_version,
+            config=spec.config,
         )
         try:
             if bkey is not None and spec.breakers is not None:

@@ -7,7 +7,9 @@ Ray cluster and returns the dict to pass as the `runtime_env` Ray option:
   cluster's GCS, so every node of the cluster gets them and the caller never imports them;
 - wheels bundled with the plugin (requirements ending in `.whl`) as `py_modules` too: Ray uploads them and
   installs them per environment, which needs no package index and works on a multi-node cluster;
-- other requirements as `pip` (a per-environment virtualenv that still sees the base environment);
+- other requirements as `pip` (a per-environment virtualenv that still sees the base environment), except
+  those the base environment satisfies already (`satisfied_by_base`): a plugin whose requirements are all
+  installed at matching versions gets no `pip` field, so Ray builds no virtualenv for it;
 - `env_vars`: the manifest's `env` plus `RAYWEAVE_PLUGIN=name@version`, which plugin node definitions check
   so that plugin code never runs outside its environment, and `RAYWEAVE_PLUGIN_CODE`, the versions whose code
   the environment holds (the plugin and its dependencies), which plugins' type validators and coercions check.
@@ -34,6 +36,7 @@ __all__ = [
     "code_paths",
     "describe_runtime_env",
     "pin",
+    "satisfied_by_base",
 ]
 
 PLUGIN_ENV_VAR = "RAYWEAVE_PLUGIN"
@@ -80,13 +83,42 @@ def _wheels(package: PluginPackage) -> list[Path]:
     return wheels
 
 
+def satisfied_by_base(requirement: str) -> bool:
+    """Whether the environment this process runs in satisfies the pip `requirement` already.
+
+    True when it is a plain `name<specifiers>` requirement (no extras, no URL) whose distribution is installed
+    at a version its specifiers allow (local version labels such as `+cpu` are ignored, as PEP 440 says), or
+    whose environment marker excludes this interpreter. Anything else (not installed, another version, a URL,
+    extras, an unparsable line) is False: pip gets it.
+    """
+    import importlib.metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return False
+    if parsed.marker is not None and not parsed.marker.evaluate():
+        return True
+    if parsed.url or parsed.extras:
+        return False
+    try:
+        installed = importlib.metadata.version(parsed.name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return parsed.specifier.contains(installed, prereleases=True)
+
+
 def describe_runtime_env(
-    package: PluginPackage, dependencies: Sequence[PluginPackage] = ()
+    package: PluginPackage, dependencies: Sequence[PluginPackage] = (), *, reuse_installed: bool = True
 ) -> dict[str, Any]:
     """The runtime environment with local paths (not yet uploaded): `py_modules`, `pip`, `env_vars`.
 
     `dependencies` are the plugin versions it depends on (resolved, see `nodes.plugins.resolve`); their code,
     wheels and requirements join the environment, and their env vars unless the plugin sets the same ones.
+    `reuse_installed`: leave out of `pip` the requirements this process's environment satisfies already
+    (`satisfied_by_base`; Ray's workers run in that same base environment, so they see those packages).
     """
     py_modules: list[str] = []
     pip: list[str] = []
@@ -96,7 +128,9 @@ def describe_runtime_env(
             if str(path) not in py_modules:
                 py_modules.append(str(path))
         for requirement in member.manifest.requirements:
-            if not is_local_wheel(requirement) and requirement not in pip:
+            if is_local_wheel(requirement) or requirement in pip:
+                continue
+            if not (reuse_installed and satisfied_by_base(requirement)):
                 pip.append(requirement)
         env_vars.update(member.manifest.env)
     env_vars[PLUGIN_ENV_VAR] = package.ref

@@ -44,10 +44,12 @@ def load_plugin(
     return {d.spec.id: d for d in report.loaded[package.ref]}
 
 
-def _run(definition: PluginNodeDefinition, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+def _run(
+    definition: PluginNodeDefinition, inputs: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]
+) -> Any:
     from nodes.testing import run_node
 
-    return run_node(definition, inputs, params)
+    return run_node(definition, inputs, params, **extra)
 
 
 def run_plugin_node(
@@ -56,15 +58,21 @@ def run_plugin_node(
     params: Mapping[str, Any] | None = None,
     *,
     timeout_s: float = 300.0,
+    config: Mapping[str, str] | None = None,
+    run_id: str = "test-run",
+    node_id: str | None = None,
+    workflow: str = "",
 ) -> Any:
     """`nodes.testing.run_node` of a plugin node, in a Ray task inside the plugin's runtime environment.
 
     Returns the `NodeResult`; a node exception is re-raised as Ray's task error (also an instance of the
-    original exception class).
+    original exception class). `config`, `run_id`, `node_id` and `workflow` set what the node's context
+    carries (see `nodes.testing.run_node`).
     """
     import ray
 
     task: Any = ray.remote(_run)
     options = task_options(definition.spec.resources, system_retries=0, runtime_env=definition.runtime_env)
-    ref = task.options(**options).remote(definition, dict(inputs or {}), dict(params or {}))
+    extra = {"config": dict(config or {}), "run_id": run_id, "node_id": node_id, "workflow": workflow}
+    ref = task.options(**options).remote(definition, dict(inputs or {}), dict(params or {}), extra)
     return ray.get(ref, timeout=timeout_s)

@@ -18,6 +18,7 @@ from engine.compile.plan import Plan
 from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_actor
 from engine.execution.events import Event, EventSink
 from engine.execution.mapping import MapResultRecorder
+from engine.execution.nodeconfig import node_config_for
 from engine.execution.ray.plans import PlanShipper
 from engine.execution.ray.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
@@ -206,6 +207,7 @@ class RayExecutor:
             max_in_flight=self.max_in_flight,
             policy=policy,
             map_results=map_results,
+            config=node_config_for(self._settings) if self._settings is not None else None,
         )
         args = _detached_args(plan, inputs, cached) if detached else self._owned_args(plan, inputs, cached)
         try:

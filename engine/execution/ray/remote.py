@@ -7,7 +7,7 @@ Also the small picklable values passed between the caller and the coordinator (`
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -171,6 +171,7 @@ class RunOptions:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
+        config: Mapping[str, str] | None = None,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -191,6 +192,8 @@ class RunOptions:
         #: Where a durable run keeps its top-level map nodes' results (`engine.execution.mapping`); None for
         #: a run that is not durable.
         self.map_results = map_results
+        #: Installation settings the run's nodes read from their context (`engine.execution.nodeconfig`).
+        self.config = dict(config or {})
 
 
 class RemoteRunResult:

@@ -450,6 +450,8 @@ class CoordinatedRun:
             cache_scope=self.options.cache_scope,
             first_attempt=first_attempt,
             policy=self.options.policy,
+            workflow_version=self.plan.version,
+            config=self.options.config,
         )
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:

@@ -31,7 +31,7 @@ def test_code_wheels_requirements_and_env_of_the_plugin_and_its_dependencies(tmp
             env={"MODE": "app"},
         )
     )
-    env = describe_runtime_env(app, [base])
+    env = describe_runtime_env(app, [base], reuse_installed=False)
     assert env["py_modules"] == [
         str(base.root / "base"),
         str(app.root / "app"),

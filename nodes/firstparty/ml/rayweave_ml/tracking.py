@@ -1,0 +1,286 @@
+"""MLflow tracking of ML nodes: one parent MLflow run per rayweave run, one nested run per node run.
+
+Where to track comes from the node's context (`ctx.config`, filled from the installation's `Settings` by the
+process that started the run: `mlflow.tracking_uri`, `mlflow.artifacts_uri`), never from the worker's
+environment. What happens, per node run (`node_run`):
+
+1. **The database**, when the tracking URI is SQLite, is created (MLflow's migrations) once, under an
+   exclusive file lock beside it (`<db>.lock`): MLflow migrations racing from parallel workers fail. Each
+   worker process does this once per URI.
+2. **The experiment** is `rayweave/<workflow name>`, with its artifacts under `<artifacts uri>/<workflow>`;
+   parallel creators rely on the tracking store's unique experiment names (the losers read the winner's).
+3. **The parent run** of the rayweave run is created exactly once, however many node runs start at the same
+   moment in however many processes: each candidate is offered to the Ray cluster's key-value store with
+   put-if-absent (atomic in the GCS); the first one wins, the others delete their candidate and use the
+   winner's. Outside Ray (a node called in-process), a lock of the process does the same.
+4. **The node's run** is created nested under it (tag `mlflow.parentRunId`) with the lineage tags below,
+   made the active MLflow run while the node logs, and ended FINISHED (FAILED when the node raised). The
+   parent's end time moves with each node run that ends.
+
+Lineage tags, on the parent and on every node run (the serving side reads these names):
+`rayweave.run_id`, `rayweave.node_id` (node runs only; the node's key in the run's events, e.g.
+`grid[3].train`), `rayweave.workflow`, `rayweave.workflow_version` (empty for a workflow that is not stored),
+`rayweave.node_type`, `rayweave.role` (`workflow` or `node`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nodes.context import NodeContext
+from rayweave_ml.errors import TrackingError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "TAG_NODE_ID",
+    "TAG_NODE_TYPE",
+    "TAG_ROLE",
+    "TAG_RUN_ID",
+    "TAG_WORKFLOW",
+    "TAG_WORKFLOW_VERSION",
+    "NodeRun",
+    "Tracking",
+    "client_for",
+    "experiment_name",
+    "node_run",
+    "parent_run",
+]
+
+#: The keys of the node context's `config` (see `engine.execution.nodeconfig`).
+TRACKING_URI_KEY = "mlflow.tracking_uri"
+ARTIFACTS_URI_KEY = "mlflow.artifacts_uri"
+
+TAG_RUN_ID = "rayweave.run_id"
+TAG_NODE_ID = "rayweave.node_id"
+TAG_WORKFLOW = "rayweave.workflow"
+TAG_WORKFLOW_VERSION = "rayweave.workflow_version"
+TAG_NODE_TYPE = "rayweave.node_type"
+TAG_ROLE = "rayweave.role"
+PARENT_TAG = "mlflow.parentRunId"
+#: The prefix of the parent-run claims' keys in Ray's key-value store.
+KV_PREFIX = "rayweave-ml/"
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a node tracks: the MLflow tracking URI and the artifact root of the experiments it creates."""
+
+    tracking_uri: str
+    artifacts_uri: str
+
+    @classmethod
+    def from_context(cls, ctx: NodeContext, node: str) -> Tracking:
+        """The tracking settings of the run `ctx` belongs to; raises `TrackingError` naming `node` without."""
+        uri = ctx.config.get(TRACKING_URI_KEY, "")
+        if not uri:
+            raise TrackingError(
+                f"{node} (node {ctx.node_id or '?'}): the run's context has no MLflow tracking URI "
+                f"(config key {TRACKING_URI_KEY!r}); start the run with engine.run / DurableRunner and "
+                "Settings (RAYWEAVE_MLFLOW_TRACKING_URI, default sqlite:///$RAYWEAVE_HOME/mlflow.db), or pass "
+                "config={...} to nodes.testing.run_node"
+            )
+        artifacts = ctx.config.get(ARTIFACTS_URI_KEY, "") or _default_artifacts(uri)
+        return cls(uri, artifacts)
+
+
+def _default_artifacts(tracking_uri: str) -> str:
+    path = sqlite_path(tracking_uri)
+    if path is None:
+        return ""  # a tracking server: its own default artifact root
+    return (path.parent / "mlartifacts").resolve().as_uri()
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///...` tracking URI, or None for other URIs."""
+    scheme, separator, rest = uri.partition(":///")
+    if not scheme.startswith("sqlite") or not separator:
+        return None
+    return Path("/" + rest.lstrip("/")) if uri.startswith(f"{scheme}:////") else Path(rest)
+
+
+def _init_database(uri: str) -> None:
+    """Create (migrate) a SQLite tracking database once, under an exclusive lock file beside it."""
+    from mlflow.tracking import MlflowClient
+
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@functools.cache
+def client_for(tracking_uri: str) -> MlflowClient:
+    """An `MlflowClient` of `tracking_uri`, its database initialised first (once per process and URI)."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        _init_database(tracking_uri)
+        return MlflowClient(tracking_uri)
+    except Exception as exc:
+        raise TrackingError(f"MLflow tracking at {tracking_uri!r} is not usable: {exc}") from exc
+
+
+def experiment_name(workflow: str) -> str:
+    """The MLflow experiment of a workflow's runs: `rayweave/<workflow>`."""
+    return f"rayweave/{workflow or 'default'}"
+
+
+def experiment_id(client: MlflowClient, tracking: Tracking, workflow: str) -> str:
+    """The id of the workflow's experiment, created (with its artifact location) if needed, race-free."""
+    from mlflow.exceptions import MlflowException
+
+    name = experiment_name(workflow)
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow or "default")
+        location = f"{tracking.artifacts_uri.rstrip('/')}/{slug}" if tracking.artifacts_uri else None
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except MlflowException:  # created meanwhile by another node: names are unique in the store
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        client.restore_experiment(found.experiment_id)
+    return str(found.experiment_id)
+
+
+def lineage_tags(ctx: NodeContext) -> dict[str, str]:
+    """The tags linking an MLflow run back to the rayweave run (see the module docstring)."""
+    return {
+        TAG_RUN_ID: ctx.run_id,
+        TAG_WORKFLOW: ctx.workflow,
+        TAG_WORKFLOW_VERSION: ctx.workflow_version,
+    }
+
+
+class _LocalClaims:
+    """Put-if-absent outside Ray (a node called in-process): a dictionary under a lock of the process."""
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _claims: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def claim(cls, key: str, value: str) -> str:
+        with cls._lock:
+            return cls._claims.setdefault(key, value)
+
+    @classmethod
+    def get(cls, key: str) -> str | None:
+        with cls._lock:
+            return cls._claims.get(key)
+
+
+def _ray_kv() -> Any:
+    """Ray's internal key-value module when this process is connected to Ray, else None."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    from ray.experimental import internal_kv
+
+    return internal_kv if internal_kv._internal_kv_initialized() else None  # type: ignore[no-untyped-call]
+
+
+def _claim(key: str, value: str) -> str:
+    """Offer `value` for `key` (put-if-absent, cluster-wide on Ray); returns the value that holds."""
+    kv = _ray_kv()
+    if kv is None:
+        return _LocalClaims.claim(key, value)
+    existed = kv._internal_kv_put(KV_PREFIX + key, value, overwrite=False)
+    if not existed:
+        return value
+    held = kv._internal_kv_get(KV_PREFIX + key)
+    return held.decode() if isinstance(held, bytes) else str(held)
+
+
+def _claimed(key: str) -> str | None:
+    kv = _ray_kv()
+    if kv is None:
+        return _LocalClaims.get(key)
+    held = kv._internal_kv_get(KV_PREFIX + key)
+    return held.decode() if isinstance(held, bytes) else None
+
+
+def parent_run(client: MlflowClient, tracking: Tracking, experiment: str, ctx: NodeContext) -> str:
+    """The id of the parent MLflow run of `ctx`'s rayweave run, created exactly once (module docstring)."""
+    digest = hashlib.sha256(tracking.tracking_uri.encode()).hexdigest()[:16]
+    key = f"parent/{digest}/{ctx.run_id}"
+    held = _claimed(key)
+    if held is not None:
+        return held
+    tags = {**lineage_tags(ctx), TAG_ROLE: "workflow"}
+    candidate = client.create_run(
+        experiment, run_name=f"{ctx.workflow or 'workflow'} {ctx.run_id}", tags=tags
+    )
+    winner = _claim(key, candidate.info.run_id)
+    if winner != candidate.info.run_id:
+        client.delete_run(candidate.info.run_id)
+    return winner
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    """The MLflow run of one node run: its id, its parent's, and the experiment."""
+
+    run_id: str
+    parent_run_id: str
+    experiment_id: str
+
+
+@contextlib.contextmanager
+def node_run(
+    ctx: NodeContext, node_type: str, *, params: Mapping[str, Any] | None = None
+) -> Iterator[NodeRun]:
+    """An MLflow run of the node running in `ctx`, nested under its rayweave run's parent and active (for
+    `mlflow.log_*`) inside the block; see the module docstring. The run id is reported as a `node.log` event."""
+    import mlflow
+
+    tracking = Tracking.from_context(ctx, node_type)
+    client = client_for(tracking.tracking_uri)
+    experiment = experiment_id(client, tracking, ctx.workflow)
+    parent = parent_run(client, tracking, experiment, ctx)
+    tags = {
+        **lineage_tags(ctx),
+        PARENT_TAG: parent,
+        TAG_NODE_ID: ctx.node_id,
+        TAG_NODE_TYPE: node_type,
+        TAG_ROLE: "node",
+    }
+    created = client.create_run(experiment, run_name=ctx.node_id or node_type, tags=tags)
+    run = NodeRun(created.info.run_id, parent, experiment)
+    ctx.logger.info(
+        "MLflow run %s (parent run %s, experiment %s)", run.run_id, run.parent_run_id, run.experiment_id
+    )
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run.run_id):
+            if params:
+                mlflow.log_params({k: _param_text(v) for k, v in params.items()})
+            yield run
+    finally:
+        with contextlib.suppress(Exception):  # the parent's end follows its last node run
+            client.set_terminated(parent, "FINISHED")
+
+
+def _param_text(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."
