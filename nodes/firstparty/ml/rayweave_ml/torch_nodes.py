@@ -176,10 +176,15 @@ def train_torch(
             last.clear()
             last.update(values)
 
+        def on_start(workers: int) -> None:
+            ctx.progress(0.0, f"{workers} Ray Train workers started")
+
+        ctx.logger.info("starting TorchTrainer with %d workers for %d epochs", num_workers, epochs)
         state = fit(
             data,
             config,
             on_epoch,
+            on_start=on_start,
             name=f"{NODE.replace('/', '-').replace('@', '-')}-{ctx.run_id or 'local'}",
             queue_options=actor_options(Resources(num_cpus=0)),
         )

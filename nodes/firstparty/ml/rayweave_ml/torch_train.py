@@ -230,7 +230,7 @@ def _epoch_metrics(model: Any, loader: Any, task: str, loss_fn: Any, optimizer: 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train's per-worker loop: DDP over the workers, each training on its shard of the rows.
 
-    Rank 0 puts `{"epoch": n, "loss": .., "accuracy": ..}` on `config["queue"]` after every epoch (metrics
+    Rank 0 puts `{"workers": world_size}` once the process group is up, `{"epoch": n, "loss": .., "accuracy": ..}` on `config["queue"]` after every epoch (metrics
     averaged over all workers' rows) and `{"state_dict": {...}}` (numpy arrays) at the end.
     """
     import ray
@@ -254,6 +254,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     out = config["queue"]
+    if rank == 0:
+        out.put({"workers": world})
     for epoch in range(1, config["epochs"] + 1):
         if world > 1:
             loader.sampler.set_epoch(epoch)
@@ -298,13 +300,15 @@ def fit(
     config: TrainConfig,
     on_epoch: Callable[[Mapping[str, float]], None],
     *,
+    on_start: Callable[[int], None] | None = None,
     name: str = "train_torch",
     queue_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train with `TorchTrainer` on `config.num_workers` CPU workers; returns the model's state dict (torch).
 
     `on_epoch(metrics)` is called in this thread after each epoch (`metrics` has `epoch`, `loss` and, for
-    classification, `accuracy`). `queue_options` are the Ray actor options of the metrics queue. Needs a
+    classification, `accuracy`); `on_start(workers)` once the workers are up, before the first epoch.
+    `queue_options` are the Ray actor options of the metrics queue. Needs a
     connected Ray. A failed training raises Ray Train's `TrainingFailedError` with the workers' error.
     """
     import ray
@@ -356,6 +360,9 @@ def fit(
                     continue
                 if "state_dict" in message:
                     state = {k: torch.tensor(v) for k, v in message["state_dict"].items()}
+                elif "workers" in message:
+                    if on_start is not None:
+                        on_start(int(message["workers"]))
                 else:
                     on_epoch(message)
             worker.join()
