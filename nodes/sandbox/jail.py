@@ -1,19 +1,20 @@
-"""The bubblewrap jail one sandboxed node call runs in, and how its end becomes a result or a clear error.
+"""The bubblewrap jail sandboxed node calls run in, and how a call's end becomes a result or a clear error.
 
-Per call: a private host folder holds the request (and receives the output); `bwrap` starts the worker's own
-Python on `runner.py` in new PID, network, IPC and UTS namespaces (a user namespace too when the worker is not
-root), with a read-only view of only what Python and the node need — the interpreter, the shared libraries, the
-entries of the worker's `sys.path` (the plugin's runtime environment among them) and rayweave's own `nodes` and
-`typesys` packages — a fresh `/proc` and `/dev`, a size-limited `/scratch` (the only writable place, also its
-home and working directory) and an environment holding only an allowlist and the plugin's own variables. The
-places of `AccessPolicy.protected` (the installation's home, database, keys, caches), `~/.ray` (the Ray token)
-and `/tmp/ray` outside the bound plugin code are never bound, or are hidden under an empty folder where a bound
-folder holds them. When the worker runs as root, the runner becomes an unprivileged user of its own before
-reading anything the plugin wrote.
+A worker keeps one jail per plugin runtime environment (`Jail.shared`), started at its first sandboxed call:
+`bwrap` starts the worker's own Python on `runner.py` — a fork server that runs each call in a fresh child and
+kills whatever the call left behind before answering — in new PID, network, IPC and UTS namespaces (a user
+namespace too when the worker is not root), with a read-only view of only what Python and the node need — the
+interpreter, the shared libraries, the entries of the worker's `sys.path` (the plugin's runtime environment
+among them) and rayweave's own `nodes` and `typesys` packages — a fresh `/proc` and `/dev`, a size-limited
+`/scratch` (the only writable place besides the call's own folder under `/io`; also home and working
+directory) and an environment holding only an allowlist and the plugin's own variables. The places of
+`AccessPolicy.protected` (the installation's home, database, keys, caches), `~/.ray` (the Ray token) and Ray's
+session folders outside the bound plugin code are never bound, or are hidden under an empty folder where a
+bound folder holds them. When the worker runs as root, the jail runs as an unprivileged user of its own.
 
-Limits: address space, CPU seconds, processes and file size are rlimits set by the runner; wall time and the
-output's size are enforced here. The jail dies with this process (`--die-with-parent`), and the PID namespace
-takes every process the node started with it.
+Limits: address space, CPU seconds, processes and file size are rlimits of each call's child; wall time (the
+whole jail is killed, and started again for the next call) and the output's size are enforced here. The jail
+dies with this process (`--die-with-parent`), and the PID namespace takes every process in it along.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import functools
 import json
 import os
 import pickle
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,7 @@ from nodes.sandbox.errors import (
     WallTimeLimitExceeded,
 )
 from nodes.sandbox.policy import SandboxLimits, SandboxPolicy
-from nodes.sandbox.runner import EXIT_MEMORY, EXIT_OUTPUT, IO_DIR, OUTPUT, REQUEST
+from nodes.sandbox.runner import EXIT_MEMORY, EXIT_OUTPUT, IO_DIR, OUTPUT, REQUEST, STDERR
 from nodes.sandbox.wire import loads_output
 
 __all__ = ["CallResult", "check_available", "jail_command", "run_call"]
@@ -69,9 +73,9 @@ JAIL_ENV = {
 }
 #: Where Ray keeps its token (token authentication) and session folders: never visible in the jail.
 RAY_SECRET_PATHS = ("~/.ray", "/tmp/ray/session_latest")
-#: Extra seconds after the wall limit before this process kills the jail itself (the runner is stuck).
-GRACE_S = 2.0
 _SIGNAL_BASE = 128
+#: The longest a new jail may take to get ready (its call server imports rayweave's modules first).
+START_TIMEOUT_S = 120.0
 
 
 class CallResult:
@@ -171,7 +175,7 @@ def _bind_args(system: list[str], binds: list[str]) -> list[str]:
 def jail_command(
     bwrap: str,
     io_dir: str,
-    limits: SandboxLimits,
+    scratch_bytes: int,
     protected: Iterable[str],
     config: Mapping[str, Any],
     env: Mapping[str, str],
@@ -187,7 +191,7 @@ def jail_command(
     args += _bind_args([p for p in SYSTEM_PATHS if os.path.exists(p) and not os.path.islink(p)], binds)
     args += _masks(binds, protected)
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "01777", "--size", str(limits.output_bytes), "--tmpfs", "/scratch"]
+    args += ["--perms", "01777", "--size", str(scratch_bytes), "--tmpfs", "/scratch"]
     args += ["--bind", io_dir, IO_DIR, "--ro-bind", str(RUNNER), "/runner.py"]
     args += ["--remount-ro", "/", "--chdir", "/scratch"]
     full = {**dict(config), "path": path}
@@ -208,6 +212,154 @@ def _uid() -> int:
     return 1_000_000 + os.getpid()
 
 
+class Jail:
+    """One running jail (the fork server of `runner.py`) of one plugin environment in this worker.
+
+    Calls are serialized (one at a time per jail). A jail whose call ran past its wall time, or that could not
+    be cleaned after a call, or whose server died, is stopped; the next call starts a new one.
+    """
+
+    # A class attribute rather than module state: filled on first use inside a worker, never at import.
+    _shared: dict[tuple[Any, ...], Jail] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, bwrap: str, env: Mapping[str, str], protected: tuple[str, ...], scratch_bytes: int):
+        self.bwrap = bwrap
+        self.env = dict(env)
+        self.protected = protected
+        self.scratch_bytes = scratch_bytes
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.private: str | None = None
+        self.errors: Any = None
+
+    @classmethod
+    def shared(cls, policy: SandboxPolicy, plugin_env: Mapping[str, str], protected: Iterable[str]) -> Jail:
+        """The jail of this worker for a plugin environment (made on first use; not started yet)."""
+        bwrap = check_available(policy.bwrap)
+        env = jail_env(plugin_env)
+        key = (bwrap, tuple(sorted(env.items())), tuple(protected), policy.limits.output_bytes)
+        with cls._shared_lock:
+            jail = cls._shared.get(key)
+            if jail is None:
+                jail = cls._shared[key] = cls(bwrap, env, tuple(protected), policy.limits.output_bytes)
+            return jail
+
+    @property
+    def io_dir(self) -> str:
+        """The host folder the jail sees as /io (the calls' folders)."""
+        assert self.private is not None
+        return os.path.join(self.private, "io")
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self.private = tempfile.mkdtemp(prefix="rayweave-sandbox-")  # 0700: only this worker's user enters
+        os.mkdir(self.io_dir)
+        os.chmod(self.io_dir, 0o777)  # the jail's own user writes its outputs there
+        config = {"uid": _uid() if os.geteuid() == 0 else None}
+        command = jail_command(self.bwrap, self.io_dir, self.scratch_bytes, self.protected, config, self.env)
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (open for the jail's life; `stop` closes it)
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            env={},
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT_S)
+        if not ready or not self.process.stdout.readline():
+            said = self._stderr().strip()[-1500:]
+            self.stop()
+            raise SandboxError(f"the sandbox did not start within {START_TIMEOUT_S:g} s; its stderr: {said}")
+        return self.process
+
+    def stop(self) -> None:
+        """Kill the jail (every process in it) and remove its folders."""
+        process, self.process = self.process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
+            self.private = None
+
+    def _stderr(self) -> str:
+        if self.errors is None:
+            return ""
+        self.errors.seek(0, os.SEEK_END)
+        self.errors.seek(max(0, self.errors.tell() - 4000))
+        return str(self.errors.read().decode(errors="replace"))
+
+    def call(self, request: bytes, limits: SandboxLimits) -> CallResult:
+        """Run one call (`request`: the pickled definition, inputs, params and run ids) under `limits`."""
+        with self.lock:
+            process = self.process
+            if process is None or process.poll() is not None:
+                self.stop()
+                process = self._start()
+            folder = os.path.join(self.io_dir, uuid.uuid4().hex)
+            os.mkdir(folder)
+            os.chmod(folder, 0o777)
+            try:
+                with open(os.path.join(folder, REQUEST), "wb") as out:
+                    out.write(request)
+                os.chmod(os.path.join(folder, REQUEST), 0o644)
+                reply = self._ask(process, folder, limits)
+                if not reply.get("clean", False):
+                    self.stop()
+                return _result(int(reply["code"]), folder, limits)
+            finally:
+                if self.private is not None:
+                    _empty(self.io_dir)
+
+    def _ask(self, process: subprocess.Popen[bytes], folder: str, limits: SandboxLimits) -> dict[str, Any]:
+        assert process.stdin is not None and process.stdout is not None
+        message = {"dir": os.path.basename(folder), "limits": _limits_json(limits)}
+        try:
+            process.stdin.write((json.dumps(message) + "\n").encode())
+            process.stdin.flush()
+        except OSError:
+            pass  # the server is gone: reading its answer says so
+        ready, _, _ = select.select([process.stdout], [], [], limits.wall_s)
+        if not ready:
+            self.stop()
+            raise WallTimeLimitExceeded(
+                f"ran longer than its wall-time limit of {limits.wall_s:g} s and was stopped"
+            )
+        line = process.stdout.readline()
+        if not line:
+            said = self._stderr().strip()[-1500:]
+            self.stop()
+            raise SandboxError(f"the sandbox stopped during the call; its stderr: {said}")
+        return dict(json.loads(line))
+
+
+def _limits_json(limits: SandboxLimits) -> dict[str, Any]:
+    return {
+        "memory_bytes": limits.memory_bytes,
+        "cpu_s": limits.cpu_s,
+        "processes": limits.processes,
+        "output_bytes": limits.output_bytes,
+    }
+
+
+def _empty(folder: str) -> None:
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
 def run_call(
     definition: Any,
     inputs: Mapping[str, Any],
@@ -218,68 +370,21 @@ def run_call(
     protected: Iterable[str] = (),
     run: Mapping[str, Any] | None = None,
 ) -> CallResult:
-    """Run `definition` (a plugin node definition) on `inputs` in a new jail; its outputs and events, or the
-    error saying what it did wrong (`SandboxLimitExceeded`, `SandboxedNodeError`, `UnsafeOutputError`)."""
-    bwrap = check_available(policy.bwrap)
+    """Run `definition` (a plugin node definition) on `inputs` in this worker's jail of its plugin; its outputs
+    and events, or the error saying what it did wrong (`SandboxLimitExceeded`, `SandboxedNodeError`,
+    `UnsafeOutputError`, `SandboxUnavailableError`)."""
     plugin_env = dict(getattr(definition, "runtime_env", {}).get("env_vars", {}))
-    with tempfile.TemporaryDirectory(prefix="rayweave-sandbox-") as private:
-        io_dir = os.path.join(private, "io")
-        os.mkdir(io_dir)
-        os.chmod(io_dir, 0o777)  # the jail's user writes the output here; `private` (0700) keeps others out
-        request = os.path.join(io_dir, os.path.basename(REQUEST))
-        with open(request, "wb") as out:
-            pickle.dump((definition, dict(inputs), dict(params or {})), out, protocol=pickle.HIGHEST_PROTOCOL)
-        config = {
-            "limits": {
-                "memory_bytes": limits.memory_bytes,
-                "cpu_s": limits.cpu_s,
-                "processes": limits.processes,
-                "output_bytes": limits.output_bytes,
-            },
-            "uid": _uid() if os.geteuid() == 0 else None,
-            "run": dict(run or {}),
-        }
-        command = jail_command(bwrap, io_dir, limits, protected, config, jail_env(plugin_env))
-        code, stderr, timed_out = _run(command, limits.wall_s)
-        output = os.path.join(io_dir, os.path.basename(OUTPUT))
-        return _result(code, stderr, timed_out, output, limits)
+    jail = Jail.shared(policy, plugin_env, protected)
+    ids = {"run_id": "", "node_id": "", "attempt": 1, **dict(run or {})}
+    request = pickle.dumps(
+        (definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
+    )
+    return jail.call(request, limits)
 
 
-def _run(command: list[str], wall_s: float) -> tuple[int, str, bool]:
-    """Run the jail; (exit status, the end of its stderr, whether the wall limit stopped it)."""
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, env={}, start_new_session=True
-        )
-        timed_out = False
-        try:
-            code = process.wait(timeout=wall_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill(process)
-            code = process.wait(timeout=GRACE_S + 30)
-        except BaseException:  # the task was cancelled: the jail goes with it
-            _kill(process)
-            process.wait()
-            raise
-        errors.seek(0, os.SEEK_END)
-        size = errors.tell()
-        errors.seek(max(0, size - 4000))
-        return code, errors.read().decode(errors="replace"), timed_out
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def _result(code: int, stderr: str, timed_out: bool, output: str, limits: SandboxLimits) -> CallResult:
-    if timed_out:
-        raise WallTimeLimitExceeded(
-            f"ran longer than its wall-time limit of {limits.wall_s:g} s and was stopped"
-        )
+def _result(code: int, folder: str, limits: SandboxLimits) -> CallResult:
     signum = code - _SIGNAL_BASE if code > _SIGNAL_BASE else 0
-    if signum in (signal.SIGXCPU, signal.SIGKILL) and code != 0:
+    if signum in (signal.SIGXCPU, signal.SIGKILL):
         raise CpuTimeLimitExceeded(
             f"used more than its CPU-time limit of {limits.cpu_s:g} s and was stopped"
             if signum == signal.SIGXCPU
@@ -289,13 +394,17 @@ def _result(code: int, stderr: str, timed_out: bool, output: str, limits: Sandbo
         raise MemoryLimitExceeded(_memory_message(limits))
     if code == EXIT_OUTPUT or signum == signal.SIGXFSZ:
         raise OutputLimitExceeded(_output_message(limits))
+    output = os.path.join(folder, OUTPUT)
     if not os.path.exists(output):
-        tail = stderr.strip()[-1500:]
+        said = ""
+        with contextlib.suppress(OSError), open(os.path.join(folder, STDERR), "rb") as source:
+            source.seek(0, os.SEEK_END)
+            source.seek(max(0, source.tell() - 1500))
+            said = source.read().decode(errors="replace").strip()
         raise SandboxError(
-            f"the sandboxed call ended (exit status {code}) without a result; its stderr: {tail}"
+            f"the sandboxed call ended (exit status {code}) without a result; its stderr: {said}"
         )
-    size = os.path.getsize(output)
-    if size > limits.output_bytes:
+    if os.path.getsize(output) > limits.output_bytes:
         raise OutputLimitExceeded(_output_message(limits))
     with open(output, "rb") as source:
         record = loads_output(source.read())

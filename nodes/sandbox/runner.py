@@ -1,47 +1,64 @@
-"""What runs inside the jail: one node call, from a request file to an output file.
+"""What runs inside the jail: a small fork server that runs each node call in a fresh child process.
 
-Executed as a script by the worker's own Python (`python -I -S runner.py CONFIG`), so it starts with the
-standard library only: it applies the limits, gives up root (when the worker runs as root) before reading
-anything the plugin wrote, puts the bound code on `sys.path`, then reads the request — the node's definition,
-inputs and params, pickled by the worker — from `/io/request.pkl`, runs the node and writes
-`("ok", outputs, events)` or `("error", kind, type, message, traceback, events)` to `/io/output.pkl` with the
-allowlisted pickle of `nodes.sandbox.wire`. `kind` names the limit a failure comes from (`memory`, `processes`,
-`output`) or is empty. Only the process that started the call writes: a process the node forked that reaches
-the end of this script leaves silently.
+Started by the worker's own Python (`python -I -S runner.py CONFIG`), it begins with the standard library only:
+it gives up root (when the worker runs as root) for the jail's own user, makes itself non-dumpable (no process
+of that user can trace it or read its memory), puts the bound code on `sys.path` and imports rayweave's own
+modules once — never the plugin's, so no plugin code ever runs in this process — and says `{"ready": true}`.
+Then, for each control line
+(JSON: `dir`, the call's folder under `/io`, and `limits`) it forks a child that applies the limits, reads the
+request — the node's definition, inputs, params and run ids, pickled by the worker — from `/io/DIR/request.pkl`,
+runs the node and writes `("ok", outputs, events)` or `("error", kind, type, message, traceback, events)` to
+`/io/DIR/output.pkl` with the allowlisted pickle of `nodes.sandbox.wire`. `kind` names the limit a failure comes
+from (`memory`, `processes`, `output`) or is empty.
 
-CONFIG is JSON: `path` (entries put first on `sys.path`), `limits` (`memory_bytes`, `cpu_s`, `processes`,
-`output_bytes`), `uid` (the unprivileged user to become when started as root, or null), `run` (`run_id`,
-`node_id`, `attempt`, for the node's context).
+When the child has ended, the server kills every other process of the jail (whatever the node left running)
+and empties `/scratch`, then answers one JSON line: the child's exit status (128 + signal when a signal ended
+it) and whether the jail is clean again. Nothing of one call is left for the next: no process, no file, and
+the server's memory never held a call's data.
+
+CONFIG is JSON: `path` (entries put first on `sys.path`) and `uid` (the unprivileged user to become when started
+as root, or null).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
 import pickle
 import resource
+import shutil
+import signal
 import sys
+import time
 import traceback
 from typing import Any
 
 IO_DIR = "/io"
-REQUEST = f"{IO_DIR}/request.pkl"
-OUTPUT = f"{IO_DIR}/output.pkl"
-#: Exit statuses of the runner itself: it failed, ran out of memory, or its output was too big.
+SCRATCH = "/scratch"
+REQUEST = "request.pkl"
+OUTPUT = "output.pkl"
+STDERR = "stderr.txt"
+#: Exit statuses of a call's child itself: it failed, ran out of memory, or its output was too big.
 EXIT_FAILED, EXIT_MEMORY, EXIT_OUTPUT = 70, 71, 72
 #: The most events (log lines, progress) a sandboxed call reports.
 MAX_EVENTS = 1000
+_SIGNAL_BASE = 128
+_PR_SET_DUMPABLE = 4
 
 
 def apply_limits(limits: dict[str, Any]) -> None:
-    """Address space, CPU seconds, processes (threads count too), file size and no core dumps."""
+    """CPU seconds, processes (threads count too; the server is one), file size and no core dumps."""
     cpu = max(1, math.ceil(float(limits["cpu_s"])))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]), int(limits["processes"])))
+    processes = int(limits["processes"]) + 1
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["output_bytes"]), int(limits["output_bytes"])))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    memory = int(limits["memory_bytes"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
 def drop_root(uid: int | None) -> None:
@@ -51,6 +68,15 @@ def drop_root(uid: int | None) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+
+
+def not_dumpable() -> None:
+    """No process of the jail's user may trace this one or read its memory (`PR_SET_DUMPABLE` 0)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 
 
 def limit_kind(exc: BaseException) -> str:
@@ -78,7 +104,7 @@ def _text(value: Any) -> str:
         return f"<{type(value).__name__} whose message cannot be shown>"
 
 
-def call(request: bytes, run: dict[str, Any]) -> Any:
+def call(request: bytes) -> Any:
     """Run the node of `request` and return what the output file holds."""
     from nodes import context
     from nodes.access import AccessPolicy
@@ -90,11 +116,9 @@ def call(request: bytes, run: dict[str, Any]) -> Any:
             events.append((str(event_type), dict(payload)))
 
     try:
-        definition, inputs, params = pickle.loads(request)
+        definition, inputs, params, run = pickle.loads(request)
         del request
-        ctx = context.NodeContext(
-            run.get("run_id", ""), run.get("node_id", ""), int(run.get("attempt", 1)), emit, AccessPolicy()
-        )
+        ctx = context.NodeContext(run["run_id"], run["node_id"], run["attempt"], emit, AccessPolicy())
         with context.use(ctx):
             target = definition.resolve()  # the plugin's own definition: calling it here runs it unjailed
             instance = target.new_instance() if target.spec.kind == "class" else None
@@ -105,7 +129,7 @@ def call(request: bytes, run: dict[str, Any]) -> Any:
         return ("error", limit_kind(exc), type(exc).__name__, _text(exc), text[-20000:], events)
 
 
-def write_output(result: Any) -> None:
+def write_output(path: str, result: Any) -> None:
     """Write `result` with the allowlisted pickle (a value that cannot be written becomes an error)."""
     from nodes.sandbox.wire import dumps_output
 
@@ -116,7 +140,7 @@ def write_output(result: Any) -> None:
         message = f"the node's outputs could not be written: {type(exc).__name__}: {_text(exc)}"
         data = pickle.dumps(("error", kind, type(exc).__name__, message, "", []))
     try:
-        with open(OUTPUT, "wb") as out:
+        with open(path, "wb") as out:
             out.write(data)
     except OSError as exc:
         if exc.errno in (errno.EFBIG, errno.ENOSPC):
@@ -124,28 +148,110 @@ def write_output(result: Any) -> None:
         raise
 
 
-def main() -> None:
-    """Run one call as CONFIG (argv[1]) says."""
-    config = json.loads(sys.argv[1])
-    main_pid = os.getpid()
-    with open(REQUEST, "rb") as source:  # read before giving up root: the file is the worker's
-        request = source.read()
-    apply_limits(config["limits"])
-    drop_root(config.get("uid"))
-    sys.path[:0] = list(config["path"])
-    resource.setrlimit(
-        resource.RLIMIT_AS, (int(config["limits"]["memory_bytes"]), int(config["limits"]["memory_bytes"]))
-    )
+def child(folder: str, limits: dict[str, Any], control: int) -> None:
+    """One call, in the forked child: never returns."""
     try:
-        result = call(request, config.get("run", {}))
-        if os.getpid() == main_pid:
-            write_output(result)
+        os.close(control)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        err = os.open(os.path.join(folder, STDERR), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(err, 1)
+        os.dup2(err, 2)
+        with open(os.path.join(folder, REQUEST), "rb") as source:
+            request = source.read()
+        apply_limits(limits)
+        me = os.getpid()
+        result = call(request)
+        if os.getpid() == me:  # a process the node forked that got here leaves silently
+            write_output(os.path.join(folder, OUTPUT), result)
     except BaseException as exc:
-        if os.getpid() == main_pid:  # e.g. out of memory while writing the error itself
-            os.write(2, f"sandbox runner failed: {type(exc).__name__}: {_text(exc)}\n".encode())
+        try:
+            os.write(2, f"sandbox call failed: {type(exc).__name__}: {_text(exc)}\n".encode())
+        finally:
             os._exit(EXIT_MEMORY if limit_kind(exc) == "memory" else EXIT_FAILED)
     os._exit(0)
 
 
+def _others() -> list[int]:
+    me = os.getpid()
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _wipe(folder: str) -> None:
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            for root, dirs, _ in os.walk(entry.path):
+                for name in dirs:
+                    os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+            os.chmod(entry.path, 0o700)
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def clean() -> bool:
+    """Kill every process of the jail but this one (and the jail's init), empty /scratch; False if it fails."""
+    for _ in range(2000):
+        if not _others():
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)  # every process this user may signal here, except this one and init
+        _reap()
+        time.sleep(0.001)
+    else:
+        return False
+    try:
+        _wipe(SCRATCH)
+        if os.access("/dev/shm", os.W_OK):
+            _wipe("/dev/shm")
+    except OSError:
+        return False
+    return True
+
+
+def serve() -> None:
+    """Answer calls until stdin closes or the jail cannot be cleaned (see the module docstring)."""
+    config = json.loads(sys.argv[1])
+    drop_root(config.get("uid"))
+    not_dumpable()
+    sys.path[:0] = list(config["path"])
+    import gc
+
+    import nodes.access
+    import nodes.context
+    import nodes.plugins.remote
+    import nodes.sandbox.wire  # noqa: F401 (imported once here, not in every call)
+
+    gc.collect()
+    gc.freeze()  # the children's collections never walk (and so never copy) the server's objects
+    control = os.dup(1)
+    os.dup2(2, 1)
+    os.write(control, b'{"ready": true}\n')  # wall time counts from here: starting is not the node's
+    for line in sys.stdin.buffer:
+        message = json.loads(line)
+        folder = os.path.join(IO_DIR, os.path.basename(str(message["dir"])))
+        pid = os.fork()
+        if pid == 0:
+            child(folder, message["limits"], control)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = _SIGNAL_BASE - code
+        ok = clean()
+        os.write(control, (json.dumps({"code": code, "clean": ok}) + "\n").encode())
+        if not ok:
+            break
+
+
 if __name__ == "__main__":
-    main()
+    serve()

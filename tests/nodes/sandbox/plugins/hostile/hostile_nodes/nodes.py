@@ -6,8 +6,19 @@ import ctypes
 import os
 import socket
 import time
+from typing import Any
 
 from nodes import context, node
+
+
+class Payload:
+    """Unpickling it runs a shell command: the classic way to escape through a pickle."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (self.command,))
 
 
 @node
@@ -94,3 +105,28 @@ def native_system(command: str) -> int:
 def flood(megabytes: int) -> str:
     """Returns an output bigger than the output limit."""
     return "x" * (megabytes * 1024 * 1024)
+
+
+@node
+def smuggle(command: str) -> Any:
+    """Returns a value whose unpickling would run `command` in whoever reads it."""
+    return Payload(command)
+
+
+@node
+def litter(seconds: float) -> int:
+    """Leaves a file in the scratch folder and a process running behind it."""
+    with open(os.path.join(os.environ["TMPDIR"], "left-behind"), "w") as out:
+        out.write("x")
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(seconds)
+        os._exit(0)
+    return pid
+
+
+@node
+def look_around(probe: int) -> dict[str, list[str]]:
+    """What earlier calls left: the processes it can see and the scratch folder's files."""
+    processes = sorted(p for p in os.listdir("/proc") if p.isdigit())
+    return {"processes": processes, "scratch": sorted(os.listdir(os.environ["TMPDIR"]))}

@@ -1,0 +1,121 @@
+"""The jail itself, without Ray: calls of the hostile test plugin's nodes through `nodes.sandbox.jail.run_call`
+in this process (the plugin's code on `sys.path`, as its runtime environment puts it in a worker), and the
+policy and wire rules the engine relies on."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nodes.sandbox import (
+    SandboxedNodeError,
+    SandboxLimits,
+    SandboxPolicy,
+    UnsafeOutputError,
+    WallTimeLimitExceeded,
+)
+from nodes.sandbox.wire import dumps_output, loads_output
+
+PLUGIN = Path(__file__).with_name("plugins") / "hostile"
+REF = "hostile@1.0.0"
+LIMITS = SandboxLimits(memory_bytes=1024 * 2**20, cpu_s=2, wall_s=4, processes=16, output_bytes=2**20)
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[Any]:
+    import sys
+
+    sys.path.insert(0, str(PLUGIN))
+    try:
+        import hostile_nodes.nodes as module
+
+        yield module
+    finally:
+        sys.path.remove(str(PLUGIN))
+
+
+def _definition(module: Any, name: str) -> Any:
+    from nodes.plugins.remote import PluginNodeDefinition
+
+    return PluginNodeDefinition(
+        getattr(module, name).spec,
+        module="hostile_nodes.nodes",
+        attribute=name,
+        runtime_env={"env_vars": {"RAYWEAVE_PLUGIN": REF}},
+        plugin_ref=REF,
+        trust="untrusted",
+    )
+
+
+def _call(module: Any, name: str, **inputs: Any) -> dict[str, Any]:
+    from nodes.sandbox.jail import run_call
+
+    return run_call(_definition(module, name), inputs, {}, policy=SandboxPolicy(), limits=LIMITS).outputs
+
+
+def test_the_admin_overrides_the_manifest_and_untrusted_wins() -> None:
+    assert SandboxPolicy().trust_of("acme", "untrusted") == "untrusted"
+    assert SandboxPolicy().trust_of("acme", "trusted") == "trusted"
+    assert SandboxPolicy(trusted=("acme",)).trust_of("acme", "untrusted") == "trusted"
+    assert SandboxPolicy(untrusted=("*",)).trust_of("acme", "trusted") == "untrusted"
+    assert SandboxPolicy(untrusted=("*",), trusted=("acme",)).trust_of("acme", "trusted") == "trusted"
+    assert SandboxPolicy(untrusted=("acme",), trusted=("acme",)).trust_of("acme", "trusted") == "untrusted"
+    assert SandboxPolicy(trusted=("*",)).trust_of("acme", "untrusted") == "trusted"
+
+
+def test_outputs_come_back_through_an_allowlist(tmp_path: Path) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    table = pa.table({"a": [1, 2], "b": ["x", "y"]})
+    frame = pd.DataFrame({"a": [1.5, 2.5]})
+    value = loads_output(dumps_output({"t": table, "f": frame, "s": {1, 2}, "b": b"\0"}))
+    assert value["t"].equals(table) and value["f"].equals(frame) and value["s"] == {1, 2}
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(_Shell(f"touch {marker}"))
+    with pytest.raises(UnsafeOutputError, match=r"posix\.system|os\.system"):
+        loads_output(evil)
+    assert not marker.exists()
+
+
+class _Shell:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import os
+
+        return (os.system, (self.command,))
+
+
+@needs_bwrap
+def test_a_call_leaves_nothing_for_the_next(hostile: Any) -> None:
+    _call(hostile, "litter", seconds=30.0)
+    seen = _call(hostile, "look_around", probe=1)["out"]
+    assert seen["scratch"] == []
+    # The jail's init, its call server and this call: the process the first call left running is gone.
+    assert len(seen["processes"]) == 3, seen
+
+
+@needs_bwrap
+def test_a_pickled_escape_in_an_output_is_refused(hostile: Any, tmp_path: Path) -> None:
+    marker = tmp_path / f"smuggled-{uuid.uuid4().hex}"
+    with pytest.raises(UnsafeOutputError, match="may not leave the sandbox"):
+        _call(hostile, "smuggle", command=f"touch {marker}")
+    assert not marker.exists()
+
+
+@needs_bwrap
+def test_a_jail_stopped_at_its_wall_time_is_replaced(hostile: Any) -> None:
+    with pytest.raises(WallTimeLimitExceeded, match="wall-time limit of 4 s"):
+        _call(hostile, "nap", seconds=30.0)
+    assert _call(hostile, "scale", values=[2.0], factor=2.0)["out"] == {"v0": 4.0}
+    with pytest.raises(SandboxedNodeError, match="FileNotFoundError"):
+        _call(hostile, "read_file", path="/etc/shadow")
