@@ -1,0 +1,110 @@
+"""Text generation through an OpenAI-compatible chat completions endpoint (`nlp/generate@1`).
+
+Any server speaking OpenAI's `POST /v1/chat/completions` works: OpenAI, vLLM, llama.cpp's server, Ollama,
+LiteLLM. The call goes through the run's access policy like `builtin/http_request@1`: an endpoint on an
+internal address (loopback, private networks) needs the installation's allowlist (`RAYWEAVE_HTTP_ALLOW`).
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from nodes import context, node
+from nodes.builtin.netguard import guarded_transport
+from rayweave_nlp import llm
+from rayweave_nlp.errors import NlpParamError
+
+
+class Generation(TypedDict):
+    """The outputs of `nlp/generate@1`."""
+
+    text: str
+    finish_reason: str
+    model: str
+    usage: dict[str, int]
+
+
+@node(
+    plugin="nlp",
+    version="1.0.0",
+    category="nlp",
+    tags=("external", "network", "llm"),
+    deterministic=False,
+    cache=False,
+    io_bound=True,  # it waits on the endpoint: on Ray it runs on the warm pool of threaded actors
+)
+def generate(
+    prompt: str,
+    system: str | None = None,
+    *,
+    base_url: str = "",
+    model: str = "",
+    api_key_env: str = "",
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout_s: float = 60.0,
+) -> Generation:
+    """Generate text with a chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    An external resource: non-deterministic, never cached, tagged ``external`` so the engine's circuit
+    breaker and retry policy apply. The endpoint is reached through the run's access policy, as by
+    ``builtin/http_request@1``: internal addresses (loopback, private networks) only when the installation
+    allows them (``RAYWEAVE_HTTP_ALLOW``). The API key is read in the worker from an environment variable and
+    never appears in the node's outputs, logs or errors.
+
+    Args:
+        prompt: the user message.
+        system: a system message sent before it (optional, default null: none).
+        base_url: the API's base URL, e.g. ``https://api.openai.com/v1`` or ``http://10.0.0.5:8000``;
+            ``/chat/completions`` is appended when it ends with a version such as ``/v1``, else
+            ``/v1/chat/completions``. Default empty: the installation's setting ``llm_base_url``
+            (``RAYWEAVE_LLM_BASE_URL``); with neither, the node fails.
+        model: the model name the endpoint knows (default empty: the setting ``llm_model``,
+            ``RAYWEAVE_LLM_MODEL``); with neither, the node fails.
+        api_key_env: the name of the environment variable of the worker holding the API key (default empty:
+            the setting ``llm_api_key_env``, ``RAYWEAVE_LLM_API_KEY_ENV``, else ``OPENAI_API_KEY``). When the
+            variable is unset or empty no ``Authorization`` header is sent (local servers need none).
+        temperature: sampling temperature (default null: the server's default).
+        max_tokens: the most tokens to generate (default null: the server's default); must be >= 1.
+        timeout_s: seconds to wait for connecting and, separately, for each read (default 60.0); must be
+            > 0. A timeout fails the node.
+
+    Returns:
+        text: the generated message (the first choice's ``message.content``).
+        finish_reason: why generation stopped (``stop``, ``length``...; empty if the server did not say).
+        model: the model that answered (as the server names it; the requested one if it did not say).
+        usage: the server's token counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``);
+            empty when it sent none.
+
+    Example:
+        ```json
+        {
+          "format": "rayweave.workflow/1", "name": "summarize",
+          "inputs": {"article": {"type": "String"}},
+          "nodes": {"llm": {"type": "nlp/generate@1", "in": {"prompt": "$inputs.article",
+                            "system": {"value": "Summarize in one sentence."}},
+                            "params": {"max_tokens": 60, "timeout_s": 30},
+                            "retry": {"max_attempts": 3, "backoff": "exponential", "initial_s": 1}}},
+          "outputs": {"summary": "llm.text"}
+        }
+        ```
+    """
+    node_id = llm.NODE
+    if timeout_s <= 0:
+        raise NlpParamError(f"{node_id}: param 'timeout_s' is {timeout_s}; use a number > 0")
+    if max_tokens is not None and max_tokens < 1:
+        raise NlpParamError(f"{node_id}: param 'max_tokens' is {max_tokens}; use a number >= 1 (or null)")
+    ctx = context.current()
+    endpoint = llm.resolve(base_url, model, api_key_env, ctx.config)
+    ctx.logger.info("POST %s (model %s)", endpoint.url, endpoint.model)
+    body = llm.request_body(endpoint, prompt, system, {"temperature": temperature, "max_tokens": max_tokens})
+    transport = guarded_transport(ctx.policy, f"{node_id}: param 'base_url'")
+    answer = llm.call(endpoint, body, transport=transport, timeout_s=timeout_s)
+    text, finish_reason = llm.first_message(endpoint, answer)
+    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    return {
+        "text": endpoint.redact(text),
+        "finish_reason": finish_reason,
+        "model": str(answer.get("model") or endpoint.model),
+        "usage": {str(k): int(v) for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)},
+    }

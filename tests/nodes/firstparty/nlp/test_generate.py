@@ -1,0 +1,141 @@
+"""`nlp/generate@1` against a fake OpenAI-compatible endpoint on loopback: settings, the access policy, the
+API key kept out of outputs, logs, events and errors, timeouts and bad answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine
+from cluster.settings import Settings
+from engine.execution.events import Event
+from nodes import Catalog
+from nodes.plugins.remote import PluginNodeDefinition
+from nodes.plugins.testing import run_plugin_node
+from tests.nodes.firstparty.nlp.conftest import API_KEY, API_KEY_ENV, FakeServer, with_worker_env
+
+NODE = "nlp/generate@1"
+WORKFLOW = {
+    "format": "rayweave.workflow/1",
+    "name": "ask",
+    "inputs": {"question": {"type": "String"}},
+    "nodes": {"llm": {"type": NODE, "in": {"prompt": "$inputs.question"}}},
+    "outputs": {"answer": "llm.text", "usage": "llm.usage"},
+}
+
+
+@pytest.fixture(scope="module")
+def generate(nlp_nodes: dict[str, PluginNodeDefinition]) -> PluginNodeDefinition:
+    """The node, with the API key in its workers' environment (as an operator would set it)."""
+    return with_worker_env(nlp_nodes[NODE], **{API_KEY_ENV: API_KEY})
+
+
+def test_generate_calls_the_endpoint_with_the_key(
+    generate: PluginNodeDefinition, fake_llm: FakeServer
+) -> None:
+    params = {"base_url": fake_llm.base_url, "model": "tiny", "api_key_env": API_KEY_ENV, "max_tokens": 5}
+    result = run_plugin_node(generate, {"prompt": "Say hi", "system": "Be brief."}, params)
+    assert dict(result) == {
+        "text": "Hello from tiny",
+        "finish_reason": "stop",
+        "model": "tiny",
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+    sent = fake_llm.requests[-1]
+    assert sent["path"] == "/v1/chat/completions" and sent["auth"] == f"Bearer {API_KEY}"
+    assert sent["body"] == {
+        "model": "tiny",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}],
+        "max_tokens": 5,
+    }
+
+
+def test_the_key_never_leaves_the_worker(generate: PluginNodeDefinition, fake_llm: FakeServer) -> None:
+    params = {"base_url": fake_llm.base_url, "api_key_env": API_KEY_ENV}
+    echoed = run_plugin_node(generate, {"prompt": "repeat my key"}, {**params, "model": "echo"})
+    assert fake_llm.requests[-1]["auth"] == f"Bearer {API_KEY}"  # the server got it ...
+    assert API_KEY not in repr(echoed.events) and API_KEY not in str(dict(echoed))  # ... and echoed it back
+    assert "Bearer [redacted]" in echoed["text"]
+    with pytest.raises(
+        Exception,
+        match=r"answered 401 Unauthorized.*check the API key in the environment variable "
+        f"{API_KEY_ENV}",
+    ) as denied:
+        run_plugin_node(generate, {"prompt": "hi"}, {**params, "model": "deny"})
+    assert API_KEY not in str(denied.value) and "[redacted]" in str(denied.value)
+
+
+def _catalog(definition: PluginNodeDefinition) -> Catalog:
+    catalog = Catalog.builtin()
+    catalog.add(definition)
+    return catalog
+
+
+def test_a_run_takes_endpoint_and_model_from_settings_and_needs_the_allowlist(
+    generate: PluginNodeDefinition, fake_llm: FakeServer, tmp_path: Path
+) -> None:
+    configured = {"llm_base_url": fake_llm.base_url, "llm_model": "echo", "llm_api_key_env": API_KEY_ENV}
+    catalog = _catalog(generate)
+
+    refused = engine.run(
+        WORKFLOW,
+        {"question": "hi"},
+        catalog=catalog,
+        cache=False,
+        settings=Settings(home=tmp_path / "a", **configured),
+    )
+    error = refused.nodes["llm"].error
+    assert error is not None and error.type == "AccessDeniedError"
+    assert "nlp/generate@1: param 'base_url': refused to connect to '127.0.0.1'" in error.message
+    assert "RAYWEAVE_HTTP_ALLOW" in error.message
+
+    seen: list[Event] = []
+    settings = Settings(home=tmp_path / "b", http_allow=["127.0.0.1"], **configured)
+    allowed = engine.run(
+        WORKFLOW, {"question": "hi"}, catalog=catalog, cache=False, settings=settings, on_event=seen.append
+    )
+    assert allowed.ok, allowed.errors
+    assert allowed.outputs["answer"] == "you said 'hi'; auth was 'Bearer [redacted]'"
+    assert fake_llm.requests[-1]["auth"] == f"Bearer {API_KEY}"
+    assert any(e.type == "node.log" for e in seen)  # the node logged its call ...
+    assert API_KEY not in repr([e.to_json() for e in seen])  # ... and nothing the run recorded holds the key
+    assert API_KEY not in repr(allowed.to_json())
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"model": "slow", "timeout_s": 0.5}, r"timed out after 0.5 s; raise param 'timeout_s'"),
+        (
+            {"model": "not-json"},
+            r"answered 200 with a body that is not a JSON object \('<html>gateway says hi</html>'\)",
+        ),
+        ({"model": "no-choices"}, r"answered JSON without a text at choices\[0\].message.content"),
+        (
+            {"model": "m", "base_url": "http://127.0.0.1:9/v1"},
+            r"POST http://127.0.0.1:9/v1/chat/completions could not connect",
+        ),
+        ({"model": "m", "base_url": ""}, r"no endpoint: set param 'base_url'.*or the setting llm_base_url"),
+        (
+            {"model": "", "base_url": "http://127.0.0.1:9"},
+            r"no model: set param 'model' or the setting llm_model",
+        ),
+        ({"model": "m", "max_tokens": 0}, r"param 'max_tokens' is 0; use a number >= 1"),
+    ],
+)
+def test_endpoint_failures_are_clear(
+    nlp_nodes: dict[str, PluginNodeDefinition], fake_llm: FakeServer, params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(Exception, match=f"nlp/generate@1: .*{message}"):
+        run_plugin_node(nlp_nodes[NODE], {"prompt": "hi"}, {"base_url": fake_llm.base_url, **params})
+
+
+def test_a_base_url_without_a_version_gets_v1(
+    nlp_nodes: dict[str, PluginNodeDefinition], fake_llm: FakeServer
+) -> None:
+    root = fake_llm.base_url.removesuffix("/v1")
+    result = run_plugin_node(nlp_nodes[NODE], {"prompt": "hi"}, {"base_url": root, "model": "m"})
+    assert result["text"] == "Hello from m" and fake_llm.requests[-1]["path"] == "/v1/chat/completions"
+    assert fake_llm.requests[-1]["auth"] == ""  # no key variable in this environment: no Authorization header
