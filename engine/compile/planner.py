@@ -16,6 +16,7 @@ from typing import Any
 import typesys
 from engine.compile.options import effective_cache, effective_resources, effective_retry, effective_timeout
 from engine.compile.plan import FUSED_PREFIX, FUSED_TYPE_ID, Plan, PlannedInput, PlannedNode
+from engine.secrets.refs import secret_names
 from engine.workflow.bindings import (
     Binding,
     InputRef,
@@ -118,7 +119,9 @@ def _plan_node(workflow: str, node: GraphNode, outputs: Collection[str]) -> Plan
         coercions=node.coercions,
         input_types=node.input_types,
         output_types=node.output_types,
-        cache=effective_cache(spec, node.options),
+        # A node given a secret is never cached: its result would answer a rerun by anyone, with any value
+        # of the secret (the plan holds only the reference).
+        cache=effective_cache(spec, node.options) and not secret_names(node.params),
         deterministic=spec.deterministic,
         subplan=node.subplan,
     )

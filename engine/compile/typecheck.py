@@ -30,6 +30,7 @@ from engine.compile.conversions import insert_conversions
 from engine.compile.diagnostics import Diagnostic, abbreviate, error
 from engine.compile.maps import check_map_items, compile_map
 from engine.compile.parse import PassResult
+from engine.secrets.refs import is_secret_ref, ref_problem
 from engine.workflow.bindings import Binding, Const, InputRef, ListBinding, NodeRef, element_key
 from engine.workflow.graph import GraphInput, GraphNode, WorkflowGraph, evolve
 
@@ -213,6 +214,9 @@ def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None
         declared = signature.params.get(name)
         if declared is None:
             continue  # RW108 from resolve
+        if is_secret_ref(value):
+            _check_secret_param(state, node, name, value, declared)
+            continue
         try:
             typesys.check(value, declared, registry=state.registry)
         except TypeError as exc:
@@ -226,6 +230,27 @@ def _check_params(state: _State, node: GraphNode, signature: _Signature) -> None
                     hint=f"give a value of type {abbreviate(declared)}",
                 )
             )
+
+
+def _check_secret_param(state: _State, node: GraphNode, name: str, value: Any, declared: Any) -> None:
+    """A secret reference (`{"secret": "name"}`) stands for a String: accepted where one is."""
+    assert node.spec is not None
+    problem = ref_problem(value)
+    if problem is None and not typesys.is_assignable(typesys.STRING, declared, registry=state.registry):
+        problem = (
+            f"a secret reference stands for a String, and param {name!r} of {node.spec.id} is "
+            f"{abbreviate(typesys.with_article(declared))}"
+        )
+    if problem is not None:
+        state.diagnostics.append(
+            error(
+                "RW109",
+                f"param {name!r} of {node.spec.id}: {problem}",
+                node=node.id,
+                field=f"nodes.{node.id}.params.{name}",
+                hint='give {"secret": "NAME"} only for String params, with a valid secret name',
+            )
+        )
 
 
 def _check_edge(

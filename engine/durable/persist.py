@@ -30,6 +30,7 @@ from engine.compile.plan import Plan, PlannedNode
 from engine.durable.errors import UnstorableOutputError
 from engine.durable.results import ResultStore
 from engine.jsonlimits import MAX_JSON_DEPTH, JsonLimitError, storable
+from engine.secrets.refs import refuse_leaks
 from engine.workflow.bindings import NodeRef
 from nodes.ids import RunId
 
@@ -63,6 +64,7 @@ class PersistingDefinition:
         from nodes import context
 
         outputs: dict[str, Any] = self.inner.invoke(inputs, params, **kwargs)
+        refuse_leaks(outputs)  # a node given a secret never has it written (engine.secrets.refs)
         ctx = context.current()
         run_id, node_id = getattr(ctx, "run_id", None), getattr(ctx, "node_id", None)
         if self.outputs:

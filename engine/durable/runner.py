@@ -33,6 +33,7 @@ from engine.execution.events import Event
 from engine.execution.handle import RunHandle
 from engine.execution.runstate import members_of
 from engine.execution.start import start_run
+from engine.secrets.runs import run_secrets_for
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId, new_run_id
 from nodes.states import NodeStatus, RunStatus
 
@@ -255,6 +256,7 @@ class DurableRunner:
             on_event=on_event,
             cache=self.cache if cache else None,
             cache_scope=scope,
+            owner=owner,
         )
         return Launched(handle, created.run, True)
 
@@ -326,6 +328,7 @@ class DurableRunner:
             # in another scope it could read or fill another owner's entries.
             cache=self.cache if info.get("cache", True) and scope is not None else None,
             cache_scope=scope or "",
+            owner=run.owner,
         )
 
     def _resume_info(self, run_id: RunId) -> dict[str, Any]:
@@ -441,8 +444,10 @@ class DurableRunner:
         on_event: Callable[[Event], None] | None,
         cache: ResultCache_ | None,
         cache_scope: str,
+        owner: str,
     ) -> RunHandle:
-        """Start one execution of a stored run on the one run path, with a `DurableRecorder`."""
+        """Start one execution of a stored run on the one run path, with a `DurableRecorder`; the owner's
+        secrets that the plan refers to go with it, sealed (`engine.secrets.refs`)."""
         recorder = DurableRecorder(
             self.store, self.results, seq_offset=seq_offset, resumed=resumed, heartbeat_s=self.heartbeat_s
         )
@@ -458,6 +463,7 @@ class DurableRunner:
             cache_scope=cache_scope,
             policy=policy_for(self.settings),
             on_event=on_event,
+            secrets=run_secrets_for(self.store, self.settings, plan, owner),
         )
 
     def _executor_for_runs(self) -> Executor:

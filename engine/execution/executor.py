@@ -18,6 +18,7 @@ from engine.compile.plan import Plan
 from engine.execution.events import EventSink
 from engine.execution.handle import RunSource
 from engine.execution.mapping import MapResultRecorder
+from engine.secrets.refs import RunSecrets
 from nodes.access import AccessPolicy
 from nodes.ids import RunId
 
@@ -42,6 +43,7 @@ class Executor(Protocol):
         cache_scope: str = "",
         map_results: MapResultRecorder | None = None,
         detached: bool = False,
+        secrets: RunSecrets | None = None,
     ) -> RunSource:
         """Start running `plan`; `cached` holds the nodes answered from the cache (not run again).
 
@@ -49,7 +51,8 @@ class Executor(Protocol):
         one they reach no file and no internal address. `cache_scope`: the scope the plan's cache keys were
         made in (nodes make their dynamic keys in it). `map_results`: where a durable run keeps its top-level
         map nodes' results. `detached`: the run must not depend on the calling process (a durable run):
-        inputs and cached values travel inline, never as objects this process owns."""
+        inputs and cached values travel inline, never as objects this process owns. `secrets`: the sealed
+        secrets the run's nodes refer to, for their tasks to open (`engine.secrets.refs`)."""
         ...
 
 

@@ -44,6 +44,7 @@ from engine.execution.task import (
     assemble_lists,
     execute_task,
 )
+from engine.secrets.refs import RunSecrets
 from nodes import SKIP
 from nodes.access import AccessPolicy
 from nodes.ids import RunId, new_run_id
@@ -71,8 +72,10 @@ class LocalRun:
         cache_scope: str = "",
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
+        secrets: RunSecrets | None = None,
     ) -> None:
         self.run_id = run_id or new_run_id()
+        self.secrets = secrets
         self.persist_nodes = persist_nodes
         #: Where a durable run keeps its top-level map nodes' results (`engine.execution.mapping`).
         self.map_results = map_results
@@ -209,6 +212,7 @@ class LocalRun:
             lists=dict(lists or {}),
             cache_scope=self.cache_scope,
             policy=self.policy,
+            secrets=self.secrets,
         )
 
         def send(index: int, events: list[RawEvent]) -> None:
@@ -438,6 +442,7 @@ class InProcessExecutor:
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
         detached: bool = False,
+        secrets: RunSecrets | None = None,
     ) -> LocalRun:
         """Start running `plan` with resolved workflow `inputs`; returns the run (a `RunSource`).
 
@@ -463,5 +468,6 @@ class InProcessExecutor:
             cache_scope=cache_scope,
             policy=policy,
             map_results=map_results,
+            secrets=secrets,
         )
         return run.start()

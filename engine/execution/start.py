@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from engine.cache.result_cache import CacheHit, ResultCache
     from engine.execution.executor import Executor
     from engine.execution.mapping import MapResultRecorder
+    from engine.secrets.refs import RunSecrets
     from nodes.access import AccessPolicy
 
 #: The cache level reported for a node whose result a resumed run took from its earlier execution.
@@ -108,12 +109,14 @@ def start_run(
     cache_scope: str = "",
     policy: AccessPolicy | None = None,
     on_event: Callable[[Event], None] | None = None,
+    secrets: RunSecrets | None = None,
 ) -> RunHandle:
     """Start a run of the compiled `plan` with resolved `inputs` (see the module docstring for the steps).
 
     `seeds`: outputs known already, per top-level node id (port -> value): a resumed run's finished nodes,
     which are not executed again. `cache_scope`: the scope of the run's cache keys (e.g. one per owner, so
-    users never share cached results). `policy`: what the run's file and network nodes may reach.
+    users never share cached results). `policy`: what the run's file and network nodes may reach. `secrets`:
+    the sealed secrets its nodes refer to (`engine.secrets.refs`), opened in the workers that need them.
     """
     from engine.cache.result_cache import CacheHit
     from engine.execution.cached import CachedRun, caching_source, prune_to_outputs
@@ -157,6 +160,7 @@ def start_run(
             persist_nodes=output_nodes,
             policy=policy,
             cache_scope=cache_scope,
+            secrets=secrets,
             map_results=recorder.map_results(todo),
             detached=recorder.detached,
         )

@@ -19,13 +19,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
 from engine.execution.breaker import BreakerClient, breaker_key, counts_against_breaker
 from engine.execution.result import NodeError
+from engine.secrets.refs import (
+    RunSecrets,
+    SecretLeakError,
+    SecretUnavailableError,
+    find_leak,
+    guarding,
+    is_secret_ref,
+    leak_message,
+    redact,
+    redact_any,
+    refuse_leaks,
+)
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
 from nodes.ids import RunId
@@ -127,6 +139,9 @@ class TaskSpec:
     workflow_version: str = ""
     #: Installation settings nodes may read from their context (`engine.execution.nodeconfig`).
     config: Mapping[str, str] = field(default_factory=dict)
+    #: The sealed secrets the run's nodes refer to (`{"secret": "name"}` params), opened by the task that
+    #: runs a node just before calling it (`engine.secrets.refs`); None when the run refers to none.
+    secrets: RunSecrets | None = None
 
 
 class TaskEmitter:
@@ -456,6 +471,7 @@ def _run_group(
             extra=spec.extra,
             workflow_version=spec.workflow_version,
             config=spec.config,
+            secrets=spec.secrets,
         )
         outputs, outcome = run_node(member_spec, member, member_values, emitter, instances)
         results[member.id] = outputs
@@ -556,6 +572,7 @@ def run_node(
     attempt = spec.first_attempt
     try:
         inputs = _prepare_inputs(spec, planned, values)
+        params, secret_values = _resolve_params(spec, planned)
     except Exception as exc:
         error = NodeError.from_exception(node_id, attempt, exc)
         return dict.fromkeys(_out_names(node_spec), UpstreamFailure(node_id)), NodeOutcome(
@@ -569,7 +586,7 @@ def run_node(
             spec.run_id,
             node_key,
             attempt,
-            _context_emit(emitter, node_id, attempt),
+            _context_emit(emitter, node_id, attempt, secret_values),
             spec.policy,
             workflow=spec.workflow,
             workflow_version=spec.workflow_version,
@@ -583,7 +600,12 @@ def run_node(
             with context.use(ctx):
                 if node_spec.kind == "class":
                     instance = _instance(planned, instances)
-                outputs = definition.invoke(inputs, planned.params, instance=instance)
+                if secret_values:
+                    with guarding(node_id, secret_values):  # a durable definition checks before writing
+                        outputs = definition.invoke(inputs, params, instance=instance)
+                    refuse_leaks(outputs, node_id, secret_values)
+                else:
+                    outputs = definition.invoke(inputs, params, instance=instance)
             if bkey is not None and spec.breakers is not None:
                 spec.breakers.record(bkey, True)
             if spec.check_types:
@@ -599,7 +621,7 @@ def run_node(
             ):
                 spec.breakers.record(bkey, False)
             if circuit_open or isinstance(exc, PortTypeError) or not planned.retry.should_retry(exc, attempt):
-                error = NodeError.from_exception(node_id, attempt, exc)
+                error = _redacted(NodeError.from_exception(node_id, attempt, exc), secret_values)
                 return dict.fromkeys(_out_names(node_spec), UpstreamFailure(node_id)), NodeOutcome(
                     node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
                 )
@@ -610,7 +632,7 @@ def run_node(
                 attempt + 1,
                 {
                     "error": type(exc).__name__,
-                    "message": str(exc),
+                    "message": redact(str(exc), secret_values),
                     "delay_s": delay,
                     "failed_attempt": attempt,
                 },
@@ -650,12 +672,42 @@ def _out_names(node_spec: Any) -> tuple[str, ...]:
 
 
 def _context_emit(
-    emitter: TaskEmitter, node_id: str, attempt: int
+    emitter: TaskEmitter, node_id: str, attempt: int, secret_values: Sequence[str] = ()
 ) -> Callable[[str, Mapping[str, Any]], None]:
+    if secret_values:
+
+        def emit_redacted(event_type: str, payload: Mapping[str, Any]) -> None:
+            if event_type == EventType.NODE_OUTPUT and find_leak(payload, secret_values):
+                raise SecretLeakError(leak_message(node_id))
+            emitter.emit(event_type, node_id, attempt, redact_any(payload, secret_values))
+
+        return emit_redacted
+
     def emit(event_type: str, payload: Mapping[str, Any]) -> None:
         emitter.emit(event_type, node_id, attempt, payload)
 
     return emit
+
+
+def _resolve_params(spec: TaskSpec, planned: PlannedNode) -> tuple[Mapping[str, Any], list[str]]:
+    """The node's params with its secret references opened (in this worker), and the values opened."""
+    if not any(is_secret_ref(value) for value in planned.params.values()):
+        return planned.params, []
+    if spec.secrets is None:
+        raise SecretUnavailableError(
+            f"node {planned.id!r} refers to secrets, and this run was started without access to the secrets "
+            "store; run it durably (`rayweave run`, POST /v1/runs), where secrets are resolved for the run's owner"
+        )
+    return spec.secrets.resolve(planned.params)
+
+
+def _redacted(error: NodeError, secret_values: Sequence[str]) -> NodeError:
+    """`error` with the node's secret values taken out of its message and traceback."""
+    if not secret_values:
+        return error
+    return replace(
+        error, message=redact(error.message, secret_values), traceback=redact(error.traceback, secret_values)
+    )
 
 
 def _instance(planned: PlannedNode, instances: dict[str, Any] | None) -> Any:

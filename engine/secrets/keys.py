@@ -3,8 +3,9 @@
 A keyring is text with one base64-encoded 256-bit key per line; the first is current (new data keys are wrapped
 under it), the others only unwrap what was sealed before a rotation. Where it comes from (`key_provider`):
 
-1. `RAYWEAVE_SECRETS_KMS=package.module:factory` — `factory(settings)` returns a `KeyProvider` (for a cloud
-   KMS or Vault transit: the master key never leaves the service);
+1. `RAYWEAVE_SECRETS_KMS=package.module:factory` — `factory()` returns a `KeyProvider` (for a cloud KMS or
+   Vault transit: the master key never leaves the service; the factory reads its own configuration, in the
+   server and in every worker);
 2. `RAYWEAVE_SECRETS_MASTER_KEY` — the keyring itself, lines or comma-separated (for containers that inject
    it from the orchestrator's secret store);
 3. the file `RAYWEAVE_SECRETS_KEY_FILE` (default `{home}/master.key`), created with one fresh key (mode 0600)
@@ -31,7 +32,15 @@ if TYPE_CHECKING:
     from cluster.settings import Settings
     from engine.secrets.envelope import KeyProvider
 
-__all__ = ["Keyring", "key_id_of", "key_provider", "new_master_key"]
+__all__ = [
+    "Keyring",
+    "key_file",
+    "key_id_of",
+    "key_provider",
+    "new_master_key",
+    "provider_from",
+    "write_keyring",
+]
 
 _KEY_BYTES = 32
 _NONCE = 12
@@ -175,19 +184,28 @@ def _from_file(path: Path, *, create: bool) -> Keyring:
 def key_provider(settings: Settings, *, create: bool = False) -> KeyProvider:
     """The installation's master key provider (see the module docstring); `create` makes the key file when
     missing (storing a secret), reading never does."""
-    if settings.secrets_kms:
-        module_name, _, attribute = settings.secrets_kms.partition(":")
+    master = (
+        settings.secrets_master_key.get_secret_value() if settings.secrets_master_key is not None else None
+    )
+    return provider_from(key_file(settings), master_key=master, kms=settings.secrets_kms, create=create)
+
+
+def provider_from(
+    path: Path, *, master_key: str | None = None, kms: str = "", create: bool = False
+) -> KeyProvider:
+    """The key provider of a KMS (`module:factory`, called without arguments: it reads its own configuration),
+    else of the keyring `master_key`, else of the keyring file `path`."""
+    if kms:
+        module_name, _, attribute = kms.partition(":")
         try:
             factory: Any = getattr(importlib.import_module(module_name), attribute or "key_provider")
         except (ImportError, AttributeError) as exc:
             raise MasterKeyError(
-                f"RAYWEAVE_SECRETS_KMS: cannot load {settings.secrets_kms!r} ({exc}); give module:factory of "
-                "an installed package"
+                f"RAYWEAVE_SECRETS_KMS: cannot load {kms!r} ({exc}); give module:factory of an installed package"
             ) from None
-        return cast("KeyProvider", factory(settings))
-    if settings.secrets_master_key is not None:
-        return Keyring.parse(settings.secrets_master_key.get_secret_value(), "RAYWEAVE_SECRETS_MASTER_KEY")
-    path = key_file(settings)
+        return cast("KeyProvider", factory())
+    if master_key is not None:
+        return Keyring.parse(master_key, "RAYWEAVE_SECRETS_MASTER_KEY")
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     return _from_file(path, create=create)

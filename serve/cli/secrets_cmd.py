@@ -12,6 +12,7 @@ Like `rayweave keys`, it needs access to the store and to the master key (`RAYWE
 line (it would stay in the shell's history and in `ps`): from a file, an environment variable, or standard
 input. Nothing prints a value. `rotate-key` puts a fresh master key in front of the keyring file, re-encrypts
 every secret under it (each with a new data key), then drops the old keys; interrupted, it is safe to run again.
+With `RAYWEAVE_SECRETS_MASTER_KEY` (put the new key first) or a KMS it re-encrypts under the current key.
 Every change is written to the audit log with the operating-system user who ran the command.
 
 Exit status: 0 on success, 1 when the store or the master key cannot be used, 2 on bad usage.
@@ -185,35 +186,35 @@ def delete(
 
 
 def rotate_key(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Put a fresh master key in front of the keyring file and re-encrypt every secret under it."""
+    """Re-encrypt every secret under a fresh master key (keyring file) or the current one (environment, KMS)."""
     from engine.secrets import Keyring, MasterKeyError, SecretsService, key_provider
     from engine.secrets.keys import key_file, write_keyring
 
     settings = settings_of(ctx)
-    if settings.secrets_kms or settings.secrets_master_key is not None:
-        fail(
-            "rotate-key rotates the keyring file; with RAYWEAVE_SECRETS_KMS rotate in the KMS, with "
-            "RAYWEAVE_SECRETS_MASTER_KEY put a new key first in it and run rotate-key with the file unset",
-            2,
-        )
+    from_file = not settings.secrets_kms and settings.secrets_master_key is None
     with open_store_or_exit(url or settings.resolved_database_url) as store:
         try:
-            old = key_provider(settings, create=True)
+            old = key_provider(settings, create=from_file)
+            if from_file:
+                # The file's provider is a Keyring. The new key goes in front first, so that secrets sealed
+                # under it are always readable, even if this is interrupted.
+                keys = cast(Keyring, old).rotated()
+                write_keyring(key_file(settings), keys)
+            else:  # the environment's keyring or a KMS: reseal under its current key
+                keys = old
+            report = SecretsService(store, keys).rotate(keys)
         except MasterKeyError as exc:
             fail(str(exc))
-        both = cast(Keyring, old).rotated()  # the file's provider is a Keyring (KMS and env refused above)
-        path = key_file(settings)
-        write_keyring(path, both)  # first: secrets sealed under the new key must always be readable
-        report = SecretsService(store, both).rotate(both)
-        write_keyring(path, both.current_only())
-        _audit(
-            store, "secrets.rotate-key", report.key_id, resealed=report.resealed, previous=old.current_key_id
-        )
+        if from_file:
+            write_keyring(key_file(settings), cast(Keyring, keys).current_only())
+        _audit(store, "secrets.rotate-key", report.key_id, resealed=report.resealed)
     result = {"key_id": report.key_id, "resealed": report.resealed, "unchanged": report.unchanged}
     if as_json:
         typer.echo(json.dumps(result))
-    else:
-        typer.echo(f"master key {report.key_id}: re-encrypted {report.resealed} secret(s) under it")
+        return
+    typer.echo(f"master key {report.key_id}: re-encrypted {report.resealed} secret(s) under it")
+    if not from_file:
+        typer.echo("older keys may now be removed from RAYWEAVE_SECRETS_MASTER_KEY (or disabled in the KMS)")
 
 
 def register(app: typer.Typer) -> None:

@@ -89,3 +89,23 @@ def test_rotate_key_re_encrypts_everything_and_drops_the_old_key(home: Path) -> 
         alice = store.users.get_by_username("alice").id
         assert {row.key_id for row in store.secrets.list()} == {report["key_id"]}
         assert SecretsService(store, keyring).reveal(alice, "s2") == "value-2"
+
+
+def test_rotate_key_with_the_keyring_in_the_environment(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from engine.secrets import Keyring
+    from engine.secrets.keys import new_master_key
+
+    old, new = new_master_key(), new_master_key()
+    monkeypatch.setenv("RAYWEAVE_SECRETS_MASTER_KEY", base64.b64encode(old).decode())
+    assert _run("secrets", "set", "s", "--user", "alice", input="env-value")[0] == 0
+    both = ",".join(base64.b64encode(k).decode() for k in (new, old))
+    monkeypatch.setenv("RAYWEAVE_SECRETS_MASTER_KEY", both)
+    code, out = _run("secrets", "rotate-key")
+    assert code == 0 and "re-encrypted 1 secret(s)" in out and "may now be removed" in out
+    assert not (home / "master.key").exists()
+    only_new = Keyring([new], "test")
+    with open_store(Settings(home=home).resolved_database_url) as store:
+        alice = store.users.get_by_username("alice").id
+        assert SecretsService(store, only_new).reveal(alice, "s") == "env-value"

@@ -27,6 +27,7 @@ from nodes.ids import RunId, new_run_id
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
+    from engine.secrets.refs import RunSecrets
 
 __all__ = ["RayExecutor", "RayRun"]
 
@@ -182,6 +183,7 @@ class RayExecutor:
         cache_scope: str = "",
         map_results: MapResultRecorder | None = None,
         detached: bool = False,
+        secrets: RunSecrets | None = None,
     ) -> RayRun:
         """Hand the run to the coordinator; returns once its first nodes are submitted (see `Executor.start`).
 
@@ -208,6 +210,7 @@ class RayExecutor:
             policy=policy,
             map_results=map_results,
             config=node_config_for(self._settings) if self._settings is not None else None,
+            secrets=secrets,
         )
         args = _detached_args(plan, inputs, cached) if detached else self._owned_args(plan, inputs, cached)
         try:

@@ -19,6 +19,7 @@ from engine.execution.mapping import MapResultRecorder, persist_map_result
 from engine.execution.ray.wire import pack_meta, unpack
 from engine.execution.result import NodeResult
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
+from engine.secrets.refs import RunSecrets
 from nodes.access import AccessPolicy
 from nodes.ids import NodeId, RunId
 from nodes.states import RunStatus
@@ -172,6 +173,7 @@ class RunOptions:
         policy: AccessPolicy | None = None,
         map_results: MapResultRecorder | None = None,
         config: Mapping[str, str] | None = None,
+        secrets: RunSecrets | None = None,
     ) -> None:
         self.fail_fast = fail_fast
         self.cache_dir = cache_dir
@@ -194,6 +196,8 @@ class RunOptions:
         self.map_results = map_results
         #: Installation settings the run's nodes read from their context (`engine.execution.nodeconfig`).
         self.config = dict(config or {})
+        #: The sealed secrets the run's nodes refer to (`engine.secrets.refs`); None when there are none.
+        self.secrets = secrets
 
 
 class RemoteRunResult:

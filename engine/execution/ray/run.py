@@ -452,6 +452,7 @@ class CoordinatedRun:
             policy=self.options.policy,
             workflow_version=self.plan.version,
             config=self.options.config,
+            secrets=self.options.secrets,
         )
 
     def flat(self, planned: PlannedNode) -> tuple[list[tuple[str, Any]], dict[str, int]]:
