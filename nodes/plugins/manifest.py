@@ -94,6 +94,16 @@ class PluginManifest(BaseModel):
         ),
     )
 
+    @field_validator("trust")
+    @classmethod
+    def _check_trust(cls, value: str, info: ValidationInfo) -> str:
+        if value == "untrusted" and info.data.get("types"):
+            raise ValueError(
+                "an untrusted plugin cannot have a 'types' hook: its validators and coercions would run outside "
+                "the sandbox; remove 'types' (use built-in types) or ask the admin to trust the plugin"
+            )
+        return value
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:

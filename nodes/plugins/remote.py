@@ -259,6 +259,16 @@ def collect_specs(plugin_ref: str, modules: Sequence[str], types_hook: str | Non
     return found
 
 
+def _collect_sandboxed(
+    plugin_ref: str, modules: Sequence[str], types_hook: str | None = None
+) -> dict[str, Any]:
+    """`collect_specs` in the sandbox, with its default limits (an untrusted plugin's catalog read)."""
+    from nodes.sandbox import SandboxPolicy
+    from nodes.sandbox.jail import collect_in_jail
+
+    return collect_in_jail(plugin_ref, list(modules), types_hook, SandboxPolicy())
+
+
 def _plugin_spec(spec: NodeSpec, package: PluginPackage) -> NodeSpec:
     manifest = package.manifest
     code_version = hashlib.sha256(f"{spec.code_version}|{manifest.ref}".encode()).hexdigest()[:16]
@@ -358,7 +368,8 @@ def submit_read(package: PluginPackage, runtime_env: dict[str, Any]) -> PendingR
     """Start reading a plugin version's node definitions in a Ray task; `.result()` waits for them."""
     import ray
 
-    task: Any = ray.remote(collect_specs)
+    # An untrusted plugin's modules are imported in the sandbox (`nodes.sandbox`): importing runs their code.
+    task: Any = ray.remote(collect_specs if package.manifest.trust == "trusted" else _collect_sandboxed)
     options = task_options(Resources(num_cpus=0), system_retries=0, runtime_env=runtime_env)
     ref = task.options(**options).remote(package.ref, list(package.manifest.modules), package.manifest.types)
     return PendingRead(package, runtime_env, ref)

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nodes.plugins.runtime import PLUGIN_CODE_VAR, PLUGIN_ENV_VAR
 from nodes.sandbox.errors import (
     CpuTimeLimitExceeded,
     MemoryLimitExceeded,
@@ -47,12 +48,15 @@ from nodes.sandbox.errors import (
     WallTimeLimitExceeded,
 )
 from nodes.sandbox.policy import SandboxLimits, SandboxPolicy
-from nodes.sandbox.runner import EXIT_MEMORY, EXIT_OUTPUT, IO_DIR, OUTPUT, REQUEST, STDERR
 from nodes.sandbox.wire import loads_output
 
 __all__ = ["CallResult", "check_available", "jail_command", "run_call"]
 
 RUNNER = Path(__file__).with_name("runner.py")
+# The protocol of `runner.py`, which runs as a script in the jail and so is not imported here (its own imports
+# would close a cycle); tests/nodes/sandbox/test_jail.py checks both agree.
+IO_DIR, REQUEST, OUTPUT, STDERR = "/io", "request.pkl", "output.pkl", "stderr.txt"
+EXIT_MEMORY, EXIT_OUTPUT = 71, 72
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap); in a container it needs user namespaces "
     "or CAP_SYS_ADMIN — see docs/guides/sandbox.md — or mark the plugin trusted (RAYWEAVE_TRUSTED_PLUGINS)"
@@ -377,9 +381,23 @@ def run_call(
     jail = Jail.shared(policy, plugin_env, protected)
     ids = {"run_id": "", "node_id": "", "attempt": 1, **dict(run or {})}
     request = pickle.dumps(
-        (definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
+        ("node", definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
     )
     return jail.call(request, limits)
+
+
+def collect_in_jail(
+    plugin_ref: str, modules: list[str], types_hook: str | None, policy: SandboxPolicy
+) -> dict[str, Any]:
+    """`nodes.plugins.remote.collect_specs` in this worker's jail of the plugin (reading an untrusted
+    plugin's catalog imports its modules, which runs its code); runs in the plugin's runtime environment."""
+    plugin_env = {key: os.environ[key] for key in (PLUGIN_ENV_VAR, PLUGIN_CODE_VAR) if key in os.environ}
+    jail = Jail.shared(policy, plugin_env, ())
+    request = pickle.dumps(
+        ("collect", plugin_ref, list(modules), types_hook), protocol=pickle.HIGHEST_PROTOCOL
+    )
+    found: dict[str, Any] = jail.call(request, policy.limits).outputs["out"]
+    return found
 
 
 def _result(code: int, folder: str, limits: SandboxLimits) -> CallResult:

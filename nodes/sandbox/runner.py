@@ -6,7 +6,8 @@ of that user can trace it or read its memory), puts the bound code on `sys.path`
 modules once — never the plugin's, so no plugin code ever runs in this process — and says `{"ready": true}`.
 Then, for each control line
 (JSON: `dir`, the call's folder under `/io`, and `limits`) it forks a child that applies the limits, reads the
-request — the node's definition, inputs, params and run ids, pickled by the worker — from `/io/DIR/request.pkl`,
+request — `("node", definition, inputs, params, run ids)`, or `("collect", plugin, modules, types hook)` to read
+the plugin's catalog, pickled by the worker — from `/io/DIR/request.pkl`,
 runs the node and writes `("ok", outputs, events)` or `("error", kind, type, message, traceback, events)` to
 `/io/DIR/output.pkl` with the allowlisted pickle of `nodes.sandbox.wire`. `kind` names the limit a failure comes
 from (`memory`, `processes`, `output`) or is empty.
@@ -116,8 +117,14 @@ def call(request: bytes) -> Any:
             events.append((str(event_type), dict(payload)))
 
     try:
-        definition, inputs, params, run = pickle.loads(request)
+        kind, *rest = pickle.loads(request)
         del request
+        if kind == "collect":  # reading the plugin's catalog: importing its modules runs its code
+            from nodes.plugins.remote import collect_specs
+
+            plugin_ref, modules, types_hook = rest
+            return ("ok", {"out": collect_specs(plugin_ref, modules, types_hook)}, events)
+        definition, inputs, params, run = rest
         ctx = context.NodeContext(run["run_id"], run["node_id"], run["attempt"], emit, AccessPolicy())
         with context.use(ctx):
             target = definition.resolve()  # the plugin's own definition: calling it here runs it unjailed

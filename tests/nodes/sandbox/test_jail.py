@@ -70,6 +70,13 @@ def test_the_admin_overrides_the_manifest_and_untrusted_wins() -> None:
     assert SandboxPolicy(trusted=("*",)).trust_of("acme", "untrusted") == "trusted"
 
 
+def test_the_jail_and_its_runner_speak_the_same_protocol() -> None:
+    from nodes.sandbox import jail, runner
+
+    for name in ("IO_DIR", "REQUEST", "OUTPUT", "STDERR", "EXIT_MEMORY", "EXIT_OUTPUT"):
+        assert getattr(jail, name) == getattr(runner, name), name
+
+
 def test_outputs_come_back_through_an_allowlist(tmp_path: Path) -> None:
     import pandas as pd
     import pyarrow as pa
@@ -119,3 +126,13 @@ def test_a_jail_stopped_at_its_wall_time_is_replaced(hostile: Any) -> None:
     assert _call(hostile, "scale", values=[2.0], factor=2.0)["out"] == {"v0": 4.0}
     with pytest.raises(SandboxedNodeError, match="FileNotFoundError"):
         _call(hostile, "read_file", path="/etc/shadow")
+
+
+def test_an_untrusted_manifest_with_a_types_hook_is_refused(tmp_path: Path) -> None:
+    from nodes.plugins.errors import ManifestError
+    from nodes.plugins.manifest import parse_manifest
+
+    data = {"name": "acme", "version": "1.0.0", "modules": ["acme.nodes"], "trust": "untrusted"}
+    assert parse_manifest(data, tmp_path / "rayweave-plugin.toml").trust == "untrusted"
+    with pytest.raises(ManifestError, match="field 'trust': an untrusted plugin cannot have a 'types' hook"):
+        parse_manifest({**data, "types": "acme.types:register"}, tmp_path / "rayweave-plugin.toml")
