@@ -190,7 +190,14 @@ def _views_to_materialize(store: Any, views: list[str] | None, node: str) -> lis
     return [known[name] for name in views]
 
 
-@node(plugin="feast", version="1.0.0", category="features", tags=("features", "feast"), cache=False)
+@node(
+    plugin="feast",
+    version="1.0.0",
+    category="features",
+    tags=("features", "feast"),
+    cache=False,
+    deterministic=False,
+)
 def materialize(
     repo: str, end: str = "", start: str = "", *, views: list[str] | None = None
 ) -> MaterializeOut:
