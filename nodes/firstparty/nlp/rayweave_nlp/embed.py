@@ -121,8 +121,10 @@ def _query_vectors(
     assert queries is not None
     if embedding_column in queries.column_names:
         vectors, rows = matrix(node_id, queries, embedding_column, port="queries", param="embedding_column")
-        texts = queries.column(text_column).to_pylist() if text_column in queries.column_names else None
-        return vectors, rows, texts
+        has_texts = text_column in queries.column_names and pa.types.is_string(
+            queries.schema.field(text_column).type
+        )
+        return vectors, rows, queries.column(text_column).to_pylist() if has_texts else None
     if text_column not in queries.column_names:
         raise NlpInputError(
             f"{node_id}: input port 'queries' has neither the embedding column {embedding_column!r} (param "

@@ -96,7 +96,7 @@ def generate(
         raise NlpParamError(f"{node_id}: param 'max_tokens' is {max_tokens}; use a number >= 1 (or null)")
     ctx = context.current()
     endpoint = llm.resolve(base_url, model, api_key_env, ctx.config)
-    ctx.logger.info("POST %s (model %s)", endpoint.url, endpoint.model)
+    ctx.logger.info("POST %s (model %s)", llm.shown(endpoint.url), endpoint.model)
     body = llm.request_body(endpoint, prompt, system, {"temperature": temperature, "max_tokens": max_tokens})
     transport = guarded_transport(ctx.policy, f"{node_id}: param 'base_url'")
     answer = llm.call(endpoint, body, transport=transport, timeout_s=timeout_s)

@@ -46,6 +46,18 @@ class Endpoint:
         return text.replace(self.key, REDACTED) if self.key else text
 
 
+def shown(url: str) -> str:
+    """`url` for messages and logs: without user info or query string, where credentials could hide."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def completions_url(base_url: str) -> str:
     """``{base}/chat/completions`` when the base ends with a version (``/v1``), else ``{base}/v1/chat/completions``."""
     base = base_url.strip().rstrip("/")
@@ -69,7 +81,7 @@ def resolve(
             "llm_base_url (RAYWEAVE_LLM_BASE_URL) of the installation"
         )
     if not base.startswith(("http://", "https://")):
-        raise NlpParamError(f"{NODE}: param 'base_url' {base!r} is not an http:// or https:// URL")
+        raise NlpParamError(f"{NODE}: param 'base_url' {shown(base)!r} is not an http:// or https:// URL")
     name = model or config.get(MODEL_KEY, "")
     if not name:
         raise NlpParamError(
@@ -92,7 +104,7 @@ def request_body(
 
 
 def _fail(endpoint: Endpoint, message: str) -> LlmEndpointError:
-    return LlmEndpointError(endpoint.redact(f"{NODE}: POST {endpoint.url} {message}"))
+    return LlmEndpointError(endpoint.redact(f"{NODE}: POST {shown(endpoint.url)} {message}"))
 
 
 def call(endpoint: Endpoint, body: dict[str, Any], *, transport: Any, timeout_s: float) -> dict[str, Any]:
@@ -155,9 +167,9 @@ def first_message(endpoint: Endpoint, answer: Mapping[str, Any]) -> tuple[str, s
     message = first.get("message") if isinstance(first.get("message"), dict) else {}
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
-        shown = endpoint.redact(json.dumps(answer)[:300])
+        excerpt = endpoint.redact(json.dumps(answer)[:300])
         raise LlmEndpointError(
-            f"{NODE}: POST {endpoint.url} answered JSON without a text at choices[0].message.content ({shown}); "
+            f"{NODE}: POST {shown(endpoint.url)} answered JSON without a text at choices[0].message.content ({excerpt}); "
             "is param 'base_url' an OpenAI-compatible chat completions API?"
         )
     return content, str(first.get("finish_reason") or "")

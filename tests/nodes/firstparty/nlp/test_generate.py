@@ -114,7 +114,7 @@ def test_a_run_takes_endpoint_and_model_from_settings_and_needs_the_allowlist(
         ),
         ({"model": "no-choices"}, r"answered JSON without a text at choices\[0\].message.content"),
         (
-            {"model": "m", "base_url": "http://127.0.0.1:9/v1"},
+            {"model": "m", "base_url": "http://user:hunter2@127.0.0.1:9/v1"},
             r"POST http://127.0.0.1:9/v1/chat/completions could not connect",
         ),
         ({"model": "m", "base_url": ""}, r"no endpoint: set param 'base_url'.*or the setting llm_base_url"),
@@ -128,8 +128,17 @@ def test_a_run_takes_endpoint_and_model_from_settings_and_needs_the_allowlist(
 def test_endpoint_failures_are_clear(
     nlp_nodes: dict[str, PluginNodeDefinition], fake_llm: FakeServer, params: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(Exception, match=f"nlp/generate@1: .*{message}"):
+    with pytest.raises(Exception, match=f"nlp/generate@1: .*{message}") as raised:
         run_plugin_node(nlp_nodes[NODE], {"prompt": "hi"}, {"base_url": fake_llm.base_url, **params})
+    assert "hunter2" not in str(raised.value)  # credentials in a URL are not shown either
+
+
+def test_the_settings_name_the_key_variable_never_hold_the_key() -> None:
+    assert Settings(llm_api_key_env="MY_KEY").llm_api_key_env == "MY_KEY"
+    with pytest.raises(ValueError, match="llm_api_key_env"):
+        Settings(llm_api_key_env="sk-not a variable name")
+    with pytest.raises(ValueError, match="llm_base_url"):
+        Settings(llm_base_url="ftp://example.org")
 
 
 def test_a_base_url_without_a_version_gets_v1(
