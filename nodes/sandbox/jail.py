@@ -96,7 +96,9 @@ def check_available(bwrap: str) -> str:
     found = shutil.which(bwrap)
     if found is None:
         raise SandboxUnavailableError(f"no sandbox: {bwrap!r} was not found; {INSTALL_HINT}")
-    probe = [found, *_namespace_args(), "--ro-bind", "/", "/", "--", sys.executable, "-I", "-S", "-c", "pass"]
+    # The jail's own shape (a new /proc in a new PID namespace is what container runtimes most often refuse).
+    probe = [found, *_namespace_args(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    probe += ["--", sys.executable, "-I", "-S", "-c", "pass"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=30, env={}, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
