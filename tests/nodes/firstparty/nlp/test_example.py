@@ -42,3 +42,24 @@ def test_the_guides_example_runs_the_reviews_workflow(ray_session: Any, tmp_path
         "blender": 1,
         "kettle": 1,
     }  # VADER: reviews 2 and 4 (review 6's "support" reads positive)
+
+
+def test_every_nodes_docstring_example_validates(nlp_nodes: dict[str, Any]) -> None:
+    from engine.compile import validate
+    from nodes import Catalog
+    from nodes.docexamples import docstring_document
+
+    catalog = Catalog.builtin()
+    catalog.extend(nlp_nodes.values())
+    documents = {type_id: docstring_document(d) for type_id, d in nlp_nodes.items()}
+    assert {t for t, doc in documents.items() if doc is not None} == {
+        "nlp/tokenize@1",
+        "nlp/sentiment@1",
+        "nlp/embed@1",
+        "nlp/similarity_search@1",
+        "nlp/generate@1",
+    }
+    for type_id, document in documents.items():
+        if document is not None:
+            errors = [d.render() for d in validate(document, catalog) if d.severity == "error"]
+            assert not errors, f"{type_id}: {errors}"
