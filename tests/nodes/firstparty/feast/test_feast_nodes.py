@@ -86,6 +86,18 @@ def test_historical_features_with_full_names_and_the_default_timestamp_column(
     assert table.column("driver_stats__trips").to_pylist() == [7, 30]
 
 
+def test_a_date_column_is_taken_as_midnight_utc(feast_nodes: dict[str, Any], repo: Path) -> None:
+    days = pa.array([hour(0).date(), hour(24).date()], pa.date32())  # midnight: 0.1 (hour 0); a day on: none
+    entities = pa.table({"driver_id": pa.array([1, 1], pa.int64()), "day": days})
+    table = run_plugin_node(
+        feast_nodes[HISTORICAL],
+        {"entities": entities, "repo": str(repo)},
+        {"features": ["driver_stats:conv_rate"], "timestamp_column": "day"},
+    )["table"]
+    assert table.schema.field("day").type == pa.date32()  # the caller's column, unchanged
+    assert table.column("conv_rate").to_pylist() == [0.1, None]
+
+
 def test_online_lookup_reads_what_was_materialized(feast_nodes: dict[str, Any], tmp_path: Path) -> None:
     repo = str(make_repo(tmp_path / "repo"))
     entities = pa.table({"driver_id": pa.array([3, 1, 2], pa.int64()), "request": ["a", "b", "c"]})
