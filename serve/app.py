@@ -80,6 +80,11 @@ def create_app(
     from serve.api.v1 import build_router
 
     app.include_router(build_router())
+    from serve.api import v2
+    from serve.api.v1 import models as v1_models
+
+    app.include_router(v1_models.router, prefix="/v1")  # model serving (issue 22)
+    app.include_router(v2.router)  # the Open Inference Protocol
     app.add_api_route(
         "/metrics",
         _metrics,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -35,6 +36,9 @@ SCOPES = (
     "keys:admin",
     "secrets:read",
     "secrets:write",
+    "models:read",
+    "models:write",
+    "models:infer",
     "admin",
 )
 
@@ -146,6 +150,13 @@ def _principal(ctx: ServerContext, headers: Headers) -> Principal:
     )
     ctx.verified_keys.put(digest, principal, expires_at=key.expires_at, revoked_at=key.revoked_at)
     return principal
+
+
+def principal_for(ctx: Any, headers: Headers) -> Principal:
+    """The principal of `headers` for a server that holds only `store`, `options` and `verified_keys` (a model
+    replica's fast path, `serve.models.fastpath`): the same 401s as `authenticate`, without its per-address
+    limit of failed authentications."""
+    return _principal(ctx, headers)
 
 
 def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Principal:

@@ -29,7 +29,7 @@ _PROTECTED = {
     "403": "The API key lacks the scope.",
     "429": "Rate limit exceeded; see Retry-After.",
 }
-_OPEN_PATHS = frozenset({"/v1/health", "/v1/ready"})
+_OPEN_PATHS = frozenset({"/v1/health", "/v1/ready", "/v2/health/live", "/v2/health/ready"})
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:

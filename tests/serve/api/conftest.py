@@ -96,6 +96,9 @@ ALL_USER_SCOPES = (
     "runs:write",
     "plugins:admin",
     "keys:admin",
+    "models:read",
+    "models:write",
+    "models:infer",
     "secrets:read",
     "secrets:write",
 )

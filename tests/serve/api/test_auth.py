@@ -14,7 +14,12 @@ from websockets.exceptions import ConnectionClosed
 from serve.config import ServeOptions
 from tests.serve.api.conftest import ALL_USER_SCOPES, Api, add_doc, start_api
 
-OPEN_ROUTES = {("GET", "/v1/health"), ("GET", "/v1/ready")}
+OPEN_ROUTES = {
+    ("GET", "/v1/health"),
+    ("GET", "/v1/ready"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+}
 
 #: The routes of DESIGN.md ("HTTP API (serve), version 1") plus /v1/audit and key rotation (issue 18); the document
 #: must offer exactly these.
@@ -51,6 +56,14 @@ DESIGNED_ROUTES = {
     ("GET", "/v1/secrets/{name}"),
     ("PUT", "/v1/secrets/{name}"),
     ("DELETE", "/v1/secrets/{name}"),
+    ("POST", "/v1/models"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{name}"),
+    ("DELETE", "/v1/models/{name}"),
+    ("GET", "/v1/runs/{run_id}/models"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
     ("GET", "/metrics"),
 }
 

@@ -1,0 +1,291 @@
+"""Model serving end to end: deploy through the API on real Ray Serve, predict through the API's OIP routes and
+the replicas' fast path (OIP JSON, records, Arrow IPC), batching, two replicas behind one port, scopes, bad
+input, lineage both ways, a failed deploy and delete."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pytest
+
+from serve.models.sample import iris_rows
+from tests.serve.models.conftest import Served
+
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def oip(rows: list[dict[str, float]]) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [row[name] for row in rows]}
+            for name in COLUMNS
+        ]
+    }
+
+
+def arrow_stream(rows: list[dict[str, float]]) -> bytes:
+    table = pa.Table.from_pylist(rows)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_deploy_answers_with_the_running_deployment(served: Served) -> None:
+    d = served.deployment
+    assert d["status"] == "RUNNING" and d["replicas"] == {"RUNNING": 2}
+    assert d["model_uri"] == f"models:/iris/{served.version}"
+    assert d["endpoint"].startswith("http://127.0.0.1:")
+    with served.api.client() as c:
+        listed = c.get("/v1/models").json()["items"]
+    assert [m["name"] for m in listed] == ["iris"]
+
+
+@pytest.mark.parametrize("path", ["api", "fast"])
+def test_predictions_in_oip_records_and_arrow(served: Served, path: str) -> None:
+    rows = iris_rows(150)[::50]  # one of each species
+    client = served.api.client() if path == "api" else served.fast()
+    with client as c:
+        r = c.post("/v2/models/iris/infer", json=oip(rows))
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["model_name"] == "iris" and doc["model_version"] == served.version
+        assert doc["outputs"][0]["data"] == [0, 1, 2]
+        assert doc["outputs"][0]["shape"] == [3]
+        records = c.post("/v2/models/iris/infer", json=rows).json()
+        assert records["outputs"][0]["data"] == [0, 1, 2]
+        matrix = {
+            "inputs": [
+                {"name": "x", "shape": [3, 4], "datatype": "FP64", "data": [list(r.values()) for r in rows]}
+            ]
+        }
+        assert c.post("/v2/models/iris/infer", json=matrix).json()["outputs"][0]["data"] == [0, 1, 2]
+        r = c.post(
+            "/v2/models/iris/infer",
+            content=arrow_stream(rows),
+            headers={"content-type": "application/vnd.apache.arrow.stream"},
+        )
+        assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+        assert pa.ipc.open_stream(r.content).read_all().column("predict").to_pylist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("path", ["api", "fast"])
+def test_metadata_readiness_and_health(served: Served, path: str) -> None:
+    client = served.api.client() if path == "api" else served.fast()
+    with client as c:
+        meta = c.get("/v2/models/iris").json()
+        assert meta["name"] == "iris" and meta["versions"] == [served.version]
+        assert [i["name"] for i in meta["inputs"]] == COLUMNS
+        assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+        assert c.get("/v2/models/iris/ready").json() == {"name": "iris", "ready": True}
+        assert c.get("/v2/models/unknown/ready").status_code == 404
+    with httpx.Client(base_url=served.api.url if path == "api" else served.endpoint) as anonymous:
+        assert anonymous.get("/v2/health/live").json() == {"live": True}
+        assert anonymous.get("/v2/health/ready").json() == {"ready": True}
+
+
+@pytest.mark.parametrize("path", ["api", "fast"])
+def test_bad_input_is_a_problem_naming_the_field(served: Served, path: str) -> None:
+    row = iris_rows(1)[0]
+    client = served.api.client() if path == "api" else served.fast()
+    with client as c:
+        missing = {k: v for k, v in row.items() if k != "petal width (cm)"}
+        r = c.post("/v2/models/iris/infer", json=[missing])
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["field"] == "petal width (cm)" and "is missing" in r.json()["detail"]
+        r = c.post("/v2/models/iris/infer", json=[{**row, "colour": 1.0}])
+        assert r.status_code == 422 and r.json()["field"] == "colour"
+        r = c.post("/v2/models/iris/infer", json=[{**row, "sepal width (cm)": "wide"}])
+        assert r.status_code == 422 and r.json()["field"] == "sepal width (cm)"
+        assert "must hold numbers" in r.json()["detail"]
+        body = oip([row])
+        body["inputs"][0]["shape"] = [2]
+        r = c.post("/v2/models/iris/infer", json=body)
+        assert (
+            r.status_code == 422
+            and r.json()["field"] == COLUMNS[0]
+            and "holds 2 values" in r.json()["detail"]
+        )
+        r = c.post("/v2/models/iris/infer", content=b"1,2,3,4", headers={"content-type": "text/csv"})
+        assert r.status_code == 415 and "application/vnd.apache.arrow.stream" in r.json()["detail"]
+        r = c.post(
+            "/v2/models/iris/infer", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code in (400, 422)
+
+
+@pytest.mark.parametrize("path", ["api", "fast"])
+def test_scopes(served: Served, path: str) -> None:
+    reader = served.api.key(["models:read"], username=f"reader-{path}")
+    inferer = served.api.key(["models:infer"], username=f"inferer-{path}")
+    client = (lambda key: served.api.client(key)) if path == "api" else served.fast
+    body = oip(iris_rows(1))
+    with client(reader) as c:
+        assert c.get("/v2/models/iris").status_code == 200
+        r = c.post("/v2/models/iris/infer", json=body)
+        assert r.status_code == 403 and "models:infer" in r.json()["detail"]
+    with client(inferer) as c:
+        assert c.post("/v2/models/iris/infer", json=body).status_code == 200
+        assert c.get("/v2/models/iris").status_code == 403
+    with client("") as c:
+        r = c.post("/v2/models/iris/infer", json=body)
+        assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+    with client("rw_0123456789ab_" + "A" * 43) as c:
+        assert c.post("/v2/models/iris/infer", json=body).status_code == 401
+    if path == "api":
+        with served.api.client(reader) as c:
+            r = c.post("/v1/models", json={"model": "models:/iris/1"})
+            assert r.status_code == 403 and "models:write" in r.json()["detail"]
+            assert c.delete("/v1/models/iris").status_code == 403
+
+
+def _replica_stats(served: Served, tries: int = 30) -> dict[str, dict[str, Any]]:
+    """Each replica's counts (a handle call lands on either replica; ask until both answered)."""
+    from serve.models.manager import handle
+
+    seen: dict[str, dict[str, Any]] = {}
+    h = handle("iris")
+    for _ in range(tries):
+        stats = h.stats.remote().result(timeout_s=10)
+        seen[stats["replica"]] = stats
+        if len(seen) == 2:
+            break
+    return seen
+
+
+def test_two_replicas_share_the_fast_path_port(served: Served) -> None:
+    before = _replica_stats(served)
+    body = oip(iris_rows(1))
+
+    def one_client(_: int) -> list[int]:
+        # A new connection per request: the kernel spreads connections over the replicas sharing the port.
+        codes = []
+        for _ in range(8):
+            with served.fast() as c:
+                codes.append(c.post("/v2/models/iris/infer", json=body).status_code)
+        return codes
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = [code for codes in pool.map(one_client, range(4)) for code in codes]
+    assert codes == [200] * 32
+    after = _replica_stats(served)
+    assert len(after) == 2, after
+    answered = {rid: after[rid]["requests"] - before.get(rid, {}).get("requests", 0) for rid in after}
+    assert all(n > 0 for n in answered.values()), answered  # both replicas took fast-path requests
+    assert sum(answered.values()) >= 32
+
+
+def test_concurrent_requests_are_batched(served: Served) -> None:
+    from serve.models.manager import handle
+
+    rows = iris_rows(150)[::50]
+    table = pa.Table.from_pylist(rows)
+    h = handle("iris")
+    responses = [h.predict_table.remote(table) for _ in range(64)]
+    results = [r.result(timeout_s=60) for r in responses]
+    assert all(t.column("predict").to_pylist() == [0, 1, 2] for t in results)  # each caller got its own rows
+    after = _replica_stats(served)
+    sizes = [int(size) for stats in after.values() for size in stats["batch_sizes"]]
+    assert max(sizes) > 1, after  # some model calls answered several requests at once
+
+
+def test_lineage_both_ways(served: Served) -> None:
+    with served.api.client() as c:
+        model = c.get("/v1/models/iris").json()
+        assert model["deployment"]["version"] == served.version
+        (version,) = model["versions"]
+        assert (
+            version["version"] == served.version
+            and version["mlflow_run_id"] == served.deployment["mlflow_run_id"]
+        )
+        assert version["trained_by"] == {
+            "run_id": served.run_id,
+            "node_id": "train",
+            "workflow": "add-two",
+            "workflow_version": "1",
+        }
+        models = c.get(f"/v1/runs/{served.run_id}/models").json()
+        assert [(m["name"], m["version"]) for m in models["models"]] == [("iris", served.version)]
+        assert c.get("/v1/models/never-registered").status_code == 404
+        other = c.post(
+            "/v1/runs", json={"workflow": {**_add(), "name": "other"}, "inputs": {"a": 1, "b": 1}}
+        ).json()
+        assert c.get(f"/v1/runs/{other['id']}/models").json()["models"] == []
+    stranger = served.api.key(["runs:read"], username="stranger")
+    with served.api.client(stranger) as c:
+        assert c.get(f"/v1/runs/{served.run_id}/models").status_code == 404  # another owner's run
+
+
+def _add() -> dict[str, Any]:
+    from tests.serve.api.conftest import add_doc
+
+    return add_doc()
+
+
+def test_unregistered_models_are_refused_and_nothing_is_deployed(served: Served) -> None:
+    from ray import serve
+
+    with served.api.client() as c:
+        r = c.post("/v1/models", json={"model": "models:/nope/1"})
+        assert r.status_code == 404 and r.json()["field"] == "name" and "not registered" in r.json()["detail"]
+        r = c.post("/v1/models", json={"model": "models:/iris/99"})
+        assert r.status_code == 404 and r.json()["field"] == "version"
+        assert f"registered versions: [{served.version}]" in r.json()["detail"]
+        r = c.post("/v1/models", json={"model": "iris"})
+        assert r.status_code == 422 and r.json()["field"] == "model"
+        r = c.post(
+            "/v1/models",
+            json={"model": "models:/iris/1", "autoscale": {"min_replicas": 3, "max_replicas": 2}},
+        )
+        assert r.status_code == 422 and r.json()["field"] == "autoscale"
+        assert c.delete("/v1/models/nope").status_code == 404
+    assert [a for a in serve.status().applications if a != "rayweave-model-iris"] == []
+
+
+def test_a_deploy_that_does_not_come_up_leaves_nothing_behind(served: Served) -> None:
+    from ray import serve
+
+    from serve.models import manager
+    from serve.models.sample import register_iris
+
+    register_iris(served.settings.resolved_mlflow_tracking_uri, "iris-late")
+    # Registered, but its replicas get no time to load it: the deploy fails and removes the application.
+    with pytest.raises(manager.DeployFailed, match="not running after"):
+        manager.deploy(served.settings, manager.DeployRequest("iris-late", "1"), timeout_s=0.5)
+    assert "rayweave-model-iris-late" not in serve.status().applications
+    assert "iris-late" not in manager.deployed_names()
+
+
+@pytest.mark.slow
+def test_autoscaled_deploy_then_delete(served: Served) -> None:
+    from ray import serve
+
+    with served.api.client() as c:
+        body = {
+            "model": f"models:/iris/{served.version}",
+            "autoscale": {"min_replicas": 1, "max_replicas": 2},
+            "max_batch_size": 1,
+        }
+        # Deployed under another name: register the same run's model as "iris-auto".
+        from serve.models.sample import register_iris
+
+        register_iris(served.settings.resolved_mlflow_tracking_uri, "iris-auto")
+        body["model"] = "models:/iris-auto/1"
+        r = c.post("/v1/models", json=body, timeout=240)
+        assert r.status_code == 201, r.text
+        assert r.json()["batching"] == {"max_batch_size": 1, "batch_wait_ms": 2.0}
+        config = serve.status().applications["rayweave-model-iris-auto"].deployments["model"]
+        assert config.status == "HEALTHY"
+        endpoint = r.json()["endpoint"]
+        with served.fast() as fast:
+            fast.base_url = httpx.URL(endpoint)
+            r = fast.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1)))
+            assert r.status_code == 200
+        assert c.delete("/v1/models/iris-auto").status_code == 204
+        assert "iris-auto" not in [m["name"] for m in c.get("/v1/models").json()["items"]]
+        assert c.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1))).status_code == 404
+    with pytest.raises(httpx.TransportError):
+        httpx.post(f"{endpoint}/v2/models/iris-auto/infer", json=oip(iris_rows(1)), timeout=5)
