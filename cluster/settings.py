@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         default=None,
         description="The master keyring itself (base64 keys, comma-separated), instead of the file.",
     )
+    encrypt_at_rest: bool = Field(
+        default=False,
+        description=(
+            "Encrypt stored node results and cache entries (AES-256-GCM under a data key wrapped by the secrets"
+            " master key)."
+        ),
+    )
     secrets_kms: str = Field(
         default="",
         description="`module:factory` of a key provider (a KMS) that wraps data keys; overrides the keyring.",

@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.secrets.atrest import MAGIC, AtRestCipher, dir_cipher, is_encrypted, read_stored
+from engine.secrets.codec import decoded as _decoded
+from engine.secrets.codec import encoded as _encoded
+from engine.secrets.errors import SecretError
+
 _META = "meta.json"
 
 
@@ -50,9 +55,18 @@ def _is_table(value: Any) -> bool:
 class DiskStore:
     """A size-bounded directory of cached node outputs (see the module docstring for the layout)."""
 
-    def __init__(self, root: str | os.PathLike[str], max_bytes: int = 2 * 1024**3) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        max_bytes: int = 2 * 1024**3,
+        *,
+        cipher: AtRestCipher | None = None,
+    ) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
+        #: Encrypts entries when the installation encrypts at rest (`engine.secrets.atrest`): given, or named
+        #: by the directory's marker, so every process opening the directory writes the same way.
+        self.cipher = cipher if cipher is not None else dir_cipher(self.root)
 
     def _dir(self, key: str) -> Path:
         return self.root / key[-2:] / key
@@ -67,8 +81,8 @@ class DiskStore:
             if any(port not in files for port in wanted):
                 return None
             out = {port: self._read(path / files[port]) for port in wanted}
-        except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError):
-            return None  # absent, being purged, or corrupt: a miss, never an error
+        except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, SecretError):
+            return None  # absent, being purged, corrupt or unreadable here: a miss, never an error
         with contextlib.suppress(OSError):
             os.utime(path / _META)  # the access time drives LRU eviction
         return out
@@ -77,8 +91,11 @@ class DiskStore:
         """True when an entry exists under `key`."""
         return (self._dir(key) / _META).exists()
 
-    @staticmethod
-    def _read(file: Path) -> Any:
+    def _read(self, file: Path) -> Any:
+        with file.open("rb") as f:
+            head = f.read(len(MAGIC))
+        if is_encrypted(head):
+            return _decoded(read_stored(file.read_bytes(), self.cipher), table=file.suffix == ".arrow")
         if file.suffix == ".arrow":
             import pyarrow as pa
 
@@ -102,7 +119,10 @@ class DiskStore:
             size = 0
             for index, (port, value) in enumerate(outputs.items()):
                 # Port names may hold '.' (fused groups) but never '/': file names use the port index.
-                if _is_table(value):
+                if self.cipher is not None:
+                    name = f"{index}.{'arrow' if _is_table(value) else 'pkl'}"
+                    (tmp / name).write_bytes(self.cipher.encrypt(_encoded(value)))
+                elif _is_table(value):
                     import pyarrow as pa
 
                     name = f"{index}.arrow"

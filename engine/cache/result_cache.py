@@ -60,8 +60,13 @@ class ResultCache:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ResultCache:
-        """A cache whose durable level is `settings.resolved_cache_dir`."""
-        return cls(CacheConfig(disk_dir=Path(settings.resolved_cache_dir)))
+        """A cache whose durable level is `settings.resolved_cache_dir`, encrypted when `encrypt_at_rest` is on
+        (the directory is marked so: `engine.secrets.atrest.mark_dir`)."""
+        from engine.secrets.atrest import cipher_for, mark_dir
+
+        disk_dir = Path(settings.resolved_cache_dir)
+        mark_dir(disk_dir, cipher_for(settings))
+        return cls(CacheConfig(disk_dir=disk_dir))
 
     @property
     def disk_dir(self) -> str | None:

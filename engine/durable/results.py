@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.durable.errors import ResultNotFoundError, ResultStoreError
+from engine.secrets.atrest import MAGIC, AtRestCipher, is_encrypted, read_stored
+from engine.secrets.codec import decoded as _decoded
+from engine.secrets.codec import encoded as _encoded
 from nodes.ids import RunId
 
 if TYPE_CHECKING:
@@ -47,18 +50,20 @@ class ResultStore:
     """Node results by run id + node id + port (see the module docstring). Picklable: only the URI travels,
     so the coordinator and the tasks of a run each open the filesystem themselves."""
 
-    def __init__(self, uri: str | os.PathLike[str]) -> None:
+    def __init__(self, uri: str | os.PathLike[str], cipher: AtRestCipher | None = None) -> None:
         text = os.fspath(uri)
+        #: Encrypts what is written, when the installation encrypts at rest (`engine.secrets.atrest`).
+        self.cipher = cipher
         # A plain path is made absolute here, so every process (driver, coordinator, workers) agrees on it.
         self.uri = text if "://" in text else str(Path(text).expanduser().resolve())
         self._fs: Any = None
         self._root = ""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"uri": self.uri}
+        return {"uri": self.uri, "cipher": self.cipher}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["uri"])  # type: ignore[misc]
+        self.__init__(state["uri"], state.get("cipher"))  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"ResultStore({self.uri!r})"
@@ -99,7 +104,11 @@ class ResultStore:
             files: dict[str, str] = {}
             for index, (port, value) in enumerate(outputs.items()):
                 # Port names of fused groups hold '.', never '/'; file names use the index to stay portable.
-                if _is_table(value):
+                if self.cipher is not None:
+                    name = f"{token}-{index}.{'arrow' if _is_table(value) else 'pkl'}"
+                    with fs.open_output_stream(f"{folder}/{name}") as sink:
+                        sink.write(self.cipher.encrypt(_encoded(value)))
+                elif _is_table(value):
                     import pyarrow as pa
 
                     name = f"{token}-{index}.arrow"
@@ -152,7 +161,7 @@ class ResultStore:
                 f"the stored result of node {node_id!r} in run {run_id!r} has no port(s) {missing} "
                 f"(it has {sorted(files)}); the node has to run again"
             )
-        return {port: self._read(fs, f"{folder}/{files[port]}") for port in wanted}
+        return {port: self._read(fs, f"{folder}/{files[port]}", self.cipher) for port in wanted}
 
     def size(self, run_id: RunId, node_id: str, ports: tuple[str, ...] | None = None) -> int:
         """The bytes a node's stored outputs (only `ports` when given) take, read without loading them (so a
@@ -171,7 +180,12 @@ class ResultStore:
         return sum(max(int(info.size or 0), 0) for info in infos)
 
     @staticmethod
-    def _read(fs: Any, path: str) -> Any:
+    def _read(fs: Any, path: str, cipher: AtRestCipher | None = None) -> Any:
+        with fs.open_input_stream(path) as source:
+            head = bytes(source.read(len(MAGIC)))
+        if is_encrypted(head):
+            with fs.open_input_stream(path) as source:
+                return _decoded(read_stored(bytes(source.read()), cipher), table=path.endswith(".arrow"))
         if path.endswith(".arrow"):
             import pyarrow as pa
 
@@ -189,7 +203,7 @@ class ResultStore:
         fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}"
         with fs.open_output_stream(tmp) as sink:
-            sink.write(data)
+            sink.write(self.cipher.encrypt(data) if self.cipher is not None else data)
         fs.move(tmp, f"{folder}/{name}")
 
     def get_blob(self, run_id: RunId, name: str) -> bytes:
@@ -198,7 +212,7 @@ class ResultStore:
         path = f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}"
         try:
             with fs.open_input_stream(path) as source:
-                return bytes(source.read())
+                return read_stored(bytes(source.read()), self.cipher)
         except OSError as exc:
             raise ResultNotFoundError(f"run {run_id!r} has no stored {name!r} at {path}") from exc
 
@@ -222,6 +236,13 @@ class ResultStore:
             raise ResultStoreError(
                 f"could not delete the results of run {run_id!r} at {folder}: {exc}"
             ) from exc
+
+
+def result_store_for(settings: Settings) -> ResultStore:
+    """The installation's result store: at `default_results_uri`, encrypted when `encrypt_at_rest` is on."""
+    from engine.secrets.atrest import cipher_for
+
+    return ResultStore(default_results_uri(settings), cipher_for(settings))
 
 
 def default_results_uri(settings: Settings) -> str:

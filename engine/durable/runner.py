@@ -149,7 +149,10 @@ class DurableRunner:
             store = open_store(settings.resolved_database_url)
         self.store = store
         if not isinstance(results, ResultStore):
-            results = ResultStore(results if results is not None else default_results_uri(settings))
+            from engine.secrets.atrest import cipher_for
+
+            uri = results if results is not None else default_results_uri(settings)
+            results = ResultStore(uri, cipher_for(settings))
         self.results = results
         if executor not in ("ray", "local"):
             raise ValueError(f"unknown executor {executor!r} for durable runs; use 'ray' or 'local'")

@@ -45,8 +45,9 @@ RunIdArg = Annotated[str, typer.Argument(help="The run id (see `rayweave runs li
 
 def _results(settings: Settings, uri: str | None) -> ResultStore:
     from engine.durable.results import ResultStore, default_results_uri
+    from engine.secrets.atrest import cipher_for
 
-    return ResultStore(uri or default_results_uri(settings))
+    return ResultStore(uri or default_results_uri(settings), cipher_for(settings))
 
 
 def _get_run(store: Store, run_id: RunId) -> Any:

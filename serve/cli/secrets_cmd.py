@@ -36,7 +36,7 @@ from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
-    from engine.secrets import SecretsService
+    from engine.secrets import KeyProvider, SecretsService
     from engine.store import Store
 
 UserOption = Annotated[str, typer.Option("--user", help="Whose secret (a username).")]
@@ -195,6 +195,7 @@ def rotate_key(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = 
     with open_store_or_exit(url or settings.resolved_database_url) as store:
         try:
             old = key_provider(settings, create=from_file)
+            keys: KeyProvider
             if from_file:
                 # The file's provider is a Keyring. The new key goes in front first, so that secrets sealed
                 # under it are always readable, even if this is interrupted.

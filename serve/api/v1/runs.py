@@ -242,14 +242,14 @@ def get_outputs(
     `skipped_outputs` instead, and outputs this answer cannot carry (beyond `ServeOptions.max_output_bytes`
     together) in `omitted_outputs`, saying how to get them."""
     from engine.durable.outputs import sendable_outputs
-    from engine.durable.results import ResultStore, default_results_uri
+    from engine.durable.results import result_store_for
 
     run = owned_run(store, principal, run_id)
     ctx = get_context(request)
     # The run row keeps only outputs up to 64 KiB as JSON; the others are read from the run's result store.
     sent = sendable_outputs(
         store,
-        ResultStore(default_results_uri(ctx.settings)),
+        result_store_for(ctx.settings),
         run,
         max_bytes=ctx.options.max_output_bytes,
         how_to_get=_output_fix(run.id),

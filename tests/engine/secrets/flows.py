@@ -1,8 +1,11 @@
-"""Nodes that take a secret param (importable by Ray workers): use it, log it, leak it, fail on it."""
+"""Nodes of the secrets tests (importable by Ray workers): a secret used, logged, leaked, failed on; and
+outputs with a marker for the encryption-at-rest tests."""
 
 from __future__ import annotations
 
 import hashlib
+
+import pyarrow as pa
 
 from nodes import context, node
 
@@ -25,3 +28,18 @@ def leak(text: str, *, token: str) -> str:
 def fail_loudly(text: str, *, token: str) -> str:
     """Fail with the secret in the message (the message is redacted)."""
     raise ValueError(f"the server refused token {token} for {text}")
+
+
+MARKER = "CLEAR-TEXT-MARKER-42"
+
+
+@node(plugin="secrettest")
+def confidential_table(n: int) -> pa.Table:
+    """A table whose text column holds a marker that must not be readable on disk."""
+    return pa.table({"id": list(range(n)), "note": [f"{MARKER}-{i}" for i in range(n)]})
+
+
+@node(plugin="secrettest")
+def describe(table: pa.Table) -> str:
+    """A string output holding the marker."""
+    return f"{MARKER}: {table.num_rows} rows"
