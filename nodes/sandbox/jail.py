@@ -19,6 +19,7 @@ dies with this process (`--die-with-parent`), and the PID namespace takes every 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
@@ -248,8 +249,23 @@ class Jail:
         with cls._shared_lock:
             jail = cls._shared.get(key)
             if jail is None:
+                if not cls._shared:
+                    atexit.register(cls.stop_all)
                 jail = cls._shared[key] = cls(bwrap, env, tuple(protected), policy.limits.output_bytes)
             return jail
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Stop every jail of this process (at exit: their folders are removed)."""
+        with cls._shared_lock:
+            jails = list(cls._shared.values())
+        for jail in jails:
+            held = jail.lock.acquire(timeout=1.0)  # at exit a call may hold it forever: stop the jail anyway
+            try:
+                jail.stop()
+            finally:
+                if held:
+                    jail.lock.release()
 
     @property
     def io_dir(self) -> str:
@@ -318,7 +334,11 @@ class Jail:
                 with open(os.path.join(folder, REQUEST), "wb") as out:
                     out.write(request)
                 os.chmod(os.path.join(folder, REQUEST), 0o644)
-                reply = self._ask(process, folder, limits)
+                try:
+                    reply = self._ask(process, folder, limits)
+                except BaseException:  # e.g. the task was cancelled: the call may still run, so the jail goes
+                    self.stop()
+                    raise
                 if not reply.get("clean", False):
                     self.stop()
                 return _result(int(reply["code"]), folder, limits)
@@ -345,7 +365,13 @@ class Jail:
             said = self._stderr().strip()[-1500:]
             self.stop()
             raise SandboxError(f"the sandbox stopped during the call; its stderr: {said}")
-        return dict(json.loads(line))
+        reply = dict(json.loads(line))
+        if reply.get("dir") != message["dir"]:
+            self.stop()
+            raise SandboxError(
+                f"the sandbox answered for another call ({reply.get('dir')!r}); it was stopped"
+            )
+        return reply
 
 
 def _limits_json(limits: SandboxLimits) -> dict[str, Any]:

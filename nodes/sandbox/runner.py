@@ -255,7 +255,8 @@ def serve() -> None:
         if code < 0:
             code = _SIGNAL_BASE - code
         ok = clean()
-        os.write(control, (json.dumps({"code": code, "clean": ok}) + "\n").encode())
+        answer = {"dir": message["dir"], "code": code, "clean": ok}
+        os.write(control, (json.dumps(answer) + "\n").encode())
         if not ok:
             break
 
