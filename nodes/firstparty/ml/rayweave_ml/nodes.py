@@ -196,6 +196,15 @@ def fit_estimator(
     return model, features, kind, metrics
 
 
+def _trusted_types(model: Any) -> list[str]:
+    """The types inside a fitted estimator that skops does not trust by default, when all are scikit-learn's
+    or numpy's (e.g. a forest's `sklearn.tree._tree.Tree`): recorded with the model, so MLflow loads it."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return [name for name in untrusted if name.startswith(("sklearn.", "numpy.", "scipy."))]
+
+
 def _signature_summary(signature: Any) -> dict[str, Any]:
     if signature is None:
         return {}
@@ -251,6 +260,7 @@ def train(
             signature=signature,
             input_example=features.head(3),
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"],
+            skops_trusted_types=_trusted_types(model),
         )
     ref = {
         "uri": info.model_uri,

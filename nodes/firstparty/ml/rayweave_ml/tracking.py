@@ -109,8 +109,24 @@ def sqlite_path(uri: str) -> Path | None:
     return Path("/" + rest.lstrip("/")) if uri.startswith(f"{scheme}:////") else Path(rest)
 
 
+def _has_tables(path: Path) -> bool:
+    """Whether the SQLite file holds an MLflow schema already (its alembic version and experiments)."""
+    import sqlite3
+
+    if not path.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"alembic_version", "experiments"} <= names:
+            return False
+        return bool(db.execute("SELECT count(*) FROM experiments").fetchone()[0])
+
+
 def _init_database(uri: str) -> None:
-    """Create (migrate) a SQLite tracking database once, under an exclusive lock file beside it."""
+    """Create (migrate) a SQLite tracking database once, under an exclusive lock file beside it.
+
+    Under the lock, a database that has MLflow's tables (and its default experiment) already is left alone,
+    so only the first process pays for MLflow's migrations and the others wait for it only that long."""
     from mlflow.tracking import MlflowClient
 
     path = sqlite_path(uri)
@@ -120,7 +136,8 @@ def _init_database(uri: str) -> None:
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+            if not _has_tables(path):
+                MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -1,0 +1,90 @@
+"""examples/ml_grid.json end to end through `engine.run` on the session Ray with the ML plugin loaded: a
+parallel grid of trainings (a map), the best picked by a metric and registered; MLflow holds one parent run
+for the rayweave run with one nested run per training, and the run's events name the MLflow runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.settings import Settings
+from engine.execution.events import Event
+from nodes import Catalog
+from nodes.states import EventType
+
+from .conftest import ML_PLUGIN
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "ml_grid.json"
+GRID = [
+    {"n_estimators": 10, "max_depth": 1, "random_state": 0},
+    {"n_estimators": 20, "max_depth": 3, "random_state": 0},
+    {"n_estimators": 20, "max_depth": None, "random_state": 0},
+]
+
+
+@pytest.fixture(scope="module")
+def ml_catalog(ml_nodes: dict[str, Any]) -> Catalog:
+    from nodes.plugins import open_plugin_dir
+    from nodes.plugins.loader import load_plugins
+
+    catalog = Catalog.builtin()
+    report = load_plugins([open_plugin_dir(ML_PLUGIN)], catalog, timeout_s=240)
+    assert not report.failed, report.failed
+    return catalog
+
+
+def test_the_grid_example_trains_in_parallel_selects_and_registers(
+    ml_catalog: Catalog, tmp_path: Path, mlflow_template: Path
+) -> None:
+    import mlflow
+
+    import engine
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(mlflow_template, home / "mlflow.db")  # the default tracking URI: {home}/mlflow.db
+    settings = Settings(home=home)
+    events: list[Event] = []
+    document = json.loads(EXAMPLE.read_text())
+    result = engine.run(
+        document, {"grid": GRID}, catalog=ml_catalog, settings=settings, on_event=events.append, cache=False
+    )
+    assert result.ok, result.errors
+    outputs = result.outputs
+    models = outputs["models"]
+    assert [m["params"] for m in models] == GRID
+    f1 = [m["metrics"]["test_f1_macro"] for m in models]
+    assert outputs["best_f1"] == max(f1) and outputs["best"] == models[f1.index(max(f1))]
+    assert (outputs["registered"], outputs["version"]) == ("models:/wine-classifier/1", 1)
+
+    client = mlflow.MlflowClient(settings.resolved_mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name("rayweave/ml-grid")
+    assert experiment is not None
+    assert experiment.artifact_location.startswith(settings.resolved_mlflow_artifacts_uri)
+    parents = client.search_runs([experiment.experiment_id], "tags.`rayweave.role` = 'workflow'")
+    assert len(parents) == 1 and parents[0].data.tags["rayweave.run_id"] == str(result.run_id)
+    parent_id = parents[0].info.run_id
+    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    by_node = {run.data.tags["rayweave.node_id"]: run for run in children}
+    assert sorted(by_node) == [f"grid[{i}].train" for i in range(len(GRID))]
+    for index, model in enumerate(models):
+        run = by_node[f"grid[{index}].train"]
+        assert run.info.run_id == model["run_id"] and model["parent_run_id"] == parent_id
+        assert run.data.tags["rayweave.workflow"] == "ml-grid"
+        assert run.data.tags["rayweave.run_id"] == str(result.run_id)
+        assert run.data.metrics["test_f1_macro"] == pytest.approx(model["metrics"]["test_f1_macro"])
+    version = client.get_model_version("wine-classifier", "1")
+    assert version.run_id == outputs["best"]["run_id"]
+    assert version.tags["rayweave.run_id"] == str(result.run_id)
+
+    # The run's event stream names every training's MLflow run (node.log events of the map's elements).
+    logged = [
+        e for e in events if e.type is EventType.NODE_LOG and e.payload["message"].startswith("MLflow run")
+    ]
+    assert {e.node for e in logged} == {f"grid[{i}].train" for i in range(len(GRID))}
+    assert {e.payload["message"].split()[2] for e in logged} == {m["run_id"] for m in models}
