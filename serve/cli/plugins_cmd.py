@@ -105,7 +105,10 @@ def _install_from_index(home: Any, index: Any, name: str, spec: str, force: bool
 def install(
     ctx: typer.Context,
     source: Annotated[
-        str, typer.Argument(help="A plugin directory, an archive, or NAME[==VERSION] from the index.")
+        str,
+        typer.Argument(
+            help="A plugin directory, an archive, a first-party plugin (ml, nlp), or NAME[==VERSION] from the index."
+        ),
     ],
     index: IndexOption = None,
     force: Annotated[
@@ -114,6 +117,7 @@ def install(
     as_json: JsonOption = False,
 ) -> None:
     """Install a plugin version (its plugin dependencies must be installed, or be in the index)."""
+    from nodes.plugins.firstparty import firstparty_path
     from nodes.plugins.index import PluginIndex, parse_requirement
 
     settings = settings_of(ctx)
@@ -121,8 +125,11 @@ def install(
     home = _home(settings)
     done: list[str] = []
     try:
+        shipped = None if Path(source).exists() else firstparty_path(source)
         if Path(source).exists():
             done.append(home.install(Path(source), replace=force).ref)
+        elif shipped is not None:  # a first-party plugin shipped with rayweave, before any index
+            done.append(home.install(shipped, replace=force).ref)
         else:
             if not index:
                 raise _fail(
