@@ -153,7 +153,9 @@ def _build_context(
             ),
             window_s=opts.auth_audit_window_s,
         ),
-        launcher=launcher_for(the_store, the_catalog, settings, executor=opts.executor),
+        launcher=launcher_for(
+            the_store, the_catalog, settings, executor=opts.executor, max_active_runs=opts.max_active_runs
+        ),
         metrics=ApiMetrics(the_store),
         plugins=plugins,
     )

@@ -27,7 +27,8 @@ class ServeOptions:
     (429 beyond; valid credentials are never refused by it) and `auth_audit_window_s` is the window in which an
     address's failures are audited as one summary row (see `serve.auth_failures`).
     `max_output_bytes` bounds the JSON of the outputs one `GET /v1/runs/{id}/outputs` sends (all together; an
-    output beyond it is named in `omitted_outputs` instead, see `engine.durable.outputs`).
+    output beyond it is named in `omitted_outputs` instead, see `engine.durable.outputs`). `max_active_runs`
+    is each user's quota of queued and running runs (429 beyond it, nothing recorded; None: no quota).
     """
 
     max_body_bytes: int = 1_048_576
@@ -46,3 +47,5 @@ class ServeOptions:
     auth_failure_burst: int = 20
     auth_audit_window_s: float = 60.0
     max_output_bytes: int = 32 * 1024 * 1024
+    #: Each user's quota of queued and running runs (`rayweave serve --max-active-runs`); None: no quota.
+    max_active_runs: int | None = None

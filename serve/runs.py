@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import WorkflowInputError, WorkflowValidationError
+from engine.store.errors import RunQuotaExceededError
 from nodes.ids import RunId, WorkflowId, new_run_id
 from nodes.states import RunStatus
 from serve.errors import InvalidWorkflowError
@@ -77,9 +78,19 @@ class DurableRunLauncher:
     durable result store, the engine's own sink records events, status and outputs, the coordinator heartbeats
     the run, and the recovery sweep resumes it if its coordinator dies. The API only validates and asks."""
 
-    def __init__(self, store: Store, catalog: Catalog, settings: Settings, *, executor: str = "ray") -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        settings: Settings,
+        *,
+        executor: str = "ray",
+        max_active_runs: int | None = None,
+    ) -> None:
         from engine.durable.runner import DurableRunner
 
+        #: Each owner's quota of queued and running runs (None: no quota); a launch beyond it is a 429.
+        self.max_active_runs = max_active_runs
         self.store = store
         self.catalog = catalog
         self.settings = settings
@@ -121,7 +132,15 @@ class DurableRunLauncher:
                 cache=cache,
                 run_id=run_id,
                 plan=plan,
+                max_active=self.max_active_runs,
             )
+        except RunQuotaExceededError as exc:  # nothing recorded
+            from serve.errors import RateLimitedError
+
+            raise RateLimitedError(
+                f"{exc}; this server allows {exc.limit} queued or running runs per user",
+                headers={"Retry-After": "5"},
+            ) from None
         except WorkflowInputError as exc:  # checked before anything is recorded
             raise InvalidWorkflowError(
                 str(exc), [{"code": "inputs", "severity": "error", "message": str(exc), "field": "inputs"}]
@@ -236,6 +255,8 @@ class DurableRunLauncher:
             self._handles.clear()
 
 
-def launcher_for(store: Store, catalog: Catalog, settings: Settings, *, executor: str) -> RunLauncher:
+def launcher_for(
+    store: Store, catalog: Catalog, settings: Settings, *, executor: str, max_active_runs: int | None = None
+) -> RunLauncher:
     """The launcher the server uses: durable runs through the engine's `DurableRunner`."""
-    return DurableRunLauncher(store, catalog, settings, executor=executor)
+    return DurableRunLauncher(store, catalog, settings, executor=executor, max_active_runs=max_active_runs)

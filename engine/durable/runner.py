@@ -191,6 +191,7 @@ class DurableRunner:
         on_event: Callable[[Event], None] | None = None,
         cache: bool = True,
         plan: Plan | None = None,
+        max_active: int | None = None,
     ) -> Launched:
         """Record a new run in the store and start it; returns its handle and whether this call created it.
 
@@ -200,6 +201,8 @@ class DurableRunner:
         instead of starting another. `cache=False` runs every node and leaves the runner's result cache alone
         (neither read nor written), also when the run is resumed. `plan`: the workflow compiled already by the
         caller (with this runner's catalog, `optimize` and `outputs`), so that a request compiles it once.
+        `max_active`: the owner's quota of queued and running runs (`RunQuotaExceededError` at it; nothing is
+        recorded or started).
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
@@ -233,6 +236,7 @@ class DurableRunner:
             plugin_versions=plugin_versions(plan),
             # Owned from creation on: the sweep gives a queued run a start-up grace counted from this beat.
             heartbeat=True,
+            max_active=max_active,
         )
         if not created.created:
             return Launched(self.attach(created.run.id, on_event=on_event), created.run, False)

@@ -68,6 +68,17 @@ class LastAdminKeyError(StoreError, ValueError):
     """Revoking this key would leave no active admin key: nobody could administer the installation."""
 
 
+class RunQuotaExceededError(StoreError, RuntimeError):
+    """An owner already has as many queued and running runs as its quota allows; no run was recorded."""
+
+    def __init__(self, owner: str, active: int, limit: int) -> None:
+        super().__init__(
+            f"{owner!r} has {active} run(s) queued or running, the most allowed at once ({limit}); wait for one "
+            "to finish (or cancel one) and submit again"
+        )
+        self.owner, self.active, self.limit = owner, active, limit
+
+
 class MigrationError(StoreError, RuntimeError):
     """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""
 

@@ -120,6 +120,7 @@ class Runs(Protocol):
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         heartbeat: bool = False,
+        max_active: int | None = None,
     ) -> CreatedRun:
         """Record a new run (or return the one an idempotency key already created)."""
         ...

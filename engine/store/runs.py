@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from engine.store.base import Repository
 from engine.store.canonical import content_hash, document_to_dict
 from engine.store.columns import utcnow
-from engine.store.errors import IdempotencyConflictError, NotFoundError, RunStateError
+from engine.store.errors import IdempotencyConflictError, NotFoundError, RunQuotaExceededError, RunStateError
 from engine.store.models import Run, Workflow, WorkflowVersion
 from nodes.ids import RunId, WorkflowId, new_run_id
 from nodes.states import RunStatus
@@ -41,6 +41,23 @@ class RunPage:
     next_cursor: str | None
 
 
+def _check_quota(session: Session, owner: str, limit: int) -> None:
+    """Raise `RunQuotaExceededError` when `owner` has `limit` queued or running runs. Serialised per owner: on
+    PostgreSQL by a transaction-scoped advisory lock on the owner, on SQLite by the write lock every write
+    transaction takes first (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": f"quota:{owner}"}
+        )
+    active = session.execute(
+        sa.select(sa.func.count())
+        .select_from(Run)
+        .where(col(Run.owner) == owner, col(Run.status).in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+    ).scalar_one()
+    if active >= limit:
+        raise RunQuotaExceededError(owner, int(active), limit)
+
+
 class RunRepository(Repository):
     """Runs of stored workflow versions or inline documents."""
 
@@ -58,6 +75,7 @@ class RunRepository(Repository):
         plugin_versions: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         heartbeat: bool = False,
+        max_active: int | None = None,
     ) -> CreatedRun:
         """Record a new run of a stored workflow (latest version unless given) or of an inline `document`.
 
@@ -65,7 +83,9 @@ class RunRepository(Repository):
         (`created=False`), even when both calls race; reusing the key for a different request raises
         `IdempotencyConflictError`. `at` overrides the creation time (imports, tests). `heartbeat=True` records
         a first heartbeat at creation (durable runners: the run counts as owned from the start, before its
-        coordinator beats for the first time).
+        coordinator beats for the first time). `max_active`: the owner's quota of queued and running runs; at it,
+        `RunQuotaExceededError` and nothing is recorded (checked and inserted in one transaction that holds the
+        owner's lock, so concurrent creations never exceed it).
         """
         if (workflow_id is None) == (document is None):
             raise ValueError(
@@ -89,6 +109,8 @@ class RunRepository(Repository):
         now = at or utcnow()
         try:
             with self.session() as session:
+                if max_active is not None:
+                    _check_quota(session, owner, max_active)
                 version = workflow_version
                 if workflow_id is not None:
                     resolved = self._resolve_version(session, workflow_id, workflow_version)

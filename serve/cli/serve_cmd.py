@@ -3,7 +3,7 @@
 ```
 rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
                [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
-               [--max-output-bytes 33554432] [--tls-cert CERT.pem --tls-key KEY.pem]
+               [--max-output-bytes 33554432] [--max-active-runs N] [--tls-cert CERT.pem --tls-key KEY.pem]
 ```
 The API, its interactive docs (`/docs`), the Ray address and the Ray dashboard URL are printed; on first start
 the admin API key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
@@ -81,6 +81,14 @@ def serve_command(
             "outputs beyond it are named in omitted_outputs.",
         ),
     ] = 32 * 1024 * 1024,  # ServeOptions' default (serve.config is imported only when serving)
+    max_active_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-active-runs",
+            min=1,
+            help="Each user's quota of queued and running runs (429 beyond it); default: no quota.",
+        ),
+    ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option("--tls-cert", help="PEM certificate (chain) for HTTPS (RAYWEAVE_TLS_CERTFILE)."),
@@ -122,6 +130,7 @@ def serve_command(
         recovery_start_grace_s=recovery_start_grace,
         recovery_interval_s=recovery_interval,
         max_output_bytes=max_output_bytes,
+        max_active_runs=max_active_runs,
     )
     try:
         url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)
