@@ -40,6 +40,7 @@ class Endpoint:
     model: str
     key_env: str
     key: str
+    node: str = NODE
 
     def redact(self, text: str) -> str:
         """`text` with every occurrence of the API key replaced by ``[redacted]``."""
@@ -70,6 +71,8 @@ def resolve(
     api_key_env: str,
     config: Mapping[str, str],
     environ: Mapping[str, str] | None = None,
+    *,
+    node: str = NODE,
 ) -> Endpoint:
     """The endpoint from the params, falling back to the installation's settings (the run's `config`); the
     key from the worker's environment (`environ`, default `os.environ`)."""
@@ -77,18 +80,19 @@ def resolve(
     base = base_url or config.get(BASE_URL_KEY, "")
     if not base:
         raise NlpParamError(
-            f"{NODE}: no endpoint: set param 'base_url' (e.g. https://api.openai.com/v1) or the setting "
+            f"{node}: no endpoint: set param 'base_url' (e.g. https://api.openai.com/v1) or the setting "
             "llm_base_url (RAYWEAVE_LLM_BASE_URL) of the installation"
         )
     if not base.startswith(("http://", "https://")):
-        raise NlpParamError(f"{NODE}: param 'base_url' {shown(base)!r} is not an http:// or https:// URL")
+        raise NlpParamError(f"{node}: param 'base_url' {shown(base)!r} is not an http:// or https:// URL")
     name = model or config.get(MODEL_KEY, "")
     if not name:
         raise NlpParamError(
-            f"{NODE}: no model: set param 'model' or the setting llm_model (RAYWEAVE_LLM_MODEL) of the installation"
+            f"{node}: no model: set param 'model' or the setting llm_model (RAYWEAVE_LLM_MODEL) of the installation"
         )
     key_env = api_key_env or config.get(KEY_ENV_KEY, "") or DEFAULT_KEY_ENV
-    return Endpoint(url=completions_url(base), model=name, key_env=key_env, key=env.get(key_env, ""))
+    key = env.get(key_env, "")
+    return Endpoint(url=completions_url(base), model=name, key_env=key_env, key=key, node=node)
 
 
 def request_body(
@@ -104,14 +108,23 @@ def request_body(
 
 
 def _fail(endpoint: Endpoint, message: str) -> LlmEndpointError:
-    return LlmEndpointError(endpoint.redact(f"{NODE}: POST {shown(endpoint.url)} {message}"))
+    return LlmEndpointError(endpoint.redact(f"{endpoint.node}: POST {shown(endpoint.url)} {message}"))
 
 
-def call(endpoint: Endpoint, body: dict[str, Any], *, transport: Any, timeout_s: float) -> dict[str, Any]:
-    """POST `body` to the endpoint through `transport` and return the parsed JSON answer; clear errors otherwise.
+def open_client(transport: Any, timeout_s: float) -> Any:
+    """An `httpx.Client` over `transport` (the run's guarded one), ignoring the worker's proxy settings."""
+    import httpx
 
-    Errors are raised without their cause (`from None`): httpx's exceptions carry the request, headers
-    included, and nothing holding the key may travel with a node's error.
+    # trust_env off: no proxy or .netrc credentials from the worker's environment reach the request.
+    return httpx.Client(transport=transport, trust_env=False, timeout=timeout_s)
+
+
+def call(endpoint: Endpoint, body: dict[str, Any], *, client: Any, timeout_s: float) -> dict[str, Any]:
+    """POST `body` to the endpoint with `client` (`open_client`) and return the parsed JSON answer; clear
+    errors otherwise.
+
+    Errors are raised without their cause: httpx's exceptions carry the request, headers included, and
+    nothing holding the key may travel with a node's error.
     """
     import httpx
 
@@ -119,20 +132,17 @@ def call(endpoint: Endpoint, body: dict[str, Any], *, transport: Any, timeout_s:
     if endpoint.key:
         headers["Authorization"] = f"Bearer {endpoint.key}"
     failure: str | None = None
-    with httpx.Client(transport=transport, trust_env=False, timeout=timeout_s) as client:
-        try:
-            response = client.post(endpoint.url, content=json.dumps(body).encode(), headers=headers)
-        except httpx.TimeoutException:
-            failure = (
-                f"timed out after {timeout_s} s; raise param 'timeout_s' or check that the endpoint is up"
-            )
-        except httpx.ConnectError as exc:
-            failure = (
-                f"could not connect ({exc}); check param 'base_url' (or the setting llm_base_url) and that the "
-                "server is running"
-            )
-        except httpx.HTTPError as exc:
-            failure = f"failed: {type(exc).__name__}: {exc}"
+    try:
+        response = client.post(endpoint.url, content=json.dumps(body).encode(), headers=headers)
+    except httpx.TimeoutException:
+        failure = f"timed out after {timeout_s} s; raise param 'timeout_s' or check that the endpoint is up"
+    except httpx.ConnectError as exc:
+        failure = (
+            f"could not connect ({exc}); check param 'base_url' (or the setting llm_base_url) and that the "
+            "server is running"
+        )
+    except httpx.HTTPError as exc:
+        failure = f"failed: {type(exc).__name__}: {exc}"
     if failure is not None:
         raise _fail(endpoint, failure)
     return _answer(endpoint, response)
@@ -169,7 +179,7 @@ def first_message(endpoint: Endpoint, answer: Mapping[str, Any]) -> tuple[str, s
     if not isinstance(content, str):
         excerpt = endpoint.redact(json.dumps(answer)[:300])
         raise LlmEndpointError(
-            f"{NODE}: POST {shown(endpoint.url)} answered JSON without a text at choices[0].message.content ({excerpt}); "
+            f"{endpoint.node}: POST {shown(endpoint.url)} answered JSON without a text at choices[0].message.content ({excerpt}); "
             "is param 'base_url' an OpenAI-compatible chat completions API?"
         )
     return content, str(first.get("finish_reason") or "")

@@ -40,14 +40,19 @@ def text_values(node: str, table: pa.Table, column: str, *, param: str = "column
     return values
 
 
-def append_columns(node: str, table: pa.Table, columns: dict[str, pa.Array], *, param: str) -> pa.Table:
-    """`table` with `columns` appended; a name the table already has fails, naming the param to change."""
-    clashes = [name for name in columns if name in table.column_names]
+def require_free(node: str, table: pa.Table, names: Sequence[str], *, param: str) -> None:
+    """Fail when `table` already has a column of `names` (the node's output columns, named by `param`)."""
+    clashes = [name for name in names if name in table.column_names]
     if clashes:
         raise NlpParamError(
             f"{node}: output column(s) {clashes} already exist in input port 'table'; choose other names with "
             f"param {param!r} (or drop those columns first)"
         )
+
+
+def append_columns(node: str, table: pa.Table, columns: dict[str, pa.Array], *, param: str) -> pa.Table:
+    """`table` with `columns` appended; a name the table already has fails, naming the param to change."""
+    require_free(node, table, list(columns), param=param)
     out = table
     for name, values in columns.items():
         out = out.append_column(name, values)

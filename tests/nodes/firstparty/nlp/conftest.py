@@ -49,6 +49,7 @@ class FakeLLM(BaseHTTPRequestHandler):
     - `echo`: the user message and the Authorization header it got, back as the reply;
     - `slow`: waits 3 s first; `not-json`: a 200 that is not JSON; `no-choices`: JSON without choices;
     - `deny`: 401 whose body quotes the Authorization header (as careless servers do);
+    - a prompt containing `FAIL`: 500;
     - anything else: `Hello from <model>` with token counts.
     """
 
@@ -80,6 +81,9 @@ class FakeLLM(BaseHTTPRequestHandler):
             return
         if model == "no-choices":
             self._send(200, b'{"object": "chat.completion", "choices": []}')
+            return
+        if "FAIL" in prompt:
+            self._send(500, b'{"error": "upstream exploded"}')
             return
         if model == "deny":
             self._send(401, json.dumps({"error": f"invalid key in header: {auth}"}).encode())

@@ -58,6 +58,7 @@ def test_every_nodes_docstring_example_validates(nlp_nodes: dict[str, Any]) -> N
         "nlp/embed@1",
         "nlp/similarity_search@1",
         "nlp/generate@1",
+        "nlp/generate_rows@1",
     }
     for type_id, document in documents.items():
         if document is not None:

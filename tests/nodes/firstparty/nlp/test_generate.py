@@ -148,3 +148,31 @@ def test_a_base_url_without_a_version_gets_v1(
     result = run_plugin_node(nlp_nodes[NODE], {"prompt": "hi"}, {"base_url": root, "model": "m"})
     assert result["text"] == "Hello from m" and fake_llm.requests[-1]["path"] == "/v1/chat/completions"
     assert fake_llm.requests[-1]["auth"] == ""  # no key variable in this environment: no Authorization header
+
+
+def test_generate_rows_prompts_once_per_row(
+    nlp_nodes: dict[str, PluginNodeDefinition], fake_llm: FakeServer
+) -> None:
+    import pyarrow as pa
+
+    rows = with_worker_env(nlp_nodes["nlp/generate_rows@1"], **{API_KEY_ENV: API_KEY})
+    table = pa.table({"id": [1, 2, 3, 4], "text": ["red", None, "green", "blue"]})
+    params = {"base_url": fake_llm.base_url, "model": "echo", "api_key_env": API_KEY_ENV, "concurrency": 2}
+    before = len(fake_llm.requests)
+    result = run_plugin_node(rows, {"table": table}, {**params, "template": "Name a fruit that is {text}."})
+    out = result["table"].column("generated").to_pylist()
+    assert out[1] is None and len(fake_llm.requests) == before + 3  # no call for the null text
+    assert out[0] == "you said 'Name a fruit that is red.'; auth was 'Bearer [redacted]'"
+    assert (
+        "blue" in out[3] and "green" in out[2]
+    )  # each answer lands on its own row, whatever order they came in
+    assert result.progress[-1] == 1.0 and API_KEY not in repr(result.events)
+
+    broken = pa.table({"text": ["fine", "fine", "FAIL here"]})
+    with pytest.raises(
+        Exception, match=r"nlp/generate_rows@1: row 2 of input port 'table': POST .* answered 500"
+    ) as raised:
+        run_plugin_node(rows, {"table": broken}, params)
+    assert API_KEY not in str(raised.value)
+    with pytest.raises(Exception, match=r"nlp/generate_rows@1: output column\(s\) \['id'\] already exist"):
+        run_plugin_node(rows, {"table": table}, {**params, "output": "id"})
