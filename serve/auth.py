@@ -25,6 +25,7 @@ from serve.context import ServerContext
 from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from serve.oidc import OidcConfig, OidcTokenError, looks_like_jwt, verify_token
+from serve.ratelimit import Budget
 
 #: Every scope a key can hold. `admin` implies all others and lifts tenancy.
 SCOPES = (
@@ -186,7 +187,7 @@ def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Princ
     )
 
 
-def authorize(ctx: ServerContext, principal: Principal, scope: str) -> None:
+def authorize(ctx: ServerContext, principal: Principal, scope: str, client: str | None = None) -> None:
     """Raise 403 when the key lacks `scope`, 429 when its rate budget is spent."""
     if not principal.allows(scope):
         if principal.key_prefix == "oidc":
@@ -198,14 +199,35 @@ def authorize(ctx: ServerContext, principal: Principal, scope: str) -> None:
             f"API key {principal.key_prefix!r} lacks scope {scope!r}; create a key with that scope "
             f"(POST /v1/keys) — it has {sorted(principal.scopes) or 'no scopes'}"
         )
-    wait = ctx.limiter.take(principal.key_id)
+    budgets = _budgets(ctx, principal, client)
+    wait, index = ctx.limiter.take_all(budgets)
     if wait > 0:
         retry = ctx.limiter.retry_after_header(wait)
+        budget = budgets[index]
+        who = {
+            "key": f"API key {principal.key_prefix!r}",
+            "user": f"user {principal.username!r} (all their keys together)",
+            "address": f"client address {client_key(client)}",
+        }[budget.what]
         raise RateLimitedError(
-            f"API key {principal.key_prefix!r} exceeded {ctx.limiter.rate_per_s:g} requests/s "
-            f"(burst {ctx.limiter.burst}); retry after {retry} s",
+            f"{who} exceeded {budget.rate_per_s:g} requests/s (burst {budget.burst}); retry after {retry} s",
             headers={"Retry-After": retry},
         )
+
+
+def _budgets(ctx: ServerContext, principal: Principal, client: str | None) -> list[Budget]:
+    """The buckets a request spends from: its key's, and its user's and its address's when configured."""
+    budgets = [Budget(principal.key_id, ctx.limiter.rate_per_s, ctx.limiter.burst, "key")]
+    options = ctx.options
+    if options.user_rate_per_s is not None:
+        budgets.append(
+            Budget(f"user:{principal.user_id}", options.user_rate_per_s, options.user_burst, "user")
+        )
+    if options.address_rate_per_s is not None:
+        budgets.append(
+            Budget(f"addr:{client_key(client)}", options.address_rate_per_s, options.address_burst, "address")
+        )
+    return budgets
 
 
 def require(scope: str) -> Callable[..., Principal]:
@@ -220,7 +242,7 @@ def require(scope: str) -> Callable[..., Principal]:
             ctx, request.headers, action=action, request_id=_rid(request), client=client_host(request)
         )
         request.state.principal = principal
-        authorize(ctx, principal, scope)
+        authorize(ctx, principal, scope, client_host(request))
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

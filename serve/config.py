@@ -29,6 +29,8 @@ class ServeOptions:
     `max_output_bytes` bounds the JSON of the outputs one `GET /v1/runs/{id}/outputs` sends (all together; an
     output beyond it is named in `omitted_outputs` instead, see `engine.durable.outputs`). `max_active_runs`
     is each user's quota of queued and running runs (429 beyond it, nothing recorded; None: no quota).
+    `user_rate_per_s`/`user_burst` and `address_rate_per_s`/`address_burst` add a budget per user (all their
+    keys together) and per client address (IPv6 by /64) to the per-key one (None: not limited).
     """
 
     max_body_bytes: int = 1_048_576
@@ -47,5 +49,10 @@ class ServeOptions:
     auth_failure_burst: int = 20
     auth_audit_window_s: float = 60.0
     max_output_bytes: int = 32 * 1024 * 1024
+    #: Each user's request budget across all their keys, and each client address's (None: not limited).
+    user_rate_per_s: float | None = None
+    user_burst: int = 200
+    address_rate_per_s: float | None = None
+    address_burst: int = 400
     #: Each user's quota of queued and running runs (`rayweave serve --max-active-runs`); None: no quota.
     max_active_runs: int | None = None

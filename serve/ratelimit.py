@@ -20,9 +20,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("rayweave.serve")
 
@@ -32,6 +32,15 @@ IDLE_EVICT_S = 600.0
 ACTOR_NAME = "rayweave-ratelimit"
 #: How long a request waits for the shared limiter before falling back to the local bucket.
 SHARED_TIMEOUT_S = 2.0
+
+
+class Budget(NamedTuple):
+    """One bucket a request spends from: its key, rate and burst, and what it limits (for messages)."""
+
+    key: str
+    rate_per_s: float
+    burst: int
+    what: str = "key"
 
 
 @dataclass
@@ -61,6 +70,27 @@ class TokenBuckets:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / rate_per_s
+
+    def take_all(self, budgets: Sequence[tuple[str, float, int]]) -> tuple[float, int]:
+        """Spend one token of every bucket, or none: (0.0, -1) when all have one, else (the longest wait, the
+        index of the budget that needs it) with nothing spent, so a refused request costs no other budget."""
+        now = self._clock()
+        self._sweep(now)
+        buckets = []
+        for key, rate, burst in budgets:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(float(burst), now)
+            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+            buckets.append(bucket)
+        waits = [0.0 if b.tokens >= 1.0 else (1.0 - b.tokens) / budgets[i][1] for i, b in enumerate(buckets)]
+        worst = max(range(len(waits)), key=waits.__getitem__) if waits else -1
+        if worst < 0 or waits[worst] == 0.0:
+            for bucket in buckets:
+                bucket.tokens -= 1.0
+            return 0.0, -1
+        return waits[worst], worst
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -103,6 +133,11 @@ class RateLimiter:
         with self._lock:
             return self._buckets.take(key, self.rate_per_s, self.burst)
 
+    def take_all(self, budgets: Sequence[Budget]) -> tuple[float, int]:
+        """Spend one token of each budget or none (see `TokenBuckets.take_all`)."""
+        with self._lock:
+            return self._buckets.take_all([(b.key, b.rate_per_s, b.burst) for b in budgets])
+
     @staticmethod
     def retry_after_header(wait_s: float) -> str:
         """`Retry-After` takes whole seconds; round up so a client that obeys it is not refused again."""
@@ -121,6 +156,10 @@ class BucketActor:
     async def take(self, key: str, rate_per_s: float, burst: int) -> float:
         """Spend one token of `key`; 0.0 on success, else the seconds to wait."""
         return self._buckets.take(key, rate_per_s, burst)
+
+    async def take_all(self, budgets: list[tuple[str, float, int]]) -> tuple[float, int]:
+        """Spend one token of each budget or none (see `TokenBuckets.take_all`)."""
+        return self._buckets.take_all(budgets)
 
     async def size(self) -> int:
         """How many buckets are held (for tests and operators)."""
@@ -165,6 +204,21 @@ class SharedRateLimiter(RateLimiter):
             with self._actor_lock:
                 self._actor = None  # look the actor up again next time (it may have been restarted)
             return super().take(key)
+
+    def take_all(self, budgets: Sequence[Budget]) -> tuple[float, int]:
+        """Spend one token of each shared budget or none, in one actor call (locally while it is unreachable)."""
+        import ray
+
+        try:
+            actor = self._handle()
+            scoped = [(f"{self.scope}/{b.key}", b.rate_per_s, b.burst) for b in budgets]
+            wait, index = ray.get(actor.take_all.remote(scoped), timeout=SHARED_TIMEOUT_S)
+            return float(wait), int(index)
+        except Exception as exc:  # the limiter must never take the API down
+            log.warning("shared rate limiter unavailable (%s); limiting on this replica only", exc)
+            with self._actor_lock:
+                self._actor = None
+            return super().take_all(budgets)
 
     def _handle(self) -> Any:
         with self._actor_lock:

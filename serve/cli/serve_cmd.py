@@ -3,7 +3,7 @@
 ```
 rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
                [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
-               [--max-output-bytes 33554432] [--max-active-runs N] [--tls-cert CERT.pem --tls-key KEY.pem]
+               [--max-output-bytes 33554432] [--max-active-runs N] [--user-rate R] [--address-rate R] [--tls-cert CERT.pem --tls-key KEY.pem]
 ```
 The API, its interactive docs (`/docs`), the Ray address and the Ray dashboard URL are printed; on first start
 the admin API key is created, written to `{home}/admin.key` (mode 0600) and printed once. Ctrl-C stops serving.
@@ -81,6 +81,22 @@ def serve_command(
             "outputs beyond it are named in omitted_outputs.",
         ),
     ] = 32 * 1024 * 1024,  # ServeOptions' default (serve.config is imported only when serving)
+    user_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--user-rate",
+            min=0.001,
+            help="Requests/s each user may make across all their keys (bursts of 4x; 429 beyond); default: off.",
+        ),
+    ] = None,
+    address_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--address-rate",
+            min=0.001,
+            help="Requests/s each client address may make (IPv6 by /64; bursts of 4x); default: off.",
+        ),
+    ] = None,
     max_active_runs: Annotated[
         int | None,
         typer.Option(
@@ -131,6 +147,10 @@ def serve_command(
         recovery_interval_s=recovery_interval,
         max_output_bytes=max_output_bytes,
         max_active_runs=max_active_runs,
+        user_rate_per_s=user_rate,
+        user_burst=max(1, int(4 * user_rate)) if user_rate else 200,
+        address_rate_per_s=address_rate,
+        address_burst=max(1, int(4 * address_rate)) if address_rate else 400,
     )
     try:
         url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)

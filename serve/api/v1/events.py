@@ -112,7 +112,7 @@ async def websocket_events(
             action=f"WS {websocket.url.path}",
             client=client_host(websocket),
         )
-        authorize(ctx, principal, "runs:read")
+        authorize(ctx, principal, "runs:read", client_host(websocket))
         await run_in_threadpool(owned_run, ctx.store, principal, run_id)
     except ApiError as exc:
         # Accept first so the client sees why (close code 4000 + HTTP status) instead of a bare 403 handshake.
