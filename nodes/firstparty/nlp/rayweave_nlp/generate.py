@@ -45,6 +45,7 @@ def generate(
     base_url: str = "",
     model: str = "",
     api_key_env: str = "",
+    api_key: str = "",
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout_s: float = 60.0,
@@ -69,6 +70,9 @@ def generate(
         api_key_env: the name of the environment variable of the worker holding the API key (default empty:
             the setting ``llm_api_key_env``, ``RAYWEAVE_LLM_API_KEY_ENV``, else ``OPENAI_API_KEY``). When the
             variable is unset or empty no ``Authorization`` header is sent (local servers need none).
+        api_key: the API key itself, given by reference to the secrets store: ``{"secret": "openai"}``
+            (resolved in the worker for the run's owner; never write a key in a document). When set, it is
+            used instead of ``api_key_env``.
         temperature: sampling temperature (default null: the server's default).
         max_tokens: the most tokens to generate (default null: the server's default); must be >= 1.
         timeout_s: seconds to wait for connecting and, separately, for each read (default 60.0); must be
@@ -95,7 +99,7 @@ def generate(
         ```
     """
     ctx = context.current()
-    endpoint = _endpoint(llm.NODE, base_url, model, api_key_env, timeout_s, max_tokens)
+    endpoint = _endpoint(llm.NODE, base_url, model, api_key_env, timeout_s, max_tokens, api_key)
     ctx.logger.info("POST %s (model %s)", llm.shown(endpoint.url), endpoint.model)
     body = llm.request_body(endpoint, prompt, system, {"temperature": temperature, "max_tokens": max_tokens})
     with llm.open_client(
@@ -113,14 +117,20 @@ def generate(
 
 
 def _endpoint(
-    node_id: str, base_url: str, model: str, api_key_env: str, timeout_s: float, max_tokens: int | None
+    node_id: str,
+    base_url: str,
+    model: str,
+    api_key_env: str,
+    timeout_s: float,
+    max_tokens: int | None,
+    api_key: str = "",
 ) -> llm.Endpoint:
     """The checked params' endpoint (see `rayweave_nlp.llm.resolve`)."""
     if timeout_s <= 0:
         raise NlpParamError(f"{node_id}: param 'timeout_s' is {timeout_s}; use a number > 0")
     if max_tokens is not None and max_tokens < 1:
         raise NlpParamError(f"{node_id}: param 'max_tokens' is {max_tokens}; use a number >= 1 (or null)")
-    return llm.resolve(base_url, model, api_key_env, context.current().config, node=node_id)
+    return llm.resolve(base_url, model, api_key_env, context.current().config, node=node_id, api_key=api_key)
 
 
 @node(
@@ -142,6 +152,7 @@ def generate_rows(
     base_url: str = "",
     model: str = "",
     api_key_env: str = "",
+    api_key: str = "",
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout_s: float = 60.0,
@@ -164,6 +175,7 @@ def generate_rows(
         base_url: as for ``nlp/generate@1`` (default empty: the setting ``llm_base_url``).
         model: as for ``nlp/generate@1`` (default empty: the setting ``llm_model``).
         api_key_env: as for ``nlp/generate@1`` (default empty: the setting ``llm_api_key_env``).
+        api_key: as for ``nlp/generate@1``: a secret reference, ``{"secret": "openai"}``.
         temperature: sampling temperature (default null: the server's default).
         max_tokens: the most tokens to generate per row (default null: the server's default); must be >= 1.
         timeout_s: seconds to wait for connecting and for each read of every call (default 60.0); must be > 0.
@@ -190,7 +202,7 @@ def generate_rows(
     check_names(node_id, [output], "output")
     require_free(node_id, table, [output], param="output")
     texts = text_values(node_id, table, column)
-    endpoint = _endpoint(node_id, base_url, model, api_key_env, timeout_s, max_tokens)
+    endpoint = _endpoint(node_id, base_url, model, api_key_env, timeout_s, max_tokens, api_key)
     ctx = context.current()
     ctx.logger.info("POST %s (model %s), %d rows", llm.shown(endpoint.url), endpoint.model, len(texts))
     options = {"temperature": temperature, "max_tokens": max_tokens}

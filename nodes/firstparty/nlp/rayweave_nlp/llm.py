@@ -73,9 +73,11 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     *,
     node: str = NODE,
+    api_key: str = "",
 ) -> Endpoint:
     """The endpoint from the params, falling back to the installation's settings (the run's `config`); the
-    key from the worker's environment (`environ`, default `os.environ`)."""
+    key given (`api_key`: a secret the engine resolved from `{"secret": "name"}`), else from the worker's
+    environment (`environ`, default `os.environ`)."""
     env = os.environ if environ is None else environ
     base = base_url or config.get(BASE_URL_KEY, "")
     if not base:
@@ -89,6 +91,10 @@ def resolve(
     if not name:
         raise NlpParamError(
             f"{node}: no model: set param 'model' or the setting llm_model (RAYWEAVE_LLM_MODEL) of the installation"
+        )
+    if api_key:
+        return Endpoint(
+            url=completions_url(base), model=name, key_env="given as param 'api_key'", key=api_key, node=node
         )
     key_env = api_key_env or config.get(KEY_ENV_KEY, "") or DEFAULT_KEY_ENV
     key = env.get(key_env, "")

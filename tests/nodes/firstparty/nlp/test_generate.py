@@ -176,3 +176,35 @@ def test_generate_rows_prompts_once_per_row(
     assert API_KEY not in str(raised.value)
     with pytest.raises(Exception, match=r"nlp/generate_rows@1: output column\(s\) \['id'\] already exist"):
         run_plugin_node(rows, {"table": table}, {**params, "output": "id"})
+
+
+def test_the_key_can_come_from_the_secrets_store(
+    nlp_nodes: dict[str, PluginNodeDefinition], fake_llm: FakeServer, tmp_path: Path
+) -> None:
+    """`{"secret": "llm-key"}` as param `api_key`: opened in the worker for the run's owner, nowhere stored."""
+    from engine.durable import DurableRunner
+    from engine.secrets import SecretsService, key_provider
+    from engine.store import open_store
+    from tests.engine.store.sql_support import dump_tables
+
+    stored_key = "sk-from-the-secrets-store-91b2"
+    settings = Settings(home=tmp_path / "home", http_allow=["127.0.0.1"], llm_base_url=fake_llm.base_url)
+    document = {
+        **WORKFLOW,
+        "nodes": {
+            "llm": {
+                "type": NODE,
+                "in": {"prompt": "$inputs.question"},
+                "params": {"model": "echo", "api_key": {"secret": "llm-key"}},
+            }
+        },
+    }
+    with open_store(settings.resolved_database_url) as store:
+        SecretsService(store, key_provider(settings, create=True)).set("alice", "llm-key", stored_key)
+        runner = DurableRunner(settings, store=store, catalog=_catalog(nlp_nodes[NODE]), cache=False)
+        result = runner.run(document, {"question": "hi"}, owner="alice", timeout=120)
+        assert result.ok, result.errors
+        assert fake_llm.requests[-1]["auth"] == f"Bearer {stored_key}"
+        assert result.outputs["answer"] == "you said 'hi'; auth was 'Bearer [redacted]'"
+        assert stored_key not in dump_tables(store)
+    assert not [p for p in settings.home.rglob("*") if p.is_file() and stored_key.encode() in p.read_bytes()]
