@@ -14,6 +14,7 @@ from serve.cli import (
     context,
     db_cmd,
     keys_cmd,
+    models_cmd,
     nodes_cmd,
     plugins_cmd,
     ray_cmd,
@@ -50,6 +51,7 @@ def build_app() -> typer.Typer:
         ray_cmd,
         audit_cmd,
         secrets_cmd,
+        models_cmd,
     ):
         module.register(app)
     return app

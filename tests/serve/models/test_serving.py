@@ -179,15 +179,29 @@ def test_two_replicas_share_the_fast_path_port(served: Served) -> None:
 
 
 def test_concurrent_requests_are_batched(served: Served) -> None:
+    import asyncio
+
     from serve.models.manager import handle
 
     rows = iris_rows(150)[::50]
+    body = oip(rows)
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=48)
+        headers = {"Authorization": f"Bearer {served.api.admin_key}"}
+        async with httpx.AsyncClient(
+            base_url=served.endpoint, headers=headers, limits=limits, timeout=60
+        ) as c:
+            return await asyncio.gather(*(c.post("/v2/models/iris/infer", json=body) for _ in range(96)))
+
+    responses = asyncio.run(burst())
+    assert all(r.status_code == 200 and r.json()["outputs"][0]["data"] == [0, 1, 2] for r in responses)
+    # Through the handle too: each caller gets its own rows back, batched or not.
     table = pa.Table.from_pylist(rows)
     h = handle("iris")
-    responses = [h.predict_table.remote(table) for _ in range(64)]
-    results = [r.result(timeout_s=60) for r in responses]
-    assert all(t.column("predict").to_pylist() == [0, 1, 2] for t in results)  # each caller got its own rows
-    after = _replica_stats(served)
+    results = [r.result(timeout_s=60) for r in [h.predict_table.remote(table) for _ in range(32)]]
+    assert all(t.column("predict").to_pylist() == [0, 1, 2] for t in results)
+    after = _replica_stats(served, tries=60)
     sizes = [int(size) for stats in after.values() for size in stats["batch_sizes"]]
     assert max(sizes) > 1, after  # some model calls answered several requests at once
 
@@ -289,3 +303,27 @@ def test_autoscaled_deploy_then_delete(served: Served) -> None:
         assert c.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1))).status_code == 404
     with pytest.raises(httpx.TransportError):
         httpx.post(f"{endpoint}/v2/models/iris-auto/infer", json=oip(iris_rows(1)), timeout=5)
+
+
+def test_cli_through_the_server(served: Served) -> None:
+    from typer.testing import CliRunner
+
+    from serve.cli import build_app
+
+    remote = ["--server", served.api.url, "--api-key", served.api.admin_key]
+
+    def rayweave(*args: str) -> Any:
+        return CliRunner().invoke(build_app(), ["models", *args, *remote])
+
+    listed = rayweave("list")
+    assert listed.exit_code == 0 and "iris" in listed.output and served.endpoint in listed.output
+    shown = rayweave("show", "iris")
+    assert shown.exit_code == 0, shown.output
+    assert (
+        f"version {served.version}" in shown.output
+        and f"rayweave run {served.run_id} node train" in shown.output
+    )
+    refused = rayweave("deploy", "models:/nope/1")
+    assert refused.exit_code == 1 and "HTTP 404" in refused.output and "not registered" in refused.output
+    bad = rayweave("deploy", "models:/iris/1", "--autoscale", "two")
+    assert bad.exit_code == 2 and "MIN,MAX" in bad.output
