@@ -4,10 +4,10 @@ A worker keeps one jail per plugin runtime environment (`Jail.shared`), started 
 `bwrap` starts the worker's own Python on `runner.py` — a fork server that runs each call in a fresh child and
 kills whatever the call left behind before answering — in new PID, network, IPC and UTS namespaces (a user
 namespace too when the worker is not root), with a read-only view of only what Python and the node need — the
-interpreter, the shared libraries, the entries of the worker's `sys.path` (the plugin's runtime environment
-among them) and rayweave's own `nodes` and `typesys` packages — a fresh `/proc` and `/dev`, a size-limited
-`/scratch` (the only writable place besides the call's own folder under `/io`; also home and working
-directory) and an environment holding only an allowlist and the plugin's own variables. The places of
+interpreter, the shared libraries, the entries of the worker's `sys.path` in the Python installation or in
+Ray's runtime environments, the plugin's own packages and rayweave's own `nodes` and `typesys` packages — a
+fresh `/proc` and `/dev`, a size-limited `/scratch` (the only writable place besides the call's own folder
+under `/io`; also home and working directory) and an environment holding only an allowlist and the plugin's own variables. The places of
 `AccessPolicy.protected` (the installation's home, database, keys, caches), `~/.ray` (the Ray token) and Ray's
 session folders outside the bound plugin code are never bound, or are hidden under an empty folder where a
 bound folder holds them. When the worker runs as root, the jail runs as an unprivileged user of its own.
@@ -76,6 +76,8 @@ JAIL_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+#: The folder of Ray's runtime environments (a plugin's code, wheels and pip environment live below it).
+RUNTIME_RESOURCES = "runtime_resources"
 #: Where Ray keeps its token (token authentication) and session folders: never visible in the jail.
 RAY_SECRET_PATHS = ("~/.ray", "/tmp/ray/session_latest")
 _SIGNAL_BASE = 128
@@ -125,26 +127,49 @@ def _rayweave_root() -> Path:
     return Path(nodes.__file__).resolve().parent.parent
 
 
-def _code_paths() -> tuple[list[str], list[str]]:
-    """(paths to bind, entries for the jail's `sys.path`): the worker's path, with rayweave's own packages
-    bound one by one rather than the folder holding them (a checkout holds much more)."""
+def _code_paths(packages: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """(paths to bind, entries for the jail's `sys.path`): rayweave's own `nodes` and `typesys` packages, the
+    entries of the worker's `sys.path` inside the Python installation or a Ray runtime environment's
+    resources, and the plugin's own top-level `packages` wherever they are. Not the rest of the path: a Ray
+    worker's path starts with the driver's working directory (a home folder, `/tmp`...), never bound."""
     root = _rayweave_root()
-    own = [str(root / "nodes"), str(root / "typesys")]
-    binds: list[str] = [*own]
+    binds: list[str] = [str(root / "nodes"), str(root / "typesys")]
     path: list[str] = [str(root)]
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     for entry in sys.path:
-        if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
+        if not entry or not os.path.isabs(entry) or not os.path.exists(entry) or entry in path:
             continue
-        resolved = Path(entry).resolve()
-        if resolved == root or resolved in root.parents:
-            continue  # the checkout or a folder above it: only the packages are bound
-        if entry not in path:
+        real = os.path.realpath(entry)
+        python = any(real == p or real.startswith(p + "/") for p in prefixes)
+        if python or RUNTIME_RESOURCES in Path(real).parts:
             path.append(entry)
             binds.append(entry)
+    for package in packages:
+        located = _locate(package)
+        if located is not None:
+            binds.append(located)
+            if os.path.dirname(located) not in path:
+                path.append(os.path.dirname(located))
     for extra in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)):
         if extra not in binds:
             binds.append(extra)
     return binds, path
+
+
+def _locate(package: str) -> str | None:
+    """The folder (or single file) of top-level module `package` on this process's path, found without
+    importing it (None when it is not there: the call then fails naming the module)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return str(next(iter(spec.submodule_search_locations)))
+    return spec.origin if spec.origin and os.path.isabs(spec.origin) else None
 
 
 def _masks(binds: Iterable[str], protected: Iterable[str]) -> list[str]:
@@ -186,9 +211,11 @@ def jail_command(
     protected: Iterable[str],
     config: Mapping[str, Any],
     env: Mapping[str, str],
+    packages: Iterable[str] = (),
 ) -> list[str]:
-    """The bwrap command line of one call (see the module docstring); `env` is the jail's whole environment."""
-    binds, path = _code_paths()
+    """The bwrap command line of a jail (see the module docstring); `env` is the jail's whole environment,
+    `packages` the plugin's top-level packages."""
+    binds, path = _code_paths(packages)
     args = [bwrap, *_namespace_args(), "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -230,7 +257,15 @@ class Jail:
     _shared: dict[tuple[Any, ...], Jail] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, bwrap: str, env: Mapping[str, str], protected: tuple[str, ...], scratch_bytes: int):
+    def __init__(
+        self,
+        bwrap: str,
+        env: Mapping[str, str],
+        protected: tuple[str, ...],
+        scratch_bytes: int,
+        packages: tuple[str, ...] = (),
+    ) -> None:
+        self.packages = packages
         self.bwrap = bwrap
         self.env = dict(env)
         self.protected = protected
@@ -241,17 +276,24 @@ class Jail:
         self.errors: Any = None
 
     @classmethod
-    def shared(cls, policy: SandboxPolicy, plugin_env: Mapping[str, str], protected: Iterable[str]) -> Jail:
+    def shared(
+        cls,
+        policy: SandboxPolicy,
+        plugin_env: Mapping[str, str],
+        protected: Iterable[str],
+        packages: Iterable[str] = (),
+    ) -> Jail:
         """The jail of this worker for a plugin environment (made on first use; not started yet)."""
         bwrap = check_available(policy.bwrap)
         env = jail_env(plugin_env)
-        key = (bwrap, tuple(sorted(env.items())), tuple(protected), policy.limits.output_bytes)
+        tops = tuple(sorted({p.split(".", 1)[0] for p in packages}))
+        key = (bwrap, tuple(sorted(env.items())), tuple(protected), policy.limits.output_bytes, tops)
         with cls._shared_lock:
             jail = cls._shared.get(key)
             if jail is None:
                 if not cls._shared:
                     atexit.register(cls.stop_all)
-                jail = cls._shared[key] = cls(bwrap, env, tuple(protected), policy.limits.output_bytes)
+                jail = cls._shared[key] = cls(bwrap, env, tuple(protected), policy.limits.output_bytes, tops)
             return jail
 
     @classmethod
@@ -278,7 +320,9 @@ class Jail:
         os.mkdir(self.io_dir)
         os.chmod(self.io_dir, 0o777)  # the jail's own user writes its outputs there
         config = {"uid": _uid() if os.geteuid() == 0 else None}
-        command = jail_command(self.bwrap, self.io_dir, self.scratch_bytes, self.protected, config, self.env)
+        command = jail_command(
+            self.bwrap, self.io_dir, self.scratch_bytes, self.protected, config, self.env, self.packages
+        )
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (open for the jail's life; `stop` closes it)
         self.process = subprocess.Popen(
             command,
@@ -406,7 +450,7 @@ def run_call(
     and events, or the error saying what it did wrong (`SandboxLimitExceeded`, `SandboxedNodeError`,
     `UnsafeOutputError`, `SandboxUnavailableError`)."""
     plugin_env = dict(getattr(definition, "runtime_env", {}).get("env_vars", {}))
-    jail = Jail.shared(policy, plugin_env, protected)
+    jail = Jail.shared(policy, plugin_env, protected, [str(getattr(definition, "module_name", ""))])
     ids = {"run_id": "", "node_id": "", "attempt": 1, **dict(run or {})}
     request = pickle.dumps(
         ("node", definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
@@ -420,7 +464,7 @@ def collect_in_jail(
     """`nodes.plugins.remote.collect_specs` in this worker's jail of the plugin (reading an untrusted
     plugin's catalog imports its modules, which runs its code); runs in the plugin's runtime environment."""
     plugin_env = {key: os.environ[key] for key in (PLUGIN_ENV_VAR, PLUGIN_CODE_VAR) if key in os.environ}
-    jail = Jail.shared(policy, plugin_env, ())
+    jail = Jail.shared(policy, plugin_env, (), modules)
     request = pickle.dumps(
         ("collect", plugin_ref, list(modules), types_hook), protocol=pickle.HIGHEST_PROTOCOL
     )

@@ -136,3 +136,20 @@ def test_an_untrusted_manifest_with_a_types_hook_is_refused(tmp_path: Path) -> N
     assert parse_manifest(data, tmp_path / "rayweave-plugin.toml").trust == "untrusted"
     with pytest.raises(ManifestError, match="field 'trust': an untrusted plugin cannot have a 'types' hook"):
         parse_manifest({**data, "types": "acme.types:register"}, tmp_path / "rayweave-plugin.toml")
+
+
+@needs_bwrap
+def test_only_code_folders_of_the_path_are_in_the_jail(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nodes.sandbox.jail import Jail
+
+    # A Ray worker's path starts with the driver's working directory (a home folder, /tmp, a checkout).
+    workdir = tmp_path / "driver-cwd"
+    workdir.mkdir()
+    (workdir / "notes.txt").write_text("database password")
+    monkeypatch.syspath_prepend(str(workdir))
+    Jail.stop_all()  # the next call starts a jail with this path
+    with pytest.raises(SandboxedNodeError, match="FileNotFoundError"):
+        _call(hostile, "read_file", path=str(workdir / "notes.txt"))
+    assert _call(hostile, "scale", values=[1.0], factor=3.0)["out"] == {"v0": 3.0}
