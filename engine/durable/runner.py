@@ -470,7 +470,7 @@ class DurableRunner:
             cache_scope=cache_scope,
             policy=policy_for(self.settings),
             on_event=on_event,
-            secrets=run_secrets_for(self.store, self.settings, plan, owner),
+            secrets=run_secrets_for(self.store, self.settings, plan, owner, run_id),
         )
 
     def _executor_for_runs(self) -> Executor:

@@ -28,9 +28,12 @@ def plan_secret_names(plan: Plan) -> set[str]:
     return names
 
 
-def run_secrets_for(store: Store, settings: Settings, plan: Plan, owner: str) -> RunSecrets | None:
+def run_secrets_for(
+    store: Store, settings: Settings, plan: Plan, owner: str, run_id: str = ""
+) -> RunSecrets | None:
     """The owner's sealed secrets that `plan` refers to (None when it refers to none). Names the owner has no
-    secret of are recorded as missing: the nodes naming them fail with a clear error, the others run."""
+    secret of are recorded as missing: the nodes naming them fail with a clear error, the others run. Each
+    secret handed to a run is audited (`secrets.read`, with the run id; never the value)."""
     from engine.store.errors import NotFoundError
 
     names = plan_secret_names(plan)
@@ -39,7 +42,23 @@ def run_secrets_for(store: Store, settings: Settings, plan: Plan, owner: str) ->
     sealed, missing = {}, set()
     for name in sorted(names):
         try:
-            sealed[name] = sealed_of(store.secrets.get(owner, name))
+            row = store.secrets.get(owner, name)
         except NotFoundError:
             missing.add(name)
+            outcome = "error"
+        else:
+            sealed[name] = sealed_of(row)
+            outcome = "ok"
+        store.audit.append(
+            owner,
+            "secrets.read",
+            resource_type="secrets",
+            resource_id=f"{owner}/{name}",
+            outcome=outcome,
+            details={
+                "run_id": run_id,
+                "plan": plan.name,
+                **({"missing": True} if outcome == "error" else {}),
+            },
+        )
     return RunSecrets(owner, sealed, KeySource.of(settings), frozenset(missing))

@@ -79,6 +79,13 @@ def test_a_planted_secret_is_used_in_the_worker_and_stored_nowhere(settings: Set
         and "secret 'api-token' does not exist for the run's owner" in other.nodes["n"].error.message
     )
 
+    reads = [e for e in store.audit.list(limit=200) if e.action == "secrets.read"]
+    assert {(e.actor, e.resource_id, e.outcome) for e in reads} == {
+        ("alice", "alice/api-token", "ok"),
+        ("bob", "bob/api-token", "error"),
+    }
+    assert used.run_id in {e.details["run_id"] for e in reads}
+
     needle = PLANTED.encode()
     assert PLANTED not in dump_tables(store)
     assert PLANTED not in json.dumps(export_archive(store, include_runs=True), default=str)
