@@ -167,10 +167,8 @@ class PluginNodeDefinition(NodeDefinition):
         """Ray task options of this node: its resources and its plugin version's runtime environment."""
         return task_options(self.spec.resources, runtime_env=self.runtime_env)
 
-    def resolve(self) -> NodeDefinition:
-        """The plugin's own definition, imported in this worker (only inside the plugin's runtime env)."""
-        if self._resolved is not None:
-            return self._resolved
+    def _check_here(self) -> None:
+        """`PluginEnvironmentError` unless this process is in the plugin version's runtime environment."""
         here = os.environ.get(PLUGIN_ENV_VAR)
         if here != self.plugin_ref:
             where = f"the runtime environment of {here}" if here else "a process without a plugin environment"
@@ -178,6 +176,12 @@ class PluginNodeDefinition(NodeDefinition):
                 f"node {self.spec.id} of plugin {self.plugin_ref} was called in {where}; run it as a Ray task "
                 f"with runtime_env=definition.runtime_env (the engine does this from the plan's ray_options)"
             )
+
+    def resolve(self) -> NodeDefinition:
+        """The plugin's own definition, imported in this worker (only inside the plugin's runtime env)."""
+        if self._resolved is not None:
+            return self._resolved
+        self._check_here()
         try:
             module = importlib.import_module(self.module_name)
         except Exception as exc:
@@ -219,6 +223,7 @@ class PluginNodeDefinition(NodeDefinition):
 
         policy = context.current().policy
         if sandbox.sandboxed(self, policy):
+            self._check_here()  # the jail is made from this process's environment: it must be the plugin's
             return sandbox.invoke(self, inputs, params, policy)
         return self.resolve().invoke(inputs, params, instance=instance)
 
