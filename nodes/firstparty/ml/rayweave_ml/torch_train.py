@@ -191,9 +191,11 @@ def build_model(inputs: int, hidden: Sequence[int], outputs: int, mean: Any, sca
 
     standardize = torch.nn.Linear(inputs, inputs)
     with torch.no_grad():
-        inverse = 1.0 / torch.as_tensor(np.asarray(scale, dtype=np.float32))
+        inverse = 1.0 / torch.tensor(
+            np.asarray(scale, dtype=np.float32)
+        )  # a copy: Ray's arrays are read-only
         standardize.weight.copy_(torch.diag(inverse))
-        standardize.bias.copy_(-torch.as_tensor(np.asarray(mean, dtype=np.float32)) * inverse)
+        standardize.bias.copy_(-torch.tensor(np.asarray(mean, dtype=np.float32)) * inverse)
     standardize.requires_grad_(False)
     layers: list[Any] = [standardize]
     width = inputs
