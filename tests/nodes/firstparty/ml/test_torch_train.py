@@ -148,6 +148,11 @@ def test_train_torch_trains_tracks_and_logs_a_loadable_model(ml_catalog: Catalog
         ({"label": "kind", "features": ["x", "z"]}, "param 'features' names ['z'], not columns"),
         ({"label": "kind", "hidden": [8, 0]}, "param 'hidden' is [8, 0]"),
         ({"label": "kind", "num_workers": 64}, "the Ray cluster has 4 CPUs in all"),
+        (
+            {"label": "kind", "task": "regression"},
+            "param 'task' is 'regression' but label column 'kind' is string",
+        ),
+        ({"label": "x"}, "feature columns ['kind (string)'] of input port 'table' are not numeric"),
     ],
 )
 def test_bad_params_fail_the_node_naming_node_and_field(
