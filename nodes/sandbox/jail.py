@@ -28,6 +28,7 @@ import pickle
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -318,7 +319,8 @@ class Jail:
     def _start(self) -> subprocess.Popen[bytes]:
         self.private = tempfile.mkdtemp(prefix="rayweave-sandbox-")  # 0700: only this worker's user enters
         os.mkdir(self.io_dir)
-        os.chmod(self.io_dir, 0o777)  # the jail's own user writes its outputs there
+        # The jail's user may enter /io but not add to it: it writes only in its call's own folder.
+        os.chmod(self.io_dir, 0o711)
         config = {"uid": _uid() if os.geteuid() == 0 else None}
         command = jail_command(
             self.bwrap, self.io_dir, self.scratch_bytes, self.protected, config, self.env, self.packages
@@ -373,7 +375,9 @@ class Jail:
                 process = self._start()
             folder = os.path.join(self.io_dir, uuid.uuid4().hex)
             os.mkdir(folder)
-            os.chmod(folder, 0o777)
+            if os.geteuid() == 0:  # the jail runs as a user of its own: the folder is that user's
+                os.chown(folder, _uid(), _uid())
+            os.chmod(folder, 0o700)
             try:
                 with open(os.path.join(folder, REQUEST), "wb") as out:
                     out.write(request)
@@ -383,9 +387,11 @@ class Jail:
                 except BaseException:  # e.g. the task was cancelled: the call may still run, so the jail goes
                     self.stop()
                     raise
-                if not reply.get("clean", False):
-                    self.stop()
-                return _result(int(reply["code"]), folder, limits)
+                try:
+                    return _result(int(reply["code"]), folder, limits)
+                finally:
+                    if not reply.get("clean", False):
+                        self.stop()
             finally:
                 if self.private is not None:
                     _empty(self.io_dir)
@@ -484,21 +490,43 @@ def _result(code: int, folder: str, limits: SandboxLimits) -> CallResult:
         raise MemoryLimitExceeded(_memory_message(limits))
     if code == EXIT_OUTPUT or signum == signal.SIGXFSZ:
         raise OutputLimitExceeded(_output_message(limits))
-    output = os.path.join(folder, OUTPUT)
-    if not os.path.exists(output):
-        said = ""
-        with contextlib.suppress(OSError), open(os.path.join(folder, STDERR), "rb") as source:
-            source.seek(0, os.SEEK_END)
-            source.seek(max(0, source.tell() - 1500))
-            said = source.read().decode(errors="replace").strip()
+    data = read_call_file(folder, OUTPUT, limits.output_bytes + 1)
+    if data is None:
+        said = (read_call_file(folder, STDERR, 1500, tail=True) or b"").decode(errors="replace").strip()
         raise SandboxError(
             f"the sandboxed call ended (exit status {code}) without a result; its stderr: {said}"
         )
-    if os.path.getsize(output) > limits.output_bytes:
+    if len(data) > limits.output_bytes:
         raise OutputLimitExceeded(_output_message(limits))
-    with open(output, "rb") as source:
-        record = loads_output(source.read())
-    return _record(record, limits)
+    return _record(loads_output(data), limits)
+
+
+def read_call_file(folder: str, name: str, most: int, *, tail: bool = False) -> bytes | None:
+    """At most `most` bytes (the last ones with `tail`) of regular file `name` in the call's `folder`, or None.
+
+    The jail's user may have put a symlink there (to /etc/shadow, say), or swapped the folder for one: the
+    folder and the file are opened without following links, and only a regular file is read.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        parent = os.open(os.path.dirname(folder), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            here = os.open(os.path.basename(folder), flags | os.O_DIRECTORY, dir_fd=parent)
+        finally:
+            os.close(parent)
+        try:
+            fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=here)
+        finally:
+            os.close(here)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as source:
+        info = os.fstat(source.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if tail:
+            source.seek(max(0, info.st_size - most))
+        return source.read(most)
 
 
 def _record(record: Any, limits: SandboxLimits) -> CallResult:

@@ -153,3 +153,15 @@ def test_only_code_folders_of_the_path_are_in_the_jail(
     with pytest.raises(SandboxedNodeError, match="FileNotFoundError"):
         _call(hostile, "read_file", path=str(workdir / "notes.txt"))
     assert _call(hostile, "scale", values=[1.0], factor=3.0)["out"] == {"v0": 3.0}
+
+
+@needs_bwrap
+def test_links_planted_in_the_call_folder_are_not_followed(hostile: Any, tmp_path: Path) -> None:
+    from nodes.sandbox import SandboxError
+
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("root:$6$host-only-secret")
+    for files in (["stderr.txt"], ["output.pkl"]):
+        with pytest.raises(SandboxError, match="without a result") as raised:
+            _call(hostile, "link_out", target=str(secret), files=files)
+        assert "host-only-secret" not in str(raised.value)
