@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     oidc_jwks_url: str = Field(
         default="", description="JWKS URL; default: from the issuer's discovery document."
     )
+    oidc_client_id: str = Field(
+        default="", description="Client id of browser sign-in at the OIDC issuer (empty: no browser sign-in)."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        description="Client secret of browser sign-in (none for a public client with PKCE only).",
+    )
+    oidc_redirect_url: str = Field(
+        default="", description="The public URL of `/auth/callback`, as registered at the issuer."
+    )
+    oidc_groups_claim: str = Field(
+        default="groups", description="The ID token claim listing the user's groups."
+    )
+    oidc_group_scopes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Scopes each group grants at browser sign-in, as JSON: {"rw-admins": ["admin"], ...}.',
+    )
     oidc_jwks_refetch_floor_s: float = Field(
         default=30.0,
         ge=0,

@@ -80,6 +80,9 @@ def create_app(
     from serve.api.v1 import build_router
 
     app.include_router(build_router())
+    from serve.browser_login import router as browser_login_router
+
+    app.include_router(browser_login_router)  # /auth/login, /auth/callback, /auth/logout, /auth/session
     from serve.api import v2
     from serve.api.v1 import models as v1_models
 

@@ -26,6 +26,7 @@ from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from serve.oidc import OidcConfig, OidcTokenError, looks_like_jwt, verify_token
 from serve.ratelimit import Budget
+from serve.sessions import check_csrf
 
 #: Every scope a key can hold. `admin` implies all others and lifts tenancy.
 SCOPES = (
@@ -85,6 +86,14 @@ class Principal:
 
 def _presented_secret(headers: Headers) -> str:
     value = headers.get("authorization")
+    if not value and headers.get("cookie"):
+        from starlette.requests import cookie_parser
+
+        from serve.sessions import SESSION_COOKIE
+
+        session = cookie_parser(headers["cookie"]).get(SESSION_COOKIE)
+        if session:
+            return session  # a browser session (serve.browser_login): an API key kept in an HttpOnly cookie
     if not value:
         raise UnauthorizedError(
             "no credentials; send `Authorization: Bearer <API key>` (the admin key is in $RAYWEAVE_HOME/admin.key)",
@@ -237,6 +246,7 @@ def require(scope: str) -> Callable[..., Principal]:
 
     def dependency(request: Request, _bearer: object = Depends(bearer_scheme)) -> Principal:
         ctx = get_context(request)
+        check_csrf(request)  # only requests signed in by the browser session cookie
         action = f"{request.method} {request.url.path}"
         principal = authenticate(
             ctx, request.headers, action=action, request_id=_rid(request), client=client_host(request)

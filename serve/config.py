@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from serve.oidc import OidcConfig
+from serve.sessions import BrowserLogin
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ServeOptions:
     auth_failure_burst: int = 20
     auth_audit_window_s: float = 60.0
     max_output_bytes: int = 32 * 1024 * 1024
+    #: Browser sign-in with the OIDC provider of `oidc` (`serve.browser_login`); None: API keys and tokens only.
+    browser_login: BrowserLogin | None = None
     #: Each user's request budget across all their keys, and each client address's (None: not limited).
     user_rate_per_s: float | None = None
     user_burst: int = 200

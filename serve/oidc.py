@@ -115,7 +115,31 @@ def verify_token(config: OidcConfig, token: str) -> OidcIdentity:
         raise OidcTokenError(f"OIDC token is invalid ({type(exc).__name__})") from None
 
 
+def verify_claims(config: OidcConfig, token: str) -> dict[str, Any]:
+    """The claims of a verified `token` (as `verify_token` checks it), for callers that need more than the
+    identity (the browser login's `nonce` and group claims). Raises `OidcTokenError` for any refusal."""
+    try:
+        return _claims(config, token)
+    except OidcTokenError:
+        raise
+    except Exception as exc:  # as in verify_token
+        log.debug("OIDC token refused by an unexpected %s", type(exc).__name__)
+        raise OidcTokenError(f"OIDC token is invalid ({type(exc).__name__})") from None
+
+
 def _verify(config: OidcConfig, token: str) -> OidcIdentity:
+    claims = _claims(config, token)
+    username = claims.get(config.username_claim)
+    if not isinstance(username, str) or not username:
+        raise OidcTokenError(f"OIDC token lacks the user claim {config.username_claim!r}")
+    if len(username) > MAX_USERNAME_CLAIM:
+        raise OidcTokenError(
+            f"OIDC token's user claim {config.username_claim!r} is longer than {MAX_USERNAME_CLAIM} characters"
+        )
+    return OidcIdentity(username=username, scopes=_scopes(config, claims), issuer=config.issuer)
+
+
+def _claims(config: OidcConfig, token: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -159,14 +183,7 @@ def _verify(config: OidcConfig, token: str) -> OidcIdentity:
         raise OidcTokenError(f"OIDC token lacks the required claim {exc.claim!r}") from None
     except jwt.PyJWTError as exc:
         raise OidcTokenError(f"OIDC token is invalid ({type(exc).__name__})") from None
-    username = claims.get(config.username_claim)
-    if not isinstance(username, str) or not username:
-        raise OidcTokenError(f"OIDC token lacks the user claim {config.username_claim!r}")
-    if len(username) > MAX_USERNAME_CLAIM:
-        raise OidcTokenError(
-            f"OIDC token's user claim {config.username_claim!r} is longer than {MAX_USERNAME_CLAIM} characters"
-        )
-    return OidcIdentity(username=username, scopes=_scopes(config, claims), issuer=config.issuer)
+    return claims
 
 
 def _scopes(config: OidcConfig, claims: Mapping[str, Any]) -> frozenset[str]:

@@ -28,6 +28,7 @@ from serve.cli.context import settings_of
 if TYPE_CHECKING:
     from cluster.settings import Settings
     from serve.oidc import OidcConfig
+    from serve.sessions import BrowserLogin
 
 #: The shortest silence after which a run may count as lost: 2.5 heartbeats of its coordinator (one every 2 s).
 #: Below it a live run could be resumed while it still runs, and its nodes would execute twice.
@@ -142,6 +143,7 @@ def serve_command(
     options = ServeOptions(
         executor="local" if executor == "local" else "ray",
         oidc=oidc_config(settings),
+        browser_login=browser_login_config(settings),
         recovery_stale_after_s=recovery_stale_after,
         recovery_start_grace_s=recovery_start_grace,
         recovery_interval_s=recovery_interval,
@@ -195,6 +197,27 @@ def oidc_config(settings: Settings) -> OidcConfig | None:
         audience=settings.oidc_audience,
         jwks_url=settings.oidc_jwks_url or None,
         jwks_refetch_floor_s=settings.oidc_jwks_refetch_floor_s,
+    )
+
+
+def browser_login_config(settings: Settings) -> BrowserLogin | None:
+    """Browser sign-in from `RAYWEAVE_OIDC_CLIENT_ID` & co., or None when no client id is set."""
+    if not settings.oidc_client_id:
+        return None
+    if not settings.oidc_issuer or not settings.oidc_redirect_url:
+        raise typer.BadParameter(
+            "browser sign-in (RAYWEAVE_OIDC_CLIENT_ID) needs RAYWEAVE_OIDC_ISSUER and RAYWEAVE_OIDC_REDIRECT_URL "
+            "(the public URL of /auth/callback)"
+        )
+    from serve.sessions import BrowserLogin
+
+    secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
+    return BrowserLogin(
+        client_id=settings.oidc_client_id,
+        redirect_url=settings.oidc_redirect_url,
+        client_secret=secret,
+        groups_claim=settings.oidc_groups_claim,
+        group_scopes={group: tuple(scopes) for group, scopes in settings.oidc_group_scopes.items()},
     )
 
 

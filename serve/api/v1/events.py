@@ -19,6 +19,7 @@ from serve.auth import Principal, authenticate, authorize, client_host, require
 from serve.deps import get_context, get_store
 from serve.errors import ApiError, BadRequestError
 from serve.problems import ws_close_reason, ws_refusal_code
+from serve.sessions import check_websocket_origin
 from serve.streams import follow_events
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
@@ -105,6 +106,7 @@ async def websocket_events(
 
     ctx = get_context(websocket)
     try:
+        check_websocket_origin(websocket)
         principal = await run_in_threadpool(
             authenticate,
             ctx,
