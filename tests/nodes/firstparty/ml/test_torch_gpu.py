@@ -2,8 +2,8 @@
 such nodes share one GPU one at a time.
 
 This machine has no GPU. The test adds a second Ray node to the session's cluster that *declares* one
-(`num_gpus=1`: Ray's GPU is a logical resource, like any custom resource, whatever the hardware), runs
-workflows on the real Ray executor, and removes the node again before it ends.
+(`num_gpus=1`: Ray's GPU is a logical resource, like any custom resource, whatever the hardware) and a custom
+resource, runs workflows on the real Ray executor, and removes the node again before it ends.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_gpu_nodes_wait_for_a_gpu_run_only_there_and_share_one_at_a_time(setting
         _two_on_gpu(), catalog=catalog, settings=settings, executor=RayExecutor(), cache=False
     )
     time.sleep(2.0)  # no GPU in the cluster: the nodes must wait, not run on a CPU-only node, not fail
-    with gpu_ray_node() as gpu_node:
+    with gpu_ray_node(custom={"fake_accelerator": 1}) as gpu_node:
         joined = time.time()
         result = handle.result(120)
         assert result.ok, result.errors
@@ -138,7 +138,7 @@ def test_gpu_nodes_wait_for_a_gpu_run_only_there_and_share_one_at_a_time(setting
         first, second = sorted((a, b), key=lambda p: p["started"])
         assert second["started"] >= first["ended"] - 0.05, (a, b)  # one GPU: one at a time
 
-        # A workflow document can ask for a GPU for a node type that declares none.
+        # A workflow document can ask for a GPU, or a custom resource, for a node type that declares none.
         doc = {
             "format": "rayweave.workflow/1",
             "name": "gpu-by-document",
@@ -149,12 +149,19 @@ def test_gpu_nodes_wait_for_a_gpu_run_only_there_and_share_one_at_a_time(setting
                     "in": {"tag": {"value": 1}},
                     "resources": {"num_gpus": 1},
                 },
+                "accel": {
+                    "type": "gpu-test/anywhere@1",
+                    "in": {"tag": {"value": 2}},
+                    "resources": {"custom": {"fake_accelerator": 1}},
+                },
             },
-            "outputs": {"plain": "plain", "gpu": "gpu"},
+            "outputs": {"plain": "plain", "gpu": "gpu", "accel": "accel"},
         }
         placed = engine.run(doc, catalog=catalog, settings=settings, executor=RayExecutor(), cache=False)
         assert placed.ok, placed.errors
         assert placed.outputs["gpu"]["ray_node"] == gpu_node
         assert placed.outputs["gpu"]["cuda_visible_devices"] == "0"
         assert placed.outputs["plain"]["cuda_visible_devices"] == ""
+        assert placed.outputs["accel"]["ray_node"] == gpu_node  # only that node has the custom resource
+        assert placed.outputs["accel"]["cuda_visible_devices"] == ""  # and it asked for no GPU
     assert not cluster.cluster_resources().get("GPU")
