@@ -15,6 +15,7 @@ under the workflow run's parent run. The `model` output is a reference to the mo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any, TypedDict
@@ -185,7 +186,9 @@ def train_torch(
             config,
             on_epoch,
             on_start=on_start,
-            name=f"{NODE.replace('/', '-').replace('@', '-')}-{ctx.run_id or 'local'}",
+            name=re.sub(r"[^A-Za-z0-9_.-]+", "-", f"train_torch-{ctx.run_id or 'local'}-{ctx.node_id}").strip(
+                "-"
+            ),
             queue_options=actor_options(Resources(num_cpus=0)),
         )
         model = build_model(len(data.features), config.hidden, data.outputs, data.mean, data.scale)

@@ -232,8 +232,9 @@ def _epoch_metrics(model: Any, loader: Any, task: str, loss_fn: Any, optimizer: 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train's per-worker loop: DDP over the workers, each training on its shard of the rows.
 
-    Rank 0 puts `{"workers": world_size}` once the process group is up, `{"epoch": n, "loss": .., "accuracy": ..}` on `config["queue"]` after every epoch (metrics
-    averaged over all workers' rows) and `{"state_dict": {...}}` (numpy arrays) at the end.
+    Rank 0 puts on `config["queue"]`: `{"workers": world_size}` once the process group is up,
+    `{"epoch": n, "loss": .., "accuracy": ..}` after every epoch (averaged over all workers' rows) and
+    `{"state_dict": {...}}` (numpy arrays) at the end.
     """
     import ray
     import ray.train
