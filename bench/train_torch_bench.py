@@ -10,6 +10,9 @@ MLflow tracking to SQLite in a fresh home:
 - warm: the median of the next `WARM` calls (Ray Train starts its controller and workers again every time: it
   keeps none between runs).
 
+A baseline follows: the same MLP and epochs in plain Ray Train, `TorchTrainer(...).fit()` called from this
+process with Ray Train's defaults (no rayweave, no MLflow, no plugin environment).
+
 Each call is split by the node's own events: until Ray Train's workers are up (`2 Ray Train workers started`),
 the epochs, and the rest (Ray Train's shutdown, logging the model to MLflow). The load average is printed: on a
 shared 2-core machine the startup of Ray Train's processes dominates and moves with it.
@@ -81,6 +84,48 @@ def one_call(catalog: Any, settings: Any, table: pa.Table) -> dict[str, float]:
     }
 
 
+def raw_loop(config: dict[str, Any]) -> None:
+    """The same MLP and epochs in plain Ray Train (no rayweave, no MLflow): the baseline's per-worker loop."""
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    torch.manual_seed(0)
+    x, y = config["data"]
+    dataset = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+    loader = ray.train.torch.prepare_data_loader(
+        torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+    )
+    layers = [torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)]
+    model = ray.train.torch.prepare_model(torch.nn.Sequential(*layers))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _epoch in range(config["epochs"]):
+        for features, target in loader:
+            optimizer.zero_grad()
+            loss: Any = torch.nn.functional.cross_entropy(model(features), target)
+            loss.backward()
+            optimizer.step()
+
+
+def raw_call(table: pa.Table) -> float:
+    """Wall time of plain `TorchTrainer(...).fit()` from this process on the same data (the baseline)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    x = np.column_stack([table.column(c).to_numpy() for c in ("x", "y")]).astype(np.float32)
+    classes = sorted(set(table.column("kind").to_pylist()))
+    y = np.array([classes.index(v) for v in table.column("kind").to_pylist()], dtype=np.int64)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as storage:
+        TorchTrainer(
+            raw_loop,
+            train_loop_config={"data": (x, y), "epochs": PARAMS["epochs"]},
+            scaling_config=ScalingConfig(num_workers=2, use_gpu=False),
+            run_config=RunConfig(storage_path=storage),
+        ).fit()
+    return time.monotonic() - started
+
+
 def main() -> None:
     from cluster.ray_runtime import ensure_ray, loopback_environment, shutdown_ray
     from cluster.settings import Settings
@@ -104,6 +149,7 @@ def main() -> None:
         table = blobs()
         cold = one_call(catalog, settings, table)
         warm = [one_call(catalog, settings, table) for _ in range(WARM)]
+        raw = raw_call(table)
     finally:
         shutdown_ray()
     print(
@@ -117,6 +163,7 @@ def main() -> None:
             f"{call['after_epochs']:13.1f}"
         )
     print(f"warm median wall: {statistics.median(w['wall'] for w in warm):.1f} s")
+    print(f"plain Ray Train, same MLP and epochs, TorchTrainer.fit() from this process: {raw:.1f} s")
 
 
 if __name__ == "__main__":
