@@ -40,7 +40,10 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# The sandbox of untrusted plugins' nodes runs them in bubblewrap (Debian package `bubblewrap`,
+# docs/guides/sandbox.md); its tests need it.
 pytest: $(TEST_STAMP)
+	@command -v bwrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
