@@ -14,6 +14,7 @@ import contextlib
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -160,6 +161,15 @@ def _serve_running() -> bool:
         return False
 
 
+def _registry_exists(settings: Settings) -> bool:
+    """False when the tracking store is a SQLite file that does not exist yet: nothing is registered then, and
+    answering so does not create the database (MLflow's migrations take seconds) in a request."""
+    uri = settings.resolved_mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :]).exists()
+    return True
+
+
 def _mlflow_client(settings: Settings) -> Any:
     from mlflow import MlflowClient
 
@@ -169,6 +179,12 @@ def _mlflow_client(settings: Settings) -> Any:
 
 def registered_version(settings: Settings, name: str, version: str) -> Any:
     """The MLflow `ModelVersion`, or `ModelNotRegistered` naming what is registered instead."""
+    if not _registry_exists(settings):
+        raise ModelNotRegistered(
+            f"model {name!r} is not registered: the MLflow registry at {settings.resolved_mlflow_tracking_uri} "
+            "is empty; register it first (mlflow.register_model, or a rayweave training workflow's register node)",
+            field="name",
+        )
     from mlflow.exceptions import MlflowException
 
     client = _mlflow_client(settings)
@@ -361,6 +377,8 @@ def delete(name: str) -> None:
 def lineage(settings: Settings, name: str) -> list[dict[str, Any]]:
     """The registered versions of `name`, newest first, each with its MLflow run and the rayweave run, node,
     workflow and workflow version that trained it (from the run's tags); empty when the name is not registered."""
+    if not _registry_exists(settings):
+        return []
     from mlflow.exceptions import MlflowException
 
     client = _mlflow_client(settings)
@@ -399,6 +417,8 @@ def _version_doc(client: Any, version: Any) -> dict[str, Any]:
 
 def models_of_run(settings: Settings, run_id: str) -> list[dict[str, Any]]:
     """The model versions registered from MLflow runs tagged with the rayweave run `run_id`."""
+    if not _registry_exists(settings):
+        return []
     client = _mlflow_client(settings)
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:

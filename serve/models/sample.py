@@ -6,6 +6,7 @@ The iris data ships with scikit-learn (nothing is downloaded).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -19,7 +20,8 @@ def register_iris(
 ) -> Any:
     """Train, log and register an iris classifier; returns the MLflow `ModelVersion`.
 
-    `tags` are set on the MLflow run (e.g. the `rayweave.*` lineage tags).
+    `tags` are set on the MLflow run (e.g. the `rayweave.*` lineage tags). Artifacts go to `artifacts_uri`, by
+    default `mlartifacts` beside a SQLite tracking database.
     """
     import mlflow
     from mlflow.models import infer_signature
@@ -28,6 +30,9 @@ def register_iris(
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    if not artifacts_uri and tracking_uri.startswith("sqlite:///"):
+        # Beside the database, never MLflow's default `./mlruns` in whatever directory this runs in.
+        artifacts_uri = str(Path(tracking_uri[len("sqlite:///") :]).parent / "mlartifacts")
     experiment = f"rayweave-sample-{name}"
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=artifacts_uri or None)

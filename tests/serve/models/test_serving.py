@@ -206,6 +206,19 @@ def test_concurrent_requests_are_batched(served: Served) -> None:
     assert max(sizes) > 1, after  # some model calls answered several requests at once
 
 
+def test_model_replicas_listen_on_loopback_only(served: Served) -> None:
+    # The fast path binds 127.0.0.1, and the replicas' inter-deployment gRPC servers are rebound to it
+    # (serve.loopback); every model replica is a process below this test session's embedded Ray.
+    import os
+
+    from tests.sockets import exposed_addresses
+
+    listening, exposed = exposed_addresses(os.getpid())
+    port = int(served.endpoint.rsplit(":", 1)[1])
+    assert ("127.0.0.1", port) in listening, listening
+    assert exposed == [], f"served models listen beyond loopback: {exposed}"
+
+
 def test_lineage_both_ways(served: Served) -> None:
     with served.api.client() as c:
         model = c.get("/v1/models/iris").json()
