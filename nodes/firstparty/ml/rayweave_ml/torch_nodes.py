@@ -10,6 +10,12 @@ Per epoch, the metrics (averaged over the workers) become a `node.progress` even
 `epoch 3/10: loss=0.4213 accuracy=0.9`, and MLflow metrics at `step=epoch` in the node's MLflow run, nested
 under the workflow run's parent run. The `model` output is a reference to the model logged with
 `mlflow.pytorch` (a dict holding its URI, as `rayweave_ml.models` describes), never a pickled object.
+
+Cancelling the node (or its run) stops the training: the engine force-stops the node's task, and Ray stops the
+trainer's controller and workers with it. The workers' placement group is then left to Ray Train's
+`PlacementGroupCleaner`, which asks Ray's State API (served by the dashboard) whether the controller is gone;
+on a Ray without the dashboard the group was seen to stay reserved (its CPUs unavailable) until the Ray job
+ended.
 """
 
 from __future__ import annotations
