@@ -4,6 +4,7 @@ input, lineage both ways, a failed deploy and delete."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -340,3 +341,28 @@ def test_cli_through_the_server(served: Served) -> None:
     assert refused.exit_code == 1 and "HTTP 404" in refused.output and "not registered" in refused.output
     bad = rayweave("deploy", "models:/iris/1", "--autoscale", "two")
     assert bad.exit_code == 2 and "MIN,MAX" in bad.output
+
+
+def test_cli_on_the_local_ray(served: Served) -> None:
+    # Without --server the group works on this installation's Ray (here the test session's, which outlives it).
+    from typer.testing import CliRunner
+
+    from serve.cli import build_app
+
+    env = {"RAYWEAVE_HOME": str(served.settings.home)}
+    listed = CliRunner().invoke(build_app(), ["models", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [m["name"] for m in _json_of(listed.stdout)] == ["iris"]
+    shown = CliRunner().invoke(build_app(), ["models", "show", "iris", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert _json_of(shown.stdout)["versions"][0]["trained_by"]["run_id"] == served.run_id
+    missing = CliRunner().invoke(build_app(), ["models", "delete", "nope"], env=env)
+    assert missing.exit_code == 1 and "model 'nope' is not deployed" in missing.output
+
+
+def _json_of(text: str) -> Any:
+    """The JSON document a `--json` command printed (Ray forwards its workers' log lines to the driver's
+    stdout, so lines may come before or after it)."""
+    start = min(i for i in (text.find("\n["), text.find("\n{"), 0 if text[:1] in "[{" else -1) if i >= 0)
+    value, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
+    return value
