@@ -20,7 +20,11 @@ environment. What happens, per node run (`node_run`):
 Lineage tags, on the parent and on every node run (the serving side reads these names):
 `rayweave.run_id`, `rayweave.node_id` (node runs only; the node's key in the run's events, e.g.
 `grid[3].train`), `rayweave.workflow`, `rayweave.workflow_version` (empty for a workflow that is not stored),
-`rayweave.node_type`, `rayweave.role` (`workflow` or `node`).
+`rayweave.node_type`, `rayweave.role` (`workflow` or `node`), `rayweave.attempt` (node runs: the engine's
+attempt number; a retried node leaves one MLflow run per attempt).
+
+With a tracking server (not SQLite) and the default artifact root (a local `file:` URI, `{home}/mlartifacts`),
+experiments are created without an artifact location: the server's own root serves every client.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ TAG_WORKFLOW = "rayweave.workflow"
 TAG_WORKFLOW_VERSION = "rayweave.workflow_version"
 TAG_NODE_TYPE = "rayweave.node_type"
 TAG_ROLE = "rayweave.role"
+TAG_ATTEMPT = "rayweave.attempt"
 PARENT_TAG = "mlflow.parentRunId"
 #: The prefix of the parent-run claims' keys in Ray's key-value store.
 KV_PREFIX = "rayweave-ml/"
@@ -168,6 +173,10 @@ def experiment_id(client: MlflowClient, tracking: Tracking, workflow: str) -> st
     if found is None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow or "default")
         location = f"{tracking.artifacts_uri.rstrip('/')}/{slug}" if tracking.artifacts_uri else None
+        if location and location.startswith("file:") and sqlite_path(tracking.tracking_uri) is None:
+            location = (
+                None  # a tracking server with a local default root: the server's own root serves better
+            )
         try:
             return str(client.create_experiment(name, artifact_location=location))
         except MlflowException:  # created meanwhile by another node: names are unique in the store
@@ -281,6 +290,7 @@ def node_run(
         TAG_NODE_ID: ctx.node_id,
         TAG_NODE_TYPE: node_type,
         TAG_ROLE: "node",
+        TAG_ATTEMPT: str(ctx.attempt),
     }
     created = client.create_run(experiment, run_name=ctx.node_id or node_type, tags=tags)
     run = NodeRun(created.info.run_id, parent, experiment)

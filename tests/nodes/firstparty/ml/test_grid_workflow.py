@@ -18,7 +18,7 @@ from nodes.states import EventType
 
 from .conftest import ML_PLUGIN
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = pytest.mark.ray
 EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "ml_grid.json"
 GRID = [
     {"n_estimators": 10, "max_depth": 1, "random_state": 0},

@@ -83,6 +83,11 @@ def test_train_evaluate_predict_and_register_track_to_mlflow(
     tags = run.data.tags
     assert tags["rayweave.run_id"] == "run-a" and tags["rayweave.node_id"] == "train"
     assert tags["rayweave.workflow"] == "iris-wf" and tags["rayweave.workflow_version"] == ""
+    assert (tags["rayweave.node_type"], tags["rayweave.role"], tags["rayweave.attempt"]) == (
+        "ml/train@1",
+        "node",
+        "1",
+    )
     parent = client.get_run(tags["mlflow.parentRunId"])
     assert parent.data.tags["rayweave.role"] == "workflow" and parent.data.tags["rayweave.run_id"] == "run-a"
     experiment = client.get_experiment(run.info.experiment_id)
