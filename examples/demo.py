@@ -58,7 +58,7 @@ def _train(settings: Any, console: Any) -> Any:
     progress: dict[str, str] = {}
 
     def render() -> Table:
-        table = Table(title=f"run {handle.run_id}: {len(done)} of {len(GRID)} models trained and evaluated")
+        table = Table(title=f"run {handle.run_id}: {len(done)} of {len(GRID)} trained", title_justify="left")
         table.add_column("training")
         table.add_column("state")
         for index, params in enumerate(GRID):
@@ -77,6 +77,7 @@ def _train(settings: Any, console: Any) -> Any:
                 progress[key] = "training" if event.type == "node.started" else "trained"
             live.update(render())
     del plan
+    console.print(f"{len(done)} of {len(GRID)} models trained and evaluated")
     return handle.result()
 
 
