@@ -7,7 +7,8 @@ process starts a loopback Ray with `num_cpus=2` (this machine's cores), loads th
 home (issue 22):
 
 GRID      16 trainings of `sklearn.ensemble.RandomForestClassifier` on the digits dataset bundled with
-          scikit-learn (40-100 trees, max_depth None/8/12/16: about 0.3-1 s each), each with its evaluation,
+          scikit-learn (200-350 trees, max_depth None/12/16/20: about 2 s each; `--light`: 40-100 trees,
+          0.3-1 s each, where the fixed cost of tracking a training dominates), each with its evaluation,
           then select_best. Parallel: `examples/ml_grid.json`'s shape (a `builtin/map@1` over the param dicts)
           through `engine.run` on Ray, every training an MLflow run nested under the run's parent. Sequential:
           the same node functions called one after the other in one process (`nodes.testing.run_node`), with
@@ -53,7 +54,15 @@ EXAMPLE = ROOT / "examples" / "ml_grid.json"
 NUM_CPUS = 2
 ESTIMATOR = "sklearn.ensemble.RandomForestClassifier"
 DATASET = "digits"
+#: Trainings of about 2 s each (200-350 trees): the cost of one training's tracking and scheduling (about 0.5 s,
+#: see TRACKING) is then a minor part of it, as in real searches. `--light` takes the first grid (40-100 trees,
+#: 0.3-1 s each), where that fixed cost dominates.
 GRID = [
+    {"n_estimators": trees, "max_depth": depth, "random_state": 0}
+    for trees in (200, 250, 300, 350)
+    for depth in (None, 12, 16, 20)
+]
+LIGHT_GRID = [
     {"n_estimators": trees, "max_depth": depth, "random_state": 0}
     for trees in (40, 60, 80, 100)
     for depth in (None, 8, 12, 16)
@@ -363,7 +372,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side (median)")
     parser.add_argument("--serving", action="store_true", help="also run bench/ml_serving_bench.py's section")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--light", action="store_true", help="the light grid (0.3-1 s per training)")
     args = parser.parse_args(argv)
+    if args.light:
+        GRID[:] = LIGHT_GRID
     results = measure(args.repeats)
     print(report(results))
     if args.serving:

@@ -127,6 +127,16 @@ def _has_tables(path: Path) -> bool:
         return bool(db.execute("SELECT count(*) FROM experiments").fetchone()[0])
 
 
+def _use_wal(path: Path) -> None:
+    """Put the tracking database in write-ahead-log mode (a property of the file, kept by every later
+    connection): parallel trainings' readers then never wait for a writer, and a commit appends to the log
+    instead of rewriting pages, so concurrent nodes logging to one SQLite file stop queuing behind each other."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
 def _init_database(uri: str) -> None:
     """Create (migrate) a SQLite tracking database once, under an exclusive lock file beside it.
 
@@ -143,6 +153,7 @@ def _init_database(uri: str) -> None:
         try:
             if not _has_tables(path):
                 MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+                _use_wal(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
