@@ -146,6 +146,8 @@ def _init_database(uri: str) -> None:
 
     path = sqlite_path(uri)
     if path is None:
+        if uri.split(":", 1)[0].split("+", 1)[0] in DATABASE_SCHEMES:
+            _init_shared_database(uri)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
@@ -156,6 +158,46 @@ def _init_database(uri: str) -> None:
                 _use_wal(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+#: Tracking URIs that are a database MLflow opens itself (and migrates on first use), not a tracking server.
+DATABASE_SCHEMES = frozenset({"postgresql", "mysql", "mssql"})
+#: How long a node waits for another one to finish creating the tracking database's tables.
+INIT_WAIT_S = 300.0
+
+
+def _init_shared_database(uri: str) -> None:
+    """Create (migrate) a tracking database that is not a SQLite file once in the cluster: the first node to
+    claim it (put-if-absent in Ray's key-value store, as for the parent run) runs MLflow's migrations, the
+    others wait for its word. MLflow's migrations racing from parallel nodes on a fresh database fail. A holder
+    that fails gives the claim back, so a later node tries again."""
+    import time
+    import uuid
+
+    from mlflow.tracking import MlflowClient
+
+    key = "db-init:" + hashlib.sha256(uri.encode()).hexdigest()[:16]
+    me = uuid.uuid4().hex
+    holder = _claim(key, me)
+    if holder == me:
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+        except Exception as exc:
+            _claim(f"{key}:{me}", f"failed: {type(exc).__name__}")
+            _release(key)
+            raise
+        _claim(f"{key}:{me}", "ok")
+        return
+    deadline = time.monotonic() + INIT_WAIT_S
+    while (state := _claimed(f"{key}:{holder}")) is None:
+        if time.monotonic() > deadline:
+            raise TrackingError(
+                f"another node has been creating the MLflow tables for {INIT_WAIT_S:.0f} s; check the tracking "
+                "database"
+            )
+        time.sleep(0.1)
+    if state != "ok":
+        raise TrackingError(f"creating the MLflow tables failed in another node ({state}); run again")
 
 
 @functools.cache
@@ -224,6 +266,11 @@ class _LocalClaims:
         with cls._lock:
             return cls._claims.get(key)
 
+    @classmethod
+    def release(cls, key: str) -> None:
+        with cls._lock:
+            cls._claims.pop(key, None)
+
 
 def _ray_kv() -> Any:
     """Ray's internal key-value module when this process is connected to Ray, else None."""
@@ -247,6 +294,15 @@ def _claim(key: str, value: str) -> str:
         return value
     held = kv._internal_kv_get(KV_PREFIX + key)
     return held.decode() if isinstance(held, bytes) else str(held)
+
+
+def _release(key: str) -> None:
+    """Give a claim back (the next `_claim` of `key` wins again)."""
+    kv = _ray_kv()
+    if kv is None:
+        _LocalClaims.release(key)
+        return
+    kv._internal_kv_del(KV_PREFIX + key)
 
 
 def _claimed(key: str) -> str | None:

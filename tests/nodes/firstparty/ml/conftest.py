@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from nodes import Catalog
+
 ML_PLUGIN = Path(__file__).resolve().parents[4] / "nodes" / "firstparty" / "ml"
 
 
@@ -38,3 +40,15 @@ def mlflow_config(tmp_path: Path, mlflow_template: Path) -> dict[str, str]:
         "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "mlflow.artifacts_uri": (tmp_path / "mlartifacts").as_uri(),
     }
+
+
+@pytest.fixture(scope="module")
+def ml_catalog(ml_nodes: dict[str, Any]) -> Catalog:
+    """A catalog of the built-in nodes and the ML plugin's (read in its runtime environment)."""
+    from nodes.plugins import open_plugin_dir
+    from nodes.plugins.loader import load_plugins
+
+    catalog = Catalog.builtin()
+    report = load_plugins([open_plugin_dir(ML_PLUGIN)], catalog, timeout_s=240)
+    assert not report.failed, report.failed
+    return catalog

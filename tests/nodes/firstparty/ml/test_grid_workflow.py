@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,8 +15,6 @@ from engine.execution.events import Event
 from nodes import Catalog
 from nodes.states import EventType
 
-from .conftest import ML_PLUGIN
-
 pytestmark = pytest.mark.ray
 EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "ml_grid.json"
 GRID = [
@@ -25,17 +22,6 @@ GRID = [
     {"n_estimators": 20, "max_depth": 3, "random_state": 0},
     {"n_estimators": 20, "max_depth": None, "random_state": 0},
 ]
-
-
-@pytest.fixture(scope="module")
-def ml_catalog(ml_nodes: dict[str, Any]) -> Catalog:
-    from nodes.plugins import open_plugin_dir
-    from nodes.plugins.loader import load_plugins
-
-    catalog = Catalog.builtin()
-    report = load_plugins([open_plugin_dir(ML_PLUGIN)], catalog, timeout_s=240)
-    assert not report.failed, report.failed
-    return catalog
 
 
 def test_the_grid_example_trains_in_parallel_selects_and_registers(
