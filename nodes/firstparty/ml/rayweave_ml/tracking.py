@@ -23,8 +23,10 @@ Lineage tags, on the parent and on every node run (the serving side reads these 
 `rayweave.node_type`, `rayweave.role` (`workflow` or `node`), `rayweave.attempt` (node runs: the engine's
 attempt number; a retried node leaves one MLflow run per attempt).
 
-With a tracking server (not SQLite) and the default artifact root (a local `file:` URI, `{home}/mlartifacts`),
-experiments are created without an artifact location: the server's own root serves every client.
+With a tracking server (an http(s) URI) and the default artifact root (a local `file:` URI, `{home}/mlartifacts`),
+experiments are created without an artifact location: the server's own root serves every client. With a
+database URI (SQLite, PostgreSQL, MySQL) the configured root is used: MLflow's own default is `./mlruns` of
+whichever process creates the experiment.
 """
 
 from __future__ import annotations
@@ -226,7 +228,11 @@ def experiment_id(client: MlflowClient, tracking: Tracking, workflow: str) -> st
     if found is None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", workflow or "default")
         location = f"{tracking.artifacts_uri.rstrip('/')}/{slug}" if tracking.artifacts_uri else None
-        if location and location.startswith("file:") and sqlite_path(tracking.tracking_uri) is None:
+        if (
+            location
+            and location.startswith("file:")
+            and tracking.tracking_uri.startswith(("http:", "https:"))
+        ):
             location = (
                 None  # a tracking server with a local default root: the server's own root serves better
             )

@@ -44,3 +44,8 @@ def test_parallel_trainings_on_a_fresh_postgresql_tracking_database(
         trainings = [r for r in runs if r.data.tags.get("rayweave.node_type") == "ml/train@1"]
         assert len(trainings) == len(GRID)
         assert len({r.data.tags["mlflow.parentRunId"] for r in trainings}) == 1
+        # Artifacts go where the settings say, never to ./mlruns of whichever worker created the experiment.
+        artifacts = (tmp_path / "artifacts").as_uri()
+        assert all(r.info.artifact_uri.startswith(artifacts) for r in trainings), trainings[
+            0
+        ].info.artifact_uri
