@@ -11,10 +11,14 @@ current without rewriting history.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -69,6 +73,10 @@ def export_history(store: Store, directory: str | Path, *, since: datetime | Non
     """Write node runs and runs to Parquet under `directory`; with `since`, only the days from `since`'s day on
     (those day partitions are replaced, earlier ones kept)."""
     out = Path(directory)
+    if is_incremental(out):
+        raise ValueError(
+            f"{out} holds an incremental export (sync_export); write a full export to another directory"
+        )
     start = datetime.combine(since.astimezone(UTC).date(), time(), tzinfo=UTC) if since else None
     node_rows = _write(out / "node_runs", NODE_RUN_SCHEMA, _node_run_batches(store, start))
     run_rows = _write(out / "runs", RUN_SCHEMA, _run_batches(store, start))
@@ -132,3 +140,230 @@ def _run_batches(store: Store, start: datetime | None) -> Iterator[pa.RecordBatc
             for row in rows
         ]
         yield pa.RecordBatch.from_pylist(records, schema=RUN_SCHEMA)
+
+
+# -- incremental export (what `rayweave stats|report` and /v1/analytics use) ---------------------------------
+
+#: Node attempts of finished runs, with what the breakdowns need beyond `NODE_RUN_SCHEMA`.
+FINISHED_NODE_RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("workflow_id", pa.string()),
+        ("workflow_version", pa.int64()),
+        ("owner", pa.string()),
+        ("node_id", pa.string()),
+        ("node_type", pa.string()),
+        ("attempt", pa.int64()),
+        ("status", pa.string()),
+        ("cache_hit", pa.bool_()),
+        ("cache_level", pa.string()),
+        ("error_type", pa.string()),
+        ("output_bytes", pa.int64()),
+        ("started_at", TS),
+        ("finished_at", TS),
+        ("duration_s", pa.float64()),
+        ("run_created_at", TS),
+        ("day", pa.string()),
+    ]
+)
+
+#: Finished runs, with their queue wait (creation to start).
+FINISHED_RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("workflow_id", pa.string()),
+        ("workflow_version", pa.int64()),
+        ("owner", pa.string()),
+        ("status", pa.string()),
+        ("created_at", TS),
+        ("started_at", TS),
+        ("finished_at", TS),
+        ("duration_s", pa.float64()),
+        ("queue_wait_s", pa.float64()),
+        ("day", pa.string()),
+    ]
+)
+
+WATERMARK = "_watermark.json"
+#: Runs that finished less than this long ago wait for the next export (a run finishing in the same instant as
+#: the export's upper bound is never missed by the next one's `finished_at > watermark`).
+SETTLE = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What an incremental export added: runs and node attempts, and the new watermark (runs finished up to
+    it are in the files)."""
+
+    directory: Path
+    runs: int
+    node_runs: int
+    watermark: datetime | None
+    previous: datetime | None
+
+
+def is_incremental(directory: str | Path) -> bool:
+    """True when `directory` holds an incremental export (`sync_export`), with its watermark."""
+    return (Path(directory) / WATERMARK).exists()
+
+
+def read_watermark(directory: str | Path) -> datetime | None:
+    """The finish time up to which runs are exported under `directory` (None: nothing exported yet)."""
+    path = Path(directory) / WATERMARK
+    if not path.exists():
+        return None
+    mark = json.loads(path.read_text()).get("finished_until")
+    return datetime.fromisoformat(mark) if mark else None
+
+
+def sync_export(
+    store: Store,
+    directory: str | Path,
+    *,
+    now: datetime | None = None,
+    settle: timedelta = SETTLE,
+    output_sizes: bool = True,
+) -> SyncResult:
+    """Append the runs that finished since the last watermark (and their node attempts) to the Parquet files
+    under `directory`, then move the watermark. Only finished runs are exported: a run and its attempts no
+    longer change once it has finished, so every record is written once.
+
+    Concurrent callers are serialized by a lock file in the directory. `output_sizes`: measure each stored
+    node result's size (the data a node passes downstream) from its result location on a local disk.
+    `settle`: runs that finished less than this long before `now` wait for the next export (a transaction that
+    commits late with an earlier finish time than the new watermark would otherwise be missed for good)."""
+    out = Path(directory)
+    if not is_incremental(out) and any((out / "runs").glob("day=*/*.parquet")):
+        raise ValueError(
+            f"{out} holds a full export (export_history), not an incremental one; "
+            "use another directory for incremental exports, or delete this one"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out / ".lock"):
+        previous = read_watermark(out)
+        until = (now or datetime.now(UTC)) - settle
+        if previous is not None and until <= previous:
+            return SyncResult(out, 0, 0, previous, previous)
+        token = (previous.strftime("%Y%m%dT%H%M%S%f") if previous else "initial") + "-{i}"
+        levels = store.reports.finished_cache_levels(after=previous, until=until)
+        latest: list[datetime] = []
+        run_rows = _append(
+            out / "runs",
+            FINISHED_RUN_SCHEMA,
+            _finished_run_batches(store.reports.finished_runs(after=previous, until=until), latest),
+            token,
+        )
+        node_rows = _append(
+            out / "node_runs",
+            FINISHED_NODE_RUN_SCHEMA,
+            _finished_node_batches(
+                store.reports.finished_node_runs(after=previous, until=until), levels, output_sizes
+            ),
+            token,
+        )
+        # The watermark is the latest finish exported, not `until`: a run recorded late with an earlier finish
+        # time than `until` (a clock behind) is still picked up next time.
+        mark = max(latest) if latest else previous
+        tmp = out / (WATERMARK + ".tmp")
+        tmp.write_text(json.dumps({"finished_until": mark.isoformat() if mark else None}))
+        os.replace(tmp, out / WATERMARK)
+        return SyncResult(out, run_rows, node_rows, mark, previous)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _append(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], token: str) -> int:
+    counted = 0
+
+    def counting() -> Iterator[pa.RecordBatch]:
+        nonlocal counted
+        for batch in batches:
+            counted += batch.num_rows
+            yield batch
+
+    path.mkdir(parents=True, exist_ok=True)
+    ds.write_dataset(
+        counting(),
+        path,
+        schema=schema,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
+        # New files next to the old ones; a retried export after a crash rewrites the same names.
+        existing_data_behavior="overwrite_or_ignore",
+        basename_template=f"part-{token}.parquet",
+    )
+    return counted
+
+
+def _finished_run_batches(batches: Iterator[list[Any]], latest: list[datetime]) -> Iterator[pa.RecordBatch]:
+    for rows in batches:
+        records = []
+        for row in rows:
+            start = row["started_at"] or row["created_at"]
+            records.append(
+                {
+                    **row,
+                    "duration_s": _duration(start, row["finished_at"]),
+                    "queue_wait_s": _duration(row["created_at"], row["started_at"]),
+                    "day": _day(row["created_at"]),
+                }
+            )
+            latest.append(row["finished_at"])
+        if len(latest) > 1:
+            latest[:] = [max(latest)]
+        yield pa.RecordBatch.from_pylist(records, schema=FINISHED_RUN_SCHEMA)
+
+
+def _finished_node_batches(
+    batches: Iterator[list[Any]], levels: dict[tuple[str, str], str], output_sizes: bool
+) -> Iterator[pa.RecordBatch]:
+    for rows in batches:
+        records = []
+        for row in rows:
+            error = row["error"] if isinstance(row["error"], dict) else None
+            hit = bool(row["cache_hit"])
+            records.append(
+                {
+                    "run_id": row["run_id"],
+                    "workflow_id": row["workflow_id"],
+                    "workflow_version": row["workflow_version"],
+                    "owner": row["owner"],
+                    "node_id": row["node_id"],
+                    "node_type": row["node_type"],
+                    "attempt": row["attempt"],
+                    "status": row["status"],
+                    "cache_hit": hit,
+                    "cache_level": levels.get((row["run_id"], row["node_id"])) if hit else None,
+                    "error_type": str(error.get("type") or "") if error else None,
+                    "output_bytes": _stored_bytes(row["result_location"]) if output_sizes else None,
+                    "started_at": row["started_at"],
+                    "finished_at": row["finished_at"],
+                    "duration_s": _duration(row["started_at"], row["finished_at"]),
+                    "run_created_at": row["created_at"],
+                    "day": _day(row["created_at"]),
+                }
+            )
+        yield pa.RecordBatch.from_pylist(records, schema=FINISHED_NODE_RUN_SCHEMA)
+
+
+def _stored_bytes(location: str | None) -> int | None:
+    """Total size of the data files of a stored node result on a local disk (None when unknown)."""
+    if not location or "://" in location:
+        return None
+    folder = Path(location)
+    try:
+        return sum(
+            f.stat().st_size for f in folder.iterdir() if f.is_file() and not f.name.startswith(("meta", "."))
+        )
+    except OSError:
+        return None

@@ -11,14 +11,20 @@ Definitions used throughout:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 import duckdb
 
-from engine.analytics.export import NODE_RUN_SCHEMA, RUN_SCHEMA
+from engine.analytics.export import (
+    FINISHED_NODE_RUN_SCHEMA,
+    FINISHED_RUN_SCHEMA,
+    NODE_RUN_SCHEMA,
+    RUN_SCHEMA,
+    is_incremental,
+)
 
 
 @dataclass(frozen=True)
@@ -107,18 +113,29 @@ class WorkflowSummary:
 
 
 class RunAnalytics:
-    """DuckDB over an export directory. Use as a context manager, or call `close()`."""
+    """DuckDB over an export directory (full, `export_history`, or incremental, `sync_export`: the latter's
+    files have more columns, see `incremental`). Use as a context manager, or call `close()`."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(
+        self, directory: str | Path, *, since: datetime | None = None, until: datetime | None = None
+    ) -> None:
         self.directory = Path(directory)
-        self._db = duckdb.connect(":memory:")
-        for name, schema in (("node_runs", NODE_RUN_SCHEMA), ("runs", RUN_SCHEMA)):
+        #: True over an incremental export: finished runs only, with owner, cache level, queue wait, sizes.
+        self.incremental = is_incremental(self.directory)
+        self._db = duckdb.connect(":memory:", config={"threads": 2})
+        schemas = (
+            (("node_runs", FINISHED_NODE_RUN_SCHEMA), ("runs", FINISHED_RUN_SCHEMA))
+            if self.incremental
+            else (("node_runs", NODE_RUN_SCHEMA), ("runs", RUN_SCHEMA))
+        )
+        for name, schema in schemas:
             files = sorted((self.directory / name).glob("day=*/*.parquet"))
             if files:
                 paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
                 self._db.execute(
                     f"CREATE VIEW {name} AS SELECT * REPLACE (CAST(day AS VARCHAR) AS day) "
-                    f"FROM read_parquet([{paths}], hive_partitioning = true)"
+                    f"FROM read_parquet([{paths}], hive_partitioning = true) "
+                    f"WHERE {self._window(name, since, until)}"
                 )
             else:
                 # No history yet: answer with empty results rather than an error.
@@ -126,16 +143,47 @@ class RunAnalytics:
                 self._db.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_empty")
         # The attempts that executed (or were answered from the cache): skipped nodes never ran.
         self._db.execute("CREATE VIEW attempts AS SELECT * FROM node_runs WHERE status <> 'skipped'")
-        # One row per execution (node in a run), derived once and shared by several questions.
+        # One row per execution (node in a run), derived once and shared by several questions; over an
+        # incremental export also its run's owner, version and creation, its span (first start to last finish,
+        # retries and backoff included), the cache level that answered it and the size of its stored result.
+        extra = (
+            """, any_value(owner) AS owner, any_value(workflow_version) AS workflow_version,
+                   any_value(run_created_at) AS run_created_at, min(started_at) AS started_at,
+                   max(finished_at) AS finished_at,
+                   date_diff('microsecond', min(started_at), max(finished_at)) / 1e6 AS span_s,
+                   arg_max(duration_s, attempt) AS last_duration_s,
+                   any_value(cache_level) FILTER (WHERE cache_hit) AS cache_level,
+                   arg_max(output_bytes, attempt) AS output_bytes,
+                   arg_max(error_type, attempt) AS error_type"""
+            if self.incremental
+            else ""
+        )
         self._db.execute(
-            """
+            f"""
             CREATE VIEW executions AS
             SELECT run_id, node_id, any_value(workflow_id) AS workflow_id, any_value(node_type) AS node_type,
                    count(*) AS attempts, bool_or(cache_hit OR status = 'cached') AS cache_hit,
-                   arg_max(status, attempt) AS final_status
+                   arg_max(status, attempt) AS final_status {extra}
             FROM attempts GROUP BY run_id, node_id
             """
         )
+
+    def _window(self, view: str, since: datetime | None, until: datetime | None) -> str:
+        """The WHERE clause keeping the runs created in [since, until) (and their node attempts)."""
+        if since is None and until is None:
+            return "TRUE"
+        if not self.incremental:
+            raise ValueError(
+                f"{self.directory} is a full export without run creation times on node attempts; "
+                "a time window needs an incremental export (sync_export)"
+            )
+        column = "created_at" if view == "runs" else "run_created_at"
+        terms = []
+        if since is not None:
+            terms.append(f"{column} >= TIMESTAMPTZ '{since.astimezone(UTC).isoformat()}'")
+        if until is not None:
+            terms.append(f"{column} < TIMESTAMPTZ '{until.astimezone(UTC).isoformat()}'")
+        return " AND ".join(terms)
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -248,6 +296,10 @@ class RunAnalytics:
             [],
         )
         return [WorkflowSummary(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows]
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read-only SQL query over the views `runs`, `node_runs`, `attempts` and `executions`."""
+        return self._rows(sql, params or [])
 
     def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()

@@ -1,14 +1,15 @@
-"""`stats`: export the store's history and answer every analytics question in one report."""
+"""`stats`: bring the incremental export up to date and answer every analytics question in one report."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.analytics.export import ExportResult, export_history
+from engine.analytics.breakdown import BreakdownReport, Filters, Window, breakdown
+from engine.analytics.export import SETTLE, ExportResult, SyncResult, sync_export
 from engine.analytics.queries import (
     CacheHits,
     NodeTypeFailures,
@@ -25,13 +26,14 @@ from engine.store import Store
 class StatsReport:
     """Answers about the run history of an installation (optionally of one workflow)."""
 
-    export: ExportResult
+    export: ExportResult | SyncResult
     slowest_node_types: list[NodeTypeLatency]
     failure_rates: list[NodeTypeFailures]
     retry_counts: list[NodeTypeRetries]
     cache_hit_rate: CacheHits
     run_durations: list[RunDurationBucket]
     workflows: list[WorkflowSummary]
+    breakdown: BreakdownReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (`rayweave stats --json`)."""
@@ -49,7 +51,11 @@ class StatsReport:
                 return str(value) if isinstance(value, Path) else value.isoformat()
             return value
 
-        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data = {
+            f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "breakdown"
+        }
+        data["breakdown"] = self.breakdown.to_json() if self.breakdown is not None else None
+        return data
 
 
 def stats(
@@ -58,12 +64,18 @@ def stats(
     *,
     workflow_id: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     bucket: Literal["hour", "day", "week", "month"] = "day",
     limit: int = 10,
+    group_by: tuple[str, ...] = ("workflow", "version"),
+    settle: timedelta = SETTLE,
 ) -> StatsReport:
-    """Export the history (from `since`'s day on; everything when None) into `directory` and report on it."""
-    exported = export_history(store, directory, since=since)
-    with RunAnalytics(directory) as analytics:
+    """Bring the incremental export under `directory` up to date (`sync_export`: only the runs finished since
+    its watermark are read from the store) and report on the finished runs created in [since, until)."""
+    window = Window(since, until)
+    window.check()
+    exported = sync_export(store, directory, settle=settle)
+    with RunAnalytics(directory, since=since, until=until) as analytics:
         overall = analytics.cache_hit_rate(workflow_id=workflow_id)
         workflows = analytics.per_workflow()
         if workflow_id is not None:
@@ -76,4 +88,5 @@ def stats(
             cache_hit_rate=overall[0] if overall else CacheHits("*", 0, 0),
             run_durations=analytics.run_durations(bucket=bucket, workflow_id=workflow_id),
             workflows=workflows,
+            breakdown=breakdown(analytics, group_by, window=window, filters=Filters(workflow_id=workflow_id)),
         )

@@ -76,29 +76,39 @@ class ApiKeyRepository(Repository):
     def verify(self, secret: str, *, now: datetime | None = None) -> ApiKey:
         """The key record for a presented secret; raises `InvalidApiKeyError` if it is unknown, malformed,
         revoked, expired or belongs to a disabled user. The message never echoes the secret."""
+        return self.verify_with_user(secret, now=now)[0]
+
+    def verify_with_user(self, secret: str, *, now: datetime | None = None) -> tuple[ApiKey, User]:
+        """The key record for a presented secret and its user (with the user's tenant and role), read in one
+        joined query; refused as `verify` refuses."""
         now = now or utcnow()
         parts = secret.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_MARKER:
             raise InvalidApiKeyError("the API key is malformed; keys look like rw_<prefix>_<secret>")
+        query = (
+            select(ApiKey, User)
+            .join(User, col(User.id) == col(ApiKey.user_id))
+            .where(ApiKey.prefix == parts[1])
+        )
         with self.reading() as session:
-            key = session.exec(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
-            if key is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
-                raise InvalidApiKeyError("the API key is not valid; create a new key")
-            if key.revoked_at is not None and key.revoked_at <= now:
-                raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
-            if key.expires_at is not None and key.expires_at <= now:
-                raise InvalidApiKeyError(
-                    f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}; {EXPIRED_HINT}"
-                )
-            user = session.get(User, key.user_id)
-            if user is None or user.disabled:
-                raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
+            row = session.exec(query).first()
+        key, user = row if row is not None else (None, None)
+        if key is None or user is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
+            raise InvalidApiKeyError("the API key is not valid; create a new key")
+        if key.revoked_at is not None and key.revoked_at <= now:
+            raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise InvalidApiKeyError(
+                f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}; {EXPIRED_HINT}"
+            )
+        if user.disabled:
+            raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             # A separate short write, so verification itself never waits for the write lock.
             with self.session() as session:
                 session.execute(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
             key.last_used_at = now
-        return key
+        return key, user
 
     def get(self, key_id: str) -> ApiKey:
         """One key record by id; raises `NotFoundError`."""

@@ -181,10 +181,21 @@ class Plugin(StoreModel, table=True):
     installed_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class Tenant(StoreModel, table=True):
+    """A tenant: the users it holds see each other's shared workflows; each user has one role in it."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class User(StoreModel, table=True):
     """A user (a person or a service account) that owns API keys and holds permissions."""
 
     __tablename__ = "users"
+    __table_args__ = (sa.Index("ix_users_tenant_id", "tenant_id"),)
 
     id: str = Field(primary_key=True, max_length=64)
     username: str = Field(max_length=200, unique=True)
@@ -193,6 +204,10 @@ class User(StoreModel, table=True):
     is_admin: bool = Field(default=False)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    #: The user's tenant (`engine.store.tenants.DEFAULT_TENANT` unless told otherwise).
+    tenant_id: str = Field(default="default", max_length=64, foreign_key="tenants.id")
+    #: The user's role in its tenant (`engine.store.roles.ROLES`); what it allows is `serve.policy`'s data.
+    role: str = Field(default="member", max_length=32)
 
 
 class ApiKey(StoreModel, table=True):
@@ -227,6 +242,24 @@ class Permission(StoreModel, table=True):
     resource_type: str = Field(max_length=64)
     resource_id: str = Field(default="*", max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WorkflowShare(StoreModel, table=True):
+    """A workflow shared at a role (`viewer`, `runner`, `editor`) with a user or with a whole tenant."""
+
+    __tablename__ = "workflow_shares"
+    __table_args__ = (sa.Index("ix_workflow_shares_subject", "subject_type", "subject_id"),)
+
+    workflow_id: WorkflowId = Field(
+        primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="workflows.id", ondelete="CASCADE"
+    )
+    #: `"user"` or `"tenant"`.
+    subject_type: str = Field(primary_key=True, max_length=16)
+    #: A user id or a tenant id.
+    subject_id: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
 
 
 class AuditEntry(StoreModel, table=True):
@@ -287,9 +320,11 @@ ALL_TABLES: tuple[type[StoreModel], ...] = (
     NodeRun,
     Event,
     Plugin,
+    Tenant,
     User,
     ApiKey,
     Permission,
+    WorkflowShare,
     AuditEntry,
     Secret,
 )

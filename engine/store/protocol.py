@@ -34,7 +34,13 @@ from engine.store.models import (
     Workflow,
     WorkflowVersion,
 )
-from engine.store.reports import BATCH_ROWS, MetricsSnapshot, NodeRunHistoryRow, RunHistoryRow
+from engine.store.reports import (
+    BATCH_ROWS,
+    FinishedNodeRunRow,
+    MetricsSnapshot,
+    NodeRunHistoryRow,
+    RunHistoryRow,
+)
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.users import ANY
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
@@ -458,6 +464,22 @@ class Reports(Protocol):
         self, *, since: datetime | None = None, batch_rows: int = BATCH_ROWS
     ) -> Iterator[builtins.list[RunHistoryRow]]:
         """Every run created from `since` on, in batches."""
+        ...
+
+    def finished_runs(
+        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[builtins.list[RunHistoryRow]]:
+        """Every run that finished in (`after`, `until`], in batches (incremental analytics exports)."""
+        ...
+
+    def finished_node_runs(
+        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[builtins.list[FinishedNodeRunRow]]:
+        """Every node attempt of the runs that finished in (`after`, `until`], in batches."""
+        ...
+
+    def finished_cache_levels(self, *, after: datetime | None, until: datetime) -> dict[tuple[str, str], str]:
+        """(run id, node id) -> cache level, for the nodes answered from the cache in those runs."""
         ...
 
 

@@ -11,7 +11,8 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 
 from engine.store.base import Repository
-from engine.store.models import NodeRun, Run, table_of
+from engine.store.models import Event, NodeRun, Run, table_of
+from nodes.states import EventType
 
 #: Rows per batch of the history reads (bounded memory however many runs the store holds).
 BATCH_ROWS = 50_000
@@ -66,6 +67,26 @@ class RunHistoryRow(TypedDict):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class FinishedNodeRunRow(TypedDict):
+    """One node attempt of a finished run, with what analytics needs beyond `NodeRunHistoryRow`: the run's owner,
+    the error type of a failed attempt and where the result was stored."""
+
+    run_id: str
+    workflow_id: str | None
+    workflow_version: int | None
+    owner: str
+    node_id: str
+    node_type: str
+    attempt: int
+    status: str
+    cache_hit: bool
+    error: dict[str, Any] | None
+    result_location: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
 
 
 class ReportRepository(Repository):
@@ -147,12 +168,83 @@ class ReportRepository(Repository):
         for rows in self._chunks(query, batch_rows):
             yield [RunHistoryRow(**row) for row in rows]  # type: ignore[typeddict-item]
 
+    def finished_runs(
+        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[list[RunHistoryRow]]:
+        """Every run that finished in (`after`, `until`] (from the beginning when `after` is None), in batches:
+        what an incremental analytics export adds since its last watermark."""
+        r = table_of(Run)
+        query = sa.select(
+            r.c.id.label("run_id"),
+            r.c.workflow_id,
+            r.c.workflow_version,
+            r.c.owner,
+            r.c.status,
+            r.c.created_at,
+            r.c.started_at,
+            r.c.finished_at,
+        ).where(*_finished_window(r, after, until))
+        for rows in self._chunks(query, batch_rows):
+            yield [RunHistoryRow(**row) for row in rows]  # type: ignore[typeddict-item]
+
+    def finished_node_runs(
+        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[list[FinishedNodeRunRow]]:
+        """Every node attempt of the runs `finished_runs(after=, until=)` returns, in batches."""
+        n, r = table_of(NodeRun), table_of(Run)
+        query = (
+            sa.select(
+                n.c.run_id,
+                r.c.workflow_id,
+                r.c.workflow_version,
+                r.c.owner,
+                n.c.node_id,
+                n.c.node_type,
+                n.c.attempt,
+                n.c.status,
+                n.c.cache_hit,
+                n.c.error,
+                n.c.result_location,
+                n.c.started_at,
+                n.c.finished_at,
+                r.c.created_at,
+            )
+            .join(r, r.c.id == n.c.run_id)
+            .where(*_finished_window(r, after, until))
+        )
+        for rows in self._chunks(query, batch_rows):
+            yield [FinishedNodeRunRow(**row) for row in rows]  # type: ignore[typeddict-item]
+
+    def finished_cache_levels(self, *, after: datetime | None, until: datetime) -> dict[tuple[str, str], str]:
+        """(run id, node id) -> the cache level (memory, object, disk, ...) that answered the node, for the runs
+        `finished_runs(after=, until=)` returns (from their `node.cached` events)."""
+        e, r = table_of(Event), table_of(Run)
+        query = (
+            sa.select(e.c.run_id, e.c.node_id, e.c.payload)
+            .join(r, r.c.id == e.c.run_id)
+            .where(e.c.type == EventType.NODE_CACHED, *_finished_window(r, after, until))
+        )
+        levels: dict[tuple[str, str], str] = {}
+        for rows in self._chunks(query, BATCH_ROWS):
+            for row in rows:
+                payload = row["payload"] if isinstance(row["payload"], dict) else {}
+                levels[(str(row["run_id"]), str(row["node_id"]))] = str(payload.get("level") or "")
+        return levels
+
     def _chunks(self, query: sa.Select[Any], size: int) -> Iterator[list[dict[str, Any]]]:
         # Stream: a server-side cursor on PostgreSQL, so reading millions of rows needs bounded memory.
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
             for partition in result.mappings().partitions(size):
                 yield [dict(row) for row in partition]
+
+
+def _finished_window(r: Any, after: datetime | None, until: datetime) -> list[Any]:
+    """WHERE terms: the run finished after `after` (when given) and at or before `until`."""
+    terms = [r.c.finished_at.is_not(None), r.c.finished_at <= until]
+    if after is not None:
+        terms.append(r.c.finished_at > after)
+    return terms
 
 
 def _seconds_between(start: Any, end: Any, dialect: str) -> Any:

@@ -18,6 +18,7 @@ from engine.store.canonical import content_hash, document_to_dict
 from engine.store.columns import utcnow
 from engine.store.errors import IdempotencyConflictError, NotFoundError, RunQuotaExceededError, RunStateError
 from engine.store.models import Run, Workflow, WorkflowVersion
+from engine.store.shares import Audience, visible_runs
 from nodes.ids import RunId, WorkflowId, new_run_id
 from nodes.states import RunStatus
 
@@ -161,12 +162,15 @@ class RunRepository(Repository):
         created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        visible_to: Audience | None = None,
     ) -> RunPage:
         """Runs matching every given filter, newest first, `limit` at a time (keyset pagination: stable while
-        new runs arrive)."""
+        new runs arrive); `visible_to`: only the runs that audience may see (`engine.store.shares`)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         query = select(Run)
+        if visible_to is not None:
+            query = query.where(visible_runs(visible_to))
         if workflow_id is not None:
             query = query.where(Run.workflow_id == workflow_id)
         if status is not None:

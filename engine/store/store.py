@@ -17,6 +17,8 @@ from engine.store.plugins import PluginRepository
 from engine.store.reports import ReportRepository
 from engine.store.runs import RunRepository
 from engine.store.secrets import SecretRepository
+from engine.store.shares import ShareRepository
+from engine.store.tenants import TenantRepository
 from engine.store.users import UserRepository
 from engine.store.workflows import WorkflowRepository
 
@@ -41,6 +43,8 @@ class SqlStore:
         self.audit = AuditRepository(engine)
         self.reports = ReportRepository(engine)
         self.secrets = SecretRepository(engine)
+        self.tenants = TenantRepository(engine)
+        self.shares = ShareRepository(engine)
 
     @property
     def backend(self) -> str:

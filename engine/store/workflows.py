@@ -14,6 +14,7 @@ from engine.store.columns import new_id, utcnow
 from engine.store.diff import WorkflowDiff, diff_documents
 from engine.store.errors import NotFoundError, VersionConflictError
 from engine.store.models import Workflow, WorkflowVersion
+from engine.store.shares import Audience, visible_workflows
 from nodes.ids import WorkflowId
 
 
@@ -126,10 +127,19 @@ class WorkflowRepository(Repository):
             return list(rows)
 
     def list(
-        self, *, owner: str | None = None, name: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        owner: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible_to: Audience | None = None,
     ) -> builtins.list[Workflow]:
-        """Workflows that are not deleted, most recently updated first, optionally filtered."""
+        """Workflows that are not deleted, most recently updated first, optionally filtered (`visible_to`: only
+        those that audience may see, `engine.store.shares`)."""
         query = select(Workflow).where(col(Workflow.deleted_at).is_(None))
+        if visible_to is not None:
+            query = query.where(visible_workflows(visible_to))
         if owner is not None:
             query = query.where(Workflow.owner == owner)
         if name is not None:

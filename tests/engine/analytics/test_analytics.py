@@ -251,10 +251,13 @@ def test_skipped_nodes_are_not_counted_as_executions(tmp_path: Path) -> None:
         result = runner.run(BRANCHES, {"flag": True})
         statuses = {r.node_id: r.status for r in store.node_runs.list(result.run_id)}
         assert statuses == {"b": "succeeded", "p": "succeeded", "n": "skipped"}
-        report = stats(store, tmp_path / "export")
+        report = stats(store, tmp_path / "export", settle=timedelta(0), group_by=("workflow", "node"))
     finally:
         store.close()
     assert report.cache_hit_rate.executions == 2
+    assert report.breakdown is not None
+    assert sorted(g.key["node"] for g in report.breakdown.groups) == ["b", "p"]
+    assert sum(g.executions for g in report.breakdown.groups) == 2
     [workflow] = report.workflows
     assert workflow.node_executions == 2 and workflow.retries == 0
     negate = [f for f in report.failure_rates if f.node_type == "builtin/negate@1"]

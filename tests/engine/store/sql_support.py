@@ -172,3 +172,12 @@ def dump_tables(store: Store) -> str:
             for table in metadata.sorted_tables
             for row in conn.execute(sa.select(table)).mappings()
         )
+
+
+def insert_raw_rows(store: Store, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows into `table` as the database's current schema has it (reflected, not the models': a store
+    at an older revision, before a migration's test)."""
+    engine = _sql(store).engine
+    reflected = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(reflected.insert(), list(rows))

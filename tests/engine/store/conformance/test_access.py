@@ -74,7 +74,7 @@ def test_permissions_match_exact_and_wildcard_grants(store: Store) -> None:
     assert store.users.revoke(ada.id, "run", "workflow")
     assert not store.users.revoke(ada.id, "run", "workflow")
     assert not store.users.is_allowed(ada.id, "run", "workflow", "wf-2")
-    store.users.set_disabled(admin.id, True)
+    store.users.set_disabled(admin.id, True, keep_an_owner=False)  # the tenant's only owner
     assert not store.users.is_allowed(admin.id, "read", "workflow", "wf-1")
     assert not store.users.is_allowed("ghost", "read", "workflow")
 

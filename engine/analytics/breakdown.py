@@ -1,0 +1,315 @@
+"""Breakdowns of finished runs over a time window, grouped by workflow, version, node, node type and owner.
+
+Read from an incremental export (`sync_export`) with `RunAnalytics`. Two units, chosen by the grouping:
+
+- grouped by run-level dimensions only (`workflow`, `version`, `owner`), a group counts *runs*: their outcome,
+  duration (start to finish) and queue wait (creation to start);
+- grouped by a node-level dimension too (`node`, `node_type`), a group counts *executions* (one node in one run,
+  all its attempts; skipped nodes did not execute): outcome of the last attempt, duration from the first start
+  to the last finish of executions that ran (cache hits excluded). Queue wait is not recorded per node.
+
+Both carry retries, cache hits by level (memory, object store, disk) and the bytes of the stored node results
+(what nodes hand downstream; None when no result was stored on a local disk). CPU-seconds are not recorded by
+the engine (nodes report wall time only): `cpu_seconds` is always None and `notes` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine.analytics.queries import RunAnalytics
+
+#: Dimension name -> column. `node` and `node_type` make the unit an execution instead of a run.
+DIMENSIONS = {
+    "workflow": "workflow_id",
+    "version": "workflow_version",
+    "owner": "owner",
+    "node": "node_id",
+    "node_type": "node_type",
+}
+NODE_DIMENSIONS = frozenset({"node", "node_type"})
+CPU_NOTE = "CPU-seconds are not recorded by the engine (nodes report wall time only); cpu_seconds is null"
+_RELATIVE = re.compile(r"^(\d{1,6})([hdw])$")
+#: Bounds DuckDB and Python both represent: a window outside them is refused, never an overflow.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class AnalyticsError(ValueError):
+    """A question analytics cannot answer as asked (bad window, unknown dimension); the message says why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Runs created in [`since`, `until`) (an open end when None)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None, *, now: datetime | None = None) -> Window:
+        """From text: an ISO date or date-time (UTC when it has no zone) or, for `since`, a span back from now
+        (`24h`, `7d`, `4w`). Raises `AnalyticsError` naming the bad bound."""
+        moment = now or datetime.now(UTC)
+        window = cls(_parse_bound("since", since, moment), _parse_bound("until", until, moment))
+        window.check()
+        return window
+
+    def check(self) -> None:
+        """Raise `AnalyticsError` unless `since` is before `until` and both are in years 1970..9998."""
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None and not _EARLIEST <= value < _LATEST:
+                raise AnalyticsError(
+                    f"{name} {value.isoformat()} is outside the years 1970..9998; give a date in that range"
+                )
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise AnalyticsError(
+                f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})"
+            )
+
+    def to_json(self) -> dict[str, str | None]:
+        """ISO texts (None for an open end)."""
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+def _parse_bound(name: str, text: str | None, now: datetime) -> datetime | None:
+    if text is None or text == "":
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        span = {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+        try:
+            return now - span
+        except OverflowError:
+            raise AnalyticsError(f"{name} {text!r} reaches before year 1; ask for a shorter span") from None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AnalyticsError(
+            f"{name} {text!r} is not a date; write 2026-11-27, 2026-11-27T09:00:00Z or a span such as 7d"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The figures of one group (see the module docstring for what `runs` counts in each unit)."""
+
+    key: dict[str, Any]
+    runs: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    queue_wait_p50_s: float | None
+    queue_wait_p95_s: float | None
+    executions: int
+    retries: int
+    retried_executions: int
+    cache_hits: int
+    cache_hits_by_level: dict[str, int]
+    output_bytes: int | None
+    cpu_seconds: float | None = None
+
+    @property
+    def success_rate(self) -> float:
+        """Share of runs (executions) that succeeded (a cache hit counts as success)."""
+        return self.succeeded / self.runs if self.runs else 0.0
+
+    @property
+    def failure_rate(self) -> float:
+        """Share of runs (executions) that failed."""
+        return self.failed / self.runs if self.runs else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of executions answered from the cache."""
+        return self.cache_hits / self.executions if self.executions else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form, rates included."""
+        data = dataclasses.asdict(self)
+        data.update(
+            success_rate=self.success_rate, failure_rate=self.failure_rate, cache_hit_rate=self.cache_hit_rate
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class BreakdownReport:
+    """The groups of one question, with the unit they count and notes on what is not recorded."""
+
+    group_by: list[str]
+    unit: str
+    window: Window
+    groups: list[Breakdown]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (`rayweave stats --by ... --json`, `GET /v1/analytics/summary`)."""
+        return {
+            "group_by": self.group_by,
+            "unit": self.unit,
+            "window": self.window.to_json(),
+            "groups": [g.to_json() for g in self.groups],
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a breakdown to one workflow, version, owner or node type (None: all)."""
+
+    workflow_id: str | None = None
+    version: int | None = None
+    owner: str | None = None
+    node_type: str | None = None
+
+
+def breakdown(
+    analytics: RunAnalytics,
+    group_by: Sequence[str] = ("workflow",),
+    *,
+    window: Window = Window(),
+    filters: Filters = Filters(),
+) -> BreakdownReport:
+    """Figures per group of `group_by` dimensions (names in `DIMENSIONS`) over the runs created in `window`."""
+    if not analytics.incremental:
+        raise AnalyticsError(
+            f"{analytics.directory} is not an incremental export; breakdowns read what sync_export writes"
+        )
+    dims = list(dict.fromkeys(group_by))
+    unknown = [d for d in dims if d not in DIMENSIONS]
+    if unknown:
+        raise AnalyticsError(f"cannot group by {unknown}; group by any of {sorted(DIMENSIONS)}")
+    window.check()
+    node_level = bool(NODE_DIMENSIONS & set(dims))
+    cols = [DIMENSIONS[d] for d in dims]
+    keys = ", ".join(cols) if cols else "'all'"
+    group = "GROUP BY ALL"
+    exec_where, exec_params = _where(window, filters, "run_created_at", executions=True)
+    counts = _by_key(
+        analytics.execute(
+            f"""
+            SELECT {keys}, count(*), sum(attempts - 1), count(*) FILTER (WHERE attempts > 1),
+                   count(*) FILTER (WHERE cache_hit), sum(output_bytes), count(output_bytes)
+            FROM executions WHERE {exec_where} {group}
+            """,
+            exec_params,
+        ),
+        len(cols),
+    )
+    levels: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in analytics.execute(
+        f"""SELECT {keys}, coalesce(cache_level, 'unknown'), count(*) FROM executions
+            WHERE cache_hit AND {exec_where} GROUP BY ALL""",
+        exec_params,
+    ):
+        levels.setdefault(tuple(row[: max(len(cols), 1)]), {})[str(row[-2])] = int(row[-1])
+    if node_level:
+        outcomes = analytics.execute(
+            f"""
+            SELECT {keys}, count(*),
+                   count(*) FILTER (WHERE final_status IN ('succeeded', 'cached') OR cache_hit),
+                   count(*) FILTER (WHERE final_status = 'failed'),
+                   count(*) FILTER (WHERE final_status = 'cancelled'),
+                   quantile_cont(span_s, [0.5, 0.95, 0.99]) FILTER (WHERE NOT cache_hit),
+                   NULL
+            FROM executions WHERE {exec_where} {group} ORDER BY 2 DESC
+            """,
+            exec_params,
+        )
+    else:
+        run_where, run_params = _where(window, filters, "created_at", executions=False)
+        outcomes = analytics.execute(
+            f"""
+            SELECT {keys}, count(*), count(*) FILTER (WHERE status = 'succeeded'),
+                   count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'cancelled'),
+                   quantile_cont(duration_s, [0.5, 0.95, 0.99]), quantile_cont(queue_wait_s, [0.5, 0.95])
+            FROM runs WHERE {run_where} {group} ORDER BY 2 DESC
+            """,
+            run_params,
+        )
+    groups = []
+    width = max(len(cols), 1)
+    for row in outcomes:
+        key = tuple(row[:width])
+        runs, ok, failed, cancelled, durations, waits = row[width:]
+        n_exec, retries, retried, hits, size, sized = counts.get(key, (0, 0, 0, 0, None, 0))
+        durations = durations or [None, None, None]
+        waits = waits or [None, None]
+        groups.append(
+            Breakdown(
+                key=dict(zip(dims, key, strict=False)) if cols else {},
+                runs=int(runs),
+                succeeded=int(ok),
+                failed=int(failed),
+                cancelled=int(cancelled),
+                p50_s=_num(durations[0]),
+                p95_s=_num(durations[1]),
+                p99_s=_num(durations[2]),
+                queue_wait_p50_s=_num(waits[0]),
+                queue_wait_p95_s=_num(waits[1]),
+                executions=int(n_exec),
+                retries=int(retries or 0),
+                retried_executions=int(retried or 0),
+                cache_hits=int(hits or 0),
+                cache_hits_by_level=levels.get(key, {}),
+                output_bytes=int(size) if sized else None,
+            )
+        )
+    notes = [CPU_NOTE]
+    if node_level:
+        notes.append(
+            "grouped by node or node type: counts are executions; queue wait is not recorded per node"
+        )
+    if not groups:
+        notes.append("no finished runs match the window and filters")
+    return BreakdownReport(dims, "execution" if node_level else "run", window, groups, notes)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _by_key(rows: list[tuple[Any, ...]], width: int) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    width = max(width, 1)
+    return {tuple(r[:width]): tuple(r[width:]) for r in rows}
+
+
+def _where(window: Window, filters: Filters, created: str, *, executions: bool) -> tuple[str, list[Any]]:
+    terms: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if window.since is not None:
+        terms.append(f"{created} >= ?")
+        params.append(window.since)
+    if window.until is not None:
+        terms.append(f"{created} < ?")
+        params.append(window.until)
+    for column, value in (
+        ("workflow_id", filters.workflow_id),
+        ("workflow_version", filters.version),
+        ("owner", filters.owner),
+    ):
+        if value is not None:
+            terms.append(f"{column} = ?")
+            params.append(value)
+    if filters.node_type is not None:
+        if executions:
+            terms.append("node_type = ?")
+            params.append(filters.node_type)
+        else:
+            terms.append("run_id IN (SELECT run_id FROM executions WHERE node_type = ?)")
+            params.append(filters.node_type)
+    return " AND ".join(terms), params
