@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean ui ui-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,28 @@ $(TEST_STAMP): $(BIN)/python pyproject.toml
 	$(COMPILE)
 	touch $(STAMP) $(TEST_STAMP)
 
-demo: $(STAMP)
+# The web UI (docs/guides/web-ui.md): the bundle in serve/ui/dist is built from serve/ui/web with the committed
+# lock file (npm ci, only when the lock file changed) when it is missing or older than its sources; the Python
+# package ships it. Built, not committed. ui-test runs the front end's unit tests (vitest).
+UI_WEB := serve/ui/web
+UI_BUNDLE := serve/ui/dist/index.html
+UI_MODULES := $(UI_WEB)/node_modules/.installed
+UI_SOURCES := $(shell find $(UI_WEB)/src -type f 2>/dev/null) $(addprefix $(UI_WEB)/,index.html package.json tsconfig.json vite.config.ts)
+
+$(UI_MODULES): $(UI_WEB)/package-lock.json $(UI_WEB)/package.json
+	cd $(UI_WEB) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $(UI_MODULES)
+
+$(UI_BUNDLE): $(UI_MODULES) $(UI_SOURCES)
+	cd $(UI_WEB) && npm run --silent build
+	touch $(UI_BUNDLE)
+
+ui: $(UI_BUNDLE)
+
+ui-test: $(UI_MODULES)
+	cd $(UI_WEB) && npx vitest run --reporter=dot
+
+demo: $(STAMP) ui
 	$(BIN)/python -m examples.demo
 
 lint: $(TEST_STAMP)
@@ -42,11 +63,11 @@ typecheck: $(TEST_STAMP)
 
 # The sandbox of untrusted plugins' nodes runs them in bubblewrap (Debian package `bubblewrap`,
 # docs/guides/sandbox.md); its tests need it.
-pytest: $(TEST_STAMP)
+pytest: $(TEST_STAMP) ui
 	@command -v bwrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck ui-test pytest
 
 clean:
 	rm -rf $(VENV) .rayweave .mypy_cache .pytest_cache .ruff_cache

@@ -56,10 +56,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
         app.state.rayweave = ctx
+        from serve.collab import CollabRooms
+
+        app.state.collab = CollabRooms(ctx.store)  # live co-editing rooms (issue 23)
+        await app.state.collab.start()
         sweeper = _start_recovery(settings, ctx.launcher, opts) if opts.recovery else None
         try:
             yield
         finally:
+            await app.state.collab.stop()  # closes co-editing sockets, stores pending edits
             if sweeper is not None:
                 await run_in_threadpool(sweeper.stop)
             ctx.launcher.close()
@@ -83,11 +88,17 @@ def create_app(
     from serve.browser_login import router as browser_login_router
 
     app.include_router(browser_login_router)  # /auth/login, /auth/callback, /auth/logout, /auth/session
+    from serve.ui import mount_ui
+
+    mount_ui(app)  # the web UI: /ui (page and assets, API key sign-in; docs/guides/web-ui.md)
     from serve.api import v2
     from serve.api.v1 import models as v1_models
 
     app.include_router(v1_models.router, prefix="/v1")  # model serving (issue 22)
     app.include_router(v2.router)  # the Open Inference Protocol
+    from serve.collab.routes import router as collab_router
+
+    app.include_router(collab_router, prefix="/v1")  # co-editing: WS .../collab, POST .../collab/save
     app.add_api_route(
         "/metrics",
         _metrics,

@@ -1,0 +1,209 @@
+// A workflow graph drawn with React Flow: boxes with typed ports (colour and label by type), wires coloured by
+// the type they carry, and decorations from whoever shows it (run states, diff changes, diagnostics).
+
+import {
+  Background,
+  Controls,
+  Handle,
+  Position as Side,
+  ReactFlow,
+  applyNodeChanges,
+  type Connection,
+  type Edge,
+  type Node,
+  type NodeChange,
+  type NodeProps,
+} from "@xyflow/react";
+import { memo, useCallback, useEffect, useMemo, useState } from "react";
+import type { Graph, GraphEdge, GraphNode, GraphPort } from "./graph";
+import { INPUTS_ID, OUTPUTS_ID } from "./graph";
+import { HEADER_HEIGHT, NODE_WIDTH, ROW_HEIGHT, layoutGraph, nodeHeight, portY, type Position } from "./layout";
+import type { Diagnostic } from "./model";
+import { typeColour, typeLabel } from "./typeColors";
+
+export interface NodeDecoration {
+  status?: string;
+  change?: string;
+  diagnostics?: Diagnostic[];
+  progress?: number | null;
+}
+
+export interface EdgeDecoration {
+  className?: string;
+  label?: string;
+  title?: string;
+}
+
+type BoxData = { node: GraphNode; deco: NodeDecoration };
+type BoxNode = Node<BoxData, "box">;
+
+function portColour(p: GraphPort): string {
+  return typeColour(p.type, p.spec?.type_json);
+}
+
+function constantText(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 14 ? text.slice(0, 13) + "…" : text;
+}
+
+const Box = memo(function Box({ data, selected }: NodeProps<BoxNode>) {
+  const { node, deco } = data;
+  const pseudo = node.id === INPUTS_ID || node.id === OUTPUTS_ID;
+  const classes = ["rw-node", pseudo ? "pseudo" : "", selected ? "selected" : "", node.unknown ? "unknown" : ""];
+  if (deco.status) classes.push(`status-${deco.status}`);
+  if (deco.change) classes.push(`change-${deco.change}`);
+  if (deco.diagnostics?.some((d) => d.severity === "error")) classes.push("has-error");
+  return (
+    <div className={classes.join(" ")} style={{ width: NODE_WIDTH, height: nodeHeight(node) }} data-testid={`node-${node.id}`} data-status={deco.status ?? ""} data-change={deco.change ?? ""}>
+      <div className="rw-node-header" style={{ height: HEADER_HEIGHT }} title={node.spec?.description ?? node.type}>
+        <span className="rw-node-name">{pseudo ? (node.id === INPUTS_ID ? "inputs" : "outputs") : node.id}</span>
+        <span className="rw-node-type">{pseudo ? "" : node.type}</span>
+        {deco.status && <span className={`badge ${deco.status}`}>{deco.status}</span>}
+        {deco.diagnostics && deco.diagnostics.length > 0 && (
+          <span className="badge diag" title={deco.diagnostics.map((d) => `${d.code}: ${d.message}`).join("\n")}>
+            {deco.diagnostics[0].code}
+          </span>
+        )}
+        {typeof deco.progress === "number" && <span className="progress" style={{ width: `${Math.round(deco.progress * 100)}%` }} />}
+      </div>
+      {node.inputs.map((p) => (
+        <div key={`in-${p.name}`} className="rw-port in" style={{ top: portY(node, "in", p.name) - ROW_HEIGHT / 2, height: ROW_HEIGHT }} data-testid={`port-${node.id}-in-${p.name}`} data-type={p.type}>
+          <Handle type="target" position={Side.Left} id={p.name} style={{ background: portColour(p) }} />
+          <span className="rw-port-name">{p.name}</span>
+          {p.constant !== undefined && <span className="rw-constant">= {constantText(p.constant)}</span>}
+          <span className="rw-type" style={{ color: portColour(p) }} title={p.type}>
+            {typeLabel(p.type)}
+          </span>
+        </div>
+      ))}
+      {node.outputs.map((p) => (
+        <div key={`out-${p.name}`} className="rw-port out" style={{ top: portY(node, "out", p.name) - ROW_HEIGHT / 2, height: ROW_HEIGHT }} data-testid={`port-${node.id}-out-${p.name}`} data-type={p.type}>
+          <span className="rw-type" style={{ color: portColour(p) }} title={p.type}>
+            {typeLabel(p.type)}
+          </span>
+          <span className="rw-port-name">{p.name}</span>
+          <Handle type="source" position={Side.Right} id={p.name} style={{ background: portColour(p) }} />
+        </div>
+      ))}
+    </div>
+  );
+});
+
+const nodeTypes = { box: Box };
+
+/** A structural fingerprint: the layout is recomputed only when nodes, ports or wires change. */
+function shapeOf(graph: Graph): string {
+  return JSON.stringify([graph.nodes.map((n) => [n.id, n.inputs.length, n.outputs.length]), graph.edges.map((e) => e.id)]);
+}
+
+/** Positions of `graph`'s nodes laid out by elkjs; null until the first layout is done. */
+export function useLayout(graph: Graph): Map<string, Position> | null {
+  const [positions, setPositions] = useState<Map<string, Position> | null>(null);
+  const shape = shapeOf(graph);
+  useEffect(() => {
+    let live = true;
+    layoutGraph(graph).then((p) => live && setPositions(p));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [shape]);
+  return positions;
+}
+
+export interface GraphViewProps {
+  graph: Graph;
+  decorate?: (node: GraphNode) => NodeDecoration;
+  decorateEdge?: (edge: GraphEdge) => EdgeDecoration;
+  editable?: boolean;
+  onConnect?: (edge: Omit<GraphEdge, "id">) => void;
+  onDisconnect?: (edge: GraphEdge) => void;
+  onRemoveNode?: (id: string) => void;
+  onSelect?: (id: string | null) => void;
+  selected?: string | null;
+}
+
+export function GraphView(props: GraphViewProps) {
+  const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected } = props;
+  const layout = useLayout(graph);
+  const [nodes, setNodes] = useState<BoxNode[]>([]);
+  const computed = useMemo(() => {
+    if (!layout) return [];
+    return graph.nodes.map<BoxNode>((n) => ({
+      id: n.id,
+      type: "box",
+      position: layout.get(n.id) ?? { x: 0, y: 0 },
+      data: { node: n, deco: decorate ? decorate(n) : {} },
+      width: NODE_WIDTH,
+      height: nodeHeight(n),
+      selected: selected === n.id,
+      deletable: editable && n.id !== INPUTS_ID && n.id !== OUTPUTS_ID,
+    }));
+  }, [graph, layout, decorate, selected, editable]);
+  // Keep what React Flow measured and where the user dragged a node, until the layout itself changes.
+  useEffect(() => {
+    setNodes((previous) => {
+      const before = new Map(previous.map((n) => [n.id, n]));
+      return computed.map((n) => {
+        const old = before.get(n.id);
+        return old ? { ...old, data: n.data, selected: n.selected, width: n.width, height: n.height, deletable: n.deletable } : n;
+      });
+    });
+  }, [computed]);
+  useEffect(() => {
+    setNodes((previous) => previous.map((n) => ({ ...n, position: layout?.get(n.id) ?? n.position })));
+  }, [layout]);
+  const onNodesChange = useCallback((changes: NodeChange<BoxNode>[]) => {
+    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), ns));
+  }, []);
+  const edges = useMemo<Edge[]>(
+    () =>
+      graph.edges.map((e) => {
+        const source = graph.nodes.find((n) => n.id === e.source);
+        const port = source?.outputs.find((p) => p.name === e.sourcePort);
+        const deco = decorateEdge ? decorateEdge(e) : {};
+        return {
+          id: e.id,
+          source: e.source,
+          target: e.target,
+          sourceHandle: e.sourcePort,
+          targetHandle: e.targetPort,
+          className: deco.className,
+          label: deco.label,
+          style: { stroke: port ? portColour(port) : "#999", strokeWidth: 2 },
+          deletable: !!editable,
+          data: { title: deco.title },
+        };
+      }),
+    [graph, decorateEdge, editable],
+  );
+  const connect = useCallback(
+    (c: Connection) => {
+      if (onConnect && c.sourceHandle && c.targetHandle) onConnect({ source: c.source, sourcePort: c.sourceHandle, target: c.target, targetPort: c.targetHandle });
+    },
+    [onConnect],
+  );
+  if (!layout) return <div className="graph loading">Laying out…</div>;
+  return (
+    <div className="graph" data-testid="graph">
+      <ReactFlow<BoxNode, Edge>
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onConnect={editable ? connect : undefined}
+        nodesConnectable={!!editable}
+        onEdgesDelete={editable && onDisconnect ? (es) => es.forEach((e) => onDisconnect(graph.edges.find((g) => g.id === e.id)!)) : undefined}
+        onNodesDelete={editable && onRemoveNode ? (ns) => ns.forEach((n) => onRemoveNode(n.id)) : undefined}
+        onNodeClick={(_e, n) => onSelect?.(n.id)}
+        onPaneClick={() => onSelect?.(null)}
+        fitView
+        minZoom={0.1}
+        proOptions={{ hideAttribution: true }}
+      >
+        <Background />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}

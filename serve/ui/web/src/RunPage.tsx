@@ -1,0 +1,255 @@
+// Visual debugging of one run: the workflow's graph with node states changing live from the event stream
+// (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
+
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { get, post, socketUrl } from "./api";
+import { loadCatalog } from "./catalog";
+import { GraphView, type NodeDecoration } from "./GraphView";
+import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph, type GraphNode } from "./graph";
+import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
+import { navigate } from "./router";
+import { applyEvent, initialRun, type RunLive } from "./runState";
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/** The run's live state: follows the event socket from the first event, reconnecting after the last seen. */
+function useRunEvents(id: string, nodes: string[] | null): RunLive | null {
+  const [run, setRun] = useState<RunLive | null>(null);
+  useEffect(() => {
+    if (!nodes) return;
+    let state = initialRun(null, nodes);
+    setRun(state);
+    let socket: WebSocket | null = null;
+    let stopped = false;
+    let retry = 0;
+    const open = () => {
+      socket = new WebSocket(socketUrl(`/v1/runs/${encodeURIComponent(id)}/events?after=${state.lastSeq}`));
+      socket.onmessage = (m) => {
+        state = applyEvent(state, JSON.parse(m.data) as RunEvent);
+        retry = 0;
+        setRun(state);
+      };
+      socket.onclose = (e) => {
+        if (stopped || e.code === 1000 || FINAL.has(state.status)) return;
+        if (e.code >= 4400 && e.code < 4500 && e.code !== 4429) {
+          setRun({ ...state, error: { message: e.reason || `the event stream was refused (${e.code})` } });
+          return;
+        }
+        retry = Math.min(retry + 1, 5);
+        window.setTimeout(() => !stopped && open(), 200 * retry);
+      };
+    };
+    open();
+    return () => {
+      stopped = true;
+      socket?.close();
+    };
+  }, [id, nodes]);
+  return run;
+}
+
+export function RunPage({ id }: { id: string }) {
+  const [detail, setDetail] = useState<RunDetail | null>(null);
+  const [doc, setDoc] = useState<WorkflowDocument | null>(null);
+  const [graph, setGraph] = useState<Graph | null>(null);
+  const [error, setError] = useState("");
+  const [selected, setSelected] = useState<string | null>(null);
+  const [outputs, setOutputs] = useState<Record<string, unknown> | null>(null);
+  useEffect(() => {
+    (async () => {
+      const run = await get<RunDetail>(`/v1/runs/${encodeURIComponent(id)}`);
+      setDetail(run);
+      if (!run.workflow_id || !run.workflow_version) throw new Error("this run's workflow was sent inline; its graph is not stored");
+      const [version, specs] = await Promise.all([
+        get<WorkflowVersion>(`/v1/workflows/${encodeURIComponent(run.workflow_id)}/versions/${run.workflow_version}`),
+        loadCatalog(),
+      ]);
+      setDoc(version.workflow);
+      setGraph(toGraph(version.workflow, specs));
+    })().catch((e) => setError(e.message ?? String(e)));
+  }, [id]);
+  const nodeNames = useMemo(() => (doc ? Object.keys(doc.nodes) : null), [doc]);
+  const run = useRunEvents(id, nodeNames);
+  const finished = run ? FINAL.has(run.status) : false;
+  useEffect(() => {
+    if (finished) get<{ outputs: Record<string, unknown> }>(`/v1/runs/${encodeURIComponent(id)}/outputs`).then((r) => setOutputs(r.outputs), () => undefined);
+  }, [finished, id]);
+  const decorate = useCallback(
+    (n: GraphNode): NodeDecoration => {
+      if (n.id === INPUTS_ID || n.id === OUTPUTS_ID || !run) return {};
+      const live = run.nodes[n.id];
+      return { status: live?.status ?? "pending", progress: live?.status === "running" ? live.progress?.fraction ?? null : null };
+    },
+    [run],
+  );
+  if (error) return <p className="error">{error}</p>;
+  if (!detail || !graph || !run || !doc) return <p>Loading run…</p>;
+  return (
+    <section className="run">
+      <div className="toolbar">
+        <h2>
+          Run <code>{id.slice(0, 8)}</code> of{" "}
+          <a
+            href={`/ui/workflows/${detail.workflow_id}`}
+            onClick={(e) => {
+              e.preventDefault();
+              navigate(`/workflows/${encodeURIComponent(detail.workflow_id ?? "")}`);
+            }}
+          >
+            {doc.name}
+          </a>{" "}
+          v{detail.workflow_version}
+        </h2>
+        <span className={`status ${run.status}`} data-testid="run-status">
+          {run.status}
+        </span>
+        {!finished && (
+          <button onClick={() => post(`/v1/runs/${encodeURIComponent(id)}/cancel`, {}).catch(() => undefined)}>Cancel</button>
+        )}
+        {run.error && <span className="error">{String(run.error.message ?? JSON.stringify(run.error))}</span>}
+      </div>
+      <div className="editor">
+        <div className="canvas">
+          <GraphView graph={graph} decorate={decorate} onSelect={setSelected} selected={selected} />
+          <Timeline run={run} onPick={setSelected} />
+        </div>
+        <aside className="side">
+          <Inspector name={selected} run={run} doc={doc} inputs={detail.inputs} outputs={outputs} />
+        </aside>
+      </div>
+    </section>
+  );
+}
+
+function json(value: unknown): string {
+  const text = JSON.stringify(value, null, 1) ?? String(value);
+  return text.length > 4000 ? text.slice(0, 4000) + "\n… (cut)" : text;
+}
+
+function Inspector({ name, run, doc, inputs, outputs }: { name: string | null; run: RunLive; doc: WorkflowDocument; inputs: Record<string, unknown>; outputs: Record<string, unknown> | null }) {
+  if (!name || name === INPUTS_ID) {
+    return (
+      <div className="inspector" data-testid="inspector">
+        <h3>Run inputs</h3>
+        <pre>{json(inputs)}</pre>
+        {outputs && (
+          <>
+            <h3>Run outputs</h3>
+            <pre data-testid="run-outputs">{json(outputs)}</pre>
+          </>
+        )}
+        <p className="hint">Select a node to inspect it.</p>
+      </div>
+    );
+  }
+  if (name === OUTPUTS_ID) return <div className="inspector"><h3>Run outputs</h3><pre>{outputs ? json(outputs) : "not yet"}</pre></div>;
+  const node = run.nodes[name];
+  const spec = doc.nodes[name];
+  const mine = outputs ? Object.entries(doc.outputs ?? {}).filter(([, ref]) => ref === name || ref.startsWith(name + ".")) : [];
+  const error = node?.error;
+  return (
+    <div className="inspector" data-testid="inspector">
+      <h3>{name}</h3>
+      <p>
+        <code>{spec?.type}</code> · <span className={`status ${node?.status}`}>{node?.status}</span> · attempts {node?.attempts ?? 0}
+      </p>
+      {node?.progress && (
+        <div className="progressbar" title={node.progress.message}>
+          <div style={{ width: `${Math.round((node.progress.fraction ?? 0) * 100)}%` }} />
+          <span>{node.progress.message}</span>
+        </div>
+      )}
+      <h4>Inputs</h4>
+      <ul>
+        {Object.entries(spec?.in ?? {}).map(([port, ref]) => (
+          <li key={port}>
+            {port} ←{" "}
+            {typeof ref === "string" ? (
+              ref.startsWith("$inputs.") ? (
+                <>
+                  <code>{ref}</code> = <code>{json(inputs[ref.slice(8)])}</code>
+                </>
+              ) : (
+                <code>{ref}</code>
+              )
+            ) : (
+              <code>{json(ref.value)}</code>
+            )}
+          </li>
+        ))}
+      </ul>
+      {spec?.params && (
+        <>
+          <h4>Params</h4>
+          <pre>{json(spec.params)}</pre>
+        </>
+      )}
+      {(mine.length > 0 || (node?.outputs.length ?? 0) > 0) && <h4>Outputs</h4>}
+      {mine.map(([out]) => (
+        <div key={out}>
+          workflow output <b>{out}</b>: <pre>{json(outputs?.[out])}</pre>
+        </div>
+      ))}
+      {node?.outputs.map((o, i) => (
+        <pre key={i}>{json(o)}</pre>
+      ))}
+      {error && (
+        <div className="error-box" data-testid="node-error">
+          <h4>Error</h4>
+          <p>
+            <b>{String(error.type ?? error.error_type ?? "error")}</b>: {String(error.message ?? "")}
+          </p>
+          {typeof error.traceback === "string" && error.traceback && <pre className="traceback">{error.traceback}</pre>}
+        </div>
+      )}
+      <h4>Logs</h4>
+      {node && node.logs.length > 0 ? (
+        <pre className="logs" data-testid="node-logs">
+          {node.logs.map((l) => `${new Date(l.time * 1000).toISOString().slice(11, 23)} ${l.level} ${l.message}`).join("\n")}
+        </pre>
+      ) : (
+        <p className="hint">none</p>
+      )}
+    </div>
+  );
+}
+
+/** A Gantt chart of the run's attempts: one row per node, one bar per attempt, coloured by how it ended. */
+function Timeline({ run, onPick }: { run: RunLive; onPick: (node: string) => void }) {
+  const [now, setNow] = useState(() => Date.now() / 1000);
+  const finished = FINAL.has(run.status);
+  useEffect(() => {
+    if (finished) return;
+    const t = window.setInterval(() => setNow(Date.now() / 1000), 250);
+    return () => window.clearInterval(t);
+  }, [finished]);
+  if (run.attempts.length === 0) return <div className="timeline hint">No attempts yet.</div>;
+  const start = Math.min(...run.attempts.map((a) => a.start));
+  const end = Math.max(run.finishedAt ?? 0, ...run.attempts.map((a) => a.end ?? now), start + 0.001);
+  const span = end - start;
+  const rows = [...new Set(run.attempts.map((a) => a.node))];
+  return (
+    <div className="timeline" data-testid="timeline">
+      <div className="timeline-scale">
+        0 s <span>{span.toFixed(span < 10 ? 2 : 1)} s</span>
+      </div>
+      {rows.map((node) => (
+        <div className="timeline-row" key={node} onClick={() => onPick(node)}>
+          <span className="timeline-name">{node}</span>
+          <div className="timeline-track">
+            {run.attempts
+              .filter((a) => a.node === node)
+              .map((a) => (
+                <div
+                  key={a.attempt + ":" + a.start}
+                  className={`bar ${a.outcome ?? "running"}`}
+                  style={{ left: `${((a.start - start) / span) * 100}%`, width: `max(2px, ${(((a.end ?? now) - a.start) / span) * 100}%)` }}
+                  title={`${node} attempt ${a.attempt}: ${a.outcome ?? "running"}, ${((a.end ?? now) - a.start).toFixed(3)} s`}
+                />
+              ))}
+          </div>
+        </div>
+      ))}
+    </div>
+  );
+}

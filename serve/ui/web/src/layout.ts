@@ -1,0 +1,112 @@
+// The adaptor between our graph and elkjs's layered layout: sizes and port positions in, node positions out.
+// The box geometry here is the one GraphNodeView draws, so elk's port positions match the drawn handles.
+
+import type { Graph, GraphNode } from "./graph";
+
+export const NODE_WIDTH = 230;
+export const HEADER_HEIGHT = 38;
+export const ROW_HEIGHT = 22;
+export const PADDING_BOTTOM = 8;
+
+export interface Position {
+  x: number;
+  y: number;
+}
+
+/** The drawn height of a node: a header, then one row per input and per output (inputs first). */
+export function nodeHeight(node: GraphNode): number {
+  return HEADER_HEIGHT + (node.inputs.length + node.outputs.length) * ROW_HEIGHT + PADDING_BOTTOM;
+}
+
+/** The vertical centre of a port's row within its node (inputs first, then outputs). */
+export function portY(node: GraphNode, side: "in" | "out", name: string): number {
+  const index = side === "in" ? node.inputs.findIndex((p) => p.name === name) : node.inputs.length + node.outputs.findIndex((p) => p.name === name);
+  return HEADER_HEIGHT + Math.max(index, 0) * ROW_HEIGHT + ROW_HEIGHT / 2;
+}
+
+export function portId(node: string, side: "in" | "out", port: string): string {
+  return `${node}\u0000${side}\u0000${port}`;
+}
+
+export interface ElkNode {
+  id: string;
+  width?: number;
+  height?: number;
+  x?: number;
+  y?: number;
+  ports?: { id: string; x: number; y: number; width: number; height: number; layoutOptions?: Record<string, string> }[];
+  layoutOptions?: Record<string, string>;
+  children?: ElkNode[];
+  edges?: { id: string; sources: string[]; targets: string[] }[];
+}
+
+/** The elk graph of `graph`: layered, left to right, ports at fixed positions on the west and east sides. */
+export function toElk(graph: Graph): ElkNode {
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  return {
+    id: "root",
+    layoutOptions: {
+      "elk.algorithm": "layered",
+      "elk.direction": "RIGHT",
+      "elk.layered.spacing.nodeNodeBetweenLayers": "70",
+      "elk.spacing.nodeNode": "36",
+      "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
+      "elk.edgeRouting": "SPLINES",
+    },
+    children: graph.nodes.map((n) => ({
+      id: n.id,
+      width: NODE_WIDTH,
+      height: nodeHeight(n),
+      layoutOptions: { "elk.portConstraints": "FIXED_POS" },
+      ports: [
+        ...n.inputs.map((p) => ({
+          id: portId(n.id, "in", p.name),
+          x: -4,
+          y: portY(n, "in", p.name) - 4,
+          width: 8,
+          height: 8,
+          layoutOptions: { "elk.port.side": "WEST" },
+        })),
+        ...n.outputs.map((p) => ({
+          id: portId(n.id, "out", p.name),
+          x: NODE_WIDTH - 4,
+          y: portY(n, "out", p.name) - 4,
+          width: 8,
+          height: 8,
+          layoutOptions: { "elk.port.side": "EAST" },
+        })),
+      ],
+    })),
+    edges: graph.edges
+      .filter((e) => byId.has(e.source) && byId.has(e.target))
+      .map((e) => ({ id: e.id, sources: [portId(e.source, "out", e.sourcePort)], targets: [portId(e.target, "in", e.targetPort)] })),
+  };
+}
+
+/** Node positions from elk's answer (top-left corners). */
+export function positionsFromElk(result: ElkNode): Map<string, Position> {
+  const positions = new Map<string, Position>();
+  for (const child of result.children ?? []) positions.set(child.id, { x: child.x ?? 0, y: child.y ?? 0 });
+  return positions;
+}
+
+/** Something with elkjs's `layout` method (the real ELK, or a stand-in). */
+export interface Layouter {
+  layout(graph: ElkNode): Promise<ElkNode>;
+}
+
+let shared: Promise<Layouter> | null = null;
+
+/** One ELK instance per page, loaded when first needed (it is the biggest part of the bundle). */
+export function elk(): Promise<Layouter> {
+  if (!shared) {
+    shared = import("elkjs/lib/elk.bundled.js").then((m) => new m.default() as unknown as Layouter);
+  }
+  return shared;
+}
+
+/** Lay out `graph`: positions of its nodes by id. */
+export async function layoutGraph(graph: Graph, layouter?: Layouter): Promise<Map<string, Position>> {
+  const engine = layouter ?? (await elk());
+  return positionsFromElk(await engine.layout(toElk(graph)));
+}

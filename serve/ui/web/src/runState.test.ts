@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import type { RunEvent } from "./model";
+import { applyEvent, initialRun } from "./runState";
+
+let seq = 0;
+const ev = (type: string, node: string | null, time: number, payload: Record<string, unknown> = {}, attempt: number | null = null): RunEvent => ({
+  run_id: "r", seq: ++seq, type, node, attempt, time, payload,
+});
+
+describe("run state from events", () => {
+  it("follows node states, attempts with retries, logs and progress; ignores replayed events", () => {
+    seq = 0;
+    const events = [
+      ev("run.queued", null, 0),
+      ev("run.started", null, 1),
+      ev("node.started", "a", 1.1, {}, 1),
+      ev("node.log", "a", 1.2, { level: "INFO", message: "hello <b>" }, 1),
+      ev("node.progress", "a", 1.3, { fraction: 0.5, message: "half" }, 1),
+      ev("node.retrying", "a", 1.5, { error: { message: "boom" } }, 1),
+      ev("node.started", "a", 2.0, {}, 2),
+      ev("node.succeeded", "a", 2.5, {}, 2),
+      ev("node.cached", "b", 2.6, {}),
+      ev("run.succeeded", null, 3),
+    ];
+    let run = initialRun(null, ["a", "b", "c"]);
+    for (const e of events) run = applyEvent(run, e);
+    expect(run.status).toBe("succeeded");
+    expect(run.nodes.a.status).toBe("succeeded");
+    expect(run.nodes.a.attempts).toBe(2);
+    expect(run.nodes.a.logs).toEqual([{ time: 1.2, level: "INFO", message: "hello <b>" }]);
+    expect(run.nodes.a.progress).toEqual({ fraction: 0.5, message: "half" });
+    expect(run.nodes.b.status).toBe("cached");
+    expect(run.nodes.c.status).toBe("pending");
+    expect(run.attempts.map((a) => [a.node, a.attempt, a.start, a.end, a.outcome])).toEqual([
+      ["a", 1, 1.1, 1.5, "retrying"],
+      ["a", 2, 2.0, 2.5, "succeeded"],
+      ["b", 1, 2.6, 2.6, "cached"],
+    ]);
+    expect(applyEvent(run, events[3])).toBe(run);
+  });
+
+  it("keeps a failed node's error and closes open attempts when the run ends", () => {
+    seq = 0;
+    let run = initialRun(null, ["a", "b"]);
+    run = applyEvent(run, ev("node.started", "a", 1, {}, 1));
+    run = applyEvent(run, ev("node.started", "b", 1, {}, 1));
+    run = applyEvent(run, ev("node.failed", "a", 2, { error: { type: "ValueError", message: "bad", traceback: "Traceback..." } }, 1));
+    run = applyEvent(run, ev("run.failed", null, 3, { error: { message: "a failed" } }));
+    expect(run.nodes.a.error).toEqual({ type: "ValueError", message: "bad", traceback: "Traceback..." });
+    expect(run.attempts.find((a) => a.node === "b")).toMatchObject({ end: 3, outcome: "cancelled" });
+    expect(run.error).toEqual({ message: "a failed" });
+  });
+});
