@@ -184,7 +184,7 @@ class Settings(BaseSettings):
         ),
     )
     sandbox_memory_mb: int = Field(
-        default=2048, ge=16, description="Memory (address space) of one sandboxed node call, in MB."
+        default=2048, ge=16, description="Memory of a sandboxed call (its cgroup, else address space), MB."
     )
     sandbox_cpu_s: float = Field(default=300.0, gt=0, description="CPU seconds of one sandboxed node call.")
     sandbox_wall_s: float = Field(default=600.0, gt=0, description="Wall seconds of one sandboxed node call.")
@@ -196,6 +196,13 @@ class Settings(BaseSettings):
     )
     sandbox_bwrap: str = Field(
         default="bwrap", description="The bubblewrap executable of the sandbox (a name on PATH or a path)."
+    )
+    sandbox_memory_cgroup: bool = Field(
+        default=True,
+        description=(
+            "Limit a sandboxed call's memory with a cgroup of its own where a memory controller is writable"
+            " (false: always the address space, RLIMIT_AS; docs/guides/sandbox.md)."
+        ),
     )
 
     @field_validator("data_roots", "http_allow", "trusted_plugins", "untrusted_plugins", mode="before")

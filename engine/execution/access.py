@@ -51,6 +51,7 @@ def sandbox_policy(settings: Settings) -> SandboxPolicy:
         untrusted=tuple(settings.untrusted_plugins),
         limits=limits,
         bwrap=settings.sandbox_bwrap,
+        memory_cgroup=settings.sandbox_memory_cgroup,
     )
 
 

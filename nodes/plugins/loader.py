@@ -22,8 +22,9 @@ from nodes.plugins.remote import PendingRead, PluginNodeDefinition, submit_read
 from nodes.plugins.resolve import resolve
 from nodes.plugins.runtime import build_runtime_env
 from nodes.plugins.types import PluginTypes
+from nodes.sandbox.policy import UNTRUSTED_VAR, SandboxPolicy
 
-__all__ = ["LoadReport", "add_types", "latest_per_major", "load_plugins"]
+__all__ = ["LoadReport", "add_types", "latest_per_major", "load_plugins", "untrusted_types_message"]
 
 
 @dataclass
@@ -61,6 +62,7 @@ def load_plugins(
     available: Sequence[PluginPackage] | None = None,
     timeout_s: float = 600.0,
     scratch_dir: Path | None = None,
+    sandbox: SandboxPolicy | None = None,
 ) -> LoadReport:
     """Load plugin versions (needs a connected Ray) and add their definitions to `catalog` when given, and the
     types, validators and coercions their types hooks register to its registry (made from
@@ -69,7 +71,13 @@ def load_plugins(
     Dependencies resolve against `available` (the installed set; default: `packages` themselves). Their code
     joins the runtime environment of the plugins that need them; their own nodes load only if in `packages`.
     A plugin whose type names clash with types already in the registry fails to load (`PluginError`).
+
+    Trust is decided by `sandbox` (default: the admin's settings in this process's environment,
+    `SandboxPolicy.from_environment`) over each manifest: an untrusted plugin's modules are imported in the
+    sandbox, and an untrusted plugin with a `types` hook is refused (its validators and coercions would run
+    outside the sandbox), naming the plugin and the setting.
     """
+    policy = sandbox if sandbox is not None else SandboxPolicy.from_environment()
     report = LoadReport()
     kept, report.superseded = latest_per_major(packages)
     pool = list(available) if available is not None else list(packages)
@@ -78,10 +86,13 @@ def load_plugins(
     pending: list[PendingRead] = []
     for package in kept:
         try:
+            trust = policy.trust_of(package.name, package.manifest.trust)
+            if trust == "untrusted" and package.manifest.types:
+                raise PluginError(untrusted_types_message(package))
             resolution = resolve(package.manifest, manifests)
             dependencies = [by_ref[ref] for ref in resolution.refs]
             env = build_runtime_env(package, dependencies, scratch_dir=scratch_dir)
-            pending.append(submit_read(package, env))
+            pending.append(submit_read(package, env, trust=trust))
         except PluginError as exc:
             report.failed[package.ref] = exc
     for read in pending:
@@ -99,6 +110,16 @@ def load_plugins(
         if read.types is not None:
             report.types[read.package.ref] = read.types
     return report
+
+
+def untrusted_types_message(package: PluginPackage) -> str:
+    """Why an untrusted plugin with a `types` hook is not loaded, and what the admin can do."""
+    return (
+        f"plugin {package.ref}: not loaded: the admin marks it untrusted ({UNTRUSTED_VAR}), but its manifest "
+        f"{package.manifest_path} declares a types hook ({package.manifest.types}) whose validators and "
+        f"coercions would run outside the sandbox; trust the plugin (RAYWEAVE_TRUSTED_PLUGINS, once reviewed) "
+        f"or remove its 'types' hook"
+    )
 
 
 def add_types(catalog: Catalog, types: PluginTypes) -> None:

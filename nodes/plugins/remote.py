@@ -369,12 +369,16 @@ class PendingRead:
         return definitions
 
 
-def submit_read(package: PluginPackage, runtime_env: dict[str, Any]) -> PendingRead:
-    """Start reading a plugin version's node definitions in a Ray task; `.result()` waits for them."""
+def submit_read(
+    package: PluginPackage, runtime_env: dict[str, Any], *, trust: str | None = None
+) -> PendingRead:
+    """Start reading a plugin version's node definitions in a Ray task; `.result()` waits for them. `trust`
+    is the plugin's effective trust (the admin's settings over its manifest; default: the manifest's)."""
     import ray
 
+    trust = trust or package.manifest.trust
     # An untrusted plugin's modules are imported in the sandbox (`nodes.sandbox`): importing runs their code.
-    task: Any = ray.remote(collect_specs if package.manifest.trust == "trusted" else _collect_sandboxed)
+    task: Any = ray.remote(collect_specs if trust == "trusted" else _collect_sandboxed)
     options = task_options(Resources(num_cpus=0), system_retries=0, runtime_env=runtime_env)
     ref = task.options(**options).remote(package.ref, list(package.manifest.modules), package.manifest.types)
     return PendingRead(package, runtime_env, ref)

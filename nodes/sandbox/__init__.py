@@ -6,8 +6,9 @@ A plugin is untrusted when its manifest says `trust = "untrusted"` or the admin 
 (`nodes.sandbox.jail`): no network, a read-only view of only the code it needs, a size-limited scratch folder,
 no Ray token, database URL or other secret, a fresh PID namespace, and limits on memory, CPU time, wall time,
 processes and output size. Exceeding one fails the node with `MemoryLimitExceeded`, `CpuTimeLimitExceeded`,
-`WallTimeLimitExceeded`, `ProcessLimitExceeded` or `OutputLimitExceeded`; where no sandbox can run, the node
-fails with `SandboxUnavailableError` saying what to install. docs/guides/sandbox.md has the whole story.
+`WallTimeLimitExceeded`, `ProcessLimitExceeded` or `OutputLimitExceeded` (a kill none of the limits explains
+is `SandboxKilledError`); where no sandbox can run, the node fails with `SandboxUnavailableError` saying what
+to install. docs/guides/sandbox.md has the whole story.
 
 A plugin node definition (`nodes.plugins.remote.PluginNodeDefinition.invoke`) asks `sandboxed(self, policy)`
 with the policy of the node's context — the run's, which the engine installs — on every call, so this module
@@ -27,6 +28,7 @@ from nodes.sandbox.errors import (
     ProcessLimitExceeded,
     SandboxedNodeError,
     SandboxError,
+    SandboxKilledError,
     SandboxLimitExceeded,
     SandboxUnavailableError,
     UnsafeOutputError,
@@ -45,6 +47,7 @@ __all__ = [
     "OutputLimitExceeded",
     "ProcessLimitExceeded",
     "SandboxError",
+    "SandboxKilledError",
     "SandboxLimitExceeded",
     "SandboxLimits",
     "SandboxPolicy",

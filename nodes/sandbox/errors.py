@@ -9,6 +9,7 @@ __all__ = [
     "OutputLimitExceeded",
     "ProcessLimitExceeded",
     "SandboxError",
+    "SandboxKilledError",
     "SandboxLimitExceeded",
     "SandboxUnavailableError",
     "SandboxedNodeError",
@@ -32,6 +33,11 @@ class SandboxedNodeError(SandboxError):
         super().__init__(message)
         self.remote_type = remote_type
         self.remote_traceback = remote_traceback
+
+
+class SandboxKilledError(SandboxError):
+    """A sandboxed call was killed from outside the sandbox (by a signal none of its limits sends: the
+    machine's OOM killer, an administrator), not for something it did; running it again may work."""
 
 
 class UnsafeOutputError(SandboxError, TypeError):

@@ -12,8 +12,11 @@ under `/io`; also home and working directory) and an environment holding only an
 session folders outside the bound plugin code are never bound, or are hidden under an empty folder where a
 bound folder holds them. When the worker runs as root, the jail runs as an unprivileged user of its own.
 
-Limits: address space, CPU seconds, processes and file size are rlimits of each call's child; wall time (the
-whole jail is killed, and started again for the next call) and the output's size are enforced here. The jail
+Limits: memory is a cgroup of each call where a memory controller is writable (`nodes.sandbox.cgroup`), else
+the address space (`RLIMIT_AS`); CPU seconds, processes and file size are rlimits of each call's child; wall
+time (the whole jail is killed, and started again for the next call) and the output's size are enforced here.
+How a call ended is told from what was hit: the call cgroup's OOM kills, the CPU seconds the child used
+against its limit, the child's own report; a kill none of them explains is reported as coming from outside. The jail
 dies with this process (`--die-with-parent`), and the PID namespace takes every process in it along.
 """
 
@@ -23,6 +26,7 @@ import atexit
 import contextlib
 import functools
 import json
+import math
 import os
 import pickle
 import select
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from nodes.plugins.runtime import PLUGIN_CODE_VAR, PLUGIN_ENV_VAR
+from nodes.sandbox.cgroup import CallCgroup, MemoryCgroups, server_pid
 from nodes.sandbox.errors import (
     CpuTimeLimitExceeded,
     MemoryLimitExceeded,
@@ -46,6 +51,7 @@ from nodes.sandbox.errors import (
     ProcessLimitExceeded,
     SandboxedNodeError,
     SandboxError,
+    SandboxKilledError,
     SandboxUnavailableError,
     WallTimeLimitExceeded,
 )
@@ -273,6 +279,8 @@ class Jail:
         self.scratch_bytes = scratch_bytes
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
+        #: The host PID of the call server (found when a call needs it: its memory cgroup moves it).
+        self.server: int | None = None
         self.private: str | None = None
         self.errors: Any = None
 
@@ -345,6 +353,7 @@ class Jail:
     def stop(self) -> None:
         """Kill the jail (every process in it) and remove its folders."""
         process, self.process = self.process, None
+        self.server = None
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -366,8 +375,9 @@ class Jail:
         self.errors.seek(max(0, self.errors.tell() - 4000))
         return str(self.errors.read().decode(errors="replace"))
 
-    def call(self, request: bytes, limits: SandboxLimits) -> CallResult:
-        """Run one call (`request`: the pickled definition, inputs, params and run ids) under `limits`."""
+    def call(self, request: bytes, limits: SandboxLimits, cgroups: MemoryCgroups | None = None) -> CallResult:
+        """Run one call (`request`: the pickled definition, inputs, params and run ids) under `limits`; its
+        memory is limited by a call cgroup of `cgroups` when given (and one can be made), else by `RLIMIT_AS`."""
         with self.lock:
             process = self.process
             if process is None or process.poll() is not None:
@@ -382,13 +392,26 @@ class Jail:
                 with open(os.path.join(folder, REQUEST), "wb") as out:
                     out.write(request)
                 os.chmod(os.path.join(folder, REQUEST), 0o644)
+                cgroup = self._cgroup(process, cgroups, limits)
                 try:
-                    reply = self._ask(process, folder, limits)
+                    reply = self._ask(process, folder, limits, address_space=cgroup is None)
                 except BaseException:  # e.g. the task was cancelled: the call may still run, so the jail goes
                     self.stop()
+                    if cgroup is not None:
+                        cgroup.close(None)
                     raise
+                oom = False
+                if cgroup is not None:
+                    oom = cgroup.oom_killed()
+                    cgroup.close(self.server if reply is not None else None)
+                if reply is None:
+                    said = self._stderr().strip()[-1500:]
+                    self.stop()
+                    if oom:
+                        raise MemoryLimitExceeded(f"{_memory_message(limits)} {_OOM_NOTE}")
+                    raise SandboxError(f"the sandbox stopped during the call; its stderr: {said}")
                 try:
-                    return _result(int(reply["code"]), folder, limits)
+                    return _result(int(reply["code"]), folder, limits, cpu_s=reply.get("cpu_s"), oom=oom)
                 finally:
                     if not reply.get("clean", False):
                         self.stop()
@@ -396,9 +419,33 @@ class Jail:
                 if self.private is not None:
                     _empty(self.io_dir)
 
-    def _ask(self, process: subprocess.Popen[bytes], folder: str, limits: SandboxLimits) -> dict[str, Any]:
+    def _cgroup(
+        self, process: subprocess.Popen[bytes], cgroups: MemoryCgroups | None, limits: SandboxLimits
+    ) -> CallCgroup | None:
+        """A memory cgroup for the call with the call server moved in, or None (then `RLIMIT_AS` limits it)."""
+        if cgroups is None:
+            return None
+        if self.server is None:
+            self.server = server_pid(process.pid)
+            if self.server is None:
+                return None
+        cgroup = None
+        try:
+            cgroup = cgroups.call(limits.memory_bytes)
+            cgroup.enter(self.server)
+        except OSError:
+            if cgroup is not None:
+                cgroup.close(None)
+            return None
+        return cgroup
+
+    def _ask(
+        self, process: subprocess.Popen[bytes], folder: str, limits: SandboxLimits, *, address_space: bool
+    ) -> dict[str, Any] | None:
+        """The server's answer for the call in `folder`, or None when the server died during the call."""
         assert process.stdin is not None and process.stdout is not None
-        message = {"dir": os.path.basename(folder), "limits": _limits_json(limits)}
+        limits_json = {**_limits_json(limits), "address_space": address_space}
+        message = {"dir": os.path.basename(folder), "limits": limits_json}
         try:
             process.stdin.write((json.dumps(message) + "\n").encode())
             process.stdin.flush()
@@ -412,9 +459,7 @@ class Jail:
             )
         line = process.stdout.readline()
         if not line:
-            said = self._stderr().strip()[-1500:]
-            self.stop()
-            raise SandboxError(f"the sandbox stopped during the call; its stderr: {said}")
+            return None
         reply = dict(json.loads(line))
         if reply.get("dir") != message["dir"]:
             self.stop()
@@ -461,7 +506,13 @@ def run_call(
     request = pickle.dumps(
         ("node", definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
     )
-    return jail.call(request, limits)
+    return jail.call(request, limits, memory_cgroups(policy))
+
+
+def memory_cgroups(policy: SandboxPolicy) -> MemoryCgroups | None:
+    """Where calls get a memory cgroup of their own: None when `policy` says not to (`memory_cgroup` false,
+    `RAYWEAVE_SANDBOX_MEMORY_CGROUP=false`) or no memory controller is writable here (`RLIMIT_AS` then)."""
+    return MemoryCgroups.here() if policy.memory_cgroup else None
 
 
 def collect_in_jail(
@@ -474,17 +525,32 @@ def collect_in_jail(
     request = pickle.dumps(
         ("collect", plugin_ref, list(modules), types_hook), protocol=pickle.HIGHEST_PROTOCOL
     )
-    found: dict[str, Any] = jail.call(request, policy.limits).outputs["out"]
+    found: dict[str, Any] = jail.call(request, policy.limits, memory_cgroups(policy)).outputs["out"]
     return found
 
 
-def _result(code: int, folder: str, limits: SandboxLimits) -> CallResult:
+def _result(
+    code: int, folder: str, limits: SandboxLimits, *, cpu_s: float | None = None, oom: bool = False
+) -> CallResult:
+    """The outputs of a call whose child ended with `code` (128 + signal when killed) after `cpu_s` seconds of
+    CPU, or the error saying which limit it hit (`oom`: its memory cgroup's OOM killer struck)."""
     signum = code - _SIGNAL_BASE if code > _SIGNAL_BASE else 0
-    if signum in (signal.SIGXCPU, signal.SIGKILL):
-        raise CpuTimeLimitExceeded(
-            f"used more than its CPU-time limit of {limits.cpu_s:g} s and was stopped"
-            if signum == signal.SIGXCPU
-            else f"was killed (SIGKILL), most likely past its CPU-time limit of {limits.cpu_s:g} s"
+    if oom:
+        raise MemoryLimitExceeded(f"{_memory_message(limits)} {_OOM_NOTE}")
+    if signum == signal.SIGXCPU:
+        raise CpuTimeLimitExceeded(f"used more than its CPU-time limit of {limits.cpu_s:g} s and was stopped")
+    if signum == signal.SIGKILL:
+        # RLIMIT_CPU sends SIGKILL at its hard limit (a node that ignores SIGXCPU): only then is it the CPU limit.
+        if cpu_s is not None and cpu_s >= cpu_soft_limit(limits) - 0.05:
+            raise CpuTimeLimitExceeded(
+                f"used more than its CPU-time limit of {limits.cpu_s:g} s and was stopped (SIGKILL)"
+            )
+        used = (
+            f"it had used {cpu_s:.1f} s of its {limits.cpu_s:g} s of CPU" if cpu_s is not None else "unknown"
+        )
+        raise SandboxKilledError(
+            f"was killed by signal 9 (SIGKILL) from outside the sandbox, not by one of its limits ({used}); "
+            "the machine may have run short of memory (the kernel's OOM killer) or someone stopped it"
         )
     if code == EXIT_MEMORY:
         raise MemoryLimitExceeded(_memory_message(limits))
@@ -493,9 +559,11 @@ def _result(code: int, folder: str, limits: SandboxLimits) -> CallResult:
     data = read_call_file(folder, OUTPUT, limits.output_bytes + 1)
     if data is None:
         said = (read_call_file(folder, STDERR, 1500, tail=True) or b"").decode(errors="replace").strip()
-        raise SandboxError(
-            f"the sandboxed call ended (exit status {code}) without a result; its stderr: {said}"
-        )
+        how = f"exit status {code}"
+        if signum:
+            with contextlib.suppress(ValueError):
+                how = f"killed by signal {signum}, {signal.Signals(signum).name}"
+        raise SandboxError(f"the sandboxed call ended ({how}) without a result; its stderr: {said}")
     if len(data) > limits.output_bytes:
         raise OutputLimitExceeded(_output_message(limits))
     return _record(loads_output(data), limits)
@@ -544,6 +612,14 @@ def _record(record: Any, limits: SandboxLimits) -> CallResult:
     if kind == "output":
         raise OutputLimitExceeded(f"{_output_message(limits)} ({type_name}: {message})")
     raise SandboxedNodeError(f"{type_name}: {message}", type_name, trace)
+
+
+def cpu_soft_limit(limits: SandboxLimits) -> int:
+    """The whole CPU seconds of `RLIMIT_CPU` for `limits` (SIGXCPU there, SIGKILL one second later)."""
+    return max(1, math.ceil(limits.cpu_s))
+
+
+_OOM_NOTE = "(the kernel stopped it in the call's memory cgroup)"
 
 
 def _memory_message(limits: SandboxLimits) -> str:

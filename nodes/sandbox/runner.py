@@ -14,7 +14,8 @@ from (`memory`, `processes`, `output`) or is empty.
 
 When the child has ended, the server kills every other process of the jail (whatever the node left running)
 and empties `/scratch`, then answers one JSON line: the child's exit status (128 + signal when a signal ended
-it) and whether the jail is clean again. Nothing of one call is left for the next: no process, no file, and
+it), the CPU seconds it used (which tells a kill at the CPU limit from one from outside) and whether the jail is
+clean again. Nothing of one call is left for the next: no process, no file, and
 the server's memory never held a call's data.
 
 CONFIG is JSON: `path` (entries put first on `sys.path`) and `uid` (the unprivileged user to become when started
@@ -51,15 +52,17 @@ _PR_SET_DUMPABLE = 4
 
 
 def apply_limits(limits: dict[str, Any]) -> None:
-    """CPU seconds, processes (threads count too; the server is one), file size and no core dumps."""
+    """CPU seconds, processes (threads count too; the server is one), file size, no core dumps, and the address
+    space unless the call's memory cgroup limits its memory (`address_space` false)."""
     cpu = max(1, math.ceil(float(limits["cpu_s"])))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     processes = int(limits["processes"]) + 1
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["output_bytes"]), int(limits["output_bytes"])))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    memory = int(limits["memory_bytes"])
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if limits.get("address_space", True):
+        memory = int(limits["memory_bytes"])
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
 def drop_root(uid: int | None) -> None:
@@ -250,12 +253,13 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             child(folder, message["limits"], control)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             code = _SIGNAL_BASE - code
         ok = clean()
-        answer = {"dir": message["dir"], "code": code, "clean": ok}
+        cpu_s = round(usage.ru_utime + usage.ru_stime, 3)
+        answer = {"dir": message["dir"], "code": code, "clean": ok, "cpu_s": cpu_s}
         os.write(control, (json.dumps(answer) + "\n").encode())
         if not ok:
             break

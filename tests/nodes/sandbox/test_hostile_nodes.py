@@ -16,6 +16,7 @@ from cluster.settings import Settings
 from nodes import Catalog
 from nodes.plugins import open_plugin_dir
 from nodes.plugins.loader import load_plugins
+from nodes.sandbox.cgroup import MemoryCgroups
 
 pytestmark = [pytest.mark.ray]
 
@@ -100,6 +101,8 @@ def test_hostile_nodes_are_refused_or_stopped(catalog: Catalog, tmp_path: Path) 
     assert kind == "SandboxedNodeError" and ("Connection refused" in message or "unreachable" in message)
     assert error("bomb")[0] == "ProcessLimitExceeded" and "32 processes" in error("bomb")[1]
     assert error("memory")[0] == "MemoryLimitExceeded" and "1024 MB" in error("memory")[1]
+    if MemoryCgroups.here() is not None:  # the workers share this process's cgroups: they used them too
+        assert "memory cgroup" in error("memory")[1], error("memory")[1]
     assert error("cpu")[0] == "CpuTimeLimitExceeded" and "CPU-time limit of 1 s" in error("cpu")[1]
     kind, message = error("write")
     assert kind == "SandboxedNodeError" and ("Read-only" in message or "No such file" in message), message

@@ -165,3 +165,87 @@ def test_links_planted_in_the_call_folder_are_not_followed(hostile: Any, tmp_pat
         with pytest.raises(SandboxError, match="without a result") as raised:
             _call(hostile, "link_out", target=str(secret), files=files)
         assert "host-only-secret" not in str(raised.value)
+
+
+def _call_under(module: Any, name: str, policy: SandboxPolicy, limits: SandboxLimits, **inputs: Any) -> Any:
+    from nodes.sandbox.jail import run_call
+
+    return run_call(_definition(module, name), inputs, {}, policy=policy, limits=limits).outputs
+
+
+#: Memory tests touch up to their limit: generous wall time on a loaded machine.
+MEMORY_LIMITS = SandboxLimits(memory_bytes=512 * 2**20, cpu_s=20, wall_s=60, processes=16, output_bytes=2**20)
+
+
+@needs_bwrap
+def test_a_call_s_memory_cgroup_stops_it_and_is_removed(hostile: Any) -> None:
+    from nodes.sandbox import MemoryLimitExceeded
+    from nodes.sandbox.cgroup import MemoryCgroups
+
+    cgroups = MemoryCgroups.here()
+    if cgroups is None:
+        pytest.skip("no writable cgroup memory controller here (RLIMIT_AS is tested below)")
+    policy = SandboxPolicy(memory_cgroup=True)
+    with pytest.raises(MemoryLimitExceeded, match=r"512 MB.*memory cgroup"):
+        _call_under(hostile, "allocate", policy, MEMORY_LIMITS, gigabytes=10)
+    # Resident memory is what counts: address space reserved and never touched is not refused.
+    assert _call_under(hostile, "reserve", policy, MEMORY_LIMITS, gigabytes=2)["out"] == 2 * 1024**3
+    cgroups.sweep()
+    assert sorted(p.name for p in cgroups.base.iterdir() if p.is_dir()) == ["idle"]
+
+
+@needs_bwrap
+def test_without_a_memory_cgroup_the_address_space_is_limited(hostile: Any) -> None:
+    from nodes.sandbox import MemoryLimitExceeded
+
+    policy = SandboxPolicy(memory_cgroup=False)  # RAYWEAVE_SANDBOX_MEMORY_CGROUP=false
+    with pytest.raises(MemoryLimitExceeded, match=r"512 MB.*MemoryError"):
+        _call_under(hostile, "allocate", policy, MEMORY_LIMITS, gigabytes=10)
+    with pytest.raises(MemoryLimitExceeded, match=r"512 MB.*MemoryError"):
+        _call_under(hostile, "reserve", policy, MEMORY_LIMITS, gigabytes=2)
+
+
+@needs_bwrap
+def test_a_kill_from_outside_is_not_reported_as_a_limit(hostile: Any) -> None:
+    from nodes.sandbox import CpuTimeLimitExceeded, SandboxKilledError
+
+    with pytest.raises(SandboxKilledError, match=r"signal 9 \(SIGKILL\) from outside the sandbox"):
+        _call(hostile, "die", signum=9)
+    # A node ignoring SIGXCPU is killed by the CPU limit's SIGKILL a second later: that one is the CPU limit.
+    limits = SandboxLimits(memory_bytes=1024 * 2**20, cpu_s=1, wall_s=60, processes=16, output_bytes=2**20)
+    with pytest.raises(CpuTimeLimitExceeded, match="CPU-time limit of 1 s"):
+        _call_under(hostile, "spin_stubborn", SandboxPolicy(), limits, seconds=60.0)
+
+
+@pytest.mark.parametrize("how", ["policy", "environment"])
+def test_a_plugin_the_admin_distrusts_is_not_loaded_with_its_types_hook(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nodes.plugins import open_plugin_dir
+    from nodes.plugins.loader import load_plugins
+
+    (tmp_path / "rayweave-plugin.toml").write_text(
+        'name = "acme"\nversion = "1.0.0"\nmodules = ["acme.nodes"]\ntypes = "acme.types:register"\n'
+    )
+    package = open_plugin_dir(tmp_path)
+    assert package.manifest.trust == "trusted"  # its manifest trusts itself; the admin does not
+    if how == "policy":
+        report = load_plugins([package], sandbox=SandboxPolicy(untrusted=("acme",)))
+    else:
+        monkeypatch.setenv("RAYWEAVE_UNTRUSTED_PLUGINS", '["*"]')
+        report = load_plugins([package])
+    message = str(report.failed["acme@1.0.0"])
+    assert not report.loaded
+    assert "plugin acme@1.0.0: not loaded" in message and "RAYWEAVE_UNTRUSTED_PLUGINS" in message
+    assert "acme.types:register" in message and "RAYWEAVE_TRUSTED_PLUGINS" in message
+
+
+def test_the_admin_s_trust_settings_are_read_as_the_settings_read_them() -> None:
+    from cluster.settings import Settings
+    from engine.execution.access import sandbox_policy
+
+    env = {"RAYWEAVE_TRUSTED_PLUGINS": "a, b", "RAYWEAVE_UNTRUSTED_PLUGINS": '["c", "*"]'}
+    mine = SandboxPolicy.from_environment(env)
+    settings = Settings(trusted_plugins=env["RAYWEAVE_TRUSTED_PLUGINS"], untrusted_plugins=["c", "*"])
+    theirs = sandbox_policy(settings)
+    assert (mine.trusted, mine.untrusted) == (theirs.trusted, theirs.untrusted) == (("a", "b"), ("c", "*"))

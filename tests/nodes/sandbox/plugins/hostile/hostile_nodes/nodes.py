@@ -57,9 +57,38 @@ def fork_bomb(depth: int) -> int:
 
 @node
 def allocate(gigabytes: int) -> int:
-    """Allocates (and touches) a huge buffer."""
-    buffer = bytearray(gigabytes * 1024**3)
+    """Allocates and touches a huge buffer (a zeroed `bytearray` would stay untouched address space)."""
+    buffer = b"\x01" * (gigabytes * 1024**3)
     return len(buffer)
+
+
+@node
+def reserve(gigabytes: int) -> int:
+    """Reserves address space it never touches (numpy's zeros are calloc'd pages, mapped but not written)."""
+    import numpy
+
+    buffer = numpy.zeros(gigabytes * 1024**3, dtype=numpy.uint8)
+    return int(buffer.size)
+
+
+@node
+def die(signum: int) -> int:
+    """Kills itself with `signum` (to the worker, as if killed from outside the sandbox)."""
+    os.kill(os.getpid(), signum)
+    return signum
+
+
+@node
+def spin_stubborn(seconds: float) -> int:
+    """Busy-loops ignoring SIGXCPU, so only the CPU limit's SIGKILL (one second later) stops it."""
+    import signal
+
+    signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    end = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < end:
+        count += 1
+    return count
 
 
 @node
