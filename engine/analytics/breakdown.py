@@ -34,7 +34,7 @@ DIMENSIONS = {
 }
 NODE_DIMENSIONS = frozenset({"node", "node_type"})
 CPU_NOTE = "CPU-seconds are not recorded by the engine (nodes report wall time only); cpu_seconds is null"
-_RELATIVE = re.compile(r"^(\d{1,6})([hdw])$")
+_RELATIVE = re.compile(r"^(\d{1,12})([hdw])$")
 #: Bounds DuckDB and Python both represent: a window outside them is refused, never an overflow.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
@@ -86,8 +86,8 @@ def _parse_bound(name: str, text: str | None, now: datetime) -> datetime | None:
     relative = _RELATIVE.match(text.strip())
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
-        span = {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
         try:
+            span = timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
             return now - span
         except OverflowError:
             raise AnalyticsError(f"{name} {text!r} reaches before year 1; ask for a shorter span") from None

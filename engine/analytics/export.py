@@ -185,9 +185,10 @@ FINISHED_RUN_SCHEMA = pa.schema(
 )
 
 WATERMARK = "_watermark.json"
-#: Runs that finished less than this long ago wait for the next export (a run finishing in the same instant as
-#: the export's upper bound is never missed by the next one's `finished_at > watermark`).
-SETTLE = timedelta(seconds=1)
+#: Each export reads again the runs that finished this long before the previous watermark and skips the ones it
+#: already wrote (their ids are kept with the watermark): a transaction that commits late, with a finish time
+#: just before the watermark, is still exported, and a run finished a moment ago is visible at once.
+OVERLAP = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,7 @@ def is_incremental(directory: str | Path) -> bool:
 
 def read_watermark(directory: str | Path) -> datetime | None:
     """The finish time up to which runs are exported under `directory` (None: nothing exported yet)."""
-    path = Path(directory) / WATERMARK
-    if not path.exists():
-        return None
-    mark = json.loads(path.read_text()).get("finished_until")
-    return datetime.fromisoformat(mark) if mark else None
+    return _read_mark(Path(directory))[0]
 
 
 def sync_export(
@@ -221,7 +218,7 @@ def sync_export(
     directory: str | Path,
     *,
     now: datetime | None = None,
-    settle: timedelta = SETTLE,
+    overlap: timedelta = OVERLAP,
     output_sizes: bool = True,
 ) -> SyncResult:
     """Append the runs that finished since the last watermark (and their node attempts) to the Parquet files
@@ -230,8 +227,7 @@ def sync_export(
 
     Concurrent callers are serialized by a lock file in the directory. `output_sizes`: measure each stored
     node result's size (the data a node passes downstream) from its result location on a local disk.
-    `settle`: runs that finished less than this long before `now` wait for the next export (a transaction that
-    commits late with an earlier finish time than the new watermark would otherwise be missed for good)."""
+    `overlap`: how far before the watermark to look again for runs committed late (see `OVERLAP`)."""
     out = Path(directory)
     if not is_incremental(out) and any((out / "runs").glob("day=*/*.parquet")):
         raise ValueError(
@@ -240,34 +236,51 @@ def sync_export(
         )
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out / ".lock"):
-        previous = read_watermark(out)
-        until = (now or datetime.now(UTC)) - settle
-        if previous is not None and until <= previous:
-            return SyncResult(out, 0, 0, previous, previous)
+        previous, seen = _read_mark(out)
+        until = now or datetime.now(UTC)
+        after = previous - overlap if previous is not None else None
         token = (previous.strftime("%Y%m%dT%H%M%S%f") if previous else "initial") + "-{i}"
-        levels = store.reports.finished_cache_levels(after=previous, until=until)
-        latest: list[datetime] = []
+        levels = store.reports.finished_cache_levels(after=after, until=until)
+        finished: dict[str, datetime] = {}
         run_rows = _append(
             out / "runs",
             FINISHED_RUN_SCHEMA,
-            _finished_run_batches(store.reports.finished_runs(after=previous, until=until), latest),
+            _finished_run_batches(store.reports.finished_runs(after=after, until=until), seen, finished),
             token,
         )
         node_rows = _append(
             out / "node_runs",
             FINISHED_NODE_RUN_SCHEMA,
             _finished_node_batches(
-                store.reports.finished_node_runs(after=previous, until=until), levels, output_sizes
+                store.reports.finished_node_runs(after=after, until=until), seen, levels, output_sizes
             ),
             token,
         )
-        # The watermark is the latest finish exported, not `until`: a run recorded late with an earlier finish
-        # time than `until` (a clock behind) is still picked up next time.
-        mark = max(latest) if latest else previous
+        mark = max([*finished.values(), *([previous] if previous else [])], default=None)
+        # Remember the runs inside the next export's overlap, so that it does not write them twice.
+        recent = {run for run, at in {**seen, **finished}.items() if mark is not None and at > mark - overlap}
+        times = {**seen, **finished}
         tmp = out / (WATERMARK + ".tmp")
-        tmp.write_text(json.dumps({"finished_until": mark.isoformat() if mark else None}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "finished_until": mark.isoformat() if mark else None,
+                    "recent": {run: times[run].isoformat() for run in sorted(recent)},
+                }
+            )
+        )
         os.replace(tmp, out / WATERMARK)
         return SyncResult(out, run_rows, node_rows, mark, previous)
+
+
+def _read_mark(directory: Path) -> tuple[datetime | None, dict[str, datetime]]:
+    path = directory / WATERMARK
+    if not path.exists():
+        return None, {}
+    data = json.loads(path.read_text())
+    mark = data.get("finished_until")
+    recent = {run: datetime.fromisoformat(at) for run, at in dict(data.get("recent") or {}).items()}
+    return (datetime.fromisoformat(mark) if mark else None), recent
 
 
 @contextmanager
@@ -305,10 +318,14 @@ def _append(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], to
     return counted
 
 
-def _finished_run_batches(batches: Iterator[list[Any]], latest: list[datetime]) -> Iterator[pa.RecordBatch]:
+def _finished_run_batches(
+    batches: Iterator[list[Any]], seen: dict[str, datetime], finished: dict[str, datetime]
+) -> Iterator[pa.RecordBatch]:
     for rows in batches:
         records = []
         for row in rows:
+            if row["run_id"] in seen:
+                continue
             start = row["started_at"] or row["created_at"]
             records.append(
                 {
@@ -318,18 +335,21 @@ def _finished_run_batches(batches: Iterator[list[Any]], latest: list[datetime]) 
                     "day": _day(row["created_at"]),
                 }
             )
-            latest.append(row["finished_at"])
-        if len(latest) > 1:
-            latest[:] = [max(latest)]
+            finished[row["run_id"]] = row["finished_at"]
         yield pa.RecordBatch.from_pylist(records, schema=FINISHED_RUN_SCHEMA)
 
 
 def _finished_node_batches(
-    batches: Iterator[list[Any]], levels: dict[tuple[str, str], str], output_sizes: bool
+    batches: Iterator[list[Any]],
+    seen: dict[str, datetime],
+    levels: dict[tuple[str, str], str],
+    output_sizes: bool,
 ) -> Iterator[pa.RecordBatch]:
     for rows in batches:
         records = []
         for row in rows:
+            if row["run_id"] in seen:
+                continue
             error = row["error"] if isinstance(row["error"], dict) else None
             hit = bool(row["cache_hit"])
             records.append(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from engine.analytics.breakdown import BreakdownReport, Filters, Window, breakdown
-from engine.analytics.export import SETTLE, ExportResult, SyncResult, sync_export
+from engine.analytics.export import ExportResult, SyncResult, sync_export
 from engine.analytics.queries import (
     CacheHits,
     NodeTypeFailures,
@@ -68,13 +68,12 @@ def stats(
     bucket: Literal["hour", "day", "week", "month"] = "day",
     limit: int = 10,
     group_by: tuple[str, ...] = ("workflow", "version"),
-    settle: timedelta = SETTLE,
 ) -> StatsReport:
     """Bring the incremental export under `directory` up to date (`sync_export`: only the runs finished since
     its watermark are read from the store) and report on the finished runs created in [since, until)."""
     window = Window(since, until)
     window.check()
-    exported = sync_export(store, directory, settle=settle)
+    exported = sync_export(store, directory)
     with RunAnalytics(directory, since=since, until=until) as analytics:
         overall = analytics.cache_hit_rate(workflow_id=workflow_id)
         workflows = analytics.per_workflow()

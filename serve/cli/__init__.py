@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from serve.cli import (
+    analytics_cmd,
     audit_cmd,
     context,
     db_cmd,
@@ -52,6 +53,7 @@ def build_app() -> typer.Typer:
         audit_cmd,
         secrets_cmd,
         models_cmd,
+        analytics_cmd,
     ):
         module.register(app)
     return app

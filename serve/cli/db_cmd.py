@@ -1,4 +1,4 @@
-"""`rayweave db ...` (schema upgrades, copying an installation between databases) and `rayweave stats`.
+"""`rayweave db ...` (schema upgrades, copying an installation between databases), `rayweave export|import`.
 
 ```
 rayweave db upgrade [--url URL] [--json]
@@ -6,7 +6,6 @@ rayweave db migrate --to URL [--url URL] [--json]
 rayweave export WORKFLOW_ID [--version N] [--format json|yaml] [--out FILE] [--url URL]
 rayweave export --all [--runs] --out FILE [--url URL]
 rayweave import FILE [--workflow ID] [--url URL] [--json]
-rayweave stats [--url URL] [--workflow ID] [--since YYYY-MM-DD] [--bucket day] [--out DIR] [--json]
 ```
 Without `--url` the database is the installation's (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`).
 Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
@@ -15,14 +14,12 @@ Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nodes.ids import WorkflowId
-from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
 from serve.cli.stores import fail, open_store_or_exit
@@ -209,141 +206,11 @@ def import_command(
     _emit(as_json, result, message)
 
 
-def stats_command(
-    ctx: typer.Context,
-    url: UrlOption = None,
-    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow id.")] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Export and count from this day on (YYYY-MM-DD).")
-    ] = None,
-    bucket: Annotated[
-        str, typer.Option("--bucket", help="Run durations per hour, day, week or month.")
-    ] = "day",
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Parquet export directory (default: RAYWEAVE_HOME/analytics)."),
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many slowest node types to show.")] = 10,
-    as_json: JsonOption = False,
-) -> None:
-    """Export run history to Parquet and report slow node types, failures, retries, cache hits and durations."""
-    from engine.analytics import stats
-
-    if bucket not in ("hour", "day", "week", "month"):
-        fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
-    start = None
-    if since is not None:
-        try:
-            start = datetime.fromisoformat(since).replace(tzinfo=UTC)
-        except ValueError:
-            fail(f"--since must be a date like 2026-11-27, not {since!r}", 2)
-    directory = out if out is not None else settings_of(ctx).home / "analytics"
-    store = open_store_or_exit(_database_url(ctx, url))
-    try:
-        report = stats(
-            store,
-            directory,
-            workflow_id=workflow,
-            since=start,
-            bucket=_bucket(bucket),
-            limit=limit,
-        )
-    finally:
-        store.close()
-    if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2, default=str))
-        return
-    _print_report(report)
-
-
-def _bucket(value: str) -> Literal["hour", "day", "week", "month"]:
-    if value == "hour":
-        return "hour"
-    if value == "week":
-        return "week"
-    if value == "month":
-        return "month"
-    return "day"
-
-
-def _print_report(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-        t = Table(title=title)
-        for c in columns:
-            t.add_column(c)
-        for r in rows:
-            t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r])
-        return t
-
-    console = Console()
-    console.print(f"exported {report.export.node_runs} node attempts, {report.export.runs} runs")
-    console.print(
-        table(
-            "slowest node types (s)",
-            ["node type", "attempts", "p50", "p95", "max"],
-            [[s.node_type, s.attempts, s.p50_s, s.p95_s, s.max_s] for s in report.slowest_node_types],
-        )
-    )
-    console.print(
-        table(
-            "failures and retries",
-            ["node type", "executions", "failure rate", "attempt failure rate", "retries"],
-            [
-                [f.node_type, f.executions, f.failure_rate, f.attempt_failure_rate, r.retries]
-                for f in report.failure_rates
-                for r in report.retry_counts
-                if r.node_type == f.node_type
-            ],
-        )
-    )
-    hits = report.cache_hit_rate
-    console.print(f"cache hit rate: {hits.hit_rate:.1%} ({hits.hits} of {hits.executions} node executions)")
-    console.print(
-        table(
-            "run durations (s)",
-            ["bucket", "runs", RunStatus.SUCCEEDED, RunStatus.FAILED, "p50", "p95"],
-            [[b.bucket, b.runs, b.succeeded, b.failed, b.p50_s, b.p95_s] for b in report.run_durations],
-        )
-    )
-    console.print(
-        table(
-            "workflows",
-            [
-                "workflow",
-                "runs",
-                RunStatus.SUCCEEDED,
-                RunStatus.FAILED,
-                "p50",
-                "p95",
-                "cache hits",
-                "retries",
-            ],
-            [
-                [
-                    w.workflow_id or "(inline)",
-                    w.runs,
-                    w.succeeded,
-                    w.failed,
-                    w.p50_s,
-                    w.p95_s,
-                    w.cache_hits,
-                    w.retries,
-                ]
-                for w in report.workflows
-            ],
-        )
-    )
-
-
 def register(app: typer.Typer) -> None:
-    """Add `rayweave db ...` and `rayweave stats` to the `rayweave` app."""
+    """Add `rayweave db ...`, `rayweave export` and `rayweave import` to the `rayweave` app."""
     db = typer.Typer(name="db", help="Database schema and copies between databases.", no_args_is_help=True)
     db.command("upgrade")(upgrade)
     db.command("migrate")(migrate)
     app.add_typer(db, name="db")
-    app.command("stats")(stats_command)
     app.command("export")(export_command)
     app.command("import")(import_command)

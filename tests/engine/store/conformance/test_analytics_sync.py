@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from engine.analytics import RunAnalytics, breakdown, sync_export
@@ -12,7 +11,7 @@ from tests.engine.store.conformance.populate import populate
 
 def test_incremental_export_on_each_backend(store: Store, tmp_path: Path) -> None:
     populate(store, runs=4)
-    first = sync_export(store, tmp_path / "export", settle=timedelta(0))
+    first = sync_export(store, tmp_path / "export")
     # The inline run never finished: only the four finished runs and their eight attempts are exported.
     assert (first.runs, first.node_runs) == (4, 8)
     wf = store.workflows.list(name="etl")[0].id
@@ -32,7 +31,7 @@ def test_incremental_export_on_each_backend(store: Store, tmp_path: Path) -> Non
     )
     store.events.append(run.id, [NewEvent("node.cached", "a", {"type": "t/a@1", "level": "disk"})])
     store.runs.update_status(run.id, "succeeded")
-    second = sync_export(store, tmp_path / "export", settle=timedelta(0))
+    second = sync_export(store, tmp_path / "export")
     assert (second.runs, second.node_runs, second.previous) == (1, 1, first.watermark)
     with RunAnalytics(tmp_path / "export") as analytics:
         by_owner = {g.key["owner"]: g for g in breakdown(analytics, ["owner"]).groups}

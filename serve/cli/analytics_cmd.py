@@ -1,0 +1,215 @@
+"""`rayweave stats` (analytics over the run history), `rayweave report` (a workflow's report as HTML, PNG or
+PDF) and `rayweave optimize` (insights on a workflow, applied as a new version with `--apply`).
+
+```
+rayweave stats [--url URL] [--workflow ID] [--since WHEN] [--until WHEN] [--by workflow,version]
+               [--bucket day] [--out DIR] [--limit N] [--json]
+rayweave report WORKFLOW_ID [--out report.html|report.png|report.pdf] [--since WHEN] [--until WHEN] [--url URL]
+rayweave optimize WORKFLOW_ID [--apply] [--json] [--url URL]
+```
+All read the incremental Parquet export under `--dir`/`--out` (default RAYWEAVE_HOME/analytics), bringing it
+up to date first (only runs finished since the last export are read from the database). WHEN is a date
+(2026-11-27), a date-time (2026-11-27T09:00:00Z) or, for `--since`, a span back from now (24h, 7d, 4w).
+Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from nodes.states import RunStatus
+from serve.cli.context import settings_of
+from serve.cli.options import JsonOption, UrlOption
+from serve.cli.stores import fail, open_store_or_exit
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Runs created from then on: 2026-11-27, 2026-11-27T09:00:00Z, 24h, 7d, 4w."),
+]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Runs created before then (a date).")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Parquet export directory (default: RAYWEAVE_HOME/analytics)."),
+]
+
+
+def _database_url(ctx: typer.Context, url: str | None) -> str:
+    return url or settings_of(ctx).resolved_database_url
+
+
+def _export_dir(ctx: typer.Context, directory: Path | None) -> Path:
+    return directory if directory is not None else settings_of(ctx).home / "analytics"
+
+
+def _window(since: str | None, until: str | None) -> Any:
+    from engine.analytics import AnalyticsError, Window
+
+    try:
+        return Window.parse(since, until)
+    except AnalyticsError as exc:
+        fail(f"--{exc}", 2)  # the message starts with the bound's name: since or until
+
+
+def stats_command(
+    ctx: typer.Context,
+    url: UrlOption = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow id.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by", help="Group the breakdown by: workflow, version, owner, node, node_type (a list)."
+        ),
+    ] = "workflow,version",
+    bucket: Annotated[
+        str, typer.Option("--bucket", help="Run durations per hour, day, week or month.")
+    ] = "day",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Parquet export directory (default: RAYWEAVE_HOME/analytics)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many slowest node types to show.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring the Parquet export up to date and report slow node types, failures, retries, cache hits,
+    durations and a breakdown by workflow, version, owner, node or node type."""
+    from engine.analytics import DIMENSIONS, AnalyticsError, stats
+
+    if bucket not in ("hour", "day", "week", "month"):
+        fail(f"--bucket must be hour, day, week or month, not {bucket!r}", 2)
+    group_by = tuple(d.strip() for d in by.split(",") if d.strip())
+    unknown = [d for d in group_by if d not in DIMENSIONS]
+    if unknown:
+        fail(f"--by: cannot group by {unknown}; use any of {', '.join(sorted(DIMENSIONS))}", 2)
+    window = _window(since, until)
+    store = open_store_or_exit(_database_url(ctx, url))
+    try:
+        report = stats(
+            store,
+            _export_dir(ctx, out),
+            workflow_id=workflow,
+            since=window.since,
+            until=window.until,
+            bucket=_bucket(bucket),
+            limit=limit,
+            group_by=group_by,
+        )
+    except (AnalyticsError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return
+    _print_report(report)
+
+
+def _bucket(value: str) -> Literal["hour", "day", "week", "month"]:
+    if value == "hour":
+        return "hour"
+    if value == "week":
+        return "week"
+    if value == "month":
+        return "month"
+    return "day"
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*["-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in r])
+    return t
+
+
+def _print_report(report: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"exported {report.export.node_runs} node attempts, {report.export.runs} runs (new)")
+    console.print(
+        _table(
+            "slowest node types (s)",
+            ["node type", "attempts", "p50", "p95", "max"],
+            [[s.node_type, s.attempts, s.p50_s, s.p95_s, s.max_s] for s in report.slowest_node_types],
+        )
+    )
+    console.print(
+        _table(
+            "failures and retries",
+            ["node type", "executions", "failure rate", "attempt failure rate", "retries"],
+            [
+                [f.node_type, f.executions, f.failure_rate, f.attempt_failure_rate, r.retries]
+                for f in report.failure_rates
+                for r in report.retry_counts
+                if r.node_type == f.node_type
+            ],
+        )
+    )
+    hits = report.cache_hit_rate
+    console.print(f"cache hit rate: {hits.hit_rate:.1%} ({hits.hits} of {hits.executions} node executions)")
+    console.print(
+        _table(
+            "run durations (s)",
+            ["bucket", "runs", RunStatus.SUCCEEDED, RunStatus.FAILED, "p50", "p95"],
+            [[b.bucket, b.runs, b.succeeded, b.failed, b.p50_s, b.p95_s] for b in report.run_durations],
+        )
+    )
+    if report.breakdown is not None:
+        _print_breakdown(console, report.breakdown)
+
+
+def _print_breakdown(console: Any, breakdown: Any) -> None:
+    unit = breakdown.unit + "s"
+    rows = []
+    for g in breakdown.groups:
+        levels = ", ".join(f"{k} {v}" for k, v in sorted(g.cache_hits_by_level.items())) or "-"
+        rows.append(
+            [
+                " / ".join(str(v) if v is not None else "(inline)" for v in g.key.values()) or "all",
+                g.runs,
+                f"{g.success_rate:.1%}",
+                f"{g.failure_rate:.1%}",
+                g.p50_s,
+                g.p95_s,
+                g.p99_s,
+                g.queue_wait_p50_s,
+                g.retries,
+                f"{g.cache_hit_rate:.1%} ({levels})",
+                g.output_bytes,
+            ]
+        )
+    console.print(
+        _table(
+            f"by {', '.join(breakdown.group_by) or 'everything'} ({unit})",
+            [
+                " / ".join(breakdown.group_by) or "group",
+                unit,
+                "success",
+                "failure",
+                "p50 s",
+                "p95 s",
+                "p99 s",
+                "queue p50 s",
+                "retries",
+                "cache hits (by level)",
+                "output bytes",
+            ],
+            rows,
+        )
+    )
+    for note in breakdown.notes:
+        console.print(f"note: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `rayweave stats` to the `rayweave` app."""
+    app.command("stats")(stats_command)
