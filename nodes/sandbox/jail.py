@@ -116,7 +116,7 @@ def check_available(bwrap: str) -> str:
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip()
         raise SandboxUnavailableError(
-            f"no sandbox: {found} cannot make namespaces here ({said}); {INSTALL_HINT}"
+            f"no sandbox: {found} cannot start a jail here ({said}); {INSTALL_HINT}"
         )
     return found
 
