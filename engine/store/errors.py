@@ -83,6 +83,16 @@ class MigrationError(StoreError, RuntimeError):
     """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""
 
 
+class BulkRowError(StoreError, ValueError):
+    """A row of a bulk write (`store.bulk.put`) cannot be written: `index` is its place in the batch, `field`
+    the field at fault; the message says why and what to do. Nothing of the batch was written."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+
 def backend_errors() -> tuple[type[Exception], ...]:
     """The exception types a store backend raises when its database itself fails (unreachable, timed out, a
     driver error), as opposed to the `StoreError`s above that a caller can act on. Callers catch these to answer

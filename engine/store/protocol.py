@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from engine.execution.events import Event
 from engine.store.audit_chain import AuditVerification
+from engine.store.bulk import BulkResult
 from engine.store.diff import WorkflowDiff
 from engine.store.events import NewEvent
 from engine.store.models import (
@@ -483,6 +484,27 @@ class Reports(Protocol):
         ...
 
 
+class Bulk(Protocol):
+    """Keyset pages and idempotent, id-keeping writes of workflows, versions, runs, node runs and events (the
+    NDJSON export and import, `engine.store.ndjson`); kinds and keys are `engine.store.bulk.BULK_KINDS` and
+    `BULK_KEYS`."""
+
+    def page(
+        self,
+        kind: str,
+        *,
+        since: datetime | None = None,
+        after: Sequence[Any] | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[dict[str, Any]]:
+        """At most `limit` rows of `kind` with a key greater than `after`, in key order (constant memory)."""
+        ...
+
+    def put(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> BulkResult:
+        """Write rows keeping their keys: insert new ones, skip or replace (when newer) present ones."""
+        ...
+
+
 class Secrets(Protocol):
     """Sealed secrets by owner and name (values are sealed and opened by `engine.secrets`, never here)."""
 
@@ -568,6 +590,11 @@ class Store(Protocol):
     @property
     def secrets(self) -> Secrets:
         """Sealed secrets."""
+        ...
+
+    @property
+    def bulk(self) -> Bulk:
+        """Bulk pages and writes (NDJSON export and import)."""
         ...
 
     @property
