@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from cluster.settings import Settings
-from engine.store import open_store
-from serve.app import create_app
-from serve.config import ServeOptions
 from serve.ui.routes import IMMUTABLE
-
-ORIGIN = "http://testserver"
-
-
-def _options() -> ServeOptions:
-    return ServeOptions(executor="local", print_admin_key=False, recovery=False)
 
 
 @pytest.fixture(scope="module")
@@ -34,36 +25,28 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """One app for the module (its start-up is the slow part)."""
-    home = tmp_path_factory.mktemp("ui-home")
-    settings = Settings(home=home)
-    store = open_store(settings.resolved_database_url)
-    app = create_app(settings, store=store, options=_options())
-    with TestClient(app) as c:
-        c.admin_key = (home / "admin.key").read_text().strip()  # type: ignore[attr-defined]
-        yield c
-    store.close()
-
-
 @pytest.fixture
-def client(served: TestClient, bundle: Path) -> TestClient:
-    """The module's app serving the stand-in bundle, to a browser without cookies, from the app's own origin."""
-    served.app.state.ui_bundle = bundle  # type: ignore[attr-defined]
-    served.cookies.clear()
-    served.headers["origin"] = ORIGIN
-    return served
+def client(site: dict[str, Any], bundle: Path) -> Iterator[httpx.Client]:
+    """A browser-like client without cookies, from the server's own origin; the app serves the stand-in bundle
+    for the test's duration."""
+    app = site["app"]
+    real = app.state.ui_bundle
+    app.state.ui_bundle = bundle
+    try:
+        with httpx.Client(base_url=site["url"], headers={"origin": site["url"]}, timeout=30) as c:
+            yield c
+    finally:
+        app.state.ui_bundle = real
 
 
-def test_the_page_answers_every_ui_path_uncached_and_assets_are_immutable(client: TestClient) -> None:
+def test_the_page_answers_every_ui_path_uncached_and_assets_are_immutable(client: httpx.Client) -> None:
     for path in ("/ui/", "/ui/workflows/abc", "/ui/runs/xyz?tab=1"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert "<div id=root>" in response.text
         assert response.headers["cache-control"] == "no-cache"
         assert "default-src 'self'" in response.headers["content-security-policy"]
-    assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
+    assert client.get("/ui").headers["location"] == "/ui/"
     asset = client.get("/ui/assets/index-abc123.js")
     assert asset.status_code == 200 and asset.headers["cache-control"] == IMMUTABLE
     assert "javascript" in asset.headers["content-type"]
@@ -77,19 +60,23 @@ def test_the_page_answers_every_ui_path_uncached_and_assets_are_immutable(client
     assert not any(p.startswith("/ui") for p in client.get("/openapi.json").json()["paths"])
 
 
-def test_without_a_built_bundle_the_page_says_how_to_build_it(tmp_path: Path, client: TestClient) -> None:
-    client.app.state.ui_bundle = tmp_path / "nothing-here"  # type: ignore[attr-defined]
+def test_without_a_built_bundle_the_page_says_how_to_build_it(
+    site: dict[str, Any], client: httpx.Client, tmp_path: Path
+) -> None:
+    site["app"].state.ui_bundle = tmp_path / "nothing-here"
     response = client.get("/ui/workflows")
     assert response.status_code == 503
     assert "make ui" in response.text and "npm ci" in response.text
 
 
-def test_api_key_sign_in_opens_a_cookie_session_the_api_accepts(client: TestClient) -> None:
+def test_api_key_sign_in_opens_a_cookie_session_the_api_accepts(
+    site: dict[str, Any], client: httpx.Client
+) -> None:
     assert client.get("/ui/api/session").json() == {"signed_in": False, "oidc_login": False}
     bad = client.post("/ui/api/session", json={"api_key": "rw_not-a-key"})
     assert bad.status_code == 401
     assert "rw_session" not in client.cookies
-    response = client.post("/ui/api/session", json={"api_key": client.admin_key})  # type: ignore[attr-defined]
+    response = client.post("/ui/api/session", json={"api_key": site["key"]})
     assert response.status_code == 204
     cookies = response.headers.get_list("set-cookie")
     session = next(c for c in cookies if c.startswith("rw_session="))
@@ -107,17 +94,13 @@ def test_api_key_sign_in_opens_a_cookie_session_the_api_accepts(client: TestClie
     assert client.delete("/ui/api/session", headers={"X-CSRF-Token": token}).status_code == 204
     assert client.get("/ui/api/session").json()["signed_in"] is False
     # Signing out of an API key session leaves the key itself valid.
-    key = {"Authorization": f"Bearer {client.admin_key}"}  # type: ignore[attr-defined]
+    key = {"Authorization": f"Bearer {site['key']}"}
     assert client.get("/v1/workflows", headers=key).status_code == 200
 
 
-def test_sign_in_from_another_site_is_refused(client: TestClient) -> None:
+def test_sign_in_from_another_site_is_refused(site: dict[str, Any], client: httpx.Client) -> None:
     for origin in ("http://evil.example", ""):
-        response = client.post(
-            "/ui/api/session",
-            json={"api_key": client.admin_key},  # type: ignore[attr-defined]
-            headers={"origin": origin},
-        )
+        response = client.post("/ui/api/session", json={"api_key": site["key"]}, headers={"origin": origin})
         assert response.status_code == 403, origin
         assert "Origin must match Host" in response.json()["detail"]
     assert "rw_session" not in client.cookies

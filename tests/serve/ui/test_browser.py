@@ -1,0 +1,176 @@
+"""The web UI in a real browser: Debian's Chromium headless, driven by Playwright, against the API served on
+loopback (in-process executor). One browser and one page for the module; screenshots go to
+build/test-artifacts/ui. The bundle must be built (`make ui`; `make test` does it before pytest)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from serve.ui import BUNDLE_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, no sandbox (CI runs as root), and none of Chromium's own connections to Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "build" / "test-artifacts" / "ui"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def page(site: dict[str, Any]) -> Iterator[Any]:
+    """One Chromium page for the module (launching the browser is the slow part)."""
+    assert (BUNDLE_DIR / "index.html").is_file(), (
+        "the web UI is not built: run `make ui` (npm ci + vite build)"
+    )
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install chromium (.ci/run does it)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.errors = errors
+        yield tab
+        context.close()
+        browser.close()
+    assert not errors, f"the page raised: {errors}"
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _centre(locator: Any) -> tuple[float, float]:
+    box = locator.bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _drag(page: Any, source: Any, target: Any) -> None:
+    """Drag from one port's handle to another's, as a person wires two ports."""
+    sx, sy = _centre(source)
+    tx, ty = _centre(target)
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    page.mouse.move((sx + tx) / 2, (sy + ty) / 2, steps=5)
+    page.mouse.move(tx, ty, steps=5)
+    page.mouse.up()
+
+
+def test_sign_in_with_an_api_key_and_see_the_workflows(page: Any, site: dict[str, Any]) -> None:
+    page.goto(site["url"] + "/ui/")
+    page.get_by_label("API key").fill("rw_not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").inner_text()  # refused, with the server's reason
+    page.get_by_label("API key").fill(site["key"])
+    page.get_by_role("button", name="Sign in").click()
+    listing = page.get_by_test_id("workflow-list")
+    listing.get_by_role("link", name="slow-chain").wait_for()
+    assert listing.get_by_role("link", name="mixed-types").is_visible()
+    assert page.get_by_test_id("username").inner_text() == "admin"
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["rw_session"]["httpOnly"] and cookies["rw_session"]["expires"] == -1  # a session cookie
+    assert page.evaluate("document.cookie").find("rw_session") == -1  # page scripts never see the key
+    _shot(page, "workflows")
+
+
+def test_open_a_workflow_and_see_its_graph_laid_out_with_typed_ports(page: Any, site: dict[str, Any]) -> None:
+    page.goto(site["url"] + "/ui/")
+    page.get_by_role("link", name="mixed-types").click()
+    graph = page.get_by_test_id("graph")
+    total = graph.get_by_test_id("node-$outputs")
+    total.wait_for()
+    inputs, node = graph.get_by_test_id("node-$inputs"), graph.get_by_test_id("node-sum")
+    # elkjs laid the data flow out from left to right.
+    assert _centre(inputs)[0] < _centre(node)[0] < _centre(total)[0]
+    port = node.get_by_test_id("port-sum-in-a")
+    assert port.get_attribute("data-type") == "Number" and "Number" in port.inner_text()
+    assert "= 2" in node.get_by_test_id("port-sum-in-b").inner_text()  # a constant, shown on its port
+    string_port = inputs.get_by_test_id("port-$inputs-out-s")
+    int_port = inputs.get_by_test_id("port-$inputs-out-n")
+    colour = "return getComputedStyle(el.querySelector('.react-flow__handle')).backgroundColor"
+    assert string_port.evaluate(f"el => {{ {colour} }}") != int_port.evaluate(f"el => {{ {colour} }}")
+    # Node docs from the catalog.
+    node.click()
+    docs = page.get_by_test_id("node-docs")
+    assert "builtin/add@1" in docs.inner_text() and "math" in docs.inner_text()
+    _shot(page, "workflow-graph")
+
+
+def test_an_incompatible_edge_is_refused_with_the_reason_and_a_good_one_is_saved(
+    page: Any, site: dict[str, Any]
+) -> None:
+    wid = site["ids"]["mixed-types"]
+    page.goto(f"{site['url']}/ui/workflows/{wid}")
+    page.get_by_test_id("node-sum").wait_for()
+    string_out = page.get_by_test_id("port-$inputs-out-s").locator(".react-flow__handle")
+    int_out = page.get_by_test_id("port-$inputs-out-n").locator(".react-flow__handle")
+    b_in = page.get_by_test_id("port-sum-in-b").locator(".react-flow__handle")
+    _drag(page, string_out, b_in)
+    notice = page.get_by_test_id("notice")
+    notice.wait_for()
+    assert re.search(r"Refused \$inputs\.s → sum\.b: String is not assignable to Number", notice.inner_text())
+    assert page.locator(".react-flow__edge").count() == 2  # nothing was added
+    _shot(page, "edge-refused")
+    _drag(page, int_out, b_in)  # Int into a Number port: accepted
+    page.wait_for_function("document.querySelectorAll('.react-flow__edge').length === 3")
+    assert "edited" in page.get_by_test_id("version").inner_text()
+    page.get_by_test_id("diagnostic-count").filter(has_text="valid").wait_for()
+    page.get_by_test_id("save").click()
+    page.get_by_test_id("notice").filter(has_text="Saved as version 2").wait_for()
+    stored = httpx.get(
+        f"{site['url']}/v1/workflows/{wid}", headers={"Authorization": f"Bearer {site['key']}"}
+    ).json()
+    assert stored["version"] == 2 and stored["workflow"]["nodes"]["sum"]["in"]["b"] == "$inputs.n"
+    # A node from the catalog: found by what it accepts, added, documented, and flagged until wired.
+    page.get_by_label("Search the node catalog").fill("change_case accepts:String")
+    page.get_by_test_id("add-builtin/change_case@1").click()
+    page.get_by_test_id("node-change_case").wait_for()
+    assert page.get_by_test_id("params-form").get_by_label(re.compile("case")).count() == 1
+    page.get_by_test_id("diagnostic-count").filter(has_text="error").wait_for()
+    assert "change_case" in page.get_by_test_id("diagnostics").inner_text()
+    _shot(page, "editor")
+
+
+def test_start_a_run_and_watch_node_states_turn_succeeded_live(page: Any, site: dict[str, Any]) -> None:
+    wid = site["ids"]["slow-chain"]
+    page.goto(f"{site['url']}/ui/workflows/{wid}?tab=runs")
+    form = page.get_by_test_id("run-form")
+    form.get_by_label(re.compile("^x")).fill("7")
+    started = time.monotonic()
+    form.get_by_role("button", name="Run").click()
+    last = page.get_by_test_id("node-s2")
+    last.wait_for()
+    # Seen running before it succeeded: the state comes live from the event socket, not from a reload.
+    page.locator("[data-testid='node-s2'][data-status='running']").wait_for()
+    page.locator("[data-testid='node-s2'][data-status='succeeded']").wait_for()
+    assert time.monotonic() - started < 10
+    for name in ("s0", "s1"):
+        assert page.get_by_test_id(f"node-{name}").get_attribute("data-status") == "succeeded"
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+    assert page.get_by_test_id("timeline").locator(".bar.succeeded").count() == 3
+    page.get_by_test_id("node-s1").click()
+    inspector = page.get_by_test_id("inspector")
+    assert "builtin/sleep@1" in inspector.inner_text() and "s0.out" in inspector.inner_text()
+    page.get_by_test_id("node-$inputs").click()
+    page.get_by_test_id("run-outputs").filter(has_text="7").wait_for()
+    _shot(page, "run")
