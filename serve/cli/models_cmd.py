@@ -37,21 +37,37 @@ class ModelsBackend(Protocol):
         ...
 
 
+NO_RAY = (
+    "no running Ray to deploy on: a model deployment lives in its Ray cluster, and this command's own Ray would "
+    "end with it; start one with `rayweave ray start` (or set RAYWEAVE_RAY_ADDRESS), or use --server URL"
+)
+
+
+def _ray_initialized() -> bool:
+    """Whether this process is connected to Ray already (without importing Ray when it is not loaded)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
 class LocalModels:
     """The group's work on this installation's Ray, through `serve.models.manager`."""
 
     def __init__(self, ctx: typer.Context) -> None:
+        from cluster.ray_record import recorded_ray
         from cluster.ray_runtime import ensure_ray
 
         self.settings = settings_of(ctx)
-        connection = ensure_ray(self.settings)
-        if connection.started_here:
-            fail(
-                "no running Ray to deploy on: a model deployment lives in its Ray cluster, and this command's "
-                "own Ray ends with it; start one with `rayweave ray start` (or set RAYWEAVE_RAY_ADDRESS), or "
-                "use --server URL",
-                2,
-            )
+        # Answered before touching Ray: a Ray this command started would end with it, holding nothing.
+        if (
+            not self.settings.ray_address
+            and not _ray_initialized()
+            and recorded_ray(self.settings.home) is None
+        ):
+            fail(NO_RAY, 2)
+        if ensure_ray(self.settings).started_here:
+            fail(NO_RAY, 2)
 
     def deploy(self, body: dict[str, Any]) -> dict[str, Any]:
         """Deploy through the manager."""

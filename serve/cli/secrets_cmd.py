@@ -105,9 +105,13 @@ def set_secret(
     url: UrlOption = None,
 ) -> None:
     """Store a secret, or a new value of one (a new version)."""
-    from engine.secrets import SecretError
+    from engine.secrets import SecretError, check_name
 
     settings = settings_of(ctx)
+    try:
+        check_name(name)  # before reading a value: a bad name is the first thing to fix
+    except SecretError as exc:
+        fail(f"NAME: {exc}", 2)
     value = _read_value(from_file, from_env)
     if not value:
         fail("the value is empty", 2)

@@ -70,6 +70,9 @@ def test_bad_usage_exits_2_without_echoing(home: Path, monkeypatch: pytest.Monke
     assert code == 2 and "is not allowed" in out and VALUE not in out
     code, out = _run("secrets", "set", "x", "--user", "alice", "--from-env", "NOT_SET_ANYWHERE")
     assert code == 2 and "NOT_SET_ANYWHERE is not set" in out
+    # The name is checked first: with an empty value (or none given) the bad name is what is named.
+    code, out = _run("secrets", "set", "bad name", "--user", "alice", input="")
+    assert code == 2 and "'bad name' is not allowed" in out and "empty" not in out
 
 
 def test_rotate_key_re_encrypts_everything_and_drops_the_old_key(home: Path) -> None:

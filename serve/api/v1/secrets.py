@@ -63,6 +63,36 @@ def _out(info: SecretInfo) -> SecretOut:
     return SecretOut(**info.as_dict())
 
 
+def _store(
+    request: Request,
+    principal: Principal,
+    owner: str | None,
+    name: str,
+    value: str,
+    description: str | None,
+    *,
+    create_only: bool,
+) -> SecretOut:
+    """Seal `value` as secret `name` of the owner the caller may name (a new version when it exists, unless
+    `create_only`: then 409), audit its target, and return its metadata; a bad name or value is 400."""
+    ctx = get_context(request)
+    who = _owner(principal, owner)
+    service = _service(ctx, create_key=True)
+    if create_only:
+        try:
+            service.info(who, name)
+        except StoreNotFound:
+            pass
+        else:
+            raise ConflictError(f"secret {name!r} exists; set a new value with PUT /v1/secrets/{name}")
+    try:
+        info = service.set(who, name, value, description=description, actor=principal.actor)
+    except (SecretNameError, ValueError) as exc:
+        raise BadRequestError(str(exc)) from None
+    request.state.audit_target = f"{who}/{name}"
+    return _out(info)
+
+
 def _not_found(name: str) -> NotFoundError:
     return NotFoundError(f"secret {name!r} does not exist; create it with POST /v1/secrets")
 
@@ -81,21 +111,7 @@ def create_secret(
     principal: Principal = Depends(require("secrets:write")),
 ) -> SecretOut:
     """Store a new secret (sealed with a data key of its own under the master key). 409 if the name exists."""
-    ctx = get_context(request)
-    who = _owner(principal, owner)
-    service = _service(ctx, create_key=True)
-    try:
-        service.info(who, body.name)
-    except StoreNotFound:
-        pass
-    else:
-        raise ConflictError(f"secret {body.name!r} exists; set a new value with PUT /v1/secrets/{body.name}")
-    try:
-        info = service.set(who, body.name, body.value, description=body.description, actor=principal.actor)
-    except (SecretNameError, ValueError) as exc:
-        raise BadRequestError(str(exc)) from None
-    request.state.audit_target = f"{who}/{body.name}"
-    return _out(info)
+    return _store(request, principal, owner, body.name, body.value, body.description, create_only=True)
 
 
 @router.put(
@@ -109,16 +125,7 @@ def set_secret(
     principal: Principal = Depends(require("secrets:write")),
 ) -> SecretOut:
     """Set a new value (a new version) of a secret, creating it if it does not exist."""
-    ctx = get_context(request)
-    who = _owner(principal, owner)
-    try:
-        info = _service(ctx, create_key=True).set(
-            who, name, body.value, description=body.description, actor=principal.actor
-        )
-    except (SecretNameError, ValueError) as exc:
-        raise BadRequestError(str(exc)) from None
-    request.state.audit_target = f"{who}/{name}"
-    return _out(info)
+    return _store(request, principal, owner, name, body.value, body.description, create_only=False)
 
 
 @router.get("", response_model=SecretList, summary="List secrets (names and metadata)")
