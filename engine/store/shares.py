@@ -22,6 +22,7 @@ from engine.store.columns import utcnow
 from engine.store.errors import NotFoundError
 from engine.store.models import Run, User, Workflow, WorkflowShare
 from engine.store.roles import check_share_role, share_rank
+from nodes.ids import WorkflowId
 
 USER = "user"
 TENANT = "tenant"
@@ -101,7 +102,7 @@ class ShareRepository(Repository):
             row = session.get(WorkflowShare, (workflow_id, subject_type, subject_id))
             if row is None:
                 row = WorkflowShare(
-                    workflow_id=workflow_id,
+                    workflow_id=WorkflowId(workflow_id),
                     subject_type=subject_type,
                     subject_id=subject_id,
                     role=role,
@@ -141,7 +142,7 @@ class ShareRepository(Repository):
             for share in wanted:
                 session.add(
                     WorkflowShare(
-                        workflow_id=workflow_id,
+                        workflow_id=WorkflowId(workflow_id),
                         subject_type=share.subject_type,
                         subject_id=share.subject_id,
                         role=share.role,
