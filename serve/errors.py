@@ -99,6 +99,16 @@ class InvalidWorkflowError(ApiError, ValueError):
         super().__init__(detail, extra={"diagnostics": [dict(d) for d in diagnostics]})
 
 
+class InvalidImportError(ApiError, ValueError):
+    """A line of a bulk import (`POST /v1/import`) is invalid: `line`, `field` and `imported_through` (the last
+    line of the batches already committed) say where and what stays imported."""
+
+    status, slug, title = 422, "invalid-import", "Invalid import"
+
+    def __init__(self, detail: str, *, line: int, field: str | None, imported_through: int) -> None:
+        super().__init__(detail, extra={"line": line, "field": field, "imported_through": imported_through})
+
+
 class RateLimitedError(ApiError, RuntimeError):
     """The API key used up its request budget; retry after `Retry-After` seconds."""
 

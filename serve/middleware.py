@@ -27,6 +27,8 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _REQUEST_ID = b"x-request-id"
 _DIGITS = re.compile(r"[0-9]+")
+#: Routes that stream their request body (bulk import): `max_body_bytes` does not apply to them.
+STREAMED_BODY_PATHS = frozenset({"/v1/import"})
 
 
 def request_id_of(scope: Scope) -> str:
@@ -68,10 +70,13 @@ class ApiMiddleware:
         status_holder = {"status": 500, "started": False, "too_large": False}
         method = scope["method"]
 
+        # A streamed import reads its body line by line in constant memory: no limit on its size.
+        streamed = scope.get("path") in STREAMED_BODY_PATHS
         declared = _header(scope, b"content-length")
         # ASCII digits only (str.isdigit accepts "²"), and a length too long to read is too large anyway.
         if (
             declared is not None
+            and not streamed
             and _DIGITS.fullmatch(declared)
             and (len(declared) > 18 or int(declared) > self.max_body_bytes)
         ):
@@ -86,7 +91,7 @@ class ApiMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > self.max_body_bytes and not streamed:
                     status_holder["too_large"] = True
                     raise _BodyTooLarge
             return message

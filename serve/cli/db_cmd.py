@@ -5,7 +5,8 @@ rayweave db upgrade [--url URL] [--json]
 rayweave db migrate --to URL [--url URL] [--json]
 rayweave export WORKFLOW_ID [--version N] [--format json|yaml] [--out FILE] [--url URL]
 rayweave export --all [--runs] --out FILE [--url URL]
-rayweave import FILE [--workflow ID] [--url URL] [--json]
+rayweave export --format ndjson|cloudevents [--kinds K,...] [--since TIME] [--out FILE|-] [--url URL]
+rayweave import FILE [--workflow ID] [--url URL] [--json]      (FILE.ndjson, FILE.jsonl or - : an NDJSON export)
 ```
 Without `--url` the database is the installation's (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`).
 Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
@@ -100,7 +101,14 @@ def export_command(
     version: Annotated[
         int | None, typer.Option("--version", help="Export this version (default: latest).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json or yaml (single workflows).")] = "json",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json or yaml (single workflows); ndjson: stream every record as NDJSON (cloudevents: with "
+            "events as CloudEvents).",
+        ),
+    ] = "json",
     everything: Annotated[
         bool, typer.Option("--all", help="Export the whole installation as one archive (JSON).")
     ] = False,
@@ -109,17 +117,31 @@ def export_command(
     ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
     url: UrlOption = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            "--kinds", help="With --format ndjson: workflows,workflow_versions,runs,node_runs,events."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="With --format ndjson: records changed from this time on.")
+    ] = None,
 ) -> None:
-    """Export one workflow version as a JSON/YAML document, or everything as an archive."""
+    """Export one workflow version as a JSON/YAML document, everything as an archive, or every record as an
+    NDJSON stream (`--format ndjson`, constant memory)."""
     import yaml
 
     from engine.store import NotFoundError
     from engine.store.archive import export_archive
 
+    if fmt in ("ndjson", "cloudevents"):
+        _export_ndjson(ctx, url, out, kinds, since, fmt, workflow_id is not None or everything)
+        return
+
     if everything == (workflow_id is not None):
         fail("give either a WORKFLOW_ID or --all", 2)
     if fmt not in ("json", "yaml"):
-        fail(f"--format must be json or yaml, not {fmt!r}", 2)
+        fail(f"--format must be json, yaml, ndjson or cloudevents, not {fmt!r}", 2)
     store = open_store_or_exit(_database_url(ctx, url))
     try:
         if everything:
@@ -165,7 +187,11 @@ def import_command(
 
     from engine.store import NotFoundError
     from engine.store.archive import ARCHIVE_FORMAT, ArchiveError, import_archive, import_workflow
+    from serve.cli.ndjson_io import is_ndjson
 
+    if is_ndjson(file):
+        _import_ndjson(ctx, url, file, as_json)
+        return
     try:
         text = file.read_text(encoding="utf-8")
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
@@ -204,6 +230,55 @@ def import_command(
     finally:
         store.close()
     _emit(as_json, result, message)
+
+
+def _export_ndjson(
+    ctx: typer.Context,
+    url: str | None,
+    out: Path | None,
+    kinds: str | None,
+    since: str | None,
+    fmt: str,
+    single: bool,
+) -> None:
+    from engine.store.ndjson import parse_kinds
+    from serve.cli.ndjson_io import export_ndjson, parse_since
+
+    if single:
+        fail("--format ndjson exports every record; leave out WORKFLOW_ID and --all (use --kinds)", 2)
+    try:
+        start = parse_since(since)
+        parse_kinds(kinds)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    store = open_store_or_exit(_database_url(ctx, url))
+    try:
+        export_ndjson(
+            store, out, kinds=kinds, since=start, events="cloudevents" if fmt == "cloudevents" else "native"
+        )
+    finally:
+        store.close()
+
+
+def _import_ndjson(ctx: typer.Context, url: str | None, file: Path, as_json: bool) -> None:
+    from engine.store.ndjson import NdjsonError
+    from serve.cli.ndjson_io import import_ndjson
+
+    store = open_store_or_exit(_database_url(ctx, url))
+    try:
+        report = import_ndjson(store, file)
+    except NdjsonError as exc:
+        fail(f"{file}: {exc}")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc}", 2)
+    finally:
+        store.close()
+    _emit(
+        as_json,
+        report.to_json(),
+        f"imported {file}: {report.lines} lines; added {report.added or 'nothing'}; updated "
+        f"{report.updated or 'nothing'}; already present {report.skipped or 'nothing'}",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,21 @@ PREFIX = "/v1"
 
 def build_router() -> APIRouter:
     """The `/v1` router with every resource router included."""
-    from serve.api.v1 import audit, events, keys, nodes, plugins, runs, secrets, system, types, workflows
+    from serve.api.v1 import (
+        audit,
+        bulk,
+        events,
+        keys,
+        nodes,
+        plugins,
+        runs,
+        secrets,
+        system,
+        types,
+        workflows,
+    )
 
     router = APIRouter(prefix=PREFIX)
-    for module in (system, types, nodes, workflows, runs, events, plugins, keys, audit, secrets):
+    for module in (system, types, nodes, workflows, runs, events, plugins, keys, audit, secrets, bulk):
         router.include_router(module.router)
     return router

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
+from engine.formats.cloudevents import to_cloudevent
 from engine.store import Store
 from nodes.ids import RunId
 from serve.api.v1.runs import owned_run
@@ -53,7 +55,8 @@ def _last_event_id(value: str) -> int:
         200: {
             "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEvent"}}},
             "description": "One SSE per event: `id` is its `seq`, `event` its `type` and `data` its JSON, a "
-            "`RunEvent` (the WebSocket sends the same JSON, one message per event).",
+            "`RunEvent` (the WebSocket sends the same JSON, one message per event); with "
+            "`format=cloudevents`, a CloudEvent 1.0 in the structured JSON mode.",
         },
     },
 )
@@ -69,6 +72,10 @@ def stream_events(
         # Documented, not enforced by the schema: the route answers 400 with its own message for other text.
         json_schema_extra={"pattern": r"^[ \t]*[0-9]{1,19}[ \t]*$"},
     ),
+    format: Literal["native", "cloudevents"] = Query(
+        default="native",
+        description="`cloudevents`: each `data` is the event as a CloudEvent 1.0 (structured JSON mode).",
+    ),
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("runs:read")),
 ) -> StreamingResponse:
@@ -82,7 +89,8 @@ def stream_events(
     async def body() -> AsyncIterator[bytes]:
         yield b"retry: 1000\n\n"
         async for event in follow_events(store, run_id, start, poll_s=poll_s):
-            data = json.dumps(event.to_json(), separators=(",", ":"))
+            form = to_cloudevent(event) if format == "cloudevents" else event.to_json()
+            data = json.dumps(form, separators=(",", ":"))
             yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
     return StreamingResponse(

@@ -51,6 +51,8 @@ DESIGNED_ROUTES = {
     ("POST", "/v1/keys/{key_id}/rotate"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/verify"),
+    ("GET", "/v1/export"),
+    ("POST", "/v1/import"),
     ("POST", "/v1/secrets"),
     ("GET", "/v1/secrets"),
     ("GET", "/v1/secrets/{name}"),
