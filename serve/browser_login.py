@@ -145,18 +145,28 @@ def login(request: Request, next: str | None = None) -> Response:
 
 
 def _flow(request: Request, state: str | None) -> dict[str, Any]:
+    """The sign-in under way in this browser (its login cookie), checked against the `state` sent back; a
+    missing, malformed, expired or foreign one is a 400 (the cookie is the browser's: anything may be in it)."""
     raw = request.cookies.get(LOGIN_COOKIE)
-    try:
-        flow: dict[str, Any] = json.loads(base64.urlsafe_b64decode(raw or ""))
-    except (ValueError, TypeError):
-        flow = {}
-    if not flow or time.time() - float(flow.get("at", 0)) > LOGIN_TTL_S:
+    flow: Any = None
+    with contextlib.suppress(ValueError, TypeError):
+        flow = json.loads(base64.urlsafe_b64decode(raw or ""))
+    started = flow.get("at") if isinstance(flow, dict) else None
+    if not isinstance(started, int | float) or not 0 <= time.time() - started <= LOGIN_TTL_S:
         raise BadRequestError(
             "no sign-in is under way in this browser (or it took too long); start again at /auth/login"
         )
-    if not state or not hmac.compare_digest(str(flow.get("state", "")), state):
+    assert isinstance(flow, dict)
+    if not state or not _same(flow.get("state"), state):
         raise BadRequestError("the sign-in's state does not match this browser's; start again at /auth/login")
+    if not all(isinstance(flow.get(key), str) for key in ("verifier", "nonce", "next")):
+        raise BadRequestError("this browser's sign-in is damaged; start again at /auth/login")
     return flow
+
+
+def _same(value: Any, expected: str) -> bool:
+    """Whether `value` is the string `expected`, compared in constant time (any characters)."""
+    return isinstance(value, str) and hmac.compare_digest(value.encode(), expected.encode())
 
 
 def _scopes_of(
@@ -186,11 +196,17 @@ def callback(
     if not code:
         raise BadRequestError("the identity provider sent no code; start again at /auth/login")
     endpoints = _discovery(oidc, config.http_timeout_s)
+    from authlib.integrations.base_client import OAuthError
+
     try:
         with _client(config) as client:
             token = client.fetch_token(endpoints["token_endpoint"], code=code, code_verifier=flow["verifier"])
         id_token = str(token["id_token"])
-    except Exception as exc:  # Authlib raises OAuthError, httpx errors, KeyError for a missing id_token
+    except OAuthError as exc:  # the provider refused the code: the browser's input (400), not a failure
+        raise BadRequestError(
+            f"the identity provider refused the sign-in's code ({str(exc.error)[:100]}); start again at /auth/login"
+        ) from None
+    except Exception as exc:  # transport errors, a token answer without an id_token
         raise IdentityProviderError(
             f"the identity provider did not issue an ID token for the code ({type(exc).__name__}: "
             f"{str(exc)[:200]}); start again at /auth/login"
@@ -199,7 +215,7 @@ def callback(
         claims = verify_claims(replace(oidc, audience=config.client_id), id_token)
     except OidcTokenError as exc:
         raise UnauthorizedError(f"the ID token was refused: {exc}") from None
-    if not hmac.compare_digest(str(claims.get("nonce", "")), str(flow["nonce"])):
+    if not _same(claims.get("nonce"), flow["nonce"]):
         raise UnauthorizedError("the ID token's nonce is not this sign-in's; start again at /auth/login")
     subject = claims.get(oidc.username_claim)
     if not isinstance(subject, str) or not subject:
@@ -230,7 +246,7 @@ def callback(
             "request_id": getattr(request.state, "request_id", ""),
         },
     )
-    response = RedirectResponse(str(flow["next"]), status_code=302)
+    response = RedirectResponse(_safe_next(flow["next"]), status_code=302)
     ttl = int(config.session_ttl_s)
     _cookie(response, config, SESSION_COOKIE, secret, httponly=True, samesite="lax", max_age=ttl, path="/")
     _cookie(
