@@ -6,8 +6,10 @@ Run: `python -m bench.sandbox_bench` (about half a minute on a 2-core machine; n
 
 One Ray task in the plugin's environment calls the node's definition `CALLS` times under a run policy that
 trusts the plugin (the node runs in the worker, as before the sandbox) and `CALLS` times under one that does
-not (each call runs in a jail of its own: `nodes.sandbox.jail`), after `WARMUP` calls of each. Printed: p50,
-p95 and mean of both, the overhead (sandboxed p50 - unsandboxed p50) and the ratio.
+not (each call runs in a jail of its own: `nodes.sandbox.jail`; memory limited by a cgroup of the call where
+one is writable), and `CALLS` times sandboxed with `RLIMIT_AS` instead of the cgroup, after `WARMUP` calls of
+each. Printed: p50, p95 and mean of each, the overhead (sandboxed p50 - unsandboxed p50), the ratio, and the
+load average.
 """
 
 from __future__ import annotations
@@ -46,12 +48,17 @@ def _calls(definition: Any, policy: Any, count: int) -> list[float]:
     return seconds
 
 
-def _measure(definition: Any, trusted: Any, untrusted: Any) -> dict[str, list[float]]:
+def _measure(definition: Any, trusted: Any, untrusted: Any, rlimit: Any) -> dict[str, Any]:
+    from nodes.sandbox.cgroup import MemoryCgroups
+
     _calls(definition, trusted, WARMUP)
     _calls(definition, untrusted, WARMUP)
+    _calls(definition, rlimit, WARMUP)
     return {
         "unsandboxed": _calls(definition, trusted, CALLS),
         "sandboxed": _calls(definition, untrusted, CALLS),
+        "rlimit_as": _calls(definition, rlimit, CALLS),
+        "cgroup": MemoryCgroups.here() is not None,
     }
 
 
@@ -91,18 +98,22 @@ def main() -> None:
             [definition] = report.loaded[package.ref]
             trusted = AccessPolicy(sandbox=SandboxPolicy(trusted=("sbxbench",)))
             untrusted = AccessPolicy(sandbox=SandboxPolicy(untrusted=("sbxbench",)))
+            rlimit = AccessPolicy(sandbox=SandboxPolicy(untrusted=("sbxbench",), memory_cgroup=False))
             task: Any = ray.remote(_measure).options(**definition.ray_options())
-            found = ray.get(task.remote(definition, trusted, untrusted))
+            found = ray.get(task.remote(definition, trusted, untrusted, rlimit))
         finally:
             shutdown_ray()
     plain, jailed = found["unsandboxed"], found["sandboxed"]
     print(f"{CALLS} calls each of a plugin node (x + 1) in one worker of its runtime environment")
     print(_row("unsandboxed", plain))
-    print(_row("sandboxed", jailed))
+    memory = "a memory cgroup per call" if found["cgroup"] else "RLIMIT_AS (no writable memory cgroup here)"
+    print(_row("sandboxed", jailed) + f"   (memory limited by {memory})")
+    print(_row("RLIMIT_AS", found["rlimit_as"]) + "   (RAYWEAVE_SANDBOX_MEMORY_CGROUP=false)")
     overhead = statistics.median(jailed) - statistics.median(plain)
     ratio = statistics.median(jailed) / statistics.median(plain)
     verdict = "met" if overhead < 0.05 else "MISSED"
     print(f"\nsandbox overhead p50: {overhead * 1e3:.2f} ms (target < 50 ms: {verdict}); ratio {ratio:.0f}x")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
