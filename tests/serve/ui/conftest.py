@@ -43,7 +43,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     f"s{i}": {
                         "type": "builtin/sleep@1",
                         "in": {"value": "$inputs.x" if i == 0 else f"s{i - 1}.out"},
-                        "params": {"seconds": 0.4},
+                        # The last node waits longest: the test sees it running, then succeeded, live.
+                        "params": {"seconds": 1.5 if i == 2 else 0.2},
                     }
                     for i in range(3)
                 }
@@ -56,10 +57,37 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                         {"total": "sum.out"},
                     ),
                 }
+                docs["fails"] = _doc(
+                    "fails",
+                    {"x": {"type": "Int"}},
+                    {
+                        "boom": {
+                            "type": "builtin/fail@1",
+                            "in": {"value": "$inputs.x"},
+                            "params": {"message": "<b>no</b>"},
+                        }
+                    },
+                    {"out": "boom.out"},
+                )
+                docs["versioned"] = docs["mixed-types"] | {"name": "versioned"}
                 for name, doc in docs.items():
                     created = api.post("/v1/workflows", json={"workflow": doc})
                     assert created.status_code == 201, created.text
                     ids[name] = created.json()["workflow_id"]
+                # Version 2 of "versioned": the constant of sum.b becomes a wire from the input n; a node more.
+                second = docs["versioned"] | {
+                    "nodes": {
+                        "sum": {"type": "builtin/add@1", "in": {"a": "$inputs.n", "b": "$inputs.n"}},
+                        "neg": {"type": "builtin/negate@1", "in": {"x": "sum.out"}},
+                    },
+                    "outputs": {"total": "neg.out"},
+                }
+                saved = api.put(
+                    f"/v1/workflows/{ids['versioned']}",
+                    json={"workflow": second},
+                    headers={"If-Match": '"1"'},
+                )
+                assert saved.status_code == 200, saved.text
             yield {"url": url, "key": key, "ids": ids, "store": store, "app": app}
     finally:
         store.close()

@@ -10,6 +10,7 @@ import {
   applyNodeChanges,
   type Connection,
   type Edge,
+  type EdgeChange,
   type Node,
   type NodeChange,
   type NodeProps,
@@ -156,6 +157,14 @@ export function GraphView(props: GraphViewProps) {
   const onNodesChange = useCallback((changes: NodeChange<BoxNode>[]) => {
     setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), ns));
   }, []);
+  const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    setSelectedEdges((previous) => {
+      const next = new Set(previous);
+      for (const c of changes) if (c.type === "select") (c.selected ? next.add(c.id) : next.delete(c.id));
+      return next;
+    });
+  }, []);
   const edges = useMemo<Edge[]>(
     () =>
       graph.edges.map((e) => {
@@ -172,10 +181,12 @@ export function GraphView(props: GraphViewProps) {
           label: deco.label,
           style: { stroke: port ? portColour(port) : "#999", strokeWidth: 2 },
           deletable: !!editable,
+          selectable: !!editable,
+          selected: selectedEdges.has(e.id),
           data: { title: deco.title },
         };
       }),
-    [graph, decorateEdge, editable],
+    [graph, decorateEdge, editable, selectedEdges],
   );
   const connect = useCallback(
     (c: Connection) => {
@@ -191,6 +202,7 @@ export function GraphView(props: GraphViewProps) {
         edges={edges}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
         onConnect={editable ? connect : undefined}
         nodesConnectable={!!editable}
         onEdgesDelete={editable && onDisconnect ? (es) => es.forEach((e) => onDisconnect(graph.edges.find((g) => g.id === e.id)!)) : undefined}
