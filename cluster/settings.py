@@ -99,6 +99,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    openlineage_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description=(
+            "Where durable runs post their OpenLineage run events (START, COMPLETE, FAIL, ABORT with the datasets"
+            " of their data nodes), e.g. http://marquez:5000/api/v1/lineage; empty: no lineage is sent."
+        ),
+    )
+    openlineage_namespace: str = Field(
+        default="rayweave", description="The OpenLineage namespace of rayweave's jobs (workflows)."
+    )
     mlflow_tracking_uri: str = Field(
         default="",
         description=(

@@ -33,6 +33,7 @@ class DurableRecorder:
 
     `seq_offset`: the events the run stored before this execution (a resumed run continues their sequence).
     `resumed`: this execution resumes an earlier one. `heartbeat_s`: how often the coordinator heartbeats it.
+    `lineage_url`: where the run's OpenLineage events go (`engine.lineage.openlineage`; empty: nowhere).
     """
 
     detached = True
@@ -45,8 +46,12 @@ class DurableRecorder:
         seq_offset: int = 0,
         resumed: bool = False,
         heartbeat_s: float = 2.0,
+        lineage_url: str = "",
+        lineage_namespace: str = "",
     ) -> None:
         self.store = store
+        self.lineage_url = lineage_url
+        self.lineage_namespace = lineage_namespace
         self.results = results
         self.seq_offset = seq_offset
         self.resumed = resumed
@@ -82,6 +87,8 @@ class DurableRecorder:
             heartbeat_s=self.heartbeat_s,
             resumed=self.resumed,
             outputs=tuple(plan.outputs),
+            lineage_url=self.lineage_url,
+            lineage_namespace=self.lineage_namespace,
         )
 
     def map_results(self, plan: Plan) -> MapResultRecorder:

@@ -456,7 +456,13 @@ class DurableRunner:
         """Start one execution of a stored run on the one run path, with a `DurableRecorder`; the owner's
         secrets that the plan refers to go with it, sealed (`engine.secrets.refs`)."""
         recorder = DurableRecorder(
-            self.store, self.results, seq_offset=seq_offset, resumed=resumed, heartbeat_s=self.heartbeat_s
+            self.store,
+            self.results,
+            seq_offset=seq_offset,
+            resumed=resumed,
+            heartbeat_s=self.heartbeat_s,
+            lineage_url=self.settings.openlineage_url,
+            lineage_namespace=self.settings.openlineage_namespace,
         )
         return start_run(
             plan,

@@ -105,8 +105,12 @@ class StoreEventSink:
         heartbeat_s: float = 2.0,
         resumed: bool = False,
         outputs: Sequence[str] | None = None,
+        lineage_url: str = "",
+        lineage_namespace: str = "",
     ) -> None:
         self.database_url = database_url
+        self.lineage_url = lineage_url
+        self.lineage_namespace = lineage_namespace
         self.run_id = RunId(run_id)
         self.results = results
         self.seq_offset = seq_offset
@@ -122,6 +126,7 @@ class StoreEventSink:
         self._beats: Any = None
         self._beating = False
         self._finished = False
+        self._lineage: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -132,10 +137,14 @@ class StoreEventSink:
             "heartbeat_s": self.heartbeat_s,
             "resumed": self.resumed,
             "outputs": self.outputs,
+            "lineage_url": self.lineage_url,
+            "lineage_namespace": self.lineage_namespace,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("outputs", None)
+        state.setdefault("lineage_url", "")
+        state.setdefault("lineage_namespace", "")
         self.__dict__.update(state)
         self._init_local()
 
@@ -229,10 +238,22 @@ class StoreEventSink:
                     coordinator=coordinator_label(),
                     at=at,
                 )
+                if self.lineage_url:
+                    self._run_lineage().started(self.store, self.run_id, at)
         elif final is not None:
             self._finish_run(final, event, at)
+            if self.lineage_url:
+                self._run_lineage().ended(self.store, self.run_id, final, at)
         elif event.node is not None:
             self._node_event(kind, event, at)
+
+    def _run_lineage(self) -> Any:
+        """The run's OpenLineage reporter (`engine.lineage.openlineage`): queues events, never blocks."""
+        if self._lineage is None:
+            from engine.lineage.openlineage import RunLineage
+
+            self._lineage = RunLineage(self.lineage_url, self.lineage_namespace)
+        return self._lineage
 
     def _finish_run(self, status: RunStatus, event: Event, at: datetime) -> None:
         from engine.store import RunStateError

@@ -1,0 +1,1 @@
+"""Run lineage for other systems: OpenLineage run events posted to a configured endpoint (`openlineage`)."""
