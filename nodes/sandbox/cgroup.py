@@ -88,14 +88,14 @@ def _read(path: Path) -> str:
         return source.read()
 
 
-def _counter(path: Path, name: str) -> int:
-    """The value of `name` in a flat-keyed cgroup file (`memory.events`, `memory.oom_control`), 0 if absent."""
+def _counter(path: Path, name: str) -> int | None:
+    """The value of `name` in a flat-keyed cgroup file (`memory.events`, `memory.oom_control`), None if absent."""
     with contextlib.suppress(OSError, ValueError):
         for line in _read(path).splitlines():
             key, _, value = line.partition(" ")
             if key == name:
                 return int(value)
-    return 0
+    return None
 
 
 def _remove(folder: Path, tries: int = 100) -> bool:
@@ -157,10 +157,16 @@ class CallCgroup:
         _write(self.path / "cgroup.procs", str(pid))
 
     def oom_killed(self) -> bool:
-        """Whether the kernel killed a process of this cgroup for its memory limit."""
-        if self.owner.version == 1:
-            return _counter(self.path / "memory.oom_control", "oom_kill") > 0
-        return _counter(self.path / "memory.events", "oom_kill") > 0
+        """Whether the kernel killed a process of this cgroup for its memory limit (v1 kernels before 4.13 do
+        not count OOM kills: there, whether the limit was ever hit, `memory.failcnt`)."""
+        if self.owner.version == 2:
+            return (_counter(self.path / "memory.events", "oom_kill") or 0) > 0
+        kills = _counter(self.path / "memory.oom_control", "oom_kill")
+        if kills is None:
+            with contextlib.suppress(OSError, ValueError):
+                return int(_read(self.path / "memory.failcnt")) > 0
+            return False
+        return kills > 0
 
     def close(self, pid: int | None) -> None:
         """Move the call server (if it still runs) back to `idle` and remove this cgroup (retried later by
