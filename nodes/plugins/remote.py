@@ -373,10 +373,14 @@ def submit_read(
     package: PluginPackage, runtime_env: dict[str, Any], *, trust: str | None = None
 ) -> PendingRead:
     """Start reading a plugin version's node definitions in a Ray task; `.result()` waits for them. `trust`
-    is the plugin's effective trust (the admin's settings over its manifest; default: the manifest's)."""
+    is the plugin's effective trust (default: the admin's settings in this process's environment over its
+    manifest, `SandboxPolicy.from_environment`)."""
     import ray
 
-    trust = trust or package.manifest.trust
+    if trust is None:
+        from nodes.sandbox.policy import SandboxPolicy
+
+        trust = SandboxPolicy.from_environment().trust_of(package.name, package.manifest.trust)
     # An untrusted plugin's modules are imported in the sandbox (`nodes.sandbox`): importing runs their code.
     task: Any = ray.remote(collect_specs if trust == "trusted" else _collect_sandboxed)
     options = task_options(Resources(num_cpus=0), system_retries=0, runtime_env=runtime_env)
