@@ -196,3 +196,41 @@ def test_a_limit_kill_in_a_durable_run_is_audited(catalog: Catalog, tmp_path: Pa
     assert entry.resource_id == result.run_id and entry.outcome == "denied"
     assert entry.details["limit"] == "MemoryLimitExceeded" and entry.details["node"] == "memory"
     assert runner.store.audit.verify().ok
+
+
+PROBE_NODES = """
+import os
+
+from nodes import node
+
+# Import-time code of the plugin: where does it run? In the jail the working directory is /scratch.
+WHERE = "jail" if os.getcwd() == "/scratch" else "worker"
+
+
+def where(x: int) -> int:
+    return x
+
+
+where.__doc__ = f"imported in the {WHERE}"
+where = node(where)
+"""
+
+
+def test_an_admin_untrusted_plugin_s_catalog_is_read_in_the_jail(ray_session: Any, tmp_path: Path) -> None:
+    from nodes.sandbox import SandboxPolicy
+
+    root = tmp_path / "probe"
+    (root / "probe_nodes").mkdir(parents=True)
+    (root / "probe_nodes" / "__init__.py").write_text("")
+    (root / "probe_nodes" / "nodes.py").write_text(PROBE_NODES)
+    # Its manifest trusts itself; only the admin's setting says otherwise.
+    (root / "rayweave-plugin.toml").write_text(
+        'name = "probe"\nversion = "1.0.0"\nmodules = ["probe_nodes.nodes"]\n'
+    )
+    read = {}
+    for label, policy in (("admin", SandboxPolicy(untrusted=("probe",))), ("manifest", SandboxPolicy())):
+        report = load_plugins([open_plugin_dir(root)], sandbox=policy, timeout_s=240)
+        assert not report.failed, report.failed
+        [definition] = report.loaded["probe@1.0.0"]
+        read[label] = definition.spec.description
+    assert read == {"admin": "imported in the jail", "manifest": "imported in the worker"}, read
