@@ -501,12 +501,13 @@ def run_call(
     and events, or the error saying what it did wrong (`SandboxLimitExceeded`, `SandboxedNodeError`,
     `UnsafeOutputError`, `SandboxUnavailableError`)."""
     plugin_env = dict(getattr(definition, "runtime_env", {}).get("env_vars", {}))
+    cgroups = memory_cgroups(policy)  # before the first jail: at exit the jails stop before the cgroups go
     jail = Jail.shared(policy, plugin_env, protected, [str(getattr(definition, "module_name", ""))])
     ids = {"run_id": "", "node_id": "", "attempt": 1, **dict(run or {})}
     request = pickle.dumps(
         ("node", definition, dict(inputs), dict(params or {}), ids), protocol=pickle.HIGHEST_PROTOCOL
     )
-    return jail.call(request, limits, memory_cgroups(policy))
+    return jail.call(request, limits, cgroups)
 
 
 def memory_cgroups(policy: SandboxPolicy) -> MemoryCgroups | None:
@@ -521,11 +522,12 @@ def collect_in_jail(
     """`nodes.plugins.remote.collect_specs` in this worker's jail of the plugin (reading an untrusted
     plugin's catalog imports its modules, which runs its code); runs in the plugin's runtime environment."""
     plugin_env = {key: os.environ[key] for key in (PLUGIN_ENV_VAR, PLUGIN_CODE_VAR) if key in os.environ}
+    cgroups = memory_cgroups(policy)  # before the first jail (see `run_call`)
     jail = Jail.shared(policy, plugin_env, (), modules)
     request = pickle.dumps(
         ("collect", plugin_ref, list(modules), types_hook), protocol=pickle.HIGHEST_PROTOCOL
     )
-    found: dict[str, Any] = jail.call(request, policy.limits, memory_cgroups(policy)).outputs["out"]
+    found: dict[str, Any] = jail.call(request, policy.limits, cgroups).outputs["out"]
     return found
 
 
