@@ -56,10 +56,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await run_in_threadpool(_build_context, settings, opts, store, catalog)
         app.state.rayweave = ctx
+        from serve.collab import CollabRooms
+
+        app.state.collab = CollabRooms(ctx.store)  # live co-editing rooms (issue 23)
+        await app.state.collab.start()
         sweeper = _start_recovery(settings, ctx.launcher, opts) if opts.recovery else None
         try:
             yield
         finally:
+            await app.state.collab.stop()  # closes co-editing sockets, stores pending edits
             if sweeper is not None:
                 await run_in_threadpool(sweeper.stop)
             ctx.launcher.close()
@@ -91,6 +96,9 @@ def create_app(
 
     app.include_router(v1_models.router, prefix="/v1")  # model serving (issue 22)
     app.include_router(v2.router)  # the Open Inference Protocol
+    from serve.collab.routes import router as collab_router
+
+    app.include_router(collab_router, prefix="/v1")  # co-editing: WS .../collab, POST .../collab/save
     app.add_api_route(
         "/metrics",
         _metrics,

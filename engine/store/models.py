@@ -312,6 +312,42 @@ class Secret(StoreModel, table=True):
     updated_by: str = Field(default="", max_length=200)
 
 
+class CollabDocument(StoreModel, table=True):
+    """The shared (co-edited) document of a workflow (`serve.collab`): the stored version it is based on, and
+    the counter numbering its update log."""
+
+    __tablename__ = "collab_documents"
+
+    workflow_id: WorkflowId = Field(
+        primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="workflows.id", ondelete="CASCADE"
+    )
+    #: The stored workflow version the shared document last took in (`serve.collab.document.apply_change`).
+    base_version: int
+    #: The sequence number of the newest update (updates are numbered 1, 2, 3, ... per workflow).
+    last_seq: int = Field(default=0)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CollabUpdate(StoreModel, table=True):
+    """One Yjs update of a shared document, in order; applying them all rebuilds the document. A compaction
+    replaces a prefix of the log by one merged update at the prefix's last number."""
+
+    __tablename__ = "collab_updates"
+
+    workflow_id: WorkflowId = Field(
+        primary_key=True,
+        max_length=64,
+        sa_type=_id_type(64),
+        foreign_key="collab_documents.workflow_id",
+        ondelete="CASCADE",
+    )
+    seq: int = Field(primary_key=True)
+    #: The update (Yjs binary encoding v1) in base64: text keeps the row JSON-plain for copies and digests.
+    data: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 #: Every table, parents before children (the order a copy between databases must follow).
 ALL_TABLES: tuple[type[StoreModel], ...] = (
     Workflow,
@@ -327,6 +363,8 @@ ALL_TABLES: tuple[type[StoreModel], ...] = (
     WorkflowShare,
     AuditEntry,
     Secret,
+    CollabDocument,
+    CollabUpdate,
 )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from engine.execution.events import Event
 from engine.store.audit_chain import AuditVerification
 from engine.store.bulk import BulkResult
+from engine.store.collab import CollabState
 from engine.store.diff import WorkflowDiff
 from engine.store.events import NewEvent
 from engine.store.models import (
@@ -539,6 +540,40 @@ class Secrets(Protocol):
         ...
 
 
+class Collab(Protocol):
+    """Shared (co-edited) workflow documents: the stored version each is based on and its Yjs update log."""
+
+    def get(self, workflow_id: WorkflowId) -> CollabState | None:
+        """The shared document's record, or None."""
+        ...
+
+    def start(self, workflow_id: WorkflowId, *, base_version: int, update: bytes) -> CollabState:
+        """Create the shared document with its first update unless it exists; returns the record."""
+        ...
+
+    def append(self, workflow_id: WorkflowId, update: bytes) -> int:
+        """Append an update; returns its number (1, 2, 3, ... per workflow, no gaps)."""
+        ...
+
+    def rebase(
+        self, workflow_id: WorkflowId, *, expected_base: int, new_base: int, update: bytes | None
+    ) -> int | None:
+        """Move the base version if still `expected_base` (appending `update`); None when someone else did."""
+        ...
+
+    def read(self, workflow_id: WorkflowId, *, after: int = 0) -> builtins.list[tuple[int, bytes]]:
+        """The updates numbered above `after`, in order."""
+        ...
+
+    def compact(self, workflow_id: WorkflowId, *, upto: int, update: bytes) -> int:
+        """Replace the updates up to `upto` by their merge; returns how many rows went."""
+        ...
+
+    def delete(self, workflow_id: WorkflowId) -> bool:
+        """Forget the shared document and its log."""
+        ...
+
+
 class Store(Protocol):
     """The persistent state of an installation: one repository per kind of record, and the store itself."""
 
@@ -595,6 +630,11 @@ class Store(Protocol):
     @property
     def bulk(self) -> Bulk:
         """Bulk pages and writes (NDJSON export and import)."""
+        ...
+
+    @property
+    def collab(self) -> Collab:
+        """Shared (co-edited) workflow documents."""
         ...
 
     @property

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from engine.store.api_keys import ApiKeyRepository
 from engine.store.audit import AuditRepository
 from engine.store.bulk import BulkRepository
+from engine.store.collab import CollabRepository
 from engine.store.events import EventRepository
 from engine.store.node_runs import NodeRunRepository
 from engine.store.plugins import PluginRepository
@@ -44,6 +45,7 @@ class SqlStore:
         self.audit = AuditRepository(engine)
         self.reports = ReportRepository(engine)
         self.secrets = SecretRepository(engine)
+        self.collab = CollabRepository(engine)
         self.bulk = BulkRepository(engine)
         self.tenants = TenantRepository(engine)
         self.shares = ShareRepository(engine)

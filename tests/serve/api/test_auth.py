@@ -36,6 +36,7 @@ DESIGNED_ROUTES = {
     ("DELETE", "/v1/workflows/{workflow_id}"),
     ("GET", "/v1/workflows/{workflow_id}/versions"),
     ("GET", "/v1/workflows/{workflow_id}/versions/{version}"),
+    ("POST", "/v1/workflows/{workflow_id}/collab/save"),  # co-editing (issue 23)
     ("POST", "/v1/runs"),
     ("GET", "/v1/runs"),
     ("GET", "/v1/runs/{run_id}"),

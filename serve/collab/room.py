@@ -1,0 +1,282 @@
+"""`Room`: the live shared document of one workflow on this server, kept in step with the store.
+
+A room wraps pycrdt-websocket's `YRoom` (the y-websocket protocol: sync, updates broadcast to every client,
+awareness) and adds what makes it durable and shared between servers:
+
+- **Loading**: the document is rebuilt from the workflow's update log (`store.collab`); a workflow without one
+  starts it from its latest stored version (`serve.collab.document.load_workflow`).
+- **Persisting**: every change a client makes is appended to the log by one writer task (changes that arrive
+  together are merged into one row), so a restart loses no edit and a late joiner gets everything.
+- **Following**: every `poll_s` the room applies updates other servers appended, and takes in a version saved
+  meanwhile through the REST API, merged field by field (`document.apply_change`), recorded atomically with
+  the new base version so that exactly one server makes that change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio import TASK_STATUS_IGNORED, Event, Lock, create_memory_object_stream, create_task_group
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pycrdt import Doc, TransactionEvent, merge_updates
+from pycrdt.websocket import YRoom
+
+from engine.store import NotFoundError, Store
+from nodes.ids import WorkflowId
+from serve.collab.channel import SocketChannel
+from serve.collab.document import apply_change, load_workflow
+
+log = logging.getLogger("rayweave.collab")
+
+#: Close code for the clients of a workflow that was deleted while they edited it (4000 + 404, as refusals).
+CLOSE_GONE = 4404
+
+
+class Room:
+    """The shared document of `workflow_id` on this server. Open with `open`, run with `run` in a task group,
+    close with `close` (which waits until every change is stored)."""
+
+    def __init__(self, workflow_id: WorkflowId, store: Store, *, poll_s: float, compact_after: int) -> None:
+        self.workflow_id = workflow_id
+        self.store = store
+        self.poll_s = poll_s
+        self.compact_after = compact_after
+        self.doc: Doc[Any] = Doc()
+        self.yroom = YRoom(ready=True, ydoc=self.doc, exception_handler=_log_exception, log=log)
+        self.yroom.on_message_error = self._message_error
+        #: Connections counted by `CollabRooms` (under its per-room lock).
+        self.users = 0
+        self.base_version = 0
+        self.last_seq = 0
+        self._own: set[int] = set()
+        self._rows_since_compaction = 0
+        self._quiet = False  # True while applying what the store already holds (not written back)
+        self._sync = Lock()
+        self._stopped = Event()
+        self._writer_done = Event()
+        self._send: MemoryObjectSendStream[bytes]
+        self._receive: MemoryObjectReceiveStream[bytes]
+        self._send, self._receive = create_memory_object_stream[bytes](max_buffer_size=100_000)
+        self._subscription: Any = None
+
+    # -- life cycle -----------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load the document from the store (starting the log from the latest version when there is none)."""
+        state = await anyio.to_thread.run_sync(self.store.collab.get, self.workflow_id)
+        if state is None:
+            latest = await anyio.to_thread.run_sync(self.store.workflows.latest, self.workflow_id)
+            first: Doc[Any] = Doc()
+            load_workflow(first, latest.document, version=latest.version)
+            state = await anyio.to_thread.run_sync(
+                lambda: self.store.collab.start(
+                    self.workflow_id, base_version=latest.version, update=first.get_update()
+                )
+            )
+        rows = await anyio.to_thread.run_sync(lambda: self.store.collab.read(self.workflow_id))
+        self._apply_stored([update for _, update in rows])
+        self.last_seq = max((seq for seq, _ in rows), default=0)
+        self._rows_since_compaction = len(rows)
+        self.base_version = state.base_version
+        self._subscription = self.doc.observe(self._changed)
+        await self.follow()  # a version saved while the room was closed
+
+    async def run(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
+        """Serve the room until `close`: the YRoom, the writer and the poller."""
+        async with create_task_group() as tg:
+            await tg.start(self.yroom.start)
+            tg.start_soon(self._writer)
+            tg.start_soon(self._poller)
+            task_status.started()
+            await self._stopped.wait()
+            tg.cancel_scope.cancel()
+
+    async def close(self) -> None:
+        """Store every pending change, compact the log, and stop the room."""
+        self._send.close()
+        with anyio.move_on_after(30):
+            await self._writer_done.wait()
+        try:
+            await self._compact()
+        except Exception as exc:
+            log.warning("could not compact the shared document of workflow %s: %s", self.workflow_id, exc)
+        if self._subscription is not None:
+            self.doc.unobserve(self._subscription)
+        if self.yroom._task_group is not None:
+            await self.yroom.stop()
+        self._stopped.set()
+
+    async def serve(self, channel: SocketChannel) -> None:
+        """Serve one client until it leaves (y-websocket protocol, through the YRoom)."""
+        await self.yroom.serve(channel)
+
+    async def close_clients(self, code: int, reason: str) -> None:
+        """Close every client's socket (server shutdown, workflow deleted)."""
+        for client in list(self.yroom.clients):
+            if isinstance(client, SocketChannel):
+                await client.close(code, reason)
+
+    # -- following the store --------------------------------------------------------------------------------
+
+    async def follow(self) -> None:
+        """Apply what other servers stored since the last look, then take in a newer stored version."""
+        async with self._sync:
+            state = await anyio.to_thread.run_sync(self.store.collab.get, self.workflow_id)
+            rows = await anyio.to_thread.run_sync(
+                lambda: self.store.collab.read(self.workflow_id, after=self.last_seq)
+            )
+            self._apply_stored([update for seq, update in rows if seq not in self._own])
+            for seq, _ in rows:
+                self._own.discard(seq)
+                self.last_seq = max(self.last_seq, seq)
+            self._rows_since_compaction += len(rows)
+            if state is not None:
+                self.base_version = state.base_version
+            workflow = await anyio.to_thread.run_sync(self.store.workflows.get, self.workflow_id)
+            if workflow.latest_version != self.base_version:
+                await self._take_in(workflow.latest_version)
+
+    async def _take_in(self, version: int) -> None:
+        """Merge stored `version` into the document: what changed from the base version to it."""
+        base = self.base_version
+        old = await anyio.to_thread.run_sync(self.store.workflows.get_version, self.workflow_id, base)
+        new = await anyio.to_thread.run_sync(self.store.workflows.get_version, self.workflow_id, version)
+        update = self._change_update(
+            lambda doc: apply_change(doc, old.document, new.document, version=version)
+        )
+        seq = await anyio.to_thread.run_sync(
+            lambda: self.store.collab.rebase(
+                self.workflow_id, expected_base=base, new_base=version, update=update
+            )
+        )
+        if seq is None:  # another server took it in first: its update comes with the next look
+            return
+        self.base_version = version
+        if update is not None:
+            self._apply_stored([update])
+            self._own.add(seq)
+        log.info("workflow %s: stored version %s merged into the shared document", self.workflow_id, version)
+
+    async def mark_saved(self, version: int) -> None:
+        """Record that the document was saved as `version` (its new base; `meta.version` says so)."""
+        async with self._sync:
+            base = self.base_version
+            update = self._change_update(lambda doc: apply_change(doc, {}, {}, version=version))
+            seq = await anyio.to_thread.run_sync(
+                lambda: self.store.collab.rebase(
+                    self.workflow_id, expected_base=base, new_base=version, update=update
+                )
+            )
+            if seq is None:
+                return
+            self.base_version = version
+            if update is not None:
+                self._apply_stored([update])
+                self._own.add(seq)
+
+    def _change_update(self, change: Callable[[Doc[Any]], None]) -> bytes | None:
+        """The update `change` makes, computed on a copy of the document (so it can be stored first)."""
+        scratch: Doc[Any] = Doc()
+        scratch.apply_update(self.doc.get_update())
+        captured: list[bytes] = []
+        scratch.observe(lambda event: captured.append(event.update))
+        change(scratch)
+        return merge_updates(*captured) if captured else None
+
+    async def _poller(self) -> None:
+        failures = 0
+        while True:
+            await anyio.sleep(self.poll_s)
+            try:
+                await self.follow()
+                failures = 0
+            except NotFoundError:
+                await self.close_clients(CLOSE_GONE, f"workflow {self.workflow_id} was deleted")
+                return
+            except Exception as exc:  # the database is away: keep serving from memory, say so once
+                failures += 1
+                if failures == 1:
+                    log.warning("workflow %s: cannot follow the store: %s", self.workflow_id, exc)
+
+    # -- persisting -----------------------------------------------------------------------------------------
+
+    def _apply_stored(self, updates: list[bytes]) -> None:
+        if not updates:
+            return
+        self._quiet = True
+        try:
+            with self.doc.transaction():
+                for update in updates:
+                    self.doc.apply_update(update)
+        finally:
+            self._quiet = False
+
+    def _changed(self, event: TransactionEvent) -> None:
+        if self._quiet:
+            return
+        try:
+            self._send.send_nowait(event.update)
+        except (anyio.ClosedResourceError, anyio.WouldBlock) as exc:
+            log.error("workflow %s: a change could not be queued for storing: %r", self.workflow_id, exc)
+
+    async def _writer(self) -> None:
+        try:
+            async with self._receive:
+                async for update in self._receive:
+                    batch = [update]
+                    while True:
+                        try:
+                            batch.append(self._receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    await self._store(merge_updates(*batch) if len(batch) > 1 else update)
+        finally:
+            self._writer_done.set()
+
+    async def _store(self, update: bytes) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with self._sync:
+                    seq = await anyio.to_thread.run_sync(self.store.collab.append, self.workflow_id, update)
+                    self._own.add(seq)
+                    self._rows_since_compaction += 1
+                break
+            except Exception as exc:
+                log.warning("workflow %s: storing a change failed, retrying: %s", self.workflow_id, exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self._rows_since_compaction >= self.compact_after:
+            await self._compact()
+
+    async def _compact(self) -> None:
+        """Replace the stored log by one update holding the document (when it has grown)."""
+        if self._rows_since_compaction < 2:
+            return
+        async with self._sync:
+            rows = await anyio.to_thread.run_sync(lambda: self.store.collab.read(self.workflow_id))
+            if len(rows) < 2:
+                return
+            upto = rows[-1][0]
+            merged = merge_updates(*[update for _, update in rows])
+            await anyio.to_thread.run_sync(
+                lambda: self.store.collab.compact(self.workflow_id, upto=upto, update=merged)
+            )
+            self._rows_since_compaction = 1
+
+    async def _message_error(self, exc: Exception, message: bytes, channel: Any) -> bool:
+        """A message the room could not apply (a malformed update): refused to its sender, the room goes on."""
+        from serve.collab.protocol import permission_denied
+
+        log.info("workflow %s: refused a message of %d bytes: %s", self.workflow_id, len(message), exc)
+        await channel.send(permission_denied(f"update refused: it could not be applied ({exc})"))
+        return True
+
+
+def _log_exception(exception: Exception, logger: logging.Logger) -> bool:
+    logger.warning("collab room: %r", exception)
+    return True
