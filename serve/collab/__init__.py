@@ -1,4 +1,4 @@
-"""Live co-editing of workflows (issue 23, ADR 018): one Yjs document per workflow, synced over
+"""Live co-editing of workflows (issue 23, ADR 019): one Yjs document per workflow, synced over
 `WS /v1/workflows/{id}/collab` with the y-websocket protocol (pycrdt-websocket's `YRoom`), stored as an update
 log in the store, and saved as a version through the normal validation.
 

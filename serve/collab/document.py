@@ -1,5 +1,5 @@
 """The shared document of a workflow: how a canonical workflow document (`rayweave.workflow/1`) is laid out in a
-Yjs document (`pycrdt.Doc`), and back (ADR 018).
+Yjs document (`pycrdt.Doc`), and back (ADR 019).
 
 Root types, each a `Y.Map`:
 
