@@ -7,7 +7,10 @@ diagnostics.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from os import PathLike
@@ -135,8 +138,22 @@ def _compile(
     assert pruned.graph is not None
     optimized = optimize_pass(pruned.graph, enabled=optimize)
     built = build_plan(optimized.graph, optimized.groups, optimized.merged)
+    # A document's plan names its content (a stored workflow's run replaces this with the version number).
+    built = dataclasses.replace(built, version=document_version(document))
     # The custom types' validators go with the nodes whose ports need them (run where the node runs).
     return with_validators(built, registry), diagnostics
+
+
+def document_version(document: Any) -> str:
+    """`sha256:` and the first 16 hex digits of the SHA-256 of `document`'s canonical JSON (sorted keys, compact:
+    the content hash the store keeps for a stored version), or "" when it is not JSON. The workflow version a
+    run of a document that is not stored reports to its nodes (`ctx.workflow_version`)."""
+    data = document.to_data() if isinstance(document, WorkflowDoc) else document
+    try:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return ""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _prepare(doc: WorkflowLike, catalog: Catalog | None) -> tuple[Any, Catalog]:

@@ -195,7 +195,8 @@ class Plan:
     output_types: Mapping[str, Type] = field(default_factory=dict)
     aliases: Mapping[NodeId, NodeId] = field(default_factory=dict)
     validators: Any = field(default=None, compare=False, repr=False)
-    #: The stored workflow's version the plan was compiled from ("" for a document that is not stored).
+    #: The stored workflow's version the plan was compiled from; for a document that is not stored, its content
+    #: hash (`engine.compile.pipeline.document_version`: `sha256:` and 16 hex digits).
     version: str = field(default="", compare=False)
 
     def node(self, node_id: str) -> PlannedNode:

@@ -319,10 +319,16 @@ def _claimed(key: str) -> str | None:
     return held.decode() if isinstance(held, bytes) else None
 
 
-def parent_run(client: MlflowClient, tracking: Tracking, experiment: str, ctx: NodeContext) -> str:
-    """The id of the parent MLflow run of `ctx`'s rayweave run, created exactly once (module docstring)."""
+def _parent_key(tracking: Tracking, ctx: NodeContext) -> str:
     digest = hashlib.sha256(tracking.tracking_uri.encode()).hexdigest()[:16]
-    key = f"parent/{digest}/{ctx.run_id}"
+    return f"parent/{digest}/{ctx.run_id}"
+
+
+def parent_run(client: MlflowClient, tracking: Tracking, experiment: str, ctx: NodeContext) -> str:
+    """The id of the parent MLflow run of `ctx`'s rayweave run, created exactly once (module docstring).
+
+    The process whose candidate wins asks the `ParentCloser` to end the parent when the rayweave run ends."""
+    key = _parent_key(tracking, ctx)
     held = _claimed(key)
     if held is not None:
         return held
@@ -333,7 +339,99 @@ def parent_run(client: MlflowClient, tracking: Tracking, experiment: str, ctx: N
     winner = _claim(key, candidate.info.run_id)
     if winner != candidate.info.run_id:
         client.delete_run(candidate.info.run_id)
+    elif _close_with_run(tracking, winner, ctx):
+        _claim(key + "/closer", "1")
     return winner
+
+
+#: The detached actor that ends parent runs when their rayweave runs end (`ParentCloser`).
+CLOSER_NAME = "rayweave-ml-parent-closer"
+#: A parent run's MLflow status by the event that ended its rayweave run.
+END_STATUS = {"run.succeeded": "FINISHED", "run.failed": "FAILED", "run.cancelled": "KILLED"}
+#: How long one wait of the closer for a run's next events lasts (it waits again until the run ends).
+CLOSER_POLL_S = 60.0
+
+
+class ParentCloser:
+    """The body of a detached actor (`CLOSER_NAME`, no CPU) that follows rayweave runs on the engine's run
+    coordinator and ends each one's parent MLflow run when the run ends, with the run's outcome: FINISHED
+    (succeeded), FAILED or KILLED (cancelled). A run the coordinator does not host (a node called outside an
+    engine run on Ray, e.g. by `nodes.testing.run_node`) is not followed: its parent's end follows its last
+    node run instead (`node_run`)."""
+
+    def __init__(self) -> None:
+        self.following: dict[str, Any] = {}
+
+    async def watch(self, tracking_uri: str, parent: str, run_id: str) -> bool:
+        """End `parent` when rayweave run `run_id` ends; False when the coordinator does not host that run."""
+        import asyncio
+
+        from cluster.actors import find_actor
+        from engine.execution.ray.remote import COORDINATOR_NAME
+
+        if parent in self.following:
+            return True
+        coordinator = find_actor(COORDINATOR_NAME)
+        if coordinator is None:
+            return False
+        try:
+            first = await coordinator.poll.remote(run_id, 0, 0.0)
+        except Exception:  # not a run of the coordinator
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._follow(coordinator, tracking_uri, parent, run_id, first)
+        )
+        self.following[parent] = task
+        task.add_done_callback(lambda _: self.following.pop(parent, None))
+        return True
+
+    async def _follow(
+        self, coordinator: Any, tracking_uri: str, parent: str, run_id: str, first: tuple[list[Any], bool]
+    ) -> None:
+        import asyncio
+
+        events, done = first
+        after, status = 0, ""
+        try:
+            while True:
+                for event in events:
+                    after = max(after, int(event.seq))
+                    status = END_STATUS.get(str(getattr(event.type, "value", event.type)), status)
+                if status or (done and not events):
+                    break
+                events, done = await coordinator.poll.remote(run_id, after, CLOSER_POLL_S)
+        except Exception:  # the coordinator lost the run (it restarted): the run did not finish
+            status = status or "KILLED"
+        with contextlib.suppress(Exception):  # the tracking store is gone: nothing to end
+            await asyncio.to_thread(_end_run, tracking_uri, parent, status or "FINISHED")
+
+
+def _end_run(tracking_uri: str, run_id: str, status: str) -> None:
+    client_for(tracking_uri).set_terminated(run_id, status)
+
+
+def _close_with_run(tracking: Tracking, parent: str, ctx: NodeContext) -> bool:
+    """Ask the `ParentCloser` (started here in this plugin's runtime environment when there is none) to end
+    `parent` with `ctx`'s rayweave run; False outside Ray or when the run is not an engine run on Ray.
+
+    Only a Ray worker asks: its runtime environment (this plugin's) is the closer's, so the closer can import
+    this module; a driver calling a node in-process has no such environment."""
+    if _ray_kv() is None:
+        return False
+    import ray
+
+    if ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+        return False
+
+    from cluster.actors import named_actor
+
+    try:
+        env = ray.get_runtime_context().runtime_env
+        closer = named_actor(ParentCloser, CLOSER_NAME, num_cpus=0, runtime_env=dict(env), max_restarts=-1)
+        return bool(ray.get(closer.watch.remote(tracking.tracking_uri, parent, ctx.run_id), timeout=120))
+    except Exception as exc:  # the parent's end then follows its last node run
+        ctx.logger.warning("the parent MLflow run %s will not be ended with the run: %s", parent, exc)
+        return False
 
 
 @dataclass(frozen=True)
@@ -377,8 +475,9 @@ def node_run(
                 mlflow.log_params({k: _param_text(v) for k, v in params.items()})
             yield run
     finally:
-        with contextlib.suppress(Exception):  # the parent's end follows its last node run
-            client.set_terminated(parent, "FINISHED")
+        if _claimed(_parent_key(tracking, ctx) + "/closer") is None:  # no ParentCloser ends it with the run
+            with contextlib.suppress(Exception):  # the parent's end follows its last node run
+                client.set_terminated(parent, "FINISHED")
 
 
 def _param_text(value: Any) -> str:
