@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from engine.store import Store
+from nodes.states import NodeStatus
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -184,6 +185,33 @@ FINISHED_RUN_SCHEMA = pa.schema(
     ]
 )
 
+#: One row per execution (one node in one run, all its attempts; skipped nodes did not execute), derived when a
+#: run is exported so that no question has to group attempts again: `span_s` runs from the first start to the
+#: last finish (retries and backoff included), `last_duration_s` is the last attempt's, `output_bytes` and
+#: `error_type` are the last attempt's, `cache_level` the level that answered a cache hit.
+EXECUTION_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("node_id", pa.string()),
+        ("workflow_id", pa.string()),
+        ("workflow_version", pa.int64()),
+        ("owner", pa.string()),
+        ("node_type", pa.string()),
+        ("attempts", pa.int64()),
+        ("cache_hit", pa.bool_()),
+        ("cache_level", pa.string()),
+        ("final_status", pa.string()),
+        ("error_type", pa.string()),
+        ("output_bytes", pa.int64()),
+        ("started_at", TS),
+        ("finished_at", TS),
+        ("span_s", pa.float64()),
+        ("last_duration_s", pa.float64()),
+        ("run_created_at", TS),
+        ("day", pa.string()),
+    ]
+)
+
 WATERMARK = "_watermark.json"
 #: Each export reads again the runs that finished this long before the previous watermark and skips the ones it
 #: already wrote (their ids are kept with the watermark): a transaction that commits late, with a finish time
@@ -239,23 +267,39 @@ def sync_export(
         previous, seen = _read_mark(out)
         until = now or datetime.now(UTC)
         after = previous - overlap if previous is not None else None
-        token = (previous.strftime("%Y%m%dT%H%M%S%f") if previous else "initial") + "-{i}"
-        levels = store.reports.finished_cache_levels(after=after, until=until)
+        token = previous.strftime("%Y%m%dT%H%M%S%f") if previous else "initial"
         finished: dict[str, datetime] = {}
-        run_rows = _append(
-            out / "runs",
-            FINISHED_RUN_SCHEMA,
-            _finished_run_batches(store.reports.finished_runs(after=after, until=until), seen, finished),
-            token,
-        )
-        node_rows = _append(
-            out / "node_runs",
-            FINISHED_NODE_RUN_SCHEMA,
-            _finished_node_batches(
-                store.reports.finished_node_runs(after=after, until=until), seen, levels, output_sizes
-            ),
-            token,
-        )
+        run_rows = node_rows = 0
+        # Batch by batch of runs: their row, then their attempts and cache levels read by run id.
+        for index, batch in enumerate(store.reports.finished_runs(after=after, until=until)):
+            fresh = [row for row in batch if row["run_id"] not in seen]
+            if not fresh:
+                continue
+            ids = [row["run_id"] for row in fresh]
+            levels = store.reports.cache_levels_of(ids)
+            run_rows += _append(
+                out / "runs",
+                FINISHED_RUN_SCHEMA,
+                _finished_run_batches([fresh], finished),
+                f"{token}-{index}",
+            )
+            attempts = [
+                r
+                for rows in _finished_node_batches(store.reports.node_runs_of(ids), levels, output_sizes)
+                for r in rows
+            ]
+            node_rows += _append(
+                out / "node_runs",
+                FINISHED_NODE_RUN_SCHEMA,
+                [pa.RecordBatch.from_pylist(attempts, schema=FINISHED_NODE_RUN_SCHEMA)],
+                f"{token}-{index}",
+            )
+            _append(
+                out / "executions",
+                EXECUTION_SCHEMA,
+                [pa.RecordBatch.from_pylist(_executions(attempts), schema=EXECUTION_SCHEMA)],
+                f"{token}-{index}",
+            )
         mark = max([*finished.values(), *([previous] if previous else [])], default=None)
         # Remember the runs inside the next export's overlap, so that it does not write them twice.
         recent = {run for run, at in {**seen, **finished}.items() if mark is not None and at > mark - overlap}
@@ -295,7 +339,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _append(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], token: str) -> int:
+def _append(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], token: str) -> int:
     counted = 0
 
     def counting() -> Iterator[pa.RecordBatch]:
@@ -313,19 +357,17 @@ def _append(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], to
         partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
         # New files next to the old ones; a retried export after a crash rewrites the same names.
         existing_data_behavior="overwrite_or_ignore",
-        basename_template=f"part-{token}.parquet",
+        basename_template=f"part-{token}-{{i}}.parquet",
     )
     return counted
 
 
 def _finished_run_batches(
-    batches: Iterator[list[Any]], seen: dict[str, datetime], finished: dict[str, datetime]
+    batches: Iterable[list[Any]], finished: dict[str, datetime]
 ) -> Iterator[pa.RecordBatch]:
     for rows in batches:
         records = []
         for row in rows:
-            if row["run_id"] in seen:
-                continue
             start = row["started_at"] or row["created_at"]
             records.append(
                 {
@@ -340,16 +382,11 @@ def _finished_run_batches(
 
 
 def _finished_node_batches(
-    batches: Iterator[list[Any]],
-    seen: dict[str, datetime],
-    levels: dict[tuple[str, str], str],
-    output_sizes: bool,
-) -> Iterator[pa.RecordBatch]:
+    batches: Iterable[list[Any]], levels: dict[tuple[str, str], str], output_sizes: bool
+) -> Iterator[list[dict[str, Any]]]:
     for rows in batches:
         records = []
         for row in rows:
-            if row["run_id"] in seen:
-                continue
             error = row["error"] if isinstance(row["error"], dict) else None
             hit = bool(row["cache_hit"])
             records.append(
@@ -373,7 +410,47 @@ def _finished_node_batches(
                     "day": _day(row["created_at"]),
                 }
             )
-        yield pa.RecordBatch.from_pylist(records, schema=FINISHED_NODE_RUN_SCHEMA)
+        yield records
+
+
+def _executions(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (run, node) from its attempts (see `EXECUTION_SCHEMA`); skipped nodes did not execute."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in attempts:
+        if row["status"] != NodeStatus.SKIPPED:
+            grouped.setdefault((row["run_id"], row["node_id"]), []).append(row)
+    rows = []
+    for (run_id, node_id), mine in grouped.items():
+        mine.sort(key=lambda r: r["attempt"])
+        last = mine[-1]
+        starts = [r["started_at"] for r in mine if r["started_at"] is not None]
+        ends = [r["finished_at"] for r in mine if r["finished_at"] is not None]
+        hit = any(r["cache_hit"] or r["status"] == NodeStatus.CACHED for r in mine)
+        rows.append(
+            {
+                "run_id": run_id,
+                "node_id": node_id,
+                "workflow_id": last["workflow_id"],
+                "workflow_version": last["workflow_version"],
+                "owner": last["owner"],
+                "node_type": last["node_type"],
+                "attempts": len(mine),
+                "cache_hit": hit,
+                "cache_level": next((r["cache_level"] for r in mine if r["cache_level"]), None)
+                if hit
+                else None,
+                "final_status": last["status"],
+                "error_type": last["error_type"],
+                "output_bytes": last["output_bytes"],
+                "started_at": min(starts) if starts else None,
+                "finished_at": max(ends) if ends else None,
+                "span_s": _duration(min(starts), max(ends)) if starts and ends else None,
+                "last_duration_s": last["duration_s"],
+                "run_created_at": last["run_created_at"],
+                "day": last["day"],
+            }
+        )
+    return rows
 
 
 def _stored_bytes(location: str | None) -> int | None:

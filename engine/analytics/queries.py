@@ -19,6 +19,7 @@ from typing import Any, Literal
 import duckdb
 
 from engine.analytics.export import (
+    EXECUTION_SCHEMA,
     FINISHED_NODE_RUN_SCHEMA,
     FINISHED_RUN_SCHEMA,
     NODE_RUN_SCHEMA,
@@ -124,7 +125,11 @@ class RunAnalytics:
         self.incremental = is_incremental(self.directory)
         self._db = duckdb.connect(":memory:", config={"threads": 2})
         schemas = (
-            (("node_runs", FINISHED_NODE_RUN_SCHEMA), ("runs", FINISHED_RUN_SCHEMA))
+            (
+                ("node_runs", FINISHED_NODE_RUN_SCHEMA),
+                ("runs", FINISHED_RUN_SCHEMA),
+                ("executions", EXECUTION_SCHEMA),
+            )
             if self.incremental
             else (("node_runs", NODE_RUN_SCHEMA), ("runs", RUN_SCHEMA))
         )
@@ -132,6 +137,7 @@ class RunAnalytics:
             files = sorted((self.directory / name).glob("day=*/*.parquet"))
             if files:
                 paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                # A view: each question reads only the columns it needs from the files.
                 self._db.execute(
                     f"CREATE VIEW {name} AS SELECT * REPLACE (CAST(day AS VARCHAR) AS day) "
                     f"FROM read_parquet([{paths}], hive_partitioning = true) "
@@ -143,30 +149,17 @@ class RunAnalytics:
                 self._db.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_empty")
         # The attempts that executed (or were answered from the cache): skipped nodes never ran.
         self._db.execute("CREATE VIEW attempts AS SELECT * FROM node_runs WHERE status <> 'skipped'")
-        # One row per execution (node in a run), derived once and shared by several questions; over an
-        # incremental export also its run's owner, version and creation, its span (first start to last finish,
-        # retries and backoff included), the cache level that answered it and the size of its stored result.
-        extra = (
-            """, any_value(owner) AS owner, any_value(workflow_version) AS workflow_version,
-                   any_value(run_created_at) AS run_created_at, min(started_at) AS started_at,
-                   max(finished_at) AS finished_at,
-                   date_diff('microsecond', min(started_at), max(finished_at)) / 1e6 AS span_s,
-                   arg_max(duration_s, attempt) AS last_duration_s,
-                   any_value(cache_level) FILTER (WHERE cache_hit) AS cache_level,
-                   arg_max(output_bytes, attempt) AS output_bytes,
-                   arg_max(error_type, attempt) AS error_type"""
-            if self.incremental
-            else ""
-        )
-        self._db.execute(
-            f"""
-            CREATE VIEW executions AS
-            SELECT run_id, node_id, any_value(workflow_id) AS workflow_id, any_value(node_type) AS node_type,
-                   count(*) AS attempts, bool_or(cache_hit OR status = 'cached') AS cache_hit,
-                   arg_max(status, attempt) AS final_status {extra}
-            FROM attempts GROUP BY run_id, node_id
-            """
-        )
+        if not self.incremental:
+            # One row per execution (node in a run); an incremental export writes these rows itself.
+            self._db.execute(
+                """
+                CREATE VIEW executions AS
+                SELECT run_id, node_id, any_value(workflow_id) AS workflow_id, any_value(node_type) AS node_type,
+                       count(*) AS attempts, bool_or(cache_hit OR status = 'cached') AS cache_hit,
+                       arg_max(status, attempt) AS final_status
+                FROM attempts GROUP BY run_id, node_id
+                """
+            )
 
     def _window(self, view: str, since: datetime | None, until: datetime | None) -> str:
         """The WHERE clause keeping the runs created in [since, until) (and their node attempts)."""
@@ -177,7 +170,7 @@ class RunAnalytics:
                 f"{self.directory} is a full export without run creation times on node attempts; "
                 "a time window needs an incremental export (sync_export)"
             )
-        column = "created_at" if view == "runs" else "run_created_at"
+        column = "created_at" if view == "runs" else "run_created_at"  # node_runs, executions
         terms = []
         if since is not None:
             terms.append(f"{column} >= TIMESTAMPTZ '{since.astimezone(UTC).isoformat()}'")

@@ -38,6 +38,7 @@ from engine.store.models import (
 )
 from engine.store.reports import (
     BATCH_ROWS,
+    ID_CHUNK,
     FinishedNodeRunRow,
     MetricsSnapshot,
     NodeRunHistoryRow,
@@ -474,14 +475,14 @@ class Reports(Protocol):
         """Every run that finished in (`after`, `until`], in batches (incremental analytics exports)."""
         ...
 
-    def finished_node_runs(
-        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    def node_runs_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
     ) -> Iterator[builtins.list[FinishedNodeRunRow]]:
-        """Every node attempt of the runs that finished in (`after`, `until`], in batches."""
+        """Every node attempt of the given runs, read by run id in chunks."""
         ...
 
-    def finished_cache_levels(self, *, after: datetime | None, until: datetime) -> dict[tuple[str, str], str]:
-        """(run id, node id) -> cache level, for the nodes answered from the cache in those runs."""
+    def cache_levels_of(self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK) -> dict[tuple[str, str], str]:
+        """(run id, node id) -> cache level, for the nodes of the given runs answered from the cache."""
         ...
 
 

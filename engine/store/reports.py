@@ -3,7 +3,7 @@ export writes to Parquet. The queries live here so their callers never see SQL."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
@@ -16,6 +16,8 @@ from nodes.states import EventType
 
 #: Rows per batch of the history reads (bounded memory however many runs the store holds).
 BATCH_ROWS = 50_000
+#: Run ids per `IN (...)` of the reads by run id (below SQLite's and PostgreSQL's parameter limits).
+ID_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -187,48 +189,52 @@ class ReportRepository(Repository):
         for rows in self._chunks(query, batch_rows):
             yield [RunHistoryRow(**row) for row in rows]  # type: ignore[typeddict-item]
 
-    def finished_node_runs(
-        self, *, after: datetime | None, until: datetime, batch_rows: int = BATCH_ROWS
+    def node_runs_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
     ) -> Iterator[list[FinishedNodeRunRow]]:
-        """Every node attempt of the runs `finished_runs(after=, until=)` returns, in batches."""
+        """Every node attempt of the given runs (with their run's workflow, owner and creation), read by run id
+        in chunks of `chunk` ids (the primary key's prefix: no scan however many runs the store holds)."""
         n, r = table_of(NodeRun), table_of(Run)
-        query = (
-            sa.select(
-                n.c.run_id,
-                r.c.workflow_id,
-                r.c.workflow_version,
-                r.c.owner,
-                n.c.node_id,
-                n.c.node_type,
-                n.c.attempt,
-                n.c.status,
-                n.c.cache_hit,
-                n.c.error,
-                n.c.result_location,
-                n.c.started_at,
-                n.c.finished_at,
-                r.c.created_at,
+        for start in range(0, len(run_ids), chunk):
+            ids = list(run_ids[start : start + chunk])
+            query = (
+                sa.select(
+                    n.c.run_id,
+                    r.c.workflow_id,
+                    r.c.workflow_version,
+                    r.c.owner,
+                    n.c.node_id,
+                    n.c.node_type,
+                    n.c.attempt,
+                    n.c.status,
+                    n.c.cache_hit,
+                    n.c.error,
+                    n.c.result_location,
+                    n.c.started_at,
+                    n.c.finished_at,
+                    r.c.created_at,
+                )
+                .join(r, r.c.id == n.c.run_id)
+                .where(n.c.run_id.in_(ids))
             )
-            .join(r, r.c.id == n.c.run_id)
-            .where(*_finished_window(r, after, until))
-        )
-        for rows in self._chunks(query, batch_rows):
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
             yield [FinishedNodeRunRow(**row) for row in rows]  # type: ignore[typeddict-item]
 
-    def finished_cache_levels(self, *, after: datetime | None, until: datetime) -> dict[tuple[str, str], str]:
-        """(run id, node id) -> the cache level (memory, object, disk, ...) that answered the node, for the runs
-        `finished_runs(after=, until=)` returns (from their `node.cached` events)."""
-        e, r = table_of(Event), table_of(Run)
-        query = (
-            sa.select(e.c.run_id, e.c.node_id, e.c.payload)
-            .join(r, r.c.id == e.c.run_id)
-            .where(e.c.type == EventType.NODE_CACHED, *_finished_window(r, after, until))
-        )
+    def cache_levels_of(self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK) -> dict[tuple[str, str], str]:
+        """(run id, node id) -> the cache level (memory, object, disk, ...) that answered the node, from the
+        `node.cached` events of the given runs (read by run id in chunks)."""
+        e = table_of(Event)
         levels: dict[tuple[str, str], str] = {}
-        for rows in self._chunks(query, BATCH_ROWS):
-            for row in rows:
-                payload = row["payload"] if isinstance(row["payload"], dict) else {}
-                levels[(str(row["run_id"]), str(row["node_id"]))] = str(payload.get("level") or "")
+        for start in range(0, len(run_ids), chunk):
+            ids = list(run_ids[start : start + chunk])
+            query = sa.select(e.c.run_id, e.c.node_id, e.c.payload).where(
+                e.c.run_id.in_(ids), e.c.type == EventType.NODE_CACHED
+            )
+            with self.engine.connect() as conn:
+                for run_id, node_id, payload in conn.execute(query).all():
+                    level = payload.get("level") if isinstance(payload, dict) else None
+                    levels[(str(run_id), str(node_id))] = str(level or "")
         return levels
 
     def _chunks(self, query: sa.Select[Any], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from nodes.ids import WorkflowId
 from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
@@ -210,6 +211,50 @@ def _print_breakdown(console: Any, breakdown: Any) -> None:
         console.print(f"note: {note}")
 
 
+def report_command(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Argument(help="The workflow id.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="report.html (figures inline as SVG), report.png or report.pdf.")
+    ] = Path("report.html"),
+    since: SinceOption = None,
+    until: UntilOption = None,
+    url: UrlOption = None,
+    directory: DirOption = None,
+) -> None:
+    """Write a workflow's report: duration trend, per-node breakdown, critical-path Gantt, failure heatmap."""
+    from engine.analytics import RunAnalytics, sync_export
+    from engine.analytics.render import save
+    from engine.analytics.workflow_report import workflow_report
+    from engine.store import NotFoundError
+
+    if out.suffix.lower() not in (".html", ".htm", ".png", ".pdf"):
+        fail(f"--out {out.name!r}: use a .html, .png or .pdf file name", 2)
+    window = _window(since, until)
+    folder = _export_dir(ctx, directory)
+    store = open_store_or_exit(_database_url(ctx, url))
+    try:
+        try:
+            wf = store.workflows.get(WorkflowId(workflow))
+        except NotFoundError:
+            wf = None
+        if wf is None:
+            fail(f"workflow {workflow!r} does not exist; check the id (GET /v1/workflows lists them)")
+        document = store.workflows.get_version(wf.id, wf.latest_version).document
+        sync_export(store, folder)
+    finally:
+        store.close()
+    with RunAnalytics(folder, since=window.since, until=window.until) as analytics:
+        report = workflow_report(analytics, wf.id, window=window, document=document)
+    try:
+        written = save(report, out, title=f"{wf.name}: run report")
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+    runs = report.summary.runs if report.summary else 0
+    typer.echo(f"wrote {written} ({runs} runs of workflow {wf.name!r})")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `rayweave stats` to the `rayweave` app."""
+    """Add `rayweave stats` and `rayweave report` to the `rayweave` app."""
     app.command("stats")(stats_command)
+    app.command("report")(report_command)
