@@ -138,7 +138,7 @@ def test_an_incompatible_edge_is_refused_with_the_reason_and_a_good_one_is_saved
     assert page.locator(".react-flow__edge").count() == 2  # nothing was added
     _shot(page, "edge-refused")
     _drag(page, int_out, b_in)  # Int into a Number port: accepted
-    page.wait_for_function("document.querySelectorAll('.react-flow__edge').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 3")
     assert "edited" in page.get_by_test_id("version").inner_text()
     page.get_by_test_id("diagnostic-count").filter(has_text="valid").wait_for()
     page.get_by_test_id("save").click()

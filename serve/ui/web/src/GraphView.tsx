@@ -15,10 +15,10 @@ import {
   type NodeChange,
   type NodeProps,
 } from "@xyflow/react";
-import { memo, useCallback, useEffect, useMemo, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Graph, GraphEdge, GraphNode, GraphPort } from "./graph";
 import { INPUTS_ID, OUTPUTS_ID } from "./graph";
-import { HEADER_HEIGHT, NODE_WIDTH, ROW_HEIGHT, layoutGraph, nodeHeight, portY, type Position } from "./layout";
+import { BIG_GRAPH, HEADER_HEIGHT, NODE_WIDTH, ROW_HEIGHT, layoutGraph, nodeHeight, portY, type Position } from "./layout";
 import type { Diagnostic } from "./model";
 import { typeColour, typeLabel } from "./typeColors";
 
@@ -92,6 +92,19 @@ const Box = memo(function Box({ data, selected }: NodeProps<BoxNode>) {
 
 const nodeTypes = { box: Box };
 
+function sameDecoration(a: NodeDecoration, b: NodeDecoration): boolean {
+  return a.status === b.status && a.change === b.change && a.progress === b.progress && a.diagnostics === b.diagnostics;
+}
+
+/** The cached data of node `n` when nothing it shows changed, else new data (remembered for next time). */
+function stableData(cache: Map<string, BoxData>, node: GraphNode, deco: NodeDecoration): BoxData {
+  const old = cache.get(node.id);
+  if (old && old.node === node && sameDecoration(old.deco, deco)) return old;
+  const data = { node, deco };
+  cache.set(node.id, data);
+  return data;
+}
+
 /** A structural fingerprint: the layout is recomputed only when nodes, ports or wires change. */
 function shapeOf(graph: Graph): string {
   return JSON.stringify([graph.nodes.map((n) => [n.id, n.inputs.length, n.outputs.length]), graph.edges.map((e) => e.id)]);
@@ -128,13 +141,17 @@ export function GraphView(props: GraphViewProps) {
   const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected } = props;
   const layout = useLayout(graph);
   const [nodes, setNodes] = useState<BoxNode[]>([]);
+  // The data of a node keeps its identity while its node and decoration are unchanged, so a run event
+  // re-renders only the boxes whose state it changed (Box is memoised on its props).
+  const dataCache = useRef(new Map<string, BoxData>());
   const computed = useMemo(() => {
     if (!layout) return [];
+    const cache = dataCache.current;
     return graph.nodes.map<BoxNode>((n) => ({
       id: n.id,
       type: "box",
       position: layout.get(n.id) ?? { x: 0, y: 0 },
-      data: { node: n, deco: decorate ? decorate(n) : {} },
+      data: stableData(cache, n, decorate ? decorate(n) : {}),
       width: NODE_WIDTH,
       height: nodeHeight(n),
       selected: selected === n.id,
@@ -147,6 +164,7 @@ export function GraphView(props: GraphViewProps) {
       const before = new Map(previous.map((n) => [n.id, n]));
       return computed.map((n) => {
         const old = before.get(n.id);
+        if (old && old.data === n.data && old.selected === n.selected && old.deletable === n.deletable) return old;
         return old ? { ...old, data: n.data, selected: n.selected, width: n.width, height: n.height, deletable: n.deletable } : n;
       });
     });
@@ -165,10 +183,10 @@ export function GraphView(props: GraphViewProps) {
       return next;
     });
   }, []);
-  const edges = useMemo<Edge[]>(
-    () =>
-      graph.edges.map((e) => {
-        const source = graph.nodes.find((n) => n.id === e.source);
+  const edges = useMemo<Edge[]>(() => {
+    const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+    return graph.edges.map((e) => {
+        const source = byId.get(e.source);
         const port = source?.outputs.find((p) => p.name === e.sourcePort);
         const deco = decorateEdge ? decorateEdge(e) : {};
         return {
@@ -185,9 +203,8 @@ export function GraphView(props: GraphViewProps) {
           selected: selectedEdges.has(e.id),
           data: { title: deco.title },
         };
-      }),
-    [graph, decorateEdge, editable, selectedEdges],
-  );
+      });
+  }, [graph, decorateEdge, editable, selectedEdges]);
   const connect = useCallback(
     (c: Connection) => {
       if (onConnect && c.sourceHandle && c.targetHandle) onConnect({ source: c.source, sourcePort: c.sourceHandle, target: c.target, targetPort: c.targetHandle });
@@ -210,7 +227,8 @@ export function GraphView(props: GraphViewProps) {
         onNodeClick={(_e, n) => onSelect?.(n.id)}
         onPaneClick={() => onSelect?.(null)}
         fitView
-        minZoom={0.1}
+        onlyRenderVisibleElements={graph.nodes.length > BIG_GRAPH}
+        minZoom={0.05}
         proOptions={{ hideAttribution: true }}
       >
         <Background />

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import ELK from "elkjs/lib/elk.bundled.js";
 import { addNode, connect, diffDocuments, disconnect, INPUTS_ID, OUTPUTS_ID, removeNode, stable, toGraph } from "./graph";
-import { layoutGraph, nodeHeight, portId, toElk, type Layouter } from "./layout";
+import { BIG_GRAPH, layoutGraph, nodeHeight, portId, toElk, type Layouter } from "./layout";
 import type { NodeSpec, WorkflowDocument } from "./model";
 import { hasTypeVar, typeColour, typeHead, TYPEVAR_COLOUR } from "./typeColors";
 
@@ -91,5 +91,12 @@ describe("layout adaptor", () => {
     expect(x(INPUTS_ID)).toBeLessThan(x("first"));
     expect(x("first")).toBeLessThan(x("second"));
     expect(x("second")).toBeLessThan(x(OUTPUTS_ID));
+  });
+
+  it("trades polish for time on big graphs", () => {
+    const nodes = Object.fromEntries(Array.from({ length: BIG_GRAPH + 1 }, (_, i) => [`n${i}`, { type: "builtin/add@1", in: {} }]));
+    const big = toElk(toGraph({ ...doc, nodes }, specs));
+    expect(big.layoutOptions?.["elk.layered.thoroughness"]).toBe("1");
+    expect(toElk(toGraph(doc, specs)).layoutOptions?.["elk.edgeRouting"]).toBe("SPLINES");
   });
 });

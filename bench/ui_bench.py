@@ -1,0 +1,255 @@
+"""Benchmark of the web UI in Debian's Chromium headless (Playwright), against the API served on loopback.
+
+Measures: the bundle's size (gzip: the page's own files, and elkjs, loaded when the first graph is laid out);
+the workflow page from navigation to its graph drawn (median of `--repeat` loads; target < 1 s); a workflow of
+`--nodes` nodes (default 1,000) from navigation to every node drawn (target < 2 s); and, on the run page, the
+latency from a node's `node.succeeded` event (the engine's event time) to the page showing it (a
+MutationObserver on the node's state; target p95 < 100 ms) over a chain of `--steps` nodes.
+
+    .venv/bin/python bench/ui_bench.py [--nodes 1000] [--steps 40] [--repeat 5] [--json]
+
+Needs the built bundle (`make ui`) and /usr/bin/chromium. Runs execute in the API process (local executor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    """The `q` quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def small() -> dict[str, Any]:
+    """A workflow of two nodes."""
+    return {
+        "format": "rayweave.workflow/1",
+        "name": "bench-small",
+        "inputs": {"a": {"type": "Int"}, "b": {"type": "Int"}},
+        "nodes": {
+            "sum": {"type": "builtin/add@1", "in": {"a": "$inputs.a", "b": "$inputs.b"}},
+            "neg": {"type": "builtin/negate@1", "in": {"x": "sum.out"}},
+        },
+        "outputs": {"total": "neg.out"},
+    }
+
+
+def layered(count: int, width: int = 25) -> dict[str, Any]:
+    """`count` add nodes in layers of `width`, each wired to two nodes of the layer before."""
+    nodes: dict[str, Any] = {}
+    for i in range(count):
+        layer, column = divmod(i, width)
+        if layer == 0:
+            wiring: dict[str, Any] = {"a": "$inputs.a", "b": {"value": column}}
+        else:
+            before = (layer - 1) * width
+            wiring = {"a": f"n{before + column}.out", "b": f"n{before + (column + 1) % width}.out"}
+        nodes[f"n{i}"] = {"type": "builtin/add@1", "in": wiring}
+    return {
+        "format": "rayweave.workflow/1",
+        "name": f"bench-{count}",
+        "inputs": {"a": {"type": "Int"}},
+        "nodes": nodes,
+        "outputs": {"last": f"n{count - 1}.out"},
+    }
+
+
+def chain(steps: int, seconds: float) -> dict[str, Any]:
+    """A chain of sleep nodes, so node events arrive one by one while the page watches."""
+    nodes = {
+        f"s{i}": {
+            "type": "builtin/sleep@1",
+            "in": {"value": "$inputs.x" if i == 0 else f"s{i - 1}.out"},
+            "params": {"seconds": seconds},
+        }
+        for i in range(steps)
+    }
+    return {
+        "format": "rayweave.workflow/1",
+        "name": "bench-chain",
+        "inputs": {"x": {"type": "Int"}},
+        "nodes": nodes,
+        "outputs": {"x": f"s{steps - 1}.out"},
+    }
+
+
+@contextmanager
+def served(home: Path) -> Iterator[tuple[str, str]]:
+    """The API on a free loopback port (in-process executor); yields its URL and the admin key."""
+    import uvicorn
+
+    from cluster.settings import Settings
+    from engine.store import open_store
+    from serve.app import create_app
+    from serve.config import ServeOptions
+
+    settings = Settings(home=home)
+    store = open_store(settings.resolved_database_url)
+    options = ServeOptions(executor="local", print_admin_key=False, rate_per_s=10_000, burst=10_000)
+    app = create_app(settings, store=store, options=options)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", (home / "admin.key").read_text().strip()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+
+
+def bundle_sizes() -> dict[str, float]:
+    """KB gzip of the page's own files and of elkjs's chunk."""
+    from serve.ui import BUNDLE_DIR
+
+    sizes = {"page_kb": 0.0, "elk_kb": 0.0}
+    for path in (BUNDLE_DIR / "assets").iterdir():
+        kb = len(gzip.compress(path.read_bytes(), 9)) / 1024
+        sizes["elk_kb" if path.name.startswith("elk") else "page_kb"] += kb
+    sizes["page_kb"] += len(gzip.compress((BUNDLE_DIR / "index.html").read_bytes(), 9)) / 1024
+    return sizes
+
+
+OBSERVER = """
+() => {
+  window.__seen = {};
+  new MutationObserver((records) => {
+    const now = performance.timeOrigin + performance.now();
+    for (const r of records) {
+      const el = r.target;
+      if (el.dataset && el.dataset.status === "succeeded" && el.dataset.testid && !(el.dataset.testid in window.__seen)) {
+        window.__seen[el.dataset.testid] = now;
+      }
+    }
+  }).observe(document.body, { attributes: true, attributeFilter: ["data-status"], subtree: true });
+}
+"""
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure of the benchmark, in one process run."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    results: dict[str, Any] = {"bundle": bundle_sizes()}
+    with tempfile.TemporaryDirectory() as tmp, served(Path(tmp) / "home") as (url, key):
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        ids = {
+            name: api.post("/v1/workflows", json={"workflow": doc}).json()["workflow_id"]
+            for name, doc in (
+                ("small", small()),
+                ("big", layered(args.nodes)),
+                ("chain", chain(args.steps, 0.05)),
+            )
+        }
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context.set_default_timeout(60_000)
+            context.request.post(f"{url}/ui/api/session", data={"api_key": key}, headers={"Origin": url})
+            page = context.new_page()
+            page.goto(f"{url}/ui/workflows/{ids['small']}")  # warm the HTTP cache, as a returning user has
+            page.get_by_test_id("node-neg").wait_for()
+            loads = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                page.goto(f"{url}/ui/workflows/{ids['small']}")
+                page.get_by_test_id("node-neg").wait_for()
+                loads.append(time.perf_counter() - started)
+            results["workflow_page_s"] = {"median": pct(loads, 0.5), "max": max(loads)}
+            big = []
+            for _ in range(max(1, args.repeat // 2)):
+                started = time.perf_counter()
+                page.goto(f"{url}/ui/workflows/{ids['big']}")
+                page.wait_for_function(
+                    f"() => document.querySelectorAll('.react-flow__node').length >= {args.nodes + 2}",
+                    polling=50,
+                )
+                big.append(time.perf_counter() - started)
+            results["big_workflow_s"] = {"nodes": args.nodes, "median": pct(big, 0.5), "max": max(big)}
+            # Event to paint: the page is open on the run before its first node finishes.
+            run_id = api.post("/v1/runs", json={"workflow_id": ids["chain"], "inputs": {"x": 1}}).json()["id"]
+            page.goto(f"{url}/ui/runs/{run_id}")
+            page.get_by_test_id("graph").wait_for()
+            page.evaluate(OBSERVER)
+            page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+            seen: dict[str, float] = page.evaluate("window.__seen")
+            events = api.get(f"/v1/runs/{run_id}/events", params={"after": 0}, timeout=60).text
+            finished = {}
+            for block in events.split("\n\n"):
+                for line in block.splitlines():
+                    if line.startswith("data: "):
+                        event = json.loads(line[6:])
+                        if event["type"] == "node.succeeded":
+                            finished[f"node-{event['node']}"] = event["time"] * 1000
+            latencies = [seen[k] - finished[k] for k in seen if k in finished]
+            results["event_to_paint_ms"] = {
+                "count": len(latencies),
+                "p50": pct(latencies, 0.5) if latencies else None,
+                "p95": pct(latencies, 0.95) if latencies else None,
+            }
+            context.close()
+            browser.close()
+    return results
+
+
+def main() -> None:
+    """Parse arguments, measure, print a table (or JSON)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = measure(args)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    b = results["bundle"]
+    print(
+        f"bundle (gzip)            page {b['page_kb']:.0f} KB + elkjs {b['elk_kb']:.0f} KB (loaded for layout)"
+    )
+    w = results["workflow_page_s"]
+    print(f"workflow page to graph   median {w['median'] * 1000:.0f} ms, max {w['max'] * 1000:.0f} ms")
+    g = results["big_workflow_s"]
+    print(f"{g['nodes']}-node workflow drawn median {g['median']:.2f} s, max {g['max']:.2f} s")
+    e = results["event_to_paint_ms"]
+    if e["count"]:
+        print(f"event to painted state   p50 {e['p50']:.1f} ms, p95 {e['p95']:.1f} ms ({e['count']} events)")
+
+
+if __name__ == "__main__":
+    main()
