@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pycrdt import (
@@ -61,15 +61,24 @@ class CollabClient:
         doc: Doc[Any] | None = None,
     ) -> AsyncIterator[CollabClient]:
         """Connect to the shared document of `workflow_id` on the server at `base_url` (http:// or ws://)."""
-        from websockets.asyncio.client import connect
-
         url = base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
         sent = dict(headers or {})
         if api_key:
             sent["Authorization"] = f"Bearer {api_key}"
-        async with connect(
-            f"{url}/v1/workflows/{workflow_id}/collab", additional_headers=sent, max_size=None
-        ) as websocket:
+        async with cls.connect_url(
+            f"{url}/v1/workflows/{workflow_id}/collab", headers=sent, doc=doc
+        ) as client:
+            yield client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect_url(
+        cls, url: str, *, headers: dict[str, str] | None = None, doc: Doc[Any] | None = None
+    ) -> AsyncIterator[CollabClient]:
+        """Connect to any y-websocket room at `url` (ws://host/path/room); `connect` builds rayweave's."""
+        from websockets.asyncio.client import connect
+
+        async with connect(url, additional_headers=headers or {}, max_size=None) as websocket:
             client = cls(websocket, doc or Doc())
             client._start()
             try:
@@ -91,6 +100,15 @@ class CollabClient:
         """Wait until a change from the server is applied (after this call)."""
         self._changed.clear()
         await asyncio.wait_for(self._changed.wait(), timeout)
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `condition()` holds, looking again after each change from the server."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._changed.clear()
+                if condition():
+                    return
+                await self._changed.wait()
 
     async def send_presence(self, state: bytes) -> None:
         """Send an awareness message (an encoded awareness update)."""
