@@ -103,10 +103,13 @@ export interface Layouter {
 
 let shared: Promise<Layouter> | null = null;
 
-/** One ELK instance per page, loaded when first needed (it is the biggest part of the bundle). */
+/** One ELK per page, running in a Web Worker (a big layout never blocks the page), loaded when first needed:
+ * elkjs is the biggest part of the bundle. */
 export function elk(): Promise<Layouter> {
   if (!shared) {
-    shared = import("elkjs/lib/elk.bundled.js").then((m) => new m.default() as unknown as Layouter);
+    shared = Promise.all([import("elkjs/lib/elk-api.js"), import("elkjs/lib/elk-worker.min.js?url")]).then(
+      ([api, worker]) => new api.default({ workerUrl: worker.default }) as unknown as Layouter,
+    );
   }
   return shared;
 }
