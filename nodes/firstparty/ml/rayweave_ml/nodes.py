@@ -26,10 +26,12 @@ from rayweave_ml.estimators import (
     resolve_estimator,
     task_of,
 )
-from rayweave_ml.models import MODEL, check_ref, load_model
+from rayweave_ml.models import ANY_MODEL, MODEL, check_ref, load_model, predictions
 from rayweave_ml.tracking import TAG_NODE_ID, TAG_RUN_ID, TAG_WORKFLOW, TAG_WORKFLOW_VERSION, Tracking
 
 ModelRef = Annotated[dict[str, Any], MODEL]
+#: A model of either trainer (`Model[sklearn] | Model[pytorch]`): what predict, evaluate and register take.
+AnyModelRef = Annotated[dict[str, Any], ANY_MODEL]
 #: The datasets bundled with scikit-learn that `load_dataset` offers (nothing is downloaded).
 DATASETS = {
     "iris": "load_iris",
@@ -66,13 +68,13 @@ class EvalOut(TypedDict):
     """Metrics on a table, and the model's reference with them added."""
 
     metrics: dict[str, float]
-    model: ModelRef
+    model: AnyModelRef
 
 
 class BestOut(TypedDict):
     """The best model of a list, its metric value and its position in the list."""
 
-    model: ModelRef
+    model: AnyModelRef
     value: float
     index: int
 
@@ -300,7 +302,7 @@ def train(
 
 
 @node(plugin="ml", version="1.0.0", category="ml", tags=("table", "mlflow"), cache=False, deterministic=False)
-def evaluate(model: ModelRef, table: pa.Table, *, prefix: str = "test_") -> EvalOut:
+def evaluate(model: AnyModelRef, table: pa.Table, *, prefix: str = "test_") -> EvalOut:
     """Score a model on a labelled table; the metrics go to the model's MLflow run and into its reference.
 
     Classification: accuracy, f1_macro, precision_macro, recall_macro; regression: rmse, mae, r2.
@@ -326,9 +328,9 @@ def evaluate(model: ModelRef, table: pa.Table, *, prefix: str = "test_") -> Eval
             f"(columns: {table.column_names}); evaluate on labelled rows"
         )
     tracking = Tracking.from_context(context.current(), "ml/evaluate@1")
-    estimator = load_model(tracking.tracking_uri, str(ref["uri"]))
+    estimator = load_model(tracking.tracking_uri, str(ref["uri"]), str(ref["flavor"]))
     frame = _frame(table)
-    scores = metrics_for(str(ref["task"]), frame[label], estimator.predict(frame[features]))
+    scores = metrics_for(str(ref["task"]), frame[label], predictions(ref, estimator, frame[features]))
     named = {f"{prefix}{k}": v for k, v in scores.items()}
     import time
 
@@ -342,7 +344,7 @@ def evaluate(model: ModelRef, table: pa.Table, *, prefix: str = "test_") -> Eval
 
 
 @node(plugin="ml", version="1.0.0", category="ml", tags=("table",))
-def predict(model: ModelRef, table: pa.Table, *, column: str = "prediction") -> TableOut:
+def predict(model: AnyModelRef, table: pa.Table, *, column: str = "prediction") -> TableOut:
     """Predict a batch: the input table with a prediction column appended.
 
     Args:
@@ -361,13 +363,13 @@ def predict(model: ModelRef, table: pa.Table, *, column: str = "prediction") -> 
             f"{where}: param 'column': the table already has a column {column!r}; choose another name"
         )
     tracking = Tracking.from_context(context.current(), "ml/predict@1")
-    estimator = load_model(tracking.tracking_uri, str(ref["uri"]))
-    predictions = estimator.predict(table.select(features).to_pandas())
-    return {"table": table.append_column(column, pa.array(predictions))}
+    estimator = load_model(tracking.tracking_uri, str(ref["uri"]), str(ref["flavor"]))
+    predicted = predictions(ref, estimator, table.select(features).to_pandas())
+    return {"table": table.append_column(column, pa.array(predicted))}
 
 
 @node(plugin="ml", version="1.0.0", category="ml")
-def select_best(models: list[ModelRef], *, metric: str, mode: str = "max") -> BestOut:
+def select_best(models: list[AnyModelRef], *, metric: str, mode: str = "max") -> BestOut:
     """The best of a list of models by one of their metrics (the reducer of a hyperparameter grid).
 
     Args:
@@ -399,7 +401,7 @@ def select_best(models: list[ModelRef], *, metric: str, mode: str = "max") -> Be
 
 
 @node(plugin="ml", version="1.0.0", category="ml", tags=("mlflow",), cache=False, deterministic=False)
-def register(model: ModelRef, *, name: str) -> RegisteredOut:
+def register(model: AnyModelRef, *, name: str) -> RegisteredOut:
     """Register a model in the MLflow model registry under `name` (a new version each time).
 
     The version gets the lineage tags of the MLflow run that trained the model (`rayweave.run_id`,
