@@ -40,11 +40,20 @@ class Room:
     """The shared document of `workflow_id` on this server. Open with `open`, run with `run` in a task group,
     close with `close` (which waits until every change is stored)."""
 
-    def __init__(self, workflow_id: WorkflowId, store: Store, *, poll_s: float, compact_after: int) -> None:
+    def __init__(
+        self,
+        workflow_id: WorkflowId,
+        store: Store,
+        *,
+        poll_s: float,
+        compact_after: int,
+        store_delay_s: float = 0.0,
+    ) -> None:
         self.workflow_id = workflow_id
         self.store = store
         self.poll_s = poll_s
         self.compact_after = compact_after
+        self.store_delay_s = store_delay_s
         self.doc: Doc[Any] = Doc()
         self.yroom = YRoom(ready=True, ydoc=self.doc, exception_handler=_log_exception, log=log)
         self.yroom.on_message_error = self._message_error
@@ -227,6 +236,9 @@ class Room:
         try:
             async with self._receive:
                 async for update in self._receive:
+                    if self.store_delay_s > 0:  # let a burst of typing gather into one row
+                        with anyio.CancelScope(shield=True):
+                            await anyio.sleep(self.store_delay_s)
                     batch = [update]
                     while True:
                         try:

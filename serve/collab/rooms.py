@@ -41,6 +41,8 @@ class CollabOptions:
     max_message_bytes: int = 4 * 1024 * 1024
     #: Stored updates after which the log is merged into one row (also done when a room closes).
     compact_after: int = 500
+    #: How long the writer lets changes gather before storing them as one row (each edit is stored within it).
+    store_delay_s: float = 0.02
 
 
 class CollabRooms:
@@ -129,6 +131,7 @@ class CollabRooms:
                     self.store,
                     poll_s=self.options.poll_s,
                     compact_after=self.options.compact_after,
+                    store_delay_s=self.options.store_delay_s,
                 )
                 await room.open()
                 await self._task_group.start(room.run)
