@@ -40,7 +40,7 @@ def test_export_then_import_round_trip(api: Api) -> None:
     records = [json.loads(line) for line in lines]
     assert records[0]["format"] == "rayweave.ndjson/1" and records[-1]["kind"] == "end"
     events = [r for r in records if r["kind"] == "event" and r["run_id"] == run_id]
-    assert [e["type"] for e in events][0] == "run.queued" and events[-1]["type"] == "run.succeeded"
+    assert events[0]["type"] == "run.queued" and events[-1]["type"] == "run.succeeded"
     with api.client() as c:
         again = c.post("/v1/import", content=_chunks(lines), headers={"Content-Type": "application/x-ndjson"})
         assert again.status_code == 200, again.text
