@@ -213,7 +213,7 @@ export function GraphView(props: GraphViewProps) {
   );
   if (!layout) return <div className="graph loading">Laying out…</div>;
   return (
-    <div className="graph" data-testid="graph">
+    <div className="graph" data-testid="graph" data-nodes={nodes.length}>
       <ReactFlow<BoxNode, Edge>
         nodes={nodes}
         edges={edges}
