@@ -45,7 +45,8 @@ class Served(Api):
 
 
 def start_served(home: Path) -> Iterator[Served]:
-    """Serve an installation under `home` (SQLite there) until the generator is closed."""
+    """Serve an installation under `home` (SQLite there) until the generator is closed; a second server on
+    the same `home` is another replica of the same installation."""
     settings = Settings(home=home)
     store = open_store(settings.resolved_database_url)
     app = create_app(settings, store=store, options=OPTIONS)
@@ -56,9 +57,9 @@ def start_served(home: Path) -> Iterator[Served]:
         store.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One served API for the module."""
+    """One served API for the co-editing tests (each test makes its own workflows and users)."""
     yield from start_served(tmp_path_factory.mktemp("collab-home"))
 
 
