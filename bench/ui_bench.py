@@ -6,7 +6,7 @@ the workflow page from navigation to its graph drawn (median of `--repeat` loads
 latency from a node's `node.succeeded` event (the engine's event time) to the page showing it (a
 MutationObserver on the node's state; target p95 < 100 ms) over a chain of `--steps` nodes.
 
-    .venv/bin/python bench/ui_bench.py [--nodes 1000] [--steps 40] [--repeat 5] [--json]
+    .venv/bin/python bench/ui_bench.py [--nodes 1000] [--steps 40] [--step-s 0.2] [--repeat 5] [--json]
 
 Needs the built bundle (`make ui`) and /usr/bin/chromium. Runs execute in the API process (local executor).
 """
@@ -170,7 +170,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for name, doc in (
                 ("small", small()),
                 ("big", layered(args.nodes)),
-                ("chain", chain(args.steps, 0.05)),
+                ("chain", chain(args.steps, args.step_s)),
             )
         }
         with sync_playwright() as p:
@@ -230,6 +230,7 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--step-s", type=float, default=0.2, help="seconds each node of the chain sleeps")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
