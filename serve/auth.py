@@ -4,7 +4,9 @@ Every protected route declares `Depends(require("scope"))`. The dependency reads
 verifies the key with the store (unknown, malformed, expired and revoked keys are all 401; a verified key is
 remembered by this server for at most 0.5 s, `serve.key_cache`, so a revocation anywhere stops it within that) or, when
 `ServeOptions.oidc` is set and the secret looks like a JWT, verifies it as an OIDC token (`serve.oidc`), checks the scope
-(403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. Failed authentications
+(403), spends a token of the key's rate-limit bucket (429) and returns the `Principal`. What a caller may do is
+its role's permissions narrowed by its key's scopes (`serve.policy`, data in `serve/policy.toml`): the key, its user
+and the user's tenant and role are read in one joined query. Failed authentications
 are counted per client address here (`serve.auth_failures`: past the address's budget they are 429, and their
 audit is aggregated per address and window); successful mutations are audited by the middleware.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -25,10 +27,15 @@ from serve.context import ServerContext
 from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from serve.oidc import OidcConfig, OidcTokenError, looks_like_jwt, verify_token
+from serve.policy import effective_scopes
 from serve.ratelimit import Budget
 from serve.sessions import check_csrf
 
-#: Every scope a key can hold. `admin` implies all others and lifts tenancy.
+if TYPE_CHECKING:
+    from engine.store.shares import Audience
+
+#: Every scope a key can hold (and a role can grant, `serve/policy.toml`). `admin` implies all others and lifts
+#: tenancy; `users:admin` manages the users of one's tenant.
 SCOPES = (
     "workflows:read",
     "workflows:write",
@@ -41,6 +48,7 @@ SCOPES = (
     "models:read",
     "models:write",
     "models:infer",
+    "users:admin",
     "admin",
 )
 
@@ -53,13 +61,31 @@ bearer_scheme = HTTPBearer(
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's user, the key and its scopes."""
+    """Who is calling: the key's user, the key, and what it may do (`scopes`: its role's permissions that the
+    key's own scopes, `key_scopes`, cover; `serve.policy.effective_scopes`)."""
 
     user_id: str
     username: str
     key_id: str
     key_prefix: str
     scopes: frozenset[str]
+    tenant_id: str = "default"
+    role: str = "member"
+    key_scopes: frozenset[str] = frozenset()
+
+    @property
+    def sees_tenant(self) -> bool:
+        """Whether the principal's role sees every workflow and run of its tenant (owners and admins)."""
+        from serve.policy import role
+
+        return role(self.role).sees_tenant
+
+    @property
+    def audience(self) -> Audience:
+        """The principal as the store's visibility filters take it."""
+        from engine.store.shares import Audience
+
+        return Audience(self.user_id, self.tenant_id, self.sees_tenant)
 
     @property
     def is_admin(self) -> bool:
@@ -145,8 +171,7 @@ def _principal(ctx: ServerContext, headers: Headers) -> Principal:
     if known is not None:
         return known
     try:
-        key = ctx.store.api_keys.verify(secret, now=now)
-        user = ctx.store.users.get(key.user_id)
+        key, user = ctx.store.api_keys.verify_with_user(secret, now=now)
     except (InvalidApiKeyError, NotFoundError) as exc:
         raise UnauthorizedError(
             f"{exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -156,7 +181,10 @@ def _principal(ctx: ServerContext, headers: Headers) -> Principal:
         username=user.username,
         key_id=key.id,
         key_prefix=key.prefix,
-        scopes=frozenset(key.scopes),
+        scopes=effective_scopes(user.role, key.scopes),
+        tenant_id=user.tenant_id,
+        role=user.role,
+        key_scopes=frozenset(key.scopes),
     )
     ctx.verified_keys.put(digest, principal, expires_at=key.expires_at, revoked_at=key.revoked_at)
     return principal
@@ -187,18 +215,31 @@ def _oidc_principal(ctx: ServerContext, config: OidcConfig, token: str) -> Princ
             f"user {user.username!r} is disabled; ask an administrator to enable it",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    token_scopes = identity.scopes & frozenset(SCOPES)
     return Principal(
         user_id=user.id,
         username=user.username,
         key_id=f"oidc:{user.id}",
         key_prefix="oidc",
-        scopes=identity.scopes & frozenset(SCOPES),
+        scopes=effective_scopes(user.role, token_scopes),
+        tenant_id=user.tenant_id,
+        role=user.role,
+        key_scopes=token_scopes,
     )
 
 
 def authorize(ctx: ServerContext, principal: Principal, scope: str, client: str | None = None) -> None:
-    """Raise 403 when the key lacks `scope`, 429 when its rate budget is spent."""
+    """Raise 403 when the principal lacks `scope` (its role does not grant it, or its key does not cover it),
+    429 when its rate budget is spent."""
     if not principal.allows(scope):
+        from serve.policy import role
+
+        if scope != "admin" and scope not in role(principal.role).permissions:
+            raise ForbiddenError(
+                f"user {principal.username!r} has the role {principal.role!r} in tenant {principal.tenant_id!r}, "
+                f"which does not grant {scope!r}; ask an owner or admin of the tenant for a role that does "
+                f"(PUT /v1/users/{{user}}/role) — its role grants {sorted(role(principal.role).permissions)}"
+            )
         if principal.key_prefix == "oidc":
             raise ForbiddenError(
                 f"the OIDC token of {principal.username!r} lacks scope {scope!r}; ask the identity provider "

@@ -254,7 +254,72 @@ def report_command(
     typer.echo(f"wrote {written} ({runs} runs of workflow {wf.name!r})")
 
 
+def optimize_command(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Argument(help="The workflow id.")],
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Save the suggested edits as a new version (validated first).")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Apply only this insight id (repeatable).")
+    ] = None,
+    url: UrlOption = None,
+    directory: DirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Insights on a workflow from its history: critical path and bottlenecks, nodes worth caching, retries
+    that never succeed, flaky nodes; `--apply` saves the edits as the next version."""
+    from engine.insights import OptimizeError, optimize
+    from engine.store import NotFoundError, VersionConflictError
+    from serve.cli.catalogs import catalog_for
+
+    settings = settings_of(ctx)
+    store = open_store_or_exit(_database_url(ctx, url))
+    try:
+        result = optimize(
+            store,
+            catalog_for(settings),
+            _export_dir(ctx, directory),
+            workflow,
+            apply=apply,
+            ids=only or None,
+            author="rayweave optimize",
+        )
+    except NotFoundError:
+        fail(f"workflow {workflow!r} does not exist; check the id (GET /v1/workflows lists them)")
+    except OptimizeError as exc:
+        details = "".join(f"\n  {d.get('code', '')} {d.get('message', '')}" for d in exc.diagnostics)
+        fail(f"{exc}{details}")
+    except VersionConflictError as exc:
+        fail(f"{exc}; run rayweave optimize again")
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        return
+    found = result.insights
+    median = f"{found.median_run_s:.2f} s" if found.median_run_s is not None else "-"
+    typer.echo(f"workflow {workflow} version {found.version}: {found.runs} finished runs, median {median}")
+    for insight in found.insights:
+        saving = (
+            f" (saves ~{insight.predicted_saving_s:.2f} s of the median run)"
+            if insight.predicted_saving_s is not None
+            else ""
+        )
+        mark = "*" if insight.edit else "-"
+        typer.echo(f"{mark} [{insight.id}] {insight.message}{saving}")
+    for note in found.notes:
+        typer.echo(f"note: {note}")
+    if result.version is not None:
+        typer.echo(f"applied {', '.join(result.applied)}: saved as version {result.version}")
+    elif apply:
+        typer.echo("nothing to apply: no insight is an edit")
+    elif any(i.edit for i in found.insights):
+        typer.echo("insights marked * are edits: rayweave optimize WORKFLOW --apply [--only ID] saves them")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `rayweave stats` and `rayweave report` to the `rayweave` app."""
+    """Add `rayweave stats`, `rayweave report` and `rayweave optimize` to the `rayweave` app."""
     app.command("stats")(stats_command)
     app.command("report")(report_command)
+    app.command("optimize")(optimize_command)

@@ -26,4 +26,8 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX)
     for module in (system, types, nodes, workflows, runs, events, plugins, keys, audit, secrets, bulk):
         router.include_router(module.router)
+    from serve.api.v1 import analytics  # issue 20: analytics, reports, insights
+
+    router.include_router(analytics.router)
+    router.include_router(analytics.optimize_router)
     return router

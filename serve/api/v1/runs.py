@@ -32,20 +32,17 @@ from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_context, get_launcher, get_store
 from serve.errors import BadRequestError, ConflictError, NotFoundError
+from serve.policy import Access
+from serve.policy_access import visible_run
 from serve.runs import RunLauncher
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
 
 
-def owned_run(store: Store, principal: Principal, run_id: RunId) -> Any:
-    """The run if it exists and the principal may see it; another owner's run is 404 too."""
-    try:
-        run = store.runs.get(run_id)
-    except StoreNotFound:
-        run = None
-    if run is None or not principal.owns(run.owner):
-        raise NotFoundError(f"run {run_id!r} does not exist; GET /v1/runs lists yours")
-    return run
+def owned_run(store: Store, principal: Principal, run_id: RunId, need: Access = Access.VIEW) -> Any:
+    """The run if it exists and the principal may see it (its own, its tenant's for owners and admins, or a run
+    of a workflow it may see; otherwise 404 too) with `need` on it (403 otherwise; `serve.policy_access`)."""
+    return visible_run(store, principal, run_id, need)
 
 
 def _links(run_id: RunId) -> dict[str, str]:
@@ -92,7 +89,7 @@ def create_run(
     document: dict[str, Any] | None
     workflow_id = WorkflowId(body.workflow_id) if body.workflow_id is not None else None
     if workflow_id is not None:
-        wf = owned_workflow(store, principal, workflow_id)
+        wf = owned_workflow(store, principal, workflow_id, Access.RUN)
         version = body.version or wf.latest_version
         try:
             document = store.workflows.get_version(wf.id, version).document
@@ -145,12 +142,13 @@ def list_runs(
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("runs:read")),
 ) -> RunList:
-    """Your runs (every owner's for admin keys), newest first, filtered and paged."""
+    """The runs you may see (yours, those of workflows you may see, your tenant's for its owners and admins,
+    every one for admin keys), newest first, filtered and paged."""
     try:
         page = store.runs.list(
             workflow_id=workflow_id,
             status=status or None,
-            owner=None if principal.is_admin else principal.user_id,
+            visible_to=None if principal.is_admin else principal.audience,
             created_after=created_after,
             created_before=created_before,
             limit=limit,
@@ -299,7 +297,7 @@ def cancel_run(
     principal: Principal = Depends(require("runs:write")),
 ) -> RunSummary:
     """Ask the run to stop; it ends `cancelled` (a finished run is left as it is)."""
-    run = owned_run(store, principal, run_id)
+    run = owned_run(store, principal, run_id, Access.EDIT)
     if run.status in RunStatus.active():
         launcher.cancel(run_id)
     return RunSummary.model_validate(store.runs.get(run_id))

@@ -38,6 +38,8 @@ from serve.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
 )
+from serve.policy import Access
+from serve.policy_access import visible_workflow
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], responses=AUTH_ERRORS)
 
@@ -61,15 +63,12 @@ def require_valid(document: dict[str, Any], catalog: Catalog) -> None:
         )
 
 
-def owned_workflow(store: Store, principal: Principal, workflow_id: WorkflowId) -> Any:
-    """The workflow record if it exists and the principal may see it; another owner's workflow is 404 too."""
-    try:
-        wf = store.workflows.get(workflow_id)
-    except StoreNotFound:
-        wf = None
-    if wf is None or not principal.owns(wf.owner):
-        raise NotFoundError(f"workflow {workflow_id!r} does not exist; GET /v1/workflows lists yours")
-    return wf
+def owned_workflow(
+    store: Store, principal: Principal, workflow_id: WorkflowId, need: Access = Access.VIEW
+) -> Any:
+    """The workflow record if it exists and the principal may see it (its own, its tenant's for owners and
+    admins, or shared with it; otherwise 404 too) with `need` on it (403 otherwise; `serve.policy_access`)."""
+    return visible_workflow(store, principal, workflow_id, need)
 
 
 def _version_out(wf: Any, version: Any) -> WorkflowVersionOut:
@@ -138,9 +137,10 @@ def list_workflows(
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:read")),
 ) -> WorkflowList:
-    """Your workflows (every owner's for admin keys), most recently updated first."""
-    owner = None if principal.is_admin else principal.user_id
-    rows = store.workflows.list(owner=owner, name=name, limit=limit + 1, offset=offset)
+    """The workflows you may see (yours, those shared with you or your tenant, your tenant's for its owners and
+    admins, every one for admin keys), most recently updated first."""
+    audience = None if principal.is_admin else principal.audience
+    rows = store.workflows.list(name=name, limit=limit + 1, offset=offset, visible_to=audience)
     more = len(rows) > limit
     return WorkflowList(
         items=[WorkflowSummary.model_validate(r) for r in rows[:limit]],
@@ -220,7 +220,7 @@ def update_workflow(
     principal: Principal = Depends(require("workflows:write")),
 ) -> WorkflowVersionOut:
     """Store the document as the next version, only if `If-Match` names the current latest version."""
-    wf = owned_workflow(store, principal, workflow_id)
+    wf = owned_workflow(store, principal, workflow_id, Access.EDIT)
     expected = _parse_if_match(if_match, wf)
     require_valid(body.workflow, catalog)
     try:
@@ -244,7 +244,7 @@ def delete_workflow(
     principal: Principal = Depends(require("workflows:write")),
 ) -> Response:
     """Remove a workflow from listings; its versions stay readable by the runs that used them."""
-    owned_workflow(store, principal, workflow_id)
+    owned_workflow(store, principal, workflow_id, Access.MANAGE)
     store.workflows.delete(workflow_id)
     return Response(status_code=204)
 

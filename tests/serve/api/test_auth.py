@@ -68,6 +68,12 @@ DESIGNED_ROUTES = {
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),
     ("GET", "/metrics"),
+    # Analytics, reports and insights (issue 20).
+    ("GET", "/v1/analytics/summary"),
+    ("GET", "/v1/analytics/workflows/{workflow_id}"),
+    ("GET", "/v1/analytics/workflows/{workflow_id}/report"),
+    ("GET", "/v1/analytics/workflows/{workflow_id}/insights"),
+    ("POST", "/v1/workflows/{workflow_id}/optimize"),
 }
 
 

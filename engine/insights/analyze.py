@@ -1,0 +1,362 @@
+"""Insights on a workflow with history: what to change and by how much the median run should get shorter.
+
+Read from the incremental analytics export (`RunAnalytics`), the workflow's latest document and the node
+catalog's declarations; only runs of the latest version count (an earlier version may have other nodes).
+
+- `critical_path`: the chain of nodes that sets a run's length under each node's median time, with its
+  bottlenecks (nodes holding at least a quarter of it). No edit.
+- `cache`: a deterministic node whose caching the document turned off (`"cache": false`), which takes real time
+  and whose inputs repeat across runs (it reads only workflow inputs and constants, through deterministic nodes,
+  and runs repeated those inputs). Edit: turn caching back on.
+- `retry_never_succeeds`: a node retried in several runs where no retry ever succeeded: the retries only delay
+  the failure. Edit: one attempt (`"retry": {"max_attempts": 1}`).
+- `flaky`: a node that fails an attempt and then succeeds on a retry in a noticeable share of runs, or whose
+  runs end both ways. No edit (the fix is in the node or what it calls).
+
+Each insight's `predicted_saving_s` is the median run time of the history minus the median of the same runs'
+durations with the edit's effect removed (a run's saving only where the node lies on its critical path).
+Not measured, hence not suggested: CPU and memory per node (the engine records wall time only), and edges that
+serialize independent work (every edge of a document carries data; whether a node needs it is not recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from engine.analytics.dag import critical_path, upstream
+from engine.analytics.queries import RunAnalytics
+from nodes.states import NodeStatus
+
+#: A node is worth caching from this median time on (seconds) ...
+CACHE_MIN_S = 0.2
+#: ... when at least this share of runs repeated its inputs.
+CACHE_MIN_REPEAT = 0.3
+#: Retried executions needed before calling retries useless.
+RETRY_MIN_EVIDENCE = 3
+#: Share of executions succeeding only after a retry from which a node is flaky.
+FLAKY_MIN_SHARE = 0.05
+#: Runs of the latest version needed before any insight.
+MIN_RUNS = 3
+_DONE = frozenset({NodeStatus.SUCCEEDED, NodeStatus.CACHED})
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One finding: its kind, the node(s) concerned, what to do, the evidence, and where it is an edit, the edit
+    (`edit`: node id -> fields to set on that node in the document) and the median run time it should save."""
+
+    id: str
+    kind: str
+    nodes: list[str]
+    message: str
+    evidence: dict[str, Any]
+    edit: dict[str, dict[str, Any]] | None = None
+    predicted_saving_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Insights:
+    """Every insight on one workflow version, with the history they come from."""
+
+    workflow_id: str
+    version: int
+    runs: int
+    median_run_s: float | None
+    insights: list[Insight] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (`rayweave optimize --json`, `POST /v1/workflows/{id}/optimize`)."""
+        return {
+            "workflow_id": self.workflow_id,
+            "version": self.version,
+            "runs": self.runs,
+            "median_run_s": self.median_run_s,
+            "insights": [i.to_json() for i in self.insights],
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class _Execution:
+    run_id: str
+    node: str
+    attempts: int
+    cache_hit: bool
+    final: str
+    span: float
+    first: float
+
+
+@dataclass
+class _Run:
+    id: str
+    duration: float
+    status: str
+    nodes: dict[str, _Execution] = field(default_factory=dict)
+
+
+def analyze(
+    analytics: RunAnalytics,
+    workflow_id: str,
+    version: int,
+    document: Mapping[str, Any],
+    *,
+    deterministic: Mapping[str, bool] | None = None,
+    run_inputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Insights:
+    """The insights on `workflow_id` at `version` (its `document`). `deterministic`: node type id -> declared
+    deterministic and cacheable (from the catalog; unknown types are never suggested for caching). `run_inputs`: run id -> the
+    run's inputs (to see whether a node's inputs repeat; without them no caching is suggested)."""
+    runs = _history(analytics, workflow_id, version)
+    notes = [
+        "CPU and memory per node are not recorded (wall time only): no resource suggestions",
+        "edges carry data in every document; whether a node needs its input is not recorded: no edge removals",
+    ]
+    if len(runs) < MIN_RUNS:
+        notes.insert(0, f"{len(runs)} finished run(s) of version {version}: at least {MIN_RUNS} are needed")
+        return Insights(
+            workflow_id, version, len(runs), _median([r.duration for r in runs.values()]), [], notes
+        )
+    edges = upstream(document)
+    nodes = dict(document.get("nodes") or {})
+    medians = {
+        n: _median([r.nodes[n].span for r in runs.values() if n in r.nodes and not r.nodes[n].cache_hit])
+        or 0.0
+        for n in edges
+    }
+    median_run = _median([r.duration for r in runs.values()])
+    found: list[Insight] = []
+    path = critical_path(edges, medians)
+    bottlenecks = [n for n in path.nodes if path.share(n) >= 0.25]
+    found.append(
+        Insight(
+            id="critical_path",
+            kind="critical_path",
+            nodes=path.nodes,
+            message=(
+                f"the critical path {' -> '.join(path.nodes)} takes {path.total_s:.2f} s at median node times; "
+                + (
+                    f"{', '.join(bottlenecks)} hold{'s' if len(bottlenecks) == 1 else ''} most of it"
+                    if bottlenecks
+                    else "no node holds a quarter of it"
+                )
+            ),
+            evidence={
+                "runs": len(runs),
+                "median_run_s": median_run,
+                "path_s": path.total_s,
+                "node_median_s": {n: medians[n] for n in path.nodes},
+                "share": {n: round(path.share(n), 3) for n in path.nodes},
+                "bottlenecks": bottlenecks,
+            },
+        )
+    )
+    found.extend(_retries(runs, nodes, edges))
+    found.extend(_flaky(runs, edges))
+    found.extend(_caching(runs, nodes, edges, medians, deterministic or {}, run_inputs or {}))
+    return Insights(workflow_id, version, len(runs), median_run, found, notes)
+
+
+def _history(analytics: RunAnalytics, workflow_id: str, version: int) -> dict[str, _Run]:
+    runs = {
+        str(r[0]): _Run(str(r[0]), float(r[1] or 0.0), str(r[2]))
+        for r in analytics.execute(
+            "SELECT run_id, duration_s, status FROM runs WHERE workflow_id = ? AND workflow_version = ? "
+            "AND duration_s IS NOT NULL ORDER BY created_at",
+            [workflow_id, version],
+        )
+    }
+    if not runs:
+        return runs
+    for row in analytics.execute(
+        """
+        SELECT e.run_id, e.node_id, e.attempts, e.cache_hit, e.final_status, coalesce(e.span_s, 0),
+               coalesce(f.duration_s, 0)
+        FROM executions e LEFT JOIN attempts f
+             ON f.run_id = e.run_id AND f.node_id = e.node_id AND f.attempt = 1
+        WHERE e.workflow_id = ? AND e.workflow_version = ?
+        """,
+        [workflow_id, version],
+    ):
+        run = runs.get(str(row[0]))
+        if run is not None:
+            run.nodes[str(row[1])] = _Execution(
+                str(row[0]), str(row[1]), int(row[2]), bool(row[3]), str(row[4]), float(row[5]), float(row[6])
+            )
+    return runs
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _predicted_saving(runs: dict[str, _Run], cut: dict[str, float]) -> float:
+    """Median run time minus the median with `cut[run id]` seconds taken off each run; never negative."""
+    before = [r.duration for r in runs.values()]
+    after = [max(r.duration - cut.get(r.id, 0.0), 0.0) for r in runs.values()]
+    return max(statistics.median(before) - statistics.median(after), 0.0)
+
+
+def _on_path(run: _Run, edges: Mapping[str, list[str]], node: str) -> bool:
+    spans = {n: e.span for n, e in run.nodes.items()}
+    ran = {n: [u for u in ups if u in spans] for n, ups in edges.items() if n in spans}
+    return node in critical_path(ran, spans).nodes if ran else False
+
+
+def _retries(
+    runs: dict[str, _Run], nodes: Mapping[str, Any], edges: Mapping[str, list[str]]
+) -> list[Insight]:
+    found = []
+    for node in edges:
+        retried = [r.nodes[node] for r in runs.values() if node in r.nodes and r.nodes[node].attempts > 1]
+        if len(retried) < RETRY_MIN_EVIDENCE or any(e.final != NodeStatus.FAILED for e in retried):
+            continue
+        wasted = {e.run_id: max(e.span - e.first, 0.0) for e in retried}
+        saving = _predicted_saving(runs, wasted)
+        found.append(
+            Insight(
+                id=f"retry_never_succeeds:{node}",
+                kind="retry_never_succeeds",
+                nodes=[node],
+                message=(
+                    f"node {node!r} was retried in {len(retried)} runs and no retry ever succeeded: the retries "
+                    f"only delay the failure by {statistics.median(wasted.values()):.2f} s (median); allow one "
+                    "attempt, or retry only the exceptions that pass (retry_on)"
+                ),
+                evidence={
+                    "retried_runs": len(retried),
+                    "succeeded_after_retry": 0,
+                    "median_attempts": statistics.median(e.attempts for e in retried),
+                    "median_wasted_s": statistics.median(wasted.values()),
+                    "retry": dict((nodes.get(node) or {}).get("retry") or {}),
+                },
+                edit={node: {"retry": {"max_attempts": 1}}},
+                predicted_saving_s=saving,
+            )
+        )
+    return found
+
+
+def _flaky(runs: dict[str, _Run], edges: Mapping[str, list[str]]) -> list[Insight]:
+    found = []
+    for node in edges:
+        ran = [r.nodes[node] for r in runs.values() if node in r.nodes and not r.nodes[node].cache_hit]
+        if len(ran) < MIN_RUNS:
+            continue
+        recovered = [e for e in ran if e.attempts > 1 and e.final in _DONE]
+        failed = [e for e in ran if e.final == NodeStatus.FAILED]
+        succeeded = [e for e in ran if e.final in _DONE]
+        share = len(recovered) / len(ran)
+        mixed = (
+            bool(failed)
+            and bool(succeeded)
+            and min(len(failed), len(succeeded)) / len(ran) >= FLAKY_MIN_SHARE
+        )
+        if share < FLAKY_MIN_SHARE and not mixed:
+            continue
+        found.append(
+            Insight(
+                id=f"flaky:{node}",
+                kind="flaky",
+                nodes=[node],
+                message=(
+                    f"node {node!r} is flaky: {len(recovered)} of {len(ran)} runs succeeded only after a retry"
+                    + (f", and {len(failed)} failed while {len(succeeded)} succeeded" if mixed else "")
+                    + "; look at what it calls (timeouts, rate limits, shared state)"
+                ),
+                evidence={
+                    "executions": len(ran),
+                    "succeeded_after_retry": len(recovered),
+                    "failed_runs": len(failed),
+                    "succeeded_runs": len(succeeded),
+                    "retry_share": round(share, 3),
+                },
+            )
+        )
+    return found
+
+
+def _caching(
+    runs: dict[str, _Run],
+    nodes: Mapping[str, Any],
+    edges: Mapping[str, list[str]],
+    medians: Mapping[str, float],
+    deterministic: Mapping[str, bool],
+    run_inputs: Mapping[str, Mapping[str, Any]],
+) -> list[Insight]:
+    found = []
+    for node, spec in nodes.items():
+        if not isinstance(spec, Mapping) or spec.get("cache") is not False:
+            continue
+        sources = _input_sources(node, nodes, edges, deterministic)
+        if sources is None or medians.get(node, 0.0) < CACHE_MIN_S or not run_inputs:
+            continue
+        seen: set[str] = set()
+        cut: dict[str, float] = {}
+        repeats = 0
+        for run in runs.values():
+            key = json.dumps(
+                {k: (run_inputs.get(run.id) or {}).get(k) for k in sorted(sources)}, sort_keys=True
+            )
+            execution = run.nodes.get(node)
+            if key in seen and execution is not None:
+                repeats += 1
+                if _on_path(run, edges, node):
+                    cut[run.id] = execution.span
+            seen.add(key)
+        share = repeats / len(runs)
+        if share < CACHE_MIN_REPEAT:
+            continue
+        found.append(
+            Insight(
+                id=f"cache:{node}",
+                kind="cache",
+                nodes=[node],
+                message=(
+                    f"node {node!r} is deterministic, takes {medians[node]:.2f} s (median) and {repeats} of "
+                    f"{len(runs)} runs repeated its inputs, but its caching is turned off: turn it on"
+                ),
+                evidence={
+                    "median_s": medians[node],
+                    "runs": len(runs),
+                    "runs_repeating_inputs": repeats,
+                    "repeat_share": round(share, 3),
+                    "inputs_from": sorted(sources),
+                },
+                edit={node: {"cache": True}},
+                predicted_saving_s=_predicted_saving(runs, cut),
+            )
+        )
+    return found
+
+
+def _input_sources(
+    node: str, nodes: Mapping[str, Any], edges: Mapping[str, list[str]], deterministic: Mapping[str, bool]
+) -> set[str] | None:
+    """The workflow inputs `node` reads, directly or through deterministic nodes; None when something on the
+    way is not deterministic (or of an unknown type), so equal workflow inputs need not mean equal node inputs."""
+    found: set[str] = set()
+    stack, visited = [node], set()
+    while stack:
+        current = stack.pop()
+        if current in visited:
+            continue
+        visited.add(current)
+        spec = nodes.get(current) or {}
+        if not deterministic.get(str(spec.get("type", "")), False):
+            return None
+        for binding in dict(spec.get("in") or {}).values():
+            for item in binding if isinstance(binding, list) else [binding]:
+                if isinstance(item, str) and item.startswith("$inputs."):
+                    found.add(item.removeprefix("$inputs."))
+        stack.extend(edges.get(current, []))
+    return found
