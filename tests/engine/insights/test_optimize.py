@@ -1,0 +1,148 @@
+"""Insights measured: on deliberately wasteful workflows run for real (in-process executor), applying the
+suggested edits cuts the median run time by the predicted amount, within 25%."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.settings import Settings
+from engine.durable import DurableRunner
+from engine.insights import OptimizeError, optimize
+from engine.store import Store, open_store
+from nodes import Catalog, node
+
+TOLERANCE = 0.25
+
+
+@node(plugin="waste", version="1.0.0")
+def slow_square(x: float, *, seconds: float) -> float:
+    """Square `x` after `seconds` of work (deterministic and cacheable)."""
+    time.sleep(seconds)
+    return x * x
+
+
+def _catalog() -> Catalog:
+    catalog = Catalog.builtin()
+    catalog.add(slow_square)
+    return catalog
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Iterator[tuple[Store, DurableRunner, Path]]:
+    settings = Settings(home=tmp_path / "home")
+    store = open_store(settings.resolved_database_url)
+    runner = DurableRunner(
+        settings, store=store, executor="local", catalog=_catalog(), cache=True, heartbeat_s=0.5
+    )
+    try:
+        yield store, runner, tmp_path / "analytics"
+    finally:
+        store.close()
+
+
+def _runs(store: Store, runner: DurableRunner, wf: str, inputs: list[int]) -> float:
+    """Run the workflow's latest version once per input; the median run time recorded in the store."""
+    durations = []
+    for x in inputs:
+        result = runner.run(None, {"x": x}, workflow_id=wf)
+        run = store.runs.get(result.run_id)
+        assert run.started_at is not None and run.finished_at is not None
+        durations.append((run.finished_at - run.started_at).total_seconds())
+    return statistics.median(durations)
+
+
+def _doc(name: str, nodes: dict[str, Any], output: str) -> dict[str, Any]:
+    return {
+        "format": "rayweave.workflow/1",
+        "name": name,
+        "inputs": {"x": {"type": "Int"}},
+        "nodes": nodes,
+        "outputs": {"y": output},
+    }
+
+
+@pytest.mark.slow
+def test_turning_caching_back_on_saves_what_was_predicted(installation: Any) -> None:
+    store, runner, export = installation
+    # The slow node is the last one: were a cached node downstream of it, the engine would not run it at all.
+    doc = _doc(
+        "cache-off",
+        {
+            "prep": {"type": "builtin/add@1", "in": {"a": "$inputs.x", "b": {"value": 1}}},
+            "square": {
+                "type": "waste/slow_square@1",
+                "in": {"x": "prep.out"},
+                "params": {"seconds": 0.8},
+                "cache": False,
+            },
+        },
+        "square.out",
+    )
+    wf = store.workflows.create(doc).workflow_id
+    inputs = [1, 2, 1, 2, 1]
+    before = _runs(store, runner, wf, inputs)
+    result = optimize(store, _catalog(), export, wf, apply=True)
+    kinds = {i.kind: i for i in result.insights.insights}
+    assert result.applied == ["cache:square"] and result.version == 2, json.dumps(result.to_json())
+    cache = kinds["cache"]
+    assert cache.evidence["runs_repeating_inputs"] == 3 and cache.evidence["inputs_from"] == ["x"]
+    assert kinds["critical_path"].nodes == ["prep", "square"]
+    assert kinds["critical_path"].evidence["bottlenecks"] == ["square"]
+    assert "cache" not in store.workflows.latest(wf).document["nodes"]["square"]
+    after = _runs(store, runner, wf, inputs)
+    predicted = cache.predicted_saving_s
+    assert predicted is not None and predicted > 0.2
+    assert abs((before - after) - predicted) <= TOLERANCE * predicted, (before, after, predicted)
+
+
+@pytest.mark.slow
+def test_dropping_retries_that_never_succeed_saves_what_was_predicted(installation: Any) -> None:
+    store, runner, export = installation
+    doc = _doc(
+        "useless-retries",
+        {
+            "square": {"type": "waste/slow_square@1", "in": {"x": "$inputs.x"}, "params": {"seconds": 0.05}},
+            "boom": {
+                "type": "builtin/fail@1",
+                "in": {"value": "square.out"},
+                "retry": {"max_attempts": 3, "backoff": "fixed", "initial_s": 0.4, "jitter": False},
+            },
+        },
+        "boom.out",
+    )
+    wf = store.workflows.create(doc).workflow_id
+    before = _runs(store, runner, wf, [1, 2, 3, 4])
+    seen = optimize(store, _catalog(), export, wf)
+    assert seen.version is None and store.workflows.latest(wf).version == 1  # not applied without apply
+    with pytest.raises(OptimizeError, match="no applicable insight"):
+        optimize(store, _catalog(), export, wf, apply=True, ids=["critical_path"])
+    result = optimize(store, _catalog(), export, wf, apply=True, ids=["retry_never_succeeds:boom"])
+    assert result.version == 2
+    retry = next(i for i in result.insights.insights if i.kind == "retry_never_succeeds")
+    assert retry.evidence["retried_runs"] == 4 and retry.evidence["succeeded_after_retry"] == 0
+    assert store.workflows.latest(wf).document["nodes"]["boom"]["retry"]["max_attempts"] == 1
+    after = _runs(store, runner, wf, [1, 2, 3, 4])
+    predicted = retry.predicted_saving_s
+    assert predicted is not None and predicted > 0.6
+    assert abs((before - after) - predicted) <= TOLERANCE * predicted, (before, after, predicted)
+
+
+def test_a_workflow_without_enough_history_gets_no_insight_but_the_reason(installation: Any) -> None:
+    store, _, export = installation
+    wf = store.workflows.create(
+        _doc(
+            "fresh",
+            {"s": {"type": "waste/slow_square@1", "in": {"x": "$inputs.x"}, "params": {"seconds": 0}}},
+            "s.out",
+        )
+    ).workflow_id
+    result = optimize(store, _catalog(), export, wf, apply=True)
+    assert result.insights.insights == [] and result.version is None
+    assert "at least 3 are needed" in result.insights.notes[0]
