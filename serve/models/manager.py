@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
+    from serve.models.replica import ModelSpec
 
 APP_PREFIX = "rayweave-model-"
 DEPLOYMENT = "model"
@@ -221,7 +222,7 @@ def deploy(
     from ray import serve
 
     from serve.models.fastpath import free_port
-    from serve.models.replica import ModelReplica, ModelSpec
+    from serve.models.replica import ModelSpec
 
     check_request(request)
     _require_ray()
@@ -238,19 +239,45 @@ def deploy(
         batch_wait_ms=request.batch_wait_ms,
         mlflow_run_id=str(version.run_id or ""),
         oidc=oidc,
+        replicas=request.replicas,
+        autoscale=request.autoscale,
     )
+    if existing is not None:
+        # Serve's rolling update stops an old replica before its successor is up: a model that cannot load
+        # would leave nothing serving. Load it the replicas' way first, with the deployment untouched.
+        _check_loads(spec, existing, timeout_s)
     if not _serve_running():
         serve.start(proxy_location="Disabled")
+    app = app_name(request.name)
+    try:
+        _run(spec, timeout_s)
+    except BaseException as exc:
+        error = exc if isinstance(exc, ModelServingError) else DeployFailed(f"{exc}")
+        if existing is None:
+            _delete_quietly(app)
+            raise DeployFailed(
+                f"model {request.name!r} version {spec.version} could not be deployed: {error.detail}"
+            ) from exc
+        raise _rolled_back(spec, existing, oidc, error, timeout_s) from exc
+    return describe(request.name)
+
+
+def _run(spec: ModelSpec, timeout_s: float) -> None:
+    """Deploy (or update) the application of `spec` and wait until it is RUNNING."""
+    from ray import serve
+
+    from serve.models.replica import ModelReplica
+
     scaling: dict[str, Any] = (
         {
             "autoscaling_config": {
-                "min_replicas": request.autoscale[0],
-                "max_replicas": request.autoscale[1],
+                "min_replicas": spec.autoscale[0],
+                "max_replicas": spec.autoscale[1],
                 "target_ongoing_requests": 4,
             }
         }
-        if request.autoscale is not None
-        else {"num_replicas": request.replicas}
+        if spec.autoscale is not None
+        else {"num_replicas": spec.replicas}
     )
     deployment: Any = serve.deployment(
         ModelReplica,
@@ -259,17 +286,54 @@ def deploy(
         ray_actor_options={"num_cpus": 0},
         **scaling,
     )
-    app = app_name(request.name)
+    app = app_name(spec.name)
+    serve._run(deployment.bind(spec), _blocking=False, name=app, route_prefix=None)
+    _wait_running(app, timeout_s)
+
+
+def _check_loads(spec: ModelSpec, existing: dict[str, Any], timeout_s: float) -> None:
+    """Load `spec`'s model version in a Ray task as a replica would; `DeployFailed` naming what failed and that
+    the running version keeps serving when it cannot be loaded."""
+    import ray
+
+    from serve.models.replica import load_served_model
+
+    def check(tracking_uri: str, model_uri: str) -> None:
+        load_served_model(tracking_uri, model_uri)
+
+    task: Any = ray.remote(check)
+    ref = task.options(num_cpus=0, max_retries=0).remote(spec.tracking_uri, spec.model_uri)
     try:
-        serve._run(deployment.bind(spec), _blocking=False, name=app, route_prefix=None)
-        _wait_running(app, timeout_s)
-    except BaseException as exc:
-        if existing is None:
-            _delete_quietly(app)
-        if isinstance(exc, ModelServingError):
-            raise
-        raise DeployFailed(f"model {request.name!r} could not be deployed: {exc}") from exc
-    return describe(request.name)
+        ray.get(ref, timeout=timeout_s)
+    except Exception as exc:
+        ray.cancel(ref, force=True)
+        cause = getattr(exc, "cause", None) or exc
+        raise DeployFailed(
+            f"model {spec.name!r} version {spec.version} cannot be served: loading {spec.model_uri} failed "
+            f"({type(cause).__name__}: {str(cause)[:1500]}); version {existing.get('version')} is still "
+            "served, unchanged; register a loadable version and deploy it"
+        ) from exc
+
+
+def _rolled_back(
+    spec: ModelSpec, existing: dict[str, Any], oidc: Any, error: ModelServingError, timeout_s: float
+) -> DeployFailed:
+    """Put the deployment of `existing` (the spec the running replicas reported) back after a failed redeploy;
+    the error to raise, saying whether the old version serves again."""
+    from serve.models.replica import ModelSpec
+
+    fields = {k: v for k, v in existing.items() if k in ModelSpec.__dataclass_fields__ and k != "oidc"}
+    if fields.get("autoscale") is not None:
+        fields["autoscale"] = tuple(fields["autoscale"])
+    old = ModelSpec(**fields, oidc=oidc)
+    head = f"model {spec.name!r} version {spec.version} could not be deployed: {error.detail}"
+    try:
+        _run(old, timeout_s)
+    except BaseException as again:
+        return DeployFailed(
+            f"{head}; putting version {old.version} back failed too ({again}); deploy a version again"
+        )
+    return DeployFailed(f"{head}; version {old.version} was put back and is served again")
 
 
 def _wait_running(app: str, timeout_s: float) -> None:

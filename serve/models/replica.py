@@ -41,6 +41,9 @@ class ModelSpec:
     batch_wait_ms: float = BATCH_WAIT_MS
     mlflow_run_id: str = ""
     oidc: Any = None
+    #: How the deployment scales (kept so a failed redeploy can restore it): a fixed count, or (MIN, MAX).
+    replicas: int = 1
+    autoscale: tuple[int, int] | None = None
 
     @property
     def model_uri(self) -> str:
@@ -51,6 +54,20 @@ class ModelSpec:
     def endpoint(self) -> str:
         """The fast path's base URL (OIP routes under it)."""
         return f"http://{self.host}:{self.port}"
+
+
+def load_served_model(tracking_uri: str, model_uri: str) -> Any:
+    """The pyfunc model a replica serves, loaded from the registry as a replica loads it (also the check a
+    redeploy makes before it touches a running deployment: `serve.models.manager.deploy`)."""
+    import mlflow
+
+    from serve.models.codec import columns_of
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    columns_of(model.metadata.get_input_schema())
+    return model
 
 
 class _Failed:
@@ -64,16 +81,12 @@ class ModelReplica:
     """One replica of a model deployment (see the module docstring)."""
 
     async def __init__(self, spec: ModelSpec) -> None:  # type: ignore[misc]  # Serve awaits it
-        import mlflow
-
         from serve.loopback import keep_replica_grpc_on_loopback
         from serve.models.codec import columns_of
 
         keep_replica_grpc_on_loopback()
         self.spec = spec
-        mlflow.set_tracking_uri(spec.tracking_uri)
-        mlflow.set_registry_uri(spec.tracking_uri)
-        self.model = mlflow.pyfunc.load_model(spec.model_uri)
+        self.model = load_served_model(spec.tracking_uri, spec.model_uri)
         self.columns = columns_of(self.model.metadata.get_input_schema())
         self._output_schema = self.model.metadata.get_output_schema()
         # Inputs are checked and cast against the signature here (`codec.conform`) before the model sees them,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -285,6 +286,36 @@ def test_a_deploy_that_does_not_come_up_leaves_nothing_behind(served: Served) ->
         manager.deploy(served.settings, manager.DeployRequest("iris-late", "1"), timeout_s=0.5)
     assert "rayweave-model-iris-late" not in serve.status().applications
     assert "iris-late" not in manager.deployed_names()
+
+
+def test_a_failed_redeploy_keeps_the_old_version_serving(served: Served) -> None:
+    import mlflow
+
+    from serve.models import manager
+    from serve.models.sample import register_iris
+
+    uri = served.settings.resolved_mlflow_tracking_uri
+    register_iris(uri, "iris-swap")
+    register_iris(uri, "iris-swap")
+    # Version 2's serialized model is garbage: its replicas could never load it.
+    mlflow.set_tracking_uri(uri)
+    folder = Path(mlflow.artifacts.download_artifacts("models:/iris-swap/2"))
+    broken = [p for p in folder.iterdir() if p.name.startswith("model.")]
+    assert broken
+    for path in broken:
+        path.write_bytes(b"not a model")
+    try:
+        manager.deploy(served.settings, manager.DeployRequest("iris-swap", "1"))
+        with pytest.raises(
+            manager.DeployFailed, match=r"version 2 cannot be served.*version 1 is still served"
+        ):
+            manager.deploy(served.settings, manager.DeployRequest("iris-swap", "2"))
+        shown = manager.describe("iris-swap")
+        assert (shown["status"], shown["version"]) == ("RUNNING", "1")
+        answer = manager.handle("iris-swap").predict_table.remote(pa.Table.from_pylist(iris_rows(2))).result()
+        assert answer.num_rows == 2
+    finally:
+        manager.delete("iris-swap")
 
 
 @pytest.mark.slow
