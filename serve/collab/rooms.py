@@ -23,12 +23,16 @@ from anyio import Event, Lock, create_task_group
 from anyio.abc import TaskGroup
 from starlette.websockets import WebSocket
 
-from engine.store import Store
+from engine.store import NotFoundError, Store, backend_errors
 from nodes.ids import WorkflowId
 from serve.collab.channel import CLOSE_GOING_AWAY, SocketChannel
 from serve.collab.room import Room
 
 log = logging.getLogger("rayweave.collab")
+
+#: Close codes: the workflow vanished (4000 + 404, as refusals), the database is away (1011, try again later).
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNAVAILABLE = 1011
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,22 @@ class CollabRooms:
             who=who,
             max_message_bytes=self.options.max_message_bytes,
         )
-        async with self.joined(workflow_id) as room:
+        try:
+            room = await self._join(workflow_id)
+        except NotFoundError:  # deleted between the handshake's check and now
+            await channel.close(CLOSE_NOT_FOUND, f"workflow {workflow_id} does not exist (or was deleted)")
+            return
+        except backend_errors() as exc:
+            log.warning("workflow %s: cannot open its shared document: %s", workflow_id, exc)
+            await channel.close(
+                CLOSE_UNAVAILABLE,
+                "the shared document cannot be loaded now (database unavailable); reconnect",
+            )
+            return
+        try:
             await room.serve(channel)
+        finally:
+            await self._leave(room)
         await channel.close(1000, "")
 
     async def _join(self, workflow_id: WorkflowId) -> Room:

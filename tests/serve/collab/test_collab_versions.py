@@ -4,6 +4,7 @@ are told when the workflow is deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -170,5 +171,35 @@ def test_clients_are_told_when_the_workflow_is_deleted(api: Served) -> None:
                 assert c.delete(f"/v1/workflows/{wid}").status_code == 204
             assert await a.wait_closed() == 4404
             assert "deleted" in a.close_reason
+
+    run(edit())
+
+
+def test_save_after_an_unseen_api_version_merges_it_and_asks_to_save_again(api: Served) -> None:
+    wid = new_workflow(api)
+
+    async def edit() -> None:
+        async with CollabClient.connect(api.url, wid, api.admin_key) as a:
+            await _synced(a)
+            room = api.rooms.room(wid)
+            assert room is not None
+            room.poll_s = 3600.0  # the room will not look by itself: the save must notice the new version
+            await asyncio.sleep(0.7)
+            a.nodes["sum"]["in"]["b"] = {"value": 3}
+            with api.client() as c:
+                put = c.put(
+                    f"/v1/workflows/{wid}", json={"workflow": add_doc("by-api")}, headers={"If-Match": '"1"'}
+                )
+                assert put.status_code == 200, put.text
+                first = c.post(f"/v1/workflows/{wid}/collab/save", json={})
+                assert first.status_code == 409, first.text
+                assert "saved as version 2 meanwhile" in first.json()["detail"]
+                await a.until(lambda: a.meta.get("name") == "by-api")
+                assert a.nodes["sum"]["in"]["b"] == {"value": 3}  # merged, not overwritten
+                second = c.post(f"/v1/workflows/{wid}/collab/save", json={})
+                assert second.status_code == 201, second.text
+                saved = second.json()["workflow"]
+                assert (second.json()["version"], saved["name"]) == (3, "by-api")
+                assert saved["nodes"]["sum"]["in"]["b"] == {"value": 3}
 
     run(edit())
