@@ -8,7 +8,7 @@ One Ray task in the plugin's environment calls the node's definition `CALLS` tim
 trusts the plugin (the node runs in the worker, as before the sandbox) and `CALLS` times under one that does
 not (each call runs in a jail of its own: `nodes.sandbox.jail`; memory limited by a cgroup of the call where
 one is writable), and `CALLS` times sandboxed with `RLIMIT_AS` instead of the cgroup, after `WARMUP` calls of
-each. Printed: p50, p95 and mean of each, the overhead (sandboxed p50 - unsandboxed p50), the ratio, and the
+each; the three are interleaved call by call. Printed: p50, p95 and mean of each, the overhead (sandboxed p50 - unsandboxed p50), the ratio, and the
 load average.
 """
 
@@ -54,12 +54,13 @@ def _measure(definition: Any, trusted: Any, untrusted: Any, rlimit: Any) -> dict
     _calls(definition, trusted, WARMUP)
     _calls(definition, untrusted, WARMUP)
     _calls(definition, rlimit, WARMUP)
-    return {
-        "unsandboxed": _calls(definition, trusted, CALLS),
-        "sandboxed": _calls(definition, untrusted, CALLS),
-        "rlimit_as": _calls(definition, rlimit, CALLS),
-        "cgroup": MemoryCgroups.here() is not None,
-    }
+    found: dict[str, Any] = {"unsandboxed": [], "sandboxed": [], "rlimit_as": []}
+    # Interleaved, so that a change of the machine's load weighs on all three alike.
+    for _ in range(CALLS):
+        found["unsandboxed"] += _calls(definition, trusted, 1)
+        found["sandboxed"] += _calls(definition, untrusted, 1)
+        found["rlimit_as"] += _calls(definition, rlimit, 1)
+    return {**found, "cgroup": MemoryCgroups.here() is not None}
 
 
 def _row(label: str, seconds: list[float]) -> str:

@@ -12,14 +12,16 @@ memory controller this process may make cgroups in:
   where the worker runs in a leaf of the delegated folder).
 
 `MemoryCgroups.here()` finds one (once per process) and makes this worker's folder in it,
-`rayweave-sandbox-<pid>`, with a leaf `idle` that jails' call servers wait in between calls. For each call the
-worker makes a leaf `call-<id>` with the call's limit (v1: `memory.limit_in_bytes` and
-`memory.memsw.limit_in_bytes` when swap accounting exists; v2: `memory.max`, `memory.swap.max` 0), moves the
-jail's call server into it before the call starts — the call's child, forked then, is born in it, and so is
-everything the child starts; the server's own pages stay charged where they were — and afterwards moves the
-server back to `idle`, reads whether the kernel killed a process for the limit (v1: `oom_kill` of
-`memory.oom_control`; v2: `oom_kill` of `memory.events`) and removes the leaf. Where nothing is writable,
-`here()` is None and the call runs under `RLIMIT_AS` instead (`nodes.sandbox.runner.apply_limits`).
+`rayweave-sandbox-<pid>`. Each jail gets a leaf of its own, `jail-<id>` (`JailCgroup`; v2: `memory.swap.max`
+0), and its call server is moved in once, when the jail starts: each call's child, forked by the server, is
+born there with everything it starts. Before each call the worker sets the leaf's limit to what is charged
+there at that moment — the idle server's own pages — plus the call's limit (v1: `memory.limit_in_bytes`, and
+`memory.memsw.limit_in_bytes` where swap is accounted, so swap cannot stand in; v2: `memory.max`); after it,
+it reads whether the kernel killed a process for the limit (v1: `oom_kill` of `memory.oom_control`; v2:
+`oom_kill` of `memory.events`). Moving a process between cgroups waits for an RCU grace period (about 10 ms
+on a busy machine), so no call moves one; writing a limit does not wait. The leaf goes with its jail, the
+folder at exit. Where nothing is writable, `here()` is None and calls run under `RLIMIT_AS` instead
+(`nodes.sandbox.runner.apply_limits`).
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ import time
 import uuid
 from pathlib import Path
 
-__all__ = ["CallCgroup", "MemoryCgroups", "server_pid"]
+__all__ = ["JailCgroup", "MemoryCgroups", "server_pid"]
 
 PREFIX = "rayweave-sandbox-"
-IDLE = "idle"
 
 
 def _mounts() -> tuple[Path | None, Path | None, str]:
@@ -100,14 +101,15 @@ def _counter(path: Path, name: str) -> int | None:
 
 def _remove(folder: Path, tries: int = 100) -> bool:
     """Remove an empty cgroup; its last processes may take a moment to be gone (EBUSY meanwhile)."""
-    for _ in range(tries):
+    for attempt in range(tries):
         try:
             os.rmdir(folder)
             return True
         except FileNotFoundError:
             return True
         except OSError:
-            time.sleep(0.01)
+            if attempt + 1 < tries:
+                time.sleep(0.01)
     return False
 
 
@@ -129,52 +131,70 @@ def server_pid(bwrap_pid: int) -> int | None:
     return None
 
 
-class CallCgroup:
-    """The cgroup of one call (see the module docstring): made with the call's limit, the call server moved in
-    before the call and back out after it, then removed."""
+class JailCgroup:
+    """The memory cgroup of one jail (see the module docstring): its call server is moved in once, and each
+    call's limit is the server's own charge at that moment plus the call's limit."""
 
-    def __init__(self, owner: MemoryCgroups, limit_bytes: int) -> None:
+    def __init__(self, owner: MemoryCgroups) -> None:
         self.owner = owner
-        self.path = owner.base / f"call-{uuid.uuid4().hex[:12]}"
+        self.path = owner.base / f"jail-{uuid.uuid4().hex[:12]}"
         os.mkdir(self.path)
-        try:
-            if owner.version == 1:
-                _write(self.path / "memory.limit_in_bytes", str(limit_bytes))
-                memsw = self.path / "memory.memsw.limit_in_bytes"
-                if memsw.exists():  # swap accounting: swap may not stand in for memory
-                    _write(memsw, str(limit_bytes))
-            else:
-                _write(self.path / "memory.max", str(limit_bytes))
-                swap = self.path / "memory.swap.max"
-                if swap.exists():
+        if owner.version == 2:
+            swap = self.path / "memory.swap.max"
+            try:
+                if swap.exists():  # swap may not stand in for memory
                     _write(swap, "0")
-        except OSError:
-            _remove(self.path)
-            raise
+            except OSError:
+                _remove(self.path)
+                raise
 
     def enter(self, pid: int) -> None:
         """Move process `pid` (the call server) in: what it forks from now on is charged here."""
         _write(self.path / "cgroup.procs", str(pid))
 
-    def oom_killed(self) -> bool:
-        """Whether the kernel killed a process of this cgroup for its memory limit (v1 kernels before 4.13 do
-        not count OOM kills: there, whether the limit was ever hit, `memory.failcnt`)."""
+    def usage(self) -> int:
+        """The bytes charged here now (v1 `memory.usage_in_bytes`, v2 `memory.current`)."""
+        name = "memory.usage_in_bytes" if self.owner.version == 1 else "memory.current"
+        return int(_read(self.path / name))
+
+    def limit(self, call_bytes: int | None) -> int:
+        """Limit the next call to `call_bytes` beyond what is charged here now (None: no limit); returns the
+        OOM-kill count before the call, for `oom_killed_since`."""
         if self.owner.version == 2:
-            return (_counter(self.path / "memory.events", "oom_kill") or 0) > 0
+            _write(self.path / "memory.max", "max" if call_bytes is None else str(self.usage() + call_bytes))
+        else:
+            value = "-1" if call_bytes is None else str(self.usage() + call_bytes)
+            memsw = self.path / "memory.memsw.limit_in_bytes"
+            # v1 keeps memsw >= memory: raising goes memsw first, lowering memory first; try one, then the other.
+            order = [self.path / "memory.limit_in_bytes", memsw] if memsw.exists() else []
+            try:
+                for path in order or [self.path / "memory.limit_in_bytes"]:
+                    _write(path, value)
+            except OSError:
+                for path in reversed(order):
+                    _write(path, value)
+        return self.oom_kills()
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed here for the limit (v1 kernels before 4.13 do not count them:
+        there, how often the limit was hit, `memory.failcnt`)."""
+        if self.owner.version == 2:
+            return _counter(self.path / "memory.events", "oom_kill") or 0
         kills = _counter(self.path / "memory.oom_control", "oom_kill")
         if kills is None:
             with contextlib.suppress(OSError, ValueError):
-                return int(_read(self.path / "memory.failcnt")) > 0
-            return False
-        return kills > 0
+                return int(_read(self.path / "memory.failcnt"))
+            return 0
+        return kills
 
-    def close(self, pid: int | None) -> None:
-        """Move the call server (if it still runs) back to `idle` and remove this cgroup (retried later by
-        `MemoryCgroups.sweep` while processes the call left are still dying)."""
-        if pid is not None:
-            with contextlib.suppress(OSError):
-                _write(self.owner.idle / "cgroup.procs", str(pid))
-        if not _remove(self.path, tries=20):
+    def oom_killed_since(self, before: int) -> bool:
+        """Whether the kernel killed a process here for its limit since the count was `before`."""
+        return self.oom_kills() > before
+
+    def remove(self) -> None:
+        """Remove this cgroup once its jail is stopped (later, from `MemoryCgroups.sweep`, while the kernel
+        still releases its last processes)."""
+        if not _remove(self.path, tries=1):
             self.owner.leftovers.append(self.path)
 
 
@@ -185,13 +205,12 @@ class MemoryCgroups:
     def __init__(self, version: int, base: Path) -> None:
         self.version = version
         self.base = base
-        self.idle = base / IDLE
         self.leftovers: list[Path] = []
 
     @staticmethod
     @functools.lru_cache(maxsize=1)
     def here() -> MemoryCgroups | None:
-        """This process's call-cgroup folder, made on first use (and removed at exit); None when no memory
+        """This process's folder of jail cgroups, made on first use (and removed at exit); None when no memory
         controller is writable here."""
         v1_mount, v2_mount, v1_root = _mounts()
         v1_path, v2_path = _own_paths()
@@ -222,33 +241,34 @@ class MemoryCgroups:
             os.makedirs(base, exist_ok=True)
             if version == 2:
                 _write(base / "cgroup.subtree_control", "+memory")
-            os.makedirs(base / IDLE, exist_ok=True)
             found = MemoryCgroups(version, base)
-            CallCgroup(found, 1 << 30).close(None)  # the limits can be written: a probe
+            probe = found.jail()
+            try:
+                probe.limit(1 << 30)  # the limits can be written
+            finally:
+                _remove(probe.path)
         except OSError:
-            for folder in (base / IDLE, base):
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)
+            with contextlib.suppress(OSError):
+                os.rmdir(base)
             return None
         return found
 
-    def call(self, limit_bytes: int) -> CallCgroup:
-        """A new call cgroup with `limit_bytes` of memory (raises `OSError` when it cannot be made)."""
+    def jail(self) -> JailCgroup:
+        """A new cgroup for a jail (raises `OSError` when it cannot be made)."""
         self.sweep()
-        return CallCgroup(self, limit_bytes)
+        return JailCgroup(self)
 
     def sweep(self) -> None:
-        """Remove call cgroups that could not be removed before (their processes are gone by now)."""
+        """Remove jail cgroups that could not be removed before (their processes are gone by now)."""
         self.leftovers = [p for p in self.leftovers if not _remove(p, tries=1)]
 
     def remove(self) -> None:
         """Remove this worker's folder (at exit)."""
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.base):
-                if entry.is_dir() and entry.name != IDLE:
+                if entry.is_dir():
                     _remove(Path(entry.path), tries=5)
-        for folder in (self.idle, self.base):
-            _remove(folder, tries=5)
+        _remove(self.base, tries=5)
 
 
 def _sweep_stale(parent: Path) -> None:

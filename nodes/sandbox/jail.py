@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from nodes.plugins.runtime import PLUGIN_CODE_VAR, PLUGIN_ENV_VAR
-from nodes.sandbox.cgroup import CallCgroup, MemoryCgroups, server_pid
+from nodes.sandbox.cgroup import JailCgroup, MemoryCgroups, server_pid
 from nodes.sandbox.errors import (
     CpuTimeLimitExceeded,
     MemoryLimitExceeded,
@@ -279,8 +279,8 @@ class Jail:
         self.scratch_bytes = scratch_bytes
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
-        #: The host PID of the call server (found when a call needs it: its memory cgroup moves it).
-        self.server: int | None = None
+        #: The jail's memory cgroup (made at its first call that asks for one; None: `RLIMIT_AS`).
+        self.cgroup: JailCgroup | None = None
         self.private: str | None = None
         self.errors: Any = None
 
@@ -353,7 +353,6 @@ class Jail:
     def stop(self) -> None:
         """Kill the jail (every process in it) and remove its folders."""
         process, self.process = self.process, None
-        self.server = None
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -361,6 +360,9 @@ class Jail:
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self.errors is not None:
             self.errors.close()
             self.errors = None
@@ -392,18 +394,13 @@ class Jail:
                 with open(os.path.join(folder, REQUEST), "wb") as out:
                     out.write(request)
                 os.chmod(os.path.join(folder, REQUEST), 0o644)
-                cgroup = self._cgroup(process, cgroups, limits)
+                cgroup, kills = self._cgroup(process, cgroups, limits)
                 try:
                     reply = self._ask(process, folder, limits, address_space=cgroup is None)
                 except BaseException:  # e.g. the task was cancelled: the call may still run, so the jail goes
                     self.stop()
-                    if cgroup is not None:
-                        cgroup.close(None)
                     raise
-                oom = False
-                if cgroup is not None:
-                    oom = cgroup.oom_killed()
-                    cgroup.close(self.server if reply is not None else None)
+                oom = cgroup is not None and cgroup.oom_killed_since(kills)
                 if reply is None:
                     said = self._stderr().strip()[-1500:]
                     self.stop()
@@ -421,23 +418,28 @@ class Jail:
 
     def _cgroup(
         self, process: subprocess.Popen[bytes], cgroups: MemoryCgroups | None, limits: SandboxLimits
-    ) -> CallCgroup | None:
-        """A memory cgroup for the call with the call server moved in, or None (then `RLIMIT_AS` limits it)."""
-        if cgroups is None:
-            return None
-        if self.server is None:
-            self.server = server_pid(process.pid)
-            if self.server is None:
-                return None
-        cgroup = None
+    ) -> tuple[JailCgroup | None, int]:
+        """The jail's memory cgroup limited for this call, and its OOM-kill count before it; (None, 0) when the
+        call's memory is limited by `RLIMIT_AS` (no `cgroups`, or the cgroup cannot be made or written)."""
         try:
-            cgroup = cgroups.call(limits.memory_bytes)
-            cgroup.enter(self.server)
+            if cgroups is None:
+                if self.cgroup is not None:  # a call that asks for RLIMIT_AS in a jail that has a cgroup
+                    self.cgroup.limit(None)
+                return None, 0
+            if self.cgroup is None:
+                server = server_pid(process.pid)
+                if server is None:
+                    return None, 0
+                cgroup = cgroups.jail()
+                try:
+                    cgroup.enter(server)
+                except OSError:
+                    cgroup.remove()
+                    raise
+                self.cgroup = cgroup
+            return self.cgroup, self.cgroup.limit(limits.memory_bytes)
         except OSError:
-            if cgroup is not None:
-                cgroup.close(None)
-            return None
-        return cgroup
+            return None, 0
 
     def _ask(
         self, process: subprocess.Popen[bytes], folder: str, limits: SandboxLimits, *, address_space: bool
