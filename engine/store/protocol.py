@@ -32,6 +32,7 @@ from engine.store.models import (
     Plugin,
     Run,
     Secret,
+    Tenant,
     User,
     Workflow,
     WorkflowVersion,
@@ -45,6 +46,7 @@ from engine.store.reports import (
     RunHistoryRow,
 )
 from engine.store.runs import CreatedRun, RunPage
+from engine.store.shares import Audience, Share
 from engine.store.users import ANY
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
 from nodes.states import NodeStatus, RunStatus
@@ -98,9 +100,15 @@ class Workflows(Protocol):
         ...
 
     def list(
-        self, *, owner: str | None = None, name: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        owner: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible_to: Audience | None = None,
     ) -> builtins.list[Workflow]:
-        """Workflows not deleted, most recently updated first."""
+        """Workflows not deleted, most recently updated first (only those `visible_to` may see, when given)."""
         ...
 
     def delete(self, workflow_id: WorkflowId) -> None:
@@ -152,8 +160,9 @@ class Runs(Protocol):
         created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        visible_to: Audience | None = None,
     ) -> RunPage:
-        """Runs matching the filters, newest first, one page at a time."""
+        """Runs matching the filters, newest first, one page at a time (only those `visible_to` may see)."""
         ...
 
     def update_status(
@@ -320,9 +329,16 @@ class Users(Protocol):
     """Users and their permissions."""
 
     def create(
-        self, username: str, *, email: str | None = None, display_name: str = "", is_admin: bool = False
+        self,
+        username: str,
+        *,
+        email: str | None = None,
+        display_name: str = "",
+        is_admin: bool = False,
+        tenant_id: str | None = None,
+        role: str | None = None,
     ) -> User:
-        """Create a local user (unique name, no reserved prefix)."""
+        """Create a local user (unique name, no reserved prefix) in a tenant (default: the default one)."""
         ...
 
     def ensure_external(self, prefix: str, subject: str) -> User:
@@ -337,12 +353,16 @@ class Users(Protocol):
         """One user by username."""
         ...
 
-    def list(self) -> builtins.list[User]:
-        """Every user, by username."""
+    def list(self, *, tenant_id: str | None = None) -> builtins.list[User]:
+        """Every user (of a tenant), by username."""
         ...
 
-    def set_disabled(self, user_id: str, disabled: bool) -> User:
-        """Disable (or re-enable) a user."""
+    def set_disabled(self, user_id: str, disabled: bool, *, keep_an_owner: bool = True) -> User:
+        """Disable (or re-enable) a user (never a tenant's last owner or the last admin unless told)."""
+        ...
+
+    def set_role(self, user_id: str, role: str, *, keep_an_owner: bool = True) -> tuple[User, str]:
+        """Change a user's role in its tenant; returns the user and the previous role."""
         ...
 
     def grant(
@@ -382,6 +402,10 @@ class ApiKeys(Protocol):
         """The record of a presented secret; `InvalidApiKeyError` otherwise."""
         ...
 
+    def verify_with_user(self, secret: str, *, now: datetime | None = None) -> tuple[ApiKey, User]:
+        """The record of a presented secret and its user, in one read; refused as `verify` refuses."""
+        ...
+
     def get(self, key_id: str) -> ApiKey:
         """One key record by id."""
         ...
@@ -407,6 +431,56 @@ class ApiKeys(Protocol):
         keep_expiry: bool = True,
     ) -> tuple[ApiKey, ApiKey, str]:
         """Replace a key by a new secret (same user, name, scopes); the old one is revoked after `grace_s`."""
+        ...
+
+
+class Tenants(Protocol):
+    """Tenants (groups of users, each user in one)."""
+
+    def create(self, name: str) -> Tenant:
+        """A new tenant (a duplicate name: `ValueError`)."""
+        ...
+
+    def ensure(self, name: str) -> Tenant:
+        """The tenant of that name, created if new."""
+        ...
+
+    def get(self, tenant_id: str) -> Tenant:
+        """One tenant by id."""
+        ...
+
+    def get_by_name(self, name: str) -> Tenant:
+        """One tenant by name."""
+        ...
+
+    def list(self) -> builtins.list[Tenant]:
+        """Every tenant, by name."""
+        ...
+
+
+class Shares(Protocol):
+    """Workflows shared with users or tenants at a role (`engine.store.shares`)."""
+
+    def set(
+        self, workflow_id: str, subject_type: str, subject_id: str, role: str, *, actor: str = ""
+    ) -> Share:
+        """Share a workflow with a user or a tenant at a role."""
+        ...
+
+    def remove(self, workflow_id: str, subject_type: str, subject_id: str) -> bool:
+        """Stop sharing; False when it was not shared."""
+        ...
+
+    def replace(self, workflow_id: str, shares: Iterable[Share], *, actor: str = "") -> builtins.list[Share]:
+        """Make these the workflow's only shares."""
+        ...
+
+    def list(self, workflow_id: str) -> builtins.list[Share]:
+        """The shares of a workflow."""
+        ...
+
+    def role_of(self, workflow_id: str, audience: Audience) -> str | None:
+        """The highest role the workflow is shared with the audience at, if any."""
         ...
 
 
@@ -611,6 +685,16 @@ class Store(Protocol):
     @property
     def api_keys(self) -> ApiKeys:
         """API keys."""
+        ...
+
+    @property
+    def tenants(self) -> Tenants:
+        """Tenants."""
+        ...
+
+    @property
+    def shares(self) -> Shares:
+        """Workflow shares."""
         ...
 
     @property
