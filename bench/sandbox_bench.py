@@ -107,7 +107,7 @@ def main() -> None:
     plain, jailed = found["unsandboxed"], found["sandboxed"]
     print(f"{CALLS} calls each of a plugin node (x + 1) in one worker of its runtime environment")
     print(_row("unsandboxed", plain))
-    memory = "a memory cgroup per call" if found["cgroup"] else "RLIMIT_AS (no writable memory cgroup here)"
+    memory = "its jail's memory cgroup" if found["cgroup"] else "RLIMIT_AS (no writable memory cgroup here)"
     print(_row("sandboxed", jailed) + f"   (memory limited by {memory})")
     print(_row("RLIMIT_AS", found["rlimit_as"]) + "   (RAYWEAVE_SANDBOX_MEMORY_CGROUP=false)")
     overhead = statistics.median(jailed) - statistics.median(plain)
