@@ -26,6 +26,10 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX)
     for module in (system, types, nodes, workflows, runs, events, plugins, keys, audit, secrets, bulk):
         router.include_router(module.router)
+    from serve.api.v1 import shares, users  # issue 18: the users of a tenant, workflow shares
+
+    for extra in (users, shares):
+        router.include_router(extra.router)
     from serve.api.v1 import analytics  # issue 20: analytics, reports, insights
 
     router.include_router(analytics.router)

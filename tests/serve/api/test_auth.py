@@ -68,6 +68,15 @@ DESIGNED_ROUTES = {
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),
     ("GET", "/metrics"),
+    # Users of a tenant and workflow shares (issue 18, authorization).
+    ("POST", "/v1/users"),
+    ("GET", "/v1/users"),
+    ("GET", "/v1/users/{user}"),
+    ("PUT", "/v1/users/{user}/role"),
+    ("POST", "/v1/users/{user}/disable"),
+    ("POST", "/v1/users/{user}/enable"),
+    ("GET", "/v1/workflows/{workflow_id}/shares"),
+    ("PUT", "/v1/workflows/{workflow_id}/shares"),
     # Analytics, reports and insights (issue 20).
     ("GET", "/v1/analytics/summary"),
     ("GET", "/v1/analytics/workflows/{workflow_id}"),
