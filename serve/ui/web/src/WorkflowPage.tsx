@@ -68,6 +68,9 @@ function useDiagnostics(doc: WorkflowDocument): Diagnostic[] {
   return diagnostics;
 }
 
+/** The side panel lists this many diagnostics; every one still marks its node. */
+const SHOWN_DIAGNOSTICS = 50;
+
 function portOf(node: GraphNode | undefined, side: "in" | "out", name: string) {
   return (side === "in" ? node?.inputs : node?.outputs)?.find((p) => p.name === name);
 }
@@ -86,9 +89,10 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
   // Implicit coercions on wires (Int -> Float), asked once per pair of types.
   useEffect(() => {
     let live = true;
+    const byId = new Map(graph.nodes.map((n) => [n.id, n]));
     for (const e of graph.edges) {
-      const s = portOf(graph.nodes.find((n) => n.id === e.source), "out", e.sourcePort);
-      const t = portOf(graph.nodes.find((n) => n.id === e.target), "in", e.targetPort);
+      const s = portOf(byId.get(e.source), "out", e.sourcePort);
+      const t = portOf(byId.get(e.target), "in", e.targetPort);
       if (!s || !t || s.type === t.type || e.target === OUTPUTS_ID || hasTypeVar(s.spec?.type_json) || hasTypeVar(t.spec?.type_json)) continue;
       checkTypes(s.type, t.type).then(
         (c) => {
@@ -199,13 +203,14 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
           <div className="diagnostics" data-testid="diagnostics">
             <h4>Diagnostics</h4>
             <ul>
-              {diagnostics.map((d, i) => (
+              {diagnostics.slice(0, SHOWN_DIAGNOSTICS).map((d, i) => (
                 <li key={i} className={d.severity}>
                   <code>{d.code}</code> {d.node && <b>{d.node}{d.port ? `.${d.port}` : ""}</b>} {d.message}
                   {d.hint && <div className="hint">{d.hint}</div>}
                 </li>
               ))}
             </ul>
+            {diagnostics.length > SHOWN_DIAGNOSTICS && <p className="hint">and {diagnostics.length - SHOWN_DIAGNOSTICS} more (each on its node)</p>}
           </div>
         )}
         <Palette specs={specs} onPick={(s) => store.addNode(s)} />
