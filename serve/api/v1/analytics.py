@@ -4,6 +4,7 @@
 - `GET /v1/analytics/workflows/{workflow_id}`: one workflow's report data (trend, per node, Gantt, heatmap);
 - `GET /v1/analytics/workflows/{workflow_id}/report`: the same report as an HTML page with its figures;
 - `GET /v1/analytics/workflows/{workflow_id}/insights`: what to change and how much it should save;
+- `GET /v1/analytics/anomalies`: executions whose duration, output size or failures stand out (median/MAD);
 - `POST /v1/workflows/{workflow_id}/optimize`: apply insights' edits as a new version (through validation).
 
 Every request first brings the server's incremental export (RAYWEAVE_HOME/analytics) up to date: only runs
@@ -246,6 +247,53 @@ def workflow_report_page(
 
     wf, report = _workflow_report(store, settings, principal, workflow_id, since, until)
     return HTMLResponse(to_html(report, title=f"{wf.name}: run report"))
+
+
+class AnomalyOut(BaseModel):
+    """One anomalous execution (`engine.analytics.anomalies`)."""
+
+    kind: str = Field(description="duration, output_size or failure_burst.")
+    workflow_id: str | None
+    node_id: str
+    node_type: str
+    run_id: str
+    at: str | None = Field(description="When its run was created.")
+    value: float
+    expected: float = Field(description="The key's median (for bursts: its failure rate before).")
+    threshold: float
+    delay: int = Field(description="Executions between the start of the anomaly and its detection.")
+
+
+class AnomalyList(BaseModel):
+    """Anomalies, newest first."""
+
+    items: list[AnomalyOut]
+
+
+@router.get("/anomalies", response_model=AnomalyList, summary="Anomalies in the run history")
+def anomalies(
+    workflow_id: str | None = Query(default=None, max_length=64),
+    kind: str | None = Query(
+        default=None, max_length=40, description="duration, output_size or failure_burst."
+    ),
+    limit: int = Query(default=100, ge=1, le=1000),
+    store: Store = Depends(get_store),
+    settings: Settings = Depends(get_settings),
+    principal: Principal = Depends(require("runs:read")),
+) -> AnomalyList:
+    """Executions slower than their node's usual (more than twice the median and five MADs above it, after a
+    warm-up of ten), results much bigger than usual, and bursts of three failures of a node that rarely fails."""
+    from engine.analytics import RunAnalytics
+    from engine.analytics.anomalies import detect
+
+    directory = _synced(store, settings)
+    with RunAnalytics(directory) as analytics:
+        found = detect(
+            analytics, workflow_id=workflow_id, owner=None if principal.is_admin else principal.user_id
+        )
+    if kind is not None:
+        found = [a for a in found if a.kind == kind]
+    return AnomalyList(items=[AnomalyOut.model_validate(a.to_json()) for a in reversed(found)][:limit])
 
 
 def _insights(

@@ -47,6 +47,10 @@ def test_summary_report_and_insights(api: Api) -> None:
         assert page.text.count("<figure id=") == 4
         insights = c.get(f"/v1/analytics/workflows/{wf}/insights").json()
         assert insights["version"] == 1 and insights["insights"][0]["kind"] == "critical_path"
+        listed = c.get("/v1/analytics/anomalies", params={"workflow_id": wf})
+        assert listed.status_code == 200, listed.text
+        # Only b's retried executions stand out: a failed 0.5 s attempt first makes them ~3x as long.
+        assert {(a["kind"], a["node_id"]) for a in listed.json()["items"]} <= {("duration", "b")}
         nothing = c.post(f"/v1/workflows/{wf}/optimize", json={"apply": True})
         assert nothing.status_code == 200 and nothing.json()["new_version"] is None
         unknown = c.post(f"/v1/workflows/{wf}/optimize", json={"insights": ["critical_path"]})

@@ -79,6 +79,7 @@ DESIGNED_ROUTES = {
     ("PUT", "/v1/workflows/{workflow_id}/shares"),
     # Analytics, reports and insights (issue 20).
     ("GET", "/v1/analytics/summary"),
+    ("GET", "/v1/analytics/anomalies"),
     ("GET", "/v1/analytics/workflows/{workflow_id}"),
     ("GET", "/v1/analytics/workflows/{workflow_id}/report"),
     ("GET", "/v1/analytics/workflows/{workflow_id}/insights"),
