@@ -71,7 +71,7 @@ class SocketChannel:
                 await self.send(
                     permission_denied(
                         f"update refused: {self.who} may view workflow {self._path} but not edit it "
-                        "(editing needs the workflows:write scope)"
+                        "(editing needs the workflows:write scope and editor access to the workflow)"
                     )
                 )
                 continue

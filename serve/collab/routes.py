@@ -3,7 +3,8 @@
 
 The socket authenticates like the run-events socket: the `Authorization` header of the handshake, or the
 browser session cookie from this server's own origin. It needs `workflows:read` on a workflow the caller may
-see (another owner's is 4404, as a GET would be 404); without `workflows:write` the sync is read-only. A
+see (another owner's is 4404, as a GET would be 404); without `workflows:write`, or with only viewer or runner
+access to the workflow (`serve.policy_access`: a share below editor), the sync is read-only. A
 refused socket is accepted and closed with 4000 + the HTTP status and the reason (`serve.problems`).
 """
 
@@ -37,8 +38,6 @@ def collab_rooms(connection: Request | WebSocket) -> CollabRooms:
 @router.websocket("/{workflow_id}/collab")
 async def collab_socket(websocket: WebSocket, workflow_id: WorkflowId) -> None:
     """Co-edit a workflow's shared document (y-websocket protocol: sync, updates, awareness)."""
-    from serve.api.v1.workflows import owned_workflow
-
     ctx = get_context(websocket)
     try:
         check_websocket_origin(websocket)
@@ -50,16 +49,28 @@ async def collab_socket(websocket: WebSocket, workflow_id: WorkflowId) -> None:
             client=client_host(websocket),
         )
         authorize(ctx, principal, "workflows:read", client_host(websocket))
-        await run_in_threadpool(owned_workflow, ctx.store, principal, workflow_id)
+        writable = await run_in_threadpool(_may_edit, ctx.store, principal, workflow_id)
     except ApiError as exc:
         # Accept first so the client sees why (close code 4000 + HTTP status) instead of a bare 403 handshake.
         await websocket.accept()
         await websocket.close(code=ws_refusal_code(exc.status), reason=ws_close_reason(exc.detail))
         return
     await websocket.accept()
-    await collab_rooms(websocket).serve(
-        websocket, workflow_id, writable=principal.allows("workflows:write"), who=principal.username
-    )
+    await collab_rooms(websocket).serve(websocket, workflow_id, writable=writable, who=principal.username)
+
+
+def _may_edit(store: Any, principal: Principal, workflow_id: WorkflowId) -> bool:
+    """Whether the principal edits the shared document (else read-only sync): the `workflows:write` scope and
+    editor access to the workflow (`serve.policy_access`: its own, or shared with it as editor). Raises 404
+    when it may not even see the workflow."""
+    from serve.api.v1.workflows import owned_workflow
+    from serve.policy import Access
+    from serve.policy_access import workflow_access
+
+    wf = owned_workflow(store, principal, workflow_id)
+    if not principal.allows("workflows:write"):
+        return False
+    return workflow_access(store, principal, wf.id, wf.owner) >= Access.EDIT
 
 
 @router.post(
@@ -85,9 +96,10 @@ async def save_collab(
     the document sees the new version number in `meta.version`."""
     from serve.api.v1.workflows import _version_out, owned_workflow
     from serve.collab.save import save_shared
+    from serve.policy import Access
 
     store = get_context(request).store
-    wf = await run_in_threadpool(owned_workflow, store, principal, workflow_id)
+    wf = await run_in_threadpool(owned_workflow, store, principal, workflow_id, Access.EDIT)
     request.state.audit_target = workflow_id
     version = await save_shared(collab_rooms(request), store, catalog, workflow_id, principal, body.message)
     response.headers["ETag"] = f'"{version.version}"'

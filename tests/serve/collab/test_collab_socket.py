@@ -198,3 +198,39 @@ def test_clients_that_drop_abruptly_do_not_disturb_the_others(api: Api) -> None:
             assert len(b.nodes["sum"]["params"]) == 50
 
     run(drops())
+
+
+def test_a_workflow_shared_as_viewer_syncs_read_only_and_as_editor_edits(api: Served) -> None:
+    scopes = ["workflows:read", "workflows:write"]
+    owner, colleague = api.key(scopes, username="ivy"), api.key(scopes, username="jack")
+    wid = new_workflow(api, owner)
+    assert _close_code(api, wid, colleague)[0] == 4404  # not shared: not there
+
+    def share(role: str) -> None:
+        with api.client(owner) as c:
+            r = c.put(f"/v1/workflows/{wid}/shares", json={"items": [{"user": "jack", "role": role}]})
+            assert r.status_code == 200, r.text
+
+    async def edit(expect_refusal: bool) -> None:
+        async with (
+            CollabClient.connect(api.url, wid, owner) as a,
+            CollabClient.connect(api.url, wid, colleague) as j,
+        ):
+            await _synced(a, j)
+            j.nodes["sum"]["params"]["by_jack"] = 1
+            if expect_refusal:
+                await _until(lambda: j.denied, what="the refusal of a viewer's edit")
+                assert "editor access" in j.denied[0]
+                assert "by_jack" not in a.nodes["sum"]["params"]
+            else:
+                await _until(lambda: "by_jack" in a.nodes["sum"]["params"], what="the editor's edit")
+                assert not j.denied
+
+    share("viewer")
+    run(edit(expect_refusal=True))
+    with api.client(colleague) as c:
+        assert c.post(f"/v1/workflows/{wid}/collab/save", json={}).status_code == 403
+    share("editor")
+    run(edit(expect_refusal=False))
+    with api.client(colleague) as c:
+        assert c.post(f"/v1/workflows/{wid}/collab/save", json={}).status_code == 422  # `by_jack` is no param
