@@ -183,6 +183,16 @@ def test_start_a_run_and_watch_node_states_turn_succeeded_live(page: Any, site: 
     page.get_by_test_id("node-$inputs").click()
     page.get_by_test_id("run-outputs").filter(has_text="7").wait_for()
     _shot(page, "run")
+    # Replay: scrub back to before the first event, one event on, then to the end again.
+    slider = page.get_by_test_id("replay")
+    slider.focus()
+    page.keyboard.press("Home")
+    page.get_by_test_id("replay-event").filter(has_text="before the first event").wait_for()
+    assert page.get_by_test_id("node-s2").get_attribute("data-status") == "pending"
+    assert page.get_by_test_id("timeline").locator(".bar").count() == 0
+    page.keyboard.press("End")
+    page.locator("[data-testid='node-s2'][data-status='succeeded']").wait_for()
+    assert "run.succeeded" in page.get_by_test_id("replay-event").inner_text()
 
 
 def test_the_versions_tab_draws_what_changed_between_two_versions(page: Any, site: dict[str, Any]) -> None:

@@ -1,23 +1,26 @@
 // Visual debugging of one run: the workflow's graph with node states changing live from the event stream
 // (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
 
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { get, post, socketUrl } from "./api";
 import { loadCatalog } from "./catalog";
 import { GraphView, type NodeDecoration } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph, type GraphNode } from "./graph";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
 import { navigate } from "./router";
-import { applyEvent, initialRun, type RunLive } from "./runState";
+import { applyEvent, initialRun, replay, type RunLive } from "./runState";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
-/** The run's live state: follows the event socket from the first event, reconnecting after the last seen. */
-function useRunEvents(id: string, nodes: string[] | null): RunLive | null {
+/** The run's live state and its events so far: follows the event socket from the first event, reconnecting
+ * after the last seen. */
+function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null; events: RunEvent[] } {
   const [run, setRun] = useState<RunLive | null>(null);
+  const events = useRef<RunEvent[]>([]);
   useEffect(() => {
     if (!nodes) return;
     let state = initialRun(null, nodes);
+    events.current = [];
     setRun(state);
     let socket: WebSocket | null = null;
     let stopped = false;
@@ -25,7 +28,9 @@ function useRunEvents(id: string, nodes: string[] | null): RunLive | null {
     const open = () => {
       socket = new WebSocket(socketUrl(`/v1/runs/${encodeURIComponent(id)}/events?after=${state.lastSeq}`));
       socket.onmessage = (m) => {
-        state = applyEvent(state, JSON.parse(m.data) as RunEvent);
+        const event = JSON.parse(m.data) as RunEvent;
+        if (event.seq > state.lastSeq) events.current.push(event);
+        state = applyEvent(state, event);
         retry = 0;
         setRun(state);
       };
@@ -45,7 +50,7 @@ function useRunEvents(id: string, nodes: string[] | null): RunLive | null {
       socket?.close();
     };
   }, [id, nodes]);
-  return run;
+  return { run, events: events.current };
 }
 
 export function RunPage({ id }: { id: string }) {
@@ -69,8 +74,14 @@ export function RunPage({ id }: { id: string }) {
     })().catch((e) => setError(e.message ?? String(e)));
   }, [id]);
   const nodeNames = useMemo(() => (doc ? Object.keys(doc.nodes) : null), [doc]);
-  const run = useRunEvents(id, nodeNames);
-  const finished = run ? FINAL.has(run.status) : false;
+  const { run: live, events } = useRunEvents(id, nodeNames);
+  const finished = live ? FINAL.has(live.status) : false;
+  // Replay: a finished run scrubbed back to any of its events (null: the live state).
+  const [replayAt, setReplayAt] = useState<number | null>(null);
+  const run = useMemo(
+    () => (live && nodeNames && replayAt !== null && finished ? replay(nodeNames, events, replayAt) : live),
+    [live, nodeNames, replayAt, finished, events],
+  );
   useEffect(() => {
     if (finished) get<{ outputs: Record<string, unknown> }>(`/v1/runs/${encodeURIComponent(id)}/outputs`).then((r) => setOutputs(r.outputs), () => undefined);
   }, [finished, id]);
@@ -107,6 +118,23 @@ export function RunPage({ id }: { id: string }) {
           <button onClick={() => post(`/v1/runs/${encodeURIComponent(id)}/cancel`, {}).catch(() => undefined)}>Cancel</button>
         )}
         {run.error && <span className="error">{String(run.error.message ?? JSON.stringify(run.error))}</span>}
+        {finished && live && events.length > 0 && (
+          <label className="replay">
+            Replay
+            <input
+              type="range"
+              min={0}
+              max={live.lastSeq}
+              value={replayAt ?? live.lastSeq}
+              onChange={(e) => setReplayAt(Number(e.target.value) >= live.lastSeq ? null : Number(e.target.value))}
+              aria-label="Replay the run up to an event"
+              data-testid="replay"
+            />
+            <span className="hint" data-testid="replay-event">
+              {describeEvent(events, replayAt ?? live.lastSeq)}
+            </span>
+          </label>
+        )}
       </div>
       <div className="editor">
         <div className="canvas">
@@ -119,6 +147,12 @@ export function RunPage({ id }: { id: string }) {
       </div>
     </section>
   );
+}
+
+function describeEvent(events: RunEvent[], seq: number): string {
+  const event = events.find((e) => e.seq === seq);
+  if (!event) return seq === 0 ? "before the first event" : `event ${seq}`;
+  return `${event.seq}: ${event.type}${event.node ? ` ${event.node}` : ""}`;
 }
 
 function json(value: unknown): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RunEvent } from "./model";
-import { applyEvent, initialRun } from "./runState";
+import { applyEvent, initialRun, replay } from "./runState";
 
 let seq = 0;
 const ev = (type: string, node: string | null, time: number, payload: Record<string, unknown> = {}, attempt: number | null = null): RunEvent => ({
@@ -49,5 +49,14 @@ describe("run state from events", () => {
     expect(run.nodes.a.error).toEqual({ type: "ValueError", message: "bad", traceback: "Traceback..." });
     expect(run.attempts.find((a) => a.node === "b")).toMatchObject({ end: 3, outcome: "cancelled" });
     expect(run.error).toEqual({ message: "a failed" });
+  });
+
+  it("replays a run up to any event", () => {
+    seq = 0;
+    const events = [ev("run.started", null, 1), ev("node.started", "a", 1, {}, 1), ev("node.succeeded", "a", 2, {}, 1), ev("run.succeeded", null, 3)];
+    expect(replay(["a"], events, 0).nodes.a.status).toBe("pending");
+    expect(replay(["a"], events, 2).nodes.a.status).toBe("running");
+    expect(replay(["a"], events, 2).status).toBe("started");
+    expect(replay(["a"], events, 4).nodes.a.status).toBe("succeeded");
   });
 });

@@ -95,3 +95,13 @@ export function applyEvent(run: RunLive, event: RunEvent): RunLive {
   }
   return next;
 }
+
+/** The run as it stood after event `seq` (replaying a finished run): the fold of `events` up to it. */
+export function replay(nodes: string[], events: RunEvent[], seq: number): RunLive {
+  let run = initialRun(null, nodes);
+  for (const event of events) {
+    if (event.seq > seq) break;
+    run = applyEvent(run, event);
+  }
+  return run;
+}
