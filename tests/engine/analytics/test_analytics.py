@@ -258,6 +258,8 @@ def test_skipped_nodes_are_not_counted_as_executions(tmp_path: Path) -> None:
     assert report.breakdown is not None
     assert sorted(g.key["node"] for g in report.breakdown.groups) == ["b", "p"]
     assert sum(g.executions for g in report.breakdown.groups) == 2
+    # The data each node handed downstream: the size of its stored result.
+    assert all((g.output_bytes or 0) > 0 for g in report.breakdown.groups)
     [workflow] = report.workflows
     assert workflow.node_executions == 2 and workflow.retries == 0
     negate = [f for f in report.failure_rates if f.node_type == "builtin/negate@1"]
