@@ -17,7 +17,7 @@ from typing import Any
 from anyio import Lock
 from starlette.websockets import WebSocket, WebSocketState
 
-from serve.collab.protocol import Kind, classify, permission_denied
+from serve.collab.protocol import Kind, awareness_states, classify, permission_denied
 
 log = logging.getLogger("rayweave.collab")
 
@@ -46,6 +46,8 @@ class SocketChannel:
         self.max_message_bytes = max_message_bytes
         self.closed = False
         self.refused = 0
+        #: The awareness client ids this client spoke for (its presence).
+        self.presence_ids: set[int] = set()
         self._send_lock = Lock()
 
     @property
@@ -77,6 +79,8 @@ class SocketChannel:
                 continue
             if kind is Kind.NOOP and not self.writable:
                 continue
+            if kind is Kind.PRESENCE:  # remembered, so the room can remove them when this client leaves
+                self.presence_ids.update(awareness_states(message))
             return message
 
     async def recv(self) -> bytes:

@@ -70,3 +70,34 @@ def read_permission_denied(message: bytes) -> str | None:
         return decoder.read_var_string()
     except Exception:
         return None
+
+
+def awareness_states(message: bytes) -> dict[int, tuple[int, str | None]]:
+    """The clients an awareness message speaks for: client id -> (clock, JSON state, None when removed);
+    empty when `message` is not a readable awareness message."""
+    try:
+        decoder = Decoder(message)
+        if decoder.read_var_uint() != YMessageType.AWARENESS:
+            return {}
+        update = decoder.read_message()
+        if update is None:
+            return {}
+        decoder = Decoder(update)
+        states: dict[int, tuple[int, str | None]] = {}
+        for _ in range(decoder.read_var_uint()):
+            client_id = decoder.read_var_uint()
+            clock = decoder.read_var_uint()
+            state = decoder.read_var_string()
+            states[client_id] = (clock, None if state in ("", "null") else state)
+        return states
+    except Exception:
+        return {}
+
+
+def awareness_removal(clocks: dict[int, int]) -> bytes:
+    """An awareness message removing the given clients (client id -> the clock to send): what y-websocket's
+    own server sends when a connection closes, so that nobody keeps showing a client that went away."""
+    update = write_var_uint(len(clocks))
+    for client_id, clock in clocks.items():
+        update += write_var_uint(client_id) + write_var_uint(clock) + write_var_uint(4) + b"null"
+    return write_var_uint(YMessageType.AWARENESS) + write_var_uint(len(update)) + update

@@ -120,8 +120,30 @@ class Room:
         self._stopped.set()
 
     async def serve(self, channel: SocketChannel) -> None:
-        """Serve one client until it leaves (y-websocket protocol, through the YRoom)."""
-        await self.yroom.serve(channel)
+        """Serve one client until it leaves (y-websocket protocol, through the YRoom); then tell the others
+        its presence is gone (the YRoom does not)."""
+        try:
+            await self.yroom.serve(channel)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._forget_presence(channel)
+
+    async def _forget_presence(self, channel: SocketChannel) -> None:
+        if not channel.presence_ids:
+            return
+        from pycrdt import read_message
+
+        from serve.collab.protocol import awareness_removal
+
+        meta = self.yroom.awareness.meta
+        clocks = {cid: int(meta.get(cid, {}).get("clock", 0)) + 1 for cid in sorted(channel.presence_ids)}
+        message = awareness_removal(clocks)
+        try:
+            self.yroom.awareness.apply_awareness_update(read_message(message[1:]), self)
+        except Exception as exc:
+            log.debug("workflow %s: removing presence %s: %r", self.workflow_id, sorted(clocks), exc)
+        for client in list(self.yroom.clients):
+            await client.send(message)
 
     async def close_clients(self, code: int, reason: str) -> None:
         """Close every client's socket (server shutdown, workflow deleted)."""

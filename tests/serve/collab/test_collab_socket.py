@@ -234,3 +234,33 @@ def test_a_workflow_shared_as_viewer_syncs_read_only_and_as_editor_edits(api: Se
     run(edit(expect_refusal=False))
     with api.client(colleague) as c:
         assert c.post(f"/v1/workflows/{wid}/collab/save", json={}).status_code == 422  # `by_jack` is no param
+
+
+def test_presence_is_relayed_and_removed_when_a_client_drops(api: Served) -> None:
+    from pycrdt import Awareness
+
+    from serve.collab.protocol import awareness_states
+
+    wid = new_workflow(api)
+
+    def presence_of(client: CollabClient) -> dict[int, str | None]:
+        seen: dict[int, str | None] = {}
+        for message in client.awareness:
+            seen.update({cid: state for cid, (_, state) in awareness_states(message).items()})
+        return seen
+
+    async def presence() -> None:
+        async with CollabClient.connect(api.url, wid, api.admin_key) as b:
+            await _synced(b)
+            async with CollabClient.connect(api.url, wid, api.admin_key) as a:
+                await _synced(a)
+                awareness = Awareness(a.doc)
+                awareness.set_local_state({"user": {"name": "ada"}, "cursor": "sum"})
+                await a.send_presence(awareness.encode_awareness_update([awareness.client_id]))
+                me = awareness.client_id
+                await _until(lambda: presence_of(b).get(me) is not None, what="A's presence at B")
+                assert "ada" in str(presence_of(b)[me])
+                a.websocket.transport.abort()  # gone without saying goodbye
+                await _until(lambda: me in presence_of(b) and presence_of(b)[me] is None, what="A's removal")
+
+    run(presence())
