@@ -166,3 +166,5 @@ class CollabRooms:
                     return
                 del self._rooms[room.workflow_id]
                 await room.close()
+                if lock.statistics().tasks_waiting == 0:  # nobody is about to reopen it: forget the lock too
+                    self._locks.pop(room.workflow_id, None)
