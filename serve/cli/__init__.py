@@ -24,6 +24,7 @@ from serve.cli import (
     secrets_cmd,
     serve_cmd,
     types_cmd,
+    users_cmd,
     workflow_cmd,
 )
 
@@ -54,6 +55,7 @@ def build_app() -> typer.Typer:
         secrets_cmd,
         models_cmd,
         analytics_cmd,
+        users_cmd,
     ):
         module.register(app)
     return app
