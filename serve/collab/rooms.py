@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -47,6 +47,9 @@ class CollabOptions:
     compact_after: int = 500
     #: How long the writer lets changes gather before storing them as one row (each edit is stored within it).
     store_delay_s: float = 0.02
+    #: How often an open socket's credentials and access are checked again (a revoked key, a share removed or
+    #: lowered to viewer take effect within this time).
+    recheck_s: float = 10.0
 
 
 class CollabRooms:
@@ -110,8 +113,18 @@ class CollabRooms:
         finally:
             await self._leave(room)
 
-    async def serve(self, websocket: WebSocket, workflow_id: WorkflowId, *, writable: bool, who: str) -> None:
-        """Serve an accepted WebSocket in the room of `workflow_id` until the client leaves."""
+    async def serve(
+        self,
+        websocket: WebSocket,
+        workflow_id: WorkflowId,
+        *,
+        writable: bool,
+        who: str,
+        recheck: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Serve an accepted WebSocket in the room of `workflow_id` until the client leaves. `recheck`, called
+        every `recheck_s`, says whether the client may still edit, or raises an `ApiError` that closes the socket
+        (4000 + its status) when it may no longer even read."""
         channel = SocketChannel(
             websocket,
             workflow_id,
@@ -132,10 +145,28 @@ class CollabRooms:
             )
             return
         try:
-            await room.serve(channel)
+            async with create_task_group() as tg:
+                if recheck is not None:
+                    tg.start_soon(self._recheck, channel, recheck)
+                await room.serve(channel)
+                tg.cancel_scope.cancel()
         finally:
             await self._leave(room)
         await channel.close(1000, "")
+
+    async def _recheck(self, channel: SocketChannel, recheck: Callable[[], Awaitable[bool]]) -> None:
+        from serve.errors import ApiError
+        from serve.problems import ws_refusal_code
+
+        while not channel.closed:
+            await anyio.sleep(self.options.recheck_s)
+            try:
+                channel.writable = await recheck()
+            except ApiError as exc:
+                await channel.close(ws_refusal_code(exc.status), exc.detail)
+                return
+            except Exception as exc:  # the database is away: keep the client, look again later
+                log.warning("workflow %s: cannot check a client's access again: %s", channel.path, exc)
 
     async def _join(self, workflow_id: WorkflowId) -> Room:
         if self._task_group is None:

@@ -22,7 +22,7 @@ from serve.auth import Principal, authenticate, authorize, client_host, require
 from serve.collab.rooms import CollabRooms
 from serve.collab.schemas import CollabSave
 from serve.deps import get_catalog, get_context
-from serve.errors import ApiError
+from serve.errors import ApiError, ForbiddenError
 from serve.problems import ws_close_reason, ws_refusal_code
 from serve.sessions import check_websocket_origin
 
@@ -56,7 +56,24 @@ async def collab_socket(websocket: WebSocket, workflow_id: WorkflowId) -> None:
         await websocket.close(code=ws_refusal_code(exc.status), reason=ws_close_reason(exc.detail))
         return
     await websocket.accept()
-    await collab_rooms(websocket).serve(websocket, workflow_id, writable=writable, who=principal.username)
+
+    async def recheck() -> bool:
+        """The same checks again (without spending rate budget): a revoked key or a lost share closes the
+        socket, a share lowered below editor makes it read-only."""
+        again = await run_in_threadpool(
+            authenticate,
+            ctx,
+            websocket.headers,
+            action=f"WS {websocket.url.path}",
+            client=client_host(websocket),
+        )
+        if not again.allows("workflows:read"):
+            raise ForbiddenError(f"API key {again.key_prefix!r} no longer has scope 'workflows:read'")
+        return await run_in_threadpool(_may_edit, ctx.store, again, workflow_id)
+
+    await collab_rooms(websocket).serve(
+        websocket, workflow_id, writable=writable, who=principal.username, recheck=recheck
+    )
 
 
 def _may_edit(store: Any, principal: Principal, workflow_id: WorkflowId) -> bool:

@@ -264,3 +264,40 @@ def test_presence_is_relayed_and_removed_when_a_client_drops(api: Served) -> Non
                 await _until(lambda: me in presence_of(b) and presence_of(b)[me] is None, what="A's removal")
 
     run(presence())
+
+
+def test_open_sockets_follow_a_revoked_key_and_a_lowered_share(api: Served) -> None:
+    from dataclasses import replace
+
+    scopes = ["workflows:read", "workflows:write"]
+    owner, colleague = api.key(scopes, username="lena"), api.key(scopes, username="mike")
+    wid = new_workflow(api, owner)
+
+    def share(role: str) -> None:
+        with api.client(owner) as c:
+            r = c.put(f"/v1/workflows/{wid}/shares", json={"items": [{"user": "mike", "role": role}]})
+            assert r.status_code == 200, r.text
+
+    async def follow() -> None:
+        async with (
+            CollabClient.connect(api.url, wid, owner) as a,
+            CollabClient.connect(api.url, wid, colleague) as m,
+        ):
+            await _synced(a, m)
+            share("viewer")  # mike may still read, no longer edit
+            await asyncio.sleep(0.6)
+            m.nodes["sum"]["params"]["late"] = 1
+            await _until(lambda: m.denied, what="the refusal after the share was lowered")
+            assert "late" not in a.nodes["sum"]["params"]
+            key_id = next(k.id for k in api.store.api_keys.list() if owner.startswith(f"rw_{k.prefix}_"))
+            api.store.api_keys.revoke(key_id)
+            assert await a.wait_closed() == 4401
+            assert m.close_code is None
+
+    share("editor")
+    original = api.rooms.options
+    api.rooms.options = replace(original, recheck_s=0.2)
+    try:
+        run(follow())
+    finally:
+        api.rooms.options = original
