@@ -70,6 +70,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     {"out": "boom.out"},
                 )
                 docs["versioned"] = docs["mixed-types"] | {"name": "versioned"}
+                docs["shared"] = docs["mixed-types"] | {"name": "shared"}
                 for name, doc in docs.items():
                     created = api.post("/v1/workflows", json={"workflow": doc})
                     assert created.status_code == 201, created.text

@@ -225,3 +225,40 @@ def test_a_failed_node_shows_its_error_and_traceback_in_the_inspector(
     assert error.locator("b", has_text="no").count() == 0
     assert "Traceback" in error.locator(".traceback").inner_text()
     _shot(page, "run-failed")
+
+
+def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[str, Any]) -> None:
+    wid = site["ids"]["shared"]
+    other = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    other.set_default_timeout(TIMEOUT_MS)
+    try:
+        signed = other.request.post(
+            site["url"] + "/ui/api/session", data={"api_key": site["key"]}, headers={"Origin": site["url"]}
+        )
+        assert signed.status == 204
+        bob = other.new_page()
+        for person in (page, bob):
+            person.goto(f"{site['url']}/ui/workflows/{wid}")
+            person.get_by_test_id("co-edit").click()
+            person.get_by_test_id("co-edit-status").filter(has_text="live").wait_for()
+        # Alice adds a node; Bob sees it and wires it; Alice sees the wire.
+        page.get_by_label("Search the node catalog").fill("change_case")
+        page.get_by_test_id("add-builtin/change_case@1").click()
+        bob.get_by_test_id("node-change_case").wait_for()
+        _drag(
+            bob,
+            bob.get_by_test_id("port-$inputs-out-s").locator(".react-flow__handle"),
+            bob.get_by_test_id("port-change_case-in-text").locator(".react-flow__handle"),
+        )
+        page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 3")
+        _shot(bob, "co-edit")
+        page.get_by_test_id("diagnostic-count").filter(has_text="valid").wait_for()
+        page.get_by_test_id("save").click()
+        page.get_by_test_id("notice").filter(has_text="Saved as version 2").wait_for()
+    finally:
+        other.close()
+    stored = httpx.get(
+        f"{site['url']}/v1/workflows/{wid}", headers={"Authorization": f"Bearer {site['key']}"}
+    ).json()
+    assert stored["version"] == 2
+    assert stored["workflow"]["nodes"]["change_case"]["in"] == {"text": "$inputs.s"}

@@ -1,7 +1,7 @@
 // One workflow: its graph (editable), the docs of the selected node, versions with a visual diff, and runs.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiProblem, call, get, post } from "./api";
+import { ApiProblem, call, get, post, socketUrl } from "./api";
 import { checkTypes, loadCatalog } from "./catalog";
 import { GraphView, type EdgeDecoration, type NodeDecoration } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, diffDocuments, toGraph, unionGraph, type GraphEdge, type GraphNode } from "./graph";
@@ -66,6 +66,32 @@ function useDiagnostics(doc: WorkflowDocument): Diagnostic[] {
     };
   }, [doc]);
   return diagnostics;
+}
+
+/** Co-editing in the page: a y-websocket provider on WS /v1/workflows/{id}/collab (same origin, the session
+ * cookie), bound to the editor's store once synced (src/collab.ts). Loaded only when started. */
+function useLive(id: string, store: EditorStore): { status: string; start: () => void } {
+  const [status, setStatus] = useState("off");
+  const stop = useRef<(() => void) | null>(null);
+  useEffect(() => () => stop.current?.(), []);
+  const start = useCallback(async () => {
+    setStatus("connecting");
+    const [{ WebsocketProvider }, Y, { bindEditor }] = await Promise.all([import("y-websocket"), import("yjs"), import("./collab")]);
+    const ydoc = new Y.Doc();
+    const provider = new WebsocketProvider(socketUrl(`/v1/workflows/${encodeURIComponent(id)}`), "collab", ydoc, { disableBc: true });
+    let unbind: (() => void) | null = null;
+    provider.on("sync", (synced: boolean) => {
+      if (synced && !unbind) unbind = bindEditor(store, ydoc);
+      setStatus(synced ? "live" : "connecting");
+    });
+    provider.on("status", (e: { status: string }) => e.status !== "connected" && setStatus(e.status));
+    stop.current = () => {
+      unbind?.();
+      provider.destroy();
+      ydoc.destroy();
+    };
+  }, [id, store]);
+  return { status, start };
 }
 
 /** The side panel lists this many diagnostics; every one still marks its node. */
@@ -147,13 +173,17 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
     [diagnostics, coercions],
   );
 
+  const live = useLive(id, store);
   const save = async () => {
     try {
-      const { data } = await call<WorkflowVersion>(`/v1/workflows/${encodeURIComponent(id)}`, {
-        method: "PUT",
-        body: { workflow: doc, message },
-        headers: { "If-Match": `"${baseVersion}"` },
-      });
+      // Co-editing: the server saves the shared document (validated like a PUT); else a PUT of this document.
+      const { data } = live.status === "live"
+        ? await call<WorkflowVersion>(`/v1/workflows/${encodeURIComponent(id)}/collab/save`, { method: "POST", body: { message } })
+        : await call<WorkflowVersion>(`/v1/workflows/${encodeURIComponent(id)}`, {
+            method: "PUT",
+            body: { workflow: doc, message },
+            headers: { "If-Match": `"${baseVersion}"` },
+          });
       store.saved(data.version);
       setMessage("");
       setNotice({ kind: "ok", text: `Saved as version ${data.version}.` });
@@ -173,6 +203,15 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
           <button onClick={save} disabled={!dirty || errors.length > 0} data-testid="save">
             Save as new version
           </button>
+          {live.status === "off" ? (
+            <button onClick={live.start} data-testid="co-edit" title="Edit together with everyone who has this workflow open live">
+              Co-edit live
+            </button>
+          ) : (
+            <span className={`status ${live.status === "live" ? "succeeded" : "running"}`} data-testid="co-edit-status">
+              {live.status}
+            </span>
+          )}
           <span className={errors.length ? "error" : "ok"} data-testid="diagnostic-count">
             {errors.length ? `${errors.length} error${errors.length > 1 ? "s" : ""}` : "valid"}
           </span>
