@@ -241,6 +241,7 @@ def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[st
             person.goto(f"{site['url']}/ui/workflows/{wid}")
             person.get_by_test_id("co-edit").click()
             person.get_by_test_id("co-edit-status").filter(has_text="live").wait_for()
+        page.get_by_test_id("co-editors").filter(has_text="2 editing").wait_for()  # presence
         # Alice adds a node; Bob sees it and wires it; Alice sees the wire.
         page.get_by_label("Search the node catalog").fill("change_case")
         page.get_by_test_id("add-builtin/change_case@1").click()

@@ -70,13 +70,19 @@ function useDiagnostics(doc: WorkflowDocument): Diagnostic[] {
 
 /** Co-editing in the page: a y-websocket provider on WS /v1/workflows/{id}/collab (same origin, the session
  * cookie), bound to the editor's store once synced (src/collab.ts). Loaded only when started. */
-function useLive(id: string, store: EditorStore): { status: string; start: () => void } {
+function useLive(id: string, store: EditorStore): { status: string; start: () => void; people: string[] } {
   const [status, setStatus] = useState("off");
+  const [people, setPeople] = useState<string[]>([]);
   const stop = useRef<(() => void) | null>(null);
   useEffect(() => () => stop.current?.(), []);
   const start = useCallback(async () => {
     setStatus("connecting");
-    const [{ WebsocketProvider }, Y, { bindEditor }] = await Promise.all([import("y-websocket"), import("yjs"), import("./collab")]);
+    const [{ WebsocketProvider }, Y, { bindEditor }, me] = await Promise.all([
+      import("y-websocket"),
+      import("yjs"),
+      import("./collab"),
+      get<{ username?: string }>("/ui/api/session"),
+    ]);
     const ydoc = new Y.Doc();
     const provider = new WebsocketProvider(socketUrl(`/v1/workflows/${encodeURIComponent(id)}`), "collab", ydoc, { disableBc: true });
     let unbind: (() => void) | null = null;
@@ -85,13 +91,19 @@ function useLive(id: string, store: EditorStore): { status: string; start: () =>
       setStatus(synced ? "live" : "connecting");
     });
     provider.on("status", (e: { status: string }) => e.status !== "connected" && setStatus(e.status));
+    // Presence: who has this workflow open live (Yjs awareness, relayed by the server).
+    provider.awareness.setLocalStateField("user", { name: me.username ?? "someone" });
+    provider.awareness.on("change", () => {
+      const names = [...provider.awareness.getStates().values()].map((st) => String((st.user as { name?: string } | undefined)?.name ?? "someone"));
+      setPeople(names.sort());
+    });
     stop.current = () => {
       unbind?.();
       provider.destroy();
       ydoc.destroy();
     };
   }, [id, store]);
-  return { status, start };
+  return { status, start, people };
 }
 
 /** The side panel lists this many diagnostics; every one still marks its node. */
@@ -210,6 +222,11 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
           ) : (
             <span className={`status ${live.status === "live" ? "succeeded" : "running"}`} data-testid="co-edit-status">
               {live.status}
+            </span>
+          )}
+          {live.people.length > 0 && (
+            <span className="hint" data-testid="co-editors" title={live.people.join(", ")}>
+              {live.people.length} editing: {live.people.join(", ")}
             </span>
           )}
           <span className={errors.length ? "error" : "ok"} data-testid="diagnostic-count">
