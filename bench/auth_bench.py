@@ -2,8 +2,8 @@
 
 Builds the API app on a fresh installation (SQLite under a temporary home, or `--database-url`, e.g. the test
 PostgreSQL server), creates a key, warms up, then times N calls of exactly what `require(scope)` does for each
-request (`serve.auth.authenticate` + `serve.auth.authorize`: the key row and user read, the scope check, the rate
-bucket), and prints p50/p95/p99 in milliseconds: once with the server's verified-key cache warm (a key verified
+request (`serve.auth.authenticate` + `serve.auth.authorize`: the key read joined with its user, tenant and role,
+the role-narrowed scope check, the rate bucket), and prints p50/p95/p99 in milliseconds: once with the server's verified-key cache warm (a key verified
 in the last 0.5 s, `serve.key_cache`; the store is read again every 0.5 s, which shows in p99/max), once cold
 (the cache emptied before every check: the key row and user read from the store each time).
 
@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,7 +45,7 @@ def measure(requests: int, database_url: str) -> dict[str, dict[str, float]]:
         try:
             with TestClient(app):  # runs the lifespan: the server context exists from here on
                 ctx = app.state.rayweave
-                user = store.users.create("bench")
+                user = store.users.create(f"bench-{uuid.uuid4().hex[:8]}")  # the database may be reused
                 _key, secret = store.api_keys.create(user.id, scopes=["workflows:read"])
                 headers = Headers({"authorization": f"Bearer {secret}"})
                 results = {}
