@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from engine.raydag.convert import INPUT, RESULT, workflow_from_dag
+from nodes.states import NodeStatus
 
 __all__ = ["get_output", "get_status", "init", "resume", "run", "run_async"]
 
@@ -101,7 +102,7 @@ def _run_of(workflow_id: str) -> Any:
 
 def _output(result: Any) -> Any:
     if not result.ok:
-        failed = sorted(n for n, r in result.nodes.items() if str(getattr(r, "status", "")) == "failed")
+        failed = sorted(n for n, r in result.nodes.items() if getattr(r, "status", None) == NodeStatus.FAILED)
         raise WorkflowRunError(
             f"run {result.run_id} of {result.workflow!r} ended {result.status.value}"
             + (f"; failed nodes: {', '.join(failed)}" if failed else "")

@@ -208,7 +208,12 @@ class NdjsonImportReport:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (the API's answer, `rayweave import --json`)."""
-        return {"lines": self.lines, "added": self.added, "updated": self.updated, "skipped": self.skipped}
+        return {
+            "lines": self.lines,
+            "added": self.added,
+            "updated": self.updated,
+            "skipped": self.skipped,  # not a state
+        }
 
 
 class NdjsonImporter:
