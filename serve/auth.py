@@ -27,30 +27,13 @@ from serve.context import ServerContext
 from serve.deps import get_context
 from serve.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from serve.oidc import OidcConfig, OidcTokenError, looks_like_jwt, verify_token
+from serve.policy import SCOPES as SCOPES  # every scope; defined with the policy, re-exported here
 from serve.policy import effective_scopes
 from serve.ratelimit import Budget
 from serve.sessions import check_csrf
 
 if TYPE_CHECKING:
     from engine.store.shares import Audience
-
-#: Every scope a key can hold (and a role can grant, `serve/policy.toml`). `admin` implies all others and lifts
-#: tenancy; `users:admin` manages the users of one's tenant.
-SCOPES = (
-    "workflows:read",
-    "workflows:write",
-    "runs:read",
-    "runs:write",
-    "plugins:admin",
-    "keys:admin",
-    "secrets:read",
-    "secrets:write",
-    "models:read",
-    "models:write",
-    "models:infer",
-    "users:admin",
-    "admin",
-)
 
 #: Shown in OpenAPI so /docs offers an "Authorize" button; the header itself is read in `authenticate`.
 bearer_scheme = HTTPBearer(

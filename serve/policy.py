@@ -22,6 +22,24 @@ from pathlib import Path
 from typing import Any
 
 POLICY_FILE = Path(__file__).with_name("policy.toml")
+#: Every scope a key can hold (and a role can grant, `serve/policy.toml`). `admin` implies all others and lifts
+#: tenancy; `users:admin` manages the users of one's tenant.
+SCOPES = (
+    "workflows:read",
+    "workflows:write",
+    "runs:read",
+    "runs:write",
+    "plugins:admin",
+    "keys:admin",
+    "secrets:read",
+    "secrets:write",
+    "models:read",
+    "models:write",
+    "models:infer",
+    "users:admin",
+    "admin",
+)
+
 #: Scopes that make a key the installation's administrator (every scope, every tenant).
 ADMIN_SCOPES = frozenset({"admin", "*"})
 
@@ -63,7 +81,6 @@ def roles() -> dict[str, Role]:
 def parse_policy(data: dict[str, Any]) -> dict[str, Role]:
     """Roles from a parsed policy document; raises `PolicyError` naming what is wrong."""
     from engine.store.roles import ROLES
-    from serve.auth import SCOPES
 
     table = data.get("roles")
     if not isinstance(table, dict):
@@ -79,7 +96,7 @@ def parse_policy(data: dict[str, Any]) -> dict[str, Role]:
         unknown = sorted(permissions - set(SCOPES) | (permissions & ADMIN_SCOPES))
         if unknown:
             raise PolicyError(
-                f"role {name!r}: {unknown} are not scopes a role can hold (see serve.auth.SCOPES)"
+                f"role {name!r}: {unknown} are not scopes a role can hold (see serve.policy.SCOPES)"
             )
         assigns = frozenset(entry.get("assigns", ()))
         if not assigns <= set(ROLES):
