@@ -12,10 +12,9 @@ under the workflow run's parent run. The `model` output is a reference to the mo
 `mlflow.pytorch` (a dict holding its URI, as `rayweave_ml.models` describes), never a pickled object.
 
 Cancelling the node (or its run) stops the training: the engine force-stops the node's task, and Ray stops the
-trainer's controller and workers with it. The workers' placement group is then left to Ray Train's
-`PlacementGroupCleaner`, which asks Ray's State API (served by the dashboard) whether the controller is gone;
-on a Ray without the dashboard the group was seen to stay reserved (its CPUs unavailable) until the Ray job
-ended.
+trainer's controller and workers with it. The workers' placement group is removed by the plugin's
+`PlacementSweeper` (`rayweave_ml.sweeper`), which sees the task's actors go; Ray Train's own cleaner needs Ray's
+State API (the dashboard), and without it the group stayed reserved until the Ray job ended.
 """
 
 from __future__ import annotations

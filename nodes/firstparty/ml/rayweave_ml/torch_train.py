@@ -232,7 +232,8 @@ def _epoch_metrics(model: Any, loader: Any, task: str, loss_fn: Any, optimizer: 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train's per-worker loop: DDP over the workers, each training on its shard of the rows.
 
-    Rank 0 puts on `config["queue"]`: `{"workers": world_size}` once the process group is up,
+    Rank 0 puts on `config["queue"]`: `{"workers": world_size, "placement_group": hex id}` once the process
+    group is up,
     `{"epoch": n, "loss": .., "accuracy": ..}` after every epoch (averaged over all workers' rows) and
     `{"state_dict": {...}}` (numpy arrays) at the end.
     """
@@ -258,7 +259,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     out = config["queue"]
     if rank == 0:
-        out.put({"workers": world})
+        group = ray.get_runtime_context().get_placement_group_id()  # the workers' group (a hex id)
+        out.put({"workers": world, "placement_group": group or ""})
     for epoch in range(1, config["epochs"] + 1):
         if world > 1:
             loader.sampler.set_epoch(epoch)
@@ -320,8 +322,11 @@ def fit(
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Empty, Queue
 
+    from rayweave_ml.sweeper import placement_sweeper, sweep_when_gone
+
     check_config(config)
     _check_capacity(config.num_workers)
+    sweeper = placement_sweeper()  # started now: ready when the workers' placement group is known
     channel = Queue(actor_options=dict(queue_options or {}))
     scratch = tempfile.mkdtemp(prefix="rayweave-train-")
     loop_config = {
@@ -364,6 +369,8 @@ def fit(
                 if "state_dict" in message:
                     state = {k: torch.tensor(v) for k, v in message["state_dict"].items()}
                 elif "workers" in message:
+                    if message.get("placement_group"):  # removed if this task is stopped (cancel)
+                        sweep_when_gone(sweeper, channel.actor, str(message["placement_group"]))
                     if on_start is not None:
                         on_start(int(message["workers"]))
                 else:

@@ -7,6 +7,7 @@ Real everything: the first-party ML plugin loaded in its own runtime environment
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,41 @@ def test_bad_params_fail_the_node_naming_node_and_field(
     assert not result.ok
     error = result.nodes["train"].error
     assert NODE in error.message and expected in error.message, error.message
+
+
+def _live_groups() -> set[str]:
+    """The ids of the placement groups Ray holds (created or waiting), not removed ones."""
+    import ray
+
+    table: Any = ray.util.placement_group_table()
+    return {pid for pid, group in table.items() if group["state"] != "REMOVED"}
+
+
+@pytest.mark.slow
+def test_cancelling_train_torch_removes_its_placement_group(ml_catalog: Catalog, settings: Settings) -> None:
+    import engine
+
+    before = _live_groups()
+    params = {"label": "kind", "epochs": 10_000, "batch_size": 4, "seed": 1}
+    started = threading.Event()
+
+    def on_event(event: Event) -> None:
+        if event.type is EventType.NODE_PROGRESS and "workers started" in event.payload.get("message", ""):
+            started.set()
+
+    handle = engine.submit(
+        workflow(params),
+        {"table": blobs()},
+        catalog=ml_catalog,
+        settings=settings,
+        on_event=on_event,
+        cache=False,
+    )
+    assert started.wait(180), "the Ray Train workers did not start"
+    assert _live_groups() - before, "the training holds no placement group"
+    handle.cancel()
+    assert handle.result(120).status.value == "cancelled"
+    deadline = time.monotonic() + 60
+    while _live_groups() - before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _live_groups() - before, "the cancelled training's placement group is still reserved"
