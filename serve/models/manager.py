@@ -6,12 +6,18 @@ no second registry to keep in step. A deploy checks the model version in the MLf
 name or version is `ModelNotRegistered`, nothing is started) and removes the application again when it does not
 reach RUNNING (`DeployFailed`), so nothing half-deployed is left behind. Ray must be connected; Serve is started
 (without its HTTP proxy) when it is not running yet.
+
+Nothing here starts or joins a Ray: a process that is not connected to one (an in-process API server, a script)
+serves no models, so listing answers at once with none, and deploying, showing a deployment or deleting is
+`ServingUnavailable` (503). Asking Ray Serve itself would not do: its client calls `ray.init()`, which starts a
+local Ray, when none is connected.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,10 +149,14 @@ def app_name(name: str) -> str:
     return APP_PREFIX + name
 
 
-def _require_ray() -> None:
-    import ray
+def _ray_connected() -> bool:
+    """Whether this process is connected to Ray (without importing Ray when it is not loaded)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
 
-    if not ray.is_initialized():
+
+def _require_ray() -> None:
+    if not _ray_connected():
         raise ServingUnavailable(
             "model serving needs Ray, and this server is not connected to it; start the server on Ray "
             "(`rayweave serve`) or connect it with RAYWEAVE_RAY_ADDRESS"
@@ -154,6 +164,10 @@ def _require_ray() -> None:
 
 
 def _serve_running() -> bool:
+    """Whether Serve's controller runs on the connected Ray; False, at once, when no Ray is connected (Serve's
+    client would otherwise `ray.init()` a local Ray of its own to look)."""
+    if not _ray_connected():
+        return False
     from ray.serve.context import _get_global_client
 
     try:
@@ -362,9 +376,9 @@ def _delete_quietly(app: str) -> None:
 
 def handle(name: str) -> Any:
     """The `DeploymentHandle` of a served model (`ModelNotDeployed` when there is none)."""
+    _require_ray()
     from ray import serve
 
-    _require_ray()
     if not _serve_running() or app_name(name) not in serve.status().applications:
         raise ModelNotDeployed(
             f"model {name!r} is not deployed; deploy it with POST /v1/models or `rayweave models deploy "
@@ -388,20 +402,20 @@ def _spec_of(name: str) -> dict[str, Any] | None:
 
 
 def deployed_names() -> list[str]:
-    """The names of the served models, sorted."""
-    from ray import serve
-
+    """The names of the served models, sorted; none when no Ray is connected (nothing can be served then)."""
     if not _serve_running():
         return []
+    from ray import serve
+
     apps = serve.status().applications
     return sorted(name[len(APP_PREFIX) :] for name in apps if name.startswith(APP_PREFIX))
 
 
 def describe(name: str) -> dict[str, Any]:
     """A served model: its status, replicas, endpoint, model version and batching, and one replica's counts."""
+    _require_ray()
     from ray import serve
 
-    _require_ray()
     app = app_name(name)
     status = serve.status().applications.get(app) if _serve_running() else None
     if status is None:
@@ -428,9 +442,9 @@ def describe(name: str) -> dict[str, Any]:
 
 def delete(name: str) -> None:
     """Remove a served model's application (`ModelNotDeployed` when there is none)."""
+    _require_ray()
     from ray import serve
 
-    _require_ray()
     if name not in deployed_names():
         raise ModelNotDeployed(
             f"model {name!r} is not deployed; GET /v1/models lists the served ones", field="name"
