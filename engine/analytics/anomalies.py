@@ -21,10 +21,14 @@ import statistics
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine.analytics.breakdown import scope_term
 from engine.analytics.queries import RunAnalytics
 from nodes.states import NodeStatus
+
+if TYPE_CHECKING:
+    from engine.store.reports import RunScope
 
 WARMUP = 10
 WINDOW = 50
@@ -66,10 +70,16 @@ def _outlier(history: deque[float], value: float) -> tuple[bool, float, float]:
 
 
 def detect(
-    analytics: RunAnalytics, *, workflow_id: str | None = None, owner: str | None = None
+    analytics: RunAnalytics,
+    *,
+    workflow_id: str | None = None,
+    owner: str | None = None,
+    scope: RunScope | None = None,
 ) -> list[Anomaly]:
-    """Every anomaly in the exported history (of one workflow, of one owner's runs), oldest first."""
-    terms, params = ["TRUE"], []
+    """Every anomaly in the exported history (of one workflow, of one owner's runs, of the runs `scope` may
+    see), oldest first."""
+    term, params = scope_term(scope)
+    terms = [term]
     if workflow_id is not None:
         terms.append("workflow_id = ?")
         params.append(workflow_id)

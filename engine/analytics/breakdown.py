@@ -20,9 +20,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.analytics.queries import RunAnalytics
+
+if TYPE_CHECKING:
+    from engine.store.reports import RunScope
 
 #: Dimension name -> column. `node` and `node_type` make the unit an execution instead of a run.
 DIMENSIONS = {
@@ -169,12 +172,30 @@ class BreakdownReport:
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict a breakdown to one workflow, version, owner or node type (None: all)."""
+    """Restrict a breakdown to one workflow, version, owner or node type (None: all), and to the runs a caller
+    may see (`scope`, `engine.store.reports.RunScope`; None: every run)."""
 
     workflow_id: str | None = None
     version: int | None = None
     owner: str | None = None
     node_type: str | None = None
+    scope: RunScope | None = None
+
+
+def scope_term(scope: RunScope | None) -> tuple[str, list[Any]]:
+    """A DuckDB condition (on the `owner` and `workflow_id` columns) keeping the runs `scope` may see: its own,
+    those of the workflows it may see, those started by the owners it may see (`visible_runs` as ids)."""
+    if scope is None:
+        return "TRUE", []
+    terms: list[str] = ["owner = ?"]
+    params: list[Any] = [scope.user_id]
+    if scope.workflow_ids:
+        terms.append("workflow_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(sorted(scope.workflow_ids))
+    if scope.owners:
+        terms.append("owner IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(sorted(scope.owners))
+    return f"({' OR '.join(terms)})", params
 
 
 def breakdown(
@@ -305,6 +326,10 @@ def _where(window: Window, filters: Filters, created: str, *, executions: bool) 
         if value is not None:
             terms.append(f"{column} = ?")
             params.append(value)
+    if filters.scope is not None:
+        term, scoped = scope_term(filters.scope)
+        terms.append(term)
+        params.extend(scoped)
     if filters.node_type is not None:
         if executions:
             terms.append("node_type = ?")

@@ -44,6 +44,7 @@ from engine.store.reports import (
     MetricsSnapshot,
     NodeRunHistoryRow,
     RunHistoryRow,
+    RunScope,
 )
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.shares import Audience, Share
@@ -557,6 +558,10 @@ class Reports(Protocol):
 
     def cache_levels_of(self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK) -> dict[tuple[str, str], str]:
         """(run id, node id) -> cache level, for the nodes of the given runs answered from the cache."""
+        ...
+
+    def run_scope(self, audience: Audience) -> RunScope:
+        """The ids of the workflows and owners whose runs the audience may see (analytics' visibility filter)."""
         ...
 
 

@@ -11,7 +11,8 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 
 from engine.store.base import Repository
-from engine.store.models import Event, NodeRun, Run, table_of
+from engine.store.models import Event, NodeRun, Run, User, Workflow, table_of
+from engine.store.shares import Audience, visible_workflows
 from nodes.states import EventType
 
 #: Rows per batch of the history reads (bounded memory however many runs the store holds).
@@ -89,6 +90,17 @@ class FinishedNodeRunRow(TypedDict):
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """The runs an audience may see, as the analytics filter them (`engine.store.shares.visible_runs` as ids):
+    its own (`user_id`), those of `workflow_ids` (the workflows it may see) and those started by `owners` (the
+    users of its tenant, for an audience that sees its whole tenant; empty otherwise)."""
+
+    user_id: str
+    workflow_ids: frozenset[str]
+    owners: frozenset[str] = frozenset()
 
 
 class ReportRepository(Repository):
@@ -236,6 +248,18 @@ class ReportRepository(Repository):
                     level = payload.get("level") if isinstance(payload, dict) else None
                     levels[(str(run_id), str(node_id))] = str(level or "")
         return levels
+
+    def run_scope(self, audience: Audience) -> RunScope:
+        """The ids behind `visible_runs(audience)`: the workflows it may see (deleted ones too, as the runs list)
+        and, for a whole-tenant audience, its tenant's users (two indexed reads)."""
+        workflows = sa.select(Workflow.id).where(visible_workflows(audience))  # type: ignore[call-overload]
+        with self.engine.connect() as conn:
+            ids = frozenset(str(i) for i in conn.execute(workflows).scalars())
+            owners: frozenset[str] = frozenset()
+            if audience.whole_tenant:
+                users = sa.select(User.id).where(User.tenant_id == audience.tenant_id)  # type: ignore[call-overload]
+                owners = frozenset(str(i) for i in conn.execute(users).scalars())
+        return RunScope(audience.user_id, ids, owners)
 
     def _chunks(self, query: sa.Select[Any], size: int) -> Iterator[list[dict[str, Any]]]:
         # Stream: a server-side cursor on PostgreSQL, so reading millions of rows needs bounded memory.

@@ -8,7 +8,9 @@
 - `POST /v1/workflows/{workflow_id}/optimize`: apply insights' edits as a new version (through validation).
 
 Every request first brings the server's incremental export (RAYWEAVE_HOME/analytics) up to date: only runs
-finished since the last one are read from the database. Keys without `admin` see their own runs only.
+finished since the last one are read from the database. A key sees the runs `GET /v1/runs` lists for it:
+its own, those of the workflows it may see (shared with it or its tenant) and, for its tenant's owners and
+admins, its tenant's; admin keys see every run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_catalog, get_settings, get_store
-from serve.errors import BadRequestError, ForbiddenError, InvalidWorkflowError, PreconditionFailedError
+from serve.errors import BadRequestError, InvalidWorkflowError, PreconditionFailedError
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=AUTH_ERRORS)
 optimize_router = APIRouter(prefix="/workflows", tags=["workflows"], responses=AUTH_ERRORS)
@@ -132,13 +134,11 @@ class OptimizeRequest(BaseModel):
     insights: list[str] | None = Field(default=None, max_length=100)
 
 
-def _owner(principal: Principal, owner: str | None) -> str | None:
-    """The owner whose runs the caller may see: any (or the one asked) for admin keys, else its own."""
-    if principal.is_admin:
-        return owner
-    if owner is not None and owner != principal.user_id:
-        raise ForbiddenError("only admin keys see other owners' runs; leave owner out to see yours")
-    return principal.user_id
+def _scope(store: Store, principal: Principal) -> Any:
+    """The runs the caller may see, as the analytics filter them (None: every run, for admin keys): its own,
+    those of the workflows it may see (its own, shared with it or its tenant) and, for its tenant's owners and
+    admins, every run of its tenant; the same runs as `GET /v1/runs` lists."""
+    return None if principal.is_admin else store.reports.run_scope(principal.audience)
 
 
 def _window(since: str | None, until: str | None) -> Any:
@@ -172,7 +172,9 @@ def summary(
     workflow_id: str | None = Query(default=None, max_length=64),
     version: int | None = Query(default=None, ge=1, le=2**31 - 1),
     node_type: str | None = Query(default=None, max_length=200),
-    owner: str | None = Query(default=None, max_length=200, description="Admin keys only: one owner's runs."),
+    owner: str | None = Query(
+        default=None, max_length=200, description="Only this owner's runs (among those you may see)."
+    ),
     store: Store = Depends(get_store),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require("runs:read")),
@@ -183,7 +185,7 @@ def summary(
 
     window = _window(since, until)
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    filters = Filters(workflow_id, version, _owner(principal, owner), node_type)
+    filters = Filters(workflow_id, version, owner, node_type, _scope(store, principal))
     directory = _synced(store, settings)
     try:
         with RunAnalytics(directory, since=window.since, until=window.until) as analytics:
@@ -203,9 +205,9 @@ def _workflow_report(
     window = _window(since, until)
     document = store.workflows.latest(wf.id).document
     directory = _synced(store, settings)
-    owner = None if principal.is_admin else principal.user_id
+    # Whoever may see a workflow sees all its runs (engine.store.shares.visible_runs).
     with RunAnalytics(directory, since=window.since, until=window.until) as analytics:
-        return wf, workflow_report(analytics, wf.id, window=window, document=document, owner=owner)
+        return wf, workflow_report(analytics, wf.id, window=window, document=document)
 
 
 @router.get(
@@ -288,9 +290,7 @@ def anomalies(
 
     directory = _synced(store, settings)
     with RunAnalytics(directory) as analytics:
-        found = detect(
-            analytics, workflow_id=workflow_id, owner=None if principal.is_admin else principal.user_id
-        )
+        found = detect(analytics, workflow_id=workflow_id, scope=_scope(store, principal))
     if kind is not None:
         found = [a for a in found if a.kind == kind]
     return AnomalyList(items=[AnomalyOut.model_validate(a.to_json()) for a in reversed(found)][:limit])

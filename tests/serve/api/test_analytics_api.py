@@ -76,6 +76,52 @@ def test_bad_input_is_answered_clearly(api: Api) -> None:
         empty = c.get("/v1/analytics/summary", params={"workflow_id": "nope"}).json()
         assert empty["groups"] == [] and "no finished runs" in empty["notes"][-1]
     with api.client(api.key(["runs:read"], username="carol")) as c:
-        problem(c.get("/v1/analytics/summary", params={"owner": "admin"}), 403, "only admin keys")
+        # carol has no runs and sees no workflow: no one else's show, even when she names an owner.
+        assert c.get("/v1/analytics/summary", params={"owner": "ada"}).json()["groups"] == []
         mine = c.get("/v1/analytics/summary", params={"by": "owner"}).json()
-        assert mine["groups"] == []  # carol has no runs: no one else's show
+        assert mine["groups"] == []
+
+
+def test_analytics_follow_tenants_and_shares(api: Api) -> None:
+    """A tenant's admin sees its tenant's runs, a viewer share shows that workflow's runs, another tenant none:
+    the runs `GET /v1/runs` lists for each."""
+    store = api.store
+    one, two = store.tenants.create("analytics-one"), store.tenants.create("analytics-two")
+    member = store.users.create("an-member", tenant_id=one.id, role="member")
+    users = {
+        "tenant_admin": store.users.create("an-admin", tenant_id=one.id, role="admin"),
+        "viewer": store.users.create("an-viewer"),  # the default tenant; a viewer share of `shared`
+        "other_tenant": store.users.create("an-other", tenant_id=two.id, role="owner"),
+    }
+    keys = {
+        name: store.api_keys.create(u.id, scopes=["runs:read", "workflows:read"])[1]
+        for name, u in users.items()
+    }
+    shared = store.workflows.create(DOC, name="an-shared", owner=member.id).workflow_id
+    private = store.workflows.create(DOC, name="an-private", owner=member.id).workflow_id
+    record_runs(store, shared, 12, owner=member.id, start=T0 + timedelta(days=3), seed=4)
+    record_runs(store, private, 5, owner=member.id, start=T0 + timedelta(days=3), seed=5)
+    store.shares.set(shared, "user", users["viewer"].id, "viewer")
+
+    def seen(name: str) -> dict[str, int]:
+        with api.client(keys[name]) as c:
+            body = c.get("/v1/analytics/summary", params={"by": "workflow"})
+            assert body.status_code == 200, body.text
+            runs = c.get("/v1/runs", params={"limit": 500}).json()["items"]
+            by_workflow = {g["key"]["workflow"]: g["runs"] for g in body.json()["groups"]}
+            assert sum(by_workflow.values()) == len(runs)  # the same runs as the runs list
+            return by_workflow
+
+    assert seen("tenant_admin") == {shared: 12, private: 5}
+    assert seen("viewer") == {shared: 12}
+    assert seen("other_tenant") == {}
+    with api.client(keys["viewer"]) as c:
+        assert c.get(f"/v1/analytics/workflows/{shared}").json()["summary"]["runs"] == 12
+        assert c.get(f"/v1/analytics/workflows/{private}").status_code == 404
+    with api.client(keys["tenant_admin"]) as c:
+        assert c.get(f"/v1/analytics/workflows/{private}").json()["summary"]["runs"] == 5
+        anomalies = c.get("/v1/analytics/anomalies", params={"source": "history"}).json()["items"]
+        assert {a["workflow_id"] for a in anomalies} <= {shared, private}
+    with api.client(keys["other_tenant"]) as c:
+        assert c.get(f"/v1/analytics/workflows/{shared}").status_code == 404
+        assert c.get("/v1/analytics/anomalies", params={"source": "history"}).json()["items"] == []
