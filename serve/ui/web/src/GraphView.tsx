@@ -8,6 +8,7 @@ import {
   Position as Side,
   ReactFlow,
   applyNodeChanges,
+  useReactFlow,
   type Connection,
   type Edge,
   type EdgeChange,
@@ -20,6 +21,7 @@ import type { Graph, GraphEdge, GraphNode, GraphPort } from "./graph";
 import { INPUTS_ID, OUTPUTS_ID } from "./graph";
 import { BIG_GRAPH, HEADER_HEIGHT, NODE_WIDTH, ROW_HEIGHT, layoutGraph, nodeHeight, portY, type Position } from "./layout";
 import type { Diagnostic } from "./model";
+import { NodeStatesContext, useNodeState, type NodeStates } from "./nodeStates";
 import { typeColour, typeLabel } from "./typeColors";
 
 export interface NodeDecoration {
@@ -48,7 +50,9 @@ function constantText(value: unknown): string {
 }
 
 const Box = memo(function Box({ data, selected }: NodeProps<BoxNode>) {
-  const { node, deco } = data;
+  const { node } = data;
+  const live = useNodeState(node.id);
+  const deco = live ? { ...data.deco, ...live } : data.deco;
   const pseudo = node.id === INPUTS_ID || node.id === OUTPUTS_ID;
   const classes = ["rw-node", pseudo ? "pseudo" : "", selected ? "selected" : "", node.unknown ? "unknown" : ""];
   if (deco.status) classes.push(`status-${deco.status}`);
@@ -135,10 +139,25 @@ export interface GraphViewProps {
   onRemoveNode?: (id: string) => void;
   onSelect?: (id: string | null) => void;
   selected?: string | null;
+  /** Live node decorations (a run's states), read by each box on its own. */
+  states?: NodeStates;
 }
 
-export function GraphView(props: GraphViewProps) {
-  const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected } = props;
+/** Fits the view to the graph whenever a layout is applied (the first and every recomputed one). */
+function FitOnLayout({ layout, count }: { layout: Map<string, Position>; count: number }) {
+  const { fitView } = useReactFlow();
+  useEffect(() => {
+    if (count === 0) return;
+    const frame = requestAnimationFrame(() => void fitView({ padding: 0.05, minZoom: 0.05 }));
+    return () => cancelAnimationFrame(frame);
+  }, [layout, count > 0, fitView]);
+  return null;
+}
+
+/** A graph drawn with React Flow. Memoised: a parent re-rendering with the same props (a run page folding
+ * events) does not re-render it; live node states come through `states` and re-render only their boxes. */
+export const GraphView = memo(function GraphView(props: GraphViewProps) {
+  const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected, states } = props;
   const layout = useLayout(graph);
   const [nodes, setNodes] = useState<BoxNode[]>([]);
   // The data of a node keeps its identity while its node and decoration are unchanged, so a run event
@@ -214,6 +233,7 @@ export function GraphView(props: GraphViewProps) {
   if (!layout) return <div className="graph loading">Laying out…</div>;
   return (
     <div className="graph" data-testid="graph" data-nodes={nodes.length}>
+      <NodeStatesContext.Provider value={states ?? null}>
       <ReactFlow<BoxNode, Edge>
         nodes={nodes}
         edges={edges}
@@ -226,14 +246,15 @@ export function GraphView(props: GraphViewProps) {
         onNodesDelete={editable && onRemoveNode ? (ns) => ns.forEach((n) => onRemoveNode(n.id)) : undefined}
         onNodeClick={(_e, n) => onSelect?.(n.id)}
         onPaneClick={() => onSelect?.(null)}
-        fitView
         onlyRenderVisibleElements={graph.nodes.length > BIG_GRAPH}
         minZoom={0.05}
         proOptions={{ hideAttribution: true }}
       >
         <Background />
         <Controls showInteractive={false} />
+        <FitOnLayout layout={layout} count={nodes.length} />
       </ReactFlow>
+      </NodeStatesContext.Provider>
     </div>
   );
-}
+});

@@ -1,19 +1,21 @@
 // Visual debugging of one run: the workflow's graph with node states changing live from the event stream
 // (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
 
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { EventBatcher, applyEvents } from "./eventBatch";
 import { get, post, socketUrl } from "./api";
 import { loadCatalog } from "./catalog";
-import { GraphView, type NodeDecoration } from "./GraphView";
-import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph, type GraphNode } from "./graph";
+import { GraphView } from "./GraphView";
+import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph } from "./graph";
+import { NodeStates, type LiveDecoration } from "./nodeStates";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
 import { navigate } from "./router";
-import { applyEvent, initialRun, replay, type RunLive } from "./runState";
+import { initialRun, replay, type RunLive } from "./runState";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 /** The run's live state and its events so far: follows the event socket from the first event, reconnecting
- * after the last seen. */
+ * after the last seen. Events are folded in batches, one per animation frame, so a burst renders once. */
 function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null; events: RunEvent[] } {
   const [run, setRun] = useState<RunLive | null>(null);
   const events = useRef<RunEvent[]>([]);
@@ -25,16 +27,26 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
     let socket: WebSocket | null = null;
     let stopped = false;
     let retry = 0;
+    // The highest seq received (queued, maybe not folded yet): a reconnect resumes after it.
+    let received = 0;
+    const batcher = new EventBatcher((batch) => {
+      const next = applyEvents(state, batch).run;
+      if (next === state) return;
+      state = next;
+      setRun(state);
+    });
     const open = () => {
-      socket = new WebSocket(socketUrl(`/v1/runs/${encodeURIComponent(id)}/events?after=${state.lastSeq}`));
+      socket = new WebSocket(socketUrl(`/v1/runs/${encodeURIComponent(id)}/events?after=${received}`));
       socket.onmessage = (m) => {
         const event = JSON.parse(m.data) as RunEvent;
-        if (event.seq > state.lastSeq) events.current.push(event);
-        state = applyEvent(state, event);
         retry = 0;
-        setRun(state);
+        if (event.seq <= received) return;
+        received = event.seq;
+        events.current.push(event);
+        batcher.push(event);
       };
       socket.onclose = (e) => {
+        batcher.drain();
         if (stopped || e.code === 1000 || FINAL.has(state.status)) return;
         if (e.code >= 4400 && e.code < 4500 && e.code !== 4429) {
           setRun({ ...state, error: { message: e.reason || `the event stream was refused (${e.code})` } });
@@ -47,6 +59,7 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
     open();
     return () => {
       stopped = true;
+      batcher.stop();
       socket?.close();
     };
   }, [id, nodes]);
@@ -85,14 +98,17 @@ export function RunPage({ id }: { id: string }) {
   useEffect(() => {
     if (finished) get<{ outputs: Record<string, unknown> }>(`/v1/runs/${encodeURIComponent(id)}/outputs`).then((r) => setOutputs(r.outputs), () => undefined);
   }, [finished, id]);
-  const decorate = useCallback(
-    (n: GraphNode): NodeDecoration => {
-      if (n.id === INPUTS_ID || n.id === OUTPUTS_ID || !run) return {};
-      const live = run.nodes[n.id];
-      return { status: live?.status ?? "pending", progress: live?.status === "running" ? live.progress?.fraction ?? null : null };
-    },
-    [run],
-  );
+  // Node states live outside the graph's props: only the boxes whose state changed re-render.
+  const states = useMemo(() => new NodeStates(), []);
+  useLayoutEffect(() => {
+    if (!run || !nodeNames) return;
+    states.update(
+      nodeNames.map((name): [string, LiveDecoration] => {
+        const live = run.nodes[name];
+        return [name, { status: live?.status ?? "pending", progress: live?.status === "running" ? live.progress?.fraction ?? null : null }];
+      }),
+    );
+  }, [run, nodeNames, states]);
   if (error) return <p className="error">{error}</p>;
   if (!detail || !graph || !run || !doc) return <p>Loading run…</p>;
   return (
@@ -138,7 +154,7 @@ export function RunPage({ id }: { id: string }) {
       </div>
       <div className="editor">
         <div className="canvas">
-          <GraphView graph={graph} decorate={decorate} onSelect={setSelected} selected={selected} />
+          <GraphView graph={graph} states={states} onSelect={setSelected} selected={selected} />
           <Timeline run={run} onPick={setSelected} />
         </div>
         <aside className="side">
@@ -261,19 +277,22 @@ function Timeline({ run, onPick }: { run: RunLive; onPick: (node: string) => voi
   const start = Math.min(...run.attempts.map((a) => a.start));
   const end = Math.max(run.finishedAt ?? 0, ...run.attempts.map((a) => a.end ?? now), start + 0.001);
   const span = end - start;
-  const rows = [...new Set(run.attempts.map((a) => a.node))];
+  const rows = new Map<string, typeof run.attempts>();
+  for (const a of run.attempts) {
+    const row = rows.get(a.node);
+    if (row) row.push(a);
+    else rows.set(a.node, [a]);
+  }
   return (
     <div className="timeline" data-testid="timeline">
       <div className="timeline-scale">
         0 s <span>{span.toFixed(span < 10 ? 2 : 1)} s</span>
       </div>
-      {rows.map((node) => (
+      {[...rows].map(([node, attempts]) => (
         <div className="timeline-row" key={node} onClick={() => onPick(node)}>
           <span className="timeline-name">{node}</span>
           <div className="timeline-track">
-            {run.attempts
-              .filter((a) => a.node === node)
-              .map((a) => (
+            {attempts.map((a) => (
                 <div
                   key={a.attempt + ":" + a.start}
                   className={`bar ${a.outcome ?? "running"}`}
