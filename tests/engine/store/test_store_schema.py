@@ -67,10 +67,11 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(tmp_path: 
     store.close()
 
 
-def test_postgres_engine_uses_psycopg_with_pre_ping_and_a_bounded_pool(pg_store: Store) -> None:
+def test_postgres_engine_uses_psycopg_with_a_checkout_check_and_a_bounded_pool(pg_store: Store) -> None:
     engine = pg_store.engine
     assert engine.dialect.driver == "psycopg"
-    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    # Dropped connections are replaced by a check without a round trip (test_pg_dropped_connections.py).
+    assert not engine.pool._pre_ping  # type: ignore[attr-defined]
     assert engine.pool.size() == 10  # type: ignore[attr-defined]
 
 
