@@ -143,6 +143,27 @@ def bundle_sizes() -> dict[str, float]:
     return sizes
 
 
+# Records when the page's sockets receive each node.succeeded event (before the page handles it), so the
+# latency splits into server to socket and socket to screen.
+RECEIVED = """
+(() => {
+  window.__received = {};
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (m) => {
+        try {
+          const e = JSON.parse(m.data);
+          if (e.type === "node.succeeded" && !(("node-" + e.node) in window.__received))
+            window.__received["node-" + e.node] = performance.timeOrigin + performance.now();
+        } catch (err) {}
+      });
+    }
+  };
+})();
+"""
+
 OBSERVER = """
 () => {
   window.__seen = {};
@@ -190,7 +211,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 page.get_by_test_id("node-neg").wait_for()
                 loads.append(time.perf_counter() - started)
             results["workflow_page_s"] = {"median": pct(loads, 0.5), "max": max(loads)}
-            big, big_busy = [], []
+            big, big_busy, big_layout = [], [], []
             for _ in range(max(1, args.repeat // 2)):
                 # A fresh page each time: Chrome's TaskDuration (time the main thread spent running tasks, not
                 # idle waiting for the layout worker or the server) counts from the page's start.
@@ -203,6 +224,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 fresh.locator(f"[data-testid='graph'][data-nodes='{args.nodes + 2}']").wait_for()
                 fresh.locator(".react-flow__node").first.wait_for()
                 big.append(time.perf_counter() - started)
+                layout_ms = fresh.evaluate(
+                    "Math.max(0, ...performance.getEntriesByName('rw-layout').map((m) => m.duration))"
+                )
+                big_layout.append(layout_ms / 1000)
                 metrics = cdp.send("Performance.getMetrics")["metrics"]
                 big_busy.append(float(next(m["value"] for m in metrics if m["name"] == "TaskDuration")))
                 fresh.close()
@@ -211,9 +236,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "median": pct(big, 0.5),
                 "max": max(big),
                 "main_thread_busy": pct(big_busy, 0.5),
+                "layout": pct(big_layout, 0.5),
             }
             # Event to paint: the page is open on the run before its first node finishes.
             run_id = api.post("/v1/runs", json={"workflow_id": ids["chain"], "inputs": {"x": 1}}).json()["id"]
+            page.add_init_script(RECEIVED)
             page.goto(f"{url}/ui/runs/{run_id}")
             page.get_by_test_id("graph").wait_for()
             page.evaluate(OBSERVER)
@@ -228,10 +255,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         if event["type"] == "node.succeeded":
                             finished[f"node-{event['node']}"] = event["time"] * 1000
             latencies = [seen[k] - finished[k] for k in seen if k in finished]
+            received: dict[str, float] = page.evaluate("window.__received")
+            in_page = [seen[k] - received[k] for k in seen if k in received]
             results["event_to_paint_ms"] = {
                 "count": len(latencies),
                 "p50": pct(latencies, 0.5) if latencies else None,
                 "p95": pct(latencies, 0.95) if latencies else None,
+                "socket_to_paint_p50": pct(in_page, 0.5) if in_page else None,
+                "socket_to_paint_p95": pct(in_page, 0.95) if in_page else None,
             }
             context.close()
             browser.close()
@@ -262,11 +293,17 @@ def main() -> None:
     g = results["big_workflow_s"]
     print(
         f"{g['nodes']}-node workflow drawn median {g['median']:.2f} s, max {g['max']:.2f} s "
-        f"(page main thread busy {g['main_thread_busy']:.2f} s; layout runs in a worker)"
+        f"(page main thread busy {g['main_thread_busy']:.2f} s; waiting for elkjs in its worker "
+        f"{g['layout']:.2f} s)"
     )
     e = results["event_to_paint_ms"]
     if e["count"]:
         print(f"event to painted state   p50 {e['p50']:.1f} ms, p95 {e['p95']:.1f} ms ({e['count']} events)")
+        if e["socket_to_paint_p50"] is not None:
+            print(
+                f"  of which in the page     p50 {e['socket_to_paint_p50']:.1f} ms, "
+                f"p95 {e['socket_to_paint_p95']:.1f} ms (socket message to painted state)"
+            )
 
 
 if __name__ == "__main__":

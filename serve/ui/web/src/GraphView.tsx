@@ -143,12 +143,24 @@ export interface GraphViewProps {
   states?: NodeStates;
 }
 
-/** Fits the view to the graph whenever a layout is applied (the first and every recomputed one). */
+/** How many nodes the view of a big graph is fitted to at first. */
+const FIT_NODES = 60;
+
+/** Fits the view to the graph (to its start when big) whenever a layout is applied (the first and every recomputed one). */
 function FitOnLayout({ layout, count }: { layout: Map<string, Position>; count: number }) {
   const { fitView } = useReactFlow();
   useEffect(() => {
     if (count === 0) return;
-    const frame = requestAnimationFrame(() => void fitView({ padding: 0.05, minZoom: 0.05 }));
+    // A big graph fitted whole is unreadable (1,000 nodes at a zoom of 0.1) and draws every node: fit its
+    // start (the first nodes from the left) instead; zooming out shows the rest.
+    const start =
+      layout.size > BIG_GRAPH
+        ? [...layout]
+            .sort(([, a], [, b]) => a.x - b.x || a.y - b.y)
+            .slice(0, FIT_NODES)
+            .map(([id]) => ({ id }))
+        : undefined;
+    const frame = requestAnimationFrame(() => void fitView({ padding: 0.05, minZoom: 0.05, nodes: start }));
     return () => cancelAnimationFrame(frame);
   }, [layout, count > 0, fitView]);
   return null;

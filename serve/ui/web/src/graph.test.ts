@@ -99,4 +99,29 @@ describe("layout adaptor", () => {
     expect(big.layoutOptions?.["elk.layered.thoroughness"]).toBe("1");
     expect(toElk(toGraph(doc, specs)).layoutOptions?.["elk.edgeRouting"]).toBe("SPLINES");
   });
+
+  it("lays a big layered graph out in columns, not a staircase", async () => {
+    // Layers of 10 adds, each wired to two nodes of the layer before (bench/ui_bench.py's shape, smaller).
+    const width = 10;
+    const count = BIG_GRAPH + 10;
+    const nodes = Object.fromEntries(
+      Array.from({ length: count }, (_, i) => {
+        const [layer, column] = [Math.floor(i / width), i % width];
+        const before = (layer - 1) * width;
+        const wiring = layer === 0 ? { a: "$inputs.a", b: { value: column } } : { a: `n${before + column}.out`, b: `n${before + ((column + 1) % width)}.out` };
+        return [`n${i}`, { type: "builtin/add@1", in: wiring }];
+      }),
+    );
+    const g = toGraph({ ...doc, nodes, outputs: {} }, specs);
+    const positions = await layoutGraph(g, new ELK() as unknown as Layouter);
+    const column = (layer: number) => Array.from({ length: width }, (_, c) => positions.get(`n${layer * width + c}`)!);
+    const tallest = Math.max(...g.nodes.map(nodeHeight));
+    for (const layer of [1, 8, Math.floor(count / width) - 1]) {
+      const ys = column(layer).map((p) => p.y);
+      const xs = column(layer).map((p) => p.x);
+      expect(new Set(xs).size).toBe(1); // one layer, one column
+      expect(Math.max(...ys) - Math.min(...ys)).toBeLessThan(width * (tallest + 36) * 1.5); // not a staircase
+      expect(Math.min(...ys)).toBeLessThan(width * (tallest + 36));
+    }
+  });
 });
