@@ -7,7 +7,10 @@ the role-narrowed scope check, the rate bucket), and prints p50/p95/p99 in milli
 in the last 0.5 s, `serve.key_cache`; the store is read again every 0.5 s, which shows in p99/max), once cold
 (the cache emptied before every check: the key row and user read from the store each time).
 
-    .venv/bin/python bench/auth_bench.py [--requests 2000] [--database-url URL] [--json]
+    .venv/bin/python bench/auth_bench.py [--requests 2000] [--database-url URL] [--pre-ping] [--json]
+
+`--pre-ping` (PostgreSQL) measures the pool as it was before: SQLAlchemy's pre-ping (a round trip per checkout)
+instead of `engine.store.db`'s checkout check, for a before/after comparison on the same machine and load.
 
 Target (issue 18): p95 < 1 ms.
 """
@@ -22,11 +25,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def measure(requests: int, database_url: str) -> dict[str, dict[str, float]]:
+def measure(requests: int, database_url: str, *, pre_ping: bool = False) -> dict[str, dict[str, float]]:
     """Time `requests` permission checks, cache warm and cold; returns percentiles in milliseconds."""
     from fastapi.testclient import TestClient
     from starlette.datastructures import Headers
@@ -40,6 +44,8 @@ def measure(requests: int, database_url: str) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), database_url=database_url)
         store = open_store(settings.resolved_database_url)
+        if pre_ping:
+            _use_pre_ping(store)
         options = ServeOptions(executor="local", rate_per_s=1e9, burst=10**9, print_admin_key=False)
         app = create_app(settings, store=store, options=options)
         try:
@@ -65,6 +71,18 @@ def measure(requests: int, database_url: str) -> dict[str, dict[str, float]]:
     return results
 
 
+def _use_pre_ping(store: Any) -> None:
+    """Put SQLAlchemy's pre-ping back on the store's pool and take `engine.store.db`'s checkout check off."""
+    from sqlalchemy import event
+
+    from engine.store.db import _check_alive
+
+    engine = store.engine
+    if event.contains(engine, "checkout", _check_alive):
+        event.remove(engine, "checkout", _check_alive)
+    engine.pool._pre_ping = True
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     samples = sorted(samples)
     return {
@@ -83,13 +101,18 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--database-url", default="", help="default: SQLite under a temporary home")
+    parser.add_argument(
+        "--pre-ping", action="store_true", help="PostgreSQL: the pool as before, with SQLAlchemy's pre-ping"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.requests, args.database_url)
+    result = measure(args.requests, args.database_url, pre_ping=args.pre_ping)
     if args.json:
         print(json.dumps(result))
         return
     backend = args.database_url.split(":", 1)[0] if args.database_url else "sqlite"
+    if args.pre_ping:
+        backend += ", pre-ping"
     for label, numbers in result.items():
         print(
             f"permission check, key cache {label} ({backend}, {args.requests} requests): "
