@@ -92,6 +92,8 @@ class EventType(StrEnum):
     NODE_LOG = "node.log"
     NODE_PROGRESS = "node.progress"
     NODE_OUTPUT = "node.output"
+    #: Recorded after a run's final event: one of its executions stood out (`engine.analytics.live`).
+    ANOMALY_DETECTED = "anomaly.detected"
 
     @classmethod
     def run_final(cls) -> frozenset[EventType]:

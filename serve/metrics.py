@@ -8,9 +8,12 @@ reports the same numbers, and they survive restarts:
 - `rayweave_node_runs_total{node_type,status}`: node attempts by node type and status (counter);
 - `rayweave_node_run_duration_seconds{node_type}`: summary (`_count`, `_sum`) of finished attempts' wall time,
   from `started_at` to `finished_at`, by node type;
-- `rayweave_node_cache_hits_total{node_type}`: nodes answered from the result cache.
+- `rayweave_node_cache_hits_total{node_type}`: nodes answered from the result cache;
+- `rayweave_anomalies_total{kind}`: `anomaly.detected` events by kind (duration, output_size, failure_burst;
+  `engine.analytics.live`), counted over their partial index.
 
-Each scrape costs two aggregate `GROUP BY` queries (`store.reports.metrics_snapshot()`) whose result size is bounded by the number of node types
+Each scrape costs two aggregate `GROUP BY` queries (`store.reports.metrics_snapshot()`), and a third over the
+anomaly events' partial index (`anomaly_counts()`), whose result size is bounded by the number of node types
 times statuses, never by the number of runs.
 
 The engine also records per-task metrics with `ray.util.metrics` (`engine/execution/ray/metrics.py`:
@@ -77,6 +80,12 @@ class _StoreFigures(Collector):
         yield counts
         yield durations
         yield hits
+        anomalies = CounterMetricFamily(
+            "rayweave_anomalies", "anomaly.detected events of runs by kind", labels=["kind"]
+        )
+        for kind, count in sorted(self.store.reports.anomaly_counts().items()):
+            anomalies.add_metric([kind], float(count))
+        yield anomalies
 
 
 class ApiMetrics:

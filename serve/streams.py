@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.concurrency import run_in_threadpool
 
 from nodes.ids import RunId
-from nodes.states import RunStatus
+from nodes.states import EventType, RunStatus
 
 if TYPE_CHECKING:
     from engine.execution.events import Event
@@ -38,6 +38,8 @@ async def follow_events(
         events = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
         for event in events:
             after = event.seq
+            if event.type == EventType.ANOMALY_DETECTED:
+                continue  # not a v1 run event (serve.api.v1.schemas.V1_EVENT_TYPES)
             yield event
             if event.type.is_run_final:
                 return
@@ -51,6 +53,8 @@ async def follow_events(
             events = await run_in_threadpool(store.events.read, run_id, after=after, limit=PAGE)
             for event in events:
                 after = event.seq
+                if event.type == EventType.ANOMALY_DETECTED:
+                    continue
                 yield event
                 if event.type.is_run_final:
                     return

@@ -11,8 +11,9 @@ previous `WINDOW` ones of its key:
   `BURST_BASELINE` (a burst, not a node that always fails). One anomaly per burst.
 
 An anomaly's `delay` is how many executions of its key it came after the first one of its kind in a row (0 for
-durations and sizes, BURST - 1 for bursts). Anomalies are answers to a query (`GET /v1/analytics/anomalies`,
-`detect`); they are not yet events of the run (the event types are a closed set kept by migrations).
+durations and sizes, BURST - 1 for bursts). `detect` finds them in the exported history; as runs finish,
+`engine.analytics.live` judges each run's executions with the same `KeyHistory` and records what it finds as
+`anomaly.detected` events of the run.
 """
 
 from __future__ import annotations
@@ -69,6 +70,58 @@ def _outlier(history: deque[float], value: float) -> tuple[bool, float, float]:
     return value > threshold, median, threshold
 
 
+@dataclass(frozen=True)
+class Execution:
+    """One node's execution in one run, as the detector reads it (a row of the export's `executions`)."""
+
+    workflow_id: str | None
+    node_id: str
+    node_type: str
+    run_id: str
+    at: datetime | None
+    cache_hit: bool
+    final_status: str
+    span_s: float | None
+    output_bytes: int | None
+
+
+class KeyHistory:
+    """The recent executions of one key (workflow, node), oldest first, and the test of the next one against
+    them: the one detector behind `detect` (the exported history) and `engine.analytics.live` (a run that just
+    finished)."""
+
+    def __init__(self) -> None:
+        self.durations: deque[float] = deque(maxlen=WINDOW)
+        self.sizes: deque[float] = deque(maxlen=WINDOW)
+        self.outcomes: deque[int] = deque(maxlen=WINDOW)
+        self.streak = 0
+
+    def observe(self, e: Execution) -> list[Anomaly]:
+        """The anomalies `e` is, judged against the executions observed before it; then remember it."""
+        found: list[Anomaly] = []
+        failed = e.final_status == NodeStatus.FAILED
+        where = (e.workflow_id, e.node_id, e.node_type, e.run_id, e.at)
+        if not e.cache_hit and not failed and e.span_s is not None:
+            if len(self.durations) >= WARMUP:
+                out, median, threshold = _outlier(self.durations, float(e.span_s))
+                if out:
+                    found.append(Anomaly("duration", *where, float(e.span_s), median, threshold, 0))
+            self.durations.append(float(e.span_s))
+        if e.output_bytes is not None and not failed:
+            if len(self.sizes) >= WARMUP:
+                out, median, threshold = _outlier(self.sizes, float(e.output_bytes))
+                if out:
+                    found.append(Anomaly("output_size", *where, float(e.output_bytes), median, threshold, 0))
+            self.sizes.append(float(e.output_bytes))
+        self.streak = self.streak + 1 if failed else 0
+        if failed and self.streak == BURST and len(self.outcomes) >= WARMUP:
+            rate = sum(self.outcomes) / len(self.outcomes)
+            if rate < BURST_BASELINE:
+                found.append(Anomaly("failure_burst", *where, float(BURST), rate, BURST_BASELINE, BURST - 1))
+        self.outcomes.append(1 if failed else 0)
+        return found
+
+
 def detect(
     analytics: RunAnalytics,
     *,
@@ -96,38 +149,9 @@ def detect(
         params,
     )
     found: list[Anomaly] = []
-    state: dict[tuple[Any, Any], dict[str, Any]] = {}
+    keys: dict[tuple[Any, Any], KeyHistory] = {}
     for wf, node, node_type, run, at, hit, final, span, size in rows:
-        key = (wf, node)
-        s = state.setdefault(
-            key,
-            {
-                "durations": deque(maxlen=WINDOW),
-                "sizes": deque(maxlen=WINDOW),
-                "outcomes": deque(maxlen=WINDOW),
-                "streak": 0,
-            },
-        )
-        failed = final == NodeStatus.FAILED
-
-        where = (wf, node, node_type, run, at)
-        if not hit and not failed and span is not None:
-            if len(s["durations"]) >= WARMUP:
-                out, median, threshold = _outlier(s["durations"], float(span))
-                if out:
-                    found.append(Anomaly("duration", *where, float(span), median, threshold, 0))
-            s["durations"].append(float(span))
-        if size is not None and not failed:
-            if len(s["sizes"]) >= WARMUP:
-                out, median, threshold = _outlier(s["sizes"], float(size))
-                if out:
-                    found.append(Anomaly("output_size", *where, float(size), median, threshold, 0))
-            s["sizes"].append(float(size))
-        s["streak"] = s["streak"] + 1 if failed else 0
-        if failed and s["streak"] == BURST and len(s["outcomes"]) >= WARMUP:
-            rate = sum(s["outcomes"]) / len(s["outcomes"])
-            if rate < BURST_BASELINE:
-                found.append(Anomaly("failure_burst", *where, float(BURST), rate, BURST_BASELINE, BURST - 1))
-        s["outcomes"].append(1 if failed else 0)
+        history = keys.setdefault((wf, node), KeyHistory())
+        found.extend(history.observe(Execution(wf, node, node_type, run, at, hit, final, span, size)))
     found.sort(key=lambda a: (a.at is None, a.at or datetime.min, a.node_id))
     return found

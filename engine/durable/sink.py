@@ -242,6 +242,11 @@ class StoreEventSink:
                     self._run_lineage().started(self.store, self.run_id, at)
         elif final is not None:
             self._finish_run(final, event, at)
+            if final != RunStatus.CANCELLED:
+                # After the final event: its executions against its workflow's history (engine.analytics.live).
+                from engine.analytics.live import record_run_anomalies
+
+                record_run_anomalies(self.store, self.run_id)
             if self.lineage_url:
                 self._run_lineage().ended(self.store, self.run_id, final, at)
         elif event.node is not None:

@@ -157,7 +157,16 @@ class Event(StoreModel, table=True):
     """One persisted event of a run; `seq` numbers a run's events 1, 2, 3, ... without gaps or duplicates."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.CheckConstraint(one_of("type", EventType), name="type"),)
+    __table_args__ = (
+        sa.CheckConstraint(one_of("type", EventType), name="type"),
+        # Only the anomaly events (migration 0008): /metrics counts them without reading every event.
+        sa.Index(
+            "ix_events_anomalies",
+            "run_id",
+            sqlite_where=sa.text(f"type = '{EventType.ANOMALY_DETECTED}'"),
+            postgresql_where=sa.text(f"type = '{EventType.ANOMALY_DETECTED}'"),
+        ),
+    )
 
     run_id: RunId = Field(
         primary_key=True, max_length=64, sa_type=_id_type(64), foreign_key="runs.id", ondelete="CASCADE"

@@ -564,6 +564,16 @@ class Reports(Protocol):
         """The ids of the workflows and owners whose runs the audience may see (analytics' visibility filter)."""
         ...
 
+    def anomaly_events(
+        self, *, visible_to: Audience | None = None, workflow_id: str | None = None, limit: int = 100
+    ) -> builtins.list[dict[str, Any]]:
+        """The latest `anomaly.detected` events of the runs the audience may see, newest first."""
+        ...
+
+    def anomaly_counts(self) -> dict[str, int]:
+        """`anomaly.detected` events by kind."""
+        ...
+
 
 class Bulk(Protocol):
     """Keyset pages and idempotent, id-keeping writes of workflows, versions, runs, node runs and events (the

@@ -261,6 +261,39 @@ class ReportRepository(Repository):
                 owners = frozenset(str(i) for i in conn.execute(users).scalars())
         return RunScope(audience.user_id, ids, owners)
 
+    def anomaly_events(
+        self, *, visible_to: Audience | None = None, workflow_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The latest `anomaly.detected` events (newest first; `payload`, `run_id`, `seq`, `created_at`) of the
+        runs `visible_to` may see (every run when None), read through their partial index."""
+        from engine.store.shares import visible_runs
+
+        e, r = table_of(Event), table_of(Run)
+        query = (
+            sa.select(e.c.run_id, e.c.seq, e.c.payload, e.c.created_at)
+            .join(r, r.c.id == e.c.run_id)
+            .where(e.c.type == EventType.ANOMALY_DETECTED)
+            .order_by(e.c.created_at.desc(), e.c.run_id, e.c.seq)
+            .limit(limit)
+        )
+        if visible_to is not None:
+            query = query.where(visible_runs(visible_to))
+        if workflow_id is not None:
+            query = query.where(r.c.workflow_id == workflow_id)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def anomaly_counts(self) -> dict[str, int]:
+        """`anomaly.detected` events by kind (one `GROUP BY` over their partial index)."""
+        e = table_of(Event)
+        if self.engine.dialect.name == "sqlite":
+            kind = sa.func.json_extract(e.c.payload, "$.kind")
+        else:
+            kind = sa.cast(e.c.payload, sa.JSON)["kind"].as_string()
+        query = sa.select(kind, sa.func.count()).where(e.c.type == EventType.ANOMALY_DETECTED).group_by(kind)
+        with self.engine.connect() as conn:
+            return {str(k or "unknown"): int(n) for k, n in conn.execute(query).all()}
+
     def _chunks(self, query: sa.Select[Any], size: int) -> Iterator[list[dict[str, Any]]]:
         # Stream: a server-side cursor on PostgreSQL, so reading millions of rows needs bounded memory.
         with self.engine.connect() as conn:

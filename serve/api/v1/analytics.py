@@ -4,7 +4,8 @@
 - `GET /v1/analytics/workflows/{workflow_id}`: one workflow's report data (trend, per node, Gantt, heatmap);
 - `GET /v1/analytics/workflows/{workflow_id}/report`: the same report as an HTML page with its figures;
 - `GET /v1/analytics/workflows/{workflow_id}/insights`: what to change and how much it should save;
-- `GET /v1/analytics/anomalies`: executions whose duration, output size or failures stand out (median/MAD);
+- `GET /v1/analytics/anomalies`: the `anomaly.detected` events of finished runs (`source=history`: the
+  detector over the exported history): executions whose duration, output size or failures stand out;
 - `POST /v1/workflows/{workflow_id}/optimize`: apply insights' edits as a new version (through validation).
 
 Every request first brings the server's incremental export (RAYWEAVE_HOME/analytics) up to date: only runs
@@ -15,7 +16,7 @@ admins, its tenant's; admin keys see every run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
@@ -272,11 +273,16 @@ class AnomalyList(BaseModel):
     items: list[AnomalyOut]
 
 
-@router.get("/anomalies", response_model=AnomalyList, summary="Anomalies in the run history")
+@router.get("/anomalies", response_model=AnomalyList, summary="Anomalies of finished runs")
 def anomalies(
     workflow_id: str | None = Query(default=None, max_length=64),
     kind: str | None = Query(
         default=None, max_length=40, description="duration, output_size or failure_burst."
+    ),
+    source: Literal["events", "history"] = Query(
+        default="events",
+        description="events: the anomaly.detected events recorded as runs finished (live); history: the "
+        "detector run over the whole exported history (runs before the events existed too).",
     ),
     limit: int = Query(default=100, ge=1, le=1000),
     store: Store = Depends(get_store),
@@ -284,7 +290,16 @@ def anomalies(
     principal: Principal = Depends(require("runs:read")),
 ) -> AnomalyList:
     """Executions slower than their node's usual (more than twice the median and five MADs above it, after a
-    warm-up of ten), results much bigger than usual, and bursts of three failures of a node that rarely fails."""
+    warm-up of ten), results much bigger than usual, and bursts of three failures of a node that rarely fails;
+    newest first, of the runs you may see."""
+    if source == "events":
+        rows = store.reports.anomaly_events(
+            visible_to=None if principal.is_admin else principal.audience,
+            workflow_id=workflow_id,
+            limit=limit if kind is None else 1000,
+        )
+        items = [AnomalyOut.model_validate(r["payload"]) for r in rows]
+        return AnomalyList(items=[a for a in items if kind is None or a.kind == kind][:limit])
     from engine.analytics import RunAnalytics
     from engine.analytics.anomalies import detect
 

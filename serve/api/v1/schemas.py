@@ -24,6 +24,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -394,13 +395,23 @@ class RunOutputs(_Response):
     )
 
 
+#: The event types of v1's run events: `anomaly.detected` (recorded after a run's final event) is not one of
+#: them (v1 is frozen; a client may not meet a type it does not know): `/v1/analytics/anomalies` lists those.
+V1_EVENT_TYPES: dict[str, Any] = {
+    "type": "string",
+    "title": "EventType",
+    "description": 'The closed set of run event types (DESIGN.md, "Execution").',
+    "enum": [t.value for t in EventType if t != EventType.ANOMALY_DETECTED],
+}
+
+
 class RunEvent(_Response):
     """One event of a run (`run.*`, `node.*`), numbered from 1 per run: one WebSocket message, or the `data` of
     one Server-Sent Event, of `/v1/runs/{id}/events` (the JSON form of the engine's `Event`)."""
 
     run_id: str
     seq: int = Field(description="1, 2, 3, ... per run without gaps; streams resume after the last seen.")
-    type: EventType
+    type: Annotated[EventType, WithJsonSchema(V1_EVENT_TYPES)]
     node: str | None = Field(description="The node of a `node.*` event; null for a `run.*` event.")
     attempt: int | None = Field(description="The node's attempt (from 1), also in `payload`; or null.")
     time: float = Field(description="Seconds since the Unix epoch (UTC), to the microsecond.")
