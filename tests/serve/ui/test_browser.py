@@ -227,6 +227,44 @@ def test_a_failed_node_shows_its_error_and_traceback_in_the_inspector(
     _shot(page, "run-failed")
 
 
+def _finished_run(site: dict[str, Any], workflow: str, inputs: dict[str, Any]) -> str:
+    """Start a run through the API and wait until it has ended; its id."""
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    started = httpx.post(
+        f"{site['url']}/v1/runs",
+        json={"workflow_id": site["ids"][workflow], "inputs": inputs},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    run_id = str(started.json()["id"])
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{site['url']}/v1/runs/{run_id}", headers=headers).json()["status"] not in (
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
+        assert time.monotonic() < deadline, f"run {run_id} did not end"
+        time.sleep(0.1)
+    return run_id
+
+
+def test_compare_two_runs_of_a_workflow_node_by_node(page: Any, site: dict[str, Any]) -> None:
+    first = _finished_run(site, "mixed-types", {"n": 1, "s": "a"})
+    second = _finished_run(site, "mixed-types", {"n": 2, "s": "b"})
+    page.goto(f"{site['url']}/ui/runs/{second}")
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+    page.get_by_test_id("compare-with").select_option(first)
+    row = page.get_by_test_id("compare-sum")
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "sum"
+    assert cells[1] == "succeeded" and cells[3] == "succeeded"
+    assert re.fullmatch(r"\d+\.\d+ s", cells[2]) and re.fullmatch(r"\d+\.\d+ s", cells[4]), cells
+    assert re.fullmatch(r"[+\u2212]\d+\.\d+ s", cells[5]), cells
+    assert page.get_by_test_id("compare-table").locator("thead th").nth(1).inner_text() == first[:8]
+    _shot(page, "run-compare")
+
+
 def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[str, Any]) -> None:
     wid = site["ids"]["shared"]
     other = page.context.browser.new_context(viewport={"width": 1400, "height": 900})

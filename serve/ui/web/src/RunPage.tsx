@@ -2,6 +2,7 @@
 // (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
 
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { compareRuns, foldRun, parseEventStream } from "./compare";
 import { EventBatcher, applyEvents } from "./eventBatch";
 import { get, post, socketUrl } from "./api";
 import { loadCatalog } from "./catalog";
@@ -156,6 +157,7 @@ export function RunPage({ id }: { id: string }) {
         <div className="canvas">
           <GraphView graph={graph} states={states} onSelect={setSelected} selected={selected} />
           <Timeline run={run} onPick={setSelected} />
+          {finished && live && nodeNames && detail.workflow_id && <Compare id={id} workflowId={detail.workflow_id} nodes={nodeNames} run={live} />}
         </div>
         <aside className="side">
           <Inspector name={selected} run={run} doc={doc} inputs={detail.inputs} outputs={outputs} />
@@ -303,6 +305,81 @@ function Timeline({ run, onPick }: { run: RunLive; onPick: (node: string) => voi
           </div>
         </div>
       ))}
+    </div>
+  );
+}
+
+function seconds(value: number | null): string {
+  return value === null ? "" : `${value.toFixed(value < 10 ? 2 : 1)} s`;
+}
+
+/** This run beside another finished run of the same workflow: each node's state and time in both. */
+function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: string; nodes: string[]; run: RunLive }) {
+  const [others, setOthers] = useState<{ id: string; status: string; workflow_version: number | null; created_at: string }[]>([]);
+  const [other, setOther] = useState<string>("");
+  const [otherRun, setOtherRun] = useState<RunLive | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    get<{ items: typeof others }>(`/v1/runs?workflow_id=${encodeURIComponent(workflowId)}&limit=20`).then(
+      (r) => setOthers(r.items.filter((o) => o.id !== id && FINAL.has(o.status))),
+      () => undefined,
+    );
+  }, [id, workflowId]);
+  useEffect(() => {
+    setOtherRun(null);
+    setError("");
+    if (!other) return;
+    let live = true;
+    fetch(`/v1/runs/${encodeURIComponent(other)}/events?after=0`, { headers: { Accept: "text/event-stream" } })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`the other run's events could not be read (${r.status})`))))
+      .then((text) => live && setOtherRun(foldRun(nodes, parseEventStream(text))))
+      .catch((e) => live && setError(e.message ?? String(e)));
+    return () => {
+      live = false;
+    };
+  }, [other, nodes]);
+  if (others.length === 0) return null;
+  const rows = otherRun ? compareRuns(nodes, otherRun, run) : [];
+  return (
+    <div className="compare" data-testid="compare">
+      <label>
+        Compare with{" "}
+        <select value={other} onChange={(e) => setOther(e.target.value)} aria-label="Compare with another run" data-testid="compare-with">
+          <option value="">another run…</option>
+          {others.map((o) => (
+            <option key={o.id} value={o.id}>
+              {o.id.slice(0, 8)} · v{o.workflow_version} · {o.status} · {o.created_at.slice(0, 19).replace("T", " ")}
+            </option>
+          ))}
+        </select>
+      </label>
+      {error && <span className="error">{error}</span>}
+      {otherRun && (
+        <table data-testid="compare-table">
+          <thead>
+            <tr>
+              <th>node</th>
+              <th>{other.slice(0, 8)}</th>
+              <th>time</th>
+              <th>this run</th>
+              <th>time</th>
+              <th>difference</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.node} data-testid={`compare-${r.node}`} className={r.a.status !== r.b.status ? "differs" : ""}>
+                <td>{r.node}</td>
+                <td className={`status ${r.a.status}`}>{r.a.status}</td>
+                <td>{seconds(r.a.seconds)}</td>
+                <td className={`status ${r.b.status}`}>{r.b.status}</td>
+                <td>{seconds(r.b.seconds)}</td>
+                <td>{r.delta === null ? "" : `${r.delta >= 0 ? "+" : "−"}${seconds(Math.abs(r.delta))}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </div>
   );
 }
