@@ -8,6 +8,7 @@ import { get, post, socketUrl } from "./api";
 import { loadCatalog } from "./catalog";
 import { GraphView } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph } from "./graph";
+import { elk } from "./layout";
 import { NodeStates, type LiveDecoration } from "./nodeStates";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
 import { navigate } from "./router";
@@ -68,6 +69,8 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
 }
 
 export function RunPage({ id }: { id: string }) {
+  // Start elkjs's worker (a 1.6 MB script to load and compile) while the page fetches what it draws.
+  useEffect(() => void elk().catch(() => undefined), []);
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [doc, setDoc] = useState<WorkflowDocument | null>(null);
   const [graph, setGraph] = useState<Graph | null>(null);

@@ -5,6 +5,7 @@ import { ApiProblem, call, get, post, socketUrl } from "./api";
 import { checkTypes, loadCatalog } from "./catalog";
 import { GraphView, type EdgeDecoration, type NodeDecoration } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, diffDocuments, toGraph, unionGraph, type GraphEdge, type GraphNode } from "./graph";
+import { elk } from "./layout";
 import type { Diagnostic, NodeSpec, VersionSummary, WorkflowDocument, WorkflowVersion } from "./model";
 import { Palette } from "./Palette";
 import { ParamsForm } from "./ParamsForm";
@@ -13,6 +14,8 @@ import { EditorStore, useEditor } from "./store";
 import { hasTypeVar } from "./typeColors";
 
 export function WorkflowPage({ id, tab }: { id: string; tab: string }) {
+  // Start elkjs's worker (a 1.6 MB script to load and compile) while the page fetches what it draws.
+  useEffect(() => void elk().catch(() => undefined), []);
   const [loaded, setLoaded] = useState<{ wf: WorkflowVersion; specs: Map<string, NodeSpec> } | null>(null);
   const [error, setError] = useState("");
   const storeRef = useRef<EditorStore | null>(null);
