@@ -8,7 +8,9 @@ rayweave report WORKFLOW_ID [--out report.html|report.png|report.pdf] [--since W
 rayweave optimize WORKFLOW_ID [--apply] [--json] [--url URL]
 ```
 All read the incremental Parquet export under `--dir`/`--out` (default RAYWEAVE_HOME/analytics), bringing it
-up to date first (only runs finished since the last export are read from the database). WHEN is a date
+up to date first (only runs finished since the last export are read from the database). With `--server URL`
+(or RAYWEAVE_SERVER) they ask that server's HTTP API instead (`/v1/analytics/...`, `POST
+/v1/workflows/{id}/optimize`) and see what its key may see; `stats` then prints the breakdown (`--by`) only. WHEN is a date
 (2026-11-27), a date-time (2026-11-27T09:00:00Z) or, for `--since`, a span back from now (24h, 7d, 4w).
 Exit status: 0 on success, 1 when the operation failed, 2 on bad usage.
 """
@@ -25,6 +27,7 @@ from nodes.ids import WorkflowId
 from nodes.states import RunStatus
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
+from serve.cli.remote import ApiKeyOption, ServerOption, connect, talking_to
 from serve.cli.stores import fail, open_store_or_exit
 
 SinceOption = Annotated[
@@ -76,6 +79,8 @@ def stats_command(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many slowest node types to show.")] = 10,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Bring the Parquet export up to date and report slow node types, failures, retries, cache hits,
     durations and a breakdown by workflow, version, owner, node or node type."""
@@ -88,6 +93,19 @@ def stats_command(
     if unknown:
         fail(f"--by: cannot group by {unknown}; use any of {', '.join(sorted(DIMENSIONS))}", 2)
     window = _window(since, until)
+    if server:
+        params = {"by": ",".join(group_by), "workflow_id": workflow, "since": since, "until": until}
+        with connect(server, api_key) as client, talking_to(server):
+            summary = client.get(
+                "/v1/analytics/summary", params={k: v for k, v in params.items() if v is not None}
+            )
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+            return
+        from rich.console import Console
+
+        _print_breakdown(Console(), _namespace(summary))
+        return
     store = open_store_or_exit(_database_url(ctx, url))
     try:
         report = stats(
@@ -108,6 +126,19 @@ def stats_command(
         typer.echo(json.dumps(report.to_json(), indent=2, default=str))
         return
     _print_report(report)
+
+
+def _namespace(summary: dict[str, Any]) -> Any:
+    """A summary of the HTTP API as the attributes `_print_breakdown` reads."""
+    from types import SimpleNamespace
+
+    groups = [SimpleNamespace(**g) for g in summary.get("groups") or ()]
+    return SimpleNamespace(
+        unit=summary.get("unit", "run"),
+        group_by=summary.get("group_by") or [],
+        groups=groups,
+        notes=summary.get("notes") or [],
+    )
 
 
 def _bucket(value: str) -> Literal["hour", "day", "week", "month"]:
@@ -221,6 +252,8 @@ def report_command(
     until: UntilOption = None,
     url: UrlOption = None,
     directory: DirOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Write a workflow's report: duration trend, per-node breakdown, critical-path Gantt, failure heatmap."""
     from engine.analytics import RunAnalytics, sync_export
@@ -231,6 +264,9 @@ def report_command(
     if out.suffix.lower() not in (".html", ".htm", ".png", ".pdf"):
         fail(f"--out {out.name!r}: use a .html, .png or .pdf file name", 2)
     window = _window(since, until)
+    if server:
+        _remote_report(server, api_key, workflow, out, since, until)
+        return
     folder = _export_dir(ctx, directory)
     store = open_store_or_exit(_database_url(ctx, url))
     try:
@@ -254,6 +290,29 @@ def report_command(
     typer.echo(f"wrote {written} ({runs} runs of workflow {wf.name!r})")
 
 
+def _remote_report(
+    server: str, api_key: str | None, workflow: str, out: Path, since: str | None, until: str | None
+) -> None:
+    """`rayweave report --server URL`: the server's HTML page (`GET /v1/analytics/workflows/{id}/report`)."""
+    from serve.client import _check
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        fail(
+            f"--out {out.name!r}: with --server the report is the server's HTML page; use a .html file name",
+            2,
+        )
+    params = {k: v for k, v in {"since": since, "until": until}.items() if v is not None}
+    with connect(server, api_key) as client, talking_to(server):
+        response = client._http.get(f"/v1/analytics/workflows/{workflow}/report", params=params)
+        if response.status_code >= 400:
+            _check(response)  # raises the server's problem (talking_to prints it)
+    try:
+        out.write_text(response.text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}")
+    typer.echo(f"wrote {out} (workflow {workflow} from {server})")
+
+
 def optimize_command(
     ctx: typer.Context,
     workflow: Annotated[str, typer.Argument(help="The workflow id.")],
@@ -266,6 +325,8 @@ def optimize_command(
     url: UrlOption = None,
     directory: DirOption = None,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Insights on a workflow from its history: critical path and bottlenecks, nodes worth caching, retries
     that never succeed, flaky nodes; `--apply` saves the edits as the next version."""
@@ -273,6 +334,15 @@ def optimize_command(
     from engine.store import NotFoundError, VersionConflictError
     from serve.cli.catalogs import catalog_for
 
+    if server:
+        with connect(server, api_key) as client, talking_to(server):
+            if apply:
+                body = {"apply": True, "insights": only or None}
+                answer = client.post(f"/v1/workflows/{workflow}/optimize", json=body)
+            else:
+                answer = client.get(f"/v1/analytics/workflows/{workflow}/insights")
+        _print_insights(workflow, answer, apply=apply, as_json=as_json)
+        return
     settings = settings_of(ctx)
     store = open_store_or_exit(_database_url(ctx, url))
     try:
@@ -294,27 +364,33 @@ def optimize_command(
         fail(f"{exc}; run rayweave optimize again")
     finally:
         store.close()
+    _print_insights(workflow, result.to_json(), apply=apply, as_json=as_json)
+
+
+def _print_insights(workflow: str, answer: dict[str, Any], *, apply: bool, as_json: bool) -> None:
+    """Print insights in their JSON form (`Optimization.to_json`, the API's `InsightsOut`)."""
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+        typer.echo(json.dumps(answer, indent=2, default=str))
         return
-    found = result.insights
-    median = f"{found.median_run_s:.2f} s" if found.median_run_s is not None else "-"
-    typer.echo(f"workflow {workflow} version {found.version}: {found.runs} finished runs, median {median}")
-    for insight in found.insights:
-        saving = (
-            f" (saves ~{insight.predicted_saving_s:.2f} s of the median run)"
-            if insight.predicted_saving_s is not None
-            else ""
-        )
-        mark = "*" if insight.edit else "-"
-        typer.echo(f"{mark} [{insight.id}] {insight.message}{saving}")
-    for note in found.notes:
+    median = f"{answer['median_run_s']:.2f} s" if answer.get("median_run_s") is not None else "-"
+    typer.echo(
+        f"workflow {workflow} version {answer['version']}: {answer['runs']} finished runs, median {median}"
+    )
+    insights = answer.get("insights") or []
+    for insight in insights:
+        saving = insight.get("predicted_saving_s")
+        text = f" (saves ~{saving:.2f} s of the median run)" if saving is not None else ""
+        mark = "*" if insight.get("edit") else "-"
+        typer.echo(f"{mark} [{insight['id']}] {insight['message']}{text}")
+    for note in answer.get("notes") or ():
         typer.echo(f"note: {note}")
-    if result.version is not None:
-        typer.echo(f"applied {', '.join(result.applied)}: saved as version {result.version}")
+    if answer.get("new_version") is not None:
+        typer.echo(
+            f"applied {', '.join(answer.get('applied') or [])}: saved as version {answer['new_version']}"
+        )
     elif apply:
         typer.echo("nothing to apply: no insight is an edit")
-    elif any(i.edit for i in found.insights):
+    elif any(i.get("edit") for i in insights):
         typer.echo("insights marked * are edits: rayweave optimize WORKFLOW --apply [--only ID] saves them")
 
 

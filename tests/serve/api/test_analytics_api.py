@@ -1,10 +1,17 @@
-"""/v1/analytics and POST /v1/workflows/{id}/optimize on a served API, over history recorded in its store."""
+"""/v1/analytics and POST /v1/workflows/{id}/optimize on a served API, over history recorded in its store, and
+`rayweave stats|report|optimize --server URL` through it."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from serve.cli import build_app
 from tests.engine.analytics.test_breakdown import T0, record_runs
 from tests.serve.api.conftest import Api
 
@@ -125,3 +132,46 @@ def test_analytics_follow_tenants_and_shares(api: Api) -> None:
     with api.client(keys["other_tenant"]) as c:
         assert c.get(f"/v1/analytics/workflows/{shared}").status_code == 404
         assert c.get("/v1/analytics/anomalies", params={"source": "history"}).json()["items"] == []
+
+
+@pytest.fixture
+def cli(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner whose commands talk to `api` (RAYWEAVE_SERVER) with its admin key (RAYWEAVE_API_KEY)."""
+    monkeypatch.setenv("RAYWEAVE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAYWEAVE_SERVER", api.url)
+    monkeypatch.setenv("RAYWEAVE_API_KEY", api.admin_key)
+    return CliRunner()
+
+
+def test_stats_report_and_optimize_through_the_server(cli: CliRunner, api: Api, tmp_path: Path) -> None:
+    wf = str(api.store.workflows.create(DOC, name="remote-analytics", owner="admin").workflow_id)
+    record_runs(api.store, wf, 12, owner="ada", start=T0 + timedelta(days=9), seed=21)
+    app = build_app()
+
+    stats = cli.invoke(app, ["stats", "--workflow", wf, "--by", "workflow", "--json"])
+    assert stats.exit_code == 0, stats.output
+    assert [(g["key"]["workflow"], g["runs"]) for g in json.loads(stats.output)["groups"]] == [(wf, 12)]
+    table = cli.invoke(app, ["stats", "--workflow", wf, "--by", "node"])
+    assert table.exit_code == 0 and "by node (executions)" in table.output
+
+    out = tmp_path / "report.html"
+    report = cli.invoke(app, ["report", wf, "--out", str(out)])
+    assert report.exit_code == 0, report.output
+    assert out.read_text().count("<figure id=") == 4
+    png = cli.invoke(app, ["report", wf, "--out", str(tmp_path / "r.png")])
+    assert png.exit_code == 2 and "use a .html file name" in png.output
+
+    insights = cli.invoke(app, ["optimize", wf])
+    assert insights.exit_code == 0, insights.output
+    assert (
+        f"workflow {wf} version 1: 12 finished runs" in insights.output
+        and "[critical_path]" in insights.output
+    )
+    applied = cli.invoke(app, ["optimize", wf, "--apply", "--json"])
+    assert applied.exit_code == 0 and json.loads(applied.output)["new_version"] is None
+
+    stranger = api.key(["runs:read", "workflows:read"], username="remote-stranger")
+    hidden = cli.invoke(app, ["stats", "--workflow", wf, "--json", "--api-key", stranger])
+    assert hidden.exit_code == 0 and json.loads(hidden.output)["groups"] == []
+    refused = cli.invoke(app, ["report", wf, "--out", str(out), "--api-key", stranger])
+    assert refused.exit_code == 1 and "HTTP 404" in refused.output and "does not exist" in refused.output
