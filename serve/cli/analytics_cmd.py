@@ -6,6 +6,7 @@ rayweave stats [--url URL] [--workflow ID] [--since WHEN] [--until WHEN] [--by w
                [--bucket day] [--out DIR] [--limit N] [--json]
 rayweave report WORKFLOW_ID [--out report.html|report.png|report.pdf] [--since WHEN] [--until WHEN] [--url URL]
 rayweave optimize WORKFLOW_ID [--apply] [--json] [--url URL]
+rayweave stats|report|optimize ... --server URL [--api-key KEY]
 ```
 All read the incremental Parquet export under `--dir`/`--out` (default RAYWEAVE_HOME/analytics), bringing it
 up to date first (only runs finished since the last export are read from the database). With `--server URL`
