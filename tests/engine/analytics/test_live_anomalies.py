@@ -73,3 +73,9 @@ def test_a_slow_run_records_an_anomaly_event(installation: tuple[Settings, Store
             assert [(a["kind"], a["run_id"]) for a in items] == [("duration", slow)]
             metrics = c.get("/metrics").text
             assert 'rayweave_anomalies_total{kind="duration"} 1.0' in metrics
+            # v1's run event stream is frozen: it ends with the final event, even resumed past it.
+            final = events[-2].seq
+            for after in (0, final):
+                stream = c.get(f"/v1/runs/{slow}/events", params={"after": after}).text
+                assert EventType.ANOMALY_DETECTED not in stream
+                assert (f"id: {final}\n" in stream) == (after == 0)
