@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cluster.settings import Settings
+from engine.compile.pipeline import document_version
 from engine.execution.nodeconfig import node_config_for
 from nodes import Catalog, context, node
 
@@ -67,7 +68,15 @@ def test_engine_run_gives_nodes_the_settings_config(ray_session: Any, tmp_path: 
     assert expected["mlflow.tracking_uri"] == "http://mlflow.internal:5000"
     assert expected["mlflow.artifacts_uri"] == (tmp_path / "home" / "mlartifacts").resolve().as_uri()
     top = result.outputs["top"]
-    assert (top["node"], top["workflow"], top["version"], top["config"]) == ("top", "ctx-probe", "", expected)
+    # A document that is not stored reports its content hash as its version (the store's hash of a version).
+    version = document_version(DOC)
+    assert version.startswith("sha256:") and len(version) == len("sha256:") + 16
+    assert (top["node"], top["workflow"], top["version"], top["config"]) == (
+        "top",
+        "ctx-probe",
+        version,
+        expected,
+    )
     assert [(p["node"], p["workflow"], p["config"]) for p in result.outputs["each"]] == [
         ("each[0].p", "ctx-probe", expected),
         ("each[1].p", "ctx-probe", expected),
