@@ -7,6 +7,10 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Eager: the module is light (no DuckDB), and `breakdown` must name the function, not the submodule.
 from engine.analytics.breakdown import (
     DIMENSIONS,
     AnalyticsError,
@@ -16,17 +20,56 @@ from engine.analytics.breakdown import (
     Window,
     breakdown,
 )
-from engine.analytics.export import ExportResult, SyncResult, export_history, read_watermark, sync_export
-from engine.analytics.queries import (
-    CacheHits,
-    NodeTypeFailures,
-    NodeTypeLatency,
-    NodeTypeRetries,
-    RunAnalytics,
-    RunDurationBucket,
-    WorkflowSummary,
-)
-from engine.analytics.report import StatsReport, stats
+
+if TYPE_CHECKING:
+    from engine.analytics.export import ExportResult, SyncResult, export_history, read_watermark, sync_export
+    from engine.analytics.queries import (
+        CacheHits,
+        NodeTypeFailures,
+        NodeTypeLatency,
+        NodeTypeRetries,
+        RunAnalytics,
+        RunDurationBucket,
+        WorkflowSummary,
+    )
+    from engine.analytics.report import StatsReport, stats
+
+#: Where each public name lives: imported on first use, so importing a light submodule (`engine.analytics.live`,
+#: which the durable run's store sink imports) does not load DuckDB and pyarrow.
+_HOMES = {
+    "DIMENSIONS": "engine.analytics.breakdown",
+    "AnalyticsError": "engine.analytics.breakdown",
+    "Breakdown": "engine.analytics.breakdown",
+    "BreakdownReport": "engine.analytics.breakdown",
+    "Filters": "engine.analytics.breakdown",
+    "Window": "engine.analytics.breakdown",
+    "breakdown": "engine.analytics.breakdown",
+    "ExportResult": "engine.analytics.export",
+    "SyncResult": "engine.analytics.export",
+    "export_history": "engine.analytics.export",
+    "read_watermark": "engine.analytics.export",
+    "sync_export": "engine.analytics.export",
+    "CacheHits": "engine.analytics.queries",
+    "NodeTypeFailures": "engine.analytics.queries",
+    "NodeTypeLatency": "engine.analytics.queries",
+    "NodeTypeRetries": "engine.analytics.queries",
+    "RunAnalytics": "engine.analytics.queries",
+    "RunDurationBucket": "engine.analytics.queries",
+    "WorkflowSummary": "engine.analytics.queries",
+    "StatsReport": "engine.analytics.report",
+    "stats": "engine.analytics.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DIMENSIONS",

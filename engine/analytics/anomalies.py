@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.analytics.breakdown import scope_term
-from engine.analytics.queries import RunAnalytics
 from nodes.states import NodeStatus
 
 if TYPE_CHECKING:
+    from engine.analytics.queries import RunAnalytics
     from engine.store.reports import RunScope
 
 WARMUP = 10
@@ -131,6 +130,8 @@ def detect(
 ) -> list[Anomaly]:
     """Every anomaly in the exported history (of one workflow, of one owner's runs, of the runs `scope` may
     see), oldest first."""
+    from engine.analytics.breakdown import scope_term
+
     term, params = scope_term(scope)
     terms = [term]
     if workflow_id is not None:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.analytics.queries import RunAnalytics
-
 if TYPE_CHECKING:
+    from engine.analytics.queries import RunAnalytics
     from engine.store.reports import RunScope
 
 #: Dimension name -> column. `node` and `node_type` make the unit an execution instead of a run.

@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from engine.analytics.anomalies import WARMUP, WINDOW, Anomaly, Execution, KeyHistory
-from engine.analytics.export import _executions, _finished_node_batches
+from engine.analytics.executions import _executions, _finished_node_batches
 from nodes.ids import NodeId, RunId
 from nodes.states import EventType, RunStatus
 

@@ -1,0 +1,108 @@
+"""Node executions derived from node attempts, in plain Python (no pyarrow, no DuckDB): what the incremental
+export writes to `executions/` and what `engine.analytics.live` judges when a run finishes (imported from the
+durable run's store sink, so it must stay cheap to import)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nodes.states import NodeStatus
+
+
+def _duration(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start is not None and end is not None else None
+
+
+def _day(*candidates: datetime | None) -> str:
+    for value in candidates:
+        if value is not None:
+            return value.astimezone(UTC).date().isoformat()
+    return "unknown"
+
+
+def _finished_node_batches(
+    batches: Iterable[list[Any]], levels: dict[tuple[str, str], str], output_sizes: bool
+) -> Iterator[list[dict[str, Any]]]:
+    for rows in batches:
+        records = []
+        for row in rows:
+            error = row["error"] if isinstance(row["error"], dict) else None
+            hit = bool(row["cache_hit"])
+            records.append(
+                {
+                    "run_id": row["run_id"],
+                    "workflow_id": row["workflow_id"],
+                    "workflow_version": row["workflow_version"],
+                    "owner": row["owner"],
+                    "node_id": row["node_id"],
+                    "node_type": row["node_type"],
+                    "attempt": row["attempt"],
+                    "status": row["status"],
+                    "cache_hit": hit,
+                    "cache_level": levels.get((row["run_id"], row["node_id"])) if hit else None,
+                    "error_type": str(error.get("type") or "") if error else None,
+                    "output_bytes": _stored_bytes(row["result_location"]) if output_sizes else None,
+                    "started_at": row["started_at"],
+                    "finished_at": row["finished_at"],
+                    "duration_s": _duration(row["started_at"], row["finished_at"]),
+                    "run_created_at": row["created_at"],
+                    "day": _day(row["created_at"]),
+                }
+            )
+        yield records
+
+
+def _executions(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (run, node) from its attempts (see `EXECUTION_SCHEMA`); skipped nodes did not execute."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in attempts:
+        if row["status"] != NodeStatus.SKIPPED:
+            grouped.setdefault((row["run_id"], row["node_id"]), []).append(row)
+    rows = []
+    for (run_id, node_id), mine in grouped.items():
+        mine.sort(key=lambda r: r["attempt"])
+        last = mine[-1]
+        starts = [r["started_at"] for r in mine if r["started_at"] is not None]
+        ends = [r["finished_at"] for r in mine if r["finished_at"] is not None]
+        hit = any(r["cache_hit"] or r["status"] == NodeStatus.CACHED for r in mine)
+        rows.append(
+            {
+                "run_id": run_id,
+                "node_id": node_id,
+                "workflow_id": last["workflow_id"],
+                "workflow_version": last["workflow_version"],
+                "owner": last["owner"],
+                "node_type": last["node_type"],
+                "attempts": len(mine),
+                "cache_hit": hit,
+                "cache_level": next((r["cache_level"] for r in mine if r["cache_level"]), None)
+                if hit
+                else None,
+                "final_status": last["status"],
+                "error_type": last["error_type"],
+                "output_bytes": last["output_bytes"],
+                "started_at": min(starts) if starts else None,
+                "finished_at": max(ends) if ends else None,
+                "span_s": _duration(min(starts), max(ends)) if starts and ends else None,
+                "last_duration_s": last["duration_s"],
+                "run_created_at": last["run_created_at"],
+                "day": last["day"],
+            }
+        )
+    return rows
+
+
+def _stored_bytes(location: str | None) -> int | None:
+    """Total size of the data files of a stored node result on a local disk (None when unknown)."""
+    if not location or "://" in location:
+        return None
+    folder = Path(location)
+    try:
+        return sum(
+            f.stat().st_size for f in folder.iterdir() if f.is_file() and not f.name.startswith(("meta", "."))
+        )
+    except OSError:
+        return None
