@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nodes.context import NodeContext
+from nodes.states import EventType
 from rayweave_ml.errors import TrackingError
 
 if TYPE_CHECKING:
@@ -347,7 +348,11 @@ def parent_run(client: MlflowClient, tracking: Tracking, experiment: str, ctx: N
 #: The detached actor that ends parent runs when their rayweave runs end (`ParentCloser`).
 CLOSER_NAME = "rayweave-ml-parent-closer"
 #: A parent run's MLflow status by the event that ended its rayweave run.
-END_STATUS = {"run.succeeded": "FINISHED", "run.failed": "FAILED", "run.cancelled": "KILLED"}
+END_STATUS = {
+    EventType.RUN_SUCCEEDED.value: "FINISHED",
+    EventType.RUN_FAILED.value: "FAILED",
+    EventType.RUN_CANCELLED.value: "KILLED",
+}
 #: How long one wait of the closer for a run's next events lasts (it waits again until the run ends).
 CLOSER_POLL_S = 60.0
 
