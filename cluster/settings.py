@@ -107,7 +107,7 @@ class Settings(BaseSettings):
             " of their data nodes), e.g. http://marquez:5000/api/v1/lineage; empty: no lineage is sent."
         ),
     )
-    openlineage_namespace: str = Field(
+    openlineage_namespace: str = Field(  # not Ray: an OpenLineage namespace
         default="rayweave", description="The OpenLineage namespace of rayweave's jobs (workflows)."
     )
     mlflow_tracking_uri: str = Field(

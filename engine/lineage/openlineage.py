@@ -35,7 +35,7 @@ _log = logging.getLogger("rayweave.lineage")
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 FACET_SCHEMA_URL = "https://rayweave.dev/openlineage/RayweaveRunFacet.json"
 PRODUCER = "https://rayweave.dev/openlineage"
-DEFAULT_NAMESPACE = "rayweave"
+DEFAULT_NAMESPACE = "rayweave"  # not Ray: an OpenLineage namespace
 #: How often an event is tried, and the seconds before each retry.
 ATTEMPTS = 4
 BACKOFF_S = (0.5, 1.0, 2.0)
@@ -78,7 +78,7 @@ def datasets(
         paths = list(value.values()) if isinstance(value, Mapping) else [value]
         for path in paths:
             if isinstance(path, str) and path:
-                found[role][path] = {"namespace": "file", "name": path}
+                found[role][path] = {"namespace": "file", "name": path}  # not Ray
     return list(found["input"].values()), list(found["output"].values())
 
 
@@ -116,7 +116,7 @@ def run_event(
         "producer": PRODUCER,
         "schemaURL": SCHEMA_URL,
         "run": {"runId": lineage_run_id(run_id), "facets": {"rayweave": facet}},
-        "job": {"namespace": namespace, "name": job_name},
+        "job": {"namespace": namespace, "name": job_name},  # not Ray
         "inputs": list(inputs or []),
         "outputs": list(outputs or []),
     }
@@ -146,7 +146,7 @@ class RunLineage:
             job = self._job or self._describe(store, run_id)
             self._job = job
             emitter_for(self.url).emit(
-                run_event(event_type, run_id=run_id, at=at, namespace=self.namespace, **job)
+                run_event(event_type, run_id=run_id, at=at, namespace=self.namespace, **job)  # not Ray
             )
         except Exception as exc:  # lineage must never fail a run
             _log.warning("run %s: no OpenLineage %s event: %s", run_id, event_type, exc)

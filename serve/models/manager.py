@@ -316,7 +316,8 @@ def _check_loads(spec: ModelSpec, existing: dict[str, Any], timeout_s: float) ->
         load_served_model(tracking_uri, model_uri)
 
     task: Any = ray.remote(check)
-    ref = task.options(num_cpus=0, max_retries=0).remote(spec.tracking_uri, spec.model_uri)
+    one_off = {"num_cpus": 0, "max_retries": 0}  # a check of the model, not a node: no node policy to apply
+    ref = task.options(**one_off).remote(spec.tracking_uri, spec.model_uri)
     try:
         ray.get(ref, timeout=timeout_s)
     except Exception as exc:
