@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from serve.api.v1.schemas import RequestModel
 
 
-class CollabSave(BaseModel):
+class CollabSave(RequestModel):
     """Save the shared document of a workflow as its next version."""
 
     model_config = ConfigDict(extra="forbid")

@@ -26,7 +26,7 @@ from cluster.settings import Settings
 from engine.store import Store, VersionConflictError
 from nodes import Catalog
 from nodes.ids import WorkflowId
-from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem
+from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem, RequestModel
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_catalog, get_settings, get_store
@@ -128,7 +128,7 @@ class InsightsOut(BaseModel):
     new_version: int | None = Field(default=None, description="The version saved by the optimisation.")
 
 
-class OptimizeRequest(BaseModel):
+class OptimizeRequest(RequestModel):
     """Which insights to apply (null: every applicable one); `apply: false` only reports them."""
 
     apply: bool = True

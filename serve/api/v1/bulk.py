@@ -68,7 +68,7 @@ def _chunks(lines: Iterator[bytes]) -> Iterator[bytes]:
             "description": "One JSON object per line: a header, the records (parents first) and an `end` line "
             "with the count of each kind (`rayweave.ndjson/1`, see the bulk guide).",
         },
-        400: {"description": "An unknown kind."},
+        400: {"description": "An unknown kind, or `since` outside the years 1970..9998."},
     },
 )
 def export_ndjson(
@@ -93,8 +93,8 @@ def export_ndjson(
         chosen = parse_kinds(kinds)
     except ValueError as exc:
         raise BadRequestError(f"kinds: {exc}") from None
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    if since is not None:
+        since = _utc_since(since)
     events: EventsForm = "cloudevents" if format == "cloudevents" else "native"
     lines = export_lines(store, kinds=chosen, since=since, events=events)
     return StreamingResponse(
@@ -102,6 +102,20 @@ def export_ndjson(
         media_type=NDJSON_MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="rayweave-export.ndjson"'},
     )
+
+
+def _utc_since(since: datetime) -> datetime:
+    """`since` in UTC (UTC when it has no offset), checked before the stream starts: an error inside a started
+    stream could only cut the response short."""
+    try:
+        utc = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 9998:
+        raise BadRequestError(
+            f"since {since.isoformat()} is outside the years 1970..9998 (in UTC); give a time in that range"
+        )
+    return utc
 
 
 @router.post(

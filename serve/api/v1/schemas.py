@@ -106,6 +106,11 @@ class _Request(BaseModel):
         return value
 
 
+class RequestModel(_Request):
+    """The base of every request body of the API, wherever its route lives: unknown fields are refused and every
+    field passes the input limits of `serve.limits` (no NUL or lone surrogate in text, bounded nesting)."""
+
+
 class _Response(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -17,7 +17,7 @@ from engine.store import NotFoundError as StoreNotFound
 from engine.store import Store
 from engine.store.shares import TENANT, USER, Share
 from nodes.ids import WorkflowId
-from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND
+from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, RequestModel
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_store
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/workflows", tags=["workflows"], responses=AUTH_ERROR
 ShareRole = Literal["viewer", "runner", "editor"]
 
 
-class ShareIn(BaseModel):
+class ShareIn(RequestModel):
     """One share: with a user of the workflow's tenant (`user`: a username) or with the whole tenant
     (`tenant: true`), at `role`."""
 
@@ -46,7 +46,7 @@ class ShareIn(BaseModel):
         return self
 
 
-class SharesUpdate(BaseModel):
+class SharesUpdate(RequestModel):
     """Every share of the workflow (replaces the ones it has; `[]` stops sharing it)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.store import NotFoundError as StoreNotFound
 from engine.store import ReservedUsernameError, Store
 from engine.store.roles import LastOwnerError
-from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem
+from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem, RequestModel
 from serve.auth import SCOPES, Principal, require
 from serve.deps import get_context, get_store
 from serve.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
@@ -36,7 +36,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestModel):
     """A new user of your tenant at a role; with `key`, also its first API key (the secret is in the response,
     once), with every scope but `admin`: what it allows follows the user's role, now and after a change."""
 
@@ -55,7 +55,7 @@ class UserCreate(BaseModel):
     key: bool = Field(default=False, description="Also create the user's first API key.")
 
 
-class RoleChange(BaseModel):
+class RoleChange(RequestModel):
     """The user's new role in its tenant."""
 
     model_config = ConfigDict(extra="forbid")

@@ -115,6 +115,8 @@ class Seen:
         status = response.status_code
         if label.startswith("GET /v1/ready") and status == 503 and response.json()["status"] == "not-ready":
             return  # documented: not ready, as this process has no Ray (the body says so; not a failure)
+        if status == 503 and "/models" in label and "needs Ray" in response.text:
+            return  # documented: model serving needs Ray, and this in-process server may have none
         if status >= 500:
             self.failures.append(f"{label}: {status} {response.text[:300]}")
         elif status >= 400 and not response.headers.get("content-type", "").startswith(PROBLEM):

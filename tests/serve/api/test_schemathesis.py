@@ -83,6 +83,31 @@ SEMANTIC_VALIDATION: list[tuple[str, list[str], str]] = [
     ),
     ("GET /v2/models/{name}", ["503"], "the model's replicas must answer (503)"),
     ("GET /v2/models/{name}/ready", ["503"], "the model's replicas must answer (503)"),
+    *(
+        (
+            f"GET /v1/analytics/{path}",
+            ["400"],
+            "since and until are dates, date-times or spans (7d) in the years 1970..9998, since before until; "
+            "the grouping names known keys",
+        )
+        for path in (
+            "summary",
+            "anomalies",
+            "workflows/{workflow_id}",
+            "workflows/{workflow_id}/report",
+            "workflows/{workflow_id}/insights",
+        )
+    ),
+    (
+        "POST /v1/workflows/{workflow_id}/optimize",
+        ["400"],
+        "insights must name insights that apply to the workflow's history (GET .../insights lists them)",
+    ),
+    (
+        "PUT /v1/workflows/{workflow_id}/shares",
+        ["400", "422"],
+        "each share names exactly one of a user and the tenant (422), and a user of the workflow's tenant (400)",
+    ),
 ]
 
 
@@ -151,9 +176,13 @@ def test_api_passes_every_schemathesis_check(fuzz_api: Api, tmp_path: Path) -> N
         # and every later request of the run would be a 401.
         "--exclude-path",
         "/v1/keys/{key_id}",
+        # Its body is NDJSON, which schemathesis cannot generate; tests/serve/api/test_bulk_api.py feeds it bad
+        # lines, bad JSON and truncated input.
+        "--exclude-path",
+        "/v1/import",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-12_000:] + result.stderr[-3_000:]
     with httpx.Client(base_url=fuzz_api.url) as c:
         operations = sum(len(item) for item in c.get("/openapi.json").json()["paths"].values())
-    assert f"Tested: {operations - 1}" in result.stdout  # every operation but the excluded one
+    assert f"Tested: {operations - 2}" in result.stdout  # every operation but the two excluded ones

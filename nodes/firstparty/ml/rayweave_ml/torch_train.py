@@ -342,7 +342,7 @@ def fit(
         "seed": config.seed,
         "queue": channel,
     }
-    trainer = TorchTrainer(
+    trainer = _trainer_class(TorchTrainer)(
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=False),
@@ -385,3 +385,20 @@ def fit(
     if state is None:
         raise RuntimeError(f"{NODE}: training ended without the trained weights from worker rank 0")
     return state
+
+
+def _trainer_class(base: Any) -> Any:
+    """`base` (Ray Train's `TorchTrainer`) without Ray Train's `PlacementGroupCleaner`.
+
+    That detached cleaner watches its controller through Ray's State API, which the dashboard serves: without a
+    dashboard (rayweave's embedded Ray) a cancelled training left it polling, and logging a warning into every
+    driver's output, every second, forever. `rayweave_ml.sweeper.PlacementSweeper` does its job (removing the
+    group of a training whose task is gone) with Ray's core API alone."""
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    class Trainer(base):  # type: ignore[misc]
+        def _create_default_callbacks(self) -> list[Any]:
+            callbacks = super()._create_default_callbacks()
+            return [c for c in callbacks if not isinstance(c, PlacementGroupCleanerCallback)]
+
+    return Trainer
