@@ -29,9 +29,8 @@ FORBIDDEN_THIRD_PARTY = {"typesys": {"ray"}}
 FIRSTPARTY = ROOT / "nodes" / "firstparty"
 FIRSTPARTY_EXCEPTIONS = {
     # The ML plugin's detached helpers (the parent-run closer, the placement-group sweeper) are named actors
-    # in rayweave's namespace; the closer follows a run's end on the engine's run coordinator.
+    # in rayweave's namespace (the closer finds the run coordinator by the name the run's node config gives).
     ("nodes/firstparty/ml/rayweave_ml/tracking.py", "cluster"),
-    ("nodes/firstparty/ml/rayweave_ml/tracking.py", "engine"),
     ("nodes/firstparty/ml/rayweave_ml/sweeper.py", "cluster"),
 }
 

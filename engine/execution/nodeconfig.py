@@ -11,7 +11,9 @@ Keys (all strings):
 - `mlflow.artifacts_uri`: the artifact root of the experiments they create
   (`Settings.resolved_mlflow_artifacts_uri`);
 - `llm.base_url`, `llm.model`, `llm.api_key_env`: the OpenAI-compatible endpoint of `nlp/generate@1`, its model,
-  and the name of the worker's environment variable holding its API key (`Settings.llm_*`; never the key).
+  and the name of the worker's environment variable holding its API key (`Settings.llm_*`; never the key);
+- `ray.run_coordinator`: the name of the detached actor that hosts runs on Ray, for plugins' helpers that follow
+  a run to its end (the ML plugin's parent-run closer) without importing the engine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "LLM_MODEL",
     "MLFLOW_ARTIFACTS_URI",
     "MLFLOW_TRACKING_URI",
+    "RUN_COORDINATOR",
     "node_config_for",
 ]
 
@@ -38,14 +41,19 @@ MLFLOW_ARTIFACTS_URI = "mlflow.artifacts_uri"
 LLM_BASE_URL = "llm.base_url"
 LLM_MODEL = "llm.model"
 LLM_API_KEY_ENV = "llm.api_key_env"
+#: The key of the run coordinator actor's name (in rayweave's actor namespace).
+RUN_COORDINATOR = "ray.run_coordinator"
 
 
 def node_config_for(settings: Settings) -> dict[str, str]:
     """The node config of runs under `settings` (see the module docstring)."""
+    from engine.execution.ray.remote import COORDINATOR_NAME
+
     return {
         MLFLOW_TRACKING_URI: settings.resolved_mlflow_tracking_uri,
         MLFLOW_ARTIFACTS_URI: settings.resolved_mlflow_artifacts_uri,
         LLM_BASE_URL: settings.llm_base_url,
         LLM_MODEL: settings.llm_model,
         LLM_API_KEY_ENV: settings.llm_api_key_env,
+        RUN_COORDINATOR: COORDINATOR_NAME,
     }

@@ -367,16 +367,16 @@ class ParentCloser:
     def __init__(self) -> None:
         self.following: dict[str, Any] = {}
 
-    async def watch(self, tracking_uri: str, parent: str, run_id: str) -> bool:
-        """End `parent` when rayweave run `run_id` ends; False when the coordinator does not host that run."""
+    async def watch(self, tracking_uri: str, parent: str, run_id: str, coordinator_name: str) -> bool:
+        """End `parent` when rayweave run `run_id` ends; False when the coordinator (the actor named
+        `coordinator_name`, from the run's node config) does not host that run."""
         import asyncio
 
         from cluster.actors import find_actor
-        from engine.execution.ray.remote import COORDINATOR_NAME
 
         if parent in self.following:
             return True
-        coordinator = find_actor(COORDINATOR_NAME)
+        coordinator = find_actor(coordinator_name) if coordinator_name else None
         if coordinator is None:
             return False
         try:
@@ -411,6 +411,11 @@ class ParentCloser:
             await asyncio.to_thread(_end_run, tracking_uri, parent, status or "FINISHED")
 
 
+def _coordinator_name(ctx: NodeContext) -> str:
+    """The run coordinator's actor name from the run's node config (`engine.execution.nodeconfig`)."""
+    return str((ctx.config or {}).get("ray.run_coordinator", ""))
+
+
 def _end_run(tracking_uri: str, run_id: str, status: str) -> None:
     client_for(tracking_uri).set_terminated(run_id, status)
 
@@ -433,7 +438,12 @@ def _close_with_run(tracking: Tracking, parent: str, ctx: NodeContext) -> bool:
     try:
         env = ray.get_runtime_context().runtime_env
         closer = named_actor(ParentCloser, CLOSER_NAME, num_cpus=0, runtime_env=dict(env), max_restarts=-1)
-        return bool(ray.get(closer.watch.remote(tracking.tracking_uri, parent, ctx.run_id), timeout=120))
+        return bool(
+            ray.get(
+                closer.watch.remote(tracking.tracking_uri, parent, ctx.run_id, _coordinator_name(ctx)),
+                timeout=120,
+            )
+        )
     except Exception as exc:  # the parent's end then follows its last node run
         ctx.logger.warning("the parent MLflow run %s will not be ended with the run: %s", parent, exc)
         return False
