@@ -71,7 +71,9 @@ def _centre(locator: Any) -> tuple[float, float]:
 
 
 def _drag(page: Any, source: Any, target: Any) -> None:
-    """Drag from one port's handle to another's, as a person wires two ports."""
+    """Drag from one port's handle to another's, as a person wires two ports, once the boxes stopped moving
+    (a node just added is laid out again and the view fitted to it: a handle measured before that moves away)."""
+    page.locator('[data-testid="graph"][data-settled="true"]').wait_for()
     sx, sy = _centre(source)
     tx, ty = _centre(target)
     page.mouse.move(sx, sy)

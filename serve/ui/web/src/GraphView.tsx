@@ -114,19 +114,20 @@ function shapeOf(graph: Graph): string {
   return JSON.stringify([graph.nodes.map((n) => [n.id, n.inputs.length, n.outputs.length]), graph.edges.map((e) => e.id)]);
 }
 
-/** Positions of `graph`'s nodes laid out by elkjs; null until the first layout is done. */
-export function useLayout(graph: Graph): Map<string, Position> | null {
-  const [positions, setPositions] = useState<Map<string, Position> | null>(null);
+/** Positions of `graph`'s nodes laid out by elkjs (null until the first layout is done), and whether they are
+ * the layout of the graph's present shape (false while a recomputed layout is pending). */
+export function useLayout(graph: Graph): { positions: Map<string, Position> | null; current: boolean } {
+  const [laid, setLaid] = useState<{ positions: Map<string, Position>; shape: string } | null>(null);
   const shape = shapeOf(graph);
   useEffect(() => {
     let live = true;
-    layoutGraph(graph).then((p) => live && setPositions(p));
+    layoutGraph(graph).then((p) => live && setLaid({ positions: p, shape }));
     return () => {
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape]);
-  return positions;
+  return { positions: laid?.positions ?? null, current: laid?.shape === shape };
 }
 
 export interface GraphViewProps {
@@ -147,7 +148,7 @@ export interface GraphViewProps {
 const FIT_NODES = 60;
 
 /** Fits the view to the graph (to its start when big) whenever a layout is applied (the first and every recomputed one). */
-function FitOnLayout({ layout, count }: { layout: Map<string, Position>; count: number }) {
+function FitOnLayout({ layout, count, onFitted }: { layout: Map<string, Position>; count: number; onFitted: (layout: Map<string, Position>) => void }) {
   const { fitView } = useReactFlow();
   useEffect(() => {
     if (count === 0) return;
@@ -160,9 +161,9 @@ function FitOnLayout({ layout, count }: { layout: Map<string, Position>; count: 
             .slice(0, FIT_NODES)
             .map(([id]) => ({ id }))
         : undefined;
-    const frame = requestAnimationFrame(() => void fitView({ padding: 0.05, minZoom: 0.05, nodes: start }));
+    const frame = requestAnimationFrame(() => void fitView({ padding: 0.05, minZoom: 0.05, nodes: start }).then(() => onFitted(layout)));
     return () => cancelAnimationFrame(frame);
-  }, [layout, count > 0, fitView]);
+  }, [layout, count > 0, fitView, onFitted]);
   return null;
 }
 
@@ -170,7 +171,10 @@ function FitOnLayout({ layout, count }: { layout: Map<string, Position>; count: 
  * events) does not re-render it; live node states come through `states` and re-render only their boxes. */
 export const GraphView = memo(function GraphView(props: GraphViewProps) {
   const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected, states } = props;
-  const layout = useLayout(graph);
+  const { positions: layout, current } = useLayout(graph);
+  // The view is settled when the layout of the present shape is applied and the view fitted to it: until then
+  // boxes may still move (tests, and anyone scripting the page, wait for data-settled before dragging).
+  const [fitted, setFitted] = useState<Map<string, Position> | null>(null);
   const [nodes, setNodes] = useState<BoxNode[]>([]);
   // The data of a node keeps its identity while its node and decoration are unchanged, so a run event
   // re-renders only the boxes whose state it changed (Box is memoised on its props).
@@ -244,7 +248,7 @@ export const GraphView = memo(function GraphView(props: GraphViewProps) {
   );
   if (!layout) return <div className="graph loading">Laying out…</div>;
   return (
-    <div className="graph" data-testid="graph" data-nodes={nodes.length}>
+    <div className="graph" data-testid="graph" data-nodes={nodes.length} data-settled={current && fitted === layout} aria-busy={!(current && fitted === layout)}>
       <NodeStatesContext.Provider value={states ?? null}>
       <ReactFlow<BoxNode, Edge>
         nodes={nodes}
@@ -264,7 +268,7 @@ export const GraphView = memo(function GraphView(props: GraphViewProps) {
       >
         <Background />
         <Controls showInteractive={false} />
-        <FitOnLayout layout={layout} count={nodes.length} />
+        <FitOnLayout layout={layout} count={nodes.length} onFitted={setFitted} />
       </ReactFlow>
       </NodeStatesContext.Provider>
     </div>
