@@ -124,3 +124,49 @@ def test_a_revoked_key_is_refused_by_every_replica_within_one_second(served_on_r
                     last_accepted = time.monotonic()
                 time.sleep(0.02)
     assert last_accepted - revoked <= 1.0
+
+
+def test_roles_and_shares_hold_through_the_api_on_ray_serve(served_on_ray: tuple[str, str]) -> None:
+    # The roles matrix runs on an in-process server; this is the same policy through Serve's proxy and both
+    # replicas: a share lets a runner run and a viewer only look, and another tenant sees nothing.
+    url, key = served_on_ray
+
+    def client(token: str) -> httpx.Client:
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+    with client(key) as admin:
+        wid = admin.post("/v1/workflows", json={"workflow": add_doc("served-shared")}).json()["workflow_id"]
+        keys = {}
+        for name, role, tenant in [
+            ("vic", "viewer", None),
+            ("rex", "runner", None),
+            ("oz", "owner", "elsewhere"),
+        ]:
+            made = admin.post(
+                "/v1/users", json={"username": name, "role": role, "tenant": tenant, "key": True}
+            )
+            assert made.status_code == 201, made.text
+            keys[name] = made.json()["key"]
+        shared = admin.put(
+            f"/v1/workflows/{wid}/shares",
+            json={"items": [{"user": "vic", "role": "viewer"}, {"user": "rex", "role": "runner"}]},
+        )
+        assert shared.status_code == 200, shared.text
+    start = {"workflow_id": wid, "inputs": {"a": 1, "b": 2}}
+    with client(keys["vic"]) as vic, client(keys["rex"]) as rex, client(keys["oz"]) as oz:
+        for _ in range(4):  # whichever replica answers
+            assert vic.get(f"/v1/workflows/{wid}").status_code == 200
+            refused = vic.post("/v1/runs", json=start)
+            assert refused.status_code == 403 and "viewer" in refused.json()["detail"], refused.text
+            assert oz.get(f"/v1/workflows/{wid}").status_code == 404
+        accepted = rex.post("/v1/runs", json=start)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        deadline = time.monotonic() + 30
+        while rex.get(f"/v1/runs/{run_id}").json()["status"] != "succeeded" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert vic.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {
+            "total": 3
+        }  # runs of what they see
+        assert oz.get(f"/v1/runs/{run_id}").status_code == 404
+        assert run_id not in {r["id"] for r in oz.get("/v1/runs").json()["items"]}
