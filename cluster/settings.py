@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Folders no data root may lie in: the kernel's views of processes and devices (`/proc/self/environ`...).
@@ -180,6 +180,30 @@ class Settings(BaseSettings):
         ),
     )
 
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, IP addresses and CIDR networks that outbound webhooks may target although they are internal"
+            " (loopback, private, link-local, cloud metadata); `*` allows every address. A comma-separated"
+            " list or a JSON array (docs/guides/webhooks.md)."
+        ),
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts of a webhook delivery before it is dead-lettered."
+    )
+    webhook_backoff_s: float = Field(
+        default=10.0, gt=0, description="Seconds before a webhook delivery's first retry (doubling after)."
+    )
+    webhook_backoff_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of a webhook delivery, seconds."
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of one webhook delivery attempt, seconds."
+    )
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, le=3600, description="How often the API server's webhook worker looks for events."
+    )
+
     trusted_plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(
@@ -216,7 +240,9 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("data_roots", "http_allow", "trusted_plugins", "untrusted_plugins", mode="before")
+    @field_validator(
+        "data_roots", "http_allow", "webhook_allow", "trusted_plugins", "untrusted_plugins", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b` as well as a JSON array in the environment."""
@@ -239,9 +265,9 @@ class Settings(BaseSettings):
                 )
         return [Path(root).expanduser() for root in roots]
 
-    @field_validator("http_allow")
+    @field_validator("http_allow", "webhook_allow")
     @classmethod
-    def _valid_allow_entries(cls, entries: list[str]) -> list[str]:
+    def _valid_allow_entries(cls, entries: list[str], info: ValidationInfo) -> list[str]:
         for entry in entries:
             if entry == "*":
                 continue
@@ -252,8 +278,8 @@ class Settings(BaseSettings):
                 pass
             if not entry or any(c in entry for c in " /:@?#[]"):
                 raise ValueError(
-                    f"RAYWEAVE_HTTP_ALLOW entry {entry!r} is not a host name, an IP address or a CIDR network "
-                    "(e.g. api.internal, 10.0.0.5, 10.0.0.0/8, fd00::/8), nor '*'"
+                    f"RAYWEAVE_{str(info.field_name).upper()} entry {entry!r} is not a host name, an IP address or"
+                    " a CIDR network (e.g. api.internal, 10.0.0.5, 10.0.0.0/8, fd00::/8), nor '*'"
                 )
         return entries
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -153,6 +154,19 @@ class NodeRun(StoreModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+#: The event types outbound webhooks may subscribe to (`engine.webhooks`): the ends of runs, failures and
+#: anomalies, never the chatty ones (logs, progress, outputs, every node start). A partial index holds only these.
+NOTIFIED_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType.RUN_STARTED,
+    EventType.RUN_SUCCEEDED,
+    EventType.RUN_FAILED,
+    EventType.RUN_CANCELLED,
+    EventType.NODE_FAILED,
+    EventType.NODE_RETRYING,
+    EventType.ANOMALY_DETECTED,
+)
+
+
 class Event(StoreModel, table=True):
     """One persisted event of a run; `seq` numbers a run's events 1, 2, 3, ... without gaps or duplicates."""
 
@@ -165,6 +179,13 @@ class Event(StoreModel, table=True):
             "run_id",
             sqlite_where=sa.text(f"type = '{EventType.ANOMALY_DETECTED}'"),
             postgresql_where=sa.text(f"type = '{EventType.ANOMALY_DETECTED}'"),
+        ),
+        # Only the events webhooks may subscribe to (migration 0009): the delivery worker reads them by time.
+        sa.Index(
+            "ix_events_notified_created",
+            "created_at",
+            sqlite_where=sa.text(one_of("type", NOTIFIED_EVENT_TYPES)),
+            postgresql_where=sa.text(one_of("type", NOTIFIED_EVENT_TYPES)),
         ),
     )
 
@@ -357,6 +378,77 @@ class CollabUpdate(StoreModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class DeliveryStatus(StrEnum):
+    """State of one webhook delivery: `SCHEDULED` (waiting for its next attempt), `DELIVERED` (the receiver
+    answered 2xx), `DEAD` (dead-lettered: out of attempts, or refused for good; re-deliverable)."""
+
+    SCHEDULED = "scheduled"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookSubscription(StoreModel, table=True):
+    """An outbound webhook (`engine.webhooks`): where to POST which events of the runs its owner may see.
+
+    The signing secret is sealed like a stored secret (`engine.secrets.envelope`, associated data: owner and
+    subscription id); `cursor_at` is the creation time of the newest event the delivery worker has considered.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (sa.Index("ix_webhook_subscriptions_owner", "owner"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    #: The user whose view of runs the webhook has (its tenant's runs too when the user's role sees them).
+    owner: str = Field(max_length=64)
+    tenant_id: str = Field(max_length=64)
+    url: str = Field(max_length=2000)
+    #: Subscribed event types (a subset of `NOTIFIED_EVENT_TYPES`).
+    event_types: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    #: Only runs of this workflow (None: every visible run).
+    workflow_id: str | None = Field(default=None, max_length=64)
+    description: str = Field(default="", max_length=1000)
+    enabled: bool = Field(default=True)
+    secret_ciphertext: str = Field(sa_type=sa.Text)
+    secret_wrapped_key: str = Field(max_length=200)
+    secret_key_id: str = Field(max_length=64)
+    cursor_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=200)
+
+
+class WebhookDelivery(StoreModel, table=True):
+    """One event to deliver to one webhook, and how its attempts went; a `DEAD` row is the dead letter."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # One delivery per event and webhook, whichever replica's worker saw the event first.
+        sa.UniqueConstraint("subscription_id", "run_id", "seq", name="uq_webhook_deliveries_event"),
+        sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_subscription_created", "subscription_id", "created_at"),
+        sa.CheckConstraint(one_of("status", DeliveryStatus), name="status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    subscription_id: str = Field(max_length=64, foreign_key="webhook_subscriptions.id", ondelete="CASCADE")
+    #: The run event delivered (None for a test ping).
+    run_id: str | None = Field(default=None, max_length=64)
+    seq: int | None = Field(default=None)
+    event_type: str = Field(max_length=64)
+    #: The CloudEvent sent, exactly (a redelivery sends the same).
+    body: dict[str, Any] = Field(sa_type=JSONValue)
+    status: str = Field(max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: A worker holds the delivery until then (another replica's worker leaves it alone).
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = Field(default=None)
+    last_error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 #: Every table, parents before children (the order a copy between databases must follow).
 ALL_TABLES: tuple[type[StoreModel], ...] = (
     Workflow,
@@ -374,6 +466,8 @@ ALL_TABLES: tuple[type[StoreModel], ...] = (
     Secret,
     CollabDocument,
     CollabUpdate,
+    WebhookSubscription,
+    WebhookDelivery,
 )
 
 

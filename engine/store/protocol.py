@@ -27,6 +27,7 @@ from engine.store.events import NewEvent
 from engine.store.models import (
     ApiKey,
     AuditEntry,
+    DeliveryStatus,
     NodeRun,
     Permission,
     Plugin,
@@ -34,6 +35,8 @@ from engine.store.models import (
     Secret,
     Tenant,
     User,
+    WebhookDelivery,
+    WebhookSubscription,
     Workflow,
     WorkflowVersion,
 )
@@ -49,6 +52,7 @@ from engine.store.reports import (
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.shares import Audience, Share
 from engine.store.users import ANY
+from engine.store.webhooks import NewDelivery, PendingEvent
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
 from nodes.states import NodeStatus, RunStatus
 
@@ -664,6 +668,89 @@ class Collab(Protocol):
         ...
 
 
+class Webhooks(Protocol):
+    """Outbound webhook subscriptions (signing secrets sealed by `engine.webhooks`) and their deliveries."""
+
+    def create(
+        self,
+        *,
+        subscription_id: str,
+        owner: str,
+        tenant_id: str,
+        url: str,
+        event_types: Sequence[str],
+        secret_ciphertext: str,
+        secret_wrapped_key: str,
+        secret_key_id: str,
+        workflow_id: str | None = None,
+        description: str = "",
+        enabled: bool = True,
+        actor: str = "",
+    ) -> WebhookSubscription:
+        """Store a new subscription whose cursor starts now."""
+        ...
+
+    def get(self, subscription_id: str) -> WebhookSubscription:
+        """One subscription; `NotFoundError` naming it."""
+        ...
+
+    def list(
+        self, *, owner: str | None = None, enabled_only: bool = False
+    ) -> builtins.list[WebhookSubscription]:
+        """Subscriptions of an owner (all with None), oldest first."""
+        ...
+
+    def update(self, subscription_id: str, changes: Mapping[str, Any]) -> WebhookSubscription:
+        """Change url, event types, workflow filter, description or enabled flag."""
+        ...
+
+    def delete(self, subscription_id: str) -> None:
+        """Remove a subscription and its deliveries; `NotFoundError` when there is none."""
+        ...
+
+    def new_events(
+        self, subscription: WebhookSubscription, audience: Audience, *, since: datetime, limit: int = 500
+    ) -> builtins.list[PendingEvent]:
+        """Wanted, visible events created after `since` without a delivery yet, oldest first."""
+        ...
+
+    def enqueue(
+        self, subscription_id: str, deliveries: Sequence[NewDelivery], *, cursor_at: datetime | None = None
+    ) -> int:
+        """Record deliveries (an event at most once per subscription) and move the cursor forward."""
+        ...
+
+    def claim_due(self, *, limit: int = 20, lease_s: float = 60.0) -> builtins.list[WebhookDelivery]:
+        """Lease up to `limit` due deliveries of enabled subscriptions."""
+        ...
+
+    def record_attempt(
+        self,
+        delivery_id: str,
+        *,
+        status: DeliveryStatus,
+        status_code: int | None,
+        error: str = "",
+        next_attempt_at: datetime | None = None,
+    ) -> WebhookDelivery:
+        """Record one attempt and the delivery's new state; releases the lease."""
+        ...
+
+    def deliveries(
+        self, subscription_id: str, *, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> builtins.list[WebhookDelivery]:
+        """A subscription's deliveries, newest first."""
+        ...
+
+    def get_delivery(self, subscription_id: str, delivery_id: str) -> WebhookDelivery:
+        """One delivery of a subscription; `NotFoundError` naming it."""
+        ...
+
+    def redeliver(self, subscription_id: str, delivery_id: str) -> WebhookDelivery:
+        """Schedule a delivery again now with a fresh count of attempts."""
+        ...
+
+
 class Store(Protocol):
     """The persistent state of an installation: one repository per kind of record, and the store itself."""
 
@@ -735,6 +822,11 @@ class Store(Protocol):
     @property
     def collab(self) -> Collab:
         """Shared (co-edited) workflow documents."""
+        ...
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Outbound webhooks and their deliveries."""
         ...
 
     @property

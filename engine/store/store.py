@@ -22,6 +22,7 @@ from engine.store.secrets import SecretRepository
 from engine.store.shares import ShareRepository
 from engine.store.tenants import TenantRepository
 from engine.store.users import UserRepository
+from engine.store.webhooks import WebhookRepository
 from engine.store.workflows import WorkflowRepository
 
 
@@ -49,6 +50,7 @@ class SqlStore:
         self.bulk = BulkRepository(engine)
         self.tenants = TenantRepository(engine)
         self.shares = ShareRepository(engine)
+        self.webhooks = WebhookRepository(engine)
 
     @property
     def backend(self) -> str:
