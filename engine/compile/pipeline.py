@@ -45,16 +45,19 @@ def compile_workflow(
     optimize: bool = True,
     outputs: Sequence[str] | None = None,
     insert_conversions: bool = False,
+    targets: Sequence[str] | None = None,
 ) -> Plan:
     """Compile ``doc`` against ``catalog`` (the built-in catalog when None) into a `Plan`.
 
     ``outputs`` restricts the plan to those workflow outputs (and the nodes they need); ``optimize=False``
     turns off deduplication and fusion; ``insert_conversions=True`` inserts conversion nodes wherever an
-    explicit coercion makes an edge type-correct. Raises `WorkflowValidationError` carrying every diagnostic
+    explicit coercion makes an edge type-correct. ``targets`` ("run to here") restricts the plan to those
+    nodes and their ancestors instead, with every output port of each target as a workflow output named
+    ``node__port``. Raises `WorkflowValidationError` carrying every diagnostic
     when the workflow has errors.
     """
     with _collector_paused():
-        plan, diagnostics = _compile(doc, catalog, optimize, outputs, insert_conversions)
+        plan, diagnostics = _compile(doc, catalog, optimize, outputs, insert_conversions, targets=targets)
     if plan is None:
         raise WorkflowValidationError(_name_of(doc), diagnostics)
     return plan
@@ -66,10 +69,13 @@ def validate(
     *,
     outputs: Sequence[str] | None = None,
     insert_conversions: bool = False,
+    targets: Sequence[str] | None = None,
 ) -> list[Diagnostic]:
     """Every diagnostic (errors, warnings and notes) for ``doc``; an empty list means it is clean."""
     with _collector_paused():
-        _, diagnostics = _compile(doc, catalog, False, outputs, insert_conversions, plan=False)
+        _, diagnostics = _compile(
+            doc, catalog, False, outputs, insert_conversions, plan=False, targets=targets
+        )
     return diagnostics
 
 
@@ -98,6 +104,7 @@ def _compile(
     insert_conversions: bool,
     *,
     plan: bool = True,
+    targets: Sequence[str] | None = None,
 ) -> tuple[Plan | None, list[Diagnostic]]:
     try:
         document, catalog = _prepare(doc, catalog)
@@ -131,7 +138,7 @@ def _compile(
     )
     diagnostics += typed.diagnostics
     assert typed.graph is not None
-    pruned = prune(typed.graph, outputs)
+    pruned = prune(typed.graph, outputs, targets)
     diagnostics += pruned.diagnostics
     if has_errors(diagnostics) or not plan:
         return None, diagnostics

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from engine.compile.plan import Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
 from engine.durable.recorder import DurableRecorder, member_port_of
+from engine.durable.rerun import recorded_seeds, targeted_document, write_launch_record
 from engine.durable.results import ResultStore, default_results_uri
 from engine.durable.stored import StoredRun
 from engine.execution.access import policy_for
@@ -192,6 +193,8 @@ class DurableRunner:
         cache: bool = True,
         plan: Plan | None = None,
         max_active: int | None = None,
+        targets: Sequence[str] | None = None,
+        inputs_from: RunId | None = None,
     ) -> Launched:
         """Record a new run in the store and start it; returns its handle and whether this call created it.
 
@@ -202,7 +205,10 @@ class DurableRunner:
         (neither read nor written), also when the run is resumed. `plan`: the workflow compiled already by the
         caller (with this runner's catalog, `optimize` and `outputs`), so that a request compiles it once.
         `max_active`: the owner's quota of queued and running runs (`RunQuotaExceededError` at it; nothing is
-        recorded or started).
+        recorded or started). `targets` ("run to here"): run only those nodes and their ancestors, with the
+        targets' output ports as the outputs; `inputs_from` ("re-run this node", with `targets`): take the
+        outputs of the targets' upstream nodes from that earlier run (`engine.durable.rerun`); such a run
+        compiles without optimization, so that no target is fused with the nodes it reads from.
         """
         from engine.compile import compile_workflow
         from engine.execution.api import resolve_inputs
@@ -217,18 +223,36 @@ class DurableRunner:
             source: Any = document
         else:
             document, source = workflow_document(workflow), workflow
+        if inputs_from is not None:
+            if not targets:
+                raise ValueError(
+                    "inputs_from needs targets: the nodes to run again with their recorded inputs"
+                )
+            optimize = False
         if plan is None:
             plan = compile_workflow(
-                source, self.catalog, optimize=optimize, outputs=list(outputs) if outputs else None
+                source,
+                self.catalog,
+                optimize=optimize,
+                outputs=list(outputs) if outputs else None,
+                targets=list(targets) if targets else None,
             )
+        seeds = (
+            recorded_seeds(self.store, self.results, inputs_from, plan, targets or ())
+            if inputs_from is not None
+            else {}
+        )
         if workflow_version is not None:  # the nodes' context names the stored workflow's version
             plan = dataclasses.replace(plan, version=str(workflow_version))
         values = resolve_inputs(plan, inputs)
         run_id = run_id or new_run_id()
+        keep_document = workflow_id is None
+        if targets:  # the run keeps the document its outputs are read by (the targets' ports)
+            document, keep_document = targeted_document(document, plan), True
         created = self.store.runs.create(
             workflow_id=workflow_id,
             workflow_version=workflow_version,
-            document=None if workflow_id is not None else document,
+            document=document if keep_document else None,
             inputs=dict(inputs or {}),
             owner=owner,
             idempotency_key=idempotency_key,
@@ -250,13 +274,16 @@ class DurableRunner:
             # The scope its cache keys were made in: a resume by another runner (the CLI's, a sweep's) must
             # read and fill the same owner's entries, whatever that runner's own `cache_per_owner`.
             "cache_scope": scope,
+            "targets": list(targets) if targets else None,
+            "inputs_from": inputs_from,
         }
         self.results.put_blob(run_id, RESUME_BLOB, _dumps(resume_info))
+        write_launch_record(self.results, run_id, targets, inputs_from)
         handle = self._start(
             plan,
             values,
             run_id,
-            {},
+            seeds,
             seq_offset=0,
             resumed=False,
             fail_fast=fail_fast,
@@ -304,9 +331,14 @@ class DurableRunner:
         info = self._resume_info(run_id)
         catalog = self._catalog_with(info.get("definitions", {}))
         outputs = info.get("outputs")
+        targets = info.get("targets")
         try:
             plan = compile_workflow(
-                document, catalog, optimize=bool(info.get("optimize", True)), outputs=outputs
+                document,
+                catalog,
+                optimize=bool(info.get("optimize", True)),
+                outputs=outputs,
+                targets=targets,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise NotResumableError(
@@ -317,6 +349,10 @@ class DurableRunner:
             plan = dataclasses.replace(plan, version=str(run.workflow_version))
         values = resolve_inputs(plan, run.inputs)
         seeds = self._repair_and_seed(run_id, plan)
+        if info.get("inputs_from") and targets:
+            # A re-run's upstream values come from the run it re-runs (this run never stored them).
+            recorded = recorded_seeds(self.store, self.results, info["inputs_from"], plan, targets)
+            seeds = {**recorded, **seeds}
         offset = self.store.events.last_seq(run_id)
         scope: str | None = info.get("cache_scope")
         if scope is None and self.cache_per_owner:

@@ -41,3 +41,19 @@ def test_unknown_requested_output_is_rw107() -> None:
     result = prune(graph(), ["b", "zz"])
     assert [d.code for d in result.diagnostics] == ["RW107"]
     assert "b, c" in (result.diagnostics[0].hint or "")
+
+
+def test_targets_keep_the_target_and_its_ancestors_with_its_ports_as_outputs(catalog: Any) -> None:
+    from engine.compile import compile_workflow
+
+    plan = compile_workflow(doc(NODES, {"b": "b.out"}), catalog, targets=["c"], optimize=False)
+    assert plan.node_ids() == ("a", "c")
+    assert list(plan.outputs) == ["c__out"]
+
+
+def test_an_unknown_target_is_rw107_naming_it(catalog: Any) -> None:
+    from engine.compile import validate
+
+    found = [d for d in validate(doc(NODES, {"b": "b.out"}), catalog, targets=["zz"]) if d.code == "RW107"]
+    assert len(found) == 1 and "'zz'" in found[0].message and found[0].field == "targets"
+    assert "a, b, c, unused" in (found[0].hint or "")
