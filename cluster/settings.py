@@ -39,6 +39,29 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(
         default=None, description="Durable cache directory; default `{home}/cache`."
     )
+    cache_uri: str = Field(
+        default="",
+        description="The durable cache level in an object store (s3://bucket/prefix); overrides `cache_dir`.",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s]+/?)?$",
+        description="Endpoint of an S3-compatible store for s3:// URLs (e.g. http://minio:9000); empty: AWS S3.",
+    )
+    s3_region: str = Field(default="", description="Region of s3:// URLs; empty: us-east-1.")
+    s3_access_key_id: str = Field(
+        default="",
+        description="Access key of s3:// URLs; empty: each process uses the AWS default credential chain.",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key going with `s3_access_key_id`."
+    )
+    s3_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a connection to the S3 store."
+    )
+    s3_request_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for one request to the S3 store."
+    )
     plugin_dirs: list[Path] = Field(default_factory=list, description="Directories scanned for plugins.")
     plugin_index: str = Field(
         default="", description="Plugin index: a directory or an http(s) URL of index.json."
@@ -326,6 +349,11 @@ class Settings(BaseSettings):
         if self.mlflow_artifacts_uri:
             return self.mlflow_artifacts_uri
         return (self.home / "mlartifacts").resolve().as_uri()
+
+    @property
+    def resolved_cache_uri(self) -> str:
+        """Where the durable cache level lives: `cache_uri` when set, else the cache directory."""
+        return self.cache_uri or str(self.resolved_cache_dir)
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -1,45 +1,45 @@
-"""The durable level of the result cache: one directory per cache key under the cache directory.
+"""The durable level of the result cache: one folder per cache key, on a local disk or in an object store.
 
-Layout: `<root>/<key[-2:]>/<key>/` holds `meta.json` (node type, the node types of a fused group's members,
-ports, sizes) and one file per output port,
-Arrow IPC (`<port>.arrow`) for `pyarrow.Table` values and pickle (`<port>.pkl`) for everything else. Entries
-are written to a temporary directory and renamed into place, so readers (other workers, other runs, a
-concurrent purge) never see half an entry. The store is bounded by bytes; `evict()` removes the least
-recently used entries (by the access time recorded in `meta.json`'s mtime) until it fits.
+Layout, under the cache's location (a directory or an `s3://bucket/prefix` URL, `nodes.objectstore`):
+`<key[-2:]>/<key>/` holds `meta.json` (node type, the node types of a fused group's members, ports, files,
+sizes) and one file per output port, Arrow IPC (`<token>-<i>.arrow`) for `pyarrow.Table` values and pickle
+(`<token>-<i>.pkl`) for everything else. The data files get names of their own and are written first;
+`meta.json` is written atomically last, so readers (other workers, other runs, a concurrent purge) see a whole
+entry or none, on a local disk and on S3 alike. Removing an entry deletes its `meta.json` first.
+
+The store is bounded by bytes; `evict()` removes the least recently used entries (by `meta.json`'s mtime, which
+a read refreshes on a local disk; objects in a store keep their write time, so there it is the oldest written)
+until it fits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
-import shutil
-import tempfile
-import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from engine.secrets.atrest import MAGIC, AtRestCipher, dir_cipher, is_encrypted, read_stored
-from engine.secrets.codec import decoded as _decoded
-from engine.secrets.codec import encoded as _encoded
+from engine.durable.results import read_value, value_writer
+from engine.secrets.atrest import AtRestCipher, dir_cipher
 from engine.secrets.errors import SecretError
+from nodes.objectstore import Location, location
 
 _META = "meta.json"
 
 
 @dataclass(frozen=True)
 class DiskEntryInfo:
-    """What `meta.json` records about one cached entry."""
+    """What `meta.json` records about one cached entry (`path`: its folder, relative to the cache's location)."""
 
     key: str
     type_id: str
     ports: tuple[str, ...]
     size: int
     accessed: float
-    path: Path
+    path: str
     #: The node types of the members of a fused group (empty for a single node).
     member_types: tuple[str, ...] = ()
 
@@ -53,107 +53,85 @@ def _is_table(value: Any) -> bool:
 
 
 class DiskStore:
-    """A size-bounded directory of cached node outputs (see the module docstring for the layout)."""
+    """A size-bounded folder of cached node outputs (see the module docstring for the layout)."""
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | Location,
         max_bytes: int = 2 * 1024**3,
         *,
         cipher: AtRestCipher | None = None,
     ) -> None:
-        self.root = Path(root)
+        #: Where the entries live (`nodes.objectstore`): a directory or an object store URL.
+        self.where = location(root if isinstance(root, Location) else os.fspath(root), "RAYWEAVE_CACHE_URI")
         self.max_bytes = max_bytes
         #: Encrypts entries when the installation encrypts at rest (`engine.secrets.atrest`): given, or named
-        #: by the directory's marker, so every process opening the directory writes the same way.
-        self.cipher = cipher if cipher is not None else dir_cipher(self.root)
+        #: by the location's marker, so every process opening it writes the same way.
+        self.cipher = cipher if cipher is not None else dir_cipher(self.where)
 
-    def _dir(self, key: str) -> Path:
-        return self.root / key[-2:] / key
+    @property
+    def root(self) -> str:
+        """The cache's directory or URL."""
+        return self.where.url
+
+    @staticmethod
+    def _dir(key: str) -> str:
+        return f"{key[-2:]}/{key}"
 
     def get(self, key: str, ports: tuple[str, ...] | None = None) -> dict[str, Any] | None:
         """The cached outputs under `key` (only `ports` when given), or None when absent or incomplete."""
-        path = self._dir(key)
+        folder = self._dir(key)
         try:
-            meta = json.loads((path / _META).read_text())
+            meta = json.loads(self.where.read_bytes(f"{folder}/{_META}"))
             wanted = tuple(meta["ports"]) if ports is None else ports
             files: dict[str, str] = meta["files"]
             if any(port not in files for port in wanted):
                 return None
-            out = {port: self._read(path / files[port]) for port in wanted}
+            out = {port: read_value(self.where, f"{folder}/{files[port]}", self.cipher) for port in wanted}
         except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, SecretError):
             return None  # absent, being purged, corrupt or unreadable here: a miss, never an error
-        with contextlib.suppress(OSError):
-            os.utime(path / _META)  # the access time drives LRU eviction
+        self.where.touch(f"{folder}/{_META}")  # the access time drives LRU eviction
         return out
 
     def contains(self, key: str) -> bool:
         """True when an entry exists under `key`."""
-        return (self._dir(key) / _META).exists()
-
-    def _read(self, file: Path) -> Any:
-        with file.open("rb") as f:
-            head = f.read(len(MAGIC))
-        if is_encrypted(head):
-            return _decoded(read_stored(file.read_bytes(), self.cipher), table=file.suffix == ".arrow")
-        if file.suffix == ".arrow":
-            import pyarrow as pa
-
-            with pa.memory_map(str(file)) as source:
-                return pa.ipc.open_file(source).read_all()
-        with file.open("rb") as f:
-            return pickle.load(f)
+        return self.where.exists(f"{self._dir(key)}/{_META}")
 
     def put(
         self, key: str, type_id: str, outputs: Mapping[str, Any], *, member_types: Sequence[str] = ()
     ) -> None:
         """Write `outputs` under `key` atomically (an existing entry is left as it is). `member_types`: the
         node types of a fused group's members, so purging one of them finds the group's entries too."""
-        final = self._dir(key)
-        if (final / _META).exists():
+        folder = self._dir(key)
+        if self.contains(key):
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-        try:
-            files: dict[str, str] = {}
-            size = 0
-            for index, (port, value) in enumerate(outputs.items()):
-                # Port names may hold '.' (fused groups) but never '/': file names use the port index.
-                if self.cipher is not None:
-                    name = f"{index}.{'arrow' if _is_table(value) else 'pkl'}"
-                    (tmp / name).write_bytes(self.cipher.encrypt(_encoded(value)))
-                elif _is_table(value):
-                    import pyarrow as pa
-
-                    name = f"{index}.arrow"
-                    with pa.OSFile(str(tmp / name), "wb") as sink, pa.ipc.new_file(sink, value.schema) as w:
-                        w.write_table(value)
-                else:
-                    name = f"{index}.pkl"
-                    with (tmp / name).open("wb") as f:
-                        pickle.dump(value, f, protocol=5)
-                files[port] = name
-                size += (tmp / name).stat().st_size
-            meta = {"key": key, "type_id": type_id, "ports": list(outputs), "files": files, "size": size}
-            if member_types:
-                meta["member_types"] = sorted(set(member_types))
-            (tmp / _META).write_text(json.dumps(meta))
-            try:
-                tmp.rename(final)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)  # another writer won the race: same key, same content
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        token = uuid.uuid4().hex[:12]
+        files: dict[str, str] = {}
+        size = 0
+        for index, (port, value) in enumerate(outputs.items()):
+            # Port names may hold '.' (fused groups) but never '/': file names use the port index.
+            name = f"{token}-{index}.{'arrow' if _is_table(value) else 'pkl'}"
+            size += self.where.write_with(f"{folder}/{name}", value_writer(value, self.cipher), atomic=False)
+            files[port] = name
+        meta: dict[str, Any] = {
+            "key": key,
+            "type_id": type_id,
+            "ports": list(outputs),
+            "files": files,
+            "size": size,
+        }
+        if member_types:
+            meta["member_types"] = sorted(set(member_types))
+        self.where.write_bytes(f"{folder}/{_META}", json.dumps(meta).encode())
 
     def entries(self) -> Iterator[DiskEntryInfo]:
         """Every complete entry in the store (in no particular order)."""
-        if not self.root.exists():
-            return
-        for meta_path in self.root.glob(f"*/*/{_META}"):
+        for relative, mtime in self.where.files():
+            parts = relative.split("/")
+            if len(parts) != 3 or parts[2] != _META:
+                continue
             try:
-                meta = json.loads(meta_path.read_text())
-                accessed = meta_path.stat().st_mtime
+                meta = json.loads(self.where.read_bytes(relative))
             except (OSError, ValueError):
                 continue
             yield DiskEntryInfo(
@@ -161,8 +139,8 @@ class DiskStore:
                 type_id=meta["type_id"],
                 ports=tuple(meta["ports"]),
                 size=int(meta.get("size", 0)),
-                accessed=accessed,
-                path=meta_path.parent,
+                accessed=mtime,
+                path="/".join(parts[:2]),
                 member_types=tuple(meta.get("member_types", ())),
             )
 
@@ -189,12 +167,10 @@ class DiskStore:
             removed += 1
         return removed
 
-    @staticmethod
-    def _remove(path: Path) -> None:
-        # Rename first so that a concurrent reader sees either the whole entry or nothing.
-        doomed = path.with_name(f".del.{path.name}.{time.monotonic_ns()}")
+    def _remove(self, folder: str) -> None:
+        # meta.json first: a concurrent reader then sees the whole entry or nothing.
         try:
-            path.rename(doomed)
+            self.where.delete_file(f"{folder}/{_META}")
+            self.where.delete_dir(folder)
         except OSError:
             return
-        shutil.rmtree(doomed, ignore_errors=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from engine.cache.disk import DiskStore
 from engine.cache.memory import MemoryLRU
 from engine.cache.objects import ObjectRefLRU
+from nodes.objectstore import Location, S3Options, location
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -33,7 +34,7 @@ class CacheHit:
 class CacheConfig:
     """Bounds of each level and where the durable level lives (None: no durable level)."""
 
-    disk_dir: Path | None = None
+    disk_dir: Path | Location | None = None
     memory_bytes: int = 256 * 1024 * 1024
     memory_entries: int = 100_000
     object_entries: int = 10_000
@@ -60,18 +61,20 @@ class ResultCache:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ResultCache:
-        """A cache whose durable level is `settings.resolved_cache_dir`, encrypted when `encrypt_at_rest` is on
-        (the directory is marked so: `engine.secrets.atrest.mark_dir`)."""
+        """A cache whose durable level is at `settings.resolved_cache_uri` (a directory, or an s3:// URL
+        reached with the `s3_*` settings), encrypted when `encrypt_at_rest` is on (the location is marked so:
+        `engine.secrets.atrest.mark_dir`)."""
         from engine.secrets.atrest import cipher_for, mark_dir
 
-        disk_dir = Path(settings.resolved_cache_dir)
-        mark_dir(disk_dir, cipher_for(settings))
-        return cls(CacheConfig(disk_dir=disk_dir))
+        where = location(settings.resolved_cache_uri, "RAYWEAVE_CACHE_URI", S3Options.of(settings))
+        where.check()
+        mark_dir(where, cipher_for(settings))
+        return cls(CacheConfig(disk_dir=where))
 
     @property
-    def disk_dir(self) -> str | None:
-        """The durable level's directory as a string (what workers are told), or None."""
-        return str(self.disk.root) if self.disk is not None else None
+    def disk_dir(self) -> Location | None:
+        """Where the durable level lives (what workers are told: they open it themselves), or None."""
+        return self.disk.where if self.disk is not None else None
 
     def lookup(
         self, key: str, ports: tuple[str, ...], *, type_id: str = "", refs: bool = True

@@ -24,7 +24,7 @@ import os
 import pickle
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -34,6 +34,7 @@ from engine.secrets.atrest import MAGIC, AtRestCipher, is_encrypted, read_stored
 from engine.secrets.codec import decoded as _decoded
 from engine.secrets.codec import encoded as _encoded
 from nodes.ids import RunId
+from nodes.objectstore import Location, ObjectStoreError, S3Options, location
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -47,47 +48,34 @@ def _is_table(value: Any) -> bool:
 
 
 class ResultStore:
-    """Node results by run id + node id + port (see the module docstring). Picklable: only the URI travels,
-    so the coordinator and the tasks of a run each open the filesystem themselves."""
+    """Node results by run id + node id + port (see the module docstring). Picklable: only the location's
+    description travels, so the coordinator and the tasks of a run each open the filesystem themselves."""
 
-    def __init__(self, uri: str | os.PathLike[str], cipher: AtRestCipher | None = None) -> None:
-        text = os.fspath(uri)
+    def __init__(self, uri: str | os.PathLike[str] | Location, cipher: AtRestCipher | None = None) -> None:
+        #: Where the results live (`nodes.objectstore`): a directory or an object store URL.
+        self.where = location(uri if isinstance(uri, Location) else os.fspath(uri), "RAYWEAVE_RESULTS_URI")
         #: Encrypts what is written, when the installation encrypts at rest (`engine.secrets.atrest`).
         self.cipher = cipher
-        # A plain path is made absolute here, so every process (driver, coordinator, workers) agrees on it.
-        self.uri = text if "://" in text else str(Path(text).expanduser().resolve())
-        self._fs: Any = None
-        self._root = ""
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"uri": self.uri, "cipher": self.cipher}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["uri"], state.get("cipher"))  # type: ignore[misc]
+    @property
+    def uri(self) -> str:
+        """The store's directory or URL."""
+        return self.where.url
 
     def __repr__(self) -> str:
         return f"ResultStore({self.uri!r})"
 
-    def _filesystem(self) -> tuple[Any, str]:
-        if self._fs is None:
-            from pyarrow import fs
-
-            if "://" in self.uri:
-                self._fs, self._root = fs.FileSystem.from_uri(self.uri)
-            else:
-                self._fs, self._root = fs.LocalFileSystem(), self.uri
-            self._root = self._root.rstrip("/")
-        return self._fs, self._root
-
-    def _node_dir(self, run_id: RunId, node_id: str) -> str:
-        _, root = self._filesystem()
-        return f"{root}/{quote(run_id, safe='')}/{quote(node_id, safe='')}"
+    @staticmethod
+    def _node_dir(run_id: RunId, node_id: str) -> str:
+        return f"{quote(run_id, safe='')}/{quote(node_id, safe='')}"
 
     def location(self, run_id: RunId, node_id: str) -> str:
         """Where the result of `node_id` in `run_id` lives (what the node-run row records)."""
-        prefix = self.uri.split("://", 1)[0] + "://" if "://" in self.uri else ""
-        path = self._node_dir(run_id, node_id)
-        return prefix + path if prefix and not path.startswith(prefix) else path
+        return self.where.display(self._node_dir(run_id, node_id))
+
+    def check(self) -> None:
+        """Fail now when the store cannot be reached (`ObjectStoreError` naming RAYWEAVE_RESULTS_URI)."""
+        self.where.check()
 
     # -- node results ---------------------------------------------------------------------------------
 
@@ -96,64 +84,44 @@ class ResultStore:
 
         Writing the same node again replaces the entry (also atomically): a retried write after a crash is safe.
         """
-        fs, _ = self._filesystem()
         folder = self._node_dir(run_id, node_id)
         token = uuid.uuid4().hex[:12]
         try:
-            fs.create_dir(folder, recursive=True)
             files: dict[str, str] = {}
             for index, (port, value) in enumerate(outputs.items()):
                 # Port names of fused groups hold '.', never '/'; file names use the index to stay portable.
-                if self.cipher is not None:
-                    name = f"{token}-{index}.{'arrow' if _is_table(value) else 'pkl'}"
-                    with fs.open_output_stream(f"{folder}/{name}") as sink:
-                        sink.write(self.cipher.encrypt(_encoded(value)))
-                elif _is_table(value):
-                    import pyarrow as pa
-
-                    name = f"{token}-{index}.arrow"
-                    with (
-                        fs.open_output_stream(f"{folder}/{name}") as sink,
-                        pa.ipc.new_file(sink, value.schema) as writer,
-                    ):
-                        writer.write_table(value)
-                else:
-                    name = f"{token}-{index}.pkl"
-                    with fs.open_output_stream(f"{folder}/{name}") as sink:
-                        sink.write(pickle.dumps(value, protocol=5))
+                # Data files have names of their own and are written in place: only meta.json makes them seen.
+                name = f"{token}-{index}.{'arrow' if _is_table(value) else 'pkl'}"
+                self.where.write_with(f"{folder}/{name}", value_writer(value, self.cipher), atomic=False)
                 files[port] = name
             meta = {"run_id": run_id, "node_id": node_id, "ports": files, "written_at": time.time()}
-            tmp = f"{folder}/.{_META}.{token}"
-            with fs.open_output_stream(tmp) as sink:
-                sink.write(json.dumps(meta).encode())
-            fs.move(tmp, f"{folder}/{_META}")
+            self.where.write_bytes(f"{folder}/{_META}", json.dumps(meta).encode())
         except OSError as exc:
+            explained = exc if isinstance(exc, ObjectStoreError) else self.where.explain(exc, "write it")
             raise ResultStoreError(
-                f"could not write the result of node {node_id!r} of run {run_id!r} to {folder}: {exc}; "
-                "check that the result store location is writable"
-            ) from exc
+                f"could not write the result of node {node_id!r} of run {run_id!r} to "
+                f"{self.where.display(folder)}: {explained}; check that the result store location is writable"
+            ) from None
         return self.location(run_id, node_id)
 
     def exists(self, run_id: RunId, node_id: str) -> bool:
         """True when a complete result of the node is stored."""
-        from pyarrow import fs as pafs
+        return self.where.exists(f"{self._node_dir(run_id, node_id)}/{_META}")
 
-        filesystem, _ = self._filesystem()
-        info = filesystem.get_file_info(f"{self._node_dir(run_id, node_id)}/{_META}")
-        return bool(info.type == pafs.FileType.File)
+    def _meta_files(self, run_id: RunId, node_id: str) -> dict[str, str]:
+        folder = self._node_dir(run_id, node_id)
+        try:
+            files: dict[str, str] = json.loads(self.where.read_bytes(f"{folder}/{_META}"))["ports"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ResultNotFoundError(
+                f"no stored result of node {node_id!r} in run {run_id!r} at {self.where.display(folder)}; the "
+                "node has to run again"
+            ) from exc
+        return files
 
     def get(self, run_id: RunId, node_id: str, ports: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The stored outputs of a node (only `ports` when given); raises `ResultNotFoundError`."""
-        fs, _ = self._filesystem()
-        folder = self._node_dir(run_id, node_id)
-        try:
-            with fs.open_input_stream(f"{folder}/{_META}") as source:
-                meta = json.loads(source.read())
-        except (OSError, ValueError) as exc:
-            raise ResultNotFoundError(
-                f"no stored result of node {node_id!r} in run {run_id!r} at {folder}; the node has to run again"
-            ) from exc
-        files: dict[str, str] = meta["ports"]
+        files = self._meta_files(run_id, node_id)
         wanted = tuple(files) if ports is None else ports
         missing = [p for p in wanted if p not in files]
         if missing:
@@ -161,88 +129,93 @@ class ResultStore:
                 f"the stored result of node {node_id!r} in run {run_id!r} has no port(s) {missing} "
                 f"(it has {sorted(files)}); the node has to run again"
             )
-        return {port: self._read(fs, f"{folder}/{files[port]}", self.cipher) for port in wanted}
+        folder = self._node_dir(run_id, node_id)
+        return {port: read_value(self.where, f"{folder}/{files[port]}", self.cipher) for port in wanted}
 
     def size(self, run_id: RunId, node_id: str, ports: tuple[str, ...] | None = None) -> int:
         """The bytes a node's stored outputs (only `ports` when given) take, read without loading them (so a
         reader can refuse one too big to hold); raises `ResultNotFoundError` like `get`."""
-        fs, _ = self._filesystem()
         folder = self._node_dir(run_id, node_id)
         try:
-            with fs.open_input_stream(f"{folder}/{_META}") as source:
-                files: dict[str, str] = json.loads(source.read())["ports"]
+            files = self._meta_files(run_id, node_id)
             wanted = tuple(files) if ports is None else ports
-            infos = fs.get_file_info([f"{folder}/{files[port]}" for port in wanted])
-        except (OSError, ValueError, KeyError) as exc:
+            return sum(self.where.sizes([f"{folder}/{files[port]}" for port in wanted]))
+        except (OSError, KeyError) as exc:
             raise ResultNotFoundError(
-                f"no stored result of node {node_id!r} (ports {ports}) in run {run_id!r} at {folder}"
+                f"no stored result of node {node_id!r} (ports {ports}) in run {run_id!r} at "
+                f"{self.where.display(folder)}"
             ) from exc
-        return sum(max(int(info.size or 0), 0) for info in infos)
-
-    @staticmethod
-    def _read(fs: Any, path: str, cipher: AtRestCipher | None = None) -> Any:
-        with fs.open_input_stream(path) as source:
-            head = bytes(source.read(len(MAGIC)))
-        if is_encrypted(head):
-            with fs.open_input_stream(path) as source:
-                return _decoded(read_stored(bytes(source.read()), cipher), table=path.endswith(".arrow"))
-        if path.endswith(".arrow"):
-            import pyarrow as pa
-
-            with fs.open_input_file(path) as source:
-                return pa.ipc.open_file(source).read_all()
-        with fs.open_input_stream(path) as source:
-            return pickle.loads(source.read())
 
     # -- run-level blobs ------------------------------------------------------------------------------
 
     def put_blob(self, run_id: RunId, name: str, data: bytes) -> None:
         """Store run-level bytes under `name` (atomically, like results)."""
-        fs, root = self._filesystem()
-        folder = f"{root}/{quote(run_id, safe='')}/{_BLOBS}"
-        fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}"
-        with fs.open_output_stream(tmp) as sink:
-            sink.write(self.cipher.encrypt(data) if self.cipher is not None else data)
-        fs.move(tmp, f"{folder}/{name}")
+        stored = self.cipher.encrypt(data) if self.cipher is not None else data
+        self.where.write_bytes(f"{quote(run_id, safe='')}/{_BLOBS}/{name}", stored)
 
     def get_blob(self, run_id: RunId, name: str) -> bytes:
         """Run-level bytes stored with `put_blob`; raises `ResultNotFoundError`."""
-        fs, root = self._filesystem()
-        path = f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}"
+        relative = f"{quote(run_id, safe='')}/{_BLOBS}/{name}"
         try:
-            with fs.open_input_stream(path) as source:
-                return read_stored(bytes(source.read()), self.cipher)
+            return read_stored(self.where.read_bytes(relative), self.cipher)
         except OSError as exc:
-            raise ResultNotFoundError(f"run {run_id!r} has no stored {name!r} at {path}") from exc
+            raise ResultNotFoundError(
+                f"run {run_id!r} has no stored {name!r} at {self.where.display(relative)}"
+            ) from exc
 
     def has_blob(self, run_id: RunId, name: str) -> bool:
         """True when run-level bytes are stored under `name`."""
-        from pyarrow import fs as pafs
-
-        filesystem, root = self._filesystem()
-        info = filesystem.get_file_info(f"{root}/{quote(run_id, safe='')}/{_BLOBS}/{name}")
-        return bool(info.type == pafs.FileType.File)
+        return self.where.exists(f"{quote(run_id, safe='')}/{_BLOBS}/{name}")
 
     def delete_run(self, run_id: RunId) -> None:
         """Delete every result of a run (e.g. when the run is deleted from the store)."""
-        fs, root = self._filesystem()
-        folder = f"{root}/{quote(run_id, safe='')}"
+        folder = quote(run_id, safe="")
         try:
-            fs.delete_dir(folder)
-        except FileNotFoundError:
-            return
+            self.where.delete_dir(folder)
         except OSError as exc:
             raise ResultStoreError(
-                f"could not delete the results of run {run_id!r} at {folder}: {exc}"
+                f"could not delete the results of run {run_id!r} at {self.where.display(folder)}: {exc}"
             ) from exc
 
 
+def value_writer(value: Any, cipher: AtRestCipher | None) -> Callable[[Any], None]:
+    """How to write one output: encrypted bytes, an Arrow IPC file for a table, or a pickle."""
+
+    def write(sink: Any) -> None:
+        if cipher is not None:
+            sink.write(cipher.encrypt(_encoded(value)))
+        elif _is_table(value):
+            import pyarrow as pa
+
+            with pa.ipc.new_file(sink, value.schema) as writer:
+                writer.write_table(value)
+        else:
+            sink.write(pickle.dumps(value, protocol=5))
+
+    return write
+
+
+def read_value(where: Location, relative: str, cipher: AtRestCipher | None = None) -> Any:
+    """One stored output (decrypted when it was encrypted at rest)."""
+    with where.open_input_file(relative) as source:
+        if is_encrypted(bytes(source.read(len(MAGIC)))):
+            source.seek(0)
+            return _decoded(read_stored(bytes(source.read()), cipher), table=relative.endswith(".arrow"))
+        source.seek(0)
+        if relative.endswith(".arrow"):
+            import pyarrow as pa
+
+            return pa.ipc.open_file(source).read_all()
+        return pickle.loads(source.read())
+
+
 def result_store_for(settings: Settings) -> ResultStore:
-    """The installation's result store: at `default_results_uri`, encrypted when `encrypt_at_rest` is on."""
+    """The installation's result store: at `default_results_uri` (an s3:// URL reached with the `s3_*`
+    settings), encrypted when `encrypt_at_rest` is on."""
     from engine.secrets.atrest import cipher_for
 
-    return ResultStore(default_results_uri(settings), cipher_for(settings))
+    where = location(default_results_uri(settings), "RAYWEAVE_RESULTS_URI", S3Options.of(settings))
+    return ResultStore(where, cipher_for(settings))
 
 
 def default_results_uri(settings: Settings) -> str:

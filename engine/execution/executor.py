@@ -21,6 +21,7 @@ from engine.execution.mapping import MapResultRecorder
 from engine.secrets.refs import RunSecrets
 from nodes.access import AccessPolicy
 from nodes.ids import RunId
+from nodes.objectstore import Location
 
 __all__ = ["Executor", "wait_until"]
 
@@ -36,7 +37,7 @@ class Executor(Protocol):
         run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
-        cache_dir: str | None = None,
+        cache_dir: str | Location | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         policy: AccessPolicy | None = None,

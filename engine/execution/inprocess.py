@@ -48,6 +48,7 @@ from engine.secrets.refs import RunSecrets
 from nodes import SKIP
 from nodes.access import AccessPolicy
 from nodes.ids import RunId, new_run_id
+from nodes.objectstore import Location
 from nodes.states import EventType, NodeStatus, RunStatus
 
 Values = dict[tuple[str, str], Any]
@@ -64,7 +65,7 @@ class LocalRun:
         run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
-        cache_dir: str | None = None,
+        cache_dir: str | Location | None = None,
         breakers: CircuitBreakers | None = None,
         check_types: bool = True,
         sink: EventSink | None = None,
@@ -435,7 +436,7 @@ class InProcessExecutor:
         run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
-        cache_dir: str | None = None,
+        cache_dir: str | Location | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         cache_scope: str = "",

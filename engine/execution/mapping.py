@@ -25,6 +25,7 @@ from engine.compile.maps import item_coercion_key
 from engine.compile.plan import Plan, PlannedNode
 from engine.execution.task import coercion_error
 from nodes.ids import RunId
+from nodes.objectstore import Location
 
 
 class MapResultRecorder(Protocol):
@@ -119,15 +120,15 @@ def element_prefix(map_id: str, index: int, outer: str = "") -> str:
 
 
 def map_persist_args(
-    cache_dir: str | None, planned: PlannedNode, top_level: bool, port: str
-) -> tuple[str, str, str, str] | None:
+    cache_dir: str | Location | None, planned: PlannedNode, top_level: bool, port: str
+) -> tuple[str | Location, str, str, str] | None:
     """What `collect` needs to cache a map result: only top-level maps with a cache key are cached."""
     if not (cache_dir and top_level and planned.cache and planned.cache_key):
         return None
     return (cache_dir, planned.cache_key, planned.type_id, port)
 
 
-def persist_map_result(cache_dir: str, key: str, type_id: str, port: str, value: Any) -> None:
+def persist_map_result(cache_dir: str | Location, key: str, type_id: str, port: str, value: Any) -> None:
     """Write a map node's collected list to the durable cache (failures only logged: a cache is optional)."""
     from engine.cache.disk import DiskStore
 

@@ -41,6 +41,7 @@ from engine.secrets.refs import (
 from nodes import SKIP, context
 from nodes.access import AccessPolicy
 from nodes.ids import RunId
+from nodes.objectstore import Location
 from nodes.states import EventType, NodeStatus
 from typesys import check
 from typesys.check import describe_value
@@ -115,7 +116,7 @@ class TaskSpec:
     arg_keys: tuple[str, ...]
     out_ports: tuple[str, ...]
     check_types: bool = True
-    cache_dir: str | None = None
+    cache_dir: str | Location | None = None
     persist: bool = False
     persist_min_s: float = 0.005
     dynamic_cache: bool = False

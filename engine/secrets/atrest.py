@@ -11,6 +11,7 @@ on (or off) still reads all of them; an altered file fails authentication and is
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from engine.secrets.errors import SecretDecryptionError
 from engine.secrets.refs import KeySource
+from nodes.objectstore import Location, location
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -116,42 +118,43 @@ def _load_or_create(path: Path, settings: Settings) -> tuple[str, str]:
 
 #: The file in a cache directory that says its entries are encrypted, and how (no key in it, see `mark_dir`).
 DIR_MARKER = ".at-rest.json"
-_DIR_CIPHERS: dict[tuple[str, int], AtRestCipher] = {}
+_DIR_CIPHERS: dict[tuple[str, float], AtRestCipher] = {}
 
 
-def mark_dir(directory: Path, cipher: AtRestCipher | None) -> None:
-    """Record in `directory` (a cache's) whether what is written there is encrypted: with a cipher, a marker
-    holding the wrapped data key and where the master key is (never a key in the clear); without, no marker.
-    Every process that opens the directory then encrypts (or not) the same way, without being told."""
-    marker = directory / DIR_MARKER
+def mark_dir(directory: str | os.PathLike[str] | Location, cipher: AtRestCipher | None) -> None:
+    """Record in `directory` (a cache's folder, local or in an object store) whether what is written there is
+    encrypted: with a cipher, a marker holding the wrapped data key and where the master key is (never a key in
+    the clear); without, no marker. Every process that opens the folder then encrypts (or not) the same way,
+    without being told."""
+    where = _where(directory)
     if cipher is None:
-        marker.unlink(missing_ok=True)
+        where.delete_file(DIR_MARKER)
         return
     record = {
         "wrapped_key": cipher.wrapped_key,
         "key_id": cipher.key_id,
         "keys": {"key_file": cipher.keys.key_file, "from_env": cipher.keys.from_env, "kms": cipher.keys.kms},
     }
-    text = json.dumps(record, sort_keys=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    if marker.is_file() and marker.read_text(encoding="utf-8") == text:
-        return
-    temporary = directory / f".{DIR_MARKER}.{os.getpid()}"
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, marker)
+    text = json.dumps(record, sort_keys=True).encode("utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        if where.read_bytes(DIR_MARKER) == text:
+            return
+    where.write_bytes(DIR_MARKER, text)
 
 
-def dir_cipher(directory: str | os.PathLike[str]) -> AtRestCipher | None:
-    """The cipher a directory's marker names (`mark_dir`), or None when it has none."""
-    marker = Path(directory) / DIR_MARKER
+def dir_cipher(directory: str | os.PathLike[str] | Location) -> AtRestCipher | None:
+    """The cipher a folder's marker names (`mark_dir`), or None when it has none."""
+    where = _where(directory)
     try:
-        stamp = marker.stat().st_mtime_ns
+        exists, _, stamp = where.info(DIR_MARKER)
     except OSError:
         return None
-    found = _DIR_CIPHERS.get((str(marker), stamp))
+    if not exists:
+        return None
+    found = _DIR_CIPHERS.get((where.display(DIR_MARKER), stamp))
     if found is None:
         try:
-            record = json.loads(marker.read_text(encoding="utf-8"))
+            record = json.loads(where.read_bytes(DIR_MARKER))
             keys = record["keys"]
             found = AtRestCipher(
                 record["wrapped_key"],
@@ -160,8 +163,12 @@ def dir_cipher(directory: str | os.PathLike[str]) -> AtRestCipher | None:
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        _DIR_CIPHERS[(str(marker), stamp)] = found
+        _DIR_CIPHERS[(where.display(DIR_MARKER), stamp)] = found
     return found
+
+
+def _where(directory: str | os.PathLike[str] | Location) -> Location:
+    return location(directory if isinstance(directory, Location) else os.fspath(directory))
 
 
 def cipher_for(settings: Settings) -> AtRestCipher | None:

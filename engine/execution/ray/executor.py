@@ -24,6 +24,7 @@ from engine.execution.ray.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
 from nodes.access import AccessPolicy
 from nodes.ids import RunId, new_run_id
+from nodes.objectstore import Location
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -176,7 +177,7 @@ class RayExecutor:
         run_id: RunId | None = None,
         fail_fast: bool = False,
         cached: Mapping[str, CacheHit] | None = None,
-        cache_dir: str | None = None,
+        cache_dir: str | Location | None = None,
         sink: EventSink | None = None,
         persist_nodes: frozenset[str] = frozenset(),
         policy: AccessPolicy | None = None,

@@ -22,6 +22,7 @@ from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailu
 from engine.secrets.refs import RunSecrets
 from nodes.access import AccessPolicy
 from nodes.ids import NodeId, RunId
+from nodes.objectstore import Location
 from nodes.states import RunStatus
 
 COORDINATOR_NAME = "rayweave-coordinator"
@@ -104,7 +105,7 @@ class _WorkerHeap:
 
 
 def collect(
-    map_id: str, persist: tuple[str, str, str, str] | None, *values: Any
+    map_id: str, persist: tuple[str | Location, str, str, str] | None, *values: Any
 ) -> list[Any] | UpstreamFailure:
     """Gather a map node's element results, in order (a task, so the data never visits the coordinator).
 
@@ -121,7 +122,7 @@ def collect(
 
 def collect_recorded(
     map_id: str,
-    persist: tuple[str, str, str, str] | None,
+    persist: tuple[str | Location, str, str, str] | None,
     record: tuple[MapResultRecorder, RunId, str],
     *values: Any,
 ) -> tuple[list[Any] | UpstreamFailure, BaseException | None]:
@@ -161,7 +162,7 @@ class RunOptions:
         self,
         *,
         fail_fast: bool = False,
-        cache_dir: str | None = None,
+        cache_dir: str | Location | None = None,
         check_types: bool = True,
         started_delay_s: float = 0.05,
         persist_nodes: frozenset[str] = frozenset(),

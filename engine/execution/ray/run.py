@@ -58,6 +58,7 @@ from engine.execution.task import (
     event_base,
 )
 from nodes.ids import RunId
+from nodes.objectstore import Location
 from nodes.ray_options import actor_options_of, task_options
 from nodes.states import EventType, NodeStatus, RunStatus
 
@@ -507,7 +508,9 @@ class CoordinatedRun:
             options = {k: v for k, v in options.items() if k != "runtime_env"}
         return self.submitter.submit(options, serialized, args)
 
-    def map_persist(self, planned: PlannedNode, prefix: str, port: str) -> tuple[str, str, str, str] | None:
+    def map_persist(
+        self, planned: PlannedNode, prefix: str, port: str
+    ) -> tuple[str | Location, str, str, str] | None:
         return map_persist_args(self.options.cache_dir, planned, not prefix, port)
 
     def node_actor(self, planned: PlannedNode, options: dict[str, Any]) -> Any:

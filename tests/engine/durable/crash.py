@@ -25,7 +25,6 @@ def simulate_crash(
     gone = (running, *later) if not keep_result else later
     # Results go first: a recovery sweep running meanwhile (a served installation's) may take the run over as
     # soon as the rows below say it is running, and must then find the state the crash leaves, not a mix.
-    fs, _ = results._filesystem()
     for node in gone:
-        fs.delete_dir(results._node_dir(run_id, node))
+        results.where.delete_dir(results._node_dir(run_id, node))
     rewind_to_crash(store, run_id, running=running, later=later)
