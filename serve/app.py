@@ -61,9 +61,14 @@ def create_app(
         app.state.collab = CollabRooms(ctx.store)  # live co-editing rooms (issue 23)
         await app.state.collab.start()
         sweeper = _start_recovery(settings, ctx.launcher, opts) if opts.recovery else None
+        from serve.webhooks import start_worker
+
+        # Outbound webhooks (issue 19): a background thread; a slow receiver never holds up a run or a request.
+        app.state.webhooks = await run_in_threadpool(start_worker, settings, ctx.store)
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.webhooks.stop)
             await app.state.collab.stop()  # closes co-editing sockets, stores pending edits
             if sweeper is not None:
                 await run_in_threadpool(sweeper.stop)

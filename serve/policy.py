@@ -37,6 +37,8 @@ SCOPES = (
     "models:write",
     "models:infer",
     "users:admin",
+    "webhooks:read",
+    "webhooks:write",
     "admin",
 )
 

@@ -34,4 +34,7 @@ def build_router() -> APIRouter:
 
     router.include_router(analytics.router)
     router.include_router(analytics.optimize_router)
+    from serve.api.v1 import webhooks  # issue 19: outbound webhooks
+
+    router.include_router(webhooks.router)
     return router
