@@ -25,6 +25,7 @@ from serve.cli import (
     serve_cmd,
     types_cmd,
     users_cmd,
+    webhooks_cmd,
     workflow_cmd,
 )
 
@@ -56,6 +57,7 @@ def build_app() -> typer.Typer:
         models_cmd,
         analytics_cmd,
         users_cmd,
+        webhooks_cmd,
     ):
         module.register(app)
     return app
