@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["Location", "ObjectStoreError", "S3Options", "location"]
+__all__ = ["Location", "ObjectStoreError", "S3Options", "file_location", "location"]
 
 
 #: Bytes below which pyarrow sends an object in one request (its S3 upload part is at least 5 MiB).
@@ -214,7 +214,7 @@ class Location:
     def read_bytes(self, relative: str) -> bytes:
         """The bytes of a file; `FileNotFoundError` when it does not exist."""
         filesystem, _ = self.filesystem()
-        with filesystem.open_input_stream(self.path(relative)) as source:
+        with filesystem.open_input_stream(self.path(relative), compression=None) as source:
             return bytes(source.read())
 
     def open_input_file(self, relative: str) -> Any:
@@ -236,7 +236,7 @@ class Location:
         self.makedirs(relative.rpartition("/")[0])
         target = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}" if atomic else final
         try:
-            with filesystem.open_output_stream(target) as sink:
+            with filesystem.open_output_stream(target, compression=None) as sink:
                 yield sink
             if atomic:
                 filesystem.move(target, final)
@@ -320,3 +320,12 @@ def location(where: str | Path | Location, setting: str = "", s3: S3Options | No
     if "://" not in text:  # absolute here, so every process (driver, coordinator, workers) agrees on it
         text = str(Path(text).expanduser().resolve())
     return Location(text, setting, s3 or S3Options())
+
+
+def file_location(where: str | Path, setting: str = "", s3: S3Options | None = None) -> tuple[Location, str]:
+    """A single file's URL or path as its folder's `Location` and its name (for exports: `--out URL`)."""
+    text = str(where).rstrip("/")
+    folder, _, name = text.rpartition("/")
+    if not name or text.endswith("://") or folder.endswith(":/"):
+        raise ObjectStoreError(f"{setting} {text}: name a file, e.g. s3://bucket/exports/all.ndjson".strip())
+    return location(folder or ".", setting, s3), name

@@ -209,13 +209,13 @@ def read_value(where: Location, relative: str, cipher: AtRestCipher | None = Non
         return pickle.loads(source.read())
 
 
-def result_store_for(settings: Settings) -> ResultStore:
-    """The installation's result store: at `default_results_uri` (an s3:// URL reached with the `s3_*`
-    settings), encrypted when `encrypt_at_rest` is on."""
+def result_store_for(settings: Settings, uri: str | os.PathLike[str] | None = None) -> ResultStore:
+    """The installation's result store: at `uri` or `default_results_uri` (an s3:// URL is reached with the
+    `s3_*` settings), encrypted when `encrypt_at_rest` is on."""
     from engine.secrets.atrest import cipher_for
 
-    where = location(default_results_uri(settings), "RAYWEAVE_RESULTS_URI", S3Options.of(settings))
-    return ResultStore(where, cipher_for(settings))
+    url = os.fspath(uri) if uri else default_results_uri(settings)
+    return ResultStore(location(url, "RAYWEAVE_RESULTS_URI", S3Options.of(settings)), cipher_for(settings))
 
 
 def default_results_uri(settings: Settings) -> str:

@@ -27,7 +27,7 @@ from engine.compile.plan import Plan, PlannedNode
 from engine.durable.errors import NotResumableError, ResultNotFoundError
 from engine.durable.recorder import DurableRecorder, member_port_of
 from engine.durable.rerun import recorded_seeds, targeted_document, write_launch_record
-from engine.durable.results import ResultStore, default_results_uri
+from engine.durable.results import ResultStore, result_store_for
 from engine.durable.stored import StoredRun
 from engine.execution.access import policy_for
 from engine.execution.events import Event
@@ -150,10 +150,8 @@ class DurableRunner:
             store = open_store(settings.resolved_database_url)
         self.store = store
         if not isinstance(results, ResultStore):
-            from engine.secrets.atrest import cipher_for
-
-            uri = results if results is not None else default_results_uri(settings)
-            results = ResultStore(uri, cipher_for(settings))
+            results = result_store_for(settings, results)
+            results.check()
         self.results = results
         if executor not in ("ray", "local"):
             raise ValueError(f"unknown executor {executor!r} for durable runs; use 'ray' or 'local'")

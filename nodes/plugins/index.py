@@ -1,4 +1,5 @@
-"""A plugin index: a directory, or an HTTP(S) URL, serving `index.json` plus plugin archives.
+"""A plugin index: a directory, an object store URL (`s3://bucket/prefix`) or an HTTP(S) URL, serving
+`index.json` plus plugin archives (directories and object stores through `nodes.objectstore`).
 
 ```json
 {"format": "rayweave.plugin-index/1",
@@ -7,14 +8,15 @@
 ```
 
 `archive` is relative to the index location. Downloads are verified against `sha256` before anything is
-unpacked. `publish` builds the archive of a plugin directory into an index directory and adds its entry.
+unpacked. `publish` builds the archive of a plugin directory into an index (a directory or an object store) and
+adds its entry; the archive is written before `index.json`, each atomically, so a reader never sees an entry
+whose archive is missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodes import objectstore
+from nodes.objectstore import S3Options
 from nodes.plugins.archive import build_archive, sha256_of
 from nodes.plugins.errors import DigestMismatchError, PluginIndexError, PluginNotFoundError
 from nodes.plugins.manifest import open_plugin_dir
@@ -33,6 +37,8 @@ __all__ = ["INDEX_FILE", "IndexEntry", "PluginIndex", "parse_requirement", "publ
 
 INDEX_FILE = "index.json"
 INDEX_FORMAT = "rayweave.plugin-index/1"
+#: The setting an index location comes from (named in errors).
+INDEX_SETTING = "RAYWEAVE_PLUGIN_INDEX"
 _REQUIREMENT = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*(.*)$")
 
 
@@ -72,11 +78,13 @@ def parse_requirement(text: str) -> tuple[str, str]:
 
 
 class PluginIndex:
-    """Read access to an index at a directory path or an `http(s)://` URL (fetched with httpx)."""
+    """Read access to an index at a directory path, an object store URL (reached with `s3`) or an
+    `http(s)://` URL (fetched with httpx)."""
 
-    def __init__(self, location: str | Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, location: str | Path, *, timeout_s: float = 30.0, s3: S3Options | None = None) -> None:
         self.location = str(location)
         self.timeout_s = timeout_s
+        self.s3 = s3
 
     @property
     def is_remote(self) -> bool:
@@ -98,9 +106,11 @@ class PluginIndex:
                     f"plugin index {self.location}: cannot fetch {relative}: {exc}"
                 ) from None
             return response.content
-        path = Path(self.location) / relative
+        where = objectstore.location(self.location, INDEX_SETTING, self.s3)
         try:
-            return path.read_bytes()
+            return where.read_bytes(relative)
+        except objectstore.ObjectStoreError as exc:
+            raise PluginIndexError(str(exc)) from None
         except OSError as exc:
             raise PluginIndexError(
                 f"plugin index {self.location}: cannot read {relative}: {exc.strerror or exc}"
@@ -155,54 +165,70 @@ class PluginIndex:
         return target
 
 
-def _read_index(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
+def _read_index(where: objectstore.Location) -> list[dict[str, Any]]:
     try:
-        return list(json.loads(path.read_text(encoding="utf-8")).get("plugins", []))
-    except (OSError, ValueError, AttributeError) as exc:
-        raise PluginIndexError(f"{path}: not a valid plugin index ({exc}); fix or delete it") from None
+        raw = where.read_bytes(INDEX_FILE)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise PluginIndexError(f"{where.display(INDEX_FILE)}: cannot read the plugin index ({exc})") from None
+    try:
+        return list(json.loads(raw).get("plugins", []))
+    except (ValueError, AttributeError) as exc:
+        raise PluginIndexError(
+            f"{where.display(INDEX_FILE)}: not a valid plugin index ({exc}); fix or delete it"
+        ) from None
 
 
 def _iter_sorted(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     yield from sorted(entries, key=lambda e: (e["name"], Version(e["version"])))
 
 
-def publish(plugin_dir: Path, index_dir: Path, *, replace: bool = False) -> IndexEntry:
-    """Build the archive of a plugin directory into `index_dir` and add its entry to `index_dir/index.json`.
+def publish(
+    plugin_dir: Path,
+    index_dir: str | Path | objectstore.Location,
+    *,
+    replace: bool = False,
+    s3: S3Options | None = None,
+) -> IndexEntry:
+    """Build the archive of a plugin directory into an index (a directory, or an object store URL reached with
+    `s3`) and add its entry to the index's `index.json`.
 
     Publishing a version already in the index with different content is refused unless `replace`: an index
     version must mean one content, or digests would change under the feet of those who installed it.
     """
     package = open_plugin_dir(plugin_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    index_path = index_dir / INDEX_FILE
-    entries = _read_index(index_path)
-    with tempfile.TemporaryDirectory(dir=index_dir, prefix=".publish-") as scratch:
-        built = build_archive(package.root, Path(scratch))
-        digest = sha256_of(built)
-        previous = next(
-            (e for e in entries if e["name"] == package.name and e["version"] == package.version), None
-        )
-        if previous is not None and previous.get("sha256") != digest and not replace:
-            raise PluginIndexError(
-                f"plugin {package.ref} is already in the index {index_dir} with other content; bump the version "
-                f"in {package.manifest_path} (or publish with --force to overwrite it)"
+    where = objectstore.location(index_dir, "--index", s3)
+    try:
+        entries = _read_index(where)
+        with tempfile.TemporaryDirectory(prefix="rayweave-publish-") as scratch:
+            built = build_archive(package.root, Path(scratch))
+            digest = sha256_of(built)
+            previous = next(
+                (e for e in entries if e["name"] == package.name and e["version"] == package.version), None
             )
-        os.replace(built, index_dir / built.name)
-    entry = IndexEntry(
-        name=package.name,
-        version=package.version,
-        description=package.manifest.description,
-        archive=built.name,
-        sha256=digest,
-        dependencies=package.manifest.dependencies,
-    )
-    entries = [e for e in entries if not (e["name"] == package.name and e["version"] == package.version)]
-    entries.append(entry.model_dump())
-    text = json.dumps({"format": INDEX_FORMAT, "plugins": list(_iter_sorted(entries))}, indent=2)
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".index-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-    os.replace(tmp, index_path)
+            if previous is not None and previous.get("sha256") != digest and not replace:
+                raise PluginIndexError(
+                    f"plugin {package.ref} is already in the index {where.display()} with other content; bump the "
+                    f"version in {package.manifest_path} (or publish with --force to overwrite it)"
+                )
+            where.write_bytes(built.name, built.read_bytes())
+        entry = IndexEntry(
+            name=package.name,
+            version=package.version,
+            description=package.manifest.description,
+            archive=built.name,
+            sha256=digest,
+            dependencies=package.manifest.dependencies,
+        )
+        entries = [e for e in entries if not (e["name"] == package.name and e["version"] == package.version)]
+        entries.append(entry.model_dump())
+        text = json.dumps({"format": INDEX_FORMAT, "plugins": list(_iter_sorted(entries))}, indent=2)
+        where.write_bytes(INDEX_FILE, (text + "\n").encode("utf-8"))
+    except objectstore.ObjectStoreError as exc:
+        raise PluginIndexError(str(exc)) from None
+    except OSError as exc:
+        raise PluginIndexError(
+            f"plugin index {where.display()}: cannot publish {package.ref}: {exc}"
+        ) from None
     return entry

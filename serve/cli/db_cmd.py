@@ -115,7 +115,10 @@ def export_command(
     runs: Annotated[
         bool, typer.Option("--runs", help="With --all: include runs, node runs and events.")
     ] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Write to this file (a path or an s3:// URL) instead of stdout."),
+    ] = None,
     url: UrlOption = None,
     kinds: Annotated[
         str | None,
@@ -167,7 +170,18 @@ def export_command(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_out(ctx, out, text.encode("utf-8"))
+
+
+def _write_out(ctx: typer.Context, out: str, data: bytes) -> None:
+    """Write an export to `--out` (a path or an s3:// URL, `nodes.objectstore`) atomically."""
+    from nodes.objectstore import S3Options, file_location
+
+    try:
+        folder, name = file_location(out, "--out", S3Options.of(settings_of(ctx)))
+        folder.write_bytes(name, data)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}", 2)
 
 
 def import_command(
@@ -235,13 +249,14 @@ def import_command(
 def _export_ndjson(
     ctx: typer.Context,
     url: str | None,
-    out: Path | None,
+    out: str | None,
     kinds: str | None,
     since: str | None,
     fmt: str,
     single: bool,
 ) -> None:
     from engine.store.ndjson import parse_kinds
+    from nodes.objectstore import S3Options
     from serve.cli.ndjson_io import export_ndjson, parse_since
 
     if single:
@@ -254,8 +269,15 @@ def _export_ndjson(
     store = open_store_or_exit(_database_url(ctx, url))
     try:
         export_ndjson(
-            store, out, kinds=kinds, since=start, events="cloudevents" if fmt == "cloudevents" else "native"
+            store,
+            out,
+            kinds=kinds,
+            since=start,
+            events="cloudevents" if fmt == "cloudevents" else "native",
+            s3=S3Options.of(settings_of(ctx)),
         )
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}", 2)
     finally:
         store.close()
 

@@ -1,5 +1,6 @@
 """NDJSON export and import for `rayweave export --format ndjson|cloudevents` and `rayweave import FILE.ndjson`
-(the streams of `engine.store.ndjson`), reading and writing files or stdin/stdout (`-`) in constant memory."""
+(the streams of `engine.store.ndjson`), reading and writing files or stdin/stdout (`-`) in constant memory; an
+export can also go to an object store (`--out s3://bucket/key.ndjson`, `nodes.objectstore`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 if TYPE_CHECKING:
     from engine.store import Store
     from engine.store.ndjson import NdjsonImportReport
+    from nodes.objectstore import S3Options
 
 #: The file suffixes `rayweave import` reads as NDJSON exports (besides `-`, stdin).
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
@@ -37,19 +39,23 @@ def parse_since(text: str | None) -> datetime | None:
 
 def export_ndjson(
     store: Store,
-    out: Path | None,
+    out: str | Path | None,
     *,
     kinds: str | None,
     since: datetime | None,
     events: Literal["native", "cloudevents"],
+    s3: S3Options | None = None,
 ) -> int:
-    """Write the export to `out` (stdout when None or `-`); returns the number of lines."""
+    """Write the export to `out` (stdout when None or `-`; a file path or an s3:// URL reached with `s3`,
+    written atomically: the file appears whole or not at all); returns the number of lines."""
     from engine.store.ndjson import export_lines, parse_kinds
+    from nodes.objectstore import file_location
 
     chosen = parse_kinds(kinds)
     if out is None or str(out) == "-":
         return _write(sys.stdout.buffer, export_lines(store, kinds=chosen, since=since, events=events))
-    with out.open("wb") as sink:
+    folder, name = file_location(out, "--out", s3)
+    with folder.writer(name) as sink:
         return _write(sink, export_lines(store, kinds=chosen, since=since, events=events))
 
 

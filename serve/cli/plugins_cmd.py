@@ -5,7 +5,7 @@ rayweave plugins list [--json]
 rayweave plugins install SOURCE [--index LOC] [--force] [--json]   SOURCE: a directory, an archive, NAME[==VERSION]
 rayweave plugins remove NAME [VERSION] [--json]
 rayweave plugins search [QUERY] --index LOC [--json]
-rayweave plugins publish DIR --index DIR [--force] [--json]
+rayweave plugins publish DIR --index DIR|s3://URL [--force] [--json]
 rayweave plugins docs NAME [--version RANGE] [--path DIR] [--out FILE]
 rayweave plugins new NAME [--dir DIR] [--json]
 ```
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 INDEX_ENV = "RAYWEAVE_PLUGIN_INDEX"
 IndexOption = Annotated[
     str | None,
-    typer.Option("--index", help=f"Plugin index: a directory or an http(s) URL (default: {INDEX_ENV})."),
+    typer.Option(
+        "--index", help=f"Plugin index: a directory, an s3:// URL or an http(s) URL (default: {INDEX_ENV})."
+    ),
 ]
 
 
@@ -117,6 +119,7 @@ def install(
     as_json: JsonOption = False,
 ) -> None:
     """Install a plugin version (its plugin dependencies must be installed, or be in the index)."""
+    from nodes.objectstore import S3Options
     from nodes.plugins.firstparty import firstparty_path
     from nodes.plugins.index import PluginIndex, parse_requirement
 
@@ -137,7 +140,8 @@ def install(
                     2,
                 )
             name, spec = parse_requirement(source)
-            _install_from_index(home, PluginIndex(index), name, spec, force, done)
+            found = PluginIndex(index, s3=S3Options.of(settings))
+            _install_from_index(home, found, name, spec, force, done)
     except PluginError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -172,13 +176,15 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search a plugin index."""
+    from nodes.objectstore import S3Options
     from nodes.plugins.index import PluginIndex
 
-    index = index or settings_of(ctx).plugin_index
+    settings = settings_of(ctx)
+    index = index or settings.plugin_index
     if not index:
         raise _fail(f"give --index or set {INDEX_ENV}", 2)
     try:
-        entries = PluginIndex(index).search(query)
+        entries = PluginIndex(index, s3=S3Options.of(settings)).search(query)
     except PluginError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -191,22 +197,27 @@ def search(
 
 
 def publish(
+    ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="The plugin directory to publish.")],
-    index: Annotated[Path, typer.Option("--index", help="The index directory to publish into.")],
+    index: Annotated[
+        str, typer.Option("--index", help="The index to publish into: a directory or an s3:// URL.")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite a published version.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Build a plugin's archive into an index directory and add its entry (with sha256) to index.json."""
+    """Build a plugin's archive into an index (a directory or an s3:// URL) and add its entry (with sha256) to
+    index.json."""
+    from nodes.objectstore import S3Options
     from nodes.plugins.index import publish as publish_plugin
 
     try:
-        entry = publish_plugin(directory, index, replace=force)
+        entry = publish_plugin(directory, index, replace=force, s3=S3Options.of(settings_of(ctx)))
     except PluginError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(entry.model_dump()))
     else:
-        typer.echo(f"published {entry.ref} to {index / entry.archive} (sha256 {entry.sha256})")
+        typer.echo(f"published {entry.ref} to {index.rstrip('/')}/{entry.archive} (sha256 {entry.sha256})")
 
 
 def _find_package(settings: Settings, name: str, version: str, path: Path | None) -> PluginPackage:

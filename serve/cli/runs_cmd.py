@@ -44,10 +44,9 @@ RunIdArg = Annotated[str, typer.Argument(help="The run id (see `rayweave runs li
 
 
 def _results(settings: Settings, uri: str | None) -> ResultStore:
-    from engine.durable.results import ResultStore, default_results_uri
-    from engine.secrets.atrest import cipher_for
+    from engine.durable.results import result_store_for
 
-    return ResultStore(uri or default_results_uri(settings), cipher_for(settings))
+    return result_store_for(settings, uri)
 
 
 def _get_run(store: Store, run_id: RunId) -> Any:
