@@ -104,6 +104,29 @@ def _latest_if_match(world: World, wf: str) -> dict[str, str]:
     return {"If-Match": f'"{world.store.workflows.get(wf).latest_version}"'}  # type: ignore[arg-type]
 
 
+def _alice_webhook(world: World, *, delivery: bool = False) -> str:
+    """A new disabled webhook of alice (nothing is ever sent to it); with `delivery`, `id/delivery_id` of a ping
+    scheduled for it."""
+    from engine.store.webhooks import NewDelivery
+
+    hook = world.store.webhooks.create(
+        subscription_id=world.unique("hook"),
+        owner=world.alice_id,
+        tenant_id=world.acme,
+        url="http://93.184.216.34/hook",
+        event_types=["run.failed"],
+        secret_ciphertext="-",
+        secret_wrapped_key="-",
+        secret_key_id="-",
+        enabled=False,
+    ).id
+    if not delivery:
+        return hook
+    ping = world.unique("ping")
+    world.store.webhooks.enqueue(hook, [NewDelivery("io.rayweave.webhook.ping", {"id": ping}, id=ping)])
+    return f"{hook}/deliveries/{ping}"
+
+
 SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/v1/workflows/validate"): lambda w: (
         "/v1/workflows/validate",
@@ -135,6 +158,13 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/v1/runs/{run_id}/events"): lambda w: (f"/v1/runs/{w.run}/events", {}),
     ("GET", "/v1/runs/{run_id}/models"): lambda w: (f"/v1/runs/{w.run}/models", {}),
     ("POST", "/v1/runs/{run_id}/cancel"): lambda w: (f"/v1/runs/{w.run}/cancel", {}),
+    ("GET", "/v1/runs/{run_id}/nodes/{node}"): lambda w: (f"/v1/runs/{w.run}/nodes/sum", {}),
+    ("POST", "/v1/runs/{run_id}/nodes/{node}/rerun"): lambda w: (f"/v1/runs/{w.run}/nodes/sum/rerun", {}),
+    # Past the policy, a 400: sum's port holds a number, not a table.
+    ("GET", "/v1/runs/{run_id}/nodes/{node}/outputs/{port}"): lambda w: (
+        f"/v1/runs/{w.run}/nodes/sum/outputs/out",
+        {},
+    ),
     ("POST", "/v1/keys"): lambda w: ("/v1/keys", {"json": {"scopes": ["workflows:read"]}}),
     ("DELETE", "/v1/keys/{key_id}"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}", {}),
     ("POST", "/v1/keys/{key_id}/rotate"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}/rotate", {}),
@@ -157,6 +187,25 @@ SPECS: dict[tuple[str, str], Spec] = {
     ),
     ("POST", "/v1/users/{user}/disable"): lambda w: (f"/v1/users/{w.fresh_user()}/disable", {}),
     ("POST", "/v1/users/{user}/enable"): lambda w: (f"/v1/users/{w.fresh_user(disabled=True)}/enable", {}),
+    ("POST", "/v1/webhooks"): lambda w: (
+        "/v1/webhooks",
+        {"json": {"url": "http://93.184.216.34/hook", "event_types": ["run.failed"], "enabled": False}},
+    ),
+    ("GET", "/v1/webhooks/{webhook_id}"): lambda w: (f"/v1/webhooks/{_alice_webhook(w)}", {}),
+    ("PATCH", "/v1/webhooks/{webhook_id}"): lambda w: (
+        f"/v1/webhooks/{_alice_webhook(w)}",
+        {"json": {"description": "changed"}},
+    ),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): lambda w: (f"/v1/webhooks/{_alice_webhook(w)}", {}),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): lambda w: (
+        f"/v1/webhooks/{_alice_webhook(w)}/deliveries",
+        {},
+    ),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): lambda w: (
+        f"/v1/webhooks/{_alice_webhook(w, delivery=True)}/redeliver",
+        {},
+    ),
+    ("POST", "/v1/webhooks/{webhook_id}/test"): lambda w: (f"/v1/webhooks/{_alice_webhook(w)}/test", {}),
 }
 
 
