@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     ray_dashboard: bool = Field(
         default=False, description="Start the Ray dashboard with an embedded local Ray."
     )
+    ray_dashboard_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description=(
+            "The Ray dashboard's URL as the web UI's users reach it (e.g. http://ray-head:8265): the node"
+            " inspector links each node's Ray task there; empty: it shows the task name only."
+        ),
+    )
     max_tasks_in_flight: int = Field(
         default=4096,
         ge=1,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,11 +59,15 @@ class RunLauncher(Protocol):
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
         cache: bool = True,
+        targets: Sequence[str] | None = None,
+        inputs_from: RunId | None = None,
     ) -> LaunchedRun:
         """Record the run (idempotently) and start it; raises `InvalidWorkflowError` for bad documents/inputs.
 
         `cache=False`: run every node, without reading or writing the result cache. A run recorded that could
         not be started comes back `deferred` (never undone, never an error: the client must not submit again).
+        `targets`: run only those nodes and their ancestors; `inputs_from` (with `targets`): take the outputs
+        of the targets' upstream nodes recorded in that run (`ConflictError` when one has none).
         """
 
     def cancel(self, run_id: RunId) -> None:
@@ -111,14 +115,19 @@ class DurableRunLauncher:
         workflow_version: int | None = None,
         idempotency_key: str | None = None,
         cache: bool = True,
+        targets: Sequence[str] | None = None,
+        inputs_from: RunId | None = None,
     ) -> LaunchedRun:
         """See `RunLauncher.launch`."""
+        from engine.durable.rerun import NoRecordedInputsError
+
         repeat = idempotency_key is not None and self.store.runs.get_by_idempotency_key(
             owner, idempotency_key
         )
         # Compiled once, here: 422 with diagnostics before anything is recorded (an idempotent repeat is
-        # answered with the first run, which the runner looks up after compiling).
-        plan = None if repeat else self._compile(document)
+        # answered with the first run, which the runner looks up after compiling). A re-run is not optimized,
+        # so that its node is not fused with the nodes whose recorded outputs it reads.
+        plan = None if repeat else self._compile(document, targets, optimize=inputs_from is None)
         # Chosen here, so that after a failure the store says whether this request recorded the run.
         run_id = new_run_id()
         try:
@@ -133,7 +142,13 @@ class DurableRunLauncher:
                 run_id=run_id,
                 plan=plan,
                 max_active=self.max_active_runs,
+                targets=targets,
+                inputs_from=inputs_from,
             )
+        except NoRecordedInputsError as exc:  # nothing recorded
+            from serve.errors import ConflictError
+
+            raise ConflictError(str(exc)) from None
         except RunQuotaExceededError as exc:  # nothing recorded
             from serve.errors import RateLimitedError
 
@@ -199,12 +214,16 @@ class DurableRunLauncher:
             with self._lock:
                 self._handles.pop(run_id, None)
 
-    def _compile(self, document: Mapping[str, Any]) -> Plan:
+    def _compile(
+        self, document: Mapping[str, Any], targets: Sequence[str] | None = None, *, optimize: bool = True
+    ) -> Plan:
         """The document compiled with the server's catalog, or `InvalidWorkflowError` with its diagnostics."""
         from engine.compile import compile_workflow
 
         try:
-            return compile_workflow(dict(document), self.catalog)
+            return compile_workflow(
+                dict(document), self.catalog, optimize=optimize, targets=list(targets) if targets else None
+            )
         except WorkflowValidationError as exc:
             errors = [d for d in exc.diagnostics if d.severity == "error"]
             raise InvalidWorkflowError(

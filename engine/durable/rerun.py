@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.durable.errors import ResultNotFoundError
+from engine.durable.errors import DurableError, ResultNotFoundError
 from engine.durable.results import ResultStore
 from nodes.ids import NodeId, RunId
 from nodes.states import NodeStatus
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 LAUNCH_BLOB = "launch.json"
 #: Node-run statuses whose stored result is what the node gave its readers.
 _GAVE_OUTPUTS = frozenset({NodeStatus.SUCCEEDED, NodeStatus.CACHED})
+
+
+class NoRecordedInputsError(DurableError, ValueError):
+    """A node cannot be re-run with its recorded inputs: an upstream node of it gave no outputs in that run."""
 
 
 def targeted_document(document: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
@@ -74,7 +78,7 @@ def recorded_seeds(
     `plan` must be compiled without optimization (so each planned node is one document node). Only the ports
     the targets read are loaded. An upstream node that was skipped seeds `SKIP`; one whose result the run did not
     keep (a cache hit that no workflow output read) is left out: the new run takes it from the cache or computes
-    it. Raises `ValueError` naming the node when an upstream node did not succeed in `source`.
+    it. Raises `NoRecordedInputsError` naming the node when an upstream node did not succeed in `source`.
     """
     from engine.compile.plan import node_refs
     from nodes import SKIP
@@ -97,7 +101,7 @@ def recorded_seeds(
             seeds[node] = dict.fromkeys(ports, SKIP)
             continue
         if status not in _GAVE_OUTPUTS:
-            raise ValueError(
+            raise NoRecordedInputsError(
                 f"node {node!r} ended {status} in run {source!r}, so there are no recorded inputs to re-run "
                 f"{', '.join(sorted(target_set))} with; run the whole workflow, or run to here"
             )

@@ -78,7 +78,8 @@ class RunRepository(Repository):
         heartbeat: bool = False,
         max_active: int | None = None,
     ) -> CreatedRun:
-        """Record a new run of a stored workflow (latest version unless given) or of an inline `document`.
+        """Record a new run of a stored workflow (latest version unless given) or of an inline `document` (with
+        both, the stored workflow's run of a document derived from its version).
 
         With an `idempotency_key`, a second call by the same owner with the same key returns the first run
         (`created=False`), even when both calls race; reusing the key for a different request raises
@@ -88,10 +89,10 @@ class RunRepository(Repository):
         `RunQuotaExceededError` and nothing is recorded (checked and inserted in one transaction that holds the
         owner's lock, so concurrent creations never exceed it).
         """
-        if (workflow_id is None) == (document is None):
-            raise ValueError(
-                "a run needs exactly one of workflow_id (a stored workflow) or document (inline)"
-            )
+        # Both: a run of a stored workflow that executes a document of its own (a "run to here" keeps its
+        # version's document with the targets' ports as the outputs, which its readers go by).
+        if workflow_id is None and document is None:
+            raise ValueError("a run needs a workflow_id (a stored workflow) or a document (inline)")
         inputs_json = json.loads(json.dumps(dict(inputs or {})))
         inline = document_to_dict(document) if document is not None else None
         doc_hash = content_hash(inline) if inline is not None else ""

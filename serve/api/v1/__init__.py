@@ -37,4 +37,7 @@ def build_router() -> APIRouter:
     from serve.api.v1 import webhooks  # issue 19: outbound webhooks
 
     router.include_router(webhooks.router)
+    from serve.api.v1 import run_nodes  # issue 23: one node of a run (inspect, table pages, re-run)
+
+    router.include_router(run_nodes.router)
     return router

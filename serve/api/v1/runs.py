@@ -19,6 +19,7 @@ from serve.api.v1.schemas import (
     NodeState,
     OmittedOutput,
     Problem,
+    RerunOf,
     RunAccepted,
     RunCreate,
     RunDetail,
@@ -106,6 +107,7 @@ def create_run(
             workflow_version=version,
             idempotency_key=idempotency_key,
             cache=body.cache,
+            targets=body.targets,
         )
     except IdempotencyConflictError as exc:
         raise ConflictError(str(exc)) from None
@@ -204,10 +206,20 @@ def _node_states(store: Store, run: Any) -> list[NodeState]:
     "/{run_id}", response_model=RunDetail, summary="Run status", responses={**NOT_FOUND, **UNSENDABLE}
 )
 def get_run(
-    run_id: RunId, store: Store = Depends(get_store), principal: Principal = Depends(require("runs:read"))
+    run_id: RunId,
+    request: Request,
+    store: Store = Depends(get_store),
+    principal: Principal = Depends(require("runs:read")),
 ) -> Response:
-    """The run's status with every node's state, timings, attempts and errors."""
+    """The run's status with every node's state, timings, attempts and errors; for a "run to here" or a re-run,
+    its `targets` and the run it re-ran (`rerun_of`)."""
+    from engine.durable.rerun import launch_record
+    from engine.durable.results import result_store_for
+
     run = owned_run(store, principal, run_id)
+    # Only a run that keeps its own document can be one (a debugging run of a stored workflow keeps its
+    # targeted document): the polls of ordinary stored-workflow runs never read the result store.
+    launch = launch_record(result_store_for(get_context(request).settings), run.id) if run.document else {}
     summary = RunSummary.model_validate(run).model_dump()
     nodes = _node_states(store, run)
     detail = RunDetail(
@@ -218,6 +230,10 @@ def get_run(
         nodes=nodes,
         # Runs recorded without them (non-durable launchers, older rows) say null (unknown), not `{}`.
         plugin_versions=dict(run.plugin_versions) or None,
+        targets=launch.get("targets") or None,
+        rerun_of=RerunOf(run=launch["inputs_from"], node=", ".join(launch.get("targets") or ()))
+        if launch.get("inputs_from")
+        else None,
     )
     return stored_json(
         detail, what=f"run {run.id!r} ({run.status})", fix=_run_fix(run.id), stored={"inputs": run.inputs}

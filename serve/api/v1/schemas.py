@@ -301,6 +301,15 @@ class RunCreate(_Request):
         description="Take the results of nodes computed before (same code version, parameters and inputs) "
         "from the result cache, and add this run's. False runs every node and leaves the cache alone.",
     )
+    targets: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description='"Run to here": run only these nodes and their ancestors (upstream results come from the '
+        "cache where they can). The run's outputs are every output port of each target, named `node__port`. "
+        "A node the workflow does not have is a 422 (RW107) naming it.",
+        examples=[["sum"]],
+    )
 
 
 class RunAccepted(_Response):
@@ -363,6 +372,78 @@ class RunDetail(RunSummary):
         description="The exact version that served each node type of the run, by node type id: a plugin's "
         "`name@version`, `builtin@<rayweave version>` for built-in nodes (null for runs that did not record it).",
     )
+    targets: list[str] | None = Field(
+        default=None,
+        description='The nodes a "run to here" or a re-run ran to (null for a run of the whole workflow): '
+        "only they and their ancestors belong to the run.",
+    )
+    rerun_of: RerunOf | None = Field(
+        default=None, description="For a re-run of a node: the run whose recorded inputs it used."
+    )
+
+
+class RerunOf(_Response):
+    """The run a re-run took its node's inputs from, and the node it re-ran."""
+
+    run: str
+    node: str
+
+
+class NodeOutputPort(_Response):
+    """One output port of a node in a run."""
+
+    port: str
+    type: str = Field(description="The port's declared type.")
+    table: bool = Field(description="True for a table: page through it with `GET .../outputs/{port}`.")
+    preview: str | None = Field(description="The path of its paged preview (tables only).")
+
+
+class RayTask(_Response):
+    """The Ray task that ran a node."""
+
+    name: str = Field(description="The task name the executor gave it (`<workflow>/<node>:<type>`).")
+    dashboard_url: str | None = Field(
+        description="The Ray dashboard's list of tasks with this name (its state API: each attempt's task id, "
+        "state, node and worker); null when the server knows no dashboard (setting `ray_dashboard_url`)."
+    )
+
+
+class RunNodeDetail(_Response):
+    """One node of a run, for an inspector: its state, output ports and the Ray task that ran it."""
+
+    run: str
+    node: str
+    type: str
+    status: NodeStatus
+    attempts: int
+    executor: str = Field(description="Where this server runs nodes: `ray`, or `local` (in-process).")
+    ray_task: RayTask | None = Field(
+        description="Null when nodes do not run on Ray here, or the run's workflow no longer compiles."
+    )
+    outputs: list[NodeOutputPort]
+
+
+class TableColumn(_Response):
+    """A column of a table output: its name and Arrow type."""
+
+    name: str
+    type: str = Field(examples=["int64", "string", "timestamp[us]"])
+
+
+class TablePage(_Response):
+    """Rows `offset` to `offset + len(rows)` of a node's table output, each row a list in column order."""
+
+    run: str
+    node: str
+    port: str
+    offset: int
+    limit: int
+    total_rows: int
+    columns: list[TableColumn]
+    rows: list[list[Any]] = Field(
+        description="JSON values: timestamps and dates as ISO text, bytes as base64, decimals as text."
+    )
+    next_offset: int | None = Field(description="The offset of the next page; null on the last page.")
 
 
 class OmittedOutput(_Response):
