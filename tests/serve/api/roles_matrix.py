@@ -165,13 +165,6 @@ SPECS: dict[tuple[str, str], Spec] = {
         f"/v1/runs/{w.run}/nodes/sum/outputs/out",
         {},
     ),
-    ("GET", "/v1/runs/{run_id}/nodes/{node}"): lambda w: (f"/v1/runs/{w.run}/nodes/sum", {}),
-    ("POST", "/v1/runs/{run_id}/nodes/{node}/rerun"): lambda w: (f"/v1/runs/{w.run}/nodes/sum/rerun", {}),
-    # Past the policy, a 400: sum's port holds a number, not a table.
-    ("GET", "/v1/runs/{run_id}/nodes/{node}/outputs/{port}"): lambda w: (
-        f"/v1/runs/{w.run}/nodes/sum/outputs/out",
-        {},
-    ),
     ("POST", "/v1/keys"): lambda w: ("/v1/keys", {"json": {"scopes": ["workflows:read"]}}),
     ("DELETE", "/v1/keys/{key_id}"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}", {}),
     ("POST", "/v1/keys/{key_id}/rotate"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}/rotate", {}),
