@@ -21,7 +21,8 @@ IMPORT_PATH = "serve.kuberay:app"
 
 
 class ApiArgs(BaseModel):
-    """The `args` of the API application in a Serve config (the options of `rayweave serve` that apply)."""
+    """The `args` of the API application in a Serve config: the options of `rayweave serve` that apply, with
+    the same bounds (`serve.cli.serve_cmd`)."""
 
     model_config = ConfigDict(extra="forbid")
 
