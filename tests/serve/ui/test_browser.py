@@ -303,3 +303,61 @@ def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[st
     ).json()
     assert stored["version"] == 2
     assert stored["workflow"]["nodes"]["change_case"]["in"] == {"text": "$inputs.s"}
+
+
+def test_run_to_a_node_rerun_a_node_and_page_a_table_output(page: Any, site: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    rows = [{"n": i, "word": f"w{i}"} for i in range(30)]
+    doc = {
+        "format": "rayweave.workflow/1",
+        "name": "debugging",
+        "inputs": {"n": {"type": "Int"}},
+        "nodes": {
+            "sum": {"type": "builtin/add@1", "in": {"a": "$inputs.n", "b": {"value": 2}}},
+            "neg": {"type": "builtin/negate@1", "in": {"x": "sum.out"}},
+            "rows": {"type": "builtin/records_to_table@1", "in": {"value": {"value": rows}}},
+        },
+        "outputs": {"neg": "neg.out", "rows": "rows.out"},
+    }
+    created = httpx.post(f"{site['url']}/v1/workflows", json={"workflow": doc}, headers=headers)
+    assert created.status_code == 201, created.text
+    site["ids"]["debugging"] = created.json()["workflow_id"]
+    first = _finished_run(site, "debugging", {"n": 1})
+    page.goto(f"{site['url']}/ui/runs/{first}")
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+
+    # The table output of `rows`, twenty rows a page, with its columns' types.
+    page.get_by_test_id("node-rows").click()
+    table = page.get_by_test_id("table-out")
+    label = page.get_by_test_id("table-out-page")
+    label.filter(has_text="rows 1\u201320 of 30").wait_for()
+    assert table.locator("thead th").all_inner_texts() == ["n int64", "word string"]
+    table.get_by_role("button", name="Next rows").click()
+    label.filter(has_text="rows 21\u201330 of 30").wait_for()
+    assert table.locator("tbody tr").first.locator("td").all_inner_texts() == ["20", "w20"]
+    # This server runs nodes in-process: no Ray task to show or link.
+    assert "in-process" in page.get_by_test_id("ray-task").inner_text()
+    _shot(page, "run-table-preview")
+
+    # Re-run neg with the input it had (sum's recorded output): a new run of neg alone.
+    page.get_by_test_id("node-neg").click()
+    page.get_by_test_id("rerun-node").click()
+    page.wait_for_url(re.compile(r"/ui/runs/(?!" + first + ")"))
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+    assert page.get_by_test_id("run-scope").inner_text().startswith("re-run of neg")
+    page.locator("[data-testid='node-neg'][data-status='succeeded']").wait_for()
+    # sum's recorded output was used (shown as cached), rows is not part of the re-run.
+    assert page.get_by_test_id("node-sum").get_attribute("data-status") == "cached"
+    assert page.get_by_test_id("node-rows").get_attribute("data-status") == "outside"
+    page.get_by_test_id("run-outputs").filter(has_text="neg__out").wait_for()
+    assert '"neg__out": -3' in page.get_by_test_id("run-outputs").inner_text()
+
+    # Run to sum: sum and its ancestors only, neg and rows are not part of it.
+    page.get_by_test_id("node-sum").click()
+    page.get_by_test_id("run-to-here").click()
+    page.get_by_test_id("run-scope").filter(has_text="run to sum").wait_for()
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+    assert page.get_by_test_id("node-neg").get_attribute("data-status") == "outside"
+    assert page.get_by_test_id("node-rows").get_attribute("data-status") == "outside"
+    page.get_by_test_id("run-outputs").filter(has_text="sum__out").wait_for()
+    _shot(page, "run-to-here")

@@ -1,7 +1,7 @@
 // Visual debugging of one run: the workflow's graph with node states changing live from the event stream
 // (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
 
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { compareRuns, foldRun, parseEventStream } from "./compare";
 import { EventBatcher, applyEvents } from "./eventBatch";
 import { get, post, socketUrl } from "./api";
@@ -10,6 +10,8 @@ import { GraphView } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph } from "./graph";
 import { elk } from "./layout";
 import { NodeStates, type LiveDecoration } from "./nodeStates";
+import { NodeDebug } from "./NodeDebug";
+import { outsideRun } from "./debug";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
 import { navigate } from "./router";
 import { initialRun, replay, type RunLive } from "./runState";
@@ -102,6 +104,8 @@ export function RunPage({ id }: { id: string }) {
   useEffect(() => {
     if (finished) get<{ outputs: Record<string, unknown> }>(`/v1/runs/${encodeURIComponent(id)}/outputs`).then((r) => setOutputs(r.outputs), () => undefined);
   }, [finished, id]);
+  // A "run to here" or a re-run never runs some nodes: they are shown apart, not as pending forever.
+  const outside = useMemo(() => (doc && detail ? outsideRun(doc, detail.targets, !!detail.rerun_of) : new Set<string>()), [doc, detail]);
   // Node states live outside the graph's props: only the boxes whose state changed re-render.
   const states = useMemo(() => new NodeStates(), []);
   useLayoutEffect(() => {
@@ -109,10 +113,11 @@ export function RunPage({ id }: { id: string }) {
     states.update(
       nodeNames.map((name): [string, LiveDecoration] => {
         const live = run.nodes[name];
-        return [name, { status: live?.status ?? "pending", progress: live?.status === "running" ? live.progress?.fraction ?? null : null }];
+        const status = live?.status ?? "pending";
+        return [name, { status: status === "pending" && outside.has(name) ? "outside" : status, progress: live?.status === "running" ? live.progress?.fraction ?? null : null }];
       }),
     );
-  }, [run, nodeNames, states]);
+  }, [run, nodeNames, states, outside]);
   if (error) return <p className="error">{error}</p>;
   if (!detail || !graph || !run || !doc) return <p>Loading run…</p>;
   return (
@@ -136,6 +141,28 @@ export function RunPage({ id }: { id: string }) {
         </span>
         {!finished && (
           <button onClick={() => post(`/v1/runs/${encodeURIComponent(id)}/cancel`, {}).catch(() => undefined)}>Cancel</button>
+        )}
+        {detail.targets && (
+          <span className="run-scope" data-testid="run-scope">
+            {detail.rerun_of ? (
+              <>
+                re-run of <code>{detail.rerun_of.node}</code> with its inputs from run{" "}
+                <a
+                  href={`/ui/runs/${detail.rerun_of.run}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    navigate(`/runs/${encodeURIComponent(detail.rerun_of?.run ?? "")}`);
+                  }}
+                >
+                  {detail.rerun_of.run.slice(0, 8)}
+                </a>
+              </>
+            ) : (
+              <>
+                run to <code>{detail.targets.join(", ")}</code>
+              </>
+            )}
+          </span>
         )}
         {run.error && <span className="error">{String(run.error.message ?? JSON.stringify(run.error))}</span>}
         {finished && live && events.length > 0 && (
@@ -163,7 +190,7 @@ export function RunPage({ id }: { id: string }) {
           {finished && live && nodeNames && detail.workflow_id && <Compare id={id} workflowId={detail.workflow_id} nodes={nodeNames} run={live} />}
         </div>
         <aside className="side">
-          <Inspector name={selected} run={run} doc={doc} inputs={detail.inputs} outputs={outputs} />
+          <Inspector name={selected} run={run} doc={doc} inputs={detail.inputs} outputs={outputs} debug={<NodeDebugFor runId={id} detail={detail} node={selected} finished={finished} />} />
         </aside>
       </div>
     </section>
@@ -181,7 +208,12 @@ function json(value: unknown): string {
   return text.length > 4000 ? text.slice(0, 4000) + "\n… (cut)" : text;
 }
 
-function Inspector({ name, run, doc, inputs, outputs }: { name: string | null; run: RunLive; doc: WorkflowDocument; inputs: Record<string, unknown>; outputs: Record<string, unknown> | null }) {
+function NodeDebugFor({ runId, detail, node, finished }: { runId: string; detail: RunDetail; node: string | null; finished: boolean }) {
+  if (!node || node === INPUTS_ID || node === OUTPUTS_ID) return null;
+  return <NodeDebug key={node} runId={runId} detail={detail} node={node} finished={finished} />;
+}
+
+function Inspector({ name, run, doc, inputs, outputs, debug }: { name: string | null; run: RunLive; doc: WorkflowDocument; inputs: Record<string, unknown>; outputs: Record<string, unknown> | null; debug: ReactNode }) {
   if (!name || name === INPUTS_ID) {
     return (
       <div className="inspector" data-testid="inspector">
@@ -208,6 +240,7 @@ function Inspector({ name, run, doc, inputs, outputs }: { name: string | null; r
       <p>
         <code>{spec?.type}</code> · <span className={`status ${node?.status}`}>{node?.status}</span> · attempts {node?.attempts ?? 0}
       </p>
+      {debug}
       {node?.progress && (
         <div className="progressbar" title={node.progress.message}>
           <div style={{ width: `${Math.round((node.progress.fraction ?? 0) * 100)}%` }} />

@@ -137,6 +137,20 @@ export interface RunDetail {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** A "run to here" or a re-run: the nodes it ran to (null: the whole workflow). */
+  targets?: string[] | null;
+  /** A re-run: the run whose recorded inputs it used, and the node it re-ran. */
+  rerun_of?: { run: string; node: string } | null;
+}
+
+/** One node of a run for the inspector (GET /v1/runs/{id}/nodes/{node}). */
+export interface RunNodeDetail {
+  node: string;
+  type: string;
+  status: string;
+  executor: string;
+  ray_task: { name: string; dashboard_url: string | null } | null;
+  outputs: { port: string; type: string; table: boolean; preview: string | null }[];
 }
 
 export interface RunEvent {
