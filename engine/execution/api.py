@@ -36,11 +36,13 @@ def compile_for_run(
     catalog: Catalog | None = None,
     optimize: bool = True,
     outputs: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
 ) -> Plan:
     """Compile a builder `Workflow`, a `WorkflowDoc`, a dict, or a path to a .json/.yaml file.
 
     An already compiled `Plan` is returned as it is (compile once, run many times: compiling a big
-    workflow costs more than running it from the cache).
+    workflow costs more than running it from the cache). `targets`: only those nodes and their ancestors,
+    with the targets' ports as the outputs ("run to here", see `compile_workflow`).
     """
     from engine.compile import compile_workflow
 
@@ -51,7 +53,13 @@ def compile_for_run(
         from engine.workflow import load_workflow_file
 
         workflow = load_workflow_file(workflow)
-    return compile_workflow(workflow, catalog, optimize=optimize, outputs=list(outputs) if outputs else None)
+    return compile_workflow(
+        workflow,
+        catalog,
+        optimize=optimize,
+        outputs=list(outputs) if outputs else None,
+        targets=list(targets) if targets else None,
+    )
 
 
 def resolve_inputs(plan: Plan, inputs: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ the integer 3 for an `Int` input; structured types take JSON). Without `--json` 
 live in the terminal and the outputs printed at the end; with `--json` one JSON document is printed
 (run id, status, outputs, skipped outputs, per-node status); a run that cannot start prints one JSON document
 too, with `status` `invalid` and the compiler's `diagnostics` (as `rayweave validate --json` gives them) or
-`status` `error` and the message. Exit status: 0 succeeded, 1 the run failed, was cancelled or the workflow
+`status` `error` and the message. `--target NODE` (repeatable) runs only those nodes and their ancestors ("run
+to here"; the outputs are the targets' ports, `node__port`). Exit status: 0 succeeded, 1 the run failed, was cancelled or the workflow
 has errors (a file that is not valid JSON/YAML or not a workflow document included), 2 bad usage (a missing
 or unreadable file, an unknown or malformed input).
 
@@ -21,6 +22,7 @@ of cacheable nodes from there instead of running them (`--no-cache` runs every n
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +45,17 @@ class LocalRunner:
     installation's store (see the module docstring).
 
     `settings`: the invocation's (with `--address` applied). `optimize`: fusion and deduplication on.
-    `local`: run in this process instead of on Ray (debugging).
+    `local`: run in this process instead of on Ray (debugging). `targets`: run only those nodes and their
+    ancestors.
     """
 
-    def __init__(self, settings: Settings, *, optimize: bool = True, local: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, optimize: bool = True, local: bool = False, targets: Sequence[str] = ()
+    ) -> None:
         self.settings = settings
         self.optimize = optimize
         self.local = local
+        self.targets = list(targets)
 
     def run(self, file: Path, inputs: list[str], *, as_json: bool, cache: bool) -> int:
         """Run the workflow in `file`; returns the exit status (`cache=False`: run every node, leave the result
@@ -69,7 +75,9 @@ class LocalRunner:
             workflow = load_any(file)
             # Installed plugins are read inside their runtime environments, which may start Ray already.
             catalog = catalog_for(settings)
-            plan = compile_for_run(workflow, catalog=catalog, optimize=self.optimize)
+            plan = compile_for_run(
+                workflow, catalog=catalog, optimize=self.optimize, targets=self.targets or None
+            )
             values = parse_inputs(inputs, {name: spec.type for name, spec in plan.inputs.items()})
         except UsageError as exc:
             return report_failure(console, as_json, file, exc)
@@ -97,7 +105,12 @@ class LocalRunner:
                         settings, executor="local" if local else "ray", catalog=catalog, cache=True
                     )
                     handle = runner.launch(
-                        workflow, values, optimize=self.optimize, cache=cache, plan=plan
+                        workflow,
+                        values,
+                        optimize=self.optimize,
+                        cache=cache,
+                        plan=plan,
+                        targets=self.targets or None,
                     ).handle
                 else:
                     from engine.execution.api import submit
@@ -230,13 +243,16 @@ def _backend(
     address: str | None,
     optimize: bool,
     local: bool,
+    targets: Sequence[str] = (),
 ) -> RunBackend:
     """The backend of this invocation: the server's with `--server`, else this installation's."""
     if server:
         from serve.cli.remote_cmds import RemoteRunner
 
         return RemoteRunner(server, api_key)
-    return LocalRunner(settings_of(ctx, ray_address=address or None), optimize=optimize, local=local)
+    return LocalRunner(
+        settings_of(ctx, ray_address=address or None), optimize=optimize, local=local, targets=targets
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -262,6 +278,11 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(
             False, "--no-cache", help="Run every node; neither read nor write the result cache."
         ),
+        target: list[str] = typer.Option(
+            [],
+            "--target",
+            help="Run only this node and its ancestors (repeatable); the outputs are its ports (node__port).",
+        ),
         server: ServerOption = None,
         api_key: ApiKeyOption = None,
     ) -> None:
@@ -272,14 +293,17 @@ def register(app: typer.Typer) -> None:
         remote server unless they come from a plugin installed there (the server reports them as unknown
         node types).
         """
-        if server and (address or local or no_optimize):
+        if server and (address or local or no_optimize or target):
             typer.echo(
-                "error: --address, --local and --no-optimize apply to local runs; drop them or --server "
-                "(which may come from RAYWEAVE_SERVER)",
+                "error: --address, --local, --no-optimize and --target apply to local runs; drop them or "
+                "--server (which may come from RAYWEAVE_SERVER; a server runs to a node with `targets` in "
+                "POST /v1/runs)",
                 err=True,
             )
             raise typer.Exit(2)
-        backend = _backend(ctx, server, api_key, address=address, optimize=not no_optimize, local=local)
+        backend = _backend(
+            ctx, server, api_key, address=address, optimize=not no_optimize, local=local, targets=target
+        )
         raise typer.Exit(backend.run(file, input, as_json=as_json, cache=not no_cache))
 
     cache = typer.Typer(help="Inspect and purge the durable result cache.", no_args_is_help=True)

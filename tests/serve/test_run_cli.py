@@ -293,3 +293,13 @@ def test_rayweave_run_on_ray_compiles_the_workflow_once(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "succeeded"
     assert len(compiled) == 1, compiled
+
+
+def test_run_to_a_node_runs_it_and_its_ancestors_and_names_an_unknown_one(cli: CliRunner) -> None:
+    command = ["run", str(EXAMPLES / "fan_out_join.json"), "--input", "a=5", "--json", "--local"]
+    result = cli.invoke(build_app(), [*command, "--target", "sq_a"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "succeeded" and doc["outputs"] == {"sq_a__out": 25}
+    unknown = cli.invoke(build_app(), [*command, "--target", "nope"])
+    assert unknown.exit_code == 1 and "target node 'nope'" in unknown.stdout
