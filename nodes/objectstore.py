@@ -38,6 +38,17 @@ __all__ = ["Location", "ObjectStoreError", "S3Options", "file_location", "locati
 _ONE_PART = 5 * 1024 * 1024
 
 
+#: What S3 error texts say when the store refuses the credentials.
+_REFUSED = (
+    "InvalidAccessKeyId",
+    "INVALID_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "ACCESS_DENIED",
+    "AccessDenied",
+)
+
+
 class ObjectStoreError(OSError):
     """A location cannot be opened, read or written; the message names the setting, the URL and the fix."""
 
@@ -173,7 +184,7 @@ class Location:
         text = str(exc)
         if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
             hint = f"the bucket {urlsplit(self.url).netloc!r} does not exist; create it or fix the URL"
-        elif any(t in text for t in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ACCESS_DENIED", "403")):
+        elif any(t in text for t in _REFUSED):
             hint = (
                 "the store refused the credentials; check RAYWEAVE_S3_ACCESS_KEY_ID and "
                 "RAYWEAVE_S3_SECRET_ACCESS_KEY (or the AWS credentials of this process)"
@@ -214,8 +225,15 @@ class Location:
     def read_bytes(self, relative: str) -> bytes:
         """The bytes of a file; `FileNotFoundError` when it does not exist."""
         filesystem, _ = self.filesystem()
-        with filesystem.open_input_stream(self.path(relative), compression=None) as source:
-            return bytes(source.read())
+        try:
+            with filesystem.open_input_stream(self.path(relative), compression=None) as source:
+                return bytes(source.read())
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if self.is_local:
+                raise
+            raise self.explain(exc, f"read {relative}") from None
 
     def open_input_file(self, relative: str) -> Any:
         """A random-access reader of a file (memory-mapped on a local disk), for Arrow IPC files."""
@@ -240,9 +258,11 @@ class Location:
                 yield sink
             if atomic:
                 filesystem.move(target, final)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 filesystem.delete_file(target)
+            if isinstance(exc, OSError) and not self.is_local and not isinstance(exc, ObjectStoreError):
+                raise self.explain(exc, f"write {relative}") from None
             raise
 
     def write_bytes(self, relative: str, data: bytes, *, atomic: bool = True) -> None:

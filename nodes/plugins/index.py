@@ -108,7 +108,11 @@ class PluginIndex:
             return response.content
         where = objectstore.location(self.location, INDEX_SETTING, self.s3)
         try:
-            return where.read_bytes(relative)
+            try:
+                return where.read_bytes(relative)
+            except FileNotFoundError:
+                where.check()  # a missing bucket says so, naming the setting
+                raise
         except objectstore.ObjectStoreError as exc:
             raise PluginIndexError(str(exc)) from None
         except OSError as exc:
