@@ -38,6 +38,8 @@ from tests.cluster.deploy.gotemplate import Renderer, TemplateError
 
 KUBERAY_SCHEMA = Path(__file__).with_name("kuberay-v1.6.2.schema.json")
 K8S_VERSION = "1.37.0"
+#: The oldest Kubernetes the chart declares (Chart.yaml kubeVersion), checked for the default values.
+K8S_OLDEST = "1.28.0"
 
 
 # -- values and their schema ------------------------------------------------------------------------------
@@ -164,6 +166,9 @@ def test_rendered_objects_validate_against_their_schemas(
 ) -> None:
     objects = render(variant)
     assert objects
+    versions = (K8S_OLDEST, K8S_VERSION) if variant == "defaults" else (K8S_VERSION,)
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    assert chart["kubeVersion"] == f">={K8S_OLDEST}-0"
     for obj in objects:
         where = f"{variant}: {obj['kind']}/{obj['metadata']['name']}"
         if obj["apiVersion"] == "ray.io/v1":
@@ -176,9 +181,11 @@ def test_rendered_objects_validate_against_their_schemas(
                     "metadata": {"name": f"{obj['metadata']['name']}-{group}"},
                     "template": template,
                 }
-                kubernetes_validate.validate(pod_template, K8S_VERSION, strict=True)
+                for version in versions:
+                    kubernetes_validate.validate(pod_template, version, strict=True)
         else:
-            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            for version in versions:
+                kubernetes_validate.validate(obj, version, strict=True)
 
 
 def test_the_validators_catch_mistakes(kuberay: jsonschema.Draft202012Validator) -> None:
