@@ -103,8 +103,9 @@ CODES: dict[str, CodeInfo] = {
             "RW107",
             "unknown or unreachable output",
             "error",
-            "A workflow output refers to a node, port or input that does not exist, or an output was "
-            "requested that the workflow does not declare.",
+            "A workflow output refers to a node, port or input that does not exist, an output was "
+            "requested that the workflow does not declare, or a run to a node (`targets`) names a node the "
+            "workflow does not have.",
         ),
         CodeInfo(
             "RW108",
