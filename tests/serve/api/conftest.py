@@ -101,6 +101,8 @@ ALL_USER_SCOPES = (
     "models:infer",
     "secrets:read",
     "secrets:write",
+    "webhooks:read",
+    "webhooks:write",
 )
 
 

@@ -84,6 +84,15 @@ DESIGNED_ROUTES = {
     ("GET", "/v1/analytics/workflows/{workflow_id}/report"),
     ("GET", "/v1/analytics/workflows/{workflow_id}/insights"),
     ("POST", "/v1/workflows/{workflow_id}/optimize"),
+    # Outbound webhooks (issue 19).
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks"),
+    ("GET", "/v1/webhooks/{webhook_id}"),
+    ("PATCH", "/v1/webhooks/{webhook_id}"),
+    ("DELETE", "/v1/webhooks/{webhook_id}"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+    ("POST", "/v1/webhooks/{webhook_id}/test"),
 }
 
 

@@ -108,6 +108,15 @@ SEMANTIC_VALIDATION: list[tuple[str, list[str], str]] = [
         ["400", "422"],
         "each share names exactly one of a user and the tenant (422), and a user of the workflow's tenant (400)",
     ),
+    *(
+        (
+            name,
+            ["422"],
+            "url must be an http(s) URL whose host resolves to a public address (or one RAYWEAVE_WEBHOOK_ALLOW "
+            "lists), and workflow_id a workflow the caller may see: 422 naming the field",
+        )
+        for name in ("POST /v1/webhooks", "PATCH /v1/webhooks/{webhook_id}")
+    ),
 ]
 
 
