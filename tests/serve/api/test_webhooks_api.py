@@ -291,3 +291,25 @@ def test_a_4xx_is_not_retried(api: Api, receiver: Receiver) -> None:
     assert (dead[0]["attempts"], dead[0]["last_status_code"]) == (1, 410)
     assert "not sent again" in dead[0]["last_error"]
     assert len(receiver.at("/gone")) == 1
+
+
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "guides" / "webhooks.md"
+
+
+def test_the_guides_verifier_accepts_a_real_delivery_and_refuses_a_changed_one(
+    api: Api, receiver: Receiver
+) -> None:
+    import re
+
+    (block,) = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.DOTALL)
+    namespace: dict[str, Any] = {"__name__": "webhooks_guide"}
+    exec(compile(block, str(GUIDE), "exec"), namespace)
+    guide_verify = namespace["verify"]
+    key = api.key(["webhooks:read", "webhooks:write"], username="gus")
+    with api.client(key) as c:
+        hook = _create(c, f"{receiver.url}/guide")
+        c.post(f"/v1/webhooks/{hook['id']}/test")
+    (ping,) = wait_until(lambda: receiver.at("/guide"))
+    guide_verify(hook["secret"], ping.headers, ping.body)
+    with pytest.raises(ValueError, match="no valid signature"):
+        guide_verify(hook["secret"], ping.headers, ping.body.replace(b"ping", b"pong"))
