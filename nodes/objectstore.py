@@ -283,7 +283,12 @@ class Location:
         from pyarrow import fs
 
         filesystem, _ = self.filesystem()
-        found = filesystem.get_file_info(self.path(relative))
+        try:
+            found = filesystem.get_file_info(self.path(relative))
+        except OSError as exc:
+            if self.is_local:
+                raise
+            raise self.explain(exc, f"look up {relative}") from None
         if found.type != fs.FileType.File:
             return False, 0, 0.0
         mtime = found.mtime.timestamp() if found.mtime is not None else 0.0

@@ -148,6 +148,8 @@ def dir_cipher(directory: str | os.PathLike[str] | Location) -> AtRestCipher | N
     try:
         exists, _, stamp = where.info(DIR_MARKER)
     except OSError:
+        if not where.is_local:
+            raise  # a store that does not answer now: never guess "not encrypted" and write in the clear
         return None
     if not exists:
         return None

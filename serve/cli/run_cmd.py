@@ -201,18 +201,22 @@ def cache_stats(settings: Settings, as_json: bool) -> int:
 
     from engine.cache.result_cache import ResultCache
 
-    stats = ResultCache.for_settings(settings).stats().get("disk")
+    try:
+        stats = ResultCache.for_settings(settings).stats().get("disk")
+    except OSError as exc:  # the cache's store cannot be reached (nodes.objectstore names the setting)
+        typer.echo(f"error: {exc}", err=True)
+        return 2
     by_type = dict(stats.by_type) if stats is not None else {}
     if as_json:
         doc = {
-            "cache_dir": str(settings.resolved_cache_dir),
+            "cache_dir": str(settings.resolved_cache_uri),
             "entries": stats.entries if stats else 0,
             "bytes": stats.bytes if stats else 0,
             "by_node_type": {k: {"entries": n, "bytes": b} for k, (n, b) in sorted(by_type.items())},
         }
         print(json.dumps(doc))
         return 0
-    table = Table(title=f"cache at {settings.resolved_cache_dir}")
+    table = Table(title=f"cache at {settings.resolved_cache_uri}")
     for column in ("node type", "entries", "bytes"):
         table.add_column(column)
     for node_type, (count, size) in sorted(by_type.items()):
@@ -226,7 +230,11 @@ def cache_purge(settings: Settings, node_type: str | None, as_json: bool) -> int
     """Delete cached results (of one node type when given)."""
     from engine.cache.result_cache import ResultCache
 
-    removed = ResultCache.for_settings(settings).purge(node_type)["disk"]
+    try:
+        removed = ResultCache.for_settings(settings).purge(node_type)["disk"]
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
     if as_json:
         print(json.dumps({"removed": removed, "node_type": node_type}))
     else:

@@ -139,6 +139,8 @@ def test_a_durable_run_keeps_results_and_cache_in_s3(tmp_path: Path, s3: S3Serve
         again = DurableRunner(settings, store=store, cache=True).run(_workflow(), {"n": 4}, timeout=120)
         assert again.ok and again.outputs["summary"] == first.outputs["summary"]
         assert {r.status for r in again.nodes.values()} == {NodeStatus.CACHED}
+    stats = ResultCache.for_settings(settings).stats()["disk"]
+    assert stats.entries == 2 and stats.bytes > 0
 
 
 def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -186,6 +188,9 @@ def test_exports_are_written_to_s3_whole(tmp_path: Path, s3: S3Server) -> None:
         f"{tmp_path.name}/exports/all.ndjson",
         f"{tmp_path.name}/exports/archive.json",
     ], "no temporary object is left"
+    code, out = _cli({**env, "RAYWEAVE_CACHE_URI": "s3://no-such-bucket/cache"}, "cache", "stats")
+    assert code == 2 and "RAYWEAVE_CACHE_URI s3://no-such-bucket/cache: the bucket" in out
+    assert "Traceback" not in out
     code, out = _cli(
         env, "export", "--format", "ndjson", "--out", "s3://no-such-bucket/all.ndjson", "--url", url
     )
