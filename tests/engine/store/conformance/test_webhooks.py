@@ -109,8 +109,14 @@ def test_new_events_follow_types_workflow_and_who_may_see_the_run(store: Store) 
     assert len(store.webhooks.deliveries(sub.id)) == 3
     assert store.webhooks.new_events(only_wf, own, since=before) == []
     assert store.webhooks.get(sub.id).cursor_at == later  # the cursor never moves back
-    body = store.webhooks.deliveries(sub.id)[-1].body
-    assert body["type"] == "io.rayweave.node.failed" and body["rayweaveworkflow"] == wf
+    bodies = {d.event_type: d.body for d in store.webhooks.deliveries(sub.id)}
+    body = bodies[EventType.NODE_FAILED]
+    assert (body["type"], body["rayweaveworkflow"], body["subject"]) == ("io.rayweave.node.failed", wf, "n")
+    # Anomalies (issue 20) are recorded after the run's final event; a webhook that wants them gets them.
+    store.events.append(mine, [NewEvent(type=EventType.ANOMALY_DETECTED, payload={"kind": "duration"})])
+    anomalies = store.webhooks.update(sub.id, {"event_types": [EventType.ANOMALY_DETECTED]})
+    (anomaly,) = store.webhooks.new_events(anomalies, own, since=before)
+    assert (anomaly.event.run_id, anomaly.event.payload["kind"]) == (mine, "duration")
 
 
 def test_claims_attempts_dead_letters_and_redelivery(store: Store) -> None:
