@@ -142,7 +142,7 @@ def get_run_node(
             )
     ray_task = None
     if ctx.options.executor == "ray" and plan is not None and planned is not None:
-        name = str(planned.ray_options.get("name") or f"{plan.name}/{planned.id}:{planned.type_id}")
+        name = _ray_task_name(plan, planned)
         ray_task = RayTask(name=name, dashboard_url=_dashboard_link(ctx.settings, name))
     status = NodeStatus(latest.status) if latest is not None else NodeStatus.PENDING
     if latest is None and run.status == RunStatus.CANCELLED:
@@ -190,6 +190,14 @@ def _planned(plan: Any, node: str) -> Any:
         if any(member.id == node for member in _members(planned)):
             return planned
     return None
+
+
+def _ray_task_name(plan: Any, planned: Any) -> str:
+    """The name Ray records for the task that runs `planned` (as `engine.execution.ray.run` submits it): the
+    plan's task name, except for a class node, whose calls are tasks of its run's node actor."""
+    if planned.spec is not None and planned.spec.kind == "class":
+        return "NodeActor.run"  # engine.execution.ray.remote.NodeActor: actor tasks keep Ray's own name
+    return str(planned.ray_options.get("name") or f"{plan.name}/{planned.id}:{planned.type_id}")
 
 
 def _dashboard_link(settings: Any, name: str) -> str | None:
