@@ -42,7 +42,6 @@ __all__ = [
 EVENT_TYPES: tuple[str, ...] = tuple(str(t) for t in NOTIFIED_EVENT_TYPES)
 #: The CloudEvent type of a test delivery (`POST /v1/webhooks/{id}/test`).
 PING_TYPE = "io.rayweave.webhook.ping"
-TYPE_PREFIX = "io.rayweave."
 MAX_DESCRIPTION = 1000
 
 

@@ -92,3 +92,20 @@ def test_event_types_are_checked_and_named() -> None:
     )
     with pytest.raises(WebhookInputError, match="at least one"):
         check_event_types([])
+
+
+def test_each_connection_is_guarded_and_network_failures_are_retried() -> None:
+    from engine.webhooks.delivery import send
+    from engine.webhooks.targets import guarded_client
+
+    secret = new_secret()
+    with guarded_client([], timeout_s=2) as client:  # nothing allowed: loopback is refused for good
+        refused = send(client, "http://127.0.0.1:9/hook", secret, "msg_1", BODY)
+    assert (refused.delivered, refused.retry, refused.status_code) == (False, False, None)
+    assert "webhooks may not reach" in refused.error and "RAYWEAVE_WEBHOOK_ALLOW" in refused.error
+    with guarded_client(["127.0.0.1"], timeout_s=2) as client:  # allowed, but nobody listens on port 9
+        unreachable = send(client, "http://127.0.0.1:9/hook", secret, "msg_1", BODY)
+    assert (unreachable.delivered, unreachable.retry) == (
+        False,
+        True,
+    ) and "could not connect" in unreachable.error

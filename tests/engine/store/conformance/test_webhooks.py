@@ -158,3 +158,30 @@ def test_claims_attempts_dead_letters_and_redelivery(store: Store) -> None:
         store.webhooks.redeliver(other.subscription.id, "d1")
     store.webhooks.delete(sub_id)
     assert stored_rows(store, "webhook_deliveries") == []
+
+
+def test_a_restarted_worker_neither_loses_nor_repeats_events(store: Store) -> None:
+    from engine.webhooks.delivery import Deliverer
+    from engine.webhooks.worker import WebhookWorker
+
+    alice = store.users.create("alice")
+    own = Audience(alice.id, alice.tenant_id)
+    sub_id = (
+        _service(store)
+        .create(owner=alice.id, tenant_id=alice.tenant_id, url="http://127.0.0.1:9/", event_types=WANTED)
+        .subscription.id
+    )
+
+    def worker() -> WebhookWorker:  # a new one each time: what a server restart starts with is the store
+        return WebhookWorker(
+            store, Deliverer(store, lambda: KEYS), lambda user: own if user == alice.id else None
+        )
+
+    first = _run(store, alice.id, None, EventType.RUN_FAILED)
+    assert worker().scan(store.webhooks.get(sub_id)) == 1
+    second = _run(store, alice.id, None, EventType.NODE_FAILED, EventType.RUN_FAILED)  # while "down"
+    restarted = worker()
+    assert restarted.scan(store.webhooks.get(sub_id)) == 2
+    assert restarted.scan(store.webhooks.get(sub_id)) == 0
+    recorded = sorted((d.run_id, d.seq) for d in store.webhooks.deliveries(sub_id))
+    assert recorded == sorted([(first, 1), (second, 1), (second, 2)])
