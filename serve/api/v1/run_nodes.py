@@ -31,7 +31,7 @@ from serve.api.v1.schemas import (
 )
 from serve.auth import Principal, require
 from serve.deps import get_context, get_launcher, get_store
-from serve.errors import BadRequestError, NotFoundError
+from serve.errors import BadRequestError, ConflictError, NotFoundError
 from serve.policy import Access
 from serve.runs import RunLauncher
 
@@ -39,6 +39,8 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 #: The most rows one page of a table preview gives.
 MAX_PAGE_ROWS = 1000
+#: The biggest stored table a preview loads (a page is sliced from the whole table, read into this process).
+MAX_PREVIEW_STORED_BYTES = 512 * 1024 * 1024
 
 
 def _document(store: Store, run: Any) -> dict[str, Any]:
@@ -215,6 +217,7 @@ def _dashboard_link(settings: Any, name: str) -> str | None:
     responses={
         **NOT_FOUND,
         400: {"model": Problem, "description": "The port does not hold a table."},
+        409: {"model": Problem, "description": "The table is too big to preview (more than 512 MiB stored)."},
     },
 )
 def get_table_page(
@@ -236,8 +239,16 @@ def get_table_page(
 
     run = owned_run(store, principal, run_id)
     _declared(run, _document(store, run), node)
+    results = result_store_for(get_context(request).settings)
     try:
-        value = result_store_for(get_context(request).settings).get(run.id, node, (port,))[port]
+        stored = results.size(run.id, node, (port,))
+        if stored > MAX_PREVIEW_STORED_BYTES:
+            raise ConflictError(
+                f"output {port!r} of node {node!r} in run {run.id!r} is {stored:,} bytes stored, more than the "
+                f"{MAX_PREVIEW_STORED_BYTES:,} a preview loads; read it with `rayweave runs show {run.id} --json` "
+                "where the result store is reachable, or write it to a file with a node (builtin/write_parquet)"
+            )
+        value = results.get(run.id, node, (port,))[port]
     except ResultNotFoundError:
         states: dict[str, str] = {a.node_id: a.status for a in store.node_runs.list(run.id)}
         raise NotFoundError(
