@@ -8,6 +8,7 @@ available on the server unless they come from a plugin installed there.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,12 @@ class _Remote:
 
 
 class RemoteRunner(_Remote):
-    """The `run` backend of `--server`: the document is sent inline and runs on the server."""
+    """The `run` backend of `--server`: the document is sent inline and runs on the server (only `targets` and
+    their ancestors when given)."""
+
+    def __init__(self, server: str, api_key: str | None, *, targets: Sequence[str] = ()) -> None:
+        super().__init__(server, api_key)
+        self.targets = list(targets)
 
     def run(self, file: Path, inputs: list[str], *, as_json: bool, cache: bool) -> int:
         """`rayweave run FILE --server URL`: submit the document inline, follow its events, print the outputs."""
@@ -111,7 +117,7 @@ class RemoteRunner(_Remote):
             from serve.errors import ClientError
 
             try:
-                handle = client.submit(document, values, cache=cache)
+                handle = client.submit(document, values, cache=cache, targets=self.targets or None)
             except ClientError as exc:
                 # Missing or ill-typed inputs are bad usage, as locally; other invalid workflows are failed checks.
                 diagnostics = exc.problem.get("diagnostics") or []

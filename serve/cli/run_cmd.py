@@ -7,7 +7,7 @@ live in the terminal and the outputs printed at the end; with `--json` one JSON 
 (run id, status, outputs, skipped outputs, per-node status); a run that cannot start prints one JSON document
 too, with `status` `invalid` and the compiler's `diagnostics` (as `rayweave validate --json` gives them) or
 `status` `error` and the message. `--target NODE` (repeatable) runs only those nodes and their ancestors ("run
-to here"; the outputs are the targets' ports, `node__port`). Exit status: 0 succeeded, 1 the run failed, was cancelled or the workflow
+to here"; the outputs are the targets' ports, `node__port`), locally or on a `--server`. Exit status: 0 succeeded, 1 the run failed, was cancelled or the workflow
 has errors (a file that is not valid JSON/YAML or not a workflow document included), 2 bad usage (a missing
 or unreadable file, an unknown or malformed input).
 
@@ -66,6 +66,7 @@ class LocalRunner:
         from cluster.errors import ClusterConnectionError
         from engine.errors import WorkflowInputError, WorkflowValidationError
         from engine.execution.api import compile_for_run
+        from nodes.objectstore import ObjectStoreError
         from serve.cli.catalogs import catalog_for
 
         settings, local = self.settings, self.local
@@ -125,6 +126,8 @@ class LocalRunner:
                     handle = submit(plan, values, settings=settings, executor=executor, cache=cache)
             except WorkflowInputError as exc:
                 return report_failure(console, as_json, file, UsageError(str(exc)))
+            except ObjectStoreError as exc:  # the result store or cache cannot be reached (names the setting)
+                return report_failure(console, as_json, file, exc)
             result = follow(handle, plan.name, console, live=not as_json, nodes=node_ids(plan))
             if as_json:
                 print(json.dumps(result.to_json(), default=repr))
@@ -257,7 +260,7 @@ def _backend(
     if server:
         from serve.cli.remote_cmds import RemoteRunner
 
-        return RemoteRunner(server, api_key)
+        return RemoteRunner(server, api_key, targets=targets)
     return LocalRunner(
         settings_of(ctx, ray_address=address or None), optimize=optimize, local=local, targets=targets
     )
@@ -301,11 +304,10 @@ def register(app: typer.Typer) -> None:
         remote server unless they come from a plugin installed there (the server reports them as unknown
         node types).
         """
-        if server and (address or local or no_optimize or target):
+        if server and (address or local or no_optimize):
             typer.echo(
-                "error: --address, --local, --no-optimize and --target apply to local runs; drop them or "
-                "--server (which may come from RAYWEAVE_SERVER; a server runs to a node with `targets` in "
-                "POST /v1/runs)",
+                "error: --address, --local and --no-optimize apply to local runs; drop them or --server "
+                "(which may come from RAYWEAVE_SERVER)",
                 err=True,
             )
             raise typer.Exit(2)

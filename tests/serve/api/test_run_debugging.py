@@ -128,3 +128,14 @@ def test_a_ray_server_names_the_task_and_links_the_dashboard(api: Api, debugged:
     )
     # sum and neg ran as one fused task: both name it.
     assert fused["ray_task"]["name"] == "debug-me/fused:sum:rayweave/fused@1"
+
+
+def test_the_python_client_runs_to_a_node_and_reruns_one(api: Api, debugged: dict[str, Any]) -> None:
+    from serve.client import Client
+
+    with Client(api.url, api.key(ALL_USER_SCOPES, username="debugger")) as client:
+        to_sum = client.submit(debugged["workflow"], {"a": 5}, targets=["sum"])
+        assert to_sum.wait(20)["status"] == "succeeded" and to_sum.outputs() == {"sum__out": 6}
+        again = client.rerun_node(debugged["run"], "neg")
+        assert again.wait(20)["rerun_of"] == {"run": debugged["run"], "node": "neg"}
+        assert again.outputs() == {"neg__out": -3}
