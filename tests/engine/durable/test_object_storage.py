@@ -223,6 +223,18 @@ def test_bad_locations_fail_fast_naming_the_setting(tmp_path: Path, s3: S3Server
         _settings(tmp_path, s3, s3_endpoint_url="minio:9000")
 
 
+def test_rayweave_run_reports_a_missing_bucket(tmp_path: Path, s3: S3Server) -> None:
+    env = {
+        **s3.env(),
+        "RAYWEAVE_HOME": str(tmp_path / "home"),
+        "RAYWEAVE_RESULTS_URI": "s3://no-such-bucket/r",
+    }
+    example = Path(__file__).resolve().parents[3] / "examples" / "fan_out_join.json"
+    code, out = _cli(env, "run", str(example), "--local")
+    assert code == 1 and "RAYWEAVE_RESULTS_URI s3://no-such-bucket/r: the bucket" in out
+    assert "Traceback" not in out
+
+
 def test_wrong_credentials_are_named(tmp_path: Path, s3: S3Server) -> None:
     from moto import settings as moto_settings
 
