@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 MIN_RECOVERY_WAIT_S = 5.0
 
 
+def _check_storage(settings: Settings) -> None:
+    """Fail before anything starts when the result store or the cache (a bucket) cannot be reached."""
+    from engine.durable.results import result_store_for
+    from nodes.objectstore import S3Options, location
+
+    result_store_for(settings).check()
+    location(settings.resolved_cache_uri, "RAYWEAVE_CACHE_URI", S3Options.of(settings)).check()
+
+
 def serve_command(
     ctx: typer.Context,
     host: Annotated[
@@ -132,6 +141,11 @@ def serve_command(
         tls_options(settings)
     except (ValidationError, TlsConfigError) as exc:
         typer.echo(f"error: {_first_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        _check_storage(settings)
+    except OSError as exc:  # nodes.objectstore names the setting and says what to do
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     with open_store(settings.resolved_database_url) as store:
         secret = ensure_admin_key(store, settings.home)

@@ -223,7 +223,7 @@ def test_bad_locations_fail_fast_naming_the_setting(tmp_path: Path, s3: S3Server
         _settings(tmp_path, s3, s3_endpoint_url="minio:9000")
 
 
-def test_rayweave_run_reports_a_missing_bucket(tmp_path: Path, s3: S3Server) -> None:
+def test_rayweave_run_and_serve_report_a_missing_bucket(tmp_path: Path, s3: S3Server) -> None:
     env = {
         **s3.env(),
         "RAYWEAVE_HOME": str(tmp_path / "home"),
@@ -233,6 +233,10 @@ def test_rayweave_run_reports_a_missing_bucket(tmp_path: Path, s3: S3Server) -> 
     code, out = _cli(env, "run", str(example), "--local")
     assert code == 1 and "RAYWEAVE_RESULTS_URI s3://no-such-bucket/r: the bucket" in out
     assert "Traceback" not in out
+    served = {**env, "RAYWEAVE_HOME": str(tmp_path / "served"), "RAYWEAVE_RESULTS_URI": ""}
+    code, out = _cli({**served, "RAYWEAVE_CACHE_URI": "s3://no-such-bucket/c"}, "serve")
+    assert code == 2 and "RAYWEAVE_CACHE_URI s3://no-such-bucket/c: the bucket" in out
+    assert "Traceback" not in out and not (tmp_path / "served").exists(), "nothing started"
 
 
 def test_wrong_credentials_are_named(tmp_path: Path, s3: S3Server) -> None:
