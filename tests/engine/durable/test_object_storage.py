@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,3 +266,14 @@ def test_a_result_store_travels_as_its_description(tmp_path: Path, s3: S3Server)
     assert isinstance(copy, ResultStore) and copy.get("r", "n", ("n",)) == {"n": 2}
     assert b"S3FileSystem" not in pickle.dumps(results) and SECRET not in repr(results.where)
     assert results.location("r", "n") == f"s3://{BUCKET}/{tmp_path.name}/results/r/n"
+
+
+def test_the_guide_lists_the_settings_there_are() -> None:
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "guides" / "object-storage.md").read_text()
+    named = set(re.findall(r"`RAYWEAVE_([A-Z0-9_]+)`", guide))
+    assert {"RESULTS_URI", "CACHE_URI", "PLUGIN_INDEX", "S3_ENDPOINT_URL", "S3_SECRET_ACCESS_KEY"} <= named
+    fields = Settings.model_fields
+    assert not [n for n in named if n.lower() not in fields and n != "ENCRYPT_AT_REST"], named
+    assert "ENCRYPT_AT_REST".lower() in fields
+    assert (fields["s3_connect_timeout_s"].default, fields["s3_request_timeout_s"].default) == (5.0, 30.0)
+    assert "| `RAYWEAVE_S3_CONNECT_TIMEOUT_S` | Seconds to wait for a connection | 5 |" in guide
