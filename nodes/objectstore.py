@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -153,7 +154,8 @@ class Location:
         scheme = urlsplit(self.url).scheme if "://" in self.url else ""
         if scheme in ("", "file"):
             path = self.url[len("file://") :] if scheme else self.url
-            return fs.LocalFileSystem(), str(Path(path).expanduser().resolve())
+            # `location()` made it absolute already; abspath only guards a `Location` built by hand.
+            return fs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
         if scheme == "s3":
             parts = urlsplit(self.url)
             if not parts.netloc:
@@ -251,10 +253,14 @@ class Location:
         filesystem, _ = self.filesystem()
         final = self.path(relative)
         folder, _, name = final.rpartition("/")
-        self.makedirs(relative.rpartition("/")[0])
         target = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}" if atomic else final
         try:
-            with filesystem.open_output_stream(target, compression=None) as sink:
+            try:
+                opened = filesystem.open_output_stream(target, compression=None)
+            except FileNotFoundError:  # a local folder not made yet (object stores have none to make)
+                self.makedirs(relative.rpartition("/")[0])
+                opened = filesystem.open_output_stream(target, compression=None)
+            with opened as sink:
                 yield sink
             if atomic:
                 filesystem.move(target, final)
@@ -319,8 +325,6 @@ class Location:
     def touch(self, relative: str) -> None:
         """Mark a local file as just used (its mtime); objects in a store keep their write time."""
         if self.is_local:
-            import os
-
             with contextlib.suppress(OSError):
                 os.utime(self.path(relative))
 
