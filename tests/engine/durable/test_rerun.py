@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.settings import Settings
-from engine.durable import DurableRunner
+from engine.durable import DurableRunner, recover
 from engine.durable.rerun import launch_record
 from engine.store import Store
 from nodes.states import RunStatus
+from tests.engine.durable.crash import simulate_crash
 from tests.engine.durable.flows import chain, executions
 
 
@@ -42,3 +44,17 @@ def test_a_rerun_refuses_an_upstream_node_that_did_not_succeed(runner: DurableRu
     partial = runner.run(chain(log), {"x": 1}, targets=["b"], timeout=30)
     with pytest.raises(ValueError, match=r"node 'c' ended pending in run"):
         runner.launch(chain(log), {"x": 1}, targets=["d"], inputs_from=partial.run_id)
+
+
+def test_a_crashed_rerun_resumes_with_the_recorded_inputs_again(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    first = runner.run(chain(log), {"x": 1}, timeout=30)
+    again = runner.launch(chain(log), {"x": 1}, targets=["d"], inputs_from=first.run_id).handle.result(30)
+    simulate_crash(store, runner.results, again.run_id, running="d", later=(), keep_result=False)
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [again.run_id]
+    resumed = handles[again.run_id].result(timeout=30)
+    # Only d ran again: the run it re-runs still gives a's and c's outputs.
+    assert resumed.status is RunStatus.SUCCEEDED and resumed.outputs == {"d__out": 6}
+    assert executions(log) == {"a": 1, "b": 1, "c": 1, "d": 3}
