@@ -12,6 +12,7 @@ __all__ = [
     "NodeOutputError",
     "NodeTimeoutError",
     "NodesError",
+    "ObjectStoreError",
     "OutputTypeError",
     "PolicyError",
     "PortTypeError",
@@ -145,3 +146,8 @@ class OutputTypeError(PortTypeError, NodeOutputError):
 
 class NodeTimeoutError(NodesError, TimeoutError):
     """A node did not finish within its `timeout_s`."""
+
+
+class ObjectStoreError(NodesError, OSError):
+    """A storage location (`nodes.objectstore`: a directory or an s3:// URL) cannot be opened, read or written;
+    the message names the setting, the URL and the fix."""

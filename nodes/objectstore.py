@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from nodes.errors import ObjectStoreError
+
 __all__ = ["Location", "ObjectStoreError", "S3Options", "file_location", "location"]
 
 
@@ -48,10 +50,6 @@ _REFUSED = (
     "ACCESS_DENIED",
     "AccessDenied",
 )
-
-
-class ObjectStoreError(OSError):
-    """A location cannot be opened, read or written; the message names the setting, the URL and the fix."""
 
 
 class _S3Settings(Protocol):
