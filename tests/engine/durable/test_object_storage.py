@@ -140,8 +140,10 @@ def test_a_durable_run_keeps_results_and_cache_in_s3(tmp_path: Path, s3: S3Serve
         again = DurableRunner(settings, store=store, cache=True).run(_workflow(), {"n": 4}, timeout=120)
         assert again.ok and again.outputs["summary"] == first.outputs["summary"]
         assert {r.status for r in again.nodes.values()} == {NodeStatus.CACHED}
-    stats = ResultCache.for_settings(settings).stats()["disk"]
+    cache = ResultCache.for_settings(settings)
+    stats = cache.stats()["disk"]
     assert stats.entries == 2 and stats.bytes > 0
+    assert cache.purge()["disk"] == 2 and cache.stats()["disk"].entries == 0
 
 
 def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -266,6 +268,8 @@ def test_a_result_store_travels_as_its_description(tmp_path: Path, s3: S3Server)
     assert isinstance(copy, ResultStore) and copy.get("r", "n", ("n",)) == {"n": 2}
     assert b"S3FileSystem" not in pickle.dumps(results) and SECRET not in repr(results.where)
     assert results.location("r", "n") == f"s3://{BUCKET}/{tmp_path.name}/results/r/n"
+    results.delete_run("r")
+    assert not results.exists("r", "n") and s3.keys(f"{tmp_path.name}/results/r/") == []
 
 
 def test_the_guide_lists_the_settings_there_are() -> None:
