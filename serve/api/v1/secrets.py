@@ -8,9 +8,9 @@ time (see docs/guides/secrets.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from engine.secrets import MasterKeyError, SecretError, SecretNameError, SecretsService, key_provider
 from engine.store import NotFoundError as StoreNotFound
@@ -37,6 +37,13 @@ router = APIRouter(prefix="/secrets", tags=["secrets"], responses=AUTH_ERRORS)
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "A secret of that name exists; PUT sets a new value."}
 }
+SecretName = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$",
+        description="The secret's name: a letter, then up to 127 letters, digits, '_', '-' or '.'.",
+    ),
+]
 OwnerQuery = Query(
     default=None, max_length=200, description="Whose secrets (admins only); default: the caller's own."
 )
@@ -118,7 +125,7 @@ def create_secret(
     "/{name}", response_model=SecretOut, summary="Set a secret's value", responses={**INVALID, **NOT_FOUND}
 )
 def set_secret(
-    name: str,
+    name: SecretName,
     body: SecretUpdate,
     request: Request,
     owner: str | None = OwnerQuery,
@@ -145,7 +152,7 @@ def list_secrets(
 
 @router.get("/{name}", response_model=SecretOut, summary="Show a secret's metadata", responses=NOT_FOUND)
 def get_secret(
-    name: str,
+    name: SecretName,
     request: Request,
     owner: str | None = OwnerQuery,
     principal: Principal = Depends(require("secrets:read")),
@@ -163,7 +170,7 @@ def get_secret(
 
 @router.delete("/{name}", status_code=204, summary="Delete a secret", responses=NOT_FOUND)
 def delete_secret(
-    name: str,
+    name: SecretName,
     request: Request,
     owner: str | None = OwnerQuery,
     principal: Principal = Depends(require("secrets:write")),

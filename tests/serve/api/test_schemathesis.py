@@ -9,6 +9,7 @@ except where a heuristic cannot know this API; each such exception below says wh
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,7 +175,7 @@ def test_api_passes_every_schemathesis_check(fuzz_api: Api, tmp_path: Path) -> N
         "--checks",
         "all",
         "--max-examples",
-        "25",
+        os.environ.get("RAYWEAVE_SCHEMATHESIS_EXAMPLES", "10"),
         "--seed",
         "16",
         "--request-timeout",

@@ -123,5 +123,5 @@ describe("layout adaptor", () => {
       expect(Math.max(...ys) - Math.min(...ys)).toBeLessThan(width * (tallest + 36) * 1.5); // not a staircase
       expect(Math.min(...ys)).toBeLessThan(width * (tallest + 36));
     }
-  });
+  }, 60_000); // elkjs on 160 nodes: about a second alone, over 5 s (the default limit) on a loaded machine
 });
