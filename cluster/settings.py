@@ -138,6 +138,15 @@ class Settings(BaseSettings):
             " of their data nodes), e.g. http://marquez:5000/api/v1/lineage; empty: no lineage is sent."
         ),
     )
+    event_bus: str = Field(
+        default="",
+        pattern=r"^(nats://\S+)?$",
+        description=(
+            "The event bus that tells API replicas and webhooks about new run events (docs/guides/event-bus.md):"
+            " nats://HOST:PORT[?prefix=NAME] for NATS JetStream; empty: an in-process bus (live streams also"
+            " poll the store)."
+        ),
+    )
     openlineage_namespace: str = Field(  # not Ray: an OpenLineage namespace
         default="rayweave", description="The OpenLineage namespace of rayweave's jobs (workflows)."
     )

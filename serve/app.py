@@ -65,9 +65,15 @@ def create_app(
 
         # Outbound webhooks (issue 19): a background thread; a slow receiver never holds up a run or a request.
         app.state.webhooks = await run_in_threadpool(start_worker, settings, ctx.store)
+        from serve.bus import RunNotices
+
+        # The event bus (issue 19): live streams and the webhook worker wake on run notices (serve.bus).
+        app.state.run_notices = await run_in_threadpool(RunNotices.open, settings.event_bus)
+        app.state.run_notices.listen(app.state.webhooks.wake)
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.run_notices.close)
             await run_in_threadpool(app.state.webhooks.stop)
             await app.state.collab.stop()  # closes co-editing sockets, stores pending edits
             if sweeper is not None:

@@ -34,6 +34,7 @@ class DurableRecorder:
     `seq_offset`: the events the run stored before this execution (a resumed run continues their sequence).
     `resumed`: this execution resumes an earlier one. `heartbeat_s`: how often the coordinator heartbeats it.
     `lineage_url`: where the run's OpenLineage events go (`engine.lineage.openlineage`; empty: nowhere).
+    `bus_url`: the event bus its sink publishes a notice on after each stored batch (`engine.bus`).
     """
 
     detached = True
@@ -48,8 +49,10 @@ class DurableRecorder:
         heartbeat_s: float = 2.0,
         lineage_url: str = "",
         lineage_namespace: str = "",
+        bus_url: str = "",
     ) -> None:
         self.store = store
+        self.bus_url = bus_url
         self.lineage_url = lineage_url
         self.lineage_namespace = lineage_namespace
         self.results = results
@@ -89,6 +92,7 @@ class DurableRecorder:
             outputs=tuple(plan.outputs),
             lineage_url=self.lineage_url,
             lineage_namespace=self.lineage_namespace,
+            bus_url=self.bus_url,
         )
 
     def map_results(self, plan: Plan) -> MapResultRecorder:

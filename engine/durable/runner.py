@@ -497,6 +497,7 @@ class DurableRunner:
             heartbeat_s=self.heartbeat_s,
             lineage_url=self.settings.openlineage_url,
             lineage_namespace=self.settings.openlineage_namespace,
+            bus_url=self.settings.event_bus,
         )
         return start_run(
             plan,

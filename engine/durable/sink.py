@@ -92,7 +92,8 @@ class StoreEventSink:
     `seq_offset`: added to the executor's sequence numbers, so the events of a resumed run continue the stored
     sequence (the executor numbers each execution from 1). `heartbeat_s`: interval of the run's heartbeat.
     `outputs`: the names of the workflow outputs the run computes (all of its document's when None); each must
-    have a stored value, or be skipped, for the run to succeed.
+    have a stored value, or be skipped, for the run to succeed. `bus_url`: the event bus (`engine.bus`; empty:
+    this process's in-process bus) that hears a notice (run id, last seq, type) after each stored batch.
     """
 
     def __init__(
@@ -107,8 +108,10 @@ class StoreEventSink:
         outputs: Sequence[str] | None = None,
         lineage_url: str = "",
         lineage_namespace: str = "",
+        bus_url: str = "",
     ) -> None:
         self.database_url = database_url
+        self.bus_url = bus_url
         self.lineage_url = lineage_url
         self.lineage_namespace = lineage_namespace
         self.run_id = RunId(run_id)
@@ -127,6 +130,7 @@ class StoreEventSink:
         self._beating = False
         self._finished = False
         self._lineage: Any = None
+        self._bus_failed = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -139,12 +143,14 @@ class StoreEventSink:
             "outputs": self.outputs,
             "lineage_url": self.lineage_url,
             "lineage_namespace": self.lineage_namespace,
+            "bus_url": self.bus_url,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("outputs", None)
         state.setdefault("lineage_url", "")
         state.setdefault("lineage_namespace", "")
+        state.setdefault("bus_url", "")
         self.__dict__.update(state)
         self._init_local()
 
@@ -178,7 +184,8 @@ class StoreEventSink:
         batch = [
             NewEvent.of(replace(e, seq=e.seq + self.seq_offset, payload=self._payload(e))) for e in events
         ]
-        self._append(batch)
+        if self._append(batch):
+            self._notify(events[-1].seq + self.seq_offset, str(events[-1].type))
         for event in events:
             try:
                 self._apply(event)
@@ -187,13 +194,26 @@ class StoreEventSink:
                     "run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc
                 )
 
-    def _append(self, batch: list[Any]) -> None:
+    def _notify(self, seq: int, event_type: str) -> None:
+        """Tell the event bus the run's events up to `seq` are stored (after the commit). Never fails the run:
+        a bus that cannot take it is logged once, and subscribers find the events with their store poll."""
+        try:
+            from engine.bus import run_notice, run_topic, shared_bus
+
+            shared_bus(self.bus_url).publish(run_topic(self.run_id), run_notice(self.run_id, seq, event_type))
+        except Exception as exc:
+            if not self._bus_failed:
+                self._bus_failed = True
+                _log.warning("run %s: no notice on the event bus %r (%s)", self.run_id, self.bus_url, exc)
+
+    def _append(self, batch: list[Any]) -> bool:
+        """Store `batch`; whether it was stored."""
         from engine.store import DuplicateEventError
 
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 self.store.events.append(self.run_id, batch)
-                return
+                return True
             except DuplicateEventError:
                 raise  # someone else numbers this run's events: two owners, which a claim must prevent
             except Exception as exc:
@@ -201,8 +221,9 @@ class StoreEventSink:
                 # the last attempt the events are lost (the rows still get updated below) rather than the run.
                 if attempt == APPEND_ATTEMPTS:
                     _log.error("run %s: could not store %d event(s): %s", self.run_id, len(batch), exc)
-                    return
+                    return False
                 time.sleep(0.2 * attempt)
+        return False
 
     def _checked_success(self, event: Event) -> Event:
         """`event` (`run.succeeded`), or, when the store cannot hold the run's outputs, the run's failure saying

@@ -13,8 +13,9 @@ Each round (every `poll_s`, or at once after `wake()`):
 2. **Send.** Lease the due deliveries (another replica's worker leaves leased ones alone) and attempt each in a
    small thread pool (`engine.webhooks.delivery.Deliverer`).
 
-The event bus of issue 19 can feed the same worker later: a subscriber calls `wake()` on each message (or hands
-the events over), and the scan stays as the catch-up path after a gap.
+The event bus of issue 19 feeds the worker: the server's `serve.bus.RunNotices` calls `wake()` on each run
+notice (notices that come during a round make one more round), and the poll every `poll_s` stays as the
+catch-up path after a gap.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class WebhookWorker:
         self._thread.start()
 
     def wake(self) -> None:
-        """Start the next round now (a redelivery, a test ping, later: a message of the event bus)."""
+        """Start the next round now (a redelivery, a test ping, a run notice of the event bus)."""
         self._wake.set()
 
     def stop(self, timeout_s: float = 10.0) -> None:

@@ -85,10 +85,11 @@ def stream_events(
     if last_event_id is not None:
         start = max(start, _last_event_id(last_event_id))
     poll_s = get_context(request).options.event_poll_s
+    notices = getattr(request.app.state, "run_notices", None)
 
     async def body() -> AsyncIterator[bytes]:
         yield b"retry: 1000\n\n"
-        async for event in follow_events(store, run_id, start, poll_s=poll_s):
+        async for event in follow_events(store, run_id, start, poll_s=poll_s, notices=notices):
             form = to_cloudevent(event) if format == "cloudevents" else event.to_json()
             data = json.dumps(form, separators=(",", ":"))
             yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
@@ -131,7 +132,9 @@ async def websocket_events(
         return
     await websocket.accept()
     try:
-        async for event in follow_events(ctx.store, run_id, after, poll_s=ctx.options.event_poll_s):
+        notices = getattr(websocket.app.state, "run_notices", None)
+        poll_s = ctx.options.event_poll_s
+        async for event in follow_events(ctx.store, run_id, after, poll_s=poll_s, notices=notices):
             await websocket.send_json(event.to_json())
         await websocket.close(code=WS_DONE)
     except WebSocketDisconnect:
