@@ -7,6 +7,9 @@ previous `WINDOW` ones of its key:
 - `duration`: its time (first start to last finish, cache hits excluded) is more than `DURATION_FACTOR` times the
   median and more than `K` scaled MADs above it (a slowdown, not noise);
 - `output_size`: the same test on the bytes of its stored result;
+- `memory`: the same test on its measured peak-memory rise (`engine.execution.usage`), which must also exceed
+  the median by `MEMORY_FLOOR` bytes (most nodes raise the peak by nothing or a few pages, where any rise would
+  be many MADs);
 - `failure_burst`: it is the `BURST`-th failure in a row while the key's failure rate over the window is below
   `BURST_BASELINE` (a burst, not a node that always fails). One anomaly per burst.
 
@@ -36,6 +39,8 @@ K = 5.0
 DURATION_FACTOR = 2.0
 BURST = 3
 BURST_BASELINE = 0.2
+#: A memory anomaly is at least this many bytes above the median.
+MEMORY_FLOOR = 16 * 2**20
 #: 1.4826 * MAD estimates the standard deviation of normal data.
 _MAD_SCALE = 1.4826
 
@@ -82,6 +87,7 @@ class Execution:
     final_status: str
     span_s: float | None
     output_bytes: int | None
+    memory_bytes: int | None = None
 
 
 class KeyHistory:
@@ -92,6 +98,7 @@ class KeyHistory:
     def __init__(self) -> None:
         self.durations: deque[float] = deque(maxlen=WINDOW)
         self.sizes: deque[float] = deque(maxlen=WINDOW)
+        self.memories: deque[float] = deque(maxlen=WINDOW)
         self.outcomes: deque[int] = deque(maxlen=WINDOW)
         self.streak = 0
 
@@ -112,6 +119,13 @@ class KeyHistory:
                 if out:
                     found.append(Anomaly("output_size", *where, float(e.output_bytes), median, threshold, 0))
             self.sizes.append(float(e.output_bytes))
+        if e.memory_bytes is not None and not e.cache_hit:
+            if len(self.memories) >= WARMUP:
+                out, median, threshold = _outlier(self.memories, float(e.memory_bytes))
+                threshold = max(threshold, median + MEMORY_FLOOR)
+                if out and e.memory_bytes > threshold:
+                    found.append(Anomaly("memory", *where, float(e.memory_bytes), median, threshold, 0))
+            self.memories.append(float(e.memory_bytes))
         self.streak = self.streak + 1 if failed else 0
         if failed and self.streak == BURST and len(self.outcomes) >= WARMUP:
             rate = sum(self.outcomes) / len(self.outcomes)
@@ -143,7 +157,7 @@ def detect(
     rows = analytics.execute(
         f"""
         SELECT workflow_id, node_id, node_type, run_id, run_created_at, cache_hit, final_status, span_s,
-               output_bytes
+               output_bytes, memory_bytes
         FROM executions WHERE {" AND ".join(terms)}
         ORDER BY workflow_id, node_id, run_created_at, run_id
         """,
@@ -151,8 +165,8 @@ def detect(
     )
     found: list[Anomaly] = []
     keys: dict[tuple[Any, Any], KeyHistory] = {}
-    for wf, node, node_type, run, at, hit, final, span, size in rows:
+    for wf, node, node_type, run, at, hit, final, span, size, memory in rows:
         history = keys.setdefault((wf, node), KeyHistory())
-        found.extend(history.observe(Execution(wf, node, node_type, run, at, hit, final, span, size)))
+        found.extend(history.observe(Execution(wf, node, node_type, run, at, hit, final, span, size, memory)))
     found.sort(key=lambda a: (a.at is None, a.at or datetime.min, a.node_id))
     return found

@@ -9,8 +9,10 @@ Read from an incremental export (`sync_export`) with `RunAnalytics`. Two units, 
   to the last finish of executions that ran (cache hits excluded). Queue wait is not recorded per node.
 
 Both carry retries, cache hits by level (memory, object store, disk) and the bytes of the stored node results
-(what nodes hand downstream; None when no result was stored on a local disk). CPU-seconds are not recorded by
-the engine (nodes report wall time only): `cpu_seconds` is always None and `notes` says so.
+(what nodes hand downstream; None when no result was stored on a local disk), and the measured resources of
+the executions (`engine.execution.usage`): `cpu_seconds` (the sum over every attempt; None when no execution
+of the group was measured, e.g. history recorded before measurement began) and the peak-memory rise of one
+execution, median (`memory_p50_bytes`) and highest (`memory_max_bytes`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ DIMENSIONS = {
     "node_type": "node_type",
 }
 NODE_DIMENSIONS = frozenset({"node", "node_type"})
-CPU_NOTE = "CPU-seconds are not recorded by the engine (nodes report wall time only); cpu_seconds is null"
+CPU_NOTE = (
+    "cpu_seconds is the CPU time of the threads that ran the node bodies; memory is the rise of the worker "
+    "process's peak resident memory during an execution (shared when nodes run together in one process); "
+    "executions recorded before they were measured count in neither"
+)
 _RELATIVE = re.compile(r"^(\d{1,12})([hdw])$")
 #: Bounds DuckDB and Python both represent: a window outside them is refused, never an overflow.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,6 +129,8 @@ class Breakdown:
     cache_hits_by_level: dict[str, int]
     output_bytes: int | None
     cpu_seconds: float | None = None
+    memory_p50_bytes: int | None = None
+    memory_max_bytes: int | None = None
 
     @property
     def success_rate(self) -> float:
@@ -223,7 +231,8 @@ def breakdown(
         analytics.execute(
             f"""
             SELECT {keys}, count(*), sum(attempts - 1), count(*) FILTER (WHERE attempts > 1),
-                   count(*) FILTER (WHERE cache_hit), sum(output_bytes), count(output_bytes)
+                   count(*) FILTER (WHERE cache_hit), sum(output_bytes), count(output_bytes),
+                   sum(cpu_s), quantile_disc(memory_bytes, 0.5), max(memory_bytes)
             FROM executions WHERE {exec_where} {group}
             """,
             exec_params,
@@ -266,7 +275,9 @@ def breakdown(
     for row in outcomes:
         key = tuple(row[:width])
         runs, ok, failed, cancelled, durations, waits = row[width:]
-        n_exec, retries, retried, hits, size, sized = counts.get(key, (0, 0, 0, 0, None, 0))
+        n_exec, retries, retried, hits, size, sized, cpu, memory, memory_max = counts.get(
+            key, (0, 0, 0, 0, None, 0, None, None, None)
+        )
         durations = durations or [None, None, None]
         waits = waits or [None, None]
         groups.append(
@@ -287,6 +298,9 @@ def breakdown(
                 cache_hits=int(hits or 0),
                 cache_hits_by_level=levels.get(key, {}),
                 output_bytes=int(size) if sized else None,
+                cpu_seconds=_num(cpu),
+                memory_p50_bytes=None if memory is None else int(memory),
+                memory_max_bytes=None if memory_max is None else int(memory_max),
             )
         )
     notes = [CPU_NOTE]

@@ -4,7 +4,7 @@ durable run's store sink, so it must stay cheap to import)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,19 @@ def _day(*candidates: datetime | None) -> str:
 
 
 def _finished_node_batches(
-    batches: Iterable[list[Any]], levels: dict[tuple[str, str], str], output_sizes: bool
+    batches: Iterable[list[Any]],
+    levels: dict[tuple[str, str], str],
+    output_sizes: bool,
+    usage: Mapping[tuple[str, str, int], tuple[float | None, int | None]] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
+    """Attempt records of the export's `node_runs` from the store's rows; `usage` (run, node, attempt) ->
+    (CPU-seconds, memory bytes) as `store.reports.usage_of` reads them from the attempts' events."""
     for rows in batches:
         records = []
         for row in rows:
             error = row["error"] if isinstance(row["error"], dict) else None
             hit = bool(row["cache_hit"])
+            cpu_s, memory = (usage or {}).get((row["run_id"], row["node_id"], row["attempt"]), (None, None))
             records.append(
                 {
                     "run_id": row["run_id"],
@@ -45,6 +51,8 @@ def _finished_node_batches(
                     "cache_level": levels.get((row["run_id"], row["node_id"])) if hit else None,
                     "error_type": str(error.get("type") or "") if error else None,
                     "output_bytes": _stored_bytes(row["result_location"]) if output_sizes else None,
+                    "cpu_s": cpu_s,
+                    "memory_bytes": memory,
                     "started_at": row["started_at"],
                     "finished_at": row["finished_at"],
                     "duration_s": _duration(row["started_at"], row["finished_at"]),
@@ -68,6 +76,8 @@ def _executions(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         starts = [r["started_at"] for r in mine if r["started_at"] is not None]
         ends = [r["finished_at"] for r in mine if r["finished_at"] is not None]
         hit = any(r["cache_hit"] or r["status"] == NodeStatus.CACHED for r in mine)
+        cpus = [r["cpu_s"] for r in mine if r.get("cpu_s") is not None]
+        memories = [r["memory_bytes"] for r in mine if r.get("memory_bytes") is not None]
         rows.append(
             {
                 "run_id": run_id,
@@ -84,6 +94,9 @@ def _executions(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "final_status": last["status"],
                 "error_type": last["error_type"],
                 "output_bytes": last["output_bytes"],
+                # CPU of every attempt (a retried node used it all); memory at the highest attempt.
+                "cpu_s": sum(cpus) if cpus else None,
+                "memory_bytes": max(memories) if memories else None,
                 "started_at": min(starts) if starts else None,
                 "finished_at": max(ends) if ends else None,
                 "span_s": _duration(min(starts), max(ends)) if starts and ends else None,

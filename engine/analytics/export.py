@@ -157,6 +157,9 @@ FINISHED_NODE_RUN_SCHEMA = pa.schema(
         ("started_at", TS),
         ("finished_at", TS),
         ("duration_s", pa.float64()),
+        # Measured per attempt (engine.execution.usage), from its final or retrying event; None before issue 20.
+        ("cpu_s", pa.float64()),
+        ("memory_bytes", pa.int64()),
         ("run_created_at", TS),
         ("day", pa.string()),
     ]
@@ -182,7 +185,8 @@ FINISHED_RUN_SCHEMA = pa.schema(
 #: One row per execution (one node in one run, all its attempts; skipped nodes did not execute), derived when a
 #: run is exported so that no question has to group attempts again: `span_s` runs from the first start to the
 #: last finish (retries and backoff included), `last_duration_s` is the last attempt's, `output_bytes` and
-#: `error_type` are the last attempt's, `cache_level` the level that answered a cache hit.
+#: `error_type` are the last attempt's, `cache_level` the level that answered a cache hit, `cpu_s` the CPU-seconds
+#: of all its attempts and `memory_bytes` the highest peak-memory rise of one attempt (`engine.execution.usage`).
 EXECUTION_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -201,6 +205,8 @@ EXECUTION_SCHEMA = pa.schema(
         ("finished_at", TS),
         ("span_s", pa.float64()),
         ("last_duration_s", pa.float64()),
+        ("cpu_s", pa.float64()),
+        ("memory_bytes", pa.int64()),
         ("run_created_at", TS),
         ("day", pa.string()),
     ]
@@ -271,6 +277,7 @@ def sync_export(
                 continue
             ids = [row["run_id"] for row in fresh]
             levels = store.reports.cache_levels_of(ids)
+            usage = store.reports.usage_of(ids)
             run_rows += _append(
                 out / "runs",
                 FINISHED_RUN_SCHEMA,
@@ -279,7 +286,9 @@ def sync_export(
             )
             attempts = [
                 r
-                for rows in _finished_node_batches(store.reports.node_runs_of(ids), levels, output_sizes)
+                for rows in _finished_node_batches(
+                    store.reports.node_runs_of(ids), levels, output_sizes, usage
+                )
                 for r in rows
             ]
             node_rows += _append(

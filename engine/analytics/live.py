@@ -41,8 +41,11 @@ def run_anomalies(store: Store, run_id: str) -> list[Anomaly]:
     if len(earlier) < WARMUP:
         return []
     ids = [str(r.id) for r in reversed(earlier)] + [str(run.id)]
+    usage = store.reports.usage_of(ids)
     attempts = [
-        row for rows in _finished_node_batches(store.reports.node_runs_of(ids), {}, True) for row in rows
+        row
+        for rows in _finished_node_batches(store.reports.node_runs_of(ids), {}, True, usage)
+        for row in rows
     ]
     order = {run_id: index for index, run_id in enumerate(ids)}
     keys: dict[str, KeyHistory] = {}
@@ -65,6 +68,7 @@ def _execution(row: dict[str, Any]) -> Execution:
         str(row["final_status"]),
         row["span_s"],
         row["output_bytes"],
+        row.get("memory_bytes"),
     )
 
 

@@ -140,7 +140,7 @@ class RunAnalytics:
                 # A view: each question reads only the columns it needs from the files.
                 self._db.execute(
                     f"CREATE VIEW {name} AS SELECT * REPLACE (CAST(day AS VARCHAR) AS day) "
-                    f"FROM read_parquet([{paths}], hive_partitioning = true) "
+                    f"FROM read_parquet([{paths}], hive_partitioning = true, union_by_name = true) "
                     f"WHERE {self._window(name, since, until)}"
                 )
             else:

@@ -164,6 +164,10 @@ class RunState:
         payload: dict[str, Any] = {"type": record.type_id}
         if record.started_at is not None and outcome.finished_at is not None:
             payload["duration_s"] = outcome.finished_at - record.started_at
+        if outcome.cpu_s is not None:  # measured figures of the last attempt (engine.execution.usage)
+            payload["cpu_s"] = round(outcome.cpu_s, 6)
+        if outcome.memory_bytes is not None:
+            payload["memory_bytes"] = outcome.memory_bytes
         if error is not None:
             payload["error"] = {"type": error.type, "message": error.message, "traceback": error.traceback}
         self.log.append(_FINAL_EVENT[outcome.status], record.node, record.attempts or None, payload)

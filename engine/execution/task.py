@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from engine.compile.plan import ListBinding, NodeRef, PlannedNode, element_key
 from engine.errors import CircuitOpenError, PortTypeError, UpstreamFailedError
+from engine.execution import usage
 from engine.execution.breaker import BreakerClient, breaker_key, counts_against_breaker
 from engine.execution.result import NodeError
 from engine.secrets.refs import (
@@ -80,6 +81,10 @@ class NodeOutcome(NamedTuple):
     started_at: float | None = None
     finished_at: float | None = None
     error: NodeError | None = None
+    #: What the last attempt used (`engine.execution.usage`): CPU-seconds of the thread that ran the node body
+    #: and the rise of the process's peak resident memory, in bytes (None: not measured, e.g. not run).
+    cpu_s: float | None = None
+    memory_bytes: int | None = None
 
 
 class TaskMeta(NamedTuple):
@@ -593,6 +598,7 @@ def run_node(
             workflow_version=spec.workflow_version,
             config=spec.config,
         )
+        measured = usage.start()
         try:
             if bkey is not None and spec.breakers is not None:
                 permit = spec.breakers.acquire(bkey)
@@ -607,12 +613,16 @@ def run_node(
                     refuse_leaks(outputs, node_id, secret_values)
                 else:
                     outputs = definition.invoke(inputs, params, instance=instance)
+            used = usage.finish(measured)
             if bkey is not None and spec.breakers is not None:
                 spec.breakers.record(bkey, True)
             if spec.check_types:
                 _check_outputs(spec, planned, outputs)
-            return outputs, NodeOutcome(node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time())
+            return outputs, NodeOutcome(
+                node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time(), None, *used
+            )
         except Exception as exc:
+            used = usage.finish(measured)
             circuit_open = isinstance(exc, CircuitOpenError)
             if (
                 bkey is not None
@@ -624,7 +634,7 @@ def run_node(
             if circuit_open or isinstance(exc, PortTypeError) or not planned.retry.should_retry(exc, attempt):
                 error = _redacted(NodeError.from_exception(node_id, attempt, exc), secret_values)
                 return dict.fromkeys(_out_names(node_spec), UpstreamFailure(node_id)), NodeOutcome(
-                    node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error
+                    node_id, type_id, NodeStatus.FAILED, attempt, started, time.time(), error, *used
                 )
             delay = planned.retry.delay(attempt)
             emitter.emit(
@@ -636,10 +646,19 @@ def run_node(
                     "message": redact(str(exc), secret_values),
                     "delay_s": delay,
                     "failed_attempt": attempt,
+                    **_usage_payload(used),
                 },
             )
             time.sleep(delay)
             attempt += 1
+
+
+def _usage_payload(used: usage.Usage) -> dict[str, Any]:
+    """The measured figures of an attempt as event payload fields (`cpu_s`, `memory_bytes` when known)."""
+    payload: dict[str, Any] = {"cpu_s": round(used.cpu_s, 6)}
+    if used.memory_bytes is not None:
+        payload["memory_bytes"] = used.memory_bytes
+    return payload
 
 
 def _not_run(

@@ -12,16 +12,23 @@ catalog's declarations; only runs of the latest version count (an earlier versio
   the failure. Edit: one attempt (`"retry": {"max_attempts": 1}`).
 - `flaky`: a node that fails an attempt and then succeeds on a retry in a noticeable share of runs, or whose
   runs end both ways. No edit (the fix is in the node or what it calls).
+- `resources`: a node whose document declares `resources.num_cpus` or `resources.memory` far from what its
+  executions were measured to use (`engine.execution.usage`): CPU-seconds per second of its last attempt at the
+  95th percentile against `num_cpus`, its highest peak-memory rise against `memory` (bytes). Edit: the
+  suggested request (`"resources": {...}`, other resource fields kept). No time saving is predicted: a smaller
+  request frees capacity for other work, a larger one keeps the node from being killed.
 
 Each insight's `predicted_saving_s` is the median run time of the history minus the median of the same runs'
 durations with the edit's effect removed (a run's saving only where the node lies on its critical path).
-Not measured, hence not suggested: CPU and memory per node (the engine records wall time only), and edges that
-serialize independent work (every edge of a document carries data; whether a node needs it is not recorded).
+Not suggested: edges that serialize independent work. Every edge of a document binds an output port to an
+input port (there are no ordering-only edges), and whether a node's body actually reads an input is not
+recorded, so no edge can be shown needless from the history.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -41,6 +48,14 @@ RETRY_MIN_EVIDENCE = 3
 FLAKY_MIN_SHARE = 0.05
 #: Runs of the latest version needed before any insight.
 MIN_RUNS = 3
+#: Measured executions of a node needed before a resource suggestion.
+RESOURCE_MIN_EVIDENCE = 3
+#: A request is "far" from use when it is this many times the suggestion (or the use exceeds the request).
+RESOURCE_FACTOR = 2.0
+#: Headroom over the measured use in a suggested request.
+RESOURCE_HEADROOM = 1.5
+#: The smallest memory request suggested, and the smallest change of a memory request worth suggesting.
+MEMORY_MIN_BYTES = 64 * 2**20
 _DONE = frozenset({NodeStatus.SUCCEEDED, NodeStatus.CACHED})
 
 
@@ -94,6 +109,9 @@ class _Execution:
     final: str
     span: float
     first: float
+    cpu_s: float | None = None
+    memory_bytes: int | None = None
+    last_s: float | None = None
 
 
 @dataclass
@@ -118,7 +136,6 @@ def analyze(
     run's inputs (to see whether a node's inputs repeat; without them no caching is suggested)."""
     runs = _history(analytics, workflow_id, version)
     notes = [
-        "CPU and memory per node are not recorded (wall time only): no resource suggestions",
         "edges carry data in every document; whether a node needs its input is not recorded: no edge removals",
     ]
     if len(runs) < MIN_RUNS:
@@ -163,6 +180,7 @@ def analyze(
     found.extend(_retries(runs, nodes, edges))
     found.extend(_flaky(runs, edges))
     found.extend(_caching(runs, nodes, edges, medians, deterministic or {}, run_inputs or {}))
+    found.extend(_resources(runs, nodes))
     return Insights(workflow_id, version, len(runs), median_run, found, notes)
 
 
@@ -180,9 +198,11 @@ def _history(analytics: RunAnalytics, workflow_id: str, version: int) -> dict[st
     for row in analytics.execute(
         """
         SELECT e.run_id, e.node_id, e.attempts, e.cache_hit, e.final_status, coalesce(e.span_s, 0),
-               coalesce(f.duration_s, 0)
+               coalesce(f.duration_s, 0), l.cpu_s, e.memory_bytes, e.last_duration_s
         FROM executions e LEFT JOIN attempts f
              ON f.run_id = e.run_id AND f.node_id = e.node_id AND f.attempt = 1
+             LEFT JOIN attempts l
+             ON l.run_id = e.run_id AND l.node_id = e.node_id AND l.attempt = e.attempts
         WHERE e.workflow_id = ? AND e.workflow_version = ?
         """,
         [workflow_id, version],
@@ -190,7 +210,16 @@ def _history(analytics: RunAnalytics, workflow_id: str, version: int) -> dict[st
         run = runs.get(str(row[0]))
         if run is not None:
             run.nodes[str(row[1])] = _Execution(
-                str(row[0]), str(row[1]), int(row[2]), bool(row[3]), str(row[4]), float(row[5]), float(row[6])
+                str(row[0]),
+                str(row[1]),
+                int(row[2]),
+                bool(row[3]),
+                str(row[4]),
+                float(row[5]),
+                float(row[6]),
+                None if row[7] is None else float(row[7]),
+                None if row[8] is None else int(row[8]),
+                None if row[9] is None else float(row[9]),
             )
     return runs
 
@@ -360,3 +389,76 @@ def _input_sources(
                     found.add(item.removeprefix("$inputs."))
         stack.extend(edges.get(current, []))
     return found
+
+
+def _resources(runs: dict[str, _Run], nodes: Mapping[str, Any]) -> list[Insight]:
+    """Nodes whose declared `num_cpus` or `memory` is far from their measured use (see the module docstring)."""
+    found = []
+    for node, spec in nodes.items():
+        declared = dict(spec.get("resources") or {}) if isinstance(spec, Mapping) else {}
+        if not declared:
+            continue
+        measured = [
+            e
+            for r in runs.values()
+            if (e := r.nodes.get(node)) is not None and not e.cache_hit and e.cpu_s is not None
+        ]
+        if len(measured) < RESOURCE_MIN_EVIDENCE:
+            continue
+        suggestion: dict[str, Any] = {}
+        evidence: dict[str, Any] = {"executions": len(measured), "declared": declared}
+        reasons: list[str] = []
+        cpus = declared.get("num_cpus")
+        rates = [e.cpu_s / e.last_s for e in measured if e.cpu_s is not None and e.last_s]
+        if isinstance(cpus, int | float) and cpus > 0 and len(rates) >= RESOURCE_MIN_EVIDENCE:
+            used = _quantile(rates, 0.95)
+            want = max(math.ceil(used * RESOURCE_HEADROOM * 4) / 4, 0.25)  # in quarters of a CPU
+            evidence.update(
+                cpu_per_s_p95=round(used, 3), cpu_s_median=_median([e.cpu_s or 0.0 for e in measured])
+            )
+            if cpus >= want * RESOURCE_FACTOR and cpus - want >= 1:
+                suggestion["num_cpus"] = int(want) if want == int(want) else want
+                reasons.append(f"asks for {cpus} CPUs and used {used:.2f} CPU-seconds per second at p95")
+        memory = declared.get("memory")
+        peaks = [e.memory_bytes for e in measured if e.memory_bytes is not None]
+        if isinstance(memory, int | float) and memory > 0 and len(peaks) >= RESOURCE_MIN_EVIDENCE:
+            peak = max(peaks)
+            want_bytes = max(_mib_ceil(peak * RESOURCE_HEADROOM), MEMORY_MIN_BYTES)
+            evidence.update(memory_max_bytes=peak, memory_median_bytes=_median([float(p) for p in peaks]))
+            if peak > memory:
+                suggestion["memory"] = want_bytes
+                reasons.append(f"asks for {_mib(memory)} of memory and used up to {_mib(peak)}")
+            elif memory >= want_bytes * RESOURCE_FACTOR and memory - want_bytes >= MEMORY_MIN_BYTES:
+                suggestion["memory"] = want_bytes
+                reasons.append(f"asks for {_mib(memory)} of memory and used at most {_mib(peak)}")
+        if not suggestion:
+            continue
+        evidence["suggested"] = suggestion
+        found.append(
+            Insight(
+                id=f"resources:{node}",
+                kind="resources",
+                nodes=[node],
+                message=(
+                    f"node {node!r} {' and '.join(reasons)} over {len(measured)} executions: request "
+                    + ", ".join(f"{k}={_mib(v) if k == 'memory' else v}" for k, v in suggestion.items())
+                    + " (CPU measured on the thread running the node; memory as the worker's peak rise)"
+                ),
+                evidence=evidence,
+                edit={node: {"resources": {**declared, **suggestion}}},
+            )
+        )
+    return found
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def _mib_ceil(value: float) -> int:
+    return math.ceil(value / 2**20) * 2**20
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.0f} MiB"

@@ -564,6 +564,12 @@ class Reports(Protocol):
         """(run id, node id) -> cache level, for the nodes of the given runs answered from the cache."""
         ...
 
+    def usage_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
+    ) -> dict[tuple[str, str, int], tuple[float | None, int | None]]:
+        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes) measured for each attempt."""
+        ...
+
     def run_scope(self, audience: Audience) -> RunScope:
         """The ids of the workflows and owners whose runs the audience may see (analytics' visibility filter)."""
         ...

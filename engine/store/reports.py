@@ -249,6 +249,35 @@ class ReportRepository(Repository):
                     levels[(str(run_id), str(node_id))] = str(level or "")
         return levels
 
+    def usage_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
+    ) -> dict[tuple[str, str, int], tuple[float | None, int | None]]:
+        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes) measured for the attempt, from the
+        `cpu_s`/`memory_bytes` fields of the final and retrying events of the given runs (issue 20; attempts
+        recorded before they were measured are absent). Read by run id in chunks."""
+        e = table_of(Event)
+        final = (EventType.NODE_SUCCEEDED, EventType.NODE_FAILED, EventType.NODE_RETRYING)
+        usage: dict[tuple[str, str, int], tuple[float | None, int | None]] = {}
+        for start in range(0, len(run_ids), chunk):
+            ids = list(run_ids[start : start + chunk])
+            query = sa.select(e.c.run_id, e.c.node_id, e.c.type, e.c.payload).where(
+                e.c.run_id.in_(ids), e.c.type.in_([str(t) for t in final])
+            )
+            with self.engine.connect() as conn:
+                for run_id, node_id, type_, payload in conn.execute(query).all():
+                    if not isinstance(payload, dict) or "cpu_s" not in payload:
+                        continue
+                    key = "failed_attempt" if type_ == EventType.NODE_RETRYING else "attempt"
+                    attempt = payload.get(key)
+                    if not isinstance(attempt, int):
+                        continue
+                    cpu, memory = payload.get("cpu_s"), payload.get("memory_bytes")
+                    usage[(str(run_id), str(node_id), int(attempt))] = (
+                        float(cpu) if isinstance(cpu, int | float) else None,
+                        int(memory) if isinstance(memory, int | float) else None,
+                    )
+        return usage
+
     def run_scope(self, audience: Audience) -> RunScope:
         """The ids behind `visible_runs(audience)`: the workflows it may see (deleted ones too, as the runs list)
         and, for a whole-tenant audience, its tenant's users (two indexed reads)."""

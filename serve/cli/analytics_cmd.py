@@ -218,6 +218,8 @@ def _print_breakdown(console: Any, breakdown: Any) -> None:
                 g.retries,
                 f"{g.cache_hit_rate:.1%} ({levels})",
                 g.output_bytes,
+                None if g.cpu_seconds is None else round(g.cpu_seconds, 3),
+                None if g.memory_max_bytes is None else f"{g.memory_max_bytes / 2**20:.1f}",
             ]
         )
     console.print(
@@ -235,6 +237,8 @@ def _print_breakdown(console: Any, breakdown: Any) -> None:
                 "retries",
                 "cache hits (by level)",
                 "output bytes",
+                "cpu s",
+                "peak mem MiB",
             ],
             rows,
         )

@@ -175,7 +175,17 @@ def _worker_templates() -> _WorkerTemplates:
 def pack_meta(meta: TaskMeta) -> bytes:
     """The meta as bytes: plain tuples (statuses by value) pickled by the C pickler."""
     outcomes = tuple(
-        (o.node, o.type_id, o.status.value, o.attempts, o.started_at, o.finished_at, _error_wire(o.error))
+        (
+            o.node,
+            o.type_id,
+            o.status.value,
+            o.attempts,
+            o.started_at,
+            o.finished_at,
+            _error_wire(o.error),
+            o.cpu_s,
+            o.memory_bytes,
+        )
         for o in meta.outcomes
     )
     return pickle.dumps(
@@ -191,8 +201,10 @@ def unpack_meta(value: Any) -> Any:
     return TaskMeta(
         node,
         tuple(
-            NodeOutcome(name, type_id, _STATUS[status], attempts, started, finished, _error(error))
-            for name, type_id, status, attempts, started, finished, error in outcomes
+            NodeOutcome(
+                name, type_id, _STATUS[status], attempts, started, finished, _error(error), cpu_s, memory
+            )
+            for name, type_id, status, attempts, started, finished, error, cpu_s, memory in outcomes
         ),
         events_sent,
         started_at,

@@ -75,7 +75,16 @@ class Group(BaseModel):
     cache_hit_rate: float
     cache_hits_by_level: dict[str, int]
     output_bytes: int | None = Field(default=None, description="Bytes of stored node results; null: unknown.")
-    cpu_seconds: float | None = Field(default=None, description="Not recorded by the engine: always null.")
+    cpu_seconds: float | None = Field(
+        default=None,
+        description="CPU-seconds of the node bodies' threads, all attempts; null: none measured.",
+    )
+    memory_p50_bytes: int | None = Field(
+        default=None, description="Median rise of the worker's peak resident memory in one execution."
+    )
+    memory_max_bytes: int | None = Field(
+        default=None, description="Highest rise of the worker's peak resident memory in one execution."
+    )
 
 
 class Summary(BaseModel):
@@ -181,7 +190,7 @@ def summary(
     principal: Principal = Depends(require("runs:read")),
 ) -> Summary:
     """Runs (or node executions) per group: success and failure rates, p50/p95/p99 durations, queue wait,
-    retries, cache hits by level and stored output bytes. CPU-seconds are not recorded (always null)."""
+    retries, cache hits by level, stored output bytes, CPU-seconds and peak memory of the node executions."""
     from engine.analytics import AnalyticsError, Filters, RunAnalytics, breakdown
 
     window = _window(since, until)

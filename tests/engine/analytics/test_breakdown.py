@@ -106,7 +106,7 @@ def test_breakdown_by_owner_matches_plain_python(
     sync_export(store, tmp_path / "x")
     with RunAnalytics(tmp_path / "x") as analytics:
         report = breakdown(analytics, ["owner"])
-    assert report.unit == "run" and any("CPU-seconds" in n for n in report.notes)
+    assert report.unit == "run" and any("cpu_seconds" in n for n in report.notes)
     groups = {g.key["owner"]: g for g in report.groups}
     for owner, made in runs.items():
         g = groups[owner]
@@ -191,3 +191,49 @@ def test_incremental_export_adds_only_new_runs_and_late_commits_once(tmp_path: P
     with RunAnalytics(tmp_path / "x") as analytics:
         assert breakdown(analytics, []).groups[0].runs == 6
     store.close()
+
+
+def test_measured_cpu_and_memory_add_up_per_node_type_and_workflow(tmp_path: Path) -> None:
+    # The final and retrying events carry each attempt's cpu_s and memory_bytes (engine.execution.usage): a
+    # retried node's CPU is the sum of its attempts, its memory the highest attempt's.
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        wf = store.workflows.create(
+            {"format": "rayweave.workflow/1", "name": "m", "nodes": {}, "outputs": {}}
+        ).workflow_id
+        for i in range(3):
+            created = T0 + timedelta(minutes=i)
+            run = store.runs.create(workflow_id=wf, owner="ada", at=created).run
+            store.runs.update_status(run.id, "running", at=created)
+            store.node_runs.record_many(
+                [
+                    _row(run.id, "a", "t/a@1", 1, "failed", created, 0.5),
+                    _row(run.id, "a", "t/a@1", 2, "succeeded", created, 1.0),
+                ]
+            )
+            store.events.append(
+                run.id,
+                [
+                    NewEvent(
+                        "node.retrying",
+                        "a",
+                        {"attempt": 2, "failed_attempt": 1, "cpu_s": 0.25, "memory_bytes": 10 * 2**20},
+                    ),
+                    NewEvent(
+                        "node.succeeded",
+                        "a",
+                        {"attempt": 2, "type": "t/a@1", "cpu_s": 0.5, "memory_bytes": (i + 1) * 2**20},
+                    ),
+                ],
+            )
+            store.runs.update_status(run.id, "succeeded", at=created + timedelta(seconds=2))
+        sync_export(store, tmp_path / "x")
+        with RunAnalytics(tmp_path / "x") as analytics:
+            by_type = breakdown(analytics, ["node_type"]).groups[0]
+            by_workflow = breakdown(analytics, ["workflow"]).groups[0]
+    finally:
+        store.close()
+    assert by_type.cpu_seconds == pytest.approx(3 * 0.75)
+    assert by_type.memory_max_bytes == by_type.memory_p50_bytes == 10 * 2**20
+    assert by_workflow.cpu_seconds == pytest.approx(3 * 0.75)
+    assert by_workflow.to_json()["memory_max_bytes"] == 10 * 2**20

@@ -1,0 +1,97 @@
+"""Measured resource usage of one node attempt: CPU-seconds and peak memory (issue 20).
+
+`start()` before the node body and `finish(token)` after it cost a few microseconds each (two `getrusage`
+calls, a write to `/proc/self/clear_refs` and two small reads of `/proc/self`), so every attempt is measured.
+
+What the figures mean:
+
+- ``cpu_s``: user + system CPU time of the thread that ran the node body (`RUSAGE_THREAD`). Threads the node
+  starts itself (a thread pool, a BLAS library's threads) are not counted; work done in other processes
+  (a subprocess, a Ray task the node submits) neither.
+- ``memory_bytes``: how far the process's resident set rose above its size when the attempt started, at its
+  highest (the kernel's RSS high-water mark, reset at the start of the attempt where Linux allows it). It is a
+  property of the process, not of the node: when several nodes run at the same time in one process (threads of
+  the in-process executor, a threaded actor), each one's figure includes what the others allocated meanwhile,
+  and one attempt's reset can lower another's peak. Memory the process had already freed to its allocator and
+  takes again is not counted as growth. Without ``/proc`` (not Linux) it is None.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from typing import NamedTuple
+
+__all__ = ["Usage", "UsageToken", "finish", "start"]
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: pid -> this process's open (clear_refs, statm, status) descriptors, or None where there is no /proc.
+_FDS: dict[int, tuple[int, int, int] | None] = {}
+
+
+class UsageToken(NamedTuple):
+    """What `start` noted: the thread's CPU time and the process's resident bytes (None: unknown)."""
+
+    cpu: float
+    rss: int | None
+
+
+class Usage(NamedTuple):
+    """What an attempt used: CPU-seconds of its thread and the rise of the process's peak resident memory."""
+
+    cpu_s: float
+    memory_bytes: int | None
+
+
+def _fds() -> tuple[int, int, int] | None:
+    """This process's open (clear_refs, statm, status) descriptors, opened on first use (None: no /proc)."""
+    pid = os.getpid()
+    if pid in _FDS:
+        return _FDS[pid]
+    fds: tuple[int, int, int] | None
+    try:
+        fds = (
+            os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC),
+            os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC),
+            os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC),
+        )
+    except OSError:
+        fds = None
+    _FDS[pid] = fds
+    return fds
+
+
+def _thread_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime
+
+
+def start() -> UsageToken:
+    """Note the thread's CPU time and the process's resident size, and reset the RSS high-water mark."""
+    cpu = _thread_cpu()
+    fds = _fds()
+    if fds is None:
+        return UsageToken(cpu, None)
+    try:
+        os.write(fds[0], b"5")  # "5": reset the peak RSS to the current RSS (Linux 4.0+)
+        rss = int(os.pread(fds[1], 128, 0).split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return UsageToken(cpu, None)
+    return UsageToken(cpu, rss)
+
+
+def finish(token: UsageToken) -> Usage:
+    """The usage since `token` (see the module docstring for what each figure measures)."""
+    cpu_s = max(_thread_cpu() - token.cpu, 0.0)
+    if token.rss is None:
+        return Usage(cpu_s, None)
+    fds = _fds()
+    if fds is None:
+        return Usage(cpu_s, None)
+    try:
+        status = os.pread(fds[2], 4096, 0)
+        at = status.index(b"VmHWM:")
+        peak = int(status[at + 6 : status.index(b"kB", at)]) * 1024
+    except (OSError, ValueError):
+        return Usage(cpu_s, None)
+    return Usage(cpu_s, max(peak - token.rss, 0))
