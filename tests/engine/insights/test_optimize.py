@@ -146,3 +146,48 @@ def test_a_workflow_without_enough_history_gets_no_insight_but_the_reason(instal
     result = optimize(store, _catalog(), export, wf, apply=True)
     assert result.insights.insights == [] and result.version is None
     assert "at least 3 are needed" in result.insights.notes[0]
+
+
+@node(plugin="waste", version="1.0.0", cache=False, deterministic=False)
+def hog(x: int, *, mib: int) -> int:
+    """Hold `mib` MiB of touched memory for a moment and spin 0.05 s of CPU."""
+    block = bytes(range(256)) * (mib * 2**20 // 256)
+    start = time.thread_time()
+    while time.thread_time() - start < 0.05:
+        pass
+    return x + len(block) // 2**20
+
+
+def test_requests_far_from_measured_use_get_a_smaller_request_applied(tmp_path: Path) -> None:
+    catalog = _catalog()
+    catalog.add(hog)
+    settings = Settings(home=tmp_path / "home")
+    store = open_store(settings.resolved_database_url)
+    try:
+        runner = DurableRunner(settings, store=store, executor="local", catalog=catalog, heartbeat_s=0.5)
+        declared = {"num_cpus": 4, "memory": 4 * 2**30}
+        doc = _doc(
+            "over-asked",
+            {
+                "h": {
+                    "type": "waste/hog@1",
+                    "in": {"x": "$inputs.x"},
+                    "params": {"mib": 30},
+                    "resources": declared,
+                }
+            },
+            "h.out",
+        )
+        wf = store.workflows.create(doc).workflow_id
+        _runs(store, runner, wf, [1, 2, 3])
+        result = optimize(store, catalog, tmp_path / "analytics", wf, apply=True, ids=["resources:h"])
+    finally:
+        store.close()
+    insight = next(i for i in result.insights.insights if i.kind == "resources")
+    suggested = insight.evidence["suggested"]
+    # One thread spinning: at most ~1 CPU-second per second, so 4 CPUs is far too many; 30 MiB used of 4 GiB.
+    assert suggested["num_cpus"] <= 2 and insight.evidence["executions"] == 3
+    assert 20 * 2**20 <= insight.evidence["memory_max_bytes"] <= 512 * 2**20
+    assert 64 * 2**20 <= suggested["memory"] <= 1024 * 2**20
+    assert result.version == 2 and insight.predicted_saving_s is None
+    assert "CPU" in insight.message and "MiB" in insight.message
