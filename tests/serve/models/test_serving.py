@@ -288,51 +288,32 @@ def test_a_deploy_that_does_not_come_up_leaves_nothing_behind(served: Served) ->
     assert "iris-late" not in manager.deployed_names()
 
 
-def test_a_failed_redeploy_keeps_the_old_version_serving(served: Served) -> None:
+@pytest.mark.slow
+def test_autoscaled_deploy_survives_a_failed_redeploy_then_delete(served: Served) -> None:
+    # One deployment for both stories (a deploy is the slow part): an autoscaled model serves; a redeploy of a
+    # version that cannot load fails and leaves it serving; delete takes it away.
     import mlflow
+    from ray import serve
 
     from serve.models import manager
     from serve.models.sample import register_iris
 
     uri = served.settings.resolved_mlflow_tracking_uri
-    register_iris(uri, "iris-swap")
-    register_iris(uri, "iris-swap")
+    register_iris(uri, "iris-auto")
+    register_iris(uri, "iris-auto")
     # Version 2's serialized model is garbage: its replicas could never load it.
     mlflow.set_tracking_uri(uri)
-    folder = Path(mlflow.artifacts.download_artifacts("models:/iris-swap/2"))
+    folder = Path(mlflow.artifacts.download_artifacts("models:/iris-auto/2"))
     broken = [p for p in folder.iterdir() if p.name.startswith("model.")]
     assert broken
     for path in broken:
         path.write_bytes(b"not a model")
-    try:
-        manager.deploy(served.settings, manager.DeployRequest("iris-swap", "1"))
-        with pytest.raises(
-            manager.DeployFailed, match=r"version 2 cannot be served.*version 1 is still served"
-        ):
-            manager.deploy(served.settings, manager.DeployRequest("iris-swap", "2"))
-        shown = manager.describe("iris-swap")
-        assert (shown["status"], shown["version"]) == ("RUNNING", "1")
-        answer = manager.handle("iris-swap").predict_table.remote(pa.Table.from_pylist(iris_rows(2))).result()
-        assert answer.num_rows == 2
-    finally:
-        manager.delete("iris-swap")
-
-
-@pytest.mark.slow
-def test_autoscaled_deploy_then_delete(served: Served) -> None:
-    from ray import serve
-
     with served.api.client() as c:
         body = {
-            "model": f"models:/iris/{served.version}",
+            "model": "models:/iris-auto/1",
             "autoscale": {"min_replicas": 1, "max_replicas": 2},
             "max_batch_size": 1,
         }
-        # Deployed under another name: register the same run's model as "iris-auto".
-        from serve.models.sample import register_iris
-
-        register_iris(served.settings.resolved_mlflow_tracking_uri, "iris-auto")
-        body["model"] = "models:/iris-auto/1"
         r = c.post("/v1/models", json=body, timeout=240)
         assert r.status_code == 201, r.text
         assert r.json()["batching"] == {"max_batch_size": 1, "batch_wait_ms": 2.0}
@@ -343,6 +324,14 @@ def test_autoscaled_deploy_then_delete(served: Served) -> None:
             fast.base_url = httpx.URL(endpoint)
             r = fast.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1)))
             assert r.status_code == 200
+        with pytest.raises(
+            manager.DeployFailed, match=r"version 2 cannot be served.*version 1 is still served"
+        ):
+            manager.deploy(served.settings, manager.DeployRequest("iris-auto", "2"))
+        shown = manager.describe("iris-auto")
+        assert (shown["status"], shown["version"]) == ("RUNNING", "1")
+        answer = manager.handle("iris-auto").predict_table.remote(pa.Table.from_pylist(iris_rows(2))).result()
+        assert answer.num_rows == 2
         assert c.delete("/v1/models/iris-auto").status_code == 204
         assert "iris-auto" not in [m["name"] for m in c.get("/v1/models").json()["items"]]
         assert c.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1))).status_code == 404
