@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from engine.store import NewEvent
 from serve.cli import build_app
 from tests.engine.analytics.test_breakdown import T0, record_runs
 from tests.serve.api.conftest import Api
@@ -34,6 +35,10 @@ def _workflow(api: Api) -> str:
         wf: str = created.json()["workflow_id"]
     record_runs(api.store, wf, 12, owner="ada", start=T0, seed=9)
     record_runs(api.store, wf, 6, owner="someone-else", start=T0 + timedelta(days=1), seed=10)
+    # Node a's attempts were measured (engine.execution.usage): 0.5 CPU-seconds and 8 MiB each.
+    for run in api.store.runs.list(workflow_id=wf, limit=100).items:
+        measured = {"attempt": 1, "type": "t/a@1", "cpu_s": 0.5, "memory_bytes": 8 * 2**20}
+        api.store.events.append(run.id, [NewEvent("node.succeeded", "a", measured)])
     return wf
 
 
@@ -44,9 +49,13 @@ def test_summary_report_and_insights(api: Api) -> None:
         assert summary.status_code == 200, summary.text
         groups = summary.json()["groups"]
         assert sum(g["runs"] for g in groups) == 18 and {g["key"]["workflow"] for g in groups} == {wf}
-        assert all(g["cpu_seconds"] is None for g in groups)
+        assert {g["key"]["owner"]: g["cpu_seconds"] for g in groups} == {"ada": 6.0, "someone-else": 3.0}
         by_node = c.get("/v1/analytics/summary", params={"by": "node_type", "workflow_id": wf}).json()
         assert by_node["unit"] == "execution"
+        measured = {
+            g["key"]["node_type"]: (g["cpu_seconds"], g["memory_max_bytes"]) for g in by_node["groups"]
+        }
+        assert measured == {"t/a@1": (9.0, 8 * 2**20), "t/b@1": (None, None)}
         data = c.get(f"/v1/analytics/workflows/{wf}").json()
         assert data["summary"]["runs"] == 18 and len(data["trend"]) == 18
         page = c.get(f"/v1/analytics/workflows/{wf}/report")
