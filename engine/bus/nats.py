@@ -197,6 +197,7 @@ class NatsBus:
         """Close the current connection as a network failure would (for tests and drills); the bus connects
         again in the background."""
         if self._loop is not None and self._nc is not None:
+            self._ready.clear()
             asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(10)
 
     # -- publishing ---------------------------------------------------------------------------------
