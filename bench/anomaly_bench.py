@@ -4,8 +4,10 @@
 
 Writes an incremental export (the Parquet layout `sync_export` writes, executions only) of `--runs` runs of three
 workflows with two nodes each: durations log-normal around a per-node median, output sizes within a few percent,
-2% random failures. Injected: 3x slowdowns and 5x output blow-ups (1.5% of executions each) and failure bursts
-(five failures in a row, one per 150 executions), all after a warm-up. Prints precision and recall per kind
+2% random failures, peak-memory rises of 20-200 MiB (node n0) or of a few pages (node n1, which allocates
+nothing: the detector must not call its noise anomalous). Injected: 3x slowdowns, 5x output blow-ups and memory
+blow-ups (5x, at least 100 MiB more; 1.5% of executions each) and failure bursts (five failures in a row, one per
+150 executions), all after a warm-up. Prints precision and recall per kind
 (target: both >= 0.9) and the detection delay in executions.
 """
 
@@ -31,7 +33,8 @@ from engine.analytics.anomalies import detect
 from engine.analytics.export import EXECUTION_SCHEMA, FINISHED_NODE_RUN_SCHEMA, FINISHED_RUN_SCHEMA, WATERMARK
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
-KINDS = ("duration", "output_size", "failure_burst")
+KINDS = ("duration", "output_size", "memory", "failure_burst")
+MIB = 2**20
 
 
 @dataclass
@@ -45,12 +48,14 @@ class Truth:
 def generate(directory: Path, runs: int = 400, seed: int = 1, warmup: int = 20) -> Truth:
     """Write the synthetic history under `directory`; returns what was injected."""
     rng = random.Random(seed)
+    memory_rng = random.Random(seed + 1000)  # its own stream: the other kinds' histories stay as they were
     truth = Truth()
     rows: list[dict[str, Any]] = []
     keys = [
         (f"wf{w}", f"n{n}", rng.uniform(0.5, 5.0), rng.uniform(1e4, 1e6)) for w in range(3) for n in range(2)
     ]
     burst_left: dict[tuple[str, str], list[str]] = {}
+    memory_base = {node: memory_rng.uniform(20, 200) * MIB for node in ("n0",)}
     for i in range(runs):
         created = T0 + timedelta(minutes=10 * i)
         for wf, node, median, size in keys:
@@ -74,6 +79,13 @@ def generate(directory: Path, runs: int = 400, seed: int = 1, warmup: int = 20) 
                 elif rng.random() < 0.015:
                     out *= 5
                     truth.single.add(("output_size", wf, node, run))
+            if node in memory_base:
+                memory = int(memory_base[node] * memory_rng.uniform(0.9, 1.1))
+            else:
+                memory = memory_rng.choice([0, 0, 0, 4096, 8192, 65536])
+            if i >= warmup and not failed and memory_rng.random() < 0.015:
+                memory = max(memory * 5, memory + 100 * MIB)
+                truth.single.add(("memory", wf, node, run))
             rows.append(
                 {
                     "run_id": run,
@@ -92,6 +104,8 @@ def generate(directory: Path, runs: int = 400, seed: int = 1, warmup: int = 20) 
                     "finished_at": created + timedelta(seconds=span),
                     "span_s": span,
                     "last_duration_s": span,
+                    "cpu_s": None if failed else span * 0.9,
+                    "memory_bytes": None if failed else memory,
                     "run_created_at": created,
                     "day": "all",
                 }
@@ -114,7 +128,7 @@ def evaluate(directory: Path, truth: Truth) -> dict[str, dict[str, float]]:
     with RunAnalytics(directory) as analytics:
         found = detect(analytics)
     figures: dict[str, dict[str, float]] = {}
-    for kind in ("duration", "output_size"):
+    for kind in ("duration", "output_size", "memory"):
         got = {(a.kind, a.workflow_id, a.node_id, a.run_id) for a in found if a.kind == kind}
         injected = {t for t in truth.single if t[0] == kind}
         hits = got & injected

@@ -1,4 +1,5 @@
-"""Anomaly detection on the synthetic history of bench/anomaly_bench.py: precision and recall per kind >= 0.9."""
+"""Anomaly detection on the synthetic history of bench/anomaly_bench.py (durations, output sizes, memory, failure
+bursts): precision and recall per kind >= 0.9."""
 
 from __future__ import annotations
 
