@@ -84,3 +84,16 @@ def test_a_node_on_ray_records_its_cpu_seconds_and_memory(ray_session: RayConnec
 
 def test_a_node_in_process_records_its_cpu_seconds_and_memory(tmp_path: Path) -> None:
     _check(_finished("local", tmp_path))
+
+
+def test_both_ways_of_reading_the_peak_agree() -> None:
+    # Kernels whose per-thread ru_maxrss keeps an older peak take the /proc/self/status way; both must see
+    # the same 50 MiB rise.
+    from engine.execution import usage
+
+    for fast in (True, False):
+        token = usage.start()._replace(fast=fast)
+        block = bytes(range(256)) * (50 * MIB // 256)
+        used = usage.finish(token)
+        del block
+        assert used.memory_bytes is not None and 40 * MIB <= used.memory_bytes <= 400 * MIB, (fast, used)
