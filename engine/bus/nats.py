@@ -203,17 +203,28 @@ class NatsBus:
     # -- publishing ---------------------------------------------------------------------------------
 
     def publish(self, topic: str, message: Mapping[str, Any]) -> None:
-        """Send `message` on `topic` in the background; dropped (logged once) while the bus is not connected."""
+        """Send `message` on `topic` in the background; while the first connection is being made it waits for it
+        (up to `connect_timeout_s`, in the background), and it is dropped (logged once) while the broker is down."""
         loop = self._start()
         if self._closing:
             return
-        if not self._ready.is_set():
-            if not self._publish_logged:
-                self._publish_logged = True
-                _log.info("event bus %s not connected: notices are dropped until it is", self.server)
-            return
         data = json.dumps(dict(message), separators=(",", ":")).encode()
-        asyncio.run_coroutine_threadsafe(self._publish(f"{self.prefix}.{topic}", data), loop)
+        subject = f"{self.prefix}.{topic}"
+        if self._ready.is_set():
+            asyncio.run_coroutine_threadsafe(self._publish(subject, data), loop)
+        elif not self._down_logged:  # still connecting for the first time: sent once connected (or dropped)
+            asyncio.run_coroutine_threadsafe(self._publish_when_connected(subject, data), loop)
+        elif not self._publish_logged:
+            self._publish_logged = True
+            _log.info("event bus %s not connected: notices are dropped until it is", self.server)
+
+    async def _publish_when_connected(self, subject: str, data: bytes) -> None:
+        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s
+        while not self._ready.is_set():
+            if self._closing or asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.01)
+        await self._publish(subject, data)
 
     async def _publish(self, subject: str, data: bytes) -> None:
         try:
