@@ -6,7 +6,9 @@ previous `WINDOW` ones of its key:
 
 - `duration`: its time (first start to last finish, cache hits excluded) is more than `DURATION_FACTOR` times the
   median and more than `K` scaled MADs above it (a slowdown, not noise);
-- `output_size`: the same test on the bytes of its stored result;
+- `output_size`: the same test on the bytes of its output (its stored result, or the in-memory size the worker
+  measured), which must also exceed the median by `OUTPUT_FLOOR` bytes (a short string twice as long as usual
+  is no blow-up);
 - `memory`: the same test on its measured peak-memory rise (`engine.execution.usage`), which must also exceed
   the median by `MEMORY_FLOOR` bytes (most nodes raise the peak by nothing or a few pages, where any rise would
   be many MADs);
@@ -41,6 +43,8 @@ BURST = 3
 BURST_BASELINE = 0.2
 #: A memory anomaly is at least this many bytes above the median.
 MEMORY_FLOOR = 16 * 2**20
+#: An output size anomaly is at least this many bytes above the median.
+OUTPUT_FLOOR = 16 * 2**10
 #: 1.4826 * MAD estimates the standard deviation of normal data.
 _MAD_SCALE = 1.4826
 
@@ -116,7 +120,8 @@ class KeyHistory:
         if e.output_bytes is not None and not failed:
             if len(self.sizes) >= WARMUP:
                 out, median, threshold = _outlier(self.sizes, float(e.output_bytes))
-                if out:
+                threshold = max(threshold, median + OUTPUT_FLOOR)
+                if out and e.output_bytes > threshold:
                     found.append(Anomaly("output_size", *where, float(e.output_bytes), median, threshold, 0))
             self.sizes.append(float(e.output_bytes))
         if e.memory_bytes is not None and not e.cache_hit:

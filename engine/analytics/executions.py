@@ -27,16 +27,21 @@ def _finished_node_batches(
     batches: Iterable[list[Any]],
     levels: dict[tuple[str, str], str],
     output_sizes: bool,
-    usage: Mapping[tuple[str, str, int], tuple[float | None, int | None]] | None = None,
+    usage: Mapping[tuple[str, str, int], tuple[float | None, int | None, int | None]] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Attempt records of the export's `node_runs` from the store's rows; `usage` (run, node, attempt) ->
-    (CPU-seconds, memory bytes) as `store.reports.usage_of` reads them from the attempts' events."""
+    (CPU-seconds, memory bytes, output bytes) as `store.reports.usage_of` reads them from the attempts' events.
+    `output_bytes` is the stored result's size on a local disk when known, else the in-memory size the worker
+    measured (`engine.execution.usage.outputs_bytes`)."""
     for rows in batches:
         records = []
         for row in rows:
             error = row["error"] if isinstance(row["error"], dict) else None
             hit = bool(row["cache_hit"])
-            cpu_s, memory = (usage or {}).get((row["run_id"], row["node_id"], row["attempt"]), (None, None))
+            cpu_s, memory, size = (usage or {}).get(
+                (row["run_id"], row["node_id"], row["attempt"]), (None, None, None)
+            )
+            stored = _stored_bytes(row["result_location"]) if output_sizes else None
             records.append(
                 {
                     "run_id": row["run_id"],
@@ -50,7 +55,7 @@ def _finished_node_batches(
                     "cache_hit": hit,
                     "cache_level": levels.get((row["run_id"], row["node_id"])) if hit else None,
                     "error_type": str(error.get("type") or "") if error else None,
-                    "output_bytes": _stored_bytes(row["result_location"]) if output_sizes else None,
+                    "output_bytes": stored if stored is not None else size,
                     "cpu_s": cpu_s,
                     "memory_bytes": memory,
                     "started_at": row["started_at"],

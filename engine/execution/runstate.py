@@ -168,6 +168,8 @@ class RunState:
             payload["cpu_s"] = round(outcome.cpu_s, 6)
         if outcome.memory_bytes is not None:
             payload["memory_bytes"] = outcome.memory_bytes
+        if outcome.output_bytes is not None:
+            payload["output_bytes"] = outcome.output_bytes
         if error is not None:
             payload["error"] = {"type": error.type, "message": error.message, "traceback": error.traceback}
         self.log.append(_FINAL_EVENT[outcome.status], record.node, record.attempts or None, payload)

@@ -85,6 +85,8 @@ class NodeOutcome(NamedTuple):
     #: and the rise of the process's peak resident memory, in bytes (None: not measured, e.g. not run).
     cpu_s: float | None = None
     memory_bytes: int | None = None
+    #: The in-memory size of the outputs where cheap to know (`engine.execution.usage.outputs_bytes`).
+    output_bytes: int | None = None
 
 
 class TaskMeta(NamedTuple):
@@ -618,8 +620,9 @@ def run_node(
                 spec.breakers.record(bkey, True)
             if spec.check_types:
                 _check_outputs(spec, planned, outputs)
+            size = usage.outputs_bytes(outputs)
             return outputs, NodeOutcome(
-                node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time(), None, *used
+                node_id, type_id, NodeStatus.SUCCEEDED, attempt, started, time.time(), None, *used, size
             )
         except Exception as exc:
             used = usage.finish(measured)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
-__all__ = ["Usage", "UsageToken", "finish", "start"]
+__all__ = ["Usage", "UsageToken", "finish", "outputs_bytes", "start", "value_bytes"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: How far above the resident size a just-reset `ru_maxrss` may read (pages touched between the two reads).
@@ -103,3 +104,36 @@ def finish(token: UsageToken) -> Usage:
     except (OSError, ValueError):
         return Usage(cpu_s, None)
     return Usage(cpu_s, max(peak - token.rss, 0))
+
+
+def value_bytes(value: Any) -> int | None:
+    """The in-memory size of a node's output value where it is cheap to know, else None: the bytes of `bytes`,
+    `bytearray` and `memoryview`, the UTF-8 length of a string, the buffers of Arrow tables, batches and arrays
+    and of NumPy arrays (`nbytes`), 8 for a number and 0 for None. Containers (lists, dicts, objects) are not
+    walked: None."""
+    if value is None:
+        return 0
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bool | int | float):
+        return 8
+    module = type(value).__module__
+    if module.startswith(("pyarrow", "numpy")):
+        size = getattr(value, "nbytes", None)
+        return int(size) if isinstance(size, int) else None
+    return None
+
+
+def outputs_bytes(outputs: Mapping[str, Any]) -> int | None:
+    """The summed `value_bytes` of a node's output values; None when one of them is not cheap to size."""
+    total = 0
+    for value in outputs.values():
+        size = value_bytes(value)
+        if size is None:
+            return None
+        total += size
+    return total

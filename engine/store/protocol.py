@@ -566,8 +566,8 @@ class Reports(Protocol):
 
     def usage_of(
         self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
-    ) -> dict[tuple[str, str, int], tuple[float | None, int | None]]:
-        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes) measured for each attempt."""
+    ) -> dict[tuple[str, str, int], tuple[float | None, int | None, int | None]]:
+        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes, output bytes) measured per attempt."""
         ...
 
     def run_scope(self, audience: Audience) -> RunScope:

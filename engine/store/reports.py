@@ -251,13 +251,14 @@ class ReportRepository(Repository):
 
     def usage_of(
         self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
-    ) -> dict[tuple[str, str, int], tuple[float | None, int | None]]:
-        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes) measured for the attempt, from the
-        `cpu_s`/`memory_bytes` fields of the final and retrying events of the given runs (issue 20; attempts
-        recorded before they were measured are absent). Read by run id in chunks."""
+    ) -> dict[tuple[str, str, int], tuple[float | None, int | None, int | None]]:
+        """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes, output bytes) measured for the
+        attempt, from the `cpu_s`/`memory_bytes`/`output_bytes` fields of the final and retrying events of the
+        given runs (issue 20; attempts recorded before they were measured are absent). Read by run id in
+        chunks."""
         e = table_of(Event)
         final = (EventType.NODE_SUCCEEDED, EventType.NODE_FAILED, EventType.NODE_RETRYING)
-        usage: dict[tuple[str, str, int], tuple[float | None, int | None]] = {}
+        usage: dict[tuple[str, str, int], tuple[float | None, int | None, int | None]] = {}
         for start in range(0, len(run_ids), chunk):
             ids = list(run_ids[start : start + chunk])
             query = sa.select(e.c.run_id, e.c.node_id, e.c.type, e.c.payload).where(
@@ -271,10 +272,11 @@ class ReportRepository(Repository):
                     attempt = payload.get(key)
                     if not isinstance(attempt, int):
                         continue
-                    cpu, memory = payload.get("cpu_s"), payload.get("memory_bytes")
+                    cpu, memory, size = (payload.get(k) for k in ("cpu_s", "memory_bytes", "output_bytes"))
                     usage[(str(run_id), str(node_id), int(attempt))] = (
                         float(cpu) if isinstance(cpu, int | float) else None,
                         int(memory) if isinstance(memory, int | float) else None,
+                        int(size) if isinstance(size, int | float) else None,
                     )
         return usage
 

@@ -185,6 +185,7 @@ def pack_meta(meta: TaskMeta) -> bytes:
             _error_wire(o.error),
             o.cpu_s,
             o.memory_bytes,
+            o.output_bytes,
         )
         for o in meta.outcomes
     )
@@ -202,9 +203,18 @@ def unpack_meta(value: Any) -> Any:
         node,
         tuple(
             NodeOutcome(
-                name, type_id, _STATUS[status], attempts, started, finished, _error(error), cpu_s, memory
+                name,
+                type_id,
+                _STATUS[status],
+                attempts,
+                started,
+                finished,
+                _error(error),
+                cpu_s,
+                memory,
+                size,
             )
-            for name, type_id, status, attempts, started, finished, error, cpu_s, memory in outcomes
+            for name, type_id, status, attempts, started, finished, error, cpu_s, memory, size in outcomes
         ),
         events_sent,
         started_at,

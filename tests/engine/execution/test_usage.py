@@ -76,6 +76,7 @@ def _check(finished: dict[str, dict[str, Any]]) -> None:
     assert allocated["cpu_s"] < 1.5, allocated
     # 50 MiB touched: the worker's peak resident memory rose by about that much.
     assert 40 * MIB <= allocated["memory_bytes"] <= 400 * MIB, allocated
+    assert burned["output_bytes"] == allocated["output_bytes"] == 8  # one Int each
 
 
 def test_a_node_on_ray_records_its_cpu_seconds_and_memory(ray_session: RayConnection, tmp_path: Path) -> None:
@@ -97,3 +98,17 @@ def test_both_ways_of_reading_the_peak_agree() -> None:
         used = usage.finish(token)
         del block
         assert used.memory_bytes is not None and 40 * MIB <= used.memory_bytes <= 400 * MIB, (fast, used)
+
+
+def test_output_sizes_are_known_where_cheap_and_null_elsewhere() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from engine.execution.usage import outputs_bytes
+
+    table = pa.table({"x": list(range(1000))})
+    assert (
+        outputs_bytes({"t": table, "b": b"abc", "s": "h\u00e9", "n": np.zeros(4)})
+        == table.nbytes + 3 + 3 + 32
+    )
+    assert outputs_bytes({"t": table, "rows": [1, 2]}) is None  # a list is not walked
