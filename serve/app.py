@@ -70,6 +70,10 @@ def create_app(
         # The event bus (issue 19): live streams and the webhook worker wake on run notices (serve.bus).
         app.state.run_notices = await run_in_threadpool(RunNotices.open, settings.event_bus)
         app.state.run_notices.listen(app.state.webhooks.wake)
+        if ctx.plugins is not None:
+            from serve.bus import follow_plugin_changes
+
+            follow_plugin_changes(app.state.run_notices, ctx.plugins)
         try:
             yield
         finally:

@@ -12,13 +12,19 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from engine.bus import EventBus, Message, open_bus, shared_bus
+from engine.bus import EventBus, Message, Subscription, open_bus, shared_bus
 
-__all__ = ["NoticeWaiter", "RunNotices"]
+if TYPE_CHECKING:
+    from nodes.plugins.live import LivePlugins
+
+__all__ = ["PLUGINS_TOPIC", "NoticeWaiter", "RunNotices", "follow_plugin_changes"]
 
 _log = logging.getLogger("rayweave.bus")
 
+#: The topic of "a replica installed or removed a plugin version" (its records are in the store).
+PLUGINS_TOPIC = "plugins.changed"
 #: How often a stream reads the store anyway while the bus is connected (a notice may be lost).
 SAFETY_POLL_S = 1.0
 
@@ -69,6 +75,7 @@ class RunNotices:
         self._subscription = bus.subscribe("runs.*")
         self._thread = threading.Thread(target=self._dispatch, name="rayweave-bus-notices", daemon=True)
         self._thread.start()
+        self._others: list[tuple[threading.Thread, Subscription]] = []
 
     @classmethod
     def open(cls, url: str) -> RunNotices:
@@ -94,6 +101,21 @@ class RunNotices:
         """Call `callback()` (from the dispatch thread; keep it quick) on every run notice."""
         with self._lock:
             self._listeners.append(callback)
+
+    def follow(self, pattern: str, callback: Callable[[Message], None]) -> None:
+        """Call `callback(message)` (from a thread of its own) for each message on the topics of `pattern`."""
+        subscription = self.bus.subscribe(pattern)
+
+        def run() -> None:
+            for message in subscription:
+                try:
+                    callback(message)
+                except Exception:
+                    _log.exception("event bus: a handler of %s failed", pattern)
+
+        thread = threading.Thread(target=run, name=f"rayweave-bus-{pattern}", daemon=True)
+        thread.start()
+        self._others.append((thread, subscription))
 
     def _remove(self, waiter: NoticeWaiter) -> None:
         with self._lock:
@@ -123,6 +145,17 @@ class RunNotices:
     def close(self) -> None:
         """Stop the subscription and close the bus (unless it is the process's shared one)."""
         self._subscription.close()
+        for _thread, subscription in self._others:
+            subscription.close()
         if self._owns_bus:
             self.bus.close()
         self._thread.join(5)
+        for thread, _subscription in self._others:
+            thread.join(5)
+
+
+def follow_plugin_changes(notices: RunNotices, live: LivePlugins) -> None:
+    """Announce `live`'s installs and removes on the bus, and make it look at the records at once when another
+    replica announces one (its periodic look stays, for notices that are lost)."""
+    live.on_change = lambda: notices.bus.publish(PLUGINS_TOPIC, {"type": "plugins.changed"})
+    notices.follow(PLUGINS_TOPIC, lambda _message: live.changed_elsewhere())

@@ -9,7 +9,9 @@ lists the versions that exist. Nothing restarts.
 Several processes (API replicas) may share one set of plugin records (the store): each has its own
 `LivePlugins`, and `catalog()` compares a cheap stamp of the records (which versions are recorded, and when)
 with the one it loaded, at most every `check_every_s` seconds, and refreshes when another process installed or
-removed something.
+removed something. With an event bus (`serve.bus.follow_plugin_changes`), a replica that installs or removes
+announces it (`on_change`) and the others compare at once (`changed_elsewhere()`) instead of within the interval;
+the records stay the truth, the notice only says when to look.
 """
 
 from __future__ import annotations
@@ -65,8 +67,11 @@ class LivePlugins:
         base: Callable[[], Catalog] = Catalog.builtin,
         timeout_s: float = 600.0,
         check_every_s: float | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.home = home
+        #: Called after this process installed or removed a plugin version (e.g. to tell other replicas).
+        self.on_change = on_change
         # None: never look at the records by itself (one process owns them, e.g. the CLI); a number: look at
         # most this often, from `catalog()`, whether another process changed them.
         self.check_every_s = check_every_s
@@ -132,7 +137,8 @@ class LivePlugins:
                 self.home.remove(package.name, package.version)
                 self._failed.pop(package.ref, None)
                 raise error
-            return package
+        self._changed()
+        return package
 
     def remove(self, name: str, version: str | None = None) -> list[str]:
         """Remove installed versions; catalogs handed out before keep working, new ones lack them."""
@@ -142,7 +148,23 @@ class LivePlugins:
                 self._loaded.pop(ref, None)
                 self._types.pop(ref, None)
                 self._failed.pop(ref, None)
-            return removed
+        if removed:
+            self._changed()
+        return removed
+
+    def _changed(self) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change()
+        except Exception as exc:  # other replicas still notice within `check_every_s`
+            log.warning("could not announce a change of the plugins: %s", exc)
+
+    def changed_elsewhere(self) -> None:
+        """Another process says it changed the plugin records: the next `catalog()` compares them at once,
+        whatever `check_every_s` (when checks are on at all)."""
+        with self._lock:
+            self._checked_at = float("-inf")
 
     def refresh_if_changed(self) -> bool:
         """Refresh when the plugin records changed since the last refresh (another replica installed or removed
