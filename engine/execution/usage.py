@@ -14,7 +14,8 @@ What the figures mean:
   property of the process, not of the node: when several nodes run at the same time in one process (threads of
   the in-process executor, a threaded actor), each one's figure includes what the others allocated meanwhile,
   and one attempt's reset can lower another's peak. Memory the process had already freed to its allocator and
-  takes again is not counted as growth. Without ``/proc`` (not Linux) it is None.
+  takes again is not counted as growth. Without ``/proc`` (not Linux) it is None. The reset is the process's:
+  anything else reading its peak (`VmHWM`, `ru_maxrss`) afterwards sees the peak since the last attempt began.
 """
 
 from __future__ import annotations
