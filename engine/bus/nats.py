@@ -34,6 +34,8 @@ _log = logging.getLogger("rayweave.bus")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Seconds between attempts to reach a broker that is down.
 RETRY_S = 1.0
+#: Notices kept while the first connection is being made, at most (later ones are dropped).
+HELD = 10_000
 
 
 def parse_nats_url(url: str) -> tuple[str, str]:
@@ -76,6 +78,8 @@ class NatsBus:
         self._down_logged = False
         self._publish_logged = False
         self._subscriptions: dict[Subscription, Any] = {}
+        self._held: list[tuple[str, bytes]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- state --------------------------------------------------------------------------------------
 
@@ -146,6 +150,9 @@ class NatsBus:
                 continue
             self._nc, self._js = nc, js
             await self._subscribe_all()
+            held, self._held = self._held, []
+            for subject, data in held:  # before anything published from now on
+                self._loop_task(self._publish(subject, data))
             self._ready.set()
             if self._down_logged:
                 _log.warning("event bus %s reached again", self.server)
@@ -155,6 +162,7 @@ class NatsBus:
     async def _on_error(self, exc: Exception) -> None:
         if not self._ready.is_set() and not self._down_logged and not self._closing:
             self._down_logged = True
+            self._held.clear()
             _log.warning(
                 "event bus %s unreachable (%s); live event streams poll the store until it is back "
                 "(retrying every %.0f s)",
@@ -203,8 +211,8 @@ class NatsBus:
     # -- publishing ---------------------------------------------------------------------------------
 
     def publish(self, topic: str, message: Mapping[str, Any]) -> None:
-        """Send `message` on `topic` in the background; while the first connection is being made it waits for it
-        (up to `connect_timeout_s`, in the background), and it is dropped (logged once) while the broker is down."""
+        """Send `message` on `topic` in the background; while the first connection is being made it is kept and
+        sent once connected (in order), and it is dropped (logged once) while the broker is down."""
         loop = self._start()
         if self._closing:
             return
@@ -212,19 +220,23 @@ class NatsBus:
         subject = f"{self.prefix}.{topic}"
         if self._ready.is_set():
             asyncio.run_coroutine_threadsafe(self._publish(subject, data), loop)
-        elif not self._down_logged:  # still connecting for the first time: sent once connected (or dropped)
-            asyncio.run_coroutine_threadsafe(self._publish_when_connected(subject, data), loop)
+        elif not self._down_logged:  # still connecting for the first time: sent in order once connected
+            loop.call_soon_threadsafe(self._hold, subject, data)
         elif not self._publish_logged:
             self._publish_logged = True
             _log.info("event bus %s not connected: notices are dropped until it is", self.server)
 
-    async def _publish_when_connected(self, subject: str, data: bytes) -> None:
-        deadline = asyncio.get_running_loop().time() + self.connect_timeout_s
-        while not self._ready.is_set():
-            if self._closing or asyncio.get_running_loop().time() > deadline:
-                return
-            await asyncio.sleep(0.01)
-        await self._publish(subject, data)
+    def _hold(self, subject: str, data: bytes) -> None:
+        """Keep a notice published during the first connection (on the loop; sent by `_connect`, in order)."""
+        if self._ready.is_set():
+            self._loop_task(self._publish(subject, data))
+        elif not self._down_logged and len(self._held) < HELD:
+            self._held.append((subject, data))
+
+    def _loop_task(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _publish(self, subject: str, data: bytes) -> None:
         try:

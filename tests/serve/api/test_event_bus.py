@@ -1,7 +1,7 @@
 """A server configured with the NATS event bus (`RAYWEAVE_EVENT_BUS`): its live event streams get a run's
 events in order with no gap and no duplicate, wake on the bus's notices, catch up from the store when the bus
-connection drops mid-run, and a bus that cannot be reached at start is logged while streams still work by
-polling. Real NATS JetStream on 127.0.0.1:4222, a subject prefix and stream per module (deleted afterwards)."""
+connection drops mid-run, its webhook worker wakes on the notices, and a bus that cannot be reached at start is
+logged while streams still work by polling. Real NATS JetStream on 127.0.0.1:4222, a subject prefix and stream per module (deleted afterwards)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from serve.config import ServeOptions
 from tests.serve.api.conftest import Api
 from tests.serve.api.server import free_port, serving
 from tests.serve.api.test_events import STEPS, _check_complete, _sse_read, _start, _ws_read, _ws_url
+from tests.serve.api.test_webhooks_api import Receiver, receiver, wait_until  # noqa: F401 (a fixture)
 
 OPTIONS = ServeOptions(executor="local", rate_per_s=10_000, burst=10_000, print_admin_key=False)
 
@@ -50,7 +51,8 @@ class BusApi:
 
 
 def _serve(home: Path, bus_url: str) -> Generator[BusApi, None, None]:
-    settings = Settings(home=home, event_bus=bus_url)
+    # The webhook worker would look for events once an hour by itself: only the bus's notices wake it sooner.
+    settings = Settings(home=home, event_bus=bus_url, webhook_allow=["127.0.0.1"], webhook_poll_s=3600)
     store = open_store(settings.resolved_database_url)
     app = create_app(settings, store=store, options=OPTIONS)
     try:
@@ -97,6 +99,18 @@ def test_streams_on_the_bus_get_every_event_once_in_order_and_the_notices_name_t
         assert seen[-1] == {"run_id": run_id, "seq": live[-1]["seq"], "type": "run.succeeded"}
     finally:
         watcher.close()
+
+
+def test_the_webhook_worker_wakes_on_the_notices(on_nats: BusApi, receiver: Receiver) -> None:  # noqa: F811
+    bus = on_nats.notices.bus
+    assert isinstance(bus, NatsBus) and bus.wait_connected(5)
+    with on_nats.api.client() as c:
+        made = c.post("/v1/webhooks", json={"url": f"{receiver.url}/bus", "event_types": ["run.succeeded"]})
+        assert made.status_code == 201, made.text
+    run_id = _start(on_nats.api, 15)
+    # Long before the worker's hourly poll: the run's final notice started a delivery round.
+    got = wait_until(lambda: [r for r in receiver.at("/bus") if run_id in r.body.decode()], 10)
+    assert got[0].event["type"].endswith("run.succeeded")
 
 
 def test_a_bus_connection_dropped_mid_run_is_caught_up_from_the_store(on_nats: BusApi) -> None:
