@@ -257,26 +257,32 @@ class ReportRepository(Repository):
         given runs (issue 20; attempts recorded before they were measured are absent). Read by run id in
         chunks."""
         e = table_of(Event)
-        final = (EventType.NODE_SUCCEEDED, EventType.NODE_FAILED, EventType.NODE_RETRYING)
+        final = [str(t) for t in (EventType.NODE_SUCCEEDED, EventType.NODE_FAILED, EventType.NODE_RETRYING)]
+        # Only the fields needed, extracted by the database: a failed attempt's payload holds its traceback.
+        fields = [
+            e.c.payload["attempt"].as_float(),
+            e.c.payload["failed_attempt"].as_float(),
+            e.c.payload["cpu_s"].as_float(),
+            e.c.payload["memory_bytes"].as_float(),
+            e.c.payload["output_bytes"].as_float(),
+        ]
         usage: dict[tuple[str, str, int], tuple[float | None, int | None, int | None]] = {}
         for start in range(0, len(run_ids), chunk):
             ids = list(run_ids[start : start + chunk])
-            query = sa.select(e.c.run_id, e.c.node_id, e.c.type, e.c.payload).where(
-                e.c.run_id.in_(ids), e.c.type.in_([str(t) for t in final])
+            query = sa.select(e.c.run_id, e.c.node_id, e.c.type, *fields).where(
+                e.c.run_id.in_(ids), e.c.type.in_(final)
             )
             with self.engine.connect() as conn:
-                for run_id, node_id, type_, payload in conn.execute(query).all():
-                    if not isinstance(payload, dict) or "cpu_s" not in payload:
+                for run_id, node_id, type_, attempt, failed, cpu, memory, size in conn.execute(query).all():
+                    if cpu is None:
+                        continue  # recorded before attempts were measured
+                    number = failed if type_ == EventType.NODE_RETRYING else attempt
+                    if number is None:
                         continue
-                    key = "failed_attempt" if type_ == EventType.NODE_RETRYING else "attempt"
-                    attempt = payload.get(key)
-                    if not isinstance(attempt, int):
-                        continue
-                    cpu, memory, size = (payload.get(k) for k in ("cpu_s", "memory_bytes", "output_bytes"))
-                    usage[(str(run_id), str(node_id), int(attempt))] = (
-                        float(cpu) if isinstance(cpu, int | float) else None,
-                        int(memory) if isinstance(memory, int | float) else None,
-                        int(size) if isinstance(size, int | float) else None,
+                    usage[(str(run_id), str(node_id), int(number))] = (
+                        float(cpu),
+                        None if memory is None else int(memory),
+                        None if size is None else int(size),
                     )
         return usage
 
