@@ -102,9 +102,24 @@ def build(
                     }
                 )
                 clock += timedelta(seconds=seconds)
+                seq = len(event_rows) + 1  # unique within the run (numbers need not start at 1 here)
                 if hit:
-                    seq = len(event_rows) + 1  # unique within the run (numbers need not start at 1 here)
                     event_rows.append((run_id, seq, "node.cached", n, '{"level": "disk"}', _fmt(clock)))
+                else:
+                    # The attempt's final (or retrying) event with its measured figures, as the engine writes.
+                    kind, key = (
+                        ("node.retrying", "failed_attempt")
+                        if attempt < attempts
+                        else (
+                            ("node.failed" if failed else "node.succeeded"),
+                            "attempt",
+                        )
+                    )
+                    usage = (
+                        f'{{"{key}": {attempt}, "cpu_s": {seconds * 0.8:.6f}, '
+                        f'"memory_bytes": {rng.randrange(0, 2**28)}, "output_bytes": 4096}}'
+                    )
+                    event_rows.append((run_id, seq, kind, n, usage, _fmt(clock)))
                 if failed and attempt == attempts:
                     status = "failed"
             if status == "failed":
