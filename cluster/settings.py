@@ -140,7 +140,6 @@ class Settings(BaseSettings):
     )
     event_bus: str = Field(
         default="",
-        pattern=r"^(nats://\S+)?$",
         description=(
             "The event bus that tells API replicas and webhooks about new run events (docs/guides/event-bus.md):"
             " nats://HOST:PORT[?prefix=NAME] for NATS JetStream; empty: an in-process bus (live streams also"
@@ -304,6 +303,21 @@ class Settings(BaseSettings):
                     " which nodes may never reach; choose a folder of data files"
                 )
         return [Path(root).expanduser() for root in roots]
+
+    @field_validator("event_bus")
+    @classmethod
+    def _valid_event_bus(cls, value: str) -> str:
+        """Empty, or a NATS URL the bus can use (the error says what to write instead)."""
+        if value:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value)
+            if parts.scheme != "nats" or not parts.hostname:
+                raise ValueError(
+                    f"event bus URL {value!r} is not a NATS URL: use nats://HOST:PORT (e.g. "
+                    "nats://127.0.0.1:4222), or leave RAYWEAVE_EVENT_BUS empty for the in-process bus"
+                )
+        return value
 
     @field_validator("http_allow", "webhook_allow")
     @classmethod

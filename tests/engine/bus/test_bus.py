@@ -10,7 +10,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
+from cluster.settings import Settings
 from engine.bus import InProcessBus, matches, open_bus, run_topic
 from engine.bus.nats import NatsBus
 from tests.serve.api.server import free_port
@@ -98,3 +100,6 @@ def test_a_bus_url_that_is_not_nats_is_refused_with_what_to_use() -> None:
         open_bus("redis://127.0.0.1:6379")
     with pytest.raises(ValueError, match="prefix"):
         open_bus(f"{NATS}?prefix=a.b")
+    # The setting says the same when the server starts (RAYWEAVE_EVENT_BUS).
+    with pytest.raises(ValidationError, match=r"RAYWEAVE_EVENT_BUS empty for the in-process bus"):
+        Settings(event_bus="redis://127.0.0.1:6379")
