@@ -276,8 +276,7 @@ def sync_export(
             if not fresh:
                 continue
             ids = [row["run_id"] for row in fresh]
-            levels = store.reports.cache_levels_of(ids)
-            usage = store.reports.usage_of(ids)
+            levels, usage = store.reports.attempt_events_of(ids)
             run_rows += _append(
                 out / "runs",
                 FINISHED_RUN_SCHEMA,

@@ -570,6 +570,14 @@ class Reports(Protocol):
         """(run id, node id, attempt) -> (CPU-seconds, peak memory bytes, output bytes) measured per attempt."""
         ...
 
+    def attempt_events_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
+    ) -> tuple[
+        dict[tuple[str, str], str], dict[tuple[str, str, int], tuple[float | None, int | None, int | None]]
+    ]:
+        """`cache_levels_of` and `usage_of` of the given runs in one read of their events."""
+        ...
+
     def run_scope(self, audience: Audience) -> RunScope:
         """The ids of the workflows and owners whose runs the audience may see (analytics' visibility filter)."""
         ...

@@ -236,18 +236,7 @@ class ReportRepository(Repository):
     def cache_levels_of(self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK) -> dict[tuple[str, str], str]:
         """(run id, node id) -> the cache level (memory, object, disk, ...) that answered the node, from the
         `node.cached` events of the given runs (read by run id in chunks)."""
-        e = table_of(Event)
-        levels: dict[tuple[str, str], str] = {}
-        for start in range(0, len(run_ids), chunk):
-            ids = list(run_ids[start : start + chunk])
-            query = sa.select(e.c.run_id, e.c.node_id, e.c.payload).where(
-                e.c.run_id.in_(ids), e.c.type == EventType.NODE_CACHED
-            )
-            with self.engine.connect() as conn:
-                for run_id, node_id, payload in conn.execute(query).all():
-                    level = payload.get("level") if isinstance(payload, dict) else None
-                    levels[(str(run_id), str(node_id))] = str(level or "")
-        return levels
+        return self.attempt_events_of(run_ids, chunk=chunk)[0]
 
     def usage_of(
         self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
@@ -256,35 +245,52 @@ class ReportRepository(Repository):
         attempt, from the `cpu_s`/`memory_bytes`/`output_bytes` fields of the final and retrying events of the
         given runs (issue 20; attempts recorded before they were measured are absent). Read by run id in
         chunks."""
+        return self.attempt_events_of(run_ids, chunk=chunk)[1]
+
+    def attempt_events_of(
+        self, run_ids: Sequence[str], *, chunk: int = ID_CHUNK
+    ) -> tuple[
+        dict[tuple[str, str], str], dict[tuple[str, str, int], tuple[float | None, int | None, int | None]]
+    ]:
+        """`cache_levels_of` and `usage_of` together, in one read of the given runs' events (what the analytics
+        export needs for every attempt): the `node.cached` events and the final and retrying ones, with only
+        the payload fields needed extracted by the database (a failed attempt's payload holds its traceback)."""
         e = table_of(Event)
-        final = [str(t) for t in (EventType.NODE_SUCCEEDED, EventType.NODE_FAILED, EventType.NODE_RETRYING)]
-        # Only the fields needed, extracted by the database: a failed attempt's payload holds its traceback.
+        cached = str(EventType.NODE_CACHED)
+        retrying = str(EventType.NODE_RETRYING)
+        wanted = [cached, retrying, str(EventType.NODE_SUCCEEDED), str(EventType.NODE_FAILED)]
         fields = [
+            e.c.payload["level"].as_string(),
             e.c.payload["attempt"].as_float(),
             e.c.payload["failed_attempt"].as_float(),
             e.c.payload["cpu_s"].as_float(),
             e.c.payload["memory_bytes"].as_float(),
             e.c.payload["output_bytes"].as_float(),
         ]
+        levels: dict[tuple[str, str], str] = {}
         usage: dict[tuple[str, str, int], tuple[float | None, int | None, int | None]] = {}
         for start in range(0, len(run_ids), chunk):
             ids = list(run_ids[start : start + chunk])
             query = sa.select(e.c.run_id, e.c.node_id, e.c.type, *fields).where(
-                e.c.run_id.in_(ids), e.c.type.in_(final)
+                e.c.run_id.in_(ids), e.c.type.in_(wanted)
             )
             with self.engine.connect() as conn:
-                for run_id, node_id, type_, attempt, failed, cpu, memory, size in conn.execute(query).all():
-                    if cpu is None:
-                        continue  # recorded before attempts were measured
-                    number = failed if type_ == EventType.NODE_RETRYING else attempt
-                    if number is None:
-                        continue
-                    usage[(str(run_id), str(node_id), int(number))] = (
-                        float(cpu),
-                        None if memory is None else int(memory),
-                        None if size is None else int(size),
-                    )
-        return usage
+                rows = conn.execute(query).all()
+            for run_id, node_id, type_, level, attempt, failed, cpu, memory, size in rows:
+                if type_ == cached:
+                    levels[(str(run_id), str(node_id))] = str(level or "")
+                    continue
+                if cpu is None:
+                    continue  # recorded before attempts were measured
+                number = failed if type_ == retrying else attempt
+                if number is None:
+                    continue
+                usage[(str(run_id), str(node_id), int(number))] = (
+                    float(cpu),
+                    None if memory is None else int(memory),
+                    None if size is None else int(size),
+                )
+        return levels, usage
 
     def run_scope(self, audience: Audience) -> RunScope:
         """The ids behind `visible_runs(audience)`: the workflows it may see (deleted ones too, as the runs list)
