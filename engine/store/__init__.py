@@ -29,7 +29,7 @@ from engine.store.errors import (
 )
 from engine.store.events import NewEvent
 from engine.store.open import open_store
-from engine.store.protocol import Store
+from engine.store.protocol import DeliveryStatus, Store
 from engine.store.reports import MetricsSnapshot, NodeRunFigures, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.store import SqlStore
@@ -37,6 +37,7 @@ from engine.store.store import SqlStore
 __all__ = [
     "CreatedRun",
     "DatabaseOptions",
+    "DeliveryStatus",
     "DuplicateAttemptError",
     "DuplicateEventError",
     "Edge",

@@ -10,14 +10,13 @@ import pytest
 
 from engine.secrets import Keyring
 from engine.secrets.keys import new_master_key
-from engine.store import NewEvent, NotFoundError, Store
-from engine.store.columns import utcnow
-from engine.store.models import DeliveryStatus
+from engine.store import DeliveryStatus, NewEvent, NotFoundError, Store
 from engine.store.shares import Audience
 from engine.store.webhooks import NewDelivery
 from engine.webhooks.service import WebhookService, cloudevent_of, open_secret
 from nodes.ids import WorkflowId
 from nodes.states import EventType
+from tests.engine.store.conformance import utcnow
 from tests.engine.store.sql_support import stored_rows
 
 KEYS = Keyring([new_master_key()], "a test keyring")
