@@ -28,8 +28,9 @@ from engine.store.errors import (
     is_unavailable,
 )
 from engine.store.events import NewEvent
+from engine.store.models import DeliveryStatus
 from engine.store.open import open_store
-from engine.store.protocol import DeliveryStatus, Store
+from engine.store.protocol import Store
 from engine.store.reports import MetricsSnapshot, NodeRunFigures, NodeRunHistoryRow, RunHistoryRow
 from engine.store.runs import CreatedRun, RunPage
 from engine.store.store import SqlStore
