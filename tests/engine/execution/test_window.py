@@ -42,8 +42,12 @@ def test_no_more_tasks_than_the_window_run_at_once(settings: Settings) -> None:
     wf.output("total", wf.add("total", s.total, xs=naps))
     names = [f"n{i}" for i in range(8)]
     run_windowed(wf, None, settings, window=4096)  # warm the workers
-    wide = run_windowed(wf, None, settings, window=4096)  # with room, the naps overlap
-    assert most_at_once(wide, names) >= 3
+    # With room, the naps overlap: the check below can see overlap (on a loaded machine Ray may start workers
+    # for the naps slowly, so a second wide run is allowed).
+    overlap = most_at_once(run_windowed(wf, None, settings, window=4096), names)
+    if overlap < 3:
+        overlap = most_at_once(run_windowed(wf, None, settings, window=4096), names)
+    assert overlap >= 3
     result = run_windowed(wf, None, settings, window=2)
     assert result.status is RunStatus.SUCCEEDED
     assert result.outputs == {"total": sum(range(8))}
