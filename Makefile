@@ -18,8 +18,11 @@ $(BIN)/python:
 # the same versions) with pip's own configuration of this machine handed over: its indexes, find-links and
 # constraints (a constraint keeps the CPU torch that lies on disk), and pip's choice among indexes
 # (unsafe-best-match: the best version from any index, as pip does). If uv fails, pip does the install.
+# --compile-bytecode, as pip does: uv compiles nothing by default, and where PYTHONDONTWRITEBYTECODE is set
+# (this machine) every process, each Ray worker among them, then compiled Ray, MLflow and torch at import:
+# the whole test suite took twice as long.
 pipconf = $(shell $(PYTHON) -m pip config get global.$(1) 2>/dev/null)
-UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --index-strategy unsafe-best-match \
+UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --index-strategy unsafe-best-match \
 	$(foreach u,$(call pipconf,index-url),--index-url $(u)) \
 	$(foreach u,$(call pipconf,extra-index-url),--extra-index-url $(u)) \
 	$(foreach u,$(call pipconf,find-links) $(PIP_FIND_LINKS),--find-links $(u)) \
