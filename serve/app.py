@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nodes import Catalog
 from serve.auth import Principal, require
+from serve.compression import JsonGzipMiddleware
 from serve.config import ServeOptions
 from serve.limits import InputLimitsMiddleware
 from serve.middleware import ApiMiddleware
@@ -70,6 +71,20 @@ def create_app(
         # The event bus (issue 19): live streams and the webhook worker wake on run notices (serve.bus).
         app.state.run_notices = await run_in_threadpool(RunNotices.open, settings.event_bus)
         app.state.run_notices.listen(app.state.webhooks.wake)
+        # Co-editing rooms share who is here with the same rooms on the other servers (serve.collab.presence).
+        app.state.collab.presence_bus = app.state.run_notices.bus
+        from serve.api.v2 import forget_handle
+        from serve.bus import WORKFLOW_POLL_S, WorkflowWatch, follow_model_changes
+
+        # Workflow edits and model deployments (issue 19): cached model handles are looked up again when a
+        # deployment changes; `workflow_watch` keeps watched workflows' latest versions current.
+        follow_model_changes(app.state.run_notices, forget_handle)
+        # Co-editing rooms learn of saved and deleted workflows from it. Without a broker, saves on servers in
+        # other processes arrive only by its catch-up reads: then it reads as often as a room looks for edits.
+        remote = app.state.run_notices.bus.remote
+        watch_poll_s = WORKFLOW_POLL_S if remote else app.state.collab.options.poll_s
+        app.state.workflow_watch = WorkflowWatch(app.state.run_notices, ctx.store, poll_s=watch_poll_s)
+        app.state.collab.watch = app.state.workflow_watch
         if ctx.plugins is not None:
             from serve.bus import follow_plugin_changes
 
@@ -77,6 +92,7 @@ def create_app(
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.workflow_watch.close)
             await run_in_threadpool(app.state.run_notices.close)
             await run_in_threadpool(app.state.webhooks.stop)
             await app.state.collab.stop()  # closes co-editing sockets, stores pending edits
@@ -123,6 +139,8 @@ def create_app(
         response_class=Response,
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     )
+    # Innermost: whole JSON answers gzip-compressed for clients that accept it (streams and sockets untouched).
+    app.add_middleware(JsonGzipMiddleware)
     app.add_middleware(ApiMiddleware, max_body_bytes=opts.max_body_bytes)
     # Outermost: a NUL in the URL is refused before the API middleware's audit and metrics would store it.
     app.add_middleware(InputLimitsMiddleware)
@@ -151,7 +169,11 @@ def _build_context(
     from serve.ratelimit import limiter_for
     from serve.runs import launcher_for
 
-    the_store = store if store is not None else open_store(settings.resolved_database_url)
+    the_store = (
+        store
+        if store is not None
+        else open_store(settings.resolved_database_url, workflows_dir=settings.workflows_dir)
+    )
     plugins = _live_plugins(settings, the_store, catalog)
     the_catalog: Catalog
     if plugins is not None:

@@ -48,26 +48,52 @@ def api_application(
     *,
     num_replicas: int = 1,
     max_ongoing_requests: int = MAX_ONGOING_REQUESTS,
+    replicas_per_host: int | None = None,
 ) -> Any:
     """A bound Serve application of the API (pass it to `serve.run`).
 
     Replicas never create the admin key (the process that deploys does, once), so starting several replicas
-    cannot race to mint keys.
+    cannot race to mint keys. `replicas_per_host` caps the replicas Serve places on one Ray node (its
+    `max_replicas_per_node`): with 2 and more replicas and a cap of 1, losing a host never takes the whole API.
     """
     from ray import serve
 
-    if num_replicas < 1:
-        raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
     opts = replace(options or ServeOptions(), create_admin_key=False, print_admin_key=False)
     ingress = serve.ingress(_builder(settings, opts))()
+    placement: dict[str, Any] = {"max_replicas_per_node": replicas_per_host} if replicas_per_host else {}
     deployment: Any = serve.deployment(
         ingress,
         name=DEPLOYMENT_NAME,
-        num_replicas=num_replicas,
         max_ongoing_requests=max_ongoing_requests,
         ray_actor_options={"num_cpus": 0},
+        **api_scaling(settings, num_replicas),
+        **placement,
     )
     return deployment.bind()
+
+
+def api_scaling(settings: Settings, num_replicas: int) -> dict[str, Any]:
+    """The API deployment's scaling: `num_replicas`, or Serve's autoscaler when `RAYWEAVE_API_AUTOSCALE` is set.
+
+    With MIN 0 the first replica still starts with the deployment (so a broken app fails the deploy, not the
+    first request) and Serve removes it after `RAYWEAVE_API_DOWNSCALE_DELAY_S` without requests.
+    """
+    if not settings.api_autoscale:
+        if num_replicas < 1:
+            raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+        return {"num_replicas": num_replicas}
+    low, high = (int(part) for part in settings.api_autoscale.split(","))
+    delay = settings.api_downscale_delay_s
+    look_back = min(30.0, max(1.0, delay))  # as for models (serve.models.manager.scaling_options)
+    config: dict[str, Any] = {
+        "min_replicas": low,
+        "max_replicas": high,
+        "initial_replicas": max(1, low),
+        "downscale_delay_s": delay,
+        "look_back_period_s": look_back,
+        "metrics_interval_s": min(10.0, look_back / 2),
+    }
+    return {"autoscaling_config": config}
 
 
 def deploy(
@@ -77,6 +103,7 @@ def deploy(
     host: str = "127.0.0.1",
     port: int = 8000,
     num_replicas: int = 1,
+    replicas_per_host: int | None = None,
 ) -> str:
     """Start Serve's HTTP proxy on `host:port` (loopback by default) and deploy the API; returns its URL.
 
@@ -94,7 +121,7 @@ def deploy(
         controller_options={"runtime_env": {"env_vars": {PROXY_CALLBACK_ENV: PROXY_CALLBACK}}},
     )
     serve.run(
-        api_application(settings, options, num_replicas=num_replicas),
+        api_application(settings, options, num_replicas=num_replicas, replicas_per_host=replicas_per_host),
         name=APP_NAME,
         route_prefix="/",
         blocking=False,

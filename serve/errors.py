@@ -127,6 +127,13 @@ class UnavailableError(ApiError, RuntimeError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class BadGatewayError(ApiError, ConnectionError):
+    """A service the server calls on the caller's behalf (e.g. the model endpoint of drafts) failed or answered
+    nonsense; the detail names it and what went wrong."""
+
+    status, slug, title = 502, "bad-gateway", "Upstream service failed"
+
+
 class ClientError(Exception):
     """Raised by `serve.client` when the server answers with an error; carries the problem document."""
 

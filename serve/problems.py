@@ -210,10 +210,13 @@ def _http_routes(app: Any) -> list[Any]:
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
-    from engine.store import IdempotencyConflictError, NotFoundError, VersionConflictError
+    from engine.store import IdempotencyConflictError, NotFoundError, VersionConflictError, WorkflowFileError
 
     if isinstance(exc, NotFoundError):
         status = 404
+    elif isinstance(exc, WorkflowFileError):
+        # A workflow file of the files backend that does not parse or validate: the message names the file.
+        status = 422
     elif isinstance(exc, VersionConflictError):
         status = 412
     elif isinstance(exc, IdempotencyConflictError):

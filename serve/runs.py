@@ -239,7 +239,7 @@ class DurableRunLauncher:
         if handle is not None:
             handle.cancel()
             return
-        if self.executor == "ray" and self._cancel_on_coordinator(run_id):
+        if self.executor == "ray" and self._cancel_on_coordinator(run_id, self.settings.coordinators):
             return
         from engine.store import RunStateError
 
@@ -249,24 +249,30 @@ class DurableRunLauncher:
             return
 
     @staticmethod
-    def _cancel_on_coordinator(run_id: RunId) -> bool:
-        """Cancel a run another replica launched, through the cluster's named coordinator actor."""
+    def _cancel_on_coordinator(run_id: RunId, count: int = 1) -> bool:
+        """Cancel a run another replica launched, through the cluster's named coordinator actor that holds it
+        (the one its id hashes to first; a sibling when that one had died: `engine.execution.ray.coordinators`)."""
         try:
             import ray
 
             from cluster.actors import find_actor
-            from engine.execution.ray.coordinator import COORDINATOR_NAME
-
-            coordinator = find_actor(COORDINATOR_NAME)
-            if coordinator is None:
-                return False
-            ray.get(coordinator.cancel.remote(run_id), timeout=10)
-            return True
-        except Exception as exc:  # the coordinator may not hold the run (restarted): fall back to the store
-            log.info(
-                "run %s: coordinator could not cancel it (%s); cancelling through the store", run_id, exc
-            )
+            from engine.execution.ray.coordinators import coordinator_names, slot_of
+        except Exception as exc:  # no Ray here: fall back to the store
+            log.info("run %s: no coordinator to cancel it (%s); cancelling through the store", run_id, exc)
             return False
+        names = coordinator_names(count)
+        first = slot_of(run_id, len(names))
+        for name in names[first:] + names[:first]:
+            try:
+                coordinator = find_actor(name)
+                if coordinator is None:
+                    continue
+                ray.get(coordinator.cancel.remote(run_id), timeout=10)
+                return True
+            except Exception as exc:  # it does not hold the run (restarted, or a sibling has it)
+                log.info("run %s: coordinator %s could not cancel it (%s)", run_id, name, exc)
+        log.info("run %s: no coordinator holds it; cancelling through the store", run_id)
+        return False
 
     def close(self) -> None:
         """Forget the handles; the runs go on in their coordinators."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,3 +30,76 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayConnect
 def settings(tmp_path: Path) -> Settings:
     """Settings of a fresh installation under this test's temporary directory (SQLite, local cache)."""
     return Settings(home=tmp_path / "home")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding slow tests run first, each file's tests in their own order.
+
+    `make test` hands whole files to two processes in collection order (pytest-xdist, `--dist loadfile`): a
+    slow file left for last would keep one process busy while the other has finished.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order within each group stays
+
+
+#: How long past its own timeout (pytest-timeout's, which raises in the test's main thread) a test may still be
+#: stuck before its process prints every thread's stack and exits. pytest-timeout's signal is not heard by a
+#: thread blocked in C code that never returns to Python; this backstop is (`faulthandler` has a thread of its
+#: own). A CI run was once held for 90 minutes by a test that its timeout did not stop.
+HARD_TIMEOUT_GRACE_S = 60
+_STDERR_FD = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep a descriptor of the real standard error: while a test runs, pytest captures descriptor 2."""
+    config.stash[_STDERR_FD] = os.dup(2)
+
+
+def _test_timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _running_files(config: pytest.Config) -> tuple[Path, str] | None:
+    """Under pytest-xdist: the folder where each test process names the test it is running, and this one's name."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    folder = Path(tempfile.gettempdir()) / f"rayweave-tests-{workerinput['testrunuid']}"
+    folder.mkdir(exist_ok=True)
+    return folder, str(workerinput["workerid"])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A test still stuck `HARD_TIMEOUT_GRACE_S` after its timeout ends its process, every stack printed.
+
+    Under `make test`, pytest-xdist reports the test as failed (its process crashed) and hands the rest of its
+    file to a new process, which fails that test at once instead of running it again (xdist would): a hang
+    costs minutes and names itself instead of holding the whole run until CI gives up."""
+    import faulthandler
+
+    running = _running_files(item.config)
+    if running is not None:
+        folder, me = running
+        for other in folder.iterdir():
+            if other.name != me and other.read_text() == item.nodeid:
+                other.unlink(missing_ok=True)
+                item.add_marker(pytest.mark.skip(reason="see its failure above: it hung its test process"))
+        (folder / me).write_text(item.nodeid)
+    timeout = _test_timeout(item)
+    if timeout > 0:
+        stderr = item.config.stash[_STDERR_FD]
+        faulthandler.dump_traceback_later(timeout + HARD_TIMEOUT_GRACE_S, exit=True, file=stderr)
+    try:
+        yield
+    finally:
+        if timeout > 0:
+            faulthandler.cancel_dump_traceback_later()
+        if running is not None:
+            (running[0] / running[1]).write_text("")

@@ -1,7 +1,7 @@
 """Run analytics: export history from the store to day-partitioned Parquet, and query it with DuckDB.
 
 `sync_export` appends the runs finished since its watermark (incremental); `RunAnalytics` queries the files;
-`breakdown` groups them by workflow, version, node, node type and owner over a time window.
+`breakdown` groups them by workflow, version, node, node type, owner and tenant over a time window.
 `stats(store, directory)` does export and queries and returns a `StatsReport` (what `rayweave stats` prints).
 """
 
@@ -19,6 +19,7 @@ from engine.analytics.breakdown import (
     Filters,
     Window,
     breakdown,
+    owner_tenants,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _HOMES = {
     "Filters": "engine.analytics.breakdown",
     "Window": "engine.analytics.breakdown",
     "breakdown": "engine.analytics.breakdown",
+    "owner_tenants": "engine.analytics.breakdown",
     "ExportResult": "engine.analytics.export",
     "SyncResult": "engine.analytics.export",
     "export_history": "engine.analytics.export",
@@ -90,6 +92,7 @@ __all__ = [
     "WorkflowSummary",
     "breakdown",
     "export_history",
+    "owner_tenants",
     "read_watermark",
     "stats",
     "sync_export",

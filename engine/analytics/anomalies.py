@@ -13,7 +13,9 @@ previous `WINDOW` ones of its key:
   the median by `MEMORY_FLOOR` bytes (most nodes raise the peak by nothing or a few pages, where any rise would
   be many MADs);
 - `failure_burst`: it is the `BURST`-th failure in a row while the key's failure rate over the window is below
-  `BURST_BASELINE` (a burst, not a node that always fails). One anomaly per burst.
+  `BURST_BASELINE` (a burst, not a node that keeps failing). A streak counts at most `BURST - 1` of its
+  failures in that rate: the failures that make a burst are the anomaly, not the key's usual rate (counting
+  every failure of one or two recent bursts hid the next one). One anomaly per burst.
 
 An anomaly's `delay` is how many executions of its key it came after the first one of its kind in a row (0 for
 durations and sizes, BURST - 1 for bursts). `detect` finds them in the exported history; as runs finish,
@@ -103,6 +105,7 @@ class KeyHistory:
         self.durations: deque[float] = deque(maxlen=WINDOW)
         self.sizes: deque[float] = deque(maxlen=WINDOW)
         self.memories: deque[float] = deque(maxlen=WINDOW)
+        #: 1 for a failure among the first BURST - 1 of its streak, else 0.
         self.outcomes: deque[int] = deque(maxlen=WINDOW)
         self.streak = 0
 
@@ -136,7 +139,8 @@ class KeyHistory:
             rate = sum(self.outcomes) / len(self.outcomes)
             if rate < BURST_BASELINE:
                 found.append(Anomaly("failure_burst", *where, float(BURST), rate, BURST_BASELINE, BURST - 1))
-        self.outcomes.append(1 if failed else 0)
+        # A streak counts at most BURST - 1 failures in the rate (see the module docstring).
+        self.outcomes.append(1 if 0 < self.streak < BURST else 0)
         return found
 
 

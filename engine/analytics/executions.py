@@ -113,6 +113,48 @@ def _executions(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+#: The cache levels counted per run (`engine.cache.result_cache`; the same as `breakdown.CACHE_LEVELS`).
+_LEVELS = ("memory", "object_store", "disk")
+
+
+def _run_rollups(executions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per run, the sums of its executions' figures (see `export.RUN_ROLLUP_FIELDS`): what a breakdown by
+    run-level dimensions adds up, read with the run's row instead of from the executions."""
+    rollups: dict[str, dict[str, Any]] = {}
+    for e in executions:
+        r = rollups.setdefault(e["run_id"], _empty_rollup())
+        r["executions"] += 1
+        r["retries"] += e["attempts"] - 1
+        r["retried_executions"] += e["attempts"] > 1
+        if e["cache_hit"]:
+            r["cache_hits"] += 1
+            if e["cache_level"] in _LEVELS:
+                r[f"hits_{e['cache_level']}"] += 1
+        if e["output_bytes"] is not None:
+            r["output_bytes"] = (r["output_bytes"] or 0) + e["output_bytes"]
+            r["output_sized"] += 1
+        if e["cpu_s"] is not None:
+            r["cpu_s"] = (r["cpu_s"] or 0.0) + e["cpu_s"]
+        if e["memory_bytes"] is not None:
+            r["memory_max_bytes"] = max(r["memory_max_bytes"] or 0, e["memory_bytes"])
+    return rollups
+
+
+def _empty_rollup() -> dict[str, Any]:
+    """The figures of a run without executions."""
+    return {
+        "executions": 0,
+        "retries": 0,
+        "retried_executions": 0,
+        "cache_hits": 0,
+        **{f"hits_{level}": 0 for level in _LEVELS},
+        "output_bytes": None,
+        "output_sized": 0,
+        "cpu_s": None,
+        "memory_max_bytes": None,
+    }
+
+
 def _stored_bytes(location: str | None) -> int | None:
     """Total size of the data files of a stored node result on a local disk (None when unknown)."""
     if not location or "://" in location:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -26,8 +26,10 @@ import pyarrow.dataset as ds
 from engine.analytics.executions import (
     _day,
     _duration,
+    _empty_rollup,
     _executions,
     _finished_node_batches,
+    _run_rollups,
 )
 from engine.store import Store
 
@@ -89,7 +91,12 @@ def export_history(store: Store, directory: str | Path, *, since: datetime | Non
     return ExportResult(out, node_rows, run_rows)
 
 
-def _write(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> int:
+def _write(
+    path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, token: str | None = None
+) -> int:
+    """Write `batches` under `path` in day partitions; the rows written. Without `token` (a full export) the
+    day partitions written are replaced; with it (incremental) new files `part-{token}-N` go next to the old
+    ones, and a retried export after a crash rewrites the same names."""
     counted = 0
 
     def counting() -> Iterator[pa.RecordBatch]:
@@ -105,8 +112,8 @@ def _write(path: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> 
         schema=schema,
         format="parquet",
         partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
-        existing_data_behavior="delete_matching",
-        basename_template="part-{i}.parquet",
+        existing_data_behavior="delete_matching" if token is None else "overwrite_or_ignore",
+        basename_template="part-{i}.parquet" if token is None else f"part-{token}-{{i}}.parquet",
     )
     return counted
 
@@ -165,7 +172,25 @@ FINISHED_NODE_RUN_SCHEMA = pa.schema(
     ]
 )
 
-#: Finished runs, with their queue wait (creation to start).
+#: The sums of a run's executions' figures, written with the run (`executions._run_rollups`): a breakdown by
+#: run-level dimensions reads them from the runs instead of scanning the executions again. `output_bytes`,
+#: `cpu_s` and `memory_max_bytes` (the highest of one execution) are None where nothing was measured;
+#: `output_sized` counts the executions with a known output size. Files written before them lack them.
+RUN_ROLLUP_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("executions", pa.int32()),
+    ("retries", pa.int32()),
+    ("retried_executions", pa.int32()),
+    ("cache_hits", pa.int32()),
+    ("hits_memory", pa.int32()),
+    ("hits_object_store", pa.int32()),
+    ("hits_disk", pa.int32()),
+    ("output_bytes", pa.int64()),
+    ("output_sized", pa.int32()),
+    ("cpu_s", pa.float64()),
+    ("memory_max_bytes", pa.int64()),
+]
+
+#: Finished runs, with their queue wait (creation to start) and the sums of their executions.
 FINISHED_RUN_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -178,6 +203,7 @@ FINISHED_RUN_SCHEMA = pa.schema(
         ("finished_at", TS),
         ("duration_s", pa.float64()),
         ("queue_wait_s", pa.float64()),
+        *RUN_ROLLUP_FIELDS,
         ("day", pa.string()),
     ]
 )
@@ -277,12 +303,6 @@ def sync_export(
                 continue
             ids = [row["run_id"] for row in fresh]
             levels, usage = store.reports.attempt_events_of(ids)
-            run_rows += _append(
-                out / "runs",
-                FINISHED_RUN_SCHEMA,
-                _finished_run_batches([fresh], finished),
-                f"{token}-{index}",
-            )
             attempts = [
                 r
                 for rows in _finished_node_batches(
@@ -290,17 +310,24 @@ def sync_export(
                 )
                 for r in rows
             ]
-            node_rows += _append(
+            executions = _executions(attempts)
+            run_rows += _write(
+                out / "runs",
+                FINISHED_RUN_SCHEMA,
+                _finished_run_batches([fresh], finished, _run_rollups(executions)),
+                token=f"{token}-{index}",
+            )
+            node_rows += _write(
                 out / "node_runs",
                 FINISHED_NODE_RUN_SCHEMA,
                 [pa.RecordBatch.from_pylist(attempts, schema=FINISHED_NODE_RUN_SCHEMA)],
-                f"{token}-{index}",
+                token=f"{token}-{index}",
             )
-            _append(
+            _write(
                 out / "executions",
                 EXECUTION_SCHEMA,
-                [pa.RecordBatch.from_pylist(_executions(attempts), schema=EXECUTION_SCHEMA)],
-                f"{token}-{index}",
+                [pa.RecordBatch.from_pylist(executions, schema=EXECUTION_SCHEMA)],
+                token=f"{token}-{index}",
             )
         mark = max([*finished.values(), *([previous] if previous else [])], default=None)
         # Remember the runs inside the next export's overlap, so that it does not write them twice.
@@ -341,31 +368,8 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _append(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], token: str) -> int:
-    counted = 0
-
-    def counting() -> Iterator[pa.RecordBatch]:
-        nonlocal counted
-        for batch in batches:
-            counted += batch.num_rows
-            yield batch
-
-    path.mkdir(parents=True, exist_ok=True)
-    ds.write_dataset(
-        counting(),
-        path,
-        schema=schema,
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
-        # New files next to the old ones; a retried export after a crash rewrites the same names.
-        existing_data_behavior="overwrite_or_ignore",
-        basename_template=f"part-{token}-{{i}}.parquet",
-    )
-    return counted
-
-
 def _finished_run_batches(
-    batches: Iterable[list[Any]], finished: dict[str, datetime]
+    batches: Iterable[list[Any]], finished: dict[str, datetime], rollups: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[pa.RecordBatch]:
     for rows in batches:
         records = []
@@ -374,6 +378,7 @@ def _finished_run_batches(
             records.append(
                 {
                     **row,
+                    **(rollups.get(row["run_id"]) or _empty_rollup()),
                     "duration_s": _duration(start, row["finished_at"]),
                     "queue_wait_s": _duration(row["created_at"], row["started_at"]),
                     "day": _day(row["created_at"]),

@@ -10,6 +10,7 @@ Definitions used throughout:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +125,8 @@ class RunAnalytics:
         #: True over an incremental export: finished runs only, with owner, cache level, queue wait, sizes.
         self.incremental = is_incremental(self.directory)
         self._db = duckdb.connect(":memory:", config={"threads": 2})
+        # Every question binds the views again, which reads each file's footer: keep them once read.
+        self._db.execute("SET parquet_metadata_cache = true")
         schemas = (
             (
                 ("node_runs", FINISHED_NODE_RUN_SCHEMA),
@@ -133,8 +136,13 @@ class RunAnalytics:
             if self.incremental
             else (("node_runs", NODE_RUN_SCHEMA), ("runs", RUN_SCHEMA))
         )
+        #: True when every run row carries the sums of its executions (`export.RUN_ROLLUP_FIELDS`; runs exported
+        #: before them do not): run-level breakdowns then read them instead of the executions.
+        self.run_rollups = False
         for name, schema in schemas:
             files = sorted((self.directory / name).glob("day=*/*.parquet"))
+            if name == "runs" and self.incremental and files:
+                self.run_rollups = all("executions" in _columns(f) for f in files)
             if files:
                 paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
                 # A view: each question reads only the columns it needs from the files.
@@ -290,6 +298,16 @@ class RunAnalytics:
         )
         return [WorkflowSummary(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows]
 
+    def use_tenants(self, tenants: Mapping[str, str]) -> None:
+        """Make `tenants` (owner -> tenant) the table `owner_tenants(owner, tenant)` the queries may join."""
+        import pyarrow as pa
+
+        table = pa.table(
+            {"owner": list(tenants), "tenant": list(tenants.values())},
+            schema=pa.schema([("owner", pa.string()), ("tenant", pa.string())]),
+        )
+        self._db.register("owner_tenants", table)
+
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only SQL query over the views `runs`, `node_runs`, `attempts` and `executions`."""
         return self._rows(sql, params or [])
@@ -304,3 +322,10 @@ class RunAnalytics:
     @staticmethod
     def _wf_params(workflow_id: str | None) -> list[Any]:
         return [workflow_id] if workflow_id is not None else []
+
+
+def _columns(path: Path) -> list[str]:
+    """The column names of a Parquet file (its footer only)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)

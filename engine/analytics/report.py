@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.analytics.breakdown import BreakdownReport, Filters, Window, breakdown
+from engine.analytics.breakdown import BreakdownReport, Filters, Window, breakdown, owner_tenants
 from engine.analytics.export import ExportResult, SyncResult, sync_export
 from engine.analytics.queries import (
     CacheHits,
@@ -68,9 +68,13 @@ def stats(
     bucket: Literal["hour", "day", "week", "month"] = "day",
     limit: int = 10,
     group_by: tuple[str, ...] = ("workflow", "version"),
+    memory_median: bool = True,
+    tenant: str | None = None,
 ) -> StatsReport:
     """Bring the incremental export under `directory` up to date (`sync_export`: only the runs finished since
-    its watermark are read from the store) and report on the finished runs created in [since, until)."""
+    its watermark are read from the store) and report on the finished runs created in [since, until).
+    `memory_median=False` leaves the breakdown's memory medians None (see `breakdown`); `tenant` keeps the
+    breakdown to the runs of that tenant's users (grouping by `tenant` reads the users' tenants from `store`)."""
     window = Window(since, until)
     window.check()
     exported = sync_export(store, directory)
@@ -87,5 +91,15 @@ def stats(
             cache_hit_rate=overall[0] if overall else CacheHits("*", 0, 0),
             run_durations=analytics.run_durations(bucket=bucket, workflow_id=workflow_id),
             workflows=workflows,
-            breakdown=breakdown(analytics, group_by, window=window, filters=Filters(workflow_id=workflow_id)),
+            breakdown=breakdown(
+                analytics,
+                group_by,
+                window=window,
+                filters=Filters(
+                    workflow_id=workflow_id,
+                    tenant=tenant,
+                    tenants=owner_tenants(store) if tenant is not None or "tenant" in group_by else None,
+                ),
+                memory_median=memory_median,
+            ),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from engine.analytics.breakdown import Breakdown, Filters, Window, breakdown
 from engine.analytics.dag import critical_path, upstream
 from engine.analytics.queries import RunAnalytics
+from nodes.states import RunStatus
 
 #: At most this many runs in the trend (the most recent ones).
 TREND_RUNS = 2000
@@ -97,26 +98,35 @@ def workflow_report(
     window: Window = Window(),
     document: Mapping[str, Any] | None = None,
     owner: str | None = None,
+    memory_median: bool = True,
 ) -> WorkflowReport:
     """The report of `workflow_id` (only `owner`'s runs when given). `document` (the latest version) gives the
-    edges of the critical path; without it the Gantt marks no path."""
+    edges of the critical path; without it the Gantt marks no path. `memory_median=False` (the drawn report,
+    which does not show it) leaves the memory medians None and reads the executions once for the per-node
+    figures and the summary's (their sums)."""
     filters = Filters(workflow_id=workflow_id, owner=owner)
-    overall = breakdown(analytics, ["workflow"], window=window, filters=filters)
+    per_node = breakdown(
+        analytics, ["node"], window=window, filters=filters, memory_median=memory_median
+    ).groups
+    overall = breakdown(
+        analytics,
+        ["workflow"],
+        window=window,
+        filters=filters,
+        memory_median=memory_median,
+        executions_of=None if memory_median else per_node,
+    )
     notes = list(overall.notes)
     if not overall.groups:
         return WorkflowReport(workflow_id, window, None, [], [], None, [], [], [], notes)
     where, params = _where(workflow_id, owner)
-    trend = [
-        TrendPoint(r[0], r[1], r[2])
-        for r in reversed(
-            analytics.execute(
-                f"SELECT created_at, duration_s, status FROM runs WHERE {where} "
-                "ORDER BY created_at DESC LIMIT ?",
-                [*params, TREND_RUNS],
-            )
-        )
-    ]
-    per_node = breakdown(analytics, ["node"], window=window, filters=filters).groups
+    # The trend's runs, newest first: the Gantt's run is among them unless none of them succeeded.
+    recent = analytics.execute(
+        f"SELECT created_at, duration_s, status, run_id, day FROM runs WHERE {where} "
+        "ORDER BY created_at DESC LIMIT ?",
+        [*params, TREND_RUNS],
+    )
+    trend = [TrendPoint(r[0], r[1], r[2]) for r in reversed(recent)]
     medians = {str(g.key["node"]): g.p50_s or 0.0 for g in per_node}
     path: list[str] = []
     if document is not None:
@@ -124,13 +134,14 @@ def workflow_report(
             path = critical_path(upstream(document), medians).nodes
         except ValueError as exc:
             notes.append(f"no critical path: {exc}")
-    gantt_run, gantt = _gantt(analytics, where, params, set(path))
+    latest = next((r for r in recent if r[2] == RunStatus.SUCCEEDED), None)
+    gantt_run, gantt = _gantt(analytics, where, params, set(path), latest)
+    # Executions are filed under their run's creation day (`day`, a partition: nothing to decode).
     heat = [
         HeatCell(str(r[0]), str(r[1]), int(r[2]), int(r[3]))
         for r in analytics.execute(
             f"""
-            SELECT node_id, strftime(run_created_at, '%Y-%m-%d') AS day, count(*),
-                   count(*) FILTER (WHERE final_status = 'failed')
+            SELECT node_id, day, count(*), count(*) FILTER (WHERE final_status = 'failed')
             FROM executions WHERE {where.replace("created_at", "run_created_at")} GROUP BY ALL ORDER BY 2, 1
             """,
             params,
@@ -148,23 +159,32 @@ def _where(workflow_id: str, owner: str | None) -> tuple[str, list[Any]]:
 
 
 def _gantt(
-    analytics: RunAnalytics, where: str, params: list[Any], path: set[str]
+    analytics: RunAnalytics,
+    where: str,
+    params: list[Any],
+    path: set[str],
+    latest: tuple[Any, ...] | None,
 ) -> tuple[str | None, list[GanttBar]]:
-    """The bars of the latest succeeded run (else the latest run)."""
-    latest = analytics.execute(
-        f"SELECT run_id FROM runs WHERE {where} ORDER BY status = 'succeeded' DESC, created_at DESC LIMIT 1",
-        params,
-    )
-    if not latest:
-        return None, []
-    run_id = str(latest[0][0])
+    """The bars of the latest succeeded run (else the latest run); `latest`: its row (created_at, duration,
+    status, run_id, day) when already read."""
+    if latest is None:
+        found = analytics.execute(
+            f"SELECT created_at, duration_s, status, run_id, day FROM runs WHERE {where} "
+            "ORDER BY status = 'succeeded' DESC, created_at DESC LIMIT 1",
+            params,
+        )
+        if not found:
+            return None, []
+        latest = found[0]
+    run_id, day = str(latest[3]), str(latest[4])
+    # The day partition keeps the scan to one day's files (run ids are in no order DuckDB can skip by).
     rows = analytics.execute(
         """
         SELECT node_id, started_at, span_s, final_status, cache_hit,
                min(started_at) OVER () AS run_start
-        FROM executions WHERE run_id = ? AND started_at IS NOT NULL ORDER BY started_at, node_id
+        FROM executions WHERE day = ? AND run_id = ? AND started_at IS NOT NULL ORDER BY started_at, node_id
         """,
-        [run_id],
+        [day, run_id],
     )
     bars = [
         GanttBar(

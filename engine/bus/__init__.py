@@ -1,5 +1,6 @@
 """The event bus between components (issue 19, docs/adr/022-event-bus.md): notices that something changed
-(a run's new events), so subscribers stop polling the store; the store stays the record.
+(a run's new events, a plugin, a workflow, a model deployment), so subscribers stop polling the store; the store
+stays the record.
 
 `open_bus(url)` makes a bus from the `RAYWEAVE_EVENT_BUS` setting (empty: in-process; `nats://...`: NATS
 JetStream); `shared_bus(url)` is the one bus of that URL in this process (the coordinator's sinks share it).
@@ -9,7 +10,18 @@ from __future__ import annotations
 
 import threading
 
-from engine.bus.base import EventBus, Message, Subscription, matches, run_notice, run_topic
+from engine.bus.base import (
+    EventBus,
+    Message,
+    Subscription,
+    matches,
+    model_notice,
+    model_topic,
+    run_notice,
+    run_topic,
+    workflow_notice,
+    workflow_topic,
+)
 from engine.bus.memory import InProcessBus
 
 __all__ = [
@@ -19,10 +31,14 @@ __all__ = [
     "Subscription",
     "close_shared",
     "matches",
+    "model_notice",
+    "model_topic",
     "open_bus",
     "run_notice",
     "run_topic",
     "shared_bus",
+    "workflow_notice",
+    "workflow_topic",
 ]
 
 _shared: dict[str, EventBus] = {}

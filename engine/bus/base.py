@@ -24,8 +24,13 @@ __all__ = [
     "Message",
     "Subscription",
     "matches",
+    "model_notice",
+    "model_topic",
     "run_notice",
     "run_topic",
+    "topic_token",
+    "workflow_notice",
+    "workflow_topic",
 ]
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -50,10 +55,38 @@ def matches(pattern: str, topic: str) -> bool:
     return len(want) == len(have)
 
 
+def topic_token(value: str) -> str:
+    """`value` as one topic token: itself when it is one (letters, digits, `_`, `-`), else `h` + its SHA-1."""
+    return value if _TOKEN.fullmatch(value) else "h" + hashlib.sha1(value.encode()).hexdigest()
+
+
 def run_topic(run_id: str) -> str:
     """The topic of a run's notices: `runs.<run id>` (an id that is not one topic token goes by its hash)."""
-    token = run_id if _TOKEN.fullmatch(run_id) else "h" + hashlib.sha1(run_id.encode()).hexdigest()
-    return f"runs.{token}"
+    return f"runs.{topic_token(run_id)}"
+
+
+def workflow_topic(workflow_id: str) -> str:
+    """The topic of a workflow's notices (`workflow.saved`, `workflow.deleted`): `workflows.<id>`."""
+    return f"workflows.{topic_token(workflow_id)}"
+
+
+def workflow_notice(workflow_id: str, event_type: str, version: int | None = None) -> dict[str, Any]:
+    """The notice published after a workflow's change is stored: `workflow.saved` with its new latest
+    `version`, or `workflow.deleted`. Subscribers read the workflow from the store, not from the notice."""
+    return {"workflow_id": workflow_id, "type": event_type, "version": version}
+
+
+def model_topic(name: str) -> str:
+    """The topic of a served model's notices (`model.deployed`, `model.deleted`, `model.scaled`): `models.<name>`
+    (a name with a `.` goes by its hash)."""
+    return f"models.{topic_token(name)}"
+
+
+def model_notice(name: str, event_type: str, **details: Any) -> dict[str, Any]:
+    """The notice published after a model deployment changed: `model.deployed` (`version`), `model.deleted`, or
+    `model.scaled` (a replica came up or went: `replica`, `change` "up"/"down"). Serve's own record of the
+    deployment is the truth; subscribers read it there."""
+    return {"name": name, "type": event_type, **details}
 
 
 def run_notice(run_id: str, seq: int, event_type: str) -> dict[str, Any]:

@@ -39,6 +39,12 @@ class InProcessBus:
         for subscription in targets:
             subscription.deliver(delivered)
 
+    def subscribed(self, topic: str) -> bool:
+        """Whether a subscription of this process would receive a message on `topic` now (a publisher can skip
+        preparing what nobody would read)."""
+        with self._lock:
+            return any(matches(s.pattern, topic) for s in self._subscriptions)
+
     def subscribe(self, pattern: str) -> Subscription:
         """A subscription to the topics matching `pattern`, active at once."""
         subscription = Subscription(pattern, self._forget)

@@ -17,6 +17,11 @@ walking upstream through fusable nodes only. Equal frontiers mean equal sets of 
   make that node its own ancestor).
 
 A fan-out of a thousand cheap nodes into a cheap sum is therefore one task, and a chain of cheap nodes too.
+
+A fused task runs in one runtime environment, so nodes of different environments (a plugin version's, or
+none for local and built-in nodes) never share a group: groups are formed environment by environment, with
+the fusable nodes of every other environment standing as expensive ones, which keeps the argument above (and
+so the graph of groups acyclic) for each environment's groups.
 """
 
 from __future__ import annotations
@@ -149,9 +154,24 @@ def fusable(node: GraphNode) -> bool:
     return set(options) <= {"num_cpus"} and options.get("num_cpus", 1) <= 1
 
 
+def runtime_env_key(node: GraphNode) -> str:
+    """The runtime environment `node` runs in, as a comparable key ("" for none: local and built-in nodes)."""
+    env = getattr(node.definition, "runtime_env", None)
+    return json.dumps(env, sort_keys=True, default=str) if env else ""
+
+
 def fusion_groups(graph: WorkflowGraph) -> tuple[tuple[str, ...], ...]:
-    """The groups of connected fusable nodes with equal frontiers, each in topological order."""
-    can_fuse = {node_id: fusable(node) for node_id, node in graph.nodes.items()}
+    """The groups of connected fusable nodes of one runtime environment with equal frontiers, each in
+    topological order (see the module docstring)."""
+    envs = {node_id: runtime_env_key(node) for node_id, node in graph.nodes.items() if fusable(node)}
+    groups: list[tuple[str, ...]] = []
+    for env in sorted(set(envs.values())):
+        groups += _groups_of(graph, {node_id: envs.get(node_id) == env for node_id in graph.nodes})
+    return tuple(groups)
+
+
+def _groups_of(graph: WorkflowGraph, can_fuse: dict[str, bool]) -> tuple[tuple[str, ...], ...]:
+    """The groups of connected nodes marked in `can_fuse` with equal frontiers."""
     frontier: dict[str, frozenset[str]] = {}
     parent: dict[str, str] = {}
 

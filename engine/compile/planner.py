@@ -180,7 +180,11 @@ def _plan_group(
         params={},
         retry=retry,
         timeout_s=None,
-        ray_options=task_options(name=f"{workflow}/{group_id}:{FUSED_TYPE_ID}"),
+        # Members share one runtime environment (`engine.compile.optimize.fusion_groups`): a plugin's.
+        ray_options=task_options(
+            name=f"{workflow}/{group_id}:{FUSED_TYPE_ID}",
+            runtime_env=members[0].ray_options.get("runtime_env"),
+        ),
         outputs=tuple(outputs),
         input_types=input_types,
         output_types=output_types,

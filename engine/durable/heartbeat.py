@@ -33,6 +33,9 @@ class Heartbeats:
         self.label = label
         self._runs: dict[RunId, Callable[[], None]] = {}
         self._cond = threading.Condition()
+        # Held while a beat is in flight: `discard` waits for it, so no beat of a run lands after its end (a
+        # late beat would make a run that a crash left behind look alive to the recovery sweep).
+        self._in_flight = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -55,22 +58,26 @@ class Heartbeats:
                 self._thread.start()
 
     def discard(self, run_id: RunId) -> None:
-        """Stop beating `run_id` (it ended)."""
+        """Stop beating `run_id` (it ended); once this returns, no beat of it is in flight."""
         with self._cond:
             self._runs.pop(run_id, None)
+        with self._in_flight:
+            pass
 
     def _loop(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait(self.interval_s)
-                ids = list(self._runs)
-            if not ids:
-                continue
-            try:
-                cancelled = self.beat(ids)
-            except Exception as exc:  # the database may be briefly away; the next beat tries again
-                _log.warning("heartbeat of %d run(s) failed: %s", len(ids), exc)
-                continue
+            with self._in_flight:
+                with self._cond:
+                    ids = list(self._runs)
+                if not ids:
+                    continue
+                try:
+                    cancelled = self.beat(ids)
+                except Exception as exc:  # the database may be briefly away; the next beat tries again
+                    _log.warning("heartbeat of %d run(s) failed: %s", len(ids), exc)
+                    continue
             for run_id in cancelled:
                 with self._cond:
                     on_cancel = self._runs.pop(run_id, None)

@@ -22,6 +22,7 @@ node's success: the same check, the same write, the same order.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -60,18 +61,39 @@ class PersistingDefinition:
         return f"<PersistingDefinition of {self.inner!r} to {self.results.uri}>"
 
     def invoke(self, inputs: Mapping[str, Any], params: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Call the node, then write its outputs durably (under the running node's run id and node id)."""
+        """Call the node, then write its outputs durably (under the running node's run id and node id).
+
+        A task that Ray runs again (`ray_reattempt`: its worker died, or the host that held its result was lost
+        and Ray reconstructs it) returns the result this node already stored instead of running it twice."""
         from nodes import context
 
-        outputs: dict[str, Any] = self.inner.invoke(inputs, params, **kwargs)
-        refuse_leaks(outputs)  # a node given a secret never has it written (engine.secrets.refs)
         ctx = context.current()
         run_id, node_id = getattr(ctx, "run_id", None), getattr(ctx, "node_id", None)
+        if run_id and node_id and ray_reattempt():
+            stored = self._stored(RunId(str(run_id)), str(node_id))
+            if stored is not None:
+                return stored
+        outputs: dict[str, Any] = self.inner.invoke(inputs, params, **kwargs)
+        refuse_leaks(outputs)  # a node given a secret never has it written (engine.secrets.refs)
         if self.outputs:
             _check_outputs(str(node_id or self.inner.spec.name), outputs, self.outputs)
         if run_id and node_id:
             self.results.put(RunId(str(run_id)), str(node_id), outputs)
         return outputs
+
+    def stored_by_earlier_attempt(self, run_id: RunId, node_id: str) -> bool:
+        """Whether this is a Ray reattempt of a node whose earlier attempt already stored its outputs in this run.
+
+        The task then skips its cache lookup: the node succeeded (its earlier attempt's host died before Ray
+        heard of it), and `invoke` returns what it stored, reported as a success, not as a cache hit."""
+        return ray_reattempt() and self._stored(run_id, node_id) is not None
+
+    def _stored(self, run_id: RunId, node_id: str) -> dict[str, Any] | None:
+        """The outputs this node already stored in this run, or None (none, or unreadable: it runs again)."""
+        try:
+            return self.results.get(run_id, node_id) if self.results.exists(run_id, node_id) else None
+        except Exception:
+            return None
 
     def keep_cached(self, run_id: RunId, node_id: str, outputs: Mapping[str, Any]) -> None:
         """Write the outputs a cache lookup inside the task found for the node (its key is made there, from
@@ -79,6 +101,22 @@ class PersistingDefinition:
         if self.outputs:
             _check_outputs(node_id, outputs, self.outputs)
         self.results.put(run_id, node_id, outputs)
+
+
+def ray_reattempt() -> bool:
+    """True inside a Ray task that Ray is running again: its worker or node died, or its result was lost with
+    the host that held it and Ray reconstructs it from its lineage (the nodes that read it need it). The
+    engine's own retries of a node's exceptions happen inside one Ray attempt and are not reattempts."""
+    ray = sys.modules.get("ray")  # only a process that imported Ray can be a Ray task
+    if ray is None or not ray.is_initialized():
+        return False
+    worker = ray._private.worker.global_worker
+    if worker.mode != ray.WORKER_MODE:
+        return False
+    try:
+        return int(worker.core_worker.get_current_task_attempt_number()) > 0
+    except Exception:  # a Ray without it: run the node, as before
+        return False
 
 
 class MapResultWriter:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -151,8 +152,12 @@ class RecoverySweeper:
     stale_after_s: float = DEFAULT_STALE_AFTER_S
     start_grace_s: float | None = None
     resumed: list[RunId] = field(default_factory=list)
+    #: Delete finished runs this many days old every `prune_interval_s` (`engine.durable.retention`); None: never.
+    retention_days: float | None = None
+    prune_interval_s: float = 600.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _pruned_at: float | None = None
 
     def start(self) -> RecoverySweeper:
         """Start the thread (the first sweep runs immediately); returns self."""
@@ -167,12 +172,32 @@ class RecoverySweeper:
         self.resumed.extend(ids)
         return ids
 
+    def prune(self, *, now: float | None = None) -> int:
+        """Delete the finished runs older than `retention_days` if the last prune is `prune_interval_s` old (or
+        none was made); returns how many runs were deleted. Several replicas may prune at once: a run already
+        deleted by another is simply not found again."""
+        if self.retention_days is None:
+            return 0
+        moment = time.monotonic() if now is None else now
+        if self._pruned_at is not None and moment - self._pruned_at < self.prune_interval_s:
+            return 0
+        from engine.durable.retention import cutoff_for, prune_runs
+
+        self._pruned_at = moment
+        runner = self.runner
+        outcome = prune_runs(runner.store, runner.results, older_than=cutoff_for(self.retention_days))
+        return outcome.runs
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.sweep()
             except Exception as exc:  # the database may be briefly away; keep sweeping
                 _log.warning("recovery sweep failed: %s", exc)
+            try:
+                self.prune()
+            except Exception as exc:  # a run another replica deleted meanwhile, or the database away
+                _log.warning("pruning old runs failed: %s", exc)
             self._stop.wait(self.interval_s)
 
     def stop(self, timeout: float | None = 10.0) -> None:
@@ -198,5 +223,9 @@ def start_recovery(
     from engine.durable.runner import DurableRunner
 
     return RecoverySweeper(
-        runner or DurableRunner(settings, cache=True), interval_s, stale_after_s, start_grace_s
+        runner or DurableRunner(settings, cache=True),
+        interval_s,
+        stale_after_s,
+        start_grace_s,
+        retention_days=settings.retention_days,
     ).start()

@@ -36,7 +36,7 @@ from engine.execution.runstate import members_of
 from engine.execution.start import start_run
 from engine.secrets.runs import run_secrets_for
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId, new_run_id
-from nodes.states import NodeStatus, RunStatus
+from nodes.states import EventType, NodeStatus, RunStatus
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -410,27 +410,17 @@ class DurableRunner:
         A top-level map node counts like any other: its list is written once every element has succeeded,
         before its own success is recorded. A map without a stored result (interrupted midway) runs again as a
         whole: the nodes of its elements keep no results.
+
+        Each attempt recorded as succeeded here is announced by a `node.succeeded` event (payload `recovered`:
+        true), which its coordinator died before sending: the event log says the node ran, once. The resumed run
+        then takes its outputs from the result store (`node.cached`, level `resumed`), as for any finished node.
         """
         from nodes import SKIP
 
         node_runs = self.store.node_runs
         latest = node_runs.latest(run_id)
         stored: dict[str, bool] = {}
-        for node, attempt in latest.items():
-            if attempt.status == NodeStatus.RUNNING:
-                if self.results.exists(run_id, node):
-                    location = self.results.location(run_id, node)
-                    node_runs.finish(
-                        run_id, node, attempt.attempt, status=NodeStatus.SUCCEEDED, result_location=location
-                    )
-                    attempt.status = NodeStatus.SUCCEEDED
-                else:
-                    error = {
-                        "type": "RunInterrupted",
-                        "message": "the run's coordinator was lost while this attempt ran; the run was resumed",
-                    }
-                    node_runs.finish(run_id, node, attempt.attempt, status=NodeStatus.FAILED, error=error)
-                    attempt.status = NodeStatus.FAILED
+        recovered = self._close_interrupted(run_id, latest)
         seeds: dict[str, dict[str, Any]] = {}
         for planned in plan.nodes:
             values: dict[str, Any] = {}
@@ -449,6 +439,7 @@ class DurableRunner:
                         node_type=_type_of(planned, member),
                         result_location=self.results.location(run_id, member),
                     )
+                    recovered.append(_recovered(member, 1, str(_type_of(planned, member))))
                 if row.status == NodeStatus.SKIPPED:
                     values[port] = SKIP
                     continue
@@ -465,7 +456,47 @@ class DurableRunner:
             else:
                 if planned.outputs:
                     seeds[planned.id] = values
+        recovered = self._not_yet_announced(run_id, recovered)
+        if recovered:
+            self.store.events.append(run_id, recovered)
         return seeds
+
+    def _not_yet_announced(self, run_id: RunId, recovered: list[Any]) -> list[Any]:
+        """Of the `node.succeeded` events a resume would append, those of nodes whose success the run's log does
+        not hold yet: a coordinator that appended a node's success and died before recording it in the node's
+        attempt left the event (a node succeeds once in a run)."""
+        if not recovered:
+            return recovered
+        announced: set[str] = set()
+        after = 0
+        while page := self.store.events.read(run_id, after=after, limit=1000):
+            after = page[-1].seq
+            announced.update(str(e.node) for e in page if e.type == EventType.NODE_SUCCEEDED)
+        return [e for e in recovered if str(e.node_id) not in announced]
+
+    def _close_interrupted(self, run_id: RunId, latest: Mapping[NodeId, Any]) -> list[Any]:
+        """Record each attempt a crash left `running` (in `latest`, updated in place): succeeded if its result is
+        stored, else failed (`RunInterrupted`). Returns the `node.succeeded` events of the succeeded ones."""
+        node_runs = self.store.node_runs
+        recovered = []
+        for node, attempt in latest.items():
+            if attempt.status != NodeStatus.RUNNING:
+                continue
+            if self.results.exists(run_id, node):
+                location = self.results.location(run_id, node)
+                node_runs.finish(
+                    run_id, node, attempt.attempt, status=NodeStatus.SUCCEEDED, result_location=location
+                )
+                attempt.status = NodeStatus.SUCCEEDED
+                recovered.append(_recovered(node, attempt.attempt, str(attempt.node_type or "")))
+            else:
+                error = {
+                    "type": "RunInterrupted",
+                    "message": "the run's coordinator was lost while this attempt ran; the run was resumed",
+                }
+                node_runs.finish(run_id, node, attempt.attempt, status=NodeStatus.FAILED, error=error)
+                attempt.status = NodeStatus.FAILED
+        return recovered
 
     # -- starting -------------------------------------------------------------------------------------
 
@@ -529,6 +560,14 @@ def _dumps(value: Any) -> bytes:
 
     dumps: Any = cloudpickle.dumps
     return bytes(dumps(value))
+
+
+def _recovered(node: str, attempt: int, node_type: str) -> Any:
+    """The `node.succeeded` event a resume appends for a node whose coordinator died before announcing it."""
+    from engine.store import NewEvent
+
+    payload = {"type": node_type, "attempt": attempt, "recovered": True}
+    return NewEvent(str(EventType.NODE_SUCCEEDED), NodeId(node), payload)
 
 
 def _type_of(planned: PlannedNode, member: NodeId) -> NodeTypeId:

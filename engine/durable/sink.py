@@ -24,7 +24,9 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -40,7 +42,7 @@ from nodes.sandbox.errors import LIMIT_ERRORS
 from nodes.states import EventType, NodeStatus, RunStatus
 
 if TYPE_CHECKING:
-    from engine.store import Store
+    from engine.store import NewEvent, Store
 
 _log = logging.getLogger("rayweave.durable")
 
@@ -54,6 +56,28 @@ _NODE_END = MappingProxyType(
 APPEND_ATTEMPTS = 3
 #: Outputs bigger than this (as JSON) are not copied into the run row.
 MAX_JSON_OUTPUT_BYTES = 64 * 1024
+#: How many databases' stores one process keeps open for its sinks (a coordinator serves one installation's
+#: runs; a test session many): the least recently used beyond it is closed.
+MAX_SHARED_STORES = 8
+
+_shared_stores: OrderedDict[str, Store] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def shared_store(database_url: str) -> Store:
+    """This process's store of `database_url` for the sinks of every run on it: one connection pool per
+    database, not one per run (sixteen durable runs in one coordinator held 82 PostgreSQL connections)."""
+    with _shared_lock:
+        store = _shared_stores.pop(database_url, None)
+        if store is None:
+            from engine.store import open_store
+
+            store = open_store(database_url, upgrade=False)
+        _shared_stores[database_url] = store  # the most recently used last
+        while len(_shared_stores) > MAX_SHARED_STORES:
+            # A sink still holding it goes on working: a closed engine opens new connections when used.
+            _shared_stores.popitem(last=False)[1].close()
+        return store
 
 
 @dataclass(frozen=True)
@@ -156,11 +180,10 @@ class StoreEventSink:
 
     @property
     def store(self) -> Store:
-        """The store, opened on first use in this process (the schema was upgraded by whoever made the run)."""
+        """The store, this process's for the run's database (`shared_store`; the schema was upgraded by whoever
+        made the run)."""
         if self._store is None:
-            from engine.store import open_store
-
-            self._store = open_store(self.database_url, upgrade=False)
+            self._store = shared_store(self.database_url)
         return self._store
 
     # -- EventSink ----------------------------------------------------------------------------------
@@ -185,7 +208,7 @@ class StoreEventSink:
             NewEvent.of(replace(e, seq=e.seq + self.seq_offset, payload=self._payload(e))) for e in events
         ]
         if self._append(batch):
-            self._notify(events[-1].seq + self.seq_offset, str(events[-1].type))
+            self._notify(batch)
         for event in events:
             try:
                 self._apply(event)
@@ -194,13 +217,23 @@ class StoreEventSink:
                     "run %s: could not record %s of node %s: %s", self.run_id, event.type, event.node, exc
                 )
 
-    def _notify(self, seq: int, event_type: str) -> None:
-        """Tell the event bus the run's events up to `seq` are stored (after the commit). Never fails the run:
-        a bus that cannot take it is logged once, and subscribers find the events with their store poll."""
+    def _notify(self, batch: Sequence[NewEvent]) -> None:
+        """Tell the event bus the run's events up to the last of `batch` are stored (after the commit). Never
+        fails the run: a bus that cannot take it is logged once, and subscribers find the events with their
+        store poll. The in-process bus's notice also carries the events as a read returns them (`events`, each
+        `Event.to_json()`: a notice stays JSON), so
+        a live stream in this process sends them without reading them back (`serve.streams`); a broker's
+        notice stays small (a message crosses the network to every replica), its subscribers read the store."""
         try:
-            from engine.bus import run_notice, run_topic, shared_bus
+            from engine.bus import InProcessBus, run_notice, run_topic, shared_bus
 
-            shared_bus(self.bus_url).publish(run_topic(self.run_id), run_notice(self.run_id, seq, event_type))
+            bus, topic = shared_bus(self.bus_url), run_topic(self.run_id)
+            notice = run_notice(self.run_id, int(batch[-1].seq or 0), str(batch[-1].type))
+            # Only where a stream of this process may listen (not in a Ray coordinator, whose bus nobody hears).
+            # The sink numbers every event (the executor's seq plus its offset).
+            if isinstance(bus, InProcessBus) and bus.subscribed(topic):
+                notice["events"] = [e.read_back(self.run_id, int(e.seq or 0)).to_json() for e in batch]
+            bus.publish(topic, notice)
         except Exception as exc:
             if not self._bus_failed:
                 self._bus_failed = True

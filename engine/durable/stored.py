@@ -17,10 +17,13 @@ from engine.execution.events import Event
 from engine.execution.result import NodeError, NodeResult, RunResult
 from nodes.ids import RunId
 from nodes.skip import is_skip
-from nodes.states import NodeStatus, RunStatus
+from nodes.states import EventType, NodeStatus, RunStatus
 
 #: How often a `StoredRun` looks at the store while it waits.
 POLL_S = 0.2
+
+#: How many of a run's first events are read to find its `run.started` (queued, started, ...).
+MERGED_LOOKAHEAD = 8
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -68,6 +71,7 @@ def read_outputs(store: Store, results: ResultStore, run_id: RunId) -> StoredOut
     outputs: dict[str, Any] = {}
     skipped: list[str] = []
     skipped_nodes: set[str] | None = None  # read once, and only when a result is missing
+    merged: dict[str, str] | None = None  # likewise
     for name, ref in dict(document.get("outputs", {})).items():
         ref = str(ref)
         if ref.startswith("$inputs."):
@@ -82,11 +86,17 @@ def read_outputs(store: Store, results: ResultStore, run_id: RunId) -> StoredOut
         try:
             values = results.get(run_id, node, (port,) if port else None)
         except ResultNotFoundError:
-            if skipped_nodes is None:
-                skipped_nodes = _skipped_nodes(store, run_id)
-            if node in skipped_nodes:
-                skipped.append(name)
-            continue
+            if merged is None:
+                merged = merged_nodes(store, run_id)
+            node = merged.get(node, node)  # a duplicate the compiler merged into an identical node
+            try:
+                values = results.get(run_id, node, (port,) if port else None)
+            except ResultNotFoundError:
+                if skipped_nodes is None:
+                    skipped_nodes = _skipped_nodes(store, run_id)
+                if node in skipped_nodes:
+                    skipped.append(name)
+                continue
         if port:
             value = values[port]
         elif len(values) == 1:
@@ -103,6 +113,15 @@ def read_outputs(store: Store, results: ResultStore, run_id: RunId) -> StoredOut
 def stored_outputs(store: Store, results: ResultStore, run_id: RunId) -> dict[str, Any]:
     """The values of a run's workflow outputs (see `read_outputs`; skipped outputs are left out)."""
     return read_outputs(store, results, run_id).values
+
+
+def merged_nodes(store: Store, run_id: RunId) -> dict[str, str]:
+    """The run's document nodes that the compiler merged into an identical node, which computes their values
+    (`engine.compile.optimize.deduplicate`): dropped id -> kept id, as the run's `run.started` event records."""
+    for event in store.events.read(run_id, limit=MERGED_LOOKAHEAD):
+        if event.type == EventType.RUN_STARTED:
+            return {str(k): str(v) for k, v in dict(event.payload.get("merged") or {}).items()}
+    return {}
 
 
 def _skipped_nodes(store: Store, run_id: RunId) -> set[str]:

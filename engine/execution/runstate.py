@@ -82,11 +82,18 @@ class RunState:
             EventType.RUN_QUEUED, payload={"workflow": self.plan.name, "nodes": len(self.records)}
         )
 
-    def started(self) -> None:
-        """Record `run.started`."""
+    def started(self, *, coordinator: str = "") -> None:
+        """Record `run.started`; `coordinator`: the actor name of the run coordinator that drives this execution
+        (on Ray), recorded in the payload so a run shows where it was coordinated."""
         self.status = RunStatus.RUNNING
         self.started_at = time.time()
-        self.log.append(EventType.RUN_STARTED, payload={"workflow": self.plan.name})
+        payload: dict[str, Any] = {"workflow": self.plan.name}
+        if coordinator:
+            payload["coordinator"] = coordinator
+        if self.plan.aliases:
+            # Document nodes merged into an identical node: readers of the run's outputs find their values there.
+            payload["merged"] = {str(k): str(v) for k, v in self.plan.aliases.items()}
+        self.log.append(EventType.RUN_STARTED, payload=payload)
 
     def finish(self, cancelled: bool = False, reason: str = "") -> RunStatus:
         """Close every open node, decide the run status and record the final run event."""
@@ -142,10 +149,13 @@ class RunState:
     def complete(self, meta: TaskMeta, prefix: str = "") -> None:
         """Record the outcome of every node a finished task ran."""
         for outcome in meta.outcomes:
-            self.outcome(outcome, prefix)
+            self.outcome(outcome, prefix, meta.placement)
 
-    def outcome(self, outcome: NodeOutcome, prefix: str = "") -> None:
-        """Record how one node ended (started first if nobody reported it running)."""
+    def outcome(
+        self, outcome: NodeOutcome, prefix: str = "", placement: tuple[str, str] | None = None
+    ) -> None:
+        """Record how one node ended (started first if nobody reported it running); `placement`: the Ray node
+        (id, IP address) its task ran on, carried by the final event as `ray_node` and `host`."""
         record = self.records.get(prefix + outcome.node)
         if record is None or record.status.is_final:
             return
@@ -170,6 +180,8 @@ class RunState:
             payload["memory_bytes"] = outcome.memory_bytes
         if outcome.output_bytes is not None:
             payload["output_bytes"] = outcome.output_bytes
+        if placement is not None:
+            payload["ray_node"], payload["host"] = placement
         if error is not None:
             payload["error"] = {"type": error.type, "message": error.message, "traceback": error.traceback}
         self.log.append(_FINAL_EVENT[outcome.status], record.node, record.attempts or None, payload)

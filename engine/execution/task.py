@@ -97,6 +97,8 @@ class TaskMeta(NamedTuple):
     events_sent: int = 0
     started_at: float | None = None
     finished_at: float | None = None
+    #: Where the task ran on Ray: (Ray node id, node IP address); None elsewhere (the in-process executor).
+    placement: tuple[str, str] | None = None
 
     @property
     def failed(self) -> bool:
@@ -505,7 +507,7 @@ def _run_cached(
     node_spec = planned.definition.spec if planned.definition is not None else None
     if spec.cache_dir and spec.dynamic_cache and key is None and node_spec is not None:
         ready = not any(isinstance(v, UpstreamFailure) or v is SKIP for v in values.values())
-        if ready:
+        if ready and not _stored_by_earlier_attempt(planned, spec.run_id):
             from engine.cache.disk import DiskStore
             from engine.cache.keys import dynamic_cache_key
 
@@ -522,6 +524,13 @@ def _run_cached(
     if spec.cache_dir and key and planned.cache and outcome.status is NodeStatus.SUCCEEDED:
         _persist(spec, key, {p: outputs[p] for p in spec.out_ports if p in outputs}, (outcome,))
     return outputs, outcome
+
+
+def _stored_by_earlier_attempt(planned: PlannedNode, run_id: RunId) -> bool:
+    """Whether `planned` is a durable run's node that Ray runs again after its earlier attempt had stored its
+    outputs (`engine.durable.persist`): it succeeded then, and must not be reported as a cache hit now."""
+    stored = getattr(planned.definition, "stored_by_earlier_attempt", None)
+    return stored is not None and bool(stored(run_id, planned.id))
 
 
 def _kept(planned: PlannedNode, run_id: RunId, outputs: Mapping[str, Any]) -> bool:

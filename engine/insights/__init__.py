@@ -1,6 +1,7 @@
-"""Insights on workflows with history (critical path and bottlenecks, caching, useless retries, flaky nodes),
-and their edits applied as new workflow versions. See `engine.insights.analyze` for what is found and how the
-saving is predicted, `engine.insights.service` for the whole path from a store."""
+"""Insights on workflows with history (critical path and bottlenecks, caching, useless retries, flaky nodes,
+resource requests, needless edges), and their edits applied as new workflow versions. See
+`engine.insights.analyze` for what is found and how the saving is predicted, `engine.insights.unread` and
+`engine.insights.edges` for needless edges, `engine.insights.service` for the whole path from a store."""
 
 from __future__ import annotations
 

@@ -18,11 +18,15 @@ catalog's declarations; only runs of the latest version count (an earlier versio
   suggested request (`"resources": {...}`, other resource fields kept). No time saving is predicted: a smaller
   request frees capacity for other work, a larger one keeps the node from being killed.
 
+- `needless_edge`: an edge into an input port that the node's Python body never reads (static analysis of its
+  source, `engine.insights.unread`; conservative: when unsure, nothing is claimed), so the node waits for its
+  upstream node for nothing. Each run is replayed from its recorded timeline without the edge
+  (`engine.insights.edges`) to say how much sooner the node and the run would finish. Edit: unbind the port
+  (`"in": {"port": null}`), only where the port is optional (a default, or an optional type); a required one
+  needs the node's signature changed first, said in the message, and no edit is offered.
+
 Each insight's `predicted_saving_s` is the median run time of the history minus the median of the same runs'
 durations with the edit's effect removed (a run's saving only where the node lies on its critical path).
-Not suggested: edges that serialize independent work. Every edge of a document binds an output port to an
-input port (there are no ordering-only edges), and whether a node's body actually reads an input is not
-recorded, so no edge can be shown needless from the history.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.analytics.dag import critical_path, upstream
 from engine.analytics.queries import RunAnalytics
+from engine.insights.edges import ancestors, needed, needless_bindings, replay, without_binding
+from engine.insights.unread import UnreadPort
 from nodes.states import NodeStatus
 
 #: A node is worth caching from this median time on (seconds) ...
@@ -112,6 +118,9 @@ class _Execution:
     cpu_s: float | None = None
     memory_bytes: int | None = None
     last_s: float | None = None
+    #: Seconds from the run's start to the execution's first start and last finish (None when not recorded).
+    start: float | None = None
+    end: float | None = None
 
 
 @dataclass
@@ -130,14 +139,19 @@ def analyze(
     *,
     deterministic: Mapping[str, bool] | None = None,
     run_inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    unread: Mapping[str, Sequence[UnreadPort]] | None = None,
+    branching: frozenset[str] = frozenset(),
 ) -> Insights:
     """The insights on `workflow_id` at `version` (its `document`). `deterministic`: node type id -> declared
-    deterministic and cacheable (from the catalog; unknown types are never suggested for caching). `run_inputs`: run id -> the
-    run's inputs (to see whether a node's inputs repeat; without them no caching is suggested)."""
+    deterministic and cacheable (from the catalog; unknown types are never suggested for caching). `run_inputs`:
+    run id -> the run's inputs (to see whether a node's inputs repeat; without them no caching is suggested).
+    `unread`: node type id -> the input ports its body never reads (`engine.insights.unread.unread_inputs`;
+    without it no edge is called needless). `branching`: the node type ids that may skip a branch (an edge
+    from a node at or below one also skips the node it feeds: never called needless)."""
     runs = _history(analytics, workflow_id, version)
-    notes = [
-        "edges carry data in every document; whether a node needs its input is not recorded: no edge removals",
-    ]
+    notes: list[str] = []
+    if unread is None:
+        notes.append("node bodies were not analysed: no needless edge is looked for")
     if len(runs) < MIN_RUNS:
         notes.insert(0, f"{len(runs)} finished run(s) of version {version}: at least {MIN_RUNS} are needed")
         return Insights(
@@ -181,24 +195,27 @@ def analyze(
     found.extend(_flaky(runs, edges))
     found.extend(_caching(runs, nodes, edges, medians, deterministic or {}, run_inputs or {}))
     found.extend(_resources(runs, nodes))
+    found.extend(_needless_edges(runs, document, edges, unread or {}, branching))
     return Insights(workflow_id, version, len(runs), median_run, found, notes)
 
 
 def _history(analytics: RunAnalytics, workflow_id: str, version: int) -> dict[str, _Run]:
-    runs = {
-        str(r[0]): _Run(str(r[0]), float(r[1] or 0.0), str(r[2]))
-        for r in analytics.execute(
-            "SELECT run_id, duration_s, status FROM runs WHERE workflow_id = ? AND workflow_version = ? "
-            "AND duration_s IS NOT NULL ORDER BY created_at",
-            [workflow_id, version],
-        )
-    }
+    began: dict[str, Any] = {}
+    runs: dict[str, _Run] = {}
+    for r in analytics.execute(
+        "SELECT run_id, duration_s, status, coalesce(started_at, created_at) FROM runs "
+        "WHERE workflow_id = ? AND workflow_version = ? AND duration_s IS NOT NULL ORDER BY created_at",
+        [workflow_id, version],
+    ):
+        runs[str(r[0])] = _Run(str(r[0]), float(r[1] or 0.0), str(r[2]))
+        began[str(r[0])] = r[3]
     if not runs:
         return runs
     for row in analytics.execute(
         """
         SELECT e.run_id, e.node_id, e.attempts, e.cache_hit, e.final_status, coalesce(e.span_s, 0),
-               coalesce(f.duration_s, 0), l.cpu_s, e.memory_bytes, e.last_duration_s
+               coalesce(f.duration_s, 0), l.cpu_s, e.memory_bytes, e.last_duration_s, e.started_at,
+               e.finished_at
         FROM executions e LEFT JOIN attempts f
              ON f.run_id = e.run_id AND f.node_id = e.node_id AND f.attempt = 1
              LEFT JOIN attempts l
@@ -220,8 +237,14 @@ def _history(analytics: RunAnalytics, workflow_id: str, version: int) -> dict[st
                 None if row[7] is None else float(row[7]),
                 None if row[8] is None else int(row[8]),
                 None if row[9] is None else float(row[9]),
+                _offset(began[run.id], row[10]),
+                _offset(began[run.id], row[11]),
             )
     return runs
+
+
+def _offset(start: Any, moment: Any) -> float | None:
+    return None if start is None or moment is None else float((moment - start).total_seconds())
 
 
 def _median(values: list[float]) -> float | None:
@@ -462,3 +485,84 @@ def _mib_ceil(value: float) -> int:
 
 def _mib(value: float) -> str:
     return f"{value / 2**20:.0f} MiB"
+
+
+def _needless_edges(
+    runs: dict[str, _Run],
+    document: Mapping[str, Any],
+    edges: Mapping[str, list[str]],
+    unread: Mapping[str, Sequence[UnreadPort]],
+    branching: frozenset[str],
+) -> list[Insight]:
+    """Edges into ports the node's body never reads, with each run replayed without them (`engine.insights.edges`).
+    An edge from a node at or below a branching node is left alone: a skipped branch's `SKIP` skips the node
+    it reaches, read or not, and unbinding it would run the node anyway."""
+    found = []
+    nodes = dict(document.get("nodes") or {})
+    keep_before = needed(document, edges)
+    for edge in needless_bindings(nodes, unread):
+        if any(
+            str((nodes.get(n) or {}).get("type", "")) in branching
+            for source in edge.sources
+            for n in ancestors(edges, source)
+        ):
+            continue
+        changed = without_binding(document, edge.node, edge.port)
+        after = upstream(changed)
+        freed = [s for s in edge.sources if s not in after[edge.node]]
+        if not freed:
+            continue  # the node reads these sources through another port too: it waits for them anyway
+        keep_after = needed(changed, after)
+        cut: dict[str, float] = {}
+        sooner: list[float] = []
+        for run in runs.values():
+            replayed = replay(run, edges, after, keep_before, keep_after, edge.node)
+            if replayed is None:
+                continue
+            cut[run.id] = replayed.run_saving_s
+            if replayed.node_saving_s is not None:
+                sooner.append(replayed.node_saving_s)
+        if not cut:
+            continue
+        saving = _predicted_saving(runs, cut)
+        dropped = sorted(keep_before - keep_after)
+        node_s = _median(sooner)
+        where = f"node {edge.node!r} never reads its input {edge.port!r}"
+        them = "them" if len(freed) > 1 else "it"
+        fix = (
+            f"unbind {edge.port!r} (it is optional; applied only when named, as the node then no longer runs "
+            f"after {them}: keep the edge if that order matters, e.g. for side effects)"
+            if edge.optional
+            else (
+                f"{edge.port!r} is required: change the node's signature (give it a default, or remove the "
+                "parameter), then unbind it"
+            )
+        )
+        found.append(
+            Insight(
+                id=f"needless_edge:{edge.node}.{edge.port}",
+                kind="needless_edge",
+                nodes=[*freed, edge.node],
+                message=(
+                    f"{where} (its body does not use the parameter), yet it is bound to "
+                    f"{', '.join(freed)}, so it waits for {them}: without the "
+                    f"edge it would finish {node_s or 0.0:.2f} s sooner and the run {saving:.2f} s sooner "
+                    f"(median of {len(cut)} runs replayed, if the nodes have room to run at once)"
+                    + (f"; {', '.join(dropped)} would then feed no output and be dropped" if dropped else "")
+                    + f"; {fix}"
+                ),
+                evidence={
+                    "port": edge.port,
+                    "bound_to": edge.binding,
+                    "sources": freed,
+                    "port_optional": edge.optional,
+                    "runs_replayed": len(cut),
+                    "node_finishes_sooner_s": node_s,
+                    "dropped_nodes": dropped,
+                    "analysis": "static: the parameter is never read in the node's Python body",
+                },
+                edit={edge.node: {"in": {edge.port: None}}} if edge.optional else None,
+                predicted_saving_s=saving,
+            )
+        )
+    return found

@@ -14,6 +14,7 @@ from engine.analytics.export import sync_export
 from engine.analytics.queries import RunAnalytics
 from engine.insights.analyze import Insights, analyze
 from engine.insights.apply import OptimizeError, edited, message_for
+from engine.insights.unread import unread_inputs
 from engine.store import Store
 from nodes import Catalog
 
@@ -54,16 +55,28 @@ def optimize(
     document = dict(latest.document)
     sync_export(store, directory)
     deterministic = {}
+    unread = {}
+    branching: set[str] = set()
     for node in dict(document.get("nodes") or {}).values():
         type_id = str((node or {}).get("type", ""))
         if type_id in catalog:
-            spec = catalog.get(type_id).spec
-            deterministic[type_id] = bool(spec.deterministic and spec.cache)
+            definition = catalog.get(type_id)
+            deterministic[type_id] = bool(definition.spec.deterministic and definition.spec.cache)
+            unread[type_id] = unread_inputs(definition)
+            if "branch" in definition.spec.tags:  # builtin if_else, switch, gate: may send SKIP
+                branching.add(type_id)
     page = store.runs.list(workflow_id=wf.id, limit=INPUT_RUNS)
     inputs = {str(r.id): dict(r.inputs or {}) for r in page.items if r.workflow_version == latest.version}
     with RunAnalytics(directory) as analytics:
         found = analyze(
-            analytics, wf.id, latest.version, document, deterministic=deterministic, run_inputs=inputs
+            analytics,
+            wf.id,
+            latest.version,
+            document,
+            deterministic=deterministic,
+            run_inputs=inputs,
+            unread=unread,
+            branching=frozenset(branching),
         )
     if not apply:
         return Optimization(found, [], None)

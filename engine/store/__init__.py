@@ -1,8 +1,9 @@
 """The persistent store of rayweave: workflows and versions, runs, node runs, events, plugins, users, API keys,
-permissions and the audit log, on SQLite (default) or PostgreSQL.
+permissions and the audit log, on SQLite (default), PostgreSQL, MariaDB/MySQL or Redis.
 
 `Store` is the protocol every caller types its store with (`engine.store.protocol`, ADR 011); `open_store(url)`
-returns the SQL backend (`SqlStore`), whose attributes are the repositories. Nothing outside this package
+returns the SQL backend (`SqlStore`) or, for a redis:// URL, the Redis one (`engine.store.redis`), whose
+attributes are the repositories. Nothing outside this package
 touches SQLAlchemy: database failures are recognised with `backend_errors()` and `is_unavailable()`. Importing
 this package does no work; the database is touched only when a store is opened.
 """
@@ -14,6 +15,7 @@ from engine.store.diff import Edge, NodeChange, WorkflowDiff, diff_documents
 from engine.store.errors import (
     DuplicateAttemptError,
     DuplicateEventError,
+    DurabilityError,
     IdempotencyConflictError,
     InvalidApiKeyError,
     LastAdminKeyError,
@@ -24,6 +26,7 @@ from engine.store.errors import (
     RunStateError,
     StoreError,
     VersionConflictError,
+    WorkflowFileError,
     backend_errors,
     is_unavailable,
 )
@@ -41,6 +44,7 @@ __all__ = [
     "DeliveryStatus",
     "DuplicateAttemptError",
     "DuplicateEventError",
+    "DurabilityError",
     "Edge",
     "IdempotencyConflictError",
     "InvalidApiKeyError",
@@ -62,6 +66,7 @@ __all__ = [
     "StoreError",
     "VersionConflictError",
     "WorkflowDiff",
+    "WorkflowFileError",
     "backend_errors",
     "create_db_engine",
     "diff_documents",

@@ -55,6 +55,65 @@ def scope_allows(scopes: Collection[str], required: str) -> bool:
     return required in scopes or f"{area}:*" in scopes or "*" in scopes
 
 
+def prefix_of(secret: str) -> str:
+    """The public prefix of a presented key; `InvalidApiKeyError` when it does not look like a key."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_MARKER:
+        raise InvalidApiKeyError("the API key is malformed; keys look like rw_<prefix>_<secret>")
+    return parts[1]
+
+
+def check_presented(key: ApiKey | None, user: User | None, secret: str, now: datetime) -> tuple[ApiKey, User]:
+    """`key` and `user` if the presented secret is valid at `now` with them (`key` the record its prefix found,
+    `user` the key's user): hash equal (compared in constant time), not revoked, not expired, user enabled.
+    Otherwise `InvalidApiKeyError`, never echoing the secret."""
+    if key is None or user is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
+        raise InvalidApiKeyError("the API key is not valid; create a new key")
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise InvalidApiKeyError(
+            f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}; {EXPIRED_HINT}"
+        )
+    if user.disabled:
+        raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
+    return key, user
+
+
+def stale_last_used(key: ApiKey, now: datetime) -> bool:
+    """Whether a verification at `now` should record `last_used_at` (at most once per `LAST_USED_RESOLUTION`)."""
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+
+
+def last_admin_key_error(key: ApiKey) -> LastAdminKeyError:
+    """Why revoking the last active admin key is refused."""
+    return LastAdminKeyError(
+        f"API key {key.prefix!r} is the last active admin key; revoking it would leave nobody "
+        "able to administer this installation. Create another admin key first (POST /v1/keys "
+        'with scopes ["admin"], or `rayweave keys create --admin` where the store is '
+        "reachable), then revoke this one"
+    )
+
+
+def rotated_key_error(old: ApiKey) -> InvalidApiKeyError:
+    """Why a revoked (or already rotated) key cannot be rotated."""
+    until = old.revoked_at.isoformat() if old.revoked_at is not None else "now"
+    return InvalidApiKeyError(
+        f"API key {old.prefix!r} is revoked or already rotated (until {until}); "
+        "rotate its replacement or create a new key"
+    )
+
+
+def rotated_expiry(
+    old: ApiKey, now: datetime, expires_at: datetime | None, keep_expiry: bool
+) -> datetime | None:
+    """When the replacement of `old` rotated at `now` expires: `expires_at`, else (with `keep_expiry`) the old
+    key's lifetime from now, if it had one."""
+    if expires_at is None and keep_expiry and old.expires_at is not None:
+        return now + (old.expires_at - old.created_at)
+    return expires_at
+
+
 class ApiKeyRepository(Repository):
     """API keys of users."""
 
@@ -67,7 +126,7 @@ class ApiKeyRepository(Repository):
         expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         """Create a key for a user; returns the record and the secret key, which cannot be recovered later."""
-        key, secret = _new_key(user_id, name=name, scopes=scopes, expires_at=expires_at)
+        key, secret = new_key(user_id, name=name, scopes=scopes, expires_at=expires_at)
         with self.session() as session:
             if session.get(User, user_id) is None:
                 raise NotFoundError(f"user {user_id!r} does not exist; create the user before its API key")
@@ -83,25 +142,14 @@ class ApiKeyRepository(Repository):
         """The key record for a presented secret and its user (with the user's tenant and role), read in one
         joined query; refused as `verify` refuses."""
         now = now or utcnow()
-        parts = secret.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_MARKER:
-            raise InvalidApiKeyError("the API key is malformed; keys look like rw_<prefix>_<secret>")
+        prefix = prefix_of(secret)
         # Core, not the ORM, and no transaction (one statement needs none: no BEGIN, no ROLLBACK round trip on
         # PostgreSQL): this runs on every request whose key is not in the server's 0.5 s cache.
         with self._autocommit().connect() as connection:
-            row = connection.execute(_verify_query(), {"prefix": parts[1]}).mappings().first()
+            row = connection.execute(_verify_query(), {"prefix": prefix}).mappings().first()
         key, user = _key_and_user(row) if row is not None else (None, None)
-        if key is None or user is None or not hmac.compare_digest(key.key_hash, hash_secret(secret)):
-            raise InvalidApiKeyError("the API key is not valid; create a new key")
-        if key.revoked_at is not None and key.revoked_at <= now:
-            raise InvalidApiKeyError(f"API key {key.prefix!r} was revoked; create a new key")
-        if key.expires_at is not None and key.expires_at <= now:
-            raise InvalidApiKeyError(
-                f"API key {key.prefix!r} expired at {key.expires_at.isoformat()}; {EXPIRED_HINT}"
-            )
-        if user.disabled:
-            raise InvalidApiKeyError(f"API key {key.prefix!r} belongs to a disabled user")
-        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key, user = check_presented(key, user, secret, now)
+        if stale_last_used(key, now):
             # A separate short write, so verification itself never waits for the write lock.
             with self.session() as session:
                 session.execute(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
@@ -171,12 +219,7 @@ class ApiKeyRepository(Repository):
             if keep_an_admin and key.revoked_at is None and grants_admin(key.scopes):
                 admins = self._active_admin(session, utcnow(), lock=True)
                 if [admin.id for admin in admins] == [key_id]:
-                    raise LastAdminKeyError(
-                        f"API key {key.prefix!r} is the last active admin key; revoking it would leave nobody "
-                        "able to administer this installation. Create another admin key first (POST /v1/keys "
-                        'with scopes ["admin"], or `rayweave keys create --admin` where the store is '
-                        "reachable), then revoke this one"
-                    )
+                    raise last_admin_key_error(key)
             now = utcnow()
             session.execute(
                 sa.update(ApiKey)
@@ -213,13 +256,9 @@ class ApiKeyRepository(Repository):
             if old is None:
                 raise NotFoundError(f"API key {key_id!r} does not exist; nothing to rotate")
             if old.revoked_at is not None:
-                raise InvalidApiKeyError(
-                    f"API key {old.prefix!r} is revoked or already rotated (until {old.revoked_at.isoformat()}); "
-                    "rotate its replacement or create a new key"
-                )
-            if expires_at is None and keep_expiry and old.expires_at is not None:
-                expires_at = now + (old.expires_at - old.created_at)
-            new, secret = _new_key(old.user_id, name=old.name, scopes=old.scopes, expires_at=expires_at)
+                raise rotated_key_error(old)
+            expires_at = rotated_expiry(old, now, expires_at, keep_expiry)
+            new, secret = new_key(old.user_id, name=old.name, scopes=old.scopes, expires_at=expires_at)
             session.add(new)
             old.revoked_at = now + timedelta(seconds=grace_s)
             session.add(old)
@@ -247,9 +286,10 @@ def _key_and_user(row: Any) -> tuple[ApiKey, User]:
     return key, user
 
 
-def _new_key(
+def new_key(
     user_id: str, *, name: str, scopes: Collection[str], expires_at: datetime | None
 ) -> tuple[ApiKey, str]:
+    """A new key record of a user and its secret (`rw_<prefix>_<secret>`, 256 random bits); not stored yet."""
     prefix = secrets.token_hex(6)
     secret = f"{KEY_MARKER}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(

@@ -13,7 +13,8 @@ from sqlmodel import Session, col, select
 
 from engine.store.audit_chain import GENESIS, AuditVerification, ChainChecker, entry_hash, hashed_record
 from engine.store.base import Repository
-from engine.store.columns import utcnow
+from engine.store.columns import is_mysql, utcnow
+from engine.store.locks import hold_until_checkin
 from engine.store.models import AuditEntry
 
 #: The PostgreSQL advisory lock key that serializes audit appends across processes ("rwaudit" in ASCII).
@@ -40,7 +41,8 @@ class AuditRepository(Repository):
 
         The entry is chained to the last one (`prev_hash`, `hash`). Appends are serialized so the chain never
         forks: on PostgreSQL by a transaction-scoped advisory lock (several API replicas may append at once),
-        on SQLite by the write lock the transaction takes when it begins.
+        on MariaDB/MySQL by a named lock held until the transaction ended (`engine.store.locks`), on SQLite by
+        the write lock the transaction takes when it begins.
         """
         entry = AuditEntry(
             at=at or utcnow(),
@@ -62,6 +64,8 @@ class AuditRepository(Repository):
         """Take the append lock and return the hash of the last entry (`GENESIS` for an empty log)."""
         if self.engine.dialect.name == "postgresql":
             session.connection().execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+        elif is_mysql(self.engine.dialect):
+            hold_until_checkin(session.connection(), "audit-append")
         last = session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1)).first()
         return last if last is not None else GENESIS
 

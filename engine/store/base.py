@@ -4,13 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from engine.store.columns import is_mysql
+
 #: Execution option marking a connection whose transaction will write (see `engine.store.db`).
 WRITE_OPTION = "rayweave_write"
+
+
+def reserve(conn: sa.Connection, table: sa.Table, where: Any, count: int, **values: Any) -> int | None:
+    """Advance the `last_seq` counter of the row `where` selects by `count` (setting `values` too) and return its
+    new value; None when there is no such row. The UPDATE locks the row, which serializes concurrent reservers.
+
+    One statement both reserves the numbers and says which they are where UPDATE ... RETURNING exists
+    (PostgreSQL, SQLite >= 3.35), saving a round trip; MariaDB and MySQL have none, so there the locked row is
+    read back in the same transaction.
+    """
+    update = sa.update(table).where(where).values(last_seq=table.c.last_seq + count, **values)
+    if conn.dialect.update_returning:
+        value = conn.execute(update.returning(table.c.last_seq)).scalar()
+    elif conn.execute(update).rowcount != 1:
+        return None
+    else:
+        value = conn.execute(sa.select(table.c.last_seq).where(where)).scalar()
+    return None if value is None else int(value)
+
+
+def insert_ignoring_duplicates(dialect_name: str, table: sa.Table) -> Any:
+    """An INSERT of `table` that skips rows whose primary or unique key exists already, in `dialect_name`'s SQL:
+    ON CONFLICT DO NOTHING (SQLite, PostgreSQL), ON DUPLICATE KEY UPDATE of the key to itself, a no-op
+    (MariaDB/MySQL; not INSERT IGNORE, which would also turn bad values and broken foreign keys into warnings).
+    """
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if is_mysql(dialect_name):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        key = next(iter(table.primary_key.columns))
+        return mysql_insert(table).on_duplicate_key_update({key.name: key})
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 class Repository:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine.store.base import Repository
+from engine.store.base import Repository, reserve
 from engine.store.columns import utcnow
 from engine.store.errors import NotFoundError
 from engine.store.models import CollabDocument, CollabUpdate, table_of
@@ -129,12 +129,7 @@ class CollabRepository(Repository):
     @staticmethod
     def _next(conn: sa.Connection, workflow_id: WorkflowId) -> int:
         docs = table_of(CollabDocument)
-        seq = conn.execute(
-            sa.update(docs)
-            .where(docs.c.workflow_id == workflow_id)
-            .values(last_seq=docs.c.last_seq + 1, updated_at=utcnow())
-            .returning(docs.c.last_seq)
-        ).scalar()
+        seq = reserve(conn, docs, docs.c.workflow_id == workflow_id, 1, updated_at=utcnow())
         if seq is None:
             raise NotFoundError(
                 f"workflow {workflow_id!r} has no shared document; open its collaboration room first"

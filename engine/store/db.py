@@ -1,9 +1,12 @@
-"""Database engines for the two supported backends (`engine.store.open.open_store` opens a store on one).
+"""Database engines for the supported backends (`engine.store.open.open_store` opens a store on one).
 
 SQLite (the embedded default) runs in WAL mode so readers never block the writer, with foreign keys enforced and
 a busy timeout so concurrent writers wait instead of failing. PostgreSQL (production) gets a bounded connection
 pool, timeouts, and a check at checkout that replaces connections the server dropped (a restart, an
 administrator's `pg_terminate_backend`, an idle timeout) transparently, without a round trip (see `_check_alive`).
+MariaDB (10.6+) and MySQL (8+) go through PyMySQL, a pure-Python driver (no client library to compile), with
+the same pool, sessions in UTC and READ COMMITTED (PostgreSQL's default, which the store's conditional updates
+and locks are written for; see `_mysql_engine`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from engine.store.base import WRITE_OPTION
+from engine.store.columns import MYSQL_DIALECTS
+
+#: The key of a pooled connection's info dict saying it holds MariaDB/MySQL named locks (`engine.store.locks`).
+NAMED_LOCKS_INFO = "rayweave_named_locks"
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class DatabaseOptions:
 
 
 def normalize_url(url: str | URL) -> URL:
-    """Parse a database URL; plain `postgresql://` (and `postgres://`) URLs use the psycopg 3 driver."""
+    """Parse a database URL; plain `postgresql://` (and `postgres://`) URLs use the psycopg 3 driver, plain
+    `mysql://` and `mariadb://` URLs PyMySQL."""
     # str() of a URL masks its password ("***"): render it in full, or the engine would connect with the mask.
     text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
     if text.startswith("postgres://"):
@@ -43,6 +51,8 @@ def normalize_url(url: str | URL) -> URL:
     parsed = make_url(text)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername in MYSQL_DIALECTS:
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
     return parsed
 
 
@@ -57,7 +67,7 @@ def make_sqlite_folder(url: URL) -> None:
 
 
 def create_db_engine(url: str | URL, options: DatabaseOptions | None = None) -> Engine:
-    """Create a SQLAlchemy engine configured for `url`'s backend (SQLite or PostgreSQL)."""
+    """Create a SQLAlchemy engine configured for `url`'s backend (SQLite, PostgreSQL, MariaDB or MySQL)."""
     opts = options or DatabaseOptions()
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -66,13 +76,7 @@ def create_db_engine(url: str | URL, options: DatabaseOptions | None = None) -> 
     if backend == "postgresql":
         engine = sa.create_engine(
             parsed,
-            echo=opts.echo,
-            pool_size=opts.pool_size,
-            max_overflow=opts.max_overflow,
-            pool_timeout=opts.pool_timeout_s,
-            pool_recycle=opts.pool_recycle_s,
-            # Not SQLAlchemy's pre-ping: it costs a round trip per checkout (a third of a cold key check).
-            pool_pre_ping=False,
+            **_pool(opts),
             connect_args={
                 "connect_timeout": opts.connect_timeout_s,
                 "application_name": "rayweave",
@@ -86,10 +90,101 @@ def create_db_engine(url: str | URL, options: DatabaseOptions | None = None) -> 
         )
         event.listen(engine, "checkout", _check_alive)
         return engine
+    if backend in MYSQL_DIALECTS:
+        return _mysql_engine(parsed, opts)
     raise ValueError(
         f"database URL {parsed.render_as_string(hide_password=True)!r} uses backend {backend!r}; "
-        "rayweave supports sqlite:///PATH and postgresql://USER@HOST/DB"
+        "rayweave supports sqlite:///PATH, postgresql://USER@HOST/DB and mysql:// or mariadb://USER@HOST/DB"
     )
+
+
+def _pool(opts: DatabaseOptions) -> dict[str, Any]:
+    """The connection pool settings of a server database (PostgreSQL, MariaDB, MySQL).
+
+    Not SQLAlchemy's pre-ping: it costs a round trip per checkout (a third of a cold key check on PostgreSQL, a
+    quarter of a short read with PyMySQL); a checkout listener of each backend checks the connection instead.
+    """
+    return {
+        "echo": opts.echo,
+        "pool_size": opts.pool_size,
+        "max_overflow": opts.max_overflow,
+        "pool_timeout": opts.pool_timeout_s,
+        "pool_recycle": opts.pool_recycle_s,
+        "pool_pre_ping": False,
+    }
+
+
+def _mysql_engine(url: URL, opts: DatabaseOptions) -> Engine:
+    """MariaDB or MySQL through PyMySQL.
+
+    Sessions run in UTC (DATETIME columns have no zone), with utf8mb4 and strict SQL modes (a too long or
+    invalid value is an error, never silently cut), at READ COMMITTED: each statement sees what was committed
+    before it, as on PostgreSQL, so a read after a lock sees the lock holder's writes, and InnoDB takes no gap
+    locks (fewer deadlocks between concurrent appends). Named locks taken by `engine.store.locks` are released
+    when the connection goes back to the pool, after its transaction ended.
+    """
+    engine = sa.create_engine(
+        url,
+        # MariaDB closes connections idle for wait_timeout (8 h by default): the pool recycles them earlier.
+        **_pool(opts),
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "connect_timeout": opts.connect_timeout_s,
+            "charset": "utf8mb4",
+            "init_command": (
+                "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
+                "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+            ),
+        },
+    )
+    event.listen(engine, "checkout", _mysql_alive)
+    event.listen(engine, "checkin", _release_named_locks)
+    event.listen(engine, "handle_error", _check_violation_as_integrity_error)
+    return engine
+
+
+#: Server error codes of a violated CHECK constraint: MariaDB's ER_CONSTRAINT_FAILED, MySQL's
+#: ER_CHECK_CONSTRAINT_VIOLATED.
+_CHECK_VIOLATIONS = frozenset({4025, 3819})
+
+
+def _check_violation_as_integrity_error(context: Any) -> Any:
+    # PyMySQL reports a violated CHECK constraint as OperationalError, which callers would take for a database
+    # outage (`errors.is_unavailable`); PostgreSQL and SQLite say IntegrityError, and so does the store here.
+    orig = context.original_exception
+    if getattr(orig, "args", None) and orig.args[0] in _CHECK_VIOLATIONS:
+        return sa.exc.IntegrityError(context.statement, context.parameters, orig)
+    return None
+
+
+def _mysql_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """`_check_alive` for PyMySQL: a pooled connection whose socket has something to read (the server closed it,
+    or said goodbye) is pinged, and replaced when the ping fails; a silent one is taken without a round trip."""
+    sock = getattr(dbapi_connection, "_sock", None)
+    if sock is None:
+        raise sa.exc.DisconnectionError("the connection was closed")
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise sa.exc.DisconnectionError(f"the connection's socket is gone: {exc}") from exc
+    if not readable:
+        return
+    try:
+        dbapi_connection.ping(reconnect=False)
+    except Exception as exc:
+        raise sa.exc.DisconnectionError(f"the server dropped the connection: {exc}") from exc
+
+
+def _release_named_locks(dbapi_connection: Any, record: Any) -> None:
+    # GET_LOCK locks belong to the connection, not the transaction: give them back before another user of the
+    # pool gets the connection. An invalidated connection has none left (the server released them).
+    if dbapi_connection is None or not record.info.pop(NAMED_LOCKS_INFO, False):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("DO RELEASE_ALL_LOCKS()")
+    finally:
+        cursor.close()
 
 
 def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -83,6 +83,16 @@ class MigrationError(StoreError, RuntimeError):
     """A schema upgrade or a copy between databases failed; the message says which step and how to retry."""
 
 
+class WorkflowFileError(StoreError, ValueError):
+    """A file of the files backend (`engine.store.files`) that does not parse or validate; the message names the
+    file (and the line and field where known) and what to fix. `path` is the file."""
+
+    def __init__(self, path: object, message: str, *, located: bool = False) -> None:
+        self.path = str(path)
+        # A located message (the workflow loader's) starts with the file name already.
+        super().__init__(message if located else f"{self.path}: {message}")
+
+
 class BulkRowError(StoreError, ValueError):
     """A row of a bulk write (`store.bulk.put`) cannot be written: `index` is its place in the batch, `field`
     the field at fault; the message says why and what to do. Nothing of the batch was written."""
@@ -93,6 +103,24 @@ class BulkRowError(StoreError, ValueError):
         self.field = field
 
 
+class DurabilityError(StoreError, RuntimeError):
+    """A store's server is configured to lose writes it acknowledged (the Redis backend without an append-only
+    file, with `appendfsync no` or an eviction policy: ADR 024); the message names each setting and what to set,
+    and how to accept such a server knowingly (`?durability=relaxed`)."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        super().__init__(
+            f"{where} would lose acknowledged writes: {'; '.join(problems)}. Fix the server's configuration, or "
+            "add `durability=relaxed` to the URL's query to use it anyway (a cache or a test server)"
+        )
+        self.problems = problems
+
+
+class AuditChainError(StoreError, RuntimeError):
+    """An audit entry could not be appended to the chain: its keys disagree (changed behind the store's back) or
+    the append kept losing races to concurrent appenders (the Redis backend's compare-and-set)."""
+
+
 def backend_errors() -> tuple[type[Exception], ...]:
     """The exception types a store backend raises when its database itself fails (unreachable, timed out, a
     driver error), as opposed to the `StoreError`s above that a caller can act on. Callers catch these to answer
@@ -100,7 +128,7 @@ def backend_errors() -> tuple[type[Exception], ...]:
     belongs in logs, not in answers."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    return (SQLAlchemyError,)
+    return (SQLAlchemyError, *_redis_errors())
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -109,4 +137,21 @@ def is_unavailable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError)
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeoutError):
+        return True
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:
+        return False
+    # Its ConnectionError covers a server still loading its AOF at start-up (LOADING, BusyLoadingError) too.
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
+def _redis_errors() -> tuple[type[Exception], ...]:
+    """The Redis backend's failures (`engine.store.redis`): every error of its client library, when installed."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return ()
+    return (RedisError,)

@@ -7,6 +7,7 @@ the attempt lives in the payload, as the API has always sent it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from engine.execution.events import Event
-from engine.store.base import Repository
+from engine.store.base import Repository, reserve
 from engine.store.columns import utcnow
 from engine.store.errors import DuplicateEventError, NotFoundError
 from engine.store.models import Event as EventRow
@@ -50,6 +51,24 @@ class NewEvent:
             payload=payload,
             created_at=datetime.fromtimestamp(event.time, UTC),
             seq=event.seq,
+        )
+
+    def read_back(self, run_id: RunId, seq: int) -> Event:
+        """The `Event` a read returns for this row once appended to `run_id` as `seq` (its time is needed:
+        appended without one, the store's clock stamps it): what a live stream can send without reading it
+        back (`serve.streams`). The payload goes through JSON, as the store keeps it."""
+        if self.created_at is None:
+            raise ValueError(f"run {run_id!r}: event {seq} has no time; only a stored event's time is known")
+        payload = json.loads(json.dumps(dict(self.payload)))
+        attempt = payload.get("attempt")
+        return Event(
+            run_id=RunId(run_id),
+            seq=seq,
+            type=EventType(self.type),
+            node=self.node_id,
+            attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
+            time=self.created_at.timestamp(),
+            payload=payload,
         )
 
 
@@ -96,14 +115,7 @@ class EventRepository(Repository):
                 )
                 found = result.rowcount == 1
             else:
-                # One statement both reserves the numbers and says which they are (RETURNING works on
-                # PostgreSQL and SQLite >= 3.35), saving a round trip per batch.
-                last = conn.execute(
-                    sa.update(runs)
-                    .where(runs.c.id == run_id)
-                    .values(last_seq=runs.c.last_seq + len(events))
-                    .returning(runs.c.last_seq)
-                ).scalar()
+                last = reserve(conn, runs, runs.c.id == run_id, len(events))
                 found = last is not None
                 seqs = list(range(last - len(events) + 1, last + 1)) if last is not None else []
             if not found:

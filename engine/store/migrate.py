@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest migration shipped with this version (a test checks it is Alembic's head).
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -66,12 +66,27 @@ def upgrade_database(engine: Engine, revision: str = "head") -> str | None:
     from alembic import command
 
     try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise MigrationError(
+            f"cannot connect to the database {url}: {exc.orig}; check that the database exists (create it "
+            "first: docs/guides/storage-backends.md) and that this machine may reach it; nothing was changed"
+        ) from exc
+    try:
         command.upgrade(alembic_config(engine), revision)
     except sa.exc.SQLAlchemyError as exc:
         url = engine.url.render_as_string(hide_password=True)
+        trace = (
+            "MariaDB and MySQL commit DDL at once, so a failed migration may have left part of its changes: "
+            "restore the backup taken before the upgrade"
+            if engine.dialect.name in ("mysql", "mariadb")
+            else "each migration runs in a transaction, so a failed one leaves no trace"
+        )
         raise MigrationError(
             f"upgrading the database {url} to {revision} failed: {exc}; fix the cause and rerun "
-            "`rayweave db upgrade` (each migration runs in a transaction, so a failed one leaves no trace)"
+            f"`rayweave db upgrade` ({trace})"
         ) from exc
     return current_revision(engine)
 

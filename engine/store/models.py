@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import AutoString, Field, SQLModel
 
-from engine.store.columns import JSONValue, UTCDateTime
+from engine.store.columns import JSONValue, LongText, UnboundedString, UTCDateTime
 from nodes.ids import NodeId, NodeTypeId, RunId, WorkflowId
 from nodes.states import EventType, NodeStatus, RunStatus
 
@@ -86,7 +86,7 @@ class WorkflowVersion(StoreModel, table=True):
     document: dict[str, Any] = Field(sa_type=JSONValue)
     content_hash: str = Field(max_length=64)
     author: str = Field(default="", max_length=200)
-    message: str = Field(default="")
+    message: str = Field(default="", sa_type=UnboundedString)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -101,6 +101,8 @@ class Run(StoreModel, table=True):
         sa.Index("ix_runs_status_created", "status", "created_at"),
         sa.Index("ix_runs_owner_created", "owner", "created_at"),
         sa.Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+        # The newest runs first, unfiltered (an admin's run list; migration 0010): read backwards, no sort.
+        sa.Index("ix_runs_created_id", "created_at", "id"),
         sa.CheckConstraint(one_of("status", RunStatus), name="status"),
     )
 
@@ -137,6 +139,8 @@ class NodeRun(StoreModel, table=True):
     __table_args__ = (
         sa.Index("ix_node_runs_started_at", "started_at"),
         sa.CheckConstraint(one_of("status", NodeStatus), name="status"),
+        # PostgreSQL: 16 hash partitions by run (migration 0010, ADR 023); elsewhere a plain table.
+        {"postgresql_partition_by": "HASH (run_id)"},
     )
 
     run_id: RunId = Field(
@@ -148,7 +152,7 @@ class NodeRun(StoreModel, table=True):
     node_type: NodeTypeId = Field(default=NodeTypeId(""), max_length=200, sa_type=_id_type(200))
     status: str = Field(max_length=32)
     cache_hit: bool = Field(default=False)
-    result_location: str | None = Field(default=None)
+    result_location: str | None = Field(default=None, sa_type=UnboundedString)
     error: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -187,6 +191,8 @@ class Event(StoreModel, table=True):
             sqlite_where=sa.text(one_of("type", NOTIFIED_EVENT_TYPES)),
             postgresql_where=sa.text(one_of("type", NOTIFIED_EVENT_TYPES)),
         ),
+        # PostgreSQL: 16 hash partitions by run (migration 0010, ADR 023); elsewhere a plain table.
+        {"postgresql_partition_by": "HASH (run_id)"},
     )
 
     run_id: RunId = Field(
@@ -331,7 +337,7 @@ class Secret(StoreModel, table=True):
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=1000)
     #: base64 of nonce + AES-256-GCM ciphertext of the value (associated data: owner and name).
-    ciphertext: str = Field(sa_type=sa.Text)
+    ciphertext: str = Field(sa_type=LongText)
     #: base64 of nonce + the data key encrypted under the master key `key_id`.
     wrapped_key: str = Field(max_length=200)
     key_id: str = Field(max_length=64)
@@ -374,7 +380,7 @@ class CollabUpdate(StoreModel, table=True):
     )
     seq: int = Field(primary_key=True)
     #: The update (Yjs binary encoding v1) in base64: text keeps the row JSON-plain for copies and digests.
-    data: str = Field(sa_type=sa.Text)
+    data: str = Field(sa_type=LongText)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -408,7 +414,7 @@ class WebhookSubscription(StoreModel, table=True):
     workflow_id: str | None = Field(default=None, max_length=64)
     description: str = Field(default="", max_length=1000)
     enabled: bool = Field(default=True)
-    secret_ciphertext: str = Field(sa_type=sa.Text)
+    secret_ciphertext: str = Field(sa_type=LongText)
     secret_wrapped_key: str = Field(max_length=200)
     secret_key_id: str = Field(max_length=64)
     cursor_at: datetime = Field(sa_type=UTCDateTime)
@@ -443,7 +449,7 @@ class WebhookDelivery(StoreModel, table=True):
     #: A worker holds the delivery until then (another replica's worker leaves it alone).
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_status_code: int | None = Field(default=None)
-    last_error: str = Field(default="", sa_type=sa.Text)
+    last_error: str = Field(default="", sa_type=LongText)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,7 +1,7 @@
 """The `Store` protocol: what the rest of rayweave may ask of the persistent store, whatever holds the data.
 
 Callers (the engine, the server, the CLI) type their store as `Store` and use only what is declared here; the SQL
-backend (`engine.store.store.SqlStore`, SQLite and PostgreSQL through SQLAlchemy) is one implementation, and
+backend (`engine.store.store.SqlStore`: SQLite, PostgreSQL, MariaDB/MySQL through SQLAlchemy) is one, and
 `tests/engine/store/conformance` is the suite every implementation must pass (ADR 011). Records are the plain
 data classes of `engine.store.models` (a backend without SQL builds them without a session); their attributes
 are the contract, not their table mapping.

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 
 from engine.store.base import Repository
+from engine.store.columns import is_mysql
 from engine.store.models import Event, NodeRun, Run, User, Workflow, table_of
 from engine.store.shares import Audience, visible_workflows
 from nodes.states import EventType
@@ -331,6 +332,8 @@ class ReportRepository(Repository):
         e = table_of(Event)
         if self.engine.dialect.name == "sqlite":
             kind = sa.func.json_extract(e.c.payload, "$.kind")
+        elif is_mysql(self.engine.dialect):  # no CAST(... AS JSON) on MariaDB; the column is JSON already
+            kind = e.c.payload["kind"].as_string()
         else:
             kind = sa.cast(e.c.payload, sa.JSON)["kind"].as_string()
         query = sa.select(kind, sa.func.count()).where(e.c.type == EventType.ANOMALY_DETECTED).group_by(kind)
@@ -354,7 +357,10 @@ def _finished_window(r: Any, after: datetime | None, until: datetime) -> list[An
 
 
 def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
-    """SQL for `end - start` in seconds: SQLite has no interval type, PostgreSQL has no `julianday`."""
+    """SQL for `end - start` in seconds: SQLite has no interval type, PostgreSQL has no `julianday`, MariaDB and
+    MySQL subtract DATETIMEs with TIMESTAMPDIFF."""
     if dialect == "sqlite":
         return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+    if is_mysql(dialect):
+        return sa.func.timestampdiff(sa.text("MICROSECOND"), start, end) / 1_000_000.0
     return sa.func.extract("epoch", end - start)

@@ -15,8 +15,9 @@ from sqlmodel import Session, col, select
 
 from engine.store.base import Repository
 from engine.store.canonical import content_hash, document_to_dict
-from engine.store.columns import utcnow
+from engine.store.columns import is_mysql, utcnow
 from engine.store.errors import IdempotencyConflictError, NotFoundError, RunQuotaExceededError, RunStateError
+from engine.store.locks import hold_until_checkin
 from engine.store.models import Run, Workflow, WorkflowVersion
 from engine.store.shares import Audience, visible_runs
 from nodes.ids import RunId, WorkflowId, new_run_id
@@ -44,12 +45,16 @@ class RunPage:
 
 def _check_quota(session: Session, owner: str, limit: int) -> None:
     """Raise `RunQuotaExceededError` when `owner` has `limit` queued or running runs. Serialised per owner: on
-    PostgreSQL by a transaction-scoped advisory lock on the owner, on SQLite by the write lock every write
-    transaction takes first (`BEGIN IMMEDIATE`)."""
-    if session.get_bind().dialect.name == "postgresql":
+    PostgreSQL by a transaction-scoped advisory lock on the owner, on MariaDB/MySQL by a named lock held until
+    the transaction ended (`engine.store.locks`), on SQLite by the write lock every write transaction takes
+    first (`BEGIN IMMEDIATE`)."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": f"quota:{owner}"}
         )
+    elif is_mysql(dialect):
+        hold_until_checkin(session.connection(), f"quota:{owner}")
     active = session.execute(
         sa.select(sa.func.count())
         .select_from(Run)

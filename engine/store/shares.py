@@ -153,7 +153,7 @@ class ShareRepository(Repository):
         return self.list(workflow_id)
 
     def list(self, workflow_id: str) -> builtins.list[Share]:
-        """The shares of a workflow, tenants first, then users."""
+        """The shares of a workflow: users first, then tenants (subject type descending), each by subject id."""
         query = (
             select(WorkflowShare)
             .where(WorkflowShare.workflow_id == workflow_id)

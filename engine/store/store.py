@@ -1,5 +1,5 @@
-"""`SqlStore`: the SQL backend of the `Store` protocol (SQLite or PostgreSQL through SQLAlchemy): one object
-grouping the repositories over one database engine."""
+"""`SqlStore`: the SQL backend of the `Store` protocol (SQLite, PostgreSQL or MariaDB/MySQL through SQLAlchemy):
+one object grouping the repositories over one database engine."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class SqlStore:
 
     @property
     def backend(self) -> str:
-        """`"sqlite"` or `"postgresql"`."""
+        """`"sqlite"`, `"postgresql"`, `"mariadb"` or `"mysql"` (SQLAlchemy's dialect name)."""
         return self.engine.dialect.name
 
     @property

@@ -40,6 +40,32 @@ def reserved_prefix(username: str) -> str | None:
     return next((p for p in RESERVED_PREFIXES if folded.startswith(p)), None)
 
 
+def last_owner_error(user: User, change: str) -> LastOwnerError:
+    """Why `change` ("disabling", "making 'admin'") of the last enabled owner of a tenant is refused."""
+    return LastOwnerError(
+        f"user {user.username!r} is the last enabled owner of tenant {user.tenant_id!r}; {change} it would "
+        "leave nobody able to manage the tenant's users. Make another user owner first "
+        "(PUT /v1/users/{user}/role, or `rayweave users set-role USER owner`)"
+    )
+
+
+def last_admin_user_error(user: User) -> LastOwnerError:
+    """Why disabling the user who holds every active admin key is refused."""
+    return LastOwnerError(
+        f"user {user.username!r} holds every active admin key; disabling it would leave nobody able to "
+        "administer this installation. Create an admin key of another user first (`rayweave keys create "
+        "--admin --user NAME`), then disable this one"
+    )
+
+
+def reserved_name_error(username: str, prefix: str) -> ReservedUsernameError:
+    """Why a local user may not be called `username` (it starts with the reserved `prefix`)."""
+    return ReservedUsernameError(
+        f"username {username!r} starts with {prefix!r}, which is reserved for users of the identity "
+        f"provider (they are created when they first log in); pick a name without {prefix!r}"
+    )
+
+
 class UserRepository(Repository):
     """Users and permissions."""
 
@@ -59,10 +85,7 @@ class UserRepository(Repository):
         roles)."""
         prefix = reserved_prefix(username)
         if prefix is not None:
-            raise ReservedUsernameError(
-                f"username {username!r} starts with {prefix!r}, which is reserved for users of the identity "
-                f"provider (they are created when they first log in); pick a name without {prefix!r}"
-            )
+            raise reserved_name_error(username, prefix)
         return self._insert(
             username,
             email=email,
@@ -191,11 +214,7 @@ class UserRepository(Repository):
             )
         ).first()
         if others is None:
-            raise LastOwnerError(
-                f"user {user.username!r} is the last enabled owner of tenant {user.tenant_id!r}; {change} it would "
-                "leave nobody able to manage the tenant's users. Make another user owner first "
-                "(PUT /v1/users/{user}/role, or `rayweave users set-role USER owner`)"
-            )
+            raise last_owner_error(user, change)
 
     @staticmethod
     def _keep_installation_admin(session: Any, user: User) -> None:
@@ -203,11 +222,7 @@ class UserRepository(Repository):
 
         admins = ApiKeyRepository._active_admin(session, utcnow(), lock=False)
         if admins and all(key.user_id == user.id for key in admins):
-            raise LastOwnerError(
-                f"user {user.username!r} holds every active admin key; disabling it would leave nobody able to "
-                "administer this installation. Create an admin key of another user first (`rayweave keys create "
-                "--admin --user NAME`), then disable this one"
-            )
+            raise last_admin_user_error(user)
 
     def grant(
         self, user_id: str, action: str, resource_type: str = ANY, resource_id: str = ANY

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from engine.execution.events import Event
-from engine.store.base import Repository
+from engine.store.base import Repository, insert_ignoring_duplicates
 from engine.store.columns import new_id, utcnow
 from engine.store.errors import NotFoundError
 from engine.store.events import event_from_row
@@ -205,7 +205,7 @@ class WebhookRepository(Repository):
         subs = table_of(WebhookSubscription)
         with self.writing() as conn:
             if rows:
-                conn.execute(_insert_ignoring_duplicates(conn, table_of(WebhookDelivery)), rows)
+                conn.execute(insert_ignoring_duplicates(conn.dialect.name, table_of(WebhookDelivery)), rows)
             if cursor_at is not None:
                 conn.execute(
                     sa.update(subs)
@@ -228,6 +228,11 @@ class WebhookRepository(Repository):
             .order_by(table.c.next_attempt_at)
             .limit(limit)
         )
+        # Looked for first without the write lock: the worker asks at every run notice (each stored batch of
+        # events), nearly always for nothing, and on SQLite a write transaction would hold off the run's sink.
+        with self.reading() as session:
+            if not session.connection().execute(due.limit(1)).first():
+                return []
         claimed: builtins.list[str] = []
         with self.writing() as conn:
             for delivery_id in conn.execute(due).scalars().all():
@@ -310,14 +315,3 @@ class WebhookRepository(Repository):
             session.add(row)
             session.flush()
             return row
-
-
-def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -48,6 +49,9 @@ _log = logging.getLogger("rayweave.webhooks")
 OVERLAP_S = 300.0
 #: Events recorded per subscription and round, and deliveries sent per round, at most.
 BATCH = 200
+#: The least time between the starts of two rounds: notices come at every stored batch of a run's events
+#: (thousands a minute in a big run), and a round per notice would keep the worker reading the store beside it.
+MIN_ROUND_S = 0.1
 
 
 class WebhookWorker:
@@ -102,16 +106,21 @@ class WebhookWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.run_once()
             except Exception:  # a database hiccup must not end deliveries for the server's life
                 _log.exception("webhook delivery round failed; trying again in %s s", self.poll_s)
             self._wake.wait(self.poll_s)
+            # Woken early: the notices until the next start join that round (at most one per MIN_ROUND_S).
+            self._stop.wait(max(0.0, started + MIN_ROUND_S - time.monotonic()))
             self._wake.clear()
 
     def run_once(self) -> int:
         """One round: scan, then send what is due. Returns how many attempts were made."""
         subscriptions = self.store.webhooks.list(enabled_only=True)
+        if not subscriptions:
+            return 0  # only enabled webhooks' deliveries are sent (claim_due)
         for subscription in subscriptions:
             if self._stop.is_set():
                 return 0

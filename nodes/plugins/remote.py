@@ -278,14 +278,14 @@ def _plugin_spec(spec: NodeSpec, package: PluginPackage) -> NodeSpec:
     manifest = package.manifest
     code_version = hashlib.sha256(f"{spec.code_version}|{manifest.ref}".encode()).hexdigest()[:16]
     resources = spec.resources if spec.resources.to_json() else manifest.default_resources
-    # cheap=False: the optimizer fuses cheap nodes into one Ray task, which must not mix runtime environments.
+    # `cheap` is kept: the optimizer fuses cheap nodes into one Ray task only with nodes of the same runtime
+    # environment, and the fused task runs in it (engine.compile.optimize.fusion_groups).
     return replace(
         spec,
         plugin=manifest.name,
         version=manifest.version,
         code_version=code_version,
         resources=resources,
-        cheap=False,
     )
 
 

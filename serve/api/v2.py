@@ -78,6 +78,13 @@ def _handle(name: str) -> Any:
     return found
 
 
+def forget_handle(name: str) -> None:
+    """Drop the handle this process keeps for model `name` (its deployment changed: `serve.bus`'s model
+    notices); the next request looks it up again."""
+    with _handles_lock:
+        _handles.pop(name, None)
+
+
 async def _call(name: str, method: str, *args: Any) -> Any:
     """Call `method` of the model's replicas; a handle that stopped working is looked up again once (the model
     was deleted or redeployed), and an undeployed model is a 404."""

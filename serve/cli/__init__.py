@@ -14,6 +14,7 @@ from serve.cli import (
     audit_cmd,
     context,
     db_cmd,
+    draft_cmd,
     keys_cmd,
     models_cmd,
     nodes_cmd,
@@ -58,6 +59,7 @@ def build_app() -> typer.Typer:
         analytics_cmd,
         users_cmd,
         webhooks_cmd,
+        draft_cmd,
     ):
         module.register(app)
     return app

@@ -3,7 +3,7 @@ PDF) and `rayweave optimize` (insights on a workflow, applied as a new version w
 
 ```
 rayweave stats [--url URL] [--workflow ID] [--since WHEN] [--until WHEN] [--by workflow,version]
-               [--bucket day] [--out DIR] [--limit N] [--json]
+               [--tenant ID] [--bucket day] [--out DIR] [--limit N] [--json]
 rayweave report WORKFLOW_ID [--out report.html|report.png|report.pdf] [--since WHEN] [--until WHEN] [--url URL]
 rayweave optimize WORKFLOW_ID [--apply] [--json] [--url URL]
 rayweave stats|report|optimize ... --server URL [--api-key KEY]
@@ -68,9 +68,12 @@ def stats_command(
     by: Annotated[
         str,
         typer.Option(
-            "--by", help="Group the breakdown by: workflow, version, owner, node, node_type (a list)."
+            "--by", help="Group the breakdown by: workflow, version, owner, node, node_type, tenant (a list)."
         ),
     ] = "workflow,version",
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Only the runs of this tenant's users in the breakdown.")
+    ] = None,
     bucket: Annotated[
         str, typer.Option("--bucket", help="Run durations per hour, day, week or month.")
     ] = "day",
@@ -84,7 +87,8 @@ def stats_command(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Bring the Parquet export up to date and report slow node types, failures, retries, cache hits,
-    durations and a breakdown by workflow, version, owner, node or node type."""
+    durations and a breakdown by workflow, version, owner, node, node type or tenant (a run's tenant is its
+    owner's; through --server, a key that is not an admin key sees its own tenant only)."""
     from engine.analytics import DIMENSIONS, AnalyticsError, stats
 
     if bucket not in ("hour", "day", "week", "month"):
@@ -95,7 +99,13 @@ def stats_command(
         fail(f"--by: cannot group by {unknown}; use any of {', '.join(sorted(DIMENSIONS))}", 2)
     window = _window(since, until)
     if server:
-        params = {"by": ",".join(group_by), "workflow_id": workflow, "since": since, "until": until}
+        params = {
+            "by": ",".join(group_by),
+            "workflow_id": workflow,
+            "since": since,
+            "until": until,
+            "tenant": tenant,
+        }
         with connect(server, api_key) as client, talking_to(server):
             summary = client.get(
                 "/v1/analytics/summary", params={k: v for k, v in params.items() if v is not None}
@@ -118,6 +128,8 @@ def stats_command(
             bucket=_bucket(bucket),
             limit=limit,
             group_by=group_by,
+            memory_median=as_json,  # the table shows the highest memory only
+            tenant=tenant,
         )
     except (AnalyticsError, ValueError) as exc:
         fail(str(exc))
@@ -207,7 +219,11 @@ def _print_breakdown(console: Any, breakdown: Any) -> None:
         levels = ", ".join(f"{k} {v}" for k, v in sorted(g.cache_hits_by_level.items())) or "-"
         rows.append(
             [
-                " / ".join(str(v) if v is not None else "(inline)" for v in g.key.values()) or "all",
+                " / ".join(
+                    str(v) if v is not None else "(inline)" if k in ("workflow", "version") else "(none)"
+                    for k, v in g.key.items()
+                )
+                or "all",
                 g.runs,
                 f"{g.success_rate:.1%}",
                 f"{g.failure_rate:.1%}",
@@ -286,7 +302,8 @@ def report_command(
     finally:
         store.close()
     with RunAnalytics(folder, since=window.since, until=window.until) as analytics:
-        report = workflow_report(analytics, wf.id, window=window, document=document)
+        # The drawn report shows no memory median: not computed (see workflow_report).
+        report = workflow_report(analytics, wf.id, window=window, document=document, memory_median=False)
     try:
         written = save(report, out, title=f"{wf.name}: run report")
     except (ValueError, OSError) as exc:
@@ -382,6 +399,9 @@ def _print_insights(workflow: str, answer: dict[str, Any], *, apply: bool, as_js
         f"workflow {workflow} version {answer['version']}: {answer['runs']} finished runs, median {median}"
     )
     insights = answer.get("insights") or []
+    from engine.insights.apply import BY_NAME_ONLY  # edits `--apply` leaves out unless named
+
+    named = [i["id"] for i in insights if i.get("edit") and i.get("kind") in BY_NAME_ONLY]
     for insight in insights:
         saving = insight.get("predicted_saving_s")
         text = f" (saves ~{saving:.2f} s of the median run)" if saving is not None else ""
@@ -393,10 +413,14 @@ def _print_insights(workflow: str, answer: dict[str, Any], *, apply: bool, as_js
         typer.echo(
             f"applied {', '.join(answer.get('applied') or [])}: saved as version {answer['new_version']}"
         )
+    elif apply and named:
+        typer.echo(f"nothing applied: {', '.join(named)} apply only when named (--apply --only ID)")
     elif apply:
         typer.echo("nothing to apply: no insight is an edit")
     elif any(i.get("edit") for i in insights):
         typer.echo("insights marked * are edits: rayweave optimize WORKFLOW --apply [--only ID] saves them")
+        if named:
+            typer.echo(f"{', '.join(named)} apply only when named (--only): they change the order of nodes")
 
 
 def register(app: typer.Typer) -> None:

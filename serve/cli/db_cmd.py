@@ -3,9 +3,12 @@
 ```
 rayweave db upgrade [--url URL] [--json]
 rayweave db migrate --to URL [--url URL] [--json]
+rayweave db prune [--older-than DAYS] [--dry-run] [--limit N] [--url URL] [--json]
 rayweave export WORKFLOW_ID [--version N] [--format json|yaml] [--out FILE] [--url URL]
 rayweave export --all [--runs] --out FILE [--url URL]
 rayweave export --format ndjson|cloudevents [--kinds K,...] [--since TIME] [--out FILE|-] [--url URL]
+rayweave export WORKFLOW_ID --format ray [--version N] [--out FILE] [--url URL]   (a script of plain Ray tasks)
+rayweave export --file FILE --format ray [--out FILE]
 rayweave import FILE [--workflow ID] [--url URL] [--json]      (FILE.ndjson, FILE.jsonl or - : an NDJSON export)
 ```
 Without `--url` the database is the installation's (`RAYWEAVE_DATABASE_URL`, or SQLite under `RAYWEAVE_HOME`).
@@ -26,12 +29,37 @@ from serve.cli.options import JsonOption, UrlOption
 from serve.cli.stores import fail, open_store_or_exit
 
 if TYPE_CHECKING:
-    pass
+    from engine.store import SqlStore, Store
 
 
 def _database_url(ctx: typer.Context, url: str | None) -> str:
     """`--url`, else the installation's database (the invocation's settings are read only then)."""
     return url or settings_of(ctx).resolved_database_url
+
+
+def _installation_store(ctx: typer.Context, url: str | None) -> Store:
+    """The store at `--url`, else the installation's (its workflows as files when `RAYWEAVE_WORKFLOWS_DIR` is
+    set, so an export shows the files' latest edits and an import writes files)."""
+    if url:
+        return open_store_or_exit(url)
+    settings = settings_of(ctx)
+    return open_store_or_exit(settings.resolved_database_url, settings.workflows_dir)
+
+
+def _archive_store(store: Store, what: str) -> SqlStore:
+    """`store` as the SQL store the JSON archive reads and writes; another backend closes it and exits 2 naming
+    what does the same there (NDJSON, `db migrate`)."""
+    from engine.store import SqlStore
+
+    if isinstance(store, SqlStore):
+        return store
+    store.close()
+    fail(
+        f"{what} reads and writes SQL tables; the {store.backend} store {store.url} exports with `rayweave export "
+        "--format ndjson` and imports such a file, or copies to and from a SQL database with `rayweave db "
+        "migrate --to URL`",
+        2,
+    )
 
 
 def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -42,7 +70,15 @@ def upgrade(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = Fal
     """Bring the database schema to the version this rayweave needs (creates it when empty)."""
     from engine.store import MigrationError, backend_errors
     from engine.store.migrate import head_revision, upgrade_at
+    from engine.store.open import is_redis_url
 
+    if is_redis_url(_database_url(ctx, url)):
+        with open_store_or_exit(_database_url(ctx, url)) as store:
+            shown = store.url
+        _emit(
+            as_json, {"url": shown, "changed": False}, f"{shown}: a Redis store has no schema (nothing to do)"
+        )
+        return
     failures: tuple[type[Exception], ...] = (MigrationError, *backend_errors())
     try:
         outcome = upgrade_at(_database_url(ctx, url))
@@ -69,8 +105,9 @@ def migrate(
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Copy a whole installation to another database (SQLite <-> PostgreSQL), verified by counts and content
-    hashes. Re-running after an interruption finishes the copy; rows already copied are kept."""
+    """Copy a whole installation to another database (any two of SQLite, PostgreSQL, MariaDB/MySQL and Redis),
+    verified by counts and content hashes. Re-running after an interruption resumes the copy where it stopped; a
+    target holding other data is refused. Stop every writer of the source first."""
     from engine.store import MigrationError, backend_errors
     from engine.store.transfer import copy_installation
 
@@ -82,15 +119,71 @@ def migrate(
         source.close()
         raise
     try:
-        report = copy_installation(source, target)
+        report = copy_installation(source, target, progress=None if as_json else _progress)
     except failures as exc:
         fail(f"{exc}; the copy can be re-run safely")
+        return
+    except KeyboardInterrupt:
+        fail("interrupted; run the same command again to resume the copy where it stopped")
         return
     finally:
         source.close()
         target.close()
     lines = [f"{t}: {c['source']} rows, {c['copied']} copied, hash ok" for t, c in report.tables.items()]
-    _emit(as_json, report.to_json(), "\n".join([f"copied {report.source} -> {report.target}", *lines]))
+    head = f"{'resumed' if report.resumed else 'copied'} {report.source} -> {report.target}"
+    _emit(as_json, report.to_json(), "\n".join([head, *lines]))
+
+
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            help="Delete runs finished more than this many days ago (default: RAYWEAVE_RETENTION_DAYS).",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count the runs; delete nothing.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Delete at most this many runs.")
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete finished runs older than a retention period with their events, attempts and stored results
+    (queued and running runs are never touched); audited as `runs.pruned`."""
+    from engine.durable.errors import ResultStoreError
+    from engine.durable.results import result_store_for
+    from engine.durable.retention import cutoff_for, prune_runs
+    from engine.store import backend_errors
+
+    settings = settings_of(ctx)
+    days = older_than if older_than is not None else settings.retention_days
+    if days is None:
+        fail("say how old a run must be: --older-than DAYS, or set RAYWEAVE_RETENTION_DAYS", 2)
+        return
+    try:
+        cutoff = cutoff_for(days)
+    except ValueError as exc:
+        fail(f"--older-than: {exc}", 2)
+        return
+    failures: tuple[type[Exception], ...] = (ResultStoreError, *backend_errors())
+    store = _installation_store(ctx, url)
+    try:
+        # Results live where the installation keeps them; with --url naming another database they are not ours.
+        results = None if url else result_store_for(settings)
+        outcome = prune_runs(store, results, older_than=cutoff, dry_run=dry_run, limit=limit, actor="cli")
+    except failures as exc:
+        fail(f"pruning stopped: {exc}; the runs deleted so far stay deleted, run it again to go on")
+        return
+    finally:
+        store.close()
+    verb = "would delete" if dry_run else "deleted"
+    _emit(as_json, outcome.to_json(), f"{verb} {outcome.runs} runs finished before {cutoff.isoformat()}")
+
+
+def _progress(table: str, rows: int) -> None:
+    typer.echo(f"  {table}: {rows} rows copied", err=True)
 
 
 def export_command(
@@ -106,7 +199,7 @@ def export_command(
         typer.Option(
             "--format",
             help="json or yaml (single workflows); ndjson: stream every record as NDJSON (cloudevents: with "
-            "events as CloudEvents).",
+            "events as CloudEvents); ray: a standalone Python script running the workflow as plain Ray tasks.",
         ),
     ] = "json",
     everything: Annotated[
@@ -129,6 +222,12 @@ def export_command(
     since: Annotated[
         str | None, typer.Option("--since", help="With --format ndjson: records changed from this time on.")
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="With --format ray: export this workflow file (.json, .yaml, .py) instead."
+        ),
+    ] = None,
 ) -> None:
     """Export one workflow version as a JSON/YAML document, everything as an archive, or every record as an
     NDJSON stream (`--format ndjson`, constant memory)."""
@@ -137,6 +236,9 @@ def export_command(
     from engine.store import NotFoundError
     from engine.store.archive import export_archive
 
+    if fmt == "ray" or file is not None:
+        _export_ray_script(ctx, workflow_id, version, file, fmt, url, out)
+        return
     if fmt in ("ndjson", "cloudevents"):
         _export_ndjson(ctx, url, out, kinds, since, fmt, workflow_id is not None or everything)
         return
@@ -144,11 +246,12 @@ def export_command(
     if everything == (workflow_id is not None):
         fail("give either a WORKFLOW_ID or --all", 2)
     if fmt not in ("json", "yaml"):
-        fail(f"--format must be json, yaml, ndjson or cloudevents, not {fmt!r}", 2)
-    store = open_store_or_exit(_database_url(ctx, url))
+        fail(f"--format must be json, yaml, ndjson, cloudevents or ray, not {fmt!r}", 2)
+    store = _installation_store(ctx, url)
     try:
         if everything:
-            text = json.dumps(export_archive(store, include_runs=runs), indent=1, sort_keys=True) + "\n"
+            archive = export_archive(_archive_store(store, "export --all"), include_runs=runs)
+            text = json.dumps(archive, indent=1, sort_keys=True) + "\n"
         else:
             assert workflow_id is not None
             wanted = WorkflowId(workflow_id)
@@ -167,6 +270,46 @@ def export_command(
                 text = json.dumps(row.document, indent=2, ensure_ascii=False) + "\n"
     finally:
         store.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        _write_out(ctx, out, text.encode("utf-8"))
+
+
+def _export_ray_script(
+    ctx: typer.Context,
+    workflow_id: str | None,
+    version: int | None,
+    file: Path | None,
+    fmt: str,
+    url: str | None,
+    out: str | None,
+) -> None:
+    """`--format ray`: the stored workflow (or `--file`) as a standalone script of plain Ray tasks."""
+    from engine.store import NotFoundError
+    from serve.cli.ray_export import export_ray, load_file
+
+    if fmt != "ray":
+        fail(f"--file goes with --format ray (a workflow file is already JSON or YAML), not {fmt!r}", 2)
+    if (file is None) == (workflow_id is None):
+        fail("give either a WORKFLOW_ID or --file FILE", 2)
+    if file is not None:
+        text = export_ray(ctx, load_file(file), str(file))
+    else:
+        assert workflow_id is not None
+        store = _installation_store(ctx, url)
+        try:
+            wanted = WorkflowId(workflow_id)
+            row = (
+                store.workflows.get_version(wanted, version)
+                if version is not None
+                else store.workflows.latest(wanted)
+            )
+        except NotFoundError as exc:
+            fail(str(exc))
+        finally:
+            store.close()
+        text = export_ray(ctx, row.document, f"workflow {workflow_id}")
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -215,10 +358,10 @@ def import_command(
     if not isinstance(data, dict):
         fail(f"{file} holds no workflow document or archive (a mapping at the top level)", 2)
         return
-    store = open_store_or_exit(_database_url(ctx, url))
+    store = _installation_store(ctx, url)
     try:
         if data.get("format") == ARCHIVE_FORMAT:
-            report = import_archive(store, data)
+            report = import_archive(_archive_store(store, "importing an archive"), data)
             result: dict[str, Any] = {
                 "archive": str(file),
                 "added": report.added,
@@ -308,6 +451,7 @@ def register(app: typer.Typer) -> None:
     db = typer.Typer(name="db", help="Database schema and copies between databases.", no_args_is_help=True)
     db.command("upgrade")(upgrade)
     db.command("migrate")(migrate)
+    db.command("prune")(prune)
     app.add_typer(db, name="db")
     app.command("export")(export_command)
     app.command("import")(import_command)

@@ -80,6 +80,7 @@ class LocalModels:
             version=version,
             replicas=body.get("replicas", 1),
             autoscale=(autoscale["min_replicas"], autoscale["max_replicas"]) if autoscale else None,
+            downscale_delay_s=autoscale.get("downscale_delay_s") if autoscale else None,
             max_batch_size=body.get("max_batch_size", 16),
             batch_wait_ms=body.get("batch_wait_ms", 2.0),
         )
@@ -165,7 +166,16 @@ def deploy(
     model: Annotated[str, typer.Argument(help="The registered model version, models:/NAME/VERSION.")],
     replicas: Annotated[int, typer.Option("--replicas", min=1, help="Replicas (fixed).")] = 1,
     autoscale: Annotated[
-        str | None, typer.Option("--autoscale", help="MIN,MAX replicas, scaled by requests in flight.")
+        str | None,
+        typer.Option("--autoscale", help="MIN,MAX replicas, scaled by requests in flight (MIN 0: to zero)."),
+    ] = None,
+    downscale_delay: Annotated[
+        float | None,
+        typer.Option(
+            "--downscale-delay",
+            min=0,
+            help="With --autoscale: seconds without requests before a replica is removed (Serve's default 600).",
+        ),
     ] = None,
     max_batch_size: Annotated[
         int, typer.Option("--max-batch-size", min=1, help="Requests per model call (1: no batching).")
@@ -192,6 +202,10 @@ def deploy(
         except manager.ModelServingError as exc:
             fail(f"--autoscale: {exc.detail}", 2)
         body["autoscale"] = {"min_replicas": low, "max_replicas": high}
+        if downscale_delay is not None:
+            body["autoscale"]["downscale_delay_s"] = downscale_delay
+    elif downscale_delay is not None:
+        fail("--downscale-delay needs --autoscale MIN,MAX", 2)
     backend = _backend(ctx, server, api_key)
     deployed = _work(server, lambda: backend.deploy(body))
     if as_json:

@@ -3,6 +3,7 @@
 ```
 rayweave nodes [--json] [--category C] [--accepts T] [--produces T]
 rayweave nodes docs [--out DIR] [--check] [--json]
+rayweave nodes suggest [WORKFLOW_ID | --file FILE] [--node N] [--port P] [--side S] [-q TEXT]  (cli.suggestions)
 ```
 Exit status: 0 on success, 1 when `--check` finds pages that differ, 2 on bad usage (e.g. a malformed type).
 """
@@ -139,8 +140,11 @@ def docs(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `rayweave nodes` (and `rayweave nodes docs`) to the `rayweave` app."""
+    """Add `rayweave nodes` (and `rayweave nodes docs`, `rayweave nodes suggest`) to the `rayweave` app."""
     nodes_app = typer.Typer(help="List node types and generate their docs.", no_args_is_help=False)
     nodes_app.callback(invoke_without_command=True)(list_nodes)
     nodes_app.command("docs")(docs)
+    from serve.cli.suggestions import suggest_command
+
+    nodes_app.command("suggest")(suggest_command)
     app.add_typer(nodes_app, name="nodes")

@@ -21,10 +21,12 @@ of cacheable nodes from there instead of running them (`--no-cache` runs every n
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
@@ -59,7 +61,13 @@ class LocalRunner:
 
     def run(self, file: Path, inputs: list[str], *, as_json: bool, cache: bool) -> int:
         """Run the workflow in `file`; returns the exit status (`cache=False`: run every node, leave the result
-        cache alone). The workflow is compiled once, here, and Ray is ensured once, here."""
+        cache alone). The workflow is compiled once, here, and Ray is ensured once, here. With `as_json` stdout
+        holds the one JSON document only: what else would go there meanwhile (what nodes print, the worker log
+        lines and autoscaler events Ray forwards to the driver) goes to stderr."""
+        with json_stdout(as_json) as out:
+            return self._run(file, inputs, as_json=as_json, cache=cache, out=out)
+
+    def _run(self, file: Path, inputs: list[str], *, as_json: bool, cache: bool, out: TextIO) -> int:
         import ray
         from rich.console import Console
 
@@ -81,18 +89,18 @@ class LocalRunner:
             )
             values = parse_inputs(inputs, {name: spec.type for name, spec in plan.inputs.items()})
         except UsageError as exc:
-            return report_failure(console, as_json, file, exc)
+            return report_failure(console, as_json, file, exc, out=out)
         except WorkflowValidationError as exc:
-            return report_failure(console, as_json, file, invalid_workflow(file, exc))
+            return report_failure(console, as_json, file, invalid_workflow(file, exc), out=out)
         except ClusterConnectionError as exc:
-            return report_failure(console, as_json, file, exc)
+            return report_failure(console, as_json, file, exc, out=out)
         if not local:
             from cluster.ray_runtime import ensure_ray
 
             try:
                 ensure_ray(settings)
             except ClusterConnectionError as exc:
-                return report_failure(console, as_json, file, exc)
+                return report_failure(console, as_json, file, exc, out=out)
         started_ray = ray.is_initialized() and not already_connected
         try:
             try:
@@ -125,12 +133,12 @@ class LocalRunner:
                     executor = RayExecutor.for_settings(settings)
                     handle = submit(plan, values, settings=settings, executor=executor, cache=cache)
             except WorkflowInputError as exc:
-                return report_failure(console, as_json, file, UsageError(str(exc)))
+                return report_failure(console, as_json, file, UsageError(str(exc)), out=out)
             except ObjectStoreError as exc:  # the result store or cache cannot be reached (names the setting)
-                return report_failure(console, as_json, file, exc)
+                return report_failure(console, as_json, file, exc, out=out)
             result = follow(handle, plan.name, console, live=not as_json, nodes=node_ids(plan))
             if as_json:
-                print(json.dumps(result.to_json(), default=repr))
+                print(json.dumps(result.to_json(), default=repr), file=out)
             else:
                 print_outputs(console, result)
             return 0 if result.ok else 1
@@ -195,6 +203,21 @@ def run_live(
     result: RunResult = follow(handle, plan.name, console, live=True, nodes=node_ids(plan))
     print_outputs(console, result)
     return result
+
+
+@contextlib.contextmanager
+def json_stdout(as_json: bool) -> Iterator[TextIO]:
+    """The real stdout, for the JSON document; with `as_json`, `sys.stdout` is stderr meanwhile (Ray's driver
+    looks `sys.stdout` up at every line it forwards, so its lines follow)."""
+    real = sys.stdout
+    if not as_json:
+        yield real
+        return
+    sys.stdout = sys.stderr
+    try:
+        yield real
+    finally:
+        sys.stdout = real
 
 
 def cache_stats(settings: Settings, as_json: bool) -> int:

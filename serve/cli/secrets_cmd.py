@@ -20,10 +20,8 @@ Exit status: 0 on success, 1 when the store or the master key cannot be used, 2 
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -32,7 +30,7 @@ import typer
 
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
-from serve.cli.stores import fail, open_store_or_exit
+from serve.cli.stores import audit_change, fail, open_store_or_exit, os_actor, user_or_exit
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -42,17 +40,8 @@ if TYPE_CHECKING:
 UserOption = Annotated[str, typer.Option("--user", help="Whose secret (a username).")]
 
 
-def _actor() -> str:
-    return f"os:{getpass.getuser()}@{socket.gethostname()}"
-
-
 def _user_id(store: Store, username: str) -> str:
-    from engine.store import NotFoundError
-
-    try:
-        return store.users.get_by_username(username).id
-    except NotFoundError:
-        fail(f"--user: no user {username!r}; list users' keys with `rayweave keys list`", 2)
+    return user_or_exit(store, username).id
 
 
 def _service(settings: Settings, store: Store, *, create: bool = False) -> SecretsService:
@@ -65,13 +54,7 @@ def _service(settings: Settings, store: Store, *, create: bool = False) -> Secre
 
 
 def _audit(store: Store, action: str, target: str, **details: object) -> None:
-    store.audit.append(
-        _actor(),
-        action,
-        resource_type="secrets",
-        resource_id=target,
-        details={"via": f"rayweave {action}", **details},
-    )
+    audit_change(store, action, "secrets", target, **details)
 
 
 def _read_value(from_file: Path | None, from_env: str | None) -> str:
@@ -119,7 +102,7 @@ def set_secret(
         owner = _user_id(store, user)
         try:
             info = _service(settings, store, create=True).set(
-                owner, name, value, description=description, actor=_actor()
+                owner, name, value, description=description, actor=os_actor()
             )
         except (SecretError, ValueError) as exc:
             fail(str(exc), 2)

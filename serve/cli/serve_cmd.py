@@ -1,7 +1,7 @@
 """`rayweave serve`: start (or join) Ray, deploy the HTTP API on Ray Serve, print where it is.
 
 ```
-rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N]
+rayweave serve [--host 127.0.0.1] [--port 8000] [--address RAY] [--replicas N] [--replicas-per-host N]
                [--recovery-stale-after 60] [--recovery-start-grace 60] [--recovery-interval 5]
                [--max-output-bytes 33554432] [--max-active-runs N] [--user-rate R] [--address-rate R] [--tls-cert CERT.pem --tls-key KEY.pem]
 ```
@@ -54,6 +54,15 @@ def serve_command(
         str | None, typer.Option("--address", help="Ray cluster to join; default: start a local Ray.")
     ] = None,
     replicas: Annotated[int, typer.Option("--replicas", min=1, help="API replicas (stateless).")] = 1,
+    replicas_per_host: Annotated[
+        int | None,
+        typer.Option(
+            "--replicas-per-host",
+            min=1,
+            help="At most this many API replicas on one Ray node (1 spreads them: losing a host never takes "
+            "the whole API); default: Serve's choice.",
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option("--executor", help="Where runs execute: ray (default) or local (debugging).")
     ] = "ray",
@@ -126,7 +135,7 @@ def serve_command(
 ) -> None:
     """Serve the HTTP API on Ray Serve."""
     from cluster.ray_runtime import ensure_ray, shutdown_ray
-    from engine.store import open_store
+    from engine.store import DurabilityError, open_store
     from serve.bootstrap import admin_key_path, ensure_admin_key
     from serve.config import ServeOptions
     from serve.deployment import TlsConfigError, deploy, tls_options, undeploy
@@ -147,7 +156,12 @@ def serve_command(
     except OSError as exc:  # nodes.objectstore names the setting and says what to do
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    with open_store(settings.resolved_database_url) as store:
+    try:
+        store = open_store(settings.resolved_database_url)
+    except DurabilityError as exc:  # a Redis server that would lose writes: the message names the setting
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    with store:
         secret = ensure_admin_key(store, settings.home)
     if secret is not None:
         typer.echo(
@@ -169,7 +183,14 @@ def serve_command(
         address_burst=max(1, int(4 * address_rate)) if address_rate else 400,
     )
     try:
-        url = deploy(settings, options, host=settings.host, port=settings.port, num_replicas=replicas)
+        url = deploy(
+            settings,
+            options,
+            host=settings.host,
+            port=settings.port,
+            num_replicas=replicas,
+            replicas_per_host=replicas_per_host,
+        )
         typer.echo(describe(url, connection.dashboard_url, ray_address=connection.address))
         while True:
             time.sleep(3600)

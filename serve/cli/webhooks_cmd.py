@@ -20,16 +20,14 @@ bad usage.
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from serve.cli.context import settings_of
 from serve.cli.options import JsonOption, UrlOption
-from serve.cli.stores import fail, open_store_or_exit
+from serve.cli.stores import audit_change, fail, open_store_or_exit, os_actor, user_or_exit
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -37,18 +35,8 @@ if TYPE_CHECKING:
 WebhookArg = Annotated[str, typer.Argument(help="The webhook's id (see `rayweave webhooks list`).")]
 
 
-def _actor() -> str:
-    return f"os:{getpass.getuser()}@{socket.gethostname()}"
-
-
 def _audit(store: Store, action: str, target: str, **details: object) -> None:
-    store.audit.append(
-        _actor(),
-        action,
-        resource_type="webhook",
-        resource_id=target,
-        details={"via": f"rayweave {action}", **details},
-    )
+    audit_change(store, action, "webhook", target, **details)
 
 
 def create(
@@ -74,10 +62,7 @@ def create(
 
     settings = settings_of(ctx)
     with open_store_or_exit(url or settings.resolved_database_url) as store:
-        try:
-            owner = store.users.get_by_username(user)
-        except NotFoundError:
-            fail(f"--user: no user {user!r}", 2)
+        owner = user_or_exit(store, user)
         if workflow is not None:
             try:
                 store.workflows.get(workflow)  # type: ignore[arg-type]
@@ -93,7 +78,7 @@ def create(
                 workflow_id=workflow,
                 description=description,
                 enabled=not disabled,
-                actor=_actor(),
+                actor=os_actor(),
             )
         except WebhookInputError as exc:
             option = {"url": "TARGET_URL", "event_types": "--event", "description": "--description"}
@@ -116,17 +101,13 @@ def list_webhooks(
     as_json: JsonOption = False,
 ) -> None:
     """List webhooks (never their secrets)."""
-    from engine.store import NotFoundError
     from engine.webhooks.service import subscription_json
 
     settings = settings_of(ctx)
     with open_store_or_exit(url or settings.resolved_database_url) as store:
         owner = None
         if user is not None:
-            try:
-                owner = store.users.get_by_username(user).id
-            except NotFoundError:
-                fail(f"--user: no user {user!r}", 2)
+            owner = user_or_exit(store, user).id
         rows = [subscription_json(row) for row in store.webhooks.list(owner=owner)]
     if as_json:
         typer.echo(json.dumps(rows))

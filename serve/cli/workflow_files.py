@@ -47,10 +47,10 @@ class Unreadable(Exception):
     """The file cannot be read as a workflow at all (`rayweave validate` exits 2)."""
 
 
-def report_failure(console: Any, as_json: bool, file: Path, exc: Exception) -> int:
+def report_failure(console: Any, as_json: bool, file: Path, exc: Exception, *, out: Any = None) -> int:
     """Report why a run could not start and return the exit status: 1 for a workflow that does not compile (its
     diagnostics) or a cluster that cannot be reached, 2 for bad usage. With `as_json` the report is one JSON
-    document on stdout (`status` is `invalid` or `error`), else a message on the console."""
+    document on stdout (`out` if given; `status` is `invalid` or `error`), else a message on the console."""
     status = getattr(exc, "exit_status", 1)
     diagnostics = list(getattr(exc, "diagnostics", None) or ())
     if as_json:
@@ -62,7 +62,7 @@ def report_failure(console: Any, as_json: bool, file: Path, exc: Exception) -> i
             doc["diagnostics"] = [d.to_json() for d in diagnostics]
         else:
             doc["error"] = str(exc)
-        print(json.dumps(doc))
+        print(json.dumps(doc), file=out or sys.stdout)
     elif getattr(exc, "workflow", None) is not None:  # the compiler's message lists the errors already
         console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
     else:

@@ -7,16 +7,23 @@ awareness) and adds what makes it durable and shared between servers:
   starts it from its latest stored version (`serve.collab.document.load_workflow`).
 - **Persisting**: every change a client makes is appended to the log by one writer task (changes that arrive
   together are merged into one row), so a restart loses no edit and a late joiner gets everything.
-- **Following**: every `poll_s` the room applies updates other servers appended, and takes in a version saved
-  meanwhile through the REST API, merged field by field (`document.apply_change`), recorded atomically with
-  the new base version so that exactly one server makes that change.
+- **Following**: every `poll_s` the room applies updates other servers appended. A version saved through the
+  REST API (on any server) reaches the room through the server's `WorkflowWatch` (`serve.bus`): a notice on the
+  event bus, or the watch's own periodic read of the store for a notice that was lost. The room then takes it
+  in, merged field by field (`document.apply_change`), recorded atomically with the new base version so that
+  exactly one server makes that change; a deleted workflow's clients are told (close code 4404). A room
+  without a watch looks for saved versions at every poll.
+- **Presence** (who is here, their pointers and selections) is not stored: with an event bus, the room shares it
+  with the same room on the other servers (`serve.collab.presence.PresenceRelay`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio import TASK_STATUS_IGNORED, Event, Lock, create_memory_object_stream, create_task_group
@@ -25,10 +32,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from pycrdt import Doc, TransactionEvent, merge_updates
 from pycrdt.websocket import YRoom
 
+from engine.bus import EventBus
 from engine.store import NotFoundError, Store
 from nodes.ids import WorkflowId
 from serve.collab.channel import SocketChannel
 from serve.collab.document import apply_change, load_workflow
+
+if TYPE_CHECKING:
+    from serve.bus import WorkflowWatch
 
 log = logging.getLogger("rayweave.collab")
 
@@ -48,8 +59,13 @@ class Room:
         poll_s: float,
         compact_after: int,
         store_delay_s: float = 0.0,
+        bus: EventBus | None = None,
+        server: str = "",
+        watch: WorkflowWatch | None = None,
     ) -> None:
         self.workflow_id = workflow_id
+        #: Tells the room of versions saved (or the workflow deleted) on any server; None: the poll looks.
+        self.watch = watch
         self.store = store
         self.poll_s = poll_s
         self.compact_after = compact_after
@@ -71,6 +87,18 @@ class Room:
         self._receive: MemoryObjectReceiveStream[bytes]
         self._send, self._receive = create_memory_object_stream[bytes](max_buffer_size=100_000)
         self._subscription: Any = None
+        # The watch's calls (from its threads) wake `_follower` on the room's loop; one pending wake is enough,
+        # the follower reads the store. `_versions_due`: a wake whose look failed, which the poll makes again.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_send, self._wake_receive = create_memory_object_stream[None](max_buffer_size=1)
+        self._versions_due = False
+        self.presence = None
+        if bus is not None:
+            from serve.collab.presence import PresenceRelay
+
+            self.presence = PresenceRelay(
+                bus, str(workflow_id), server, self.yroom.awareness, self._send_to_clients
+            )
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -92,7 +120,14 @@ class Room:
         self._rows_since_compaction = len(rows)
         self.base_version = state.base_version
         self._subscription = self.doc.observe(self._changed)
-        await self.follow()  # a version saved while the room was closed
+        self._loop = asyncio.get_running_loop()
+        if self.watch is not None:  # before the look below: a version saved from now on is reported
+            await anyio.to_thread.run_sync(self.watch.watch, str(self.workflow_id), self._saved_elsewhere)
+        try:
+            await self.follow()  # a version saved while the room was closed
+        except BaseException:
+            self._unwatch()
+            raise
 
     async def run(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
         """Serve the room until `close`: the YRoom, the writer and the poller."""
@@ -100,12 +135,17 @@ class Room:
             await tg.start(self.yroom.start)
             tg.start_soon(self._writer)
             tg.start_soon(self._poller)
+            tg.start_soon(self._follower)
+            if self.presence is not None:
+                tg.start_soon(self.presence.run)
             task_status.started()
             await self._stopped.wait()
             tg.cancel_scope.cancel()
 
     async def close(self) -> None:
         """Store every pending change, compact the log, and stop the room."""
+        self._unwatch()
+        self._wake_send.close()
         self._send.close()
         with anyio.move_on_after(30):
             await self._writer_done.wait()
@@ -113,6 +153,8 @@ class Room:
             await self._compact()
         except Exception as exc:
             log.warning("could not compact the shared document of workflow %s: %s", self.workflow_id, exc)
+        if self.presence is not None:
+            self.presence.close()
         if self._subscription is not None:
             self.doc.unobserve(self._subscription)
         if self.yroom._task_group is not None:
@@ -120,13 +162,28 @@ class Room:
         self._stopped.set()
 
     async def serve(self, channel: SocketChannel) -> None:
-        """Serve one client until it leaves (y-websocket protocol, through the YRoom); then tell the others
-        its presence is gone (the YRoom does not)."""
+        """Serve one client until it leaves (y-websocket protocol, through the YRoom), first telling it who is
+        here; then tell the others its presence is gone (the YRoom does neither)."""
         try:
+            await self._send_presence(channel)
             await self.yroom.serve(channel)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._forget_presence(channel)
+
+    async def _send_presence(self, channel: SocketChannel) -> None:
+        """Send a joining client the presence of everyone here (the awareness states the room holds), as the
+        JavaScript reference server does: else it would see the others only at their next change or renewal
+        (y-protocols renews every 15 s)."""
+        from pycrdt import create_awareness_message
+
+        awareness = self.yroom.awareness
+        # Every client with a state, an empty one included (y-websocket's until a field is set), as JS does.
+        here = [
+            cid for cid, state in awareness.states.items() if cid != awareness.client_id and state is not None
+        ]
+        if here:
+            await channel.send(create_awareness_message(awareness.encode_awareness_update(here)))
 
     async def _forget_presence(self, channel: SocketChannel) -> None:
         if not channel.presence_ids:
@@ -145,6 +202,14 @@ class Room:
         for client in list(self.yroom.clients):
             await client.send(message)
 
+    async def _send_to_clients(self, message: bytes) -> None:
+        """Send `message` to every client of the room here (one that is gone is skipped)."""
+        for client in list(self.yroom.clients):
+            try:
+                await client.send(message)
+            except Exception as exc:
+                log.debug("workflow %s: a client left before a message: %r", self.workflow_id, exc)
+
     async def close_clients(self, code: int, reason: str) -> None:
         """Close every client's socket (server shutdown, workflow deleted)."""
         for client in list(self.yroom.clients):
@@ -153,8 +218,9 @@ class Room:
 
     # -- following the store --------------------------------------------------------------------------------
 
-    async def follow(self) -> None:
-        """Apply what other servers stored since the last look, then take in a newer stored version."""
+    async def follow(self, *, versions: bool = True) -> None:
+        """Apply what other servers stored since the last look, then (`versions`) take in a newer stored version
+        (raises the store's `NotFoundError` when the workflow was deleted)."""
         async with self._sync:
             state = await anyio.to_thread.run_sync(self.store.collab.get, self.workflow_id)
             rows = await anyio.to_thread.run_sync(
@@ -167,6 +233,8 @@ class Room:
             self._rows_since_compaction += len(rows)
             if state is not None:
                 self.base_version = state.base_version
+            if not versions:
+                return
             workflow = await anyio.to_thread.run_sync(self.store.workflows.get, self.workflow_id)
             if workflow.latest_version != self.base_version:
                 await self._take_in(workflow.latest_version)
@@ -218,12 +286,45 @@ class Room:
         change(scratch)
         return merge_updates(*captured) if captured else None
 
+    def _saved_elsewhere(self, workflow_id: str, version: int | None) -> None:
+        """The watch's callback (from one of its threads): the latest stored version changed; wake `_follower`."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the room is gone
+                loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._wake_send.send_nowait(None)  # WouldBlock: a wake is pending already
+
+    def _unwatch(self) -> None:
+        if self.watch is not None:
+            self.watch.unwatch(str(self.workflow_id), self._saved_elsewhere)
+
+    async def _follower(self) -> None:
+        """Take in each version the watch reports (its notices and its catch-up reads of the store)."""
+        async with self._wake_receive:
+            async for _ in self._wake_receive:
+                try:
+                    await self.follow()
+                    self._versions_due = False
+                except NotFoundError:
+                    await self.close_clients(CLOSE_GONE, f"workflow {self.workflow_id} was deleted")
+                    return
+                except Exception as exc:  # the database is away: the poll looks again (the watch will not)
+                    self._versions_due = True
+                    log.warning("workflow %s: cannot take in a saved version: %s", self.workflow_id, exc)
+
     async def _poller(self) -> None:
         failures = 0
         while True:
             await anyio.sleep(self.poll_s)
             try:
-                await self.follow()
+                # With a watch, saved versions come from it (`_follower`); the poll reads other servers' edits.
+                versions = self.watch is None or self._versions_due
+                await self.follow(versions=versions)
+                if versions:
+                    self._versions_due = False
                 failures = 0
             except NotFoundError:
                 await self.close_clients(CLOSE_GONE, f"workflow {self.workflow_id} was deleted")

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio import Event, Lock, create_task_group
 from anyio.abc import TaskGroup
 from starlette.websockets import WebSocket
 
+from engine.bus import EventBus
 from engine.store import NotFoundError, Store, backend_errors
 from nodes.ids import WorkflowId
 from serve.collab.channel import CLOSE_GOING_AWAY, SocketChannel
 from serve.collab.room import Room
+
+if TYPE_CHECKING:
+    from serve.bus import WorkflowWatch
 
 log = logging.getLogger("rayweave.collab")
 
@@ -39,7 +45,8 @@ CLOSE_UNAVAILABLE = 1011
 class CollabOptions:
     """Tuning of the collaboration rooms."""
 
-    #: How often a room looks for updates other servers stored and for versions saved through the REST API.
+    #: How often a room looks for updates other servers stored (and, without a `WorkflowWatch`, for versions
+    #: saved through the REST API).
     poll_s: float = 0.5
     #: Larger client messages close the socket (1009): a paste of this size is not an edit.
     max_message_bytes: int = 4 * 1024 * 1024
@@ -58,6 +65,14 @@ class CollabRooms:
     def __init__(self, store: Store, options: CollabOptions | None = None) -> None:
         self.store = store
         self.options = options or CollabOptions()
+        #: The event bus rooms share their presence over with the other servers (`PresenceRelay`); None: not
+        #: shared. Set by the app once its bus is open; rooms opened from then on use it.
+        self.presence_bus: EventBus | None = None
+        #: This server's id in presence messages (it ignores its own).
+        self.server_id = uuid.uuid4().hex
+        #: Tells rooms of versions saved and workflows deleted on any server (`serve.bus.WorkflowWatch`); None:
+        #: each room looks for them at every poll. Set by the app; rooms opened from then on use it.
+        self.watch: WorkflowWatch | None = None
         self._rooms: dict[WorkflowId, Room] = {}
         self._locks: dict[WorkflowId, Lock] = {}
         self._task_group: TaskGroup | None = None
@@ -181,6 +196,9 @@ class CollabRooms:
                     poll_s=self.options.poll_s,
                     compact_after=self.options.compact_after,
                     store_delay_s=self.options.store_delay_s,
+                    bus=self.presence_bus,
+                    server=self.server_id,
+                    watch=self.watch,
                 )
                 await room.open()
                 await self._task_group.start(room.run)

@@ -111,7 +111,7 @@ async def save_collab(
 ) -> Any:
     """Validate the shared (co-edited) document and store it as the workflow's next version; every client of
     the document sees the new version number in `meta.version`."""
-    from serve.api.v1.workflows import _version_out, owned_workflow
+    from serve.api.v1.workflows import _announce, _version_out, owned_workflow
     from serve.collab.save import save_shared
     from serve.policy import Access
 
@@ -119,5 +119,6 @@ async def save_collab(
     wf = await run_in_threadpool(owned_workflow, store, principal, workflow_id, Access.EDIT)
     request.state.audit_target = workflow_id
     version = await save_shared(collab_rooms(request), store, catalog, workflow_id, principal, body.message)
+    _announce(request, str(workflow_id), "workflow.saved", version.version)  # the other servers' rooms
     response.headers["ETag"] = f'"{version.version}"'
     return _version_out(wf, version)

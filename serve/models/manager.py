@@ -19,7 +19,7 @@ import contextlib
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,11 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEPLOY_TIMEOUT_S = 180.0
 #: Replicas take requests one at a time per batch; more than this in flight per replica queue in Serve.
 MAX_ONGOING_REQUESTS = 64
+#: The longest `downscale_delay_s` a deploy takes (a day).
+MAX_DOWNSCALE_DELAY_S = 86_400.0
+#: Serve's request-metrics window (`look_back_period_s`, default 30 s) and push interval (10 s) bound how soon an
+#: idle model is seen idle; a shorter `downscale_delay_s` shortens them too, down to these floors.
+MIN_LOOK_BACK_S = 1.0
 
 #: The MLflow run tags a rayweave training node sets (the other side of the lineage).
 LINEAGE_TAGS = {
@@ -95,6 +100,9 @@ class DeployRequest:
     max_batch_size: int = 16
     batch_wait_ms: float = 2.0
     port: int = 0
+    #: With `autoscale`: how long Serve waits before removing an idle replica, the last one included when
+    #: MIN is 0 (None: Serve's default, 600 s).
+    downscale_delay_s: float | None = None
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
@@ -132,9 +140,20 @@ def check_request(request: DeployRequest) -> None:
         raise InvalidModelRequest(f"replicas must be at least 1, got {request.replicas}", field="replicas")
     if request.autoscale is not None:
         low, high = request.autoscale
-        if low < 1 or high < low:
+        if low < 0 or high < max(1, low):
             raise InvalidModelRequest(
-                f"autoscale {low},{high}: give 1 <= MIN <= MAX replicas", field="autoscale"
+                f"autoscale {low},{high}: give 0 <= MIN <= MAX replicas and MAX >= 1 (MIN 0 scales to zero)",
+                field="autoscale",
+            )
+    if request.downscale_delay_s is not None:
+        if request.autoscale is None:
+            raise InvalidModelRequest(
+                "downscale_delay_s needs autoscale (a fixed replica count never scales down)",
+                field="downscale_delay_s",
+            )
+        if not 0 <= request.downscale_delay_s <= MAX_DOWNSCALE_DELAY_S:
+            raise InvalidModelRequest(
+                f"downscale_delay_s must be 0..{MAX_DOWNSCALE_DELAY_S:g} seconds", field="downscale_delay_s"
             )
     if not 1 <= request.max_batch_size <= 1024:
         raise InvalidModelRequest(
@@ -255,6 +274,8 @@ def deploy(
         oidc=oidc,
         replicas=request.replicas,
         autoscale=request.autoscale,
+        downscale_delay_s=request.downscale_delay_s,
+        event_bus=settings.event_bus,
     )
     if existing is not None:
         # Serve's rolling update stops an old replica before its successor is up: a model that cannot load
@@ -282,27 +303,56 @@ def _run(spec: ModelSpec, timeout_s: float) -> None:
 
     from serve.models.replica import ModelReplica
 
-    scaling: dict[str, Any] = (
-        {
-            "autoscaling_config": {
-                "min_replicas": spec.autoscale[0],
-                "max_replicas": spec.autoscale[1],
-                "target_ongoing_requests": 4,
-            }
-        }
-        if spec.autoscale is not None
-        else {"num_replicas": spec.replicas}
-    )
     deployment: Any = serve.deployment(
         ModelReplica,
         name=DEPLOYMENT,
         max_ongoing_requests=MAX_ONGOING_REQUESTS,
         ray_actor_options={"num_cpus": 0},
-        **scaling,
+        user_config=public_spec(spec),
+        **scaling_options(spec),
     )
     app = app_name(spec.name)
     serve._run(deployment.bind(spec), _blocking=False, name=app, route_prefix=None)
     _wait_running(app, timeout_s)
+
+
+def scaling_options(spec: ModelSpec) -> dict[str, Any]:
+    """The Serve deployment options of `spec`'s scaling: a fixed `num_replicas`, or an `autoscaling_config`.
+
+    With MIN 0 the deployment still starts with one replica (`initial_replicas`), so a deploy answers only once
+    the model is known to load; Serve removes it after `downscale_delay_s` without requests. A request to a model
+    at zero replicas is held by the caller's Serve handle (queued in its router) while the handle tells Serve's
+    controller at once that a request waits, and the controller starts a replica without waiting for
+    `upscale_delay_s` (Serve's cold-start path); the request goes to the replica once it is up.
+    """
+    if spec.autoscale is None:
+        return {"num_replicas": spec.replicas}
+    low, high = spec.autoscale
+    config: dict[str, Any] = {"min_replicas": low, "max_replicas": high, "target_ongoing_requests": 4}
+    if low == 0:
+        config["initial_replicas"] = 1
+    delay = spec.downscale_delay_s
+    if delay is not None:
+        config["downscale_delay_s"] = delay
+        # Serve sees a model idle only once its request-metrics window holds no request; keep that window (and
+        # how often handles report into it) in proportion to a short delay, or an idle model would stay up
+        # for Serve's 30 s window plus 10 s of reporting whatever delay was asked for.
+        look_back = min(30.0, max(MIN_LOOK_BACK_S, delay))
+        config["look_back_period_s"] = look_back
+        config["metrics_interval_s"] = min(10.0, look_back / 2)
+    return {"autoscaling_config": config}
+
+
+def public_spec(spec: ModelSpec) -> dict[str, Any]:
+    """The fields of `spec` that may be shown (no database, registry or broker URL, which can hold credentials,
+    and no OIDC configuration): kept as the deployment's `user_config`, so Serve's own record says what a deployment
+    serves even while it has no replica to ask."""
+    fields = asdict(spec)
+    for secret in ("tracking_uri", "database_url", "oidc", "event_bus"):
+        fields.pop(secret, None)
+    if fields.get("autoscale") is not None:
+        fields["autoscale"] = list(fields["autoscale"])
+    return fields
 
 
 def _check_loads(spec: ModelSpec, existing: dict[str, Any], timeout_s: float) -> None:
@@ -333,14 +383,21 @@ def _check_loads(spec: ModelSpec, existing: dict[str, Any], timeout_s: float) ->
 def _rolled_back(
     spec: ModelSpec, existing: dict[str, Any], oidc: Any, error: ModelServingError, timeout_s: float
 ) -> DeployFailed:
-    """Put the deployment of `existing` (the spec the running replicas reported) back after a failed redeploy;
+    """Put the deployment of `existing` (the spec Serve's record of it holds) back after a failed redeploy;
     the error to raise, saying whether the old version serves again."""
     from serve.models.replica import ModelSpec
 
-    fields = {k: v for k, v in existing.items() if k in ModelSpec.__dataclass_fields__ and k != "oidc"}
+    private = ("oidc", "tracking_uri", "database_url", "event_bus")
+    fields = {k: v for k, v in existing.items() if k in ModelSpec.__dataclass_fields__ and k not in private}
     if fields.get("autoscale") is not None:
         fields["autoscale"] = tuple(fields["autoscale"])
-    old = ModelSpec(**fields, oidc=oidc)
+    old = ModelSpec(
+        **fields,
+        tracking_uri=spec.tracking_uri,
+        database_url=spec.database_url,
+        event_bus=spec.event_bus,
+        oidc=oidc,
+    )
     head = f"model {spec.name!r} version {spec.version} could not be deployed: {error.detail}"
     try:
         _run(old, timeout_s)
@@ -390,16 +447,18 @@ def handle(name: str) -> Any:
 
 
 def _spec_of(name: str) -> dict[str, Any] | None:
-    from ray import serve
+    """What the deployment of `name` serves (`public_spec`), from Serve's record of it: asking a replica would
+    start one of a model scaled to zero."""
+    from ray.serve.context import _get_global_client
 
-    if app_name(name) not in serve.status().applications:
-        return None
     try:
-        info = serve.get_deployment_handle(DEPLOYMENT, app_name(name)).info.remote().result(timeout_s=10)
-    except Exception:  # not running (yet): no spec to reuse
+        client: Any = _get_global_client()
+        details = client.get_serve_details()
+        deployment = details["applications"][app_name(name)]["deployments"][DEPLOYMENT]
+    except Exception:  # not deployed (any more), or Serve's controller could not be reached
         return None
-    spec: dict[str, Any] = info["spec"]
-    return spec
+    spec = (deployment.get("deployment_config") or {}).get("user_config")
+    return dict(spec) if isinstance(spec, dict) and "version" in spec else None
 
 
 def deployed_names() -> list[str]:
@@ -438,6 +497,13 @@ def describe(name: str) -> dict[str, Any]:
             endpoint=f"http://{spec['host']}:{spec['port']}",
             batching={"max_batch_size": spec["max_batch_size"], "batch_wait_ms": spec["batch_wait_ms"]},
         )
+        autoscale = spec.get("autoscale")
+        if autoscale:
+            doc["autoscale"] = {
+                "min_replicas": autoscale[0],
+                "max_replicas": autoscale[1],
+                "downscale_delay_s": spec.get("downscale_delay_s"),
+            }
     return doc
 
 

@@ -44,6 +44,10 @@ class ModelSpec:
     #: How the deployment scales (kept so a failed redeploy can restore it): a fixed count, or (MIN, MAX).
     replicas: int = 1
     autoscale: tuple[int, int] | None = None
+    #: With `autoscale`: Serve's delay before it removes an idle replica (None: Serve's default).
+    downscale_delay_s: float | None = None
+    #: The installation's event bus (`RAYWEAVE_EVENT_BUS`): a replica announces that it came up or went.
+    event_bus: str = ""
 
     @property
     def model_uri(self) -> str:
@@ -105,6 +109,7 @@ class ModelReplica:
             from serve.models.fastpath import start_fast_path
 
             self._server = await start_fast_path(self, spec)
+        self._announce("up")
 
     # --- predictions -------------------------------------------------------------------------------------------
 
@@ -219,14 +224,41 @@ class ModelReplica:
             "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
         }
 
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Serve's `user_config` hook: the deployment keeps the public part of its spec there as its record
+        (`serve.models.manager.public_spec`); the replica works from the spec it was started with."""
+
     async def check_health(self) -> None:
         """Serve's health check: the fast path's server must still be serving."""
         if self._server is not None and self._server.should_exit:
             raise RuntimeError(f"the fast path of model {self.spec.name!r} stopped")
 
+    def _announce(self, change: str) -> Any:
+        """Publish `model.scaled` (a replica of this model came up or goes) on the installation's broker; the
+        bus of the process, which is returned (None without a broker: nobody outside would hear it)."""
+        if not self.spec.event_bus:
+            return None
+        from engine.bus import model_notice, model_topic, shared_bus
+
+        try:
+            replica = serve.get_replica_context().replica_id.unique_id
+            bus = shared_bus(self.spec.event_bus)
+            notice = model_notice(self.spec.name, "model.scaled", replica=replica, change=change)
+            bus.publish(model_topic(self.spec.name), notice)
+        except Exception:  # never fails a replica: subscribers read Serve's record anyway
+            log.exception("model %s: could not announce that a replica is %s", self.spec.name, change)
+            return None
+        return bus
+
     async def __del__(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+        if self._announce("down") is not None:
+            from engine.bus import close_shared
+
+            await asyncio.to_thread(
+                close_shared, self.spec.event_bus
+            )  # sends the notice before the replica ends
 
 
 def _split(predictions: Any, lengths: list[int]) -> list[Any]:

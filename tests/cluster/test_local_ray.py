@@ -80,13 +80,10 @@ def test_rayweave_run_joins_the_local_ray_that_rayweave_ray_start_holds(tmp_path
                 stub.GetAllNodeInfo(gcs_service_pb2.GetAllNodeInfoRequest(), timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-        timed_run(home)  # the first run on the held Ray starts its run coordinator, which then stays
-        joined_s, joined = timed_run(home)
+        # Joining skips Ray's start (a run that starts its own Ray, as `make demo` does, is tested there).
+        _, joined = timed_run(home)
         assert f"Connecting to existing Ray cluster at address: {held['address']}" in joined.stderr
         assert "Started a local Ray instance" not in joined.stderr
-        cold_s, cold = timed_run(tmp_path / "cold")  # another home: nothing held there, so Ray is started
-        assert "Started a local Ray instance" in cold.stderr
-        assert joined_s < cold_s, f"joining the held Ray took {joined_s:.2f} s, starting one {cold_s:.2f} s"
 
         # The same Ray named by its loopback address, from another home: `rayweave run` imports Ray before it
         # connects, which once made the join hang (Ray rewrote 127.0.0.1 to the machine's address).

@@ -40,7 +40,7 @@ def test_upgrade_defaults_to_the_sqlite_file_under_home(tmp_path: Path) -> None:
 
 
 def test_bad_urls_are_usage_errors(tmp_path: Path) -> None:
-    code, out = _run("db", "upgrade", "--url", "mysql://u@h/db")
+    code, out = _run("db", "upgrade", "--url", "oracle://u@h/db")
     assert code == 2 and "sqlite" in out
 
 
@@ -55,6 +55,24 @@ def test_migrate_copies_and_verifies_and_can_be_rerun(tmp_path: Path) -> None:
     assert tables["workflow_versions"]["copied"] == 3 and len(tables["runs"]["hash"]) == 64
     code, out = _run("db", "migrate", "--url", source_url, "--to", target_url)
     assert code == 0 and "events: 10 rows, 0 copied, hash ok" in out
+
+
+def test_migrate_copies_to_redis_and_back(tmp_path: Path) -> None:
+    from tests.engine.store.redis_support import redis_store
+
+    source_url, back_url = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    source = open_store(source_url)
+    populate(source)
+    source.close()
+    with redis_store() as middle:
+        code, out = _run("db", "migrate", "--url", source_url, "--to", middle.connect_url, "--json")
+        assert code == 0, out
+        there = json.loads(out)["tables"]
+        assert there["events"]["copied"] == 10 and there["audit_entries"]["copied"] == 1
+        code, out = _run("db", "migrate", "--url", middle.connect_url, "--to", back_url, "--json")
+        assert code == 0, out
+        back = json.loads(out)["tables"]
+        assert {name: t["hash"] for name, t in back.items()} == {name: t["hash"] for name, t in there.items()}
 
 
 def test_stats_reports_history_as_json_and_text(tmp_path: Path) -> None:
@@ -126,9 +144,16 @@ def test_export_all_and_import_round_trip(tmp_path: Path) -> None:
 
 
 def test_unusable_databases_exit_with_a_message(tmp_path: Path) -> None:
-    code, out = _run("stats", "--url", "mysql://u@h/db")
+    code, out = _run("stats", "--url", "oracle://u@h/db")
     assert code == 2 and "database URL" in out
     code, out = _run(
         "db", "migrate", "--url", f"sqlite:///{tmp_path / 'a.db'}", "--to", "postgresql://x@127.0.0.1:1/db"
     )
     assert code == 1 and "cannot open the database" in out
+
+
+def test_a_database_that_does_not_exist_is_named_and_nothing_is_blamed_on_a_migration(tmp_path: Path) -> None:
+    missing = "postgresql://postgres@127.0.0.1:5432/rayweave_test_never_created"
+    code, out = _run("db", "migrate", "--url", f"sqlite:///{tmp_path / 'a.db'}", "--to", missing)
+    assert code == 1 and "cannot connect to the database" in out and "rayweave_test_never_created" in out
+    assert "check that the database exists" in out and "restore the backup" not in out

@@ -303,3 +303,32 @@ def test_run_to_a_node_runs_it_and_its_ancestors_and_names_an_unknown_one(cli: C
     assert doc["status"] == "succeeded" and doc["outputs"] == {"sq_a__out": 25}
     unknown = cli.invoke(build_app(), [*command, "--target", "nope"])
     assert unknown.exit_code == 1 and "target node 'nope'" in unknown.stdout
+
+
+NOISY_WORKFLOW = '''
+from engine.workflow import Workflow
+from nodes import node
+
+
+@node(plugin="clitest")
+def noisy(x: int) -> int:
+    """Print, as nodes and Ray's forwarded worker logs and autoscaler events do, then double x."""
+    print("noise on stdout")
+    return 2 * x
+
+
+workflow = Workflow("noisy")
+n = workflow.input("n", "Int")
+workflow.output("out", workflow.add("t", noisy, x=n))
+'''
+
+
+def test_run_json_keeps_stdout_for_the_document_alone(cli: CliRunner, tmp_path: Path) -> None:
+    """What a node prints (and what Ray forwards to the driver's stdout: worker logs, autoscaler events) goes to
+    stderr with --json, so stdout parses as one JSON document."""
+    path = tmp_path / "noisy.py"
+    path.write_text(NOISY_WORKFLOW)
+    result = CliRunner().invoke(build_app(), ["run", str(path), "--input", "n=4", "--json", "--local"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outputs"] == {"out": 8}
+    assert "noise on stdout" in result.stderr

@@ -28,8 +28,11 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
         calls["ray_address"] = settings.ray_address
         return RayConnection("127.0.0.1:6379", started_here=True, dashboard_url="http://127.0.0.1:8265")
 
-    def fake_deploy(settings: Any, options: Any, *, host: str, port: int, num_replicas: int) -> str:
+    def fake_deploy(
+        settings: Any, options: Any, *, host: str, port: int, num_replicas: int, replicas_per_host: int | None
+    ) -> str:
         calls.update(host=host, port=port, replicas=num_replicas, executor=options.executor, options=options)
+        calls["replicas_per_host"] = replicas_per_host
         raise KeyboardInterrupt  # what Ctrl-C does while serving
 
     monkeypatch.setattr(cluster.ray_runtime, "ensure_ray", fake_ensure_ray)
@@ -62,7 +65,11 @@ def test_options_reach_the_deployment(recorded: dict[str, Any]) -> None:
         ["serve", "--host", "0.0.0.0", "--port", "9001", "--address", "ray://h:10001", "--replicas", "3"],
     )
     assert (recorded["host"], recorded["port"], recorded["replicas"]) == ("0.0.0.0", 9001, 3)
-    assert recorded["ray_address"] == "ray://h:10001"
+    assert recorded["ray_address"] == "ray://h:10001" and recorded["replicas_per_host"] is None
+    CliRunner().invoke(build_app(), ["serve", "--replicas", "3", "--replicas-per-host", "1"])
+    assert (recorded["replicas"], recorded["replicas_per_host"]) == (3, 1)
+    refused = CliRunner().invoke(build_app(), ["serve", "--replicas-per-host", "0"])
+    assert refused.exit_code == 2 and "--replicas-per-host" in refused.output
 
 
 def test_recovery_timings_reach_the_server_and_stay_above_the_heartbeat(recorded: dict[str, Any]) -> None:

@@ -53,7 +53,8 @@ def test_the_servers_sweep_resumes_a_crashed_run_without_rerunning_finished_node
         # Its coordinator "dies" while s1 runs: s0 succeeded, s1 was interrupted, s2 never started.
         results = ResultStore(default_results_uri(Settings(home=api.home)))
         simulate_crash(api.store, results, run_id, running="s1", later=("s2",), keep_result=False)
-        assert c.get(f"/v1/runs/{run_id}").json()["status"] == "running"
+        # The sweep (every 0.1 s here) may resume and finish it before any request could see it running: the
+        # attempts and the resumed run.started below show that it was resumed.
 
         wait_for_status(c, run_id, "succeeded")
         assert c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"] == {"x": 7}

@@ -1,7 +1,8 @@
 """The run coordinator: a Ray actor that owns runs, so a caller can go away without killing its run.
 
-One named, detached coordinator actor (`COORDINATOR_NAME`, see `cluster.actors`) hosts the runs of the
-cluster; keeping it alive between runs makes a run start in milliseconds instead of the second a new actor
+Named, detached coordinator actors (`COORDINATOR_NAME`, see `cluster.actors`; one by default, or several that
+share the runs by a hash of the run id, `engine.execution.ray.coordinators`) host the runs of the cluster;
+keeping one alive between runs makes a run start in milliseconds instead of the second a new actor
 process costs. For each run it submits every node whose upstream results are known at once, passing
 ObjectRefs as arguments: Ray resolves the dependencies and moves data worker to worker; the coordinator waits
 only for each task's small `TaskMeta` ref, in batches (`engine.execution.ray.completions`). Map nodes are the
@@ -25,6 +26,7 @@ from engine.execution.ray.priority import take_driver_priority
 from engine.execution.ray.remote import COORDINATOR_NAME as COORDINATOR_NAME
 from engine.execution.ray.remote import RemoteRunResult as RemoteRunResult
 from engine.execution.ray.remote import RunOptions as RunOptions
+from engine.execution.ray.remote import coordinator_name
 from engine.execution.ray.run import CoordinatedRun
 from engine.execution.ray.submit import NodeRemotes
 from engine.execution.task import RawEvent
@@ -37,7 +39,9 @@ KEEP_FINISHED_RUNS = 20
 class RunCoordinator:
     """The coordinator actor body (async): hosts runs; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = COORDINATOR_NAME) -> None:
+        #: This coordinator's actor name: its tasks report to it by name, and `run.started` records it.
+        self.name = name
         self.runs: OrderedDict[str, CoordinatedRun] = OrderedDict()
         self.mains: dict[str, asyncio.Task[None]] = {}
         self.metrics: Any = None
@@ -74,7 +78,16 @@ class RunCoordinator:
         assert self.tracker is not None and self.remotes is not None
         me = ray.get_runtime_context().current_actor
         run = CoordinatedRun(
-            me, run_id, plan, inputs, cached, options, self.metrics, self.tracker, self.remotes
+            me,
+            run_id,
+            plan,
+            inputs,
+            cached,
+            options,
+            self.metrics,
+            self.tracker,
+            self.remotes,
+            name=self.name,
         )
         self.runs[run_id] = run
         self._trim()
@@ -114,8 +127,8 @@ class RunCoordinator:
         """Cancel a run's queued and running nodes."""
         self._run(run_id).cancel()
 
-    async def process_info(self) -> dict[str, int]:
-        """The coordinator's process id, resident memory (bytes), niceness and number of runs it holds."""
+    async def process_info(self) -> dict[str, Any]:
+        """The coordinator's name, process id, resident memory (bytes), niceness and number of runs it holds."""
         import os
 
         rss = 0
@@ -129,6 +142,7 @@ class RunCoordinator:
         from engine.execution.ray.priority import may_raise_priority
 
         return {
+            "name": self.name,
             "pid": os.getpid(),
             "rss_bytes": rss,
             "runs": len(self.runs),
@@ -155,6 +169,7 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def coordinator_actor() -> Any:
-    """The cluster's coordinator actor (created on first use; detached so runs outlive their callers)."""
-    return named_actor(RunCoordinator, COORDINATOR_NAME, num_cpus=0, max_concurrency=10_000)
+def coordinator_actor(index: int = 0) -> Any:
+    """The cluster's coordinator actor `index` (created on first use; detached so runs outlive their callers)."""
+    name = coordinator_name(index)
+    return named_actor(RunCoordinator, name, args=(name,), num_cpus=0, max_concurrency=10_000)

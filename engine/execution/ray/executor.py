@@ -1,7 +1,8 @@
-"""`RayExecutor`: runs plans on Ray through the cluster's run coordinator actor, and `RayRun`, the caller's view.
+"""`RayExecutor`: runs plans on Ray through the cluster's run coordinator actors, and `RayRun`, the caller's view.
 
 The executor ensures Ray on its first run (when made `for_settings`), hands each run to the named, detached
-coordinator (`engine.execution.ray.coordinator`), and replaces a coordinator that died since its last run. A
+coordinator its run id hashes to (`engine.execution.ray.coordinators`: one by default, `Settings.coordinators`
+for more), and replaces a coordinator that died since its last run (its runs go to a sibling meanwhile). A
 detached run (a durable one) sends its inputs and known results inline; otherwise big inputs and cached values
 go to the object store once and the plan is shipped once per plan object (`engine.execution.ray.plans`).
 """
@@ -19,6 +20,7 @@ from engine.execution.breaker import BreakerPolicy, RayBreakerClient, breaker_ac
 from engine.execution.events import Event, EventSink
 from engine.execution.mapping import MapResultRecorder
 from engine.execution.nodeconfig import node_config_for
+from engine.execution.ray.coordinators import CoordinatorPool
 from engine.execution.ray.plans import PlanShipper
 from engine.execution.ray.remote import DEFAULT_MAX_IN_FLIGHT
 from engine.execution.result import RunResult
@@ -102,6 +104,9 @@ class RayExecutor:
     `max_in_flight`: the most tasks of one run submitted to Ray and not yet finished. Ray's core worker holds
     about 10 KB per submitted task, so a run of 100,000 nodes submitted at once would cost the coordinator a
     gigabyte; beyond the window, ready nodes wait in the coordinator (in plan order) and go as tasks end.
+
+    `coordinators`: how many coordinator actors share the cluster's runs (by a stable hash of the run id; see
+    `engine.execution.ray.coordinators`). Every process of an installation must use the same number.
     """
 
     def __init__(
@@ -112,14 +117,14 @@ class RayExecutor:
         started_delay_s: float = 0.05,
         max_retries: int = 3,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        coordinators: int = 1,
     ) -> None:
         self.check_types = check_types
         self.breaker_policy = breaker_policy
         self.started_delay_s = started_delay_s
         self.max_retries = max_retries
         self.max_in_flight = max_in_flight
-        self._coordinator: Any = None
-        self._coordinator_up = False
+        self._pool = CoordinatorPool(coordinators)
         self._breakers: Any = None
         self._plans = PlanShipper()
         self._settings: Settings | None = None
@@ -129,8 +134,8 @@ class RayExecutor:
         """The executor an installation's `Settings` describe: its first run connects to Ray as they say
         (`cluster.ray_runtime.ensure_ray`, which does nothing when Ray is initialized already).
 
-        When Ray is initialized already, the coordinator actor is started at once (`start_coordinator`)."""
-        executor = cls(max_in_flight=settings.max_tasks_in_flight)
+        When Ray is initialized already, the coordinator actors are started at once (`start_coordinator`)."""
+        executor = cls(max_in_flight=settings.max_tasks_in_flight, coordinators=settings.coordinators)
         executor._settings = settings
         ray = sys.modules.get("ray")  # never import Ray here: an executor may be built before Ray is started
         if ray is not None and ray.is_initialized():
@@ -138,36 +143,35 @@ class RayExecutor:
         return executor
 
     def start_coordinator(self) -> None:
-        """Create (or find by name) the coordinator actor without waiting for it to be up.
+        """Create (or find by name) the coordinator actors without waiting for them to be up.
 
         A new coordinator is a new Ray worker process importing the engine (about 0.4 s on 2 cores): started
         here, it comes up while the caller compiles, opens the store and looks up the cache."""
-        if self._coordinator is None:
-            from engine.execution.ray.coordinator import coordinator_actor
+        self._pool.start()
 
-            self._coordinator = coordinator_actor()
-            self._coordinator_up = False
-
-    def coordinator(self) -> Any:
-        """The coordinator actor handle (created, or found by name, on first use), once it answers.
+    def coordinator(self, index: int = 0) -> Any:
+        """Coordinator `index`'s actor handle (created, or found by name, on first use), once it answers.
 
         Connects to Ray first when this executor was made `for_settings` and Ray is not initialized."""
-        if self._coordinator is None and self._settings is not None:
-            from cluster.ray_runtime import ensure_ray
+        self._ensure_ray()
+        return self._pool.handle(index)
 
-            ensure_ray(self._settings)
-        self.start_coordinator()
-        if not self._coordinator_up:
-            import ray
+    def coordinators(self) -> list[Any]:
+        """Every coordinator's actor handle, once each answers (index order)."""
+        self._ensure_ray()
+        return self._pool.handles()
 
-            ray.get(self._coordinator.ping.remote())
-            self._coordinator_up = True
-        return self._coordinator
+    def _ensure_ray(self) -> None:
+        if self._settings is not None:
+            ray = sys.modules.get("ray")
+            if ray is None or not ray.is_initialized():
+                from cluster.ray_runtime import ensure_ray
+
+                ensure_ray(self._settings)
 
     def forget_coordinator(self) -> None:
-        """Drop the coordinator handle (its actor died): the next run finds or starts the cluster's current one."""
-        self._coordinator = None
-        self._coordinator_up = False
+        """Drop the coordinator handles (an actor died): the next run finds or starts the cluster's current ones."""
+        self._pool.forget()
 
     def start(
         self,
@@ -186,15 +190,17 @@ class RayExecutor:
         detached: bool = False,
         secrets: RunSecrets | None = None,
     ) -> RayRun:
-        """Hand the run to the coordinator; returns once its first nodes are submitted (see `Executor.start`).
+        """Hand the run to its coordinator; returns once its first nodes are submitted (see `Executor.start`).
 
-        A coordinator that died since the last run (killed, or its node lost) is replaced once."""
+        A coordinator that died since the last run (killed, or its node lost) is replaced; the run goes to a live
+        sibling meanwhile, or, with one coordinator, waits for the replacement."""
         import ray
 
         from engine.execution.ray.coordinator import RunOptions
 
         run_id = run_id or new_run_id()
-        coordinator = self.coordinator()  # connects to Ray first if needed
+        self._ensure_ray()
+        index, coordinator = self._pool.for_run(run_id)
         if self._breakers is None and _uses_breakers(plan):
             self._breakers = RayBreakerClient(breaker_actor(self.breaker_policy))
         options = RunOptions(
@@ -217,8 +223,8 @@ class RayExecutor:
         try:
             ray.get(coordinator.start_run.remote(run_id, *args, options))
         except ray.exceptions.RayActorError:
-            self.forget_coordinator()
-            coordinator = self.coordinator()
+            self._pool.lost(index)
+            _, coordinator = self._pool.for_run(run_id)
             ray.get(coordinator.start_run.remote(run_id, *args, options))
         return RayRun(coordinator, run_id, plan)
 

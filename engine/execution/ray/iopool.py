@@ -33,7 +33,7 @@ from typing import Any
 
 from engine.compile.plan import PlannedNode
 from engine.execution.ray.remote import _sender
-from engine.execution.ray.wire import pack_meta, unpack
+from engine.execution.ray.wire import pack_meta, this_node, unpack
 from engine.execution.task import TaskEmitter, TaskSpec, execute_task
 from nodes.policy import Resources
 from nodes.ray_options import actor_options
@@ -86,7 +86,8 @@ class IONodeActor:
         except asyncio.CancelledError:
             emitter.close()  # the coordinator has moved on: what the thread reports from now on is dropped
             raise
-        return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
+        packed_meta = pack_meta(meta, this_node())
+        return (*returned, packed_meta) if returned else packed_meta
 
     async def ping(self) -> bool:
         """Liveness check."""

@@ -16,7 +16,7 @@ from engine.compile.plan import PlannedNode
 from engine.execution.breaker import BreakerClient
 from engine.execution.events import EventSink
 from engine.execution.mapping import MapResultRecorder, persist_map_result
-from engine.execution.ray.wire import pack_meta, unpack
+from engine.execution.ray.wire import pack_meta, this_node, unpack
 from engine.execution.result import NodeResult
 from engine.execution.task import RawEvent, TaskEmitter, TaskSpec, UpstreamFailure, execute_task
 from engine.secrets.refs import RunSecrets
@@ -26,6 +26,14 @@ from nodes.objectstore import Location
 from nodes.states import RunStatus
 
 COORDINATOR_NAME = "rayweave-coordinator"
+
+
+def coordinator_name(index: int) -> str:
+    """The actor name of run coordinator `index` (0 keeps the single coordinator's name; see
+    `engine.execution.ray.coordinators`)."""
+    return COORDINATOR_NAME if index == 0 else f"{COORDINATOR_NAME}-{index}"
+
+
 #: The default window of a run: the most of its tasks submitted to Ray and not yet finished (`RunOptions`).
 #: `cluster.settings.Settings.max_tasks_in_flight` has the same default (cluster does not import the engine).
 DEFAULT_MAX_IN_FLIGHT = 4096
@@ -71,7 +79,8 @@ def node_task(packed: bytes | TaskSpec, *args: Any) -> Any:
         _WorkerHeap.settle(args)
     spec = unpack(packed)
     returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)))
-    return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
+    packed_meta = pack_meta(meta, this_node())
+    return (*returned, packed_meta) if returned else packed_meta
 
 
 class _WorkerHeap:
@@ -152,7 +161,8 @@ class NodeActor:
         _WorkerHeap.settle(args)
         spec = unpack(packed)
         returned, meta = execute_task(spec, args, TaskEmitter(_sender(spec)), instances=self.instances)
-        return (*returned, pack_meta(meta)) if returned else pack_meta(meta)
+        packed_meta = pack_meta(meta, this_node())
+        return (*returned, packed_meta) if returned else packed_meta
 
 
 class RunOptions:

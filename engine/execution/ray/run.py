@@ -34,6 +34,7 @@ from engine.execution.mapping import (
     map_layout,
     map_persist_args,
 )
+from engine.execution.nodeconfig import RUN_COORDINATOR
 from engine.execution.ray.completions import CompletionTracker
 from engine.execution.ray.iopool import PoolMember, runs_on_pool
 from engine.execution.ray.memory import TRIM_AFTER_NODES, release_free_memory
@@ -80,18 +81,25 @@ class CoordinatedRun:
         metrics: Any,
         tracker: CompletionTracker,
         remotes: NodeRemotes,
+        *,
+        name: str = COORDINATOR_NAME,
     ) -> None:
         import ray
 
         self.ray = ray
         self.me = coordinator
-        self.coordinator_name = COORDINATOR_NAME
+        #: The hosting coordinator's actor name (its tasks report to it; `run.started` records it).
+        self.coordinator_name = name
         #: This coordinator's actor id: tasks keep its handle by it across runs (`remote._coordinator`).
         self.coordinator_id = (ray.get_runtime_context().get_actor_id() or "") if ray.is_initialized() else ""
         self.run_id = run_id
         self.plan = plan
         self.inputs = dict(inputs)
         self.cached = dict(cached)
+        if options.config and RUN_COORDINATOR in options.config:
+            # Plugins' helpers that follow the run find it on the coordinator that hosts it (the options are
+            # this call's own copy, unpickled here).
+            options.config = {**options.config, RUN_COORDINATOR: name}
         self.options = options
         #: What a node task adds to its planned options: Ray's retries after a system fault (made once).
         self.system_retries = task_options(system_retries=options.max_retries)
@@ -174,7 +182,7 @@ class CoordinatedRun:
     # -- submission ---------------------------------------------------------------------------------
 
     async def main(self) -> None:
-        self.state.started()
+        self.state.started(coordinator=self.coordinator_name)
         self.changed()
         try:
             self.submit_plan(self.plan, self.inputs, "")

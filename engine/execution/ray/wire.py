@@ -172,8 +172,9 @@ def _worker_templates() -> _WorkerTemplates:
     return _WorkerTemplates()
 
 
-def pack_meta(meta: TaskMeta) -> bytes:
-    """The meta as bytes: plain tuples (statuses by value) pickled by the C pickler."""
+def pack_meta(meta: TaskMeta, placement: tuple[str, str] | None = None) -> bytes:
+    """The meta as bytes: plain tuples (statuses by value) pickled by the C pickler; `placement` (see
+    `this_node`), when given, replaces the meta's."""
     outcomes = tuple(
         (
             o.node,
@@ -190,7 +191,15 @@ def pack_meta(meta: TaskMeta) -> bytes:
         for o in meta.outcomes
     )
     return pickle.dumps(
-        (meta.node, outcomes, meta.events_sent, meta.started_at, meta.finished_at), protocol=5
+        (
+            meta.node,
+            outcomes,
+            meta.events_sent,
+            meta.started_at,
+            meta.finished_at,
+            placement or meta.placement,
+        ),
+        protocol=5,
     )
 
 
@@ -198,7 +207,7 @@ def unpack_meta(value: Any) -> Any:
     """The `TaskMeta` that `pack_meta` made (anything else, such as an exception, is returned unchanged)."""
     if not isinstance(value, bytes):
         return value
-    node, outcomes, events_sent, started_at, finished_at = pickle.loads(value)
+    node, outcomes, events_sent, started_at, finished_at, placement = pickle.loads(value)
     return TaskMeta(
         node,
         tuple(
@@ -219,7 +228,24 @@ def unpack_meta(value: Any) -> Any:
         events_sent,
         started_at,
         finished_at,
+        placement,
     )
+
+
+def this_node() -> tuple[str, str] | None:
+    """The Ray node this process runs on, as (node id, node IP address); None when not connected to Ray."""
+    import ray
+
+    return _this_node() if ray.is_initialized() else None
+
+
+@functools.cache
+def _this_node() -> tuple[str, str]:
+    """Asked of Ray once per process (a worker never moves to another node): a task pays a function call."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return (str(context.get_node_id()), str(ray.util.get_node_ip_address()))  # type: ignore[no-untyped-call]
 
 
 #: Statuses by value (a dictionary lookup is several times cheaper than calling the enum).

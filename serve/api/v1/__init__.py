@@ -40,4 +40,10 @@ def build_router() -> APIRouter:
     from serve.api.v1 import run_nodes  # issue 23: one node of a run (inspect, table pages, re-run)
 
     router.include_router(run_nodes.router)
+    from serve.api.v1 import suggestions  # issue 20: node suggestions
+
+    router.include_router(suggestions.router)
+    from serve.api.v1 import drafts  # issue 20: a draft workflow from a description
+
+    router.include_router(drafts.router)
     return router

@@ -1,6 +1,7 @@
 """Analytics and insights over finished runs (`engine.analytics`, `engine.insights`).
 
-- `GET /v1/analytics/summary`: figures grouped by workflow, version, owner, node or node type over a window;
+- `GET /v1/analytics/summary`: figures grouped by workflow, version, owner, node, node type or tenant over a
+  window (grouped or filtered by tenant: every tenant for admin keys, the caller's own tenant for others);
 - `GET /v1/analytics/workflows/{workflow_id}`: one workflow's report data (trend, per node, Gantt, heatmap);
 - `GET /v1/analytics/workflows/{workflow_id}/report`: the same report as an HTML page with its figures;
 - `GET /v1/analytics/workflows/{workflow_id}/insights`: what to change and how much it should save;
@@ -30,7 +31,7 @@ from serve.api.v1.schemas import AUTH_ERRORS, INVALID, NOT_FOUND, Problem, Reque
 from serve.api.v1.workflows import owned_workflow
 from serve.auth import Principal, require
 from serve.deps import get_catalog, get_settings, get_store
-from serve.errors import BadRequestError, InvalidWorkflowError, PreconditionFailedError
+from serve.errors import BadRequestError, ForbiddenError, InvalidWorkflowError, PreconditionFailedError
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=AUTH_ERRORS)
 optimize_router = APIRouter(prefix="/workflows", tags=["workflows"], responses=AUTH_ERRORS)
@@ -138,7 +139,8 @@ class InsightsOut(BaseModel):
 
 
 class OptimizeRequest(RequestModel):
-    """Which insights to apply (null: every applicable one); `apply: false` only reports them."""
+    """Which insights to apply (null: every applicable one but needless edges, which apply only when named);
+    `apply: false` only reports them."""
 
     apply: bool = True
     insights: list[str] | None = Field(default=None, max_length=100)
@@ -169,13 +171,22 @@ def _synced(store: Store, settings: Settings) -> Any:
 
 
 @router.get(
-    "/summary", response_model=Summary, summary="Figures by workflow, version, owner, node or node type"
+    "/summary",
+    response_model=Summary,
+    summary="Figures by workflow, version, owner, node, node type or tenant",
+    responses={
+        **BAD_REQUEST,
+        403: {
+            "model": Problem,
+            "description": "A tenant other than the caller's, asked for by a non-admin key.",
+        },
+    },
 )
 def summary(
     by: str = Query(
         default="workflow,version",
         max_length=100,
-        description="Dimensions to group by, comma-separated: workflow, version, owner, node, node_type.",
+        description="Dimensions to group by, comma-separated: workflow, version, owner, node, node_type, tenant.",
     ),
     since: str | None = SINCE,
     until: str | None = UNTIL,
@@ -185,17 +196,36 @@ def summary(
     owner: str | None = Query(
         default=None, max_length=200, description="Only this owner's runs (among those you may see)."
     ),
+    tenant: str | None = Query(
+        default=None,
+        max_length=64,
+        description="Only the runs of this tenant's users (admin keys; other keys may name their own tenant).",
+    ),
     store: Store = Depends(get_store),
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require("runs:read")),
 ) -> Summary:
     """Runs (or node executions) per group: success and failure rates, p50/p95/p99 durations, queue wait,
-    retries, cache hits by level, stored output bytes, CPU-seconds and peak memory of the node executions."""
-    from engine.analytics import AnalyticsError, Filters, RunAnalytics, breakdown
+    retries, cache hits by level, stored output bytes, CPU-seconds and peak memory of the node executions.
+    A run's tenant is its owner's; grouped or filtered by tenant, a key that is not an admin key sees its own
+    tenant's runs only (those it may see), never another tenant's name."""
+    from engine.analytics import AnalyticsError, Filters, RunAnalytics, breakdown, owner_tenants
 
     window = _window(since, until)
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    filters = Filters(workflow_id, version, owner, node_type, _scope(store, principal))
+    tenants = None
+    if "tenant" in dims or tenant is not None:
+        if not principal.is_admin:
+            if tenant not in (None, principal.tenant_id):
+                raise ForbiddenError(
+                    f"only admin keys see the runs of other tenants; ask for tenant={principal.tenant_id} (yours)"
+                    " or leave tenant out"
+                )
+            tenant = principal.tenant_id
+        tenants = owner_tenants(store)
+    filters = Filters(
+        workflow_id, version, owner, node_type, _scope(store, principal), tenant=tenant, tenants=tenants
+    )
     directory = _synced(store, settings)
     try:
         with RunAnalytics(directory, since=window.since, until=window.until) as analytics:
@@ -206,7 +236,14 @@ def summary(
 
 
 def _workflow_report(
-    store: Store, settings: Settings, principal: Principal, workflow_id: WorkflowId, since: Any, until: Any
+    store: Store,
+    settings: Settings,
+    principal: Principal,
+    workflow_id: WorkflowId,
+    since: Any,
+    until: Any,
+    *,
+    memory_median: bool = True,
 ) -> tuple[Any, Any]:
     from engine.analytics import RunAnalytics
     from engine.analytics.workflow_report import workflow_report
@@ -217,7 +254,9 @@ def _workflow_report(
     directory = _synced(store, settings)
     # Whoever may see a workflow sees all its runs (engine.store.shares.visible_runs).
     with RunAnalytics(directory, since=window.since, until=window.until) as analytics:
-        return wf, workflow_report(analytics, wf.id, window=window, document=document)
+        return wf, workflow_report(
+            analytics, wf.id, window=window, document=document, memory_median=memory_median
+        )
 
 
 @router.get(
@@ -257,7 +296,8 @@ def workflow_report_page(
     """The page `rayweave report --out report.html` writes: summary and four figures as inline SVG."""
     from engine.analytics.render import to_html
 
-    wf, report = _workflow_report(store, settings, principal, workflow_id, since, until)
+    # The page shows no memory median: not computed (see workflow_report).
+    wf, report = _workflow_report(store, settings, principal, workflow_id, since, until, memory_median=False)
     return HTMLResponse(to_html(report, title=f"{wf.name}: run report"))
 
 

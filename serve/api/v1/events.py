@@ -22,7 +22,7 @@ from serve.deps import get_context, get_store
 from serve.errors import ApiError, BadRequestError
 from serve.problems import ws_close_reason, ws_refusal_code
 from serve.sessions import check_websocket_origin
-from serve.streams import follow_events
+from serve.streams import follow_events, with_keepalive
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTH_ERRORS)
 
@@ -95,7 +95,7 @@ def stream_events(
             yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
     return StreamingResponse(
-        body(),
+        with_keepalive(body()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

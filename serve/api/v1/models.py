@@ -52,10 +52,18 @@ def problems() -> Iterator[None]:
 
 
 class Autoscale(_Request):
-    """Replica bounds for Serve's autoscaler (by requests in flight per replica)."""
+    """Replica bounds for Serve's autoscaler (by requests in flight per replica); `min_replicas` 0 lets an idle
+    model scale to zero (its next request waits until a replica is up)."""
 
-    min_replicas: int = Field(ge=1, le=64)
+    min_replicas: int = Field(ge=0, le=64)
     max_replicas: int = Field(ge=1, le=64)
+    downscale_delay_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=86_400,
+        description="Seconds without requests before Serve removes a replica, the last one too when "
+        "min_replicas is 0 (default: Serve's 600).",
+    )
 
 
 class ModelDeploy(_Request):
@@ -100,6 +108,9 @@ class ModelDeploymentOut(BaseModel):
         default=None, description="The fast path (loopback): OIP routes served inside the model's replicas."
     )
     batching: Batching | None = None
+    autoscale: Autoscale | None = Field(
+        default=None, description="Serve's autoscaling bounds (null: a fixed replica count)."
+    )
     oip: dict[str, str] = Field(description="This API's Open Inference Protocol routes of the model.")
 
 
@@ -183,11 +194,21 @@ def deploy_model(
             version=version,
             replicas=body.replicas,
             autoscale=autoscale,
+            downscale_delay_s=body.autoscale.downscale_delay_s if body.autoscale else None,
             max_batch_size=body.max_batch_size,
             batch_wait_ms=body.batch_wait_ms,
         )
         doc = manager.deploy(settings, deploy, oidc=get_context(request).options.oidc)
+    _announce(request, name, "model.deployed", version=doc.get("version"))
     return ModelDeploymentOut.model_validate(doc)
+
+
+def _announce(request: Request, name: str, event_type: str, **details: Any) -> None:
+    """Tell the other servers over the event bus that the deployment changed (Serve holds the record)."""
+    from engine.bus import model_notice, model_topic
+    from serve.bus import announce
+
+    announce(request.app.state, model_topic(name), model_notice(name, event_type, **details))
 
 
 @router.get("/models", response_model=ModelList, summary="Served models", responses=UNAVAILABLE)
@@ -253,6 +274,7 @@ def delete_model(
     request.state.audit_target = name
     with problems():
         manager.delete(name)
+    _announce(request, name, "model.deleted")
     return Response(status_code=204)
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from engine.jsonlimits import sanitized
 from engine.store import Store
 from nodes.ids import RunId
-from nodes.states import NodeStatus, RunStatus
+from nodes.states import EventType, NodeStatus, RunStatus
 from serve.api.v1.runs import _links, owned_run
 from serve.api.v1.schemas import (
     INVALID,
@@ -122,18 +122,27 @@ def get_run_node(
     principal: Principal = Depends(require("runs:read")),
 ) -> RunNodeDetail:
     """The node's state, its output ports (tables can be paged through) and the Ray task that ran it, with a
-    link to that task in the Ray dashboard when the server knows the dashboard (setting `ray_dashboard_url`)."""
+    link to that task in the Ray dashboard when the server knows the dashboard (setting `ray_dashboard_url`).
+    A node the compiler merged into an identical one (`merged_into`) has that node's state, task and outputs:
+    it ran once for both."""
+    from engine.durable.stored import merged_nodes
+
     run = owned_run(store, principal, run_id)
     document = _document(store, run)
     declared = _declared(run, document, node)
     ctx = get_context(request)
-    attempts = [a for a in store.node_runs.list(run.id) if a.node_id == node]
+    rows = store.node_runs.list(run.id)
+    attempts = [a for a in rows if a.node_id == node]
+    merged_into = None if attempts else merged_nodes(store, run.id).get(node)
+    ran = merged_into or node  # the node whose attempts, task and results answer for this one
+    if merged_into is not None:
+        attempts = [a for a in rows if a.node_id == merged_into]
     latest = attempts[-1] if attempts else None
     plan = _plan(ctx, run, document)
-    planned = _planned(plan, node) if plan is not None else None
+    planned = _planned(plan, ran) if plan is not None else None
     ports: list[NodeOutputPort] = []
     if planned is not None:
-        member = next(m for m in _members(planned) if m.id == node)
+        member = next(m for m in _members(planned) if m.id == ran)
         for port, port_type in member.output_types.items():
             table = str(port_type) == "Table"
             preview = f"/v1/runs/{run.id}/nodes/{quote(node, safe='')}/outputs/{quote(port, safe='')}"
@@ -145,7 +154,10 @@ def get_run_node(
     ray_task = None
     if ctx.options.executor == "ray" and plan is not None and planned is not None:
         name = _ray_task_name(plan, planned)
-        ray_task = RayTask(name=name, dashboard_url=_dashboard_link(ctx.settings, name))
+        host, ray_node = _placement(store, run.id, ran)
+        ray_task = RayTask(
+            name=name, dashboard_url=_dashboard_link(ctx.settings, name), host=host, ray_node=ray_node
+        )
     status = NodeStatus(latest.status) if latest is not None else NodeStatus.PENDING
     if latest is None and run.status == RunStatus.CANCELLED:
         status = NodeStatus.CANCELLED
@@ -158,7 +170,19 @@ def get_run_node(
         executor=ctx.options.executor,
         ray_task=ray_task,
         outputs=ports,
+        merged_into=merged_into,
     )
+
+
+def _placement(store: Store, run_id: RunId, node: str) -> tuple[str | None, str | None]:
+    """Where the node's last finished attempt ran: the `host` and `ray_node` of its final event (the engine
+    records them there), or Nones. Reads the run's events: an inspector's request, not a hot path."""
+    final = {EventType.NODE_SUCCEEDED, EventType.NODE_FAILED}
+    for event in reversed(store.events.read(run_id)):
+        if event.node == node and event.type in final:
+            host, ray_node = event.payload.get("host"), event.payload.get("ray_node")
+            return (str(host) if host else None), (str(ray_node) if ray_node else None)
+    return None, None
 
 
 def _plan(ctx: Any, run: Any, document: dict[str, Any]) -> Any:
@@ -241,14 +265,15 @@ def get_table_page(
     _declared(run, _document(store, run), node)
     results = result_store_for(get_context(request).settings)
     try:
-        stored = results.size(run.id, node, (port,))
+        source = _result_node(store, results, run.id, node, port)
+        stored = results.size(run.id, source, (port,))
         if stored > MAX_PREVIEW_STORED_BYTES:
             raise ConflictError(
                 f"output {port!r} of node {node!r} in run {run.id!r} is {stored:,} bytes stored, more than the "
                 f"{MAX_PREVIEW_STORED_BYTES:,} a preview loads; read it with `rayweave runs show {run.id} --json` "
                 "where the result store is reachable, or write it to a file with a node (builtin/write_parquet)"
             )
-        value = results.get(run.id, node, (port,))[port]
+        value = results.get(run.id, source, (port,))[port]
     except ResultNotFoundError:
         states: dict[str, str] = {a.node_id: a.status for a in store.node_runs.list(run.id)}
         raise NotFoundError(
@@ -279,6 +304,19 @@ def get_table_page(
         rows=rows,
         next_offset=end if end < total else None,
     )
+
+
+def _result_node(store: Store, results: Any, run_id: RunId, node: str, port: str) -> str:
+    """`node`, or, when it stored no such output, the node the compiler merged it into (which ran once for
+    both and stored the results of both)."""
+    from engine.durable.errors import ResultNotFoundError
+    from engine.durable.stored import merged_nodes
+
+    try:
+        results.size(run_id, node, (port,))
+        return node
+    except ResultNotFoundError:
+        return merged_nodes(store, run_id).get(node, node)
 
 
 def _is_table(value: Any) -> bool:

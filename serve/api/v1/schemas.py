@@ -406,6 +406,14 @@ class RayTask(_Response):
         description="The Ray dashboard's list of tasks with this name (its state API: each attempt's task id, "
         "state, node and worker); null when the server knows no dashboard (setting `ray_dashboard_url`)."
     )
+    host: str | None = Field(
+        default=None,
+        description="The address of the Ray node (host) the node's last finished attempt ran on, as its final "
+        "event (`node.succeeded`/`node.failed`) recorded it; null before it finished, or when not recorded.",
+    )
+    ray_node: str | None = Field(
+        default=None, description="The id of that Ray node (hex), from the same event; null likewise."
+    )
 
 
 class RunNodeDetail(_Response):
@@ -421,6 +429,13 @@ class RunNodeDetail(_Response):
         description="Null when nodes do not run on Ray here, or the run's workflow no longer compiles."
     )
     outputs: list[NodeOutputPort]
+    merged_into: str | None = Field(
+        default=None,
+        description="The node this one was merged into: the compiler runs a node identical to an earlier one "
+        "(same type, inputs, params and options) once for both, so its state, attempts, task and outputs "
+        "are that node's (the run's `run.started` event lists the merged nodes); null for a node that ran "
+        "itself.",
+    )
 
 
 class TableColumn(_Response):

@@ -123,6 +123,7 @@ def create_workflow(
         message=body.message,
     )
     request.state.audit_target = version.workflow_id
+    _announce(request, str(version.workflow_id), "workflow.saved", version.version)
     wf = store.workflows.get(version.workflow_id)
     response.headers["Location"] = f"/v1/workflows/{wf.id}"
     response.headers["ETag"] = f'"{version.version}"'
@@ -208,6 +209,7 @@ def _parse_if_match(value: str | None, wf: Any) -> int:
 def update_workflow(
     workflow_id: WorkflowId,
     body: WorkflowUpdate,
+    request: Request,
     response: Response,
     if_match: str | None = Header(
         default=None,
@@ -233,6 +235,7 @@ def update_workflow(
         )
     except VersionConflictError as exc:
         raise PreconditionFailedError(str(exc)) from None
+    _announce(request, str(workflow_id), "workflow.saved", version.version)
     response.headers["ETag"] = f'"{version.version}"'
     return _version_out(wf, version)
 
@@ -240,13 +243,25 @@ def update_workflow(
 @router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow", responses=NOT_FOUND)
 def delete_workflow(
     workflow_id: WorkflowId,
+    request: Request,
     store: Store = Depends(get_store),
     principal: Principal = Depends(require("workflows:write")),
 ) -> Response:
     """Remove a workflow from listings; its versions stay readable by the runs that used them."""
     owned_workflow(store, principal, workflow_id, Access.MANAGE)
     store.workflows.delete(workflow_id)
+    _announce(request, str(workflow_id), "workflow.deleted")
     return Response(status_code=204)
+
+
+def _announce(request: Request, workflow_id: str, event_type: str, version: int | None = None) -> None:
+    """Tell the other servers over the event bus that the workflow changed (it is stored already)."""
+    from engine.bus import workflow_notice, workflow_topic
+    from serve.bus import announce
+
+    announce(
+        request.app.state, workflow_topic(workflow_id), workflow_notice(workflow_id, event_type, version)
+    )
 
 
 @router.get(

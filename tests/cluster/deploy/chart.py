@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "api autoscaling and a quota": values_with(
         api__autoscaling={"enabled": True, "minReplicas": 2, "maxReplicas": 6, "targetOngoingRequests": 32},
         api__maxActiveRuns=5,
+        coordinators=2,
     ),
     "shared ray token, extra env, no batch cluster, no ingress class": values_with(
         rayAuth={"secretName": "rayweave-ray-token"},

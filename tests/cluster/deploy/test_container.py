@@ -209,3 +209,10 @@ def test_compose_ray_token_and_database_are_required(compose: dict[str, object])
     from serve.middleware import PROXY_CALLBACK
 
     assert env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] == PROXY_CALLBACK
+
+
+def test_compose_runs_the_same_number_of_coordinators_on_head_and_worker(compose: dict[str, object]) -> None:
+    # Every process of an installation must use the same number (docs/adr/025-several-coordinators.md).
+    services = compose["services"]
+    chosen = {services[name]["environment"]["RAYWEAVE_COORDINATORS"] for name in ("head", "worker")}  # type: ignore[index]
+    assert chosen == {"${RAYWEAVE_COORDINATORS:-1}"}

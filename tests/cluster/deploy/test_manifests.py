@@ -71,6 +71,8 @@ def test_values_satisfy_the_chart_schema(values_schema: dict[str, Any], variant:
         ({"api__autoscaling__minReplicas": 0}, "minReplicas"),
         ({"rayVersion": "latest"}, "rayVersion"),
         ({"api__replica": 2}, "replica"),
+        ({"coordinators": 0}, "coordinators"),
+        ({"coordinators": "two"}, "coordinators"),
     ],
 )
 def test_the_schema_refuses_bad_values(
@@ -231,6 +233,11 @@ def test_every_ray_container_runs_the_image_with_the_database_secret(variant: st
                 "name": values["database"]["secretName"],
                 "key": values["database"]["secretKey"],
             }, f"{obj['metadata']['name']}/{group}"
+            # Every process of the installation runs the same number of coordinators (ADR 025).
+            assert env["RAYWEAVE_COORDINATORS"] == {
+                "name": "RAYWEAVE_COORDINATORS",
+                "value": str(values["coordinators"]),
+            }
             for extra in values["extraEnv"]:
                 assert env[extra["name"]] == extra
 

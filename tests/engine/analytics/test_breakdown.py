@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from engine.analytics import (
@@ -237,3 +238,33 @@ def test_measured_cpu_and_memory_add_up_per_node_type_and_workflow(tmp_path: Pat
     assert by_type.memory_max_bytes == by_type.memory_p50_bytes == 10 * 2**20
     assert by_workflow.cpu_seconds == pytest.approx(3 * 0.75)
     assert by_workflow.to_json()["memory_max_bytes"] == 10 * 2**20
+
+
+def test_run_level_breakdowns_read_from_the_runs_sums_answer_as_the_executions_do(
+    history: tuple[Store, str, dict[str, list[dict[str, Any]]]], tmp_path: Path
+) -> None:
+    # Without the memory median, a breakdown by run-level dimensions reads the sums each run row carries
+    # instead of scanning the executions; the figures are the same (the median aside).
+    store, _, _ = history
+    sync_export(store, tmp_path / "x")
+    with RunAnalytics(tmp_path / "x") as analytics:
+        assert analytics.run_rollups
+        for dims in (["owner"], ["workflow", "version"], []):
+            scanned = breakdown(analytics, dims).groups
+            rolled = breakdown(analytics, dims, memory_median=False).groups
+            assert [{**g.to_json(), "memory_p50_bytes": None} for g in scanned] == [
+                g.to_json() for g in rolled
+            ]
+    # Runs exported before the sums existed lack them: the executions are scanned as before.
+    for f in (tmp_path / "x" / "runs").glob("day=*/*.parquet"):
+        pq.write_table(pq.read_table(f).drop(["executions", "retries", "cache_hits"]), f)
+    with RunAnalytics(tmp_path / "x") as analytics:
+        assert not analytics.run_rollups
+        assert breakdown(analytics, ["owner"], memory_median=False).groups == rolled_owner(store, tmp_path)
+
+
+def rolled_owner(store: Store, tmp_path: Path) -> list[Any]:
+    """The by-owner breakdown of a fresh export (with the runs' sums)."""
+    sync_export(store, tmp_path / "fresh")
+    with RunAnalytics(tmp_path / "fresh") as analytics:
+        return breakdown(analytics, ["owner"], memory_median=False).groups

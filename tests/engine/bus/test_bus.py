@@ -52,6 +52,16 @@ def test_in_process_round_trip() -> None:
     assert list(runs) == [] and runs.closed
 
 
+def test_the_in_process_bus_says_whether_a_topic_has_a_subscriber() -> None:
+    bus = InProcessBus()
+    assert not bus.subscribed("runs.r1")
+    runs = bus.subscribe("runs.*")
+    assert bus.subscribed("runs.r1") and not bus.subscribed("plugins.p")
+    runs.close()
+    assert not bus.subscribed("runs.r1")
+    bus.close()
+
+
 def test_nats_round_trip_in_order_across_connections(nats_url: str) -> None:
     publisher, subscriber = open_bus(nats_url), open_bus(nats_url)
     try:

@@ -151,3 +151,39 @@ def test_maps_merge_only_over_deterministic_sub_workflows(catalog: Any) -> None:
         }
         plan = compile_workflow(doc({"m1": mapped, "m2": mapped}, {"a": "m1.out", "b": "m2.out"}), catalog)
         assert (plan.aliases == {"m2": "m1"}) is expect_merge
+
+
+def _in_env(catalog: Any, plugin: str, type_id: str) -> Any:
+    """Test node `type_id` as a cheap node of plugin `plugin`, run in that plugin's runtime environment."""
+    from dataclasses import replace
+
+    from nodes.plugins.remote import PluginNodeDefinition
+
+    spec = replace(catalog.get(type_id).spec, plugin=plugin)
+    env = {"env_vars": {"RAYWEAVE_PLUGIN": f"{plugin}@1.0.0"}}
+    return PluginNodeDefinition(
+        spec, module=plugin, attribute=spec.name, runtime_env=env, plugin_ref=f"{plugin}@1.0.0"
+    )
+
+
+def test_cheap_plugin_nodes_fuse_only_within_their_runtime_environment(catalog: Any) -> None:
+    from nodes import Catalog
+
+    both = Catalog.builtin()
+    both.extend([_in_env(catalog, p, t) for p in ("pa", "pb") for t in ("t/inc@1", "t/add@1")])
+    nodes = {
+        "a": {"type": "pa/inc@1", "in": {"x": {"value": 1}}},
+        "b": {"type": "pa/add@1", "in": {"a": "a.out"}},
+        "c": {"type": "pb/inc@1", "in": {"x": "b.out"}},
+        "d": {"type": "pb/inc@1", "in": {"x": "c.out"}},
+        # Same environment as a and b, read by them and through c: fusing it with them would be a cycle.
+        "e": {"type": "pa/add@1", "in": {"a": "a.out", "b": "d.out"}},
+    }
+    plan = compile_workflow(doc(nodes, {"o": "e.out"}), both)
+    assert plan.node_ids() == ("fused:a", "fused:c", "e")
+    for group, plugin, members in (("fused:a", "pa", ["a", "b"]), ("fused:c", "pb", ["c", "d"])):
+        fused = plan.node(group)
+        assert [m.id for m in fused.members] == members
+        # The fused task runs in its members' environment: a plugin's nodes import only there.
+        assert fused.ray_options["runtime_env"] == {"env_vars": {"RAYWEAVE_PLUGIN": f"{plugin}@1.0.0"}}
+    assert plan.node("e").ray_options["runtime_env"]["env_vars"]["RAYWEAVE_PLUGIN"] == "pa@1.0.0"

@@ -64,14 +64,30 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 def start_driver(
     home: Path, log: Path, address: str, seconds: float, *, die_before_start: bool = False
 ) -> subprocess.Popen[str]:
-    """Start `main` in a subprocess (read its first stdout line for the run id)."""
+    """Start `main` in a subprocess (read its first stdout line for the run id); its stderr goes to
+    `driver_stderr(home)`, for the message of a test whose driver printed nothing."""
     command = [sys.executable, "-m", "tests.engine.durable.driver", "--home", str(home), "--log", str(log)]
     command += ["--address", address, "--seconds", str(seconds)]
     if die_before_start:
         command.append("--die-before-start")
-    return subprocess.Popen(
-        command, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    errors = driver_stderr(home)
+    errors.parent.mkdir(parents=True, exist_ok=True)
+    with errors.open("w") as sink:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=sink, text=True
+        )
+
+
+def driver_stderr(home: Path) -> Path:
+    """Where `start_driver` writes the driver's stderr."""
+    return home.parent / f"{home.name}-driver.stderr"
+
+
+def no_run_id(home: Path) -> str:
+    """The message of a driver that printed no run id: the end of its stderr."""
+    path = driver_stderr(home)
+    tail = path.read_text()[-3000:] if path.exists() else "(no stderr file)"
+    return f"the driver printed no run id; its stderr ends:\n{tail}"
 
 
 if __name__ == "__main__":

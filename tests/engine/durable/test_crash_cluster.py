@@ -21,7 +21,7 @@ from engine.durable.results import ResultStore, default_results_uri
 from engine.durable.stored import stored_outputs
 from engine.store import Store
 from tests.engine.durable.cluster import LocalCluster
-from tests.engine.durable.driver import ROOT, start_driver, subprocess_env
+from tests.engine.durable.driver import ROOT, no_run_id, start_driver, subprocess_env
 from tests.engine.durable.flows import executions
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_whole_cluster_crash_then_resume_finishes_the_run(
     try:
         assert driver.stdout is not None
         run_id = driver.stdout.readline().strip()
-        assert run_id, "the driver printed no run id"
+        assert run_id, no_run_id(settings.home)
         wait_for(lambda: store.node_runs.latest(run_id).get("b") is not None, what="node b to start")
         cluster.kill()
     finally:

@@ -16,7 +16,7 @@ from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
 from engine.durable.stored import stored_outputs
 from engine.store import Store
-from tests.engine.durable.driver import start_driver
+from tests.engine.durable.driver import no_run_id, start_driver
 from tests.engine.durable.flows import executions
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_killed_driver_run_finishes_and_each_node_runs_once(
     try:
         assert driver.stdout is not None
         run_id = driver.stdout.readline().strip()
-        assert run_id, "the driver printed no run id"
+        assert run_id, no_run_id(settings.home)
         wait_for(lambda: store.node_runs.latest(run_id).get("b") is not None, what="node b to start")
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)

@@ -7,11 +7,9 @@ an installation reaches AWS S3 or MinIO: by the `RAYWEAVE_*_URI` and `RAYWEAVE_S
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,61 +29,14 @@ from nodes.states import NodeStatus
 from serve.cli import build_app
 from tests.engine.secrets import flows
 from tests.engine.store.conformance.populate import populate
-
-BUCKET = "rayweave-test"
-KEY_ID, SECRET = "rayweave-key", "rayweave-secret"
-
-
-@dataclass(frozen=True)
-class S3Server:
-    """The loopback S3 server of this module: its endpoint and a boto3 client to look into the bucket."""
-
-    endpoint: str
-    client: Any
-
-    def keys(self, prefix: str) -> list[str]:
-        """Every object key under `prefix` (folder markers left out)."""
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-        # Keys ending in '/' are the empty folder markers pyarrow leaves when it deletes a folder's last file.
-        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        return [key for key in keys if not key.endswith("/")]
-
-    def read(self, key: str) -> bytes:
-        """The bytes of an object."""
-        return bytes(self.client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-
-    def env(self) -> dict[str, str]:
-        """The settings an installation on this server has, as environment variables."""
-        return {
-            "RAYWEAVE_S3_ENDPOINT_URL": self.endpoint,
-            "RAYWEAVE_S3_ACCESS_KEY_ID": KEY_ID,
-            "RAYWEAVE_S3_SECRET_ACCESS_KEY": SECRET,
-        }
+from tests.s3 import BUCKET, KEY_ID, SECRET, S3Server, moto_s3
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3Server]:
     """moto's S3 server on 127.0.0.1 (a free port) with one bucket, for this module."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request in a failure's report
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=KEY_ID,
-            aws_secret_access_key=SECRET,
-            region_name="us-east-1",
-        )
-        client.create_bucket(Bucket=BUCKET)
-        yield S3Server(endpoint, client)
-    finally:
-        server.stop()
+    with moto_s3() as server:
+        yield server
 
 
 def _settings(tmp_path: Path, s3: S3Server, **changes: Any) -> Settings:

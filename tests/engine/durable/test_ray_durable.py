@@ -12,6 +12,7 @@ from cluster.settings import Settings
 from engine.durable import DurableRunner, recover
 from engine.store import Store
 from engine.workflow import Workflow
+from nodes.ids import RunId
 from nodes.states import RunStatus
 from tests.engine.durable import flows
 from tests.engine.durable.crash import simulate_crash
@@ -97,3 +98,65 @@ def test_unstorable_outputs_and_messages_on_ray(settings: Settings, store: Store
     assert "bad \ufffd value \ufffd (1)" in (row.error or {}).get("message", "")
     logs = [e.payload["message"] for e in store.events.read(failed.run_id) if e.type == "node.log"]
     assert logs == ["line \ufffd with \ufffd in it"]
+
+
+def _dies_on_first_attempt(marker: str) -> tuple[bool, bool]:
+    import os
+
+    from engine.durable.persist import ray_reattempt
+
+    if not os.path.exists(marker):
+        with open(marker, "w") as out:
+            out.write(str(ray_reattempt()))
+        os._exit(1)  # the worker dies: Ray runs the task again
+    with open(marker) as seen:
+        return seen.read() == "True", ray_reattempt()
+
+
+def test_a_task_ray_runs_again_knows_it_so_a_stored_result_answers(tmp_path: Path) -> None:
+    # What keeps a node that succeeded from running twice when Ray runs its task again (a dead worker, or a
+    # result lost with its host: tests/cluster/multihost): the durable wrapper asks `ray_reattempt`.
+    import ray
+
+    from engine.durable.persist import ray_reattempt
+
+    task: Any = ray.remote(max_retries=1)(_dies_on_first_attempt)
+    assert ray.get(task.remote(str(tmp_path / "marker")), timeout=120) == (False, True)
+    assert ray_reattempt() is False  # a driver is never a reattempt
+
+
+def _stores_then_dies_on_first_attempt(marker: str, results_dir: str) -> tuple[bool, bool]:
+    import os
+
+    from engine.durable.persist import PersistingDefinition
+    from engine.durable.results import ResultStore
+
+    definition = PersistingDefinition(None, ResultStore(results_dir))
+    if not os.path.exists(marker):
+        definition.results.put(RunId("r1"), "stored", {"out": 1})
+        open(marker, "w").close()
+        os._exit(1)  # its host dies after the node stored its outputs, before Ray heard of its success
+    return (
+        definition.stored_by_earlier_attempt(RunId("r1"), "stored"),
+        definition.stored_by_earlier_attempt(RunId("r1"), "never-stored"),
+    )
+
+
+def test_a_node_ray_runs_again_after_it_stored_its_outputs_reports_success_not_a_cache_hit(
+    tmp_path: Path,
+) -> None:
+    # The task of such a node skips its cache lookup (engine.execution.task._run_cached), so `invoke` returns
+    # what the earlier attempt stored and the node's event is `node.succeeded`: the node did succeed, once.
+    import ray
+
+    from engine.durable.persist import PersistingDefinition
+    from engine.durable.results import ResultStore
+
+    task: Any = ray.remote(max_retries=1)(_stores_then_dies_on_first_attempt)
+    marker, results = str(tmp_path / "marker"), str(tmp_path / "results")
+    assert ray.get(task.remote(marker, results), timeout=120) == (True, False)
+    # Outside a reattempt (the driver here), a stored result is no reason to skip the cache.
+    assert (
+        PersistingDefinition(None, ResultStore(results)).stored_by_earlier_attempt(RunId("r1"), "stored")
+        is False
+    )

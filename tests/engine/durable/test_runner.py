@@ -249,11 +249,39 @@ def test_resume_runs_only_what_had_not_succeeded(
     events = store.events.read(run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     resumed = [e for e in events if e.seq > seq_before]
+    if keep_result:
+        # c's success, which its coordinator died before announcing, is announced once by the resume.
+        recovered = resumed.pop(0)
+        assert (recovered.type, recovered.node, recovered.payload) == (
+            "node.succeeded",
+            "c",
+            {"type": recovered.payload["type"], "attempt": 1, "recovered": True},
+        )
+    assert [e.node for e in events if e.type == "node.succeeded"].count("c") == 1
     assert resumed[0].type == "run.queued" and resumed[0].payload["resumed"] is True
     assert resumed[-1].type == "run.succeeded"
     assert not [e for e in resumed if e.type == "node.started" and e.node in ("a", "b")]
     # The resumed run's handle numbers its events like the store: earlier executions first, then its own.
     assert [(e.seq, str(e.type)) for e in handles[run_id].events()] == [(e.seq, e.type) for e in events]
+
+
+def test_a_success_announced_before_the_crash_is_not_announced_again(
+    runner: DurableRunner, store: Store, log: Path
+) -> None:
+    """The coordinator appended c's `node.succeeded` and died before recording it in c's attempt: the resume
+    records the attempt as succeeded and does not announce c a second time."""
+    from engine.store import NewEvent
+    from nodes.ids import NodeId
+
+    run_id = runner.run(chain(log), {"x": 1}).run_id
+    simulate_crash(store, runner.results, run_id, running="c", later=("d",), keep_result=True)
+    store.events.append(run_id, [NewEvent("node.succeeded", NodeId("c"), {"type": "t", "attempt": 1})])
+    handles: dict[str, Any] = {}
+    assert recover(runner=runner, stale_after_s=5, handles=handles) == [run_id]
+    assert handles[run_id].result(timeout=10).status is RunStatus.SUCCEEDED
+    events = store.events.read(run_id)
+    assert [e.node for e in events if e.type == "node.succeeded"].count("c") == 1
+    assert ("c", 1, "succeeded") in attempts(store, run_id)
 
 
 def test_fresh_runs_are_not_resumed_and_a_run_is_resumed_once(

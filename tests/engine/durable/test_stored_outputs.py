@@ -225,3 +225,25 @@ def test_an_output_reading_a_defaulted_input_is_stored(runner: DurableRunner) ->
     assert result.status is RunStatus.SUCCEEDED and result.outputs == {"total": 8, "x": 4}
     run = runner.store.runs.get(result.run_id)
     assert (run.status, run.outputs) == ("succeeded", {"total": 8, "x": 4})
+
+
+def _twins() -> dict[str, Any]:
+    """Two identical nodes (same type, inputs and params): the compiler runs one and merges the other into it."""
+    nap = {"type": "builtin/sleep@1", "in": {"value": "$inputs.x"}, "params": {"seconds": 0.01}}
+    return {
+        "format": "rayweave.workflow/1",
+        "name": "twins",
+        "inputs": {"x": {"type": "Int"}},
+        "nodes": {"first": nap, "second": dict(nap)},
+        "outputs": {"a": "first.out", "b": "second.out"},
+    }
+
+
+def test_an_output_of_a_node_merged_into_its_twin_is_stored(runner: DurableRunner) -> None:
+    # Found in use: the merged node has no result of its own, and every such run failed as a defect.
+    result = runner.run(_twins(), {"x": 7}, timeout=30)
+    assert result.status is RunStatus.SUCCEEDED, result.errors
+    assert result.outputs == {"a": 7, "b": 7}
+    run = runner.store.runs.get(result.run_id)
+    assert (run.status, run.outputs) == ("succeeded", {"a": 7, "b": 7})
+    assert read_outputs(runner.store, runner.results, result.run_id).values == {"a": 7, "b": 7}

@@ -26,6 +26,9 @@ def _metrics() -> tuple[EngineMetrics, dict[str, Any]]:
 
 def test_node_counts_are_handed_over_per_run_and_durations_per_node() -> None:
     metrics, parts = _metrics()
+    # A run shorter than the hand-over interval (a second by default; the loop below took longer under load).
+    metrics.FLUSH_EVERY_S = 3600.0
+    metrics.flush()
     for _ in range(1000):
         metrics.node_finished("t/tiny@1", NodeStatus.SUCCEEDED, 0.001)
     metrics.node_finished("t/tiny@1", NodeStatus.FAILED, 0.002)

@@ -155,3 +155,10 @@ def test_tasks_keep_the_coordinator_handle_across_runs(monkeypatch: pytest.Monke
         assert [args[0] for args in sent] == ["run-1", "run-2", "run-3"]
     finally:
         remote._coordinator.cache_clear()
+
+
+def test_meta_carries_the_ray_node_its_task_ran_on() -> None:
+    meta = TaskMeta("a", (NodeOutcome("a", "t/a@1", NodeStatus.SUCCEEDED, 1, 10.0, 10.5),))
+    placed = unpack_meta(pack_meta(meta, ("ab12", "10.231.7.11")))
+    assert placed.placement == ("ab12", "10.231.7.11")
+    assert unpack_meta(pack_meta(meta)).placement is None  # in-process: nowhere to name

@@ -38,15 +38,18 @@ def most_at_once(result: engine.RunResult, nodes: list[str]) -> int:
 
 def test_no_more_tasks_than_the_window_run_at_once(settings: Settings) -> None:
     wf = Workflow("windowed")
-    naps = [wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.3}, resources=NO_CPU) for i in range(8)]
+    naps = [wf.add(f"n{i}", s.nap, x=i, params={"seconds": 0.6}, resources=NO_CPU) for i in range(8)]
     wf.output("total", wf.add("total", s.total, xs=naps))
     names = [f"n{i}" for i in range(8)]
     run_windowed(wf, None, settings, window=4096)  # warm the workers
     # With room, the naps overlap: the check below can see overlap (on a loaded machine Ray may start workers
-    # for the naps slowly, so a second wide run is allowed).
-    overlap = most_at_once(run_windowed(wf, None, settings, window=4096), names)
-    if overlap < 3:
+    # for the naps slowly: a clean-clone run at load 30 saw only 2 overlap in two wide runs of 0.3 s naps, so
+    # the naps are 0.6 s and up to three wide runs are allowed).
+    overlap = 0
+    for _ in range(3):
         overlap = most_at_once(run_windowed(wf, None, settings, window=4096), names)
+        if overlap >= 3:
+            break
     assert overlap >= 3
     result = run_windowed(wf, None, settings, window=2)
     assert result.status is RunStatus.SUCCEEDED

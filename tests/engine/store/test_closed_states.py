@@ -1,7 +1,7 @@
 """The database accepts only the states and event types of `nodes.states` (migration 0003, CHECK constraints).
 
 The upgrade runs on databases that already hold runs, node runs and events (made by the store at revision
-0002), on SQLite and PostgreSQL: nothing is lost (on SQLite the tables are rebuilt, and a rebuilt runs table
+0002), on SQLite, PostgreSQL and MariaDB: nothing is lost (on SQLite the tables are rebuilt, and a rebuilt runs table
 must not take its runs' events and node runs with it), and afterwards an unknown value is refused.
 """
 
@@ -23,13 +23,14 @@ DOCUMENT = {"format": "rayweave.workflow/1", "name": "closed", "nodes": {}, "out
 COLUMNS = (("runs", "status", RunStatus), ("node_runs", "status", NodeStatus), ("events", "type", EventType))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
     """A store at revision 0002 (before the constraints), closed by the test."""
+    servers = {"postgresql": "fresh_pg_url", "mariadb": "fresh_mariadb_url"}
     url = (
         f"sqlite:///{tmp_path / 'old.db'}"
         if request.param == "sqlite"
-        else request.getfixturevalue("fresh_pg_url")
+        else request.getfixturevalue(servers[request.param])
     )
     store = open_store(url, upgrade=False)
     upgrade_database(store.engine, "0002")
@@ -88,6 +89,9 @@ def test_upgrade_keeps_every_row_and_then_refuses_unknown_values(old_store: SqlS
         old_store.runs.update_status(run_id, "paused")
 
 
+# Not on MariaDB: the refusal happens before any DDL, the same code on every backend, and a MariaDB database at
+# 0002 costs seconds to make (the upgrade with data runs on it above).
+@pytest.mark.parametrize("old_store", ["sqlite", "postgresql"], indirect=True)
 def test_upgrade_stops_on_unknown_values_and_names_them(old_store: SqlStore) -> None:
     run_id = _fill(old_store)[0]
     with old_store.engine.begin() as conn:

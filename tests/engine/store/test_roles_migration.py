@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,12 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return store
 
 
-def test_existing_users_get_the_default_tenant_and_a_role_from_their_keys(old_store: Store) -> None:
+def test_existing_users_get_the_default_tenant_and_a_role_from_their_keys(
+    old_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process-wide sqlite3 adapter that stores datetimes as epoch seconds, as importing feast registers: the
+    # migration must write its times through their column type, not leave them to whatever adapter is there.
+    monkeypatch.setitem(sqlite3.adapters, (datetime, sqlite3.PrepareProtocol), lambda v: int(v.timestamp()))
     now = utcnow()
     users = [
         {"id": "u-root", "username": "admin", "is_admin": True},

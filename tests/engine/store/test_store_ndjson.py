@@ -208,7 +208,8 @@ def _export_in_a_process(url: str, out: Path) -> tuple[int, int, int, float]:
     return int(baseline), int(peak), int(size), float(elapsed)
 
 
-def test_100k_events_export_in_bounded_memory(store: Store, tmp_path: Path) -> None:
+def test_100k_events_export_in_bounded_memory(sqlite_or_postgresql_store: Store, tmp_path: Path) -> None:
+    store = sqlite_or_postgresql_store
     run = store.runs.create(document={"format": "rayweave.workflow/1", "name": "big", "nodes": {}}).run
     total, payload = 100_000, {"message": "x" * 400}
     for _ in range(0, total, 25_000):

@@ -16,12 +16,20 @@ from engine.store import Store, normalize_url, open_store
 from engine.store.columns import UTCDateTime
 from engine.store.migrate import HEAD_REVISION, current_revision, head_revision, upgrade_database
 from engine.store.models import metadata
+from engine.store.partitions import is_partition
 
 
 def schema_differences(store: Store) -> list[Any]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True, "target_metadata": metadata}
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "target_metadata": metadata,
+                # PostgreSQL's partitions of events and node runs (migration 0010) are not tables of the models.
+                "include_name": lambda name, type_, _: not (type_ == "table" and is_partition(name)),
+            },
         )
         return [d for d in compare_metadata(context, metadata) if not _is_alembic_table(d)]
 
@@ -80,7 +88,7 @@ def test_urls_are_normalized_to_the_psycopg_driver() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
     with pytest.raises(ValueError, match="supports sqlite"):
-        open_store("mysql://u@h/db", upgrade=False)
+        open_store("oracle://u@h/db", upgrade=False)
 
 
 def test_timestamps_come_back_aware_and_naive_ones_are_refused(store: Store) -> None:

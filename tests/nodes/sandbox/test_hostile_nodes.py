@@ -18,7 +18,7 @@ from nodes.plugins import open_plugin_dir
 from nodes.plugins.loader import load_plugins
 from nodes.sandbox.cgroup import MemoryCgroups
 
-pytestmark = [pytest.mark.ray]
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 PLUGIN = Path(__file__).with_name("plugins") / "hostile"
 needs_bwrap = pytest.mark.skipif(

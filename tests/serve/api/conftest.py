@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.workloads import sleep_chain
 from cluster.settings import Settings
 from engine.store import Store, open_store
 from serve.app import create_app
@@ -32,22 +33,7 @@ def add_doc(name: str = "add-two") -> dict[str, Any]:
 
 def sleep_chain_doc(steps: int, seconds: float) -> dict[str, Any]:
     """A chain of `steps` sleep nodes passing `x` through; produces many events over `steps * seconds`."""
-    nodes: dict[str, Any] = {}
-    previous = "$inputs.x"
-    for i in range(steps):
-        nodes[f"s{i}"] = {
-            "type": "builtin/sleep@1",
-            "in": {"value": previous},
-            "params": {"seconds": seconds},
-        }
-        previous = f"s{i}.out"
-    return {
-        "format": "rayweave.workflow/1",
-        "name": "sleepy",
-        "inputs": {"x": {"type": "Int"}},
-        "nodes": nodes,
-        "outputs": {"x": previous},
-    }
+    return sleep_chain(steps, seconds, name="sleepy")
 
 
 def wait_for_status(client: httpx.Client, run_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -106,10 +92,12 @@ ALL_USER_SCOPES = (
 )
 
 
-def start_api(home: Path, options: ServeOptions, *, database_url: str = "") -> Generator[Api, None, None]:
+def start_api(
+    home: Path, options: ServeOptions, *, database_url: str = "", **settings_fields: Any
+) -> Generator[Api, None, None]:
     """Serve a fresh installation under `home` until the generator is closed (on `database_url` when given,
-    e.g. a PostgreSQL database of the test; SQLite in `home` otherwise)."""
-    settings = Settings(home=home, database_url=database_url)
+    e.g. a PostgreSQL database of the test; SQLite in `home` otherwise); `settings_fields` set more `Settings`."""
+    settings = Settings(home=home, database_url=database_url, **settings_fields)
     store = open_store(settings.resolved_database_url)
     app = create_app(settings, store=store, options=options)
     try:

@@ -165,6 +165,9 @@ SPECS: dict[tuple[str, str], Spec] = {
         f"/v1/runs/{w.run}/nodes/sum/outputs/out",
         {},
     ),
+    # Suggestions from W's node: 200 for whoever may see W, 404 for the others.
+    ("GET", "/v1/suggestions"): lambda w: (f"/v1/suggestions?workflow_id={w.workflow}&node=sum", {}),
+    ("POST", "/v1/suggestions"): lambda w: ("/v1/suggestions", {"json": {"q": "add numbers"}}),
     ("POST", "/v1/keys"): lambda w: ("/v1/keys", {"json": {"scopes": ["workflows:read"]}}),
     ("DELETE", "/v1/keys/{key_id}"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}", {}),
     ("POST", "/v1/keys/{key_id}/rotate"): lambda w: (f"/v1/keys/{w.fresh_alice_key()}/rotate", {}),

@@ -184,3 +184,70 @@ def test_stats_report_and_optimize_through_the_server(cli: CliRunner, api: Api, 
     assert hidden.exit_code == 0 and json.loads(hidden.output)["groups"] == []
     refused = cli.invoke(app, ["report", wf, "--out", str(out), "--api-key", stranger])
     assert refused.exit_code == 1 and "HTTP 404" in refused.output and "does not exist" in refused.output
+
+
+def test_breakdowns_by_tenant(api: Api, tmp_path: Path) -> None:
+    """Grouped by tenant: every tenant for an admin key, the caller's own tenant only for others (runs shared
+    from another tenant stay out, so no other tenant's id shows); another tenant by name is refused. (Its runs
+    finish after the module's other histories and before now: the export is incremental.)"""
+    store = api.store
+    north, south = store.tenants.create("by-tenant-north"), store.tenants.create("by-tenant-south")
+    ann = store.users.create("bt-ann", tenant_id=north.id, role="owner")
+    bob = store.users.create("bt-bob", tenant_id=south.id, role="owner")
+    north_wf = store.workflows.create(DOC, name="bt-north", owner=ann.id).workflow_id
+    south_wf = store.workflows.create(DOC, name="bt-south", owner=bob.id).workflow_id
+    record_runs(store, north_wf, 7, owner=ann.id, start=T0 + timedelta(days=12), seed=31)
+    record_runs(store, south_wf, 4, owner=bob.id, start=T0 + timedelta(days=12), seed=32)
+    store.shares.set(south_wf, "user", ann.id, "viewer")  # ann may see bob's workflow and its runs
+    mine = {north.id, south.id}
+
+    with api.client() as admin:
+        body = admin.get("/v1/analytics/summary", params={"by": "tenant"}).json()
+        assert {g["key"]["tenant"]: g["runs"] for g in body["groups"] if g["key"]["tenant"] in mine} == {
+            north.id: 7,
+            south.id: 4,
+        }
+        assert any("tenant of the run's owner" in n for n in body["notes"])
+        nodes = admin.get("/v1/analytics/summary", params={"by": "tenant,node", "tenant": south.id}).json()
+        assert {(g["key"]["tenant"], g["key"]["node"]): g["runs"] for g in nodes["groups"]} == {
+            (south.id, "a"): 4,
+            (south.id, "b"): 4,
+        }
+    ann_key = store.api_keys.create(ann.id, scopes=["runs:read", "workflows:read"])[1]
+    with api.client(ann_key) as c:
+        everything = c.get("/v1/analytics/summary", params={"by": "workflow"}).json()["groups"]
+        assert {g["key"]["workflow"]: g["runs"] for g in everything} == {north_wf: 7, south_wf: 4}
+        by_tenant = c.get("/v1/analytics/summary", params={"by": "tenant"}).json()["groups"]
+        assert [(g["key"]["tenant"], g["runs"]) for g in by_tenant] == [(north.id, 7)]
+        refused = c.get("/v1/analytics/summary", params={"tenant": south.id})
+        assert refused.status_code == 403 and "only admin keys see the runs of other tenants" in refused.text
+
+    cli = CliRunner()
+    env = {"RAYWEAVE_HOME": str(tmp_path)}
+    remote = cli.invoke(
+        build_app(),
+        ["stats", "--by", "tenant", "--json", "--server", api.url, "--api-key", ann_key],
+        env=env,
+    )
+    assert remote.exit_code == 0, remote.output
+    assert [g["key"]["tenant"] for g in json.loads(remote.output)["groups"]] == [north.id]
+    database = f"sqlite:///{api.home / 'rayweave.db'}"
+    local = cli.invoke(
+        build_app(),
+        [
+            "stats",
+            "--url",
+            database,
+            "--out",
+            str(tmp_path / "export"),
+            "--by",
+            "tenant",
+            "--tenant",
+            north.id,
+            "--json",
+        ],
+        env=env,
+    )
+    assert local.exit_code == 0, local.output
+    breakdown = json.loads(local.output)["breakdown"]
+    assert [(g["key"]["tenant"], g["runs"]) for g in breakdown["groups"]] == [(north.id, 7)]

@@ -29,6 +29,9 @@ DESIGNED_ROUTES = {
     ("GET", "/v1/nodes"),
     ("GET", "/v1/nodes/{type_id}"),
     ("POST", "/v1/workflows/validate"),
+    ("POST", "/v1/workflows/draft"),  # natural language to a draft (issue 20)
+    ("GET", "/v1/suggestions"),  # node suggestions (issue 20)
+    ("POST", "/v1/suggestions"),
     ("POST", "/v1/workflows"),
     ("GET", "/v1/workflows"),
     ("GET", "/v1/workflows/{workflow_id}"),

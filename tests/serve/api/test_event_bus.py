@@ -156,3 +156,48 @@ def test_an_unreachable_bus_at_start_is_logged_and_streams_poll_the_store(
             time.sleep(0.05)
         assert f"event bus {url} unreachable" in caplog.text
         assert "live event streams poll the store" in caplog.text
+
+
+def test_workflow_edits_go_over_the_bus_and_the_servers_watch_reads_the_store(on_nats: BusApi) -> None:
+    # Another server (a second connection) hears the API's announcements, and the API's own WorkflowWatch reports
+    # each change it reads from the store after a notice (its poll is 5 s; these come sooner).
+    import queue
+
+    from serve.bus import WorkflowWatch
+    from tests.serve.api.conftest import add_doc
+
+    other = NatsBus(on_nats.url)
+    assert other.wait_connected(5)
+    subscription = other.subscribe("workflows.*")
+    assert subscription.active.wait(5)
+    watch = on_nats.app.state.workflow_watch
+    assert isinstance(watch, WorkflowWatch)
+    changes: queue.SimpleQueue[tuple[str, int | None]] = queue.SimpleQueue()
+    try:
+        with on_nats.api.client() as c:
+            r = c.post("/v1/workflows", json={"workflow": add_doc()})
+            assert r.status_code == 201, r.text
+            wid = r.json()["workflow_id"]
+            watch.watch(wid, lambda workflow_id, version: changes.put((workflow_id, version)))
+            started = time.monotonic()
+            r = c.put(
+                f"/v1/workflows/{wid}", json={"workflow": add_doc("add-3")}, headers={"If-Match": '"1"'}
+            )
+            assert r.status_code == 200, r.text
+            assert changes.get(timeout=4) == (wid, 2)
+            assert time.monotonic() - started < 4
+            assert c.delete(f"/v1/workflows/{wid}").status_code == 204
+            assert changes.get(timeout=4) == (wid, None)
+        seen: list[dict[str, Any]] = []
+        while len(seen) < 3:
+            message = subscription.get(timeout=5)
+            assert message is not None, f"only {seen} arrived"
+            seen.append(dict(message.data))
+        assert seen == [
+            {"workflow_id": wid, "type": "workflow.saved", "version": 1},
+            {"workflow_id": wid, "type": "workflow.saved", "version": 2},
+            {"workflow_id": wid, "type": "workflow.deleted", "version": None},
+        ]
+    finally:
+        watch.unwatch(wid)
+        other.close()

@@ -134,3 +134,30 @@ def test_websocket_of_another_owner_is_refused_with_404(api: Api) -> None:
     ):
         ws.recv(timeout=5)
     assert info.value.rcvd is not None and info.value.rcvd.code == 4404
+
+
+def test_a_quiet_sse_stream_gets_keepalive_comments_and_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run quiet for longer than a proxy's idle timeout (a long node, a resume after a crash) keeps its SSE
+    stream open with comment lines, which SSE clients ignore; the events after the silence still arrive."""
+    import serve.streams
+    from engine.store import NewEvent
+
+    monkeypatch.setattr(serve.streams, "KEEPALIVE_S", 0.2)
+    run = api.store.runs.create(document={"name": "quiet"}, owner="admin", status="running").run
+    api.store.events.append(run.id, [NewEvent("run.started")])
+    lines: list[str] = []
+    with (
+        httpx.Client(base_url=api.url, timeout=20) as c,
+        c.stream("GET", f"/v1/runs/{run.id}/events", headers=_auth(api)) as response,
+    ):
+        for line in response.iter_lines():
+            lines.append(line)
+            if lines.count(": keep-alive") == 2:
+                api.store.events.append(run.id, [NewEvent("run.succeeded")])
+                api.store.runs.update_status(run.id, "succeeded")
+    data = [json.loads(line[len("data: ") :])["type"] for line in lines if line.startswith("data: ")]
+    assert data == ["run.started", "run.succeeded"]
+    first_comment = lines.index(": keep-alive")
+    assert lines.index("event: run.started") < first_comment < lines.index("event: run.succeeded")

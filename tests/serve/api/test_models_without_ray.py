@@ -71,7 +71,8 @@ def test_listing_models_without_ray_is_quick_and_starts_no_ray(tmp_path: Path) -
     for label in ("first", "second"):
         assert out[label]["status"] == 200, out[label]
         assert out[label]["body"] == {"items": []}
-        assert out[label]["seconds"] < 0.5, f"GET /v1/models took {out[label]['seconds']:.2f} s without Ray"
+        # Starting a Ray takes 5 s and more here: a listing that waited for one would show it.
+        assert out[label]["seconds"] < 2.5, f"GET /v1/models took {out[label]['seconds']:.2f} s without Ray"
     # Deploying needs Ray: a clear 503 naming what to do, and no Ray started for it either.
     assert out["deploy"]["status"] == 503, out["deploy"]
     assert "Ray" in out["deploy"]["body"]["detail"]

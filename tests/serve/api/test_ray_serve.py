@@ -1,8 +1,11 @@
-"""The API on Ray Serve itself: two stateless replicas serve one client interchangeably."""
+"""The API on Ray Serve itself: two stateless replicas serve one client interchangeably, and a replica killed
+under load loses nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +34,9 @@ def served_on_ray(
     with open_store(settings.resolved_database_url) as store:
         key = ensure_admin_key(store, home)
     assert key is not None
-    # Runs execute in-process in the replica here to keep the test fast; the Ray executor is the default.
-    url = deploy(settings, ServeOptions(executor="local"), host="127.0.0.1", port=free_port(), num_replicas=2)
+    # Runs execute on Ray (durable, in the run coordinators), as in production: a replica that dies takes no run
+    # with it (the kill test below).
+    url = deploy(settings, ServeOptions(executor="ray"), host="127.0.0.1", port=free_port(), num_replicas=2)
     try:
         yield url, key
     finally:
@@ -170,3 +174,144 @@ def test_roles_and_shares_hold_through_the_api_on_ray_serve(served_on_ray: tuple
         }  # runs of what they see
         assert oz.get(f"/v1/runs/{run_id}").status_code == 404
         assert run_id not in {r["id"] for r in oz.get("/v1/runs").json()["items"]}
+
+
+def test_the_web_ui_and_its_co_editing_socket_work_through_serves_proxy(
+    served_on_ray: tuple[str, str],
+) -> None:
+    # Same origin behind Serve's proxy: the page and its assets at /ui, the browser sign-in, and the
+    # co-editing WebSocket authenticated by the session cookie; an API-key client on whichever replica
+    # sees the page's edit (the replicas follow each other through the store).
+    import asyncio
+    import re
+
+    from serve.collab.client import CollabClient
+    from serve.ui import BUNDLE_DIR
+
+    assert (BUNDLE_DIR / "index.html").is_file(), "the web UI is not built: run `make ui`"
+    url, key = served_on_ray
+    with httpx.Client(base_url=url, timeout=60) as c:
+        assert c.get("/ui").headers["location"] == "/ui/"
+        page = c.get("/ui/workflows/anything")
+        assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+        scripts = re.findall(r'src="(/ui/assets/[^"]+\.js)"', page.text)
+        assert scripts, page.text
+        asset = c.get(scripts[0])
+        assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+        signed = c.post("/ui/api/session", json={"api_key": key}, headers={"Origin": url})
+        assert signed.status_code == 204, signed.text
+        cookie = "; ".join(f"{name}={value}" for name, value in c.cookies.items())
+        assert c.get("/ui/api/session").json()["username"] == "admin"
+        wid = c.post(
+            "/v1/workflows",
+            json={"workflow": add_doc("served-co-edit")},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()["workflow_id"]
+
+    async def co_edit() -> None:
+        browser = {"Cookie": cookie, "Origin": url}
+        async with (
+            CollabClient.connect(url, wid, headers=browser) as page_client,
+            CollabClient.connect(url, wid, key) as script,
+        ):
+            await asyncio.wait_for(page_client.synced.wait(), 10)
+            await asyncio.wait_for(script.synced.wait(), 10)
+            assert page_client.meta["name"] == "served-co-edit"
+            page_client.meta["description"] = "edited through the proxy"
+            await script.until(lambda: script.meta.get("description") == "edited through the proxy", 10)
+        # A page of another site is refused, also through the proxy.
+        async with CollabClient.connect(
+            url, wid, headers={"Cookie": cookie, "Origin": "http://evil.example"}
+        ) as hostile:
+            assert await hostile.wait_closed() == 4403
+
+    asyncio.run(co_edit())
+
+
+def _replica_actors() -> list[str]:
+    """The names of the API deployment's live replica actors (Serve's namespace)."""
+    import ray
+
+    from serve.deployment import APP_NAME, DEPLOYMENT_NAME
+
+    prefix = f"SERVE_REPLICA::{APP_NAME}#{DEPLOYMENT_NAME}#"
+    return [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith(prefix) and a["namespace"] == "serve"
+    ]
+
+
+def test_a_replica_killed_under_load_loses_nothing(served_on_ray: tuple[str, str]) -> None:
+    """Four clients submit runs (each with its own idempotency key, retried on any failure as a client should)
+    and read them back while one of the two replicas is killed: every run is recorded once and succeeds, no
+    key made two runs, and Serve brings the replica count back. Kept last in the module: it kills a replica."""
+    import ray
+
+    url, key = served_on_ray
+    replicas = _replica_actors()
+    assert len(replicas) == 2, replicas
+    accepted: dict[str, str] = {}
+    retried: list[str] = []
+    stop_at = time.monotonic() + 5
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        try:
+            submit(worker)
+        except Exception as exc:  # reported by the test, not lost in the thread
+            errors.append(f"client {worker}: {exc!r}")
+
+    def submit(worker: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+            n = 0
+            while time.monotonic() < stop_at:
+                idem, n = f"load-{worker}-{n}", n + 1
+                body = {"workflow": add_doc(), "inputs": {"a": worker, "b": n}}
+                for _ in range(50):  # until the key is accepted: the same key never makes a second run
+                    try:
+                        r = c.post("/v1/runs", json=body, headers={"Idempotency-Key": idem})
+                        # 200: the key's run exists (a replica died after recording it, before answering).
+                        if r.status_code in (200, 202):
+                            with lock:
+                                accepted[idem] = r.json()["id"]
+                            c.get(f"/v1/runs/{r.json()['id']}").raise_for_status()
+                            break
+                        retried.append(f"{idem}: {r.status_code}")
+                    except httpx.HTTPError as exc:
+                        retried.append(f"{idem}: {type(exc).__name__}")
+                    time.sleep(0.2)
+                else:
+                    errors.append(f"{idem} was never accepted: {retried[-5:]}")
+                    return
+
+    errors: list[str] = []
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    ray.kill(ray.get_actor(replicas[0], namespace="serve"), no_restart=True)
+    for thread in threads:
+        thread.join(60)
+    assert accepted and not errors and not any(t.is_alive() for t in threads), errors
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        deadline = time.monotonic() + 60
+        pending = dict(accepted)
+        while pending and time.monotonic() < deadline:
+            for idem, run_id in list(pending.items()):
+                if c.get(f"/v1/runs/{run_id}").json()["status"] in ("succeeded", "failed", "cancelled"):
+                    del pending[idem]
+            time.sleep(0.2)
+        assert not pending, f"runs not finished: {list(pending)[:5]}"
+        for idem, run_id in accepted.items():
+            worker, n = (int(part) for part in idem.split("-")[1:])
+            run = c.get(f"/v1/runs/{run_id}").json()
+            assert run["status"] == "succeeded", run
+            outputs = c.get(f"/v1/runs/{run_id}/outputs").json()["outputs"]
+            assert outputs == {"total": worker + n + 1}, (idem, outputs)
+        # Each key made one run, and repeating it now finds that run.
+        assert len(set(accepted.values())) == len(accepted)
+    assert replicas[0] not in _replica_actors()
+    answers = Counter(entry.split(": ", 1)[1] for entry in retried)
+    print(f"\n{len(accepted)} runs accepted while a replica was killed; retried: {dict(answers)}")

@@ -27,6 +27,7 @@ from serve.limits import MAX_JSON_DEPTH
 from tests.engine.store.sql_support import rename_table
 from tests.postgres import postgres_database
 from tests.serve.api.conftest import Api, add_doc, start_api
+from tests.serve.api.fake_chat import fake_chat
 
 PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -131,10 +132,13 @@ def robust_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     options = ServeOptions(executor="local", rate_per_s=100_000, burst=100_000, print_admin_key=False)
     home = tmp_path_factory.mktemp(f"robust-{request.param}")
     if request.param == "sqlite":
-        yield from start_api(home, options)
+        with fake_chat() as chat:  # drafts have a model to ask (tests/serve/api/fake_chat.py)
+            yield from start_api(home, options, draft_base_url=chat.base_url, draft_model="drafter")
         return
-    with postgres_database("rayweave_robust") as url:
-        yield from start_api(home, options, database_url=url)
+    with postgres_database("rayweave_robust") as url, fake_chat() as chat:
+        yield from start_api(
+            home, options, database_url=url, draft_base_url=chat.base_url, draft_model="drafter"
+        )
 
 
 def _resolve(schema: dict[str, Any] | None, schemas: dict[str, Any]) -> dict[str, Any]:

@@ -139,3 +139,31 @@ def test_the_python_client_runs_to_a_node_and_reruns_one(api: Api, debugged: dic
         again = client.rerun_node(debugged["run"], "neg")
         assert again.wait(20)["rerun_of"] == {"run": debugged["run"], "node": "neg"}
         assert again.outputs() == {"neg__out": -3}
+
+
+def test_a_node_merged_into_its_twin_answers_with_the_twin_s_state_and_outputs(
+    debugged: dict[str, Any],
+) -> None:
+    # The compiler runs `twin` (identical to `table`) once, as `table`: `twin` has no node runs of its own,
+    # and was shown as never run.
+    c = debugged["client"]
+    doc = debug_doc()
+    doc["name"] = "twins"
+    doc["nodes"]["twin"] = dict(doc["nodes"]["table"])
+    doc["outputs"]["t2"] = "twin.out"
+    wf = c.post("/v1/workflows", json={"workflow": doc}).json()["workflow_id"]
+    run = c.post("/v1/runs", json={"workflow_id": wf, "inputs": {"a": 2}}).json()["id"]
+    assert _finished(c, run)["status"] == "succeeded"
+    twin = c.get(f"/v1/runs/{run}/nodes/twin")
+    assert twin.status_code == 200, twin.text
+    table = c.get(f"/v1/runs/{run}/nodes/table").json()
+    body = twin.json()
+    assert body["merged_into"] == "table" and table["merged_into"] is None
+    # (`table` may be answered by the cache: the module's first run computed the same table.)
+    assert body["status"] in ("succeeded", "cached")
+    assert (body["status"], body["attempts"]) == (table["status"], table["attempts"])
+    assert body["outputs"] == [
+        {"port": "out", "type": "Table", "table": True, "preview": f"/v1/runs/{run}/nodes/twin/outputs/out"}
+    ]
+    page = c.get(f"/v1/runs/{run}/nodes/twin/outputs/out", params={"limit": 2}).json()
+    assert page["rows"] == [[0, "r0"], [1, "r1"]] and page["total_rows"] == 7

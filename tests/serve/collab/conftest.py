@@ -44,10 +44,10 @@ class Served(Api):
         return rooms
 
 
-def start_served(home: Path) -> Iterator[Served]:
+def start_served(home: Path, event_bus: str = "") -> Iterator[Served]:
     """Serve an installation under `home` (SQLite there) until the generator is closed; a second server on
-    the same `home` is another replica of the same installation."""
-    settings = Settings(home=home)
+    the same `home` is another replica of the same installation. `event_bus`: `RAYWEAVE_EVENT_BUS`."""
+    settings = Settings(home=home, event_bus=event_bus)
     store = open_store(settings.resolved_database_url)
     app = create_app(settings, store=store, options=OPTIONS)
     try:

@@ -260,8 +260,13 @@ def test_presence_is_relayed_and_removed_when_a_client_drops(api: Served) -> Non
                 me = awareness.client_id
                 await _until(lambda: presence_of(b).get(me) is not None, what="A's presence at B")
                 assert "ada" in str(presence_of(b)[me])
-                a.websocket.transport.abort()  # gone without saying goodbye
-                await _until(lambda: me in presence_of(b) and presence_of(b)[me] is None, what="A's removal")
+                # A late joiner is told at once who is here (A says nothing more), and nothing else.
+                async with CollabClient.connect(api.url, wid, api.admin_key) as c:
+                    await _until(lambda: presence_of(c).get(me) is not None, what="A's presence at C")
+                    assert set(presence_of(c)) == {me}
+                    a.websocket.transport.abort()  # gone without saying goodbye
+                    for other in (b, c):
+                        await _until(lambda o=other: presence_of(o).get(me, "") is None, what="A's removal")
 
     run(presence())
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
 from pycrdt import Map
 
+from nodes.ids import WorkflowId
 from serve.collab.client import CollabClient
 from serve.collab.document import to_workflow
 from tests.serve.api.conftest import add_doc
@@ -106,6 +108,67 @@ def test_a_version_saved_through_the_api_is_merged_into_the_room(api: Served) ->
     run(edit())
 
 
+def test_a_save_and_a_delete_on_one_replica_reach_a_room_on_another_over_the_bus(api: Served) -> None:
+    # Two API replicas of one installation in this process, joined by the in-process bus. The other replica
+    # reads the store for saved versions by itself no more (its room polls only for edits, once an hour here;
+    # its workflow watch's catch-up reads are stopped): what reaches its room came by the saving replica's notice.
+    wid = new_workflow(api)
+    replica = start_served(api.home)
+    other = next(replica)
+    other.app.state.workflow_watch.close()
+    took: dict[str, float] = {}
+
+    async def edit() -> None:
+        async with CollabClient.connect(other.url, wid, api.admin_key) as b:
+            await _synced(b)
+            room = other.rooms.room(wid)
+            assert room is not None and room.watch is other.app.state.workflow_watch
+            room.poll_s = 3600.0
+            await asyncio.sleep(0.7)  # its poll's current wait (0.5 s) is over: the next is in an hour
+            with api.client() as c:
+                put = c.put(
+                    f"/v1/workflows/{wid}", json={"workflow": add_doc("by-a")}, headers={"If-Match": '"1"'}
+                )
+                assert put.status_code == 200, put.text
+                started = time.monotonic()
+                await b.until(lambda: b.meta.get("version") == 2, timeout=2)
+                took["saved"] = time.monotonic() - started
+                assert to_workflow(b.doc)["name"] == "by-a"
+                # The co-editing save on the first replica (its own room of the document) is announced too.
+                saved = c.post(f"/v1/workflows/{wid}/collab/save", json={"message": "on a"})
+                assert saved.status_code == 201, saved.text
+                await b.until(lambda: b.meta.get("version") == 3, timeout=2)
+                assert c.delete(f"/v1/workflows/{wid}").status_code == 204
+                started = time.monotonic()
+                assert await b.wait_closed(timeout=2) == 4404
+                took["deleted"] = time.monotonic() - started
+            assert "deleted" in b.close_reason
+
+    try:
+        run(edit())
+    finally:
+        replica.close()
+    print(f"\nsaved/deleted on one replica, in the room of the other after {took}")
+
+
+def test_a_save_and_a_delete_no_notice_told_of_reach_the_room_by_the_watchs_catch_up(api: Served) -> None:
+    # Stored by a process the in-process bus does not reach (here: straight into the store, no notice): the
+    # server's workflow watch reads its watched workflows every 0.5 s (no broker), and the room follows that.
+    wid = new_workflow(api)
+    assert api.app.state.workflow_watch.poll_s == 0.5
+
+    async def edit() -> None:
+        async with CollabClient.connect(api.url, wid, api.admin_key) as a:
+            await _synced(a)
+            api.store.workflows.save(WorkflowId(wid), add_doc("unannounced"), expected_version=1)
+            await a.until(lambda: a.meta.get("version") == 2, timeout=3)
+            assert to_workflow(a.doc)["name"] == "unannounced"
+            api.store.workflows.delete(WorkflowId(wid))
+            assert await a.wait_closed(timeout=3) == 4404
+
+    run(edit())
+
+
 def test_save_as_version_validates_and_every_client_sees_the_new_version(api: Served) -> None:
     wid = new_workflow(api)
 
@@ -183,7 +246,9 @@ def test_save_after_an_unseen_api_version_merges_it_and_asks_to_save_again(api: 
             await _synced(a)
             room = api.rooms.room(wid)
             assert room is not None
-            room.poll_s = 3600.0  # the room will not look by itself: the save must notice the new version
+            # The room will not look by itself (no poll, no bus): the save must notice the new version.
+            room.poll_s = 3600.0
+            api.app.state.workflow_watch.unwatch(wid)
             await asyncio.sleep(0.7)
             a.nodes["sum"]["in"]["b"] = {"value": 3}
             with api.client() as c:
@@ -203,3 +268,49 @@ def test_save_after_an_unseen_api_version_merges_it_and_asks_to_save_again(api: 
                 assert saved["nodes"]["sum"]["in"]["b"] == {"value": 3}
 
     run(edit())
+
+
+def test_presence_crosses_replicas_over_the_event_bus(api: Served) -> None:
+    # Two API replicas of one installation (each room's presence lives in its replica's memory): a client of
+    # each sees the other's presence, a late joiner is told at once, and a client that drops is removed at the
+    # other. Both are in this process, so the in-process bus joins them (on several hosts, NATS does: the same
+    # relay, tried by hand with a NATS bus on both replicas; the bus itself is tested in tests/engine/bus).
+    from pycrdt import Awareness
+
+    from serve.collab.protocol import awareness_states
+
+    wid = new_workflow(api)
+    replica = start_served(api.home)
+    other = next(replica)
+
+    def presence_of(client: CollabClient) -> dict[int, str | None]:
+        seen: dict[int, str | None] = {}
+        for message in client.awareness:
+            seen.update({cid: state for cid, (_, state) in awareness_states(message).items()})
+        return seen
+
+    async def presence() -> None:
+        async with CollabClient.connect(other.url, wid, api.admin_key) as b:
+            await _synced(b)
+            async with CollabClient.connect(api.url, wid, api.admin_key) as a:
+                await _synced(a)
+                awareness = Awareness(a.doc)
+                awareness.set_local_state({"user": {"name": "ada"}, "cursor": "sum"})
+                me = awareness.client_id
+                await a.send_presence(awareness.encode_awareness_update([me]))
+                await _until(
+                    lambda: presence_of(b).get(me) is not None, what="A's presence at the other replica"
+                )
+                assert "ada" in str(presence_of(b)[me])
+                async with CollabClient.connect(other.url, wid, api.admin_key) as c:
+                    await _until(
+                        lambda: presence_of(c).get(me) is not None, what="A's presence at a late joiner"
+                    )
+                    a.websocket.transport.abort()  # gone without saying goodbye
+                    for client in (b, c):
+                        await _until(lambda o=client: presence_of(o).get(me, "") is None, what="A's removal")
+
+    try:
+        run(presence())
+    finally:
+        replica.close()

@@ -1,9 +1,12 @@
 """One served installation for the model-serving tests: the API under uvicorn (local executor) on the session's
 Ray, an iris model registered in the home's MLflow (SQLite) from a real rayweave run's id, deployed on Ray Serve
-with two replicas. Serve is shut down when the package's tests end."""
+with two replicas. The installation's event bus is the NATS JetStream on 127.0.0.1:4222 (a subject prefix of
+its own, its stream deleted afterwards), as a cluster's is: model replicas announce their scale changes there.
+Serve is shut down when the package's tests end."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -63,14 +66,15 @@ def served(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> Iterat
         print_admin_key=False,
     )
     home = tmp_path_factory.mktemp("models-home")
+    bus_url = f"nats://127.0.0.1:4222?prefix=rwtest_{uuid.uuid4().hex[:12]}"
     try:
-        for api in start_api(home, options):
+        for api in start_api(home, options, event_bus=bus_url):
             with api.client() as c:
                 r = c.post("/v1/runs", json={"workflow": add_doc(), "inputs": {"a": 1, "b": 2}})
                 assert r.status_code in (201, 202), r.text
                 run = r.json()
                 wait_for_status(c, run["id"], "succeeded")
-                settings = Settings(home=home)
+                settings = Settings(home=home, event_bus=bus_url)
                 version = register_iris(
                     settings.resolved_mlflow_tracking_uri,
                     "iris",
@@ -86,3 +90,16 @@ def served(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> Iterat
                 yield Served(api, settings, run["id"], str(version.version), r.json())
     finally:
         serve.shutdown()
+        _forget_bus(bus_url)
+
+
+def _forget_bus(url: str) -> None:
+    """Close this process's connection to the bus at `url` and delete the stream of its prefix."""
+    from engine.bus import close_shared
+    from engine.bus.nats import NatsBus
+
+    close_shared(url)  # the runs of the in-process executor published through it
+    cleaner = NatsBus(url)
+    if cleaner.wait_connected(5):
+        cleaner.delete_stream()
+    cleaner.close()

@@ -1,10 +1,15 @@
 """Model serving end to end: deploy through the API on real Ray Serve, predict through the API's OIP routes and
 the replicas' fast path (OIP JSON, records, Arrow IPC), batching, two replicas behind one port, scopes, bad
-input, lineage both ways, a failed deploy and delete."""
+input, lineage both ways, a failed deploy and delete; last, the ML plugin's serving nodes, in the plugin's runtime
+environment, against the served model: `ml/predict_served@1` through a Serve handle, `ml/predict_oip@1` over HTTP
+against both of our Open Inference Protocol endpoints (the replicas' fast path and the API's /v2 routes). One
+module, so the package's served model is made once when the tests run in several processes."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -288,10 +293,76 @@ def test_a_deploy_that_does_not_come_up_leaves_nothing_behind(served: Served) ->
     assert "iris-late" not in manager.deployed_names()
 
 
+def _running(name: str) -> int:
+    from serve.models import manager
+
+    return int(manager.describe(name)["replicas"].get("RUNNING", 0))
+
+
+def _wait_for_zero(name: str, timeout_s: float) -> float:
+    """Seconds until no replica of `name` runs (fails after `timeout_s`)."""
+    start = time.monotonic()
+    while _running(name):
+        assert time.monotonic() - start < timeout_s, f"{name} still has replicas after {timeout_s} s"
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+class ScaleNotices:
+    """Another API server's subscriptions to model notices on the installation's broker: `follow_model_changes`
+    (every API server runs it: it drops its cached Serve handle of a model deployed or deleted, not of one
+    scaled), and the notices as they came."""
+
+    def __init__(self, url: str) -> None:
+        from serve.bus import MODELS_PATTERN, RunNotices, follow_model_changes
+
+        self.notices = RunNotices.open(url)
+        self.forgotten: list[str] = []
+        self.messages: list[tuple[float, dict[str, Any]]] = []  # (arrival, notice)
+        self.waited_s = 0.0  # how long the test waited for notices (beyond what it waits for anyway)
+        follow_model_changes(self.notices, self.forgotten.append)
+        self.notices.follow(MODELS_PATTERN, lambda m: self.messages.append((time.monotonic(), dict(m.data))))
+        assert self.notices.bus.wait_connected(10) and self.notices.live
+
+    def changes(self, name: str) -> list[tuple[float, str]]:
+        """The `model.scaled` notices of `name` so far: (arrival, "up" or "down")."""
+        return [
+            (at, str(m["change"]))
+            for at, m in list(self.messages)
+            if m.get("type") == "model.scaled" and m.get("name") == name
+        ]
+
+    def wait(self, name: str, since: int, last: str, timeout_s: float = 30) -> int:
+        """Wait until `name` has scale notices after the first `since` and the latest says `last`; their count."""
+        started = time.monotonic()
+        while not ((seen := self.changes(name))[since:] and seen[-1][1] == last):
+            assert time.monotonic() < started + timeout_s, (
+                f"no {last!r} notice of {name} after {since}: {seen}"
+            )
+            time.sleep(0.05)
+        self.waited_s += time.monotonic() - started
+        return len(seen)
+
+
+@pytest.fixture
+def scale_notices(served: Served) -> Iterator[ScaleNotices]:
+    """A second API server's subscriber on the installation's broker (NATS) for one test."""
+    notices = ScaleNotices(served.settings.event_bus)
+    try:
+        yield notices
+    finally:
+        notices.notices.close()
+
+
 @pytest.mark.slow
-def test_autoscaled_deploy_survives_a_failed_redeploy_then_delete(served: Served) -> None:
-    # One deployment for both stories (a deploy is the slow part): an autoscaled model serves; a redeploy of a
-    # version that cannot load fails and leaves it serving; delete takes it away.
+def test_autoscaled_deploy_scales_to_zero_survives_a_failed_redeploy_then_delete(
+    served: Served, scale_notices: ScaleNotices
+) -> None:
+    # One deployment for all the stories (a replica start is the slow part): an autoscaled model serves; with
+    # MIN 0 (serverless) Serve removes its replica after the idle delay, and the next request is held until a
+    # replica is up again, then answered; a redeploy of a version that cannot load fails and leaves it serving;
+    # delete takes it away. Every scale change reaches another API server's subscriber over NATS (`model.scaled`,
+    # published by the model's replicas as they start and stop).
     import mlflow
     from ray import serve
 
@@ -311,12 +382,15 @@ def test_autoscaled_deploy_survives_a_failed_redeploy_then_delete(served: Served
     with served.api.client() as c:
         body = {
             "model": "models:/iris-auto/1",
-            "autoscale": {"min_replicas": 1, "max_replicas": 2},
+            "autoscale": {"min_replicas": 0, "max_replicas": 2, "downscale_delay_s": 1},
             "max_batch_size": 1,
         }
         r = c.post("/v1/models", json=body, timeout=240)
         assert r.status_code == 201, r.text
+        seen = scale_notices.wait("iris-auto", 0, "up")  # the deploy's replica came up
         assert r.json()["batching"] == {"max_batch_size": 1, "batch_wait_ms": 2.0}
+        assert r.json()["autoscale"] == {"min_replicas": 0, "max_replicas": 2, "downscale_delay_s": 1.0}
+        assert r.json()["replicas"] == {"RUNNING": 1}  # the deploy waited for one replica: the model loads
         config = serve.status().applications["rayweave-model-iris-auto"].deployments["model"]
         assert config.status == "HEALTHY"
         endpoint = r.json()["endpoint"]
@@ -328,10 +402,28 @@ def test_autoscaled_deploy_survives_a_failed_redeploy_then_delete(served: Served
             manager.DeployFailed, match=r"version 2 cannot be served.*version 1 is still served"
         ):
             manager.deploy(served.settings, manager.DeployRequest("iris-auto", "2"))
-        shown = manager.describe("iris-auto")
-        assert (shown["status"], shown["version"]) == ("RUNNING", "1")
+        _wait_for_zero("iris-auto", 60)
+        seen = scale_notices.wait("iris-auto", seen, "down")  # scaled to zero: its last replica said so
+        # Serve's record still says what is served (version 1, unchanged), without waking the model to ask it.
+        shown = c.get("/v1/models/iris-auto").json()["deployment"]
+        assert (shown["status"], shown["version"], shown["replicas"].get("RUNNING", 0)) == ("RUNNING", "1", 0)
+        assert _running("iris-auto") == 0
+        # The first request at zero replicas is held until a replica is up, then answered.
         answer = manager.handle("iris-auto").predict_table.remote(pa.Table.from_pylist(iris_rows(2))).result()
         assert answer.num_rows == 2
+        seen = scale_notices.wait("iris-auto", seen, "up")  # woken from zero
+        r = c.post("/v2/models/iris-auto/infer", json=oip(iris_rows(2)), timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["shape"] == [2]
+        _wait_for_zero("iris-auto", 60)  # and it goes again once idle
+        scale_notices.wait("iris-auto", seen, "down")
+        # The other server dropped its cached handle at the deploy (and a failed redeploy, if announced), and kept
+        # it through the four scale changes.
+        assert set(scale_notices.forgotten) == {"iris-auto"} and len(scale_notices.forgotten) <= 2
+        changes = [change for _, change in scale_notices.changes("iris-auto")]
+        print(
+            f"\nmodel.scaled of iris-auto at the other server: {changes}, waited {scale_notices.waited_s:.2f} s"
+        )
         assert c.delete("/v1/models/iris-auto").status_code == 204
         assert "iris-auto" not in [m["name"] for m in c.get("/v1/models").json()["items"]]
         assert c.post("/v2/models/iris-auto/infer", json=oip(iris_rows(1))).status_code == 404
@@ -386,3 +478,60 @@ def _json_of(text: str) -> Any:
     start = min(i for i in (text.find("\n["), text.find("\n{"), 0 if text[:1] in "[{" else -1) if i >= 0)
     value, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
     return value
+
+
+# The ML plugin's serving nodes.
+
+ML_PLUGIN = Path(__file__).resolve().parents[3] / "nodes" / "firstparty" / "ml"
+
+
+@pytest.fixture(scope="module")
+def ml_nodes(ray_session: Any) -> dict[str, Any]:
+    from nodes.plugins.testing import load_plugin
+
+    return load_plugin(ML_PLUGIN)
+
+
+def _table() -> pa.Table:
+    return pa.Table.from_pylist(iris_rows(150)[::50])
+
+
+def test_predict_served_calls_the_deployment_through_a_handle(
+    served: Served, ml_nodes: dict[str, Any]
+) -> None:
+    from nodes.plugins.testing import run_plugin_node
+
+    node = ml_nodes["ml/predict_served@1"]
+    table = run_plugin_node(node, inputs={"table": _table()}, params={"model": "iris", "prefix": "pred_"})[
+        "table"
+    ]
+    assert table.column_names[-1] == "pred_predict"
+    assert table.column("pred_predict").to_pylist() == [0, 1, 2]
+    assert table.num_columns == 5
+
+
+def test_predict_served_names_what_is_wrong(served: Served, ml_nodes: dict[str, Any]) -> None:
+    from nodes.plugins.testing import run_plugin_node
+
+    node = ml_nodes["ml/predict_served@1"]
+    with pytest.raises(Exception, match="no model 'nope' is served") as missing:
+        run_plugin_node(node, inputs={"table": _table()}, params={"model": "nope"}, node_id="score")
+    assert "ml/predict_served@1 (node 'score')" in str(missing.value)
+    wrong = _table().rename_columns(["a", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+    with pytest.raises(Exception, match="sepal length \\(cm\\)' is missing"):
+        run_plugin_node(node, inputs={"table": wrong}, params={"model": "iris"})
+
+
+@pytest.mark.parametrize("where", ["fast", "api"])
+def test_predict_oip_calls_our_endpoints(served: Served, ml_nodes: dict[str, Any], where: str) -> None:
+    from nodes.plugins.testing import run_plugin_node
+
+    node = ml_nodes["ml/predict_oip@1"]
+    url = served.endpoint if where == "fast" else served.api.url
+    params = {"url": url, "model": "iris", "api_key": served.api.admin_key, "prefix": "pred_"}
+    table = run_plugin_node(node, inputs={"table": _table()}, params=params)["table"]
+    assert table.column("pred_predict").to_pylist() == [0, 1, 2]
+    with pytest.raises(Exception, match="answered HTTP 401"):
+        run_plugin_node(node, inputs={"table": _table()}, params={**params, "api_key": ""})
+    with pytest.raises(Exception, match="answered HTTP 404"):
+        run_plugin_node(node, inputs={"table": _table()}, params={**params, "model": "nope"})

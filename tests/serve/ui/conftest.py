@@ -48,8 +48,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                     }
                     for i in range(3)
                 }
+                # s1b is s1 again: the compiler runs it once, as s1 (the page shows it with s1's state).
+                chain["s1b"] = dict(chain["s1"])
                 docs = {
-                    "slow-chain": _doc("slow-chain", {"x": {"type": "Int"}}, chain, {"x": "s2.out"}),
+                    "slow-chain": _doc(
+                        "slow-chain", {"x": {"type": "Int"}}, chain, {"x": "s2.out", "y": "s1b.out"}
+                    ),
                     "mixed-types": _doc(
                         "mixed-types",
                         {"n": {"type": "Int"}, "s": {"type": "String"}},

@@ -4,7 +4,10 @@ build/test-artifacts/ui. The bundle must be built (`make ui`; `make test` does i
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,10 +178,13 @@ def test_start_a_run_and_watch_node_states_turn_succeeded_live(page: Any, site: 
     page.locator("[data-testid='node-s2'][data-status='running']").wait_for()
     page.locator("[data-testid='node-s2'][data-status='succeeded']").wait_for()
     assert time.monotonic() - started < 20
-    for name in ("s0", "s1"):
+    # s1b, merged into its twin s1, has s1's state (it ran once, as s1: no attempt of its own on the timeline).
+    for name in ("s0", "s1", "s1b"):
         assert page.get_by_test_id(f"node-{name}").get_attribute("data-status") == "succeeded"
     page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
     assert page.get_by_test_id("timeline").locator(".bar.succeeded").count() == 3
+    page.get_by_test_id("node-s1b").click()
+    page.get_by_test_id("merged-into").filter(has_text="Merged into s1").wait_for()
     page.get_by_test_id("node-s1").click()
     inspector = page.get_by_test_id("inspector")
     assert "builtin/sleep@1" in inspector.inner_text() and "s0.out" in inspector.inner_text()
@@ -267,8 +273,60 @@ def test_compare_two_runs_of_a_workflow_node_by_node(page: Any, site: dict[str, 
     _shot(page, "run-compare")
 
 
+def test_the_header_counts_new_anomalies_and_lists_them_with_links_to_their_runs(
+    page: Any, site: dict[str, Any]
+) -> None:
+    from engine.store import NewEvent
+    from nodes.ids import NodeId, RunId
+    from nodes.states import EventType
+
+    run_id = _finished_run(site, "mixed-types", {"n": 3, "s": "c"})
+    # The event the detector records after a run's final event (engine.analytics.live), for a 3x slowdown; a
+    # real one needs ten runs of warm-up first (tests/engine/analytics covers the detection).
+    anomaly = {
+        "kind": "duration",
+        "workflow_id": site["ids"]["mixed-types"],
+        "node_id": "sum",
+        "node_type": "builtin/add@1",
+        "run_id": run_id,
+        "at": "2026-12-07T15:00:00+00:00",
+        "value": 12.0,
+        "expected": 4.0,
+        "threshold": 8.0,
+        "delay": 0,
+    }
+    site["store"].events.append(RunId(run_id), [NewEvent(EventType.ANOMALY_DETECTED, NodeId("sum"), anomaly)])
+    page.goto(site["url"] + "/ui/")
+    page.get_by_test_id("anomalies-badge").wait_for()
+    assert int(page.get_by_test_id("anomalies-bell").get_attribute("data-count")) >= 1
+    page.get_by_test_id("anomalies-bell").click()
+    entry = page.get_by_test_id("anomalies-panel").locator("li", has_text="took 12 s, usually 4.0 s").first
+    entry.filter(has_text="mixed-types").wait_for()  # the workflow's name, not its id
+    # Opening the panel marked them seen: no badge, after a reload too (localStorage).
+    assert page.get_by_test_id("anomalies-bell").get_attribute("data-count") == "0"
+    _shot(page, "anomalies")
+    entry.get_by_role("link").click()
+    page.wait_for_url(f"**/ui/runs/{run_id}")
+    page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for()
+    page.reload()
+    page.get_by_test_id("run-status").wait_for()
+    page.locator("[data-testid='anomalies-bell'][data-count='0']").wait_for()
+
+
+# Whether the tip of the one remote pointer drawn is inside the element of the given test id.
+POINTER_OVER = """(id) => {
+  const tip = document.querySelector('[data-testid="remote-cursor"] svg');
+  const box = document.querySelector(`[data-testid="${id}"]`);
+  if (!tip || !box) return false;
+  const a = tip.getBoundingClientRect(), b = box.getBoundingClientRect();
+  return a.left >= b.left && a.left <= b.right && a.top >= b.top && a.top <= b.bottom;
+}"""
+
+
 def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[str, Any]) -> None:
     wid = site["ids"]["shared"]
+    # A third client, y-websocket in Node.js, joins first (started now, so its start overlaps the pages').
+    node_client = _node_collab_client(site, wid)
     other = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
     other.set_default_timeout(TIMEOUT_MS)
     try:
@@ -281,28 +339,110 @@ def test_two_people_co_edit_a_workflow_live_and_save_it(page: Any, site: dict[st
             person.goto(f"{site['url']}/ui/workflows/{wid}")
             person.get_by_test_id("co-edit").click()
             person.get_by_test_id("co-edit-status").filter(has_text="live").wait_for()
-        page.get_by_test_id("co-editors").filter(has_text="2 editing").wait_for()  # presence
-        # Alice adds a node; Bob sees it and wires it; Alice sees the wire.
-        page.get_by_label("Search the node catalog").fill("change_case")
-        page.get_by_test_id("add-builtin/change_case@1").click()
-        bob.get_by_test_id("node-change_case").wait_for()
-        _drag(
-            bob,
-            bob.get_by_test_id("port-$inputs-out-s").locator(".react-flow__handle"),
-            bob.get_by_test_id("port-change_case-in-text").locator(".react-flow__handle"),
-        )
-        page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 3")
+        # Presence: who is here, the Node.js client included; Bob, the last to join, is told at once.
+        for person in (page, bob):
+            person.get_by_test_id("co-editors").filter(
+                has_text="3 editing: admin, admin, node-script"
+            ).wait_for()
+        # Alice points at sum, then selects it: Bob sees her pointer over sum (shared in graph coordinates,
+        # drawn where sum is in his own view) and sum outlined, named and in her colour.
+        for person in (page, bob):
+            person.locator('[data-testid="graph"][data-settled="true"]').wait_for()
+        x, y = _centre(page.get_by_test_id("node-sum"))
+        page.mouse.move(x - 40, y - 10)
+        page.mouse.move(x, y, steps=4)
+        cursor = bob.get_by_test_id("remote-cursor")
+        cursor.wait_for()
+        assert cursor.get_attribute("data-user") == "admin" and cursor.inner_text() == "admin"
+        bob.wait_for_function(POINTER_OVER, arg="node-sum")
+        assert cursor.get_attribute("data-over") == "sum"
+        # Bob drags sum down in his view (where boxes stand is not shared): Alice's pointer, anchored on sum,
+        # is drawn on sum where it now stands.
+        bx, by = _centre(bob.get_by_test_id("node-sum").locator(".rw-node-header"))
+        bob.mouse.move(bx, by)
+        bob.mouse.down()
+        bob.mouse.move(bx, by + 200, steps=5)
+        bob.mouse.up()
+        bob.wait_for_function(POINTER_OVER, arg="node-sum")
+        page.get_by_test_id("node-sum").click()
+        outline = bob.get_by_test_id("remote-selection-sum")
+        outline.wait_for()
+        assert outline.get_attribute("data-color") == cursor.get_attribute("data-color")
+        assert outline.get_attribute("data-user") == "admin"
+        ox, oy = _centre(outline)
+        sx, sy = _centre(bob.get_by_test_id("node-sum"))
+        assert abs(ox - sx) < 2 and abs(oy - sy) < 2
+        assert page.get_by_test_id("remote-selection-sum").count() == 0  # one's own is not drawn
+        _shot(bob, "co-edit-presence")
+        # The Node.js client adds node js; it sets the description as soon as it sees Alice's node, while Bob
+        # wires that node.
+        assert node_client.stdin is not None and node_client.stdout is not None
+        assert node_client.stdout.readline() == "synced\n", node_client.communicate(timeout=5)[1]
+        node_client.stdin.write("go\n")
+        node_client.stdin.flush()
+        try:
+            for person in (page, bob):
+                person.get_by_test_id("node-js").wait_for()
+            # Alice adds a node; Bob sees it and wires it; Alice sees the wire.
+            page.get_by_label("Search the node catalog").fill("change_case")
+            page.get_by_test_id("add-builtin/change_case@1").click()
+            bob.get_by_test_id("node-change_case").wait_for()
+            _drag(
+                bob,
+                bob.get_by_test_id("port-$inputs-out-s").locator(".react-flow__handle"),
+                bob.get_by_test_id("port-change_case-in-text").locator(".react-flow__handle"),
+            )
+            page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 4")
+            line = node_client.stdout.readline()
+            assert line, f"the Node.js client failed: {node_client.communicate(timeout=5)[1]}"
+            from_node = json.loads(line)
+            assert from_node["meta"]["description"] == "edited from Node.js"
+            # All three hold the same document (compared as data: key order may differ).
+            for person in (page, bob):
+                deadline = time.monotonic() + 5
+                while (held := person.evaluate("window.rayweaveCollab.document()")) != from_node:
+                    assert time.monotonic() < deadline, (held, from_node)
+                    time.sleep(0.05)
+        finally:
+            node_client.stdin.close()
+            assert node_client.wait(10) == 0
         _shot(bob, "co-edit")
         page.get_by_test_id("diagnostic-count").filter(has_text="valid").wait_for()
         page.get_by_test_id("save").click()
         page.get_by_test_id("notice").filter(has_text="Saved as version 2").wait_for()
     finally:
         other.close()
+        if node_client.poll() is None:
+            node_client.kill()
+            node_client.wait(10)
     stored = httpx.get(
         f"{site['url']}/v1/workflows/{wid}", headers={"Authorization": f"Bearer {site['key']}"}
     ).json()
     assert stored["version"] == 2
     assert stored["workflow"]["nodes"]["change_case"]["in"] == {"text": "$inputs.s"}
+    assert stored["workflow"]["nodes"]["js"] == {"type": "builtin/negate@1", "in": {"x": "sum.out"}}
+    assert stored["workflow"]["description"] == "edited from Node.js"
+
+
+def _node_collab_client(site: dict[str, Any], workflow_id: str) -> subprocess.Popen[str]:
+    """serve/ui/web/scripts/collab-client.mjs in `converge` mode on the workflow's shared document: Yjs and
+    y-websocket from the page's own node_modules (nothing downloaded)."""
+    node = shutil.which("node")
+    assert node, "Node.js is missing (it builds the web UI too)"
+    web = BUNDLE_DIR.parent / "web"
+    # Node.js 22 has a global WebSocket; 20 needs the flag.
+    has = subprocess.run([node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"], check=False)
+    flags = [] if has.returncode == 0 else ["--experimental-websocket"]
+    url = site["url"].replace("http://", "ws://") + f"/v1/workflows/{workflow_id}"
+    return subprocess.Popen(
+        [node, "--no-warnings", *flags, "scripts/collab-client.mjs", "converge", url],
+        cwd=web,
+        env={"PATH": "/usr/bin:/bin", "RAYWEAVE_API_KEY": site["key"]},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_run_to_a_node_rerun_a_node_and_page_a_table_output(page: Any, site: dict[str, Any]) -> None:
@@ -361,3 +501,96 @@ def test_run_to_a_node_rerun_a_node_and_page_a_table_output(page: Any, site: dic
     assert page.get_by_test_id("node-rows").get_attribute("data-status") == "outside"
     page.get_by_test_id("run-outputs").filter(has_text="sum__out").wait_for()
     _shot(page, "run-to-here")
+
+
+def _counts(text: str | None) -> dict[str, int]:
+    """A group's `data-counts` ("succeeded:12 pending:322") as a dict."""
+    return {state: int(n) for state, n in (item.split(":") for item in (text or "").split())}
+
+
+def test_a_run_of_a_thousand_nodes_is_drawn_folded_and_its_lists_virtualised(
+    page: Any, site: dict[str, Any]
+) -> None:
+    # Three steps, each fanning out to 334 adds, all summed: 1,005 nodes, about 2,000 events. The page watches
+    # it live and cancels it (this server runs it in-process: about 20 s to the end on a quiet machine).
+    steps = 3
+    nodes: dict[str, Any] = {
+        f"s{i}": {
+            "type": "builtin/sleep@1",
+            "in": {"value": "$inputs.x" if i == 0 else f"s{i - 1}.out"},
+            "params": {"seconds": 0.3},
+        }
+        for i in range(steps)
+    }
+    for i in range(1001):
+        nodes[f"f{i}"] = {"type": "builtin/add@1", "in": {"a": f"s{i % steps}.out", "b": {"value": i}}}
+    nodes["total"] = {"type": "builtin/sum@1", "in": {"values": [f"f{i}.out" for i in range(1001)]}}
+    doc = {
+        "format": "rayweave.workflow/1",
+        "name": "thousand",
+        "inputs": {"x": {"type": "Int"}},
+        "nodes": nodes,
+        "outputs": {"total": "total.out"},
+    }
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    created = httpx.post(f"{site['url']}/v1/workflows", json={"workflow": doc}, headers=headers)
+    assert created.status_code == 201, created.text
+    started = httpx.post(
+        f"{site['url']}/v1/runs",
+        json={"workflow_id": created.json()["workflow_id"], "inputs": {"x": 1}},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    opened = time.monotonic()
+    page.goto(f"{site['url']}/ui/runs/{started.json()['id']}")
+    graph = page.locator("[data-testid='graph'][data-settled='true']")
+    graph.wait_for()
+    assert time.monotonic() - opened < 10  # 1.4 s at load 8 (bench/ui_bench.py: 2 s for 1,000 nodes)
+    # Each step's fan-out is one group box: a handful of boxes for 1,005 nodes.
+    assert graph.get_attribute("data-nodes") == "9"  # 3 steps, 3 groups, total, inputs, outputs
+    assert "1005 nodes, 3 groups" in page.get_by_test_id("group-hint").inner_text()
+    # The first group's counts change live, and always add up to its 334 members.
+    group = "f0…f999"
+    page.wait_for_function(
+        "(id) => / succeeded:\\d+|^succeeded:/.test(document.querySelector(`[data-testid='counts-${id}']`)"
+        "?.dataset.counts ?? '')",
+        arg=group,
+        timeout=30_000,
+    )
+    counts = _counts(page.get_by_test_id(f"counts-{group}").get_attribute("data-counts"))
+    assert sum(counts.values()) == 334 and counts["succeeded"] > 0, counts
+    assert page.get_by_test_id("node-s0").get_attribute("data-status") == "succeeded"
+    _shot(page, "run-thousand")
+
+    # The node list and the event log hold a row per node and per event, and draw only those in view.
+    page.get_by_test_id("panel-nodes").click()
+    listed = page.get_by_test_id("node-list")
+    assert listed.get_attribute("data-rows") == "1005"
+    assert int(listed.get_attribute("data-drawn") or 0) < 40
+    page.get_by_label("Find a node by name").fill("f99")
+    page.get_by_test_id("list-f999").wait_for()
+    assert listed.get_attribute("data-rows") == "11"  # f99, f990..f999
+    page.get_by_test_id("panel-events").click()
+    log = page.get_by_test_id("event-log")
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=event-log]').dataset.rows) > 100"
+    )
+    assert int(log.get_attribute("data-drawn") or 0) < 40
+
+    # A group in the inspector: its counts and members; expanded, its members are drawn one by one.
+    page.get_by_test_id(f"node-{group}").locator(".rw-node-header").click()
+    assert page.get_by_test_id("group-members").get_attribute("data-rows") == "334"
+    page.get_by_test_id("expand-group").click()
+    page.locator("[data-testid='graph'][data-nodes='342'][data-settled='true']").wait_for()
+    assert page.get_by_test_id(f"node-{group}").count() == 0
+    # Those in view are drawn (a big graph draws only what is in view), each with its own state.
+    members = "document.querySelectorAll(\"[data-testid^='node-f'][data-status='succeeded']\").length"
+    page.wait_for_function(f"() => {members} > 10")
+    # Cancelled from the page (unless it just ended); the log follows to the run's last event.
+    page.evaluate(
+        "() => [...document.querySelectorAll('button')].find((b) => b.textContent === 'Cancel')?.click()"
+    )
+    page.get_by_test_id("run-status").filter(has_text=re.compile("cancelled|succeeded")).wait_for(
+        timeout=30_000
+    )
+    log.filter(has_text=re.compile(r"run\.(cancelled|succeeded)")).wait_for()

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.migrations.portable import TIMESTAMP
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -44,7 +46,9 @@ def _assign_roles() -> None:
     rows = bind.execute(sa.select(users.c.id, users.c.is_admin)).all()
     if not rows:
         return
-    tenants = sa.table("tenants", sa.column("id"), sa.column("name"), sa.column("created_at"))
+    # Typed, so SQLAlchemy writes the time itself: a process-wide sqlite3 adapter (feast registers one that
+    # stores epoch seconds) would otherwise decide what an untyped datetime becomes.
+    tenants = sa.table("tenants", sa.column("id"), sa.column("name"), sa.column("created_at", TIMESTAMP))
     bind.execute(
         tenants.insert().values(id=DEFAULT_TENANT, name=DEFAULT_TENANT, created_at=datetime.now(UTC))
     )
@@ -63,7 +67,7 @@ def upgrade() -> None:
         "tenants",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenants")),
         sa.UniqueConstraint("name", name=op.f("uq_tenants_name")),
     )
@@ -82,7 +86,7 @@ def upgrade() -> None:
         sa.Column("subject_type", sa.String(length=16), nullable=False),
         sa.Column("subject_id", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["workflow_id"],

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.migrations.portable import LONG_TEXT, TIMESTAMP
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -25,8 +27,8 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(length=64), nullable=False),
         sa.Column("base_version", sa.Integer(), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["workflow_id"],
             ["workflows.id"],
@@ -39,8 +41,8 @@ def upgrade() -> None:
         "collab_updates",
         sa.Column("workflow_id", sa.String(length=64), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("data", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", LONG_TEXT, nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["workflow_id"],
             ["collab_documents.workflow_id"],

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from engine.store.migrations.portable import LONG_TEXT, TIMESTAMP
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
@@ -43,7 +45,7 @@ def condition(column: str, values: Sequence[str]) -> str:
 
 def upgrade() -> None:
     """Apply this migration: the two webhook tables and the events' partial index."""
-    when = sa.DateTime(timezone=True)
+    when = TIMESTAMP
     op.create_table(
         "webhook_subscriptions",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -54,7 +56,7 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(length=64), nullable=True),
         sa.Column("description", sa.String(length=1000), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("secret_ciphertext", sa.Text(), nullable=False),
+        sa.Column("secret_ciphertext", LONG_TEXT, nullable=False),
         sa.Column("secret_wrapped_key", sa.String(length=200), nullable=False),
         sa.Column("secret_key_id", sa.String(length=64), nullable=False),
         sa.Column("cursor_at", when, nullable=False),
@@ -77,7 +79,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", when, nullable=True),
         sa.Column("lease_until", when, nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("last_error", LONG_TEXT, nullable=False),
         sa.Column("created_at", when, nullable=False),
         sa.Column("updated_at", when, nullable=False),
         sa.Column("delivered_at", when, nullable=True),

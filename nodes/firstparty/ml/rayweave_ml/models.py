@@ -65,6 +65,7 @@ def load_model(tracking_uri: str, model_uri: str, flavor: str = "sklearn") -> An
 
     client_for(tracking_uri)  # the database initialised first
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)  # process-wide: never another installation's
     try:
         if flavor == "pytorch":
             import mlflow.pytorch

@@ -157,7 +157,9 @@ def _init_database(uri: str) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not _has_tables(path):
-                MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+                MlflowClient(uri, registry_uri=uri).search_experiments(
+                    max_results=1
+                )  # creates and migrates the tables
                 _use_wal(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -184,7 +186,9 @@ def _init_shared_database(uri: str) -> None:
     holder = _claim(key, me)
     if holder == me:
         try:
-            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+            MlflowClient(uri, registry_uri=uri).search_experiments(
+                max_results=1
+            )  # creates and migrates the tables
         except Exception as exc:
             _claim(f"{key}:{me}", f"failed: {type(exc).__name__}")
             _release(key)
@@ -210,7 +214,7 @@ def client_for(tracking_uri: str) -> MlflowClient:
 
     try:
         _init_database(tracking_uri)
-        return MlflowClient(tracking_uri)
+        return MlflowClient(tracking_uri, registry_uri=tracking_uri)
     except Exception as exc:
         raise TrackingError(f"MLflow tracking at {tracking_uri!r} is not usable: {exc}") from exc
 
@@ -484,6 +488,7 @@ def node_run(
         "MLflow run %s (parent run %s, experiment %s)", run.run_id, run.parent_run_id, run.experiment_id
     )
     mlflow.set_tracking_uri(tracking.tracking_uri)
+    mlflow.set_registry_uri(tracking.tracking_uri)  # process-wide: never another installation's
     try:
         with mlflow.start_run(run_id=run.run_id):
             if params:

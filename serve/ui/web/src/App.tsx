@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { call, get, onSignedOut, type Session } from "./api";
 import { RunPage } from "./RunPage";
+import { Notifications } from "./Notifications";
 import { navigate, useRoute } from "./router";
 import { SignIn } from "./SignIn";
 import { WorkflowList } from "./WorkflowList";
@@ -36,6 +37,7 @@ export function App() {
         >
           rayweave
         </a>
+        <Notifications key={session.username} user={session.username ?? ""} />
         <span className="who" data-testid="username">
           {session.username}
         </span>

@@ -16,13 +16,15 @@ import {
   type NodeChange,
   type NodeProps,
 } from "@xyflow/react";
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import type { Graph, GraphEdge, GraphNode, GraphPort } from "./graph";
 import { INPUTS_ID, OUTPUTS_ID } from "./graph";
 import { BIG_GRAPH, HEADER_HEIGHT, NODE_WIDTH, ROW_HEIGHT, layoutGraph, nodeHeight, portY, type Position } from "./layout";
 import type { Diagnostic } from "./model";
 import { NodeStatesContext, useNodeState, type NodeStates } from "./nodeStates";
 import { typeColour, typeLabel } from "./typeColors";
+import { CountChips } from "./CountChips";
+import { quickLayout } from "./quickLayout";
 
 export interface NodeDecoration {
   status?: string;
@@ -71,6 +73,7 @@ const Box = memo(function Box({ data, selected }: NodeProps<BoxNode>) {
         )}
         {typeof deco.progress === "number" && <span className="progress" style={{ width: `${Math.round(deco.progress * 100)}%` }} />}
       </div>
+      {live?.counts && <CountChips counts={live.counts} testId={`counts-${node.id}`} />}
       {node.inputs.map((p) => (
         <div key={`in-${p.name}`} className="rw-port in" style={{ top: portY(node, "in", p.name) - ROW_HEIGHT / 2, height: ROW_HEIGHT }} data-testid={`port-${node.id}-in-${p.name}`} data-type={p.type}>
           <Handle type="target" position={Side.Left} id={p.name} style={{ background: portColour(p) }} />
@@ -127,7 +130,10 @@ export function useLayout(graph: Graph): { positions: Map<string, Position> | nu
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape]);
-  return { positions: laid?.positions ?? null, current: laid?.shape === shape };
+  // Until elk's first layout arrives, a quick one is drawn (src/quickLayout.ts): the graph paints at once.
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const quick = useMemo(() => (laid ? null : quickLayout(graph)), [laid === null, shape]);
+  return { positions: laid?.positions ?? quick, current: laid?.shape === shape };
 }
 
 export interface GraphViewProps {
@@ -142,6 +148,8 @@ export interface GraphViewProps {
   selected?: string | null;
   /** Live node decorations (a run's states), read by each box on its own. */
   states?: NodeStates;
+  /** Drawn inside React Flow, over the graph (co-editors' pointers and selections: src/Presence.tsx). */
+  children?: ReactNode;
 }
 
 /** How many nodes the view of a big graph is fitted to at first. */
@@ -170,7 +178,7 @@ function FitOnLayout({ layout, count, onFitted }: { layout: Map<string, Position
 /** A graph drawn with React Flow. Memoised: a parent re-rendering with the same props (a run page folding
  * events) does not re-render it; live node states come through `states` and re-render only their boxes. */
 export const GraphView = memo(function GraphView(props: GraphViewProps) {
-  const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected, states } = props;
+  const { graph, decorate, decorateEdge, editable, onConnect, onDisconnect, onRemoveNode, onSelect, selected, states, children } = props;
   const { positions: layout, current } = useLayout(graph);
   // The view is settled when the layout of the present shape is applied and the view fitted to it: until then
   // boxes may still move (tests, and anyone scripting the page, wait for data-settled before dragging).
@@ -269,6 +277,7 @@ export const GraphView = memo(function GraphView(props: GraphViewProps) {
         <Background />
         <Controls showInteractive={false} />
         <FitOnLayout layout={layout} count={nodes.length} onFitted={setFitted} />
+        {children}
       </ReactFlow>
       </NodeStatesContext.Provider>
     </div>

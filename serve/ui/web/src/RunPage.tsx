@@ -1,41 +1,63 @@
 // Visual debugging of one run: the workflow's graph with node states changing live from the event stream
 // (WS /v1/runs/{id}/events), a node inspector and a timeline of attempts.
 
-import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { compareRuns, foldRun, parseEventStream } from "./compare";
 import { EventBatcher, applyEvents } from "./eventBatch";
 import { get, post, socketUrl } from "./api";
 import { loadCatalog } from "./catalog";
 import { GraphView } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph } from "./graph";
-import { elk } from "./layout";
-import { NodeStates, type LiveDecoration } from "./nodeStates";
+import { groupGraph, mapElementOf, subWorkflowSize } from "./groups";
+import { prefetchElk } from "./layout";
+import { NodeStates } from "./nodeStates";
 import { NodeDebug } from "./NodeDebug";
 import { outsideRun } from "./debug";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
 import { navigate } from "./router";
+import { RunDecorations } from "./runDecorations";
+import { EventLog, GroupPanel, MapElements, NodeList, Timeline, useThrottled } from "./RunLists";
+import { useRowWindow } from "./VirtualList";
 import { initialRun, replay, type RunLive } from "./runState";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+const NO_NODES: string[] = [];
 
 /** The run's live state and its events so far: follows the event socket from the first event, reconnecting
- * after the last seen. Events are folded in batches, one per animation frame, so a burst renders once. */
-function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null; events: RunEvent[] } {
+ * after the last seen. Events are folded in batches, one per animation frame, so a burst renders once.
+ * `onBatch` gets each batch's new state and the nodes it changed at once, in the frame (the graph's boxes show
+ * them without waiting for the page to render); when it returns false, `changed` collects those nodes until
+ * the page draws them (it empties it). `latest` is the newest state folded (the page's `run` may be a render
+ * behind it). */
+function useRunEvents(
+  id: string,
+  nodes: string[] | null,
+  onBatch: (run: RunLive, changed: Set<string>) => boolean,
+): { run: RunLive | null; events: RunEvent[]; changed: Set<string>; latest: { current: RunLive | null } } {
   const [run, setRun] = useState<RunLive | null>(null);
+  const latest = useRef<RunLive | null>(null);
   const events = useRef<RunEvent[]>([]);
+  const changed = useRef(new Set<string>());
+  const batchTo = useRef(onBatch);
+  batchTo.current = onBatch;
   useEffect(() => {
     if (!nodes) return;
     let state = initialRun(null, nodes);
     events.current = [];
+    latest.current = state;
     setRun(state);
     let socket: WebSocket | null = null;
     let stopped = false;
     let retry = 0;
+    // Normal closes in a row without an event in between (see onclose).
+    let quiet = 0;
     // The highest seq received (queued, maybe not folded yet): a reconnect resumes after it.
     let received = 0;
     const batcher = new EventBatcher((batch) => {
-      const next = applyEvents(state, batch).run;
+      const { run: next, changed: touched } = applyEvents(state, batch);
       if (next === state) return;
+      latest.current = next;
+      if (!batchTo.current(next, touched)) for (const name of touched) changed.current.add(name);
       state = next;
       setRun(state);
     });
@@ -44,6 +66,7 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
       socket.onmessage = (m) => {
         const event = JSON.parse(m.data) as RunEvent;
         retry = 0;
+        quiet = 0;
         if (event.seq <= received) return;
         received = event.seq;
         events.current.push(event);
@@ -51,7 +74,10 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
       };
       socket.onclose = (e) => {
         batcher.drain();
-        if (stopped || e.code === 1000 || FINAL.has(state.status)) return;
+        if (stopped || FINAL.has(state.status)) return;
+        // A normal close before the run's last event: the server saw the run end (a cancel is stored at once)
+        // before the run wrote its last events. Reconnect after the last seen, while that brings events.
+        if (e.code === 1000 && ++quiet > 5) return;
         if (e.code >= 4400 && e.code < 4500 && e.code !== 4429) {
           setRun({ ...state, error: { message: e.reason || `the event stream was refused (${e.code})` } });
           return;
@@ -67,12 +93,13 @@ function useRunEvents(id: string, nodes: string[] | null): { run: RunLive | null
       socket?.close();
     };
   }, [id, nodes]);
-  return { run, events: events.current };
+  return { run, events: events.current, changed: changed.current, latest };
 }
 
 export function RunPage({ id }: { id: string }) {
-  // Start elkjs's worker (a 1.6 MB script to load and compile) while the page fetches what it draws.
-  useEffect(() => void elk().catch(() => undefined), []);
+  // Download elkjs's worker (a 1.6 MB script) while the page fetches what it draws; it is compiled once the
+  // graph is drawn (src/layout.ts), so the first paint never waits for it.
+  useEffect(prefetchElk, []);
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [doc, setDoc] = useState<WorkflowDocument | null>(null);
   const [graph, setGraph] = useState<Graph | null>(null);
@@ -93,7 +120,21 @@ export function RunPage({ id }: { id: string }) {
     })().catch((e) => setError(e.message ?? String(e)));
   }, [id]);
   const nodeNames = useMemo(() => (doc ? Object.keys(doc.nodes) : null), [doc]);
-  const { run: live, events } = useRunEvents(id, nodeNames);
+  // Node states live outside the graph's props: only the boxes whose state changed re-render. After the first
+  // full draw, each batch of events updates the decorations of the nodes it changed, and of their groups, only,
+  // as it is folded (in its animation frame, before the page renders).
+  const states = useMemo(() => new NodeStates(), []);
+  const drawn = useRef<{ decorations: RunDecorations | null; replaying: boolean; nodes: string[] | null }>({ decorations: null, replaying: false, nodes: null });
+  const onBatch = useCallback(
+    (next: RunLive, touched: Set<string>) => {
+      const { decorations, replaying, nodes } = drawn.current;
+      if (!decorations || replaying || !nodes) return false;
+      states.update(decorations.update(next, touched, nodes));
+      return true;
+    },
+    [states],
+  );
+  const { run: live, events, changed, latest } = useRunEvents(id, nodeNames, onBatch);
   const finished = live ? FINAL.has(live.status) : false;
   // Replay: a finished run scrubbed back to any of its events (null: the live state).
   const [replayAt, setReplayAt] = useState<number | null>(null);
@@ -106,20 +147,48 @@ export function RunPage({ id }: { id: string }) {
   }, [finished, id]);
   // A "run to here" or a re-run never runs some nodes: they are shown apart, not as pending forever.
   const outside = useMemo(() => (doc && detail ? outsideRun(doc, detail.targets, !!detail.rerun_of) : new Set<string>()), [doc, detail]);
-  // Node states live outside the graph's props: only the boxes whose state changed re-render.
-  const states = useMemo(() => new NodeStates(), []);
+  // A big graph is drawn with its fan-outs folded into groups (src/groups.ts); selecting a group expands it.
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const grouping = useMemo(() => (graph ? groupGraph(graph, expanded) : null), [graph, expanded]);
+  const [panel, setPanel] = useState("timeline");
+  const decorations = useMemo(
+    () => (grouping && doc ? new RunDecorations(grouping, outside, (map) => subWorkflowSize(doc.nodes[map]?.params)) : null),
+    [grouping, outside, doc],
+  );
+  // The first draw, a replay and a new grouping draw every node; what a batch could not draw at once, its nodes.
   useLayoutEffect(() => {
-    if (!run || !nodeNames) return;
-    states.update(
-      nodeNames.map((name): [string, LiveDecoration] => {
-        const live = run.nodes[name];
-        const status = live?.status ?? "pending";
-        return [name, { status: status === "pending" && outside.has(name) ? "outside" : status, progress: live?.status === "running" ? live.progress?.fraction ?? null : null }];
-      }),
-    );
-  }, [run, nodeNames, states, outside]);
+    if (!run || !nodeNames || !decorations) return;
+    const replaying = run !== live;
+    const full = drawn.current.decorations !== decorations || replaying || drawn.current.replaying;
+    drawn.current = { decorations, replaying, nodes: nodeNames };
+    const names = full ? null : [...changed];
+    changed.clear();
+    // Live, the newest state: a batch may have been drawn at once since this render's state was folded.
+    states.update(decorations.update(replaying ? run : latest.current ?? run, names, nodeNames));
+  }, [run, live, nodeNames, states, decorations, changed, latest]);
+  const expand = useCallback((group: string) => setExpanded((e) => new Set([...e, group])), []);
+  // Selecting a node drawn inside a collapsed group (from a list) expands the group first.
+  const pick = useCallback(
+    (name: string | null) => {
+      const group = name ? grouping?.groupOf.get(name) : undefined;
+      if (group && !expanded.has(group)) expand(group);
+      setSelected(name);
+    },
+    [grouping, expanded, expand],
+  );
+  // The timeline and lists under the graph follow a live run 4 times a second (each is a long list to redraw).
+  const paced = useThrottled({ run, events: events.length }, 250, !finished && run === live);
+  const statusOf = useCallback(
+    (name: string) => {
+      const status = paced.run?.nodes[name]?.status ?? "pending";
+      return status === "pending" && outside.has(name) ? "outside" : status;
+    },
+    [paced.run, outside],
+  );
   if (error) return <p className="error">{error}</p>;
-  if (!detail || !graph || !run || !doc) return <p>Loading run…</p>;
+  if (!detail || !graph || !run || !doc || !grouping || !decorations) return <p>Loading run…</p>;
+  const members = selected ? grouping.members.get(selected) : undefined;
+  const pickElement = (element: string) => pick(Object.keys(run.nodes).find((n) => n.startsWith(element + ".")) ?? null);
   return (
     <section className="run">
       <div className="toolbar">
@@ -185,12 +254,48 @@ export function RunPage({ id }: { id: string }) {
       </div>
       <div className="editor">
         <div className="canvas">
-          <GraphView graph={graph} states={states} onSelect={setSelected} selected={selected} />
-          <Timeline run={run} onPick={setSelected} />
+          <GraphView graph={grouping.graph} states={states} onSelect={setSelected} selected={selected} />
+          <div className="run-panels">
+            <div className="panel-tabs" role="tablist">
+              {["timeline", "nodes", "events"].map((p) => (
+                <button key={p} role="tab" aria-selected={panel === p} className={panel === p ? "active" : ""} onClick={() => setPanel(p)} data-testid={`panel-${p}`}>
+                  {p === "timeline" ? "Timeline" : p === "nodes" ? `Nodes (${nodeNames?.length ?? 0})` : `Events (${events.length})`}
+                </button>
+              ))}
+              {grouping.members.size > 0 && (
+                <span className="hint" data-testid="group-hint">
+                  {nodeNames?.length} nodes, {grouping.members.size} groups drawn folded: select a group to expand it
+                </span>
+              )}
+            </div>
+            {panel === "timeline" ? (
+              <Timeline run={paced.run ?? run} onPick={pick} />
+            ) : panel === "nodes" ? (
+              <NodeList nodes={nodeNames ?? NO_NODES} statusOf={statusOf} onPick={pick} version={paced.run} />
+            ) : (
+              <EventLog events={events} count={paced.events} onPick={pick} />
+            )}
+          </div>
           {finished && live && nodeNames && detail.workflow_id && <Compare id={id} workflowId={detail.workflow_id} nodes={nodeNames} run={live} />}
         </div>
         <aside className="side">
-          <Inspector name={selected} run={run} doc={doc} inputs={detail.inputs} outputs={outputs} debug={<NodeDebugFor runId={id} detail={detail} node={selected} finished={finished} />} />
+          {selected && members ? (
+            <GroupPanel id={selected} members={members} counts={decorations.countsOf(selected)} expanded={expanded.has(selected)} statusOf={statusOf} onExpand={() => expand(selected)} onPick={pick} />
+          ) : (
+            <Inspector
+              name={selected}
+              run={run}
+              doc={doc}
+              inputs={detail.inputs}
+              outputs={outputs}
+              debug={
+                <>
+                  <NodeDebugFor runId={id} detail={detail} node={selected} finished={finished} />
+                  {selected && !mapElementOf(selected) && <MapElements elements={decorations.elementsOf(selected)} counts={decorations.countsOf(selected)} onPick={pickElement} />}
+                </>
+              }
+            />
+          )}
         </aside>
       </div>
     </section>
@@ -240,6 +345,22 @@ function Inspector({ name, run, doc, inputs, outputs, debug }: { name: string | 
       <p>
         <code>{spec?.type}</code> · <span className={`status ${node?.status}`}>{node?.status}</span> · attempts {node?.attempts ?? 0}
       </p>
+      {run.merged[name] && (
+        <p className="hint" data-testid="merged-into">
+          Merged into <code>{run.merged[name]}</code>: identical to it (type, inputs, params), so it ran once for both; its state is that node's.
+        </p>
+      )}
+      {node?.host && (
+        <p data-testid="node-host">
+          Ran on host <code>{node.host}</code>
+          {node.rayNode && (
+            <>
+              {" "}
+              (Ray node <code title={node.rayNode}>{node.rayNode.slice(0, 12)}</code>)
+            </>
+          )}
+        </p>
+      )}
       {debug}
       {node?.progress && (
         <div className="progressbar" title={node.progress.message}>
@@ -302,52 +423,12 @@ function Inspector({ name, run, doc, inputs, outputs, debug }: { name: string | 
   );
 }
 
-/** A Gantt chart of the run's attempts: one row per node, one bar per attempt, coloured by how it ended. */
-function Timeline({ run, onPick }: { run: RunLive; onPick: (node: string) => void }) {
-  const [now, setNow] = useState(() => Date.now() / 1000);
-  const finished = FINAL.has(run.status);
-  useEffect(() => {
-    if (finished) return;
-    const t = window.setInterval(() => setNow(Date.now() / 1000), 250);
-    return () => window.clearInterval(t);
-  }, [finished]);
-  if (run.attempts.length === 0) return <div className="timeline hint">No attempts yet.</div>;
-  const start = Math.min(...run.attempts.map((a) => a.start));
-  const end = Math.max(run.finishedAt ?? 0, ...run.attempts.map((a) => a.end ?? now), start + 0.001);
-  const span = end - start;
-  const rows = new Map<string, typeof run.attempts>();
-  for (const a of run.attempts) {
-    const row = rows.get(a.node);
-    if (row) row.push(a);
-    else rows.set(a.node, [a]);
-  }
-  return (
-    <div className="timeline" data-testid="timeline">
-      <div className="timeline-scale">
-        0 s <span>{span.toFixed(span < 10 ? 2 : 1)} s</span>
-      </div>
-      {[...rows].map(([node, attempts]) => (
-        <div className="timeline-row" key={node} onClick={() => onPick(node)}>
-          <span className="timeline-name">{node}</span>
-          <div className="timeline-track">
-            {attempts.map((a) => (
-                <div
-                  key={a.attempt + ":" + a.start}
-                  className={`bar ${a.outcome ?? "running"}`}
-                  style={{ left: `${((a.start - start) / span) * 100}%`, width: `max(2px, ${(((a.end ?? now) - a.start) / span) * 100}%)` }}
-                  title={`${node} attempt ${a.attempt}: ${a.outcome ?? "running"}, ${((a.end ?? now) - a.start).toFixed(3)} s`}
-                />
-              ))}
-          </div>
-        </div>
-      ))}
-    </div>
-  );
-}
-
 function seconds(value: number | null): string {
   return value === null ? "" : `${value.toFixed(value < 10 ? 2 : 1)} s`;
 }
+
+/** The height of a row of the comparison table (app.css). */
+const COMPARE_ROW = 22;
 
 /** This run beside another finished run of the same workflow: each node's state and time in both. */
 function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: string; nodes: string[]; run: RunLive }) {
@@ -374,8 +455,11 @@ function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: strin
       live = false;
     };
   }, [other, nodes]);
+  const rows = useMemo(() => (otherRun ? compareRuns(nodes, otherRun, run) : []), [nodes, otherRun, run]);
+  // A row per node: only those in view are drawn (a run of 1,000 nodes has 1,000 rows).
+  const scroll = useRowWindow(rows.length, COMPARE_ROW, COMPARE_ROW);
   if (others.length === 0) return null;
-  const rows = otherRun ? compareRuns(nodes, otherRun, run) : [];
+  const w = scroll.window;
   return (
     <div className="compare" data-testid="compare">
       <label>
@@ -391,6 +475,7 @@ function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: strin
       </label>
       {error && <span className="error">{error}</span>}
       {otherRun && (
+        <div className="compare-scroll" ref={scroll.ref} onScroll={scroll.onScroll} data-testid="compare-rows" data-rows={rows.length} data-drawn={w.end - w.start}>
         <table data-testid="compare-table">
           <thead>
             <tr>
@@ -403,7 +488,8 @@ function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: strin
             </tr>
           </thead>
           <tbody>
-            {rows.map((r) => (
+            {w.padTop > 0 && <tr style={{ height: w.padTop }} aria-hidden><td colSpan={6} className="spacer" /></tr>}
+            {rows.slice(w.start, w.end).map((r) => (
               <tr key={r.node} data-testid={`compare-${r.node}`} className={r.a.status !== r.b.status ? "differs" : ""}>
                 <td>{r.node}</td>
                 <td className={`status ${r.a.status}`}>{r.a.status}</td>
@@ -413,8 +499,10 @@ function Compare({ id, workflowId, nodes, run }: { id: string; workflowId: strin
                 <td>{r.delta === null ? "" : `${r.delta >= 0 ? "+" : "−"}${seconds(Math.abs(r.delta))}`}</td>
               </tr>
             ))}
+            {w.padBottom > 0 && <tr style={{ height: w.padBottom }} aria-hidden><td colSpan={6} className="spacer" /></tr>}
           </tbody>
         </table>
+        </div>
       )}
     </div>
   );

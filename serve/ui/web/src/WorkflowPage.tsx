@@ -5,17 +5,22 @@ import { ApiProblem, call, get, post, socketUrl } from "./api";
 import { checkTypes, loadCatalog } from "./catalog";
 import { GraphView, type EdgeDecoration, type NodeDecoration } from "./GraphView";
 import { INPUTS_ID, OUTPUTS_ID, diffDocuments, toGraph, unionGraph, type GraphEdge, type GraphNode } from "./graph";
-import { elk } from "./layout";
+import { prefetchElk } from "./layout";
 import type { Diagnostic, NodeSpec, VersionSummary, WorkflowDocument, WorkflowVersion } from "./model";
 import { Palette } from "./Palette";
+import { ofMembers } from "./groups";
+import { useGroups } from "./useGroups";
 import { ParamsForm } from "./ParamsForm";
+import { Presence, announce, type Awareness } from "./Presence";
+import { colourOf } from "./presence";
 import { navigate } from "./router";
 import { EditorStore, useEditor } from "./store";
 import { hasTypeVar } from "./typeColors";
 
 export function WorkflowPage({ id, tab }: { id: string; tab: string }) {
-  // Start elkjs's worker (a 1.6 MB script to load and compile) while the page fetches what it draws.
-  useEffect(() => void elk().catch(() => undefined), []);
+  // Download elkjs's worker (a 1.6 MB script) while the page fetches what it draws; it is compiled once the
+  // graph is drawn (src/layout.ts), so the first paint never waits for it.
+  useEffect(prefetchElk, []);
   const [loaded, setLoaded] = useState<{ wf: WorkflowVersion; specs: Map<string, NodeSpec> } | null>(null);
   const [error, setError] = useState("");
   const storeRef = useRef<EditorStore | null>(null);
@@ -73,20 +78,20 @@ function useDiagnostics(doc: WorkflowDocument): Diagnostic[] {
 
 /** Co-editing in the page: a y-websocket provider on WS /v1/workflows/{id}/collab (same origin, the session
  * cookie), bound to the editor's store once synced (src/collab.ts). Loaded only when started. */
-function useLive(id: string, store: EditorStore): { status: string; start: () => void; people: string[] } {
+function useLive(id: string, store: EditorStore): { status: string; start: () => void; people: { name: string; color: string }[]; awareness: Awareness | null } {
   const [status, setStatus] = useState("off");
-  const [people, setPeople] = useState<string[]>([]);
+  const [people, setPeople] = useState<{ name: string; color: string }[]>([]);
+  const [awareness, setAwareness] = useState<Awareness | null>(null);
   const stop = useRef<(() => void) | null>(null);
   useEffect(() => () => stop.current?.(), []);
   const start = useCallback(async () => {
     setStatus("connecting");
-    const [{ WebsocketProvider }, Y, { bindEditor }, me] = await Promise.all([
+    const [{ WebsocketProvider }, { Doc, bindEditor, documentData }, me] = await Promise.all([
       import("y-websocket"),
-      import("yjs"),
       import("./collab"),
       get<{ username?: string }>("/ui/api/session"),
     ]);
-    const ydoc = new Y.Doc();
+    const ydoc = new Doc();
     const provider = new WebsocketProvider(socketUrl(`/v1/workflows/${encodeURIComponent(id)}`), "collab", ydoc, { disableBc: true });
     let unbind: (() => void) | null = null;
     provider.on("sync", (synced: boolean) => {
@@ -94,19 +99,33 @@ function useLive(id: string, store: EditorStore): { status: string; start: () =>
       setStatus(synced ? "live" : "connecting");
     });
     provider.on("status", (e: { status: string }) => e.status !== "connected" && setStatus(e.status));
-    // Presence: who has this workflow open live (Yjs awareness, relayed by the server).
-    provider.awareness.setLocalStateField("user", { name: me.username ?? "someone" });
+    // Presence: who has this workflow open live (Yjs awareness, relayed by the server); their pointers and
+    // selections are drawn on the graph (src/Presence.tsx).
+    announce(provider.awareness, me.username ?? "someone");
+    let shown = "";
     provider.awareness.on("change", () => {
-      const names = [...provider.awareness.getStates().values()].map((st) => String((st.user as { name?: string } | undefined)?.name ?? "someone"));
-      setPeople(names.sort());
+      const states = [...provider.awareness.getStates()].map(([client, st]) => {
+        const user = (st.user ?? {}) as { name?: string; color?: string };
+        return { name: String(user.name ?? "someone"), color: String(user.color ?? colourOf(client)) };
+      });
+      states.sort((a, b) => a.name.localeCompare(b.name));
+      // Pointers move many times a second: the editor re-renders only when who is here changed.
+      const key = JSON.stringify(states);
+      if (key !== shown) setPeople(states);
+      shown = key;
     });
+    setAwareness(provider.awareness);
+    // For scripts and tests: the shared document as data, to compare with other clients'.
+    const hook = window as unknown as { rayweaveCollab?: { document: () => unknown } };
+    hook.rayweaveCollab = { document: () => documentData(ydoc) };
     stop.current = () => {
+      delete hook.rayweaveCollab;
       unbind?.();
       provider.destroy();
       ydoc.destroy();
     };
   }, [id, store]);
-  return { status, start, people };
+  return { status, start, people, awareness };
 }
 
 /** The side panel lists this many diagnostics; every one still marks its node. */
@@ -122,6 +141,8 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
   const dirty = useEditor(store, (s) => s.dirty);
   const baseVersion = useEditor(store, (s) => s.baseVersion);
   const graph = useMemo(() => toGraph(doc, specs), [doc, specs]);
+  // A big workflow is drawn with its fan-outs folded into groups; selecting a group expands it.
+  const { grouping, expand } = useGroups(graph);
   const diagnostics = useDiagnostics(doc);
   const [notice, setNotice] = useState<{ kind: "error" | "ok"; text: string } | null>(null);
   const [coercions, setCoercions] = useState<Record<string, string>>({});
@@ -178,7 +199,7 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
     for (const d of diagnostics) if (d.node) m.set(d.node, [...(m.get(d.node) ?? []), d]);
     return m;
   }, [diagnostics]);
-  const decorate = useCallback((n: GraphNode): NodeDecoration => ({ diagnostics: byNode.get(n.id) }), [byNode]);
+  const decorate = useCallback((n: GraphNode): NodeDecoration => ({ diagnostics: ofMembers(grouping, byNode, n.id) }), [byNode, grouping]);
   const decorateEdge = useCallback(
     (e: GraphEdge): EdgeDecoration => {
       const bad = diagnostics.find((d) => d.node === e.target && d.port === e.targetPort && d.severity === "error");
@@ -228,8 +249,14 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
             </span>
           )}
           {live.people.length > 0 && (
-            <span className="hint" data-testid="co-editors" title={live.people.join(", ")}>
-              {live.people.length} editing: {live.people.join(", ")}
+            <span className="hint" data-testid="co-editors" title={live.people.map((p) => p.name).join(", ")}>
+              {live.people.length} editing:{" "}
+              {live.people.map((p, i) => (
+                <span key={i} style={{ color: p.color }}>
+                  {i > 0 ? ", " : ""}
+                  {p.name}
+                </span>
+              ))}
             </span>
           )}
           <span className={errors.length ? "error" : "ok"} data-testid="diagnostic-count">
@@ -245,16 +272,18 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
           </div>
         )}
         <GraphView
-          graph={graph}
+          graph={grouping.graph}
           editable
           decorate={decorate}
           decorateEdge={decorateEdge}
-          onConnect={onConnect}
+          onConnect={(e) => !grouping.members.has(e.source) && !grouping.members.has(e.target) && onConnect(e)}
           onDisconnect={(e) => store.disconnect(e.target, e.targetPort)}
-          onRemoveNode={(n) => store.removeNode(n)}
-          onSelect={(n) => store.select(n)}
+          onRemoveNode={(n) => !grouping.members.has(n) && store.removeNode(n)}
+          onSelect={(n) => (n && grouping.members.has(n) ? expand(n) : store.select(n))}
           selected={selected}
-        />
+        >
+          {live.awareness && <Presence awareness={live.awareness} selected={selected} groupOf={grouping.groupOf} />}
+        </GraphView>
       </div>
       <aside className="side">
         {node ? <NodeDocs node={node} store={store} diagnostics={byNode.get(node.id) ?? []} /> : <p className="hint">Select a node to see its documentation and params.</p>}
@@ -272,7 +301,7 @@ function Editor({ id, store, specs }: { id: string; store: EditorStore; specs: M
             {diagnostics.length > SHOWN_DIAGNOSTICS && <p className="hint">and {diagnostics.length - SHOWN_DIAGNOSTICS} more (each on its node)</p>}
           </div>
         )}
-        <Palette specs={specs} onPick={(s) => store.addNode(s)} />
+        <Palette specs={specs} onPick={(s) => store.addNode(s)} suggestFrom={node?.spec && node.outputs.length > 0 ? { workflow: doc, node: node.id, port: node.outputs[0].name } : undefined} />
       </aside>
     </div>
   );

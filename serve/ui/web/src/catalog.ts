@@ -1,7 +1,7 @@
 // The node catalog (GET /v1/nodes), loaded once per page and looked up by node type id.
 
 import { get, post } from "./api";
-import type { NodeSpec, TypeCheck } from "./model";
+import type { NodeSpec, TypeCheck, WorkflowDocument } from "./model";
 
 let loading: Promise<Map<string, NodeSpec>> | null = null;
 
@@ -44,4 +44,27 @@ export function searchCatalog(specs: Iterable<NodeSpec>, query: string): NodeSpe
     if (words.every((w) => haystack.includes(w))) found.push(spec);
   }
   return found.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** One node type `POST /v1/suggestions` proposes to add next, and its port to wire. */
+export interface Suggested {
+  type: string;
+  port: string | null;
+  score: number;
+}
+
+/** The node types to add after output `port` of `node` in `workflow` (the document being edited, not stored),
+ *  best first: type fit, what follows that port in the workflows the user may see. [] when the server cannot say. */
+export function suggestNext(workflow: WorkflowDocument, node: string, port: string): Promise<Suggested[]> {
+  return post<{ suggestions: Suggested[] }>("/v1/suggestions", { workflow, node, port, side: "output", limit: 20 }).then(
+    (r) => r.suggestions,
+    () => [],
+  );
+}
+
+/** `found` with the suggested node types first, in the suggestions' order; the others keep their order. */
+export function rankBySuggestions(found: NodeSpec[], suggested: Suggested[]): NodeSpec[] {
+  const rank = new Map(suggested.map((s, i) => [s.type, i]));
+  const first = found.filter((s) => rank.has(s.id)).sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
+  return [...first, ...found.filter((s) => !rank.has(s.id))];
 }

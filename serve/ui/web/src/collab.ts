@@ -2,12 +2,18 @@
 // (serve/collab/document.py, ADR 019), and a binding that keeps an EditorStore and a Y.Doc in step.
 // Root Y.Maps: meta {format, name, description, version}, inputs {name: Y.Map}, nodes {id: Y.Map {type,
 // in: Y.Map, params: Y.Map, position: Y.Map, ...plain fields}}, outputs {name: reference}.
-// Not wired to a socket yet: a y-websocket provider on /v1/workflows/{id}/collab would drive `bindEditor`.
+// The page's y-websocket provider on /v1/workflows/{id}/collab drives `bindEditor` (WorkflowPage's useLive);
+// presence (pointers, selections) goes through the same provider's awareness (src/presence.ts, src/Presence.tsx).
 
 import * as Y from "yjs";
 import { stable } from "./graph";
 import type { DocNode, WorkflowDocument } from "./model";
 import type { EditorStore } from "./store";
+
+/** Yjs's document, for the page to make one: the page imports yjs only through this module, so the build keeps
+ * only the parts of yjs that this module and y-websocket use (a dynamic `import("yjs")` kept all of it: 4.5 KB
+ * gzip more; bench/ui_bench.py). */
+export { Doc } from "yjs";
 
 export const META_FIELDS = ["format", "name", "description"] as const;
 /** Node fields kept as Y.Maps of their own, merged key by key. */
@@ -121,6 +127,13 @@ function toYMap(entries: Plain): Y.Map<unknown> {
   const map = new Y.Map<unknown>();
   for (const [k, v] of Object.entries(entries)) map.set(k, v);
   return map;
+}
+
+/** The whole shared document as plain data (every root map, layout included): what scripts and tests compare
+ * across clients (the page offers it as `window.rayweaveCollab.document()` while co-editing). */
+export function documentData(ydoc: Y.Doc): Record<string, unknown> {
+  const r = roots(ydoc);
+  return { meta: r.meta.toJSON(), inputs: r.inputs.toJSON(), nodes: r.nodes.toJSON(), outputs: r.outputs.toJSON() };
 }
 
 /** Keep `store` and `ydoc` in step: remote changes replace the store's document; local edits are written

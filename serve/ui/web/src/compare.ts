@@ -1,7 +1,7 @@
 // Two runs of one workflow side by side: each node's state and time in both (pure; tested in compare.test.ts).
 
 import type { RunEvent } from "./model";
-import { applyEvent, initialRun, type RunLive } from "./runState";
+import { foldEvents, initialRun, type RunLive } from "./runState";
 
 export interface CompareRow {
   node: string;
@@ -17,10 +17,18 @@ export function nodeSeconds(run: RunLive, node: string): number | null {
   return ended.length ? ended.reduce((sum, a) => sum + ((a.end as number) - a.start), 0) : null;
 }
 
+/** Seconds each node's attempts took in `run` (all attempts; nodes without an ended one are left out). */
+export function secondsByNode(run: RunLive): Map<string, number> {
+  const seconds = new Map<string, number>();
+  for (const a of run.attempts) if (a.end !== null) seconds.set(a.node, (seconds.get(a.node) ?? 0) + (a.end - a.start));
+  return seconds;
+}
+
 /** One row per node of the workflow: its state and time in run `a` and in run `b`. */
 export function compareRuns(nodes: string[], a: RunLive, b: RunLive): CompareRow[] {
+  const [ta, tb] = [secondsByNode(a), secondsByNode(b)];
   return nodes.map((node) => {
-    const [sa, sb] = [nodeSeconds(a, node), nodeSeconds(b, node)];
+    const [sa, sb] = [ta.get(node) ?? null, tb.get(node) ?? null];
     return {
       node,
       a: { status: a.nodes[node]?.status ?? "pending", seconds: sa },
@@ -39,5 +47,5 @@ export function parseEventStream(text: string): RunEvent[] {
 
 /** A finished run's state from its events. */
 export function foldRun(nodes: string[], events: RunEvent[]): RunLive {
-  return events.reduce(applyEvent, initialRun(null, nodes));
+  return foldEvents(initialRun(null, nodes), events);
 }

@@ -111,16 +111,34 @@ export interface Layouter {
 }
 
 let shared: Promise<Layouter> | null = null;
+let fetched: Promise<unknown> | null = null;
+
+/** The URL of elkjs's worker script, its own file of the build: built by vite as a worker (`?worker&url`),
+ * so vite minifies elkjs's already minified script again, names of its top level included, and empties ELK's
+ * option descriptions (src/elkDescriptions.ts; 415 KB gzip instead of the 464 KB of the file as elkjs ships
+ * it; bench/ui_bench.py). */
+const workerUrl = (): Promise<string> => import("elkjs/lib/elk-worker.min.js?worker&url").then((m) => m.default);
 
 /** One ELK per page, running in a Web Worker (a big layout never blocks the page), loaded when first needed:
- * elkjs is the biggest part of the bundle. */
+ * elkjs is the biggest part of the bundle, so the page's first load never includes it. */
 export function elk(): Promise<Layouter> {
   if (!shared) {
-    shared = Promise.all([import("elkjs/lib/elk-api.js"), import("elkjs/lib/elk-worker.min.js?url")]).then(
-      ([api, worker]) => new api.default({ workerUrl: worker.default }) as unknown as Layouter,
+    shared = Promise.all([import("elkjs/lib/elk-api.js"), workerUrl(), fetched]).then(
+      ([api, url]) => new api.default({ workerUrl: url }) as unknown as Layouter,
     );
   }
   return shared;
+}
+
+/** Start downloading elkjs's worker script into the HTTP cache (it is immutable), at low priority and without
+ * compiling it: a page calls this as it opens, so the download overlaps its API requests, while compiling
+ * the 1.6 MB script (`elk()`, when the first layout is asked for) waits until the graph is drawn once. */
+export function prefetchElk(): void {
+  if (fetched || shared) return;
+  fetched = workerUrl()
+    .then((url) => fetch(url, { priority: "low", credentials: "same-origin" } as RequestInit))
+    .then((r) => r.arrayBuffer())
+    .catch(() => undefined);
 }
 
 /** Lay out `graph`: positions of its nodes by id. */

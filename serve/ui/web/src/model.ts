@@ -149,8 +149,10 @@ export interface RunNodeDetail {
   type: string;
   status: string;
   executor: string;
-  ray_task: { name: string; dashboard_url: string | null } | null;
+  ray_task: { name: string; dashboard_url: string | null; host?: string | null; ray_node?: string | null } | null;
   outputs: { port: string; type: string; table: boolean; preview: string | null }[];
+  /** The node this one was merged into (it ran once for both), or null. */
+  merged_into?: string | null;
 }
 
 export interface RunEvent {

@@ -3,10 +3,12 @@
 
 import { createContext, useCallback, useContext, useSyncExternalStore } from "react";
 
-/** What a box shows live: its state and, while it runs, its progress (0..1). */
+/** What a box shows live: its state and, while it runs, its progress (0..1); a group or a map node, how many
+ * of its members or elements are in each state (a new object whenever a count changed). */
 export interface LiveDecoration {
   status?: string;
   progress?: number | null;
+  counts?: Readonly<Record<string, number>>;
 }
 
 /** Node id -> live decoration, with a subscription per node. */
@@ -19,12 +21,12 @@ export class NodeStates {
     return this.values.get(id);
   }
 
-  /** Set decorations; listeners are called only for nodes whose status or progress changed. Returns those ids. */
+  /** Set decorations; listeners are called only for nodes whose status, progress or counts changed. Returns those ids. */
   update(entries: Iterable<[string, LiveDecoration]>): string[] {
     const changed: string[] = [];
     for (const [id, deco] of entries) {
       const old = this.values.get(id);
-      if (old && old.status === deco.status && old.progress === deco.progress) continue;
+      if (old && old.status === deco.status && old.progress === deco.progress && old.counts === deco.counts) continue;
       this.values.set(id, deco);
       changed.push(id);
     }

@@ -59,4 +59,31 @@ describe("run state from events", () => {
     expect(replay(["a"], events, 2).status).toBe("started");
     expect(replay(["a"], events, 4).nodes.a.status).toBe("succeeded");
   });
+
+  it("shows a node merged into its twin with the twin's state, and where the twin ran", () => {
+    // The compiler ran `twin` once as `a` (run.started lists it); only `a` has events.
+    seq = 0;
+    const events = [
+      ev("run.started", null, 1, { merged: { twin: "a" } }),
+      ev("node.started", "a", 1.1, {}, 1),
+      ev("node.succeeded", "a", 1.5, { host: "10.0.0.7", ray_node: "f00d" }, 1),
+      ev("run.succeeded", null, 2),
+    ];
+    const start = initialRun(null, ["a", "twin", "b"]);
+    const seen: string[] = [];
+    let run = start;
+    for (const e of events) {
+      run = applyEvent(run, e);
+      seen.push(run.nodes.twin.status);
+    }
+    expect(seen).toEqual(["pending", "running", "succeeded", "succeeded"]);
+    expect(run.merged).toEqual({ twin: "a" });
+    expect(run.nodes.twin).toBe(run.nodes.a);
+    expect([run.nodes.a.host, run.nodes.a.rayNode]).toEqual(["10.0.0.7", "f00d"]);
+    expect(run.nodes.b.status).toBe("pending");
+    // Only the node that ran is on the timeline; a replay shows the twin's state at any event.
+    expect(run.attempts.map((a) => a.node)).toEqual(["a"]);
+    expect(replay(["a", "twin", "b"], events, 2).nodes.twin.status).toBe("running");
+  });
 });
+

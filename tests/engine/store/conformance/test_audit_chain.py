@@ -1,7 +1,7 @@
 """The audit log is a hash chain: a fresh chain verifies, an edited or deleted entry is found, concurrent
 appends keep one valid chain, and an export verifies offline with the pure-Python checker.
 
-Tampering goes below the protocol (`sql_support`), as an operator with database access would.
+Tampering goes below the protocol (`sql_support`, `redis_support`), as an operator with database access would.
 """
 
 from __future__ import annotations
@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from engine.store import Store, open_store
 from engine.store.audit_chain import GENESIS, export_line, verify_lines
-from tests.engine.store import sql_support
+from tests.engine.store import redis_support, sql_support
+
+
+def _below(store: Store) -> Any:
+    """The test support that reaches below the protocol on the store's backend."""
+    return redis_support if store.backend == "redis" else sql_support
 
 
 def _fill(store: Store, count: int = 5) -> list[int]:
@@ -53,7 +59,7 @@ def test_an_empty_and_a_fresh_chain_verify(store: Store) -> None:
 @pytest.mark.parametrize("column", ["details", "actor"])
 def test_an_edited_entry_is_found_at_that_entry(store: Store, column: str) -> None:
     ids = _fill(store)
-    sql_support.edit_audit_entry(store, ids[2], **{column: {"n": 99} if column == "details" else "mallory"})
+    _below(store).edit_audit_entry(store, ids[2], **{column: {"n": 99} if column == "details" else "mallory"})
 
     result = store.audit.verify()
     assert (result.ok, result.broken_id, result.problem, result.checked) == (False, ids[2], "hash", 2)
@@ -62,7 +68,7 @@ def test_an_edited_entry_is_found_at_that_entry(store: Store, column: str) -> No
 
 def test_a_deleted_entry_breaks_the_link_of_the_next(store: Store) -> None:
     ids = _fill(store)
-    sql_support.delete_audit_entry(store, ids[1])
+    _below(store).delete_audit_entry(store, ids[1])
 
     result = store.audit.verify()
     assert (result.ok, result.broken_id, result.problem) == (False, ids[2], "prev_hash")
@@ -70,7 +76,8 @@ def test_a_deleted_entry_breaks_the_link_of_the_next(store: Store) -> None:
 
 
 def test_concurrent_appends_from_several_stores_keep_one_chain(store: Store) -> None:
-    stores = [store, *(open_store(store.connect_url) for _ in range(3))]
+    reopen = redis_support.open_same if store.backend == "redis" else open_store
+    stores = [store, *(reopen(store.connect_url) for _ in range(3))]
     errors: list[BaseException] = []
 
     def append_many(s: Store, n: int) -> None:

@@ -1,10 +1,11 @@
-"""Outbound webhooks in the store (issue 19), on SQLite and PostgreSQL: subscriptions with a sealed secret, the
+"""Outbound webhooks in the store (issue 19), on every backend: subscriptions with a sealed secret, the
 events each may be given (types, workflow, who may see the run), at most one delivery per event, leases,
 attempts, dead letters and redelivery."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,11 +17,17 @@ from engine.store.webhooks import NewDelivery
 from engine.webhooks.service import WebhookService, cloudevent_of, open_secret
 from nodes.ids import WorkflowId
 from nodes.states import EventType
+from tests.engine.store import redis_support, sql_support
 from tests.engine.store.conformance import utcnow
-from tests.engine.store.sql_support import stored_rows
 
 KEYS = Keyring([new_master_key()], "a test keyring")
 WANTED = [EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.NODE_FAILED]
+
+
+def stored_rows(store: Store, table: str) -> list[Any]:
+    """The rows of `table` as the store's database holds them (below the protocol)."""
+    below: Any = redis_support if store.backend == "redis" else sql_support
+    return list(below.stored_rows(store, table))
 
 
 def _service(store: Store) -> WebhookService:

@@ -17,7 +17,7 @@ from nodes.plugins import open_plugin_dir
 from tests.nodes.firstparty.feast.conftest import FEAST_PLUGIN
 from tests.nodes.firstparty.feast.repos import hour, make_repo
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 FEATURES = ["driver_stats:conv_rate", "driver_stats:trips"]
 

@@ -27,7 +27,7 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlflow.tracking import MlflowClient
 
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments(max_results=1)
+    MlflowClient(f"sqlite:///{path}", registry_uri=f"sqlite:///{path}").search_experiments(max_results=1)
     return path
 
 

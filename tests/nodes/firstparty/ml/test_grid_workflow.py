@@ -18,7 +18,7 @@ from engine.execution.events import Event
 from nodes import Catalog
 from nodes.states import EventType
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "ml_grid.json"
 GRID = [
     {"n_estimators": 10, "max_depth": 1, "random_state": 0},
@@ -51,7 +51,9 @@ def test_the_grid_example_trains_in_parallel_selects_and_registers(
     assert outputs["best_f1"] == max(f1) and outputs["best"] == models[f1.index(max(f1))]
     assert (outputs["registered"], outputs["version"]) == ("models:/wine-classifier/1", 1)
 
-    client = mlflow.MlflowClient(settings.resolved_mlflow_tracking_uri)
+    client = mlflow.MlflowClient(
+        settings.resolved_mlflow_tracking_uri, registry_uri=settings.resolved_mlflow_tracking_uri
+    )
     experiment = client.get_experiment_by_name("rayweave/ml-grid")
     assert experiment is not None
     assert experiment.artifact_location.startswith(settings.resolved_mlflow_artifacts_uri)
@@ -108,7 +110,9 @@ def test_the_parent_run_ends_with_the_workflow_run_and_its_status(
     home.mkdir()
     shutil.copyfile(mlflow_template, home / "mlflow.db")
     settings = Settings(home=home)
-    client = mlflow.MlflowClient(settings.resolved_mlflow_tracking_uri)
+    client = mlflow.MlflowClient(
+        settings.resolved_mlflow_tracking_uri, registry_uri=settings.resolved_mlflow_tracking_uri
+    )
 
     def document(column: str) -> dict[str, Any]:
         return {

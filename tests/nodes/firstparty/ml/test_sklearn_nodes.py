@@ -75,7 +75,9 @@ def test_train_evaluate_predict_and_register_track_to_mlflow(
     assert [c["name"] for c in ref["signature"]["inputs"]] == IRIS_FEATURES
     assert f"MLflow run {ref['run_id']}" in trained.logs[0]  # the run id as a node.log event
 
-    client = mlflow.MlflowClient(mlflow_config["mlflow.tracking_uri"])
+    client = mlflow.MlflowClient(
+        mlflow_config["mlflow.tracking_uri"], registry_uri=mlflow_config["mlflow.tracking_uri"]
+    )
     run = client.get_run(ref["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.params["C"] == "0.5" and run.data.params["estimator"].endswith("LogisticRegression")

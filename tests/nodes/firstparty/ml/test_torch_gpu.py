@@ -21,7 +21,7 @@ from cluster.settings import Settings
 from engine.execution.ray.executor import RayExecutor
 from nodes import Resources, node
 
-pytestmark = pytest.mark.usefixtures("ray_session")
+pytestmark = [pytest.mark.usefixtures("ray_session"), pytest.mark.slow]
 
 NAP_S = 1.0
 

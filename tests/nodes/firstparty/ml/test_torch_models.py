@@ -14,11 +14,11 @@ import pytest
 from nodes import Catalog
 from nodes.plugins.testing import run_plugin_node
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
 
-def _torch_iris(tracking_uri: str) -> tuple[dict[str, Any], pa.Table]:
+def _torch_iris(tracking_uri: str, artifacts_uri: str) -> tuple[dict[str, Any], pa.Table]:
     """An MLP trained on iris and logged with `mlflow.pytorch` as `train_torch` logs it: its reference (the
     classes are labels "a", "b", "c", so the predictions must map logits back to them) and the table."""
     import mlflow
@@ -42,7 +42,10 @@ def _torch_iris(tracking_uri: str) -> tuple[dict[str, Any], pa.Table]:
         optimizer.step()
     model.eval()
     mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run() as run:
+    # The experiment named, not the process's active one (another test may have set one of another store).
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    experiment_id = client.create_experiment("torch-iris", artifact_location=f"{artifacts_uri}/torch-iris")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         with torch.no_grad():
             signature = infer_signature(frame.head(5), model(x[:5]).numpy())
         info = mlflow.pytorch.log_model(
@@ -72,7 +75,7 @@ def test_predict_evaluate_and_register_take_a_torch_model(
 ) -> None:
     import mlflow
 
-    ref, table = _torch_iris(mlflow_config["mlflow.tracking_uri"])
+    ref, table = _torch_iris(mlflow_config["mlflow.tracking_uri"], mlflow_config["mlflow.artifacts_uri"])
     predicted = run_plugin_node(
         ml_nodes["ml/predict@1"], {"model": ref, "table": table}, config=mlflow_config
     )
@@ -91,7 +94,9 @@ def test_predict_evaluate_and_register_take_a_torch_model(
         ml_nodes["ml/register@1"], {"model": evaluated["model"]}, {"name": "iris-torch"}, config=mlflow_config
     )
     assert registered["uri"] == "models:/iris-torch/1"
-    client = mlflow.MlflowClient(mlflow_config["mlflow.tracking_uri"])
+    client = mlflow.MlflowClient(
+        mlflow_config["mlflow.tracking_uri"], registry_uri=mlflow_config["mlflow.tracking_uri"]
+    )
     assert client.get_model_version("iris-torch", "1").run_id == ref["run_id"]
 
 

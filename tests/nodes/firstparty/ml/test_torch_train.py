@@ -114,7 +114,9 @@ def test_train_torch_trains_tracks_and_logs_a_loadable_model(ml_catalog: Catalog
     assert result.outputs["metrics"]["loss"] == pytest.approx(losses[-1], rel=1e-3)
 
     # MLflow: the node's run is nested under the workflow run's parent and holds one metric per epoch.
-    client = mlflow.MlflowClient(settings.resolved_mlflow_tracking_uri)
+    client = mlflow.MlflowClient(
+        settings.resolved_mlflow_tracking_uri, registry_uri=settings.resolved_mlflow_tracking_uri
+    )
     run = client.get_run(result.outputs["mlflow_run_id"])
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.data.tags["rayweave.run_id"] == str(result.run_id)

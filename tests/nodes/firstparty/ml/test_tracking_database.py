@@ -14,7 +14,7 @@ from tests.engine.store.sql_support import postgres_database
 
 from .test_grid_workflow import EXAMPLE
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 GRID = [{"n_estimators": 5, "max_depth": depth, "random_state": 0} for depth in (1, 2, 3, 4)]
 
@@ -36,7 +36,7 @@ def test_parallel_trainings_on_a_fresh_postgresql_tracking_database(
         document = json.loads(EXAMPLE.read_text())
         result = engine.run(document, {"grid": GRID}, catalog=ml_catalog, settings=settings, cache=False)
         assert result.ok, result.errors
-        client = mlflow.MlflowClient(tracking)
+        client = mlflow.MlflowClient(tracking, registry_uri=tracking)
         runs = client.search_runs(
             [e.experiment_id for e in client.search_experiments()],
             filter_string="tags.`rayweave.role` = 'node'",

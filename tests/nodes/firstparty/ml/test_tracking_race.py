@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 CONTENDERS = 6
 
 
@@ -58,7 +58,7 @@ def test_one_parent_run_under_parallel_node_runs(ml_nodes: dict[str, Any], tmp_p
     parents = {parent for _, parent, _ in results}
     assert len(parents) == 1, parents
     (parent_id,) = parents
-    client = mlflow.MlflowClient(config["mlflow.tracking_uri"])
+    client = mlflow.MlflowClient(config["mlflow.tracking_uri"], registry_uri=config["mlflow.tracking_uri"])
     experiment = client.get_experiment_by_name("rayweave/race")
     assert experiment is not None
     active = client.search_runs([experiment.experiment_id], "tags.`rayweave.role` = 'workflow'")

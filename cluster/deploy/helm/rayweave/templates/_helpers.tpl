@@ -5,14 +5,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 
-{{/* The environment of every Ray container: the database URL from its Secret; the request-id middleware that
-Serve's HTTP proxies load (serve.middleware.PROXY_CALLBACK, as `rayweave serve` sets it); extra settings. */}}
+{{/* The environment of every Ray container: the database URL from its Secret; the number of run coordinators
+(the same in every process); the request-id middleware that Serve's HTTP proxies load
+(serve.middleware.PROXY_CALLBACK, as `rayweave serve` sets it); extra settings. */}}
 {{- define "rayweave.env" -}}
 - name: RAYWEAVE_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ .Values.database.secretName }}
       key: {{ .Values.database.secretKey }}
+- name: RAYWEAVE_COORDINATORS
+  value: {{ .Values.coordinators | quote }}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
   value: serve.middleware.proxy_middlewares
 {{- if .Values.extraEnv }}
