@@ -82,6 +82,8 @@ typecheck: $(TEST_STAMP)
 # much of a test's time is waiting (servers starting, Ray workers, sleeps), which the other process fills.
 # Files holding slow tests are handed out first (tests/conftest.py; without --no-loadscope-reorder xdist would
 # order files by their number of tests instead) so both end together. PYTEST_WORKERS=0 runs them in one process.
+# A test process that crashes fails its test and its file goes on in a new process; the scheduler that does this
+# without hanging the run (pytest-xdist 3.8.0's own can) is tests/xdist_scheduling.py.
 PYTEST_WORKERS ?= 2
 pytest: $(TEST_STAMP) ui
 	@command -v bwrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,15 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayConnect
 def settings(tmp_path: Path) -> Settings:
     """Settings of a fresh installation under this test's temporary directory (SQLite, local cache)."""
     return Settings(home=tmp_path / "home")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under `--dist loadfile` (`make test`), a scheduler that does not hang the run when a test process crashes."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.xdist_scheduling import make_scheduler
+
+    return make_scheduler(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -65,33 +73,15 @@ def _test_timeout(item: pytest.Item) -> float:
         return 0.0
 
 
-def _running_files(config: pytest.Config) -> tuple[Path, str] | None:
-    """Under pytest-xdist: the folder where each test process names the test it is running, and this one's name."""
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is None:
-        return None
-    folder = Path(tempfile.gettempdir()) / f"rayweave-tests-{workerinput['testrunuid']}"
-    folder.mkdir(exist_ok=True)
-    return folder, str(workerinput["workerid"])
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A test still stuck `HARD_TIMEOUT_GRACE_S` after its timeout ends its process, every stack printed.
 
     Under `make test`, pytest-xdist reports the test as failed (its process crashed) and hands the rest of its
-    file to a new process, which fails that test at once instead of running it again (xdist would): a hang
-    costs minutes and names itself instead of holding the whole run until CI gives up."""
+    file to a new process without that test (tests/xdist_scheduling.py): a hang costs minutes and names itself
+    instead of holding the whole run until CI gives up."""
     import faulthandler
 
-    running = _running_files(item.config)
-    if running is not None:
-        folder, me = running
-        for other in folder.iterdir():
-            if other.name != me and other.read_text() == item.nodeid:
-                other.unlink(missing_ok=True)
-                item.add_marker(pytest.mark.skip(reason="see its failure above: it hung its test process"))
-        (folder / me).write_text(item.nodeid)
     timeout = _test_timeout(item)
     if timeout > 0:
         stderr = item.config.stash[_STDERR_FD]
@@ -101,5 +91,3 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         if timeout > 0:
             faulthandler.cancel_dump_traceback_later()
-        if running is not None:
-            (running[0] / running[1]).write_text("")

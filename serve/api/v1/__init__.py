@@ -40,6 +40,9 @@ def build_router() -> APIRouter:
     from serve.api.v1 import run_nodes  # issue 23: one node of a run (inspect, table pages, re-run)
 
     router.include_router(run_nodes.router)
+    from serve.api.v1 import run_node_values  # issue 23: the values a node of a run gave and received
+
+    router.include_router(run_node_values.router)
     from serve.api.v1 import suggestions  # issue 20: node suggestions
 
     router.include_router(suggestions.router)

@@ -126,6 +126,7 @@ def get_run_node(
     A node the compiler merged into an identical one (`merged_into`) has that node's state, task and outputs:
     it ran once for both."""
     from engine.durable.stored import merged_nodes
+    from serve.api.v1.run_node_values import node_inputs
 
     run = owned_run(store, principal, run_id)
     document = _document(store, run)
@@ -141,14 +142,19 @@ def get_run_node(
     plan = _plan(ctx, run, document)
     planned = _planned(plan, ran) if plan is not None else None
     ports: list[NodeOutputPort] = []
+    member = None
     if planned is not None:
         member = next(m for m in _members(planned) if m.id == ran)
         for port, port_type in member.output_types.items():
-            table = str(port_type) == "Table"
-            preview = f"/v1/runs/{run.id}/nodes/{quote(node, safe='')}/outputs/{quote(port, safe='')}"
+            table = str(port_type).startswith("Table")
+            path = f"/v1/runs/{run.id}/nodes/{quote(node, safe='')}/outputs/{quote(port, safe='')}"
             ports.append(
                 NodeOutputPort(
-                    port=port, type=str(port_type), table=table, preview=preview if table else None
+                    port=port,
+                    type=str(port_type),
+                    table=table,
+                    preview=path if table else None,
+                    value=None if table else f"{path}/value",
                 )
             )
     ray_task = None
@@ -170,6 +176,7 @@ def get_run_node(
         executor=ctx.options.executor,
         ray_task=ray_task,
         outputs=ports,
+        inputs=node_inputs(run.id, node, declared, member, plan),
         merged_into=merged_into,
     )
 

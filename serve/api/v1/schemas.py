@@ -396,6 +396,37 @@ class NodeOutputPort(_Response):
     type: str = Field(description="The port's declared type.")
     table: bool = Field(description="True for a table: page through it with `GET .../outputs/{port}`.")
     preview: str | None = Field(description="The path of its paged preview (tables only).")
+    value: str | None = Field(
+        default=None,
+        description="The path of its value as JSON, cut to a size (`GET .../outputs/{port}/value`); null for a "
+        "table, which is paged through `preview` instead.",
+    )
+
+
+class NodeInputPort(_Response):
+    """One input port of a node in a run, and where its value came from."""
+
+    port: str
+    type: str | None = Field(
+        default=None,
+        description="The port's type as the compiler solved it; null when the workflow no longer compiles.",
+    )
+    source: str = Field(
+        description="Where the value came from: `node.port` (or `node` alone) and `$inputs.name` as the workflow "
+        "document writes them, `constant` for a constant, or a list of these for a list port (`[a.out, constant]`)."
+    )
+    from_nodes: list[str] = Field(
+        default_factory=list,
+        description="The upstream nodes the value came from (none for inputs and constants).",
+    )
+    table: bool = Field(default=False, description="True when the value is a table from an upstream node.")
+    preview: str | None = Field(
+        default=None,
+        description="For a table from an upstream node: the path of that output's paged preview.",
+    )
+    value: str = Field(
+        description="The path of its value as JSON, cut to a size (`GET .../inputs/{port}/value`)."
+    )
 
 
 class RayTask(_Response):
@@ -429,6 +460,10 @@ class RunNodeDetail(_Response):
         description="Null when nodes do not run on Ray here, or the run's workflow no longer compiles."
     )
     outputs: list[NodeOutputPort]
+    inputs: list[NodeInputPort] = Field(
+        default_factory=list,
+        description="Its input ports in the order the workflow binds them, with their sources.",
+    )
     merged_into: str | None = Field(
         default=None,
         description="The node this one was merged into: the compiler runs a node identical to an earlier one "
@@ -436,6 +471,25 @@ class RunNodeDetail(_Response):
         "are that node's (the run's `run.started` event lists the merged nodes); null for a node that ran "
         "itself.",
     )
+
+
+class NodeValue(_Response):
+    """A value a node gave (an output) or received (an input) in a run, as JSON cut to `limit` bytes."""
+
+    run: str
+    node: str
+    port: str
+    direction: str = Field(description="`output` or `input`.")
+    kind: str = Field(description="The Python type of the value (`int`, `list`, `dict`, `ndarray`, ...).")
+    bytes: int = Field(description="The size of the whole value written as compact JSON.")
+    truncated: bool = Field(
+        description="True when `bytes` is more than `limit`: `value` is null, `text` is cut."
+    )
+    value: Any = Field(
+        default=None, description="The value as JSON when it fits in `limit` bytes, else null."
+    )
+    text: str = Field(description="The value as indented JSON text, cut to `limit` bytes when it is bigger.")
+    limit: int = Field(description="The most bytes of JSON this answer carries (query `limit`).")
 
 
 class TableColumn(_Response):

@@ -165,6 +165,14 @@ SPECS: dict[tuple[str, str], Spec] = {
         f"/v1/runs/{w.run}/nodes/sum/outputs/out",
         {},
     ),
+    ("GET", "/v1/runs/{run_id}/nodes/{node}/outputs/{port}/value"): lambda w: (
+        f"/v1/runs/{w.run}/nodes/sum/outputs/out/value",
+        {},
+    ),
+    ("GET", "/v1/runs/{run_id}/nodes/{node}/inputs/{port}/value"): lambda w: (
+        f"/v1/runs/{w.run}/nodes/sum/inputs/a/value",
+        {},
+    ),
     # Suggestions from W's node: 200 for whoever may see W, 404 for the others.
     ("GET", "/v1/suggestions"): lambda w: (f"/v1/suggestions?workflow_id={w.workflow}&node=sum", {}),
     ("POST", "/v1/suggestions"): lambda w: ("/v1/suggestions", {"json": {"q": "add numbers"}}),

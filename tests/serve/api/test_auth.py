@@ -46,6 +46,8 @@ DESIGNED_ROUTES = {
     ("GET", "/v1/runs/{run_id}/outputs"),
     ("GET", "/v1/runs/{run_id}/nodes/{node}"),
     ("GET", "/v1/runs/{run_id}/nodes/{node}/outputs/{port}"),
+    ("GET", "/v1/runs/{run_id}/nodes/{node}/outputs/{port}/value"),
+    ("GET", "/v1/runs/{run_id}/nodes/{node}/inputs/{port}/value"),
     ("POST", "/v1/runs/{run_id}/nodes/{node}/rerun"),
     ("POST", "/v1/runs/{run_id}/cancel"),
     ("GET", "/v1/runs/{run_id}/events"),

@@ -107,8 +107,77 @@ def test_a_table_output_is_paged_with_its_columns_and_types(debugged: dict[str, 
     detail = c.get(f"/v1/runs/{run}/nodes/table").json()
     assert detail["status"] == "succeeded" and detail["executor"] == "local" and detail["ray_task"] is None
     assert detail["outputs"] == [
-        {"port": "out", "type": "Table", "table": True, "preview": f"/v1/runs/{run}/nodes/table/outputs/out"}
+        {
+            "port": "out",
+            "type": "Table",
+            "table": True,
+            "preview": f"/v1/runs/{run}/nodes/table/outputs/out",
+            "value": None,
+        }
     ]
+
+
+def test_the_inspector_reads_each_value_a_node_gave_and_received(api: Api, debugged: dict[str, Any]) -> None:
+    c, run = debugged["client"], debugged["run"]
+    neg = c.get(f"/v1/runs/{run}/nodes/neg").json()
+    base = f"/v1/runs/{run}/nodes"
+    assert neg["outputs"] == [
+        {
+            "port": "out",
+            "type": "Number",
+            "table": False,
+            "preview": None,
+            "value": f"{base}/neg/outputs/out/value",
+        }
+    ]
+    assert neg["inputs"] == [
+        {
+            "port": "x",
+            "type": "Number",
+            "source": "sum.out",
+            "from_nodes": ["sum"],
+            "table": False,
+            "preview": None,
+            "value": f"{base}/neg/inputs/x/value",
+        }
+    ]
+    out = c.get(neg["outputs"][0]["value"]).json()
+    assert (out["value"], out["text"], out["kind"], out["direction"], out["truncated"]) == (
+        -3,
+        "-3",
+        "int",
+        "output",
+        False,
+    )
+    # neg's input is sum's output, read through sum's port.
+    received = c.get(neg["inputs"][0]["value"]).json()
+    assert (received["value"], received["direction"], received["port"]) == (3, "input", "x")
+
+    # sum's inputs: the run's input and a constant.
+    inputs = {i["port"]: i for i in c.get(f"{base}/sum").json()["inputs"]}
+    assert (inputs["a"]["source"], inputs["a"]["from_nodes"]) == ("$inputs.a", [])
+    assert c.get(inputs["a"]["value"]).json()["value"] == 2
+    assert inputs["b"]["source"] == "constant" and c.get(inputs["b"]["value"]).json()["value"] == 1
+
+    # A big value is cut at the limit (never half a character) and says how big it is whole.
+    rows = c.get(f"{base}/table/inputs/value/value").json()
+    assert rows["value"] == ROWS and rows["truncated"] is False
+    cut = c.get(f"{base}/table/inputs/value/value", params={"limit": 20}).json()
+    assert cut["truncated"] is True and cut["value"] is None and cut["bytes"] == rows["bytes"] > 20
+    assert len(cut["text"].encode()) <= 20 and cut["text"] == '[{"n":0,"s":"r0"},{"'[:20]
+
+    # Tables are paged, not sent whole; unknown ports and nodes name what there is.
+    table = c.get(f"{base}/table/outputs/out/value")
+    assert (
+        table.status_code == 400 and f"GET /v1/runs/{run}/nodes/table/outputs/out" in table.json()["detail"]
+    )
+    unknown = c.get(f"{base}/neg/inputs/nope/value")
+    assert unknown.status_code == 404 and "its inputs: x" in unknown.json()["detail"]
+    assert c.get(f"{base}/neg/outputs/nope/value").status_code == 404
+    assert c.get(f"{base}/nope/outputs/out/value").status_code == 404
+    assert c.get(f"{base}/neg/outputs/out/value", params={"limit": 0}).status_code == 422
+    with api.client(api.key(["runs:read"], username="debugger")) as viewer:
+        assert viewer.get(f"{base}/neg/inputs/x/value").json()["value"] == 3
 
 
 def test_a_ray_server_names_the_task_and_links_the_dashboard(api: Api, debugged: dict[str, Any]) -> None:
@@ -163,7 +232,13 @@ def test_a_node_merged_into_its_twin_answers_with_the_twin_s_state_and_outputs(
     assert body["status"] in ("succeeded", "cached")
     assert (body["status"], body["attempts"]) == (table["status"], table["attempts"])
     assert body["outputs"] == [
-        {"port": "out", "type": "Table", "table": True, "preview": f"/v1/runs/{run}/nodes/twin/outputs/out"}
+        {
+            "port": "out",
+            "type": "Table",
+            "table": True,
+            "preview": f"/v1/runs/{run}/nodes/twin/outputs/out",
+            "value": None,
+        }
     ]
     page = c.get(f"/v1/runs/{run}/nodes/twin/outputs/out", params={"limit": 2}).json()
     assert page["rows"] == [[0, "r0"], [1, "r1"]] and page["total_rows"] == 7

@@ -479,6 +479,21 @@ def test_run_to_a_node_rerun_a_node_and_page_a_table_output(page: Any, site: dic
     assert "in-process" in page.get_by_test_id("ray-task").inner_text()
     _shot(page, "run-table-preview")
 
+    # The inspector shows what each input received, read through the port that fed it, and each output value.
+    page.get_by_test_id("node-neg").click()
+    assert page.get_by_test_id("input-x-source").inner_text() == "sum.out"
+    page.get_by_test_id("input-x-value").filter(has_text="3").wait_for()
+    assert page.get_by_test_id("input-x-value").inner_text() == "3"
+    assert page.get_by_test_id("input-x-value-note").inner_text() == "int, 1 B as JSON"
+    page.get_by_test_id("output-out-value").filter(has_text="-3").wait_for()
+    page.get_by_test_id("node-sum").click()
+    assert page.get_by_test_id("input-a-source").inner_text() == "$inputs.n"
+    page.get_by_test_id("input-a-value").filter(has_text="1").wait_for()
+    page.get_by_test_id("input-b-value").filter(has_text="2").wait_for()
+    page.get_by_test_id("node-rows").click()
+    assert '"word": "w29"' in page.get_by_test_id("input-value-value").inner_text()
+    _shot(page, "run-node-values")
+
     # Re-run neg with the input it had (sum's recorded output): a new run of neg alone.
     page.get_by_test_id("node-neg").click()
     page.get_by_test_id("rerun-node").click()

@@ -1,13 +1,17 @@
 // The debugging part of a run's node inspector: "run to here", "re-run this node" (with the inputs it had in
-// this run), the Ray task that ran it with a link to the Ray dashboard, and its table outputs paged.
+// this run), the Ray task that ran it with a link to the Ray dashboard, its outputs (tables paged, other values
+// as JSON) and the value each input received, read through the upstream port, workflow input or constant.
 
 import { useEffect, useState } from "react";
 import { ApiProblem, get, post } from "./api";
-import { cellText, pageLabel, pagePath, previousOffset, type TablePage } from "./debug";
+import { cellText, pageLabel, pagePath, previousOffset, valueNote, valuePath, type NodeValue, type TablePage } from "./debug";
 import type { RunDetail, RunNodeDetail } from "./model";
 import { navigate } from "./router";
 
 const PAGE_ROWS = 20;
+/** Bytes of JSON a value view asks for first; "Show all" asks for the most the API gives. */
+const VALUE_BYTES = 4096;
+const ALL_VALUE_BYTES = 1024 * 1024;
 
 function message(e: unknown): string {
   return e instanceof ApiProblem ? e.detail : e instanceof Error ? e.message : String(e);
@@ -84,11 +88,79 @@ export function NodeDebug({ runId, detail, node, finished }: { runId: string; de
           )}
         </p>
       )}
-      {info?.outputs
-        .filter((o) => o.table && o.preview)
-        .map((o) => (
-          <TablePreview key={o.port} port={o.port} preview={o.preview as string} />
-        ))}
+      {info && info.inputs.length > 0 && (
+        <div className="node-values" data-testid="node-inputs">
+          <h4>Inputs</h4>
+          {info.inputs.map((i) => (
+            <div key={i.port} className="node-value" data-testid={`input-${i.port}`}>
+              <div className="value-head">
+                <code>{i.port}</code> {i.type && <span className="rw-type">{i.type}</span>} ← <code data-testid={`input-${i.port}-source`}>{i.source}</code>
+              </div>
+              {i.table && i.preview ? <TablePreview port={`in-${i.port}`} preview={i.preview} /> : <ValueView path={i.value} testId={`input-${i.port}-value`} />}
+            </div>
+          ))}
+        </div>
+      )}
+      {info && info.outputs.length > 0 && (
+        <div className="node-values" data-testid="node-outputs">
+          <h4>Outputs</h4>
+          {info.outputs.map((o) =>
+            o.table && o.preview ? (
+              <TablePreview key={o.port} port={o.port} preview={o.preview} />
+            ) : o.value ? (
+              <div key={o.port} className="node-value" data-testid={`output-${o.port}`}>
+                <div className="value-head">
+                  <code>{o.port}</code> <span className="rw-type">{o.type}</span>
+                </div>
+                {info.status === "succeeded" || info.status === "cached" ? (
+                  <ValueView path={o.value} testId={`output-${o.port}-value`} />
+                ) : (
+                  <p className="hint">no value: the node is {info.status}</p>
+                )}
+              </div>
+            ) : null,
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** A value as JSON: the first few KB, all of it (up to the API's 1 MB) on request. */
+function ValueView({ path, testId }: { path: string; testId: string }) {
+  const [limit, setLimit] = useState(VALUE_BYTES);
+  const [value, setValue] = useState<NodeValue | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let live = true;
+    setError("");
+    get<NodeValue>(valuePath(path, limit)).then(
+      (v) => live && setValue(v),
+      (e) => live && setError(message(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [path, limit]);
+  if (error) {
+    return (
+      <p className="hint" data-testid={`${testId}-error`}>
+        {error}
+      </p>
+    );
+  }
+  if (!value) return <p className="hint">loading…</p>;
+  return (
+    <div className="value-view">
+      <pre data-testid={testId}>{value.truncated ? value.text + "…" : value.text}</pre>
+      <span className="hint" data-testid={`${testId}-note`}>
+        {valueNote(value)}
+      </span>
+      {value.truncated && value.limit < ALL_VALUE_BYTES && (
+        <button onClick={() => setLimit(ALL_VALUE_BYTES)} data-testid={`${testId}-more`}>
+          Show all
+        </button>
+      )}
     </div>
   );
 }

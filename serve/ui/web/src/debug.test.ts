@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ancestorsOf, cellText, outsideRun, pageLabel, pagePath, previousOffset, upstreamOf } from "./debug";
+import { ancestorsOf, cellText, outsideRun, pageLabel, pagePath, previousOffset, sizeLabel, upstreamOf, valueNote, valuePath } from "./debug";
 import type { WorkflowDocument } from "./model";
 
 const doc = {
@@ -57,5 +57,16 @@ describe("table preview pages", () => {
     expect(cellText(null)).toBe("");
     expect(cellText({ a: 1 })).toBe('{"a":1}');
     expect(cellText("x".repeat(200), 10)).toBe("xxxxxxxxx…");
+  });
+});
+
+describe("a node's values in the inspector", () => {
+  it("asks for a bounded value and says when it shows only the start", () => {
+    expect(valuePath("/v1/runs/r/nodes/n/outputs/out/value", 4096.7)).toBe("/v1/runs/r/nodes/n/outputs/out/value?limit=4096");
+    expect(sizeLabel(999)).toBe("999 B");
+    expect(sizeLabel(1500)).toBe("1.5 KB");
+    expect(sizeLabel(2_500_000)).toBe("2.5 MB");
+    expect(valueNote({ kind: "int", bytes: 2, truncated: false, limit: 4096 })).toBe("int, 2 B as JSON");
+    expect(valueNote({ kind: "list", bytes: 120_000, truncated: true, limit: 4096 })).toBe("list, 120.0 KB as JSON: the first 4.1 KB shown");
   });
 });

@@ -63,3 +63,33 @@ export function cellText(value: unknown, max = 120): string {
   const text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
+
+/** A value a node gave or received, as GET /v1/runs/{id}/nodes/{node}/(outputs|inputs)/{port}/value answers it. */
+export interface NodeValue {
+  port: string;
+  direction: "output" | "input";
+  kind: string;
+  bytes: number;
+  truncated: boolean;
+  value: unknown;
+  text: string;
+  limit: number;
+}
+
+/** The path of a value with at most `limit` bytes of JSON (`path` is the port's `value` path). */
+export function valuePath(path: string, limit: number): string {
+  return `${path}?limit=${Math.max(1, Math.floor(limit))}`;
+}
+
+/** "1.2 KB", "3.4 MB": a size for people. */
+export function sizeLabel(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(1)} KB`;
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}
+
+/** What a value view says under its text: its kind and size, and whether the text is only the start of it. */
+export function valueNote(v: Pick<NodeValue, "kind" | "bytes" | "truncated" | "limit">): string {
+  const whole = `${v.kind}, ${sizeLabel(v.bytes)} as JSON`;
+  return v.truncated ? `${whole}: the first ${sizeLabel(v.limit)} shown` : whole;
+}

@@ -150,7 +150,9 @@ export interface RunNodeDetail {
   status: string;
   executor: string;
   ray_task: { name: string; dashboard_url: string | null; host?: string | null; ray_node?: string | null } | null;
-  outputs: { port: string; type: string; table: boolean; preview: string | null }[];
+  outputs: { port: string; type: string; table: boolean; preview: string | null; value?: string | null }[];
+  /** Its input ports and where each value came from (`node.port`, `$inputs.name`, a constant). */
+  inputs: { port: string; type: string | null; source: string; from_nodes: string[]; table: boolean; preview: string | null; value: string }[];
   /** The node this one was merged into (it ran once for both), or null. */
   merged_into?: string | null;
 }
