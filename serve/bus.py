@@ -252,9 +252,8 @@ def follow_model_changes(notices: RunNotices, forget: Callable[[str], None]) -> 
     server cached of that model (its Serve handle) is looked up again from Serve's record on next use.
 
     `model.scaled` notices (a replica came up or went) forget nothing: a Serve handle routes to the replicas
-    there are, and dropping one while a request waits in it for a replica (a model woken from zero) let Ray's
-    core worker abort the process ("Tried to complete task that was not pending") in one of three clean-clone
-    runs of the serving tests."""
+    there are, and a request waiting in it for a replica (a model woken from zero) stays with the handle that
+    holds it."""
 
     def on_notice(message: Message) -> None:
         name = message.data.get("name")

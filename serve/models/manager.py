@@ -371,7 +371,11 @@ def _check_loads(spec: ModelSpec, existing: dict[str, Any], timeout_s: float) ->
     try:
         ray.get(ref, timeout=timeout_s)
     except Exception as exc:
-        ray.cancel(ref, force=True)
+        # Only a load still running is killed. Cancelling a task that has already failed (force=True) made Ray
+        # 2.60's core worker abort the whole caller process ("Tried to complete task that was not pending"):
+        # the worker kill raced the failed task's own completion.
+        if isinstance(exc, ray.exceptions.GetTimeoutError):
+            ray.cancel(ref, force=True)
         cause = getattr(exc, "cause", None) or exc
         raise DeployFailed(
             f"model {spec.name!r} version {spec.version} cannot be served: loading {spec.model_uri} failed "

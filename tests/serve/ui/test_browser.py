@@ -518,6 +518,63 @@ def test_run_to_a_node_rerun_a_node_and_page_a_table_output(page: Any, site: dic
     _shot(page, "run-to-here")
 
 
+def test_a_map_node_draws_its_sub_workflow_with_states_across_and_within_elements(
+    page: Any, site: dict[str, Any]
+) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    doc = {
+        "format": "rayweave.workflow/1",
+        "name": "inverses",
+        "inputs": {"xs": {"type": "List[Int]"}},
+        "nodes": {
+            "each": {
+                "type": "builtin/map@1",
+                "in": {"items": "$inputs.xs"},
+                "params": {
+                    "workflow": {
+                        "format": "rayweave.workflow/1",
+                        "name": "inverse-plus-one",
+                        "inputs": {"item": {"type": "Int"}},
+                        "nodes": {
+                            "inv": {"type": "builtin/divide@1", "in": {"a": {"value": 1}, "b": "$inputs.item"}},
+                            "plus": {"type": "builtin/add@1", "in": {"a": "inv", "b": {"value": 1}}},
+                        },
+                        "outputs": {"out": "plus.out"},
+                    }
+                },
+            }
+        },
+        "outputs": {"each": "each.out"},
+    }
+    created = httpx.post(f"{site['url']}/v1/workflows", json={"workflow": doc}, headers=headers)
+    assert created.status_code == 201, created.text
+    site["ids"]["inverses"] = created.json()["workflow_id"]
+    run = _finished_run(site, "inverses", {"xs": [1, 0, 2]})  # element 1 divides by zero
+    page.goto(f"{site['url']}/ui/runs/{run}")
+    page.get_by_test_id("run-status").filter(has_text="failed").wait_for()
+
+    # The map node: its sub-workflow drawn, each node counting its elements per state.
+    page.get_by_test_id("node-each").click()
+    graph = page.get_by_test_id("map-graph")
+    assert graph.locator("h4").inner_text() == "Sub-workflow, all elements"
+    inv = page.get_by_test_id("map-node-inv")
+    assert inv.get_attribute("data-counts") == "failed=1,succeeded=2"
+    assert inv.get_attribute("data-status") == "failed"
+    assert "succeeded=2" in (page.get_by_test_id("map-node-plus").get_attribute("data-counts") or "")
+    assert graph.locator("path.map-wire").count() == 1  # inv -> plus
+    _shot(page, "run-map-sub-workflow")
+
+    # A click on a box opens that node in the element where it failed: the graph shows that element's states.
+    inv.click()
+    graph.locator("h4").filter(has_text="element [1]").wait_for()
+    assert page.get_by_test_id("map-node-inv").get_attribute("data-status") == "failed"
+    side = page.locator("aside.side").inner_text()
+    assert "division by zero" in side.lower() and "has no node" not in side
+    page.get_by_test_id("map-node-plus").click()  # the same element's next node
+    graph.locator("h4").filter(has_text="element [1]").wait_for()
+    _shot(page, "run-map-element")
+
+
 def _counts(text: str | None) -> dict[str, int]:
     """A group's `data-counts` ("succeeded:12 pending:322") as a dict."""
     return {state: int(n) for state, n in (item.split(":") for item in (text or "").split())}

@@ -11,6 +11,8 @@ import { INPUTS_ID, OUTPUTS_ID, toGraph, type Graph } from "./graph";
 import { groupGraph, mapElementOf, subWorkflowSize } from "./groups";
 import { prefetchElk } from "./layout";
 import { NodeStates } from "./nodeStates";
+import { MapGraph } from "./MapGraph";
+import { innerNodeOf } from "./mapLayout";
 import { NodeDebug } from "./NodeDebug";
 import { outsideRun } from "./debug";
 import type { RunDetail, RunEvent, WorkflowDocument, WorkflowVersion } from "./model";
@@ -291,6 +293,7 @@ export function RunPage({ id }: { id: string }) {
               debug={
                 <>
                   <NodeDebugFor runId={id} detail={detail} node={selected} finished={finished} />
+                  {selected && <MapView doc={doc} selected={selected} states={(paced.run ?? run).nodes} onPick={pick} />}
                   {selected && !mapElementOf(selected) && <MapElements elements={decorations.elementsOf(selected)} counts={decorations.countsOf(selected)} onPick={pickElement} />}
                 </>
               }
@@ -313,8 +316,21 @@ function json(value: unknown): string {
   return text.length > 4000 ? text.slice(0, 4000) + "\n… (cut)" : text;
 }
 
+/** The sub-workflow of the selected map node (counts across its elements), or of the map element a selected
+ * node belongs to (that element's states). */
+function MapView({ doc, selected, states, onPick }: { doc: WorkflowDocument; selected: string; states: RunLive["nodes"]; onPick: (node: string) => void }) {
+  const where = mapElementOf(selected);
+  const map = where ? where.map : selected;
+  const node = doc.nodes[map];
+  if (!node || !node.type.startsWith("builtin/map@")) return null;
+  const inner = where ? innerNodeOf(map, selected) : null;
+  return <MapGraph map={map} workflow={node.params?.workflow} states={states} element={inner ? inner.index : null} selectedInner={inner?.inner ?? null} onPick={onPick} />;
+}
+
 function NodeDebugFor({ runId, detail, node, finished }: { runId: string; detail: RunDetail; node: string | null; finished: boolean }) {
   if (!node || node === INPUTS_ID || node === OUTPUTS_ID) return null;
+  // A map element's node (`each[1].plus`) is not a node of the run's workflow: its map node is debugged instead.
+  if (mapElementOf(node)) return <p className="hint">A node of a map element: run to here and re-run work on its map node.</p>;
   return <NodeDebug key={node} runId={runId} detail={detail} node={node} finished={finished} />;
 }
 
