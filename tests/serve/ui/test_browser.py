@@ -536,7 +536,10 @@ def test_a_map_node_draws_its_sub_workflow_with_states_across_and_within_element
                         "name": "inverse-plus-one",
                         "inputs": {"item": {"type": "Int"}},
                         "nodes": {
-                            "inv": {"type": "builtin/divide@1", "in": {"a": {"value": 1}, "b": "$inputs.item"}},
+                            "inv": {
+                                "type": "builtin/divide@1",
+                                "in": {"a": {"value": 1}, "b": "$inputs.item"},
+                            },
                             "plus": {"type": "builtin/add@1", "in": {"a": "inv", "b": {"value": 1}}},
                         },
                         "outputs": {"out": "plus.out"},
