@@ -66,8 +66,11 @@ def reserved_name_error(username: str, prefix: str) -> ReservedUsernameError:
     )
 
 
-class UserRepository(Repository):
-    """Users and permissions."""
+class UserCreation:
+    """Creating users, the same on every backend (`UserRepository` on SQL, `engine.store.redis.users` on Redis):
+    local names may not start with a reserved prefix, an identity provider's users are made on first sight, and
+    a new user's role defaults from `is_admin`. A backend stores the new record (`_store_new`, `ValueError` for a
+    taken name) and finds one by name (`get_by_username`)."""
 
     def create(
         self,
@@ -110,6 +113,13 @@ class UserRepository(Repository):
         except ValueError:  # created by a concurrent request
             return self.get_by_username(username)
 
+    def get_by_username(self, username: str) -> User:
+        """One user by username; raises `NotFoundError`."""
+        raise NotImplementedError
+
+    def _store_new(self, user: User) -> User:
+        raise NotImplementedError
+
     def _insert(
         self,
         username: str,
@@ -120,7 +130,6 @@ class UserRepository(Repository):
         tenant_id: str | None = None,
         role: str | None = None,
     ) -> User:
-        role = check_role(role or (ADMIN_ROLE if is_admin else DEFAULT_ROLE))
         user = User(
             id=new_id(),
             username=username,
@@ -129,8 +138,15 @@ class UserRepository(Repository):
             is_admin=is_admin,
             created_at=utcnow(),
             tenant_id=tenant_id or DEFAULT_TENANT,
-            role=role,
+            role=check_role(role or (ADMIN_ROLE if is_admin else DEFAULT_ROLE)),
         )
+        return self._store_new(user)
+
+
+class UserRepository(UserCreation, Repository):
+    """Users and permissions."""
+
+    def _store_new(self, user: User) -> User:
         try:
             with self.session() as session:
                 if user.tenant_id == DEFAULT_TENANT:
@@ -139,7 +155,7 @@ class UserRepository(Repository):
                     raise NotFoundError(f"tenant {user.tenant_id!r} does not exist; create it first")
                 session.add(user)
         except sa.exc.IntegrityError as exc:
-            raise ValueError(f"user {username!r} already exists; pick another username") from exc
+            raise ValueError(f"user {user.username!r} already exists; pick another username") from exc
         return user
 
     def get(self, user_id: str) -> User:

@@ -16,23 +16,16 @@ import builtins
 import json
 from typing import Any
 
-from engine.store.columns import new_id, utcnow
+from engine.store.columns import utcnow
 from engine.store.errors import NotFoundError
 from engine.store.models import Permission, User
 from engine.store.redis.api_keys import ACTIVE_ADMINS
 from engine.store.redis.base import RedisRepository, as_dict, flat
 from engine.store.redis.codec import Codec, dump_json, from_micros, to_micros
 from engine.store.redis.tenants import RedisTenants
-from engine.store.roles import ADMIN_ROLE, DEFAULT_ROLE, OWNER_ROLE, check_role
+from engine.store.roles import OWNER_ROLE, check_role
 from engine.store.tenants import DEFAULT_TENANT
-from engine.store.users import (
-    ANY,
-    RESERVED_PREFIXES,
-    last_admin_user_error,
-    last_owner_error,
-    reserved_name_error,
-    reserved_prefix,
-)
+from engine.store.users import ANY, UserCreation, last_admin_user_error, last_owner_error
 
 # KEYS: the tenant, the name key, the user, the listing, the tenant's users, its owners. ARGV: id, an enabled
 # owner ('1'/'0'), then the record's field pairs.
@@ -113,7 +106,7 @@ return value
 """
 
 
-class RedisUsers(RedisRepository):
+class RedisUsers(UserCreation, RedisRepository):
     """Users and permissions on Redis; implements `engine.store.protocol.Users` as `engine.store.users` does."""
 
     def __init__(self, *args: Any) -> None:
@@ -125,83 +118,25 @@ class RedisUsers(RedisRepository):
         self._set_role = self.script(_SET_ROLE)
         self._grant = self.script(_GRANT)
 
-    def create(
-        self,
-        username: str,
-        *,
-        email: str | None = None,
-        display_name: str = "",
-        is_admin: bool = False,
-        tenant_id: str | None = None,
-        role: str | None = None,
-    ) -> User:
-        """Create a local user (unique name, no reserved prefix such as `oidc:`) in `tenant_id` (default: the
-        default tenant) as `role` (default: `owner` for `is_admin`, else `member`)."""
-        prefix = reserved_prefix(username)
-        if prefix is not None:
-            raise reserved_name_error(username, prefix)
-        return self._insert(
-            username,
-            email=email,
-            display_name=display_name,
-            is_admin=is_admin,
-            tenant_id=tenant_id,
-            role=role,
-        )
-
-    def ensure_external(self, prefix: str, subject: str) -> User:
-        """The user `<prefix><subject>` of an identity provider, created on first sight."""
-        if prefix not in RESERVED_PREFIXES:
-            raise ValueError(f"{prefix!r} is not a reserved prefix; use one of {RESERVED_PREFIXES}")
-        username = prefix + subject
-        try:
-            return self.get_by_username(username)
-        except NotFoundError:
-            pass
-        try:
-            return self._insert(username)
-        except ValueError:  # created by a concurrent request
-            return self.get_by_username(username)
-
-    def _insert(
-        self,
-        username: str,
-        *,
-        email: str | None = None,
-        display_name: str = "",
-        is_admin: bool = False,
-        tenant_id: str | None = None,
-        role: str | None = None,
-    ) -> User:
-        role = check_role(role or (ADMIN_ROLE if is_admin else DEFAULT_ROLE))
-        user = User(
-            id=new_id(),
-            username=username,
-            email=email,
-            display_name=display_name,
-            is_admin=is_admin,
-            created_at=utcnow(),
-            tenant_id=tenant_id or DEFAULT_TENANT,
-            role=role,
-        )
+    def _store_new(self, user: User) -> User:
         if user.tenant_id == DEFAULT_TENANT:
             self._tenants.get(DEFAULT_TENANT)  # made on first use
         k = self.keys
         outcome = self._create(
             keys=[
                 k("tenant", user.tenant_id),
-                k("user-name", username),
+                k("user-name", user.username),
                 k("user", user.id),
                 k("users"),
                 k("tenant", user.tenant_id, "users"),
                 k("tenant", user.tenant_id, "owners"),
             ],
-            args=[user.id, "1" if role == OWNER_ROLE else "0", *flat(self.codec.dump(user))],
+            args=[user.id, "1" if user.role == OWNER_ROLE else "0", *flat(self.codec.dump(user))],
         )
         if outcome == "tenant":
             raise NotFoundError(f"tenant {user.tenant_id!r} does not exist; create it first")
         if outcome == "exists":
-            raise ValueError(f"user {username!r} already exists; pick another username")
+            raise ValueError(f"user {user.username!r} already exists; pick another username")
         return user
 
     def get(self, user_id: str) -> User:
