@@ -62,8 +62,9 @@ def _missing(subscription_id: str) -> NotFoundError:
     return NotFoundError(f"webhook {subscription_id!r} does not exist; GET /v1/webhooks lists yours")
 
 
-class WebhookRepository(Repository):
-    """Webhook subscriptions and their deliveries."""
+class WebhookCreation:
+    """Making a subscription record, the same on every backend (`WebhookRepository` on SQL,
+    `engine.store.redis.webhooks` on Redis); a backend stores it (`_store_new`)."""
 
     def create(
         self,
@@ -100,6 +101,16 @@ class WebhookRepository(Repository):
             updated_at=now,
             created_by=actor,
         )
+        return self._store_new(row)
+
+    def _store_new(self, row: WebhookSubscription) -> WebhookSubscription:
+        raise NotImplementedError
+
+
+class WebhookRepository(WebhookCreation, Repository):
+    """Webhook subscriptions and their deliveries."""
+
+    def _store_new(self, row: WebhookSubscription) -> WebhookSubscription:
         with self.session() as session:
             session.add(row)
         return row

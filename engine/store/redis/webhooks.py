@@ -30,7 +30,7 @@ from engine.store.redis.codec import Codec, from_micros, to_micros
 from engine.store.redis.events import _event
 from engine.store.redis.shares import shared_workflow_ids, tenant_user_ids
 from engine.store.shares import Audience
-from engine.store.webhooks import UPDATABLE, NewDelivery, PendingEvent, _missing
+from engine.store.webhooks import UPDATABLE, NewDelivery, PendingEvent, WebhookCreation, _missing
 
 #: Index entries read per round trip while looking for a webhook's new events.
 _CHUNK = 500
@@ -193,7 +193,7 @@ def _no_delivery(delivery_id: str) -> NotFoundError:
     return NotFoundError(f"webhook delivery {delivery_id!r} does not exist (its webhook was deleted?)")
 
 
-class RedisWebhooks(RedisRepository):
+class RedisWebhooks(WebhookCreation, RedisRepository):
     """Webhook subscriptions and their deliveries on Redis; implements `engine.store.protocol.Webhooks`."""
 
     def __init__(self, *args: Any) -> None:
@@ -208,45 +208,11 @@ class RedisWebhooks(RedisRepository):
         self._record = self.script(_RECORD)
         self._scan = self.script(_SCAN)
 
-    def create(
-        self,
-        *,
-        subscription_id: str,
-        owner: str,
-        tenant_id: str,
-        url: str,
-        event_types: Sequence[str],
-        secret_ciphertext: str,
-        secret_wrapped_key: str,
-        secret_key_id: str,
-        workflow_id: str | None = None,
-        description: str = "",
-        enabled: bool = True,
-        actor: str = "",
-    ) -> WebhookSubscription:
-        """Store a new subscription; its cursor starts now (it is given events from its creation on)."""
-        now = utcnow()
-        row = WebhookSubscription(
-            id=subscription_id,
-            owner=owner,
-            tenant_id=tenant_id,
-            url=url,
-            event_types=builtins.list(event_types),
-            workflow_id=workflow_id,
-            description=description,
-            enabled=enabled,
-            secret_ciphertext=secret_ciphertext,
-            secret_wrapped_key=secret_wrapped_key,
-            secret_key_id=secret_key_id,
-            cursor_at=now,
-            created_at=now,
-            updated_at=now,
-            created_by=actor,
-        )
+    def _store_new(self, row: WebhookSubscription) -> WebhookSubscription:
         k = self.keys
         created = self._create(
-            keys=[k("webhook", row.id), k("webhooks"), k("webhooks", "owner", owner)],
-            args=[row.id, to_micros(now), *flat(self.codec.dump(row))],
+            keys=[k("webhook", row.id), k("webhooks"), k("webhooks", "owner", row.owner)],
+            args=[row.id, to_micros(row.created_at), *flat(self.codec.dump(row))],
         )
         if not created:
             raise ValueError(f"webhook {row.id!r} exists already; create it without an id to get a new one")
