@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from engine.store.audit_chain import GENESIS, AuditVerification, ChainChecker, entry_hash, hashed_record
+from engine.store.audit_chain import GENESIS, ChainVerifying, entry_hash, hashed_record
 from engine.store.base import Repository
 from engine.store.columns import is_mysql, utcnow
 from engine.store.locks import hold_until_checkin
@@ -23,7 +23,7 @@ APPEND_LOCK_KEY = 0x72776175646974
 BATCH = 1000
 
 
-class AuditRepository(Repository):
+class AuditRepository(ChainVerifying, Repository):
     """Audit entries: appended, never updated or deleted."""
 
     def append(
@@ -84,15 +84,6 @@ class AuditRepository(Repository):
             if len(rows) < batch:
                 return
             after = rows[-1].id
-
-    def verify(self) -> AuditVerification:
-        """Check the whole chain: each entry hashes to its `hash` and links to the one before (see
-        `AuditVerification` for what a failure means). Reads in batches; the log may grow meanwhile."""
-        checker = ChainChecker()
-        for entry in self.entries():
-            if not checker.check(hashed_record(entry), entry.prev_hash, entry.hash):
-                break
-        return checker.result()
 
     def list(
         self,

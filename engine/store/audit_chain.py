@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -224,3 +224,20 @@ def verify_lines(lines: Iterable[str | bytes], start_hash: str | None = GENESIS)
         if not checker.check(data, str(data["prev_hash"]), str(data["hash"])):
             break
     return checker.result()
+
+
+class ChainVerifying:
+    """`verify` for an audit repository of any backend: checks the chain its `entries()` read."""
+
+    def entries(self) -> Iterator[Any]:
+        """Every entry (an `AuditEntry`) in chain order, read in batches."""
+        raise NotImplementedError
+
+    def verify(self) -> AuditVerification:
+        """Check the whole chain: each entry hashes to its `hash` and links to the one before (see
+        `AuditVerification` for what a failure means). Reads in batches; the log may grow meanwhile."""
+        checker = ChainChecker()
+        for entry in self.entries():
+            if not checker.check(hashed_record(entry), entry.prev_hash, entry.hash):
+                break
+        return checker.result()

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.store.audit import BATCH
-from engine.store.audit_chain import GENESIS, AuditVerification, ChainChecker, entry_hash, hashed_record
+from engine.store.audit_chain import GENESIS, ChainVerifying, entry_hash, hashed_record
 from engine.store.columns import utcnow
 from engine.store.errors import AuditChainError
 from engine.store.models import AuditEntry
@@ -50,7 +50,7 @@ return {{'ok'}}
 """
 
 
-class RedisAudit(RedisRepository):
+class RedisAudit(ChainVerifying, RedisRepository):
     """Audit entries on Redis: appended, never updated or deleted; implements `engine.store.protocol.Audit`."""
 
     def __init__(self, *args: Any) -> None:
@@ -125,15 +125,6 @@ class RedisAudit(RedisRepository):
             if len(ids) < batch:
                 return
             after = int(ids[-1])
-
-    def verify(self) -> AuditVerification:
-        """Check the whole chain: each entry hashes to its `hash` and links to the one before (see
-        `AuditVerification` for what a failure means). Reads in batches; the log may grow meanwhile."""
-        checker = ChainChecker()
-        for entry in self.entries():
-            if not checker.check(hashed_record(entry), entry.prev_hash, entry.hash):
-                break
-        return checker.result()
 
     def list(
         self,
