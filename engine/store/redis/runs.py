@@ -25,6 +25,7 @@ from engine.store.models import Run, WorkflowVersion
 from engine.store.redis.base import RedisRepository, as_dict, flat
 from engine.store.redis.codec import Codec, to_micros
 from engine.store.redis.node_runs import SUBTRACT
+from engine.store.redis.visibility import RunVisibility
 from engine.store.runs import CreatedRun, RunPage, _decode_cursor, _encode_cursor
 from engine.store.shares import Audience
 from nodes.ids import RunId, WorkflowId, new_run_id
@@ -316,7 +317,7 @@ class RedisRuns(RedisRepository):
         sees or what the filters select, whichever is less."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        scope = None if visible_to is None else _Scope.of(self, visible_to)
+        scope = None if visible_to is None else RunVisibility(self, visible_to)
         statuses = None if status is None else {status} if isinstance(status, str) else set(status)
         index, checks = self._index(workflow_id, statuses, owner)
         top: int | None = None if created_before is None else to_micros(created_before) - 1
@@ -568,71 +569,6 @@ class RedisRuns(RedisRepository):
         return WorkflowVersion(
             workflow_id=workflow_id, version=version, document={}, content_hash=stored[0], created_at=utcnow()
         )
-
-
-class _Scope:
-    """Which runs an audience may see, checked run by run (`engine.store.shares.visible_runs`); the owners of
-    the workflows met are looked up once each."""
-
-    def __init__(self, runs: RedisRuns, audience: Audience, shared: set[str], tenant_users: set[str]) -> None:
-        self.runs, self.audience, self.shared, self.tenant_users = runs, audience, shared, tenant_users
-        self.workflow_owners: dict[str, str | None] = {}
-
-    @classmethod
-    def of(cls, runs: RedisRuns, audience: Audience) -> _Scope:
-        """The scope of `audience`: the workflows shared with it and, for a whole tenant, the tenant's users."""
-        from engine.store.redis.shares import shared_workflow_ids, tenant_user_ids
-
-        users = (
-            tenant_user_ids(runs.client, runs.keys, audience.tenant_id) if audience.whole_tenant else set()
-        )
-        return cls(runs, audience, shared_workflow_ids(runs.client, runs.keys, audience), users)
-
-    def narrower(self, index: str) -> builtins.list[str] | None:
-        """The run indexes whose union is every run the audience may see (its owners' runs, and the runs of the
-        workflows it may see), if they hold fewer runs than `index`; else None."""
-        from engine.store.redis.shares import visible_workflow_ids
-
-        k = self.runs.keys
-        workflows = visible_workflow_ids(self.runs.client, k, self.audience, deleted=True)
-        owners = {self.audience.user_id, *self.tenant_users}
-        indexes = [k("runs", "owner", owner) for owner in sorted(owners)]
-        indexes += [k("runs", "wf", wf) for wf in sorted(workflows)]
-        pipe = self.runs.client.pipeline(transaction=False)
-        for key in [index, *indexes]:
-            pipe.zcard(key)
-        total, *sizes = pipe.execute()
-        return indexes if sum(sizes) < total else None
-
-    def visible(self, ids: builtins.list[str]) -> builtins.list[str]:
-        """The runs of `ids` the audience may see, in their order."""
-        if not ids:
-            return ids
-        pipe = self.runs.client.pipeline(transaction=False)
-        for run_id in ids:
-            pipe.hmget(self.runs.keys("run", run_id), ["owner", "workflow_id"])
-        found = pipe.execute()
-        unknown = {wf for _, wf in found if wf and wf not in self.shared and wf not in self.workflow_owners}
-        if unknown:
-            pipe = self.runs.client.pipeline(transaction=False)
-            for wf in unknown:
-                pipe.hget(self.runs.keys("wf", wf), "owner")
-            self.workflow_owners.update(zip(unknown, pipe.execute(), strict=True))
-        return [run_id for run_id, (owner, wf) in zip(ids, found, strict=True) if self._sees(owner, wf)]
-
-    def _sees(self, owner: str | None, workflow_id: str | None) -> bool:
-        if owner is not None and self._owns(owner):
-            return True
-        if workflow_id is None:
-            return False
-        if workflow_id in self.shared:
-            return True
-        workflow_owner = self.workflow_owners.get(workflow_id)
-        return workflow_owner is not None and self._owns(workflow_owner)
-
-    def _owns(self, owner: str) -> bool:
-        """Whether what `owner` owns is the audience's (its own, or its tenant's for a whole tenant)."""
-        return owner == self.audience.user_id or owner in self.tenant_users
 
 
 def _check_status(status: str) -> None:

@@ -28,7 +28,7 @@ from engine.store.models import NOTIFIED_EVENT_TYPES, DeliveryStatus, WebhookDel
 from engine.store.redis.base import RedisRepository, as_dict, flat
 from engine.store.redis.codec import Codec, from_micros, to_micros
 from engine.store.redis.events import _event
-from engine.store.redis.shares import shared_workflow_ids, tenant_user_ids
+from engine.store.redis.visibility import RunVisibility
 from engine.store.shares import Audience
 from engine.store.webhooks import UPDATABLE, NewDelivery, PendingEvent, WebhookCreation, _missing
 
@@ -283,7 +283,7 @@ class RedisWebhooks(WebhookCreation, RedisRepository):
             return []
         k = self.keys
         framed = "\n" + "\n".join(sorted(wanted)) + "\n"
-        visible = _Visibility(self, audience)
+        visible = RunVisibility(self, audience)
         found: builtins.list[tuple[int, str, int, str | None]] = []
         offset = 0
         while True:
@@ -306,7 +306,7 @@ class RedisWebhooks(WebhookCreation, RedisRepository):
                 (int(float(at)), run_id, int(seq), owner, workflow_id or None)
                 for at, run_id, seq, owner, workflow_id in zip(*[iter(rows)] * 5, strict=True)
             ]
-            shown = visible.runs([(owner, workflow_id) for _, _, _, owner, workflow_id in entries])
+            shown = visible.sees([(owner, workflow_id) for _, _, _, owner, workflow_id in entries])
             found += [
                 (at, run_id, seq, wf)
                 for (at, run_id, seq, _, wf), ok in zip(entries, shown, strict=True)
@@ -488,44 +488,3 @@ class RedisWebhooks(WebhookCreation, RedisRepository):
 def _member(run_id: str, seq: int) -> str:
     """How an event is named in a webhook's seen set: `{seq}:{run}`."""
     return f"{seq}:{run_id}"
-
-
-class _Visibility:
-    """Which runs an audience may see (`engine.store.shares.visible_runs`: its own runs, and those of workflows it
-    may see, its tenant's too for a whole tenant); what it reads once (shares, the tenant's users) and the
-    owners of the workflows met are kept for the scan."""
-
-    def __init__(self, repository: RedisRepository, audience: Audience) -> None:
-        self.client, self.keys, self.audience = repository.client, repository.keys, audience
-        self.users: set[str] | None = None
-        self.shared: set[str] = set()
-        self.workflow_owners: dict[str, str | None] = {}
-
-    def runs(self, runs: builtins.list[tuple[str, str | None]]) -> builtins.list[bool]:
-        """For each run `(owner, workflow_id)`, whether the audience may see it."""
-        if not runs:
-            return []
-        if self.users is None:
-            audience = self.audience
-            tenant = (
-                tenant_user_ids(self.client, self.keys, audience.tenant_id)
-                if audience.whole_tenant
-                else set()
-            )
-            self.users = {audience.user_id, *tenant}
-            self.shared = shared_workflow_ids(self.client, self.keys, audience)
-        users = self.users
-        unknown = sorted(
-            {wf for owner, wf in runs if wf and owner not in users and wf not in self.shared}
-            - set(self.workflow_owners)
-        )
-        if unknown:
-            pipe = self.client.pipeline(transaction=False)
-            for workflow_id in unknown:
-                pipe.hget(self.keys("wf", workflow_id), "owner")
-            self.workflow_owners.update(zip(unknown, pipe.execute(), strict=True))
-        return [
-            owner in users
-            or (wf is not None and (wf in self.shared or self.workflow_owners.get(wf) in users))
-            for owner, wf in runs
-        ]
