@@ -18,8 +18,9 @@ from engine.store.shares import Audience, visible_workflows
 from nodes.ids import WorkflowId
 
 
-class WorkflowRepository(Repository):
-    """Stored workflows. Every save creates a new immutable version; old versions are never changed."""
+class WorkflowCreation:
+    """Making the records of a new workflow and its version 1, the same on every backend (`WorkflowRepository`
+    on SQL, `engine.store.redis.workflows` on Redis); a backend stores them (`_store_new`)."""
 
     def create(
         self,
@@ -51,6 +52,16 @@ class WorkflowRepository(Repository):
             message=message,
             created_at=now,
         )
+        return self._store_new(wf, version)
+
+    def _store_new(self, wf: Workflow, version: WorkflowVersion) -> WorkflowVersion:
+        raise NotImplementedError
+
+
+class WorkflowRepository(WorkflowCreation, Repository):
+    """Stored workflows. Every save creates a new immutable version; old versions are never changed."""
+
+    def _store_new(self, wf: Workflow, version: WorkflowVersion) -> WorkflowVersion:
         with self.session() as session:
             session.add(wf)
             session.flush()  # the parent row must exist before the version that references it

@@ -13,13 +13,14 @@ import builtins
 from typing import Any
 
 from engine.store.canonical import content_hash, document_to_dict
-from engine.store.columns import new_id, utcnow
+from engine.store.columns import utcnow
 from engine.store.diff import WorkflowDiff, diff_documents
 from engine.store.errors import NotFoundError, VersionConflictError
 from engine.store.models import Workflow, WorkflowVersion
 from engine.store.redis.base import RedisRepository, flat
 from engine.store.redis.codec import Codec, to_micros
 from engine.store.shares import Audience
+from engine.store.workflows import WorkflowCreation
 from nodes.ids import WorkflowId
 
 # KEYS: workflow, version 1, live index, owner index, every workflow's id (deleted ones too). ARGV: id, updated
@@ -66,7 +67,7 @@ return 1
 """
 
 
-class RedisWorkflows(RedisRepository):
+class RedisWorkflows(WorkflowCreation, RedisRepository):
     """Stored workflows on Redis; implements `engine.store.protocol.Workflows`."""
 
     def __init__(self, *args: Any) -> None:
@@ -77,46 +78,23 @@ class RedisWorkflows(RedisRepository):
         self._save = self.script(_SAVE)
         self._delete = self.script(_DELETE)
 
-    def create(
-        self,
-        document: Any,
-        *,
-        name: str | None = None,
-        owner: str = "local",
-        author: str = "",
-        message: str = "",
-        workflow_id: WorkflowId | None = None,
-    ) -> WorkflowVersion:
-        """Store a new workflow; returns its version 1. The name defaults to the document's `name`."""
-        doc = document_to_dict(document)
-        now = utcnow()
-        wf = Workflow(
-            id=workflow_id or WorkflowId(new_id()),
-            name=name or str(doc.get("name") or "unnamed"),
-            owner=owner,
-            latest_version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        version = WorkflowVersion(
-            workflow_id=wf.id,
-            version=1,
-            document=doc,
-            content_hash=content_hash(doc),
-            author=author,
-            message=message,
-            created_at=now,
-        )
+    def _store_new(self, wf: Workflow, version: WorkflowVersion) -> WorkflowVersion:
         fields = flat(self.codec.dump(wf))
         created = self._create(
             keys=[
                 self._key(wf.id),
                 self._key(wf.id, 1),
                 self.keys("wfs"),
-                self.keys("wfs", "owner", owner),
+                self.keys("wfs", "owner", wf.owner),
                 self.keys("wfs", "ids"),
             ],
-            args=[wf.id, to_micros(now), len(fields) // 2, *fields, *flat(self.versions.dump(version))],
+            args=[
+                wf.id,
+                to_micros(wf.created_at),
+                len(fields) // 2,
+                *fields,
+                *flat(self.versions.dump(version)),
+            ],
         )
         if not created:
             raise ValueError(f"workflow {wf.id!r} exists already; create it without an id to get a new one")
