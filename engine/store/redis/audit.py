@@ -14,14 +14,12 @@ to that and tries again. Of concurrent appenders exactly one wins each round, so
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from engine.store.audit import BATCH
+from engine.store.audit import BATCH, new_entry
 from engine.store.audit_chain import GENESIS, ChainVerifying, entry_hash, hashed_record
-from engine.store.columns import utcnow
 from engine.store.errors import AuditChainError
 from engine.store.models import AuditEntry
 from engine.store.redis.base import RedisRepository, flat
@@ -72,18 +70,15 @@ class RedisAudit(ChainVerifying, RedisRepository):
         """Record that `actor` did `action` on a resource, with its outcome (`ok`, `denied`, `error`), chained
         to the last entry. Appends are serialized by the head's compare-and-set (module docstring): one that
         lost a race chains to the winner's entry and tries again."""
-        entry = AuditEntry(
-            at=at or utcnow(),
-            actor=actor,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            outcome=outcome,
-            details=json.loads(json.dumps(dict(details or {}), allow_nan=False)),
-        )
+        entry = new_entry(actor, action, resource_type, resource_id, outcome, details, at)
         k = self.keys
-        indexes = [k("audit"), k("audit", "at"), k("audit", "actor", actor), k("audit", "action", action)]
-        indexes.append(k("audit", "rid", resource_id))
+        indexes = [
+            k("audit"),
+            k("audit", "at"),
+            k("audit", "actor", entry.actor),
+            k("audit", "action", entry.action),
+        ]
+        indexes.append(k("audit", "rid", entry.resource_id))
         head = self.client.hmget(k("audit", "head"), ["id", "hash"])
         last, prev = int(head[0] or 0), head[1] or GENESIS
         for _ in range(_TRIES):

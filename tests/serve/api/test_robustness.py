@@ -408,7 +408,9 @@ def _wait(api: Api, run_id: str, timeout: float = 60) -> str:
 
 
 @pytest.mark.slow
-def test_bad_input_to_every_route_is_a_4xx_and_the_server_stays_healthy(robust_api: Api) -> None:
+def test_bad_input_to_every_route_is_a_4xx_and_the_server_stays_healthy(
+    robust_api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
     api = robust_api
     ids = _seed(api)
     with httpx.Client(base_url=api.url) as c:
@@ -424,7 +426,13 @@ def test_bad_input_to_every_route_is_a_4xx_and_the_server_stays_healthy(robust_a
     assert not seen.failures, f"{len(seen.failures)} of {seen.requests} requests failed:\n" + "\n".join(
         seen.failures[:40]
     )
-    assert seen.requests > 600 and elapsed < 120, (seen.requests, elapsed)
+    # About 60 s on a quiet two-core machine; 127 s was seen at a load of 18. Beyond 240 s, something hangs.
+    assert seen.requests > 600 and elapsed < 240, (seen.requests, elapsed)
+    # Every request was audited, bad ones too (a 5,000-character id once made PostgreSQL refuse the entry).
+    lost = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("could not write the audit entry")
+    ]
+    assert not lost, lost[:5]
 
     # Healthy afterwards: liveness, and the normal path of an authenticated user end to end.
     with api.client() as c:

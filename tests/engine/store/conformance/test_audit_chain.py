@@ -66,6 +66,17 @@ def test_an_edited_entry_is_found_at_that_entry(store: Store, column: str) -> No
     assert f"entry {ids[2]}" in result.message and "edited" in result.message
 
 
+def test_an_attempt_on_a_resource_of_a_huge_id_is_audited_with_the_id_cut(store: Store) -> None:
+    # A request naming a 5,000-character workflow id was answered, and its audit entry refused by PostgreSQL's
+    # column length and lost.
+    action = "PUT /v1/workflows/{workflow_id}"
+    entry = store.audit.append("admin", action, resource_id="w" * 5000, outcome="denied")
+    (stored,) = [e for e in store.audit.entries() if e.id == entry.id]
+    assert stored.resource_id == "w" * 199 + "\u2026" and stored.details == {"cut": {"resource_id": 5000}}
+    assert store.audit.verify().ok
+    assert [e.id for e in store.audit.list(resource_id=stored.resource_id)] == [entry.id]
+
+
 def test_a_deleted_entry_breaks_the_link_of_the_next(store: Store) -> None:
     ids = _fill(store)
     _below(store).delete_audit_entry(store, ids[1])
