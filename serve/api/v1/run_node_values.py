@@ -176,10 +176,16 @@ def _single_port(plan: Any, node: str) -> str | None:
 
 
 def _bindings(declared: dict[str, Any]) -> dict[str, Any]:
-    """The document references of a node's `in`, parsed as the workflow format parses them."""
+    """The document references of a node's `in`, parsed as the workflow format parses them (none for a node
+    this version of the format no longer reads: a stored document is shown, never refused)."""
+    from pydantic import ValidationError
+
     from engine.workflow.document import NodeDoc
 
-    return dict(NodeDoc.model_validate(declared).in_)
+    try:
+        return dict(NodeDoc.model_validate(declared).in_)
+    except ValidationError:
+        return {}
 
 
 @dataclass
