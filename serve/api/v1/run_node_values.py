@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from engine.jsonlimits import JsonLimitError, sanitized, storable
 from engine.store import Store
 from nodes.ids import RunId
-from serve.api.v1.run_nodes import _declared, _document, _is_table, _result_node
+from serve.api.v1.run_node_reads import declared_node, is_table, result_node, run_document_or_404
 from serve.api.v1.runs import owned_run
 from serve.api.v1.schemas import NOT_FOUND, NodeInputPort, NodeValue, Problem
 from serve.auth import Principal, require
@@ -63,10 +63,10 @@ def get_output_value(
     points to its paged preview; a node that kept no output (skipped, failed, not run, or answered by the cache
     without being read) is a 404 that says so."""
     run = owned_run(store, principal, run_id)
-    _declared(run, _document(store, run), node)
+    declared_node(run, run_document_or_404(store, run), node)
     reader = _Reader(store, run, get_context(request).settings)
     value = reader.output(node, port)
-    if _is_table(value):
+    if is_table(value):
         raise BadRequestError(
             f"output {port!r} of node {node!r} in run {run.id!r} is a table; page through it with "
             f"GET /v1/runs/{run.id}/nodes/{node}/outputs/{port}"
@@ -95,8 +95,8 @@ def get_input_value(
     from engine.workflow.graph import binding_from_doc
 
     run = owned_run(store, principal, run_id)
-    document = _document(store, run)
-    declared = _declared(run, document, node)
+    document = run_document_or_404(store, run)
+    declared = declared_node(run, document, node)
     bindings = _bindings(declared)
     if port not in bindings:
         known = ", ".join(sorted(bindings)) or "none"
@@ -106,7 +106,7 @@ def get_input_value(
     binding = binding_from_doc(bindings[port])
     reader = _Reader(store, run, get_context(request).settings, document)
     value = reader.binding(node, port, binding)
-    if _is_table(value):
+    if is_table(value):
         raise BadRequestError(
             f"input {port!r} of node {node!r} in run {run.id!r} is a table; page through it with the preview "
             f"of its upstream output (`inputs` of GET /v1/runs/{run.id}/nodes/{node})"
@@ -204,7 +204,7 @@ class _Reader:
 
         results = result_store_for(self.settings)
         try:
-            source = _result_node(self.store, results, self.run.id, node, port) if port else node
+            source = result_node(self.store, results, self.run.id, node, port) if port else node
             stored = results.size(self.run.id, source, (port,) if port else None)
             if stored > MAX_VALUE_STORED_BYTES:
                 raise ConflictError(

@@ -16,6 +16,8 @@ from engine.jsonlimits import sanitized
 from engine.store import Store
 from nodes.ids import RunId
 from nodes.states import EventType, NodeStatus, RunStatus
+from serve.api.v1.run_node_reads import declared_node, is_table, result_node, run_document_or_404
+from serve.api.v1.run_node_values import node_inputs
 from serve.api.v1.runs import _links, owned_run
 from serve.api.v1.schemas import (
     INVALID,
@@ -43,24 +45,6 @@ MAX_PAGE_ROWS = 1000
 MAX_PREVIEW_STORED_BYTES = 512 * 1024 * 1024
 
 
-def _document(store: Store, run: Any) -> dict[str, Any]:
-    from engine.durable.stored import run_document
-
-    document = run_document(store, run)
-    if document is None:
-        raise NotFoundError(f"run {run.id!r} records no workflow document, so its nodes cannot be inspected")
-    return document
-
-
-def _declared(run: Any, document: dict[str, Any], node: str) -> dict[str, Any]:
-    """The document entry of `node`, or a 404 naming it and the run's nodes."""
-    nodes = dict(document.get("nodes") or {})
-    if node not in nodes:
-        known = ", ".join(sorted(nodes)[:50]) or "none"
-        raise NotFoundError(f"run {run.id!r} has no node {node!r} (its nodes: {known})")
-    return dict(nodes[node])
-
-
 @router.post(
     "/{run_id}/nodes/{node}/rerun",
     status_code=202,
@@ -84,8 +68,8 @@ def rerun_node(
     (and that run's workflow inputs); it never reads the result cache, so the node really runs again. The new
     run's `rerun_of` names this run; its outputs are the node's output ports (`node__port`)."""
     run = owned_run(store, principal, run_id, Access.RUN)
-    document = _document(store, run)
-    _declared(run, document, node)
+    document = run_document_or_404(store, run)
+    declared_node(run, document, node)
     launched = launcher.launch(
         owner=principal.user_id,
         document=document,
@@ -126,11 +110,10 @@ def get_run_node(
     A node the compiler merged into an identical one (`merged_into`) has that node's state, task and outputs:
     it ran once for both."""
     from engine.durable.stored import merged_nodes
-    from serve.api.v1.run_node_values import node_inputs
 
     run = owned_run(store, principal, run_id)
-    document = _document(store, run)
-    declared = _declared(run, document, node)
+    document = run_document_or_404(store, run)
+    declared = declared_node(run, document, node)
     ctx = get_context(request)
     rows = store.node_runs.list(run.id)
     attempts = [a for a in rows if a.node_id == node]
@@ -269,10 +252,10 @@ def get_table_page(
     from engine.durable.results import result_store_for
 
     run = owned_run(store, principal, run_id)
-    _declared(run, _document(store, run), node)
+    declared_node(run, run_document_or_404(store, run), node)
     results = result_store_for(get_context(request).settings)
     try:
-        source = _result_node(store, results, run.id, node, port)
+        source = result_node(store, results, run.id, node, port)
         stored = results.size(run.id, source, (port,))
         if stored > MAX_PREVIEW_STORED_BYTES:
             raise ConflictError(
@@ -288,7 +271,7 @@ def get_table_page(
             f"{port!r}: only a node that succeeded in this run (not one answered by the cache that no output "
             "read) keeps its outputs; see the node's ports in GET /v1/runs/{id}/nodes/{node}"
         ) from None
-    if not _is_table(value):
+    if not is_table(value):
         raise BadRequestError(
             f"output {port!r} of node {node!r} in run {run.id!r} holds a {type(value).__name__}, not a table; "
             f"its value is in the run's events (node.output) or GET /v1/runs/{run.id}/outputs"
@@ -311,23 +294,6 @@ def get_table_page(
         rows=rows,
         next_offset=end if end < total else None,
     )
-
-
-def _result_node(store: Store, results: Any, run_id: RunId, node: str, port: str) -> str:
-    """`node`, or, when it stored no such output, the node the compiler merged it into (which ran once for
-    both and stored the results of both)."""
-    from engine.durable.errors import ResultNotFoundError
-    from engine.durable.stored import merged_nodes
-
-    try:
-        results.size(run_id, node, (port,))
-        return node
-    except ResultNotFoundError:
-        return merged_nodes(store, run_id).get(node, node)
-
-
-def _is_table(value: Any) -> bool:
-    return type(value).__module__.startswith("pyarrow") and type(value).__name__ == "Table"
 
 
 def _cell(value: Any) -> Any:
