@@ -62,6 +62,24 @@ def _missing(subscription_id: str) -> NotFoundError:
     return NotFoundError(f"webhook {subscription_id!r} does not exist; GET /v1/webhooks lists yours")
 
 
+def delivery_fields(subscription_id: str, delivery: NewDelivery, now: datetime) -> dict[str, Any]:
+    """The fields of a new delivery record of `delivery`, due `now` (as every backend stores it)."""
+    return {
+        "id": delivery.id or new_id(),
+        "subscription_id": subscription_id,
+        "run_id": delivery.run_id,
+        "seq": delivery.seq,
+        "event_type": delivery.event_type,
+        "body": dict(delivery.body),
+        "status": DeliveryStatus.SCHEDULED.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 class WebhookCreation:
     """Making a subscription record, the same on every backend (`WebhookRepository` on SQL,
     `engine.store.redis.webhooks` on Redis); a backend stores it (`_store_new`)."""
@@ -196,23 +214,7 @@ class WebhookRepository(WebhookCreation, Repository):
         delivery per event and webhook) and move the cursor forward to `cursor_at`, in one transaction.
         Returns how many rows were offered."""
         now = utcnow()
-        rows = [
-            {
-                "id": d.id or new_id(),
-                "subscription_id": subscription_id,
-                "run_id": d.run_id,
-                "seq": d.seq,
-                "event_type": d.event_type,
-                "body": dict(d.body),
-                "status": DeliveryStatus.SCHEDULED.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for d in deliveries
-        ]
+        rows = [delivery_fields(subscription_id, d, now) for d in deliveries]
         subs = table_of(WebhookSubscription)
         with self.writing() as conn:
             if rows:
